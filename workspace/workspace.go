@@ -1,0 +1,189 @@
+// Package workspace is the folder one Custos installation keeps its state in (database,
+// journals, records, certificates, CRLs, backups) and the lock that makes one Custos process
+// its only writer. Nothing secret is ever written here.
+package workspace
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Folders inside a workspace.
+const (
+	JournalDir = "journal"
+	RecordsDir = "records"
+	CertsDir   = "certs"
+	CRLDir     = "crl"
+	BackupDir  = "backup"
+	dbFile     = "custos.db"
+	lockFile   = "custos.lock"
+)
+
+// MinFreeBytes is the free space a run needs before it touches a token: enough for its
+// journal, record and CRL, so a full disk stops the run before anything irreversible.
+const MinFreeBytes = 64 << 20
+
+// Workspace is an open, locked workspace folder.
+type Workspace struct {
+	Dir  string
+	lock *os.File
+}
+
+// DefaultDir is $CUSTOS_WORKSPACE, else "custos" in the user's data folder
+// ($XDG_DATA_HOME or ~/.local/share on Linux, ~/Library/Application Support on macOS).
+func DefaultDir() (string, error) {
+	if d := os.Getenv("CUSTOS_WORKSPACE"); d != "" {
+		return d, nil
+	}
+	if runtime.GOOS == "linux" || runtime.GOOS == "freebsd" || runtime.GOOS == "openbsd" {
+		if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+			return filepath.Join(d, "custos"), nil
+		}
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("find the default workspace: %w (set --workspace or CUSTOS_WORKSPACE)", err)
+		}
+		return filepath.Join(home, ".local", "share", "custos"), nil
+	}
+	d, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("find the default workspace: %w (set --workspace or CUSTOS_WORKSPACE)", err)
+	}
+	return filepath.Join(d, "Custos"), nil
+}
+
+// Open creates the workspace folders if needed and takes the writer's lock. A second Custos on
+// the same workspace gets an error naming the process that holds it; the lock is the kernel's,
+// so it is released even when the holder is killed.
+func Open(dir string) (*Workspace, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open workspace: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open workspace %s: %w", dir, err)
+	}
+	lock, err := acquireLock(filepath.Join(dir, lockFile))
+	if err != nil {
+		return nil, fmt.Errorf("open workspace %s: %w", dir, err)
+	}
+	ws := &Workspace{Dir: dir, lock: lock}
+	for _, sub := range []string{JournalDir, RecordsDir, CertsDir, CRLDir, BackupDir} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			ws.Close()
+			return nil, fmt.Errorf("open workspace %s: %w", dir, err)
+		}
+	}
+	return ws, nil
+}
+
+func acquireLock(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		if errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EROFS) {
+			return nil, fmt.Errorf("the workspace is not writable (%w): choose a writable folder with --workspace", err)
+		}
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(path)
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			who := strings.TrimSpace(string(holder))
+			if who == "" {
+				who = "another process"
+			}
+			return nil, fmt.Errorf("it is in use by another Custos (%s): close that one first, or choose another workspace", who)
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	host, _ := os.Hostname()
+	holder := fmt.Sprintf("pid %d on %s since %s", os.Getpid(), host, time.Now().UTC().Format(time.RFC3339))
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(holder+"\n"), 0)
+	}
+	return f, nil
+}
+
+// Close releases the writer's lock.
+func (w *Workspace) Close() error {
+	if w.lock == nil {
+		return nil
+	}
+	err := w.lock.Close()
+	w.lock = nil
+	return err
+}
+
+// DBPath is the registry database.
+func (w *Workspace) DBPath() string { return filepath.Join(w.Dir, dbFile) }
+
+// Path joins names under the workspace folder, e.g. ws.Path(workspace.CertsDir, "root.pem").
+func (w *Workspace) Path(elem ...string) string {
+	return filepath.Join(append([]string{w.Dir}, elem...)...)
+}
+
+// CheckWritable proves the workspace can take a run's output: it writes, syncs and removes a
+// probe file and checks that at least MinFreeBytes are free. Workflows call it before they
+// change any token, so a full disk or a read-only folder stops the run while nothing is lost.
+func (w *Workspace) CheckWritable() error {
+	probe := filepath.Join(w.Dir, ".probe-"+strconv.Itoa(os.Getpid()))
+	f, err := os.OpenFile(probe, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("workspace %s is not writable: %w", w.Dir, err)
+	}
+	_, werr := f.Write(make([]byte, 4096))
+	serr := f.Sync()
+	cerr := f.Close()
+	os.Remove(probe)
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		return fmt.Errorf("workspace %s cannot take more data: %w", w.Dir, err)
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(w.Dir, &st); err == nil {
+		if free := int64(st.Bavail) * int64(st.Bsize); free < MinFreeBytes {
+			return fmt.Errorf("workspace %s has only %d MiB free; free at least %d MiB before starting", w.Dir, free>>20, MinFreeBytes>>20)
+		}
+	}
+	return nil
+}
+
+// CreateExclusive writes a new file and syncs it and its folder; it never overwrites an
+// existing file, so an earlier output (a certificate, a CRL, a backup) can never be lost.
+func CreateExclusive(path string, data []byte, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("%s already exists: Custos never overwrites an output file", path)
+		}
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	_, werr := f.Write(data)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		os.Remove(path)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
+// SyncDir makes a directory's entries (a newly created file's name) durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,122 @@
+package workspace
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestOpenCreatesLayout(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ws")
+	ws, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	for _, sub := range []string{JournalDir, RecordsDir, CertsDir, CRLDir, BackupDir} {
+		if fi, err := os.Stat(filepath.Join(dir, sub)); err != nil || !fi.IsDir() {
+			t.Errorf("%s missing: %v", sub, err)
+		}
+	}
+	if err := ws.CheckWritable(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSecondWriterRefused(t *testing.T) {
+	dir := t.TempDir()
+	ws, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// flock locks belong to open file descriptions, so a second Open in this process is
+	// refused exactly as a second process would be.
+	_, err = Open(dir)
+	if err == nil || !strings.Contains(err.Error(), "in use by another Custos (pid ") {
+		t.Fatalf("second Open error = %v, want an in-use error naming the holder", err)
+	}
+	ws.Close()
+	ws2, err := Open(dir)
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	ws2.Close()
+}
+
+// TestLockReleasedWhenHolderKilled shows a kill -9'd Custos does not leave the workspace locked.
+func TestLockReleasedWhenHolderKilled(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command("flock", "-x", filepath.Join(dir, lockFile), "sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the child holds the lock.
+	for i := 0; ; i++ {
+		ws, err := Open(dir)
+		if err != nil {
+			break
+		}
+		ws.Close()
+		if i > 1000 {
+			t.Fatal("child never took the lock")
+		}
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	ws, err := Open(dir)
+	if err != nil {
+		t.Fatalf("Open after the holder was killed: %v", err)
+	}
+	ws.Close()
+}
+
+func TestReadOnlyWorkspace(t *testing.T) {
+	if os.Geteuid() == 0 {
+		// root ignores permission bits; a read-only bind mount would be needed instead.
+		dir := t.TempDir()
+		ws, err := Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.Close()
+		ws.Dir = "/proc/self" // not writable even for root
+		if err := ws.CheckWritable(); err == nil || !strings.Contains(err.Error(), "not writable") {
+			t.Fatalf("CheckWritable on a read-only folder = %v", err)
+		}
+		return
+	}
+	dir := t.TempDir()
+	os.Chmod(dir, 0o500)
+	defer os.Chmod(dir, 0o700)
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "not writable") {
+		t.Fatalf("Open on a read-only folder = %v", err)
+	}
+}
+
+func TestCreateExclusive(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "root.pem")
+	if err := CreateExclusive(path, []byte("one"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := CreateExclusive(path, []byte("two"), 0o644)
+	if err == nil || !strings.Contains(err.Error(), "never overwrites") {
+		t.Fatalf("second CreateExclusive = %v", err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "one" {
+		t.Fatalf("file content = %q, want the first write kept", got)
+	}
+}
+
+func TestDefaultDir(t *testing.T) {
+	t.Setenv("CUSTOS_WORKSPACE", "/srv/custos")
+	if d, _ := DefaultDir(); d != "/srv/custos" {
+		t.Fatalf("DefaultDir = %q", d)
+	}
+	t.Setenv("CUSTOS_WORKSPACE", "")
+	t.Setenv("XDG_DATA_HOME", "/home/u/.data")
+	if d, _ := DefaultDir(); d != "/home/u/.data/custos" {
+		t.Fatalf("DefaultDir = %q", d)
+	}
+}
