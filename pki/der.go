@@ -1,0 +1,133 @@
+package pki
+
+import (
+	"math/big"
+	"time"
+)
+
+// A few DER building blocks for the CRL encoder, which writes bytes directly instead of
+// going through encoding/asn1 so that a million entries cost no allocations each.
+
+const (
+	tagBoolean         = 0x01
+	tagInteger         = 0x02
+	tagBitString       = 0x03
+	tagOctetString     = 0x04
+	tagOID             = 0x06
+	tagEnumerated      = 0x0A
+	tagUTCTime         = 0x17
+	tagGeneralizedTime = 0x18
+	tagSequence        = 0x30
+	tagContext0        = 0xA0 // [0] constructed, EXPLICIT
+	tagContext0Prim    = 0x80 // [0] primitive, IMPLICIT
+)
+
+// lengthSize is how many bytes the DER length field of content of n bytes takes.
+func lengthSize(n int) int {
+	switch {
+	case n < 0x80:
+		return 1
+	case n <= 0xFF:
+		return 2
+	case n <= 0xFFFF:
+		return 3
+	case n <= 0xFFFFFF:
+		return 4
+	default:
+		return 5
+	}
+}
+
+// tlvSize is the full size of a one-byte tag, its length and n bytes of content.
+func tlvSize(n int) int { return 1 + lengthSize(n) + n }
+
+// appendHeader appends a tag and the DER length of n content bytes.
+func appendHeader(b []byte, tag byte, n int) []byte {
+	b = append(b, tag)
+	switch ls := lengthSize(n); ls {
+	case 1:
+		return append(b, byte(n))
+	default:
+		b = append(b, 0x80|byte(ls-1))
+		for i := ls - 2; i >= 0; i-- {
+			b = append(b, byte(n>>(8*i)))
+		}
+		return b
+	}
+}
+
+// appendTLV appends a tag, length and content.
+func appendTLV(b []byte, tag byte, content []byte) []byte {
+	return append(appendHeader(b, tag, len(content)), content...)
+}
+
+// integerContentSize is the size of the DER INTEGER content of a non-negative n: its
+// big-endian bytes, plus a leading zero when the top bit is set so it does not read negative.
+func integerContentSize(n *big.Int) int {
+	bits := n.BitLen()
+	if bits == 0 {
+		return 1
+	}
+	return bits/8 + 1 // bits%8 == 0 means the top bit is set and a zero byte leads
+}
+
+// appendInteger appends the DER INTEGER of a non-negative n without allocating.
+func appendInteger(b []byte, n *big.Int) []byte {
+	size := integerContentSize(n)
+	b = appendHeader(b, tagInteger, size)
+	start := len(b)
+	b = append(b, make([]byte, size)...) // the compiler does not allocate for this idiom
+	n.FillBytes(b[start:])
+	return b
+}
+
+// timeContentSize and appendTime encode an RFC 5280 Time: UTCTime through 2049 and
+// GeneralizedTime from 2050 (section 4.1.2.5), always in UTC with seconds and a Z.
+func timeTag(t time.Time) byte {
+	if y := t.UTC().Year(); y >= 1950 && y < 2050 {
+		return tagUTCTime
+	}
+	return tagGeneralizedTime
+}
+
+func timeSize(t time.Time) int {
+	if timeTag(t) == tagUTCTime {
+		return 2 + 13
+	}
+	return 2 + 15
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	if timeTag(t) == tagUTCTime {
+		return appendUTCTime(b, t)
+	}
+	return appendGeneralizedTime(b, t)
+}
+
+// appendUTCTime appends YYMMDDHHMMSSZ.
+func appendUTCTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	b = append(b, tagUTCTime, 13)
+	b = append2(b, t.Year()%100)
+	return appendMonthToSecond(b, t)
+}
+
+// appendGeneralizedTime appends YYYYMMDDHHMMSSZ: RFC 5280 forbids fractional seconds.
+func appendGeneralizedTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	b = append(b, tagGeneralizedTime, 15)
+	b = append2(b, t.Year()/100)
+	b = append2(b, t.Year()%100)
+	return appendMonthToSecond(b, t)
+}
+
+func appendMonthToSecond(b []byte, t time.Time) []byte {
+	b = append2(b, int(t.Month()))
+	b = append2(b, t.Day())
+	b = append2(b, t.Hour())
+	b = append2(b, t.Minute())
+	b = append2(b, t.Second())
+	return append(b, 'Z')
+}
+
+func append2(b []byte, n int) []byte { return append(b, byte('0'+n/10), byte('0'+n%10)) }
