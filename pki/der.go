@@ -81,7 +81,7 @@ func appendInteger(b []byte, n *big.Int) []byte {
 	return b
 }
 
-// timeContentSize and appendTime encode an RFC 5280 Time: UTCTime through 2049 and
+// timeTag, timeSize and appendTime encode an RFC 5280 Time: UTCTime through 2049 and
 // GeneralizedTime from 2050 (section 4.1.2.5), always in UTC with seconds and a Z.
 func timeTag(t time.Time) byte {
 	if y := t.UTC().Year(); y >= 1950 && y < 2050 {
@@ -98,35 +98,32 @@ func timeSize(t time.Time) int {
 }
 
 func appendTime(b []byte, t time.Time) []byte {
-	if timeTag(t) == tagUTCTime {
-		return appendUTCTime(b, t)
-	}
-	return appendGeneralizedTime(b, t)
-}
-
-// appendUTCTime appends YYMMDDHHMMSSZ.
-func appendUTCTime(b []byte, t time.Time) []byte {
-	t = t.UTC()
-	b = append(b, tagUTCTime, 13)
-	b = append2(b, t.Year()%100)
-	return appendMonthToSecond(b, t)
+	return appendTimeAs(b, t, timeTag(t))
 }
 
 // appendGeneralizedTime appends YYYYMMDDHHMMSSZ: RFC 5280 forbids fractional seconds.
 func appendGeneralizedTime(b []byte, t time.Time) []byte {
-	t = t.UTC()
-	b = append(b, tagGeneralizedTime, 15)
-	b = append2(b, t.Year()/100)
-	b = append2(b, t.Year()%100)
-	return appendMonthToSecond(b, t)
+	return appendTimeAs(b, t, tagGeneralizedTime)
 }
 
-func appendMonthToSecond(b []byte, t time.Time) []byte {
-	b = append2(b, int(t.Month()))
-	b = append2(b, t.Day())
-	b = append2(b, t.Hour())
-	b = append2(b, t.Minute())
-	b = append2(b, t.Second())
+// appendTimeAs appends t as a UTCTime (YYMMDDHHMMSSZ) or GeneralizedTime
+// (YYYYMMDDHHMMSSZ), splitting the time into fields only once.
+func appendTimeAs(b []byte, t time.Time, tag byte) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	hour, minute, second := t.Clock()
+	if tag == tagUTCTime {
+		b = append(b, tagUTCTime, 13)
+	} else {
+		b = append(b, tagGeneralizedTime, 15)
+		b = append2(b, year/100)
+	}
+	b = append2(b, year%100)
+	b = append2(b, int(month))
+	b = append2(b, day)
+	b = append2(b, hour)
+	b = append2(b, minute)
+	b = append2(b, second)
 	return append(b, 'Z')
 }
 

@@ -23,7 +23,14 @@ var oidDocumentSigning = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 36}
 type Profile interface {
 	// template builds the certificate for subject key pub; profile fields are checked first.
 	template(pub crypto.PublicKey) (*x509.Certificate, error)
+	// kind names the profile in messages, such as "device identity".
+	kind() string
 }
+
+func (RootCA) kind() string         { return "root CA" }
+func (IssuingCA) kind() string      { return "issuing CA" }
+func (RecordSigner) kind() string   { return "record signer" }
+func (DeviceIdentity) kind() string { return "device identity" }
 
 // RootCA is the profile of the self-signed root: basicConstraints CA with pathLen 1 (an
 // issuing CA below it, nothing below that), keyUsage keyCertSign and cRLSign, both critical.

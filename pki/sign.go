@@ -48,10 +48,10 @@ func IssueRoot(p RootCA, serial *big.Int, signer crypto.Signer) (*x509.Certifica
 // signature must verify under the issuer certificate, and the final certificate is linted
 // again. serial should come from NewSerial.
 func Issue(p Profile, serial *big.Int, pub crypto.PublicKey, issuer Issuer) (*x509.Certificate, LintReport, error) {
-	what := fmt.Sprintf("issue %T certificate", p)
 	if p == nil {
 		return nil, nil, errors.New("issue certificate: no profile")
 	}
+	what := "issue " + p.kind() + " certificate"
 	if _, ok := p.(RootCA); ok {
 		return nil, nil, errors.New("issue certificate: a root is self-signed: use IssueRoot")
 	}
