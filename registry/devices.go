@@ -1,0 +1,526 @@
+package registry
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"database/sql"
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+	"time"
+)
+
+// DeviceStatus is whether a device is in service.
+type DeviceStatus string
+
+const (
+	DeviceActive         DeviceStatus = "active"
+	DeviceDecommissioned DeviceStatus = "decommissioned"
+)
+
+// Device is a registered device.
+type Device struct {
+	Serial           string // the manufacturer's device serial number
+	Model            string
+	Owner            string // who the device belongs to (a customer, a hospital), may be empty
+	Site             string // where it is installed, may be empty
+	IssuerID         string // the issuing CA that certifies it
+	Status           DeviceStatus
+	RegisteredAt     time.Time
+	DecommissionedAt time.Time // zero while active
+}
+
+// Certificate is a device certificate. Its fields are given by the caller (CertificateFromX509
+// fills them from a parsed certificate) so that a bulk import does not parse a million
+// certificates twice; SHA256 is computed by the registry.
+type Certificate struct {
+	IssuerID     string
+	Serial       SerialNumber
+	DeviceSerial string // set by the registry when reading
+	Subject      string // the subject DN as text
+	NotBefore    time.Time
+	NotAfter     time.Time
+	DER          []byte
+	SHA256       [32]byte // of DER (set by the registry)
+}
+
+// CertificateFromX509 fills a Certificate from a parsed certificate issued by issuerID.
+func CertificateFromX509(issuerID string, c *x509.Certificate) (Certificate, error) {
+	serial, err := SerialFromBig(c.SerialNumber)
+	if err != nil {
+		return Certificate{}, err
+	}
+	return Certificate{IssuerID: issuerID, Serial: serial, Subject: c.Subject.String(),
+		NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(), DER: c.Raw}, nil
+}
+
+// PublicKeySHA256 is the fingerprint the registry keeps of a key: SHA-256 of its DER
+// SubjectPublicKeyInfo (a certificate's RawSubjectPublicKeyInfo).
+func PublicKeySHA256(c *x509.Certificate) [32]byte { return sha256.Sum256(c.RawSubjectPublicKeyInfo) }
+
+// DeviceKey is a key of a device and its life cycle. The private key itself lives only on the
+// device; the registry knows where and which it was.
+type DeviceKey struct {
+	KeyID           []byte       // CKA_ID on the device token; empty when registered from a certificate alone
+	PublicKeySHA256 [32]byte     // see PublicKeySHA256
+	TokenLabel      string       // the device token's label, may be empty
+	CertIssuerID    string       // the certificate that certifies the key (set by the registry)
+	CertSerial      SerialNumber //
+	State           KeyState     // the current state (set by the registry)
+	StateAt         time.Time    // since when (set by the registry)
+	History         []KeyStateChange
+
+	// For registration only: when the key was generated (its pre-activation), zero if not
+	// known, and when it came into use, by default the certificate's notBefore.
+	GeneratedAt time.Time
+	ActivatedAt time.Time
+}
+
+// KeyStateChange is one entry of a key's history.
+type KeyStateChange struct {
+	State KeyState
+	At    time.Time
+	RunID string // the run that made the change, "" if none
+	Note  string
+}
+
+// NewDevice is one device to register: the device, its certificate and the key it certifies.
+type NewDevice struct {
+	Device      Device      // Status, RegisteredAt and DecommissionedAt are set by the registry
+	Certificate Certificate // IssuerID defaults to Device.IssuerID
+	Key         DeviceKey
+	// Revoked, if set, records the certificate as already revoked (a fleet imported from an
+	// older system; benchmarks). Its IssuerID and Serial default to the certificate's.
+	Revoked *Revocation
+}
+
+// RegisterDevice registers one device with its certificate and key, in one transaction: what
+// `custos device provision` does after the key is made and the certificate stored.
+func (r *Registry) RegisterDevice(ctx context.Context, d NewDevice) error {
+	_, err := r.ImportDevices(ctx, func(yield func(NewDevice, error) bool) { yield(d, nil) })
+	if err != nil {
+		return fmt.Errorf("register device %q: %w", d.Device.Serial, err)
+	}
+	return nil
+}
+
+// ImportDevices registers a stream of devices in one transaction: all of them or, on the first
+// error (from the stream or the registry), none. A device serial or certificate registered
+// before is ErrExists, naming it. It is the bulk path, for `custos device import` and for
+// building benchmark registries: a million devices with certificates take about a minute.
+// It returns how many devices it registered.
+func (r *Registry) ImportDevices(ctx context.Context, devices iter.Seq2[NewDevice, error]) (int, error) {
+	n := 0
+	err := r.write(ctx, "import-devices", func(tx *sql.Tx) error {
+		// A large page cache for the duration: inserting random serials into the b-trees
+		// otherwise re-reads pages for every row. It is set back before commit.
+		if _, err := tx.ExecContext(ctx, `PRAGMA cache_size = -262144`); err != nil {
+			return err
+		}
+		defer tx.ExecContext(context.WithoutCancel(ctx), `PRAGMA cache_size = -2000`)
+		ins, err := prepareDeviceInserts(ctx, tx)
+		if err != nil {
+			return err
+		}
+		defer ins.close()
+		for d, err := range devices {
+			if err != nil {
+				return err
+			}
+			if err := ins.add(ctx, d); err != nil {
+				return fmt.Errorf("device %q: %w", d.Device.Serial, err)
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("import devices: %w", err)
+	}
+	return n, nil
+}
+
+// deviceInserts are the prepared statements of one import transaction.
+type deviceInserts struct {
+	tx                                  *sql.Tx
+	issuers                             map[string]int64
+	device, cert, key, keyState, revoke *sql.Stmt
+}
+
+func prepareDeviceInserts(ctx context.Context, tx *sql.Tx) (*deviceInserts, error) {
+	ins := &deviceInserts{tx: tx, issuers: map[string]int64{}}
+	for _, p := range []struct {
+		st  **sql.Stmt
+		sql string
+	}{
+		{&ins.device, `INSERT INTO devices (serial, model, owner, site, issuer_num, status, registered_at) VALUES (?, ?, ?, ?, ?, 'active', ?)`},
+		{&ins.cert, `INSERT INTO certificates (issuer_num, serial, device_num, subject, not_before, not_after, der, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&ins.key, `INSERT INTO device_keys (device_num, key_id, public_key_sha256, token_label, certificate_num, state, state_at) VALUES (?, ?, ?, ?, ?, ?, ?)`},
+		{&ins.keyState, `INSERT INTO key_states (key_num, state, at, note) VALUES (?, ?, ?, ?)`},
+		{&ins.revoke, `INSERT INTO revocations (issuer_num, serial, revoked_at, reason, invalidity_at) VALUES (?, ?, ?, ?, ?)`},
+	} {
+		st, err := tx.PrepareContext(ctx, p.sql)
+		if err != nil {
+			ins.close()
+			return nil, err
+		}
+		*p.st = st
+	}
+	return ins, nil
+}
+
+func (ins *deviceInserts) close() {
+	for _, st := range []*sql.Stmt{ins.device, ins.cert, ins.key, ins.keyState, ins.revoke} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+// issuer resolves an issuer id to its number once per import.
+func (ins *deviceInserts) issuer(ctx context.Context, id string) (int64, error) {
+	if num, ok := ins.issuers[id]; ok {
+		return num, nil
+	}
+	var num int64
+	var kind, status string
+	err := ins.tx.QueryRowContext(ctx, `SELECT num, kind, status FROM issuers WHERE id = ?`, id).Scan(&num, &kind, &status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("%w: issuer %q is not registered", ErrNotFound, id)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if IssuerKind(kind) != IssuerIssuing {
+		return 0, fmt.Errorf("%w: issuer %q is a root; devices are certified by an issuing CA", ErrInvalid, id)
+	}
+	ins.issuers[id] = num
+	return num, nil
+}
+
+func (ins *deviceInserts) add(ctx context.Context, d NewDevice) error {
+	dev, cert, key := d.Device, d.Certificate, d.Key
+	if dev.Serial == "" || strings.TrimSpace(dev.Serial) != dev.Serial || strings.ContainsAny(dev.Serial, "\x00\n\r\t") {
+		return fmt.Errorf("%w: device serial %q is empty or has white space at its ends or inside", ErrInvalid, dev.Serial)
+	}
+	if cert.IssuerID == "" {
+		cert.IssuerID = dev.IssuerID
+	}
+	if cert.IssuerID != dev.IssuerID {
+		return fmt.Errorf("%w: certificate issuer %q is not the device's issuer %q", ErrInvalid, cert.IssuerID, dev.IssuerID)
+	}
+	if err := cert.Serial.canonical(); err != nil {
+		return err
+	}
+	if len(cert.DER) == 0 || cert.NotBefore.IsZero() || !cert.NotAfter.After(cert.NotBefore) {
+		return fmt.Errorf("%w: certificate %s needs its DER and a validity that ends after it starts", ErrInvalid, cert.Serial)
+	}
+	if key.PublicKeySHA256 == ([32]byte{}) {
+		return fmt.Errorf("%w: the device key needs its public key fingerprint", ErrInvalid)
+	}
+	num, err := ins.issuer(ctx, dev.IssuerID)
+	if err != nil {
+		return err
+	}
+	now := nowOr(dev.RegisteredAt)
+	var devNum int64
+	res, err := ins.device.ExecContext(ctx, dev.Serial, dev.Model, dev.Owner, dev.Site, num, unix(now))
+	if isUnique(err) {
+		return fmt.Errorf("%w: a device with serial %q is registered", ErrExists, dev.Serial)
+	}
+	if err != nil {
+		return err
+	}
+	devNum, _ = res.LastInsertId()
+	sum := sha256.Sum256(cert.DER)
+	res, err = ins.cert.ExecContext(ctx, num, []byte(cert.Serial), devNum, cert.Subject, unix(cert.NotBefore), unix(cert.NotAfter), cert.DER, sum[:])
+	if isUnique(err) {
+		return fmt.Errorf("%w: certificate serial %s of issuer %q is registered", ErrExists, cert.Serial, cert.IssuerID)
+	}
+	if err != nil {
+		return err
+	}
+	certNum, _ := res.LastInsertId()
+	activated := key.ActivatedAt
+	if activated.IsZero() {
+		activated = cert.NotBefore
+	}
+	activated = activated.Truncate(time.Second).UTC()
+	res, err = ins.key.ExecContext(ctx, devNum, nonNil(key.KeyID), key.PublicKeySHA256[:], key.TokenLabel, certNum, string(KeyActive), unix(activated))
+	if err != nil {
+		return err
+	}
+	keyNum, _ := res.LastInsertId()
+	if !key.GeneratedAt.IsZero() {
+		gen := key.GeneratedAt.Truncate(time.Second).UTC()
+		if gen.After(activated) {
+			return fmt.Errorf("%w: key generated at %s, after it came into use at %s", ErrInvalid, gen.Format(time.RFC3339), activated.Format(time.RFC3339))
+		}
+		if _, err := ins.keyState.ExecContext(ctx, keyNum, string(KeyPreActivation), unix(gen), "generated"); err != nil {
+			return err
+		}
+	}
+	if _, err := ins.keyState.ExecContext(ctx, keyNum, string(KeyActive), unix(activated), "certified"); err != nil {
+		return err
+	}
+	if d.Revoked != nil {
+		rv := *d.Revoked
+		if rv.IssuerID == "" {
+			rv.IssuerID = cert.IssuerID
+		}
+		if rv.Serial == nil {
+			rv.Serial = cert.Serial
+		}
+		rv.RevokedAt = rv.RevokedAt.Truncate(time.Second).UTC()
+		if rv.IssuerID != cert.IssuerID || string(rv.Serial) != string(cert.Serial) {
+			return fmt.Errorf("%w: the revocation is of serial %s of %q, not of the device's certificate", ErrInvalid, rv.Serial, rv.IssuerID)
+		}
+		if err := rv.check(); err != nil {
+			return err
+		}
+		if _, err := ins.revoke.ExecContext(ctx, num, []byte(rv.Serial), unix(rv.RevokedAt), int(rv.Reason), unixOrNil(rv.InvalidityDate)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// AddDeviceCertificate adds a renewed certificate, and the key it certifies, to an active
+// device. When the key is new, the device's other active keys are deactivated as it comes
+// into use; when it is a key the device already has, the key now points to the new
+// certificate.
+func (r *Registry) AddDeviceCertificate(ctx context.Context, deviceSerial string, cert Certificate, key DeviceKey) error {
+	err := r.write(ctx, "add-device-certificate", func(tx *sql.Tx) error {
+		var devNum, issuerNum int64
+		var issuerID, status string
+		err := tx.QueryRowContext(ctx, `SELECT d.num, d.issuer_num, i.id, d.status FROM devices d JOIN issuers i ON i.num = d.issuer_num
+			WHERE d.serial = ?`, deviceSerial).Scan(&devNum, &issuerNum, &issuerID, &status)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: the device is not registered", ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if DeviceStatus(status) != DeviceActive {
+			return fmt.Errorf("%w: the device is %s", ErrConflict, status)
+		}
+		if cert.IssuerID == "" {
+			cert.IssuerID = issuerID
+		}
+		if cert.IssuerID != issuerID {
+			return fmt.Errorf("%w: certificate issuer %q is not the device's issuer %q", ErrInvalid, cert.IssuerID, issuerID)
+		}
+		if err := cert.Serial.canonical(); err != nil {
+			return err
+		}
+		if len(cert.DER) == 0 || cert.NotBefore.IsZero() || !cert.NotAfter.After(cert.NotBefore) {
+			return fmt.Errorf("%w: certificate %s needs its DER and a validity that ends after it starts", ErrInvalid, cert.Serial)
+		}
+		sum := sha256.Sum256(cert.DER)
+		res, err := tx.ExecContext(ctx, `INSERT INTO certificates (issuer_num, serial, device_num, subject, not_before, not_after, der, sha256)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, issuerNum, []byte(cert.Serial), devNum, cert.Subject, unix(cert.NotBefore), unix(cert.NotAfter), cert.DER, sum[:])
+		if isUnique(err) {
+			return fmt.Errorf("%w: certificate serial %s of issuer %q is registered", ErrExists, cert.Serial, cert.IssuerID)
+		}
+		if err != nil {
+			return err
+		}
+		certNum, _ := res.LastInsertId()
+		activated := key.ActivatedAt
+		if activated.IsZero() {
+			activated = cert.NotBefore
+		}
+		activated = activated.Truncate(time.Second).UTC()
+		var keyNum int64
+		var keyState string
+		err = tx.QueryRowContext(ctx, `SELECT num, state FROM device_keys WHERE device_num = ? AND public_key_sha256 = ?`,
+			devNum, key.PublicKeySHA256[:]).Scan(&keyNum, &keyState)
+		switch {
+		case err == nil: // renewal of the same key
+			if KeyState(keyState) != KeyActive {
+				return fmt.Errorf("%w: the key is %s; only an active key is renewed", ErrConflict, keyState)
+			}
+			_, err = tx.ExecContext(ctx, `UPDATE device_keys SET certificate_num = ? WHERE num = ?`, certNum, keyNum)
+			return err
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		if key.PublicKeySHA256 == ([32]byte{}) {
+			return fmt.Errorf("%w: the device key needs its public key fingerprint", ErrInvalid)
+		}
+		// A new key: the old active ones stop being used when it starts.
+		sc := newStmtCache(tx)
+		defer sc.close()
+		if _, err := moveDeviceKeys(ctx, sc, devNum, KeyDeactivated, activated, "", "superseded by a new key"); err != nil {
+			return err
+		}
+		res, err = tx.ExecContext(ctx, `INSERT INTO device_keys (device_num, key_id, public_key_sha256, token_label, certificate_num, state, state_at)
+			VALUES (?, ?, ?, ?, ?, 'active', ?)`, devNum, nonNil(key.KeyID), key.PublicKeySHA256[:], key.TokenLabel, certNum, unix(activated))
+		if err != nil {
+			return err
+		}
+		keyNum, _ = res.LastInsertId()
+		if !key.GeneratedAt.IsZero() {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO key_states (key_num, state, at, note) VALUES (?, 'pre-activation', ?, 'generated')`,
+				keyNum, unix(key.GeneratedAt)); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO key_states (key_num, state, at, note) VALUES (?, 'active', ?, 'certified')`, keyNum, unix(activated))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("add certificate %s to device %q: %w", cert.Serial, deviceSerial, err)
+	}
+	return nil
+}
+
+const deviceColumns = `d.serial, d.model, d.owner, d.site, i.id, d.status, d.registered_at, d.decommissioned_at
+	FROM devices d JOIN issuers i ON i.num = d.issuer_num `
+
+func scanDevice(s rowScanner) (Device, error) {
+	var d Device
+	var status string
+	var reg int64
+	if err := s.Scan(&d.Serial, &d.Model, &d.Owner, &d.Site, &d.IssuerID, &status, &reg, nullTime{&d.DecommissionedAt}); err != nil {
+		return Device{}, err
+	}
+	d.Status, d.RegisteredAt = DeviceStatus(status), fromUnix(reg)
+	return d, nil
+}
+
+// Device finds a device by its serial.
+func (r *Registry) Device(ctx context.Context, serial string) (Device, error) {
+	d, err := scanDevice(r.db.QueryRowContext(ctx, `SELECT `+deviceColumns+`WHERE d.serial = ?`, serial))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = fmt.Errorf("%w: no device has that serial", ErrNotFound)
+	}
+	if err != nil {
+		return Device{}, fmt.Errorf("find device %q: %w", serial, err)
+	}
+	return d, nil
+}
+
+// DeviceByCertificate finds the device a certificate belongs to by the certificate's SHA-256,
+// as the identify step of a decommission does with the certificate read from a token.
+func (r *Registry) DeviceByCertificate(ctx context.Context, certSHA256 [32]byte) (Device, Certificate, error) {
+	var d Device
+	var c Certificate
+	err := r.read(ctx, func(tx *sql.Tx) error {
+		var devNum int64
+		row := tx.QueryRowContext(ctx, `SELECT c.device_num, `+certColumns+`WHERE c.sha256 = ?`, certSHA256[:])
+		var err error
+		c, err = scanCertificate(row, &devNum)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: no registered device has this certificate", ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		d, err = scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceColumns+`WHERE d.num = ?`, devNum))
+		return err
+	})
+	if err != nil {
+		return Device{}, Certificate{}, fmt.Errorf("find the device of certificate SHA-256 %x: %w", certSHA256, err)
+	}
+	return d, c, nil
+}
+
+const certColumns = `i.id, c.serial, d.serial, c.subject, c.not_before, c.not_after, c.der, c.sha256
+	FROM certificates c JOIN issuers i ON i.num = c.issuer_num JOIN devices d ON d.num = c.device_num `
+
+func scanCertificate(s rowScanner, prefix ...any) (Certificate, error) {
+	var c Certificate
+	var nb, na int64
+	var sum []byte
+	dest := append(prefix, &c.IssuerID, (*[]byte)(&c.Serial), &c.DeviceSerial, &c.Subject, &nb, &na, &c.DER, &sum)
+	if err := s.Scan(dest...); err != nil {
+		return Certificate{}, err
+	}
+	c.NotBefore, c.NotAfter = fromUnix(nb), fromUnix(na)
+	copy(c.SHA256[:], sum)
+	return c, nil
+}
+
+// DeviceQuery selects devices for ListDevices.
+type DeviceQuery struct {
+	Status   DeviceStatus // "" for any
+	IssuerID string       // "" for any
+	After    string       // list serials after this one (the last of the previous page)
+	Limit    int          // at most this many; 0 for all
+}
+
+// ListDevices streams devices in serial order. For pages, pass the last serial of one page as
+// After of the next. It holds one connection while the loop runs, never the whole list.
+func (r *Registry) ListDevices(ctx context.Context, q DeviceQuery) iter.Seq2[Device, error] {
+	return func(yield func(Device, error) bool) {
+		fail := func(err error) { yield(Device{}, fmt.Errorf("list devices: %w", err)) }
+		if q.Status != "" && q.Status != DeviceActive && q.Status != DeviceDecommissioned {
+			fail(fmt.Errorf("%w: status %q (want active or decommissioned)", ErrInvalid, q.Status))
+			return
+		}
+		where := []string{"d.serial > ?"}
+		args := []any{q.After}
+		if q.Status != "" {
+			where = append(where, "d.status = ?")
+			args = append(args, string(q.Status))
+		}
+		if q.IssuerID != "" {
+			num, err := issuerNum(ctx, r.db, q.IssuerID)
+			if err != nil {
+				fail(err)
+				return
+			}
+			where = append(where, "d.issuer_num = ?")
+			args = append(args, num)
+		}
+		query := `SELECT ` + deviceColumns + `WHERE ` + strings.Join(where, " AND ") + ` ORDER BY d.serial`
+		if q.Limit > 0 {
+			query += ` LIMIT ?`
+			args = append(args, q.Limit)
+		}
+		rows, err := r.db.QueryContext(ctx, query, args...)
+		if err != nil {
+			fail(err)
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			d, err := scanDevice(rows)
+			if err != nil {
+				fail(err)
+				return
+			}
+			if !yield(d, nil) {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			fail(err)
+		}
+	}
+}
+
+// CountDevices is how many devices have the status ("" for all).
+func (r *Registry) CountDevices(ctx context.Context, status DeviceStatus) (int64, error) {
+	var n int64
+	var err error
+	if status == "" {
+		err = r.db.QueryRowContext(ctx, `SELECT count(*) FROM devices`).Scan(&n)
+	} else {
+		err = r.db.QueryRowContext(ctx, `SELECT count(*) FROM devices WHERE status = ?`, string(status)).Scan(&n)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("count %s devices: %w", status, err)
+	}
+	return n, nil
+}
