@@ -1,0 +1,199 @@
+package registry
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"math/big"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// t0 is the tests' epoch: times are set explicitly so that history queries are exact.
+var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+
+func openTemp(t testing.TB) *Registry {
+	t.Helper()
+	r, err := Open(context.Background(), filepath.Join(t.TempDir(), "custos.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// testCA is a CA made in memory for tests: a real certificate and key.
+type testCA struct {
+	cert *x509.Certificate
+	key  crypto.Signer
+}
+
+func newKey(t testing.TB) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func randomSerial(t testing.TB) *big.Int {
+	t.Helper()
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	b[0] = 0x01 // never shrinks, as the ceremony makes them
+	return new(big.Int).SetBytes(b)
+}
+
+func sign(t testing.TB, tmpl *x509.Certificate, parent *testCA, pub crypto.PublicKey, priv crypto.Signer) *x509.Certificate {
+	t.Helper()
+	p, signer := tmpl, priv
+	if parent != nil {
+		p, signer = parent.cert, parent.key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p, pub, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// newRoot makes a self-signed root CA.
+func newRoot(t testing.TB, cn string) *testCA {
+	k := newKey(t)
+	tmpl := &x509.Certificate{SerialNumber: randomSerial(t), Subject: pkix.Name{CommonName: cn, Organization: []string{"Acme Medical"}},
+		NotBefore: t0.AddDate(-1, 0, 0), NotAfter: t0.AddDate(24, 0, 0), IsCA: true, BasicConstraintsValid: true, MaxPathLen: 1,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+	return &testCA{cert: sign(t, tmpl, nil, k.Public(), k), key: k}
+}
+
+// newSubCA makes an issuing CA under parent.
+func newSubCA(t testing.TB, parent *testCA, cn string) *testCA {
+	k := newKey(t)
+	tmpl := &x509.Certificate{SerialNumber: randomSerial(t), Subject: pkix.Name{CommonName: cn, Organization: []string{"Acme Medical"}},
+		NotBefore: t0.AddDate(-1, 0, 0), NotAfter: t0.AddDate(10, 0, 0), IsCA: true, BasicConstraintsValid: true, MaxPathLen: 0,
+		MaxPathLenZero: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+	return &testCA{cert: sign(t, tmpl, parent, k.Public(), k), key: k}
+}
+
+// leaf makes an end-entity certificate under ca for a fresh key.
+func leaf(t testing.TB, ca *testCA, cn string, notBefore, notAfter time.Time, eku ...x509.ExtKeyUsage) *x509.Certificate {
+	k := newKey(t)
+	tmpl := &x509.Certificate{SerialNumber: randomSerial(t), Subject: pkix.Name{CommonName: cn, SerialNumber: cn},
+		NotBefore: notBefore, NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: eku}
+	return sign(t, tmpl, ca, k.Public(), k)
+}
+
+func opsKey(id byte) KeyLocation {
+	return KeyLocation{TokenLabel: "acme-ops", KeyID: []byte{0xa0, id}, Algorithm: "ecdsa-p256"}
+}
+
+// world is a registry with a root "acme-root-2026" and an issuing CA "ica-test".
+type world struct {
+	r    *Registry
+	root *testCA
+	ica  *testCA
+}
+
+func newWorld(t testing.TB) *world {
+	t.Helper()
+	ctx := context.Background()
+	w := &world{r: openTemp(t), root: newRoot(t, "Acme Medical Root CA 2026")}
+	w.ica = newSubCA(t, w.root, "Acme Medical Device CA 1")
+	if _, err := w.r.AddIssuer(ctx, Issuer{ID: "acme-root-2026", Kind: IssuerRoot, Certificate: w.root.cert.Raw,
+		CeremonyID: "acme-root-2026", Key: KeyLocation{TokenLabel: "acme-root-2026", KeyID: []byte{1}, Algorithm: "ecdsa-p256"}, CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.r.AddIssuer(ctx, Issuer{ID: "ica-test", Kind: IssuerIssuing, Certificate: w.ica.cert.Raw, ParentID: "acme-root-2026",
+		CeremonyID: "acme-root-2026", Key: opsKey(1), CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// newDevice makes a device with a real certificate from the world's issuing CA, valid from
+// activated for five years, its key generated an hour before.
+func (w *world) newDevice(t testing.TB, serial string, activated time.Time) (NewDevice, *x509.Certificate) {
+	t.Helper()
+	c := leaf(t, w.ica, serial, activated, activated.AddDate(5, 0, 0))
+	cert, err := CertificateFromX509("ica-test", c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewDevice{
+		Device:      Device{Serial: serial, Model: "InfusionPump X2", Owner: "St. Mary", Site: "Ward 3", IssuerID: "ica-test", RegisteredAt: activated},
+		Certificate: cert,
+		Key: DeviceKey{KeyID: []byte("dev-" + serial), PublicKeySHA256: PublicKeySHA256(c), TokenLabel: serial,
+			GeneratedAt: activated.Add(-time.Hour), ActivatedAt: activated},
+	}, c
+}
+
+func (w *world) register(t testing.TB, serial string, activated time.Time) (NewDevice, *x509.Certificate) {
+	t.Helper()
+	d, c := w.newDevice(t, serial, activated)
+	if err := w.r.RegisterDevice(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	return d, c
+}
+
+func (w *world) startRun(t testing.TB, id, op string) {
+	t.Helper()
+	run := DecommissionRun{Run: Run{ID: id, Operation: op, Subject: "x", JournalPath: "journal/" + id + ".jsonl", StartedAt: t0},
+		Technician: "Tess Tech", Witness: "Wes Witness"}
+	if op == "fleet" {
+		sum := sha256.Sum256([]byte("manifest"))
+		run.ManifestPath, run.ManifestSHA256 = "fleet.csv", sum[:]
+	}
+	if _, err := w.r.StartDecommissionRun(context.Background(), run); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantErr checks that err matches target (nil for success) and mentions every word in want.
+func wantErr(t testing.TB, err, target error, want ...string) {
+	t.Helper()
+	if target == nil {
+		if err != nil {
+			t.Fatalf("unexpected error: %v", err)
+		}
+		return
+	}
+	if err == nil {
+		t.Fatalf("no error, want %v", target)
+	}
+	if !errors.Is(err, target) {
+		t.Fatalf("error %q is not %v", err, target)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not mention %q", err, w)
+		}
+	}
+}
+
+func collect[T any](t testing.TB, seq func(func(T, error) bool)) []T {
+	t.Helper()
+	var out []T
+	for v, err := range seq {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	return out
+}
