@@ -9,12 +9,9 @@ import (
 // going through encoding/asn1 so that a million entries cost no allocations each.
 
 const (
-	tagBoolean         = 0x01
 	tagInteger         = 0x02
 	tagBitString       = 0x03
 	tagOctetString     = 0x04
-	tagOID             = 0x06
-	tagEnumerated      = 0x0A
 	tagUTCTime         = 0x17
 	tagGeneralizedTime = 0x18
 	tagSequence        = 0x30

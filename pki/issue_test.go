@@ -11,6 +11,10 @@ import (
 	"errors"
 	"io"
 	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -418,4 +422,37 @@ func lintGlobalCRLNames() map[string]bool {
 		}
 	}
 	return out
+}
+
+// TestRecordSignerWithNSS asks NSS (what poppler's pdfsig validates PDF signers with)
+// whether the record signer may sign as an e-mail signer, the usage it checks: not with
+// id-kp-documentSigning alone, yes with EmailProtection.
+func TestRecordSignerWithNSS(t *testing.T) {
+	h := newHierarchy(t, ECDSAP256)
+	for _, email := range []bool{false, true} {
+		c := mustIssue(t, RecordSigner{CommonName: "Acme Medical Records", NotBefore: testNow, ValidityYears: 2, EmailProtection: email}, newKey(t, ECDSAP256).Public(), h.rootIssuer())
+		hasEmail := slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageEmailProtection)
+		hasDoc := len(c.UnknownExtKeyUsage) == 1 && c.UnknownExtKeyUsage[0].Equal(oidDocumentSigning)
+		if hasEmail != email || !hasDoc {
+			t.Fatalf("EmailProtection %v: extended key usages %v %v", email, c.ExtKeyUsage, c.UnknownExtKeyUsage)
+		}
+		dir := t.TempDir()
+		db := "sql:" + filepath.Join(dir, "db")
+		os.Mkdir(filepath.Join(dir, "db"), 0o700)
+		run(t, "certutil", "-N", "-d", db, "--empty-password")
+		run(t, "certutil", "-A", "-d", db, "-n", "root", "-t", "CT,C,C", "-a", "-i", writeCert(t, dir, "root.pem", h.root))
+		run(t, "certutil", "-A", "-d", db, "-n", "signer", "-t", ",,", "-a", "-i", writeCert(t, dir, "signer.pem", c))
+		out, err := exec.Command("certutil", "-V", "-d", db, "-n", "signer", "-u", "S", "-b", testNow.Add(time.Hour).Format("060102150405Z")).CombinedOutput()
+		valid := err == nil && strings.Contains(string(out), "certificate is valid")
+		if valid != email {
+			t.Errorf("EmailProtection %v: NSS says %q (%v)", email, out, err)
+		}
+	}
+}
+
+func run(t *testing.T, name string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
 }

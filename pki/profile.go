@@ -57,8 +57,9 @@ type IssuingCA struct {
 
 // RecordSigner is the profile of the key that signs PDF records: an end entity with keyUsage
 // digitalSignature and contentCommitment (a record is an attestation a person stands
-// behind, which is what contentCommitment, formerly nonRepudiation, says) and the single
-// extended key usage id-kp-documentSigning (RFC 9336), so it can sign nothing else.
+// behind, which is what contentCommitment, formerly nonRepudiation, says) and extended key
+// usage id-kp-documentSigning (RFC 9336) alone, so it can sign nothing else, unless
+// EmailProtection is set.
 type RecordSigner struct {
 	CommonName           string    // for example "Acme Medical Ceremony Records"; required
 	Organization         string    // optional
@@ -66,6 +67,11 @@ type RecordSigner struct {
 	NotBefore            time.Time // zero means now
 	ValidityYears        int       // 1 to 50, and within the issuer's validity
 	CRLDistributionPoint string    // the issuer's CRL URL; empty for none
+	// EmailProtection adds id-kp-emailProtection beside id-kp-documentSigning. NSS, and so
+	// poppler's pdfsig, validates a PDF signer as an e-mail signer and rejects a certificate
+	// whose extended key usage lacks it ("Unknown issue with Certificate"); the price is a
+	// key that mail clients would also accept for S/MIME signatures.
+	EmailProtection bool
 }
 
 // DeviceIdentity is the profile of a medical device's TLS identity: subject common name and
@@ -154,6 +160,9 @@ func (p RecordSigner) template(pub crypto.PublicKey) (*x509.Certificate, error) 
 	}
 	t.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment
 	t.UnknownExtKeyUsage = []asn1.ObjectIdentifier{oidDocumentSigning}
+	if p.EmailProtection {
+		t.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection}
+	}
 	if t.CRLDistributionPoints, err = distributionPoints("RecordSigner", p.CRLDistributionPoint); err != nil {
 		return nil, err
 	}
