@@ -504,3 +504,22 @@ func TestCRLWithHSMLikeSigner(t *testing.T) {
 		}
 	}
 }
+
+// TestCRLEntriesDoNotAllocate checks that the encoder's allocations do not grow with the
+// number of entries, beyond one buffer per megabyte of DER.
+func TestCRLEntriesDoNotAllocate(t *testing.T) {
+	issuer := benchIssuer(t) // valid over the fleet's revocation dates
+	allocs := func(n int) float64 {
+		return testing.AllocsPerRun(3, func() {
+			_, _, err := SignCRL(CRL{Number: big.NewInt(1), ThisUpdate: fleetThisUpdate, NextUpdate: fleetThisUpdate.AddDate(0, 1, 0), Revoked: fleet(n)}, issuer)
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	small, large := allocs(10_000), allocs(60_000)
+	t.Logf("allocations: %.0f for 10,000 entries, %.0f for 60,000", small, large)
+	if large-small > 10 {
+		t.Errorf("50,000 more entries cost %.0f more allocations", large-small)
+	}
+}

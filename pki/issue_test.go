@@ -456,3 +456,24 @@ func run(t *testing.T, name string, args ...string) {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 }
+
+// TestCertificateSerialEdges issues with serials at the edges of their DER encoding and has
+// openssl show each.
+func TestCertificateSerialEdges(t *testing.T) {
+	h := newHierarchy(t, ECDSAP256)
+	dir := t.TempDir()
+	for _, hexSerial := range []string{"01", "80", strings.Repeat("7F", 20), strings.Repeat("80", 19)} {
+		serial, err := ParseSerial(hexSerial)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _, err := Issue(DeviceIdentity{SerialNumber: "E-" + hexSerial[:2], Manufacturer: "Acme", NotBefore: testNow, ValidityYears: 1}, serial, newKey(t, ECDSAP256).Public(), h.issuingIssuer())
+		if err != nil {
+			t.Fatalf("serial %s: %v", hexSerial, err)
+		}
+		out := openssl(t, "x509", "-noout", "-serial", "-in", writeCert(t, dir, "c.pem", c))
+		if got := strings.TrimSpace(strings.TrimPrefix(out, "serial=")); got != hexSerial {
+			t.Errorf("openssl shows serial %s, want %s", got, hexSerial)
+		}
+	}
+}
