@@ -268,8 +268,8 @@ func decommissionOne(ctx context.Context, sc *stmtCache, d Decommission) (Device
 	if res.KeyIDs, err = moveDeviceKeys(ctx, sc, devNum, d.KeyState, d.At, d.RunID, d.Method); err != nil {
 		return DeviceResult{}, err
 	}
-	rows, err := sc.query(ctx, `INSERT INTO revocations (issuer_num, serial, revoked_at, reason, invalidity_at)
-		SELECT issuer_num, serial, ?, ?, ? FROM certificates WHERE device_num = ? AND not_after >= ? ORDER BY num
+	rows, err := sc.query(ctx, `INSERT INTO revocations (issuer_num, serial_len, serial, revoked_at, reason, invalidity_at)
+		SELECT issuer_num, length(serial), serial, ?, ?, ? FROM certificates WHERE device_num = ? AND not_after >= ? ORDER BY num
 		ON CONFLICT DO NOTHING RETURNING serial`, unix(d.At), int(d.Reason), unixOrNil(d.InvalidityDate), devNum, unix(d.At))
 	if err != nil {
 		return DeviceResult{}, err

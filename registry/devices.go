@@ -159,7 +159,7 @@ func prepareDeviceInserts(ctx context.Context, tx *sql.Tx) (*deviceInserts, erro
 		{&ins.cert, `INSERT INTO certificates (issuer_num, serial, device_num, subject, not_before, not_after, der, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&ins.key, `INSERT INTO device_keys (device_num, key_id, public_key_sha256, token_label, certificate_num, state, state_at) VALUES (?, ?, ?, ?, ?, ?, ?)`},
 		{&ins.keyState, `INSERT INTO key_states (key_num, state, at, note) VALUES (?, ?, ?, ?)`},
-		{&ins.revoke, `INSERT INTO revocations (issuer_num, serial, revoked_at, reason, invalidity_at) VALUES (?, ?, ?, ?, ?)`},
+		{&ins.revoke, `INSERT INTO revocations (issuer_num, serial_len, serial, revoked_at, reason, invalidity_at) VALUES (?, ?, ?, ?, ?, ?)`},
 	} {
 		st, err := tx.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -280,7 +280,7 @@ func (ins *deviceInserts) add(ctx context.Context, d NewDevice) error {
 		if err := rv.check(); err != nil {
 			return err
 		}
-		if _, err := ins.revoke.ExecContext(ctx, num, []byte(rv.Serial), unix(rv.RevokedAt), int(rv.Reason), unixOrNil(rv.InvalidityDate)); err != nil {
+		if _, err := ins.revoke.ExecContext(ctx, num, len(rv.Serial), []byte(rv.Serial), unix(rv.RevokedAt), int(rv.Reason), unixOrNil(rv.InvalidityDate)); err != nil {
 			return err
 		}
 	}

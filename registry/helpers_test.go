@@ -197,3 +197,11 @@ func collect[T any](t testing.TB, seq func(func(T, error) bool)) []T {
 	}
 	return out
 }
+
+// leafWithSerial is leaf with a chosen serial number.
+func leafWithSerial(t testing.TB, ca *testCA, cn string, serial *big.Int, notBefore, notAfter time.Time) *x509.Certificate {
+	k := newKey(t)
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn, SerialNumber: cn},
+		NotBefore: notBefore, NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature}
+	return sign(t, tmpl, ca, k.Public(), k)
+}

@@ -45,7 +45,7 @@ func (r *Registry) DeviceHistory(ctx context.Context, serial string) (DeviceHist
 			}
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT i.id, v.serial, v.revoked_at, v.reason, v.invalidity_at
-			FROM certificates c JOIN revocations v ON v.issuer_num = c.issuer_num AND v.serial = c.serial
+			FROM certificates c JOIN revocations v ON v.issuer_num = c.issuer_num AND v.serial_len = length(c.serial) AND v.serial = c.serial
 			JOIN issuers i ON i.num = c.issuer_num WHERE c.device_num = ? ORDER BY c.num`, devNum)
 		if err != nil {
 			return err
@@ -220,7 +220,7 @@ func (r *Registry) DeviceAsOf(ctx context.Context, serial string, at time.Time) 
 		}
 
 		crows, err := tx.QueryContext(ctx, `SELECT v.revoked_at, v.reason, v.invalidity_at, `+certColumns+`
-			LEFT JOIN revocations v ON v.issuer_num = c.issuer_num AND v.serial = c.serial AND v.revoked_at <= ?
+			LEFT JOIN revocations v ON v.issuer_num = c.issuer_num AND v.serial_len = length(c.serial) AND v.serial = c.serial AND v.revoked_at <= ?
 			WHERE c.device_num = ? AND c.not_before <= ? ORDER BY c.not_before, c.num`, t, devNum, t)
 		if err != nil {
 			return err

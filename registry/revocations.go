@@ -64,9 +64,9 @@ func (r *Registry) Revoke(ctx context.Context, rv Revocation) (stored Revocation
 		if !known {
 			return fmt.Errorf("%w: no certificate with that serial issued by %q is registered", ErrNotFound, rv.IssuerID)
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO revocations (issuer_num, serial, revoked_at, reason, invalidity_at)
-			VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-			num, []byte(rv.Serial), unix(rv.RevokedAt), int(rv.Reason), unixOrNil(rv.InvalidityDate))
+		res, err := tx.ExecContext(ctx, `INSERT INTO revocations (issuer_num, serial_len, serial, revoked_at, reason, invalidity_at)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			num, len(rv.Serial), []byte(rv.Serial), unix(rv.RevokedAt), int(rv.Reason), unixOrNil(rv.InvalidityDate))
 		if err != nil {
 			return err
 		}
@@ -87,8 +87,8 @@ func (r *Registry) Revoke(ctx context.Context, rv Revocation) (stored Revocation
 func revocation(ctx context.Context, q querier, issuerNum int64, issuerID string, serial SerialNumber) (Revocation, error) {
 	rv := Revocation{IssuerID: issuerID, Serial: serial}
 	var at int64
-	err := q.QueryRowContext(ctx, `SELECT revoked_at, reason, invalidity_at FROM revocations WHERE issuer_num = ? AND serial = ?`,
-		issuerNum, []byte(serial)).Scan(&at, (*int)(&rv.Reason), nullTime{&rv.InvalidityDate})
+	err := q.QueryRowContext(ctx, `SELECT revoked_at, reason, invalidity_at FROM revocations
+		WHERE issuer_num = ? AND serial_len = ? AND serial = ?`, issuerNum, len(serial), []byte(serial)).Scan(&at, (*int)(&rv.Reason), nullTime{&rv.InvalidityDate})
 	if err != nil {
 		return Revocation{}, err
 	}
@@ -112,6 +112,11 @@ func (r *Registry) RevocationOf(ctx context.Context, issuerID string, serial Ser
 	return Revocation{}, fmt.Errorf("find revocation of serial %s of issuer %q: %w", serial, issuerID, err)
 }
 
+// revocationScan reads one issuer's revocations in key order: SQLite walks the primary key,
+// without a sort (TestRevocationScanNeedsNoSort checks the plan).
+const revocationScan = `SELECT serial, revoked_at, reason, invalidity_at FROM revocations
+	WHERE issuer_num = ? ORDER BY serial_len, serial`
+
 // CountRevocations is how many certificates of the issuer are revoked.
 func (r *Registry) CountRevocations(ctx context.Context, issuerID string) (int64, error) {
 	var n int64
@@ -123,13 +128,14 @@ func (r *Registry) CountRevocations(ctx context.Context, issuerID string) (int64
 	return n, nil
 }
 
-// Revocations streams every revocation of an issuer, in serial order, for the CRL encoder.
+// Revocations streams every revocation of an issuer in increasing numeric serial order, for
+// the CRL encoder.
 // It reads one statement, so what it yields is one consistent snapshot, and holds one
 // connection until the loop ends. IssuerID is left empty (the caller knows it), and an
 // entry's Serial is only valid until the next iteration: copy it to keep it.
 //
-// It is built for a million rows: the table is keyed by (issuer, serial) so the read is one
-// b-tree range, and rows come straight from the driver (database/sql/driver, through
+// It is built for a million rows: the table is keyed by (issuer, serial length, serial), so
+// the read is one b-tree range already in numeric order, and rows come straight from the driver (database/sql/driver, through
 // sql.Conn.Raw) rather than through sql.Rows.Scan, which measured about 1.5 times slower
 // (see BenchmarkRevocationScan1M).
 func (r *Registry) Revocations(ctx context.Context, issuerID string) iter.Seq2[Revocation, error] {
@@ -154,7 +160,7 @@ func (r *Registry) Revocations(ctx context.Context, issuerID string) iter.Seq2[R
 			if !ok {
 				return fmt.Errorf("the SQLite driver cannot query directly (%T)", dc)
 			}
-			rows, err := q.QueryContext(ctx, `SELECT serial, revoked_at, reason, invalidity_at FROM revocations WHERE issuer_num = ?`,
+			rows, err := q.QueryContext(ctx, revocationScan,
 				[]driver.NamedValue{{Ordinal: 1, Value: num}})
 			if err != nil {
 				return err

@@ -180,15 +180,18 @@ CREATE TABLE key_states (
 CREATE INDEX key_states_key ON key_states (key_num, at, num);
 
 -- Revoked certificates of every issuer, device or CA. WITHOUT ROWID and keyed by
--- (issuer, serial), the table is its own covering index: the CRL encoder reads one issuer's
--- rows as a single range of the b-tree.
+-- (issuer, serial length, serial), the table is its own covering index, and its order is the
+-- serials' numeric order (a shorter magnitude is a smaller number): the CRL encoder reads one
+-- issuer's entries, sorted, as a single range of the b-tree.
 CREATE TABLE revocations (
   issuer_num    INTEGER NOT NULL REFERENCES issuers (num),
+  serial_len    INTEGER NOT NULL,
   serial        BLOB    NOT NULL,
   revoked_at    INTEGER NOT NULL,
   reason        INTEGER NOT NULL CHECK (reason IN (0, 1, 2, 3, 4, 5, 9, 10)),
   invalidity_at INTEGER,
-  PRIMARY KEY (issuer_num, serial)
+  PRIMARY KEY (issuer_num, serial_len, serial),
+  CHECK (serial_len = length(serial))
 ) WITHOUT ROWID;
 
 -- What a decommission run did to each device.
