@@ -161,8 +161,8 @@ func (r *Registry) DecommissionDevice(ctx context.Context, d Decommission) (Devi
 func (r *Registry) DecommissionDevices(ctx context.Context, batch []Decommission) ([]DeviceResult, error) {
 	results := make([]DeviceResult, len(batch))
 	err := r.write(ctx, "decommission", func(tx *sql.Tx) error {
-		sc := newStmtCache(tx)
-		defer sc.close()
+		b := &batchState{sc: newStmtCache(tx), issuerIDs: map[int64]string{}}
+		defer b.sc.close()
 		runsOK := map[string]bool{}
 		for i, d := range batch {
 			d.At = nowOr(d.At)
@@ -178,7 +178,7 @@ func (r *Registry) DecommissionDevices(ctx context.Context, batch []Decommission
 				}
 				runsOK[d.RunID] = true
 			}
-			res, err := decommissionOne(ctx, sc, d)
+			res, err := decommissionOne(ctx, b, d)
 			if err != nil {
 				return fmt.Errorf("device %q: %w", d.DeviceSerial, err)
 			}
@@ -215,56 +215,44 @@ func checkRunning(ctx context.Context, tx *sql.Tx, runID string) error {
 	return nil
 }
 
-func decommissionOne(ctx context.Context, sc *stmtCache, d Decommission) (DeviceResult, error) {
+// batchState is what one decommission transaction keeps between devices.
+type batchState struct {
+	sc        *stmtCache
+	issuerIDs map[int64]string
+}
+
+func (b *batchState) issuerID(ctx context.Context, num int64) (string, error) {
+	if id, ok := b.issuerIDs[num]; ok {
+		return id, nil
+	}
+	var id string
+	if err := b.sc.queryRow(ctx, `SELECT id FROM issuers WHERE num = ?`, num).Scan(&id); err != nil {
+		return "", err
+	}
+	b.issuerIDs[num] = id
+	return id, nil
+}
+
+func decommissionOne(ctx context.Context, b *batchState, d Decommission) (DeviceResult, error) {
+	sc := b.sc
+	// The common case first: an active device, retired by one statement. A result this run
+	// may already hold for an active device can only be a failure, which is replaced.
 	var devNum, issuerNum int64
-	var issuerID, status string
-	var prior sql.NullString
-	err := sc.queryRow(ctx, `SELECT d.num, d.issuer_num, i.id, d.status, x.outcome FROM devices d JOIN issuers i ON i.num = d.issuer_num
-		LEFT JOIN decommission_results x ON x.run_id = ? AND x.device_num = d.num WHERE d.serial = ?`, d.RunID, d.DeviceSerial).
-		Scan(&devNum, &issuerNum, &issuerID, &status, &prior)
+	err := sc.queryRow(ctx, `UPDATE devices SET status = 'decommissioned', decommissioned_at = ?
+		WHERE serial = ? AND status = 'active' RETURNING num, issuer_num`, unix(d.At), d.DeviceSerial).Scan(&devNum, &issuerNum)
 	if errors.Is(err, sql.ErrNoRows) {
-		return DeviceResult{}, fmt.Errorf("%w: the device is not registered", ErrNotFound)
+		return alreadyDecommissioned(ctx, b, d)
 	}
 	if err != nil {
 		return DeviceResult{}, err
 	}
-	if prior.Valid && Outcome(prior.String) != OutcomeFailed {
-		// Recorded by this run before a crash or a re-run of the batch: nothing more to do.
-		rows, err := sc.query(ctx, `SELECT `+resultColumns+`WHERE x.run_id = ? AND x.device_num = ?`, d.RunID, devNum)
-		if err != nil {
-			return DeviceResult{}, err
-		}
-		defer rows.Close()
-		if !rows.Next() {
-			return DeviceResult{}, fmt.Errorf("result of run %q vanished: %w", d.RunID, rows.Err())
-		}
-		return scanResult(rows)
-	}
-	res := DeviceResult{RunID: d.RunID, DeviceSerial: d.DeviceSerial, IssuerID: issuerID, Method: d.Method,
-		Verification: d.Verification, Reason: d.Reason, Note: d.Note, At: d.At}
-	if DeviceStatus(status) == DeviceDecommissioned {
-		var by sql.NullString
-		var at sql.NullInt64
-		err := sc.queryRow(ctx, `SELECT d.decommissioned_at, (SELECT run_id FROM decommission_results
-			WHERE device_num = d.num AND outcome = 'decommissioned' ORDER BY at DESC LIMIT 1) FROM devices d WHERE d.num = ?`, devNum).Scan(&at, &by)
-		if err != nil {
-			return DeviceResult{}, err
-		}
-		res.Outcome, res.Reason = OutcomeAlreadyDecommissioned, 0 // its revocation is the earlier run's
-		res.Note = fmt.Sprintf("already decommissioned at %s", fromUnix(at.Int64).Format(time.RFC3339))
-		if by.Valid {
-			res.Note += " by run " + by.String
-		}
-		if d.Note != "" {
-			res.Note += "; " + d.Note
-		}
-		return res, writeResult(ctx, sc, devNum, issuerNum, res)
-	}
-
-	res.Outcome, res.KeyState, res.RevokedAt, res.InvalidityDate = OutcomeDecommissioned, d.KeyState, d.At, d.InvalidityDate
-	if _, err := sc.exec(ctx, `UPDATE devices SET status = 'decommissioned', decommissioned_at = ? WHERE num = ?`, unix(d.At), devNum); err != nil {
+	issuerID, err := b.issuerID(ctx, issuerNum)
+	if err != nil {
 		return DeviceResult{}, err
 	}
+	res := DeviceResult{RunID: d.RunID, DeviceSerial: d.DeviceSerial, IssuerID: issuerID, Outcome: OutcomeDecommissioned,
+		Method: d.Method, Verification: d.Verification, Reason: d.Reason, Note: d.Note, KeyState: d.KeyState,
+		RevokedAt: d.At, InvalidityDate: d.InvalidityDate, At: d.At}
 	if res.KeyIDs, err = moveDeviceKeys(ctx, sc, devNum, d.KeyState, d.At, d.RunID, d.Method); err != nil {
 		return DeviceResult{}, err
 	}
@@ -285,6 +273,52 @@ func decommissionOne(ctx context.Context, sc *stmtCache, d Decommission) (Device
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return DeviceResult{}, err
+	}
+	return res, writeResult(ctx, sc, devNum, issuerNum, res)
+}
+
+// alreadyDecommissioned handles a device that is not active: unknown, recorded by this run
+// before (a resumed run: its stored result), or retired by an earlier run (a result saying so).
+func alreadyDecommissioned(ctx context.Context, b *batchState, d Decommission) (DeviceResult, error) {
+	sc := b.sc
+	var devNum, issuerNum int64
+	var decommissionedAt sql.NullInt64
+	var prior, by sql.NullString
+	err := sc.queryRow(ctx, `SELECT d.num, d.issuer_num, d.decommissioned_at,
+		(SELECT outcome FROM decommission_results WHERE run_id = ? AND device_num = d.num),
+		(SELECT run_id FROM decommission_results WHERE device_num = d.num AND outcome = 'decommissioned' ORDER BY at DESC LIMIT 1)
+		FROM devices d WHERE d.serial = ?`, d.RunID, d.DeviceSerial).Scan(&devNum, &issuerNum, &decommissionedAt, &prior, &by)
+	if errors.Is(err, sql.ErrNoRows) {
+		return DeviceResult{}, fmt.Errorf("%w: the device is not registered", ErrNotFound)
+	}
+	if err != nil {
+		return DeviceResult{}, err
+	}
+	if prior.Valid && Outcome(prior.String) != OutcomeFailed {
+		// Recorded by this run before a crash or a re-run of the batch: nothing more to do.
+		rows, err := sc.query(ctx, `SELECT `+resultColumns+`WHERE x.run_id = ? AND x.device_num = ?`, d.RunID, devNum)
+		if err != nil {
+			return DeviceResult{}, err
+		}
+		defer rows.Close()
+		if !rows.Next() {
+			return DeviceResult{}, fmt.Errorf("result of run %q vanished: %w", d.RunID, rows.Err())
+		}
+		return scanResult(rows)
+	}
+	issuerID, err := b.issuerID(ctx, issuerNum)
+	if err != nil {
+		return DeviceResult{}, err
+	}
+	// Its revocation is the earlier run's: this result carries none.
+	res := DeviceResult{RunID: d.RunID, DeviceSerial: d.DeviceSerial, IssuerID: issuerID, Outcome: OutcomeAlreadyDecommissioned,
+		Method: d.Method, Verification: d.Verification, At: d.At,
+		Note: fmt.Sprintf("already decommissioned at %s", fromUnix(decommissionedAt.Int64).Format(time.RFC3339))}
+	if by.Valid {
+		res.Note += " by run " + by.String
+	}
+	if d.Note != "" {
+		res.Note += "; " + d.Note
 	}
 	return res, writeResult(ctx, sc, devNum, issuerNum, res)
 }

@@ -120,11 +120,8 @@ func (r *Registry) ImportDevices(ctx context.Context, devices iter.Seq2[NewDevic
 			return err
 		}
 		defer tx.ExecContext(context.WithoutCancel(ctx), `PRAGMA cache_size = -2000`)
-		ins, err := prepareDeviceInserts(ctx, tx)
-		if err != nil {
-			return err
-		}
-		defer ins.close()
+		ins := &deviceInserts{sc: newStmtCache(tx), issuers: map[string]int64{}}
+		defer ins.sc.close()
 		for d, err := range devices {
 			if err != nil {
 				return err
@@ -142,41 +139,10 @@ func (r *Registry) ImportDevices(ctx context.Context, devices iter.Seq2[NewDevic
 	return n, nil
 }
 
-// deviceInserts are the prepared statements of one import transaction.
+// deviceInserts registers devices within one import transaction.
 type deviceInserts struct {
-	tx                                  *sql.Tx
-	issuers                             map[string]int64
-	device, cert, key, keyState, revoke *sql.Stmt
-}
-
-func prepareDeviceInserts(ctx context.Context, tx *sql.Tx) (*deviceInserts, error) {
-	ins := &deviceInserts{tx: tx, issuers: map[string]int64{}}
-	for _, p := range []struct {
-		st  **sql.Stmt
-		sql string
-	}{
-		{&ins.device, `INSERT INTO devices (serial, model, owner, site, issuer_num, status, registered_at) VALUES (?, ?, ?, ?, ?, 'active', ?)`},
-		{&ins.cert, `INSERT INTO certificates (issuer_num, serial, device_num, subject, not_before, not_after, der, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
-		{&ins.key, `INSERT INTO device_keys (device_num, key_id, public_key_sha256, token_label, certificate_num, state, state_at) VALUES (?, ?, ?, ?, ?, ?, ?)`},
-		{&ins.keyState, `INSERT INTO key_states (key_num, state, at, note) VALUES (?, ?, ?, ?)`},
-		{&ins.revoke, `INSERT INTO revocations (issuer_num, serial_len, serial, revoked_at, reason, invalidity_at) VALUES (?, ?, ?, ?, ?, ?)`},
-	} {
-		st, err := tx.PrepareContext(ctx, p.sql)
-		if err != nil {
-			ins.close()
-			return nil, err
-		}
-		*p.st = st
-	}
-	return ins, nil
-}
-
-func (ins *deviceInserts) close() {
-	for _, st := range []*sql.Stmt{ins.device, ins.cert, ins.key, ins.keyState, ins.revoke} {
-		if st != nil {
-			st.Close()
-		}
-	}
+	sc      *stmtCache
+	issuers map[string]int64
 }
 
 // issuer resolves an issuer id to its number once per import.
@@ -186,7 +152,7 @@ func (ins *deviceInserts) issuer(ctx context.Context, id string) (int64, error) 
 	}
 	var num int64
 	var kind, status string
-	err := ins.tx.QueryRowContext(ctx, `SELECT num, kind, status FROM issuers WHERE id = ?`, id).Scan(&num, &kind, &status)
+	err := ins.sc.queryRow(ctx, `SELECT num, kind, status FROM issuers WHERE id = ?`, id).Scan(&num, &kind, &status)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("%w: issuer %q is not registered", ErrNotFound, id)
 	}
@@ -211,58 +177,25 @@ func (ins *deviceInserts) add(ctx context.Context, d NewDevice) error {
 	if cert.IssuerID != dev.IssuerID {
 		return fmt.Errorf("%w: certificate issuer %q is not the device's issuer %q", ErrInvalid, cert.IssuerID, dev.IssuerID)
 	}
-	if err := cert.Serial.canonical(); err != nil {
-		return err
-	}
-	if len(cert.DER) == 0 || cert.NotBefore.IsZero() || !cert.NotAfter.After(cert.NotBefore) {
-		return fmt.Errorf("%w: certificate %s needs its DER and a validity that ends after it starts", ErrInvalid, cert.Serial)
-	}
-	if key.PublicKeySHA256 == ([32]byte{}) {
-		return fmt.Errorf("%w: the device key needs its public key fingerprint", ErrInvalid)
-	}
 	num, err := ins.issuer(ctx, dev.IssuerID)
 	if err != nil {
 		return err
 	}
 	now := nowOr(dev.RegisteredAt)
-	var devNum int64
-	res, err := ins.device.ExecContext(ctx, dev.Serial, dev.Model, dev.Owner, dev.Site, num, unix(now))
+	res, err := ins.sc.exec(ctx, `INSERT INTO devices (serial, model, owner, site, issuer_num, status, registered_at)
+		VALUES (?, ?, ?, ?, ?, 'active', ?)`, dev.Serial, dev.Model, dev.Owner, dev.Site, num, unix(now))
 	if isUnique(err) {
 		return fmt.Errorf("%w: a device with serial %q is registered", ErrExists, dev.Serial)
 	}
 	if err != nil {
 		return err
 	}
-	devNum, _ = res.LastInsertId()
-	sum := sha256.Sum256(cert.DER)
-	res, err = ins.cert.ExecContext(ctx, num, []byte(cert.Serial), devNum, cert.Subject, unix(cert.NotBefore), unix(cert.NotAfter), cert.DER, sum[:])
-	if isUnique(err) {
-		return fmt.Errorf("%w: certificate serial %s of issuer %q is registered", ErrExists, cert.Serial, cert.IssuerID)
-	}
+	devNum, _ := res.LastInsertId()
+	certNum, err := insertCertificate(ctx, ins.sc, num, devNum, cert)
 	if err != nil {
 		return err
 	}
-	certNum, _ := res.LastInsertId()
-	activated := key.ActivatedAt
-	if activated.IsZero() {
-		activated = cert.NotBefore
-	}
-	activated = activated.Truncate(time.Second).UTC()
-	res, err = ins.key.ExecContext(ctx, devNum, nonNil(key.KeyID), key.PublicKeySHA256[:], key.TokenLabel, certNum, string(KeyActive), unix(activated))
-	if err != nil {
-		return err
-	}
-	keyNum, _ := res.LastInsertId()
-	if !key.GeneratedAt.IsZero() {
-		gen := key.GeneratedAt.Truncate(time.Second).UTC()
-		if gen.After(activated) {
-			return fmt.Errorf("%w: key generated at %s, after it came into use at %s", ErrInvalid, gen.Format(time.RFC3339), activated.Format(time.RFC3339))
-		}
-		if _, err := ins.keyState.ExecContext(ctx, keyNum, string(KeyPreActivation), unix(gen), "generated"); err != nil {
-			return err
-		}
-	}
-	if _, err := ins.keyState.ExecContext(ctx, keyNum, string(KeyActive), unix(activated), "certified"); err != nil {
+	if err := insertKey(ctx, ins.sc, devNum, certNum, key, cert.NotBefore); err != nil {
 		return err
 	}
 	if d.Revoked != nil {
@@ -280,7 +213,8 @@ func (ins *deviceInserts) add(ctx context.Context, d NewDevice) error {
 		if err := rv.check(); err != nil {
 			return err
 		}
-		if _, err := ins.revoke.ExecContext(ctx, num, len(rv.Serial), []byte(rv.Serial), unix(rv.RevokedAt), int(rv.Reason), unixOrNil(rv.InvalidityDate)); err != nil {
+		if _, err := ins.sc.exec(ctx, `INSERT INTO revocations (issuer_num, serial_len, serial, revoked_at, reason, invalidity_at)
+			VALUES (?, ?, ?, ?, ?, ?)`, num, len(rv.Serial), []byte(rv.Serial), unix(rv.RevokedAt), int(rv.Reason), unixOrNil(rv.InvalidityDate)); err != nil {
 			return err
 		}
 	}
@@ -292,6 +226,58 @@ func nonNil(b []byte) []byte {
 		return []byte{}
 	}
 	return b
+}
+
+// insertCertificate stores a device certificate and returns its row number.
+func insertCertificate(ctx context.Context, sc *stmtCache, issuerNum, devNum int64, cert Certificate) (int64, error) {
+	if err := cert.Serial.canonical(); err != nil {
+		return 0, err
+	}
+	if len(cert.DER) == 0 || cert.NotBefore.IsZero() || !cert.NotAfter.After(cert.NotBefore) {
+		return 0, fmt.Errorf("%w: certificate %s needs its DER and a validity that ends after it starts", ErrInvalid, cert.Serial)
+	}
+	sum := sha256.Sum256(cert.DER)
+	res, err := sc.exec(ctx, `INSERT INTO certificates (issuer_num, serial, device_num, subject, not_before, not_after, der, sha256)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, issuerNum, []byte(cert.Serial), devNum, cert.Subject, unix(cert.NotBefore), unix(cert.NotAfter), cert.DER, sum[:])
+	if isUnique(err) {
+		return 0, fmt.Errorf("%w: certificate serial %s of issuer %q is registered", ErrExists, cert.Serial, cert.IssuerID)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
+// insertKey stores a new device key, active from key.ActivatedAt (by default notBefore), and
+// pre-activation from key.GeneratedAt when that is known; the triggers write its history.
+func insertKey(ctx context.Context, sc *stmtCache, devNum, certNum int64, key DeviceKey, notBefore time.Time) error {
+	if key.PublicKeySHA256 == ([32]byte{}) {
+		return fmt.Errorf("%w: the device key needs its public key fingerprint", ErrInvalid)
+	}
+	activated := key.ActivatedAt
+	if activated.IsZero() {
+		activated = notBefore
+	}
+	activated = activated.Truncate(time.Second).UTC()
+	state, at, note := KeyActive, activated, "certified"
+	if !key.GeneratedAt.IsZero() {
+		gen := key.GeneratedAt.Truncate(time.Second).UTC()
+		if gen.After(activated) {
+			return fmt.Errorf("%w: key generated at %s, after it came into use at %s", ErrInvalid, gen.Format(time.RFC3339), activated.Format(time.RFC3339))
+		}
+		state, at, note = KeyPreActivation, gen, "generated"
+	}
+	res, err := sc.exec(ctx, `INSERT INTO device_keys (device_num, key_id, public_key_sha256, token_label, certificate_num, state, state_at, state_note)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, devNum, nonNil(key.KeyID), key.PublicKeySHA256[:], key.TokenLabel, certNum, string(state), unix(at), note)
+	if isUnique(err) {
+		return fmt.Errorf("%w: the device already has the key %x", ErrExists, key.PublicKeySHA256[:8])
+	}
+	if err != nil || state == KeyActive {
+		return err
+	}
+	keyNum, _ := res.LastInsertId()
+	_, err = sc.exec(ctx, `UPDATE device_keys SET state = 'active', state_at = ?, state_note = 'certified' WHERE num = ?`, unix(activated), keyNum)
+	return err
 }
 
 // AddDeviceCertificate adds a renewed certificate, and the key it certifies, to an active
@@ -319,27 +305,12 @@ func (r *Registry) AddDeviceCertificate(ctx context.Context, deviceSerial string
 		if cert.IssuerID != issuerID {
 			return fmt.Errorf("%w: certificate issuer %q is not the device's issuer %q", ErrInvalid, cert.IssuerID, issuerID)
 		}
-		if err := cert.Serial.canonical(); err != nil {
-			return err
-		}
-		if len(cert.DER) == 0 || cert.NotBefore.IsZero() || !cert.NotAfter.After(cert.NotBefore) {
-			return fmt.Errorf("%w: certificate %s needs its DER and a validity that ends after it starts", ErrInvalid, cert.Serial)
-		}
-		sum := sha256.Sum256(cert.DER)
-		res, err := tx.ExecContext(ctx, `INSERT INTO certificates (issuer_num, serial, device_num, subject, not_before, not_after, der, sha256)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, issuerNum, []byte(cert.Serial), devNum, cert.Subject, unix(cert.NotBefore), unix(cert.NotAfter), cert.DER, sum[:])
-		if isUnique(err) {
-			return fmt.Errorf("%w: certificate serial %s of issuer %q is registered", ErrExists, cert.Serial, cert.IssuerID)
-		}
+		sc := newStmtCache(tx)
+		defer sc.close()
+		certNum, err := insertCertificate(ctx, sc, issuerNum, devNum, cert)
 		if err != nil {
 			return err
 		}
-		certNum, _ := res.LastInsertId()
-		activated := key.ActivatedAt
-		if activated.IsZero() {
-			activated = cert.NotBefore
-		}
-		activated = activated.Truncate(time.Second).UTC()
 		var keyNum int64
 		var keyState string
 		err = tx.QueryRowContext(ctx, `SELECT num, state FROM device_keys WHERE device_num = ? AND public_key_sha256 = ?`,
@@ -354,29 +325,15 @@ func (r *Registry) AddDeviceCertificate(ctx context.Context, deviceSerial string
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
-		if key.PublicKeySHA256 == ([32]byte{}) {
-			return fmt.Errorf("%w: the device key needs its public key fingerprint", ErrInvalid)
-		}
 		// A new key: the old active ones stop being used when it starts.
-		sc := newStmtCache(tx)
-		defer sc.close()
-		if _, err := moveDeviceKeys(ctx, sc, devNum, KeyDeactivated, activated, "", "superseded by a new key"); err != nil {
+		activated := key.ActivatedAt
+		if activated.IsZero() {
+			activated = cert.NotBefore
+		}
+		if _, err := moveDeviceKeys(ctx, sc, devNum, KeyDeactivated, activated.Truncate(time.Second).UTC(), "", "superseded by a new key"); err != nil {
 			return err
 		}
-		res, err = tx.ExecContext(ctx, `INSERT INTO device_keys (device_num, key_id, public_key_sha256, token_label, certificate_num, state, state_at)
-			VALUES (?, ?, ?, ?, ?, 'active', ?)`, devNum, nonNil(key.KeyID), key.PublicKeySHA256[:], key.TokenLabel, certNum, unix(activated))
-		if err != nil {
-			return err
-		}
-		keyNum, _ = res.LastInsertId()
-		if !key.GeneratedAt.IsZero() {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO key_states (key_num, state, at, note) VALUES (?, 'pre-activation', ?, 'generated')`,
-				keyNum, unix(key.GeneratedAt)); err != nil {
-				return err
-			}
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO key_states (key_num, state, at, note) VALUES (?, 'active', ?, 'certified')`, keyNum, unix(activated))
-		return err
+		return insertKey(ctx, sc, devNum, certNum, key, cert.NotBefore)
 	})
 	if err != nil {
 		return fmt.Errorf("add certificate %s to device %q: %w", cert.Serial, deviceSerial, err)
@@ -471,8 +428,9 @@ func (r *Registry) ListDevices(ctx context.Context, q DeviceQuery) iter.Seq2[Dev
 		where := []string{"d.serial > ?"}
 		args := []any{q.After}
 		if q.Status != "" {
-			where = append(where, "d.status = ?")
-			args = append(args, string(q.Status))
+			// A literal, not a parameter: only then can SQLite use the partial index of
+			// decommissioned devices. q.Status is one of the two constants.
+			where = append(where, "d.status = '"+string(q.Status)+"'")
 		}
 		if q.IssuerID != "" {
 			num, err := issuerNum(ctx, r.db, q.IssuerID)
@@ -514,10 +472,13 @@ func (r *Registry) ListDevices(ctx context.Context, q DeviceQuery) iter.Seq2[Dev
 func (r *Registry) CountDevices(ctx context.Context, status DeviceStatus) (int64, error) {
 	var n int64
 	var err error
+	if status != "" && status != DeviceActive && status != DeviceDecommissioned {
+		return 0, fmt.Errorf("count devices: %w: status %q (want active or decommissioned)", ErrInvalid, status)
+	}
 	if status == "" {
 		err = r.db.QueryRowContext(ctx, `SELECT count(*) FROM devices`).Scan(&n)
 	} else {
-		err = r.db.QueryRowContext(ctx, `SELECT count(*) FROM devices WHERE status = ?`, string(status)).Scan(&n)
+		err = r.db.QueryRowContext(ctx, `SELECT count(*) FROM devices WHERE status = '`+string(status)+`'`).Scan(&n)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("count %s devices: %w", status, err)

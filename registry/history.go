@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -126,9 +127,13 @@ func deviceKeys(ctx context.Context, tx *sql.Tx, devNum int64) ([]DeviceKey, err
 	return out, rows.Err()
 }
 
+// stateOrder sorts key_states rows of one time in life-cycle order (see the schema).
+const stateOrder = `CASE s.state WHEN 'pre-activation' THEN 1 WHEN 'active' THEN 2 WHEN 'deactivated' THEN 3
+	WHEN 'compromised' THEN 4 ELSE 5 END`
+
 func keyHistory(ctx context.Context, tx *sql.Tx, devNum int64, fpr [32]byte) ([]KeyStateChange, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT s.state, s.at, coalesce(s.run_id, ''), s.note FROM key_states s
-		JOIN device_keys k ON k.num = s.key_num WHERE k.device_num = ? AND k.public_key_sha256 = ? ORDER BY s.at, s.num`, devNum, fpr[:])
+		JOIN device_keys k ON k.num = s.key_num WHERE k.device_num = ? AND k.public_key_sha256 = ? ORDER BY s.at, `+stateOrder, devNum, fpr[:])
 	if err != nil {
 		return nil, err
 	}
@@ -199,8 +204,8 @@ func (r *Registry) DeviceAsOf(ctx context.Context, serial string, at time.Time) 
 
 		// Each key's newest state change at or before t; keys with none did not exist yet.
 		rows, err := tx.QueryContext(ctx, `SELECT `+keySelect+`, s.state, s.at FROM device_keys k
-			JOIN key_states s ON s.num = (SELECT s2.num FROM key_states s2 WHERE s2.key_num = k.num AND s2.at <= ?
-				ORDER BY s2.at DESC, s2.num DESC LIMIT 1) `+keyJoins+`
+			JOIN key_states s ON s.key_num = k.num AND s.state = (SELECT s2.state FROM key_states s2 WHERE s2.key_num = k.num
+				AND s2.at <= ? ORDER BY s2.at DESC, `+strings.ReplaceAll(stateOrder, "s.state", "s2.state")+` DESC LIMIT 1) `+keyJoins+`
 			WHERE k.device_num = ? ORDER BY k.num`, t, devNum)
 		if err != nil {
 			return err

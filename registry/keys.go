@@ -22,7 +22,8 @@ func statesThatReach(target KeyState) string {
 }
 
 // moveDeviceKeys moves every key of the device that can reach state to it, at the given time,
-// writing each step into the history: an active key that is destroyed is first deactivated.
+// in one statement; the triggers write the history, where an active key that is destroyed is
+// deactivated first.
 // It returns the CKA_IDs (or, for keys registered without one, the public key fingerprints)
 // of the keys it moved.
 func moveDeviceKeys(ctx context.Context, sc *stmtCache, devNum int64, state KeyState, at time.Time, runID, note string) ([][]byte, error) {
@@ -31,21 +32,9 @@ func moveDeviceKeys(ctx context.Context, sc *stmtCache, devNum int64, state KeyS
 		return nil, fmt.Errorf("%w: no key can become %q", ErrInvalid, state)
 	}
 	run := nullString(runID)
-	if state == KeyDestroyed {
-		if _, err := sc.exec(ctx, `INSERT INTO key_states (key_num, state, at, run_id, note)
-			SELECT num, 'deactivated', ?, ?, ? FROM device_keys WHERE device_num = ? AND state = 'active' ORDER BY num`,
-			unix(at), run, note, devNum); err != nil {
-			return nil, err
-		}
-	}
-	if _, err := sc.exec(ctx, `INSERT INTO key_states (key_num, state, at, run_id, note)
-		SELECT num, ?, ?, ?, ? FROM device_keys WHERE device_num = ? AND state IN (`+from+`) ORDER BY num`,
-		string(state), unix(at), run, note, devNum); err != nil {
-		return nil, err
-	}
-	rows, err := sc.query(ctx, `UPDATE device_keys SET state = ?, state_at = ?
+	rows, err := sc.query(ctx, `UPDATE device_keys SET state = ?, state_at = ?, state_run_id = ?, state_note = ?
 		WHERE device_num = ? AND state IN (`+from+`) RETURNING CASE WHEN length(key_id) > 0 THEN key_id ELSE public_key_sha256 END`,
-		string(state), unix(at), devNum)
+		string(state), unix(at), run, note, devNum)
 	if err != nil {
 		return nil, err
 	}
@@ -96,11 +85,8 @@ func (r *Registry) SetKeyState(ctx context.Context, deviceSerial string, publicK
 			return fmt.Errorf("%w: the key has been %s since %s, after %s", ErrConflict, cur,
 				fromUnix(since).Format(time.RFC3339), at.Format(time.RFC3339))
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO key_states (key_num, state, at, note) VALUES (?, ?, ?, ?)`,
-			keyNum, string(state), unix(at), note); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE device_keys SET state = ?, state_at = ? WHERE num = ?`, string(state), unix(at), keyNum)
+		_, err = tx.ExecContext(ctx, `UPDATE device_keys SET state = ?, state_at = ?, state_run_id = NULL, state_note = ? WHERE num = ?`,
+			string(state), unix(at), note, keyNum)
 		return err
 	})
 	if err != nil {

@@ -136,7 +136,9 @@ CREATE TABLE devices (
   registered_at     INTEGER NOT NULL,
   decommissioned_at INTEGER
 );
-CREATE INDEX devices_status ON devices (status, serial);
+-- Decommissioned devices, for listing them; active ones are listed from the serial index. A
+-- partial index costs nothing when a device is registered and one entry when it is retired.
+CREATE INDEX devices_decommissioned ON devices (serial) WHERE status = 'decommissioned';
 
 -- Device certificates.
 CREATE TABLE certificates (
@@ -154,8 +156,9 @@ CREATE TABLE certificates (
 CREATE INDEX certificates_device ON certificates (device_num);
 CREATE INDEX certificates_sha256 ON certificates (sha256);
 
--- Device keys. state and state_at repeat the newest row of key_states, so that a decommission
--- finds what to change without reading the history.
+-- Device keys. state, state_at, state_run_id and state_note are the key's current state; the
+-- triggers below copy every state a key takes, from its first, into key_states, so the history
+-- cannot be forgotten and device_keys.state is always its newest entry.
 CREATE TABLE device_keys (
   num               INTEGER PRIMARY KEY,
   device_num        INTEGER NOT NULL REFERENCES devices (num),
@@ -165,19 +168,48 @@ CREATE TABLE device_keys (
   certificate_num   INTEGER REFERENCES certificates (num),
   state             TEXT    NOT NULL CHECK (state IN ('pre-activation', 'active', 'deactivated', 'compromised', 'destroyed')),
   state_at          INTEGER NOT NULL,
+  state_run_id      TEXT    REFERENCES runs (id),
+  state_note        TEXT    NOT NULL DEFAULT '',
   UNIQUE (device_num, public_key_sha256)
 );
 
--- Each key's NIST SP 800-57 state changes, oldest first by (at, num).
+-- Each key's NIST SP 800-57 state changes. Every allowed move goes to a later state of the
+-- order pre-activation, active, deactivated, compromised, destroyed, so a key is in each state
+-- at most once: (key, state) is the key, and the history is ordered by (at, that order).
 CREATE TABLE key_states (
-  num     INTEGER PRIMARY KEY,
   key_num INTEGER NOT NULL REFERENCES device_keys (num),
   state   TEXT    NOT NULL CHECK (state IN ('pre-activation', 'active', 'deactivated', 'compromised', 'destroyed')),
   at      INTEGER NOT NULL,
   run_id  TEXT    REFERENCES runs (id),
-  note    TEXT    NOT NULL DEFAULT ''
-);
-CREATE INDEX key_states_key ON key_states (key_num, at, num);
+  note    TEXT    NOT NULL DEFAULT '',
+  PRIMARY KEY (key_num, state)
+) WITHOUT ROWID;
+
+CREATE TRIGGER device_keys_first_state AFTER INSERT ON device_keys BEGIN
+  INSERT INTO key_states (key_num, state, at, run_id, note)
+  VALUES (NEW.num, NEW.state, NEW.state_at, NEW.state_run_id, NEW.state_note);
+END;
+
+-- Only the moves SP 800-57 allows, never back in time; the Go code checks first and says why.
+-- An active key that is destroyed is deactivated on the way: 'active>destroyed' is allowed in
+-- one update, and the next trigger writes both steps into the history.
+CREATE TRIGGER device_keys_check_state BEFORE UPDATE OF state ON device_keys
+WHEN NEW.state IS NOT OLD.state AND (NEW.state_at < OLD.state_at OR OLD.state || '>' || NEW.state NOT IN (
+  'pre-activation>active', 'pre-activation>compromised', 'pre-activation>destroyed',
+  'active>deactivated', 'active>compromised', 'active>destroyed',
+  'deactivated>compromised', 'deactivated>destroyed',
+  'compromised>destroyed'))
+BEGIN
+  SELECT RAISE(ABORT, 'key state change not allowed by SP 800-57 or dated before the current state');
+END;
+
+CREATE TRIGGER device_keys_next_state AFTER UPDATE OF state ON device_keys WHEN NEW.state IS NOT OLD.state BEGIN
+  INSERT INTO key_states (key_num, state, at, run_id, note)
+  SELECT NEW.num, 'deactivated', NEW.state_at, NEW.state_run_id, NEW.state_note
+  WHERE OLD.state = 'active' AND NEW.state = 'destroyed';
+  INSERT INTO key_states (key_num, state, at, run_id, note)
+  VALUES (NEW.num, NEW.state, NEW.state_at, NEW.state_run_id, NEW.state_note);
+END;
 
 -- Revoked certificates of every issuer, device or CA. WITHOUT ROWID and keyed by
 -- (issuer, serial length, serial), the table is its own covering index, and its order is the
@@ -213,5 +245,5 @@ CREATE TABLE decommission_results (
   record_path     TEXT    NOT NULL DEFAULT '',
   at              INTEGER NOT NULL,
   PRIMARY KEY (run_id, device_num)
-);
+) WITHOUT ROWID;
 CREATE INDEX decommission_results_device ON decommission_results (device_num);
