@@ -213,3 +213,22 @@ func TestRoleCerts(t *testing.T) {
 		})
 	}
 }
+
+func TestMoveIssuerKey(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	to := KeyLocation{TokenLabel: "acme-root-2026-restored", KeyID: []byte{9, 9}, Algorithm: "ecdsa-p256"}
+	if err := w.r.MoveIssuerKey(ctx, "acme-root-2026", to); err != nil {
+		t.Fatal(err)
+	}
+	root, _ := w.r.Issuer(ctx, "acme-root-2026")
+	if root.Key.String() != to.String() {
+		t.Errorf("key location %s, want %s", root.Key, to)
+	}
+	wantErr(t, w.r.MoveIssuerKey(ctx, "acme-root-2026", KeyLocation{TokenLabel: "x"}), ErrInvalid, `"acme-root-2026"`, "key location")
+	wantErr(t, w.r.MoveIssuerKey(ctx, "ica-none", to), ErrNotFound, `"ica-none"`)
+	if err := w.r.DestroyIssuer(ctx, "ica-test", t0); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, w.r.MoveIssuerKey(ctx, "ica-test", to), ErrConflict, `"ica-test"`, "destroyed")
+}

@@ -135,9 +135,11 @@ func (r *Registry) CountRevocations(ctx context.Context, issuerID string) (int64
 // entry's Serial is only valid until the next iteration: copy it to keep it.
 //
 // It is built for a million rows: the table is keyed by (issuer, serial length, serial), so
-// the read is one b-tree range already in numeric order, and rows come straight from the driver (database/sql/driver, through
-// sql.Conn.Raw) rather than through sql.Rows.Scan, which measured about 1.5 times slower
-// (see BenchmarkRevocationScan1M).
+// the read is one b-tree range already in numeric order, and rows come straight from the
+// driver (database/sql/driver, through sql.Conn.Raw) rather than through sql.Rows.Scan. On
+// the 2-core workstation a million entries take about 0.38 s this way and 0.51 s through
+// Rows.Scan (sql.RawBytes does not help: the driver copies each blob anyway); SQLite's own
+// walk of the range is 0.06 s, the rest is handing rows to Go (BenchmarkRevocationScan1M).
 func (r *Registry) Revocations(ctx context.Context, issuerID string) iter.Seq2[Revocation, error] {
 	return func(yield func(Revocation, error) bool) {
 		fail := func(err error) {
