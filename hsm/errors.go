@@ -27,6 +27,7 @@ var (
 	ErrTokenRemoved         = errors.New("token removed or no longer present")
 	ErrMechanismUnsupported = errors.New("mechanism not supported by this token")
 	ErrNotWrappable         = errors.New("key may not be wrapped with this wrapping key")
+	ErrWrappedKeyInvalid    = errors.New("wrapped key does not unwrap: it is damaged or was wrapped under another key")
 	ErrSessionExists        = errors.New("the token has open sessions")
 	ErrSessionClosed        = errors.New("session is closed")
 	ErrWriteProtected       = errors.New("token is write-protected")
@@ -107,6 +108,8 @@ var sentinels = map[uint]error{
 	pkcs11.CKR_DOMAIN_PARAMS_INVALID:          ErrMechanismUnsupported,
 	pkcs11.CKR_KEY_NOT_WRAPPABLE:              ErrNotWrappable,
 	pkcs11.CKR_KEY_UNEXTRACTABLE:              ErrNotWrappable,
+	pkcs11.CKR_WRAPPED_KEY_INVALID:            ErrWrappedKeyInvalid,
+	pkcs11.CKR_WRAPPED_KEY_LEN_RANGE:          ErrWrappedKeyInvalid,
 	pkcs11.CKR_SESSION_EXISTS:                 ErrSessionExists,
 	pkcs11.CKR_TOKEN_WRITE_PROTECTED:          ErrWriteProtected,
 	pkcs11.CKR_DEVICE_ERROR:                   ErrDevice,

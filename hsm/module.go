@@ -394,7 +394,7 @@ func (m *Module) InitToken(ctx context.Context, slotID uint, label string, soPIN
 	if ti.Flags&pkcs11.CKF_TOKEN_INITIALIZED != 0 {
 		return Slot{}, failf(op, "", errors.New("slot already holds an initialised token"), "it holds %q: re-initialise that token explicitly if it is to be erased", trim(ti.Label))
 	}
-	return m.initToken(ctx, op, slotID, label, "", soPIN, userPIN)
+	return m.initToken(ctx, op, slotID, tokenInfo(ti), label, "", soPIN, userPIN)
 }
 
 // ReinitToken re-initialises the initialised token labelled label, proving the SO PIN:
@@ -411,15 +411,19 @@ func (m *Module) ReinitToken(ctx context.Context, label string, soPIN []byte, ne
 	if err != nil {
 		return Slot{}, err
 	}
-	return m.initToken(ctx, op, slot.ID, newLabel, label, soPIN, userPIN)
+	return m.initToken(ctx, op, slot.ID, slot.Token, newLabel, label, soPIN, userPIN)
 }
 
-func (m *Module) initToken(ctx context.Context, op string, slotID uint, label, oldLabel string, soPIN, userPIN []byte) (Slot, error) {
-	if len(soPIN) == 0 {
-		return Slot{}, failf(op, oldLabel, ErrPINLength, "the SO PIN is empty")
+func (m *Module) initToken(ctx context.Context, op string, slotID uint, info TokenInfo, label, oldLabel string, soPIN, userPIN []byte) (Slot, error) {
+	// SoftHSM2 answers a PIN of the wrong length with CKR_PIN_INCORRECT, so lengths are
+	// checked here against what the token says it accepts.
+	if err := checkPINLen(op, oldLabel, info, SO, soPIN); err != nil {
+		return Slot{}, err
 	}
-	if userPIN != nil && len(userPIN) == 0 {
-		return Slot{}, failf(op, oldLabel, ErrPINLength, "the user PIN is empty")
+	if userPIN != nil {
+		if err := checkPINLen(op, oldLabel, info, User, userPIN); err != nil {
+			return Slot{}, err
+		}
 	}
 	if label != oldLabel {
 		_, err := m.TokenByLabel(ctx, label)
@@ -449,11 +453,25 @@ func (m *Module) initToken(ctx context.Context, op string, slotID uint, label, o
 	if err != nil {
 		return Slot{}, err
 	}
-	defer s.Close()
-	if err := s.InitUserPIN(ctx, soPIN, userPIN); err != nil {
+	err = s.InitUserPIN(ctx, soPIN, userPIN)
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return Slot{}, err
 	}
-	return slot, nil
+	return m.TokenByLabel(ctx, label) // again, for the flags as they are now
+}
+
+// checkPINLen refuses a PIN whose length the token says it does not accept.
+func checkPINLen(op, label string, info TokenInfo, who UserType, pin []byte) error {
+	if len(pin) == 0 {
+		return failf(op, label, ErrPINLength, "the %s PIN is empty", who)
+	}
+	if info.MaxPINLen > 0 && (len(pin) < info.MinPINLen || len(pin) > info.MaxPINLen) {
+		return failf(op, label, ErrPINLength, "the %s PIN is %d bytes; this token accepts PINs of %d to %d bytes", who, len(pin), info.MinPINLen, info.MaxPINLen)
+	}
+	return nil
 }
 
 // checkLabel refuses labels a token cannot hold as given: PKCS#11 labels are 32 bytes,
@@ -501,6 +519,11 @@ func (m *Module) addPINHint(err error, slotID uint, who UserType) {
 		e.Token = info.Label
 	}
 	f := info.Flags
+	if !f.Initialized {
+		// An uninitialised token's flags say nothing about tries (SoftHSM2 even reports
+		// its SO PIN locked).
+		f = TokenFlags{}
+	}
 	countLow, finalTry, locked := f.UserPINCountLow, f.UserPINFinalTry, f.UserPINLocked
 	if who == SO {
 		countLow, finalTry, locked = f.SOPINCountLow, f.SOPINFinalTry, f.SOPINLocked

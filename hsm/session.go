@@ -187,8 +187,8 @@ func (s *Session) ChangePIN(ctx context.Context, who UserType, oldPIN, newPIN []
 		return err
 	}
 	defer s.mu.Unlock()
-	if len(newPIN) == 0 {
-		return failf(op, s.label, ErrPINLength, "the new PIN is empty")
+	if err := s.checkNewPIN(op, who, newPIN); err != nil {
+		return err
 	}
 	if err := s.logout(op); err != nil {
 		return err
@@ -218,8 +218,8 @@ func (s *Session) InitUserPIN(ctx context.Context, soPIN, userPIN []byte) error 
 		return err
 	}
 	defer s.mu.Unlock()
-	if len(userPIN) == 0 {
-		return failf(op, s.label, ErrPINLength, "the user PIN is empty")
+	if err := s.checkNewPIN(op, User, userPIN); err != nil {
+		return err
 	}
 	if err := s.logout(op); err != nil {
 		return err
@@ -237,6 +237,15 @@ func (s *Session) InitUserPIN(ctx context.Context, soPIN, userPIN []byte) error 
 		return e
 	}
 	return s.logout(op)
+}
+
+// checkNewPIN refuses a new PIN the token would not accept, before anything changes.
+func (s *Session) checkNewPIN(op string, who UserType, pin []byte) error {
+	ti, err := s.m.p.GetTokenInfo(s.slot)
+	if err != nil {
+		return s.fail(op, err)
+	}
+	return checkPINLen(op, s.label, tokenInfo(ti), who, pin)
 }
 
 // TokenInfo reads the session's token's identity and flags afresh.

@@ -100,7 +100,17 @@ func (k *Signer) SignContext(ctx context.Context, digest []byte, opts crypto.Sig
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	if err := s.m.p.SignInit(s.h, []*pkcs11.Mechanism{mech}, k.priv); err != nil {
+	err := s.m.p.SignInit(s.h, []*pkcs11.Mechanism{mech}, k.priv)
+	if c := code(err); c == pkcs11.CKR_OBJECT_HANDLE_INVALID || c == pkcs11.CKR_KEY_HANDLE_INVALID {
+		// Modules may drop the handles of private objects at logout (SoftHSM2 does), so a
+		// Signer that outlived a logout and login finds its key again, once.
+		h, ferr := k.refind(op)
+		if ferr != nil {
+			return nil, ferr
+		}
+		err = s.m.p.SignInit(s.h, []*pkcs11.Mechanism{mech}, h)
+	}
+	if err != nil {
 		e := s.fail(op, err)
 		if errors.Is(e, ErrMechanismUnsupported) {
 			e.(*Error).Hint = "this token cannot make this kind of signature with this key"
@@ -119,6 +129,23 @@ func (k *Signer) SignContext(ctx context.Context, digest []byte, opts crypto.Sig
 		return der, nil
 	}
 	return sig, nil
+}
+
+// refind finds k's private key again by its id and label; the session lock is held.
+func (k *Signer) refind(op string) (pkcs11.ObjectHandle, error) {
+	t := Match{Class: ClassPrivateKey, ID: k.id, Label: k.label}.template()
+	hs, err := k.s.findHandles(op, t)
+	if err != nil {
+		return 0, err
+	}
+	switch len(hs) {
+	case 0:
+		return 0, failf(op, k.s.label, ErrObjectNotFound, "the key is gone, or the user is not logged in")
+	case 1:
+		k.priv = hs[0]
+		return hs[0], nil
+	}
+	return 0, failf(op, k.s.label, errors.New("more than one object matches"), "%d private keys have this key's id and label", len(hs))
 }
 
 func checkDigest(h crypto.Hash, digest []byte) error {

@@ -39,13 +39,22 @@ var keyCases = []struct {
 		func(p crypto.PublicKey) bool { k, ok := p.(*ecdsa.PublicKey); return ok && k.Curve == elliptic.P384() }},
 	{hsm.RSA3072, "RSA", []x509.SignatureAlgorithm{x509.SHA256WithRSA, x509.SHA384WithRSA, x509.SHA256WithRSAPSS, x509.SHA512WithRSAPSS},
 		[]crypto.Hash{crypto.SHA256, crypto.SHA384, crypto.SHA512},
-		func(p crypto.PublicKey) bool { k, ok := p.(*rsa.PublicKey); return ok && k.N.BitLen() == 3072 && k.E == 65537 }},
+		func(p crypto.PublicKey) bool {
+			k, ok := p.(*rsa.PublicKey)
+			return ok && k.N.BitLen() == 3072 && k.E == 65537
+		}},
 	{hsm.RSA4096, "RSA", []x509.SignatureAlgorithm{x509.SHA384WithRSA, x509.SHA384WithRSAPSS},
 		[]crypto.Hash{crypto.SHA256, crypto.SHA384, crypto.SHA512},
-		func(p crypto.PublicKey) bool { k, ok := p.(*rsa.PublicKey); return ok && k.N.BitLen() == 4096 && k.E == 65537 }},
+		func(p crypto.PublicKey) bool {
+			k, ok := p.(*rsa.PublicKey)
+			return ok && k.N.BitLen() == 4096 && k.E == 65537
+		}},
 	{hsm.Ed25519, "EC_EDWARDS", []x509.SignatureAlgorithm{x509.PureEd25519},
 		[]crypto.Hash{0},
-		func(p crypto.PublicKey) bool { k, ok := p.(ed25519.PublicKey); return ok && len(k) == ed25519.PublicKeySize }},
+		func(p crypto.PublicKey) bool {
+			k, ok := p.(ed25519.PublicKey)
+			return ok && len(k) == ed25519.PublicKeySize
+		}},
 }
 
 func digestOf(h crypto.Hash, msg []byte) []byte {

@@ -77,16 +77,36 @@ func (s *Session) importAESKey(op string, key []byte, spec AESKeySpec) (*SecretK
 	if len(spec.ID) > 0 {
 		t = append(t, pkcs11.NewAttribute(pkcs11.CKA_ID, spec.ID))
 	}
+	notSO := failf(op, s.label, errors.New("not logged in as SO"), "only the SO may mark a key trusted: log in as SO first")
 	if spec.Trusted {
+		info, err := s.m.p.GetSessionInfo(s.h)
+		if err != nil {
+			return nil, s.fail(op, err)
+		}
+		if info.State != pkcs11.CKS_RW_SO_FUNCTIONS {
+			return nil, notSO
+		}
 		t = append(t, pkcs11.NewAttribute(pkcs11.CKA_TRUSTED, true))
 	}
 	h, err := s.m.p.CreateObject(s.h, t)
 	if err != nil {
 		e := s.fail(op, err)
 		if spec.Trusted && (code(err) == pkcs11.CKR_ATTRIBUTE_READ_ONLY || code(err) == pkcs11.CKR_USER_NOT_LOGGED_IN) {
-			e.(*Error).Hint = "only the SO may mark a key trusted: log in as SO first"
+			return nil, notSO
 		}
 		return nil, e
+	}
+	if spec.Trusted {
+		// SoftHSM2 2.6.1 silently drops CKA_TRUSTED from a template when the SO is not
+		// logged in, so check the key really is trusted.
+		a, err := s.attributes(op, h, pkcs11.CKA_TRUSTED)
+		if err != nil || !boolAttr(a[pkcs11.CKA_TRUSTED]) {
+			_ = s.m.p.DestroyObject(s.h, h)
+			if err != nil {
+				return nil, err
+			}
+			return nil, notSO
+		}
 	}
 	return &SecretKey{s: s, h: h, label: spec.Label, trusted: spec.Trusted}, nil
 }
@@ -192,12 +212,15 @@ func (s *Session) Unwrap(ctx context.Context, kek *SecretKey, blob []byte, spec 
 	}
 	privH, err := s.m.p.UnwrapKey(s.h, []*pkcs11.Mechanism{pkcs11.NewMechanism(ckmAESKeyWrapPad, nil)}, kek.h, blob, privT)
 	if err != nil {
-		e := s.fail(op, err)
+		e := s.fail(op, err).(*Error)
 		switch code(err) {
-		case pkcs11.CKR_WRAPPED_KEY_INVALID, pkcs11.CKR_WRAPPED_KEY_LEN_RANGE, pkcs11.CKR_ENCRYPTED_DATA_INVALID:
-			e.(*Error).Hint = "the blob is damaged or was wrapped under another key-encryption key"
-		case pkcs11.CKR_TEMPLATE_INCONSISTENT, pkcs11.CKR_ATTRIBUTE_VALUE_INVALID:
-			e.(*Error).Hint = "the wrapped key is not of the same type as the public key given"
+		case pkcs11.CKR_WRAPPED_KEY_INVALID, pkcs11.CKR_WRAPPED_KEY_LEN_RANGE, pkcs11.CKR_ENCRYPTED_DATA_INVALID,
+			pkcs11.CKR_GENERAL_ERROR, pkcs11.CKR_FUNCTION_FAILED:
+			// SoftHSM2 reports a failed RFC 5649 integrity check as CKR_GENERAL_ERROR.
+			e.Err = ErrWrappedKeyInvalid
+			e.Hint = "the blob is damaged or was wrapped under another key-encryption key: compare its SHA-256 with the one recorded at backup"
+		case pkcs11.CKR_TEMPLATE_INCONSISTENT, pkcs11.CKR_ATTRIBUTE_VALUE_INVALID, pkcs11.CKR_KEY_TYPE_INCONSISTENT:
+			e.Hint = "the wrapped key is not of the same type as the public key given"
 		}
 		return nil, e
 	}
