@@ -61,7 +61,7 @@ func RemoveToken(k int) Fault {
 		switch call {
 		case "C_GetInfo", "C_GetSlotList", "C_GetSlotInfo":
 			return nil
-		case "C_GetTokenInfo", "C_GetMechanismList", "C_InitToken", "C_OpenSession":
+		case "C_GetTokenInfo", "C_GetMechanismList", "C_GetMechanismInfo", "C_InitToken", "C_OpenSession":
 			return pkcs11.Error(pkcs11.CKR_TOKEN_NOT_PRESENT)
 		case "C_CloseSession":
 			return pkcs11.Error(pkcs11.CKR_SESSION_HANDLE_INVALID)

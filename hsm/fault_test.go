@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -193,5 +194,154 @@ func TestConcurrentSigning(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// Return values from the token become errors a person can act on: the sentinel, the
+// operation, the token, the value's name and a sentence, never a bare number.
+func TestErrorsFromToken(t *testing.T) {
+	ctx := context.Background()
+	env := faultsToken(t)
+	tests := []struct {
+		call   string
+		rv     uint
+		action func(s *hsm.Session) error
+		want   error
+		says   string
+	}{
+		{"C_GenerateKeyPair", pkcs11.CKR_MECHANISM_INVALID, generateEd25519, hsm.ErrMechanismUnsupported,
+			`hsm: generate ed25519 key "new" on token "faults": mechanism not supported by this token (CKR_MECHANISM_INVALID); this token cannot generate ed25519 keys: choose another algorithm or token`},
+		{"C_SignInit", pkcs11.CKR_MECHANISM_INVALID, signOnce, hsm.ErrMechanismUnsupported,
+			`hsm: sign with key "k" on token "faults": mechanism not supported by this token (CKR_MECHANISM_INVALID); this token cannot make this kind of signature with this key`},
+		{"C_Sign", pkcs11.CKR_DEVICE_REMOVED, signOnce, hsm.ErrTokenRemoved,
+			`hsm: sign with key "k" on token "faults": token removed or no longer present (CKR_DEVICE_REMOVED); reconnect the token and start the operation again`},
+		{"C_FindObjectsInit", pkcs11.CKR_SESSION_HANDLE_INVALID, signOnce, hsm.ErrTokenRemoved,
+			`(CKR_SESSION_HANDLE_INVALID); the session ended (token removed or module finalised): reconnect and start again`},
+		{"C_CreateObject", pkcs11.CKR_TOKEN_WRITE_PROTECTED, storeData, hsm.ErrWriteProtected,
+			`hsm: store data object "d" on token "faults": token is write-protected (CKR_TOKEN_WRITE_PROTECTED)`},
+		{"C_CreateObject", pkcs11.CKR_DEVICE_MEMORY, storeData, hsm.ErrDevice,
+			`the token failed (CKR_DEVICE_MEMORY); the token is out of memory: remove unused objects`},
+		{"C_Login", pkcs11.CKR_USER_PIN_NOT_INITIALIZED, login, hsm.ErrUserPINNotSet,
+			`hsm: log in as user on token "faults": the token's user PIN has not been set (CKR_USER_PIN_NOT_INITIALIZED); the security officer must set the user PIN first`},
+		{"C_CreateObject", pkcs11.CKR_ATTRIBUTE_VALUE_INVALID, storeData, nil,
+			`hsm: store data object "d" on token "faults": the token refused the operation (CKR_ATTRIBUTE_VALUE_INVALID)`},
+		{"C_GenerateRandom", 0x80000123, random, nil,
+			`hsm: read random bytes from the token on token "faults": the token refused the operation (vendor-defined return value 0x80000123)`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.call+"/"+strings.TrimPrefix(pkcs11.Error(tc.rv).Error(), "pkcs11: "), func(t *testing.T) {
+			m := env.Open(t, hsm.WithFault(func(call string) error {
+				if call == tc.call {
+					return pkcs11.Error(tc.rv)
+				}
+				return nil
+			}))
+			s, err := m.OpenSession(ctx, "faults")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.call != "C_Login" {
+				if err := s.Login(ctx, hsm.User, []byte(userPIN)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err = tc.action(s)
+			if err == nil || !strings.Contains(err.Error(), tc.says) {
+				t.Fatalf("got  %v\nwant %s", err, tc.says)
+			}
+			if tc.want != nil && !errors.Is(err, tc.want) {
+				t.Fatalf("%v is not %v", err, tc.want)
+			}
+			var pe pkcs11.Error
+			if !errors.As(err, &pe) || uint(pe) != tc.rv {
+				t.Fatalf("%v does not carry return value 0x%X", err, tc.rv)
+			}
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func generateEd25519(s *hsm.Session) error {
+	_, err := s.GenerateKeyPair(context.Background(), hsm.KeySpec{Algorithm: hsm.Ed25519, ID: []byte{9}, Label: "new"})
+	return err
+}
+
+func signOnce(s *hsm.Session) error {
+	k, err := s.Signer(context.Background(), hsm.Match{Label: "k"})
+	if err != nil {
+		return err
+	}
+	_, err = k.Sign(nil, make([]byte, 32), crypto.SHA256)
+	return err
+}
+
+func storeData(s *hsm.Session) error {
+	return s.StoreData(context.Background(), hsm.DataObject{Application: "a", Label: "d", Value: []byte{1}})
+}
+
+func login(s *hsm.Session) error { return s.Login(context.Background(), hsm.User, []byte(userPIN)) }
+
+func random(s *hsm.Session) error { _, err := s.Random(context.Background(), 8); return err }
+
+// A key generation that fails at any call leaves no half of the key behind; one that
+// succeeds leaves both halves, whatever fails after it.
+func TestGenerateFailsCleanly(t *testing.T) {
+	ctx := context.Background()
+	env := testhsm.New(t)
+	env.InitToken(t, "gen", soPIN, userPIN)
+	// generate returns whether the key was made, and the first error of the run.
+	generate := func(k int, id []byte) (made bool, err error) {
+		m, err := hsm.Open(env.ModulePath, hsm.WithFault(hsm.FailCall(k, pkcs11.CKR_DEVICE_ERROR)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		s, err := m.OpenSession(ctx, "gen")
+		if err != nil {
+			return false, err
+		}
+		defer s.Close()
+		if err := s.Login(ctx, hsm.User, []byte(userPIN)); err != nil {
+			return false, err
+		}
+		if _, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.ECDSAP256, ID: id, Label: "gen"}); err != nil {
+			return false, err
+		}
+		return true, s.Close()
+	}
+	var log hsm.CallLog
+	m := env.Open(t, hsm.WithFault(log.Fault))
+	s := testhsm.UserSession(t, m, "gen", userPIN)
+	before := log.Count()
+	if _, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.ECDSAP256, ID: []byte{0}, Label: "gen0"}); err != nil {
+		t.Fatal(err)
+	}
+	perGenerate := log.Count() - before
+	// Opening, finding the token and logging in take a few calls more; fail well past them.
+	failedInside := 0
+	for k := 1; k <= perGenerate+12; k++ {
+		id := []byte{byte(k)}
+		made, err := generate(k, id)
+		left, ferr := s.Remaining(ctx, id, "")
+		if ferr != nil {
+			t.Fatal(ferr)
+		}
+		want := 0
+		if made {
+			want = 2
+		} else if err == nil {
+			t.Errorf("fault at call %d: neither made nor failed", k)
+		}
+		if len(left) != want {
+			t.Errorf("fault at call %d (made %v, %v): the token holds %v", k, made, err, left)
+		}
+		if !made && strings.Contains(fmt.Sprint(err), "generate ecdsa-p256") {
+			failedInside++
+		}
+	}
+	if failedInside < perGenerate {
+		t.Errorf("only %d runs failed inside GenerateKeyPair, which makes %d calls", failedInside, perGenerate)
 	}
 }

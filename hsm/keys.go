@@ -75,14 +75,14 @@ func (s *Session) GenerateKeyPair(ctx context.Context, spec KeySpec) (*Signer, e
 		pkcs11.NewAttribute(pkcs11.CKA_LABEL, spec.Label),
 	}
 	priv := privateKeyTemplate(spec.ID, spec.Label, spec.Wrappable)
-	var mech uint
+	var mech, signMech uint
 	switch spec.Algorithm {
 	case ECDSAP256, ECDSAP384:
 		oid := oidP256
 		if spec.Algorithm == ECDSAP384 {
 			oid = oidP384
 		}
-		mech = pkcs11.CKM_EC_KEY_PAIR_GEN
+		mech, signMech = pkcs11.CKM_EC_KEY_PAIR_GEN, pkcs11.CKM_ECDSA
 		pub = append(pub, pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_EC), pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, mustDER(oid)))
 		priv = append(priv, pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_EC), pkcs11.NewAttribute(pkcs11.CKA_DERIVE, false))
 	case RSA3072, RSA4096:
@@ -90,14 +90,20 @@ func (s *Session) GenerateKeyPair(ctx context.Context, spec KeySpec) (*Signer, e
 		if spec.Algorithm == RSA4096 {
 			bits = 4096
 		}
-		mech = pkcs11.CKM_RSA_PKCS_KEY_PAIR_GEN
+		mech, signMech = pkcs11.CKM_RSA_PKCS_KEY_PAIR_GEN, pkcs11.CKM_RSA_PKCS
 		pub = append(pub, pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_RSA),
 			pkcs11.NewAttribute(pkcs11.CKA_MODULUS_BITS, bits), pkcs11.NewAttribute(pkcs11.CKA_PUBLIC_EXPONENT, rsaExponent))
 		priv = append(priv, pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_RSA), pkcs11.NewAttribute(pkcs11.CKA_DECRYPT, false))
 	case Ed25519:
-		mech = ckmECEdwardsKeyPairGen
+		mech, signMech = ckmECEdwardsKeyPairGen, ckmEdDSA
 		pub = append(pub, pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, ckkECEdwards), pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, mustDER(oidEd25519)))
 		priv = append(priv, pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, ckkECEdwards), pkcs11.NewAttribute(pkcs11.CKA_DERIVE, false))
+	}
+	if err := s.next(ctx, op); err != nil {
+		return nil, err
+	}
+	if err := s.checkMechanisms(op, spec.Algorithm, mech, signMech); err != nil {
+		return nil, err
 	}
 	if err := s.next(ctx, op); err != nil {
 		return nil, err
@@ -122,6 +128,50 @@ func (s *Session) GenerateKeyPair(ctx context.Context, spec KeySpec) (*Signer, e
 		return nil, err
 	}
 	return &Signer{s: s, priv: privH, pub: key, alg: alg, id: spec.ID, label: spec.Label}, nil
+}
+
+var mechanismNames = map[uint]string{
+	pkcs11.CKM_EC_KEY_PAIR_GEN:       "CKM_EC_KEY_PAIR_GEN",
+	pkcs11.CKM_ECDSA:                 "CKM_ECDSA",
+	pkcs11.CKM_RSA_PKCS_KEY_PAIR_GEN: "CKM_RSA_PKCS_KEY_PAIR_GEN",
+	pkcs11.CKM_RSA_PKCS:              "CKM_RSA_PKCS",
+	ckmECEdwardsKeyPairGen:           "CKM_EC_EDWARDS_KEY_PAIR_GEN",
+	ckmEdDSA:                         "CKM_EDDSA",
+}
+
+// checkMechanisms makes sure, before anything is generated, that the token lists both
+// the key generation and the signing mechanism for alg, and for RSA that it takes the key
+// size. A key the token could make but not use would be worse than none. (SoftHSM2's
+// slots.mechanisms setting, for one, only filters the list and would let generation pass.)
+func (s *Session) checkMechanisms(op string, alg Algorithm, gen, sign uint) error {
+	list, err := s.m.p.GetMechanismList(s.slot)
+	if err != nil {
+		return s.fail(op, err)
+	}
+	has := map[uint]bool{}
+	for _, m := range list {
+		has[m.Mechanism] = true
+	}
+	for _, m := range []uint{gen, sign} {
+		if !has[m] {
+			return failf(op, s.label, ErrMechanismUnsupported, "this token cannot generate %s keys (it does not offer %s): choose another algorithm or token", alg, mechanismNames[m])
+		}
+	}
+	if alg != RSA3072 && alg != RSA4096 {
+		return nil
+	}
+	bits := 3072
+	if alg == RSA4096 {
+		bits = 4096
+	}
+	info, err := s.m.p.GetMechanismInfo(s.slot, []*pkcs11.Mechanism{pkcs11.NewMechanism(gen, nil)})
+	if err != nil {
+		return s.fail(op, err)
+	}
+	if info.MaxKeySize != 0 && (uint(bits) < info.MinKeySize || uint(bits) > info.MaxKeySize) {
+		return failf(op, s.label, ErrMechanismUnsupported, "this token makes RSA keys of %d to %d bits, not %d: choose another algorithm or token", info.MinKeySize, info.MaxKeySize, bits)
+	}
+	return nil
 }
 
 // privateKeyTemplate is the protection every private key Custos makes or unwraps gets:

@@ -10,6 +10,7 @@ type p11 interface {
 	GetSlotInfo(slotID uint) (pkcs11.SlotInfo, error)
 	GetTokenInfo(slotID uint) (pkcs11.TokenInfo, error)
 	GetMechanismList(slotID uint) ([]*pkcs11.Mechanism, error)
+	GetMechanismInfo(slotID uint, m []*pkcs11.Mechanism) (pkcs11.MechanismInfo, error)
 	InitToken(slotID uint, pin string, label string) error
 	InitPIN(sh pkcs11.SessionHandle, pin string) error
 	SetPIN(sh pkcs11.SessionHandle, oldpin string, newpin string) error
@@ -73,6 +74,13 @@ func (f faulty) GetMechanismList(slotID uint) ([]*pkcs11.Mechanism, error) {
 		return nil, err
 	}
 	return f.next.GetMechanismList(slotID)
+}
+
+func (f faulty) GetMechanismInfo(slotID uint, m []*pkcs11.Mechanism) (pkcs11.MechanismInfo, error) {
+	if err := f.fault("C_GetMechanismInfo"); err != nil {
+		return pkcs11.MechanismInfo{}, err
+	}
+	return f.next.GetMechanismInfo(slotID, m)
 }
 
 func (f faulty) InitToken(slotID uint, pin string, label string) error {

@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"math/big"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -366,5 +367,31 @@ func TestParseAlgorithm(t *testing.T) {
 	want := `unknown key algorithm "rsa-2048": use one of ecdsa-p256, ecdsa-p384, rsa-3072, rsa-4096, ed25519`
 	if err == nil || err.Error() != want {
 		t.Errorf("ParseAlgorithm(rsa-2048): %v, want %q", err, want)
+	}
+}
+
+// A token whose module lacks a mechanism says so: SoftHSM2 configured to offer only ECDSA
+// (2.6.1 takes a list of allowed mechanisms, not exclusions) refuses to make Ed25519 keys,
+// and ECDSA keys still work.
+func TestMechanismUnsupported(t *testing.T) {
+	ctx := context.Background()
+	env := testhsm.New(t)
+	conf, err := os.OpenFile(env.ConfPath, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conf.WriteString("slots.mechanisms = CKM_EC_KEY_PAIR_GEN,CKM_ECDSA\n"); err != nil {
+		t.Fatal(err)
+	}
+	conf.Close()
+	env.InitToken(t, "no-ed25519", soPIN, userPIN)
+	m := env.Open(t)
+	s := testhsm.UserSession(t, m, "no-ed25519", userPIN)
+	_, err = s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.Ed25519, ID: []byte{1}, Label: "ed"})
+	if !errors.Is(err, hsm.ErrMechanismUnsupported) || !strings.Contains(err.Error(), "this token cannot generate ed25519 keys (it does not offer CKM_EC_EDWARDS_KEY_PAIR_GEN): choose another algorithm or token") {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.ECDSAP256, ID: []byte{2}, Label: "ec"}); err != nil {
+		t.Fatal(err)
 	}
 }
