@@ -1,0 +1,382 @@
+package record
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Status says where an entry stands in its step: a step that changes a token or the registry
+// is journaled as begun before it acts and as done (or failed) after, so a run that stops in
+// between is found on the next start.
+type Status string
+
+const (
+	StatusBegin  Status = "begin"
+	StatusDone   Status = "done"
+	StatusFailed Status = "failed"
+	StatusNote   Status = "note"
+)
+
+// Actor is who did or confirmed a step, with the role they hold in the procedure.
+type Actor struct {
+	Name string
+	Role string // administrator, witness, custodian, technician, operator, auditor, system
+}
+
+// System is Custos itself, for steps no person confirms.
+var System = Actor{Name: "custos", Role: "system"}
+
+// Entry is one line of a journal. Prev chains it to the line before, so removing,
+// reordering or editing any entry breaks the chain.
+type Entry struct {
+	Seq    int64             `json:"seq"`
+	Time   time.Time         `json:"time"`
+	Run    string            `json:"run"`
+	Actor  string            `json:"actor,omitempty"`
+	Role   string            `json:"role,omitempty"`
+	Step   string            `json:"step"`
+	Status Status            `json:"status"`
+	Data   map[string]string `json:"data,omitempty"`
+	Prev   string            `json:"prev"`
+}
+
+// genesis is the Prev of a journal's first entry.
+var genesis = strings.Repeat("0", 64)
+
+// maxLine bounds one journal line; a fleet batch entry with thousands of serials fits easily.
+const maxLine = 16 << 20
+
+// Journal is an append-only, hash-chained JSON-lines file for one run. Every entry is
+// written and synced before Append returns, so a crash loses at most the entry being
+// written. It is safe for concurrent use.
+type Journal struct {
+	mu      sync.Mutex
+	f       *os.File
+	path    string
+	run     string
+	entries []Entry
+	last    string // hex SHA-256 of the last line, or genesis
+	now     func() time.Time
+}
+
+// CreateJournal starts the journal of run at path. It refuses to overwrite an existing file:
+// a journal is evidence.
+func CreateJournal(path, run string) (*Journal, error) {
+	if run == "" {
+		return nil, errors.New("create journal: empty run id")
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create journal: %w", err)
+	}
+	return &Journal{f: f, path: path, run: run, last: genesis, now: time.Now}, nil
+}
+
+// OpenJournal reopens a run's journal to resume it. The chain is verified first; a broken
+// chain is an error naming the line. A half-written last line (a crash mid-write) is cut off
+// and reported in a note entry with its length and hash, never silently dropped.
+func OpenJournal(path string) (*Journal, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	jf, err := ReadJournal(bytes.NewReader(raw))
+	var torn []byte
+	var je *JournalError
+	if errors.As(err, &je) && je.Truncated {
+		cut := bytes.LastIndexByte(raw, '\n') + 1
+		torn = raw[cut:]
+		raw = raw[:cut]
+		jf, err = ReadJournal(bytes.NewReader(raw))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open journal %s: %w", path, err)
+	}
+	if len(jf.Entries) == 0 && torn == nil {
+		return nil, fmt.Errorf("open journal %s: it is empty, so it names no run", path)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	if torn != nil {
+		if err := f.Truncate(int64(len(raw))); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("open journal: cut the torn last line: %w", err)
+		}
+	}
+	if _, err := f.Seek(0, io.SeekEnd); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	j := &Journal{f: f, path: path, entries: jf.Entries, last: genesis, now: time.Now}
+	if n := len(jf.Entries); n > 0 {
+		j.run = jf.Entries[n-1].Run
+		j.last = jf.FinalHash
+	}
+	if torn != nil {
+		if j.run == "" {
+			j.run = "unknown"
+		}
+		sum := sha256.Sum256(torn)
+		if err := j.Note("journal.torn-tail", System, map[string]string{
+			"bytes":  fmt.Sprint(len(torn)),
+			"sha256": hex.EncodeToString(sum[:]),
+			"reason": "the previous run stopped while writing this line; it was cut off here",
+		}); err != nil {
+			j.Close()
+			return nil, err
+		}
+	}
+	return j, nil
+}
+
+// Begin journals that step is about to act.
+func (j *Journal) Begin(step string, who Actor, data map[string]string) error {
+	return j.add(step, StatusBegin, who, data)
+}
+
+// Done journals that step finished.
+func (j *Journal) Done(step string, who Actor, data map[string]string) error {
+	return j.add(step, StatusDone, who, data)
+}
+
+// Note journals a fact that is not a step of its own: a reading, an acknowledgement.
+func (j *Journal) Note(step string, who Actor, data map[string]string) error {
+	return j.add(step, StatusNote, who, data)
+}
+
+// Fail journals that step failed, with the error a person saw.
+func (j *Journal) Fail(step string, who Actor, cause error) error {
+	msg := "unknown error"
+	if cause != nil {
+		msg = cause.Error()
+	}
+	return j.add(step, StatusFailed, who, map[string]string{"error": msg})
+}
+
+func (j *Journal) add(step string, status Status, who Actor, data map[string]string) error {
+	_, err := j.Append(Entry{Step: step, Status: status, Actor: who.Name, Role: who.Role, Data: data})
+	return err
+}
+
+// Append writes e with the next sequence number, the current time (unless e has one), the
+// run id and the previous entry's hash, and syncs it to disk before returning.
+func (j *Journal) Append(e Entry) (Entry, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.f == nil {
+		return Entry{}, fmt.Errorf("journal %s: append %s: journal is closed", j.path, e.Step)
+	}
+	if e.Step == "" {
+		return Entry{}, fmt.Errorf("journal %s: append: entry has no step", j.path)
+	}
+	e.Seq = int64(len(j.entries)) + 1
+	if e.Time.IsZero() {
+		e.Time = j.now()
+	}
+	e.Time = e.Time.UTC()
+	e.Run = j.run
+	e.Prev = j.last
+	line, err := json.Marshal(e)
+	if err != nil {
+		return Entry{}, fmt.Errorf("journal %s: encode %s: %w", j.path, e.Step, err)
+	}
+	if _, err := j.f.Write(append(line, '\n')); err != nil {
+		return Entry{}, fmt.Errorf("journal %s: write %s: %w", j.path, e.Step, err)
+	}
+	if err := j.f.Sync(); err != nil {
+		return Entry{}, fmt.Errorf("journal %s: sync %s: %w", j.path, e.Step, err)
+	}
+	sum := sha256.Sum256(line)
+	j.last = hex.EncodeToString(sum[:])
+	j.entries = append(j.entries, e)
+	return e, nil
+}
+
+// Entries returns a copy of the entries written so far.
+func (j *Journal) Entries() []Entry {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return append([]Entry(nil), j.entries...)
+}
+
+// FinalHash is the hex SHA-256 of the last line: the value a record prints and signs. It is
+// empty while the journal has no entry.
+func (j *Journal) FinalHash() string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if len(j.entries) == 0 {
+		return ""
+	}
+	return j.last
+}
+
+// Run is the id of the run this journal belongs to.
+func (j *Journal) Run() string { return j.run }
+
+// Path is where the journal is on disk.
+func (j *Journal) Path() string { return j.path }
+
+// Bytes returns the journal file as written, for attaching to a record.
+func (j *Journal) Bytes() ([]byte, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	b, err := os.ReadFile(j.path)
+	if err != nil {
+		return nil, fmt.Errorf("read journal: %w", err)
+	}
+	return b, nil
+}
+
+// Close closes the file; the journal can be reopened with OpenJournal.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.f == nil {
+		return nil
+	}
+	err := j.f.Close()
+	j.f = nil
+	return err
+}
+
+// JournalFile is a journal read back and verified.
+type JournalFile struct {
+	Entries   []Entry
+	FinalHash string // hex SHA-256 of the last line; empty for an empty file
+}
+
+// JournalError says which line of a journal is wrong and why.
+type JournalError struct {
+	Line      int // 1-based
+	Reason    string
+	Truncated bool // the last line is incomplete: the writer stopped mid-line
+}
+
+func (e *JournalError) Error() string { return fmt.Sprintf("journal line %d: %s", e.Line, e.Reason) }
+
+// ReadJournal parses a journal and verifies its chain: sequence numbers 1, 2, 3..., each
+// entry's prev equal to the hash of the line before, one run id throughout. The first
+// problem is returned as a *JournalError naming the line.
+func ReadJournal(r io.Reader) (*JournalFile, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	jf := &JournalFile{}
+	prev := genesis
+	run := ""
+	for n := 1; ; n++ {
+		line, err := readLine(br)
+		if err == io.EOF && len(line) == 0 {
+			break
+		}
+		if err != nil && err != io.EOF {
+			return nil, &JournalError{Line: n, Reason: err.Error()}
+		}
+		if err == io.EOF {
+			return nil, &JournalError{Line: n, Truncated: true,
+				Reason: "the last line is incomplete (no newline): the run stopped while writing it"}
+		}
+		var e Entry
+		dec := json.NewDecoder(bytes.NewReader(line))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&e); err != nil {
+			return nil, &JournalError{Line: n, Reason: "not a journal entry: " + err.Error()}
+		}
+		if dec.More() {
+			return nil, &JournalError{Line: n, Reason: "more than one entry on the line"}
+		}
+		switch {
+		case e.Seq != int64(n):
+			return nil, &JournalError{Line: n, Reason: fmt.Sprintf("sequence number %d where %d belongs: an entry was removed, added or moved", e.Seq, n)}
+		case e.Prev != prev:
+			return nil, &JournalError{Line: n, Reason: "its prev hash does not match the line before: an entry before it was edited, removed or reordered"}
+		case e.Step == "":
+			return nil, &JournalError{Line: n, Reason: "entry has no step"}
+		case n > 1 && e.Run != run:
+			return nil, &JournalError{Line: n, Reason: fmt.Sprintf("run %q in a journal of run %q", e.Run, run)}
+		}
+		switch e.Status {
+		case StatusBegin, StatusDone, StatusFailed, StatusNote:
+		default:
+			return nil, &JournalError{Line: n, Reason: fmt.Sprintf("unknown status %q", e.Status)}
+		}
+		run = e.Run
+		sum := sha256.Sum256(line)
+		prev = hex.EncodeToString(sum[:])
+		jf.Entries = append(jf.Entries, e)
+	}
+	if len(jf.Entries) > 0 {
+		jf.FinalHash = prev
+	}
+	return jf, nil
+}
+
+// readLine returns one line without its newline; io.EOF with a non-empty line means the
+// line had no newline.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		line = append(line, chunk...)
+		if len(line) > maxLine {
+			return nil, fmt.Errorf("line longer than %d bytes", maxLine)
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			return line, err
+		}
+		return line[:len(line)-1], nil
+	}
+}
+
+// ReadJournalFile reads and verifies the journal at path.
+func ReadJournalFile(path string) (*JournalFile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read journal: %w", err)
+	}
+	defer f.Close()
+	jf, err := ReadJournal(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return jf, nil
+}
+
+// OpenSteps returns the begin entries that no later done or failed entry of the same step
+// closes: the steps a run was in the middle of when it stopped.
+func OpenSteps(entries []Entry) []Entry {
+	open := map[string]int{} // step → index in out
+	var out []Entry
+	for _, e := range entries {
+		switch e.Status {
+		case StatusBegin:
+			open[e.Step] = len(out)
+			out = append(out, e)
+		case StatusDone, StatusFailed:
+			if i, ok := open[e.Step]; ok {
+				out[i].Step = "" // closed
+				delete(open, e.Step)
+			}
+		}
+	}
+	kept := out[:0]
+	for _, e := range out {
+		if e.Step != "" {
+			kept = append(kept, e)
+		}
+	}
+	return kept
+}

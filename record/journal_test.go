@@ -1,0 +1,199 @@
+package record
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+var admin = Actor{Name: "Zoë Ångström", Role: "administrator"}
+
+// writeJournal makes a journal of three steps and returns its path and bytes.
+func writeJournal(t *testing.T) (string, []byte) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "run.jsonl")
+	j, err := CreateJournal(path, "acme-root-2026")
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []func() error{
+		func() error { return j.Begin("token.init", admin, map[string]string{"slot": "1"}) },
+		func() error { return j.Done("token.init", admin, nil) },
+		func() error { return j.Begin("root.generate", System, nil) },
+		func() error { return j.Fail("root.generate", System, errors.New("token removed")) },
+	}
+	for _, s := range steps {
+		if err := s(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, raw
+}
+
+func TestJournalRoundTrip(t *testing.T) {
+	path, raw := writeJournal(t)
+	jf, err := ReadJournalFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jf.Entries) != 4 || jf.Entries[3].Data["error"] != "token removed" {
+		t.Fatalf("entries = %+v", jf.Entries)
+	}
+	if jf.Entries[0].Actor != "Zoë Ångström" || jf.Entries[0].Run != "acme-root-2026" {
+		t.Errorf("first entry = %+v", jf.Entries[0])
+	}
+	if len(jf.FinalHash) != 64 {
+		t.Errorf("final hash %q", jf.FinalHash)
+	}
+	if _, err := CreateJournal(path, "again"); err == nil {
+		t.Error("CreateJournal overwrote an existing journal")
+	}
+	if !bytes.HasSuffix(raw, []byte("\n")) {
+		t.Error("journal does not end with a newline")
+	}
+}
+
+func TestReadJournalDetectsTampering(t *testing.T) {
+	_, raw := writeJournal(t)
+	lines := strings.SplitAfter(string(raw), "\n")
+	lines = lines[:len(lines)-1] // drop the empty tail
+	tests := []struct {
+		name   string
+		edit   func() string
+		line   int
+		reason string
+	}{
+		{"edited data", func() string {
+			l := append([]string(nil), lines...)
+			l[0] = strings.Replace(l[0], `"slot":"1"`, `"slot":"2"`, 1)
+			return strings.Join(l, "")
+		}, 2, "prev hash"},
+		{"removed entry", func() string {
+			return lines[0] + lines[2] + lines[3]
+		}, 2, "sequence number"},
+		{"swapped entries", func() string {
+			return lines[0] + lines[2] + lines[1] + lines[3]
+		}, 2, "sequence number"},
+		{"removed first", func() string {
+			return strings.Join(lines[1:], "")
+		}, 1, "sequence number"},
+		{"truncated last", func() string {
+			all := strings.Join(lines, "")
+			return all[:len(all)-10]
+		}, 4, "incomplete"},
+		{"garbage line", func() string {
+			return lines[0] + "not json\n" + lines[1]
+		}, 2, "not a journal entry"},
+		{"unknown field", func() string {
+			return strings.Replace(lines[0], `{"seq"`, `{"x":1,"seq"`, 1)
+		}, 1, "not a journal entry"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ReadJournal(strings.NewReader(tt.edit()))
+			var je *JournalError
+			if !errors.As(err, &je) {
+				t.Fatalf("err = %v, want a JournalError", err)
+			}
+			if je.Line != tt.line || !strings.Contains(je.Reason, tt.reason) {
+				t.Errorf("got line %d %q, want line %d containing %q", je.Line, je.Reason, tt.line, tt.reason)
+			}
+		})
+	}
+}
+
+func TestOpenJournalResumesAndReportsTornTail(t *testing.T) {
+	path, raw := writeJournal(t)
+	// A crash mid-write leaves half a line.
+	if err := os.WriteFile(path, append(raw, []byte(`{"seq":5,"time":"2026`)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	j, err := OpenJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Begin("root.generate", System, nil); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	jf, err := ReadJournalFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jf.Entries) != 6 {
+		t.Fatalf("%d entries, want 6", len(jf.Entries))
+	}
+	torn := jf.Entries[4]
+	if torn.Step != "journal.torn-tail" || torn.Data["bytes"] != "21" {
+		t.Errorf("torn-tail note = %+v", torn)
+	}
+	if open := OpenSteps(jf.Entries); len(open) != 1 || open[0].Seq != 6 {
+		t.Errorf("open steps = %+v", open)
+	}
+}
+
+func TestOpenSteps(t *testing.T) {
+	e := func(step string, s Status) Entry { return Entry{Step: step, Status: s} }
+	tests := []struct {
+		name    string
+		entries []Entry
+		want    []string
+	}{
+		{"none", nil, nil},
+		{"all closed", []Entry{e("a", StatusBegin), e("a", StatusDone), e("b", StatusBegin), e("b", StatusFailed)}, nil},
+		{"one open", []Entry{e("a", StatusBegin), e("a", StatusDone), e("b", StatusBegin)}, []string{"b"}},
+		{"notes ignored", []Entry{e("a", StatusNote), e("b", StatusBegin), e("c", StatusBegin), e("b", StatusDone)}, []string{"c"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, o := range OpenSteps(tt.entries) {
+				got = append(got, o.Step)
+			}
+			if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+				t.Errorf("open = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestJournalConcurrentAppends(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fleet.jsonl")
+	j, err := CreateJournal(path, "fleet-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; k < 10; k++ {
+				if err := j.Note("batch", System, nil); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	want := j.FinalHash()
+	j.Close()
+	jf, err := ReadJournalFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jf.Entries) != 80 || jf.FinalHash != want {
+		t.Errorf("%d entries, final %s want %s", len(jf.Entries), jf.FinalHash, want)
+	}
+}
