@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/custos-pki/custos/hsm"
+	"github.com/custos-pki/custos/internal/workstation"
 )
 
 func hsmCommands() []command {
@@ -33,44 +33,36 @@ before a ceremony.`,
 }
 
 func listTokens(ctx context.Context, s Streams, path string) error {
-	m, err := hsm.Open(path)
+	h, err := workstation.InspectHSM(ctx, path)
 	if err != nil {
 		return err
 	}
-	defer m.Close()
-	info, err := m.Info(ctx)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(s.Out, "module %s: %s, %s, library %s, PKCS#11 %s\n", path,
-		info.Manufacturer, info.Description, info.LibraryVersion, info.CryptokiVersion)
-	slots, err := m.Slots(ctx)
-	if err != nil {
-		return err
-	}
-	for _, sl := range slots {
+	fmt.Fprintf(s.Out, "module %s: %s\n", h.Module, h.Description)
+	for _, sl := range h.Slots {
 		fmt.Fprintln(s.Out, slotLine(sl))
 	}
 	return nil
 }
 
 // slotLine is one slot on one line, with fields a script can pick out by name.
-func slotLine(sl hsm.Slot) string {
-	if !sl.TokenPresent {
-		return fmt.Sprintf("slot %d: no token (%s)", sl.ID, sl.Description)
+func slotLine(sl workstation.TokenSlot) string {
+	if !sl.Present {
+		return fmt.Sprintf("slot %d: no token", sl.Slot)
 	}
-	t := sl.Token
-	label := t.Label
-	if !t.Flags.Initialized {
+	label := sl.Label
+	if !sl.Initialised {
 		label = "(not initialised)"
 	}
 	fields := []string{
-		fmt.Sprintf("slot %d: token %q", sl.ID, label),
-		"manufacturer " + quoteIfSpaced(t.Manufacturer),
-		"model " + quoteIfSpaced(t.Model),
-		"serial " + quoteIfSpaced(t.Serial),
-		"firmware " + t.FirmwareVersion.String(),
-		"flags " + t.Flags.String(),
+		fmt.Sprintf("slot %d: token %q", sl.Slot, label),
+		"manufacturer " + quoteIfSpaced(sl.Manufacturer),
+		"model " + quoteIfSpaced(sl.Model),
+		"serial " + quoteIfSpaced(sl.Serial),
+		"firmware " + sl.Firmware,
+		"flags " + sl.State,
+	}
+	if sl.Warning != "" {
+		fields = append(fields, "WARNING "+sl.Warning)
 	}
 	return strings.Join(fields, ", ")
 }
