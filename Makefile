@@ -4,8 +4,8 @@ GO        ?= go
 BIN       := bin/custos
 FUZZTIME  ?= 30s
 # Debian packages Custos needs: SoftHSM2 and OpenSC for tokens, poppler/qpdf/NSS tools to check
-# PDFs, Xvfb for a display, and the GL/X11 headers Fyne's cgo build needs.
-DEBS      := softhsm2 opensc poppler-utils qpdf libnss3-tools openssl xvfb xauth \
+# PDFs, Xvfb for a display (xwd from x11-apps for screenshots), and the GL/X11 headers Fyne's cgo build needs.
+DEBS      := softhsm2 opensc poppler-utils qpdf libnss3-tools openssl xvfb xauth x11-apps \
              gcc pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev \
              libxinerama-dev libxi-dev libxxf86vm-dev
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -52,7 +52,7 @@ fuzz: deps
 	done
 
 screenshots: build
-	xvfb-run -a -s "-screen 0 1400x1000x24" ./$(BIN) demo --screenshots docs/screenshots
+	FYNE_SCALE=1 xvfb-run -a -s "-screen 0 1400x1000x24" ./$(BIN) demo --screenshots docs/screenshots
 
 clean:
 	rm -rf bin

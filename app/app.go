@@ -1,0 +1,71 @@
+// Package app is Custos's window: the screens and wizards that walk custodians, technicians
+// and auditors through the workflows. It is the only package that imports Fyne, and it only
+// presents and collects: every rule lives in the workflow packages. HSM and disk work run off
+// the UI goroutine; their results come back through fyne.Do.
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"fyne.io/fyne/v2"
+	fyneapp "fyne.io/fyne/v2/app"
+
+	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/workspace"
+)
+
+// Config says which workspace and PKCS#11 module the window works on.
+type Config struct {
+	Workspace string // folder; empty for the default
+	Module    string // PKCS#11 module path; empty for the workspace's saved setting
+	// Banner, when set, is shown on the home screen (the demo says what it prepared).
+	Banner string
+	// Screenshots, when set, makes the window save a PNG of each main screen there and quit.
+	Screenshots string
+}
+
+// Run opens the main window and returns when it is closed.
+func Run(ctx context.Context, cfg Config) error {
+	dir := cfg.Workspace
+	if dir == "" {
+		d, err := workspace.DefaultDir()
+		if err != nil {
+			return err
+		}
+		dir = d
+	}
+	ws, err := workspace.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer ws.Close()
+	reg, err := registry.Open(ctx, ws.DBPath())
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+
+	a := fyneapp.NewWithID("io.custos.app")
+	a.Settings().SetTheme(newReadableTheme())
+	a.SetIcon(iconResource)
+	w := a.NewWindow("Custos")
+	u := newShell(ctx, w, ws, reg, cfg)
+	w.SetContent(u.content())
+	w.Resize(fyne.NewSize(1280, 860))
+	w.SetMaster()
+	if cfg.Screenshots != "" {
+		go func() {
+			if err := u.saveScreenshots(cfg.Screenshots); err != nil {
+				fmt.Println("screenshots:", err)
+			}
+			fyne.Do(a.Quit)
+		}()
+	}
+	go func() {
+		<-ctx.Done()
+		fyne.Do(a.Quit)
+	}()
+	w.ShowAndRun()
+	return nil
+}

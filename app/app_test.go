@@ -1,0 +1,200 @@
+package app
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/custos-pki/custos/internal/testhsm"
+	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/workspace"
+)
+
+// newTestShell opens a shell on a fresh workspace in a headless test window.
+func newTestShell(t *testing.T, module string) (*shell, fyne.Window) {
+	t.Helper()
+	test.NewTempApp(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ws, err := workspace.Open(filepath.Join(t.TempDir(), "ws"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	reg, err := registry.Open(ctx, ws.DBPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	w := test.NewTempWindow(t, nil)
+	s := newShell(ctx, w, ws, reg, Config{Module: module})
+	w.SetContent(s.content())
+	w.Resize(fyne.NewSize(1280, 860))
+	return s, w
+}
+
+// eventually polls cond (on the UI goroutine) until it holds, for work done in the background.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		var ok bool
+		fyne.DoAndWait(func() { ok = cond() })
+		if ok {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// texts collects the text of every label and button under o.
+func texts(o fyne.CanvasObject) string {
+	var b strings.Builder
+	var walk func(fyne.CanvasObject)
+	walk = func(o fyne.CanvasObject) {
+		switch w := o.(type) {
+		case *widget.Label:
+			b.WriteString(w.Text + "\n")
+		case *widget.Button:
+			b.WriteString("[" + w.Text + "]\n")
+		case *widget.Card:
+			b.WriteString(w.Title + "\n" + w.Subtitle + "\n")
+			if w.Content != nil {
+				walk(w.Content)
+			}
+		case *widget.Entry:
+			b.WriteString("<" + w.Text + ">\n")
+		case *fyne.Container:
+			for _, c := range w.Objects {
+				walk(c)
+			}
+		case fyne.Widget:
+			r := test.WidgetRenderer(w)
+			for _, c := range r.Objects() {
+				walk(c)
+			}
+		}
+	}
+	walk(o)
+	return b.String()
+}
+
+func TestHomeNamesWorkflowsAndWorkstation(t *testing.T) {
+	env := testhsm.New(t)
+	env.InitToken(t, "acme-ops", "so-pin-1234", "user-pin-1234")
+	s, _ := newTestShell(t, env.ModulePath)
+	for _, wf := range workflows {
+		if !strings.Contains(texts(s.body), wf.title) {
+			t.Errorf("home screen lacks %q", wf.title)
+		}
+	}
+	eventually(t, "the token summary", func() bool { return strings.Contains(texts(s.body), "Tokens: acme-ops") })
+	home := texts(s.body)
+	if !strings.Contains(home, "Workspace: "+s.ws.Dir) {
+		t.Errorf("home screen does not name the workspace:\n%s", home)
+	}
+	if !strings.Contains(texts(s.status.object()), "PKCS#11 module: "+env.ModulePath) {
+		t.Error("status line does not name the module")
+	}
+}
+
+func TestSettingsChoosesModuleAndListsTokens(t *testing.T) {
+	env := testhsm.New(t)
+	env.InitToken(t, "acme-ops", "so-pin-1234", "user-pin-1234")
+	env.InitToken(t, "Zoë's token", "so-pin-1234", "user-pin-1234")
+	s, w := newTestShell(t, "")
+	s.show("settings")
+	if !strings.Contains(texts(s.body), "Choose a module") {
+		t.Fatalf("settings without a module:\n%s", texts(s.body))
+	}
+
+	// A wrong path is an error on the screen, not a crash.
+	entry := findEntry(t, s.body)
+	test.Type(entry, "/nonexistent/libpkcs11.so")
+	test.Tap(findButton(t, s.body, "Use this module"))
+	eventually(t, "the missing-module error", func() bool { return strings.Contains(texts(s.body), "not found") })
+
+	entry.SetText("")
+	test.Type(entry, env.ModulePath)
+	entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn}) // Enter applies, for keyboard-only use
+	eventually(t, "the token list", func() bool { return strings.Contains(texts(s.body), "slots") })
+	var labels []string
+	tbl := findTable(t, s.body)
+	rows, _ := tbl.Length()
+	for r := 0; r < rows; r++ {
+		labels = append(labels, tokenColumns[1].value(s.tokenTable.rows[r]))
+	}
+	got := strings.Join(labels, ",")
+	for _, want := range []string{"acme-ops", "Zoë's token", "(not initialised)"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("token table %q lacks %q", got, want)
+		}
+	}
+	if v, ok, _ := s.reg.Setting(context.Background(), moduleSetting); !ok || v != env.ModulePath {
+		t.Errorf("module setting = %q, %v; want it remembered", v, ok)
+	}
+	if !strings.Contains(texts(s.status.object()), env.ModulePath) {
+		t.Error("status line does not show the chosen module")
+	}
+	_ = w
+}
+
+func findEntry(t *testing.T, o fyne.CanvasObject) *widget.Entry {
+	t.Helper()
+	if e := find[*widget.Entry](o, nil); e != nil {
+		return e
+	}
+	t.Fatal("no entry on screen")
+	return nil
+}
+
+func findButton(t *testing.T, o fyne.CanvasObject, text string) *widget.Button {
+	t.Helper()
+	if b := find(o, func(b *widget.Button) bool { return b.Text == text }); b != nil {
+		return b
+	}
+	t.Fatalf("no button %q on screen", text)
+	return nil
+}
+
+func findTable(t *testing.T, o fyne.CanvasObject) *widget.Table {
+	t.Helper()
+	if tb := find[*widget.Table](o, nil); tb != nil {
+		return tb
+	}
+	t.Fatal("no table on screen")
+	return nil
+}
+
+// find returns the first object of type T under o that ok accepts (nil accepts any).
+func find[T fyne.CanvasObject](o fyne.CanvasObject, ok func(T) bool) T {
+	var zero T
+	if v, is := o.(T); is && (ok == nil || ok(v)) {
+		return v
+	}
+	var children []fyne.CanvasObject
+	switch w := o.(type) {
+	case *fyne.Container:
+		children = w.Objects
+	case *widget.Card:
+		children = []fyne.CanvasObject{w.Content}
+	case fyne.Widget:
+		children = test.WidgetRenderer(w).Objects()
+	}
+	for _, c := range children {
+		if c == nil {
+			continue
+		}
+		if v := find(c, ok); any(v) != any(zero) {
+			return v
+		}
+	}
+	return zero
+}

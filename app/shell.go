@@ -1,0 +1,139 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/custos-pki/custos/assets"
+	"github.com/custos-pki/custos/internal/screenshot"
+	"github.com/custos-pki/custos/internal/workstation"
+	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/workspace"
+)
+
+var iconResource = fyne.NewStaticResource("icon.png", assets.Icon)
+
+// screen is one destination of the side navigation.
+type screen struct {
+	id    string
+	title string
+	icon  fyne.Resource
+	// build makes the screen's content; it is called each time the screen is opened, so a
+	// screen always shows the current state.
+	build func() fyne.CanvasObject
+}
+
+// shell is the main window: navigation on the left, the current screen, and a status line.
+type shell struct {
+	ctx     context.Context
+	win     fyne.Window
+	ws      *workspace.Workspace
+	reg     *registry.Registry
+	cfg     Config
+	module  string
+	screens []screen
+	nav     *widget.List
+	body    *fyne.Container
+	status  *statusLine
+	current string
+	// tokenTable is the settings screen's token list while that screen is open.
+	tokenTable *tokenTable
+}
+
+func newShell(ctx context.Context, w fyne.Window, ws *workspace.Workspace, reg *registry.Registry, cfg Config) *shell {
+	s := &shell{ctx: ctx, win: w, ws: ws, reg: reg, cfg: cfg, module: cfg.Module}
+	if s.module == "" {
+		if m, ok, err := reg.Setting(ctx, moduleSetting); err == nil && ok {
+			s.module = m
+		}
+	}
+	s.status = newStatusLine(ws.Dir)
+	s.screens = []screen{
+		{id: "home", title: "Home", icon: theme.HomeIcon(), build: s.homeScreen},
+		{id: "settings", title: "Settings", icon: theme.SettingsIcon(), build: s.settingsScreen},
+	}
+	return s
+}
+
+// content lays out the window once; navigation swaps only the body.
+func (s *shell) content() fyne.CanvasObject {
+	s.body = container.NewStack()
+	s.nav = widget.NewList(
+		func() int { return len(s.screens) },
+		func() fyne.CanvasObject {
+			return container.NewHBox(widget.NewIcon(theme.HomeIcon()), widget.NewLabel("navigation item"))
+		},
+		func(id widget.ListItemID, o fyne.CanvasObject) {
+			row := o.(*fyne.Container)
+			row.Objects[0].(*widget.Icon).SetResource(s.screens[id].icon)
+			row.Objects[1].(*widget.Label).SetText(s.screens[id].title)
+		},
+	)
+	s.nav.OnSelected = func(id widget.ListItemID) { s.show(s.screens[id].id) }
+	s.nav.Select(0)
+	s.status.refresh(s.module)
+	go s.watchNetwork()
+	split := container.NewHSplit(s.nav, s.body)
+	split.Offset = 0.18
+	return container.NewBorder(nil, s.status.object(), nil, nil, split)
+}
+
+// show opens the screen with the given id.
+func (s *shell) show(id string) {
+	for i, sc := range s.screens {
+		if sc.id != id {
+			continue
+		}
+		s.current = id
+		s.body.Objects = []fyne.CanvasObject{sc.build()}
+		s.body.Refresh()
+		s.nav.Select(i)
+		return
+	}
+}
+
+// setModule records the PKCS#11 module chosen on the settings screen.
+func (s *shell) setModule(path string) {
+	s.module = path
+	s.status.refresh(path)
+}
+
+// watchNetwork re-checks the air gap now and then: a cable plugged in mid-ceremony must show.
+func (s *shell) watchNetwork() {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		n := workstation.InspectNetwork()
+		fyne.Do(func() { s.status.setNetwork(n) })
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// saveScreenshots opens each main screen in turn and saves what the window shows.
+func (s *shell) saveScreenshots(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	time.Sleep(time.Second) // let the window map and draw once
+	for _, sc := range s.screens {
+		fyne.DoAndWait(func() { s.show(sc.id) })
+		time.Sleep(700 * time.Millisecond) // background loads (token lists) finish and draw
+		err := screenshot.Window(s.win.Title(), filepath.Join(dir, sc.id+".png"))
+		if err != nil {
+			return fmt.Errorf("screenshot of %s: %w", sc.title, err)
+		}
+	}
+	return nil
+}
