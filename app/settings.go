@@ -130,7 +130,9 @@ func newTokenTable() *tokenTable {
 			o.(*widget.Label).SetText(tokenColumns[id.Col].value(t.rows[id.Row]))
 		})
 	t.table.ShowHeaderColumn = false
-	t.table.CreateHeader = func() fyne.CanvasObject { return widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}) }
+	t.table.CreateHeader = func() fyne.CanvasObject {
+		return widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	}
 	t.table.UpdateHeader = func(id widget.TableCellID, o fyne.CanvasObject) {
 		if id.Row < 0 && id.Col >= 0 {
 			o.(*widget.Label).SetText(tokenColumns[id.Col].title)
