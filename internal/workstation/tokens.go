@@ -60,6 +60,7 @@ func InspectHSM(ctx context.Context, path string) (HSM, error) {
 			ts.Firmware = t.FirmwareVersion.String()
 			ts.State = t.Flags.String()
 			switch {
+			case !t.Flags.Initialized: // a blank token's PIN flags mean nothing yet
 			case t.Flags.UserPINLocked:
 				ts.Warning = "user PIN locked"
 			case t.Flags.SOPINLocked:
