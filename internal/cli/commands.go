@@ -9,6 +9,7 @@ import (
 func commands(gui GUIFunc) []command {
 	cmds := []command{demoCommand(gui)}
 	cmds = append(cmds, hsmCommands()...)
+	cmds = append(cmds, runCommands()...)
 	return cmds
 }
 
