@@ -18,6 +18,7 @@ import (
 	"github.com/custos-pki/custos/app"
 	"github.com/custos-pki/custos/internal/cli"
 	"github.com/custos-pki/custos/internal/demo"
+	_ "github.com/custos-pki/custos/internal/locale" // before Fyne reads the locale
 )
 
 func main() {

@@ -10,6 +10,7 @@ func commands(gui GUIFunc) []command {
 	cmds := []command{demoCommand(gui)}
 	cmds = append(cmds, hsmCommands()...)
 	cmds = append(cmds, runCommands()...)
+	cmds = append(cmds, ceremonyCommands()...)
 	return cmds
 }
 

@@ -1,0 +1,241 @@
+package ceremony
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"unicode"
+
+	"go.yaml.in/yaml/v3"
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/custos-pki/custos/hsm"
+	"github.com/custos-pki/custos/internal/pgpwords"
+)
+
+// Plan is a root key ceremony as prepared and reviewed before the day. It never holds a PIN.
+type Plan struct {
+	ID              string      `yaml:"id"`
+	Module          string      `yaml:"module"`
+	OperationsToken string      `yaml:"operations_token"`
+	Administrator   string      `yaml:"administrator"`
+	Witnesses       []string    `yaml:"witnesses"`
+	Custodians      []string    `yaml:"custodians"`
+	Threshold       int         `yaml:"threshold"`
+	Key             PlanKey     `yaml:"key"`
+	Certificate     PlanSubject `yaml:"certificate"`
+	Backup          bool        `yaml:"backup"`
+	// CRLDistributionPoint is written into the issuing CA certificates the root signs.
+	CRLDistributionPoint string `yaml:"crl_distribution_point,omitempty"`
+	// CRLNextUpdateDays is how long a root CRL stays current; 0 means 365.
+	CRLNextUpdateDays int `yaml:"crl_next_update_days,omitempty"`
+	// RecordSignerName is the common name of the record-signing certificate; empty means
+	// "<organization> Ceremony Records".
+	RecordSignerName string `yaml:"record_signer_name,omitempty"`
+
+	raw []byte
+}
+
+// PlanKey is the root key's algorithm.
+type PlanKey struct {
+	Algorithm string `yaml:"algorithm"`
+}
+
+// PlanSubject is the root certificate's subject and lifetime.
+type PlanSubject struct {
+	CommonName    string `yaml:"common_name"`
+	Organization  string `yaml:"organization"`
+	Country       string `yaml:"country"`
+	ValidityYears int    `yaml:"validity_years"`
+}
+
+// PlanError names the plan key that is wrong.
+type PlanError struct {
+	Key     string // e.g. "threshold", "custodians[3]"
+	Problem string
+}
+
+func (e *PlanError) Error() string { return fmt.Sprintf("plan: %s: %s", e.Key, e.Problem) }
+
+// maxPlanSize keeps a hostile plan from exhausting memory; a real one is a few hundred bytes.
+const maxPlanSize = 64 << 10
+
+var (
+	idPattern      = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,31}$`)
+	countryPattern = regexp.MustCompile(`^[A-Z]{2}$`)
+)
+
+// ParsePlan reads and validates a plan. Unknown keys and impossible values are refused with
+// the key named, before any HSM is opened.
+func ParsePlan(data []byte) (*Plan, error) {
+	if len(data) > maxPlanSize {
+		return nil, &PlanError{Key: "(file)", Problem: fmt.Sprintf("larger than %d bytes; this is not a plan", maxPlanSize)}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var p Plan
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("plan: %s", yamlProblem(err))
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, &PlanError{Key: "(file)", Problem: "more than one YAML document; a plan is one"}
+	}
+	p.raw = append([]byte(nil), data...)
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// yamlProblem turns the YAML decoder's message into one a reviewer understands.
+func yamlProblem(err error) string {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return strings.Join(te.Errors, "; ")
+	}
+	if errors.Is(err, io.EOF) {
+		return "the file is empty"
+	}
+	return err.Error()
+}
+
+// Validate checks every value, naming the key of the first that is wrong.
+func (p *Plan) Validate() error {
+	bad := func(key, format string, args ...any) error {
+		return &PlanError{Key: key, Problem: fmt.Sprintf(format, args...)}
+	}
+	if !idPattern.MatchString(p.ID) {
+		return bad("id", "%q is not a ceremony id: use 1 to 32 lower-case letters, digits, '.', '_' or '-' (it is also the root token's label)", p.ID)
+	}
+	if strings.TrimSpace(p.Module) == "" {
+		return bad("module", "missing: name the HSM's PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so")
+	}
+	if p.OperationsToken == "" || len(p.OperationsToken) > 32 {
+		return bad("operations_token", "must be a token label of 1 to 32 bytes")
+	}
+	if p.OperationsToken == p.ID {
+		return bad("operations_token", "must differ from the root token's label %q", p.ID)
+	}
+	if err := checkName("administrator", p.Administrator); err != nil {
+		return err
+	}
+	if len(p.Witnesses) == 0 {
+		return bad("witnesses", "at least one witness must attend a root ceremony")
+	}
+	seen := map[string]string{}
+	people := []struct {
+		key, name string
+	}{{"administrator", p.Administrator}}
+	for i, w := range p.Witnesses {
+		people = append(people, struct{ key, name string }{fmt.Sprintf("witnesses[%d]", i+1), w})
+	}
+	n := len(p.Custodians)
+	if n < 2 || n > 255 {
+		return bad("custodians", "%d custodians; a quorum needs 2 to 255", n)
+	}
+	for i, c := range p.Custodians {
+		people = append(people, struct{ key, name string }{fmt.Sprintf("custodians[%d]", i+1), c})
+	}
+	for _, person := range people {
+		if err := checkName(person.key, person.name); err != nil {
+			return err
+		}
+		k := nameKey(person.name)
+		if prev, dup := seen[k]; dup {
+			return bad(person.key, "%q is already %s: each person holds one role", person.name, prev)
+		}
+		seen[k] = person.key
+	}
+	if p.Threshold < 2 || p.Threshold > n {
+		return bad("threshold", "%d; it must be at least 2 and at most the %d custodians", p.Threshold, n)
+	}
+	alg, err := hsm.ParseAlgorithm(p.Key.Algorithm)
+	if err != nil {
+		return bad("key.algorithm", "%q is not one of %s", p.Key.Algorithm, algorithmList())
+	}
+	if alg == hsm.Ed25519 && p.Backup {
+		return bad("backup", "an ed25519 key cannot be backed up: PKCS#11 tokens cannot wrap EdDSA keys with AES key wrap; choose ecdsa-p384 or set backup: false")
+	}
+	c := p.Certificate
+	if err := checkName("certificate.common_name", c.CommonName); err != nil {
+		return err
+	}
+	if err := checkName("certificate.organization", c.Organization); err != nil {
+		return err
+	}
+	if !countryPattern.MatchString(c.Country) {
+		return bad("certificate.country", "%q is not a two-letter ISO 3166 code such as US", c.Country)
+	}
+	if c.ValidityYears < 1 || c.ValidityYears > 50 {
+		return bad("certificate.validity_years", "%d; a root is valid for 1 to 50 years", c.ValidityYears)
+	}
+	if p.CRLNextUpdateDays < 0 || p.CRLNextUpdateDays > 3650 {
+		return bad("crl_next_update_days", "%d; use 1 to 3650, or leave it out for 365", p.CRLNextUpdateDays)
+	}
+	if u := p.CRLDistributionPoint; u != "" && !(strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "ldap://")) {
+		return bad("crl_distribution_point", "%q is not an http, https or ldap URL", u)
+	}
+	return nil
+}
+
+func checkName(key, name string) error {
+	switch {
+	case strings.TrimSpace(name) == "":
+		return &PlanError{Key: key, Problem: "empty"}
+	case len(name) > 128:
+		return &PlanError{Key: key, Problem: "longer than 128 bytes"}
+	case strings.IndexFunc(name, func(r rune) bool { return unicode.IsControl(r) || r == unicode.ReplacementChar }) >= 0:
+		return &PlanError{Key: key, Problem: fmt.Sprintf("%q holds a control or invalid character", name)}
+	}
+	return nil
+}
+
+// nameKey compares names as people read them: "Zoë" typed two ways is one person.
+func nameKey(name string) string {
+	return strings.ToLower(strings.Join(strings.Fields(norm.NFC.String(name)), " "))
+}
+
+func algorithmList() string {
+	var names []string
+	for _, a := range hsm.Algorithms() {
+		names = append(names, string(a))
+	}
+	return strings.Join(names, ", ")
+}
+
+// Raw is the plan file as reviewed.
+func (p *Plan) Raw() []byte { return p.raw }
+
+// SHA256 is the hash of the plan file that the witness compares with the reviewed copy.
+func (p *Plan) SHA256() [32]byte { return sha256.Sum256(p.raw) }
+
+// HashWords is the plan hash in the PGP word list, to be read aloud.
+func (p *Plan) HashWords() string {
+	h := p.SHA256()
+	return pgpwords.Encode(h[:])
+}
+
+// Algorithm is the root key's algorithm.
+func (p *Plan) Algorithm() hsm.Algorithm {
+	a, _ := hsm.ParseAlgorithm(p.Key.Algorithm)
+	return a
+}
+
+func (p *Plan) recordSignerName() string {
+	if p.RecordSignerName != "" {
+		return p.RecordSignerName
+	}
+	return p.Certificate.Organization + " Ceremony Records"
+}
+
+func (p *Plan) crlNextUpdateDays() int {
+	if p.CRLNextUpdateDays == 0 {
+		return 365
+	}
+	return p.CRLNextUpdateDays
+}

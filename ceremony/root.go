@@ -1,0 +1,665 @@
+package ceremony
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/custos-pki/custos/hsm"
+	"github.com/custos-pki/custos/internal/secret"
+	"github.com/custos-pki/custos/internal/workstation"
+	"github.com/custos-pki/custos/pki"
+	"github.com/custos-pki/custos/record"
+	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/workspace"
+)
+
+// Participants are the people at the workstation, as the root ceremony asks them things.
+// The GUI implements it with screens; the command line with the plan's names and files.
+// Every method may block until a person acts, and must return when ctx is cancelled.
+type Participants interface {
+	// Confirm returns who confirmed that step st may go ahead.
+	Confirm(ctx context.Context, st Step) (record.Actor, error)
+	// AcknowledgeHorizon returns who acknowledged the algorithm horizon.
+	AcknowledgeHorizon(ctx context.Context, h Horizon) (record.Actor, error)
+	// DeliverShare hands a share to its custodian by the destination they chose (the
+	// screen, their own token, or a file the command line was told to write). d.Text is
+	// secret: show it or write it only where the custodian asked.
+	DeliverShare(ctx context.Context, d ShareDelivery) (destination string, err error)
+	// ReadBackShare returns the share as the custodian reads it back from where it went.
+	ReadBackShare(ctx context.Context, d ShareDelivery) (string, error)
+}
+
+// ShareDelivery is one custodian's share on its way to them.
+type ShareDelivery struct {
+	CeremonyID string
+	Custodian  string
+	Number     int // 1..N
+	Of         int // N
+	Threshold  int
+	Text       string // the encoded share: secret
+}
+
+// Horizon is what NIST IR 8547 says about a certificate whose validity runs past 2030 or
+// 2035 with a quantum-vulnerable algorithm.
+type Horizon struct {
+	Algorithm string
+	NotAfter  time.Time
+	Notices   []string
+}
+
+// RootSteps are the steps of a root key ceremony, in order, for a step list on screen.
+var RootSteps = []Step{
+	{ID: "root.preflight", Title: "Pre-flight checks", Script: "preflight"},
+	{ID: "root.init-token", Title: "Initialise the root token", Script: "init-token"},
+	{ID: "root.generate-key", Title: "Generate the root key", Script: "generate-key"},
+	{ID: "root.certificate", Title: "Sign the root certificate", Script: "certificate"},
+	{ID: "root.horizon", Title: "Acknowledge the algorithm horizon", Script: "horizon"},
+	{ID: "root.record-signer", Title: "Create the record signer", Script: "record-signer"},
+	{ID: "root.split", Title: "Split and hand out the shares", Script: "split"},
+	{ID: "root.verify-shares", Title: "Verify every share", Script: "verify-shares"},
+	{ID: "root.backup", Title: "Back up the root key", Script: "backup"},
+	{ID: "root.close", Title: "Close the ceremony", Script: "close"},
+}
+
+func rootStep(id string) Step {
+	for _, s := range RootSteps {
+		if s.ID == "root."+id {
+			return s
+		}
+	}
+	panic("ceremony: unknown step " + id)
+}
+
+// RootResult is what a root ceremony made.
+type RootResult struct {
+	RunID            string
+	Root             *x509.Certificate
+	RootPath         string
+	RecordSigner     *x509.Certificate
+	RecordSignerPath string
+	BackupPath       string
+	BackupSHA256     string
+	JournalPath      string
+	JournalHash      string
+	RecordPath       string
+	Shares           []registry.QuorumShare // commitments, never shares
+}
+
+// Fingerprint is the root certificate's SHA-256 fingerprint.
+func (r *RootResult) Fingerprint() pki.Fingerprint { return pki.CertificateFingerprint(r.Root) }
+
+// rootRun holds the ceremony's state between steps; secrets are zeroed by wipe.
+type rootRun struct {
+	*run
+	plan   *Plan
+	people Participants
+	mod    *hsm.Module
+	root   *hsm.Session
+	ops    *hsm.Session
+
+	s, soPIN, userPIN, opsPIN []byte
+	rootKey                   *hsm.Signer
+	signerKey                 *hsm.Signer
+	res                       RootResult
+	shares                    []Share
+	commits                   []registry.QuorumShare
+	made                      []func(context.Context) string // undo actions, newest last
+}
+
+// Root runs a root key ceremony for plan. opsPIN is the operator PIN of the operations token
+// (which is initialised with it if it does not exist yet); Root zeroes it. On failure, what
+// the run made on tokens is destroyed and journaled, and the error names the step.
+func Root(ctx context.Context, env Env, plan *Plan, opsPIN []byte, people Participants) (res *RootResult, err error) {
+	r := &rootRun{plan: plan, people: people, opsPIN: opsPIN}
+	defer r.wipe()
+	if err := plan.Validate(); err != nil {
+		return nil, err
+	}
+	if len(opsPIN) < 4 {
+		return nil, errors.New("root ceremony: the operator PIN is shorter than 4 characters")
+	}
+	if _, err := env.Registry.Issuer(ctx, plan.ID); err == nil {
+		return nil, fmt.Errorf("root ceremony: the workspace already has a root %q; choose another ceremony id", plan.ID)
+	}
+	r.run, err = startRun(ctx, env, plan.ID, "root", plan.ID)
+	if err != nil {
+		return nil, err
+	}
+	r.res.RunID, r.res.JournalPath = plan.ID, r.journal.Path()
+	defer func() {
+		if err != nil {
+			r.rollback(ctx)
+		}
+		r.closeSessions(ctx)
+		r.finish(ctx, err, r.res.RecordPath)
+		if err == nil {
+			res = &r.res
+		}
+	}()
+	h := plan.SHA256()
+	if err := r.journal.Note("root.plan", record.Actor{Name: plan.Administrator, Role: "administrator"}, map[string]string{
+		"plan_sha256": hex.EncodeToString(h[:]), "plan_words": plan.HashWords(),
+		"administrator": plan.Administrator, "witnesses": strings.Join(plan.Witnesses, "; "),
+		"custodians": strings.Join(plan.Custodians, "; "), "threshold": fmt.Sprint(plan.Threshold),
+		"algorithm": plan.Key.Algorithm, "backup": fmt.Sprint(plan.Backup),
+	}); err != nil {
+		return nil, err
+	}
+	for _, st := range []func(context.Context) error{
+		r.preflight, r.initToken, r.generateKey, r.certificate, r.horizon,
+		r.recordSigner, r.split, r.verifyShares, r.backup, r.close,
+	} {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("root ceremony stopped: %w", err)
+		}
+		if err := st(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return &r.res, nil
+}
+
+// confirmed runs a step once its participant confirms it.
+func (r *rootRun) confirmed(ctx context.Context, id string, fn func() (map[string]string, error)) error {
+	st := rootStep(id)
+	who, err := r.people.Confirm(ctx, st)
+	if err != nil {
+		return fmt.Errorf("%s: %w", st.Title, err)
+	}
+	return r.step(st, who, fn)
+}
+
+func (r *rootRun) preflight(ctx context.Context) error {
+	return r.confirmed(ctx, "preflight", func() (map[string]string, error) {
+		id := workstation.Inspect()
+		mod, err := openModule(r.env, r.plan.Module)
+		if err != nil {
+			return nil, err
+		}
+		r.mod = mod
+		info, err := mod.Info(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := mod.TokenByLabel(ctx, r.plan.ID); err == nil {
+			return nil, fmt.Errorf("a token labelled %q already exists on %s: a root ceremony needs a new token; choose another ceremony id or clear that token with the HSM vendor's tools", r.plan.ID, mod.Path())
+		} else if !errors.Is(err, hsm.ErrTokenNotFound) {
+			return nil, err
+		}
+		slot, err := mod.FreeSlot(ctx)
+		if err != nil {
+			return nil, err
+		}
+		t := slot.Token
+		return map[string]string{
+			"host": id.Host, "os": id.OS, "custos": id.Custos, "build": id.Build,
+			"clock": id.Clock.UTC().Format(time.RFC3339), "network": id.Network.Summary(),
+			"air_gapped": fmt.Sprint(id.Network.AirGapped()),
+			"module":     mod.Path(), "module_info": fmt.Sprintf("%s, %s, %s", info.Manufacturer, info.Description, info.LibraryVersion),
+			"token_manufacturer": t.Manufacturer, "token_model": t.Model, "token_serial": t.Serial,
+			"token_firmware": t.FirmwareVersion.String(), "slot": fmt.Sprint(slot.ID),
+		}, nil
+	})
+}
+
+// initToken initialises the root token with throwaway PINs, draws S from crypto/rand and
+// the token's RNG, and sets the PINs derived from S: S must exist before its PINs, and
+// the token's RNG is reachable only once the token is initialised.
+func (r *rootRun) initToken(ctx context.Context) error {
+	return r.confirmed(ctx, "init-token", func() (map[string]string, error) {
+		slot, err := r.mod.FreeSlot(ctx)
+		if err != nil {
+			return nil, err
+		}
+		tmpSO, tmpUser := randomPIN(), randomPIN()
+		defer secret.ZeroAll(tmpSO, tmpUser)
+		if _, err := r.mod.InitToken(ctx, slot.ID, r.plan.ID, tmpSO, tmpUser); err != nil {
+			return nil, err
+		}
+		r.made = append(r.made, func(ctx context.Context) string {
+			if r.soPIN == nil {
+				return fmt.Sprintf("root token %q was initialised but its PINs were never set; nobody can use it: clear it with the HSM vendor's tools", r.plan.ID)
+			}
+			if r.root != nil { // a token with open sessions cannot be re-initialised
+				r.root.Logout(ctx)
+				r.root.Close()
+				r.root = nil
+			}
+			void := "void-" + r.plan.ID
+			if len(void) > 32 {
+				void = void[:32]
+			}
+			if _, err := r.mod.ReinitToken(ctx, r.plan.ID, r.soPIN, void, nil); err != nil {
+				return fmt.Sprintf("re-initialise root token %q: %v", r.plan.ID, err)
+			}
+			return fmt.Sprintf("root token %q re-initialised empty as %q", r.plan.ID, void)
+		})
+		r.root, err = r.mod.OpenSession(ctx, r.plan.ID)
+		if err != nil {
+			return nil, err
+		}
+		rnd, err := r.root.Random(ctx, secretLen)
+		if err != nil {
+			return nil, err
+		}
+		r.s, err = newSecret(rnd)
+		secret.Zero(rnd)
+		if err != nil {
+			return nil, err
+		}
+		so := derivePIN(r.s, r.plan.ID, labelSOPIN)
+		if err := r.root.ChangePIN(ctx, hsm.SO, tmpSO, so); err != nil {
+			secret.Zero(so)
+			return nil, err
+		}
+		r.soPIN = so
+		r.userPIN = derivePIN(r.s, r.plan.ID, labelUserPIN)
+		if err := r.root.InitUserPIN(ctx, r.soPIN, r.userPIN); err != nil {
+			return nil, err
+		}
+		if err := r.root.Login(ctx, hsm.User, r.userPIN); err != nil {
+			return nil, err
+		}
+		info, err := r.root.TokenInfo(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]string{"token": r.plan.ID, "token_serial": info.Serial,
+			"pins": "SO and user PINs derived from the quorum secret with HKDF-SHA256; nobody saw them"}, nil
+	})
+}
+
+func (r *rootRun) generateKey(ctx context.Context) error {
+	return r.confirmed(ctx, "generate-key", func() (map[string]string, error) {
+		id, err := r.root.Random(ctx, 16)
+		if err != nil {
+			return nil, err
+		}
+		r.rootKey, err = r.root.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: r.plan.Algorithm(), ID: id,
+			Label: "root " + r.plan.ID, Wrappable: r.plan.Backup})
+		if err != nil {
+			return nil, err
+		}
+		if err := pki.CheckPublicKey(r.rootKey.Public(), pki.KeyAlgorithm(r.plan.Algorithm())); err != nil {
+			return nil, fmt.Errorf("the token made a different key than asked: %w", err)
+		}
+		fp, err := pki.PublicKeyFingerprint(r.rootKey.Public())
+		if err != nil {
+			return nil, err
+		}
+		return map[string]string{"key_id": hex.EncodeToString(id), "algorithm": string(r.plan.Algorithm()),
+			"public_key_sha256": fp.String(), "public_key_words": fp.Words(),
+			"extractable": fmt.Sprintf("only wrapped under a trusted KEK: %v", r.plan.Backup)}, nil
+	})
+}
+
+func (r *rootRun) certificate(ctx context.Context) error {
+	return r.confirmed(ctx, "certificate", func() (map[string]string, error) {
+		serial, err := pki.NewSerial(tokenRand{ctx, r.root})
+		if err != nil {
+			return nil, err
+		}
+		c := r.plan.Certificate
+		cert, lint, err := pki.IssueRoot(pki.RootCA{CommonName: c.CommonName, Organization: c.Organization,
+			Country: c.Country, NotBefore: r.env.now(), ValidityYears: c.ValidityYears}, serial, r.rootKey)
+		if err != nil {
+			return nil, err
+		}
+		if err := r.root.StoreCertificate(ctx, cert, r.rootKey.ID(), "root "+r.plan.ID); err != nil {
+			return nil, err
+		}
+		path, err := writeCertPEM(r.env.Workspace, r.plan.ID+"-root.pem", cert)
+		if err != nil {
+			return nil, err
+		}
+		r.made = append(r.made, removeFile(path))
+		r.res.Root, r.res.RootPath = cert, path
+		fp := pki.CertificateFingerprint(cert)
+		return map[string]string{"subject": cert.Subject.String(), "serial": pki.SerialHex(cert.SerialNumber),
+			"not_before": cert.NotBefore.Format(time.RFC3339), "not_after": cert.NotAfter.Format(time.RFC3339),
+			"sha256": fp.String(), "words": fp.Words(), "lint_warnings": fmt.Sprint(len(lint.Warnings())),
+			"file": path}, nil
+	})
+}
+
+// HorizonOf says what NIST IR 8547 means for a certificate of alg valid until notAfter; no
+// notices when it ends before 2031.
+func HorizonOf(alg string, notAfter time.Time) Horizon {
+	h := Horizon{Algorithm: alg, NotAfter: notAfter}
+	if notAfter.Year() > 2030 {
+		h.Notices = append(h.Notices, fmt.Sprintf("%s is quantum-vulnerable: NIST IR 8547 deprecates it after 2030, and this certificate is valid until %s.", alg, notAfter.Format("2006-01-02")))
+	}
+	if notAfter.Year() > 2035 {
+		h.Notices = append(h.Notices, fmt.Sprintf("NIST IR 8547 disallows %s after 2035: plan to replace this root with a post-quantum one before then; devices must be able to trust a new root.", alg))
+	}
+	return h
+}
+
+func (r *rootRun) horizon(ctx context.Context) error {
+	h := HorizonOf(r.plan.Key.Algorithm, r.res.Root.NotAfter)
+	st := rootStep("horizon")
+	if len(h.Notices) == 0 {
+		return r.step(st, record.System, func() (map[string]string, error) {
+			return map[string]string{"notice": "validity ends before 2031: no horizon notice"}, nil
+		})
+	}
+	who, err := r.people.AcknowledgeHorizon(ctx, h)
+	if err != nil {
+		return fmt.Errorf("%s: %w", st.Title, err)
+	}
+	return r.step(st, who, func() (map[string]string, error) {
+		return map[string]string{"notices": strings.Join(h.Notices, " "), "acknowledged_by": who.Name}, nil
+	})
+}
+
+// recordSigner makes the key that signs PDF records on the operations token, and its
+// certificate from the root.
+func (r *rootRun) recordSigner(ctx context.Context) error {
+	return r.confirmed(ctx, "record-signer", func() (map[string]string, error) {
+		created := false
+		if _, err := r.mod.TokenByLabel(ctx, r.plan.OperationsToken); errors.Is(err, hsm.ErrTokenNotFound) {
+			slot, err := r.mod.FreeSlot(ctx)
+			if err != nil {
+				return nil, err
+			}
+			opsSO := derivePIN(r.s, r.plan.ID, labelOpsSOPIN)
+			_, err = r.mod.InitToken(ctx, slot.ID, r.plan.OperationsToken, opsSO, r.opsPIN)
+			secret.Zero(opsSO)
+			if err != nil {
+				return nil, err
+			}
+			created = true
+		} else if err != nil {
+			return nil, err
+		}
+		var err error
+		r.ops, err = r.mod.OpenSession(ctx, r.plan.OperationsToken)
+		if err != nil {
+			return nil, err
+		}
+		if err := r.ops.Login(ctx, hsm.User, r.opsPIN); err != nil {
+			return nil, fmt.Errorf("operations token %q: %w", r.plan.OperationsToken, err)
+		}
+		id, err := r.ops.Random(ctx, 16)
+		if err != nil {
+			return nil, err
+		}
+		label := "record signer " + r.plan.ID
+		r.signerKey, err = r.ops.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.ECDSAP384, ID: id, Label: label})
+		if err != nil {
+			return nil, err
+		}
+		r.made = append(r.made, destroyObjects(r.ops, id, "record-signer key on "+r.plan.OperationsToken))
+		serial, err := pki.NewSerial(tokenRand{ctx, r.root})
+		if err != nil {
+			return nil, err
+		}
+		years := min(10, r.plan.Certificate.ValidityYears)
+		cert, _, err := pki.Issue(pki.RecordSigner{CommonName: r.plan.recordSignerName(),
+			Organization: r.plan.Certificate.Organization, Country: r.plan.Certificate.Country,
+			NotBefore: r.env.now(), ValidityYears: years, EmailProtection: true},
+			serial, r.signerKey.Public(), pki.Issuer{Certificate: r.res.Root, Signer: r.rootKey})
+		if err != nil {
+			return nil, err
+		}
+		if err := r.ops.StoreCertificate(ctx, cert, id, label); err != nil {
+			return nil, err
+		}
+		path, err := writeCertPEM(r.env.Workspace, r.plan.ID+"-record-signer.pem", cert)
+		if err != nil {
+			return nil, err
+		}
+		r.made = append(r.made, removeFile(path))
+		r.res.RecordSigner, r.res.RecordSignerPath = cert, path
+		fp := pki.CertificateFingerprint(cert)
+		return map[string]string{"token": r.plan.OperationsToken, "token_created": fmt.Sprint(created),
+			"key_id": hex.EncodeToString(id), "subject": cert.Subject.String(),
+			"serial": pki.SerialHex(cert.SerialNumber), "sha256": fp.String(), "file": path}, nil
+	})
+}
+
+func (r *rootRun) split(ctx context.Context) error {
+	return r.confirmed(ctx, "split", func() (map[string]string, error) {
+		var err error
+		n := len(r.plan.Custodians)
+		r.shares, err = split(r.s, r.plan.ID, 1, n, r.plan.Threshold)
+		if err != nil {
+			return nil, err
+		}
+		data := map[string]string{"shares": fmt.Sprint(n), "threshold": fmt.Sprint(r.plan.Threshold)}
+		for i, sh := range r.shares {
+			c := commitment(r.plan.ID, 1, sh.Number, sh.Bytes)
+			r.commits = append(r.commits, registry.QuorumShare{Number: sh.Number, Custodian: r.plan.Custodians[i], Commitment: c})
+			dest, err := r.people.DeliverShare(ctx, ShareDelivery{CeremonyID: r.plan.ID, Custodian: r.plan.Custodians[i],
+				Number: sh.Number, Of: n, Threshold: r.plan.Threshold, Text: sh.Encode()})
+			if err != nil {
+				return nil, fmt.Errorf("share #%d for %s: %w", sh.Number, r.plan.Custodians[i], err)
+			}
+			data[fmt.Sprintf("share_%d", sh.Number)] = fmt.Sprintf("%s, commitment %s, delivered to %s",
+				r.plan.Custodians[i], hex.EncodeToString(c), dest)
+		}
+		r.res.Shares = r.commits
+		return data, nil
+	})
+}
+
+// verifyShares reads every share back from where it went, checks each against its
+// commitment, reconstructs S from a quorum and checks it before logging in with the PIN
+// derived from the reconstruction, and has the root key sign.
+func (r *rootRun) verifyShares(ctx context.Context) error {
+	return r.confirmed(ctx, "verify-shares", func() (map[string]string, error) {
+		q := NewQuorum(registry.Quorum{CeremonyID: r.plan.ID, Threshold: r.plan.Threshold, Shares: r.commits,
+			Epoch: 1, SecretDigest: secretDigest(r.s, r.plan.ID, 1)})
+		defer q.Wipe()
+		n := len(r.plan.Custodians)
+		var back []Share
+		defer func() {
+			for i := range back {
+				back[i].Wipe()
+			}
+		}()
+		for i, c := range r.plan.Custodians {
+			text, err := r.people.ReadBackShare(ctx, ShareDelivery{CeremonyID: r.plan.ID, Custodian: c, Number: i + 1, Of: n, Threshold: r.plan.Threshold})
+			if err != nil {
+				return nil, fmt.Errorf("read back share #%d of %s: %w", i+1, c, err)
+			}
+			s, err := NewQuorum(q.q).Add(text)
+			if err != nil {
+				return nil, fmt.Errorf("share #%d of %s as read back: %w", i+1, c, err)
+			}
+			if s.Number != i+1 {
+				s.Wipe()
+				return nil, fmt.Errorf("%s read back share #%d, but theirs is #%d", c, s.Number, i+1)
+			}
+			back = append(back, s)
+		}
+		for _, s := range back[:r.plan.Threshold] {
+			if _, err := q.Add(s.Encode()); err != nil {
+				return nil, err
+			}
+		}
+		s, err := q.secret()
+		if err != nil {
+			return nil, err
+		}
+		defer secret.Zero(s)
+		pin := derivePIN(s, r.plan.ID, labelUserPIN)
+		defer secret.Zero(pin)
+		if err := r.root.Logout(ctx); err != nil {
+			return nil, err
+		}
+		if err := r.root.Login(ctx, hsm.User, pin); err != nil {
+			return nil, fmt.Errorf("log in with the PIN derived from the reconstructed secret: %w", err)
+		}
+		if err := signs(r.rootKey, r.res.Root); err != nil {
+			return nil, err
+		}
+		return map[string]string{"read_back": fmt.Sprintf("%d of %d shares match their commitments", n, n),
+			"reconstruction": fmt.Sprintf("shares 1 to %d reconstruct the secret; it matches its digest; login succeeded; the root key signs", r.plan.Threshold)}, nil
+	})
+}
+
+// signs checks that key signs a fresh message that verifies under cert.
+func signs(key crypto.Signer, cert *x509.Certificate) error {
+	msg := []byte("custos sign check " + time.Now().String())
+	digest := sha256.Sum256(msg)
+	var opts crypto.SignerOpts = crypto.SHA256
+	var in []byte = digest[:]
+	if k, ok := key.(*hsm.Signer); ok && k.Algorithm() == hsm.Ed25519 {
+		opts, in = crypto.Hash(0), msg
+	}
+	sig, err := key.Sign(nil, in, opts)
+	if err != nil {
+		return fmt.Errorf("sign check: %w", err)
+	}
+	alg := map[x509.PublicKeyAlgorithm]x509.SignatureAlgorithm{x509.ECDSA: x509.ECDSAWithSHA256,
+		x509.RSA: x509.SHA256WithRSA, x509.Ed25519: x509.PureEd25519}[cert.PublicKeyAlgorithm]
+	if err := cert.CheckSignature(alg, msg, sig); err != nil {
+		return fmt.Errorf("sign check: the key's signature does not verify under %s: %w", cert.Subject.CommonName, err)
+	}
+	return nil
+}
+
+func (r *rootRun) backup(ctx context.Context) error {
+	st := rootStep("backup")
+	if !r.plan.Backup {
+		return r.step(st, record.System, func() (map[string]string, error) {
+			return map[string]string{"backup": "none: the plan chose no backup; the key never leaves the token"}, nil
+		})
+	}
+	return r.confirmed(ctx, "backup", func() (map[string]string, error) {
+		path, sum, err := writeBackup(ctx, r.env.Workspace, r.root, r.plan.ID, 1, r.s, r.soPIN, r.userPIN, r.rootKey.ID())
+		if err != nil {
+			return nil, err
+		}
+		r.made = append(r.made, removeFile(path))
+		r.res.BackupPath, r.res.BackupSHA256 = path, sum
+		if err := r.root.Login(ctx, hsm.User, r.userPIN); err != nil {
+			return nil, err
+		}
+		return map[string]string{"file": path, "sha256": sum,
+			"method": "CKM_AES_KEY_WRAP_PAD under a KEK derived from the quorum secret, trusted only for the wrap"}, nil
+	})
+}
+
+// writeBackup wraps the root key under the KEK of S and writes the blob under backup/.
+func writeBackup(ctx context.Context, ws *workspace.Workspace, s *hsm.Session, id string, epoch int, qs, soPIN, userPIN, keyID []byte) (string, string, error) {
+	kek := derive(qs, id, labelKEK, 32)
+	defer secret.Zero(kek)
+	blob, err := s.BackupKey(ctx, soPIN, userPIN, kek, keyID)
+	if err != nil {
+		return "", "", err
+	}
+	path := ws.Path("backup", fmt.Sprintf("%s-epoch%d.wrapped", id, epoch))
+	if err := workspace.CreateExclusive(path, blob, 0o644); err != nil {
+		return "", "", fmt.Errorf("write backup: %w", err)
+	}
+	sum := sha256.Sum256(blob)
+	return path, hex.EncodeToString(sum[:]), nil
+}
+
+func (r *rootRun) close(ctx context.Context) error {
+	return r.confirmed(ctx, "close", func() (map[string]string, error) {
+		reg := r.env.Registry
+		key := registry.KeyLocation{TokenLabel: r.plan.ID, KeyID: r.rootKey.ID(), Algorithm: r.plan.Key.Algorithm}
+		if _, err := reg.AddIssuer(ctx, registry.Issuer{ID: r.plan.ID, Kind: registry.IssuerRoot, Certificate: r.res.Root.Raw,
+			CeremonyID: r.plan.ID, Key: key}); err != nil {
+			return nil, err
+		}
+		q := registry.Quorum{CeremonyID: r.plan.ID, ModulePath: r.mod.Path(), OperationsToken: r.plan.OperationsToken,
+			Plan: r.plan.Raw(), Threshold: r.plan.Threshold, Shares: r.commits, Epoch: 1,
+			SecretDigest: secretDigest(r.s, r.plan.ID, 1), BackupPath: r.res.BackupPath}
+		if r.res.BackupSHA256 != "" {
+			q.BackupSHA256, _ = hex.DecodeString(r.res.BackupSHA256)
+		}
+		if _, err := reg.AddQuorum(ctx, q); err != nil {
+			return nil, err
+		}
+		if _, err := reg.AddRoleCert(ctx, registry.RoleCert{Role: registry.RoleRecordSigner, IssuerID: r.plan.ID,
+			CeremonyID: r.plan.ID, Certificate: r.res.RecordSigner.Raw,
+			Key: registry.KeyLocation{TokenLabel: r.plan.OperationsToken, KeyID: r.signerKey.ID(), Algorithm: string(hsm.ECDSAP384)}}); err != nil {
+			return nil, err
+		}
+		if err := reg.SetSetting(ctx, "pkcs11.module", r.mod.Path()); err != nil {
+			return nil, err
+		}
+		r.made = nil // from here on the run's objects are the registry's
+		fp := r.res.Fingerprint()
+		return map[string]string{"root_sha256": fp.String(), "root_words": fp.Words(),
+			"secrets": "quorum secret, PINs and KEK zeroed in memory; the session is logged out"}, nil
+	})
+}
+
+// rollback undoes what a failed run made on tokens and in the workspace, newest first, and
+// journals each.
+func (r *rootRun) rollback(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx)
+	for i := len(r.made) - 1; i >= 0; i-- {
+		what := r.made[i](ctx)
+		r.journal.Note("root.rollback", record.System, map[string]string{"undone": what})
+	}
+	r.made = nil
+}
+
+func (r *rootRun) closeSessions(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx)
+	for _, s := range []*hsm.Session{r.root, r.ops} {
+		if s != nil {
+			s.Logout(ctx)
+			s.Close()
+		}
+	}
+	if r.mod != nil {
+		r.mod.Close()
+	}
+}
+
+func (r *rootRun) wipe() {
+	secret.ZeroAll(r.s, r.soPIN, r.userPIN, r.opsPIN)
+	for i := range r.shares {
+		r.shares[i].Wipe()
+	}
+}
+
+func removeFile(path string) func(context.Context) string {
+	return func(context.Context) string {
+		if err := os.Remove(path); err != nil {
+			return fmt.Sprintf("remove %s: %v", path, err)
+		}
+		return "removed " + path
+	}
+}
+
+func destroyObjects(s *hsm.Session, id []byte, what string) func(context.Context) string {
+	return func(ctx context.Context) string {
+		n, err := s.Destroy(ctx, hsm.Match{ID: id})
+		if err != nil {
+			return fmt.Sprintf("destroy %s: %v", what, err)
+		}
+		left, err := s.Remaining(ctx, id, "")
+		if err != nil || len(left) > 0 {
+			return fmt.Sprintf("destroyed %d objects of %s, but %d remain (%v)", n, what, len(left), err)
+		}
+		return fmt.Sprintf("destroyed %s (%d objects); none remain", what, n)
+	}
+}
+
+// randomPIN is a throwaway PIN from crypto/rand, for the moment before S exists.
+func randomPIN() []byte {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	pin := []byte(hex.EncodeToString(b))
+	secret.Zero(b)
+	return pin
+}

@@ -1,0 +1,219 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode"
+
+	"github.com/custos-pki/custos/ceremony"
+	"github.com/custos-pki/custos/internal/secret"
+	"github.com/custos-pki/custos/record"
+	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/workspace"
+)
+
+func ceremonyCommands() []command {
+	return []command{ceremonyRootCommand()}
+}
+
+func ceremonyRootCommand() command {
+	return command{
+		name:    "ceremony root",
+		summary: "run a root key ceremony from a reviewed plan",
+		help: `Generates the root CA key inside the HSM token the plan names, its certificate, the
+record-signer key on the operations token, and splits the quorum secret among the plan's
+custodians, writing each share to <shares-dir>/<n>-<custodian>.share (mode 0600; hand each
+file to its custodian and delete it from this machine). Every share is read back and checked,
+the quorum secret is reconstructed and checked, then it and every PIN are forgotten.
+The plan, the shares folder and the PIN file are checked before the HSM is opened.`,
+		setup: func(fs *flag.FlagSet) runFunc {
+			wsDir := workspaceFlag(fs)
+			planPath := fs.String("plan", "", "the ceremony plan `FILE` (YAML)")
+			sharesDir := fs.String("shares-dir", "", "`DIR` to write one share file per custodian into")
+			opsPINFile := fs.String("ops-pin-file", "", "`FILE` holding the operations token's operator PIN (mode 0600)")
+			module := fs.String("module", "", "PKCS#11 module `PATH` (default: the plan's module)")
+			return func(ctx context.Context, s Streams, args []string) error {
+				if len(args) > 0 {
+					return usagef("unexpected argument %q", args[0])
+				}
+				for _, f := range []struct{ name, val string }{{"plan", *planPath}, {"ops-pin-file", *opsPINFile}} {
+					if err := requireFile(f.name, f.val); err != nil {
+						return err
+					}
+				}
+				if err := requireValue("shares-dir", *sharesDir); err != nil {
+					return err
+				}
+				data, err := os.ReadFile(*planPath)
+				if err != nil {
+					return usagef("%v", err)
+				}
+				plan, err := ceremony.ParsePlan(data)
+				if err != nil {
+					return fmt.Errorf("%s: %w", *planPath, err)
+				}
+				files, err := shareFiles(*sharesDir, plan.Custodians)
+				if err != nil {
+					return err
+				}
+				pin, err := secret.ReadPINFile(*opsPINFile)
+				if err != nil {
+					return err
+				}
+				defer secret.Zero(pin)
+				env, done, err := ceremonyEnv(ctx, *wsDir, *module)
+				if err != nil {
+					return err
+				}
+				defer done()
+				fmt.Fprintf(s.Err, "plan %s\n  sha256 %x\n  words  %s\n", *planPath, plan.SHA256(), plan.HashWords())
+				env.Progress = progressPrinter(s)
+				res, err := ceremony.Root(ctx, env, plan, pin, &fileParticipants{plan: plan, files: files, err: s})
+				if err != nil {
+					return err
+				}
+				fp := res.Fingerprint()
+				fmt.Fprintf(s.Out, "root %s: %s\n", plan.ID, res.Root.Subject.CommonName)
+				fmt.Fprintf(s.Out, "  certificate   %s\n  sha256        %s\n  words         %s\n", res.RootPath, fp, fp.Words())
+				fmt.Fprintf(s.Out, "  record signer %s\n", res.RecordSignerPath)
+				if res.BackupPath != "" {
+					fmt.Fprintf(s.Out, "  backup        %s (sha256 %s)\n", res.BackupPath, res.BackupSHA256)
+				}
+				fmt.Fprintf(s.Out, "  journal       %s (final hash %s)\n", res.JournalPath, journalHash(res.JournalPath))
+				if res.RecordPath != "" {
+					fmt.Fprintf(s.Out, "  record        %s\n", res.RecordPath)
+				}
+				fmt.Fprintf(s.Out, "  shares        %d of %d needed, written to %s: hand each to its custodian and delete it here\n",
+					plan.Threshold, len(plan.Custodians), *sharesDir)
+				return nil
+			}
+		},
+	}
+}
+
+// ceremonyEnv opens the workspace and registry for a ceremony command.
+func ceremonyEnv(ctx context.Context, dir, module string) (ceremony.Env, func(), error) {
+	ws, err := openWorkspace(dir)
+	if err != nil {
+		return ceremony.Env{}, nil, err
+	}
+	reg, err := registry.Open(ctx, ws.DBPath())
+	if err != nil {
+		ws.Close()
+		return ceremony.Env{}, nil, err
+	}
+	return ceremony.Env{Workspace: ws, Registry: reg, Module: module}, func() { reg.Close(); ws.Close() }, nil
+}
+
+func progressPrinter(s Streams) func(ceremony.Event) {
+	return func(e ceremony.Event) {
+		switch e.Status {
+		case record.StatusBegin:
+			fmt.Fprintf(s.Err, "… %s\n", e.Step.Title)
+		case record.StatusDone:
+			fmt.Fprintf(s.Err, "✓ %s\n", e.Step.Title)
+		case record.StatusFailed:
+			fmt.Fprintf(s.Err, "✗ %s: %v\n", e.Step.Title, e.Err)
+		}
+	}
+}
+
+func journalHash(path string) string {
+	jf, err := record.ReadJournalFile(path)
+	if err != nil {
+		return "unreadable: " + err.Error()
+	}
+	return jf.FinalHash
+}
+
+// shareFiles checks the shares folder before the HSM is opened: it exists, and no share file
+// it would write exists yet.
+func shareFiles(dir string, custodians []string) ([]string, error) {
+	info, err := os.Stat(dir)
+	if err != nil || !info.IsDir() {
+		return nil, usagef("--shares-dir %s: no such folder", dir)
+	}
+	var files []string
+	for i, c := range custodians {
+		p := filepath.Join(dir, fmt.Sprintf("%d-%s.share", i+1, fileSafe(c)))
+		if _, err := os.Lstat(p); err == nil {
+			return nil, fmt.Errorf("%s already exists: a share file is never overwritten; move it away first", p)
+		}
+		files = append(files, p)
+	}
+	probe := filepath.Join(dir, ".custos-probe")
+	if err := workspace.CreateExclusive(probe, nil, 0o600); err != nil {
+		return nil, fmt.Errorf("--shares-dir %s is not writable: %w", dir, err)
+	}
+	os.Remove(probe)
+	return files, nil
+}
+
+// fileSafe keeps letters and digits of any script, so "Zoë Ångström" stays readable.
+func fileSafe(name string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' || r == '.' {
+			return r
+		}
+		return '-'
+	}, name)
+}
+
+// fileParticipants is the command line's stand-in for the people: the administrator
+// confirms each step by having started the command, and shares go to files.
+type fileParticipants struct {
+	plan  *ceremony.Plan
+	files []string
+	err   Streams
+}
+
+func (p *fileParticipants) admin() record.Actor {
+	return record.Actor{Name: p.plan.Administrator, Role: "administrator"}
+}
+
+func (p *fileParticipants) Confirm(ctx context.Context, st ceremony.Step) (record.Actor, error) {
+	return p.admin(), ctx.Err()
+}
+
+func (p *fileParticipants) AcknowledgeHorizon(ctx context.Context, h ceremony.Horizon) (record.Actor, error) {
+	for _, n := range h.Notices {
+		fmt.Fprintf(p.err.Err, "NOTICE: %s\n", n)
+	}
+	fmt.Fprintf(p.err.Err, "NOTICE: acknowledged by %s, the administrator, by running this command with this plan\n", p.plan.Administrator)
+	return p.admin(), ctx.Err()
+}
+
+func (p *fileParticipants) DeliverShare(ctx context.Context, d ceremony.ShareDelivery) (string, error) {
+	path := p.files[d.Number-1]
+	text := []byte(fmt.Sprintf("# Share %d of %d of root ceremony %s for %s. %d shares are needed.\n# Keep it offline; never copy it onto a networked computer.\n%s\n",
+		d.Number, d.Of, d.CeremonyID, d.Custodian, d.Threshold, d.Text))
+	defer secret.Zero(text)
+	if err := workspace.CreateExclusive(path, text, 0o600); err != nil {
+		return "", err
+	}
+	return "file " + path, nil
+}
+
+func (p *fileParticipants) ReadBackShare(ctx context.Context, d ceremony.ShareDelivery) (string, error) {
+	b, err := secret.ReadShareFile(p.files[d.Number-1])
+	if err != nil {
+		return "", err
+	}
+	defer secret.Zero(b)
+	return stripComments(string(b)), nil
+}
+
+// stripComments drops the '#' lines a share file starts with.
+func stripComments(s string) string {
+	var keep []string
+	for _, l := range strings.Split(s, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(l), "#") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
