@@ -107,6 +107,7 @@ type rootRun struct {
 	ops    *hsm.Session
 
 	s, soPIN, userPIN, opsPIN []byte
+	nextSOPIN                 []byte // a PIN change that failed half way may have set it
 	rootKey                   *hsm.Signer
 	signerKey                 *hsm.Signer
 	res                       RootResult
@@ -221,28 +222,14 @@ func (r *rootRun) initToken(ctx context.Context) error {
 			return nil, err
 		}
 		tmpSO, tmpUser := randomPIN(), randomPIN()
-		defer secret.ZeroAll(tmpSO, tmpUser)
+		defer secret.Zero(tmpUser)
+		// The undo is in place before C_InitToken: a failure inside InitToken can leave the
+		// token initialised. r.soPIN always holds the SO PIN the token has now.
+		r.soPIN = tmpSO
+		r.made = append(r.made, r.voidRootToken)
 		if _, err := r.mod.InitToken(ctx, slot.ID, r.plan.ID, tmpSO, tmpUser); err != nil {
 			return nil, err
 		}
-		r.made = append(r.made, func(ctx context.Context) string {
-			if r.soPIN == nil {
-				return fmt.Sprintf("root token %q was initialised but its PINs were never set; nobody can use it: clear it with the HSM vendor's tools", r.plan.ID)
-			}
-			if r.root != nil { // a token with open sessions cannot be re-initialised
-				r.root.Logout(ctx)
-				r.root.Close()
-				r.root = nil
-			}
-			void := "void-" + r.plan.ID
-			if len(void) > 32 {
-				void = void[:32]
-			}
-			if _, err := r.mod.ReinitToken(ctx, r.plan.ID, r.soPIN, void, nil); err != nil {
-				return fmt.Sprintf("re-initialise root token %q: %v", r.plan.ID, err)
-			}
-			return fmt.Sprintf("root token %q re-initialised empty as %q", r.plan.ID, void)
-		})
 		r.root, err = r.mod.OpenSession(ctx, r.plan.ID)
 		if err != nil {
 			return nil, err
@@ -258,9 +245,10 @@ func (r *rootRun) initToken(ctx context.Context) error {
 		}
 		so := derivePIN(r.s, r.plan.ID, labelSOPIN)
 		if err := r.root.ChangePIN(ctx, hsm.SO, tmpSO, so); err != nil {
-			secret.Zero(so)
+			r.nextSOPIN = so // the token may have taken it before failing
 			return nil, err
 		}
+		secret.Zero(tmpSO)
 		r.soPIN = so
 		r.userPIN = derivePIN(r.s, r.plan.ID, labelUserPIN)
 		if err := r.root.InitUserPIN(ctx, r.soPIN, r.userPIN); err != nil {
@@ -394,11 +382,12 @@ func (r *rootRun) recordSigner(ctx context.Context) error {
 			return nil, err
 		}
 		label := "record signer " + r.plan.ID
+		// Undo first: a generation that fails half way can leave the key behind.
+		r.made = append(r.made, destroyObjects(r.ops, id, "record-signer key on "+r.plan.OperationsToken))
 		r.signerKey, err = r.ops.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.ECDSAP384, ID: id, Label: label})
 		if err != nil {
 			return nil, err
 		}
-		r.made = append(r.made, destroyObjects(r.ops, id, "record-signer key on "+r.plan.OperationsToken))
 		serial, err := pki.NewSerial(tokenRand{ctx, r.root})
 		if err != nil {
 			return nil, err
@@ -599,6 +588,33 @@ func (r *rootRun) close(ctx context.Context) error {
 	})
 }
 
+// voidRootToken re-initialises a half-made root token empty under another label, so the
+// ceremony id is free for a new attempt and no key of this run survives.
+func (r *rootRun) voidRootToken(ctx context.Context) string {
+	if _, err := r.mod.TokenByLabel(ctx, r.plan.ID); errors.Is(err, hsm.ErrTokenNotFound) {
+		return fmt.Sprintf("root token %q is not present: either its initialisation failed, or it was removed; if it was removed, its PINs existed only in this run, so nobody can use it or any key on it: clear it with the HSM vendor's tools", r.plan.ID)
+	}
+	if r.root != nil { // a token with open sessions cannot be re-initialised
+		r.root.Logout(ctx)
+		r.root.Close()
+		r.root = nil
+	}
+	void := "void-" + r.plan.ID
+	if len(void) > 32 {
+		void = void[:32]
+	}
+	var err error
+	for _, pin := range [][]byte{r.soPIN, r.nextSOPIN} {
+		if pin == nil {
+			continue
+		}
+		if _, err = r.mod.ReinitToken(ctx, r.plan.ID, pin, void, nil); err == nil {
+			return fmt.Sprintf("root token %q re-initialised empty as %q; no key of this run remains", r.plan.ID, void)
+		}
+	}
+	return fmt.Sprintf("could not re-initialise root token %q (%v); its PINs existed only in this run, so nobody can use it or any key on it: clear it with the HSM vendor's tools", r.plan.ID, err)
+}
+
 // rollback undoes what a failed run made on tokens and in the workspace, newest first, and
 // journals each.
 func (r *rootRun) rollback(ctx context.Context) {
@@ -624,7 +640,7 @@ func (r *rootRun) closeSessions(ctx context.Context) {
 }
 
 func (r *rootRun) wipe() {
-	secret.ZeroAll(r.s, r.soPIN, r.userPIN, r.opsPIN)
+	secret.ZeroAll(r.s, r.soPIN, r.nextSOPIN, r.userPIN, r.opsPIN)
 	for i := range r.shares {
 		r.shares[i].Wipe()
 	}
@@ -640,6 +656,7 @@ func removeFile(path string) func(context.Context) string {
 }
 
 func destroyObjects(s *hsm.Session, id []byte, what string) func(context.Context) string {
+	what = fmt.Sprintf("%s (id %x)", what, id)
 	return func(ctx context.Context) string {
 		n, err := s.Destroy(ctx, hsm.Match{ID: id})
 		if err != nil {

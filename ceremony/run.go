@@ -2,6 +2,7 @@ package ceremony
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
@@ -115,9 +116,12 @@ func (r *run) finish(ctx context.Context, err error, recordPath string) {
 	r.journal.Close()
 }
 
-// runID names a run: the subject and the time, which sorts and never repeats in practice.
-func runID(env Env, op, subject string) string {
-	return fmt.Sprintf("%s-%s-%s", subject, op, env.now().Format("20060102T150405Z"))
+// newRunID names a run: subject, operation, time and a random suffix, so it sorts by time
+// and two runs in the same second still differ.
+func newRunID(env Env, op, subject string) string {
+	var b [3]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%s-%s-%s-%x", subject, op, env.now().Format("20060102T150405Z"), b)
 }
 
 // writeCertPEM writes a certificate under certs/, never overwriting.

@@ -17,7 +17,7 @@ import (
 )
 
 func ceremonyCommands() []command {
-	return []command{ceremonyRootCommand()}
+	return append([]command{ceremonyRootCommand()}, quorumCommands()...)
 }
 
 func ceremonyRootCommand() command {
@@ -72,7 +72,8 @@ The plan, the shares folder and the PIN file are checked before the HSM is opene
 				defer done()
 				fmt.Fprintf(s.Err, "plan %s\n  sha256 %x\n  words  %s\n", *planPath, plan.SHA256(), plan.HashWords())
 				env.Progress = progressPrinter(s)
-				res, err := ceremony.Root(ctx, env, plan, pin, &fileParticipants{plan: plan, files: files, err: s})
+				res, err := ceremony.Root(ctx, env, plan, pin, &fileParticipants{files: files, err: s,
+					admin: record.Actor{Name: plan.Administrator, Role: "administrator"}})
 				if err != nil {
 					return err
 				}
@@ -166,25 +167,21 @@ func fileSafe(name string) string {
 // fileParticipants is the command line's stand-in for the people: the administrator
 // confirms each step by having started the command, and shares go to files.
 type fileParticipants struct {
-	plan  *ceremony.Plan
 	files []string
 	err   Streams
-}
-
-func (p *fileParticipants) admin() record.Actor {
-	return record.Actor{Name: p.plan.Administrator, Role: "administrator"}
+	admin record.Actor // who confirms: the plan's administrator, or the custodians present
 }
 
 func (p *fileParticipants) Confirm(ctx context.Context, st ceremony.Step) (record.Actor, error) {
-	return p.admin(), ctx.Err()
+	return p.admin, ctx.Err()
 }
 
 func (p *fileParticipants) AcknowledgeHorizon(ctx context.Context, h ceremony.Horizon) (record.Actor, error) {
 	for _, n := range h.Notices {
 		fmt.Fprintf(p.err.Err, "NOTICE: %s\n", n)
 	}
-	fmt.Fprintf(p.err.Err, "NOTICE: acknowledged by %s, the administrator, by running this command with this plan\n", p.plan.Administrator)
-	return p.admin(), ctx.Err()
+	fmt.Fprintf(p.err.Err, "NOTICE: acknowledged by %s, the administrator, by running this command with this plan\n", p.admin.Name)
+	return p.admin, ctx.Err()
 }
 
 func (p *fileParticipants) DeliverShare(ctx context.Context, d ceremony.ShareDelivery) (string, error) {

@@ -1,0 +1,145 @@
+package ceremony
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/custos-pki/custos/hsm"
+	"github.com/custos-pki/custos/internal/secret"
+	"github.com/custos-pki/custos/record"
+	"github.com/custos-pki/custos/registry"
+)
+
+// ReshareRequest names the new custodians and threshold.
+type ReshareRequest struct {
+	Custodians []string
+	Threshold  int
+}
+
+// ReshareResult is a quorum moved to a new secret.
+type ReshareResult struct {
+	RunID      string
+	Epoch      int
+	BackupPath string
+	Shares     []registry.QuorumShare
+}
+
+// Reshare rotates the quorum secret: a new S is split among the new custodians (each share
+// delivered and read back), the root token's PINs are changed to those derived from the new
+// S, the backup is re-wrapped under the new KEK, and the registry moves to the next epoch.
+// The old shares stop working.
+func Reshare(ctx context.Context, env Env, q *Quorum, req ReshareRequest, people Participants) (*ReshareResult, error) {
+	n := len(req.Custodians)
+	plan, err := ParsePlan(q.q.Plan)
+	if err != nil {
+		return nil, err
+	}
+	check := *plan
+	check.Custodians, check.Threshold = req.Custodians, req.Threshold
+	if err := check.Validate(); err != nil {
+		return nil, fmt.Errorf("reshare: %w", err)
+	}
+	res := &ReshareResult{Epoch: q.q.Epoch + 1}
+	id := q.q.CeremonyID
+	rid, err := quorumRun(ctx, env, q, "reshare", func(r *run, u *unlocked) (string, error) {
+		var newS []byte
+		defer func() { secret.Zero(newS) }()
+		var shares []Share
+		defer func() {
+			for i := range shares {
+				shares[i].Wipe()
+			}
+		}()
+		st := Step{ID: "reshare.split", Title: "Split the new secret and hand out the shares"}
+		who, err := people.Confirm(ctx, st)
+		if err != nil {
+			return "", err
+		}
+		err = r.step(st, who, func() (map[string]string, error) {
+			rnd, err := u.sess.Random(ctx, secretLen)
+			if err != nil {
+				return nil, err
+			}
+			newS, err = newSecret(rnd)
+			secret.Zero(rnd)
+			if err != nil {
+				return nil, err
+			}
+			if shares, err = split(newS, id, res.Epoch, n, req.Threshold); err != nil {
+				return nil, err
+			}
+			data := map[string]string{"epoch": fmt.Sprint(res.Epoch), "threshold": fmt.Sprint(req.Threshold),
+				"custodians":    strings.Join(req.Custodians, "; "),
+				"secret_digest": hex.EncodeToString(secretDigest(newS, id, res.Epoch))}
+			for i, sh := range shares {
+				c := commitment(id, res.Epoch, sh.Number, sh.Bytes)
+				res.Shares = append(res.Shares, registry.QuorumShare{Number: sh.Number, Custodian: req.Custodians[i], Commitment: c})
+				dest, err := people.DeliverShare(ctx, ShareDelivery{CeremonyID: id, Custodian: req.Custodians[i],
+					Number: sh.Number, Of: n, Threshold: req.Threshold, Text: sh.Encode()})
+				if err != nil {
+					return nil, fmt.Errorf("share #%d for %s: %w", sh.Number, req.Custodians[i], err)
+				}
+				data[fmt.Sprintf("share_%d", sh.Number)] = fmt.Sprintf("%s, commitment %s, delivered to %s", req.Custodians[i], hex.EncodeToString(c), dest)
+			}
+			nq := NewQuorum(registry.Quorum{CeremonyID: id, Threshold: req.Threshold, Shares: res.Shares, Epoch: res.Epoch,
+				SecretDigest: secretDigest(newS, id, res.Epoch)})
+			defer nq.Wipe()
+			for i, c := range req.Custodians {
+				text, err := people.ReadBackShare(ctx, ShareDelivery{CeremonyID: id, Custodian: c, Number: i + 1, Of: n, Threshold: req.Threshold})
+				if err != nil {
+					return nil, fmt.Errorf("read back share #%d of %s: %w", i+1, c, err)
+				}
+				if _, err := nq.Add(text); err != nil {
+					return nil, fmt.Errorf("share #%d of %s as read back: %w", i+1, c, err)
+				}
+			}
+			back, err := nq.secret()
+			if err != nil {
+				return nil, err
+			}
+			secret.Zero(back)
+			data["read_back"] = fmt.Sprintf("%d of %d shares match their commitments; they reconstruct the new secret", n, n)
+			return data, nil
+		})
+		if err != nil {
+			return "", err
+		}
+		err = r.step(Step{ID: "reshare.rotate", Title: "Change the root token's PINs and re-wrap the backup"}, record.System, func() (map[string]string, error) {
+			oldSO := derivePIN(u.s, id, labelSOPIN)
+			newSO := derivePIN(newS, id, labelSOPIN)
+			newUser := derivePIN(newS, id, labelUserPIN)
+			defer secret.ZeroAll(oldSO, newSO, newUser)
+			if err := u.sess.ChangePIN(ctx, hsm.SO, oldSO, newSO); err != nil {
+				return nil, fmt.Errorf("change the SO PIN: %w", err)
+			}
+			if err := u.sess.ChangePIN(ctx, hsm.User, u.userPIN, newUser); err != nil {
+				return nil, fmt.Errorf("change the user PIN (the SO PIN is already the new one; resume this run): %w", err)
+			}
+			upd := registry.QuorumUpdate{Threshold: req.Threshold, Shares: res.Shares, SecretDigest: secretDigest(newS, id, res.Epoch)}
+			data := map[string]string{"pins": "SO and user PINs now derived from the new secret"}
+			if u.q.BackupPath != "" {
+				path, sum, err := writeBackup(ctx, env.Workspace, u.sess, id, res.Epoch, newS, newSO, newUser, u.root.Key.KeyID)
+				if err != nil {
+					return nil, err
+				}
+				upd.BackupPath = path
+				upd.BackupSHA256, _ = hex.DecodeString(sum)
+				res.BackupPath = path
+				data["backup"], data["backup_sha256"] = path, sum
+			}
+			if _, err := env.Registry.Reshare(ctx, id, u.q.Epoch, upd); err != nil {
+				return nil, err
+			}
+			// The session is logged out by ChangePIN and BackupKey; later users log in again.
+			return data, nil
+		})
+		return "", err
+	})
+	res.RunID = rid
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}

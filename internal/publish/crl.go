@@ -1,0 +1,87 @@
+// Package publish signs a full CRL for an issuer from the registry's revocations and writes
+// it under the workspace's crl/ folder. The root CRL (under quorum) and the issuing CAs'
+// device CRLs are made the same way.
+package publish
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"iter"
+	"math/big"
+	"time"
+
+	"github.com/custos-pki/custos/pki"
+	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/workspace"
+)
+
+// CRL is a CRL as published.
+type CRL struct {
+	Number      int64
+	ThisUpdate  time.Time
+	NextUpdate  time.Time
+	Entries     int
+	DERPath     string
+	PEMPath     string
+	Fingerprint pki.Fingerprint
+}
+
+// SignCRL allocates the issuer's next CRL number (committed before signing, so a number is
+// never reused even after a crash), streams the issuer's revocations in serial order into
+// the CRL encoder, signs with issuer, writes crl/<issuer>-<number>.crl and .pem
+// (create-exclusive), and records the CRL.
+func SignCRL(ctx context.Context, reg *registry.Registry, ws *workspace.Workspace, issuerID string, issuer pki.Issuer, now time.Time, nextUpdate time.Duration) (CRL, error) {
+	if nextUpdate <= 0 {
+		return CRL{}, fmt.Errorf("sign CRL for %s: next update must be in the future", issuerID)
+	}
+	number, err := reg.AllocateCRLNumber(ctx, issuerID)
+	if err != nil {
+		return CRL{}, err
+	}
+	var scanErr error
+	revoked := func(yield func(pki.Revocation, error) bool) {
+		for rv, err := range reg.Revocations(ctx, issuerID) {
+			if err != nil {
+				scanErr = err
+				yield(pki.Revocation{}, err)
+				return
+			}
+			if !yield(pki.Revocation{Serial: new(big.Int).SetBytes(rv.Serial), RevokedAt: rv.RevokedAt,
+				Reason: pki.Reason(rv.Reason), InvalidityDate: rv.InvalidityDate}, nil) {
+				return
+			}
+		}
+	}
+	now = now.UTC().Truncate(time.Second)
+	c := pki.CRL{Number: big.NewInt(number), ThisUpdate: now, NextUpdate: now.Add(nextUpdate), Revoked: iter.Seq2[pki.Revocation, error](revoked)}
+	signed, _, err := pki.SignCRL(c, issuer)
+	if err != nil {
+		if scanErr != nil {
+			return CRL{}, fmt.Errorf("sign CRL %d for %s: read revocations: %w", number, issuerID, scanErr)
+		}
+		return CRL{}, fmt.Errorf("sign CRL %d for %s: %w", number, issuerID, err)
+	}
+	base := ws.Path("crl", fmt.Sprintf("%s-%06d", issuerID, number))
+	var der, pemBuf bytes.Buffer
+	if _, err := signed.WriteTo(&der); err != nil {
+		return CRL{}, err
+	}
+	if err := signed.WritePEM(&pemBuf); err != nil {
+		return CRL{}, err
+	}
+	if err := workspace.CreateExclusive(base+".crl", der.Bytes(), 0o644); err != nil {
+		return CRL{}, fmt.Errorf("write CRL %d: %w", number, err)
+	}
+	if err := workspace.CreateExclusive(base+".pem", pemBuf.Bytes(), 0o644); err != nil {
+		return CRL{}, fmt.Errorf("write CRL %d: %w", number, err)
+	}
+	out := CRL{Number: number, ThisUpdate: c.ThisUpdate, NextUpdate: c.NextUpdate, Entries: signed.Entries(),
+		DERPath: base + ".crl", PEMPath: base + ".pem", Fingerprint: signed.Fingerprint()}
+	if err := reg.RecordCRL(ctx, registry.CRL{IssuerID: issuerID, Number: number, ThisUpdate: c.ThisUpdate,
+		NextUpdate: c.NextUpdate, Entries: int64(out.Entries), SHA256: sha256.Sum256(der.Bytes()), Path: out.DERPath}); err != nil {
+		return CRL{}, err
+	}
+	return out, nil
+}
