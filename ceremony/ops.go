@@ -184,6 +184,9 @@ func IssueCA(ctx context.Context, env Env, q *Quorum, req IssueCARequest) (*Issu
 			if keyID, err = ops.Random(ctx, 16); err != nil {
 				return nil, err
 			}
+			if err := noteKeyIntent(r, u.q.OperationsToken, keyID); err != nil {
+				return nil, err
+			}
 			key, err = ops.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: req.Algorithm, ID: keyID, Label: "issuing CA " + req.CommonName})
 			if err != nil {
 				return nil, err

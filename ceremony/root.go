@@ -381,6 +381,9 @@ func (r *rootRun) recordSigner(ctx context.Context) error {
 		if err != nil {
 			return nil, err
 		}
+		if err := noteKeyIntent(r.run, r.plan.OperationsToken, id); err != nil {
+			return nil, err
+		}
 		label := "record signer " + r.plan.ID
 		// Undo first: a generation that fails half way can leave the key behind.
 		r.made = append(r.made, destroyObjects(r.ops, id, "record-signer key on "+r.plan.OperationsToken))

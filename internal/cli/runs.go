@@ -5,12 +5,15 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/custos-pki/custos/ceremony"
+	"github.com/custos-pki/custos/internal/secret"
+
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
 )
 
 func runCommands() []command {
-	return []command{{
+	return append(stoppedRunCommands(), command{
 		name:    "runs",
 		summary: "list ceremonies and decommissionings that stopped half way",
 		help: `A run that was killed, lost its token or failed stays open until it is resumed or
@@ -26,7 +29,7 @@ stopped. Resume it with 'custos resume RUN' or clean up with 'custos abort RUN'.
 				return listRuns(ctx, s, *wsDir)
 			}
 		},
-	}}
+	})
 }
 
 func listRuns(ctx context.Context, s Streams, dir string) error {
@@ -64,4 +67,93 @@ func listRuns(ctx context.Context, s Streams, dir string) error {
 		}
 	}
 	return nil
+}
+
+// stoppedRunHandlers resume and abort a stopped run of each kind.
+type stoppedRunHandlers struct {
+	resume func(ctx context.Context, env ceremony.Env, s Streams, runID string, opsPIN []byte) error
+	abort  func(ctx context.Context, env ceremony.Env, s Streams, runID string, opsPIN []byte) error
+}
+
+var runHandlers = map[registry.RunKind]stoppedRunHandlers{
+	registry.RunCeremony: {
+		resume: func(ctx context.Context, env ceremony.Env, s Streams, runID string, _ []byte) error {
+			return ceremony.Resume(ctx, env, runID)
+		},
+		abort: func(ctx context.Context, env ceremony.Env, s Streams, runID string, opsPIN []byte) error {
+			res, err := ceremony.Abort(ctx, env, runID, opsPIN)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(s.Out, "run %s aborted\n", runID)
+			for _, d := range res.Destroyed {
+				fmt.Fprintf(s.Out, "  destroyed: %s\n", d)
+			}
+			for _, r := range res.Remaining {
+				fmt.Fprintf(s.Out, "  ACTION NEEDED: %s\n", r)
+			}
+			return nil
+		},
+	},
+}
+
+func stoppedRunCommands() []command {
+	mk := func(verb, summary, help string, pick func(stoppedRunHandlers) func(context.Context, ceremony.Env, Streams, string, []byte) error) command {
+		return command{
+			name:    verb,
+			args:    "RUN",
+			summary: summary,
+			help:    help,
+			setup: func(fs *flag.FlagSet) runFunc {
+				wsDir := workspaceFlag(fs)
+				pinFile := fs.String("ops-pin-file", "", "`FILE` holding the operations token's operator PIN, to clean up or finish keys on it")
+				module := fs.String("module", "", "PKCS#11 module `PATH` (default: the one the run used)")
+				return func(ctx context.Context, s Streams, args []string) error {
+					if len(args) != 1 {
+						return usagef("name one run (see 'custos runs')")
+					}
+					var pin []byte
+					if *pinFile != "" {
+						if err := existingFile(*pinFile); err != nil {
+							return err
+						}
+						var err error
+						if pin, err = secret.ReadPINFile(*pinFile); err != nil {
+							return err
+						}
+						defer secret.Zero(pin)
+					}
+					env, done, err := ceremonyEnv(ctx, *wsDir, *module)
+					if err != nil {
+						return err
+					}
+					defer done()
+					run, err := env.Registry.Run(ctx, args[0])
+					if err != nil {
+						return err
+					}
+					h, ok := runHandlers[run.Kind]
+					if !ok {
+						return fmt.Errorf("run %s is of kind %q, which this Custos cannot %s", run.ID, run.Kind, verb)
+					}
+					return pick(h)(ctx, env, s, run.ID, pin)
+				}
+			},
+		}
+	}
+	return []command{
+		mk("resume", "continue a run that stopped half way",
+			`Continues a decommissioning run from where its journal shows it stopped. A ceremony run
+cannot be resumed (its quorum secret existed only in the stopped process): abort it.`,
+			func(h stoppedRunHandlers) func(context.Context, ceremony.Env, Streams, string, []byte) error {
+				return h.resume
+			}),
+		mk("abort", "clean up after a run that stopped half way",
+			`Removes what the run left on tokens (for example a half-made key on the operations token,
+which needs --ops-pin-file), says what a person must still deal with, and marks the run
+aborted in the journal and registry.`,
+			func(h stoppedRunHandlers) func(context.Context, ceremony.Env, Streams, string, []byte) error {
+				return h.abort
+			}),
+	}
 }

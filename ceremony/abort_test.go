@@ -1,0 +1,97 @@
+package ceremony
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/custos-pki/custos/hsm"
+	"github.com/custos-pki/custos/record"
+	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/workspace"
+)
+
+// dieAt is a participant that kills its process when asked to confirm one step: the state a
+// power cut or kill -9 leaves (the journal is synced, nothing else runs).
+type dieAt struct {
+	people
+	step string
+}
+
+func (d *dieAt) Confirm(ctx context.Context, st Step) (record.Actor, error) {
+	if st.ID == d.step {
+		os.Exit(3)
+	}
+	return d.people.Confirm(ctx, st)
+}
+
+// TestKilledRootHelper is the child process of TestAbortKilledRootCeremony.
+func TestKilledRootHelper(t *testing.T) {
+	dir := os.Getenv("CUSTOS_TEST_KILLED_ROOT")
+	if dir == "" {
+		t.Skip("child process of TestAbortKilledRootCeremony")
+	}
+	ws, _ := workspace.Open(filepath.Join(dir, "ws"))
+	reg, _ := registry.Open(context.Background(), ws.DBPath())
+	plan, err := ParsePlan([]byte(os.Getenv("CUSTOS_TEST_PLAN")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	Root(context.Background(), Env{Workspace: ws, Registry: reg}, plan, []byte("ops-pin-1234"), &dieAt{step: "root.split"})
+	t.Fatal("the ceremony was meant to die at the split")
+}
+
+func TestAbortKilledRootCeremony(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, goodPlan)
+	f.env.Workspace.Close() // the child takes the workspace lock
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKilledRootHelper$")
+	cmd.Env = append(os.Environ(), "CUSTOS_TEST_KILLED_ROOT="+f.dir,
+		"CUSTOS_TEST_PLAN="+strings.Replace(goodPlan, "/usr/lib/softhsm/libsofthsm2.so", f.hsm.ModulePath, 1))
+	if out, err := cmd.CombinedOutput(); err == nil || cmd.ProcessState.ExitCode() != 3 {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	ws, err := workspace.Open(filepath.Join(f.dir, "ws"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	f.env.Workspace = ws
+
+	runs, _ := f.env.Registry.UnfinishedRuns(ctx)
+	if len(runs) != 1 || runs[0].ID != f.plan.ID {
+		t.Fatalf("unfinished runs = %+v", runs)
+	}
+	if err := Resume(ctx, f.env, f.plan.ID); !errors.Is(err, ErrCannotResume) {
+		t.Errorf("resume: %v", err)
+	}
+	if _, err := Abort(ctx, f.env, f.plan.ID, nil); err == nil || !strings.Contains(err.Error(), "--ops-pin-file") {
+		t.Errorf("abort without the operator PIN: %v", err)
+	}
+	res, err := Abort(ctx, f.env, f.plan.ID, []byte("ops-pin-1234"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Destroyed) != 1 || !strings.Contains(res.Destroyed[0], "none remain") || len(res.Remaining) != 1 {
+		t.Errorf("abort = %+v", res)
+	}
+	m, _ := hsm.Open(f.hsm.ModulePath)
+	defer m.Close()
+	s, _ := m.OpenSession(ctx, f.plan.OperationsToken)
+	defer s.Close()
+	s.Login(ctx, hsm.User, []byte("ops-pin-1234"))
+	if objs, _ := s.Objects(ctx); len(objs) != 0 {
+		t.Errorf("operations token keeps %v after abort", objs)
+	}
+	run, _ := f.env.Registry.Run(ctx, f.plan.ID)
+	if run.Status != registry.RunAborted {
+		t.Errorf("run status %s", run.Status)
+	}
+	if _, err := record.ReadJournalFile(run.JournalPath); err != nil {
+		t.Error(err)
+	}
+}
