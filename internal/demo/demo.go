@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/custos-pki/custos/ceremony"
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/internal/softhsm"
+	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
 	"github.com/custos-pki/custos/workspace"
 )
@@ -31,6 +33,8 @@ type Setup struct {
 	Workspace  string
 	Module     string // libsofthsm2.so, with SOFTHSM2_CONF set to the demo's token folder
 	OpsPINFile string
+	SharesDir  string // the demo root's custodians' shares, one file each
+	IssuerID   string // the demo's issuing CA
 	Banner     string // what was prepared, for the home screen
 }
 
@@ -76,12 +80,98 @@ func Prepare(ctx context.Context, log io.Writer) (*Setup, error) {
 	if err := initToken(ctx, module, OpsToken, OpsSOPIN, OpsPIN); err != nil {
 		return nil, err
 	}
+	if err := d.writePlan("plan-new-root.yaml", "demo-root-2", module); err != nil {
+		return nil, err
+	}
+	fmt.Fprintln(log, "demo: running a root key ceremony for demo-root…")
+	if err := d.rootAndIssuingCA(ctx, ws, reg, module); err != nil {
+		return nil, err
+	}
 	d.Banner = strings.Join([]string{
-		"This is a demo workspace in " + dir + ", with SoftHSM2 tokens standing in for the HSM and the devices.",
+		"A demo workspace in " + dir + ", with SoftHSM2 tokens standing in for the HSM and the devices.",
+		fmt.Sprintf("Root %q exists, with an issuing CA; its custodians' shares are in %s.", "demo-root", d.SharesDir),
 		fmt.Sprintf("Operations token %q, operator PIN %s (also in %s).", OpsToken, OpsPIN, d.OpsPINFile),
+		"To try a root key ceremony yourself, load " + filepath.Join(dir, "plan-new-root.yaml") + ".",
 		"Nothing here is real: close the window and the folder can be deleted.",
 	}, "\n")
 	return d, nil
+}
+
+// demoPlan is the plan of the demo's roots: names from several scripts, as real teams have.
+const demoPlan = `id: ID
+module: MODULE
+operations_token: demo-ops
+administrator: Ada Admin
+witnesses: [Wes Witness]
+custodians: [Cara Cruz, Cody Chen, Zoë Ångström, 李雷, Cole Carter]
+threshold: 3
+key: {algorithm: ecdsa-p384}
+certificate: {common_name: Demo Medical Root CA, organization: Demo Medical, country: US, validity_years: 20}
+backup: true
+`
+
+func (d *Setup) writePlan(name, id, module string) error {
+	text := strings.NewReplacer("ID", id, "MODULE", module).Replace(demoPlan)
+	return os.WriteFile(filepath.Join(d.Dir, name), []byte(text), 0o644)
+}
+
+// rootAndIssuingCA runs the demo's root ceremony and an issue-ca, as custodians would on the
+// day, so that quorum operations and decommissioning can be tried at once.
+func (d *Setup) rootAndIssuingCA(ctx context.Context, ws *workspace.Workspace, reg *registry.Registry, module string) error {
+	plan, err := ceremony.ParsePlan([]byte(strings.NewReplacer("ID", "demo-root", "MODULE", module).Replace(demoPlan)))
+	if err != nil {
+		return err
+	}
+	d.SharesDir = filepath.Join(d.Dir, "shares")
+	if err := os.Mkdir(d.SharesDir, 0o700); err != nil {
+		return err
+	}
+	people := &shareFolder{dir: d.SharesDir}
+	env := ceremony.Env{Workspace: ws, Registry: reg}
+	if _, err := ceremony.Root(ctx, env, plan, []byte(OpsPIN), people); err != nil {
+		return fmt.Errorf("demo root ceremony: %w", err)
+	}
+	q, err := ceremony.LoadQuorum(ctx, reg, plan.ID)
+	if err != nil {
+		return err
+	}
+	for n := 1; n <= plan.Threshold; n++ {
+		text, err := os.ReadFile(people.path(n))
+		if err != nil {
+			return err
+		}
+		if _, err := q.Add(string(text)); err != nil {
+			return err
+		}
+	}
+	ica, err := ceremony.IssueCA(ctx, env, q, ceremony.IssueCARequest{CommonName: "Demo Devices CA 1", OpsPIN: []byte(OpsPIN)})
+	if err != nil {
+		return fmt.Errorf("demo issue-ca: %w", err)
+	}
+	d.IssuerID = ica.IssuerID
+	return nil
+}
+
+// shareFolder hands demo shares out as files, one per custodian, and reads them back.
+type shareFolder struct{ dir string }
+
+func (f *shareFolder) path(n int) string { return filepath.Join(f.dir, fmt.Sprintf("%d.share", n)) }
+
+func (f *shareFolder) Confirm(ctx context.Context, st ceremony.Step) (record.Actor, error) {
+	return record.Actor{Name: "Ada Admin", Role: "administrator"}, ctx.Err()
+}
+
+func (f *shareFolder) AcknowledgeHorizon(ctx context.Context, h ceremony.Horizon) (record.Actor, error) {
+	return record.Actor{Name: "Ada Admin", Role: "administrator"}, ctx.Err()
+}
+
+func (f *shareFolder) DeliverShare(ctx context.Context, s ceremony.ShareDelivery) (string, error) {
+	return "file " + f.path(s.Number), os.WriteFile(f.path(s.Number), []byte(s.Text+"\n"), 0o600)
+}
+
+func (f *shareFolder) ReadBackShare(ctx context.Context, s ceremony.ShareDelivery) (string, error) {
+	b, err := os.ReadFile(f.path(s.Number))
+	return string(b), err
 }
 
 // initToken initialises a SoftHSM2 token on a free slot.
