@@ -48,7 +48,7 @@ func TestSecondWriterRefused(t *testing.T) {
 // TestLockReleasedWhenHolderKilled shows a kill -9'd Custos does not leave the workspace locked.
 func TestLockReleasedWhenHolderKilled(t *testing.T) {
 	dir := t.TempDir()
-	cmd := exec.Command("flock", "-x", filepath.Join(dir, lockFile), "sleep", "60")
+	cmd := exec.Command("flock", "-x", "-o", filepath.Join(dir, lockFile), "sleep", "60") // -o: sleep does not inherit the lock
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
