@@ -1,0 +1,417 @@
+package record
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/go-pdf/fpdf"
+
+	"github.com/custos-pki/custos/assets/fonts"
+	"github.com/custos-pki/custos/internal/version"
+)
+
+// Page geometry in millimetres (A4 portrait).
+const (
+	pageW   = 210.0
+	margin  = 15.0
+	bodyW   = pageW - 2*margin
+	lineH   = 4.6
+	smallPt = 8.0
+	bodyPt  = 9.5
+)
+
+// doc is a record being laid out: fpdf with Custos's fonts, header and footer, and tables
+// whose header row is repeated on every page they reach.
+type doc struct {
+	pdf         *fpdf.Fpdf
+	id, title   string
+	journalHash string
+	cjk         bool
+	table       *table // the table being drawn, for its header on a new page
+}
+
+type column struct {
+	title string
+	width float64 // share of the body width
+	mono  bool
+}
+
+type table struct{ cols []column }
+
+func newDoc(id, title, subject, journalHash string, created time.Time) *doc {
+	p := fpdf.New("P", "mm", "A4", "")
+	p.SetMargins(margin, 22, margin)
+	p.SetAutoPageBreak(false, 0)
+	p.AddUTF8FontFromBytes("sans", "", fonts.Sans)
+	p.AddUTF8FontFromBytes("sans", "B", fonts.SansBold)
+	p.AddUTF8FontFromBytes("mono", "", fonts.Mono)
+	p.SetTitle(title, true)
+	p.SetSubject(subject, true)
+	p.SetAuthor("Custos", true)
+	p.SetCreator("Custos "+version.String(), true)
+	p.SetProducer("Custos "+version.String()+" (go-pdf/fpdf)", true)
+	p.SetKeywords(journalKeyword+journalHash, true)
+	p.SetCreationDate(created)
+	p.SetModificationDate(created)
+	p.AliasNbPages("{nb}")
+	d := &doc{pdf: p, id: id, title: title, journalHash: journalHash}
+	p.SetHeaderFuncMode(d.header, true)
+	p.SetFooterFunc(d.footer)
+	p.SetXmpMetadata(xmp(title, subject, journalHash, created))
+	return d
+}
+
+// journalKeyword prefixes the journal's final hash in the document's keywords, where
+// Verify reads it back.
+const journalKeyword = "custos-journal-sha256:"
+
+func (d *doc) header() {
+	p := d.pdf
+	p.SetY(8)
+	d.setFont("sans", "B", smallPt)
+	p.SetTextColor(60, 60, 60)
+	p.CellFormat(bodyW/2, 5, "Custos · "+d.title, "", 0, "L", false, 0, "")
+	d.setFont("mono", "", smallPt)
+	p.CellFormat(bodyW/2, 5, d.id, "", 1, "R", false, 0, "")
+	p.SetDrawColor(160, 160, 160)
+	p.Line(margin, 14, pageW-margin, 14)
+	p.SetTextColor(0, 0, 0)
+	p.SetY(20)
+	if d.table != nil {
+		d.tableHeader()
+	}
+}
+
+func (d *doc) footer() {
+	p := d.pdf
+	p.SetY(-13)
+	p.SetDrawColor(160, 160, 160)
+	p.Line(margin, p.GetY()-1, pageW-margin, p.GetY()-1)
+	d.setFont("mono", "", smallPt)
+	p.SetTextColor(60, 60, 60)
+	h := d.journalHash
+	if len(h) > 16 {
+		h = h[:16]
+	}
+	p.CellFormat(bodyW/3, 5, d.id, "", 0, "L", false, 0, "")
+	p.CellFormat(bodyW/3, 5, fmt.Sprintf("page %d of {nb}", p.PageNo()), "", 0, "C", false, 0, "")
+	p.CellFormat(bodyW/3, 5, "journal sha256 "+h+"…", "", 0, "R", false, 0, "")
+	p.SetTextColor(0, 0, 0)
+}
+
+// setFont selects a font family, falling back to the CJK font for text that needs it.
+func (d *doc) setFont(family, style string, size float64) {
+	d.pdf.SetFont(family, style, size)
+}
+
+// isCJK says whether DejaVu lacks r and the CJK font has it.
+func isCJK(r rune) bool {
+	return r >= 0x2E80 && (unicode.Is(unicode.Han, r) || unicode.Is(unicode.Hangul, r) || unicode.Is(unicode.Hiragana, r) ||
+		unicode.Is(unicode.Katakana, r) || (r >= 0x3000 && r <= 0x303F) || (r >= 0xFF00 && r <= 0xFFEF))
+}
+
+func hasCJK(s string) bool { return strings.IndexFunc(s, isCJK) >= 0 }
+
+// fontFor is the family for a run of text: family itself, or the CJK font for a CJK run.
+func (d *doc) fontFor(family, s string) string {
+	if !hasCJK(s) {
+		return family
+	}
+	if !d.cjk {
+		d.pdf.AddUTF8FontFromBytes("cjk", "", fonts.CJK)
+		d.cjk = true
+	}
+	return "cjk"
+}
+
+// runs cuts s into pieces that are all CJK or all not.
+func runs(s string) []string {
+	var out []string
+	start := 0
+	prev := false
+	for i, r := range s {
+		c := isCJK(r)
+		if i > 0 && c != prev {
+			out = append(out, s[start:i])
+			start = i
+		}
+		prev = c
+	}
+	return append(out, s[start:])
+}
+
+// width measures s in family/style/size, CJK runs in the CJK font.
+func (d *doc) width(s, family, style string, size float64) float64 {
+	w := 0.0
+	for _, r := range runs(s) {
+		f, st := d.fontFor(family, r), style
+		if f == "cjk" {
+			st = ""
+		}
+		d.pdf.SetFont(f, st, size)
+		w += d.pdf.GetStringWidth(r)
+	}
+	return w
+}
+
+// wrap breaks s into lines no wider than width: at spaces, between CJK characters, and inside
+// long unbroken tokens such as hashes.
+func (d *doc) wrap(s, family, style string, size, width float64) []string {
+	if !hasCJK(s) {
+		d.pdf.SetFont(family, style, size)
+		return splitLines(d.pdf, s, width)
+	}
+	var lines []string
+	for _, para := range strings.Split(s, "\n") {
+		line := ""
+		for _, tok := range tokens(para) {
+			for d.width(strings.TrimLeft(tok, " "), family, style, size) > width {
+				// a hash or other unbroken token wider than the column: cut it by characters
+				rs := []rune(strings.TrimLeft(tok, " "))
+				n := len(rs)
+				for n > 1 && d.width(string(rs[:n]), family, style, size) > width {
+					n--
+				}
+				if line != "" {
+					lines = append(lines, strings.TrimRight(line, " "))
+					line = ""
+				}
+				lines = append(lines, string(rs[:n]))
+				tok = string(rs[n:])
+			}
+			if line != "" && d.width(line+tok, family, style, size) > width {
+				lines = append(lines, strings.TrimRight(line, " "))
+				line = strings.TrimLeft(tok, " ")
+				continue
+			}
+			line += tok
+		}
+		lines = append(lines, line)
+	}
+	return lines
+}
+
+// tokens splits text into words (with their leading space) and single CJK characters.
+func tokens(s string) []string {
+	var out []string
+	cur := ""
+	for _, r := range s {
+		switch {
+		case isCJK(r):
+			if cur != "" {
+				out = append(out, cur)
+			}
+			out, cur = append(out, string(r)), ""
+		case r == ' ' && cur != "" && cur != " ":
+			out, cur = append(out, cur), " "
+		default:
+			cur += string(r)
+		}
+	}
+	if cur != "" {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// draw writes one line at the current position, switching to the CJK font for CJK runs.
+func (d *doc) draw(line, family, style string, size, h float64) {
+	for _, r := range runs(line) {
+		f, st := d.fontFor(family, r), style
+		if f == "cjk" {
+			st = ""
+		}
+		d.pdf.SetFont(f, st, size)
+		d.pdf.CellFormat(d.pdf.GetStringWidth(r), h, r, "", 0, "L", false, 0, "")
+	}
+}
+
+// text writes s in the given style, wrapped to the body width.
+func (d *doc) para(s string, style string, size float64) {
+	h := lineH * size / bodyPt
+	for _, l := range d.wrap(s, "sans", style, size, bodyW) {
+		d.need(h)
+		d.pdf.SetX(margin)
+		d.draw(l, "sans", style, size, h)
+		d.pdf.Ln(h)
+	}
+}
+
+func (d *doc) heading(s string) {
+	d.need(20)
+	d.pdf.Ln(3)
+	d.pdf.SetFont("sans", "B", 12)
+	d.pdf.SetTextColor(20, 50, 100)
+	d.pdf.CellFormat(bodyW, 7, s, "B", 1, "L", false, 0, "")
+	d.pdf.SetTextColor(0, 0, 0)
+	d.pdf.Ln(1.5)
+}
+
+// need starts a new page unless h millimetres are left.
+func (d *doc) need(h float64) {
+	if d.pdf.GetY()+h > 297-18 {
+		d.pdf.AddPage()
+	}
+}
+
+// fields writes label: value pairs in two columns.
+func (d *doc) fields(fs []Field) {
+	for _, f := range fs {
+		d.row([]column{{width: 0.3}, {width: 0.7}}, []string{f.Name, f.Value}, true)
+	}
+}
+
+// startTable draws a table's header; rows follow with row(), and the header is repeated on
+// each new page until endTable.
+func (d *doc) startTable(cols []column) {
+	d.table = &table{cols: cols}
+	d.need(14)
+	d.tableHeader()
+}
+
+func (d *doc) endTable() { d.table = nil; d.pdf.Ln(2) }
+
+func (d *doc) tableHeader() {
+	p := d.pdf
+	p.SetFillColor(225, 232, 242)
+	p.SetFont("sans", "B", smallPt)
+	for _, c := range d.table.cols {
+		p.CellFormat(c.width*bodyW, 5.5, c.title, "1", 0, "L", true, 0, "")
+	}
+	p.Ln(-1)
+}
+
+// row draws one table row; cells wrap, and the row moves to a new page whole.
+func (d *doc) row(cols []column, cells []string, labelBold bool) {
+	p := d.pdf
+	size := smallPt
+	if d.table == nil {
+		size = bodyPt
+	}
+	lh := lineH * size / bodyPt
+	lines := make([][]string, len(cols))
+	fams := make([]string, len(cols))
+	styles := make([]string, len(cols))
+	maxLines := 1
+	for i, c := range cols {
+		fams[i] = "sans"
+		if c.mono {
+			fams[i] = "mono"
+		}
+		if labelBold && i == 0 {
+			styles[i] = "B"
+		}
+		lines[i] = d.wrap(cells[i], fams[i], styles[i], size, c.width*bodyW-2)
+		maxLines = max(maxLines, len(lines[i]))
+	}
+	h := float64(maxLines)*lh + 1.5
+	if p.GetY()+h > 297-18 {
+		p.AddPage() // the header func redraws the table header
+	}
+	x, y := p.GetX(), p.GetY()
+	for i, c := range cols {
+		w := c.width * bodyW
+		if d.table != nil {
+			p.Rect(x, y, w, h, "D")
+		}
+		for k, l := range lines[i] {
+			p.SetXY(x+1, y+0.75+float64(k)*lh)
+			d.draw(l, fams[i], styles[i], size, lh)
+		}
+		x += w
+	}
+	p.SetXY(margin, y+h)
+}
+
+// splitLines wraps s to width, keeping the words fpdf can measure; long unbroken tokens
+// (hashes) are cut by characters.
+func splitLines(p *fpdf.Fpdf, s string, width float64) []string {
+	var out []string
+	for _, para := range strings.Split(s, "\n") {
+		if para == "" {
+			out = append(out, "")
+			continue
+		}
+		out = append(out, p.SplitText(para, width)...)
+	}
+	if len(out) == 0 {
+		out = []string{""}
+	}
+	return out
+}
+
+// summaryBox draws the record's summary in a shaded box.
+func (d *doc) summaryBox(fs []Field) {
+	p := d.pdf
+	y := p.GetY()
+	p.SetFillColor(242, 245, 250)
+	p.Rect(margin, y, bodyW, float64(len(fs))*5.6+3, "F")
+	p.SetY(y + 1.5)
+	for _, f := range fs {
+		p.SetX(margin + 2)
+		p.SetFont("sans", "B", bodyPt)
+		p.CellFormat(45, 5.6, f.Name, "", 0, "L", false, 0, "")
+		fam, size := "sans", bodyPt
+		if len(f.Value) >= 40 && strings.Trim(f.Value, "0123456789abcdef") == "" {
+			fam, size = "mono", smallPt
+		}
+		d.draw(f.Value, fam, "", size, 5.6)
+		p.Ln(5.6)
+	}
+	p.Ln(3)
+}
+
+// signatureBlock leaves a line for each participant's hand signature and printed name.
+func (d *doc) signatureBlock(people []Person) {
+	d.heading("Signatures")
+	d.para("By signing, each participant attests that the steps above took place as recorded, in their presence.", "", smallPt)
+	d.pdf.Ln(2)
+	for _, pp := range people {
+		d.need(16)
+		p := d.pdf
+		y := p.GetY() + 9
+		p.SetDrawColor(0, 0, 0)
+		p.Line(margin, y, margin+80, y)
+		p.Line(margin+90, y, margin+130, y)
+		p.SetXY(margin, y+0.5)
+		d.draw(pp.Name+" — "+pp.Role, "sans", "", smallPt, 4)
+		p.SetX(margin + 90)
+		p.SetFont("sans", "", smallPt)
+		p.CellFormat(40, 4, "date", "", 1, "L", false, 0, "")
+		p.Ln(3)
+	}
+}
+
+func (d *doc) attach(files ...fpdf.Attachment) { d.pdf.SetAttachments(files) }
+
+func (d *doc) bytes() ([]byte, error) {
+	var b bytes.Buffer
+	if err := d.pdf.Output(&b); err != nil {
+		return nil, fmt.Errorf("render record %s: %w", d.id, err)
+	}
+	return b.Bytes(), nil
+}
+
+func xmp(title, subject, journalHash string, created time.Time) []byte {
+	esc := func(s string) string {
+		return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
+	}
+	return []byte(`<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">` +
+		`<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmlns:pdf="http://ns.adobe.com/pdf/1.3/">` +
+		`<dc:title><rdf:Alt><rdf:li xml:lang="x-default">` + esc(title) + `</rdf:li></rdf:Alt></dc:title>` +
+		`<dc:description><rdf:Alt><rdf:li xml:lang="x-default">` + esc(subject) + `</rdf:li></rdf:Alt></dc:description>` +
+		`<xmp:CreateDate>` + created.UTC().Format(time.RFC3339) + `</xmp:CreateDate>` +
+		`<xmp:CreatorTool>Custos ` + esc(version.String()) + `</xmp:CreatorTool>` +
+		`<pdf:Keywords>` + journalKeyword + journalHash + `</pdf:Keywords>` +
+		`</rdf:Description></rdf:RDF></x:xmpmeta>`)
+}
+
+func ts(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}

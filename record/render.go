@@ -1,0 +1,202 @@
+package record
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/go-pdf/fpdf"
+)
+
+var stepColumns = []column{
+	{title: "#", width: 0.05}, {title: "Time (UTC)", width: 0.17}, {title: "Step", width: 0.2},
+	{title: "Status", width: 0.08}, {title: "Who", width: 0.15}, {title: "Details", width: 0.35},
+}
+
+func (d *doc) steps(rows []StepRow) {
+	d.heading("Steps, from the journal")
+	d.startTable(stepColumns)
+	for _, r := range rows {
+		d.row(stepColumns, []string{fmt.Sprint(r.Seq), ts(r.Time), r.Step, r.Status, r.Actor, r.Details}, false)
+	}
+	d.endTable()
+}
+
+// RenderCeremony lays out a ceremony record, unsigned.
+func RenderCeremony(c *Ceremony, journal []byte) ([]byte, error) {
+	jf, hash, err := journalOf(journal)
+	if err != nil {
+		return nil, err
+	}
+	if c.Steps == nil {
+		c.Steps = StepsFromJournal(jf.Entries)
+	}
+	title := "Ceremony record: " + c.Kind
+	d := newDoc(c.ID, title, fmt.Sprintf("%s of root %s", c.Kind, c.Root), hash, created(c.Finished))
+	d.pdf.AddPage()
+	d.pdf.SetFont("sans", "B", 18)
+	d.pdf.CellFormat(bodyW, 10, title, "", 1, "L", false, 0, "")
+	d.para("Record "+c.ID+" of root "+c.Root, "", bodyPt)
+	d.pdf.Ln(2)
+	var root Cert
+	for _, ce := range c.Certificates {
+		if ce.Role == "root CA" {
+			root = ce
+		}
+	}
+	summary := []Field{{"Outcome", c.Outcome}, {"Ceremony", c.Root}, {"Operation", c.Kind},
+		{"Quorum", fmt.Sprintf("%d of %d custodians", c.Threshold, c.Custodians)},
+		{"Started", ts(c.Started)}, {"Finished", ts(c.Finished)}}
+	if root.SHA256 != "" {
+		summary = append(summary, Field{"Root SHA-256", root.SHA256})
+	}
+	summary = append(summary, Field{"Journal SHA-256", hash})
+	d.summaryBox(summary)
+	if root.Fingerprint != "" {
+		d.para("Root fingerprint in words: "+root.Fingerprint, "", smallPt)
+	}
+
+	d.heading("Participants")
+	people := []column{{title: "Name", width: 0.5}, {title: "Role", width: 0.5}}
+	d.startTable(people)
+	for _, p := range c.Participants {
+		d.row(people, []string{p.Name, p.Role}, false)
+	}
+	d.endTable()
+	if len(c.Workstation) > 0 {
+		d.heading("Workstation")
+		d.fields(c.Workstation)
+	}
+	if len(c.HSM) > 0 {
+		d.heading("HSM")
+		d.fields(c.HSM)
+	}
+	if len(c.Certificates) > 0 {
+		d.heading("Certificates issued")
+		for _, ce := range c.Certificates {
+			d.fields([]Field{{"Role", ce.Role}, {"Subject", ce.Subject}, {"Serial", ce.Serial},
+				{"Valid", ts(ce.NotBefore) + " to " + ts(ce.NotAfter)}, {"Key algorithm", ce.Algorithm},
+				{"SHA-256", ce.SHA256}})
+			d.pdf.Ln(2)
+		}
+	}
+	if len(c.Commitments) > 0 {
+		d.heading("Share commitments (never the shares)")
+		cols := []column{{title: "Share", width: 0.08}, {title: "Custodian", width: 0.27}, {title: "Commitment (HMAC-SHA-256)", width: 0.65, mono: true}}
+		d.startTable(cols)
+		for _, cm := range c.Commitments {
+			d.row(cols, []string{fmt.Sprint(cm.Number), cm.Custodian, cm.SHA256}, false)
+		}
+		d.endTable()
+	}
+	if len(c.Backups) > 0 {
+		d.heading("Backup")
+		d.fields(c.Backups)
+	}
+	if len(c.Horizon) > 0 {
+		d.heading("Algorithm horizon (NIST IR 8547)")
+		for _, h := range c.Horizon {
+			d.para("• "+h, "", bodyPt)
+		}
+	}
+	d.steps(c.Steps)
+	d.signatureBlock(c.Participants)
+	d.attach(fpdf.Attachment{Content: journal, Filename: JournalAttachment, Description: "the run's hash-chained journal"})
+	return d.bytes()
+}
+
+// RenderDestruction lays out a destruction record (certificate of sanitization), unsigned.
+func RenderDestruction(r *Destruction, journal []byte) ([]byte, error) {
+	jf, hash, err := journalOf(journal)
+	if err != nil {
+		return nil, err
+	}
+	if r.Steps == nil && len(jf.Entries) <= 2000 {
+		r.Steps = StepsFromJournal(jf.Entries)
+	}
+	title := "Certificate of sanitization"
+	if len(r.Devices) > 1 {
+		title += fmt.Sprintf(": fleet of %d devices", len(r.Devices))
+	}
+	d := newDoc(r.ID, title, "key destruction and revocation after NIST SP 800-88", hash, created(r.Finished))
+	d.pdf.AddPage()
+	d.pdf.SetFont("sans", "B", 18)
+	d.pdf.CellFormat(bodyW, 10, title, "", 1, "L", false, 0, "")
+	d.para("Record "+r.ID+", after NIST SP 800-88 Rev. 1, Appendix G", "", bodyPt)
+	d.pdf.Ln(2)
+	d.summaryBox([]Field{{"Outcome", r.Outcome}, {"Devices", fmt.Sprint(len(r.Devices))},
+		{"Manufacturer", r.Manufacturer}, {"Technician", r.Technician}, {"Witness", orDash(r.Witness)},
+		{"Revoked by", r.Issuer}, {"CRL number", fmt.Sprint(r.CRLNumber)},
+		{"Started", ts(r.Started)}, {"Finished", ts(r.Finished)}, {"Journal SHA-256", hash}})
+	d.heading("Sanitization")
+	d.fields([]Field{
+		{"Media type", "device key store reached through PKCS#11 (secure element, TPM or smart card)"},
+		{"Methods", "erase: cryptographic erase by destroying every key and certificate object of the device identity; reinit: token re-initialisation (all objects); physical: device physically destroyed; unreachable: device lost, nothing to erase, certificate revoked"},
+		{"Verification", "after erasure the token is listed and searched for every destroyed object, and the old key is asked to sign"},
+		{"CRL", orDash(r.CRLFile)},
+	})
+	d.heading("Devices")
+	cols := []column{{title: "Serial", width: 0.13}, {title: "Model", width: 0.11}, {title: "Method", width: 0.09},
+		{title: "Destroyed (key ids, certificate serials)", width: 0.25, mono: true}, {title: "Verification", width: 0.17},
+		{title: "Reason", width: 0.12}, {title: "Outcome", width: 0.13}}
+	d.startTable(cols)
+	for _, dv := range r.Devices {
+		d.row(cols, []string{dv.Serial, dv.Model, dv.Method, joinNonEmpty(dv.KeyIDs, dv.CertSerials),
+			dv.Verification, dv.Reason, dv.Outcome}, false)
+	}
+	d.endTable()
+	if r.Steps != nil {
+		d.steps(r.Steps)
+	} else {
+		d.heading("Steps")
+		d.para(fmt.Sprintf("The journal has %d entries; it is attached to this record.", len(jf.Entries)), "", bodyPt)
+	}
+	people := []Person{{r.Technician, "technician"}}
+	if r.Witness != "" {
+		people = append(people, Person{r.Witness, "witness"})
+	}
+	d.signatureBlock(people)
+	files := []fpdf.Attachment{{Content: journal, Filename: JournalAttachment, Description: "the run's hash-chained journal"}}
+	if r.ResultsCSV != nil {
+		files = append(files, fpdf.Attachment{Content: r.ResultsCSV, Filename: "results.csv", Description: "one row per device"})
+	}
+	d.attach(files...)
+	return d.bytes()
+}
+
+// JournalAttachment is the name of the journal embedded in every record.
+const JournalAttachment = "journal.jsonl"
+
+func journalOf(journal []byte) (*JournalFile, string, error) {
+	jf, err := ReadJournal(bytesReader(journal))
+	if err != nil {
+		return nil, "", fmt.Errorf("record: the journal does not verify: %w", err)
+	}
+	if jf.FinalHash == "" {
+		return nil, "", fmt.Errorf("record: the journal is empty")
+	}
+	return jf, jf.FinalHash, nil
+}
+
+func created(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Now().UTC()
+	}
+	return t.UTC()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+func joinNonEmpty(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "; " + b
+}

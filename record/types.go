@@ -1,0 +1,135 @@
+package record
+
+import (
+	"crypto"
+	"crypto/x509"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Signer is the record-signing key (on an HSM, through crypto.Signer) with its certificate
+// and the chain up to and including the root, all embedded in the signature.
+type Signer struct {
+	Key         crypto.Signer
+	Certificate *x509.Certificate
+	Chain       []*x509.Certificate
+}
+
+// Field is one labelled value of a record.
+type Field struct{ Name, Value string }
+
+// Person is a participant and the role they held.
+type Person struct{ Name, Role string }
+
+// Cert is a certificate a run issued, as a record lists it.
+type Cert struct {
+	Role        string // "root CA", "issuing CA", "record signer"
+	Subject     string
+	Serial      string
+	NotBefore   time.Time
+	NotAfter    time.Time
+	SHA256      string
+	Algorithm   string
+	Fingerprint string // the SHA-256 in PGP words
+}
+
+// Commitment is a share's public commitment: never the share.
+type Commitment struct {
+	Number    int
+	Custodian string
+	SHA256    string
+}
+
+// StepRow is one journal entry as a record shows it.
+type StepRow struct {
+	Seq     int64
+	Time    time.Time
+	Step    string
+	Status  string
+	Actor   string
+	Details string
+}
+
+// Ceremony is the record of a root key ceremony or of an operation under quorum.
+type Ceremony struct {
+	ID           string // the run id
+	Kind         string // root, issue-ca, crl, reshare, restore, destroy
+	Root         string // the root's ceremony id
+	Outcome      string
+	Threshold    int
+	Custodians   int
+	Started      time.Time
+	Finished     time.Time
+	Participants []Person
+	Workstation  []Field
+	HSM          []Field
+	Certificates []Cert
+	Commitments  []Commitment
+	Backups      []Field
+	Horizon      []string // NIST IR 8547 notices and who acknowledged them
+	Steps        []StepRow
+}
+
+// DeviceRow is one device of a destruction record.
+type DeviceRow struct {
+	Serial       string
+	Model        string
+	Method       string // erase, reinit, physical, unreachable
+	KeyIDs       string
+	CertSerials  string
+	Verification string
+	Reason       string
+	Outcome      string
+	Time         time.Time
+}
+
+// Destruction is a certificate of sanitization after NIST SP 800-88: one device, or a fleet.
+type Destruction struct {
+	ID           string // the run id
+	Outcome      string
+	Manufacturer string
+	Technician   string
+	Witness      string
+	Issuer       string // the issuing CA that revoked
+	CRLNumber    int64
+	CRLFile      string
+	Started      time.Time
+	Finished     time.Time
+	Devices      []DeviceRow
+	Steps        []StepRow
+	// ResultsCSV is attached to a fleet record beside the journal.
+	ResultsCSV []byte
+}
+
+// StepsFromJournal lists a journal's entries for a record: time, step, status, who, and the
+// entry's data as "key: value" pairs. A begin entry is left out when a later entry closes its
+// step; one that nothing closes stays, as the place a run stopped.
+func StepsFromJournal(entries []Entry) []StepRow {
+	open := map[int64]bool{}
+	for _, e := range OpenSteps(entries) {
+		open[e.Seq] = true
+	}
+	rows := make([]StepRow, 0, len(entries))
+	for _, e := range entries {
+		if e.Status == StatusBegin && !open[e.Seq] {
+			continue // its done or failed entry says the same, later
+		}
+		keys := make([]string, 0, len(e.Data))
+		for k := range e.Data {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var parts []string
+		for _, k := range keys {
+			parts = append(parts, fmt.Sprintf("%s: %s", k, e.Data[k]))
+		}
+		actor := e.Actor
+		if e.Role != "" {
+			actor = fmt.Sprintf("%s (%s)", e.Actor, e.Role)
+		}
+		rows = append(rows, StepRow{Seq: e.Seq, Time: e.Time, Step: e.Step, Status: string(e.Status), Actor: actor, Details: strings.Join(parts, "; ")})
+	}
+	return rows
+}
