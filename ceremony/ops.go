@@ -105,7 +105,7 @@ func (u *unlocked) close(ctx context.Context) {
 
 // quorumRun runs one quorum operation: start the run, unlock the root, run the steps,
 // finish. who is the custodians present.
-func quorumRun(ctx context.Context, env Env, q *Quorum, op string, steps func(r *run, u *unlocked) (string, error)) (rid string, err error) {
+func quorumRun(ctx context.Context, env Env, q *Quorum, op string, opsPIN []byte, steps func(r *run, u *unlocked) (string, error)) (rid string, err error) {
 	if q.Present() < q.Needed() {
 		return "", fmt.Errorf("%w: %d of %d shares present; %s needs %d; nothing was changed", ErrQuorum, q.Present(), len(q.q.Shares), q.q.CeremonyID, q.Needed())
 	}
@@ -116,7 +116,8 @@ func quorumRun(ctx context.Context, env Env, q *Quorum, op string, steps func(r 
 	}
 	var recordPath string
 	defer func() { r.finish(ctx, err, recordPath) }()
-	custodians := record.Actor{Name: strings.Join(q.Holders(), ", "), Role: "custodians"}
+	holders := q.Holders()
+	custodians := record.Actor{Name: strings.Join(holders, ", "), Role: "custodians"}
 	var u *unlocked
 	err = r.step(Step{ID: op + ".unlock", Title: "Unlock the root with the quorum"}, custodians, func() (map[string]string, error) {
 		var err error
@@ -132,9 +133,27 @@ func quorumRun(ctx context.Context, env Env, q *Quorum, op string, steps func(r 
 		return rid, err
 	}
 	defer u.close(ctx)
-	recordPath, err = steps(r, u)
-	return rid, err
+	if _, err = steps(r, u); err != nil {
+		return rid, err
+	}
+	if len(opsPIN) == 0 {
+		return rid, nil // no operator PIN, no record: the journal stands alone
+	}
+	signer, sess, err := recordSigner(ctx, env, u.mod, u.q.CeremonyID, u.cert, opsPIN)
+	if err != nil {
+		return rid, fmt.Errorf("%s done, but its record could not be signed: %w", op, err)
+	}
+	defer func() { sess.Logout(context.WithoutCancel(ctx)); sess.Close() }()
+	recordPath, err = r.writeRecord(ctx, &record.Ceremony{ID: rid, Kind: op, Root: u.q.CeremonyID, Outcome: "completed",
+		Threshold: u.q.Threshold, Custodians: len(u.q.Shares), Participants: quorumPeople(holders)}, signer)
+	if err != nil {
+		return rid, fmt.Errorf("%s done, but its record could not be written: %w", op, err)
+	}
+	return rid, nil
 }
+
+// RecordPath is where the signed record of a run is written.
+func RecordPath(env Env, runID string) string { return env.Workspace.Path("records", runID+".pdf") }
 
 // IssueCARequest asks for an issuing CA under the root.
 type IssueCARequest struct {
@@ -168,7 +187,7 @@ func IssueCA(ctx context.Context, env Env, q *Quorum, req IssueCARequest) (*Issu
 		req.Algorithm = hsm.ECDSAP384
 	}
 	res := &IssueCAResult{}
-	rid, err := quorumRun(ctx, env, q, "issue-ca", func(r *run, u *unlocked) (string, error) {
+	rid, err := quorumRun(ctx, env, q, "issue-ca", req.OpsPIN, func(r *run, u *unlocked) (string, error) {
 		res.Token = u.q.OperationsToken
 		ops, err := u.mod.OpenSession(ctx, u.q.OperationsToken)
 		if err != nil {
@@ -228,7 +247,7 @@ func IssueCA(ctx context.Context, env Env, q *Quorum, req IssueCARequest) (*Issu
 			res.IssuerID, res.Certificate, res.Path = id, cert, path
 			fp := pki.CertificateFingerprint(cert)
 			return map[string]string{"issuer_id": id, "subject": cert.Subject.String(), "serial": pki.SerialHex(cert.SerialNumber),
-				"not_after": cert.NotAfter.Format(time.RFC3339), "sha256": fp.String(), "words": fp.Words(), "file": path}, nil
+				"not_before": cert.NotBefore.Format(time.RFC3339), "not_after": cert.NotAfter.Format(time.RFC3339), "algorithm": string(req.Algorithm), "sha256": fp.String(), "words": fp.Words(), "file": path}, nil
 		})
 		if err != nil {
 			rollbackKey(ctx, r, ops, keyID)
@@ -254,7 +273,8 @@ func rollbackKey(ctx context.Context, r *run, ops *hsm.Session, keyID []byte) {
 type RootCRLRequest struct {
 	Revoke         string // serial (hex) of an issuing CA certificate to revoke, or ""
 	Reason         pki.Reason
-	NextUpdateDays int // 0: the plan's crl_next_update_days
+	NextUpdateDays int    // 0: the plan's crl_next_update_days
+	OpsPIN         []byte // operator PIN for signing the record; none: no record. Zeroed.
 }
 
 // RootCRLResult is a signed root CRL.
@@ -265,6 +285,7 @@ type RootCRLResult struct {
 
 // RootCRL signs the root's CRL under quorum.
 func RootCRL(ctx context.Context, env Env, q *Quorum, req RootCRLRequest) (*RootCRLResult, error) {
+	defer secret.Zero(req.OpsPIN)
 	var serial registry.SerialNumber
 	if req.Revoke != "" {
 		var err error
@@ -273,7 +294,7 @@ func RootCRL(ctx context.Context, env Env, q *Quorum, req RootCRLRequest) (*Root
 		}
 	}
 	res := &RootCRLResult{}
-	rid, err := quorumRun(ctx, env, q, "crl", func(r *run, u *unlocked) (string, error) {
+	rid, err := quorumRun(ctx, env, q, "crl", req.OpsPIN, func(r *run, u *unlocked) (string, error) {
 		if serial != nil {
 			err := r.step(Step{ID: "crl.revoke", Title: "Revoke the issuing CA"}, record.System, func() (map[string]string, error) {
 				rv, already, err := env.Registry.Revoke(ctx, registry.Revocation{IssuerID: u.root.ID, Serial: serial,
@@ -319,9 +340,11 @@ type DestroyResult struct {
 // Destroy destroys the root key and every object on each token of the module that holds
 // the root (where it lives now and, after a restore, the ceremony's original token),
 // verifies none remains, and records the end of the root. It cannot be undone.
-func Destroy(ctx context.Context, env Env, q *Quorum) (*DestroyResult, error) {
+// opsPIN, when given (zeroed here), signs the record with the record-signer key.
+func Destroy(ctx context.Context, env Env, q *Quorum, opsPIN []byte) (*DestroyResult, error) {
+	defer secret.Zero(opsPIN)
 	res := &DestroyResult{}
-	rid, err := quorumRun(ctx, env, q, "destroy", func(r *run, u *unlocked) (string, error) {
+	rid, err := quorumRun(ctx, env, q, "destroy", opsPIN, func(r *run, u *unlocked) (string, error) {
 		res.Token = u.root.Key.TokenLabel
 		return "", r.step(Step{ID: "destroy.erase", Title: "Destroy the root key and its objects"}, record.System, func() (map[string]string, error) {
 			data := map[string]string{}
@@ -395,6 +418,7 @@ func eraseAll(ctx context.Context, s *hsm.Session) (int, string, error) {
 type RestoreRequest struct {
 	Backup string // the wrapped blob
 	Token  string // label for the new token, initialised on a free slot
+	OpsPIN []byte // operator PIN for signing the record; none: no record. Zeroed.
 }
 
 // RestoreResult is a root restored into a new token.
@@ -407,6 +431,7 @@ type RestoreResult struct {
 // checks the restored key signs for the root certificate, and moves the root's key location
 // to it in the registry.
 func Restore(ctx context.Context, env Env, q *Quorum, req RestoreRequest) (*RestoreResult, error) {
+	defer secret.Zero(req.OpsPIN)
 	blob, err := os.ReadFile(req.Backup)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
@@ -419,7 +444,7 @@ func Restore(ctx context.Context, env Env, q *Quorum, req RestoreRequest) (*Rest
 		return nil, errors.New("restore: name the new token (--token)")
 	}
 	res := &RestoreResult{Token: req.Token}
-	rid, err := quorumRun(ctx, env, q, "restore", func(r *run, u *unlocked) (string, error) {
+	rid, err := quorumRun(ctx, env, q, "restore", req.OpsPIN, func(r *run, u *unlocked) (string, error) {
 		return "", r.step(Step{ID: "restore.unwrap", Title: "Restore the root key into the new token"}, record.System, func() (map[string]string, error) {
 			if _, err := u.mod.TokenByLabel(ctx, req.Token); err == nil {
 				return nil, fmt.Errorf("a token labelled %q already exists; restore needs a new, uninitialised token", req.Token)

@@ -16,6 +16,7 @@ import (
 type ReshareRequest struct {
 	Custodians []string
 	Threshold  int
+	OpsPIN     []byte // operator PIN for signing the record; none: no record. Zeroed.
 }
 
 // ReshareResult is a quorum moved to a new secret.
@@ -31,6 +32,7 @@ type ReshareResult struct {
 // S, the backup is re-wrapped under the new KEK, and the registry moves to the next epoch.
 // The old shares stop working.
 func Reshare(ctx context.Context, env Env, q *Quorum, req ReshareRequest, people Participants) (*ReshareResult, error) {
+	defer secret.Zero(req.OpsPIN)
 	n := len(req.Custodians)
 	plan, err := ParsePlan(q.q.Plan)
 	if err != nil {
@@ -43,7 +45,7 @@ func Reshare(ctx context.Context, env Env, q *Quorum, req ReshareRequest, people
 	}
 	res := &ReshareResult{Epoch: q.q.Epoch + 1}
 	id := q.q.CeremonyID
-	rid, err := quorumRun(ctx, env, q, "reshare", func(r *run, u *unlocked) (string, error) {
+	rid, err := quorumRun(ctx, env, q, "reshare", req.OpsPIN, func(r *run, u *unlocked) (string, error) {
 		var newS []byte
 		defer func() { secret.Zero(newS) }()
 		var shares []Share

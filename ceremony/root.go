@@ -166,7 +166,26 @@ func Root(ctx context.Context, env Env, plan *Plan, opsPIN []byte, people Partic
 			return nil, err
 		}
 	}
+	path, err := r.writeRecord(ctx, r.ceremonyRecord(), record.Signer{Key: r.signerKey, Certificate: r.res.RecordSigner,
+		Chain: []*x509.Certificate{r.res.Root}})
+	if err != nil {
+		return nil, fmt.Errorf("root ceremony done, but its record could not be written: %w", err)
+	}
+	r.res.RecordPath = path
+	r.res.JournalHash = r.journal.FinalHash()
 	return &r.res, nil
+}
+
+func (r *rootRun) ceremonyRecord() *record.Ceremony {
+	people := []record.Person{{Name: r.plan.Administrator, Role: "administrator"}}
+	for _, w := range r.plan.Witnesses {
+		people = append(people, record.Person{Name: w, Role: "witness"})
+	}
+	for _, c := range r.plan.Custodians {
+		people = append(people, record.Person{Name: c, Role: "custodian"})
+	}
+	return &record.Ceremony{ID: r.plan.ID, Kind: "root", Root: r.plan.ID, Outcome: "completed: root created, shares verified",
+		Threshold: r.plan.Threshold, Custodians: len(r.plan.Custodians), Participants: people}
 }
 
 // confirmed runs a step once its participant confirms it.
@@ -315,6 +334,7 @@ func (r *rootRun) certificate(ctx context.Context) error {
 		return map[string]string{"subject": cert.Subject.String(), "serial": pki.SerialHex(cert.SerialNumber),
 			"not_before": cert.NotBefore.Format(time.RFC3339), "not_after": cert.NotAfter.Format(time.RFC3339),
 			"sha256": fp.String(), "words": fp.Words(), "lint_warnings": fmt.Sprint(len(lint.Warnings())),
+			"algorithm": string(r.plan.Algorithm()),
 			"file": path}, nil
 	})
 }
@@ -415,7 +435,9 @@ func (r *rootRun) recordSigner(ctx context.Context) error {
 		fp := pki.CertificateFingerprint(cert)
 		return map[string]string{"token": r.plan.OperationsToken, "token_created": fmt.Sprint(created),
 			"key_id": hex.EncodeToString(id), "subject": cert.Subject.String(),
-			"serial": pki.SerialHex(cert.SerialNumber), "sha256": fp.String(), "file": path}, nil
+			"serial": pki.SerialHex(cert.SerialNumber), "sha256": fp.String(), "file": path,
+			"not_before": cert.NotBefore.Format(time.RFC3339), "not_after": cert.NotAfter.Format(time.RFC3339),
+			"algorithm": string(hsm.ECDSAP384)}, nil
 	})
 }
 

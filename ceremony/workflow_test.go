@@ -231,7 +231,7 @@ func TestRootCeremonyAndQuorumOperations(t *testing.T) {
 	}
 
 	// destroy: nothing of the root remains on either token.
-	if _, err := Destroy(ctx, f.env, f.quorum(t, p2.shares[2], p2.shares[3])); err != nil {
+	if _, err := Destroy(ctx, f.env, f.quorum(t, p2.shares[2], p2.shares[3]), []byte("ops-pin-1234")); err != nil {
 		t.Fatal(err)
 	}
 	for _, label := range []string{f.plan.ID, "acme-root-b"} {

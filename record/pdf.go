@@ -268,7 +268,7 @@ func (d *doc) fields(fs []Field) {
 // each new page until endTable.
 func (d *doc) startTable(cols []column) {
 	d.table = &table{cols: cols}
-	d.need(14)
+	d.need(24) // the header and at least one row
 	d.tableHeader()
 }
 

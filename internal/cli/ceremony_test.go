@@ -121,12 +121,39 @@ func TestCeremonyCommands(t *testing.T) {
 	}
 	newShares := filepath.Join(b.dir, "new")
 	os.Mkdir(newShares, 0o700)
-	b.run(t, ExitOK, "ceremony", "reshare", "--root", "acme-root-2026", "--shares", two, "--custodians", "Ann Ames, 李雷, Bo Bo", "--threshold", "2", "--shares-dir", newShares)
+	b.run(t, ExitOK, "ceremony", "reshare", "--root", "acme-root-2026", "--shares", two, "--custodians", "Ann Ames, 李雷, Bo Bo", "--threshold", "2", "--shares-dir", newShares, "--ops-pin-file", b.pin)
 	newTwo := filepath.Join(newShares, "1-Ann-Ames.share") + "," + filepath.Join(newShares, "2-李雷.share")
 	b.run(t, ExitFail, "ceremony", "crl", "--root", "acme-root-2026", "--shares", two)
 	b.run(t, ExitOK, "ceremony", "restore", "--root", "acme-root-2026", "--shares", newTwo,
-		"--backup", filepath.Join(b.ws, "backup", "acme-root-2026-epoch2.wrapped"), "--token", "acme-root-b")
+		"--backup", filepath.Join(b.ws, "backup", "acme-root-2026-epoch2.wrapped"), "--token", "acme-root-b", "--ops-pin-file", b.pin)
 	b.run(t, ExitOK, "ceremony", "crl", "--root", "acme-root-2026", "--shares", newTwo)
+
+	// Every record verifies, with the workspace's root and with the root file given.
+	records, _ := filepath.Glob(filepath.Join(b.ws, "records", "*.pdf"))
+	if len(records) != 4 { // root, issue-ca, reshare, restore
+		t.Errorf("%d records: %v", len(records), records)
+	}
+	rootPEM := filepath.Join(b.ws, "certs", "acme-root-2026-root.pem")
+	for _, r := range records {
+		out := b.run(t, ExitOK, "verify", r)
+		if strings.Count(out, "PASS") != 7 {
+			t.Errorf("verify %s:\n%s", r, out)
+		}
+		b.run(t, ExitOK, "verify", r, "--root", rootPEM)
+		if o, _ := exec.Command("pdfsig", r).CombinedOutput(); !strings.Contains(string(o), "Signature is Valid.") {
+			t.Errorf("pdfsig %s:\n%s", r, o)
+		}
+	}
+	tampered := filepath.Join(b.dir, "tampered.pdf")
+	data, _ := os.ReadFile(records[0])
+	data[len(data)/2] ^= 1
+	os.WriteFile(tampered, data, 0o644)
+	if out := b.run(t, ExitFail, "verify", tampered); !strings.Contains(out, "FAIL  signature is valid") {
+		t.Errorf("tampered record:\n%s", out)
+	}
+	journals, _ := filepath.Glob(filepath.Join(b.ws, "journal", "*.jsonl"))
+	b.run(t, ExitOK, "verify", journals[0])
+	b.run(t, ExitUsage, "verify", filepath.Join(b.dir, "missing.pdf"))
 
 	checkNoSecretsLeaked(t, b, []string{b.shares, newShares})
 

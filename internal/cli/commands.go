@@ -11,6 +11,7 @@ func commands(gui GUIFunc) []command {
 	cmds = append(cmds, hsmCommands()...)
 	cmds = append(cmds, runCommands()...)
 	cmds = append(cmds, ceremonyCommands()...)
+	cmds = append(cmds, verifyCommands()...)
 	return cmds
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/custos-pki/custos/ceremony"
@@ -14,16 +15,38 @@ import (
 
 // quorumFlags are the flags every operation under quorum takes.
 type quorumFlags struct {
-	ws, root, shares, module *string
+	ws, root, shares, module, pinFile *string
 }
 
 func addQuorumFlags(fs *flag.FlagSet) quorumFlags {
 	return quorumFlags{
-		ws:     workspaceFlag(fs),
-		root:   fs.String("root", "", "the root's `ID` (its ceremony id)"),
-		shares: fs.String("shares", "", "comma-separated share `FILES`, at least the threshold, from different custodians"),
-		module: fs.String("module", "", "PKCS#11 module `PATH` (default: the one the root ceremony used)"),
+		ws:      workspaceFlag(fs),
+		root:    fs.String("root", "", "the root's `ID` (its ceremony id)"),
+		shares:  fs.String("shares", "", "comma-separated share `FILES`, at least the threshold, from different custodians"),
+		module:  fs.String("module", "", "PKCS#11 module `PATH` (default: the one the root ceremony used)"),
+		pinFile: fs.String("ops-pin-file", "", "`FILE` holding the operations token's operator PIN, to sign the record (without it, only the journal is kept)"),
 	}
+}
+
+// opsPIN reads the operator PIN when --ops-pin-file was given.
+func (f quorumFlags) opsPIN() ([]byte, error) {
+	if *f.pinFile == "" {
+		return nil, nil
+	}
+	if err := existingFile(*f.pinFile); err != nil {
+		return nil, err
+	}
+	return secret.ReadPINFile(*f.pinFile)
+}
+
+// printRecord names the run's record, or says there is none.
+func printRecord(s Streams, env ceremony.Env, runID string) {
+	path := ceremony.RecordPath(env, runID)
+	if _, err := os.Stat(path); err == nil {
+		fmt.Fprintf(s.Out, "  record      %s\n", path)
+		return
+	}
+	fmt.Fprintf(s.Out, "  record      none (no --ops-pin-file); journal %s\n", env.Workspace.Path("journal", runID+".jsonl"))
 }
 
 // check validates the flags before anything is opened.
@@ -90,7 +113,6 @@ issuing CA's certificate (lint-then-sign). Prints the issuing CA's id for --issu
 			setup: func(fs *flag.FlagSet) runFunc {
 				qf := addQuorumFlags(fs)
 				name := fs.String("name", "", "the issuing CA's common `NAME`")
-				pinFile := fs.String("ops-pin-file", "", "`FILE` holding the operations token's operator PIN")
 				years := fs.Int("validity-years", 10, "validity in `YEARS`")
 				return func(ctx context.Context, s Streams, args []string) error {
 					files, err := qf.check()
@@ -100,10 +122,10 @@ issuing CA's certificate (lint-then-sign). Prints the issuing CA's id for --issu
 					if err := requireValue("name", *name); err != nil {
 						return err
 					}
-					if err := requireFile("ops-pin-file", *pinFile); err != nil {
+					if err := requireFile("ops-pin-file", *qf.pinFile); err != nil {
 						return err
 					}
-					pin, err := secret.ReadPINFile(*pinFile)
+					pin, err := qf.opsPIN()
 					if err != nil {
 						return err
 					}
@@ -120,6 +142,7 @@ issuing CA's certificate (lint-then-sign). Prints the issuing CA's id for --issu
 					fp := pki.CertificateFingerprint(res.Certificate)
 					fmt.Fprintf(s.Out, "issuing CA %s: %s\n  certificate %s\n  serial      %s\n  sha256      %s\n  words       %s\n  key         on token %q\n  journal     %s\n",
 						res.IssuerID, res.Certificate.Subject.CommonName, res.Path, pki.SerialHex(res.Certificate.SerialNumber), fp, fp.Words(), res.Token, res.JournalPath)
+					printRecord(s, env, res.RunID)
 					return nil
 				}
 			},
@@ -151,11 +174,17 @@ issuing CA's certificate (lint-then-sign). Prints the issuing CA's id for --issu
 					if *days < 0 {
 						return usagef("--next-update-days must be positive")
 					}
+					pin, err := qf.opsPIN()
+					if err != nil {
+						return err
+					}
+					defer secret.Zero(pin)
 					env, q, done, err := qf.open(ctx, s, files)
 					if err != nil {
 						return err
 					}
 					defer done()
+					req.OpsPIN = pin
 					res, err := ceremony.RootCRL(ctx, env, q, req)
 					if err != nil {
 						return err
@@ -163,6 +192,7 @@ issuing CA's certificate (lint-then-sign). Prints the issuing CA's id for --issu
 					c := res.CRL
 					fmt.Fprintf(s.Out, "root CRL %d of %s: %d entries, next update %s\n  DER    %s\n  PEM    %s\n  sha256 %s\n",
 						c.Number, *qf.root, c.Entries, c.NextUpdate.Format("2006-01-02"), c.DERPath, c.PEMPath, c.Fingerprint)
+					printRecord(s, env, res.RunID)
 					return nil
 				}
 			},
@@ -197,13 +227,18 @@ issuing CA's certificate (lint-then-sign). Prints the issuing CA's id for --issu
 					if err != nil {
 						return err
 					}
+					pin, err := qf.opsPIN()
+					if err != nil {
+						return err
+					}
+					defer secret.Zero(pin)
 					env, q, done, err := qf.open(ctx, s, files)
 					if err != nil {
 						return err
 					}
 					defer done()
 					people := &fileParticipants{files: out, err: s, admin: record.Actor{Name: "command line", Role: "custodians"}}
-					res, err := ceremony.Reshare(ctx, env, q, ceremony.ReshareRequest{Custodians: names, Threshold: *threshold}, people)
+					res, err := ceremony.Reshare(ctx, env, q, ceremony.ReshareRequest{Custodians: names, Threshold: *threshold, OpsPIN: pin}, people)
 					if err != nil {
 						return err
 					}
@@ -212,6 +247,7 @@ issuing CA's certificate (lint-then-sign). Prints the issuing CA's id for --issu
 					if res.BackupPath != "" {
 						fmt.Fprintf(s.Out, "  backup re-wrapped: %s\n", res.BackupPath)
 					}
+					printRecord(s, env, res.RunID)
 					return nil
 				}
 			},
@@ -234,16 +270,22 @@ issuing CA's certificate (lint-then-sign). Prints the issuing CA's id for --issu
 					if err := requireValue("token", *token); err != nil {
 						return err
 					}
+					pin, err := qf.opsPIN()
+					if err != nil {
+						return err
+					}
+					defer secret.Zero(pin)
 					env, q, done, err := qf.open(ctx, s, files)
 					if err != nil {
 						return err
 					}
 					defer done()
-					res, err := ceremony.Restore(ctx, env, q, ceremony.RestoreRequest{Backup: *backup, Token: *token})
+					res, err := ceremony.Restore(ctx, env, q, ceremony.RestoreRequest{Backup: *backup, Token: *token, OpsPIN: pin})
 					if err != nil {
 						return err
 					}
 					fmt.Fprintf(s.Out, "root %s restored into token %q; the restored key signs for the root certificate\n", *qf.root, res.Token)
+					printRecord(s, env, res.RunID)
 					return nil
 				}
 			},
@@ -258,16 +300,22 @@ issuing CA's certificate (lint-then-sign). Prints the issuing CA's id for --issu
 					if err != nil {
 						return err
 					}
+					pin, err := qf.opsPIN()
+					if err != nil {
+						return err
+					}
+					defer secret.Zero(pin)
 					env, q, done, err := qf.open(ctx, s, files)
 					if err != nil {
 						return err
 					}
 					defer done()
-					res, err := ceremony.Destroy(ctx, env, q)
+					res, err := ceremony.Destroy(ctx, env, q, pin)
 					if err != nil {
 						return err
 					}
 					fmt.Fprintf(s.Out, "root %s destroyed: %d objects destroyed on token %q, none remain\n", *qf.root, res.Destroyed, res.Token)
+					printRecord(s, env, res.RunID)
 					return nil
 				}
 			},

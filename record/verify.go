@@ -1,0 +1,264 @@
+package record
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/asn1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/digitorus/pdf"
+	"github.com/digitorus/pkcs7"
+)
+
+// Check is one thing Verify looked at.
+type Check struct {
+	Name   string
+	OK     bool
+	Detail string // why it failed, or what was found
+}
+
+// Report is the outcome of verifying a record or a journal.
+type Report struct {
+	Checks   []Check
+	Signer   *x509.Certificate
+	SignedAt time.Time
+	Journal  *JournalFile
+}
+
+// OK is true when every check passed.
+func (r *Report) OK() bool {
+	for _, c := range r.Checks {
+		if !c.OK {
+			return false
+		}
+	}
+	return len(r.Checks) > 0
+}
+
+func (r *Report) add(name string, err error, detail string) bool {
+	c := Check{Name: name, OK: err == nil, Detail: detail}
+	if err != nil {
+		c.Detail = err.Error()
+	}
+	r.Checks = append(r.Checks, c)
+	return err == nil
+}
+
+// Check names, as `custos verify` prints them.
+const (
+	CheckCoversFile   = "signature covers the whole file"
+	CheckSignature    = "signature is valid"
+	CheckChain        = "signer chains to the root"
+	CheckUsage        = "signer may sign documents (id-kp-documentSigning)"
+	CheckValidAt      = "signer certificate was valid when it signed"
+	CheckJournal      = "embedded journal's hash chain is intact"
+	CheckJournalHash  = "journal's final hash equals the record's"
+	CheckJournalAlone = "journal's hash chain is intact"
+)
+
+var oidDocumentSigning = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 36}
+var oidSigningTime = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 5}
+
+var byteRangeRE = regexp.MustCompile(`/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]`)
+
+// Verify checks a signed record against roots: the signature, that it covers every byte of
+// the file, the signer's chain and usage, and the embedded journal and its hash. It never
+// panics on a damaged or hostile file: each problem is a failed check with its reason.
+func Verify(file []byte, roots []*x509.Certificate) (rep *Report) {
+	rep = &Report{}
+	defer func() {
+		if r := recover(); r != nil {
+			rep.add("file is a readable PDF", fmt.Errorf("unreadable PDF: %v", r), "")
+		}
+	}()
+	content, sig, err := signedParts(file)
+	if !rep.add(CheckCoversFile, err, "from the first byte to the last, but for the signature itself") {
+		return rep
+	}
+	p7, err := pkcs7.Parse(sig)
+	if err == nil {
+		p7.Content = content
+		err = p7.Verify()
+	}
+	if err != nil {
+		err = fmt.Errorf("the file was changed after signing, or the signature is damaged: %w", err)
+	}
+	if !rep.add(CheckSignature, err, "SHA-256 digest of the signed bytes matches the signature") {
+		return rep
+	}
+	signer := p7.GetOnlySigner()
+	rep.Signer = signer
+	if signer == nil {
+		rep.add(CheckChain, errors.New("the signature names no single signer"), "")
+		return rep
+	}
+	var at time.Time
+	if err := p7.UnmarshalSignedAttribute(oidSigningTime, &at); err != nil {
+		at = time.Now()
+	}
+	rep.SignedAt = at
+	rep.add(CheckChain, verifyChain(signer, p7.Certificates, roots, at), "signed by "+signer.Subject.CommonName)
+	rep.add(CheckUsage, documentSigning(signer), "")
+	var validErr error
+	if at.Before(signer.NotBefore) || at.After(signer.NotAfter) {
+		validErr = fmt.Errorf("signed %s, outside the certificate's validity %s to %s", at.UTC().Format(time.RFC3339),
+			signer.NotBefore.UTC().Format(time.RFC3339), signer.NotAfter.UTC().Format(time.RFC3339))
+	}
+	rep.add(CheckValidAt, validErr, "signed "+at.UTC().Format(time.RFC3339))
+
+	journal, keywords, err := journalAndKeywords(file)
+	if err == nil {
+		rep.Journal, err = ReadJournal(bytes.NewReader(journal))
+	}
+	if !rep.add(CheckJournal, err, "") {
+		return rep
+	}
+	want, ok := strings.CutPrefix(keywordHash(keywords), journalKeyword)
+	var hashErr error
+	switch {
+	case !ok:
+		hashErr = errors.New("the record does not state its journal's hash")
+	case want != rep.Journal.FinalHash:
+		hashErr = fmt.Errorf("the embedded journal ends in %s, but the record states %s: the attachment was swapped", rep.Journal.FinalHash, want)
+	}
+	rep.add(CheckJournalHash, hashErr, rep.Journal.FinalHash)
+	return rep
+}
+
+func keywordHash(k string) string {
+	i := strings.Index(k, journalKeyword)
+	if i < 0 {
+		return ""
+	}
+	return strings.Fields(k[i:])[0]
+}
+
+// signedParts returns the bytes the signature covers and the signature, checking that
+// they are the whole file but for the signature's own hex string.
+func signedParts(file []byte) ([]byte, []byte, error) {
+	all := byteRangeRE.FindAllSubmatchIndex(file, -1)
+	switch {
+	case len(all) == 0:
+		return nil, nil, errors.New("the file has no signature")
+	case len(all) > 1:
+		return nil, nil, fmt.Errorf("the file has %d signatures; a record has one", len(all))
+	}
+	m := all[0]
+	var n [4]int64
+	for i := range n {
+		v, err := strconv.ParseInt(string(file[m[2+2*i]:m[3+2*i]]), 10, 64)
+		if err != nil {
+			return nil, nil, fmt.Errorf("bad /ByteRange: %w", err)
+		}
+		n[i] = v
+	}
+	a, b, c, d := n[0], n[1], n[2], n[3]
+	size := int64(len(file))
+	if a != 0 || b <= 0 || c <= b || d < 0 || c+d != size {
+		return nil, nil, fmt.Errorf("the signature covers bytes 0–%d and %d–%d of a %d-byte file: something was added or cut after signing", b, c, c+d, size)
+	}
+	gap := bytes.TrimSpace(file[b:c])
+	if len(gap) < 2 || gap[0] != '<' || gap[len(gap)-1] != '>' {
+		return nil, nil, errors.New("the bytes the signature leaves out are not the signature")
+	}
+	raw, err := hex.DecodeString(string(gap[1 : len(gap)-1]))
+	if err != nil {
+		return nil, nil, fmt.Errorf("the signature is not hex: %w", err)
+	}
+	raw = trimDER(raw)
+	content := make([]byte, 0, b+d)
+	content = append(content, file[:b]...)
+	content = append(content, file[c:]...)
+	return content, raw, nil
+}
+
+// trimDER cuts the zero padding after a DER value.
+func trimDER(b []byte) []byte {
+	var v asn1.RawValue
+	if rest, err := asn1.Unmarshal(b, &v); err == nil {
+		return b[:len(b)-len(rest)]
+	}
+	return b
+}
+
+func verifyChain(signer *x509.Certificate, certs, roots []*x509.Certificate, at time.Time) error {
+	if len(roots) == 0 {
+		return errors.New("no root to check against: give the root certificate")
+	}
+	rp, ip := x509.NewCertPool(), x509.NewCertPool()
+	for _, r := range roots {
+		rp.AddCert(r)
+	}
+	for _, c := range certs {
+		if !c.Equal(signer) {
+			ip.AddCert(c)
+		}
+	}
+	_, err := signer.Verify(x509.VerifyOptions{Roots: rp, Intermediates: ip, CurrentTime: at, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	if err != nil {
+		return fmt.Errorf("the signer does not chain to the given root: %w", err)
+	}
+	return nil
+}
+
+func documentSigning(c *x509.Certificate) error {
+	for _, u := range c.UnknownExtKeyUsage {
+		if u.Equal(oidDocumentSigning) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s has no id-kp-documentSigning extended key usage", c.Subject.CommonName)
+}
+
+// journalAndKeywords reads the embedded journal and the document keywords.
+func journalAndKeywords(file []byte) ([]byte, string, error) {
+	r, err := pdf.NewReader(bytes.NewReader(file), int64(len(file)))
+	if err != nil {
+		return nil, "", fmt.Errorf("read the PDF: %w", err)
+	}
+	keywords := r.Trailer().Key("Info").Key("Keywords").Text()
+	names := r.Trailer().Key("Root").Key("Names").Key("EmbeddedFiles").Key("Names")
+	var found []string
+	for i := 0; i+1 < names.Len(); i += 2 {
+		spec := names.Index(i + 1)
+		name := spec.Key("UF").Text()
+		if name == "" {
+			name = spec.Key("F").Text()
+		}
+		found = append(found, name)
+		if name != JournalAttachment {
+			continue
+		}
+		rc := spec.Key("EF").Key("F").Reader()
+		defer rc.Close()
+		b, err := io.ReadAll(io.LimitReader(rc, 512<<20))
+		if err != nil {
+			return nil, "", fmt.Errorf("read the embedded journal: %w", err)
+		}
+		return b, keywords, nil
+	}
+	return nil, "", fmt.Errorf("no embedded %s (attachments: %v)", JournalAttachment, found)
+}
+
+// VerifyJournal checks a bare journal file's hash chain.
+func VerifyJournal(b []byte) *Report {
+	rep := &Report{}
+	jf, err := ReadJournal(bytes.NewReader(b))
+	detail := ""
+	if err == nil {
+		rep.Journal = jf
+		detail = fmt.Sprintf("%d entries, final hash %s", len(jf.Entries), jf.FinalHash)
+		if len(jf.Entries) == 0 {
+			err = errors.New("the journal is empty")
+		}
+	}
+	rep.add(CheckJournalAlone, err, detail)
+	return rep
+}
