@@ -335,7 +335,7 @@ func (r *rootRun) certificate(ctx context.Context) error {
 			"not_before": cert.NotBefore.Format(time.RFC3339), "not_after": cert.NotAfter.Format(time.RFC3339),
 			"sha256": fp.String(), "words": fp.Words(), "lint_warnings": fmt.Sprint(len(lint.Warnings())),
 			"algorithm": string(r.plan.Algorithm()),
-			"file": path}, nil
+			"file":      path}, nil
 	})
 }
 
