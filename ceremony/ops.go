@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/custos-pki/custos/hsm"
+	"github.com/custos-pki/custos/internal/opstoken"
 	"github.com/custos-pki/custos/internal/publish"
 	"github.com/custos-pki/custos/internal/secret"
 	"github.com/custos-pki/custos/pki"
@@ -139,11 +140,11 @@ func quorumRun(ctx context.Context, env Env, q *Quorum, op string, opsPIN []byte
 	if len(opsPIN) == 0 {
 		return rid, nil // no operator PIN, no record: the journal stands alone
 	}
-	signer, sess, err := recordSigner(ctx, env, u.mod, u.q.CeremonyID, u.cert, opsPIN)
+	signer, key, err := opstoken.RecordSigner(ctx, env.Registry, u.mod, u.q.CeremonyID, u.cert, opsPIN)
 	if err != nil {
 		return rid, fmt.Errorf("%s done, but its record could not be signed: %w", op, err)
 	}
-	defer func() { sess.Logout(context.WithoutCancel(ctx)); sess.Close() }()
+	defer key.Close()
 	recordPath, err = r.writeRecord(ctx, &record.Ceremony{ID: rid, Kind: op, Root: u.q.CeremonyID, Outcome: "completed",
 		Threshold: u.q.Threshold, Custodians: len(u.q.Shares), Participants: quorumPeople(holders)}, signer)
 	if err != nil {

@@ -2,7 +2,6 @@ package ceremony
 
 import (
 	"context"
-	"crypto/x509"
 	"fmt"
 	"regexp"
 	"sort"
@@ -10,38 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/record"
-	"github.com/custos-pki/custos/registry"
 )
-
-// recordSigner finds the record-signer key of the ceremony on the operations token, logging
-// in with the operator PIN. The caller closes the session.
-func recordSigner(ctx context.Context, env Env, mod *hsm.Module, ceremonyID string, root *x509.Certificate, opsPIN []byte) (record.Signer, *hsm.Session, error) {
-	rc, err := env.Registry.ActiveRoleCert(ctx, registry.RoleRecordSigner, ceremonyID)
-	if err != nil {
-		return record.Signer{}, nil, fmt.Errorf("record signer of %s: %w", ceremonyID, err)
-	}
-	cert, err := x509.ParseCertificate(rc.Certificate)
-	if err != nil {
-		return record.Signer{}, nil, err
-	}
-	s, err := mod.OpenSession(ctx, rc.Key.TokenLabel)
-	if err != nil {
-		return record.Signer{}, nil, err
-	}
-	if err := s.Login(ctx, hsm.User, opsPIN); err != nil {
-		s.Close()
-		return record.Signer{}, nil, fmt.Errorf("operations token %q: %w", rc.Key.TokenLabel, err)
-	}
-	key, err := s.Signer(ctx, hsm.Match{Class: hsm.ClassPrivateKey, ID: rc.Key.KeyID})
-	if err != nil {
-		s.Logout(ctx)
-		s.Close()
-		return record.Signer{}, nil, err
-	}
-	return record.Signer{Key: key, Certificate: cert, Chain: []*x509.Certificate{root}}, s, nil
-}
 
 // writeRecord renders the run's record from its journal and signs it. Nothing is journaled
 // after this: the record carries the journal as it stands.

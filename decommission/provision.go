@@ -1,0 +1,238 @@
+package decommission
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/custos-pki/custos/hsm"
+	"github.com/custos-pki/custos/internal/opstoken"
+	"github.com/custos-pki/custos/internal/secret"
+	"github.com/custos-pki/custos/pki"
+	"github.com/custos-pki/custos/registry"
+)
+
+// ProvisionRequest is a device to make, as the factory does at key injection.
+type ProvisionRequest struct {
+	Issuer    string // issuing CA id or common name
+	Serial    string
+	Model     string
+	Token     string // the device token's label; a free slot is initialised with it
+	OpsPIN    []byte // the operations token's operator PIN (the issuing CA key); zeroed
+	DevicePIN []byte // the device token's PIN, set as its user and SO PIN; zeroed
+	// ValidityYears of the device certificate; 0 means 10.
+	ValidityYears int
+}
+
+// Provisioned is a device made and registered.
+type Provisioned struct {
+	Serial      string
+	Token       string
+	KeyID       []byte
+	Certificate *x509.Certificate
+}
+
+// Provision initialises a device token, generates the device key on it, issues the device
+// certificate from the issuing CA (lint-then-sign), stores the certificate on the token and
+// registers the device.
+func Provision(ctx context.Context, env Env, req ProvisionRequest) (*Provisioned, error) {
+	defer secret.ZeroAll(req.OpsPIN, req.DevicePIN)
+	if strings.TrimSpace(req.Serial) == "" || req.Token == "" {
+		return nil, errors.New("provision: a device needs a serial and a token label")
+	}
+	if _, err := env.Registry.Device(ctx, req.Serial); err == nil {
+		return nil, fmt.Errorf("provision: device %s is already registered", req.Serial)
+	}
+	if req.ValidityYears == 0 {
+		req.ValidityYears = 10
+	}
+	mod, err := env.openModule(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer mod.Close()
+	iss, issCert, caKey, err := opstoken.Issuer(ctx, env.Registry, mod, req.Issuer, req.OpsPIN)
+	if err != nil {
+		return nil, fmt.Errorf("provision %s: %w", req.Serial, err)
+	}
+	defer caKey.Close()
+	if iss.Kind != registry.IssuerIssuing {
+		return nil, fmt.Errorf("provision %s: %s is a root; devices are certified by an issuing CA", req.Serial, iss.ID)
+	}
+	if _, err := mod.TokenByLabel(ctx, req.Token); err == nil {
+		return nil, fmt.Errorf("provision %s: a token labelled %q exists already", req.Serial, req.Token)
+	}
+	slot, err := mod.FreeSlot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := mod.InitToken(ctx, slot.ID, req.Token, req.DevicePIN, req.DevicePIN); err != nil {
+		return nil, fmt.Errorf("provision %s: %w", req.Serial, err)
+	}
+	s, err := mod.OpenSession(ctx, req.Token)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	if err := s.Login(ctx, hsm.User, req.DevicePIN); err != nil {
+		return nil, err
+	}
+	defer s.Logout(context.WithoutCancel(ctx))
+	id, err := s.Random(ctx, 16)
+	if err != nil {
+		return nil, err
+	}
+	key, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.ECDSAP256, ID: id, Label: "device " + req.Serial})
+	if err != nil {
+		return nil, err
+	}
+	serial, err := pki.NewSerial(randReader{ctx, s})
+	if err != nil {
+		return nil, err
+	}
+	cert, _, err := pki.Issue(pki.DeviceIdentity{SerialNumber: req.Serial, Manufacturer: issCert.Subject.Organization[0],
+		Model: req.Model, NotBefore: env.now(), ValidityYears: min(req.ValidityYears, yearsLeft(issCert, env))},
+		serial, key.Public(), pki.Issuer{Certificate: issCert, Signer: caKey})
+	if err != nil {
+		return nil, fmt.Errorf("provision %s: %w", req.Serial, err)
+	}
+	if err := s.StoreCertificate(ctx, cert, id, "device "+req.Serial); err != nil {
+		return nil, err
+	}
+	rc, err := registry.CertificateFromX509(iss.ID, cert)
+	if err != nil {
+		return nil, err
+	}
+	if err := env.Registry.RegisterDevice(ctx, registry.NewDevice{
+		Device:      registry.Device{Serial: req.Serial, Model: req.Model, IssuerID: iss.ID},
+		Certificate: rc,
+		Key:         registry.DeviceKey{KeyID: id, PublicKeySHA256: registry.PublicKeySHA256(cert), TokenLabel: req.Token, GeneratedAt: env.now()},
+	}); err != nil {
+		return nil, err
+	}
+	return &Provisioned{Serial: req.Serial, Token: req.Token, KeyID: id, Certificate: cert}, nil
+}
+
+func yearsLeft(issuer *x509.Certificate, env Env) int {
+	return max(1, int(issuer.NotAfter.Sub(env.now()).Hours()/24/366))
+}
+
+type randReader struct {
+	ctx context.Context
+	s   *hsm.Session
+}
+
+func (r randReader) Read(p []byte) (int, error) {
+	b, err := r.s.Random(r.ctx, len(p))
+	if err != nil {
+		return 0, err
+	}
+	return copy(p, b), nil
+}
+
+// Import registers devices from existing certificates (PEM or DER files, or folders of them),
+// each of which must be signed by the issuing CA. Nothing is registered if any file is bad:
+// the error names it.
+func Import(ctx context.Context, env Env, issuerRef string, paths []string) (int, error) {
+	iss, err := env.Registry.Issuer(ctx, issuerRef)
+	if err != nil {
+		return 0, err
+	}
+	issCert, err := x509.ParseCertificate(iss.Certificate)
+	if err != nil {
+		return 0, err
+	}
+	var files []string
+	for _, p := range paths {
+		info, err := os.Stat(p)
+		if err != nil {
+			return 0, fmt.Errorf("import: %w", err)
+		}
+		if !info.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		for _, pat := range []string{"*.pem", "*.crt", "*.cer", "*.der"} {
+			m, _ := filepath.Glob(filepath.Join(p, pat))
+			files = append(files, m...)
+		}
+	}
+	var devices []registry.NewDevice
+	for _, f := range files {
+		certs, err := readCerts(f)
+		if err != nil {
+			return 0, fmt.Errorf("import %s: %w", f, err)
+		}
+		for _, c := range certs {
+			if err := c.CheckSignatureFrom(issCert); err != nil {
+				return 0, fmt.Errorf("import %s: %s is not signed by issuer %s: %w", f, c.Subject.CommonName, iss.ID, err)
+			}
+			serial := c.Subject.SerialNumber
+			if serial == "" {
+				serial = c.Subject.CommonName
+			}
+			if serial == "" {
+				return 0, fmt.Errorf("import %s: the certificate names no device serial (subject serialNumber or CN)", f)
+			}
+			rc, err := registry.CertificateFromX509(iss.ID, c)
+			if err != nil {
+				return 0, fmt.Errorf("import %s: %w", f, err)
+			}
+			model := ""
+			if len(c.Subject.OrganizationalUnit) > 0 {
+				model = c.Subject.OrganizationalUnit[0]
+			}
+			devices = append(devices, registry.NewDevice{Device: registry.Device{Serial: serial, Model: model, IssuerID: iss.ID},
+				Certificate: rc, Key: registry.DeviceKey{PublicKeySHA256: registry.PublicKeySHA256(c)}})
+		}
+	}
+	if len(devices) == 0 {
+		return 0, errors.New("import: no certificates found")
+	}
+	return env.Registry.ImportDevices(ctx, func(yield func(registry.NewDevice, error) bool) {
+		for _, d := range devices {
+			if !yield(d, nil) {
+				return
+			}
+		}
+	})
+}
+
+func readCerts(path string) ([]*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.Contains(string(b), "-----BEGIN") {
+		c, err := x509.ParseCertificate(b)
+		if err != nil {
+			return nil, fmt.Errorf("neither PEM nor a DER certificate: %w", err)
+		}
+		return []*x509.Certificate{c}, nil
+	}
+	var out []*x509.Certificate
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no CERTIFICATE block")
+	}
+	return out, nil
+}
