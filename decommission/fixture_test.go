@@ -128,3 +128,5 @@ func (f *fixture) root(t testing.TB) []*x509.Certificate {
 	c, _ := x509.ParseCertificate(iss.Certificate)
 	return []*x509.Certificate{c}
 }
+
+var workspaceOpen = workspace.Open

@@ -111,7 +111,7 @@ func Provision(ctx context.Context, env Env, req ProvisionRequest) (*Provisioned
 	if err := env.Registry.RegisterDevice(ctx, registry.NewDevice{
 		Device:      registry.Device{Serial: req.Serial, Model: req.Model, IssuerID: iss.ID},
 		Certificate: rc,
-		Key:         registry.DeviceKey{KeyID: id, PublicKeySHA256: registry.PublicKeySHA256(cert), TokenLabel: req.Token, GeneratedAt: env.now()},
+		Key:         registry.DeviceKey{KeyID: id, PublicKeySHA256: registry.PublicKeySHA256(cert), TokenLabel: req.Token, GeneratedAt: cert.NotBefore},
 	}); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,382 @@
+package decommission
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/csv"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/custos-pki/custos/hsm"
+	"github.com/custos-pki/custos/internal/opstoken"
+	"github.com/custos-pki/custos/internal/publish"
+	"github.com/custos-pki/custos/internal/secret"
+	"github.com/custos-pki/custos/pki"
+	"github.com/custos-pki/custos/record"
+	"github.com/custos-pki/custos/registry"
+)
+
+// FleetRequest is who retires a fleet, and with which PINs.
+type FleetRequest struct {
+	ManifestPath  string
+	Technician    string
+	Witness       string
+	OpsPIN        []byte // zeroed
+	DevicePIN     []byte // for rows that erase or reinit; zeroed
+	CRLNextUpdate time.Duration
+}
+
+// FleetResult is what a fleet run did.
+type FleetResult struct {
+	RunID            string
+	Devices          int
+	Decommissioned   int
+	AlreadyDone      int // decommissioned by an earlier run: nothing changed
+	Failed           int
+	CRLs             []publish.CRL
+	RecordPath       string
+	JournalPath      string
+	Resumed          bool
+	AlreadyCompleted bool
+}
+
+// batchSize is how many unreachable or destroyed devices one registry transaction and one
+// journal entry cover.
+const batchSize = 1000
+
+// FleetRunID is the run id of a manifest: the same manifest always resumes the same run.
+func FleetRunID(m *Manifest) string { return "fleet-" + hex.EncodeToString(m.SHA256[:6]) }
+
+// Fleet retires every device of a manifest: reachable ones are identified, erased and
+// verified on their tokens, the rest recorded as the row says; then one CRL per issuer and
+// one signed fleet record. Run again with the same manifest, it resumes where it stopped,
+// and once complete it changes nothing.
+func Fleet(ctx context.Context, env Env, m *Manifest, req FleetRequest) (*FleetResult, error) {
+	defer secret.ZeroAll(req.OpsPIN, req.DevicePIN)
+	if strings.TrimSpace(req.Technician) == "" {
+		return nil, errors.New("fleet: the technician must be named (--technician)")
+	}
+	if req.CRLNextUpdate == 0 {
+		req.CRLNextUpdate = 30 * 24 * time.Hour
+	}
+	runID := FleetRunID(m)
+	res := &FleetResult{RunID: runID, Devices: len(m.Rows)}
+	if err := preflight(ctx, env, m, req); err != nil {
+		return nil, err
+	}
+	jpath := env.Workspace.Path("journal", runID+".jsonl")
+	res.JournalPath = jpath
+	var j *record.Journal
+	prev, err := env.Registry.Run(ctx, runID)
+	switch {
+	case err == nil && prev.Status == registry.RunCompleted:
+		res.AlreadyCompleted, res.RecordPath = true, prev.RecordPath
+		return res, nil
+	case err == nil && prev.Status == registry.RunAborted:
+		return nil, fmt.Errorf("fleet run %s for this manifest was aborted; change the manifest to start a new run", runID)
+	case err == nil:
+		if prev.Status == registry.RunFailed {
+			if err := env.Registry.ResumeRun(ctx, runID); err != nil {
+				return nil, err
+			}
+		}
+		if j, err = record.OpenJournal(jpath); err != nil {
+			return nil, err
+		}
+		res.Resumed = true
+		j.Note("fleet.resume", record.Actor{Name: req.Technician, Role: "technician"}, nil)
+	case errors.Is(err, registry.ErrNotFound):
+		if err := env.Workspace.CheckWritable(); err != nil {
+			return nil, err
+		}
+		if j, err = startJournal(jpath, runID); err != nil {
+			return nil, err
+		}
+		if _, err := env.Registry.StartDecommissionRun(ctx, registry.DecommissionRun{Run: registry.Run{ID: runID,
+			Kind: registry.RunDecommission, Operation: "fleet", Subject: req.ManifestPath, JournalPath: jpath},
+			ManifestPath: req.ManifestPath, ManifestSHA256: m.SHA256[:], Technician: req.Technician, Witness: req.Witness}); err != nil {
+			j.Close()
+			return nil, err
+		}
+		j.Note("fleet.manifest", record.Actor{Name: req.Technician, Role: "technician"}, map[string]string{
+			"manifest": req.ManifestPath, "sha256": hex.EncodeToString(m.SHA256[:]), "devices": fmt.Sprint(len(m.Rows)),
+			"technician": req.Technician, "witness": req.Witness})
+	default:
+		return nil, err
+	}
+	defer j.Close()
+	if err := runFleet(ctx, env, j, m, req, res); err != nil {
+		if ctx.Err() == nil {
+			env.Registry.FailRun(context.WithoutCancel(ctx), runID, err.Error())
+		}
+		return res, err
+	}
+	if err := env.Registry.CompleteRun(ctx, runID, res.RecordPath); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// preflight refuses a manifest before anything changes: unknown devices (by line), rows that
+// need a witness or a device PIN that was not given.
+func preflight(ctx context.Context, env Env, m *Manifest, req FleetRequest) error {
+	var bad ManifestError
+	for _, r := range m.Rows {
+		if _, err := env.Registry.Device(ctx, r.Serial); errors.Is(err, registry.ErrNotFound) {
+			bad = append(bad, RowError{r.Line, fmt.Sprintf("device %s is not registered in this workspace", r.Serial)})
+		} else if err != nil {
+			return err
+		}
+		if !r.Method.reaches() && strings.TrimSpace(req.Witness) == "" {
+			bad = append(bad, RowError{r.Line, fmt.Sprintf("method %s needs a witness (--witness)", r.Method)})
+		}
+		if r.Method.reaches() && len(req.DevicePIN) == 0 {
+			bad = append(bad, RowError{r.Line, fmt.Sprintf("method %s needs the device PIN (--device-pin-file)", r.Method)})
+		}
+	}
+	if len(bad) > 0 {
+		return bad
+	}
+	if len(req.OpsPIN) == 0 {
+		return errors.New("fleet: the operator PIN is needed to sign the CRL and the record (--ops-pin-file)")
+	}
+	return nil
+}
+
+func runFleet(ctx context.Context, env Env, j *record.Journal, m *Manifest, req FleetRequest, res *FleetResult) error {
+	tech := record.Actor{Name: req.Technician, Role: "technician"}
+	done, err := env.Registry.RunDoneSerials(ctx, res.RunID)
+	if err != nil {
+		return err
+	}
+	mod, err := env.openModule(ctx)
+	if err != nil {
+		return err
+	}
+	defer mod.Close()
+	// Every issuer's key is opened before any device is touched: a wrong operator PIN stops
+	// the run here.
+	issuers := map[string]*fleetIssuer{}
+	for _, r := range m.Rows {
+		dev, err := env.Registry.Device(ctx, r.Serial)
+		if err != nil {
+			return err
+		}
+		if _, ok := issuers[dev.IssuerID]; !ok {
+			iss, cert, key, err := opstoken.Issuer(ctx, env.Registry, mod, dev.IssuerID, req.OpsPIN)
+			if err != nil {
+				return err
+			}
+			defer key.Close()
+			issuers[dev.IssuerID] = &fleetIssuer{iss: iss, cert: cert, key: key}
+		}
+	}
+	handled := len(done)
+	env.progress(Progress{Step: "fleet", Status: record.StatusBegin, Done: handled, Total: len(m.Rows)})
+	var batch []registry.Decommission
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		name := fmt.Sprintf("revoke %s … %s", batch[0].DeviceSerial, batch[len(batch)-1].DeviceSerial)
+		err := step(env, j, "revoke-batch", tech, func() (map[string]string, error) {
+			if _, err := env.Registry.DecommissionDevices(ctx, batch); err != nil {
+				return nil, err
+			}
+			return map[string]string{"devices": fmt.Sprint(len(batch)), "first": batch[0].DeviceSerial, "last": batch[len(batch)-1].DeviceSerial}, nil
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		handled += len(batch)
+		batch = batch[:0]
+		env.progress(Progress{Step: "fleet", Status: record.StatusNote, Done: handled, Total: len(m.Rows)})
+		return nil
+	}
+	for _, r := range m.Rows {
+		if done[r.Serial] {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			flush()
+			return fmt.Errorf("fleet stopped after %d of %d devices (run it again to resume): %w", handled, len(m.Rows), err)
+		}
+		d := registry.Decommission{RunID: res.RunID, DeviceSerial: r.Serial, Method: string(r.Method), Reason: registry.RevocationReason(r.Reason),
+			Note: r.Note, KeyState: registry.KeyDestroyed, At: env.now()}
+		if r.Method == Unreachable {
+			d.KeyState = registry.KeyCompromised
+		}
+		if r.Reason == pki.ReasonKeyCompromise {
+			d.InvalidityDate = env.now()
+		}
+		if r.Method.reaches() {
+			verification, err := eraseOne(ctx, env, j, mod, r, req, tech)
+			if err != nil {
+				d.Verification = err.Error()
+				env.Registry.RecordDecommissionFailure(ctx, d)
+				j.Note("device.failed", tech, map[string]string{"serial": r.Serial, "line": fmt.Sprint(r.Line), "error": err.Error()})
+				continue
+			}
+			d.Verification = verification
+		} else {
+			d.Verification = fmt.Sprintf("%s: nothing to erase; attested by %s", r.Method, req.Witness)
+		}
+		batch = append(batch, d)
+		if len(batch) >= batchSize || r.Method.reaches() {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	for _, fi := range issuers {
+		err := step(env, j, "crl", tech, func() (map[string]string, error) {
+			c, err := publish.SignCRL(ctx, env.Registry, env.Workspace, fi.iss.ID, pki.Issuer{Certificate: fi.cert, Signer: fi.key}, env.now(), req.CRLNextUpdate)
+			if err != nil {
+				return nil, err
+			}
+			if err := env.Registry.RecordRunCRL(ctx, res.RunID, fi.iss.ID, c.Number); err != nil {
+				return nil, err
+			}
+			res.CRLs = append(res.CRLs, c)
+			return map[string]string{"issuer": fi.iss.ID, "number": fmt.Sprint(c.Number), "entries": fmt.Sprint(c.Entries), "file": c.DERPath}, nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return fleetRecord(ctx, env, j, mod, req, issuers, res)
+}
+
+type fleetIssuer struct {
+	iss  registry.Issuer
+	cert *x509.Certificate
+	key  *opstoken.Key
+}
+
+// eraseOne identifies, erases and verifies one reachable device of a fleet, journaling each.
+func eraseOne(ctx context.Context, env Env, j *record.Journal, mod *hsm.Module, r Row, req FleetRequest, tech record.Actor) (string, error) {
+	dt, err := findDevice(ctx, env, mod, r.Serial)
+	if err != nil {
+		return "", err
+	}
+	sess, err := mod.OpenSession(ctx, dt.Token)
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		if sess != nil {
+			sess.Logout(context.WithoutCancel(ctx))
+			sess.Close()
+		}
+	}()
+	if err := sess.Login(ctx, hsm.User, req.DevicePIN); err != nil {
+		return "", fmt.Errorf("device token %q: %w", dt.Token, err)
+	}
+	if _, err := prove(ctx, sess, dt); err != nil {
+		return "", err
+	}
+	one := Request{Serial: r.Serial, Method: r.Method, DevicePIN: req.DevicePIN}
+	res := &Result{}
+	if err := eraseAndVerify(ctx, env, j, mod, &sess, one, dt, tech, res); err != nil {
+		return "", err
+	}
+	return res.Verification, nil
+}
+
+// fleetRecord writes the signed fleet record, with every device in its table and the results
+// attached as CSV.
+func fleetRecord(ctx context.Context, env Env, j *record.Journal, mod *hsm.Module, req FleetRequest, issuers map[string]*fleetIssuer, res *FleetResult) error {
+	var fi *fleetIssuer
+	var names []string
+	for _, f := range issuers {
+		fi = f
+		names = append(names, f.iss.ID+" ("+f.cert.Subject.CommonName+")")
+	}
+	rootIss, err := env.Registry.Issuer(ctx, fi.iss.ParentID)
+	if err != nil {
+		return err
+	}
+	root, err := x509.ParseCertificate(rootIss.Certificate)
+	if err != nil {
+		return err
+	}
+	signer, key, err := opstoken.RecordSigner(ctx, env.Registry, mod, fi.iss.CeremonyID, root, req.OpsPIN)
+	if err != nil {
+		return fmt.Errorf("devices revoked, but the record could not be signed: %w", err)
+	}
+	defer key.Close()
+	d := &record.Destruction{ID: res.RunID, Technician: req.Technician, Witness: req.Witness,
+		Issuer: strings.Join(names, ", "), Manufacturer: strings.Join(fi.cert.Subject.Organization, ", ")}
+	if len(res.CRLs) > 0 {
+		d.CRLNumber, d.CRLFile = res.CRLs[len(res.CRLs)-1].Number, res.CRLs[len(res.CRLs)-1].DERPath
+	}
+	var csvBuf bytes.Buffer
+	w := csv.NewWriter(&csvBuf)
+	w.Write([]string{"serial", "outcome", "method", "reason", "revoked_serials", "key_ids", "verification", "crl_number", "note"})
+	res.Decommissioned, res.AlreadyDone, res.Failed = 0, 0, 0
+	for r, err := range env.Registry.RunResults(ctx, res.RunID) {
+		if err != nil {
+			return err
+		}
+		switch r.Outcome {
+		case registry.OutcomeDecommissioned:
+			res.Decommissioned++
+		case registry.OutcomeAlreadyDecommissioned:
+			res.AlreadyDone++
+		default:
+			res.Failed++
+		}
+		row := record.DeviceRow{Serial: r.DeviceSerial, Method: r.Method, Verification: r.Verification,
+			Reason: pki.Reason(r.Reason).String(), Outcome: string(r.Outcome), Time: r.At}
+		var serials, keys []string
+		for _, s := range r.RevokedSerials {
+			serials = append(serials, s.String())
+		}
+		for _, k := range r.KeyIDs {
+			keys = append(keys, hex.EncodeToString(k))
+		}
+		row.CertSerials, row.KeyIDs = strings.Join(serials, " "), strings.Join(keys, " ")
+		d.Devices = append(d.Devices, row)
+		w.Write([]string{r.DeviceSerial, string(r.Outcome), r.Method, row.Reason, row.CertSerials, row.KeyIDs, r.Verification, fmt.Sprint(r.CRLNumber), r.Note})
+	}
+	w.Flush()
+	d.ResultsCSV = csvBuf.Bytes()
+	d.Outcome = fmt.Sprintf("%d decommissioned, %d already decommissioned, %d failed", res.Decommissioned, res.AlreadyDone, res.Failed)
+	entries := j.Entries()
+	d.Started, d.Finished = entries[0].Time, entries[len(entries)-1].Time
+	jb, err := j.Bytes()
+	if err != nil {
+		return err
+	}
+	path := env.Workspace.Path("records", res.RunID+"-"+env.now().Format("20060102T150405Z")+".pdf")
+	if err := record.WriteDestruction(ctx, path, d, jb, signer); err != nil {
+		return fmt.Errorf("devices revoked, but the record could not be written: %w", err)
+	}
+	res.RecordPath = path
+	return nil
+}
+
+// startJournal creates a fleet run's journal, or reopens the one a run killed before it was
+// registered left behind.
+func startJournal(path, runID string) (*record.Journal, error) {
+	j, err := record.CreateJournal(path, runID)
+	if !errors.Is(err, fs.ErrExist) {
+		return j, err
+	}
+	if info, serr := os.Stat(path); serr == nil && info.Size() == 0 {
+		if err := os.Remove(path); err != nil {
+			return nil, err
+		}
+		return record.CreateJournal(path, runID)
+	}
+	return record.OpenJournal(path)
+}

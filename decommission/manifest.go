@@ -1,0 +1,141 @@
+package decommission
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/custos-pki/custos/pki"
+)
+
+// Row is one device of a fleet manifest.
+type Row struct {
+	Line   int // line number in the file, for messages
+	Serial string
+	Method Method
+	Reason pki.Reason
+	Note   string
+}
+
+// Manifest is a parsed fleet manifest.
+type Manifest struct {
+	Rows   []Row
+	SHA256 [32]byte // of the file as read: the same manifest is the same run
+}
+
+// RowError is what is wrong with one line of a manifest.
+type RowError struct {
+	Line    int
+	Problem string
+}
+
+func (e RowError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Problem) }
+
+// ManifestError lists every bad line of a manifest.
+type ManifestError []RowError
+
+func (e ManifestError) Error() string {
+	var parts []string
+	for i, r := range e {
+		if i == 10 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(e)-10))
+			break
+		}
+		parts = append(parts, r.Error())
+	}
+	return "manifest: " + strings.Join(parts, "; ")
+}
+
+// maxManifest bounds a manifest file: a million rows is about 40 MB.
+const maxManifest = 256 << 20
+
+// ParseManifest reads a fleet manifest: CSV with a header row naming the columns serial,
+// method, reason and (optionally) note. Every bad line is reported, with its number, before
+// anything is done: a *ManifestError lists them; Manifest holds the good rows.
+func ParseManifest(r io.Reader) (*Manifest, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxManifest+1))
+	if err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	if len(data) > maxManifest {
+		return nil, fmt.Errorf("manifest: larger than %d MB", maxManifest>>20)
+	}
+	m := &Manifest{SHA256: sha256.Sum256(data)}
+	cr := csv.NewReader(bytes.NewReader(data))
+	cr.FieldsPerRecord = -1
+	cr.TrimLeadingSpace = true
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	if err != nil {
+		return nil, fmt.Errorf("manifest: line 1: no header row (serial,method,reason,note): %v", err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		col[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = i
+	}
+	for _, need := range []string{"serial", "method", "reason"} {
+		if _, ok := col[need]; !ok {
+			return nil, fmt.Errorf("manifest: line 1: the header has no %q column (it needs serial,method,reason and may have note)", need)
+		}
+	}
+	var bad ManifestError
+	seen := map[string]int{}
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				bad = append(bad, RowError{pe.Line, pe.Err.Error()})
+				if pe.Err == csv.ErrQuote || pe.Err == csv.ErrBareQuote {
+					continue
+				}
+			}
+			return nil, fmt.Errorf("manifest: %w", err)
+		}
+		line, _ := cr.FieldPos(0)
+		get := func(name string) string {
+			if i, ok := col[name]; ok && i < len(rec) {
+				return strings.TrimSpace(rec[i])
+			}
+			return ""
+		}
+		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+			continue // blank line
+		}
+		row := Row{Line: line, Serial: get("serial"), Note: get("note")}
+		var problems []string
+		if row.Serial == "" {
+			problems = append(problems, "no serial")
+		} else if prev, dup := seen[row.Serial]; dup {
+			problems = append(problems, fmt.Sprintf("serial %s is also on line %d", row.Serial, prev))
+		}
+		if row.Method, err = ParseMethod(get("method")); err != nil {
+			problems = append(problems, err.Error())
+		}
+		if reason := get("reason"); reason == "" {
+			row.Reason = row.Method.DefaultReason()
+		} else if row.Reason, err = pki.ParseReason(reason); err != nil {
+			problems = append(problems, err.Error())
+		}
+		if len(problems) > 0 {
+			bad = append(bad, RowError{line, strings.Join(problems, "; ")})
+			continue
+		}
+		seen[row.Serial] = line
+		m.Rows = append(m.Rows, row)
+	}
+	if len(bad) > 0 {
+		return m, bad
+	}
+	if len(m.Rows) == 0 {
+		return nil, errors.New("manifest: no devices listed")
+	}
+	return m, nil
+}
