@@ -282,4 +282,3 @@ func openEnv(t testing.TB, dir string) (Env, func()) {
 	}
 	return Env{Workspace: ws, Registry: reg}, func() { reg.Close(); ws.Close() }
 }
-
