@@ -67,17 +67,18 @@ func Fleet(ctx context.Context, env Env, m *Manifest, req FleetRequest) (*FleetR
 	}
 	runID := FleetRunID(m)
 	res := &FleetResult{RunID: runID, Devices: len(m.Rows)}
+	jpath := env.Workspace.Path("journal", runID+".jsonl")
+	res.JournalPath = jpath
+	prev, err := env.Registry.Run(ctx, runID)
+	if err == nil && prev.Status == registry.RunCompleted {
+		res.AlreadyCompleted, res.RecordPath = true, prev.RecordPath
+		return res, nil
+	}
 	if err := preflight(ctx, env, m, req); err != nil {
 		return nil, err
 	}
-	jpath := env.Workspace.Path("journal", runID+".jsonl")
-	res.JournalPath = jpath
 	var j *record.Journal
-	prev, err := env.Registry.Run(ctx, runID)
 	switch {
-	case err == nil && prev.Status == registry.RunCompleted:
-		res.AlreadyCompleted, res.RecordPath = true, prev.RecordPath
-		return res, nil
 	case err == nil && prev.Status == registry.RunAborted:
 		return nil, fmt.Errorf("fleet run %s for this manifest was aborted; change the manifest to start a new run", runID)
 	case err == nil:

@@ -12,6 +12,7 @@ func commands(gui GUIFunc) []command {
 	cmds = append(cmds, runCommands()...)
 	cmds = append(cmds, ceremonyCommands()...)
 	cmds = append(cmds, verifyCommands()...)
+	cmds = append(cmds, deviceCommands()...)
 	return cmds
 }
 

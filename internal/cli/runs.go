@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/custos-pki/custos/ceremony"
+	"github.com/custos-pki/custos/decommission"
 	"github.com/custos-pki/custos/internal/secret"
 
 	"github.com/custos-pki/custos/record"
@@ -76,6 +77,27 @@ type stoppedRunHandlers struct {
 }
 
 var runHandlers = map[registry.RunKind]stoppedRunHandlers{
+	registry.RunDecommission: {
+		resume: func(ctx context.Context, env ceremony.Env, s Streams, runID string, opsPIN []byte) error {
+			if len(opsPIN) == 0 {
+				return usagef("--ops-pin-file is required to resume a decommissioning (its CRL and record are signed)")
+			}
+			msg, err := decommission.Resume(ctx, decommission.Env{Workspace: env.Workspace, Registry: env.Registry, Module: env.Module}, runID, append([]byte(nil), opsPIN...), nil)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(s.Out, msg)
+			return nil
+		},
+		abort: func(ctx context.Context, env ceremony.Env, s Streams, runID string, _ []byte) error {
+			msg, err := decommission.Abort(ctx, decommission.Env{Workspace: env.Workspace, Registry: env.Registry, Module: env.Module}, runID)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(s.Out, "run %s %s\n", runID, msg)
+			return nil
+		},
+	},
 	registry.RunCeremony: {
 		resume: func(ctx context.Context, env ceremony.Env, s Streams, runID string, _ []byte) error {
 			return ceremony.Resume(ctx, env, runID)

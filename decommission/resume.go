@@ -1,0 +1,145 @@
+package decommission
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/custos-pki/custos/internal/opstoken"
+	"github.com/custos-pki/custos/internal/secret"
+	"github.com/custos-pki/custos/pki"
+	"github.com/custos-pki/custos/record"
+	"github.com/custos-pki/custos/registry"
+)
+
+// Resume continues a decommission run that stopped half way. A fleet run re-reads its
+// manifest (which must be unchanged) and handles the devices it had not finished. A single
+// device continues after its verified erasure: revoke, CRL and record. One that stopped
+// before its erasure was verified is aborted and started again instead.
+func Resume(ctx context.Context, env Env, runID string, opsPIN, devicePIN []byte) (string, error) {
+	defer secret.ZeroAll(opsPIN, devicePIN)
+	run, err := env.Registry.DecommissionRun(ctx, runID)
+	if err != nil {
+		return "", err
+	}
+	if run.Status != registry.RunRunning && run.Status != registry.RunFailed {
+		return "", fmt.Errorf("run %s is %s; only a stopped run can be resumed", runID, run.Status)
+	}
+	if run.Operation == "fleet" {
+		f, err := os.Open(run.ManifestPath)
+		if err != nil {
+			return "", fmt.Errorf("resume %s: the manifest: %w", runID, err)
+		}
+		m, err := ParseManifest(f)
+		f.Close()
+		if err != nil {
+			return "", err
+		}
+		if FleetRunID(m) != runID {
+			return "", fmt.Errorf("resume %s: %s changed since the run started; restore it, or abort the run", runID, run.ManifestPath)
+		}
+		res, err := Fleet(ctx, env, m, FleetRequest{ManifestPath: run.ManifestPath, Technician: run.Technician, Witness: run.Witness,
+			OpsPIN: append([]byte(nil), opsPIN...), DevicePIN: append([]byte(nil), devicePIN...)})
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("fleet run %s finished: %d decommissioned, %d already, %d failed; record %s", runID, res.Decommissioned, res.AlreadyDone, res.Failed, res.RecordPath), nil
+	}
+	return resumeSingle(ctx, env, run, opsPIN)
+}
+
+func resumeSingle(ctx context.Context, env Env, run registry.DecommissionRun, opsPIN []byte) (string, error) {
+	j, err := record.OpenJournal(run.JournalPath)
+	if err != nil {
+		return "", err
+	}
+	defer j.Close()
+	var req Request
+	done := map[string]bool{}
+	verification := ""
+	for _, e := range j.Entries() {
+		if e.Step == "decommission.request" {
+			req.Serial, req.Technician, req.Witness, req.Note = e.Data["serial"], e.Data["technician"], e.Data["witness"], e.Data["note"]
+			req.Method, _ = ParseMethod(e.Data["method"])
+			req.Reason, _ = pki.ParseReason(e.Data["reason"])
+		}
+		if e.Status == record.StatusDone {
+			done[e.Step] = true
+		}
+		if e.Data["verification"] != "" {
+			verification = e.Data["verification"]
+		}
+	}
+	if req.Method.reaches() && !done["verify"] {
+		return "", fmt.Errorf("run %s stopped before the erasure of %s was verified: abort it (custos abort %s) and decommission the device again", run.ID, req.Serial, run.ID)
+	}
+	if req.CRLNextUpdate == 0 {
+		req.CRLNextUpdate = 30 * 24 * time.Hour
+	}
+	req.OpsPIN = opsPIN
+	dev, err := env.Registry.Device(ctx, req.Serial)
+	if err != nil {
+		return "", err
+	}
+	mod, err := env.openModule(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer mod.Close()
+	iss, cert, key, err := opstoken.Issuer(ctx, env.Registry, mod, dev.IssuerID, opsPIN)
+	if err != nil {
+		return "", err
+	}
+	defer key.Close()
+	if run.Status == registry.RunFailed {
+		if err := env.Registry.ResumeRun(ctx, run.ID); err != nil {
+			return "", err
+		}
+	}
+	if verification == "" {
+		verification = fmt.Sprintf("not reachable (%s): nothing to erase; attested by %s", req.Method, req.Witness)
+	}
+	res := &Result{RunID: run.ID, Serial: req.Serial, Reason: req.Reason, Verification: verification, JournalPath: run.JournalPath}
+	tech := record.Actor{Name: req.Technician, Role: "technician"}
+	j.Note("decommission.resume", tech, nil)
+	if err := revokePublishRecord(ctx, env, j, mod, req, []string{req.Serial}, iss, cert, key, tech, res); err != nil {
+		env.Registry.FailRun(ctx, run.ID, err.Error())
+		return "", err
+	}
+	if err := env.Registry.CompleteRun(ctx, run.ID, res.RecordPath); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("device %s decommissioned; CRL %d; record %s", req.Serial, res.CRL.Number, res.RecordPath), nil
+}
+
+// Abort ends a stopped decommission run without finishing it. Nothing erased can be put back;
+// the journal and the registry say the run was aborted, and a device it did not finish stays
+// as the registry has it.
+func Abort(ctx context.Context, env Env, runID string) (string, error) {
+	run, err := env.Registry.Run(ctx, runID)
+	if err != nil {
+		return "", err
+	}
+	if run.Kind != registry.RunDecommission {
+		return "", errors.New("not a decommission run")
+	}
+	j, err := record.OpenJournal(run.JournalPath)
+	if err != nil {
+		return "", err
+	}
+	defer j.Close()
+	open := record.OpenSteps(j.Entries())
+	note := "aborted; nothing erased can be restored"
+	if len(open) > 0 {
+		note = fmt.Sprintf("aborted in step %s; nothing erased can be restored", open[len(open)-1].Step)
+	}
+	if err := j.Note("run.abort", record.System, map[string]string{"note": note}); err != nil {
+		return "", err
+	}
+	if err := env.Registry.AbortRun(ctx, runID, note); err != nil {
+		return "", err
+	}
+	return note, nil
+}
