@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"sync"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,9 +35,20 @@ func newTestShell(t *testing.T, module string) (*shell, fyne.Window) {
 	t.Cleanup(func() { reg.Close() })
 	w := test.NewTempWindow(t, nil)
 	s := newShell(ctx, w, ws, reg, Config{Module: module})
+	uiLock = &s.uiMu
 	w.SetContent(s.content())
 	w.Resize(fyne.NewSize(1280, 860))
 	return s, w
+}
+
+// uiLock is the shell's UI lock: the test driver runs fyne.Do in place, so the test takes the
+// same lock as background updates (shell.do) while it looks at or taps the screen.
+var uiLock *sync.Mutex
+
+func onUI(f func()) {
+	uiLock.Lock()
+	defer uiLock.Unlock()
+	f()
 }
 
 // eventually polls cond (on the UI goroutine) until it holds, for work done in the background.
@@ -45,7 +57,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		var ok bool
-		fyne.DoAndWait(func() { ok = cond() })
+		onUI(func() { ok = cond() })
 		if ok {
 			return
 		}

@@ -81,7 +81,7 @@ func (s *shell) workstationSummary() fyne.CanvasObject {
 		module := s.module
 		go func() {
 			h, err := workstation.InspectHSM(s.ctx, module)
-			fyne.Do(func() {
+			s.do(func() {
 				if err != nil {
 					hsmLine.Importance = widget.DangerImportance
 					hsmLine.SetText("HSM: " + err.Error())

@@ -75,7 +75,7 @@ func (s *shell) loadTokens(t *tokenTable) {
 		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 		defer cancel()
 		h, err := workstation.InspectHSM(ctx, module)
-		fyne.Do(func() {
+		s.do(func() {
 			if err != nil {
 				t.showError(err)
 				return

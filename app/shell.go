@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"sync"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -44,6 +45,7 @@ type shell struct {
 	body    *fyne.Container
 	status  *statusLine
 	current string
+	uiMu sync.Mutex // see do
 	// tokenTable is the settings screen's token list while that screen is open.
 	tokenTable *tokenTable
 }
@@ -58,6 +60,7 @@ func newShell(ctx context.Context, w fyne.Window, ws *workspace.Workspace, reg *
 	s.status = newStatusLine(ws.Dir)
 	s.screens = []screen{
 		{id: "home", title: "Home", icon: theme.HomeIcon(), build: s.homeScreen},
+		{id: "ceremony", title: "Root key ceremony", icon: theme.AccountIcon(), build: s.ceremonyScreen},
 		{id: "settings", title: "Settings", icon: theme.SettingsIcon(), build: s.settingsScreen},
 	}
 	return s
@@ -112,7 +115,7 @@ func (s *shell) watchNetwork() {
 	defer t.Stop()
 	for {
 		n := workstation.InspectNetwork()
-		fyne.Do(func() { s.status.setNetwork(n) })
+		s.do(func() { s.status.setNetwork(n) })
 		select {
 		case <-s.ctx.Done():
 			return
@@ -128,7 +131,7 @@ func (s *shell) saveScreenshots(dir string) error {
 	}
 	time.Sleep(time.Second) // let the window map and draw once
 	for _, sc := range s.screens {
-		fyne.DoAndWait(func() { s.show(sc.id) })
+		s.do(func() { s.show(sc.id) })
 		time.Sleep(700 * time.Millisecond) // background loads (token lists) finish and draw
 		err := screenshot.Window(s.win.Title(), filepath.Join(dir, sc.id+".png"))
 		if err != nil {

@@ -1,0 +1,123 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"image/color"
+	"net/url"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/custos-pki/custos/ceremony"
+	"github.com/custos-pki/custos/decommission"
+	"github.com/custos-pki/custos/internal/secret"
+)
+
+// background runs work off the UI goroutine — HSM and disk work must never freeze the window —
+// and then done on the UI goroutine with work's error.
+func (s *shell) background(work func() error, done func(error)) {
+	go func() {
+		err := work()
+		s.do(func() { done(err) })
+	}()
+}
+
+// do runs f on the UI goroutine (fyne.Do) and waits for it. The lock serialises updates from
+// background work with each other and with headless tests, whose driver runs fyne.Do in place.
+func (s *shell) do(f func()) {
+	fyne.DoAndWait(func() {
+		s.uiMu.Lock()
+		defer s.uiMu.Unlock()
+		f()
+	})
+}
+
+// ceremonyEnv is the environment the ceremony workflows run in from the window.
+func (s *shell) ceremonyEnv() ceremony.Env {
+	return ceremony.Env{Workspace: s.ws, Registry: s.reg, Module: s.module}
+}
+
+// decommissionEnv is the environment the decommission workflows run in from the window.
+func (s *shell) decommissionEnv() decommission.Env {
+	return decommission.Env{Workspace: s.ws, Registry: s.reg, Module: s.module}
+}
+
+// pinEntry is a password entry for a PIN; its text is read once and cleared by takePIN.
+func pinEntry(placeholder string) *widget.Entry {
+	e := widget.NewPasswordEntry()
+	e.SetPlaceHolder(placeholder)
+	return e
+}
+
+// takePIN copies a PIN out of its entry and clears the entry, so it stays on screen no longer
+// than needed. The caller zeroes the result.
+func takePIN(e *widget.Entry) []byte {
+	pin := []byte(e.Text)
+	e.SetText("")
+	return pin
+}
+
+// message is a label for a step's outcome: an error in red, a result in green.
+type message struct{ *widget.Label }
+
+func newMessage() message {
+	l := widget.NewLabel("")
+	l.Wrapping = fyne.TextWrapWord
+	return message{l}
+}
+
+func (m message) errorf(err error) {
+	m.Importance = widget.DangerImportance
+	m.SetText(err.Error())
+}
+
+func (m message) ok(text string) {
+	m.Importance = widget.SuccessImportance
+	m.SetText(text)
+}
+
+func (m message) info(text string) {
+	m.Importance = widget.MediumImportance
+	m.SetText(text)
+}
+
+// field is a labelled form row.
+func field(label string, w fyne.CanvasObject) fyne.CanvasObject {
+	l := widget.NewLabelWithStyle(label, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	return container.NewBorder(nil, nil, container.NewGridWrap(fyne.NewSize(230, 40), l), nil, w)
+}
+
+// mono is large monospace text that cannot be selected or copied: shares are shown this way.
+func mono(text string, size float32) *canvas.Text {
+	t := canvas.NewText(text, theme.Color(theme.ColorNameForeground))
+	t.TextStyle = fyne.TextStyle{Monospace: true}
+	t.TextSize = size
+	return t
+}
+
+// stateColor is the colour of a group or step state.
+func stateColor(ok bool) color.Color {
+	if ok {
+		return theme.Color(theme.ColorNameSuccess)
+	}
+	return theme.Color(theme.ColorNameError)
+}
+
+// withCancel is a context the screen cancels when the person cancels or the window closes.
+func (s *shell) withCancel() (context.Context, context.CancelFunc) { return context.WithCancel(s.ctx) }
+
+// zeroAll zeroes PINs taken from entries.
+func zeroAll(pins ...[]byte) { secret.ZeroAll(pins...) }
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+func storageURI(path string) (*url.URL, error) { return url.Parse("file://" + path) }
