@@ -2,9 +2,9 @@ package app
 
 import (
 	"context"
-	"sync"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 

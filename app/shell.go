@@ -2,10 +2,10 @@ package app
 
 import (
 	"context"
-	"sync"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -45,7 +45,7 @@ type shell struct {
 	body    *fyne.Container
 	status  *statusLine
 	current string
-	uiMu sync.Mutex // see do
+	uiMu    sync.Mutex // see do
 	// tokenTable is the settings screen's token list while that screen is open.
 	tokenTable *tokenTable
 }
