@@ -61,6 +61,10 @@ func newShell(ctx context.Context, w fyne.Window, ws *workspace.Workspace, reg *
 	s.screens = []screen{
 		{id: "home", title: "Home", icon: theme.HomeIcon(), build: s.homeScreen},
 		{id: "ceremony", title: "Root key ceremony", icon: theme.AccountIcon(), build: s.ceremonyScreen},
+		{id: "quorum", title: "Quorum operations", icon: theme.LoginIcon(), build: s.quorumScreen},
+		{id: "decommission", title: "Decommission a device", icon: theme.DeleteIcon(), build: s.decommissionScreen},
+		{id: "fleet", title: "Retire a fleet", icon: theme.ListIcon(), build: s.fleetScreen},
+		{id: "records", title: "Records", icon: theme.DocumentIcon(), build: s.recordsScreen},
 		{id: "settings", title: "Settings", icon: theme.SettingsIcon(), build: s.settingsScreen},
 	}
 	return s

@@ -1,0 +1,186 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/custos-pki/custos/ceremony"
+	"github.com/custos-pki/custos/pki"
+	"github.com/custos-pki/custos/registry"
+)
+
+// Quorum operations the window offers. Re-sharing hands out new shares and is run from the
+// command line (custos ceremony reshare) until it has its own distribution screen.
+const (
+	opIssueCA = "Issue an issuing CA"
+	opCRL     = "Sign a root CRL"
+	opRestore = "Restore the root into a new token"
+	opDestroy = "Destroy the root (end of the CA's life)"
+)
+
+// quorumScreen runs an operation under quorum: the custodians enter their shares one after
+// another, each checked against its commitment as it is entered, then the operation runs.
+func (s *shell) quorumScreen() fyne.CanvasObject {
+	ctx := s.ctx
+	var roots []string
+	if issuers, err := s.reg.Issuers(ctx); err == nil {
+		for _, i := range issuers {
+			if i.Kind == registry.IssuerRoot && i.Status == registry.StatusActive {
+				roots = append(roots, i.ID)
+			}
+		}
+	}
+	msg := newMessage()
+	present := widget.NewLabel("Choose the root first.")
+	present.Wrapping = fyne.TextWrapWord
+	var q *ceremony.Quorum
+	shareText := widget.NewMultiLineEntry()
+	shareText.TextStyle = fyne.TextStyle{Monospace: true}
+	shareText.SetPlaceHolder("custos-share … (the header line is optional)\nXXXXX-XXXXX-…")
+	shareText.SetMinRowsVisible(3)
+	run := widget.NewButtonWithIcon("Run the operation", theme.MediaPlayIcon(), nil)
+	run.Importance = widget.HighImportance
+	run.Disable()
+	rootSel := widget.NewSelect(roots, func(id string) {
+		if q != nil {
+			q.Wipe()
+		}
+		var err error
+		if q, err = ceremony.LoadQuorum(ctx, s.reg, id); err != nil {
+			msg.errorf(err)
+			return
+		}
+		present.SetText(fmt.Sprintf("0 of %d shares present. Custodians: %s", q.Needed(), strings.Join(q.Registry().Custodians(), ", ")))
+		msg.info("")
+		run.Disable()
+	})
+	addShare := widget.NewButtonWithIcon("Add this share", theme.ContentAddIcon(), func() {
+		if q == nil {
+			msg.errorf(errors.New("choose the root first"))
+			return
+		}
+		sh, err := q.Add(shareText.Text)
+		if err != nil {
+			msg.errorf(err)
+			return
+		}
+		shareText.SetText("")
+		present.SetText(fmt.Sprintf("%d of %d shares present: %s", q.Present(), q.Needed(), strings.Join(q.Holders(), ", ")))
+		msg.ok(fmt.Sprintf("Share #%d accepted: it matches its commitment. Next custodian.", sh.Number))
+		if q.Present() >= q.Needed() {
+			run.Enable()
+		}
+	})
+
+	op := widget.NewRadioGroup([]string{opIssueCA, opCRL, opRestore, opDestroy}, nil)
+	op.SetSelected(opIssueCA)
+	name := widget.NewEntry()
+	name.SetPlaceHolder("e.g. Acme Devices CA 1")
+	revoke := widget.NewEntry()
+	revoke.SetPlaceHolder("serial of an issuing CA to revoke (optional)")
+	reason := widget.NewSelect([]string{"cessationOfOperation", "keyCompromise", "cACompromise", "superseded", "affiliationChanged"}, nil)
+	reason.SetSelected("cessationOfOperation")
+	backup := widget.NewEntry()
+	backup.SetPlaceHolder("backup/<root>-epochN.wrapped")
+	token := widget.NewEntry()
+	token.SetPlaceHolder("label for the new token")
+	sure := widget.NewCheck("I understand the root key will be destroyed and cannot be recovered", nil)
+	params := container.NewStack()
+	showParams := func(o string) {
+		switch o {
+		case opIssueCA:
+			params.Objects = []fyne.CanvasObject{field("Issuing CA name", name)}
+		case opCRL:
+			params.Objects = []fyne.CanvasObject{container.NewVBox(field("Revoke", revoke), field("Reason", reason))}
+		case opRestore:
+			params.Objects = []fyne.CanvasObject{container.NewVBox(field("Backup file", backup), field("New token", token))}
+		case opDestroy:
+			params.Objects = []fyne.CanvasObject{sure}
+		}
+		params.Refresh()
+	}
+	op.OnChanged = showParams
+	showParams(opIssueCA)
+	pin := pinEntry("operator PIN (signs the record)")
+	progress := widget.NewProgressBarInfinite()
+	progress.Hide()
+	run.OnTapped = func() {
+		if q == nil || q.Present() < q.Needed() {
+			return
+		}
+		if op.Selected == opDestroy && !sure.Checked {
+			msg.errorf(errors.New("tick the box to confirm the destruction"))
+			return
+		}
+		opsPIN := takePIN(pin)
+		env := s.ceremonyEnv()
+		quorum, what := q, op.Selected
+		q = nil
+		run.Disable()
+		progress.Show()
+		progress.Start()
+		msg.info("Working with the HSM…")
+		var result string
+		s.background(func() error {
+			defer quorum.Wipe()
+			switch what {
+			case opIssueCA:
+				res, err := ceremony.IssueCA(ctx, env, quorum, ceremony.IssueCARequest{CommonName: name.Text, OpsPIN: opsPIN})
+				if err != nil {
+					return err
+				}
+				result = fmt.Sprintf("Issuing CA %s made: %s\nCertificate %s", res.IssuerID, res.Certificate.Subject.CommonName, res.Path)
+			case opCRL:
+				req := ceremony.RootCRLRequest{Revoke: strings.TrimSpace(revoke.Text), OpsPIN: opsPIN}
+				if req.Revoke != "" {
+					r, err := pki.ParseReason(reason.Selected)
+					if err != nil {
+						return err
+					}
+					req.Reason = r
+				}
+				res, err := ceremony.RootCRL(ctx, env, quorum, req)
+				if err != nil {
+					return err
+				}
+				result = fmt.Sprintf("Root CRL %d signed: %d entries\n%s", res.CRL.Number, res.CRL.Entries, res.CRL.DERPath)
+			case opRestore:
+				res, err := ceremony.Restore(ctx, env, quorum, ceremony.RestoreRequest{Backup: backup.Text, Token: token.Text, OpsPIN: opsPIN})
+				if err != nil {
+					return err
+				}
+				result = fmt.Sprintf("The root was restored into token %q; the restored key signs for the root certificate.", res.Token)
+			case opDestroy:
+				res, err := ceremony.Destroy(ctx, env, quorum, opsPIN)
+				if err != nil {
+					return err
+				}
+				result = fmt.Sprintf("The root key was destroyed: %d objects, none remain.", res.Destroyed)
+			}
+			return nil
+		}, func(err error) {
+			progress.Stop()
+			progress.Hide()
+			present.SetText("Enter the shares again for another operation.")
+			if err != nil {
+				msg.errorf(err)
+				return
+			}
+			msg.ok(result)
+		})
+	}
+	intro := widget.NewLabel("Every use of the root needs a quorum of custodians. Each custodian in turn types or pastes their share and adds it; it is checked at once against its commitment, and a mistyped group is named.")
+	intro.Wrapping = fyne.TextWrapWord
+	return container.NewVScroll(container.NewPadded(container.NewVBox(
+		heading("Quorum operations"), intro,
+		field("Root", rootSel),
+		heading2("Shares"), shareText, container.NewHBox(addShare), present,
+		heading2("Operation"), op, params, field("Operator PIN", pin),
+		container.NewHBox(run), progress, msg.Label)))
+}

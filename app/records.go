@@ -1,0 +1,133 @@
+package app
+
+import (
+	"crypto/x509"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/custos-pki/custos/record"
+	"github.com/custos-pki/custos/registry"
+)
+
+type recordFile struct {
+	path, name, kind, date string
+}
+
+// recordsScreen lists the workspace's signed records, verifies one with the same checks as
+// `custos verify`, and opens it in the system's PDF viewer.
+func (s *shell) recordsScreen() fyne.CanvasObject {
+	files := s.recordFiles()
+	checks := container.NewVBox()
+	msg := newMessage()
+	var selected *recordFile
+	list := widget.NewList(func() int { return len(files) },
+		func() fyne.CanvasObject { return widget.NewLabel("date kind name") },
+		func(id widget.ListItemID, o fyne.CanvasObject) {
+			f := files[id]
+			o.(*widget.Label).SetText(fmt.Sprintf("%s   %-14s %s", f.date, f.kind, f.name))
+		})
+	verify := widget.NewButtonWithIcon("Verify", theme.ConfirmIcon(), nil)
+	open := widget.NewButtonWithIcon("Open in the PDF viewer", theme.DocumentIcon(), func() {
+		if selected != nil {
+			openFile(selected.path)
+		}
+	})
+	verify.Disable()
+	open.Disable()
+	list.OnSelected = func(id widget.ListItemID) {
+		selected = &files[id]
+		verify.Enable()
+		open.Enable()
+		checks.Objects = nil
+		checks.Refresh()
+	}
+	verify.OnTapped = func() {
+		f := selected
+		if f == nil {
+			return
+		}
+		msg.info("Verifying " + f.name + "…")
+		var rep *record.Report
+		s.background(func() error {
+			data, err := os.ReadFile(f.path)
+			if err != nil {
+				return err
+			}
+			rep = record.Verify(data, s.workspaceRoots())
+			return nil
+		}, func(err error) {
+			if err != nil {
+				msg.errorf(err)
+				return
+			}
+			checks.Objects = nil
+			for _, c := range rep.Checks {
+				mark, imp := "PASS", widget.SuccessImportance
+				if !c.OK {
+					mark, imp = "FAIL", widget.DangerImportance
+				}
+				l := widget.NewLabel(fmt.Sprintf("%s  %s: %s", mark, c.Name, c.Detail))
+				l.Wrapping = fyne.TextWrapWord
+				l.Importance = imp
+				checks.Add(l)
+			}
+			checks.Refresh()
+			if rep.OK() {
+				msg.ok(f.name + " verifies.")
+			} else {
+				msg.errorf(fmt.Errorf("%s does not verify", f.name))
+			}
+		})
+	}
+	intro := widget.NewLabel(fmt.Sprintf("Signed records in %s. Verifying checks the signature over the whole file, its chain to this workspace's root, the signer's document-signing usage, and the journal inside the record.", s.ws.Path("records")))
+	intro.Wrapping = fyne.TextWrapWord
+	return container.NewBorder(container.NewVBox(heading("Records"), intro), nil, nil, nil,
+		container.NewVSplit(list, container.NewVScroll(container.NewVBox(container.NewHBox(verify, open), msg.Label, checks))))
+}
+
+func (s *shell) recordFiles() []recordFile {
+	paths, _ := filepath.Glob(s.ws.Path("records", "*.pdf"))
+	var out []recordFile
+	for _, p := range paths {
+		info, err := os.Stat(p)
+		if err != nil {
+			continue
+		}
+		name := filepath.Base(p)
+		kind := "ceremony"
+		switch {
+		case strings.HasPrefix(name, "fleet-"):
+			kind = "fleet"
+		case strings.HasPrefix(name, "decommission-"):
+			kind = "decommission"
+		}
+		out = append(out, recordFile{path: p, name: name, kind: kind, date: info.ModTime().UTC().Format("2006-01-02 15:04")})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].date > out[j].date })
+	return out
+}
+
+// workspaceRoots are the root certificates the registry knows.
+func (s *shell) workspaceRoots() []*x509.Certificate {
+	issuers, err := s.reg.Issuers(s.ctx)
+	if err != nil {
+		return nil
+	}
+	var roots []*x509.Certificate
+	for _, i := range issuers {
+		if i.Kind == registry.IssuerRoot {
+			if c, err := x509.ParseCertificate(i.Certificate); err == nil {
+				roots = append(roots, c)
+			}
+		}
+	}
+	return roots
+}

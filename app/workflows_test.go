@@ -1,0 +1,227 @@
+package app
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/custos-pki/custos/ceremony"
+	"github.com/custos-pki/custos/decommission"
+	"github.com/custos-pki/custos/internal/testhsm"
+	"github.com/custos-pki/custos/record"
+	"github.com/custos-pki/custos/registry"
+)
+
+// memoryPeople confirm everything and keep shares in memory, for preparing a world.
+type memoryPeople struct{ shares map[int]string }
+
+func (m *memoryPeople) Confirm(ctx context.Context, st ceremony.Step) (record.Actor, error) {
+	return record.Actor{Name: "Ada Admin", Role: "administrator"}, nil
+}
+func (m *memoryPeople) AcknowledgeHorizon(ctx context.Context, h ceremony.Horizon) (record.Actor, error) {
+	return record.Actor{Name: "Ada Admin", Role: "administrator"}, nil
+}
+func (m *memoryPeople) DeliverShare(ctx context.Context, d ceremony.ShareDelivery) (string, error) {
+	m.shares[d.Number] = d.Text
+	return "memory", nil
+}
+func (m *memoryPeople) ReadBackShare(ctx context.Context, d ceremony.ShareDelivery) (string, error) {
+	return m.shares[d.Number], nil
+}
+
+// world is a shell on a workspace with a root (shares in memory), optionally an issuing CA.
+func world(t *testing.T, withCA bool) (*shell, *memoryPeople, string) {
+	env := testhsm.New(t)
+	s, _ := newTestShell(t, env.ModulePath)
+	plan, err := ceremony.ParsePlan([]byte(strings.Replace(testPlan, "MODULE", env.ModulePath, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	people := &memoryPeople{shares: map[int]string{}}
+	if _, err := ceremony.Root(context.Background(), s.ceremonyEnv(), plan, []byte("ops-pin-1234"), people); err != nil {
+		t.Fatal(err)
+	}
+	issuer := ""
+	if withCA {
+		q, _ := ceremony.LoadQuorum(context.Background(), s.reg, plan.ID)
+		q.Add(people.shares[1])
+		q.Add(people.shares[2])
+		res, err := ceremony.IssueCA(context.Background(), s.ceremonyEnv(), q, ceremony.IssueCARequest{CommonName: "GUI Devices CA", OpsPIN: []byte("ops-pin-1234")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		issuer = res.IssuerID
+	}
+	return s, people, issuer
+}
+
+func entryWithPlaceholder(t *testing.T, s *shell, prefix string) *widget.Entry {
+	t.Helper()
+	for _, e := range findAll[*widget.Entry](s.body) {
+		if strings.HasPrefix(e.PlaceHolder, prefix) {
+			return e
+		}
+	}
+	t.Fatalf("no entry %q", prefix)
+	return nil
+}
+
+func TestQuorumIssueCAWithMistypedGroup(t *testing.T) {
+	s, people, _ := world(t, false)
+	onUI(func() {
+		s.show("quorum")
+		findAll[*widget.Select](s.body)[0].SetSelected("gui-root")
+		shares := findAll[*widget.Entry](s.body)[0]
+		// A mistyped character in group 4 is caught and named; nothing is added.
+		bad := []byte(people.shares[1])
+		i := strings.Index(string(bad), "\n") + 1 + 3*6 + 1 // group 4, second character
+		bad[i] ^= 1
+		shares.SetText(string(bad))
+		test.Tap(button(s.body, "Add this share"))
+		if txt := texts(s.body); !strings.Contains(txt, "group 4 of 19") || !strings.Contains(txt, "0 of 2 shares present") {
+			t.Errorf("mistyped share:\n%s", txt)
+		}
+		shares.SetText(people.shares[1])
+		test.Tap(button(s.body, "Add this share"))
+		shares.SetText(people.shares[3])
+		test.Tap(button(s.body, "Add this share"))
+		if txt := texts(s.body); !strings.Contains(txt, "2 of 2 shares present: Cara Cruz, 李雷") {
+			t.Errorf("after two shares:\n%s", txt)
+		}
+		entryWithPlaceholder(t, s, "e.g. Acme Devices CA").SetText("GUI Devices CA")
+		entryWithPlaceholder(t, s, "operator PIN").SetText("ops-pin-1234")
+		test.Tap(button(s.body, "Run the operation"))
+	})
+	eventually(t, "the issuing CA", func() bool { return strings.Contains(texts(s.body), "Issuing CA ica-") })
+	issuers, _ := s.reg.Issuers(context.Background())
+	var n int
+	for _, i := range issuers {
+		if i.Kind == registry.IssuerIssuing {
+			n++
+			if _, err := os.Stat(s.ws.Path("certs", i.ID+".pem")); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d issuing CAs", n)
+	}
+}
+
+func TestDecommissionScreen(t *testing.T) {
+	s, _, issuer := world(t, true)
+	if _, err := decommission.Provision(context.Background(), s.decommissionEnv(), decommission.ProvisionRequest{Issuer: issuer,
+		Serial: "PUMP-0001", Model: "Infusion Pump X2", Token: "dev-pump-1", OpsPIN: []byte("ops-pin-1234"), DevicePIN: []byte("device-pin-1")}); err != nil {
+		t.Fatal(err)
+	}
+	onUI(func() {
+		s.show("decommission")
+		test.Tap(button(s.body, "Look for device tokens"))
+	})
+	eventually(t, "the device list", func() bool { return strings.Contains(texts(s.body), "1 device token found") })
+	onUI(func() {
+		findAll[*widget.List](s.body)[0].Select(0)
+		if entryWithPlaceholder(t, s, "device serial").Text != "PUMP-0001" {
+			t.Error("selecting the device does not fill its serial")
+		}
+		if !strings.Contains(texts(s.body), "Destroys the device's key") {
+			t.Error("the method's consequence is not written out")
+		}
+		// Unreachable without a witness is refused by the workflow, shown at the step.
+		findAll[*widget.RadioGroup](s.body)[0].SetSelected("unreachable")
+		for _, e := range findAll[*widget.Entry](s.body) {
+			if e.PlaceHolder == "" {
+				e.SetText("Tess Tech") // the technician
+				break
+			}
+		}
+		entryWithPlaceholder(t, s, "operator PIN").SetText("ops-pin-1234")
+		test.Tap(button(s.body, "Decommission"))
+	})
+	eventually(t, "the witness refusal", func() bool { return strings.Contains(texts(s.body), "needs a witness") })
+	onUI(func() {
+		findAll[*widget.RadioGroup](s.body)[0].SetSelected("erase")
+		entryWithPlaceholder(t, s, "operator PIN").SetText("ops-pin-1234")
+		entryWithPlaceholder(t, s, "device PIN").SetText("device-pin-1")
+		test.Tap(button(s.body, "Decommission"))
+	})
+	eventually(t, "the decommission", func() bool { return strings.Contains(texts(s.body), "PUMP-0001 is decommissioned") })
+	txt := texts(s.body)
+	for _, want := range []string{"✓ identify", "✓ erase", "✓ verify", "✓ revoke", "✓ crl", "nothing remains", "Record:"} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("screen lacks %q", want)
+		}
+	}
+	dev, _ := s.reg.Device(context.Background(), "PUMP-0001")
+	if dev.Status != registry.DeviceDecommissioned {
+		t.Errorf("status %s", dev.Status)
+	}
+	recs, _ := filepath.Glob(s.ws.Path("records", "decommission-*.pdf"))
+	crls, _ := filepath.Glob(s.ws.Path("crl", issuer+"-*.crl"))
+	if len(recs) != 1 || len(crls) != 1 {
+		t.Errorf("records %v, CRLs %v", recs, crls)
+	}
+
+	// The records screen verifies it, and fails a tampered copy.
+	data, _ := os.ReadFile(recs[0])
+	data[len(data)/2] ^= 1
+	os.WriteFile(s.ws.Path("records", "tampered.pdf"), data, 0o644)
+	for _, tc := range []struct{ name, want string }{{filepath.Base(recs[0]), "verifies."}, {"tampered.pdf", "FAIL  signature is valid"}} {
+		onUI(func() {
+			s.show("records")
+			l := findAll[*widget.List](s.body)[0]
+			for i, f := range s.recordFiles() {
+				if f.name == tc.name {
+					l.Select(i)
+				}
+			}
+			test.Tap(button(s.body, "Verify"))
+		})
+		eventually(t, "verification of "+tc.name, func() bool { return strings.Contains(texts(s.body), tc.want) })
+	}
+}
+
+func TestFleetScreenMarksInvalidRow(t *testing.T) {
+	s, _, issuer := world(t, true)
+	for _, sn := range []string{"F-1", "F-2"} {
+		if _, err := decommission.Provision(context.Background(), s.decommissionEnv(), decommission.ProvisionRequest{Issuer: issuer,
+			Serial: sn, Model: "Pump", Token: "dev-" + sn, OpsPIN: []byte("ops-pin-1234"), DevicePIN: []byte("device-pin-1")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.csv")
+	os.WriteFile(bad, []byte("serial,method,reason,note\nF-1,unreachable,,lost\nF-2,incinerate,,\n"), 0o644)
+	good := filepath.Join(dir, "good.csv")
+	os.WriteFile(good, []byte("serial,method,reason,note\nF-1,unreachable,,lost\nF-2,physical,,crushed\n"), 0o644)
+	onUI(func() {
+		s.show("fleet")
+		path := entryWithPlaceholder(t, s, "fleet manifest")
+		path.SetText(bad)
+		test.Tap(button(s.body, "Load"))
+		if txt := texts(s.body); !strings.Contains(txt, "1 line is wrong") {
+			t.Errorf("bad manifest:\n%s", txt)
+		}
+		if button(s.body, "Retire the fleet") != nil {
+			t.Error("a manifest with a bad line can be run")
+		}
+		path.SetText(good)
+		test.Tap(button(s.body, "Load"))
+		for _, e := range findAll[*widget.Entry](s.body) {
+			if e.PlaceHolder == "" {
+				e.SetText("Tess Tech")
+			}
+		}
+		entryWithPlaceholder(t, s, "operator PIN").SetText("ops-pin-1234")
+		test.Tap(button(s.body, "Retire the fleet"))
+	})
+	eventually(t, "the fleet", func() bool { return strings.Contains(texts(s.body), "2 decommissioned") })
+	if n, _ := s.reg.CountDevices(context.Background(), registry.DeviceDecommissioned); n != 2 {
+		t.Errorf("%d decommissioned", n)
+	}
+}
