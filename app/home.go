@@ -21,7 +21,7 @@ var workflows = []workflow{
 	{"Root key ceremony", "Administrator, witness, key custodians",
 		"Generate the root CA key inside the HSM and split its unlocking secret among the custodians, M of N.", "ceremony"},
 	{"Quorum operations", "Key custodians (M of N)",
-		"Issue an issuing CA, sign a root CRL, re-share, restore a backup or destroy the root: each needs M shares.", "quorum"},
+		"Issue an issuing CA, sign a root CRL, restore a backup or destroy the root: each needs M shares (re-sharing: custos ceremony reshare).", "quorum"},
 	{"Decommission a device", "Technician, witness",
 		"Erase a device's keys on its key store, verify the erasure, revoke its certificate and sign a new CRL.", "decommission"},
 	{"Retire a fleet", "Technician, witness",
@@ -36,7 +36,9 @@ func (s *shell) homeScreen() fyne.CanvasObject {
 	intro.Wrapping = fyne.TextWrapWord
 	items := []fyne.CanvasObject{title, intro}
 	if s.cfg.Banner != "" {
-		banner := widget.NewCard("Demo workspace", "", widget.NewLabel(s.cfg.Banner))
+		text := widget.NewLabel(s.cfg.Banner)
+		text.Wrapping = fyne.TextWrapWord
+		banner := widget.NewCard("Demo workspace", "", text)
 		items = append(items, banner)
 	}
 	cards := container.NewGridWithColumns(2)

@@ -89,7 +89,7 @@ func (s *shell) content() fyne.CanvasObject {
 	s.status.refresh(s.module)
 	go s.watchNetwork()
 	split := container.NewHSplit(s.nav, s.body)
-	split.Offset = 0.18
+	split.Offset = 0.2
 	return container.NewBorder(nil, s.status.object(), nil, nil, split)
 }
 

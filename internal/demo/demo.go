@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/custos-pki/custos/ceremony"
+	"github.com/custos-pki/custos/decommission"
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/internal/softhsm"
 	"github.com/custos-pki/custos/record"
@@ -25,6 +26,8 @@ const (
 	OpsToken = "demo-ops"
 	OpsPIN   = "ops-pin-1234"
 	OpsSOPIN = "ops-so-pin-1234"
+	// DevicePIN is every demo device token's PIN.
+	DevicePIN = "device-pin-1234"
 )
 
 // Setup is a prepared demo.
@@ -90,7 +93,8 @@ func Prepare(ctx context.Context, log io.Writer) (*Setup, error) {
 	d.Banner = strings.Join([]string{
 		"A demo workspace in " + dir + ", with SoftHSM2 tokens standing in for the HSM and the devices.",
 		fmt.Sprintf("Root %q exists, with an issuing CA; its custodians' shares are in %s.", "demo-root", d.SharesDir),
-		fmt.Sprintf("Operations token %q, operator PIN %s (also in %s).", OpsToken, OpsPIN, d.OpsPINFile),
+		fmt.Sprintf("Operations token %q, operator PIN %s (also in %s). Device tokens DEMO-0001 to DEMO-0005, device PIN %s.", OpsToken, OpsPIN, d.OpsPINFile, DevicePIN),
+		"A fleet manifest to try, with one bad line: " + filepath.Join(dir, "fleet.csv") + ".",
 		"To try a root key ceremony yourself, load " + filepath.Join(dir, "plan-new-root.yaml") + ".",
 		"Nothing here is real: close the window and the folder can be deleted.",
 	}, "\n")
@@ -149,7 +153,21 @@ func (d *Setup) rootAndIssuingCA(ctx context.Context, ws *workspace.Workspace, r
 		return fmt.Errorf("demo issue-ca: %w", err)
 	}
 	d.IssuerID = ica.IssuerID
-	return nil
+	denv := decommission.Env{Workspace: ws, Registry: reg}
+	var manifest strings.Builder
+	manifest.WriteString("serial,method,reason,note\n")
+	for i, model := range []string{"Infusion Pump X2", "Infusion Pump X2", "Patient Monitor M7", "Ventilator V3", "Patient Monitor M7"} {
+		serial := fmt.Sprintf("DEMO-%04d", i+1)
+		if _, err := decommission.Provision(ctx, denv, decommission.ProvisionRequest{Issuer: ica.IssuerID, Serial: serial, Model: model,
+			Token: "device-" + serial, OpsPIN: []byte(OpsPIN), DevicePIN: []byte(DevicePIN)}); err != nil {
+			return fmt.Errorf("demo device %s: %w", serial, err)
+		}
+		if i >= 3 {
+			fmt.Fprintf(&manifest, "%s,unreachable,,lost in transit\n", serial)
+		}
+	}
+	fmt.Fprintf(&manifest, "DEMO-9999,unreachable,,this line names a device that does not exist\n")
+	return os.WriteFile(filepath.Join(d.Dir, "fleet.csv"), []byte(manifest.String()), 0o644)
 }
 
 // shareFolder hands demo shares out as files, one per custodian, and reads them back.
