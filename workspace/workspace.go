@@ -4,6 +4,8 @@
 package workspace
 
 import (
+	"bufio"
+	"io"
 	"errors"
 	"fmt"
 	"os"
@@ -158,6 +160,15 @@ func (w *Workspace) CheckWritable() error {
 // CreateExclusive writes a new file and syncs it and its folder; it never overwrites an
 // existing file, so an earlier output (a certificate, a CRL, a backup) can never be lost.
 func CreateExclusive(path string, data []byte, perm os.FileMode) error {
+	return WriteExclusive(path, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteExclusive is CreateExclusive for output that is streamed rather than held in memory,
+// such as a CRL of a million entries. A failed write leaves no file behind.
+func WriteExclusive(path string, perm os.FileMode, write func(io.Writer) error) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		if errors.Is(err, os.ErrExist) {
@@ -165,7 +176,11 @@ func CreateExclusive(path string, data []byte, perm os.FileMode) error {
 		}
 		return fmt.Errorf("create %s: %w", path, err)
 	}
-	_, werr := f.Write(data)
+	bw := bufio.NewWriterSize(f, 1<<20)
+	werr := write(bw)
+	if werr == nil {
+		werr = bw.Flush()
+	}
 	serr := f.Sync()
 	cerr := f.Close()
 	if err := errors.Join(werr, serr, cerr); err != nil {

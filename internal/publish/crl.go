@@ -4,10 +4,10 @@
 package publish
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"iter"
 	"math/big"
 	"time"
@@ -64,23 +64,21 @@ func SignCRL(ctx context.Context, reg *registry.Registry, ws *workspace.Workspac
 		return CRL{}, fmt.Errorf("sign CRL %d for %s: %w", number, issuerID, err)
 	}
 	base := ws.Path("crl", fmt.Sprintf("%s-%06d", issuerID, number))
-	var der, pemBuf bytes.Buffer
-	if _, err := signed.WriteTo(&der); err != nil {
-		return CRL{}, err
-	}
-	if err := signed.WritePEM(&pemBuf); err != nil {
-		return CRL{}, err
-	}
-	if err := workspace.CreateExclusive(base+".crl", der.Bytes(), 0o644); err != nil {
+	// Streamed to the files: a million entries are 50 MB of DER that need not be copied.
+	sum := sha256.New()
+	if err := workspace.WriteExclusive(base+".crl", 0o644, func(w io.Writer) error {
+		_, err := signed.WriteTo(io.MultiWriter(w, sum))
+		return err
+	}); err != nil {
 		return CRL{}, fmt.Errorf("write CRL %d: %w", number, err)
 	}
-	if err := workspace.CreateExclusive(base+".pem", pemBuf.Bytes(), 0o644); err != nil {
+	if err := workspace.WriteExclusive(base+".pem", 0o644, signed.WritePEM); err != nil {
 		return CRL{}, fmt.Errorf("write CRL %d: %w", number, err)
 	}
 	out := CRL{Number: number, ThisUpdate: c.ThisUpdate, NextUpdate: c.NextUpdate, Entries: signed.Entries(),
 		DERPath: base + ".crl", PEMPath: base + ".pem", Fingerprint: signed.Fingerprint()}
 	if err := reg.RecordCRL(ctx, registry.CRL{IssuerID: issuerID, Number: number, ThisUpdate: c.ThisUpdate,
-		NextUpdate: c.NextUpdate, Entries: int64(out.Entries), SHA256: sha256.Sum256(der.Bytes()), Path: out.DERPath}); err != nil {
+		NextUpdate: c.NextUpdate, Entries: int64(out.Entries), SHA256: [32]byte(sum.Sum(nil)), Path: out.DERPath}); err != nil {
 		return CRL{}, err
 	}
 	return out, nil

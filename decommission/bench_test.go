@@ -1,0 +1,215 @@
+package decommission
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/custos-pki/custos/internal/publish"
+	"github.com/custos-pki/custos/pki"
+	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/workspace"
+)
+
+// peakRSS resets the kernel's high-water mark of this process's resident memory (writing 5 to
+// clear_refs) and returns a function that reads it, in bytes.
+func peakRSS(tb testing.TB) func() float64 {
+	debug.FreeOSMemory() // what the setup left on the heap is not the operation's
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		tb.Logf("cannot reset the peak RSS: %v", err)
+	}
+	return func() float64 {
+		b, _ := os.ReadFile("/proc/self/status")
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+				kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+				return float64(kb) * 1024
+			}
+		}
+		return 0
+	}
+}
+
+// crlWorld is a registry with n revoked device certificates of one issuing CA whose key is
+// a software ECDSA P-384 key (one signature per CRL: the HSM's part is not what is measured).
+type crlWorld struct {
+	reg    *registry.Registry
+	ws     *workspace.Workspace
+	issuer pki.Issuer
+	serial func(i int) *big.Int
+}
+
+func newCRLWorld(b *testing.B, n int) *crlWorld {
+	ctx := context.Background()
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("custos-crl-bench-s%d-%d", registry.SchemaVersion(), n))
+	key, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	rootKey, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	sn, _ := pki.NewSerial(rand.Reader)
+	root, _, err := pki.IssueRoot(pki.RootCA{CommonName: "Bench Root", Organization: "Bench", Country: "US", ValidityYears: 20}, sn, rootKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sn, _ = pki.NewSerial(rand.Reader)
+	ica, _, err := pki.Issue(pki.IssuingCA{CommonName: "Bench Devices CA", Organization: "Bench", Country: "US", ValidityYears: 10}, sn, key.Public(), pki.Issuer{Certificate: root, Signer: rootKey})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The registry is built once and reused; the issuer's certificate is replaced each run
+	// (the CRL only needs its subject and key).
+	os.RemoveAll(dir)
+	ws, err := workspace.Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg, err := registry.Open(ctx, ws.DBPath())
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg.AddIssuer(ctx, registry.Issuer{ID: "bench-root", Kind: registry.IssuerRoot, Certificate: root.Raw, CeremonyID: "bench-root",
+		Key: registry.KeyLocation{TokenLabel: "bench-root", KeyID: []byte{1}, Algorithm: "ecdsa-p384"}})
+	reg.AddIssuer(ctx, registry.Issuer{ID: "ica-bench", Kind: registry.IssuerIssuing, Certificate: ica.Raw, ParentID: "bench-root",
+		CeremonyID: "bench-root", Key: registry.KeyLocation{TokenLabel: "ops", KeyID: []byte{2}, Algorithm: "ecdsa-p384"}})
+	w := &crlWorld{reg: reg, ws: ws, issuer: pki.Issuer{Certificate: ica, Signer: key}}
+	w.serial = func(i int) *big.Int {
+		return new(big.Int).SetBytes([]byte{0x01, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i), 0x5a, 0xa5, byte(i * 7)})
+	}
+	// One real device certificate, its serial rewritten per device.
+	devKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl, _, err := pki.Issue(pki.DeviceIdentity{SerialNumber: "TEMPLATE", Manufacturer: "Bench", ValidityYears: 5}, w.serial(1<<30), devKey.Public(), w.issuer)
+	if err != nil {
+		b.Fatal(err)
+	}
+	at := strings.Index(string(tmpl.Raw), string(w.serial(1<<30).Bytes()))
+	start := time.Now()
+	_, err = reg.ImportDevices(ctx, func(yield func(registry.NewDevice, error) bool) {
+		for i := 0; i < n; i++ {
+			s := w.serial(i).Bytes()
+			der := append([]byte(nil), tmpl.Raw...)
+			copy(der[at:], s)
+			d := registry.NewDevice{
+				Device:      registry.Device{Serial: fmt.Sprintf("DEV-%07d", i), Model: "Pump", IssuerID: "ica-bench"},
+				Certificate: registry.Certificate{Serial: s, Subject: tmpl.Subject.String(), NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, DER: der},
+				Key:         registry.DeviceKey{PublicKeySHA256: sha256.Sum256(s)},
+				Revoked:     &registry.Revocation{RevokedAt: time.Now(), Reason: registry.ReasonCessationOfOperation},
+			}
+			if !yield(d, nil) {
+				return
+			}
+		}
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("registered %d revoked devices in %v", n, time.Since(start))
+	return w
+}
+
+// BenchmarkCRLPublish1M signs the full CRL of an issuing CA with 1,000,000 revoked
+// certificates straight from the registry, as `custos crl publish` does. Target: ≤2 s and
+// ≤300 MB.
+func BenchmarkCRLPublish1M(b *testing.B) {
+	w := newCRLWorld(b, 1_000_000)
+	defer w.reg.Close()
+	defer w.ws.Close()
+	ctx := context.Background()
+	b.ResetTimer()
+	peak := peakRSS(b)
+	for i := 0; i < b.N; i++ {
+		c, err := publish.SignCRL(ctx, w.reg, w.ws, "ica-bench", w.issuer, time.Now(), 30*24*time.Hour)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if c.Entries != 1_000_000 {
+			b.Fatalf("%d entries", c.Entries)
+		}
+		os.Remove(c.DERPath)
+		os.Remove(c.PEMPath)
+	}
+	b.ReportMetric(peak()/1e6, "peak-MB")
+}
+
+// BenchmarkOpenSSLGenCRL1M is `openssl ca -gencrl` over the same 1,000,000 serials, for
+// comparison; peak-MB is the openssl process's maximum resident memory.
+func BenchmarkOpenSSLGenCRL1M(b *testing.B) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		b.Skip("openssl not installed")
+	}
+	dir := b.TempDir()
+	key, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	sn, _ := pki.NewSerial(rand.Reader)
+	ca, _, err := pki.IssueRoot(pki.RootCA{CommonName: "Bench Devices CA", Organization: "Bench", Country: "US", ValidityYears: 10}, sn, key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	os.WriteFile(filepath.Join(dir, "ca.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw}), 0o644)
+	os.WriteFile(filepath.Join(dir, "ca.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	f, _ := os.Create(filepath.Join(dir, "index.txt"))
+	bw := bufio.NewWriter(f)
+	exp := time.Now().AddDate(5, 0, 0).UTC().Format("060102150405Z")
+	rev := time.Now().Add(-time.Hour).UTC().Format("060102150405Z")
+	for i := 0; i < 1_000_000; i++ {
+		fmt.Fprintf(bw, "R\t%s\t%s,cessationOfOperation\t%X\tunknown\t/CN=DEV-%07d\n", exp, rev, []byte{0x01, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i), 0x5a, 0xa5, byte(i * 7)}, i)
+	}
+	bw.Flush()
+	f.Close()
+	os.WriteFile(filepath.Join(dir, "crlnumber"), []byte("01\n"), 0o644)
+	conf := fmt.Sprintf("[ca]\ndefault_ca=b\n[b]\ndatabase=%s/index.txt\ncertificate=%s/ca.pem\nprivate_key=%s/ca.key\ncrlnumber=%s/crlnumber\ndefault_md=sha384\ndefault_crl_days=30\n", dir, dir, dir, dir)
+	os.WriteFile(filepath.Join(dir, "ca.cnf"), []byte(conf), 0o644)
+	b.ResetTimer()
+	var peak int64
+	for i := 0; i < b.N; i++ {
+		cmd := exec.Command("openssl", "ca", "-config", filepath.Join(dir, "ca.cnf"), "-gencrl", "-out", filepath.Join(dir, "crl.pem"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("openssl: %v %s", err, out)
+		}
+		peak = max(peak, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
+	}
+	b.ReportMetric(float64(peak)*1024/1e6, "peak-MB")
+}
+
+// BenchmarkFleet100k retires 100,000 unreachable devices from a manifest: revocations in
+// batches, one CRL and the signed fleet record with all of them. Target: ≤30 s.
+func BenchmarkFleet100k(b *testing.B) {
+	const n = 100_000
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		f := newFixture(b)
+		serials := registerMany(b, f, n)
+		text := manifestOf(serials, Unreachable)
+		path := writeFile(b, filepath.Join(f.dir, "fleet.csv"), text)
+		peak := peakRSS(b)
+		b.StartTimer()
+		m, err := ParseManifest(strings.NewReader(text))
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, err := Fleet(context.Background(), f.env, m, FleetRequest{ManifestPath: path, Technician: "T", Witness: "W", OpsPIN: []byte(opsPIN)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Decommissioned != n {
+			b.Fatalf("%d decommissioned", res.Decommissioned)
+		}
+		b.StopTimer()
+		b.ReportMetric(peak()/1e6, "peak-MB")
+		info, _ := os.Stat(res.RecordPath)
+		b.ReportMetric(float64(info.Size())/1e6, "record-MB")
+	}
+}
