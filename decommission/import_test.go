@@ -1,0 +1,69 @@
+package decommission
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/custos-pki/custos/hsm"
+	"github.com/custos-pki/custos/internal/opstoken"
+	"github.com/custos-pki/custos/pki"
+)
+
+func TestImport(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	m, err := hsm.Open(f.hsm.ModulePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, issCert, key, err := opstoken.Issuer(ctx, f.env.Registry, m, f.issuer, []byte(opsPIN))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	// Devices made elsewhere by this issuing CA: one PEM file, one DER file in a folder.
+	for i, name := range []string{"IMP-1.pem", "IMP-2.der"} {
+		dk, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		sn, _ := pki.NewSerial(rand.Reader)
+		c, _, err := pki.Issue(pki.DeviceIdentity{SerialNumber: strings.TrimSuffix(name, filepath.Ext(name)), Manufacturer: "Acme Medical",
+			Model: "Monitor M7", ValidityYears: 5}, sn, dk.Public(), pki.Issuer{Certificate: issCert, Signer: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := c.Raw
+		if i == 0 {
+			data = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+		}
+		os.WriteFile(filepath.Join(dir, name), data, 0o644)
+	}
+	key.Close()
+	m.Close()
+	n, err := Import(ctx, f.env, "Acme Devices CA", []string{dir})
+	if err != nil || n != 2 {
+		t.Fatalf("import: %d, %v", n, err)
+	}
+	d, err := f.env.Registry.Device(ctx, "IMP-2")
+	if err != nil || d.Model != "Monitor M7" {
+		t.Errorf("IMP-2: %+v %v", d, err)
+	}
+	// A certificate from another CA is refused, naming the file, and nothing is registered.
+	other := newFixture(t)
+	p := other.provision(t, "FOREIGN-1")
+	bad := filepath.Join(t.TempDir(), "foreign.pem")
+	os.WriteFile(bad, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.Certificate.Raw}), 0o644)
+	if _, err := Import(ctx, f.env, f.issuer, []string{bad}); err == nil || !strings.Contains(err.Error(), "foreign.pem") || !strings.Contains(err.Error(), "not signed by") {
+		t.Errorf("foreign certificate: %v", err)
+	}
+	garbage := filepath.Join(t.TempDir(), "junk.der")
+	os.WriteFile(garbage, []byte("not a certificate"), 0o644)
+	if _, err := Import(ctx, f.env, f.issuer, []string{garbage}); err == nil || !strings.Contains(err.Error(), "junk.der") {
+		t.Errorf("garbage: %v", err)
+	}
+}
