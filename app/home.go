@@ -34,7 +34,7 @@ func (s *shell) homeScreen() fyne.CanvasObject {
 	title := heading("Custos")
 	intro := widget.NewLabel("Key ceremonies, device decommissioning and signed records for your private CA. Choose what you are here to do.")
 	intro.Wrapping = fyne.TextWrapWord
-	items := []fyne.CanvasObject{title, intro}
+	items := []fyne.CanvasObject{title, intro, s.unfinishedRuns()}
 	if s.cfg.Banner != "" {
 		text := widget.NewLabel(s.cfg.Banner)
 		text.Wrapping = fyne.TextWrapWord

@@ -225,3 +225,30 @@ func TestFleetScreenMarksInvalidRow(t *testing.T) {
 		t.Errorf("%d decommissioned", n)
 	}
 }
+
+// A run that stopped half way is offered on the home screen, and Abort there ends it.
+func TestHomeOffersAbortOfAStoppedRun(t *testing.T) {
+	s, _, _ := world(t, false)
+	j, err := record.CreateJournal(s.ws.Path("journal", "stopped.jsonl"), "gui-root-crl-stopped")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Begin("crl.sign", record.System, nil)
+	j.Close()
+	if _, err := s.reg.StartRun(context.Background(), registry.Run{ID: "gui-root-crl-stopped", Kind: registry.RunCeremony,
+		Operation: "crl", Subject: "gui-root", JournalPath: s.ws.Path("journal", "stopped.jsonl")}); err != nil {
+		t.Fatal(err)
+	}
+	onUI(func() {
+		s.show("settings")
+		s.show("home")
+		if txt := texts(s.body); !strings.Contains(txt, "stopped in step crl.sign") {
+			t.Fatalf("home does not show the stopped run:\n%s", txt)
+		}
+		test.Tap(button(s.body, "Abort"))
+	})
+	eventually(t, "the abort", func() bool { return strings.Contains(texts(s.body), "Aborted.") })
+	if r, _ := s.reg.Run(context.Background(), "gui-root-crl-stopped"); r.Status != registry.RunAborted {
+		t.Errorf("status %s", r.Status)
+	}
+}
