@@ -15,6 +15,7 @@ import (
 
 	"github.com/custos-pki/custos/assets"
 	"github.com/custos-pki/custos/ceremony"
+	"github.com/custos-pki/custos/internal/workstation"
 	"github.com/custos-pki/custos/record"
 )
 
@@ -153,7 +154,7 @@ func (w *wizard) run(opsPIN []byte) {
 			}
 		})
 	}
-	people := &guiParticipants{w: w, typed: map[int]string{}}
+	people := &guiParticipants{w: w, typed: map[int]string{}, dest: map[int]string{}}
 	var res *ceremony.RootResult
 	w.shell.background(func() error {
 		var err error
@@ -207,6 +208,70 @@ func (w *wizard) showJournal() {
 type guiParticipants struct {
 	w     *wizard
 	typed map[int]string // shares typed back at once, returned when the ceremony reads them back
+	dest  map[int]string // where a share went, when not to the screen
+}
+
+// tokenDestination lets a custodian have their share written to their own token (chosen
+// among the module's tokens, unlocked with their PIN) instead of copying it; it is read back
+// from the token at once and handed to done.
+func (p *guiParticipants) tokenDestination(d ceremony.ShareDelivery, msg message, done func(back string)) fyne.CanvasObject {
+	s := p.w.shell
+	module := s.module
+	if p.w.plan != nil && p.w.plan.Module != "" {
+		module = p.w.plan.Module
+	}
+	tokens := widget.NewSelect(nil, nil)
+	tokens.PlaceHolder = "reading the tokens…"
+	var labels []string
+	s.background(func() error {
+		h, err := workstation.InspectHSM(s.ctx, module)
+		for _, t := range h.Slots {
+			if t.Initialised && t.Label != p.w.plan.ID && t.Label != p.w.plan.OperationsToken {
+				labels = append(labels, t.Label)
+			}
+		}
+		return err
+	}, func(err error) {
+		tokens.Options = labels
+		tokens.PlaceHolder = "your token"
+		tokens.Refresh()
+	})
+	pin := pinEntry("your token's PIN")
+	write := widget.NewButtonWithIcon("Write my share to my token instead", theme.DownloadIcon(), nil)
+	write.OnTapped = func() {
+		if tokens.Selected == "" {
+			msg.errorf(errors.New("choose your token"))
+			return
+		}
+		token, pw := tokens.Selected, takePIN(pin)
+		pw2 := append([]byte(nil), pw...)
+		write.Disable()
+		var back string
+		s.background(func() error {
+			if err := ceremony.WriteShareToToken(s.ctx, module, token, pw, d); err != nil {
+				zeroAll(pw2)
+				return err
+			}
+			text, err := ceremony.ReadShareFromToken(s.ctx, module, token, pw2, d.CeremonyID, d.Number)
+			if err != nil {
+				return err
+			}
+			if text != d.Text {
+				return errors.New("the share read back from the token differs from the one written")
+			}
+			back = text[strings.LastIndex(text, "\n")+1:]
+			return nil
+		}, func(err error) {
+			write.Enable()
+			if err != nil {
+				msg.errorf(err)
+				return
+			}
+			done(back)
+		})
+	}
+	return container.NewVBox(widget.NewLabelWithStyle("Or: "+d.Custodian+" has the share written to their own token, never shown", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		field("Token", tokens), field("Token PIN", pin), container.NewHBox(write))
 }
 
 func (p *guiParticipants) wipe() {
@@ -261,8 +326,9 @@ func (p *guiParticipants) Confirm(ctx context.Context, st ceremony.Step) (record
 		who := widget.NewSelect(names, nil)
 		who.SetSelectedIndex(0)
 		confirm := widget.NewButtonWithIcon("Confirmed: go ahead", theme.ConfirmIcon(), func() {
-			answer(p.people()[who.SelectedIndex()])
+			actor := p.people()[who.SelectedIndex()]
 			p.w.show(container.NewVBox(heading2(st.Title), widget.NewProgressBarInfinite()))
+			answer(actor)
 		})
 		confirm.Importance = widget.HighImportance
 		return container.NewVBox(heading2(st.Title), readL, checkL, field("Confirmed by", who), container.NewHBox(confirm))
@@ -276,8 +342,8 @@ func (p *guiParticipants) AcknowledgeHorizon(ctx context.Context, h ceremony.Hor
 		l.Importance = widget.WarningImportance
 		admin := p.people()[0]
 		ack := widget.NewButton("Acknowledged by "+admin.Name, func() {
-			answer(admin)
 			p.w.show(widget.NewLabel("Acknowledged."))
+			answer(admin)
 		})
 		ack.Importance = widget.HighImportance
 		return container.NewVBox(heading2("Algorithm horizon (NIST IR 8547)"), l, container.NewHBox(ack))
@@ -312,21 +378,31 @@ func (p *guiParticipants) DeliverShare(ctx context.Context, d ceremony.ShareDeli
 				return
 			}
 			reveal.conceal()
-			answer(typed)
 			p.w.show(widget.NewLabel(d.Custodian + "'s share is accepted."))
+			answer(typed)
 		}
 		typeBack := container.NewVBox(widget.NewLabelWithStyle(d.Custodian+": now type your share back from your card", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 			entry.box, container.NewHBox(next), msg.Label)
 		typeBack.Hide()
 		reveal = newShareReveal(d, p.w.shell.do, func() { typeBack.Show() })
+		toToken := p.tokenDestination(d, msg, func(back string) {
+			reveal.conceal()
+			p.dest[d.Number] = "written to " + d.Custodian + "'s own token and read back"
+			p.w.show(widget.NewLabel(d.Custodian + "'s share is on their token."))
+			answer(back)
+		})
 		lc := fyne.CurrentApp().Lifecycle()
 		lc.SetOnExitedForeground(func() { reveal.conceal() })
-		return container.NewVBox(heading2(fmt.Sprintf("Share %d of %d: %s", d.Number, d.Of, d.Custodian)), reveal.box, widget.NewSeparator(), typeBack)
+		return container.NewVBox(heading2(fmt.Sprintf("Share %d of %d: %s", d.Number, d.Of, d.Custodian)), reveal.box, widget.NewSeparator(), typeBack,
+			widget.NewSeparator(), toToken)
 	}, p.w.show)
 	if err != nil {
 		return "", err
 	}
 	p.typed[d.Number] = typed
+	if dest, ok := p.dest[d.Number]; ok {
+		return dest, nil
+	}
 	return "shown on screen to " + d.Custodian + " and typed back at once", nil
 }
 

@@ -66,6 +66,8 @@ func button(o fyne.CanvasObject, prefix string) *widget.Button {
 }
 
 // waitFor polls (on the UI goroutine) until find returns something.
+var s0 *shell
+
 func waitFor[T any](t *testing.T, what string, find func() (T, bool)) T {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -78,6 +80,7 @@ func waitFor[T any](t *testing.T, what string, find func() (T, bool)) T {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	onUI(func() { t.Logf("screen:\n%s", texts(s0.body)) })
 	t.Fatalf("timed out waiting for %s", what)
 	var zero T
 	return zero
@@ -85,7 +88,9 @@ func waitFor[T any](t *testing.T, what string, find func() (T, bool)) T {
 
 func TestRootCeremonyWizard(t *testing.T) {
 	env := testhsm.New(t)
+	env.InitToken(t, "lei-token", "so-pin-1234", "lei-pin-1234")
 	s, _ := newTestShell(t, env.ModulePath)
+	s0 = s
 	planPath := filepath.Join(t.TempDir(), "plan.yaml")
 	os.WriteFile(planPath, []byte(strings.Replace(testPlan, "MODULE", env.ModulePath, 1)), 0o644)
 	s.show("ceremony")
@@ -131,6 +136,29 @@ func TestRootCeremonyWizard(t *testing.T) {
 			})
 			time.Sleep(30 * time.Millisecond)
 		case "reveal":
+			if shares == 2 {
+				// The third custodian has the share written to their own token instead.
+				waitFor(t, "the custodian tokens", func() (bool, bool) {
+					sel := findAll[*widget.Select](s.body)
+					return true, len(sel) > 0 && len(sel[len(sel)-1].Options) > 0
+				})
+				onUI(func() {
+					sel := findAll[*widget.Select](s.body)
+					sel[len(sel)-1].SetSelected("lei-token")
+					entryWithPlaceholder(t, s, "your token's PIN").SetText("lei-pin-1234")
+					b := button(s.body, "Write my share to my token instead")
+					if b == nil {
+						t.Fatalf("no write button:\n%s", texts(s.body))
+					}
+					test.Tap(b)
+				})
+				// The flow moves on by itself once the share is written and read back.
+				waitFor(t, "the share on the token", func() (bool, bool) {
+					return true, strings.Contains(texts(s.body), "share is on their token") || button(s.body, "Confirmed: go ahead") != nil
+				})
+				shares++
+				continue
+			}
 			var groups []string
 			onUI(func() {
 				test.Tap(button(s.body, "Reveal my share"))
@@ -190,6 +218,10 @@ func TestRootCeremonyWizard(t *testing.T) {
 	jf, err := record.ReadJournalFile(s.ws.Path("journal", "gui-root.jsonl"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(s.ws.Path("journal", "gui-root.jsonl"))
+	if !strings.Contains(string(raw), "written to 李雷's own token") {
+		t.Error("the journal does not say the third share went to the custodian's token")
 	}
 	var confirmedBy bool
 	for _, e := range jf.Entries {

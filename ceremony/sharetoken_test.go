@@ -1,0 +1,35 @@
+package ceremony
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/custos-pki/custos/hsm"
+	"github.com/custos-pki/custos/internal/testhsm"
+)
+
+func TestShareOnCustodianToken(t *testing.T) {
+	ctx := context.Background()
+	env := testhsm.New(t)
+	env.InitToken(t, "cara-token", "so-pin-1234", "cara-pin-1234")
+	s := testShare()
+	d := ShareDelivery{CeremonyID: s.CeremonyID, Custodian: "Cara Cruz", Number: s.Number, Of: 5, Threshold: 3, Text: s.Encode()}
+	if err := WriteShareToToken(ctx, env.ModulePath, "cara-token", []byte("cara-pin-1234"), d); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadShareFromToken(ctx, env.ModulePath, "cara-token", []byte("cara-pin-1234"), s.CeremonyID, s.Number)
+	if err != nil || got != d.Text {
+		t.Fatalf("read back %q, %v", got, err)
+	}
+	// Without the custodian's PIN the share cannot be read: the object is private.
+	if _, err := ReadShareFromToken(ctx, env.ModulePath, "cara-token", []byte("wrong-pin-99"), s.CeremonyID, s.Number); !errors.Is(err, hsm.ErrPINIncorrect) {
+		t.Errorf("wrong PIN: %v", err)
+	}
+	m := env.Open(t)
+	sess, _ := m.OpenSession(ctx, "cara-token")
+	defer sess.Close()
+	if objs, _ := sess.Find(ctx, hsm.Match{Class: hsm.ClassData}); len(objs) != 0 {
+		t.Errorf("the share is visible without login: %v", objs)
+	}
+}
