@@ -39,6 +39,34 @@ func (f quorumFlags) opsPIN() ([]byte, error) {
 	return secret.ReadPINFile(*f.pinFile)
 }
 
+// quorumSession is a quorum operation's workspace, collected shares and operator PIN.
+type quorumSession struct {
+	env  ceremony.Env
+	q    *ceremony.Quorum
+	pin  []byte // nil without --ops-pin-file
+	done func()
+}
+
+// start reads the operator PIN (when given) and opens the workspace with the shares.
+func (f quorumFlags) start(ctx context.Context, s Streams, files []string) (*quorumSession, error) {
+	pin, err := f.opsPIN()
+	if err != nil {
+		return nil, err
+	}
+	env, q, done, err := f.open(ctx, s, files)
+	if err != nil {
+		secret.Zero(pin)
+		return nil, err
+	}
+	return &quorumSession{env: env, q: q, pin: pin, done: done}, nil
+}
+
+// close zeroes the PIN and the shares and closes the workspace.
+func (qs *quorumSession) close() {
+	secret.Zero(qs.pin)
+	qs.done()
+}
+
 // printRecord names the run's record, or says there is none.
 func printRecord(s Streams, env ceremony.Env, runID string) {
 	path := ceremony.RecordPath(env, runID)
@@ -125,16 +153,12 @@ issuing CA's certificate (lint-then-sign). Prints the issuing CA's id for --issu
 					if err := requireFile("ops-pin-file", *qf.pinFile); err != nil {
 						return err
 					}
-					pin, err := qf.opsPIN()
+					qs, err := qf.start(ctx, s, files)
 					if err != nil {
 						return err
 					}
-					defer secret.Zero(pin)
-					env, q, done, err := qf.open(ctx, s, files)
-					if err != nil {
-						return err
-					}
-					defer done()
+					defer qs.close()
+					env, q, pin := qs.env, qs.q, qs.pin
 					res, err := ceremony.IssueCA(ctx, env, q, ceremony.IssueCARequest{CommonName: *name, ValidityYears: *years, OpsPIN: pin})
 					if err != nil {
 						return err
@@ -174,16 +198,12 @@ issuing CA's certificate (lint-then-sign). Prints the issuing CA's id for --issu
 					if *days < 0 {
 						return usagef("--next-update-days must be positive")
 					}
-					pin, err := qf.opsPIN()
+					qs, err := qf.start(ctx, s, files)
 					if err != nil {
 						return err
 					}
-					defer secret.Zero(pin)
-					env, q, done, err := qf.open(ctx, s, files)
-					if err != nil {
-						return err
-					}
-					defer done()
+					defer qs.close()
+					env, q, pin := qs.env, qs.q, qs.pin
 					req.OpsPIN = pin
 					res, err := ceremony.RootCRL(ctx, env, q, req)
 					if err != nil {
@@ -227,16 +247,12 @@ issuing CA's certificate (lint-then-sign). Prints the issuing CA's id for --issu
 					if err != nil {
 						return err
 					}
-					pin, err := qf.opsPIN()
+					qs, err := qf.start(ctx, s, files)
 					if err != nil {
 						return err
 					}
-					defer secret.Zero(pin)
-					env, q, done, err := qf.open(ctx, s, files)
-					if err != nil {
-						return err
-					}
-					defer done()
+					defer qs.close()
+					env, q, pin := qs.env, qs.q, qs.pin
 					people := &fileParticipants{files: out, err: s, admin: record.Actor{Name: "command line", Role: "custodians"}}
 					res, err := ceremony.Reshare(ctx, env, q, ceremony.ReshareRequest{Custodians: names, Threshold: *threshold, OpsPIN: pin}, people)
 					if err != nil {
@@ -270,16 +286,12 @@ issuing CA's certificate (lint-then-sign). Prints the issuing CA's id for --issu
 					if err := requireValue("token", *token); err != nil {
 						return err
 					}
-					pin, err := qf.opsPIN()
+					qs, err := qf.start(ctx, s, files)
 					if err != nil {
 						return err
 					}
-					defer secret.Zero(pin)
-					env, q, done, err := qf.open(ctx, s, files)
-					if err != nil {
-						return err
-					}
-					defer done()
+					defer qs.close()
+					env, q, pin := qs.env, qs.q, qs.pin
 					res, err := ceremony.Restore(ctx, env, q, ceremony.RestoreRequest{Backup: *backup, Token: *token, OpsPIN: pin})
 					if err != nil {
 						return err
@@ -300,16 +312,12 @@ issuing CA's certificate (lint-then-sign). Prints the issuing CA's id for --issu
 					if err != nil {
 						return err
 					}
-					pin, err := qf.opsPIN()
+					qs, err := qf.start(ctx, s, files)
 					if err != nil {
 						return err
 					}
-					defer secret.Zero(pin)
-					env, q, done, err := qf.open(ctx, s, files)
-					if err != nil {
-						return err
-					}
-					defer done()
+					defer qs.close()
+					env, q, pin := qs.env, qs.q, qs.pin
 					res, err := ceremony.Destroy(ctx, env, q, pin)
 					if err != nil {
 						return err
