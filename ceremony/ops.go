@@ -142,13 +142,17 @@ func quorumRun(ctx context.Context, env Env, q *Quorum, op string, opsPIN []byte
 	}
 	signer, key, err := opstoken.RecordSigner(ctx, env.Registry, u.mod, u.q.CeremonyID, u.cert, opsPIN)
 	if err != nil {
-		return rid, fmt.Errorf("%s done, but its record could not be signed: %w", op, err)
+		err = fmt.Errorf("%s done, but its record could not be signed: %w", op, err)
+		r.journal.Fail(op+".record", record.System, err)
+		return rid, err
 	}
 	defer key.Close()
 	recordPath, err = r.writeRecord(ctx, &record.Ceremony{ID: rid, Kind: op, Root: u.q.CeremonyID, Outcome: "completed",
 		Threshold: u.q.Threshold, Custodians: len(u.q.Shares), Participants: quorumPeople(holders)}, signer)
 	if err != nil {
-		return rid, fmt.Errorf("%s done, but its record could not be written: %w", op, err)
+		err = fmt.Errorf("%s done, but its record could not be written: %w", op, err)
+		r.journal.Fail(op+".record", record.System, err)
+		return rid, err
 	}
 	return rid, nil
 }

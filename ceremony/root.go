@@ -169,7 +169,9 @@ func Root(ctx context.Context, env Env, plan *Plan, opsPIN []byte, people Partic
 	path, err := r.writeRecord(ctx, r.ceremonyRecord(), record.Signer{Key: r.signerKey, Certificate: r.res.RecordSigner,
 		Chain: []*x509.Certificate{r.res.Root}})
 	if err != nil {
-		return nil, fmt.Errorf("root ceremony done, but its record could not be written: %w", err)
+		err = fmt.Errorf("root ceremony done, but its record could not be written: %w", err)
+		r.journal.Fail("root.record", record.System, err)
+		return nil, err
 	}
 	r.res.RecordPath = path
 	r.res.JournalHash = r.journal.FinalHash()
