@@ -96,8 +96,26 @@ func tokenCertificates(ctx context.Context, mod *hsm.Module, sl hsm.Slot) []Devi
 	return out
 }
 
-// findDevice finds the token holding one of the device's registered certificates.
+// findDevice finds the token holding one of the device's registered certificates: first the
+// token the registry remembers for its key, then every token of the module.
 func findDevice(ctx context.Context, env Env, mod *hsm.Module, serial string) (DeviceToken, error) {
+	if h, err := env.Registry.DeviceHistory(ctx, serial); err == nil {
+		for _, k := range h.Keys {
+			if k.TokenLabel == "" {
+				continue
+			}
+			sl, err := mod.TokenByLabel(ctx, k.TokenLabel)
+			if err != nil {
+				continue
+			}
+			for _, dt := range tokenCertificates(ctx, mod, sl) {
+				if dev, _, err := env.Registry.DeviceByCertificate(ctx, sha256.Sum256(dt.Certificate.Raw)); err == nil && dev.Serial == serial {
+					dt.Serial, dt.Model, dt.Status = dev.Serial, dev.Model, string(dev.Status)
+					return dt, nil
+				}
+			}
+		}
+	}
 	tokens, err := detect(ctx, env, mod)
 	if err != nil {
 		return DeviceToken{}, err
