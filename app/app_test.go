@@ -36,6 +36,7 @@ func newTestShell(t *testing.T, module string) (*shell, fyne.Window) {
 	w := test.NewTempWindow(t, nil)
 	s := newShell(ctx, w, ws, reg, Config{Module: module})
 	uiLock = &s.uiMu
+	s0 = s
 	w.SetContent(s.content())
 	w.Resize(fyne.NewSize(1280, 860))
 	return s, w

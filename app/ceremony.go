@@ -312,7 +312,9 @@ func (p *guiParticipants) people() []record.Actor {
 func (p *guiParticipants) Confirm(ctx context.Context, st ceremony.Step) (record.Actor, error) {
 	return ask(ctx, p.w.shell, func(answer func(record.Actor)) fyne.CanvasObject {
 		p.w.current = st.ID
-		p.w.steps.Refresh()
+		if p.w.steps != nil {
+			p.w.steps.Refresh()
+		}
 		read, check := assets.Script(st.Script)
 		readL := widget.NewLabel(read)
 		readL.Wrapping = fyne.TextWrapWord

@@ -80,7 +80,9 @@ func waitFor[T any](t *testing.T, what string, find func() (T, bool)) T {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	onUI(func() { t.Logf("screen:\n%s", texts(s0.body)) })
+	if s0 != nil {
+		onUI(func() { t.Logf("screen:\n%s", texts(s0.body)) })
+	}
 	t.Fatalf("timed out waiting for %s", what)
 	var zero T
 	return zero

@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"fyne.io/fyne/v2"
@@ -12,16 +13,17 @@ import (
 
 	"github.com/custos-pki/custos/ceremony"
 	"github.com/custos-pki/custos/pki"
+	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
 )
 
-// Quorum operations the window offers. Re-sharing hands out new shares and is run from the
-// command line (custos ceremony reshare) until it has its own distribution screen.
+// Quorum operations the window offers.
 const (
 	opIssueCA = "Issue an issuing CA"
 	opCRL     = "Sign a root CRL"
 	opRestore = "Restore the root into a new token"
 	opDestroy = "Destroy the root (end of the CA's life)"
+	opReshare = "Re-share to new custodians (the old shares stop working)"
 )
 
 // quorumScreen runs an operation under quorum: the custodians enter their shares one after
@@ -78,7 +80,7 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 		}
 	})
 
-	op := widget.NewRadioGroup([]string{opIssueCA, opCRL, opRestore, opDestroy}, nil)
+	op := widget.NewRadioGroup([]string{opIssueCA, opCRL, opReshare, opRestore, opDestroy}, nil)
 	op.SetSelected(opIssueCA)
 	name := widget.NewEntry()
 	name.SetPlaceHolder("e.g. Acme Devices CA 1")
@@ -91,6 +93,12 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 	token := widget.NewEntry()
 	token.SetPlaceHolder("label for the new token")
 	sure := widget.NewCheck("I understand the root key will be destroyed and cannot be recovered", nil)
+	custodians := widget.NewEntry()
+	custodians.SetPlaceHolder("new custodians, comma-separated")
+	threshold := widget.NewEntry()
+	threshold.SetPlaceHolder("shares needed from now on, e.g. 3")
+	// distribution is where new shares are shown, one custodian at a time, during a re-share.
+	distribution := container.NewStack()
 	params := container.NewStack()
 	showParams := func(o string) {
 		switch o {
@@ -102,6 +110,8 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 			params.Objects = []fyne.CanvasObject{container.NewVBox(field("Backup file", backup), field("New token", token))}
 		case opDestroy:
 			params.Objects = []fyne.CanvasObject{sure}
+		case opReshare:
+			params.Objects = []fyne.CanvasObject{container.NewVBox(field("New custodians", custodians), field("Threshold", threshold))}
 		}
 		params.Refresh()
 	}
@@ -162,6 +172,12 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 					return err
 				}
 				result = fmt.Sprintf("The root key was destroyed: %d objects, none remain.", res.Destroyed)
+			case opReshare:
+				res, err := s.reshare(quorum, custodians.Text, threshold.Text, opsPIN, distribution)
+				if err != nil {
+					return err
+				}
+				result = fmt.Sprintf("Re-shared: epoch %d. The new shares are with their custodians; the old ones no longer work.", res.Epoch)
 			}
 			return nil
 		}, func(err error) {
@@ -182,5 +198,29 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 		field("Root", rootSel),
 		heading2("Shares"), shareText, container.NewHBox(addShare), present,
 		heading2("Operation"), op, params, field("Operator PIN", pin),
-		container.NewHBox(run), progress, msg.Label)))
+		container.NewHBox(run), progress, msg.Label, distribution)))
+}
+
+// reshare runs a re-share, showing each new share to its custodian in panel as the root
+// ceremony does. It runs off the UI goroutine.
+func (s *shell) reshare(q *ceremony.Quorum, names, threshold string, opsPIN []byte, panel *fyne.Container) (*ceremony.ReshareResult, error) {
+	var custodians []string
+	for _, n := range strings.Split(names, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			custodians = append(custodians, n)
+		}
+	}
+	m, err := strconv.Atoi(strings.TrimSpace(threshold))
+	if err != nil {
+		return nil, fmt.Errorf("threshold %q is not a number", threshold)
+	}
+	plan, err := ceremony.ParsePlan(q.Registry().Plan)
+	if err != nil {
+		return nil, err
+	}
+	w := &wizard{shell: s, plan: plan, states: map[string]record.Status{}, panel: panel}
+	people := &guiParticipants{w: w, typed: map[int]string{}, dest: map[int]string{}}
+	defer people.wipe()
+	defer s.do(func() { w.show(container.NewVBox()) })
+	return ceremony.Reshare(s.ctx, s.ceremonyEnv(), q, ceremony.ReshareRequest{Custodians: custodians, Threshold: m, OpsPIN: opsPIN}, people)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
@@ -251,4 +252,92 @@ func TestHomeOffersAbortOfAStoppedRun(t *testing.T) {
 	if r, _ := s.reg.Run(context.Background(), "gui-root-crl-stopped"); r.Status != registry.RunAborted {
 		t.Errorf("status %s", r.Status)
 	}
+}
+
+// revealAndTypeBack does what a custodian does with a share on screen: reveal it, read the
+// groups, hide it, type them back. It returns false when no share is waiting.
+func revealAndTypeBack(t *testing.T, s *shell) bool {
+	var ok bool
+	onUI(func() {
+		b := button(s.body, "Reveal my share")
+		if b == nil {
+			return
+		}
+		test.Tap(b)
+		var groups []string
+		for _, tx := range findAll[*canvas.Text](s.body) {
+			if tx.TextSize == 34 {
+				groups = append(groups, tx.Text)
+			}
+		}
+		test.Tap(button(s.body, "Hide"))
+		es := findAll[*widget.Entry](s.body)
+		var shareEntries []*widget.Entry
+		for _, e := range es {
+			if strings.HasPrefix(e.PlaceHolder, "group ") {
+				shareEntries = append(shareEntries, e)
+			}
+		}
+		for i, g := range groups {
+			shareEntries[i].SetText(g)
+		}
+		if next := button(s.body, "My share is typed back"); next != nil {
+			test.Tap(next)
+			ok = true
+		}
+	})
+	return ok
+}
+
+func TestQuorumReshareInTheWindow(t *testing.T) {
+	s, people, _ := world(t, false)
+	onUI(func() {
+		s.show("quorum")
+		findAll[*widget.Select](s.body)[0].SetSelected("gui-root")
+		shares := findAll[*widget.Entry](s.body)[0]
+		shares.SetText(people.shares[1])
+		test.Tap(button(s.body, "Add this share"))
+		shares.SetText(people.shares[2])
+		test.Tap(button(s.body, "Add this share"))
+		findAll[*widget.RadioGroup](s.body)[0].SetSelected(opReshare)
+		entryWithPlaceholder(t, s, "new custodians").SetText("Ann Ames, Bo Berg")
+		entryWithPlaceholder(t, s, "shares needed").SetText("2")
+		entryWithPlaceholder(t, s, "operator PIN").SetText("ops-pin-1234")
+		test.Tap(button(s.body, "Run the operation"))
+	})
+	typed := 0
+	waitFor(t, "the re-share", func() (bool, bool) {
+		if b := button(s.body, "Confirmed: go ahead"); b != nil {
+			test.Tap(b)
+		}
+		return true, strings.Contains(texts(s.body), "Re-shared: epoch 2") || strings.Contains(texts(s.body), "Reveal my share")
+	})
+	for !strings.Contains(textsOnUI(s), "Re-shared: epoch 2") {
+		if revealAndTypeBack(t, s) {
+			typed++
+		}
+		if typed > 2 {
+			t.Fatal("more shares than custodians")
+		}
+		waitFor(t, "the next share or the end", func() (bool, bool) {
+			txt := texts(s.body)
+			if strings.Contains(txt, "stopped") || strings.Contains(txt, "hsm:") {
+				t.Fatalf("re-share failed:\n%s", txt)
+			}
+			return true, strings.Contains(txt, "Re-shared: epoch 2") || button(s.body, "Reveal my share") != nil
+		})
+	}
+	if typed != 2 {
+		t.Errorf("%d shares typed back, want 2", typed)
+	}
+	q, _ := s.reg.Quorum(context.Background(), "gui-root")
+	if q.Epoch != 2 || q.Threshold != 2 || len(q.Shares) != 2 {
+		t.Errorf("quorum after re-share: epoch %d, %d of %d", q.Epoch, q.Threshold, len(q.Shares))
+	}
+}
+
+func textsOnUI(s *shell) string {
+	var txt string
+	onUI(func() { txt = texts(s.body) })
+	return txt
 }
