@@ -21,7 +21,7 @@ var workflows = []workflow{
 	{"Root key ceremony", "Administrator, witness, key custodians",
 		"Generate the root CA key inside the HSM and split its unlocking secret among the custodians, M of N.", "ceremony"},
 	{"Quorum operations", "Key custodians (M of N)",
-		"Issue an issuing CA, sign a root CRL, restore a backup or destroy the root: each needs M shares (re-sharing: custos ceremony reshare).", "quorum"},
+		"Issue an issuing CA, sign a root CRL, re-share to new custodians, restore a backup or destroy the root: each needs M shares.", "quorum"},
 	{"Decommission a device", "Technician, witness",
 		"Erase a device's keys on its key store, verify the erasure, revoke its certificate and sign a new CRL.", "decommission"},
 	{"Retire a fleet", "Technician, witness",
