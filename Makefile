@@ -53,6 +53,8 @@ fuzz: deps
 
 screenshots: build
 	FYNE_SCALE=1 xvfb-run -a -s "-screen 0 1400x1000x24" ./$(BIN) demo --screenshots docs/screenshots
+	# Screens in the middle of a procedure, from the headless tests that drive them.
+	CUSTOS_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'Wizard|QuorumIssueCA|DecommissionScreen|FleetScreen' ./app
 
 clean:
 	rm -rf bin

@@ -2,6 +2,9 @@ package app
 
 import (
 	"context"
+	"image"
+	"image/png"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -33,6 +36,7 @@ func newTestShell(t *testing.T, module string) (*shell, fyne.Window) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Close() })
+	test.ApplyTheme(t, newReadableTheme())
 	w := test.NewTempWindow(t, nil)
 	s := newShell(ctx, w, ws, reg, Config{Module: module})
 	uiLock = &s.uiMu
@@ -210,4 +214,34 @@ func find[T fyne.CanvasObject](o fyne.CanvasObject, ok func(T) bool) T {
 		}
 	}
 	return zero
+}
+
+// snapshot saves what the test window shows as docs/screenshots/<name>.png when
+// CUSTOS_SCREENSHOTS names that folder (`make screenshots` sets it), for the README: the
+// screens mid-procedure that the main-screen screenshots cannot reach.
+func snapshot(t *testing.T, s *shell, name string) {
+	dir := os.Getenv("CUSTOS_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	var img image.Image
+	onUI(func() {
+		defer func() {
+			if r := recover(); r != nil { // the test painter cannot draw every state
+				t.Logf("no snapshot %s: %v", name, r)
+			}
+		}()
+		img = s.win.Canvas().Capture()
+	})
+	if img == nil {
+		return
+	}
+	f, err := os.Create(filepath.Join(dir, name+".png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := png.Encode(f, img); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -35,6 +35,7 @@ type wizard struct {
 	states  map[string]record.Status
 	current string
 	panel   *fyne.Container // the right-hand side: what the people do now
+	scroll  *container.Scroll
 	status  message
 	journal string
 	root    *fyne.Container
@@ -134,8 +135,9 @@ func (w *wizard) run(opsPIN []byte) {
 	w.panel = container.NewStack(widget.NewLabel("Starting…"))
 	journal := widget.NewButtonWithIcon("Journal", theme.DocumentIcon(), w.showJournal)
 	left := container.NewBorder(heading2("Steps"), journal, nil, nil, w.steps)
-	split := container.NewHSplit(left, container.NewBorder(nil, w.status.Label, nil, nil, container.NewVScroll(container.NewPadded(w.panel))))
-	split.Offset = 0.28
+	w.scroll = container.NewVScroll(container.NewPadded(w.panel))
+	split := container.NewHSplit(left, container.NewBorder(nil, w.status.Label, nil, nil, w.scroll))
+	split.Offset = 0.31
 	w.root.Objects = []fyne.CanvasObject{split}
 	w.root.Refresh()
 	w.journal = w.shell.ws.Path("journal", w.plan.ID+".jsonl")
@@ -183,7 +185,15 @@ func (w *wizard) run(opsPIN []byte) {
 // show replaces what the people see now.
 func (w *wizard) show(o fyne.CanvasObject) {
 	w.panel.Objects = []fyne.CanvasObject{o}
+	w.relayout()
+}
+
+// relayout lays the panel out again after its content grew or shrank.
+func (w *wizard) relayout() {
 	w.panel.Refresh()
+	if w.scroll != nil {
+		w.scroll.Refresh()
+	}
 }
 
 func (w *wizard) showJournal() {
@@ -386,7 +396,14 @@ func (p *guiParticipants) DeliverShare(ctx context.Context, d ceremony.ShareDeli
 		typeBack := container.NewVBox(widget.NewLabelWithStyle(d.Custodian+": now type your share back from your card", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 			entry.box, container.NewHBox(next), msg.Label)
 		typeBack.Hide()
-		reveal = newShareReveal(d, p.w.shell.do, func() { typeBack.Show() })
+		var card *fyne.Container
+		relayout := func() {
+			if card != nil {
+				card.Refresh()
+			}
+			p.w.relayout()
+		}
+		reveal = newShareReveal(d, p.w.shell.do, relayout, func() { typeBack.Show(); relayout() })
 		toToken := p.tokenDestination(d, msg, func(back string) {
 			reveal.conceal()
 			p.dest[d.Number] = "written to " + d.Custodian + "'s own token and read back"
@@ -395,8 +412,9 @@ func (p *guiParticipants) DeliverShare(ctx context.Context, d ceremony.ShareDeli
 		})
 		lc := fyne.CurrentApp().Lifecycle()
 		lc.SetOnExitedForeground(func() { reveal.conceal() })
-		return container.NewVBox(heading2(fmt.Sprintf("Share %d of %d: %s", d.Number, d.Of, d.Custodian)), reveal.box, widget.NewSeparator(), typeBack,
+		card = container.NewVBox(heading2(fmt.Sprintf("Share %d of %d: %s", d.Number, d.Of, d.Custodian)), reveal.box, widget.NewSeparator(), typeBack,
 			widget.NewSeparator(), toToken)
+		return card
 	}, p.w.show)
 	if err != nil {
 		return "", err

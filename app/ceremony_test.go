@@ -102,6 +102,7 @@ func TestRootCeremonyWizard(t *testing.T) {
 	if !strings.Contains(texts(s.body), "Plan SHA-256") {
 		t.Fatalf("plan not shown:\n%s", texts(s.body))
 	}
+	snapshot(t, s, "ceremony-plan")
 	test.Type(findAll[*widget.Entry](s.body)[1], "ops-pin-1234")
 	test.Tap(button(s.body, "Start the ceremony"))
 
@@ -128,6 +129,9 @@ func TestRootCeremonyWizard(t *testing.T) {
 		case "failed":
 			t.Fatalf("the ceremony stopped:\n%s", texts(s.body))
 		case "confirm", "ack":
+			if strings.Contains(textsOnUI(s), "Generate the root key\nThe administrator") {
+				snapshot(t, s, "ceremony-step")
+			}
 			// The screen may have moved on since it was looked at: tap only what is there.
 			onUI(func() {
 				for _, label := range []string{"Confirmed: go ahead", "Acknowledged by"} {
@@ -164,6 +168,11 @@ func TestRootCeremonyWizard(t *testing.T) {
 			var groups []string
 			onUI(func() {
 				test.Tap(button(s.body, "Reveal my share"))
+				if shares == 0 {
+					uiLock.Unlock()
+					snapshot(t, s, "ceremony-share")
+					uiLock.Lock()
+				}
 				for _, tx := range findAll[*canvas.Text](s.body) {
 					if tx.TextSize == 34 {
 						groups = append(groups, tx.Text)
@@ -186,6 +195,11 @@ func TestRootCeremonyWizard(t *testing.T) {
 				if button(s.body, "My share is typed back") != nil {
 					t.Error("a wrong group was accepted")
 				}
+				if shares == 0 {
+					uiLock.Unlock()
+					snapshot(t, s, "ceremony-typeback")
+					uiLock.Lock()
+				}
 				es[0].SetText("")
 				for i, g := range groups {
 					// SetText, not Type: the screen moves the focus to the next group as each is
@@ -205,6 +219,7 @@ func TestRootCeremonyWizard(t *testing.T) {
 			shares++
 		}
 	}
+	snapshot(t, s, "ceremony-done")
 	if shares != 3 {
 		t.Errorf("%d shares distributed, want 3", shares)
 	}

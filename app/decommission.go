@@ -22,6 +22,7 @@ var decommissionSteps = []string{"identify", "erase", "verify", "revoke", "crl",
 // each means, the people, then identify, erase, verify, revoke, CRL and record, step by step.
 func (s *shell) decommissionScreen() fyne.CanvasObject {
 	msg := newMessage()
+	var page *fyne.Container
 	var found []decommission.DeviceToken
 	serial := widget.NewEntry()
 	serial.SetPlaceHolder("device serial")
@@ -142,16 +143,18 @@ func (s *shell) decommissionScreen() fyne.CanvasObject {
 				res.Verification, strings.Join(res.Destroyed, "; "), res.Reason, res.CRL.Number, res.CRL.DERPath, res.RecordPath))
 			openRecord.OnTapped = func() { openFile(res.RecordPath) }
 			openRecord.Show()
+			page.Refresh()
 		})
 	}
 	intro := widget.NewLabel("Connect the device (its key store appears as a token of the module), look for it, choose how its identity is destroyed, and run. Every step is journaled; the record is signed.")
 	intro.Wrapping = fyne.TextWrapWord
 	list := container.NewGridWrap(fyne.NewSize(900, 150), devices)
-	return container.NewVScroll(container.NewPadded(container.NewVBox(
+	page = container.NewVBox(
 		heading("Decommission a device"), intro, container.NewHBox(look), list,
 		field("Device serial", serial), field("Method", method), consequence, field("Revocation reason", reason),
 		field("Technician", tech), field("Witness", witness), field("Operator PIN", opsPIN), field("Device PIN", devPIN),
-		container.NewHBox(run), msg.Label, heading2("Progress"), steps, result, openRecord)))
+		container.NewHBox(run), msg.Label, heading2("Progress"), steps, result, openRecord)
+	return container.NewVScroll(container.NewPadded(page))
 }
 
 func orUnknown(s string) string {

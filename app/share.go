@@ -21,6 +21,7 @@ const revealTimeout = 60 * time.Second
 // when the window loses focus. It is drawn as text, never in an entry: nothing to copy.
 type shareReveal struct {
 	do       func(func()) // runs on the UI goroutine
+	relayout func()       // lays out the screen again when the share appears or goes
 	box      *fyne.Container
 	groups   *fyne.Container
 	countdow *widget.Label
@@ -31,8 +32,8 @@ type shareReveal struct {
 	stop     chan struct{}
 }
 
-func newShareReveal(d ceremony.ShareDelivery, do func(func()), onHidden func()) *shareReveal {
-	r := &shareReveal{do: do, countdow: widget.NewLabel(""), stop: make(chan struct{})}
+func newShareReveal(d ceremony.ShareDelivery, do func(func()), relayout func(), onHidden func()) *shareReveal {
+	r := &shareReveal{do: do, relayout: relayout, countdow: widget.NewLabel(""), stop: make(chan struct{})}
 	warn := widget.NewLabelWithStyle(fmt.Sprintf("Only %s should be looking at the screen.", d.Custodian),
 		fyne.TextAlignCenter, fyne.TextStyle{Bold: true})
 	warn.SizeName = "headingText"
@@ -64,6 +65,7 @@ func (r *shareReveal) show(text string) {
 	}
 	r.box.Objects[4] = container.NewVBox(header, r.groups)
 	r.box.Refresh()
+	r.relayout()
 	r.shown = true
 	r.reveal.Disable()
 	r.hide.Enable()
@@ -109,6 +111,7 @@ func (r *shareReveal) conceal() {
 	r.shown = false
 	r.box.Objects[4] = container.NewVBox(widget.NewLabel("The share is hidden."))
 	r.box.Refresh()
+	r.relayout()
 	r.countdow.SetText("")
 	r.hide.Disable()
 	r.reveal.Enable()

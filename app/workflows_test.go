@@ -94,6 +94,9 @@ func TestQuorumIssueCAWithMistypedGroup(t *testing.T) {
 		if txt := texts(s.body); !strings.Contains(txt, "2 of 2 shares present: Cara Cruz, 李雷") {
 			t.Errorf("after two shares:\n%s", txt)
 		}
+		uiLock.Unlock()
+		snapshot(t, s, "quorum-shares")
+		uiLock.Lock()
 		entryWithPlaceholder(t, s, "e.g. Acme Devices CA").SetText("GUI Devices CA")
 		entryWithPlaceholder(t, s, "operator PIN").SetText("ops-pin-1234")
 		test.Tap(button(s.body, "Run the operation"))
@@ -152,6 +155,7 @@ func TestDecommissionScreen(t *testing.T) {
 		test.Tap(button(s.body, "Decommission"))
 	})
 	eventually(t, "the decommission", func() bool { return strings.Contains(texts(s.body), "PUMP-0001 is decommissioned") })
+	snapshot(t, s, "decommission-done")
 	txt := texts(s.body)
 	for _, want := range []string{"✓ identify", "✓ erase", "✓ verify", "✓ revoke", "✓ crl", "nothing remains", "Record:"} {
 		if !strings.Contains(txt, want) {
@@ -211,6 +215,9 @@ func TestFleetScreenMarksInvalidRow(t *testing.T) {
 		if button(s.body, "Retire the fleet") != nil {
 			t.Error("a manifest with a bad line can be run")
 		}
+		uiLock.Unlock()
+		snapshot(t, s, "fleet-bad-line")
+		uiLock.Lock()
 		path.SetText(good)
 		test.Tap(button(s.body, "Load"))
 		for _, e := range findAll[*widget.Entry](s.body) {
