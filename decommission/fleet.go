@@ -265,8 +265,16 @@ type fleetIssuer struct {
 
 // eraseOne identifies, erases and verifies one reachable device of a fleet, journaling each.
 func eraseOne(ctx context.Context, env Env, j *record.Journal, mod *hsm.Module, r Row, req FleetRequest, tech record.Actor) (string, error) {
+	if v, ok := erasedBefore(ctx, j, mod, r, req.DevicePIN); ok {
+		return v, nil
+	}
 	dt, err := findDevice(ctx, env, mod, r.Serial)
 	if err != nil {
+		return "", err
+	}
+	// Which token and key this device is, before anything is erased: a run killed after the
+	// erasure finds the device by this entry when it resumes.
+	if err := j.Note(stepDevice, tech, map[string]string{"serial": r.Serial, "token": dt.Token, "key_id": hex.EncodeToString(dt.KeyID)}); err != nil {
 		return "", err
 	}
 	sess, err := mod.OpenSession(ctx, dt.Token)
@@ -291,6 +299,44 @@ func eraseOne(ctx context.Context, env Env, j *record.Journal, mod *hsm.Module, 
 		return "", err
 	}
 	return res.Verification, nil
+}
+
+// stepDevice journals the token and key of a reachable fleet device before its erasure.
+const stepDevice = "device"
+
+// erasedBefore finds, in a resumed run's journal, a device this run began to erase, and
+// checks its token: when nothing of its key remains, the erasure is verified now and the
+// device goes on to revocation instead of being looked for again (its certificate is gone).
+func erasedBefore(ctx context.Context, j *record.Journal, mod *hsm.Module, r Row, pin []byte) (string, bool) {
+	serial := r.Serial
+	var token, keyID string
+	for _, e := range j.Entries() {
+		if e.Step == stepDevice && e.Data["serial"] == serial {
+			token, keyID = e.Data["token"], e.Data["key_id"]
+		}
+	}
+	id, err := hex.DecodeString(keyID)
+	if token == "" || err != nil || len(id) == 0 {
+		return "", false
+	}
+	s, err := mod.OpenSession(ctx, token)
+	if err != nil {
+		return "", false
+	}
+	defer s.Close()
+	// Logged in, private objects are seen too. A re-initialised token has no user PIN any
+	// more, and C_InitToken leaves nothing behind, so its public view is the whole token.
+	if err := s.Login(ctx, hsm.User, pin); err == nil {
+		defer s.Logout(context.WithoutCancel(ctx))
+	} else if r.Method != Reinit {
+		return "", false
+	}
+	if left, err := s.Remaining(ctx, id, ""); err != nil || len(left) > 0 {
+		return "", false // not erased yet (or not certain): identify and erase as usual
+	}
+	v := fmt.Sprintf("token %s searched for key id %s on resuming: nothing remains (erased before the run stopped)", token, keyID)
+	j.Note("verify", record.System, map[string]string{"serial": serial, "verification": v})
+	return v, true
 }
 
 // fleetRecord writes the signed fleet record, with every device in its table and the results

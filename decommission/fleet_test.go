@@ -282,3 +282,54 @@ func openEnv(t testing.TB, dir string) (Env, func()) {
 	}
 	return Env{Workspace: ws, Registry: reg}, func() { reg.Close(); ws.Close() }
 }
+
+// TestFleetDiesAfterEraseHelper is the child of TestFleetResumesAfterAnErasedDevice: it
+// dies the moment the device's erasure is verified, before the revocation.
+func TestFleetDiesAfterEraseHelper(t *testing.T) {
+	dir := os.Getenv("CUSTOS_TEST_FLEET_ERASE")
+	if dir == "" {
+		t.Skip("child process of TestFleetResumesAfterAnErasedDevice")
+	}
+	env, done := openEnv(t, dir)
+	defer done()
+	env.Progress = func(p Progress) {
+		if p.Step == "verify" && p.Status == record.StatusDone {
+			os.Exit(3)
+		}
+	}
+	text, _ := os.ReadFile(filepath.Join(dir, "fleet.csv"))
+	m, _ := ParseManifest(bytes.NewReader(text))
+	Fleet(context.Background(), env, m, FleetRequest{ManifestPath: filepath.Join(dir, "fleet.csv"), Technician: "T", Witness: "W",
+		OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)})
+	t.Fatal("the run was meant to die")
+}
+
+func TestFleetResumesAfterAnErasedDevice(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	p := f.provision(t, "SN-E")
+	text := "serial,method,reason,note\nSN-E,erase,,\n"
+	writeFile(t, filepath.Join(f.dir, "fleet.csv"), text)
+	f.env.Workspace.Close()
+	f.env.Registry.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFleetDiesAfterEraseHelper$")
+	cmd.Env = append(os.Environ(), "CUSTOS_TEST_FLEET_ERASE="+f.dir)
+	if out, err := cmd.CombinedOutput(); cmd.ProcessState.ExitCode() != 3 {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	env, done := openEnv(t, f.dir)
+	defer done()
+	m, _ := ParseManifest(strings.NewReader(text))
+	res, err := Fleet(ctx, env, m, FleetRequest{ManifestPath: filepath.Join(f.dir, "fleet.csv"), Technician: "T", Witness: "W",
+		OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Resumed || res.Decommissioned != 1 || res.Failed != 0 {
+		t.Fatalf("result %+v", res)
+	}
+	h, _ := env.Registry.DeviceHistory(ctx, p.Serial)
+	if len(h.Results) == 0 || !strings.Contains(h.Results[len(h.Results)-1].Verification, "erased before the run stopped") {
+		t.Errorf("results %+v", h.Results)
+	}
+}
