@@ -121,6 +121,14 @@ func Reshare(ctx context.Context, env Env, q *Quorum, req ReshareRequest, people
 			}
 			upd := registry.QuorumUpdate{Threshold: req.Threshold, Shares: res.Shares, SecretDigest: secretDigest(newS, id, res.Epoch)}
 			data := map[string]string{"pins": "SO and user PINs now derived from the new secret"}
+			// The operations token's SO PIN came from the old secret when the root ceremony
+			// created that token; it moves to the new one, or old shares could still reset it.
+			if createdOpsToken(env, id) {
+				if err := rotateOpsSOPIN(ctx, u, u.s, newS); err != nil {
+					return nil, err
+				}
+				data["operations_token"] = "SO PIN now derived from the new secret"
+			}
 			if u.q.BackupPath != "" {
 				path, sum, err := writeBackup(ctx, env.Workspace, u.sess, id, res.Epoch, newS, newSO, newUser, u.root.Key.KeyID)
 				if err != nil {
@@ -144,4 +152,34 @@ func Reshare(ctx context.Context, env Env, q *Quorum, req ReshareRequest, people
 		return nil, err
 	}
 	return res, nil
+}
+
+// createdOpsToken says whether the root ceremony of id created the operations token, which
+// its journal records: only then is the token's SO PIN derived from the quorum secret.
+func createdOpsToken(env Env, id string) bool {
+	jf, err := record.ReadJournalFile(env.Workspace.Path("journal", id+".jsonl"))
+	if err != nil {
+		return false
+	}
+	for _, e := range jf.Entries {
+		if e.Step == "root.record-signer" && e.Status == record.StatusDone && e.Data["token_created"] == "true" {
+			return true
+		}
+	}
+	return false
+}
+
+func rotateOpsSOPIN(ctx context.Context, u *unlocked, oldS, newS []byte) error {
+	oldSO := derivePIN(oldS, u.q.CeremonyID, labelOpsSOPIN)
+	newSO := derivePIN(newS, u.q.CeremonyID, labelOpsSOPIN)
+	defer secret.ZeroAll(oldSO, newSO)
+	s, err := u.mod.OpenSession(ctx, u.q.OperationsToken)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := s.ChangePIN(ctx, hsm.SO, oldSO, newSO); err != nil {
+		return fmt.Errorf("change the operations token's SO PIN: %w", err)
+	}
+	return nil
 }

@@ -426,3 +426,39 @@ func TestIssueCAFaultAtEveryCall(t *testing.T) {
 	}
 	t.Logf("injected %d faults into issue-ca", calls)
 }
+
+// After a reshare, the operations token's SO PIN (set by the root ceremony that created the
+// token) is derived from the new secret: the old one no longer works.
+func TestReshareRotatesOperationsTokenSOPIN(t *testing.T) {
+	ctx := context.Background()
+	plan := strings.NewReplacer("ecdsa-p384", "ecdsa-p256", "backup: true", "backup: false").Replace(goodPlan)
+	f := newFixture(t, plan)
+	p := &people{}
+	if _, err := Root(ctx, f.env, f.plan, []byte("ops-pin-1234"), p); err != nil {
+		t.Fatal(err)
+	}
+	q := f.quorum(t, p.shares[1], p.shares[2], p.shares[3])
+	s, err := q.secret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldSO := derivePIN(s, f.plan.ID, labelOpsSOPIN)
+	q.Wipe()
+	p2 := &people{}
+	if _, err := Reshare(ctx, f.env, f.quorum(t, p.shares[1], p.shares[2], p.shares[3]), ReshareRequest{Custodians: []string{"A", "B"}, Threshold: 2}, p2); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := hsm.Open(f.hsm.ModulePath)
+	defer m.Close()
+	sess, _ := m.OpenSession(ctx, f.plan.OperationsToken)
+	defer sess.Close()
+	if err := sess.Login(ctx, hsm.SO, oldSO); err == nil {
+		t.Error("the old secret's SO PIN still opens the operations token")
+	}
+	nq := f.quorum(t, p2.shares[1], p2.shares[2])
+	ns, _ := nq.secret()
+	if err := sess.Login(ctx, hsm.SO, derivePIN(ns, f.plan.ID, labelOpsSOPIN)); err != nil {
+		t.Errorf("the new secret's SO PIN: %v", err)
+	}
+	sess.Logout(ctx)
+}
