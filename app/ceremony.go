@@ -410,6 +410,7 @@ func (p *guiParticipants) DeliverShare(ctx context.Context, d ceremony.ShareDeli
 			p.w.show(widget.NewLabel(d.Custodian + "'s share is on their token."))
 			answer(back)
 		})
+		reveal.onReveal = toToken.Hide // seen on screen: the token is no longer the choice
 		lc := fyne.CurrentApp().Lifecycle()
 		lc.SetOnExitedForeground(func() { reveal.conceal() })
 		card = container.NewVBox(heading2(fmt.Sprintf("Share %d of %d: %s", d.Number, d.Of, d.Custodian)), reveal.box, widget.NewSeparator(), typeBack,

@@ -22,6 +22,7 @@ const revealTimeout = 60 * time.Second
 type shareReveal struct {
 	do       func(func()) // runs on the UI goroutine
 	relayout func()       // lays out the screen again when the share appears or goes
+	onReveal func()       // the custodian chose to see the share
 	box      *fyne.Container
 	groups   *fyne.Container
 	countdow *widget.Label
@@ -65,6 +66,9 @@ func (r *shareReveal) show(text string) {
 	}
 	r.box.Objects[4] = container.NewVBox(header, r.groups)
 	r.box.Refresh()
+	if r.onReveal != nil {
+		r.onReveal()
+	}
 	r.relayout()
 	r.shown = true
 	r.reveal.Disable()
