@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-pdf/fpdf"
 
@@ -26,11 +27,20 @@ const (
 // doc is a record being laid out: fpdf with Custos's fonts, header and footer, and tables
 // whose header row is repeated on every page they reach.
 type doc struct {
-	pdf         *fpdf.Fpdf
+	pdf *fpdf.Fpdf
+	// meas is a page-less twin of pdf for measuring text: fpdf writes a font change into the
+	// page on every SetFont, and measuring through pdf would fill a fleet record with them.
+	meas        *fpdf.Fpdf
+	font        font // the font pdf has selected
 	id, title   string
 	journalHash string
 	cjk         bool
-	table       *table // the table being drawn, for its header on a new page
+	table       []column // the table being drawn, for its header on a new page
+}
+
+type font struct {
+	family, style string
+	size          float64
 }
 
 type column struct {
@@ -39,15 +49,19 @@ type column struct {
 	mono  bool
 }
 
-type table struct{ cols []column }
+// topY is where a page's content starts, below the running header.
+const topY = 22.0
 
 func newDoc(id, title, subject, journalHash string, created time.Time) *doc {
 	p := fpdf.New("P", "mm", "A4", "")
-	p.SetMargins(margin, 22, margin)
+	p.SetMargins(margin, topY, margin)
 	p.SetAutoPageBreak(false, 0)
-	p.AddUTF8FontFromBytes("sans", "", fonts.Sans)
-	p.AddUTF8FontFromBytes("sans", "B", fonts.SansBold)
-	p.AddUTF8FontFromBytes("mono", "", fonts.Mono)
+	meas := fpdf.New("P", "mm", "A4", "")
+	for _, f := range []*fpdf.Fpdf{p, meas} {
+		f.AddUTF8FontFromBytes("sans", "", fonts.Sans)
+		f.AddUTF8FontFromBytes("sans", "B", fonts.SansBold)
+		f.AddUTF8FontFromBytes("mono", "", fonts.Mono)
+	}
 	p.SetTitle(title, true)
 	p.SetSubject(subject, true)
 	p.SetAuthor("Custos", true)
@@ -57,8 +71,9 @@ func newDoc(id, title, subject, journalHash string, created time.Time) *doc {
 	p.SetCreationDate(created)
 	p.SetModificationDate(created)
 	p.AliasNbPages("{nb}")
-	d := &doc{pdf: p, id: id, title: title, journalHash: journalHash}
-	p.SetHeaderFuncMode(d.header, true)
+	d := &doc{pdf: p, meas: meas, id: id, title: title, journalHash: journalHash}
+	// Not home mode: the header leaves the position below a repeated table header.
+	p.SetHeaderFuncMode(d.header, false)
 	p.SetFooterFunc(d.footer)
 	p.SetXmpMetadata(xmp(title, subject, journalHash, created))
 	return d
@@ -67,6 +82,14 @@ func newDoc(id, title, subject, journalHash string, created time.Time) *doc {
 // journalKeyword prefixes the journal's final hash in the document's keywords, where
 // Verify reads it back.
 const journalKeyword = "custos-journal-sha256:"
+
+// newPage starts a page; fpdf draws the footer and header and then reselects the font that
+// was current before, which d.font must know.
+func (d *doc) newPage() {
+	f := d.font
+	d.pdf.AddPage()
+	d.font = f
+}
 
 func (d *doc) header() {
 	p := d.pdf
@@ -79,7 +102,8 @@ func (d *doc) header() {
 	p.SetDrawColor(160, 160, 160)
 	p.Line(margin, 14, pageW-margin, 14)
 	p.SetTextColor(0, 0, 0)
-	p.SetY(20)
+	p.SetDrawColor(0, 0, 0)
+	p.SetXY(margin, topY)
 	if d.table != nil {
 		d.tableHeader()
 	}
@@ -102,9 +126,14 @@ func (d *doc) footer() {
 	p.SetTextColor(0, 0, 0)
 }
 
-// setFont selects a font family, falling back to the CJK font for text that needs it.
+// setFont selects a font for drawing, only when it is not already the current one.
 func (d *doc) setFont(family, style string, size float64) {
+	f := font{family, style, size}
+	if f == d.font {
+		return
+	}
 	d.pdf.SetFont(family, style, size)
+	d.font = f
 }
 
 // isCJK says whether DejaVu lacks r and the CJK font has it.
@@ -122,6 +151,7 @@ func (d *doc) fontFor(family, s string) string {
 	}
 	if !d.cjk {
 		d.pdf.AddUTF8FontFromBytes("cjk", "", fonts.CJK)
+		d.meas.AddUTF8FontFromBytes("cjk", "", fonts.CJK)
 		d.cjk = true
 	}
 	return "cjk"
@@ -143,55 +173,85 @@ func runs(s string) []string {
 	return append(out, s[start:])
 }
 
+// runFont is the font a run of text is drawn in: the CJK font has no bold.
+func (d *doc) runFont(run, family, style string) (string, string) {
+	f := d.fontFor(family, run)
+	if f == "cjk" {
+		return f, ""
+	}
+	return f, style
+}
+
 // width measures s in family/style/size, CJK runs in the CJK font.
 func (d *doc) width(s, family, style string, size float64) float64 {
 	w := 0.0
 	for _, r := range runs(s) {
-		f, st := d.fontFor(family, r), style
-		if f == "cjk" {
-			st = ""
-		}
-		d.pdf.SetFont(f, st, size)
-		w += d.pdf.GetStringWidth(r)
+		f, st := d.runFont(r, family, style)
+		d.meas.SetFont(f, st, size)
+		w += d.meas.GetStringWidth(r)
 	}
 	return w
 }
 
-// wrap breaks s into lines no wider than width: at spaces, between CJK characters, and inside
-// long unbroken tokens such as hashes.
+// wrap breaks s into lines no wider than width: at spaces, between CJK characters, and a
+// word wider than the column at its last camelCase, hyphen, slash or colon boundary that
+// fits ("key|Compromise"), else by characters (hashes). fpdf does not kern, so widths add up.
 func (d *doc) wrap(s, family, style string, size, width float64) []string {
-	if !hasCJK(s) {
-		d.pdf.SetFont(family, style, size)
-		return splitLines(d.pdf, s, width)
-	}
+	w := func(s string) float64 { return d.width(s, family, style, size) }
 	var lines []string
 	for _, para := range strings.Split(s, "\n") {
-		line := ""
+		line, lineW := "", 0.0
 		for _, tok := range tokens(para) {
-			for d.width(strings.TrimLeft(tok, " "), family, style, size) > width {
-				// a hash or other unbroken token wider than the column: cut it by characters
-				rs := []rune(strings.TrimLeft(tok, " "))
-				n := len(rs)
-				for n > 1 && d.width(string(rs[:n]), family, style, size) > width {
-					n--
-				}
-				if line != "" {
-					lines = append(lines, strings.TrimRight(line, " "))
-					line = ""
-				}
-				lines = append(lines, string(rs[:n]))
-				tok = string(rs[n:])
-			}
-			if line != "" && d.width(line+tok, family, style, size) > width {
+			tokW := w(tok)
+			if line != "" && lineW+tokW > width {
 				lines = append(lines, strings.TrimRight(line, " "))
-				line = strings.TrimLeft(tok, " ")
-				continue
+				line, lineW = "", 0
 			}
-			line += tok
+			if line == "" && strings.HasPrefix(tok, " ") {
+				tok = strings.TrimLeft(tok, " ")
+				tokW = w(tok)
+			}
+			for tokW > width {
+				n := cut(tok, width, w)
+				if n == len(tok) {
+					break // one character wider than the column: it overflows
+				}
+				lines = append(lines, tok[:n])
+				tok = tok[n:]
+				tokW = w(tok)
+			}
+			line, lineW = line+tok, lineW+tokW
 		}
 		lines = append(lines, line)
 	}
 	return lines
+}
+
+// cut is how many bytes of tok, wider than width, go on a line of their own: up to the last
+// word boundary that fits, else as many characters as fit (at least one).
+func cut(tok string, width float64, w func(string) float64) int {
+	byChars, atBoundary, used := 0, 0, 0.0
+	var prev rune
+	for i, r := range tok {
+		if i > 0 {
+			byChars = i
+			if unicode.IsLower(prev) && unicode.IsUpper(r) || strings.ContainsRune("-/:_,", prev) {
+				atBoundary = i
+			}
+		}
+		if used += w(string(r)); used > width {
+			break
+		}
+		prev = r
+	}
+	if byChars == 0 { // not even one character fits: take one anyway
+		_, n := utf8.DecodeRuneInString(tok)
+		return n
+	}
+	if atBoundary > 0 {
+		return atBoundary
+	}
+	return byChars
 }
 
 // tokens splits text into words (with their leading space) and single CJK characters.
@@ -220,12 +280,9 @@ func tokens(s string) []string {
 // draw writes one line at the current position, switching to the CJK font for CJK runs.
 func (d *doc) draw(line, family, style string, size, h float64) {
 	for _, r := range runs(line) {
-		f, st := d.fontFor(family, r), style
-		if f == "cjk" {
-			st = ""
-		}
-		d.pdf.SetFont(f, st, size)
-		d.pdf.CellFormat(d.pdf.GetStringWidth(r), h, r, "", 0, "L", false, 0, "")
+		f, st := d.runFont(r, family, style)
+		d.setFont(f, st, size)
+		d.pdf.CellFormat(d.width(r, family, style, size), h, r, "", 0, "L", false, 0, "")
 	}
 }
 
@@ -243,7 +300,7 @@ func (d *doc) para(s string, style string, size float64) {
 func (d *doc) heading(s string) {
 	d.need(20)
 	d.pdf.Ln(3)
-	d.pdf.SetFont("sans", "B", 12)
+	d.setFont("sans", "B", 12)
 	d.pdf.SetTextColor(20, 50, 100)
 	d.pdf.CellFormat(bodyW, 7, s, "B", 1, "L", false, 0, "")
 	d.pdf.SetTextColor(0, 0, 0)
@@ -252,95 +309,93 @@ func (d *doc) heading(s string) {
 
 // need starts a new page unless h millimetres are left.
 func (d *doc) need(h float64) {
-	if d.pdf.GetY()+h > 297-18 {
-		d.pdf.AddPage()
+	if d.pdf.GetY()+h > bottomY {
+		d.newPage()
 	}
 }
+
+// bottomY is where a page's content ends, above the running footer.
+const bottomY = 297 - 18.0
 
 // fields writes label: value pairs in two columns.
 func (d *doc) fields(fs []Field) {
+	cols := []column{{width: 0.3}, {width: 0.7}}
 	for _, f := range fs {
-		d.row([]column{{width: 0.3}, {width: 0.7}}, []string{f.Name, f.Value}, true)
+		d.row(cols, []string{f.Name, f.Value}, rowStyle{size: bodyPt, boldFirst: true})
 	}
 }
 
-// startTable draws a table's header; rows follow with row(), and the header is repeated on
-// each new page until endTable.
+// startTable draws a table's header; rows follow with tableRow(), and the header is repeated
+// on each new page until endTable.
 func (d *doc) startTable(cols []column) {
-	d.table = &table{cols: cols}
 	d.need(24) // the header and at least one row
+	d.table = cols
 	d.tableHeader()
 }
 
 func (d *doc) endTable() { d.table = nil; d.pdf.Ln(2) }
 
 func (d *doc) tableHeader() {
-	p := d.pdf
-	p.SetFillColor(225, 232, 242)
-	p.SetFont("sans", "B", smallPt)
-	for _, c := range d.table.cols {
-		p.CellFormat(c.width*bodyW, 5.5, c.title, "1", 0, "L", true, 0, "")
+	titles := make([]string, len(d.table))
+	for i, c := range d.table {
+		titles[i] = c.title
 	}
-	p.Ln(-1)
+	d.row(d.table, titles, rowStyle{size: smallPt, bold: true, fill: true, border: true})
 }
 
-// row draws one table row; cells wrap, and the row moves to a new page whole.
-func (d *doc) row(cols []column, cells []string, labelBold bool) {
+// tableRow draws one row of the current table.
+func (d *doc) tableRow(cells ...string) {
+	d.row(d.table, cells, rowStyle{size: smallPt, border: true})
+}
+
+type rowStyle struct {
+	size            float64
+	bold, boldFirst bool // every cell, or the first (a label)
+	fill, border    bool
+}
+
+// row draws one row of cells; they wrap, and the row moves to a new page whole.
+func (d *doc) row(cols []column, cells []string, st rowStyle) {
 	p := d.pdf
-	size := smallPt
-	if d.table == nil {
-		size = bodyPt
-	}
-	lh := lineH * size / bodyPt
+	lh := lineH * st.size / bodyPt
 	lines := make([][]string, len(cols))
 	fams := make([]string, len(cols))
 	styles := make([]string, len(cols))
 	maxLines := 1
 	for i, c := range cols {
 		fams[i] = "sans"
-		if c.mono {
+		if c.mono && !st.bold {
 			fams[i] = "mono"
 		}
-		if labelBold && i == 0 {
+		if st.bold || st.boldFirst && i == 0 {
 			styles[i] = "B"
 		}
-		lines[i] = d.wrap(cells[i], fams[i], styles[i], size, c.width*bodyW-2)
+		lines[i] = d.wrap(cells[i], fams[i], styles[i], st.size, c.width*bodyW-2)
 		maxLines = max(maxLines, len(lines[i]))
 	}
 	h := float64(maxLines)*lh + 1.5
-	if p.GetY()+h > 297-18 {
-		p.AddPage() // the header func redraws the table header
+	if p.GetY()+h > bottomY {
+		d.newPage() // the header redraws the table header
 	}
 	x, y := p.GetX(), p.GetY()
+	if st.fill {
+		p.SetFillColor(225, 232, 242)
+	}
 	for i, c := range cols {
 		w := c.width * bodyW
-		if d.table != nil {
+		switch {
+		case st.fill:
+			p.Rect(x, y, w, h, "FD")
+		case st.border:
 			p.Rect(x, y, w, h, "D")
 		}
 		for k, l := range lines[i] {
 			p.SetXY(x+1, y+0.75+float64(k)*lh)
-			d.draw(l, fams[i], styles[i], size, lh)
+			d.draw(l, fams[i], styles[i], st.size, lh)
 		}
 		x += w
 	}
 	p.SetXY(margin, y+h)
-}
-
-// splitLines wraps s to width, keeping the words fpdf can measure; long unbroken tokens
-// (hashes) are cut by characters.
-func splitLines(p *fpdf.Fpdf, s string, width float64) []string {
-	var out []string
-	for _, para := range strings.Split(s, "\n") {
-		if para == "" {
-			out = append(out, "")
-			continue
-		}
-		out = append(out, p.SplitText(para, width)...)
-	}
-	if len(out) == 0 {
-		out = []string{""}
-	}
-	return out
 }
 
 // summaryBox draws the record's summary in a shaded box.
@@ -352,7 +407,7 @@ func (d *doc) summaryBox(fs []Field) {
 	p.SetY(y + 1.5)
 	for _, f := range fs {
 		p.SetX(margin + 2)
-		p.SetFont("sans", "B", bodyPt)
+		d.setFont("sans", "B", bodyPt)
 		p.CellFormat(45, 5.6, f.Name, "", 0, "L", false, 0, "")
 		fam, size := "sans", bodyPt
 		if len(f.Value) >= 40 && strings.Trim(f.Value, "0123456789abcdef") == "" {
@@ -379,7 +434,7 @@ func (d *doc) signatureBlock(people []Person) {
 		p.SetXY(margin, y+0.5)
 		d.draw(pp.Name+" — "+pp.Role, "sans", "", smallPt, 4)
 		p.SetX(margin + 90)
-		p.SetFont("sans", "", smallPt)
+		d.setFont("sans", "", smallPt)
 		p.CellFormat(40, 4, "date", "", 1, "L", false, 0, "")
 		p.Ln(3)
 	}

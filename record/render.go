@@ -16,7 +16,7 @@ func (d *doc) steps(rows []StepRow) {
 	d.heading("Steps, from the journal")
 	d.startTable(stepColumns)
 	for _, r := range rows {
-		d.row(stepColumns, []string{fmt.Sprint(r.Seq), ts(r.Time), r.Step, r.Status, r.Actor, r.Details}, false)
+		d.tableRow(fmt.Sprint(r.Seq), ts(r.Time), r.Step, r.Status, r.Actor, r.Details)
 	}
 	d.endTable()
 }
@@ -32,8 +32,8 @@ func RenderCeremony(c *Ceremony, journal []byte) ([]byte, error) {
 	}
 	title := "Ceremony record: " + c.Kind
 	d := newDoc(c.ID, title, fmt.Sprintf("%s of root %s", c.Kind, c.Root), hash, created(c.Finished))
-	d.pdf.AddPage()
-	d.pdf.SetFont("sans", "B", 18)
+	d.newPage()
+	d.setFont("sans", "B", 18)
 	d.pdf.CellFormat(bodyW, 10, title, "", 1, "L", false, 0, "")
 	d.para("Record "+c.ID+" of root "+c.Root, "", bodyPt)
 	d.pdf.Ln(2)
@@ -59,7 +59,7 @@ func RenderCeremony(c *Ceremony, journal []byte) ([]byte, error) {
 	people := []column{{title: "Name", width: 0.5}, {title: "Role", width: 0.5}}
 	d.startTable(people)
 	for _, p := range c.Participants {
-		d.row(people, []string{p.Name, p.Role}, false)
+		d.tableRow(p.Name, p.Role)
 	}
 	d.endTable()
 	if len(c.Workstation) > 0 {
@@ -85,7 +85,7 @@ func RenderCeremony(c *Ceremony, journal []byte) ([]byte, error) {
 		cols := []column{{title: "Share", width: 0.08}, {title: "Custodian", width: 0.27}, {title: "Commitment (HMAC-SHA-256)", width: 0.65, mono: true}}
 		d.startTable(cols)
 		for _, cm := range c.Commitments {
-			d.row(cols, []string{fmt.Sprint(cm.Number), cm.Custodian, cm.SHA256}, false)
+			d.tableRow(fmt.Sprint(cm.Number), cm.Custodian, cm.SHA256)
 		}
 		d.endTable()
 	}
@@ -119,8 +119,8 @@ func RenderDestruction(r *Destruction, journal []byte) ([]byte, error) {
 		title += fmt.Sprintf(": fleet of %d devices", len(r.Devices))
 	}
 	d := newDoc(r.ID, title, "key destruction and revocation after NIST SP 800-88", hash, created(r.Finished))
-	d.pdf.AddPage()
-	d.pdf.SetFont("sans", "B", 18)
+	d.newPage()
+	d.setFont("sans", "B", 18)
 	d.pdf.CellFormat(bodyW, 10, title, "", 1, "L", false, 0, "")
 	d.para("Record "+r.ID+", after NIST SP 800-88 Rev. 1, Appendix G", "", bodyPt)
 	d.pdf.Ln(2)
@@ -136,13 +136,14 @@ func RenderDestruction(r *Destruction, journal []byte) ([]byte, error) {
 		{"CRL", orDash(r.CRLFile)},
 	})
 	d.heading("Devices")
-	cols := []column{{title: "Serial", width: 0.13}, {title: "Model", width: 0.11}, {title: "Method", width: 0.09},
-		{title: "Destroyed (key ids, certificate serials)", width: 0.25, mono: true}, {title: "Verification", width: 0.17},
-		{title: "Reason", width: 0.12}, {title: "Outcome", width: 0.13}}
+	// Method and outcome are as wide as "unreachable" and "decommissioned".
+	cols := []column{{title: "Serial", width: 0.12}, {title: "Model", width: 0.10}, {title: "Method", width: 0.12},
+		{title: "Destroyed (key ids, certificate serials)", width: 0.23, mono: true}, {title: "Verification", width: 0.16},
+		{title: "Reason", width: 0.12}, {title: "Outcome", width: 0.15}}
 	d.startTable(cols)
 	for _, dv := range r.Devices {
-		d.row(cols, []string{dv.Serial, dv.Model, dv.Method, joinNonEmpty(dv.KeyIDs, dv.CertSerials),
-			dv.Verification, dv.Reason, dv.Outcome}, false)
+		d.tableRow(dv.Serial, dv.Model, dv.Method, joinNonEmpty(dv.KeyIDs, dv.CertSerials),
+			dv.Verification, dv.Reason, dv.Outcome)
 	}
 	d.endTable()
 	if r.Steps != nil {

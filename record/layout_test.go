@@ -1,0 +1,96 @@
+package record
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestWrap(t *testing.T) {
+	d := newDoc("wrap", "wrap", "", "", time.Now())
+	tests := []struct {
+		name  string
+		text  string
+		width string // the column is as wide as this text, plus a hair
+		want  []string
+	}{
+		{"fits", "device lost", "device lost", []string{"device lost"}},
+		{"at spaces", "nothing to erase: device lost", "erase: device", []string{"nothing to", "erase: device", "lost"}},
+		{"camelCase", "keyCompromise", "Compromise", []string{"key", "Compromise"}},
+		{"last boundary that fits", "cessationOfOperation", "cessationOfOpera", []string{"cessationOf", "Operation"}},
+		{"hash by characters", "0123456789ab", "01234", []string{"01234", "56789", "ab"}},
+		{"newlines kept", "a\n\nb", "abc", []string{"a", "", "b"}},
+		{"CJK between characters", "李雷李雷李雷", "李雷", []string{"李雷", "李雷", "李雷"}},
+		{"too narrow for one character", "ab", "", []string{"a", "b"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			width := d.width(tt.width, "sans", "", smallPt) + 0.01
+			got := d.wrap(tt.text, "sans", "", smallPt, width)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("wrap(%q) to the width of %q = %q, want %q", tt.text, tt.width, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestTableHeaderRepeats lays out a fleet record over many pages and reads the words' boxes
+// back with pdftotext -bbox: on every page the table's header is above its first row, and no
+// device is lost or doubled at a page break.
+func TestTableHeaderRepeats(t *testing.T) {
+	const n = 120
+	r := &Destruction{ID: "fleet-1", Outcome: "completed", Technician: "Tess Tech", Witness: "Wes Witness"}
+	for i := range n {
+		r.Devices = append(r.Devices, DeviceRow{Serial: fmt.Sprintf("DEV-%04d", i), Model: "Pump X2", Method: "unreachable",
+			CertSerials: "01a2b3c4d5e6f708091a2b3c4d5e6f7081", Verification: "nothing to erase: device lost",
+			Reason: "keyCompromise", Outcome: "decommissioned"})
+	}
+	b, err := RenderDestruction(r, testJournal(t, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "fleet.pdf")
+	os.WriteFile(path, b, 0o644)
+	out, err := exec.Command("pdftotext", "-bbox", path, "-").CombinedOutput()
+	if err != nil {
+		t.Fatalf("pdftotext: %v %s", err, out)
+	}
+	word := regexp.MustCompile(`<word xMin="[0-9.]+" yMin="([0-9.]+)" xMax="[0-9.]+" yMax="([0-9.]+)">([^<]*)</word>`)
+	pages := strings.Split(string(out), "<page ")[1:]
+	if len(pages) < 4 {
+		t.Fatalf("%d pages, want the table to run over several", len(pages))
+	}
+	seen := map[string]int{}
+	for i, p := range pages {
+		headerBottom, firstRowTop := 0.0, 1e9
+		for _, m := range word.FindAllStringSubmatch(p, -1) {
+			yMin, _ := strconv.ParseFloat(m[1], 64)
+			yMax, _ := strconv.ParseFloat(m[2], 64)
+			switch {
+			case m[3] == "Serial" || m[3] == "Outcome":
+				headerBottom = max(headerBottom, yMax)
+			case strings.HasPrefix(m[3], "DEV-"):
+				seen[m[3]]++
+				firstRowTop = min(firstRowTop, yMin)
+			}
+		}
+		if firstRowTop < 1e9 && (headerBottom == 0 || headerBottom > firstRowTop) {
+			t.Errorf("page %d: the table header (bottom %.1f pt) is not above its first row (top %.1f pt)", i+1, headerBottom, firstRowTop)
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("%d devices in the table, want %d", len(seen), n)
+	}
+	for s, c := range seen {
+		if c != 1 {
+			t.Errorf("%s appears %d times", s, c)
+		}
+	}
+}
