@@ -32,6 +32,7 @@ type doc struct {
 	// page on every SetFont, and measuring through pdf would fill a fleet record with them.
 	meas        *fpdf.Fpdf
 	font        font // the font pdf has selected
+	measFont    font // the font meas has selected
 	id, title   string
 	journalHash string
 	cjk         bool
@@ -184,13 +185,25 @@ func (d *doc) runFont(run, family, style string) (string, string) {
 
 // width measures s in family/style/size, CJK runs in the CJK font.
 func (d *doc) width(s, family, style string, size float64) float64 {
+	if !hasCJK(s) {
+		d.measure(family, style, size)
+		return d.meas.GetStringWidth(s)
+	}
 	w := 0.0
 	for _, r := range runs(s) {
 		f, st := d.runFont(r, family, style)
-		d.meas.SetFont(f, st, size)
+		d.measure(f, st, size)
 		w += d.meas.GetStringWidth(r)
 	}
 	return w
+}
+
+// measure selects a font on the measuring twin.
+func (d *doc) measure(family, style string, size float64) {
+	if f := (font{family, style, size}); f != d.measFont {
+		d.meas.SetFont(family, style, size)
+		d.measFont = f
+	}
 }
 
 // wrap breaks s into lines no wider than width: at spaces, between CJK characters, and a
@@ -257,22 +270,22 @@ func cut(tok string, width float64, w func(string) float64) int {
 // tokens splits text into words (with their leading space) and single CJK characters.
 func tokens(s string) []string {
 	var out []string
-	cur := ""
-	for _, r := range s {
+	start := 0
+	for i, r := range s {
 		switch {
 		case isCJK(r):
-			if cur != "" {
-				out = append(out, cur)
+			if start < i {
+				out = append(out, s[start:i])
 			}
-			out, cur = append(out, string(r)), ""
-		case r == ' ' && cur != "" && cur != " ":
-			out, cur = append(out, cur), " "
-		default:
-			cur += string(r)
+			out = append(out, s[i:i+utf8.RuneLen(r)])
+			start = i + utf8.RuneLen(r)
+		case r == ' ' && start < i && strings.TrimLeft(s[start:i], " ") != "":
+			out = append(out, s[start:i])
+			start = i
 		}
 	}
-	if cur != "" {
-		out = append(out, cur)
+	if start < len(s) {
+		out = append(out, s[start:])
 	}
 	return out
 }
