@@ -121,9 +121,12 @@ func (d *doc) footer() {
 	if len(h) > 16 {
 		h = h[:16]
 	}
-	p.CellFormat(bodyW/3, 5, d.id, "", 0, "L", false, 0, "")
-	p.CellFormat(bodyW/3, 5, fmt.Sprintf("page %d of {nb}", p.PageNo()), "", 0, "C", false, 0, "")
-	p.CellFormat(bodyW/3, 5, "journal sha256 "+h+"…", "", 0, "R", false, 0, "")
+	// Left-aligned, so that {nb} turning into fewer digits moves nothing; the id and page on
+	// the left, the journal on the right, each in the whole width so a long id never overlaps.
+	y := p.GetY()
+	p.CellFormat(bodyW, 5, fmt.Sprintf("%s · page %d of {nb}", d.id, p.PageNo()), "", 0, "L", false, 0, "")
+	p.SetXY(margin, y)
+	p.CellFormat(bodyW, 5, "journal sha256 "+h+"…", "", 0, "R", false, 0, "")
 	p.SetTextColor(0, 0, 0)
 }
 
