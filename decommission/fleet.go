@@ -187,7 +187,9 @@ func runFleet(ctx context.Context, env Env, j *record.Journal, m *Manifest, req 
 		}
 		name := fmt.Sprintf("revoke %s … %s", batch[0].DeviceSerial, batch[len(batch)-1].DeviceSerial)
 		err := step(env, j, "revoke-batch", tech, func() (map[string]string, error) {
-			if _, err := env.Registry.DecommissionDevices(ctx, batch); err != nil {
+			// What is done is recorded even when the run is being cancelled: cancel stops the
+			// next device, it must not leave an erased one unrevoked.
+			if _, err := env.Registry.DecommissionDevices(context.WithoutCancel(ctx), batch); err != nil {
 				return nil, err
 			}
 			return map[string]string{"devices": fmt.Sprint(len(batch)), "first": batch[0].DeviceSerial, "last": batch[len(batch)-1].DeviceSerial}, nil
@@ -205,7 +207,9 @@ func runFleet(ctx context.Context, env Env, j *record.Journal, m *Manifest, req 
 			continue
 		}
 		if err := ctx.Err(); err != nil {
-			flush()
+			if ferr := flush(); ferr != nil {
+				return ferr
+			}
 			return fmt.Errorf("fleet stopped after %d of %d devices (run it again to resume): %w", handled, len(m.Rows), err)
 		}
 		d := registry.Decommission{RunID: res.RunID, DeviceSerial: r.Serial, Method: string(r.Method), Reason: registry.RevocationReason(r.Reason),

@@ -72,24 +72,30 @@ func listRuns(ctx context.Context, s Streams, dir string) error {
 
 // stoppedRunHandlers resume and abort a stopped run of each kind.
 type stoppedRunHandlers struct {
-	resume func(ctx context.Context, env ceremony.Env, s Streams, runID string, opsPIN []byte) error
-	abort  func(ctx context.Context, env ceremony.Env, s Streams, runID string, opsPIN []byte) error
+	resume stoppedRunFunc
+	abort  stoppedRunFunc
 }
+
+type stoppedRunFunc func(ctx context.Context, env ceremony.Env, s Streams, runID string, pins runPINs) error
+
+// runPINs are the PINs a person gave for finishing or cleaning up a run; either may be empty.
+type runPINs struct{ ops, device []byte }
 
 var runHandlers = map[registry.RunKind]stoppedRunHandlers{
 	registry.RunDecommission: {
-		resume: func(ctx context.Context, env ceremony.Env, s Streams, runID string, opsPIN []byte) error {
-			if len(opsPIN) == 0 {
+		resume: func(ctx context.Context, env ceremony.Env, s Streams, runID string, pins runPINs) error {
+			if len(pins.ops) == 0 {
 				return usagef("--ops-pin-file is required to resume a decommissioning (its CRL and record are signed)")
 			}
-			msg, err := decommission.Resume(ctx, decommission.Env{Workspace: env.Workspace, Registry: env.Registry, Module: env.Module}, runID, append([]byte(nil), opsPIN...), nil)
+			msg, err := decommission.Resume(ctx, decommission.Env{Workspace: env.Workspace, Registry: env.Registry, Module: env.Module}, runID,
+				append([]byte(nil), pins.ops...), append([]byte(nil), pins.device...))
 			if err != nil {
 				return err
 			}
 			fmt.Fprintln(s.Out, msg)
 			return nil
 		},
-		abort: func(ctx context.Context, env ceremony.Env, s Streams, runID string, _ []byte) error {
+		abort: func(ctx context.Context, env ceremony.Env, s Streams, runID string, _ runPINs) error {
 			msg, err := decommission.Abort(ctx, decommission.Env{Workspace: env.Workspace, Registry: env.Registry, Module: env.Module}, runID)
 			if err != nil {
 				return err
@@ -99,11 +105,11 @@ var runHandlers = map[registry.RunKind]stoppedRunHandlers{
 		},
 	},
 	registry.RunCeremony: {
-		resume: func(ctx context.Context, env ceremony.Env, s Streams, runID string, _ []byte) error {
+		resume: func(ctx context.Context, env ceremony.Env, s Streams, runID string, _ runPINs) error {
 			return ceremony.Resume(ctx, env, runID)
 		},
-		abort: func(ctx context.Context, env ceremony.Env, s Streams, runID string, opsPIN []byte) error {
-			res, err := ceremony.Abort(ctx, env, runID, opsPIN)
+		abort: func(ctx context.Context, env ceremony.Env, s Streams, runID string, pins runPINs) error {
+			res, err := ceremony.Abort(ctx, env, runID, pins.ops)
 			if err != nil {
 				return err
 			}
@@ -120,7 +126,7 @@ var runHandlers = map[registry.RunKind]stoppedRunHandlers{
 }
 
 func stoppedRunCommands() []command {
-	mk := func(verb, summary, help string, pick func(stoppedRunHandlers) func(context.Context, ceremony.Env, Streams, string, []byte) error) command {
+	mk := func(verb, summary, help string, pick func(stoppedRunHandlers) stoppedRunFunc) command {
 		return command{
 			name:    verb,
 			args:    "RUN",
@@ -129,21 +135,26 @@ func stoppedRunCommands() []command {
 			setup: func(fs *flag.FlagSet) runFunc {
 				wsDir := workspaceFlag(fs)
 				pinFile := fs.String("ops-pin-file", "", "`FILE` holding the operations token's operator PIN, to clean up or finish keys on it")
+				var devicePINFile *string
+				if verb == "resume" {
+					devicePINFile = fs.String("device-pin-file", "", "`FILE` holding the device tokens' user PIN, for a fleet whose remaining devices are erased")
+				}
 				module := fs.String("module", "", "PKCS#11 module `PATH` (default: the one the run used)")
 				return func(ctx context.Context, s Streams, args []string) error {
 					if len(args) != 1 {
 						return usagef("name one run (see 'custos runs')")
 					}
-					var pin []byte
-					if *pinFile != "" {
-						if err := existingFile(*pinFile); err != nil {
+					var pins runPINs
+					var err error
+					if pins.ops, err = optionalPIN(*pinFile); err != nil {
+						return err
+					}
+					defer secret.Zero(pins.ops)
+					if devicePINFile != nil {
+						if pins.device, err = optionalPIN(*devicePINFile); err != nil {
 							return err
 						}
-						var err error
-						if pin, err = secret.ReadPINFile(*pinFile); err != nil {
-							return err
-						}
-						defer secret.Zero(pin)
+						defer secret.Zero(pins.device)
 					}
 					env, done, err := ceremonyEnv(ctx, *wsDir, *module)
 					if err != nil {
@@ -158,7 +169,7 @@ func stoppedRunCommands() []command {
 					if !ok {
 						return fmt.Errorf("run %s is of kind %q, which this Custos cannot %s", run.ID, run.Kind, verb)
 					}
-					return pick(h)(ctx, env, s, run.ID, pin)
+					return pick(h)(ctx, env, s, run.ID, pins)
 				}
 			},
 		}
@@ -167,15 +178,22 @@ func stoppedRunCommands() []command {
 		mk("resume", "continue a run that stopped half way",
 			`Continues a decommissioning run from where its journal shows it stopped. A ceremony run
 cannot be resumed (its quorum secret existed only in the stopped process): abort it.`,
-			func(h stoppedRunHandlers) func(context.Context, ceremony.Env, Streams, string, []byte) error {
-				return h.resume
-			}),
+			func(h stoppedRunHandlers) stoppedRunFunc { return h.resume }),
 		mk("abort", "clean up after a run that stopped half way",
 			`Removes what the run left on tokens (for example a half-made key on the operations token,
 which needs --ops-pin-file), says what a person must still deal with, and marks the run
 aborted in the journal and registry.`,
-			func(h stoppedRunHandlers) func(context.Context, ceremony.Env, Streams, string, []byte) error {
-				return h.abort
-			}),
+			func(h stoppedRunHandlers) stoppedRunFunc { return h.abort }),
 	}
+}
+
+// optionalPIN reads a PIN file when one is named.
+func optionalPIN(path string) ([]byte, error) {
+	if path == "" {
+		return nil, nil
+	}
+	if err := existingFile(path); err != nil {
+		return nil, err
+	}
+	return secret.ReadPINFile(path)
 }
