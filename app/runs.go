@@ -27,8 +27,11 @@ func (s *shell) unfinishedRuns() fyne.CanvasObject {
 	}
 	box := container.NewVBox(heading2("Runs that stopped half way"))
 	pin := pinEntry("operator PIN (abort cleans up keys on the operations token; resume signs)")
+	devicePIN := pinEntry("device PIN (resuming a fleet with devices still to erase)")
 	msg := newMessage()
+	fleets := false
 	for _, r := range runs {
+		fleets = fleets || r.Kind == registry.RunDecommission
 		r := r
 		where := "no step open"
 		if jf, err := record.ReadJournalFile(r.JournalPath); err == nil {
@@ -39,7 +42,7 @@ func (s *shell) unfinishedRuns() fyne.CanvasObject {
 		line := widget.NewLabel(fmt.Sprintf("%s — %s %s of %s, %s since %s; %s", r.ID, r.Kind, r.Operation, r.Subject, r.Status,
 			r.StartedAt.UTC().Format("2006-01-02 15:04"), where))
 		line.Wrapping = fyne.TextWrapWord
-		resume := widget.NewButton("Resume", func() { s.resumeRun(r, takePIN(pin), msg) })
+		resume := widget.NewButton("Resume", func() { s.resumeRun(r, takePIN(pin), takePIN(devicePIN), msg) })
 		if r.Kind == registry.RunCeremony {
 			resume.Disable() // its quorum secret died with the process: abort, then start again
 		}
@@ -47,16 +50,19 @@ func (s *shell) unfinishedRuns() fyne.CanvasObject {
 		box.Add(container.NewBorder(nil, nil, nil, container.NewHBox(resume, abort), line))
 	}
 	box.Add(field("Operator PIN", pin))
+	if fleets {
+		box.Add(field("Device PIN", devicePIN))
+	}
 	box.Add(msg.Label)
 	return widget.NewCard("", "", box)
 }
 
-func (s *shell) resumeRun(r registry.Run, opsPIN []byte, msg message) {
+func (s *shell) resumeRun(r registry.Run, opsPIN, devicePIN []byte, msg message) {
 	msg.info("Resuming " + r.ID + "…")
 	var out string
 	s.background(func() error {
 		var err error
-		out, err = decommission.Resume(s.ctx, s.decommissionEnv(), r.ID, opsPIN, nil)
+		out, err = decommission.Resume(s.ctx, s.decommissionEnv(), r.ID, opsPIN, devicePIN) // zeroes both
 		return err
 	}, func(err error) {
 		if err != nil {

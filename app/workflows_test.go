@@ -348,3 +348,47 @@ func textsOnUI(s *shell) string {
 	onUI(func() { txt = texts(s.body) })
 	return txt
 }
+
+// A fleet that stopped with devices still to erase is finished from the home screen, with
+// the operator and device PINs typed there.
+func TestHomeResumesAStoppedFleet(t *testing.T) {
+	s, _, issuer := world(t, true)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, sn := range []string{"R-1", "R-2"} {
+		if _, err := decommission.Provision(ctx, s.decommissionEnv(), decommission.ProvisionRequest{Issuer: issuer,
+			Serial: sn, Model: "Pump", Token: "dev-" + sn, OpsPIN: []byte("ops-pin-1234"), DevicePIN: []byte("device-pin-1")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "fleet.csv")
+	text := "serial,method,reason,note\nR-1,erase,,\nR-2,erase,,\n"
+	os.WriteFile(path, []byte(text), 0o644)
+	m, _ := decommission.ParseManifest(strings.NewReader(text))
+	env := s.decommissionEnv()
+	env.Progress = func(p decommission.Progress) {
+		if p.Step == "verify" && p.Status == record.StatusDone {
+			cancel() // stop after the first device
+		}
+	}
+	if _, err := decommission.Fleet(ctx, env, m, decommission.FleetRequest{ManifestPath: path, Technician: "Tess Tech",
+		OpsPIN: []byte("ops-pin-1234"), DevicePIN: []byte("device-pin-1")}); err == nil {
+		t.Fatal("the cancelled fleet finished")
+	}
+	onUI(func() {
+		s.show("settings")
+		s.show("home")
+		if txt := texts(s.body); !strings.Contains(txt, decommission.FleetRunID(m)) {
+			t.Fatalf("home does not show the stopped fleet:\n%s", txt)
+		}
+		entryWithPlaceholder(t, s, "operator PIN").SetText("ops-pin-1234")
+		entryWithPlaceholder(t, s, "device PIN").SetText("device-pin-1")
+		test.Tap(button(s.body, "Resume"))
+	})
+	eventually(t, "the resume", func() bool { return strings.Contains(texts(s.body), "finished: 2 decommissioned, 0 already, 0 failed") })
+	for _, sn := range []string{"R-1", "R-2"} {
+		if d, _ := s.reg.Device(context.Background(), sn); d.Status != registry.DeviceDecommissioned {
+			t.Errorf("%s is %s", sn, d.Status)
+		}
+	}
+}
