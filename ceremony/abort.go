@@ -56,7 +56,7 @@ func Abort(ctx context.Context, env Env, runID string, opsPIN []byte) (*AbortRes
 	if run.Kind != registry.RunCeremony {
 		return nil, fmt.Errorf("run %s is a %s run, not a ceremony", runID, run.Kind)
 	}
-	j, err := record.OpenJournal(run.JournalPath)
+	j, err := record.OpenJournal(run.JournalPath, run.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"strings"
 	"time"
 
@@ -87,10 +86,13 @@ func Fleet(ctx context.Context, env Env, m *Manifest, req FleetRequest) (*FleetR
 				return nil, err
 			}
 		}
-		if j, err = record.OpenJournal(jpath); err != nil {
+		if j, err = record.OpenJournal(jpath, runID); err != nil {
 			return nil, err
 		}
 		res.Resumed = true
+		if len(j.Entries()) == 0 { // killed before its first entry
+			journalManifest(j, m, req)
+		}
 		j.Note("fleet.resume", record.Actor{Name: req.Technician, Role: "technician"}, nil)
 	case errors.Is(err, registry.ErrNotFound):
 		if err := env.Workspace.CheckWritable(); err != nil {
@@ -105,9 +107,7 @@ func Fleet(ctx context.Context, env Env, m *Manifest, req FleetRequest) (*FleetR
 			j.Close()
 			return nil, err
 		}
-		j.Note("fleet.manifest", record.Actor{Name: req.Technician, Role: "technician"}, map[string]string{
-			"manifest": req.ManifestPath, "sha256": hex.EncodeToString(m.SHA256[:]), "devices": fmt.Sprint(len(m.Rows)),
-			"technician": req.Technician, "witness": req.Witness})
+		journalManifest(j, m, req)
 	default:
 		return nil, err
 	}
@@ -416,18 +416,19 @@ func fleetRecord(ctx context.Context, env Env, j *record.Journal, mod *hsm.Modul
 	return nil
 }
 
+// journalManifest is a fleet journal's first entry: which manifest, by whom.
+func journalManifest(j *record.Journal, m *Manifest, req FleetRequest) {
+	j.Note("fleet.manifest", record.Actor{Name: req.Technician, Role: "technician"}, map[string]string{
+		"manifest": req.ManifestPath, "sha256": hex.EncodeToString(m.SHA256[:]), "devices": fmt.Sprint(len(m.Rows)),
+		"technician": req.Technician, "witness": req.Witness})
+}
+
 // startJournal creates a fleet run's journal, or reopens the one a run killed before it was
 // registered left behind.
 func startJournal(path, runID string) (*record.Journal, error) {
 	j, err := record.CreateJournal(path, runID)
-	if !errors.Is(err, fs.ErrExist) {
-		return j, err
+	if errors.Is(err, fs.ErrExist) {
+		return record.OpenJournal(path, runID)
 	}
-	if info, serr := os.Stat(path); serr == nil && info.Size() == 0 {
-		if err := os.Remove(path); err != nil {
-			return nil, err
-		}
-		return record.CreateJournal(path, runID)
-	}
-	return record.OpenJournal(path)
+	return j, err
 }

@@ -370,3 +370,41 @@ func TestFleetResumesAfterAnErasedDevice(t *testing.T) {
 		t.Errorf("results %+v", h.Results)
 	}
 }
+
+// A fleet killed after it registered its run but before its journal's first entry leaves an
+// empty journal: the re-run takes it up from the start and finishes.
+func TestFleetResumesARunKilledBeforeItsFirstEntry(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	serials := registerMany(t, f, 3)
+	text := manifestOf(serials, Unreachable)
+	path := writeFile(t, filepath.Join(f.dir, "fleet.csv"), text)
+	m, err := ParseManifest(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runID := FleetRunID(m)
+	jpath := f.env.Workspace.Path("journal", runID+".jsonl")
+	if err := os.WriteFile(jpath, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.env.Registry.StartDecommissionRun(ctx, registry.DecommissionRun{Run: registry.Run{ID: runID,
+		Kind: registry.RunDecommission, Operation: "fleet", Subject: path, JournalPath: jpath},
+		ManifestPath: path, ManifestSHA256: m.SHA256[:], Technician: "T", Witness: "W"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Fleet(ctx, f.env, m, FleetRequest{ManifestPath: path, Technician: "T", Witness: "W", OpsPIN: []byte(opsPIN)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Resumed || res.Decommissioned != 3 {
+		t.Errorf("result %+v", res)
+	}
+	jf, err := record.ReadJournalFile(jpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jf.Entries[0].Step != "fleet.manifest" || jf.Entries[0].Run != runID {
+		t.Errorf("first entry %+v", jf.Entries[0])
+	}
+}

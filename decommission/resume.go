@@ -51,7 +51,7 @@ func Resume(ctx context.Context, env Env, runID string, opsPIN, devicePIN []byte
 }
 
 func resumeSingle(ctx context.Context, env Env, run registry.DecommissionRun, opsPIN []byte) (string, error) {
-	j, err := record.OpenJournal(run.JournalPath)
+	j, err := record.OpenJournal(run.JournalPath, run.ID)
 	if err != nil {
 		return "", err
 	}
@@ -71,6 +71,9 @@ func resumeSingle(ctx context.Context, env Env, run registry.DecommissionRun, op
 		if e.Data["verification"] != "" {
 			verification = e.Data["verification"]
 		}
+	}
+	if req.Serial == "" {
+		return "", fmt.Errorf("run %s stopped before it journaled its request, so it did nothing: abort it (custos abort %s) and start again", run.ID, run.ID)
 	}
 	if req.Method.reaches() && !done["verify"] {
 		return "", fmt.Errorf("run %s stopped before the erasure of %s was verified: abort it (custos abort %s) and decommission the device again", run.ID, req.Serial, run.ID)
@@ -125,7 +128,7 @@ func Abort(ctx context.Context, env Env, runID string) (string, error) {
 	if run.Kind != registry.RunDecommission {
 		return "", errors.New("not a decommission run")
 	}
-	j, err := record.OpenJournal(run.JournalPath)
+	j, err := record.OpenJournal(run.JournalPath, run.ID)
 	if err != nil {
 		return "", err
 	}

@@ -82,10 +82,15 @@ func CreateJournal(path, run string) (*Journal, error) {
 	return &Journal{f: f, path: path, run: run, last: genesis, now: time.Now}, nil
 }
 
-// OpenJournal reopens a run's journal to resume it. The chain is verified first; a broken
-// chain is an error naming the line. A half-written last line (a crash mid-write) is cut off
-// and reported in a note entry with its length and hash, never silently dropped.
-func OpenJournal(path string) (*Journal, error) {
+// OpenJournal reopens run's journal to resume it. The chain is verified first; a broken
+// chain is an error naming the line, and a journal of another run is refused. A half-written
+// last line (a crash mid-write) is cut off and reported in a note entry with its length and
+// hash, never silently dropped. An empty file (a crash between creating the journal and its
+// first entry, so nothing was done) is continued as run's journal from its start.
+func OpenJournal(path, run string) (*Journal, error) {
+	if run == "" {
+		return nil, errors.New("open journal: empty run id")
+	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
@@ -102,8 +107,8 @@ func OpenJournal(path string) (*Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open journal %s: %w", path, err)
 	}
-	if len(jf.Entries) == 0 && torn == nil {
-		return nil, fmt.Errorf("open journal %s: it is empty, so it names no run", path)
+	if n := len(jf.Entries); n > 0 && jf.Entries[n-1].Run != run {
+		return nil, fmt.Errorf("open journal %s: it is the journal of run %s, not of %s", path, jf.Entries[n-1].Run, run)
 	}
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
@@ -119,15 +124,11 @@ func OpenJournal(path string) (*Journal, error) {
 		f.Close()
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
-	j := &Journal{f: f, path: path, entries: jf.Entries, last: genesis, now: time.Now}
-	if n := len(jf.Entries); n > 0 {
-		j.run = jf.Entries[n-1].Run
+	j := &Journal{f: f, path: path, run: run, entries: jf.Entries, last: genesis, now: time.Now}
+	if len(jf.Entries) > 0 {
 		j.last = jf.FinalHash
 	}
 	if torn != nil {
-		if j.run == "" {
-			j.run = "unknown"
-		}
 		sum := sha256.Sum256(torn)
 		if err := j.Note("journal.torn-tail", System, map[string]string{
 			"bytes":  fmt.Sprint(len(torn)),

@@ -119,7 +119,7 @@ func TestOpenJournalResumesAndReportsTornTail(t *testing.T) {
 	if err := os.WriteFile(path, append(raw, []byte(`{"seq":5,"time":"2026`)...), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	j, err := OpenJournal(path)
+	j, err := OpenJournal(path, "acme-root-2026")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,5 +195,27 @@ func TestJournalConcurrentAppends(t *testing.T) {
 	}
 	if len(jf.Entries) != 80 || jf.FinalHash != want {
 		t.Errorf("%d entries, final %s want %s", len(jf.Entries), jf.FinalHash, want)
+	}
+}
+
+// A crash between creating a journal and writing its first entry leaves an empty file: it
+// reopens as the run's journal from the start. A journal of another run is refused.
+func TestOpenJournalEmptyAndForeign(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run.jsonl")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	j, err := OpenJournal(path, "fleet-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Begin("fleet.start", System, nil)
+	j.Close()
+	jf, err := ReadJournalFile(path)
+	if err != nil || len(jf.Entries) != 1 || jf.Entries[0].Run != "fleet-1" || jf.Entries[0].Seq != 1 {
+		t.Fatalf("entries %+v, %v", jf, err)
+	}
+	if _, err := OpenJournal(path, "fleet-2"); err == nil || !strings.Contains(err.Error(), "journal of run fleet-1, not of fleet-2") {
+		t.Errorf("a foreign journal: %v", err)
 	}
 }
