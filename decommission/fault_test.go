@@ -55,7 +55,7 @@ func TestDecommissionFaultAtEveryCall(t *testing.T) {
 			if !failed {
 				t.Errorf("call %d: the journal of %s names no failed step", k, r.ID)
 			}
-			if _, rerr := Resume(ctx, f.env, r.ID, []byte(opsPIN), nil); rerr != nil {
+			if _, rerr := Resume(ctx, f.env, r.ID, []byte(opsPIN), []byte(devPIN)); rerr != nil {
 				if _, aerr := Abort(ctx, f.env, r.ID); aerr != nil {
 					t.Fatalf("call %d: abort: %v", k, aerr)
 				}

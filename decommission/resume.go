@@ -2,11 +2,13 @@ package decommission
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"time"
 
+	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/internal/opstoken"
 	"github.com/custos-pki/custos/internal/secret"
 	"github.com/custos-pki/custos/pki"
@@ -16,8 +18,9 @@ import (
 
 // Resume continues a decommission run that stopped half way. A fleet run re-reads its
 // manifest (which must be unchanged) and handles the devices it had not finished. A single
-// device continues after its verified erasure: revoke, CRL and record. One that stopped
-// before its erasure was verified is aborted and started again instead.
+// device that was identified finishes its erasure on the journaled token (with the device
+// PIN), then revoke, CRL and record; one that stopped before identifying its device erased
+// nothing and is aborted and started again instead.
 func Resume(ctx context.Context, env Env, runID string, opsPIN, devicePIN []byte) (string, error) {
 	defer secret.ZeroAll(opsPIN, devicePIN)
 	run, err := env.Registry.DecommissionRun(ctx, runID)
@@ -47,16 +50,17 @@ func Resume(ctx context.Context, env Env, runID string, opsPIN, devicePIN []byte
 		}
 		return fmt.Sprintf("fleet run %s finished: %d decommissioned, %d already, %d failed; record %s", runID, res.Decommissioned, res.AlreadyDone, res.Failed, res.RecordPath), nil
 	}
-	return resumeSingle(ctx, env, run, opsPIN)
+	return resumeSingle(ctx, env, run, opsPIN, devicePIN)
 }
 
-func resumeSingle(ctx context.Context, env Env, run registry.DecommissionRun, opsPIN []byte) (string, error) {
+func resumeSingle(ctx context.Context, env Env, run registry.DecommissionRun, opsPIN, devicePIN []byte) (string, error) {
 	j, err := record.OpenJournal(run.JournalPath, run.ID)
 	if err != nil {
 		return "", err
 	}
 	defer j.Close()
 	var req Request
+	var dt DeviceToken // the token and key identify proved, before anything was erased
 	done := map[string]bool{}
 	verification := ""
 	for _, e := range j.Entries() {
@@ -64,6 +68,10 @@ func resumeSingle(ctx context.Context, env Env, run registry.DecommissionRun, op
 			req.Serial, req.Technician, req.Witness, req.Note = e.Data["serial"], e.Data["technician"], e.Data["witness"], e.Data["note"]
 			req.Method, _ = ParseMethod(e.Data["method"])
 			req.Reason, _ = pki.ParseReason(e.Data["reason"])
+		}
+		if e.Step == "identify" && e.Status == record.StatusDone {
+			dt.Token = e.Data["token"]
+			dt.KeyID, _ = hex.DecodeString(e.Data["key_id"])
 		}
 		if e.Status == record.StatusDone {
 			done[e.Step] = true
@@ -75,13 +83,20 @@ func resumeSingle(ctx context.Context, env Env, run registry.DecommissionRun, op
 	if req.Serial == "" {
 		return "", fmt.Errorf("run %s stopped before it journaled its request, so it did nothing: abort it (custos abort %s) and start again", run.ID, run.ID)
 	}
-	if req.Method.reaches() && !done["verify"] {
-		return "", fmt.Errorf("run %s stopped before the erasure of %s was verified: abort it (custos abort %s) and decommission the device again", run.ID, req.Serial, run.ID)
+	finishErasure := req.Method.reaches() && !done["verify"]
+	if finishErasure && !done["identify"] {
+		return "", fmt.Errorf("run %s stopped before it erased anything from %s: abort it (custos abort %s) and decommission the device again", run.ID, req.Serial, run.ID)
+	}
+	if finishErasure && (dt.Token == "" || len(dt.KeyID) == 0) {
+		return "", fmt.Errorf("resume %s: the journal's identify entry names no token and key id", run.ID)
+	}
+	if finishErasure && len(devicePIN) == 0 {
+		return "", fmt.Errorf("run %s stopped while erasing %s from token %q: resuming finishes the erasure and needs the device PIN (--device-pin-file)", run.ID, req.Serial, dt.Token)
 	}
 	if req.CRLNextUpdate == 0 {
 		req.CRLNextUpdate = 30 * 24 * time.Hour
 	}
-	req.OpsPIN = opsPIN
+	req.OpsPIN, req.DevicePIN = opsPIN, devicePIN
 	dev, err := env.Registry.Device(ctx, req.Serial)
 	if err != nil {
 		return "", err
@@ -104,9 +119,15 @@ func resumeSingle(ctx context.Context, env Env, run registry.DecommissionRun, op
 	if verification == "" {
 		verification = fmt.Sprintf("not reachable (%s): nothing to erase; attested by %s", req.Method, req.Witness)
 	}
-	res := &Result{RunID: run.ID, Serial: req.Serial, Reason: req.Reason, Verification: verification, JournalPath: run.JournalPath}
+	res := &Result{RunID: run.ID, Serial: req.Serial, Token: dt.Token, Reason: req.Reason, Verification: verification, JournalPath: run.JournalPath}
 	tech := record.Actor{Name: req.Technician, Role: "technician"}
 	j.Note("decommission.resume", tech, nil)
+	if finishErasure {
+		if err := resumeErasure(ctx, env, j, mod, req, dt, tech, res); err != nil {
+			env.Registry.FailRun(ctx, run.ID, err.Error())
+			return "", err
+		}
+	}
 	if err := revokePublishRecord(ctx, env, j, mod, req, []string{req.Serial}, iss, cert, key, tech, res); err != nil {
 		env.Registry.FailRun(ctx, run.ID, err.Error())
 		return "", err
@@ -115,6 +136,28 @@ func resumeSingle(ctx context.Context, env Env, run registry.DecommissionRun, op
 		return "", err
 	}
 	return fmt.Sprintf("device %s decommissioned; CRL %d; record %s", req.Serial, res.CRL.Number, res.RecordPath), nil
+}
+
+// resumeErasure finishes the erasure of a device whose run stopped after identifying it:
+// whatever of its key id is still on the journaled token is destroyed (or the token
+// re-initialised again), then the erasure is verified as in a run that never stopped.
+func resumeErasure(ctx context.Context, env Env, j *record.Journal, mod *hsm.Module, req Request, dt DeviceToken, tech record.Actor, res *Result) error {
+	sess, err := mod.OpenSession(ctx, dt.Token)
+	if err != nil {
+		return fmt.Errorf("resume the erasure of %s: %w", req.Serial, err)
+	}
+	defer func() {
+		if sess != nil {
+			sess.Logout(context.WithoutCancel(ctx))
+			sess.Close()
+		}
+	}()
+	if req.Method == Erase {
+		if err := sess.Login(ctx, hsm.User, req.DevicePIN); err != nil {
+			return fmt.Errorf("device token %q: %w", dt.Token, err)
+		}
+	}
+	return eraseAndVerify(ctx, env, j, mod, &sess, req, dt, tech, res)
 }
 
 // Abort ends a stopped decommission run without finishing it. Nothing erased can be put back;

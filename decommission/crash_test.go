@@ -1,0 +1,136 @@
+package decommission
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/custos-pki/custos/hsm"
+	"github.com/custos-pki/custos/record"
+	"github.com/custos-pki/custos/registry"
+)
+
+// TestDecommissionCrashHelper is the child of TestDecommissionSurvivesKills: it erases one
+// device and is killed somewhere along the way.
+func TestDecommissionCrashHelper(t *testing.T) {
+	dir, serial := os.Getenv("CUSTOS_TEST_CRASH_DIR"), os.Getenv("CUSTOS_TEST_CRASH_SERIAL")
+	if dir == "" {
+		t.Skip("child process of TestDecommissionSurvivesKills")
+	}
+	env, done := openEnv(t, dir)
+	defer done()
+	if _, err := Decommission(context.Background(), env, Request{Serial: serial, Method: Erase, Technician: "Tess Tech",
+		OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Kill -9 a single-device erase at a random moment, for one device after another; then do
+// what the person would (resume the run, or abort it and decommission again). Every device
+// ends decommissioned once, nothing of its identity left on its token, on the newest CRL,
+// and every journal verifies.
+func TestDecommissionSurvivesKills(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a child process per device")
+	}
+	const devices = 20
+	ctx := context.Background()
+	f := newFixture(t)
+	var provisioned []*Provisioned
+	for i := range devices {
+		provisioned = append(provisioned, f.provision(t, "K-"+string(rune('A'+i))))
+	}
+	f.env.Workspace.Close()
+	f.env.Registry.Close()
+	tokens := saveTokenObjects(t, f.hsm.Dir)
+	child := func(serial string) *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestDecommissionCrashHelper$")
+		cmd.Env = append(os.Environ(), "CUSTOS_TEST_CRASH_DIR="+f.dir, "CUSTOS_TEST_CRASH_SERIAL="+serial)
+		return cmd
+	}
+	// One device goes through whole, to time a run; the kills are spread over that time.
+	start := time.Now()
+	if out, err := child(provisioned[0].Serial).CombinedOutput(); err != nil {
+		t.Fatalf("an uninterrupted run: %v\n%s", err, out)
+	}
+	whole := time.Since(start)
+	killed, resumed, aborted, torn := 0, 0, 0, 0
+	for i, p := range provisioned[1:] {
+		cmd := child(p.Serial)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		at := whole * time.Duration(i) / (devices - 1)
+		time.Sleep(at + time.Duration(rand.Int64N(int64(whole/devices))))
+		cmd.Process.Kill()
+		err := cmd.Wait()
+		torn += restoreTornTokens(t, tokens)
+		if err != nil {
+			killed++
+		}
+
+		env, done := openEnv(t, f.dir)
+		runs, _ := env.Registry.UnfinishedRuns(ctx)
+		for _, r := range runs {
+			if _, err := Resume(ctx, env, r.ID, []byte(opsPIN), []byte(devPIN)); err == nil {
+				resumed++
+				continue
+			}
+			if _, err := Abort(ctx, env, r.ID); err != nil {
+				t.Fatalf("%s: abort %s: %v", p.Serial, r.ID, err)
+			}
+			aborted++
+		}
+		if d, _ := env.Registry.Device(ctx, p.Serial); d.Status != registry.DeviceDecommissioned {
+			if _, err := Decommission(ctx, env, Request{Serial: p.Serial, Method: Erase, Technician: "Tess Tech",
+				OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}); err != nil {
+				t.Fatalf("%s: decommission again after the kill: %v", p.Serial, err)
+			}
+		}
+		done()
+	}
+
+	env, done := openEnv(t, f.dir)
+	defer done()
+	if runs, _ := env.Registry.UnfinishedRuns(ctx); len(runs) != 0 {
+		t.Errorf("unfinished runs remain: %+v", runs)
+	}
+	latest, err := env.Registry.LatestCRL(ctx, f.issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if latest.Entries != devices {
+		t.Errorf("newest CRL lists %d, want %d", latest.Entries, devices)
+	}
+	m, err := hsm.Open(f.hsm.ModulePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for _, p := range provisioned {
+		if d, _ := env.Registry.Device(ctx, p.Serial); d.Status != registry.DeviceDecommissioned {
+			t.Errorf("%s is %s", p.Serial, d.Status)
+		}
+		s, err := m.OpenSession(ctx, p.Token)
+		if err != nil {
+			t.Fatalf("%s: %v", p.Token, err)
+		}
+		s.Login(ctx, hsm.User, []byte(devPIN))
+		if left, _ := s.Remaining(ctx, p.KeyID, ""); len(left) > 0 {
+			t.Errorf("%s: left on the token: %v", p.Serial, left)
+		}
+		s.Logout(ctx)
+		s.Close()
+	}
+	journals, _ := filepath.Glob(filepath.Join(f.dir, "ws", "journal", "*.jsonl"))
+	for _, j := range journals {
+		if _, err := record.ReadJournalFile(j); err != nil {
+			t.Errorf("journal %s: %v", j, err)
+		}
+	}
+	t.Logf("a run takes %v; %d devices, %d killed mid-run: %d resumed, %d aborted and done again; SoftHSM tore %d token files", whole.Round(time.Millisecond), devices, killed, resumed, aborted, torn)
+}
