@@ -27,11 +27,11 @@ func (s *shell) unfinishedRuns() fyne.CanvasObject {
 	}
 	box := container.NewVBox(heading2("Runs that stopped half way"))
 	pin := pinEntry("operator PIN (abort cleans up keys on the operations token; resume signs)")
-	devicePIN := pinEntry("device PIN (resuming a fleet with devices still to erase)")
+	devicePIN := pinEntry("device PIN (to finish erasures a stopped run left under way)")
 	msg := newMessage()
-	fleets := false
+	decommissions := false
 	for _, r := range runs {
-		fleets = fleets || r.Kind == registry.RunDecommission
+		decommissions = decommissions || r.Kind == registry.RunDecommission
 		r := r
 		where := "no step open"
 		if jf, err := record.ReadJournalFile(r.JournalPath); err == nil {
@@ -50,7 +50,7 @@ func (s *shell) unfinishedRuns() fyne.CanvasObject {
 		box.Add(container.NewBorder(nil, nil, nil, container.NewHBox(resume, abort), line))
 	}
 	box.Add(field("Operator PIN", pin))
-	if fleets {
+	if decommissions {
 		box.Add(field("Device PIN", devicePIN))
 	}
 	box.Add(msg.Label)
