@@ -46,7 +46,7 @@ func TestDecommissionSurvivesKills(t *testing.T) {
 	}
 	f.env.Workspace.Close()
 	f.env.Registry.Close()
-	tokens := saveTokenObjects(t, f.hsm.Dir)
+	tokens := f.hsm.SaveTokenFiles(t)
 	child := func(serial string) *exec.Cmd {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestDecommissionCrashHelper$")
 		cmd.Env = append(os.Environ(), "CUSTOS_TEST_CRASH_DIR="+f.dir, "CUSTOS_TEST_CRASH_SERIAL="+serial)
@@ -68,7 +68,7 @@ func TestDecommissionSurvivesKills(t *testing.T) {
 		time.Sleep(at + time.Duration(rand.Int64N(int64(whole/devices))))
 		cmd.Process.Kill()
 		err := cmd.Wait()
-		torn += restoreTornTokens(t, tokens)
+		torn += tokens.RestoreTorn(t)
 		if err != nil {
 			killed++
 		}

@@ -211,7 +211,7 @@ func TestFleetSurvivesKills(t *testing.T) {
 	writeFile(t, filepath.Join(f.dir, "fleet.csv"), manifestOf(serials, Unreachable))
 	f.env.Workspace.Close()
 	f.env.Registry.Close()
-	tokens := saveTokenObjects(t, f.hsm.Dir)
+	tokens := f.hsm.SaveTokenFiles(t)
 	kills, torn := 0, 0
 	for i := 0; i < 40 && kills < 20; i++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestFleetCrashHelper$")
@@ -222,7 +222,7 @@ func TestFleetSurvivesKills(t *testing.T) {
 		time.Sleep(time.Duration(20+(i*37)%250) * time.Millisecond)
 		cmd.Process.Kill()
 		err := cmd.Wait()
-		torn += restoreTornTokens(t, tokens)
+		torn += tokens.RestoreTorn(t)
 		if err == nil {
 			break // it finished before the kill
 		}
@@ -275,37 +275,6 @@ func TestFleetSurvivesKills(t *testing.T) {
 		}
 	}
 	t.Logf("killed the fleet run %d times; %d CRLs signed in all", kills, len(crls))
-}
-
-// saveTokenObjects keeps a copy of every SoftHSM token.object under dir.
-func saveTokenObjects(t *testing.T, dir string) map[string][]byte {
-	paths, _ := filepath.Glob(filepath.Join(dir, "tokens", "*", "token.object"))
-	saved := map[string][]byte{}
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		saved[p] = b
-	}
-	return saved
-}
-
-// restoreTornTokens puts back each token.object a kill left shorter than it was, and says
-// how many. SoftHSM's C_Login rewrites the file in place (ftruncate, then write), so a SIGKILL
-// between the two makes the token vanish: a flaw of the stand-in, not of a real HSM, and not
-// what the crash test is about (Custos's registry, CRLs and journals).
-func restoreTornTokens(t *testing.T, saved map[string][]byte) int {
-	n := 0
-	for p, b := range saved {
-		if now, err := os.ReadFile(p); err == nil && len(now) < len(b) {
-			if err := os.WriteFile(p, b, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			n++
-		}
-	}
-	return n
 }
 
 func openEnv(t testing.TB, dir string) (Env, func()) {

@@ -1,0 +1,158 @@
+package ceremony
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/custos-pki/custos/hsm"
+	"github.com/custos-pki/custos/record"
+	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/workspace"
+)
+
+// TestIssueCACrashHelper is the child of TestIssueCASurvivesKills: an issue-ca that is killed
+// somewhere along the way.
+func TestIssueCACrashHelper(t *testing.T) {
+	dir := os.Getenv("CUSTOS_TEST_CRASH_DIR")
+	if dir == "" {
+		t.Skip("child process of TestIssueCASurvivesKills")
+	}
+	var shares []string
+	json.Unmarshal([]byte(os.Getenv("CUSTOS_TEST_CRASH_SHARES")), &shares)
+	ctx := context.Background()
+	ws, err := workspace.Open(filepath.Join(dir, "ws"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := registry.Open(ctx, ws.DBPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := LoadQuorum(ctx, reg, os.Getenv("CUSTOS_TEST_CRASH_ROOT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range shares {
+		if _, err := q.Add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := IssueCA(ctx, Env{Workspace: ws, Registry: reg}, q, IssueCARequest{CommonName: "Killed CA",
+		OpsPIN: []byte("ops-pin-1234"), Algorithm: hsm.ECDSAP256}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Kill -9 an issue-ca at moments spread over its run, aborting each stopped run as a person
+// would: afterwards every key on the operations token is one the registry owns, every
+// journal verifies, and the quorum still issues a CA.
+func TestIssueCASurvivesKills(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a child process 15 times")
+	}
+	const kills = 15
+	ctx := context.Background()
+	plan := strings.NewReplacer("ecdsa-p384", "ecdsa-p256", "backup: true", "backup: false").Replace(goodPlan)
+	f := newFixture(t, plan)
+	p := &people{}
+	if _, err := Root(ctx, f.env, f.plan, []byte("ops-pin-1234"), p); err != nil {
+		t.Fatal(err)
+	}
+	shares, _ := json.Marshal([]string{p.shares[1], p.shares[2], p.shares[3]})
+	f.env.Workspace.Close() // the child takes the workspace lock
+	tokens := f.hsm.SaveTokenFiles(t)
+	child := func() *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestIssueCACrashHelper$")
+		cmd.Env = append(os.Environ(), "CUSTOS_TEST_CRASH_DIR="+f.dir, "CUSTOS_TEST_CRASH_ROOT="+f.plan.ID,
+			"CUSTOS_TEST_CRASH_SHARES="+string(shares))
+		return cmd
+	}
+	start := time.Now()
+	if out, err := child().CombinedOutput(); err != nil {
+		t.Fatalf("an uninterrupted issue-ca: %v\n%s", err, out)
+	}
+	whole := time.Since(start)
+
+	killed, aborted, destroyed, torn := 0, 0, 0, 0
+	for i := range kills {
+		cmd := child()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(whole*time.Duration(i)/kills + time.Duration(rand.Int64N(int64(whole/kills))))
+		cmd.Process.Kill()
+		if err := cmd.Wait(); err != nil {
+			killed++
+		}
+		torn += tokens.RestoreTorn(t)
+		runs, _ := f.env.Registry.UnfinishedRuns(ctx)
+		for _, r := range runs {
+			ws, err := workspace.Open(filepath.Join(f.dir, "ws"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := Abort(ctx, Env{Workspace: ws, Registry: f.env.Registry}, r.ID, []byte("ops-pin-1234"))
+			ws.Close()
+			if err != nil {
+				t.Fatalf("abort %s: %v", r.ID, err)
+			}
+			aborted++
+			destroyed += len(res.Destroyed)
+		}
+	}
+
+	// Every key on the operations token is an issuing CA or the record signer in the registry.
+	owned := map[string]bool{}
+	issuers, _ := f.env.Registry.Issuers(ctx)
+	for _, i := range issuers {
+		owned[hex.EncodeToString(i.Key.KeyID)] = true
+	}
+	roles, _ := f.env.Registry.RoleCerts(ctx)
+	for _, r := range roles {
+		owned[hex.EncodeToString(r.Key.KeyID)] = true
+	}
+	m, err := hsm.Open(f.hsm.ModulePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := m.OpenSession(ctx, f.plan.OperationsToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Login(ctx, hsm.User, []byte("ops-pin-1234"))
+	objs, _ := s.Objects(ctx)
+	for _, o := range objs {
+		if !owned[hex.EncodeToString(o.ID)] {
+			t.Errorf("operations token keeps %v, which the registry does not own", o)
+		}
+	}
+	s.Logout(ctx)
+	s.Close()
+	m.Close()
+	journals, _ := filepath.Glob(filepath.Join(f.dir, "ws", "journal", "*.jsonl"))
+	for _, j := range journals {
+		if _, err := record.ReadJournalFile(j); err != nil {
+			t.Errorf("journal %s: %v", j, err)
+		}
+	}
+	ws, err := workspace.Open(filepath.Join(f.dir, "ws"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	f.env.Workspace = ws
+	if _, err := IssueCA(ctx, f.env, f.quorum(t, p.shares[1], p.shares[2], p.shares[3]), IssueCARequest{CommonName: "After the kills",
+		OpsPIN: []byte("ops-pin-1234"), Algorithm: hsm.ECDSAP256}); err != nil {
+		t.Fatalf("issue-ca after the kills: %v", err)
+	}
+	t.Logf("an issue-ca takes %v; %d of %d killed mid-run, %d aborted, %d half-made keys destroyed; SoftHSM tore %d token files",
+		whole.Round(time.Millisecond), killed, kills, aborted, destroyed, torn)
+}
