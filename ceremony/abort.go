@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/custos-pki/custos/hsm"
@@ -72,30 +73,34 @@ func Abort(ctx context.Context, env Env, runID string, opsPIN []byte) (*AbortRes
 			module = e.Data["module"]
 		}
 	}
-	owned := map[string]bool{}
+	owned := map[string]string{} // key id → what the registry has it as
 	issuers, err := env.Registry.Issuers(ctx)
 	if err != nil {
 		return nil, err
 	}
 	for _, i := range issuers {
-		owned[hex.EncodeToString(i.Key.KeyID)] = true
+		owned[hex.EncodeToString(i.Key.KeyID)] = fmt.Sprintf("%s CA %s (%s)", i.Kind, i.ID, i.CommonName)
 	}
 	roles, err := env.Registry.RoleCerts(ctx)
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range roles {
-		owned[hex.EncodeToString(r.Key.KeyID)] = true
+		owned[hex.EncodeToString(r.Key.KeyID)] = fmt.Sprintf("%s certificate %q", r.Role, r.CommonName)
 	}
 	if q, err := env.Registry.Quorum(ctx, run.Subject); err == nil {
 		module = q.ModulePath
 	}
 	var orphans []string
 	for id := range intents {
-		if !owned[id] {
-			orphans = append(orphans, id)
+		if what, ok := owned[id]; ok {
+			// Made and registered before the run stopped: it stands, but nothing signed says so.
+			res.Remaining = append(res.Remaining, fmt.Sprintf("the %s was made and registered before the run stopped and can be used; the run's signed record was not written, so file this abort's journal with the ceremony papers", what))
+			continue
 		}
+		orphans = append(orphans, id)
 	}
+	sort.Strings(orphans)
 	if len(orphans) > 0 || run.Operation == "root" {
 		mod, err := openModule(env, module)
 		if err != nil {

@@ -2,6 +2,7 @@ package ceremony
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"os"
 	"os/exec"
@@ -93,5 +94,46 @@ func TestAbortKilledRootCeremony(t *testing.T) {
 	}
 	if _, err := record.ReadJournalFile(run.JournalPath); err != nil {
 		t.Error(err)
+	}
+}
+
+// A run that stopped after registering what it made (here, a key the registry owns as the
+// record signer) keeps it; abort says so, and that the run's record was not written.
+func TestAbortReportsWhatARunRegistered(t *testing.T) {
+	ctx := context.Background()
+	plan := strings.NewReplacer("ecdsa-p384", "ecdsa-p256", "backup: true", "backup: false").Replace(goodPlan)
+	f := newFixture(t, plan)
+	if _, err := Root(ctx, f.env, f.plan, []byte("ops-pin-1234"), &people{}); err != nil {
+		t.Fatal(err)
+	}
+	roles, err := f.env.Registry.RoleCerts(ctx)
+	if err != nil || len(roles) == 0 {
+		t.Fatalf("role certificates: %v %v", roles, err)
+	}
+	jpath := f.env.Workspace.Path("journal", "stopped-issue-ca.jsonl")
+	j, err := record.CreateJournal(jpath, "stopped-issue-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Note(stepKeyIntent, record.System, map[string]string{"token": f.plan.OperationsToken, "key_id": hex.EncodeToString(roles[0].Key.KeyID)})
+	j.Close()
+	if _, err := f.env.Registry.StartRun(ctx, registry.Run{ID: "stopped-issue-ca", Kind: registry.RunCeremony,
+		Operation: "issue-ca", Subject: f.plan.ID, JournalPath: jpath}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Abort(ctx, f.env, "stopped-issue-ca", []byte("ops-pin-1234"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Destroyed) != 0 || len(res.Remaining) != 1 || !strings.Contains(res.Remaining[0], "was made and registered before the run stopped") {
+		t.Errorf("abort = %+v", res)
+	}
+	m, _ := hsm.Open(f.hsm.ModulePath)
+	defer m.Close()
+	s, _ := m.OpenSession(ctx, f.plan.OperationsToken)
+	defer s.Close()
+	s.Login(ctx, hsm.User, []byte("ops-pin-1234"))
+	if left, _ := s.Remaining(ctx, roles[0].Key.KeyID, ""); len(left) == 0 {
+		t.Error("abort destroyed a key the registry owns")
 	}
 }

@@ -129,7 +129,15 @@ func TestIssueCASurvivesKills(t *testing.T) {
 	}
 	s.Login(ctx, hsm.User, []byte("ops-pin-1234"))
 	objs, _ := s.Objects(ctx)
+	halfMade := 0
 	for _, o := range objs {
+		if len(o.ID) == 0 && o.Label == "" {
+			// SoftHSM's C_CreateObject writes the object's class before its other attributes,
+			// so a kill between them leaves an object with neither id nor label. Custos never
+			// makes one; a real HSM creates an object whole.
+			halfMade++
+			continue
+		}
 		if !owned[hex.EncodeToString(o.ID)] {
 			t.Errorf("operations token keeps %v, which the registry does not own", o)
 		}
@@ -153,6 +161,6 @@ func TestIssueCASurvivesKills(t *testing.T) {
 		OpsPIN: []byte("ops-pin-1234"), Algorithm: hsm.ECDSAP256}); err != nil {
 		t.Fatalf("issue-ca after the kills: %v", err)
 	}
-	t.Logf("an issue-ca takes %v; %d of %d killed mid-run, %d aborted, %d half-made keys destroyed; SoftHSM tore %d token files",
-		whole.Round(time.Millisecond), killed, kills, aborted, destroyed, torn)
+	t.Logf("an issue-ca takes %v; %d of %d killed mid-run, %d aborted, %d half-made keys destroyed; SoftHSM tore %d token files and left %d half-created objects",
+		whole.Round(time.Millisecond), killed, kills, aborted, destroyed, torn, halfMade)
 }
