@@ -22,6 +22,9 @@ func noteKeyIntent(r *run, token string, id []byte) error {
 	return r.journal.Note(stepKeyIntent, record.System, map[string]string{"token": token, "key_id": hex.EncodeToString(id)})
 }
 
+// stepTokenIntent is journaled before a root ceremony initialises the operations token.
+const stepTokenIntent = "token.intent"
+
 // ErrCannotResume says a ceremony run cannot continue where it stopped.
 var ErrCannotResume = errors.New("a ceremony run cannot be resumed")
 
@@ -64,10 +67,14 @@ func Abort(ctx context.Context, env Env, runID string, opsPIN []byte) (*AbortRes
 	defer j.Close()
 	res := &AbortResult{}
 	intents := map[string]string{} // key id → token
+	opsToken := ""                 // the operations token this run initialised
 	module, _, _ := env.Registry.Setting(ctx, "pkcs11.module")
 	for _, e := range j.Entries() {
 		if e.Step == stepKeyIntent {
 			intents[e.Data["key_id"]] = e.Data["token"]
+		}
+		if e.Step == stepTokenIntent {
+			opsToken = e.Data["token"]
 		}
 		if e.Data["module"] != "" { // the root ceremony's pre-flight names the module it opened
 			module = e.Data["module"]
@@ -113,6 +120,11 @@ func Abort(ctx context.Context, env Env, runID string, opsPIN []byte) (*AbortRes
 				return nil, fmt.Errorf("abort %s: %w", runID, err)
 			}
 			res.Destroyed = append(res.Destroyed, what)
+		}
+		if opsToken != "" {
+			if _, err := mod.TokenByLabel(ctx, opsToken); err == nil {
+				res.Remaining = append(res.Remaining, fmt.Sprintf("operations token %q was initialised by this run: its SO PIN came from the stopped run's secret, so nobody can reset its user PIN (the operator PIN) if it is ever locked; re-initialise it with the HSM vendor's tools before the next root ceremony, which then sets an SO PIN its quorum controls", opsToken))
+			}
 		}
 		if run.Operation == "root" {
 			if _, err := mod.TokenByLabel(ctx, run.Subject); err == nil {

@@ -381,6 +381,11 @@ func (r *rootRun) recordSigner(ctx context.Context) error {
 			if err != nil {
 				return nil, err
 			}
+			// Journaled first: a run killed from here on leaves a token whose SO PIN came
+			// from a secret that died with it, and abort must say so.
+			if err := r.run.journal.Note(stepTokenIntent, record.System, map[string]string{"token": r.plan.OperationsToken, "role": "operations"}); err != nil {
+				return nil, err
+			}
 			opsSO := derivePIN(r.s, r.plan.ID, labelOpsSOPIN)
 			_, err = r.mod.InitToken(ctx, slot.ID, r.plan.OperationsToken, opsSO, r.opsPIN)
 			secret.Zero(opsSO)
