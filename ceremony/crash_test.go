@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -163,4 +165,140 @@ func TestIssueCASurvivesKills(t *testing.T) {
 	}
 	t.Logf("an issue-ca takes %v; %d of %d killed mid-run, %d aborted, %d half-made keys destroyed; SoftHSM tore %d token files and left %d half-created objects",
 		whole.Round(time.Millisecond), killed, kills, aborted, destroyed, torn, halfMade)
+}
+
+// TestRootCrashHelper is the child of TestRootCeremonySurvivesKills: a root ceremony that is
+// killed somewhere along the way.
+func TestRootCrashHelper(t *testing.T) {
+	dir := os.Getenv("CUSTOS_TEST_CRASH_DIR")
+	if dir == "" {
+		t.Skip("child process of TestRootCeremonySurvivesKills")
+	}
+	ctx := context.Background()
+	ws, err := workspace.Open(filepath.Join(dir, "ws"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := registry.Open(ctx, ws.DBPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := ParsePlan([]byte(os.Getenv("CUSTOS_TEST_CRASH_PLAN")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Root(ctx, Env{Workspace: ws, Registry: reg}, plan, []byte("ops-pin-1234"), &people{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Kill -9 root ceremonies at moments spread over a ceremony, aborting each as a person would:
+// abort destroys the keys a run was making on the operations token and names the root token
+// it leaves; afterwards every key on the operations token is one the registry owns, every
+// journal verifies, and a new ceremony succeeds.
+func TestRootCeremonySurvivesKills(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a child process 10 times")
+	}
+	const kills = 10
+	ctx := context.Background()
+	base := strings.NewReplacer("ecdsa-p384", "ecdsa-p256", "backup: true", "backup: false").Replace(goodPlan)
+	f := newFixture(t, base)
+	f.env.Workspace.Close() // the children take the workspace lock
+	planFor := func(id string) string {
+		return strings.Replace(strings.Replace(base, "acme-root-2026", id, 1), "/usr/lib/softhsm/libsofthsm2.so", f.hsm.ModulePath, 1)
+	}
+	child := func(id string) *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestRootCrashHelper$")
+		cmd.Env = append(os.Environ(), "CUSTOS_TEST_CRASH_DIR="+f.dir, "CUSTOS_TEST_CRASH_PLAN="+planFor(id))
+		return cmd
+	}
+	// The first ceremony runs whole (and creates the operations token), to time a ceremony.
+	start := time.Now()
+	if out, err := child("acme-root-k00").CombinedOutput(); err != nil {
+		t.Fatalf("an uninterrupted root ceremony: %v\n%s", err, out)
+	}
+	whole := time.Since(start)
+	tokens := f.hsm.SaveTokenFiles(t)
+
+	killed, aborted, destroyed, rootTokens, torn := 0, 0, 0, 0, 0
+	for i := range kills {
+		cmd := child(fmt.Sprintf("acme-root-k%02d", i+1))
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(whole*time.Duration(i)/kills + time.Duration(rand.Int64N(int64(whole/kills))))
+		cmd.Process.Kill()
+		if err := cmd.Wait(); err != nil {
+			killed++
+		}
+		torn += tokens.RestoreTorn(t)
+		runs, _ := f.env.Registry.UnfinishedRuns(ctx)
+		for _, r := range runs {
+			ws, err := workspace.Open(filepath.Join(f.dir, "ws"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			env := Env{Workspace: ws, Registry: f.env.Registry}
+			if err := Resume(ctx, env, r.ID); !errors.Is(err, ErrCannotResume) {
+				t.Errorf("resume %s: %v", r.ID, err)
+			}
+			res, err := Abort(ctx, env, r.ID, []byte("ops-pin-1234"))
+			ws.Close()
+			if err != nil {
+				t.Fatalf("abort %s: %v", r.ID, err)
+			}
+			aborted++
+			destroyed += len(res.Destroyed)
+			for _, rem := range res.Remaining {
+				if strings.Contains(rem, "root token") {
+					rootTokens++
+				}
+			}
+		}
+	}
+
+	owned := map[string]bool{}
+	issuers, _ := f.env.Registry.Issuers(ctx)
+	for _, i := range issuers {
+		owned[hex.EncodeToString(i.Key.KeyID)] = true
+	}
+	roles, _ := f.env.Registry.RoleCerts(ctx)
+	for _, r := range roles {
+		owned[hex.EncodeToString(r.Key.KeyID)] = true
+	}
+	m, err := hsm.Open(f.hsm.ModulePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := m.OpenSession(ctx, f.plan.OperationsToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Login(ctx, hsm.User, []byte("ops-pin-1234"))
+	objs, _ := s.Objects(ctx)
+	halfMade := 0
+	for _, o := range objs {
+		if len(o.ID) == 0 && o.Label == "" {
+			halfMade++ // SoftHSM's, as in TestIssueCASurvivesKills
+			continue
+		}
+		if !owned[hex.EncodeToString(o.ID)] {
+			t.Errorf("operations token keeps %v, which the registry does not own", o)
+		}
+	}
+	s.Logout(ctx)
+	s.Close()
+	m.Close()
+	journals, _ := filepath.Glob(filepath.Join(f.dir, "ws", "journal", "*.jsonl"))
+	for _, j := range journals {
+		if _, err := record.ReadJournalFile(j); err != nil {
+			t.Errorf("journal %s: %v", j, err)
+		}
+	}
+	if out, err := child("acme-root-after").CombinedOutput(); err != nil {
+		t.Fatalf("a root ceremony after the kills: %v\n%s", err, out)
+	}
+	t.Logf("a root ceremony takes %v; %d of %d killed mid-run, %d aborted, %d half-made keys destroyed, %d root tokens named for clearing; SoftHSM tore %d token files and left %d half-created objects",
+		whole.Round(time.Millisecond), killed, kills, aborted, destroyed, rootTokens, torn, halfMade)
 }
