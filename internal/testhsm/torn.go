@@ -9,7 +9,7 @@ import (
 // TokenFiles is a copy of each token's token.object. SoftHSM2 is not crash-safe: C_Login
 // truncates that file and writes it again, so a SIGKILL between the two makes the token
 // vanish. Kill tests put such a file back, because what they prove is Custos's consistency,
-// not the stand-in's (a real HSM does not lose a token to a killed client).
+// not the stand-in's.
 type TokenFiles map[string][]byte
 
 // SaveTokenFiles copies every token's token.object as it is now.
