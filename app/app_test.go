@@ -41,8 +41,10 @@ func newTestShell(t *testing.T, module string) (*shell, fyne.Window) {
 	s := newShell(ctx, w, ws, reg, Config{Module: module})
 	uiLock = &s.uiMu
 	s0 = s
-	w.SetContent(s.content())
-	w.Resize(fyne.NewSize(1280, 860))
+	onUI(func() { // content starts background work that updates the screen
+		w.SetContent(s.content())
+		w.Resize(fyne.NewSize(1280, 860))
+	})
 	return s, w
 }
 
@@ -107,60 +109,67 @@ func TestHomeNamesWorkflowsAndWorkstation(t *testing.T) {
 	env := testhsm.New(t)
 	env.InitToken(t, "acme-ops", "so-pin-1234", "user-pin-1234")
 	s, _ := newTestShell(t, env.ModulePath)
-	for _, wf := range workflows {
-		if !strings.Contains(texts(s.body), wf.title) {
-			t.Errorf("home screen lacks %q", wf.title)
-		}
-	}
 	eventually(t, "the token summary", func() bool { return strings.Contains(texts(s.body), "Tokens: acme-ops") })
-	home := texts(s.body)
-	if !strings.Contains(home, "Workspace: "+s.ws.Dir) {
-		t.Errorf("home screen does not name the workspace:\n%s", home)
-	}
-	if !strings.Contains(texts(s.status.object()), "PKCS#11 module: "+env.ModulePath) {
-		t.Error("status line does not name the module")
-	}
+	onUI(func() {
+		home := texts(s.body)
+		for _, wf := range workflows {
+			if !strings.Contains(home, wf.title) {
+				t.Errorf("home screen lacks %q", wf.title)
+			}
+		}
+		if !strings.Contains(home, "Workspace: "+s.ws.Dir) {
+			t.Errorf("home screen does not name the workspace:\n%s", home)
+		}
+		if !strings.Contains(texts(s.status.object()), "PKCS#11 module: "+env.ModulePath) {
+			t.Error("status line does not name the module")
+		}
+	})
 }
 
 func TestSettingsChoosesModuleAndListsTokens(t *testing.T) {
 	env := testhsm.New(t)
 	env.InitToken(t, "acme-ops", "so-pin-1234", "user-pin-1234")
 	env.InitToken(t, "Zoë's token", "so-pin-1234", "user-pin-1234")
-	s, w := newTestShell(t, "")
-	s.show("settings")
-	if !strings.Contains(texts(s.body), "Choose a module") {
-		t.Fatalf("settings without a module:\n%s", texts(s.body))
-	}
-
-	// A wrong path is an error on the screen, not a crash.
-	entry := findEntry(t, s.body)
-	test.Type(entry, "/nonexistent/libpkcs11.so")
-	test.Tap(findButton(t, s.body, "Use this module"))
+	s, _ := newTestShell(t, "")
+	var entry *widget.Entry
+	onUI(func() {
+		s.show("settings")
+		if !strings.Contains(texts(s.body), "Choose a module") {
+			t.Fatalf("settings without a module:\n%s", texts(s.body))
+		}
+		// A wrong path is an error on the screen, not a crash.
+		entry = findEntry(t, s.body)
+		test.Type(entry, "/nonexistent/libpkcs11.so")
+		test.Tap(findButton(t, s.body, "Use this module"))
+	})
 	eventually(t, "the missing-module error", func() bool { return strings.Contains(texts(s.body), "not found") })
 
-	entry.SetText("")
-	test.Type(entry, env.ModulePath)
-	entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn}) // Enter applies, for keyboard-only use
+	onUI(func() {
+		entry.SetText("")
+		test.Type(entry, env.ModulePath)
+		entry.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn}) // Enter applies, for keyboard-only use
+	})
 	eventually(t, "the token list", func() bool { return strings.Contains(texts(s.body), "slots") })
-	var labels []string
-	tbl := findTable(t, s.body)
-	rows, _ := tbl.Length()
-	for r := 0; r < rows; r++ {
-		labels = append(labels, tokenColumns[1].value(s.tokenTable.rows[r]))
-	}
-	got := strings.Join(labels, ",")
-	for _, want := range []string{"acme-ops", "Zoë's token", "(not initialised)"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("token table %q lacks %q", got, want)
+	onUI(func() {
+		var labels []string
+		tbl := findTable(t, s.body)
+		rows, _ := tbl.Length()
+		for r := 0; r < rows; r++ {
+			labels = append(labels, tokenColumns[1].value(s.tokenTable.rows[r]))
 		}
-	}
+		got := strings.Join(labels, ",")
+		for _, want := range []string{"acme-ops", "Zoë's token", "(not initialised)"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("token table %q lacks %q", got, want)
+			}
+		}
+		if !strings.Contains(texts(s.status.object()), env.ModulePath) {
+			t.Error("status line does not show the chosen module")
+		}
+	})
 	if v, ok, _ := s.reg.Setting(context.Background(), moduleSetting); !ok || v != env.ModulePath {
 		t.Errorf("module setting = %q, %v; want it remembered", v, ok)
 	}
-	if !strings.Contains(texts(s.status.object()), env.ModulePath) {
-		t.Error("status line does not show the chosen module")
-	}
-	_ = w
 }
 
 func findEntry(t *testing.T, o fyne.CanvasObject) *widget.Entry {
