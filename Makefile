@@ -10,7 +10,7 @@ DEBS      := softhsm2 opensc poppler-utils qpdf libnss3-tools openssl xvfb xauth
              libxinerama-dev libxi-dev libxxf86vm-dev
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build demo test bench fuzz screenshots clean
+.PHONY: all deps build demo test race bench fuzz screenshots clean
 
 all: build
 
@@ -39,6 +39,10 @@ test: deps
 	else \
 	  $(GO) test ./...; \
 	fi
+
+# The race detector over every package; -short leaves out the long fault sweeps.
+race: deps
+	xvfb-run -a $(GO) test -race -short ./...
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
