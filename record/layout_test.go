@@ -94,3 +94,60 @@ func TestTableHeaderRepeats(t *testing.T) {
 		}
 	}
 }
+
+// TestNoHeadingAtAPageFoot lays out ceremony records whose sections fall at every height of
+// a page (more participants push them down) and reads the word boxes back: no page ends with a
+// section title, and no page shows a table's header twice.
+func TestNoHeadingAtAPageFoot(t *testing.T) {
+	word := regexp.MustCompile(`<word xMin="[0-9.]+" yMin="([0-9.]+)" xMax="[0-9.]+" yMax="([0-9.]+)">([^<]*)</word>`)
+	journal := testJournal(t, 3)
+	for extra := 0; extra <= 45; extra += 3 {
+		c := testCeremony()
+		for i := range extra {
+			c.Participants = append(c.Participants, Person{fmt.Sprintf("Custodian %d", i), "custodian"})
+		}
+		c.Steps = []StepRow{{Seq: 1, Step: "root.plan", Status: "note", Actor: "Ada Admin",
+			Details: strings.Repeat("plan_words: aardvark adroitness absurd adviser ", 12)}}
+		for i := 2; i < 30; i++ {
+			c.Steps = append(c.Steps, StepRow{Seq: int64(i), Step: fmt.Sprintf("root.step-%d", i), Status: "done", Actor: "Ada Admin"})
+		}
+		b, err := RenderCeremony(c, journal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "record.pdf")
+		os.WriteFile(path, b, 0o644)
+		out, err := exec.Command("pdftotext", "-bbox", path, "-").CombinedOutput()
+		if err != nil {
+			t.Fatalf("pdftotext: %v %s", err, out)
+		}
+		for i, page := range strings.Split(string(out), "<page ")[1:] {
+			var lastHeading string
+			var headingBottom, lowestBody float64
+			headers := 0
+			for _, m := range word.FindAllStringSubmatch(page, -1) {
+				yMin, _ := strconv.ParseFloat(m[1], 64)
+				yMax, _ := strconv.ParseFloat(m[2], 64)
+				if yMin < 40 || yMin > 800 {
+					continue // the running header and footer
+				}
+				if h := yMax - yMin; h > 13 && h < 16 { // a 12-point section title
+					if yMax > headingBottom {
+						headingBottom, lastHeading = yMax, m[3]
+					}
+					continue
+				}
+				lowestBody = max(lowestBody, yMin)
+				if m[3] == "(UTC)" {
+					headers++
+				}
+			}
+			if lastHeading != "" && lowestBody < headingBottom {
+				t.Errorf("%d more participants: page %d ends with the heading %q", extra, i+1, lastHeading)
+			}
+			if headers > 1 {
+				t.Errorf("%d more participants: page %d shows the steps table's header %d times", extra, i+1, headers)
+			}
+		}
+	}
+}

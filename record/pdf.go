@@ -37,6 +37,10 @@ type doc struct {
 	journalHash string
 	cjk         bool
 	table       []column // the table being drawn, for its header on a new page
+	// headerPending is set until the table's first row draws the header with it.
+	headerPending bool
+	// pendingHeading is a section title waiting for what follows it (see heading).
+	pendingHeading string
 }
 
 type font struct {
@@ -105,7 +109,7 @@ func (d *doc) header() {
 	p.SetTextColor(0, 0, 0)
 	p.SetDrawColor(0, 0, 0)
 	p.SetXY(margin, topY)
-	if d.table != nil {
+	if d.table != nil && !d.headerPending {
 		d.tableHeader()
 	}
 }
@@ -306,6 +310,7 @@ func (d *doc) draw(line, family, style string, size, h float64) {
 func (d *doc) para(s string, style string, size float64) {
 	h := lineH * size / bodyPt
 	for _, l := range d.wrap(s, "sans", style, size, bodyW) {
+		d.placeHeading(h)
 		d.need(h)
 		d.pdf.SetX(margin)
 		d.draw(l, "sans", style, size, h)
@@ -313,8 +318,18 @@ func (d *doc) para(s string, style string, size float64) {
 	}
 }
 
-func (d *doc) heading(s string) {
-	d.need(20)
+// heading sets a section title. It is drawn with the first line or row that follows it, on a
+// new page when the two do not fit together: a title is never left alone at a page's foot.
+func (d *doc) heading(s string) { d.pendingHeading = s }
+
+// placeHeading draws a pending heading, keeping next millimetres of what follows with it.
+func (d *doc) placeHeading(next float64) {
+	s := d.pendingHeading
+	if s == "" {
+		return
+	}
+	d.pendingHeading = ""
+	d.need(headingH + next)
 	d.pdf.Ln(3)
 	d.setFont("sans", "B", 12)
 	d.pdf.SetTextColor(20, 50, 100)
@@ -322,6 +337,15 @@ func (d *doc) heading(s string) {
 	d.pdf.SetTextColor(0, 0, 0)
 	d.pdf.Ln(1.5)
 }
+
+// keep starts a new page unless h millimetres fit, with a pending heading above them.
+func (d *doc) keep(h float64) {
+	d.placeHeading(h)
+	d.need(h)
+}
+
+// headingH is the height a heading takes.
+const headingH = 11.5
 
 // need starts a new page unless h millimetres are left.
 func (d *doc) need(h float64) {
@@ -341,27 +365,50 @@ func (d *doc) fields(fs []Field) {
 	}
 }
 
-// startTable draws a table's header; rows follow with tableRow(), and the header is repeated
-// on each new page until endTable.
+// startTable begins a table; its header is drawn with the first row (so the two are never
+// split across pages), and again on each new page the table reaches, until endTable.
 func (d *doc) startTable(cols []column) {
-	d.need(24) // the header and at least one row
 	d.table = cols
-	d.tableHeader()
+	d.headerPending = true
 }
 
-func (d *doc) endTable() { d.table = nil; d.pdf.Ln(2) }
-
-func (d *doc) tableHeader() {
-	titles := make([]string, len(d.table))
-	for i, c := range d.table {
-		titles[i] = c.title
+func (d *doc) endTable() {
+	if d.headerPending { // a table without rows still shows its columns
+		d.headerPending = false
+		d.tableHeader()
 	}
-	d.row(d.table, titles, rowStyle{size: smallPt, bold: true, fill: true, border: true})
+	d.table = nil
+	d.pdf.Ln(2)
 }
 
-// tableRow draws one row of the current table.
+func (d *doc) tableHeader() { d.row(d.table, d.titles(), headerStyle) }
+
+func (d *doc) titles() []string {
+	t := make([]string, len(d.table))
+	for i, c := range d.table {
+		t[i] = c.title
+	}
+	return t
+}
+
+var headerStyle = rowStyle{size: smallPt, bold: true, fill: true, border: true}
+
+// tableRow draws one row of the current table, after the table's header if it is the first.
 func (d *doc) tableRow(cells ...string) {
-	d.row(d.table, cells, rowStyle{size: smallPt, border: true})
+	st := rowStyle{size: smallPt, border: true}
+	if d.headerPending {
+		h := d.rowHeight(d.table, d.titles(), headerStyle) + d.rowHeight(d.table, cells, st)
+		d.keep(h) // a new page here leaves the header to be drawn below
+		d.headerPending = false
+		d.tableHeader()
+	}
+	d.row(d.table, cells, st)
+}
+
+// rowHeight is the height row would draw cells at.
+func (d *doc) rowHeight(cols []column, cells []string, st rowStyle) float64 {
+	_, h := d.layoutRow(cols, cells, st)
+	return h
 }
 
 type rowStyle struct {
@@ -370,26 +417,37 @@ type rowStyle struct {
 	fill, border    bool
 }
 
+// cellLines is one cell of a row, wrapped, with the font it is drawn in.
+type cellLines struct {
+	lines         []string
+	family, style string
+}
+
+// layoutRow wraps each cell to its column and says how tall the row is.
+func (d *doc) layoutRow(cols []column, cells []string, st rowStyle) ([]cellLines, float64) {
+	lh := lineH * st.size / bodyPt
+	out := make([]cellLines, len(cols))
+	maxLines := 1
+	for i, c := range cols {
+		out[i].family = "sans"
+		if c.mono && !st.bold {
+			out[i].family = "mono"
+		}
+		if st.bold || st.boldFirst && i == 0 {
+			out[i].style = "B"
+		}
+		out[i].lines = d.wrap(cells[i], out[i].family, out[i].style, st.size, c.width*bodyW-2)
+		maxLines = max(maxLines, len(out[i].lines))
+	}
+	return out, float64(maxLines)*lh + 1.5
+}
+
 // row draws one row of cells; they wrap, and the row moves to a new page whole.
 func (d *doc) row(cols []column, cells []string, st rowStyle) {
 	p := d.pdf
 	lh := lineH * st.size / bodyPt
-	lines := make([][]string, len(cols))
-	fams := make([]string, len(cols))
-	styles := make([]string, len(cols))
-	maxLines := 1
-	for i, c := range cols {
-		fams[i] = "sans"
-		if c.mono && !st.bold {
-			fams[i] = "mono"
-		}
-		if st.bold || st.boldFirst && i == 0 {
-			styles[i] = "B"
-		}
-		lines[i] = d.wrap(cells[i], fams[i], styles[i], st.size, c.width*bodyW-2)
-		maxLines = max(maxLines, len(lines[i]))
-	}
-	h := float64(maxLines)*lh + 1.5
+	cl, h := d.layoutRow(cols, cells, st)
+	d.placeHeading(h)
 	if p.GetY()+h > bottomY {
 		d.newPage() // the header redraws the table header
 	}
@@ -405,9 +463,9 @@ func (d *doc) row(cols []column, cells []string, st rowStyle) {
 		case st.border:
 			p.Rect(x, y, w, h, "D")
 		}
-		for k, l := range lines[i] {
+		for k, l := range cl[i].lines {
 			p.SetXY(x+1, y+0.75+float64(k)*lh)
-			d.draw(l, fams[i], styles[i], st.size, lh)
+			d.draw(l, cl[i].family, cl[i].style, st.size, lh)
 		}
 		x += w
 	}

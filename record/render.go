@@ -73,7 +73,7 @@ func RenderCeremony(c *Ceremony, journal []byte) ([]byte, error) {
 	if len(c.Certificates) > 0 {
 		d.heading("Certificates issued")
 		for _, ce := range c.Certificates {
-			d.need(40) // keep one certificate on one page
+			d.keep(40) // one certificate on one page
 			d.fields([]Field{{"Role", ce.Role}, {"Subject", ce.Subject}, {"Serial", ce.Serial},
 				{"Valid", ts(ce.NotBefore) + " to " + ts(ce.NotAfter)}, {"Key algorithm", ce.Algorithm},
 				{"SHA-256", ce.SHA256}})
