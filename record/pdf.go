@@ -496,6 +496,9 @@ func (d *doc) summaryBox(fs []Field) {
 // signatureBlock leaves a line for each participant's hand signature and printed name.
 func (d *doc) signatureBlock(people []Person) {
 	d.heading("Signatures")
+	// The block stays on one page while it can: signatures split from their heading read as
+	// if someone were missing.
+	d.keep(min(10+16*float64(len(people)), bottomY-topY-headingH))
 	d.para("By signing, each participant attests that the steps above took place as recorded, in their presence.", "", smallPt)
 	d.pdf.Ln(2)
 	for _, pp := range people {
