@@ -85,74 +85,17 @@ func TestIssueCASurvivesKills(t *testing.T) {
 
 	killed, aborted, destroyed, torn := 0, 0, 0, 0
 	for i := range kills {
-		cmd := child()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(whole*time.Duration(i)/kills + time.Duration(rand.Int64N(int64(whole/kills))))
-		cmd.Process.Kill()
-		if err := cmd.Wait(); err != nil {
+		if killIn(t, child(), i, kills, whole) {
 			killed++
 		}
 		torn += tokens.RestoreTorn(t)
-		runs, _ := f.env.Registry.UnfinishedRuns(ctx)
-		for _, r := range runs {
-			ws, err := workspace.Open(filepath.Join(f.dir, "ws"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := Abort(ctx, Env{Workspace: ws, Registry: f.env.Registry}, r.ID, []byte("ops-pin-1234"))
-			ws.Close()
-			if err != nil {
-				t.Fatalf("abort %s: %v", r.ID, err)
-			}
+		for _, res := range abortStopped(t, f) {
 			aborted++
 			destroyed += len(res.Destroyed)
 		}
 	}
 
-	// Every key on the operations token is an issuing CA or the record signer in the registry.
-	owned := map[string]bool{}
-	issuers, _ := f.env.Registry.Issuers(ctx)
-	for _, i := range issuers {
-		owned[hex.EncodeToString(i.Key.KeyID)] = true
-	}
-	roles, _ := f.env.Registry.RoleCerts(ctx)
-	for _, r := range roles {
-		owned[hex.EncodeToString(r.Key.KeyID)] = true
-	}
-	m, err := hsm.Open(f.hsm.ModulePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := m.OpenSession(ctx, f.plan.OperationsToken)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Login(ctx, hsm.User, []byte("ops-pin-1234"))
-	objs, _ := s.Objects(ctx)
-	halfMade := 0
-	for _, o := range objs {
-		if len(o.ID) == 0 && o.Label == "" {
-			// SoftHSM's C_CreateObject writes the object's class before its other attributes,
-			// so a kill between them leaves an object with neither id nor label. Custos never
-			// makes one; a real HSM creates an object whole.
-			halfMade++
-			continue
-		}
-		if !owned[hex.EncodeToString(o.ID)] {
-			t.Errorf("operations token keeps %v, which the registry does not own", o)
-		}
-	}
-	s.Logout(ctx)
-	s.Close()
-	m.Close()
-	journals, _ := filepath.Glob(filepath.Join(f.dir, "ws", "journal", "*.jsonl"))
-	for _, j := range journals {
-		if _, err := record.ReadJournalFile(j); err != nil {
-			t.Errorf("journal %s: %v", j, err)
-		}
-	}
+	halfMade := checkAccountedFor(t, f)
 	ws, err := workspace.Open(filepath.Join(f.dir, "ws"))
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +144,6 @@ func TestRootCeremonySurvivesKills(t *testing.T) {
 		t.Skip("kills a child process 10 times")
 	}
 	const kills = 10
-	ctx := context.Background()
 	base := strings.NewReplacer("ecdsa-p384", "ecdsa-p256", "backup: true", "backup: false").Replace(goodPlan)
 	f := newFixture(t, base)
 	f.env.Workspace.Close() // the children take the workspace lock
@@ -223,31 +165,11 @@ func TestRootCeremonySurvivesKills(t *testing.T) {
 
 	killed, aborted, destroyed, rootTokens, torn := 0, 0, 0, 0, 0
 	for i := range kills {
-		cmd := child(fmt.Sprintf("acme-root-k%02d", i+1))
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(whole*time.Duration(i)/kills + time.Duration(rand.Int64N(int64(whole/kills))))
-		cmd.Process.Kill()
-		if err := cmd.Wait(); err != nil {
+		if killIn(t, child(fmt.Sprintf("acme-root-k%02d", i+1)), i, kills, whole) {
 			killed++
 		}
 		torn += tokens.RestoreTorn(t)
-		runs, _ := f.env.Registry.UnfinishedRuns(ctx)
-		for _, r := range runs {
-			ws, err := workspace.Open(filepath.Join(f.dir, "ws"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			env := Env{Workspace: ws, Registry: f.env.Registry}
-			if err := Resume(ctx, env, r.ID); !errors.Is(err, ErrCannotResume) {
-				t.Errorf("resume %s: %v", r.ID, err)
-			}
-			res, err := Abort(ctx, env, r.ID, []byte("ops-pin-1234"))
-			ws.Close()
-			if err != nil {
-				t.Fatalf("abort %s: %v", r.ID, err)
-			}
+		for _, res := range abortStopped(t, f) {
 			aborted++
 			destroyed += len(res.Destroyed)
 			for _, rem := range res.Remaining {
@@ -258,6 +180,48 @@ func TestRootCeremonySurvivesKills(t *testing.T) {
 		}
 	}
 
+	halfMade := checkAccountedFor(t, f)
+	if out, err := child("acme-root-after").CombinedOutput(); err != nil {
+		t.Fatalf("a root ceremony after the kills: %v\n%s", err, out)
+	}
+	t.Logf("a root ceremony takes %v; %d of %d killed mid-run, %d aborted, %d half-made keys destroyed, %d root tokens named for clearing; SoftHSM tore %d token files and left %d half-created objects",
+		whole.Round(time.Millisecond), killed, kills, aborted, destroyed, rootTokens, torn, halfMade)
+}
+
+// abortStopped aborts every stopped run, as a person would after a crash (a ceremony run
+// cannot be resumed), and returns what each abort said.
+func abortStopped(t *testing.T, f *fixture) []*AbortResult {
+	t.Helper()
+	ctx := context.Background()
+	runs, _ := f.env.Registry.UnfinishedRuns(ctx)
+	var out []*AbortResult
+	for _, r := range runs {
+		ws, err := workspace.Open(filepath.Join(f.dir, "ws"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := Env{Workspace: ws, Registry: f.env.Registry}
+		if err := Resume(ctx, env, r.ID); !errors.Is(err, ErrCannotResume) {
+			t.Errorf("resume %s: %v", r.ID, err)
+		}
+		res, err := Abort(ctx, env, r.ID, []byte("ops-pin-1234"))
+		ws.Close()
+		if err != nil {
+			t.Fatalf("abort %s: %v", r.ID, err)
+		}
+		out = append(out, res)
+	}
+	return out
+}
+
+// checkAccountedFor fails the test for any key on the operations token that the registry
+// does not own (as an issuing CA or the record signer) and for any journal that does not
+// verify. It returns how many half-created objects SoftHSM left: its C_CreateObject writes an
+// object's class before its other attributes, so a kill between them leaves an object with
+// neither id nor label, which Custos never makes.
+func checkAccountedFor(t *testing.T, f *fixture) (halfMade int) {
+	t.Helper()
+	ctx := context.Background()
 	owned := map[string]bool{}
 	issuers, _ := f.env.Registry.Issuers(ctx)
 	for _, i := range issuers {
@@ -271,34 +235,45 @@ func TestRootCeremonySurvivesKills(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer m.Close()
 	s, err := m.OpenSession(ctx, f.plan.OperationsToken)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Login(ctx, hsm.User, []byte("ops-pin-1234"))
+	defer s.Close()
+	if err := s.Login(ctx, hsm.User, []byte("ops-pin-1234")); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Logout(ctx)
 	objs, _ := s.Objects(ctx)
-	halfMade := 0
 	for _, o := range objs {
 		if len(o.ID) == 0 && o.Label == "" {
-			halfMade++ // SoftHSM's, as in TestIssueCASurvivesKills
+			halfMade++
 			continue
 		}
 		if !owned[hex.EncodeToString(o.ID)] {
 			t.Errorf("operations token keeps %v, which the registry does not own", o)
 		}
 	}
-	s.Logout(ctx)
-	s.Close()
-	m.Close()
 	journals, _ := filepath.Glob(filepath.Join(f.dir, "ws", "journal", "*.jsonl"))
 	for _, j := range journals {
 		if _, err := record.ReadJournalFile(j); err != nil {
 			t.Errorf("journal %s: %v", j, err)
 		}
 	}
-	if out, err := child("acme-root-after").CombinedOutput(); err != nil {
-		t.Fatalf("a root ceremony after the kills: %v\n%s", err, out)
+	return halfMade
+}
+
+// killIn starts cmd and kills it at a random moment of the i-th of n equal slices of whole,
+// so that n runs are killed at moments spread over a run. It says whether cmd was still
+// running when killed.
+func killIn(t *testing.T, cmd *exec.Cmd, i, n int, whole time.Duration) bool {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("a root ceremony takes %v; %d of %d killed mid-run, %d aborted, %d half-made keys destroyed, %d root tokens named for clearing; SoftHSM tore %d token files and left %d half-created objects",
-		whole.Round(time.Millisecond), killed, kills, aborted, destroyed, rootTokens, torn, halfMade)
+	slice := whole / time.Duration(n)
+	time.Sleep(slice*time.Duration(i) + time.Duration(rand.Int64N(int64(slice))))
+	cmd.Process.Kill()
+	return cmd.Wait() != nil
 }
