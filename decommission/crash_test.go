@@ -126,6 +126,19 @@ func TestDecommissionSurvivesKills(t *testing.T) {
 		s.Logout(ctx)
 		s.Close()
 	}
+	// One signed record per device, each of which verifies.
+	f.env = env
+	roots := f.root(t)
+	records, _ := filepath.Glob(filepath.Join(f.dir, "ws", "records", "decommission-*.pdf"))
+	if len(records) != devices {
+		t.Errorf("%d records, want one per device (%d)", len(records), devices)
+	}
+	for _, r := range records {
+		b, _ := os.ReadFile(r)
+		if rep := record.Verify(b, roots); !rep.OK() {
+			t.Errorf("%s does not verify: %+v", r, rep.Checks)
+		}
+	}
 	journals, _ := filepath.Glob(filepath.Join(f.dir, "ws", "journal", "*.jsonl"))
 	for _, j := range journals {
 		if _, err := record.ReadJournalFile(j); err != nil {
@@ -133,4 +146,72 @@ func TestDecommissionSurvivesKills(t *testing.T) {
 		}
 	}
 	t.Logf("a run takes %v; %d devices, %d killed mid-run: %d resumed, %d aborted and done again; SoftHSM tore %d token files", whole.Round(time.Millisecond), devices, killed, resumed, aborted, torn)
+}
+
+// TestDecommissionDiesAtHelper is the child of TestResumeAfterEachStep: it decommissions one
+// device and dies the moment a given step is done.
+func TestDecommissionDiesAtHelper(t *testing.T) {
+	dir, serial, at := os.Getenv("CUSTOS_TEST_DIE_DIR"), os.Getenv("CUSTOS_TEST_DIE_SERIAL"), os.Getenv("CUSTOS_TEST_DIE_AT")
+	if dir == "" {
+		t.Skip("child process of TestResumeAfterEachStep")
+	}
+	env, done := openEnv(t, dir)
+	defer done()
+	env.Progress = func(p Progress) {
+		if p.Step == at && p.Status == record.StatusDone {
+			os.Exit(3)
+		}
+	}
+	Decommission(context.Background(), env, Request{Serial: serial, Method: Erase, Technician: "Tess Tech",
+		OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)})
+	t.Fatal("the run was meant to die")
+}
+
+// A single-device run that dies right after each of its steps is finished by resume: the
+// device is decommissioned once, its certificate is on the newest CRL once, and the signed
+// record verifies.
+func TestResumeAfterEachStep(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	steps := []string{"identify", "erase", "verify", "revoke", "crl", "record"}
+	for _, st := range steps {
+		f.provision(t, "D-"+st)
+	}
+	f.env.Workspace.Close()
+	f.env.Registry.Close()
+	for _, st := range steps {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestDecommissionDiesAtHelper$")
+		cmd.Env = append(os.Environ(), "CUSTOS_TEST_DIE_DIR="+f.dir, "CUSTOS_TEST_DIE_SERIAL=D-"+st, "CUSTOS_TEST_DIE_AT="+st)
+		if out, err := cmd.CombinedOutput(); cmd.ProcessState.ExitCode() != 3 {
+			t.Fatalf("%s: child: %v\n%s", st, err, out)
+		}
+		env, done := openEnv(t, f.dir)
+		runs, _ := env.Registry.UnfinishedRuns(ctx)
+		if len(runs) != 1 {
+			t.Fatalf("after dying at %s: unfinished runs %+v", st, runs)
+		}
+		msg, err := Resume(ctx, env, runs[0].ID, []byte(opsPIN), []byte(devPIN))
+		if err != nil {
+			t.Fatalf("resume after dying at %s: %v", st, err)
+		}
+		run, _ := env.Registry.Run(ctx, runs[0].ID)
+		if run.Status != registry.RunCompleted {
+			t.Errorf("after dying at %s and resuming: run is %s (%s)", st, run.Status, msg)
+		}
+		f.env = env
+		b, err := os.ReadFile(run.RecordPath)
+		if err != nil {
+			t.Fatalf("after dying at %s: the record: %v", st, err)
+		}
+		if rep := record.Verify(b, f.root(t)); !rep.OK() {
+			t.Errorf("after dying at %s: the record does not verify: %+v", st, rep.Checks)
+		}
+		done()
+	}
+	env, done := openEnv(t, f.dir)
+	defer done()
+	latest, _ := env.Registry.LatestCRL(ctx, f.issuer)
+	if latest.Entries != int64(len(steps)) {
+		t.Errorf("newest CRL lists %d, want %d", latest.Entries, len(steps))
+	}
 }

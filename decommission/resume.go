@@ -2,6 +2,7 @@ package decommission
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -101,6 +102,14 @@ func resumeSingle(ctx context.Context, env Env, run registry.DecommissionRun, op
 	if err != nil {
 		return "", err
 	}
+	if path, ok := signedRecord(ctx, env, run.ID, dev.IssuerID); ok {
+		// Killed after its record was signed: all that is left is to say the run is complete.
+		j.Note("decommission.resume", record.Actor{Name: req.Technician, Role: "technician"}, map[string]string{"record": path})
+		if err := env.Registry.CompleteRun(ctx, run.ID, path); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("device %s decommissioned; its record was written before the run stopped: %s", req.Serial, path), nil
+	}
 	mod, err := env.openModule(ctx)
 	if err != nil {
 		return "", err
@@ -136,6 +145,29 @@ func resumeSingle(ctx context.Context, env Env, run registry.DecommissionRun, op
 		return "", err
 	}
 	return fmt.Sprintf("device %s decommissioned; CRL %d; record %s", req.Serial, res.CRL.Number, res.RecordPath), nil
+}
+
+// signedRecord finds the record a single-device run wrote before it stopped, when it is there
+// whole and verifies against the root of the device's issuer.
+func signedRecord(ctx context.Context, env Env, runID, issuerID string) (string, bool) {
+	path := singleRecordPath(env, runID)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", false
+	}
+	iss, err := env.Registry.Issuer(ctx, issuerID)
+	if err != nil {
+		return "", false
+	}
+	root, err := env.Registry.Issuer(ctx, iss.ParentID)
+	if err != nil {
+		return "", false
+	}
+	cert, err := x509.ParseCertificate(root.Certificate)
+	if err != nil {
+		return "", false
+	}
+	return path, record.Verify(b, []*x509.Certificate{cert}).OK()
 }
 
 // resumeErasure finishes the erasure of a device whose run stopped after identifying it:

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -371,7 +372,12 @@ func writeRecord(ctx context.Context, env Env, j *record.Journal, mod *hsm.Modul
 	if err != nil {
 		return err
 	}
-	path := env.Workspace.Path("records", res.RunID+".pdf")
+	path := singleRecordPath(env, res.RunID)
+	for n := 2; fileExists(path); n++ {
+		// A run killed while writing its record left part of one: it stays, and the whole
+		// record goes beside it.
+		path = env.Workspace.Path("records", fmt.Sprintf("%s-%d.pdf", res.RunID, n))
+	}
 	if err := record.WriteDestruction(ctx, path, d, jb, signer); err != nil {
 		return fmt.Errorf("revoked, but the record could not be written: %w", err)
 	}
@@ -395,6 +401,16 @@ func deviceRow(ctx context.Context, env Env, r registry.DeviceResult, res *Resul
 	return record.DeviceRow{Serial: r.DeviceSerial, Model: model, Method: r.Method, KeyIDs: strings.Join(keys, " "),
 		CertSerials: strings.Join(certs, " "), Verification: r.Verification, Reason: pki.Reason(r.Reason).String(),
 		Outcome: string(r.Outcome), Time: r.At}
+}
+
+// singleRecordPath is where a single-device run's record goes.
+func singleRecordPath(env Env, runID string) string {
+	return env.Workspace.Path("records", runID+".pdf")
+}
+
+func fileExists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 // safeID keeps a serial usable in a file name.

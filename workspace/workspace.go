@@ -167,27 +167,41 @@ func CreateExclusive(path string, data []byte, perm os.FileMode) error {
 }
 
 // WriteExclusive is CreateExclusive for output that is streamed rather than held in memory,
-// such as a CRL of a million entries. A failed write leaves no file behind.
+// such as a CRL of a million entries. The file appears whole or not at all: it is written
+// beside its name, synced, and renamed into place, so a failed write or a crash mid-write
+// leaves no part of it under its name (at most a hidden ".NAME.partial-*" file).
 func WriteExclusive(path string, perm os.FileMode, write func(io.Writer) error) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if _, err := os.Lstat(path); err == nil {
+		return fmt.Errorf("%s already exists: Custos never overwrites an output file", path)
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".partial-*")
 	if err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("%s already exists: Custos never overwrites an output file", path)
-		}
 		return fmt.Errorf("create %s: %w", path, err)
 	}
+	tmp := f.Name()
 	bw := bufio.NewWriterSize(f, 1<<20)
 	werr := write(bw)
 	if werr == nil {
 		werr = bw.Flush()
 	}
+	merr := f.Chmod(perm)
 	serr := f.Sync()
 	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		os.Remove(path)
+	if err := errors.Join(werr, merr, serr, cerr); err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return SyncDir(filepath.Dir(path))
+	// Checked again just before: the workspace has one writer, so nothing comes between.
+	if _, err := os.Lstat(path); err == nil {
+		os.Remove(tmp)
+		return fmt.Errorf("%s already exists: Custos never overwrites an output file", path)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return SyncDir(dir)
 }
 
 // SyncDir makes a directory's entries (a newly created file's name) durable.

@@ -1,6 +1,9 @@
 package workspace
 
 import (
+	"bytes"
+	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -115,6 +118,32 @@ func TestCreateExclusive(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(path); string(got) != "one" {
 		t.Fatalf("file content = %q, want the first write kept", got)
+	}
+}
+
+// A write that fails half way leaves nothing under the file's name, nor a partial file
+// beside it; one that succeeds has the mode asked for.
+func TestWriteExclusiveWholeOrNothing(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ica-1.crl")
+	err := WriteExclusive(path, 0o644, func(w io.Writer) error {
+		w.Write(bytes.Repeat([]byte("x"), 3<<20)) // past the write buffer: bytes reach the disk
+		return errors.New("the HSM went away")
+	})
+	if err == nil || !strings.Contains(err.Error(), "the HSM went away") {
+		t.Fatalf("WriteExclusive = %v", err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Fatalf("a failed write left %v", left)
+	}
+	if err := CreateExclusive(path, []byte("crl"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := os.Stat(path); info.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v, want 0640", info.Mode().Perm())
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 1 {
+		t.Errorf("the folder holds %v, want the one file", left)
 	}
 }
 
