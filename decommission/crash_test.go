@@ -2,10 +2,12 @@ package decommission
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -214,4 +216,106 @@ func TestResumeAfterEachStep(t *testing.T) {
 	if latest.Entries != int64(len(steps)) {
 		t.Errorf("newest CRL lists %d, want %d", latest.Entries, len(steps))
 	}
+}
+
+// TestFleetEraseCrashHelper is the child of TestFleetOfErasuresSurvivesKills.
+func TestFleetEraseCrashHelper(t *testing.T) {
+	dir := os.Getenv("CUSTOS_TEST_FLEET_ERASE_DIR")
+	if dir == "" {
+		t.Skip("child process of TestFleetOfErasuresSurvivesKills")
+	}
+	env, done := openEnv(t, dir)
+	defer done()
+	text, _ := os.ReadFile(filepath.Join(dir, "fleet.csv"))
+	m, err := ParseManifest(strings.NewReader(string(text)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Fleet(context.Background(), env, m, FleetRequest{ManifestPath: filepath.Join(dir, "fleet.csv"), Technician: "T",
+		OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A fleet that erases its devices on their tokens, killed again and again at growing delays
+// and re-run each time: every device ends decommissioned once with nothing of its identity on
+// its token, all on the newest CRL, and the fleet record verifies.
+func TestFleetOfErasuresSurvivesKills(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a child process many times")
+	}
+	const devices = 40
+	ctx := context.Background()
+	f := newFixture(t)
+	var provisioned []*Provisioned
+	var manifest strings.Builder
+	manifest.WriteString("serial,method,reason,note\n")
+	for i := range devices {
+		p := f.provision(t, fmt.Sprintf("FE-%02d", i))
+		provisioned = append(provisioned, p)
+		fmt.Fprintf(&manifest, "%s,erase,,\n", p.Serial)
+	}
+	writeFile(t, filepath.Join(f.dir, "fleet.csv"), manifest.String())
+	f.env.Workspace.Close()
+	f.env.Registry.Close()
+	tokens := f.hsm.SaveTokenFiles(t)
+	kills, torn := 0, 0
+	for i := 0; i < 40; i++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestFleetEraseCrashHelper$")
+		cmd.Env = append(os.Environ(), "CUSTOS_TEST_FLEET_ERASE_DIR="+f.dir)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(40+i*8+rand.IntN(20)) * time.Millisecond)
+		cmd.Process.Kill()
+		err := cmd.Wait()
+		torn += tokens.RestoreTorn(t)
+		if err == nil {
+			break // it finished before the kill
+		}
+		kills++
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFleetEraseCrashHelper$", "-test.v")
+	cmd.Env = append(os.Environ(), "CUSTOS_TEST_FLEET_ERASE_DIR="+f.dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("final run: %v\n%s", err, out)
+	}
+
+	env, done := openEnv(t, f.dir)
+	defer done()
+	f.env = env
+	m, _ := ParseManifest(strings.NewReader(manifest.String()))
+	run, err := env.Registry.Run(ctx, FleetRunID(m))
+	if err != nil || run.Status != registry.RunCompleted {
+		t.Fatalf("run %+v %v", run, err)
+	}
+	b, _ := os.ReadFile(run.RecordPath)
+	if rep := record.Verify(b, f.root(t)); !rep.OK() {
+		t.Errorf("fleet record: %+v", rep.Checks)
+	}
+	latest, _ := env.Registry.LatestCRL(ctx, f.issuer)
+	if latest.Entries != devices {
+		t.Errorf("newest CRL lists %d, want %d", latest.Entries, devices)
+	}
+	mod, err := hsm.Open(f.hsm.ModulePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mod.Close()
+	for _, p := range provisioned {
+		if d, _ := env.Registry.Device(ctx, p.Serial); d.Status != registry.DeviceDecommissioned {
+			t.Errorf("%s is %s", p.Serial, d.Status)
+		}
+		s, err := mod.OpenSession(ctx, p.Token)
+		if err != nil {
+			t.Fatalf("%s: %v", p.Token, err)
+		}
+		s.Login(ctx, hsm.User, []byte(devPIN))
+		if left, _ := s.Remaining(ctx, p.KeyID, ""); len(left) > 0 {
+			t.Errorf("%s: left on the token: %v", p.Serial, left)
+		}
+		s.Logout(ctx)
+		s.Close()
+	}
+	t.Logf("killed the fleet %d times; SoftHSM tore %d token files", kills, torn)
 }

@@ -269,16 +269,11 @@ type fleetIssuer struct {
 
 // eraseOne identifies, erases and verifies one reachable device of a fleet, journaling each.
 func eraseOne(ctx context.Context, env Env, j *record.Journal, mod *hsm.Module, r Row, req FleetRequest, tech record.Actor) (string, error) {
-	if v, ok := erasedBefore(ctx, j, mod, r, req.DevicePIN); ok {
-		return v, nil
+	if v, found, err := resumeErasureOf(ctx, env, j, mod, r, req, tech); found {
+		return v, err
 	}
 	dt, err := findDevice(ctx, env, mod, r.Serial)
 	if err != nil {
-		return "", err
-	}
-	// Which token and key this device is, before anything is erased: a run killed after the
-	// erasure finds the device by this entry when it resumes.
-	if err := j.Note(stepDevice, tech, map[string]string{"serial": r.Serial, "token": dt.Token, "key_id": hex.EncodeToString(dt.KeyID)}); err != nil {
 		return "", err
 	}
 	sess, err := mod.OpenSession(ctx, dt.Token)
@@ -297,6 +292,11 @@ func eraseOne(ctx context.Context, env Env, j *record.Journal, mod *hsm.Module, 
 	if _, err := prove(ctx, sess, dt); err != nil {
 		return "", err
 	}
+	// Proven, and before anything is erased: a run killed from here on finds the device by
+	// this entry when it resumes (its certificate may be gone by then).
+	if err := j.Note(stepDevice, tech, map[string]string{"serial": r.Serial, "token": dt.Token, "key_id": hex.EncodeToString(dt.KeyID)}); err != nil {
+		return "", err
+	}
 	one := Request{Serial: r.Serial, Method: r.Method, DevicePIN: req.DevicePIN}
 	res := &Result{}
 	if err := eraseAndVerify(ctx, env, j, mod, &sess, one, dt, tech, res); err != nil {
@@ -305,42 +305,48 @@ func eraseOne(ctx context.Context, env Env, j *record.Journal, mod *hsm.Module, 
 	return res.Verification, nil
 }
 
-// stepDevice journals the token and key of a reachable fleet device before its erasure.
+// stepDevice journals the token and key of a reachable fleet device once its proof of
+// possession succeeded, before its erasure.
 const stepDevice = "device"
 
-// erasedBefore finds, in a resumed run's journal, a device this run began to erase, and
-// checks its token: when nothing of its key remains, the erasure is verified now and the
-// device goes on to revocation instead of being looked for again (its certificate is gone).
-func erasedBefore(ctx context.Context, j *record.Journal, mod *hsm.Module, r Row, pin []byte) (string, bool) {
-	serial := r.Serial
-	var token, keyID string
+// resumeErasureOf finishes, in a resumed run, the erasure of a device the stopped run had
+// proven and begun to erase (found says whether the journal names one): whatever of its key
+// id is left on the journaled token is destroyed, or the token re-initialised again, and the
+// erasure verified, without looking for the device by its certificate, which may be gone.
+func resumeErasureOf(ctx context.Context, env Env, j *record.Journal, mod *hsm.Module, r Row, req FleetRequest, tech record.Actor) (verification string, found bool, err error) {
+	var dt DeviceToken
 	for _, e := range j.Entries() {
-		if e.Step == stepDevice && e.Data["serial"] == serial {
-			token, keyID = e.Data["token"], e.Data["key_id"]
+		if e.Step == stepDevice && e.Data["serial"] == r.Serial {
+			dt.Token = e.Data["token"]
+			dt.KeyID, _ = hex.DecodeString(e.Data["key_id"])
 		}
 	}
-	id, err := hex.DecodeString(keyID)
-	if token == "" || err != nil || len(id) == 0 {
-		return "", false
+	if dt.Token == "" || len(dt.KeyID) == 0 {
+		return "", false, nil
 	}
-	s, err := mod.OpenSession(ctx, token)
+	j.Note("device.resume", tech, map[string]string{"serial": r.Serial, "token": dt.Token, "key_id": hex.EncodeToString(dt.KeyID),
+		"note": "identified before the run stopped; its erasure is finished and verified now"})
+	sess, err := mod.OpenSession(ctx, dt.Token)
 	if err != nil {
-		return "", false
+		return "", true, err
 	}
-	defer s.Close()
-	// Logged in, private objects are seen too. A re-initialised token has no user PIN any
-	// more, and C_InitToken leaves nothing behind, so its public view is the whole token.
-	if err := s.Login(ctx, hsm.User, pin); err == nil {
-		defer s.Logout(context.WithoutCancel(ctx))
-	} else if r.Method != Reinit {
-		return "", false
+	defer func() {
+		if sess != nil {
+			sess.Logout(context.WithoutCancel(ctx))
+			sess.Close()
+		}
+	}()
+	if r.Method == Erase { // a re-initialised token has no user PIN; reinit needs none
+		if err := sess.Login(ctx, hsm.User, req.DevicePIN); err != nil {
+			return "", true, fmt.Errorf("device token %q: %w", dt.Token, err)
+		}
 	}
-	if left, err := s.Remaining(ctx, id, ""); err != nil || len(left) > 0 {
-		return "", false // not erased yet (or not certain): identify and erase as usual
+	one := Request{Serial: r.Serial, Method: r.Method, DevicePIN: req.DevicePIN}
+	res := &Result{}
+	if err := eraseAndVerify(ctx, env, j, mod, &sess, one, dt, tech, res); err != nil {
+		return "", true, err
 	}
-	v := fmt.Sprintf("token %s searched for key id %s on resuming: nothing remains (erased before the run stopped)", token, keyID)
-	j.Note("verify", record.System, map[string]string{"serial": serial, "verification": v})
-	return v, true
+	return res.Verification + " (erasure finished on resuming)", true, nil
 }
 
 // fleetRecord writes the signed fleet record, with every device in its table and the results

@@ -335,7 +335,7 @@ func TestFleetResumesAfterAnErasedDevice(t *testing.T) {
 		t.Fatalf("result %+v", res)
 	}
 	h, _ := env.Registry.DeviceHistory(ctx, p.Serial)
-	if len(h.Results) == 0 || !strings.Contains(h.Results[len(h.Results)-1].Verification, "erased before the run stopped") {
+	if len(h.Results) == 0 || !strings.Contains(h.Results[len(h.Results)-1].Verification, "erasure finished on resuming") {
 		t.Errorf("results %+v", h.Results)
 	}
 }
