@@ -3,6 +3,9 @@ package decommission
 import (
 	"context"
 	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/custos-pki/custos/hsm"
@@ -80,4 +83,84 @@ func TestDecommissionFaultAtEveryCall(t *testing.T) {
 		m.Close()
 	}
 	t.Logf("injected %d faults into a decommission", calls)
+}
+
+// A fleet erasing a device, failing at each PKCS#11 call in turn, then run again without the
+// fault: the device ends either decommissioned with nothing of its identity on its token, or
+// not decommissioned with its identity whole (so it can still be decommissioned); never half
+// erased and left behind. The device tokens of each round are deleted after it, so that every
+// round makes the same calls.
+func TestFleetFaultAtEveryCall(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	fleet := func(k int, opts ...hsm.Option) (*Provisioned, *Manifest, string, error) {
+		p := f.provision(t, fmt.Sprintf("FF-%03d", k))
+		text := "serial,method,reason,note\n" + p.Serial + ",erase,,\n"
+		path := writeFile(t, filepath.Join(f.dir, fmt.Sprintf("fleet-%03d.csv", k)), text)
+		m, err := ParseManifest(strings.NewReader(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.env.HSMOptions = opts
+		_, err = Fleet(ctx, f.env, m, FleetRequest{ManifestPath: path, Technician: "T", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)})
+		f.env.HSMOptions = nil
+		return p, m, path, err
+	}
+	deleteToken := func(p *Provisioned) {
+		if out, err := exec.Command("softhsm2-util", "--delete-token", "--token", p.Token).CombinedOutput(); err != nil {
+			t.Fatalf("delete %s: %v %s", p.Token, err, out)
+		}
+	}
+	log := &hsm.CallLog{}
+	p, _, _, err := fleet(0, hsm.WithFault(log.Fault))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleteToken(p)
+	calls := log.Count()
+	if testing.Short() {
+		t.Skipf("%d calls; skipping the sweep in -short", calls)
+	}
+	stopped, failedWhole := 0, 0
+	for k := 1; k <= calls; k++ {
+		p, m, path, err := fleet(k, hsm.WithFault(hsm.FailCall(k, 0x30)))
+		if err != nil {
+			stopped++
+		}
+		// Again without the fault: it resumes a stopped run, and changes nothing in a complete one.
+		if _, err := Fleet(ctx, f.env, m, FleetRequest{ManifestPath: path, Technician: "T", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}); err != nil {
+			t.Fatalf("call %d: the fleet again: %v", k, err)
+		}
+		mod, err := hsm.Open(f.hsm.ModulePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dev, _ := f.env.Registry.Device(ctx, p.Serial)
+		s, err := mod.OpenSession(ctx, p.Token)
+		if err != nil {
+			t.Fatalf("call %d: %s: %v", k, p.Token, err)
+		}
+		s.Login(ctx, hsm.User, []byte(devPIN))
+		left, _ := s.Remaining(ctx, p.KeyID, "")
+		s.Logout(ctx)
+		s.Close()
+		mod.Close()
+		switch {
+		case dev.Status == registry.DeviceDecommissioned && len(left) > 0:
+			t.Errorf("call %d: %s decommissioned, but its token keeps %v", k, p.Serial, left)
+		case dev.Status != registry.DeviceDecommissioned && len(left) != 3:
+			t.Errorf("call %d: %s left %s with its identity half erased: %v", k, p.Serial, dev.Status, left)
+		case dev.Status != registry.DeviceDecommissioned:
+			failedWhole++
+		}
+		deleteToken(p)
+	}
+	// Every round made the same calls, or the sweep missed some.
+	log = &hsm.CallLog{}
+	p, _, _, err = fleet(calls+1, hsm.WithFault(log.Fault))
+	if err != nil || log.Count() != calls {
+		t.Errorf("a last round made %d calls (%v), the first %d: the rounds differ", log.Count(), err, calls)
+	}
+	deleteToken(p)
+	t.Logf("injected %d faults into a fleet erasure: %d runs stopped and were finished by running again, %d devices failed whole (to be decommissioned again)", calls, stopped, failedWhole)
 }

@@ -221,7 +221,15 @@ func runFleet(ctx context.Context, env Env, j *record.Journal, m *Manifest, req 
 			d.InvalidityDate = env.now()
 		}
 		if r.Method.reaches() {
-			verification, err := eraseOne(ctx, env, j, mod, r, req, tech)
+			verification, begun, err := eraseOne(ctx, env, j, mod, r, req, tech)
+			if err != nil && begun {
+				// Half erased: neither a success nor a failure to pass over, since nothing
+				// else could finish it once its key is gone. The run stops; run again to finish.
+				if ferr := flush(); ferr != nil {
+					return ferr
+				}
+				return fmt.Errorf("device %s: its erasure began on token and did not finish: %w; run the manifest again to finish it", r.Serial, err)
+			}
 			if err != nil {
 				d.Verification = err.Error()
 				env.Registry.RecordDecommissionFailure(ctx, d)
@@ -268,17 +276,19 @@ type fleetIssuer struct {
 }
 
 // eraseOne identifies, erases and verifies one reachable device of a fleet, journaling each.
-func eraseOne(ctx context.Context, env Env, j *record.Journal, mod *hsm.Module, r Row, req FleetRequest, tech record.Actor) (string, error) {
+// begun says whether its erasure had begun (its proof succeeded), so that a failure leaves it
+// to be finished rather than passed over.
+func eraseOne(ctx context.Context, env Env, j *record.Journal, mod *hsm.Module, r Row, req FleetRequest, tech record.Actor) (verification string, begun bool, err error) {
 	if v, found, err := resumeErasureOf(ctx, env, j, mod, r, req, tech); found {
-		return v, err
+		return v, true, err
 	}
 	dt, err := findDevice(ctx, env, mod, r.Serial)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	sess, err := mod.OpenSession(ctx, dt.Token)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	defer func() {
 		if sess != nil {
@@ -287,22 +297,22 @@ func eraseOne(ctx context.Context, env Env, j *record.Journal, mod *hsm.Module, 
 		}
 	}()
 	if err := sess.Login(ctx, hsm.User, req.DevicePIN); err != nil {
-		return "", fmt.Errorf("device token %q: %w", dt.Token, err)
+		return "", false, fmt.Errorf("device token %q: %w", dt.Token, err)
 	}
 	if _, err := prove(ctx, sess, dt); err != nil {
-		return "", err
+		return "", false, err
 	}
 	// Proven, and before anything is erased: a run killed from here on finds the device by
 	// this entry when it resumes (its certificate may be gone by then).
 	if err := j.Note(stepDevice, tech, map[string]string{"serial": r.Serial, "token": dt.Token, "key_id": hex.EncodeToString(dt.KeyID)}); err != nil {
-		return "", err
+		return "", false, err
 	}
 	one := Request{Serial: r.Serial, Method: r.Method, DevicePIN: req.DevicePIN}
 	res := &Result{}
 	if err := eraseAndVerify(ctx, env, j, mod, &sess, one, dt, tech, res); err != nil {
-		return "", err
+		return "", true, err
 	}
-	return res.Verification, nil
+	return res.Verification, true, nil
 }
 
 // stepDevice journals the token and key of a reachable fleet device once its proof of
