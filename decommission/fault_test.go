@@ -85,7 +85,8 @@ func TestDecommissionFaultAtEveryCall(t *testing.T) {
 	t.Logf("injected %d faults into a decommission", calls)
 }
 
-// A fleet erasing a device, failing at each PKCS#11 call in turn, then run again without the
+// A fleet erasing a device, failing at each PKCS#11 call in turn (and again with the token
+// pulled before each call), then run again without the
 // fault: the device ends either decommissioned with nothing of its identity on its token, or
 // not decommissioned with its identity whole (so it can still be decommissioned); never half
 // erased and left behind. The device tokens of each round are deleted after it, so that every
@@ -122,8 +123,14 @@ func TestFleetFaultAtEveryCall(t *testing.T) {
 		t.Skipf("%d calls; skipping the sweep in -short", calls)
 	}
 	stopped, failedWhole := 0, 0
-	for k := 1; k <= calls; k++ {
-		p, m, path, err := fleet(k, hsm.WithFault(hsm.FailCall(k, 0x30)))
+	for i := 1; i <= 2*calls; i++ {
+		// Each call fails in turn, then the token is pulled before each call in turn.
+		k, fault := i, hsm.FailCall(i, 0x30)
+		if i > calls {
+			k = i - calls
+			fault = hsm.RemoveToken(k)
+		}
+		p, m, path, err := fleet(i, hsm.WithFault(fault))
 		if err != nil {
 			stopped++
 		}
@@ -157,10 +164,10 @@ func TestFleetFaultAtEveryCall(t *testing.T) {
 	}
 	// Every round made the same calls, or the sweep missed some.
 	log = &hsm.CallLog{}
-	p, _, _, err = fleet(calls+1, hsm.WithFault(log.Fault))
+	p, _, _, err = fleet(2*calls+1, hsm.WithFault(log.Fault))
 	if err != nil || log.Count() != calls {
 		t.Errorf("a last round made %d calls (%v), the first %d: the rounds differ", log.Count(), err, calls)
 	}
 	deleteToken(p)
-	t.Logf("injected %d faults into a fleet erasure: %d runs stopped and were finished by running again, %d devices failed whole (to be decommissioned again)", calls, stopped, failedWhole)
+	t.Logf("injected %d faults (%d calls, failed or with the token pulled) into a fleet erasure: %d runs stopped and were finished by running again, %d devices failed whole (to be decommissioned again)", 2*calls, calls, stopped, failedWhole)
 }
