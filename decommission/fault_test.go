@@ -13,36 +13,45 @@ import (
 	"github.com/custos-pki/custos/registry"
 )
 
-// A decommission failing at each PKCS#11 call in turn ends with a clear error and a journal
-// that names the failed step; resume (after a verified erasure) or abort and a new attempt
-// brings every case to a decommissioned device with nothing left on its token.
+// A decommission failing at each PKCS#11 call in turn (and again with the token pulled before
+// each call) ends with a clear error and a journal that names the failed step; resume, or
+// abort and a new attempt, brings every case to a decommissioned device with nothing left on
+// its token. The device token of each round is deleted after it, so every round makes the
+// same calls.
 func TestDecommissionFaultAtEveryCall(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	req := func(serial string) Request {
 		return Request{Serial: serial, Method: Erase, Technician: "Tess", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}
 	}
+	round := func(i int, fault hsm.Fault) error {
+		p := f.provision(t, fmt.Sprintf("F-%03d", i))
+		defer deleteToken(t, p)
+		f.env.HSMOptions = []hsm.Option{hsm.WithFault(fault)}
+		_, err := Decommission(ctx, f.env, req(p.Serial))
+		f.env.HSMOptions = nil
+		return err
+	}
 	log := &hsm.CallLog{}
-	f.provision(t, "COUNT")
-	f.env.HSMOptions = []hsm.Option{hsm.WithFault(log.Fault)}
-	if _, err := Decommission(ctx, f.env, req("COUNT")); err != nil {
+	if err := round(0, log.Fault); err != nil {
 		t.Fatal(err)
 	}
 	calls := log.Count()
 	if testing.Short() {
 		t.Skipf("%d calls; skipping the sweep in -short", calls)
 	}
-	for k := 1; k <= calls; k++ {
-		serial := fmt.Sprintf("F-%03d", k)
-		f.env.HSMOptions = nil
+	resumed, aborted := 0, 0
+	for i := 1; i <= 2*calls; i++ {
+		k, fault := i, hsm.FailCall(i, 0x30)
+		if i > calls {
+			k, fault = i-calls, hsm.RemoveToken(i-calls)
+		}
+		serial := fmt.Sprintf("F-%03d", i)
 		p := f.provision(t, serial)
-		f.env.HSMOptions = []hsm.Option{hsm.WithFault(hsm.FailCall(k, 0x30))}
+		f.env.HSMOptions = []hsm.Option{hsm.WithFault(fault)}
 		_, err := Decommission(ctx, f.env, req(serial))
 		f.env.HSMOptions = nil
-		if err == nil {
-			continue
-		}
-		if err.Error() == "" {
+		if err != nil && err.Error() == "" {
 			t.Fatalf("call %d: empty error", k)
 		}
 		runs, _ := f.env.Registry.UnfinishedRuns(ctx)
@@ -58,11 +67,14 @@ func TestDecommissionFaultAtEveryCall(t *testing.T) {
 			if !failed {
 				t.Errorf("call %d: the journal of %s names no failed step", k, r.ID)
 			}
-			if _, rerr := Resume(ctx, f.env, r.ID, []byte(opsPIN), []byte(devPIN)); rerr != nil {
-				if _, aerr := Abort(ctx, f.env, r.ID); aerr != nil {
-					t.Fatalf("call %d: abort: %v", k, aerr)
-				}
+			if _, rerr := Resume(ctx, f.env, r.ID, []byte(opsPIN), []byte(devPIN)); rerr == nil {
+				resumed++
+				continue
 			}
+			if _, aerr := Abort(ctx, f.env, r.ID); aerr != nil {
+				t.Fatalf("call %d: abort: %v", k, aerr)
+			}
+			aborted++
 		}
 		if dev, _ := f.env.Registry.Device(ctx, serial); dev.Status != registry.DeviceDecommissioned {
 			if _, err := Decommission(ctx, f.env, req(serial)); err != nil {
@@ -81,8 +93,22 @@ func TestDecommissionFaultAtEveryCall(t *testing.T) {
 			s.Close()
 		}
 		m.Close()
+		deleteToken(t, p)
 	}
-	t.Logf("injected %d faults into a decommission", calls)
+	log = &hsm.CallLog{}
+	if err := round(2*calls+1, log.Fault); err != nil || log.Count() != calls {
+		t.Errorf("a last round made %d calls (%v), the first %d: the rounds differ", log.Count(), err, calls)
+	}
+	t.Logf("injected %d faults (%d calls, failed or with the token pulled) into a decommission: %d runs resumed, %d aborted and done again", 2*calls, calls, resumed, aborted)
+}
+
+// deleteToken removes a device's SoftHSM token, so that the next round of a sweep sees the
+// same tokens as the first.
+func deleteToken(t *testing.T, p *Provisioned) {
+	t.Helper()
+	if out, err := exec.Command("softhsm2-util", "--delete-token", "--token", p.Token).CombinedOutput(); err != nil {
+		t.Fatalf("delete %s: %v %s", p.Token, err, out)
+	}
 }
 
 // A fleet erasing a device, failing at each PKCS#11 call in turn (and again with the token
@@ -107,17 +133,12 @@ func TestFleetFaultAtEveryCall(t *testing.T) {
 		f.env.HSMOptions = nil
 		return p, m, path, err
 	}
-	deleteToken := func(p *Provisioned) {
-		if out, err := exec.Command("softhsm2-util", "--delete-token", "--token", p.Token).CombinedOutput(); err != nil {
-			t.Fatalf("delete %s: %v %s", p.Token, err, out)
-		}
-	}
 	log := &hsm.CallLog{}
 	p, _, _, err := fleet(0, hsm.WithFault(log.Fault))
 	if err != nil {
 		t.Fatal(err)
 	}
-	deleteToken(p)
+	deleteToken(t, p)
 	calls := log.Count()
 	if testing.Short() {
 		t.Skipf("%d calls; skipping the sweep in -short", calls)
@@ -160,7 +181,7 @@ func TestFleetFaultAtEveryCall(t *testing.T) {
 		case dev.Status != registry.DeviceDecommissioned:
 			failedWhole++
 		}
-		deleteToken(p)
+		deleteToken(t, p)
 	}
 	// Every round made the same calls, or the sweep missed some.
 	log = &hsm.CallLog{}
@@ -168,6 +189,6 @@ func TestFleetFaultAtEveryCall(t *testing.T) {
 	if err != nil || log.Count() != calls {
 		t.Errorf("a last round made %d calls (%v), the first %d: the rounds differ", log.Count(), err, calls)
 	}
-	deleteToken(p)
+	deleteToken(t, p)
 	t.Logf("injected %d faults (%d calls, failed or with the token pulled) into a fleet erasure: %d runs stopped and were finished by running again, %d devices failed whole (to be decommissioned again)", 2*calls, calls, stopped, failedWhole)
 }

@@ -266,7 +266,12 @@ func runFleet(ctx context.Context, env Env, j *record.Journal, m *Manifest, req 
 			return err
 		}
 	}
-	return fleetRecord(ctx, env, j, mod, req, issuers, res)
+	// The record holds the journal, so only its failure can be journaled, not its start.
+	if err := fleetRecord(ctx, env, j, mod, req, issuers, res); err != nil {
+		j.Fail("record", tech, err)
+		return err
+	}
+	return nil
 }
 
 type fleetIssuer struct {

@@ -340,7 +340,12 @@ func revokePublishRecord(ctx context.Context, env Env, j *record.Journal, mod *h
 	if err != nil {
 		return err
 	}
-	return writeRecord(ctx, env, j, mod, req, iss, issCert, results, res)
+	// The record holds the journal, so only its failure can be journaled, not its start.
+	if err := writeRecord(ctx, env, j, mod, req, iss, issCert, results, res); err != nil {
+		j.Fail("record", tech, err)
+		return err
+	}
+	return nil
 }
 
 func writeRecord(ctx context.Context, env Env, j *record.Journal, mod *hsm.Module, req Request, iss registry.Issuer,
