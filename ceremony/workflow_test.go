@@ -376,15 +376,35 @@ func TestIssueCAFaultAtEveryCall(t *testing.T) {
 		t.Skipf("%d calls; skipping the fault sweep in -short", calls)
 	}
 	for k := 1; k <= calls; k++ {
-		f.env.HSMOptions = []hsm.Option{hsm.WithFault(hsm.FailCall(k, 0x30))}
-		_, err := IssueCA(ctx, f.env, f.quorum(t, p.shares[1], p.shares[3]), req())
-		if err != nil && err.Error() == "" {
-			t.Fatalf("call %d: empty error", k)
+		for _, fault := range []hsm.Fault{hsm.FailCall(k, 0x30), hsm.RemoveToken(k)} {
+			f.env.HSMOptions = []hsm.Option{hsm.WithFault(fault)}
+			_, err := IssueCA(ctx, f.env, f.quorum(t, p.shares[1], p.shares[3]), req())
+			if err != nil && err.Error() == "" {
+				t.Fatalf("call %d: empty error", k)
+			}
 		}
+	}
+	// Every round made the same calls, or the faults drifted away from where they were meant.
+	log = &hsm.CallLog{}
+	f.env.HSMOptions = []hsm.Option{hsm.WithFault(log.Fault)}
+	if _, err := IssueCA(ctx, f.env, f.quorum(t, p.shares[1], p.shares[2]), req()); err != nil || log.Count() != calls {
+		t.Errorf("a last issue-ca made %d calls (%v), the first %d", log.Count(), err, calls)
+	}
+	// With the token back, a person aborts the runs that stopped: a pulled token leaves
+	// a key its run could not roll back, which abort destroys.
+	f.env.HSMOptions = nil
+	runs, _ := f.env.Registry.UnfinishedRuns(ctx)
+	destroyed := 0
+	for _, r := range runs {
+		res, err := Abort(ctx, f.env, r.ID, []byte("ops-pin-1234"))
+		if err != nil {
+			t.Errorf("abort %s: %v", r.ID, err)
+			continue
+		}
+		destroyed += len(res.Destroyed)
 	}
 	// Every key on the operations token is the record signer, a registered issuing CA, or
 	// named in a journal as rolled back.
-	f.env.HSMOptions = nil
 	issuers, _ := f.env.Registry.Issuers(ctx)
 	var known strings.Builder
 	for _, i := range issuers {
@@ -424,7 +444,7 @@ func TestIssueCAFaultAtEveryCall(t *testing.T) {
 	if _, err := IssueCA(ctx, f.env, f.quorum(t, p.shares[2], p.shares[3]), req()); err != nil {
 		t.Fatalf("issue-ca after the faults: %v", err)
 	}
-	t.Logf("injected %d faults into issue-ca", calls)
+	t.Logf("injected %d faults into issue-ca (2 kinds × %d calls); %d stopped runs aborted, destroying %d keys a pulled token had kept", 2*calls, calls, len(runs), destroyed)
 }
 
 // After a reshare, the operations token's SO PIN (set by the root ceremony that created the
