@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/custos-pki/custos/hsm"
@@ -113,34 +114,54 @@ func Reshare(ctx context.Context, env Env, q *Quorum, req ReshareRequest, people
 			newSO := derivePIN(newS, id, labelSOPIN)
 			newUser := derivePIN(newS, id, labelUserPIN)
 			defer secret.ZeroAll(oldSO, newSO, newUser)
+			// Each change is undone if a later one fails, while both secrets are at hand:
+			// half a rotation would leave a root that neither set of shares unlocks.
+			var undo []func(context.Context) error
+			rollback := func(err error) (map[string]string, error) {
+				uctx := context.WithoutCancel(ctx)
+				var failed []string
+				for i := len(undo) - 1; i >= 0; i-- {
+					if uerr := undo[i](uctx); uerr != nil {
+						failed = append(failed, uerr.Error())
+					}
+				}
+				if len(failed) > 0 {
+					return nil, fmt.Errorf("%w; putting the old PINs back failed too (%s): the root token may now need the new shares, which were handed out and verified; keep both sets of shares", err, strings.Join(failed, "; "))
+				}
+				return nil, fmt.Errorf("%w; the PINs were put back: the old shares still unlock the root, the new ones do not", err)
+			}
 			if err := u.sess.ChangePIN(ctx, hsm.SO, oldSO, newSO); err != nil {
-				return nil, fmt.Errorf("change the SO PIN: %w", err)
+				return rollback(fmt.Errorf("change the SO PIN: %w", err))
 			}
+			undo = append(undo, func(c context.Context) error { return u.sess.ChangePIN(c, hsm.SO, newSO, oldSO) })
 			if err := u.sess.ChangePIN(ctx, hsm.User, u.userPIN, newUser); err != nil {
-				return nil, fmt.Errorf("change the user PIN (the SO PIN is already the new one; resume this run): %w", err)
+				return rollback(fmt.Errorf("change the user PIN: %w", err))
 			}
+			undo = append(undo, func(c context.Context) error { return u.sess.ChangePIN(c, hsm.User, newUser, u.userPIN) })
 			upd := registry.QuorumUpdate{Threshold: req.Threshold, Shares: res.Shares, SecretDigest: secretDigest(newS, id, res.Epoch)}
 			data := map[string]string{"pins": "SO and user PINs now derived from the new secret"}
 			// The operations token's SO PIN came from the old secret when the root ceremony
 			// created that token; it moves to the new one, or old shares could still reset it.
 			if createdOpsToken(env, id) {
 				if err := rotateOpsSOPIN(ctx, u, u.s, newS); err != nil {
-					return nil, err
+					return rollback(err)
 				}
+				undo = append(undo, func(c context.Context) error { return rotateOpsSOPIN(c, u, newS, u.s) })
 				data["operations_token"] = "SO PIN now derived from the new secret"
 			}
 			if u.q.BackupPath != "" {
 				path, sum, err := writeBackup(ctx, env.Workspace, u.sess, id, res.Epoch, newS, newSO, newUser, u.root.Key.KeyID)
 				if err != nil {
-					return nil, err
+					return rollback(err)
 				}
+				undo = append(undo, func(context.Context) error { return os.Remove(path) })
 				upd.BackupPath = path
 				upd.BackupSHA256, _ = hex.DecodeString(sum)
 				res.BackupPath = path
 				data["backup"], data["backup_sha256"] = path, sum
 			}
 			if _, err := env.Registry.Reshare(ctx, id, u.q.Epoch, upd); err != nil {
-				return nil, err
+				return rollback(err)
 			}
 			// The session is logged out by ChangePIN and BackupKey; later users log in again.
 			return data, nil

@@ -482,3 +482,90 @@ func TestReshareRotatesOperationsTokenSOPIN(t *testing.T) {
 	}
 	sess.Logout(ctx)
 }
+
+// A reshare failing at each PKCS#11 call in turn leaves a root that exactly one set of shares
+// unlocks: the old one when the reshare failed (its PIN changes are undone), the new one when
+// it completed. Never a root that neither unlocks.
+func TestReshareFaultAtEveryCall(t *testing.T) {
+	ctx := context.Background()
+	plan := strings.NewReplacer("ecdsa-p384", "ecdsa-p256").Replace(goodPlan) // with a backup, and the operations token made by the root ceremony
+	f := newFixture(t, plan)
+	p := &people{}
+	if _, err := Root(ctx, f.env, f.plan, []byte("ops-pin-1234"), p); err != nil {
+		t.Fatal(err)
+	}
+	current := []string{p.shares[1], p.shares[2], p.shares[3]}
+	reshare := func(opts ...hsm.Option) error {
+		next := &people{}
+		f.env.HSMOptions = opts
+		_, err := Reshare(ctx, f.env, f.quorum(t, current...), ReshareRequest{Custodians: []string{"Ann", "Bea", "Cai"}, Threshold: 2}, next)
+		f.env.HSMOptions = nil
+		if err == nil {
+			current = []string{next.shares[1], next.shares[2]}
+		}
+		return err
+	}
+	// unlocks says whether shares open everything the quorum controls: the root token as user
+	// and as SO, and the operations token as SO.
+	unlocks := func(shares []string) bool {
+		q, err := LoadQuorum(ctx, f.env.Registry, f.plan.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range shares {
+			if _, err := q.Add(s); err != nil {
+				return false // a share of another epoch
+			}
+		}
+		s, err := q.secret()
+		if err != nil {
+			return false
+		}
+		m, err := hsm.Open(f.hsm.ModulePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		login := func(token string, who hsm.UserType, label string) bool {
+			sess, err := m.OpenSession(ctx, token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sess.Close()
+			if err := sess.Login(ctx, who, derivePIN(s, f.plan.ID, label)); err != nil {
+				return false
+			}
+			sess.Logout(ctx)
+			return true
+		}
+		return login(f.plan.ID, hsm.User, labelUserPIN) && login(f.plan.ID, hsm.SO, labelSOPIN) &&
+			login(f.plan.OperationsToken, hsm.SO, labelOpsSOPIN)
+	}
+	log := &hsm.CallLog{}
+	if err := reshare(hsm.WithFault(log.Fault)); err != nil {
+		t.Fatal(err)
+	}
+	calls := log.Count()
+	if testing.Short() {
+		t.Skipf("%d calls; skipping the fault sweep in -short", calls)
+	}
+	failed := 0
+	for k := 1; k <= calls; k++ {
+		before := current
+		err := reshare(hsm.WithFault(hsm.FailCall(k, 0x30)))
+		if err != nil {
+			failed++
+			if !unlocks(before) {
+				t.Fatalf("call %d: the reshare failed (%v) and the old shares no longer unlock the root", k, err)
+			}
+			continue
+		}
+		if !unlocks(current) {
+			t.Fatalf("call %d: the reshare completed and the new shares do not unlock the root", k)
+		}
+		if unlocks(before) {
+			t.Errorf("call %d: the reshare completed and the old shares still unlock the root", k)
+		}
+	}
+	t.Logf("injected %d faults into a reshare: %d failed and left the old shares working, %d completed", calls, failed, calls-failed)
+}

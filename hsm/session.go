@@ -180,7 +180,7 @@ func (s *Session) logout(op string) error {
 }
 
 // ChangePIN logs who in with oldPIN, changes their PIN to newPIN (C_SetPIN) and logs out.
-// Anyone else logged in is logged out first.
+// Anyone else logged in is logged out first. An error means the PIN was not changed.
 func (s *Session) ChangePIN(ctx context.Context, who UserType, oldPIN, newPIN []byte) error {
 	op := "change the " + who.String() + " PIN"
 	if err := s.begin(ctx, op); err != nil {
@@ -206,7 +206,9 @@ func (s *Session) ChangePIN(ctx context.Context, who UserType, oldPIN, newPIN []
 		_ = s.logout(op)
 		return e
 	}
-	return s.logout(op)
+	// The PIN has changed: an error now would have the caller think it had not.
+	_ = s.logout(op)
+	return nil
 }
 
 // InitUserPIN logs in as SO with soPIN, sets the user PIN to userPIN (C_InitPIN) and logs
