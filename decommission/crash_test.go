@@ -101,33 +101,7 @@ func TestDecommissionSurvivesKills(t *testing.T) {
 	if runs, _ := env.Registry.UnfinishedRuns(ctx); len(runs) != 0 {
 		t.Errorf("unfinished runs remain: %+v", runs)
 	}
-	latest, err := env.Registry.LatestCRL(ctx, f.issuer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if latest.Entries != devices {
-		t.Errorf("newest CRL lists %d, want %d", latest.Entries, devices)
-	}
-	m, err := hsm.Open(f.hsm.ModulePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	for _, p := range provisioned {
-		if d, _ := env.Registry.Device(ctx, p.Serial); d.Status != registry.DeviceDecommissioned {
-			t.Errorf("%s is %s", p.Serial, d.Status)
-		}
-		s, err := m.OpenSession(ctx, p.Token)
-		if err != nil {
-			t.Fatalf("%s: %v", p.Token, err)
-		}
-		s.Login(ctx, hsm.User, []byte(devPIN))
-		if left, _ := s.Remaining(ctx, p.KeyID, ""); len(left) > 0 {
-			t.Errorf("%s: left on the token: %v", p.Serial, left)
-		}
-		s.Logout(ctx)
-		s.Close()
-	}
+	checkAllErased(t, f, env, provisioned)
 	// One signed record per device, each of which verifies.
 	f.env = env
 	roots := f.root(t)
@@ -293,20 +267,32 @@ func TestFleetOfErasuresSurvivesKills(t *testing.T) {
 	if rep := record.Verify(b, f.root(t)); !rep.OK() {
 		t.Errorf("fleet record: %+v", rep.Checks)
 	}
-	latest, _ := env.Registry.LatestCRL(ctx, f.issuer)
-	if latest.Entries != devices {
-		t.Errorf("newest CRL lists %d, want %d", latest.Entries, devices)
-	}
-	mod, err := hsm.Open(f.hsm.ModulePath)
+	checkAllErased(t, f, env, provisioned)
+	t.Logf("killed the fleet %d times; SoftHSM tore %d token files", kills, torn)
+}
+
+// checkAllErased fails the test unless every device is decommissioned, nothing of its
+// identity is left on its token, and the issuer's newest CRL lists them all.
+func checkAllErased(t *testing.T, f *fixture, env Env, provisioned []*Provisioned) {
+	t.Helper()
+	ctx := context.Background()
+	latest, err := env.Registry.LatestCRL(ctx, f.issuer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer mod.Close()
+	if latest.Entries != int64(len(provisioned)) {
+		t.Errorf("newest CRL lists %d, want %d", latest.Entries, len(provisioned))
+	}
+	m, err := hsm.Open(f.hsm.ModulePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
 	for _, p := range provisioned {
 		if d, _ := env.Registry.Device(ctx, p.Serial); d.Status != registry.DeviceDecommissioned {
 			t.Errorf("%s is %s", p.Serial, d.Status)
 		}
-		s, err := mod.OpenSession(ctx, p.Token)
+		s, err := m.OpenSession(ctx, p.Token)
 		if err != nil {
 			t.Fatalf("%s: %v", p.Token, err)
 		}
@@ -317,5 +303,4 @@ func TestFleetOfErasuresSurvivesKills(t *testing.T) {
 		s.Logout(ctx)
 		s.Close()
 	}
-	t.Logf("killed the fleet %d times; SoftHSM tore %d token files", kills, torn)
 }
