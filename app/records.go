@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
@@ -19,6 +18,7 @@ import (
 
 type recordFile struct {
 	path, name, kind, date string
+	outcome                string // from the run that wrote it, as the registry has it
 }
 
 // recordsScreen lists the workspace's signed records, verifies one with the same checks as
@@ -29,10 +29,10 @@ func (s *shell) recordsScreen() fyne.CanvasObject {
 	msg := newMessage()
 	var selected *recordFile
 	list := widget.NewList(func() int { return len(files) },
-		func() fyne.CanvasObject { return widget.NewLabel("date kind name") },
+		func() fyne.CanvasObject { return widget.NewLabel("date kind outcome name") },
 		func(id widget.ListItemID, o fyne.CanvasObject) {
 			f := files[id]
-			o.(*widget.Label).SetText(fmt.Sprintf("%s   %-14s %s", f.date, f.kind, f.name))
+			o.(*widget.Label).SetText(fmt.Sprintf("%s   %-20s %-34s %s", f.date, f.kind, f.outcome, f.name))
 		})
 	verify := widget.NewButtonWithIcon("Verify", theme.ConfirmIcon(), nil)
 	open := widget.NewButtonWithIcon("Open in the PDF viewer", theme.DocumentIcon(), func() {
@@ -95,24 +95,51 @@ func (s *shell) recordsScreen() fyne.CanvasObject {
 
 func (s *shell) recordFiles() []recordFile {
 	paths, _ := filepath.Glob(s.ws.Path("records", "*.pdf"))
+	runs := map[string]registry.Run{}
+	if byPath, err := s.reg.RecordedRuns(s.ctx); err == nil {
+		for p, r := range byPath {
+			runs[filepath.Base(p)] = r
+		}
+	}
 	var out []recordFile
 	for _, p := range paths {
 		info, err := os.Stat(p)
 		if err != nil {
 			continue
 		}
-		name := filepath.Base(p)
-		kind := "ceremony"
-		switch {
-		case strings.HasPrefix(name, "fleet-"):
-			kind = "fleet"
-		case strings.HasPrefix(name, "decommission-"):
-			kind = "decommission"
+		f := recordFile{path: p, name: filepath.Base(p), date: info.ModTime().UTC().Format("2006-01-02 15:04")}
+		if r, ok := runs[f.name]; ok {
+			f.kind, f.outcome = s.describeRun(r)
+		} else {
+			f.kind, f.outcome = "?", "not written by this workspace's runs"
 		}
-		out = append(out, recordFile{path: p, name: name, kind: kind, date: info.ModTime().UTC().Format("2006-01-02 15:04")})
+		out = append(out, f)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].date > out[j].date })
 	return out
+}
+
+// describeRun says what kind of run wrote a record and how it ended.
+func (s *shell) describeRun(r registry.Run) (kind, outcome string) {
+	switch {
+	case r.Kind == registry.RunCeremony:
+		return "ceremony " + r.Operation, fmt.Sprintf("%s (root %s)", r.Status, r.Subject)
+	case r.Operation == "fleet":
+		n, err := s.reg.RunOutcomes(s.ctx, r.ID)
+		if err != nil {
+			return "fleet", string(r.Status)
+		}
+		outcome = fmt.Sprintf("%d decommissioned", n[registry.OutcomeDecommissioned])
+		if a := n[registry.OutcomeAlreadyDecommissioned]; a > 0 {
+			outcome += fmt.Sprintf(", %d already", a)
+		}
+		if f := n[registry.OutcomeFailed]; f > 0 {
+			outcome += fmt.Sprintf(", %d FAILED", f)
+		}
+		return "fleet", outcome
+	default:
+		return "decommission", fmt.Sprintf("%s decommissioned", r.Subject)
+	}
 }
 
 // workspaceRoots are the root certificates the registry knows.

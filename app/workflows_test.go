@@ -172,7 +172,24 @@ func TestDecommissionScreen(t *testing.T) {
 		t.Errorf("records %v, CRLs %v", recs, crls)
 	}
 
-	// The records screen verifies it, and fails a tampered copy.
+	// The records screen names the run that wrote each record and how it ended, verifies it,
+	// and fails a tampered copy.
+	onUI(func() {
+		s.show("records")
+		files := s.recordFiles()
+		found := false
+		for _, f := range files {
+			if f.name == filepath.Base(recs[0]) {
+				found = true
+				if f.kind != "decommission" || f.outcome != "PUMP-0001 decommissioned" {
+					t.Errorf("records screen says %q, %q of %s", f.kind, f.outcome, f.name)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("records screen lacks %s: %+v", filepath.Base(recs[0]), files)
+		}
+	})
 	data, _ := os.ReadFile(recs[0])
 	data[len(data)/2] ^= 1
 	os.WriteFile(s.ws.Path("records", "tampered.pdf"), data, 0o644)
@@ -232,6 +249,18 @@ func TestFleetScreenMarksInvalidRow(t *testing.T) {
 	if n, _ := s.reg.CountDevices(context.Background(), registry.DeviceDecommissioned); n != 2 {
 		t.Errorf("%d decommissioned", n)
 	}
+	onUI(func() {
+		var said []string
+		for _, f := range s.recordFiles() {
+			said = append(said, f.kind+": "+f.outcome)
+		}
+		got := strings.Join(said, "; ")
+		for _, want := range []string{"fleet: 2 decommissioned", "ceremony root: completed (root gui-root)", "ceremony issue-ca: completed"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("records screen says %q, lacks %q", got, want)
+			}
+		}
+	})
 }
 
 // A run that stopped half way is offered on the home screen, and Abort there ends it.

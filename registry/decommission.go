@@ -489,6 +489,25 @@ func (r *Registry) RunResults(ctx context.Context, runID string) iter.Seq2[Devic
 	}
 }
 
+// RunOutcomes counts a decommission run's devices by outcome.
+func (r *Registry) RunOutcomes(ctx context.Context, runID string) (map[Outcome]int, error) {
+	rows, err := r.db.QueryContext(ctx, `SELECT outcome, COUNT(*) FROM decommission_results WHERE run_id = ? GROUP BY outcome`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("count the outcomes of run %q: %w", runID, err)
+	}
+	defer rows.Close()
+	out := map[Outcome]int{}
+	for rows.Next() {
+		var o string
+		var n int
+		if err := rows.Scan(&o, &n); err != nil {
+			return nil, fmt.Errorf("count the outcomes of run %q: %w", runID, err)
+		}
+		out[Outcome(o)] = n
+	}
+	return out, rows.Err()
+}
+
 // RunDoneSerials is the set of devices a run has finished with (decommissioned, or found
 // already decommissioned): what a resumed fleet run skips. Failed devices are not in it.
 func (r *Registry) RunDoneSerials(ctx context.Context, runID string) (map[string]bool, error) {

@@ -130,6 +130,28 @@ func (r *Registry) UnfinishedRuns(ctx context.Context) ([]Run, error) {
 	return out, nil
 }
 
+// RecordedRuns lists the runs that wrote a signed record, by the record's path: what the
+// records screen says of each file.
+func (r *Registry) RecordedRuns(ctx context.Context) (map[string]Run, error) {
+	rows, err := r.db.QueryContext(ctx, `SELECT `+runColumns+`WHERE record_path <> ''`)
+	if err != nil {
+		return nil, fmt.Errorf("list recorded runs: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]Run{}
+	for rows.Next() {
+		run, err := scanRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list recorded runs: %w", err)
+		}
+		out[run.RecordPath] = run
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list recorded runs: %w", err)
+	}
+	return out, nil
+}
+
 // setRunStatus moves a run to status if it is in one of from; otherwise ErrConflict naming
 // the status it is in.
 func setRunStatus(ctx context.Context, tx *sql.Tx, id string, status RunStatus, finished bool, note string, from ...RunStatus) error {
