@@ -29,10 +29,13 @@ func (s *shell) recordsScreen() fyne.CanvasObject {
 	msg := newMessage()
 	var selected *recordFile
 	list := widget.NewList(func() int { return len(files) },
-		func() fyne.CanvasObject { return widget.NewLabel("date kind outcome name") },
+		recordRow,
 		func(id widget.ListItemID, o fyne.CanvasObject) {
 			f := files[id]
-			o.(*widget.Label).SetText(fmt.Sprintf("%s   %-20s %-34s %s", f.date, f.kind, f.outcome, f.name))
+			cells := recordCells(o)
+			for i, text := range []string{f.date, f.kind, f.outcome, f.name} {
+				cells[i].SetText(text)
+			}
 		})
 	verify := widget.NewButtonWithIcon("Verify", theme.ConfirmIcon(), nil)
 	open := widget.NewButtonWithIcon("Open in the PDF viewer", theme.DocumentIcon(), func() {
@@ -117,6 +120,36 @@ func (s *shell) recordFiles() []recordFile {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].date > out[j].date })
 	return out
+}
+
+// recordRow is one line of the records list: date, kind and outcome in columns of their own
+// width, then the file name.
+func recordRow() fyne.CanvasObject {
+	cell := func(width float32) fyne.CanvasObject {
+		l := widget.NewLabel("")
+		l.Truncation = fyne.TextTruncateEllipsis
+		return container.NewGridWrap(fyne.NewSize(width, l.MinSize().Height), l)
+	}
+	name := widget.NewLabel("")
+	name.Truncation = fyne.TextTruncateEllipsis
+	return container.NewBorder(nil, nil, container.NewHBox(cell(170), cell(170), cell(330)), nil, name)
+}
+
+// recordCells are the labels of a recordRow, in order: date, kind, outcome, name.
+func recordCells(o fyne.CanvasObject) []*widget.Label {
+	var cells []*widget.Label
+	var name *widget.Label
+	for _, c := range o.(*fyne.Container).Objects {
+		switch c := c.(type) {
+		case *widget.Label: // the name, in the border's centre
+			name = c
+		case *fyne.Container: // the columns
+			for _, wrap := range c.Objects {
+				cells = append(cells, wrap.(*fyne.Container).Objects[0].(*widget.Label))
+			}
+		}
+	}
+	return append(cells, name)
 }
 
 // describeRun says what kind of run wrote a record and how it ended.
