@@ -28,13 +28,17 @@ func (s *shell) recordsScreen() fyne.CanvasObject {
 	checks := container.NewVBox()
 	msg := newMessage()
 	var selected *recordFile
+	cells := map[fyne.CanvasObject][]*widget.Label{} // each list row's labels
 	list := widget.NewList(func() int { return len(files) },
-		recordRow,
+		func() fyne.CanvasObject {
+			row, labels := recordRow()
+			cells[row] = labels
+			return row
+		},
 		func(id widget.ListItemID, o fyne.CanvasObject) {
 			f := files[id]
-			cells := recordCells(o)
 			for i, text := range []string{f.date, f.kind, f.outcome, f.name} {
-				cells[i].SetText(text)
+				cells[o][i].SetText(text)
 			}
 		})
 	verify := widget.NewButtonWithIcon("Verify", theme.ConfirmIcon(), nil)
@@ -123,33 +127,21 @@ func (s *shell) recordFiles() []recordFile {
 }
 
 // recordRow is one line of the records list: date, kind and outcome in columns of their own
-// width, then the file name.
-func recordRow() fyne.CanvasObject {
-	cell := func(width float32) fyne.CanvasObject {
+// width, then the file name. It returns the row and its labels, in that order.
+func recordRow() (fyne.CanvasObject, []*widget.Label) {
+	var labels []*widget.Label
+	label := func() *widget.Label {
 		l := widget.NewLabel("")
 		l.Truncation = fyne.TextTruncateEllipsis
+		labels = append(labels, l)
+		return l
+	}
+	cell := func(width float32) fyne.CanvasObject {
+		l := label()
 		return container.NewGridWrap(fyne.NewSize(width, l.MinSize().Height), l)
 	}
-	name := widget.NewLabel("")
-	name.Truncation = fyne.TextTruncateEllipsis
-	return container.NewBorder(nil, nil, container.NewHBox(cell(170), cell(170), cell(330)), nil, name)
-}
-
-// recordCells are the labels of a recordRow, in order: date, kind, outcome, name.
-func recordCells(o fyne.CanvasObject) []*widget.Label {
-	var cells []*widget.Label
-	var name *widget.Label
-	for _, c := range o.(*fyne.Container).Objects {
-		switch c := c.(type) {
-		case *widget.Label: // the name, in the border's centre
-			name = c
-		case *fyne.Container: // the columns
-			for _, wrap := range c.Objects {
-				cells = append(cells, wrap.(*fyne.Container).Objects[0].(*widget.Label))
-			}
-		}
-	}
-	return append(cells, name)
+	columns := container.NewHBox(cell(170), cell(170), cell(330))
+	return container.NewBorder(nil, nil, columns, nil, label()), labels
 }
 
 // describeRun says what kind of run wrote a record and how it ended.

@@ -30,15 +30,8 @@ func TestIssueCACrashHelper(t *testing.T) {
 	var shares []string
 	json.Unmarshal([]byte(os.Getenv("CUSTOS_TEST_CRASH_SHARES")), &shares)
 	ctx := context.Background()
-	ws, err := workspace.Open(filepath.Join(dir, "ws"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := registry.Open(ctx, ws.DBPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := LoadQuorum(ctx, reg, os.Getenv("CUSTOS_TEST_CRASH_ROOT"))
+	env := childEnv(t, dir)
+	q, err := LoadQuorum(ctx, env.Registry, os.Getenv("CUSTOS_TEST_CRASH_ROOT"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +40,7 @@ func TestIssueCACrashHelper(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := IssueCA(ctx, Env{Workspace: ws, Registry: reg}, q, IssueCARequest{CommonName: "Killed CA",
+	if _, err := IssueCA(ctx, env, q, IssueCARequest{CommonName: "Killed CA",
 		OpsPIN: []byte("ops-pin-1234"), Algorithm: hsm.ECDSAP256}); err != nil {
 		t.Fatal(err)
 	}
@@ -118,19 +111,12 @@ func TestRootCrashHelper(t *testing.T) {
 		t.Skip("child process of TestRootCeremonySurvivesKills")
 	}
 	ctx := context.Background()
-	ws, err := workspace.Open(filepath.Join(dir, "ws"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := registry.Open(ctx, ws.DBPath())
-	if err != nil {
-		t.Fatal(err)
-	}
+	env := childEnv(t, dir)
 	plan, err := ParsePlan([]byte(os.Getenv("CUSTOS_TEST_CRASH_PLAN")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Root(ctx, Env{Workspace: ws, Registry: reg}, plan, []byte("ops-pin-1234"), &people{}); err != nil {
+	if _, err := Root(ctx, env, plan, []byte("ops-pin-1234"), &people{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -276,4 +262,18 @@ func killIn(t *testing.T, cmd *exec.Cmd, i, n int, whole time.Duration) bool {
 	time.Sleep(slice*time.Duration(i) + time.Duration(rand.Int64N(int64(slice))))
 	cmd.Process.Kill()
 	return cmd.Wait() != nil
+}
+
+// childEnv opens, in a kill test's child process, the workspace and registry under dir.
+func childEnv(t *testing.T, dir string) Env {
+	t.Helper()
+	ws, err := workspace.Open(filepath.Join(dir, "ws"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := registry.Open(context.Background(), ws.DBPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Env{Workspace: ws, Registry: reg}
 }

@@ -24,18 +24,20 @@ func TestDecommissionFaultAtEveryCall(t *testing.T) {
 	req := func(serial string) Request {
 		return Request{Serial: serial, Method: Erase, Technician: "Tess", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}
 	}
-	round := func(i int, fault hsm.Fault) error {
+	// round provisions a device and decommissions it under fault; the caller deletes its token.
+	round := func(i int, fault hsm.Fault) (*Provisioned, error) {
 		p := f.provision(t, fmt.Sprintf("F-%03d", i))
-		defer deleteToken(t, p)
 		f.env.HSMOptions = []hsm.Option{hsm.WithFault(fault)}
 		_, err := Decommission(ctx, f.env, req(p.Serial))
 		f.env.HSMOptions = nil
-		return err
+		return p, err
 	}
 	log := &hsm.CallLog{}
-	if err := round(0, log.Fault); err != nil {
+	p, err := round(0, log.Fault)
+	if err != nil {
 		t.Fatal(err)
 	}
+	deleteToken(t, p)
 	calls := log.Count()
 	if testing.Short() {
 		t.Skipf("%d calls; skipping the sweep in -short", calls)
@@ -46,11 +48,8 @@ func TestDecommissionFaultAtEveryCall(t *testing.T) {
 		if i > calls {
 			k, fault = i-calls, hsm.RemoveToken(i-calls)
 		}
-		serial := fmt.Sprintf("F-%03d", i)
-		p := f.provision(t, serial)
-		f.env.HSMOptions = []hsm.Option{hsm.WithFault(fault)}
-		_, err := Decommission(ctx, f.env, req(serial))
-		f.env.HSMOptions = nil
+		p, err := round(i, fault)
+		serial := p.Serial
 		if err != nil && err.Error() == "" {
 			t.Fatalf("call %d: empty error", k)
 		}
@@ -96,9 +95,11 @@ func TestDecommissionFaultAtEveryCall(t *testing.T) {
 		deleteToken(t, p)
 	}
 	log = &hsm.CallLog{}
-	if err := round(2*calls+1, log.Fault); err != nil || log.Count() != calls {
+	p, err = round(2*calls+1, log.Fault)
+	if err != nil || log.Count() != calls {
 		t.Errorf("a last round made %d calls (%v), the first %d: the rounds differ", log.Count(), err, calls)
 	}
+	deleteToken(t, p)
 	t.Logf("injected %d faults (%d calls, failed or with the token pulled) into a decommission: %d runs resumed, %d aborted and done again", 2*calls, calls, resumed, aborted)
 }
 

@@ -341,24 +341,9 @@ func resumeErasureOf(ctx context.Context, env Env, j *record.Journal, mod *hsm.M
 	}
 	j.Note("device.resume", tech, map[string]string{"serial": r.Serial, "token": dt.Token, "key_id": hex.EncodeToString(dt.KeyID),
 		"note": "identified before the run stopped; its erasure is finished and verified now"})
-	sess, err := mod.OpenSession(ctx, dt.Token)
-	if err != nil {
-		return "", true, err
-	}
-	defer func() {
-		if sess != nil {
-			sess.Logout(context.WithoutCancel(ctx))
-			sess.Close()
-		}
-	}()
-	if r.Method == Erase { // a re-initialised token has no user PIN; reinit needs none
-		if err := sess.Login(ctx, hsm.User, req.DevicePIN); err != nil {
-			return "", true, fmt.Errorf("device token %q: %w", dt.Token, err)
-		}
-	}
 	one := Request{Serial: r.Serial, Method: r.Method, DevicePIN: req.DevicePIN}
 	res := &Result{}
-	if err := eraseAndVerify(ctx, env, j, mod, &sess, one, dt, tech, res); err != nil {
+	if err := resumeErasure(ctx, env, j, mod, one, dt, tech, res); err != nil {
 		return "", true, err
 	}
 	return res.Verification + " (erasure finished on resuming)", true, nil

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -378,11 +377,6 @@ func writeRecord(ctx context.Context, env Env, j *record.Journal, mod *hsm.Modul
 		return err
 	}
 	path := singleRecordPath(env, res.RunID)
-	for n := 2; fileExists(path); n++ {
-		// A run killed while writing its record left part of one: it stays, and the whole
-		// record goes beside it.
-		path = env.Workspace.Path("records", fmt.Sprintf("%s-%d.pdf", res.RunID, n))
-	}
 	if err := record.WriteDestruction(ctx, path, d, jb, signer); err != nil {
 		return fmt.Errorf("revoked, but the record could not be written: %w", err)
 	}
@@ -411,11 +405,6 @@ func deviceRow(ctx context.Context, env Env, r registry.DeviceResult, res *Resul
 // singleRecordPath is where a single-device run's record goes.
 func singleRecordPath(env Env, runID string) string {
 	return env.Workspace.Path("records", runID+".pdf")
-}
-
-func fileExists(path string) bool {
-	_, err := os.Lstat(path)
-	return err == nil
 }
 
 // safeID keeps a serial usable in a file name.

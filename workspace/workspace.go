@@ -171,8 +171,9 @@ func CreateExclusive(path string, data []byte, perm os.FileMode) error {
 // beside its name, synced, and renamed into place, so a failed write or a crash mid-write
 // leaves no part of it under its name (at most a hidden ".NAME.partial-*" file).
 func WriteExclusive(path string, perm os.FileMode, write func(io.Writer) error) error {
-	if _, err := os.Lstat(path); err == nil {
-		return fmt.Errorf("%s already exists: Custos never overwrites an output file", path)
+	exists := func() bool { _, err := os.Lstat(path); return err == nil }
+	if exists() {
+		return errExists(path)
 	}
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".partial-*")
@@ -193,15 +194,19 @@ func WriteExclusive(path string, perm os.FileMode, write func(io.Writer) error) 
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	// Checked again just before: the workspace has one writer, so nothing comes between.
-	if _, err := os.Lstat(path); err == nil {
+	if exists() {
 		os.Remove(tmp)
-		return fmt.Errorf("%s already exists: Custos never overwrites an output file", path)
+		return errExists(path)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return SyncDir(dir)
+}
+
+func errExists(path string) error {
+	return fmt.Errorf("%s already exists: Custos never overwrites an output file", path)
 }
 
 // SyncDir makes a directory's entries (a newly created file's name) durable.

@@ -146,12 +146,12 @@ func stoppedRunCommands() []command {
 					}
 					var pins runPINs
 					var err error
-					if pins.ops, err = optionalPIN(*pinFile); err != nil {
+					if pins.ops, err = pinFlag("ops-pin-file", *pinFile, false); err != nil {
 						return err
 					}
 					defer secret.Zero(pins.ops)
 					if devicePINFile != nil {
-						if pins.device, err = optionalPIN(*devicePINFile); err != nil {
+						if pins.device, err = pinFlag("device-pin-file", *devicePINFile, false); err != nil {
 							return err
 						}
 						defer secret.Zero(pins.device)
@@ -185,15 +185,4 @@ which needs --ops-pin-file), says what a person must still deal with, and marks 
 aborted in the journal and registry.`,
 			func(h stoppedRunHandlers) stoppedRunFunc { return h.abort }),
 	}
-}
-
-// optionalPIN reads a PIN file when one is named.
-func optionalPIN(path string) ([]byte, error) {
-	if path == "" {
-		return nil, nil
-	}
-	if err := existingFile(path); err != nil {
-		return nil, err
-	}
-	return secret.ReadPINFile(path)
 }
