@@ -14,6 +14,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/custos-pki/custos/internal/testhsm"
+	"github.com/custos-pki/custos/quorum"
 	"github.com/custos-pki/custos/record"
 )
 
@@ -183,7 +184,7 @@ func TestRootCeremonyWizard(t *testing.T) {
 				}
 				test.Tap(button(s.body, "Hide"))
 			})
-			if len(groups) != shareGroups {
+			if len(groups) != quorum.ShareGroups {
 				t.Fatalf("%d groups shown", len(groups))
 			}
 			onUI(func() {

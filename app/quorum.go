@@ -13,6 +13,7 @@ import (
 
 	"github.com/custos-pki/custos/ceremony"
 	"github.com/custos-pki/custos/pki"
+	"github.com/custos-pki/custos/quorum"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
 )
@@ -41,7 +42,7 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 	msg := newMessage()
 	present := widget.NewLabel("Choose the root first.")
 	present.Wrapping = fyne.TextWrapWord
-	var q *ceremony.Quorum
+	var q *quorum.Collector
 	shareText := widget.NewMultiLineEntry()
 	shareText.TextStyle = fyne.TextStyle{Monospace: true}
 	shareText.SetPlaceHolder("custos-share … (the header line is optional)\nXXXXX-XXXXX-…")
@@ -58,7 +59,7 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 			msg.errorf(err)
 			return
 		}
-		present.SetText(fmt.Sprintf("0 of %d shares present. Custodians: %s", q.Needed(), strings.Join(q.Registry().Custodians(), ", ")))
+		present.SetText(fmt.Sprintf("0 of %d shares present. Custodians: %s", q.Needed(), strings.Join(q.Params().Names(), ", ")))
 		msg.info("")
 		run.Disable()
 	})
@@ -67,14 +68,14 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 			msg.errorf(errors.New("choose the root first"))
 			return
 		}
-		sh, err := q.Add(shareText.Text)
+		n, err := q.Add(shareText.Text)
 		if err != nil {
 			msg.errorf(err)
 			return
 		}
 		shareText.SetText("")
 		present.SetText(fmt.Sprintf("%d of %d shares present: %s", q.Present(), q.Needed(), strings.Join(q.Holders(), ", ")))
-		msg.ok(fmt.Sprintf("Share #%d accepted: it matches its commitment. Next custodian.", sh.Number))
+		msg.ok(fmt.Sprintf("Share #%d accepted: it matches its commitment. Next custodian.", n))
 		if q.Present() >= q.Needed() {
 			run.Enable()
 		}
@@ -130,7 +131,7 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 		}
 		opsPIN := takePIN(pin)
 		env := s.ceremonyEnv()
-		quorum, what := q, op.Selected
+		collected, what := q, op.Selected
 		q = nil
 		run.Disable()
 		progress.Show()
@@ -138,10 +139,10 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 		msg.info("Working with the HSM…")
 		var result string
 		s.background(func() error {
-			defer quorum.Wipe()
+			defer collected.Wipe()
 			switch what {
 			case opIssueCA:
-				res, err := ceremony.IssueCA(ctx, env, quorum, ceremony.IssueCARequest{CommonName: name.Text, OpsPIN: opsPIN})
+				res, err := ceremony.IssueCA(ctx, env, collected, ceremony.IssueCARequest{CommonName: name.Text, OpsPIN: opsPIN})
 				if err != nil {
 					return err
 				}
@@ -155,25 +156,25 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 					}
 					req.Reason = r
 				}
-				res, err := ceremony.RootCRL(ctx, env, quorum, req)
+				res, err := ceremony.RootCRL(ctx, env, collected, req)
 				if err != nil {
 					return err
 				}
 				result = fmt.Sprintf("Root CRL %d signed: %d entries\n%s", res.CRL.Number, res.CRL.Entries, res.CRL.DERPath)
 			case opRestore:
-				res, err := ceremony.Restore(ctx, env, quorum, ceremony.RestoreRequest{Backup: backup.Text, Token: token.Text, OpsPIN: opsPIN})
+				res, err := ceremony.Restore(ctx, env, collected, ceremony.RestoreRequest{Backup: backup.Text, Token: token.Text, OpsPIN: opsPIN})
 				if err != nil {
 					return err
 				}
 				result = fmt.Sprintf("The root was restored into token %q; the restored key signs for the root certificate.", res.Token)
 			case opDestroy:
-				res, err := ceremony.Destroy(ctx, env, quorum, opsPIN)
+				res, err := ceremony.Destroy(ctx, env, collected, opsPIN)
 				if err != nil {
 					return err
 				}
 				result = fmt.Sprintf("The root key was destroyed: %d objects, none remain.", res.Destroyed)
 			case opReshare:
-				res, err := s.reshare(quorum, custodians.Text, threshold.Text, opsPIN, distribution)
+				res, err := s.reshare(collected, custodians.Text, threshold.Text, opsPIN, distribution)
 				if err != nil {
 					return err
 				}
@@ -203,7 +204,7 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 
 // reshare runs a re-share, showing each new share to its custodian in panel as the root
 // ceremony does. It runs off the UI goroutine.
-func (s *shell) reshare(q *ceremony.Quorum, names, threshold string, opsPIN []byte, panel *fyne.Container) (*ceremony.ReshareResult, error) {
+func (s *shell) reshare(q *quorum.Collector, names, threshold string, opsPIN []byte, panel *fyne.Container) (*ceremony.ReshareResult, error) {
 	var custodians []string
 	for _, n := range strings.Split(names, ",") {
 		if n = strings.TrimSpace(n); n != "" {
@@ -214,7 +215,11 @@ func (s *shell) reshare(q *ceremony.Quorum, names, threshold string, opsPIN []by
 	if err != nil {
 		return nil, fmt.Errorf("threshold %q is not a number", threshold)
 	}
-	plan, err := ceremony.ParsePlan(q.Registry().Plan)
+	rq, err := s.reg.Quorum(s.ctx, q.Params().CeremonyID)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := ceremony.ParsePlan(rq.Plan)
 	if err != nil {
 		return nil, err
 	}

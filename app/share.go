@@ -11,6 +11,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/custos-pki/custos/ceremony"
+	"github.com/custos-pki/custos/quorum"
 )
 
 // revealTimeout hides a share that was left on screen.
@@ -134,12 +135,10 @@ type shareEntry struct {
 	onReady func(ok bool)
 }
 
-const shareGroups = 19
-
 func newShareEntry(onReady func(ok bool)) *shareEntry {
 	e := &shareEntry{onReady: onReady}
 	grid := container.NewGridWithColumns(5)
-	for i := 0; i < shareGroups; i++ {
+	for i := 0; i < quorum.ShareGroups; i++ {
 		i := i
 		en := widget.NewEntry()
 		en.SetPlaceHolder(fmt.Sprintf("group %d", i+1))
@@ -160,7 +159,7 @@ func (e *shareEntry) check(i int, text string) {
 	switch {
 	case len(t) < 5:
 		e.marks[i].Text = " "
-	case ceremony.CheckGroup(i+1, t) == nil:
+	case quorum.CheckGroup(i+1, t) == nil:
 		e.marks[i].Text, e.marks[i].Color = "✓", stateColor(true)
 		if len(t) == 5 {
 			e.focusNext(i)
@@ -185,7 +184,7 @@ func (e *shareEntry) focusNext(i int) {
 // complete says whether every group is present and passes its check.
 func (e *shareEntry) complete() bool {
 	for i, en := range e.entries {
-		if ceremony.CheckGroup(i+1, strings.TrimSpace(en.Text)) != nil {
+		if quorum.CheckGroup(i+1, strings.TrimSpace(en.Text)) != nil {
 			return false
 		}
 	}
@@ -196,7 +195,7 @@ func (e *shareEntry) complete() bool {
 func (e *shareEntry) wrong() []int {
 	var out []int
 	for i, en := range e.entries {
-		if strings.TrimSpace(en.Text) != "" && ceremony.CheckGroup(i+1, strings.TrimSpace(en.Text)) != nil {
+		if strings.TrimSpace(en.Text) != "" && quorum.CheckGroup(i+1, strings.TrimSpace(en.Text)) != nil {
 			out = append(out, i+1)
 		}
 	}

@@ -16,28 +16,10 @@ import (
 	"github.com/custos-pki/custos/internal/publish"
 	"github.com/custos-pki/custos/internal/secret"
 	"github.com/custos-pki/custos/pki"
+	"github.com/custos-pki/custos/quorum"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
 )
-
-// LoadQuorum starts collecting shares for an operation on the root rootID.
-func LoadQuorum(ctx context.Context, reg *registry.Registry, rootID string) (*Quorum, error) {
-	iss, err := reg.Issuer(ctx, rootID)
-	if err != nil {
-		return nil, err
-	}
-	if iss.Kind != registry.IssuerRoot {
-		return nil, fmt.Errorf("%s is an issuing CA, not a root: quorum operations act on a root", rootID)
-	}
-	q, err := reg.Quorum(ctx, iss.CeremonyID)
-	if err != nil {
-		return nil, err
-	}
-	if q.Status != registry.StatusActive {
-		return nil, fmt.Errorf("root %s was destroyed on %s", rootID, q.DestroyedAt.Format(time.DateOnly))
-	}
-	return NewQuorum(q), nil
-}
 
 // unlocked is a root opened under quorum: the token logged in as the user with the PIN
 // derived from the reconstructed secret.
@@ -55,32 +37,32 @@ type unlocked struct {
 
 // unlock reconstructs S (checked against its digest before any login), opens the root token
 // and logs in.
-func unlock(ctx context.Context, env Env, q *Quorum) (*unlocked, error) {
-	s, err := q.secret()
+func unlock(ctx context.Context, env Env, q registry.Quorum, c *quorum.Collector) (*unlocked, error) {
+	s, err := c.Secret()
 	if err != nil {
 		return nil, err
 	}
-	u := &unlocked{q: q.q, s: s}
+	u := &unlocked{q: q, s: s}
 	fail := func(err error) (*unlocked, error) {
 		u.close(ctx)
 		return nil, err
 	}
-	if u.plan, err = ParsePlan(q.q.Plan); err != nil {
-		return fail(fmt.Errorf("the registry's plan of %s: %w", q.q.CeremonyID, err))
+	if u.plan, err = ParsePlan(q.Plan); err != nil {
+		return fail(fmt.Errorf("the registry's plan of %s: %w", q.CeremonyID, err))
 	}
-	if u.root, err = env.Registry.Issuer(ctx, q.q.CeremonyID); err != nil {
+	if u.root, err = env.Registry.Issuer(ctx, q.CeremonyID); err != nil {
 		return fail(err)
 	}
 	if u.cert, err = x509.ParseCertificate(u.root.Certificate); err != nil {
 		return fail(err)
 	}
-	if u.mod, err = openModule(env, q.q.ModulePath); err != nil {
+	if u.mod, err = openModule(env, q.ModulePath); err != nil {
 		return fail(err)
 	}
 	if u.sess, err = u.mod.OpenSession(ctx, u.root.Key.TokenLabel); err != nil {
 		return fail(err)
 	}
-	u.userPIN = derivePIN(s, q.q.CeremonyID, labelUserPIN)
+	u.userPIN = quorum.RootUserPIN.Derive(s, q.CeremonyID)
 	if err := u.sess.Login(ctx, hsm.User, u.userPIN); err != nil {
 		return fail(fmt.Errorf("root token %q: %w", u.root.Key.TokenLabel, err))
 	}
@@ -106,12 +88,17 @@ func (u *unlocked) close(ctx context.Context) {
 
 // quorumRun runs one quorum operation: start the run, unlock the root, run the steps,
 // finish. who is the custodians present.
-func quorumRun(ctx context.Context, env Env, q *Quorum, op string, opsPIN []byte, steps func(r *run, u *unlocked) (string, error)) (rid string, err error) {
+func quorumRun(ctx context.Context, env Env, q *quorum.Collector, op string, opsPIN []byte, steps func(r *run, u *unlocked) (string, error)) (rid string, err error) {
+	p := q.Params()
 	if q.Present() < q.Needed() {
-		return "", fmt.Errorf("%w: %d of %d shares present; %s needs %d; nothing was changed", ErrQuorum, q.Present(), len(q.q.Shares), q.q.CeremonyID, q.Needed())
+		return "", fmt.Errorf("%w: %d of %d shares present; %s needs %d; nothing was changed", quorum.ErrRefused, q.Present(), len(p.Custodians), p.CeremonyID, q.Needed())
 	}
-	rid = newRunID(env, op, q.q.CeremonyID)
-	r, err := startRun(ctx, env, rid, op, q.q.CeremonyID)
+	rq, err := collectedQuorum(ctx, env.Registry, q)
+	if err != nil {
+		return "", err
+	}
+	rid = newRunID(env, op, p.CeremonyID)
+	r, err := startRun(ctx, env, rid, op, p.CeremonyID)
 	if err != nil {
 		return "", err
 	}
@@ -122,7 +109,7 @@ func quorumRun(ctx context.Context, env Env, q *Quorum, op string, opsPIN []byte
 	var u *unlocked
 	err = r.step(Step{ID: op + ".unlock", Title: "Unlock the root with the quorum"}, custodians, func() (map[string]string, error) {
 		var err error
-		u, err = unlock(ctx, env, q)
+		u, err = unlock(ctx, env, rq, q)
 		if err != nil {
 			return nil, err
 		}
@@ -180,7 +167,7 @@ type IssueCAResult struct {
 
 // IssueCA generates an issuing CA key on the operations token and signs its certificate with
 // the root, lint-then-sign. Nothing changes on a token until the quorum is checked.
-func IssueCA(ctx context.Context, env Env, q *Quorum, req IssueCARequest) (*IssueCAResult, error) {
+func IssueCA(ctx context.Context, env Env, q *quorum.Collector, req IssueCARequest) (*IssueCAResult, error) {
 	defer secret.Zero(req.OpsPIN)
 	if strings.TrimSpace(req.CommonName) == "" {
 		return nil, errors.New("issue-ca: the issuing CA needs a common name (--name)")
@@ -289,7 +276,7 @@ type RootCRLResult struct {
 }
 
 // RootCRL signs the root's CRL under quorum.
-func RootCRL(ctx context.Context, env Env, q *Quorum, req RootCRLRequest) (*RootCRLResult, error) {
+func RootCRL(ctx context.Context, env Env, q *quorum.Collector, req RootCRLRequest) (*RootCRLResult, error) {
 	defer secret.Zero(req.OpsPIN)
 	var serial registry.SerialNumber
 	if req.Revoke != "" {
@@ -346,7 +333,7 @@ type DestroyResult struct {
 // the root (where it lives now and, after a restore, the ceremony's original token),
 // verifies none remains, and records the end of the root. It cannot be undone.
 // opsPIN, when given (zeroed here), signs the record with the record-signer key.
-func Destroy(ctx context.Context, env Env, q *Quorum, opsPIN []byte) (*DestroyResult, error) {
+func Destroy(ctx context.Context, env Env, q *quorum.Collector, opsPIN []byte) (*DestroyResult, error) {
 	defer secret.Zero(opsPIN)
 	res := &DestroyResult{}
 	rid, err := quorumRun(ctx, env, q, "destroy", opsPIN, func(r *run, u *unlocked) (string, error) {
@@ -435,15 +422,19 @@ type RestoreResult struct {
 // Restore initialises a new token with the PINs of the quorum, unwraps the backup into it,
 // checks the restored key signs for the root certificate, and moves the root's key location
 // to it in the registry.
-func Restore(ctx context.Context, env Env, q *Quorum, req RestoreRequest) (*RestoreResult, error) {
+func Restore(ctx context.Context, env Env, q *quorum.Collector, req RestoreRequest) (*RestoreResult, error) {
 	defer secret.Zero(req.OpsPIN)
 	blob, err := os.ReadFile(req.Backup)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
+	rq, err := collectedQuorum(ctx, env.Registry, q)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
 	sum := sha256.Sum256(blob)
-	if want := q.q.BackupSHA256; len(want) > 0 && !strings.EqualFold(hex.EncodeToString(want), hex.EncodeToString(sum[:])) {
-		return nil, fmt.Errorf("restore: %s is not the backup of %s at epoch %d (its SHA-256 differs from the registry's)", req.Backup, q.q.CeremonyID, q.q.Epoch)
+	if want := rq.BackupSHA256; len(want) > 0 && !strings.EqualFold(hex.EncodeToString(want), hex.EncodeToString(sum[:])) {
+		return nil, fmt.Errorf("restore: %s is not the backup of %s at epoch %d (its SHA-256 differs from the registry's)", req.Backup, rq.CeremonyID, rq.Epoch)
 	}
 	if req.Token == "" {
 		return nil, errors.New("restore: name the new token (--token)")
@@ -458,7 +449,7 @@ func Restore(ctx context.Context, env Env, q *Quorum, req RestoreRequest) (*Rest
 			if err != nil {
 				return nil, err
 			}
-			so := derivePIN(u.s, u.q.CeremonyID, labelSOPIN)
+			so := quorum.RootSOPIN.Derive(u.s, u.q.CeremonyID)
 			defer secret.Zero(so)
 			if _, err := u.mod.InitToken(ctx, slot.ID, req.Token, so, u.userPIN); err != nil {
 				return nil, err
@@ -472,7 +463,7 @@ func Restore(ctx context.Context, env Env, q *Quorum, req RestoreRequest) (*Rest
 				return nil, err
 			}
 			defer ns.Logout(context.WithoutCancel(ctx))
-			kek := derive(u.s, u.q.CeremonyID, labelKEK, 32)
+			kek := quorum.KEK(u.s, u.q.CeremonyID)
 			defer secret.Zero(kek)
 			key, err := ns.RestoreKey(ctx, kek, blob, hsm.UnwrapSpec{ID: u.root.Key.KeyID, Label: "root " + u.q.CeremonyID, Public: u.cert.PublicKey})
 			if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/internal/secret"
+	"github.com/custos-pki/custos/quorum"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
 )
@@ -32,10 +33,14 @@ type ReshareResult struct {
 // delivered and read back), the root token's PINs are changed to those derived from the new
 // S, the backup is re-wrapped under the new KEK, and the registry moves to the next epoch.
 // The old shares stop working.
-func Reshare(ctx context.Context, env Env, q *Quorum, req ReshareRequest, people Participants) (*ReshareResult, error) {
+func Reshare(ctx context.Context, env Env, q *quorum.Collector, req ReshareRequest, people Participants) (*ReshareResult, error) {
 	defer secret.Zero(req.OpsPIN)
 	n := len(req.Custodians)
-	plan, err := ParsePlan(q.q.Plan)
+	rq, err := collectedQuorum(ctx, env.Registry, q)
+	if err != nil {
+		return nil, fmt.Errorf("reshare: %w", err)
+	}
+	plan, err := ParsePlan(rq.Plan)
 	if err != nil {
 		return nil, err
 	}
@@ -44,12 +49,12 @@ func Reshare(ctx context.Context, env Env, q *Quorum, req ReshareRequest, people
 	if err := check.Validate(); err != nil {
 		return nil, fmt.Errorf("reshare: %w", err)
 	}
-	res := &ReshareResult{Epoch: q.q.Epoch + 1}
-	id := q.q.CeremonyID
+	res := &ReshareResult{Epoch: rq.Epoch + 1}
+	id := rq.CeremonyID
 	rid, err := quorumRun(ctx, env, q, "reshare", req.OpsPIN, func(r *run, u *unlocked) (string, error) {
 		var newS []byte
 		defer func() { secret.Zero(newS) }()
-		var shares []Share
+		var shares []quorum.Share
 		defer func() {
 			for i := range shares {
 				shares[i].Wipe()
@@ -61,23 +66,23 @@ func Reshare(ctx context.Context, env Env, q *Quorum, req ReshareRequest, people
 			return "", err
 		}
 		err = r.step(st, who, func() (map[string]string, error) {
-			rnd, err := u.sess.Random(ctx, secretLen)
+			rnd, err := u.sess.Random(ctx, quorum.SecretLen)
 			if err != nil {
 				return nil, err
 			}
-			newS, err = newSecret(rnd)
+			newS, err = quorum.NewSecret(rnd)
 			secret.Zero(rnd)
 			if err != nil {
 				return nil, err
 			}
-			if shares, err = split(newS, id, res.Epoch, n, req.Threshold); err != nil {
+			if shares, err = quorum.Split(newS, id, res.Epoch, n, req.Threshold); err != nil {
 				return nil, err
 			}
 			data := map[string]string{"epoch": fmt.Sprint(res.Epoch), "threshold": fmt.Sprint(req.Threshold),
 				"custodians":    strings.Join(req.Custodians, "; "),
-				"secret_digest": hex.EncodeToString(secretDigest(newS, id, res.Epoch))}
+				"secret_digest": hex.EncodeToString(quorum.Digest(newS, id, res.Epoch))}
 			for i, sh := range shares {
-				c := commitment(id, res.Epoch, sh.Number, sh.Bytes)
+				c := sh.Commitment()
 				res.Shares = append(res.Shares, registry.QuorumShare{Number: sh.Number, Custodian: req.Custodians[i], Commitment: c})
 				dest, err := people.DeliverShare(ctx, ShareDelivery{CeremonyID: id, Custodian: req.Custodians[i],
 					Number: sh.Number, Of: n, Threshold: req.Threshold, Text: sh.Encode()})
@@ -86,8 +91,8 @@ func Reshare(ctx context.Context, env Env, q *Quorum, req ReshareRequest, people
 				}
 				data[fmt.Sprintf("share_%d", sh.Number)] = fmt.Sprintf("%s, commitment %s, delivered to %s", req.Custodians[i], hex.EncodeToString(c), dest)
 			}
-			nq := NewQuorum(registry.Quorum{CeremonyID: id, Threshold: req.Threshold, Shares: res.Shares, Epoch: res.Epoch,
-				SecretDigest: secretDigest(newS, id, res.Epoch)})
+			nq := quorum.NewCollector(quorumParams(registry.Quorum{CeremonyID: id, Threshold: req.Threshold, Shares: res.Shares, Epoch: res.Epoch,
+				SecretDigest: quorum.Digest(newS, id, res.Epoch)}))
 			defer nq.Wipe()
 			for i, c := range req.Custodians {
 				text, err := people.ReadBackShare(ctx, ShareDelivery{CeremonyID: id, Custodian: c, Number: i + 1, Of: n, Threshold: req.Threshold})
@@ -98,7 +103,7 @@ func Reshare(ctx context.Context, env Env, q *Quorum, req ReshareRequest, people
 					return nil, fmt.Errorf("share #%d of %s as read back: %w", i+1, c, err)
 				}
 			}
-			back, err := nq.secret()
+			back, err := nq.Secret()
 			if err != nil {
 				return nil, err
 			}
@@ -110,9 +115,9 @@ func Reshare(ctx context.Context, env Env, q *Quorum, req ReshareRequest, people
 			return "", err
 		}
 		err = r.step(Step{ID: "reshare.rotate", Title: "Change the root token's PINs and re-wrap the backup"}, record.System, func() (map[string]string, error) {
-			oldSO := derivePIN(u.s, id, labelSOPIN)
-			newSO := derivePIN(newS, id, labelSOPIN)
-			newUser := derivePIN(newS, id, labelUserPIN)
+			oldSO := quorum.RootSOPIN.Derive(u.s, id)
+			newSO := quorum.RootSOPIN.Derive(newS, id)
+			newUser := quorum.RootUserPIN.Derive(newS, id)
 			defer secret.ZeroAll(oldSO, newSO, newUser)
 			// Each change is undone if a later one fails, while both secrets are at hand:
 			// half a rotation would leave a root that neither set of shares unlocks.
@@ -138,7 +143,7 @@ func Reshare(ctx context.Context, env Env, q *Quorum, req ReshareRequest, people
 				return rollback(fmt.Errorf("change the user PIN: %w", err))
 			}
 			undo = append(undo, func(c context.Context) error { return u.sess.ChangePIN(c, hsm.User, newUser, u.userPIN) })
-			upd := registry.QuorumUpdate{Threshold: req.Threshold, Shares: res.Shares, SecretDigest: secretDigest(newS, id, res.Epoch)}
+			upd := registry.QuorumUpdate{Threshold: req.Threshold, Shares: res.Shares, SecretDigest: quorum.Digest(newS, id, res.Epoch)}
 			data := map[string]string{"pins": "SO and user PINs now derived from the new secret"}
 			// The operations token's SO PIN came from the old secret when the root ceremony
 			// created that token; it moves to the new one, or old shares could still reset it.
@@ -191,8 +196,8 @@ func createdOpsToken(env Env, id string) bool {
 }
 
 func rotateOpsSOPIN(ctx context.Context, u *unlocked, oldS, newS []byte) error {
-	oldSO := derivePIN(oldS, u.q.CeremonyID, labelOpsSOPIN)
-	newSO := derivePIN(newS, u.q.CeremonyID, labelOpsSOPIN)
+	oldSO := quorum.OpsSOPIN.Derive(oldS, u.q.CeremonyID)
+	newSO := quorum.OpsSOPIN.Derive(newS, u.q.CeremonyID)
 	defer secret.ZeroAll(oldSO, newSO)
 	s, err := u.mod.OpenSession(ctx, u.q.OperationsToken)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/custos-pki/custos/internal/secret"
 	"github.com/custos-pki/custos/internal/workstation"
 	"github.com/custos-pki/custos/pki"
+	"github.com/custos-pki/custos/quorum"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
 	"github.com/custos-pki/custos/workspace"
@@ -111,7 +112,7 @@ type rootRun struct {
 	rootKey                   *hsm.Signer
 	signerKey                 *hsm.Signer
 	res                       RootResult
-	shares                    []Share
+	shares                    []quorum.Share
 	commits                   []registry.QuorumShare
 	made                      []func(context.Context) string // undo actions, newest last
 }
@@ -255,23 +256,23 @@ func (r *rootRun) initToken(ctx context.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		rnd, err := r.root.Random(ctx, secretLen)
+		rnd, err := r.root.Random(ctx, quorum.SecretLen)
 		if err != nil {
 			return nil, err
 		}
-		r.s, err = newSecret(rnd)
+		r.s, err = quorum.NewSecret(rnd)
 		secret.Zero(rnd)
 		if err != nil {
 			return nil, err
 		}
-		so := derivePIN(r.s, r.plan.ID, labelSOPIN)
+		so := quorum.RootSOPIN.Derive(r.s, r.plan.ID)
 		if err := r.root.ChangePIN(ctx, hsm.SO, tmpSO, so); err != nil {
 			r.nextSOPIN = so // the token may have taken it before failing
 			return nil, err
 		}
 		secret.Zero(tmpSO)
 		r.soPIN = so
-		r.userPIN = derivePIN(r.s, r.plan.ID, labelUserPIN)
+		r.userPIN = quorum.RootUserPIN.Derive(r.s, r.plan.ID)
 		if err := r.root.InitUserPIN(ctx, r.soPIN, r.userPIN); err != nil {
 			return nil, err
 		}
@@ -386,7 +387,7 @@ func (r *rootRun) recordSigner(ctx context.Context) error {
 			if err := r.run.journal.Note(stepTokenIntent, record.System, map[string]string{"token": r.plan.OperationsToken, "role": "operations"}); err != nil {
 				return nil, err
 			}
-			opsSO := derivePIN(r.s, r.plan.ID, labelOpsSOPIN)
+			opsSO := quorum.OpsSOPIN.Derive(r.s, r.plan.ID)
 			_, err = r.mod.InitToken(ctx, slot.ID, r.plan.OperationsToken, opsSO, r.opsPIN)
 			secret.Zero(opsSO)
 			if err != nil {
@@ -452,13 +453,13 @@ func (r *rootRun) split(ctx context.Context) error {
 	return r.confirmed(ctx, "split", func() (map[string]string, error) {
 		var err error
 		n := len(r.plan.Custodians)
-		r.shares, err = split(r.s, r.plan.ID, 1, n, r.plan.Threshold)
+		r.shares, err = quorum.Split(r.s, r.plan.ID, 1, n, r.plan.Threshold)
 		if err != nil {
 			return nil, err
 		}
 		data := map[string]string{"shares": fmt.Sprint(n), "threshold": fmt.Sprint(r.plan.Threshold)}
 		for i, sh := range r.shares {
-			c := commitment(r.plan.ID, 1, sh.Number, sh.Bytes)
+			c := sh.Commitment()
 			r.commits = append(r.commits, registry.QuorumShare{Number: sh.Number, Custodian: r.plan.Custodians[i], Commitment: c})
 			dest, err := r.people.DeliverShare(ctx, ShareDelivery{CeremonyID: r.plan.ID, Custodian: r.plan.Custodians[i],
 				Number: sh.Number, Of: n, Threshold: r.plan.Threshold, Text: sh.Encode()})
@@ -478,42 +479,37 @@ func (r *rootRun) split(ctx context.Context) error {
 // derived from the reconstruction, and has the root key sign.
 func (r *rootRun) verifyShares(ctx context.Context) error {
 	return r.confirmed(ctx, "verify-shares", func() (map[string]string, error) {
-		q := NewQuorum(registry.Quorum{CeremonyID: r.plan.ID, Threshold: r.plan.Threshold, Shares: r.commits,
-			Epoch: 1, SecretDigest: secretDigest(r.s, r.plan.ID, 1)})
+		p := quorumParams(registry.Quorum{CeremonyID: r.plan.ID, Threshold: r.plan.Threshold, Shares: r.commits,
+			Epoch: 1, SecretDigest: quorum.Digest(r.s, r.plan.ID, 1)})
+		// Every share as read back must match its commitment; the first M must rebuild S.
+		all, q := quorum.NewCollector(p), quorum.NewCollector(p)
+		defer all.Wipe()
 		defer q.Wipe()
 		n := len(r.plan.Custodians)
-		var back []Share
-		defer func() {
-			for i := range back {
-				back[i].Wipe()
-			}
-		}()
 		for i, c := range r.plan.Custodians {
 			text, err := r.people.ReadBackShare(ctx, ShareDelivery{CeremonyID: r.plan.ID, Custodian: c, Number: i + 1, Of: n, Threshold: r.plan.Threshold})
 			if err != nil {
 				return nil, fmt.Errorf("read back share #%d of %s: %w", i+1, c, err)
 			}
-			s, err := NewQuorum(q.q).Add(text)
+			got, err := all.Add(text)
 			if err != nil {
 				return nil, fmt.Errorf("share #%d of %s as read back: %w", i+1, c, err)
 			}
-			if s.Number != i+1 {
-				s.Wipe()
-				return nil, fmt.Errorf("%s read back share #%d, but theirs is #%d", c, s.Number, i+1)
+			if got != i+1 {
+				return nil, fmt.Errorf("%s read back share #%d, but theirs is #%d", c, got, i+1)
 			}
-			back = append(back, s)
-		}
-		for _, s := range back[:r.plan.Threshold] {
-			if _, err := q.Add(s.Encode()); err != nil {
-				return nil, err
+			if i < r.plan.Threshold {
+				if _, err := q.Add(text); err != nil {
+					return nil, err
+				}
 			}
 		}
-		s, err := q.secret()
+		s, err := q.Secret()
 		if err != nil {
 			return nil, err
 		}
 		defer secret.Zero(s)
-		pin := derivePIN(s, r.plan.ID, labelUserPIN)
+		pin := quorum.RootUserPIN.Derive(s, r.plan.ID)
 		defer secret.Zero(pin)
 		if err := r.root.Logout(ctx); err != nil {
 			return nil, err
@@ -574,7 +570,7 @@ func (r *rootRun) backup(ctx context.Context) error {
 
 // writeBackup wraps the root key under the KEK of S and writes the blob under backup/.
 func writeBackup(ctx context.Context, ws *workspace.Workspace, s *hsm.Session, id string, epoch int, qs, soPIN, userPIN, keyID []byte) (string, string, error) {
-	kek := derive(qs, id, labelKEK, 32)
+	kek := quorum.KEK(qs, id)
 	defer secret.Zero(kek)
 	blob, err := s.BackupKey(ctx, soPIN, userPIN, kek, keyID)
 	if err != nil {
@@ -598,7 +594,7 @@ func (r *rootRun) close(ctx context.Context) error {
 		}
 		q := registry.Quorum{CeremonyID: r.plan.ID, ModulePath: r.mod.Path(), OperationsToken: r.plan.OperationsToken,
 			Plan: r.plan.Raw(), Threshold: r.plan.Threshold, Shares: r.commits, Epoch: 1,
-			SecretDigest: secretDigest(r.s, r.plan.ID, 1), BackupPath: r.res.BackupPath}
+			SecretDigest: quorum.Digest(r.s, r.plan.ID, 1), BackupPath: r.res.BackupPath}
 		if r.res.BackupSHA256 != "" {
 			q.BackupSHA256, _ = hex.DecodeString(r.res.BackupSHA256)
 		}

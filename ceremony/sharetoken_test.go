@@ -7,13 +7,14 @@ import (
 
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/internal/testhsm"
+	"github.com/custos-pki/custos/quorum"
 )
 
 func TestShareOnCustodianToken(t *testing.T) {
 	ctx := context.Background()
 	env := testhsm.New(t)
 	env.InitToken(t, "cara-token", "so-pin-1234", "cara-pin-1234")
-	s := testShare()
+	s := quorum.Share{CeremonyID: "acme-root-2026", Epoch: 1, Number: 4, Threshold: 3, Bytes: make([]byte, quorum.SecretLen+1)}
 	d := ShareDelivery{CeremonyID: s.CeremonyID, Custodian: "Cara Cruz", Number: s.Number, Of: 5, Threshold: 3, Text: s.Encode()}
 	if err := WriteShareToToken(ctx, env.ModulePath, "cara-token", []byte("cara-pin-1234"), d); err != nil {
 		t.Fatal(err)

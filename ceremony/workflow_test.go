@@ -13,6 +13,7 @@ import (
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/internal/testhsm"
 	"github.com/custos-pki/custos/pki"
+	"github.com/custos-pki/custos/quorum"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
 	"github.com/custos-pki/custos/workspace"
@@ -72,7 +73,7 @@ func newFixture(t *testing.T, planText string) *fixture {
 	return &fixture{env: Env{Workspace: ws, Registry: reg}, hsm: h, plan: plan, dir: dir}
 }
 
-func (f *fixture) quorum(t *testing.T, shares ...string) *Quorum {
+func (f *fixture) quorum(t *testing.T, shares ...string) *quorum.Collector {
 	t.Helper()
 	q, err := LoadQuorum(context.Background(), f.env.Registry, f.plan.ID)
 	if err != nil {
@@ -127,7 +128,11 @@ func TestRootCeremonyAndQuorumOperations(t *testing.T) {
 	}
 	// The root key reads back sensitive and never extractable except wrapped (backup: true).
 	q := f.quorum(t, p.shares[1], p.shares[2], p.shares[5])
-	u, err := unlock(ctx, f.env, q)
+	rq, err := f.env.Registry.Quorum(ctx, f.plan.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := unlock(ctx, f.env, rq, q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +163,7 @@ func TestRootCeremonyAndQuorumOperations(t *testing.T) {
 			shares = append(shares, p.shares[i])
 		}
 		_, err := IssueCA(ctx, f.env, f.quorum(t, shares...), IssueCARequest{CommonName: "X", OpsPIN: []byte("ops-pin-1234")})
-		if !errors.Is(err, ErrQuorum) {
+		if !errors.Is(err, quorum.ErrRefused) {
 			t.Errorf("%d shares: err = %v", n, err)
 		}
 	}
@@ -166,13 +171,11 @@ func TestRootCeremonyAndQuorumOperations(t *testing.T) {
 	if _, err := dup.Add(p.shares[1]); err == nil || !strings.Contains(err.Error(), "already entered") {
 		t.Errorf("duplicate share: %v", err)
 	}
-	fs := testShare()
-	fs.CeremonyID = "other-root"
-	foreign := fs.Encode()
+	foreign := quorum.Share{CeremonyID: "other-root", Epoch: 1, Number: 2, Threshold: 3, Bytes: make([]byte, quorum.SecretLen+1)}.Encode()
 	if _, err := dup.Add(foreign); err == nil || !strings.Contains(err.Error(), "another ceremony") {
 		t.Errorf("foreign share: %v", err)
 	}
-	forged := Share{CeremonyID: f.plan.ID, Epoch: 1, Number: 3, Threshold: 3, Bytes: make([]byte, shareLen)}
+	forged := quorum.Share{CeremonyID: f.plan.ID, Epoch: 1, Number: 3, Threshold: 3, Bytes: make([]byte, quorum.SecretLen+1)}
 	if _, err := dup.Add(forged.Encode()); err == nil || !strings.Contains(err.Error(), "commitment") {
 		t.Errorf("forged share: %v", err)
 	}
@@ -458,15 +461,24 @@ func TestReshareRotatesOperationsTokenSOPIN(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := f.quorum(t, p.shares[1], p.shares[2], p.shares[3])
-	s, err := q.secret()
+	s, err := q.Secret()
 	if err != nil {
 		t.Fatal(err)
 	}
-	oldSO := derivePIN(s, f.plan.ID, labelOpsSOPIN)
+	oldSO := quorum.OpsSOPIN.Derive(s, f.plan.ID)
 	q.Wipe()
+	stale := f.quorum(t, p.shares[1], p.shares[2], p.shares[3])
 	p2 := &people{}
 	if _, err := Reshare(ctx, f.env, f.quorum(t, p.shares[1], p.shares[2], p.shares[3]), ReshareRequest{Custodians: []string{"A", "B"}, Threshold: 2}, p2); err != nil {
 		t.Fatal(err)
+	}
+	// Shares collected before the reshare are refused before any run starts.
+	journals, _ := os.ReadDir(f.env.Workspace.Path("journal"))
+	if _, err := IssueCA(ctx, f.env, stale, IssueCARequest{CommonName: "X", OpsPIN: []byte("ops-pin-1234")}); !errors.Is(err, quorum.ErrRefused) || !strings.Contains(err.Error(), "moved to epoch 2 after the shares of epoch 1 were entered") {
+		t.Errorf("issue-ca with shares collected before the reshare: %v", err)
+	}
+	if after, _ := os.ReadDir(f.env.Workspace.Path("journal")); len(after) != len(journals) {
+		t.Errorf("the refused issue-ca started a run")
 	}
 	m, _ := hsm.Open(f.hsm.ModulePath)
 	defer m.Close()
@@ -476,8 +488,8 @@ func TestReshareRotatesOperationsTokenSOPIN(t *testing.T) {
 		t.Error("the old secret's SO PIN still opens the operations token")
 	}
 	nq := f.quorum(t, p2.shares[1], p2.shares[2])
-	ns, _ := nq.secret()
-	if err := sess.Login(ctx, hsm.SO, derivePIN(ns, f.plan.ID, labelOpsSOPIN)); err != nil {
+	ns, _ := nq.Secret()
+	if err := sess.Login(ctx, hsm.SO, quorum.OpsSOPIN.Derive(ns, f.plan.ID)); err != nil {
 		t.Errorf("the new secret's SO PIN: %v", err)
 	}
 	sess.Logout(ctx)
@@ -517,7 +529,7 @@ func TestReshareFaultAtEveryCall(t *testing.T) {
 				return false // a share of another epoch
 			}
 		}
-		s, err := q.secret()
+		s, err := q.Secret()
 		if err != nil {
 			return false
 		}
@@ -526,20 +538,20 @@ func TestReshareFaultAtEveryCall(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer m.Close()
-		login := func(token string, who hsm.UserType, label string) bool {
+		login := func(token string, who hsm.UserType, pin quorum.PIN) bool {
 			sess, err := m.OpenSession(ctx, token)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer sess.Close()
-			if err := sess.Login(ctx, who, derivePIN(s, f.plan.ID, label)); err != nil {
+			if err := sess.Login(ctx, who, pin.Derive(s, f.plan.ID)); err != nil {
 				return false
 			}
 			sess.Logout(ctx)
 			return true
 		}
-		return login(f.plan.ID, hsm.User, labelUserPIN) && login(f.plan.ID, hsm.SO, labelSOPIN) &&
-			login(f.plan.OperationsToken, hsm.SO, labelOpsSOPIN)
+		return login(f.plan.ID, hsm.User, quorum.RootUserPIN) && login(f.plan.ID, hsm.SO, quorum.RootSOPIN) &&
+			login(f.plan.OperationsToken, hsm.SO, quorum.OpsSOPIN)
 	}
 	log := &hsm.CallLog{}
 	if err := reshare(hsm.WithFault(log.Fault)); err != nil {

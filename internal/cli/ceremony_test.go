@@ -19,8 +19,8 @@ import (
 
 	"github.com/hashicorp/vault/shamir"
 
-	"github.com/custos-pki/custos/ceremony"
 	"github.com/custos-pki/custos/internal/testhsm"
+	"github.com/custos-pki/custos/quorum"
 )
 
 const cliPlan = `id: acme-root-2026
@@ -176,7 +176,7 @@ func checkNoSecretsLeaked(t *testing.T, b *ceremonyBench, shareDirs []string) {
 		var parts [][]byte
 		for _, f := range files {
 			text, _ := os.ReadFile(f)
-			sh, err := ceremony.ParseShare(stripComments(string(text)))
+			sh, err := quorum.ParseShare(stripComments(string(text)))
 			if err != nil {
 				t.Fatal(err)
 			}

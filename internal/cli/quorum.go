@@ -10,6 +10,7 @@ import (
 	"github.com/custos-pki/custos/ceremony"
 	"github.com/custos-pki/custos/internal/secret"
 	"github.com/custos-pki/custos/pki"
+	"github.com/custos-pki/custos/quorum"
 	"github.com/custos-pki/custos/record"
 )
 
@@ -42,7 +43,7 @@ func (f quorumFlags) opsPIN() ([]byte, error) {
 // quorumSession is a quorum operation's workspace, collected shares and operator PIN.
 type quorumSession struct {
 	env  ceremony.Env
-	q    *ceremony.Quorum
+	q    *quorum.Collector
 	pin  []byte // nil without --ops-pin-file
 	done func()
 }
@@ -100,7 +101,7 @@ func (f quorumFlags) check() ([]string, error) {
 }
 
 // open opens the workspace and collects the shares, each checked against its commitment.
-func (f quorumFlags) open(ctx context.Context, s Streams, files []string) (ceremony.Env, *ceremony.Quorum, func(), error) {
+func (f quorumFlags) open(ctx context.Context, s Streams, files []string) (ceremony.Env, *quorum.Collector, func(), error) {
 	env, done, err := ceremonyEnv(ctx, *f.ws, *f.module)
 	if err != nil {
 		return ceremony.Env{}, nil, nil, err
@@ -117,14 +118,14 @@ func (f quorumFlags) open(ctx context.Context, s Streams, files []string) (cerem
 			done()
 			return ceremony.Env{}, nil, nil, err
 		}
-		sh, err := q.Add(stripComments(string(b)))
+		n, err := q.Add(stripComments(string(b)))
 		secret.Zero(b)
 		if err != nil {
 			q.Wipe()
 			done()
 			return ceremony.Env{}, nil, nil, fmt.Errorf("%s: %w", p, err)
 		}
-		fmt.Fprintf(s.Err, "share #%d accepted (%d of %d present)\n", sh.Number, q.Present(), q.Needed())
+		fmt.Fprintf(s.Err, "share #%d accepted (%d of %d present)\n", n, q.Present(), q.Needed())
 	}
 	env.Progress = progressPrinter(s)
 	return env, q, func() { q.Wipe(); done() }, nil

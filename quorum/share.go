@@ -1,4 +1,4 @@
-package ceremony
+package quorum
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/custos-pki/custos/internal/secret"
 )
 
 // A share as a custodian copies it by hand:
@@ -19,20 +21,29 @@ import (
 // share and a 4-byte checksum over all of it. Each group is 4 data characters and a check
 // character (a position-weighted sum mod 37 that includes the group's index), so a single
 // mistyped character, two swapped neighbours or two swapped groups are caught in the group
-// where they are, and the whole-share checksum catches anything else.
+// where they are, and the whole-share checksum catches anything else. The checksums catch
+// mistakes, not forgeries: that is the commitment's job (Share.Commitment), and it covers
+// every field the share carries.
 
+// Version 2 of the format has the same layout as version 1; its commitment also covers the
+// threshold and the version, so a version 1 share is refused by its version, not by a
+// commitment that no longer matches.
 const (
-	shareVersion   = 1
-	shareLen       = 33 // shamir.Split of a 32-byte secret: 32 bytes and the x coordinate
+	shareVersion   = 2
+	shareLen       = SecretLen + 1 // shamir.Split of the secret: its bytes and the x coordinate
 	shareBodyLen   = 1 + 4 + 2 + 1 + 1 + shareLen + 4
 	groupData      = 4
-	shareGroups    = (shareBodyLen*8 + 5*groupData - 1) / (5 * groupData)
 	shareHeaderTag = "custos-share"
 )
 
+// ShareGroups is how many groups of five characters a share has, for a screen that takes
+// one group per field.
+const ShareGroups = (shareBodyLen*8 + 5*groupData - 1) / (5 * groupData)
+
 const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ*~$=U" // 32 digits, then check symbols 32..36
 
-// Share is one custodian's share of a quorum secret. Bytes is secret: zero it after use.
+// Share is one custodian's share of a quorum secret. Bytes is secret: whoever holds the
+// Share (ParseShare's and Split's caller) zeroes it with Wipe.
 type Share struct {
 	CeremonyID string
 	Epoch      int
@@ -75,9 +86,15 @@ func (s Share) Groups() []string {
 	body = append(body, s.Bytes...)
 	sum := sha256.Sum256(body)
 	body = append(body, sum[:4]...)
+	defer secret.Zero(body)
+	return groupsOf(body)
+}
+
+// groupsOf writes a share's body as groups, each with its check character.
+func groupsOf(body []byte) []string {
 	digits := toBase32(body)
-	defer zeroDigits(digits)
-	groups := make([]string, shareGroups)
+	defer secret.Zero(digits)
+	groups := make([]string, ShareGroups)
 	for g := range groups {
 		var b strings.Builder
 		for _, d := range digits[g*groupData : (g+1)*groupData] {
@@ -86,15 +103,12 @@ func (s Share) Groups() []string {
 		b.WriteByte(crockford[groupCheck(g, digits[g*groupData:(g+1)*groupData])])
 		groups[g] = b.String()
 	}
-	for i := range body {
-		body[i] = 0
-	}
 	return groups
 }
 
 // toBase32 splits b into 5-bit digits, zero-padded to whole groups.
 func toBase32(b []byte) []byte {
-	digits := make([]byte, shareGroups*groupData)
+	digits := make([]byte, ShareGroups*groupData)
 	for i := range digits {
 		var v byte
 		for k := 0; k < 5; k++ {
@@ -119,12 +133,6 @@ func fromBase32(digits []byte) []byte {
 	return b
 }
 
-func zeroDigits(d []byte) {
-	for i := range d {
-		d[i] = 0
-	}
-}
-
 // groupCheck is the check digit of group g: weights 1..4 are non-zero mod the prime 37, so
 // any single substitution changes it, and distinct weights catch swapped neighbours.
 func groupCheck(g int, digits []byte) byte {
@@ -144,36 +152,39 @@ func normalise(s string) string {
 // CheckGroup checks one typed group (1-based index) by its check character, so a screen can
 // mark each group right or wrong as it is typed.
 func CheckGroup(index int, text string) error {
-	_, err := decodeGroup(index-1, text)
+	d, err := decodeGroup(index-1, text)
+	secret.Zero(d)
 	return err
 }
 
 func decodeGroup(g int, text string) ([]byte, error) {
 	t := normalise(strings.TrimSpace(text))
-	if g < 0 || g >= shareGroups {
-		return nil, &ShareError{Msg: fmt.Sprintf("a share has %d groups, not %d", shareGroups, g+1)}
+	if g < 0 || g >= ShareGroups {
+		return nil, &ShareError{Msg: fmt.Sprintf("a share has %d groups, not %d", ShareGroups, g+1)}
 	}
 	if len(t) != groupData+1 {
-		return nil, &ShareError{Group: g + 1, Groups: shareGroups, Msg: fmt.Sprintf("%d characters where 5 belong", len([]rune(t)))}
+		return nil, &ShareError{Group: g + 1, Groups: ShareGroups, Msg: fmt.Sprintf("%d characters where 5 belong", len([]rune(t)))}
 	}
 	digits := make([]byte, groupData)
 	for i := 0; i < groupData; i++ {
 		v := strings.IndexByte(crockford[:32], t[i])
 		if v < 0 {
-			return nil, &ShareError{Group: g + 1, Groups: shareGroups, Msg: fmt.Sprintf("character %d (%q) is not used in shares", i+1, t[i])}
+			return nil, &ShareError{Group: g + 1, Groups: ShareGroups, Msg: fmt.Sprintf("character %d (%q) is not used in shares", i+1, t[i])}
 		}
 		digits[i] = byte(v)
 	}
 	c := strings.IndexByte(crockford, t[groupData])
 	if c < 0 || byte(c) != groupCheck(g, digits) {
-		return nil, &ShareError{Group: g + 1, Groups: shareGroups, Msg: "its check character does not match: a character in it is mistyped"}
+		return nil, &ShareError{Group: g + 1, Groups: ShareGroups, Msg: "its check character does not match: a character in it is mistyped"}
 	}
 	return digits, nil
 }
 
 // ParseShare reads a share as typed or read from a file: the header line is optional, groups
 // may be separated by spaces, dashes or new lines. Every group is checked, and the first
-// wrong one is named.
+// wrong one is named. The share's CeremonyID is set only from a header line; without one,
+// the share still knows a hash of its ceremony id, which a Collector checks. The caller
+// owns the returned share's Bytes.
 func ParseShare(text string) (Share, error) {
 	var header string
 	lines := strings.Split(strings.TrimSpace(text), "\n")
@@ -183,24 +194,21 @@ func ParseShare(text string) (Share, error) {
 	fields := strings.FieldsFunc(strings.Join(lines, " "), func(r rune) bool {
 		return r == ' ' || r == '-' || r == '\t' || r == '\r'
 	})
-	if len(fields) != shareGroups {
-		return Share{}, &ShareError{Msg: fmt.Sprintf("%d groups where %d belong", len(fields), shareGroups)}
+	if len(fields) != ShareGroups {
+		return Share{}, &ShareError{Msg: fmt.Sprintf("%d groups where %d belong", len(fields), ShareGroups)}
 	}
-	digits := make([]byte, 0, shareGroups*groupData)
-	defer zeroDigits(digits[:cap(digits)])
+	digits := make([]byte, 0, ShareGroups*groupData)
+	defer secret.Zero(digits[:cap(digits)])
 	for g, f := range fields {
 		d, err := decodeGroup(g, f)
 		if err != nil {
 			return Share{}, err
 		}
 		digits = append(digits, d...)
+		secret.Zero(d)
 	}
 	body := fromBase32(digits)
-	defer func() {
-		for i := range body {
-			body[i] = 0
-		}
-	}()
+	defer secret.Zero(body)
 	sum := sha256.Sum256(body[:shareBodyLen-4])
 	if !bytes.Equal(sum[:4], body[shareBodyLen-4:]) {
 		return Share{}, &ShareError{Msg: "the share's checksum does not match: two groups may be swapped or a group is missing"}
@@ -249,8 +257,4 @@ func (s Share) belongsTo(ceremonyID string) bool {
 }
 
 // Wipe zeroes the share's secret bytes.
-func (s *Share) Wipe() {
-	for i := range s.Bytes {
-		s.Bytes[i] = 0
-	}
-}
+func (s *Share) Wipe() { secret.Zero(s.Bytes) }

@@ -1,4 +1,4 @@
-package ceremony
+package quorum
 
 import (
 	"bytes"
@@ -19,8 +19,8 @@ func testShare() Share {
 func TestShareRoundTrip(t *testing.T) {
 	s := testShare()
 	text := s.Encode()
-	if got := len(s.Groups()); got != shareGroups {
-		t.Fatalf("%d groups, want %d", got, shareGroups)
+	if got := len(s.Groups()); got != ShareGroups {
+		t.Fatalf("%d groups, want %d", got, ShareGroups)
 	}
 	for _, variant := range []string{
 		text,
