@@ -48,6 +48,15 @@
 // PINs and key-encryption keys are passed as []byte, lent to the module for the call only
 // and never kept or logged; the caller zeroes them afterwards.
 //
+// # Builds without PKCS#11
+//
+// github.com/miekg/pkcs11 needs cgo, so everything that touches a module is built only with
+// cgo and without the nopkcs11 tag. Other builds (CGO_ENABLED=0, or -tags nopkcs11, such as
+// the auditor's static verifier) get the same API, in which Open fails with ErrNoPKCS11: the
+// packages that import hsm still build, and say plainly that this build cannot reach a
+// token. The values the package takes and returns (types.go), its errors and its faults need
+// no module and are the same in both builds.
+//
 // # Fault injection
 //
 // Every call to the module goes through a small interface. Open with WithFault to have a

@@ -1,3 +1,5 @@
+//go:build cgo && !nopkcs11
+
 package hsm
 
 import (
@@ -32,17 +34,6 @@ var (
 
 // rsaExponent is the public exponent of every RSA key generated: 65537.
 var rsaExponent = []byte{0x01, 0x00, 0x01}
-
-// KeySpec says what key pair GenerateKeyPair makes.
-type KeySpec struct {
-	Algorithm Algorithm
-	ID        []byte // CKA_ID of both halves: how the key is found again
-	Label     string // CKA_LABEL of both halves
-	// Wrappable lets the private key leave the token, but only wrapped under a key the SO
-	// marked trusted (CKA_EXTRACTABLE and CKA_WRAP_WITH_TRUSTED). Otherwise it can never
-	// leave (CKA_EXTRACTABLE false).
-	Wrappable bool
-}
 
 // GenerateKeyPair generates a key pair on the token and returns its signer. The private
 // key is a token object that is private, sensitive, sign-only and not extractable unless
@@ -247,18 +238,18 @@ func (s *Session) Signer(ctx context.Context, q Match) (*Signer, error) {
 	var alg Algorithm
 	switch {
 	case len(pubs) == 1:
-		key, alg, err = s.publicKey(op, pubs[0].handle)
+		key, alg, err = s.publicKey(op, pkcs11.ObjectHandle(pubs[0].handle))
 	case len(pubs) > 1:
 		return nil, failf(op, s.label, errors.New("more than one public key matches"), "%d public keys match %s", len(pubs), pq)
 	case priv.KeyType == "RSA":
-		key, alg, err = s.publicKey(op, priv.handle)
+		key, alg, err = s.publicKey(op, pkcs11.ObjectHandle(priv.handle))
 	default:
 		return nil, failf(op, s.label, ErrObjectNotFound, "the %s private key %s has no public key object with the same id, so its public key cannot be read", priv.KeyType, priv)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &Signer{s: s, priv: priv.handle, pub: key, alg: alg, id: priv.ID, label: priv.Label}, nil
+	return &Signer{s: s, priv: pkcs11.ObjectHandle(priv.handle), pub: key, alg: alg, id: priv.ID, label: priv.Label}, nil
 }
 
 // publicKey reads the public key of object h (a public key, or an RSA private key) and

@@ -1,3 +1,5 @@
+//go:build cgo && !nopkcs11
+
 package hsm
 
 import (
@@ -154,14 +156,6 @@ func (m *Module) check(ctx context.Context, op string) error {
 	return nil
 }
 
-// ModuleInfo describes the PKCS#11 library itself.
-type ModuleInfo struct {
-	Manufacturer    string
-	Description     string
-	LibraryVersion  Version
-	CryptokiVersion Version // the PKCS#11 version the library implements
-}
-
 // Info reads the library's own description, for records of which software drove the HSM.
 func (m *Module) Info(ctx context.Context) (ModuleInfo, error) {
 	const op = "read module information"
@@ -180,48 +174,6 @@ func (m *Module) Info(ctx context.Context) (ModuleInfo, error) {
 	}, nil
 }
 
-// Version is a hardware, firmware or library version.
-type Version struct{ Major, Minor byte }
-
-func (v Version) String() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
-
-// Slot is a reader or partition of the module, with the token in it if one is present.
-type Slot struct {
-	ID           uint
-	Description  string
-	TokenPresent bool
-	Token        TokenInfo // zero when no token is present
-}
-
-// TokenInfo identifies a token and says what state it is in.
-type TokenInfo struct {
-	Label           string
-	Manufacturer    string
-	Model           string
-	Serial          string
-	HardwareVersion Version
-	FirmwareVersion Version
-	MinPINLen       int
-	MaxPINLen       int
-	Flags           TokenFlags
-}
-
-// TokenFlags are the token's state flags that matter to a person at the workstation.
-type TokenFlags struct {
-	Initialized        bool // CKF_TOKEN_INITIALIZED: has a label and SO PIN
-	LoginRequired      bool // CKF_LOGIN_REQUIRED
-	WriteProtected     bool // CKF_WRITE_PROTECTED
-	UserPINInitialized bool // CKF_USER_PIN_INITIALIZED
-	UserPINCountLow    bool // CKF_USER_PIN_COUNT_LOW: a wrong user PIN was entered since the last good one
-	UserPINFinalTry    bool // CKF_USER_PIN_FINAL_TRY: one more wrong user PIN locks it
-	UserPINLocked      bool // CKF_USER_PIN_LOCKED
-	UserPINToBeChanged bool // CKF_USER_PIN_TO_BE_CHANGED
-	SOPINCountLow      bool // CKF_SO_PIN_COUNT_LOW
-	SOPINFinalTry      bool // CKF_SO_PIN_FINAL_TRY
-	SOPINLocked        bool // CKF_SO_PIN_LOCKED
-	SOPINToBeChanged   bool // CKF_SO_PIN_TO_BE_CHANGED
-}
-
 func tokenFlags(f uint) TokenFlags {
 	return TokenFlags{
 		Initialized:        f&pkcs11.CKF_TOKEN_INITIALIZED != 0,
@@ -237,32 +189,6 @@ func tokenFlags(f uint) TokenFlags {
 		SOPINLocked:        f&pkcs11.CKF_SO_PIN_LOCKED != 0,
 		SOPINToBeChanged:   f&pkcs11.CKF_SO_PIN_TO_BE_CHANGED != 0,
 	}
-}
-
-// String lists the flags that are set, such as "initialized,login-required,user-pin-initialized".
-func (f TokenFlags) String() string {
-	var s []string
-	add := func(on bool, name string) {
-		if on {
-			s = append(s, name)
-		}
-	}
-	add(f.Initialized, "initialized")
-	add(f.LoginRequired, "login-required")
-	add(f.WriteProtected, "write-protected")
-	add(f.UserPINInitialized, "user-pin-initialized")
-	add(f.UserPINCountLow, "user-pin-count-low")
-	add(f.UserPINFinalTry, "user-pin-final-try")
-	add(f.UserPINLocked, "user-pin-locked")
-	add(f.UserPINToBeChanged, "user-pin-to-be-changed")
-	add(f.SOPINCountLow, "so-pin-count-low")
-	add(f.SOPINFinalTry, "so-pin-final-try")
-	add(f.SOPINLocked, "so-pin-locked")
-	add(f.SOPINToBeChanged, "so-pin-to-be-changed")
-	if len(s) == 0 {
-		return "none"
-	}
-	return strings.Join(s, ",")
 }
 
 func tokenInfo(t pkcs11.TokenInfo) TokenInfo {

@@ -1,3 +1,5 @@
+//go:build cgo && !nopkcs11
+
 package hsm
 
 import (
@@ -5,25 +7,10 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/miekg/pkcs11"
-)
-
-// Class is the kind of a token object.
-type Class uint
-
-// The object classes Custos reads and writes. AnyClass, the zero value, matches every class.
-const (
-	AnyClass Class = iota
-	ClassPrivateKey
-	ClassPublicKey
-	ClassSecretKey
-	ClassCertificate
-	ClassData
 )
 
 var classCKO = map[Class]uint{
@@ -32,89 +19,6 @@ var classCKO = map[Class]uint{
 	ClassSecretKey:   pkcs11.CKO_SECRET_KEY,
 	ClassCertificate: pkcs11.CKO_CERTIFICATE,
 	ClassData:        pkcs11.CKO_DATA,
-}
-
-func (c Class) String() string {
-	switch c {
-	case AnyClass:
-		return "any"
-	case ClassPrivateKey:
-		return "private-key"
-	case ClassPublicKey:
-		return "public-key"
-	case ClassSecretKey:
-		return "secret-key"
-	case ClassCertificate:
-		return "certificate"
-	case ClassData:
-		return "data"
-	}
-	return fmt.Sprintf("class %d", uint(c))
-}
-
-// Object describes one object on a token: what it is and how it is protected.
-type Object struct {
-	Class       Class
-	Label       string
-	ID          []byte
-	KeyType     string // for keys: "EC", "RSA", "EC_EDWARDS", "AES", ... (CKK_ names without the prefix)
-	Application string // for data objects: CKA_APPLICATION
-
-	Token            bool // stored on the token (not a session object)
-	Private          bool // readable only after user login
-	Sensitive        bool // key value never readable in clear
-	Extractable      bool // key may be wrapped out of the token
-	AlwaysSensitive  bool // sensitive since the key was made
-	NeverExtractable bool // never extractable since the key was made
-	WrapWithTrusted  bool // may be wrapped only under a key marked trusted
-	Trusted          bool // marked trusted by the SO (a wrapping key that may wrap such keys)
-
-	handle pkcs11.ObjectHandle
-}
-
-// IDHex is the object's CKA_ID in lower-case hex.
-func (o Object) IDHex() string { return hex.EncodeToString(o.ID) }
-
-// String is one line such as `private-key "root" id=0a1b EC private,sensitive,...`.
-func (o Object) String() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s %q", o.Class, o.Label)
-	if len(o.ID) > 0 {
-		fmt.Fprintf(&b, " id=%s", o.IDHex())
-	}
-	if o.KeyType != "" {
-		fmt.Fprintf(&b, " %s", o.KeyType)
-	}
-	if o.Application != "" {
-		fmt.Fprintf(&b, " application=%q", o.Application)
-	}
-	var flags []string
-	add := func(on bool, name string) {
-		if on {
-			flags = append(flags, name)
-		}
-	}
-	add(o.Token, "token")
-	add(o.Private, "private")
-	add(o.Sensitive, "sensitive")
-	add(o.Extractable, "extractable")
-	add(o.AlwaysSensitive, "always-sensitive")
-	add(o.NeverExtractable, "never-extractable")
-	add(o.WrapWithTrusted, "wrap-with-trusted")
-	add(o.Trusted, "trusted")
-	if len(flags) > 0 {
-		b.WriteString(" ")
-		b.WriteString(strings.Join(flags, ","))
-	}
-	return b.String()
-}
-
-// Match selects objects: every field that is set must match. The zero Match matches
-// every object the session can see.
-type Match struct {
-	Class Class
-	ID    []byte
-	Label string
 }
 
 func (q Match) template() []*pkcs11.Attribute {
@@ -129,23 +33,6 @@ func (q Match) template() []*pkcs11.Attribute {
 		t = append(t, pkcs11.NewAttribute(pkcs11.CKA_LABEL, q.Label))
 	}
 	return t
-}
-
-func (q Match) String() string {
-	var s []string
-	if q.Class != AnyClass {
-		s = append(s, q.Class.String())
-	}
-	if len(q.ID) > 0 {
-		s = append(s, "id "+hex.EncodeToString(q.ID))
-	}
-	if q.Label != "" {
-		s = append(s, fmt.Sprintf("label %q", q.Label))
-	}
-	if len(s) == 0 {
-		return "every object"
-	}
-	return strings.Join(s, ", ")
 }
 
 // Objects lists every object the session can see: public objects always, private ones
@@ -252,7 +139,7 @@ func (s *Session) readObject(op string, h pkcs11.ObjectHandle) (Object, error) {
 		Label:   string(a[pkcs11.CKA_LABEL]),
 		Token:   boolAttr(a[pkcs11.CKA_TOKEN]),
 		Private: boolAttr(a[pkcs11.CKA_PRIVATE]),
-		handle:  h,
+		handle:  uint(h),
 	}
 	cko := ulongAttr(a[pkcs11.CKA_CLASS])
 	for c, v := range classCKO {
@@ -365,7 +252,7 @@ func (s *Session) DestroyObject(ctx context.Context, o Object) error {
 		return err
 	}
 	defer s.mu.Unlock()
-	return s.fail(op, s.m.p.DestroyObject(s.h, o.handle))
+	return s.fail(op, s.m.p.DestroyObject(s.h, pkcs11.ObjectHandle(o.handle)))
 }
 
 // Remaining lists every object, of any class, whose id is id or whose label is label
@@ -382,7 +269,7 @@ func (s *Session) Remaining(ctx context.Context, id []byte, label string) ([]Obj
 	}
 	defer s.mu.Unlock()
 	var objs []Object
-	seen := map[pkcs11.ObjectHandle]bool{}
+	seen := map[uint]bool{}
 	for _, q := range []Match{{ID: id}, {Label: label}} {
 		if len(q.ID) == 0 && q.Label == "" {
 			continue
@@ -441,7 +328,7 @@ func (s *Session) Certificate(ctx context.Context, q Match) (*x509.Certificate, 
 	if err != nil {
 		return nil, err
 	}
-	a, err := s.attributes(op, o.handle, pkcs11.CKA_VALUE)
+	a, err := s.attributes(op, pkcs11.ObjectHandle(o.handle), pkcs11.CKA_VALUE)
 	if err != nil {
 		return nil, err
 	}
@@ -450,16 +337,6 @@ func (s *Session) Certificate(ctx context.Context, q Match) (*x509.Certificate, 
 		return nil, failf(op, s.label, err, "the certificate object holds no valid X.509 certificate")
 	}
 	return cert, nil
-}
-
-// DataObject is a CKO_DATA object: bytes an application keeps on a token. A private data
-// object is readable only after user login, which is how a custodian's share is kept on
-// the custodian's own PIN-protected token.
-type DataObject struct {
-	Application string // CKA_APPLICATION: who wrote it, such as "custos"
-	Label       string
-	Value       []byte
-	Private     bool
 }
 
 // StoreData stores d on the token.

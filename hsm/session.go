@@ -1,3 +1,5 @@
+//go:build cgo && !nopkcs11
+
 package hsm
 
 import (
@@ -7,24 +9,6 @@ import (
 
 	"github.com/miekg/pkcs11"
 )
-
-// UserType is who logs in to a token: its security officer or its user.
-type UserType uint
-
-const (
-	SO   UserType = pkcs11.CKU_SO   // the security officer, who initialises the token and sets the user PIN
-	User UserType = pkcs11.CKU_USER // the user, who uses the keys
-)
-
-func (u UserType) String() string {
-	switch u {
-	case SO:
-		return "SO"
-	case User:
-		return "user"
-	}
-	return fmt.Sprintf("user type %d", uint(u))
-}
 
 // Session is a read-write session with one token. Its methods may be called from several
 // goroutines: they take turns, since a PKCS#11 session runs one operation at a time.

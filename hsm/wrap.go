@@ -1,3 +1,5 @@
+//go:build cgo && !nopkcs11
+
 package hsm
 
 import (
@@ -27,19 +29,6 @@ type SecretKey struct {
 	h       pkcs11.ObjectHandle
 	label   string
 	trusted bool
-}
-
-// AESKeySpec says how ImportAESKey stores a key.
-type AESKeySpec struct {
-	Label string
-	ID    []byte
-	// Trusted marks the key CKA_TRUSTED, so that it may wrap keys made with
-	// CKA_WRAP_WITH_TRUSTED. Only the SO may set it: the SO must be logged in, and the key
-	// is then a public object (the SO cannot create private ones), still sensitive.
-	Trusted bool
-	// Token keeps the key on the token. Leave it false for a key-encryption key derived
-	// from a quorum secret: it should exist only while it is used.
-	Token bool
 }
 
 // ImportAESKey puts key, a 32-byte AES-256 key, on the token as a sensitive,
@@ -147,7 +136,7 @@ func (s *Session) wrap(ctx context.Context, op string, kek *SecretKey, keyID []b
 	if err := s.next(ctx, op); err != nil {
 		return nil, err
 	}
-	blob, err := s.m.p.WrapKey(s.h, []*pkcs11.Mechanism{pkcs11.NewMechanism(ckmAESKeyWrapPad, nil)}, kek.h, key.handle)
+	blob, err := s.m.p.WrapKey(s.h, []*pkcs11.Mechanism{pkcs11.NewMechanism(ckmAESKeyWrapPad, nil)}, kek.h, pkcs11.ObjectHandle(key.handle))
 	if err != nil {
 		e := s.fail(op, err)
 		if code(err) == pkcs11.CKR_KEY_NOT_WRAPPABLE {
@@ -161,13 +150,6 @@ func (s *Session) wrap(ctx context.Context, op string, kek *SecretKey, keyID []b
 		return nil, e
 	}
 	return blob, nil
-}
-
-// UnwrapSpec says what Unwrap makes of a wrapped private key.
-type UnwrapSpec struct {
-	ID     []byte           // CKA_ID of the restored key pair
-	Label  string           // CKA_LABEL of the restored key pair
-	Public crypto.PublicKey // the key's public half, such as from its certificate
 }
 
 // Unwrap unwraps blob under kek into the token as a private key with the same protection
