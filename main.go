@@ -16,7 +16,8 @@ import (
 	"syscall"
 
 	"github.com/custos-pki/custos/app"
-	"github.com/custos-pki/custos/internal/cli"
+	"github.com/custos-pki/custos/cli"
+	"github.com/custos-pki/custos/cli/command"
 	"github.com/custos-pki/custos/internal/demo"
 	_ "github.com/custos-pki/custos/internal/locale" // before Fyne reads the locale
 )
@@ -28,7 +29,7 @@ func main() {
 }
 
 func run(ctx context.Context, args []string) int {
-	streams := cli.Streams{Out: os.Stdout, Err: os.Stderr}
+	streams := command.Streams{Out: os.Stdout, Err: os.Stderr}
 	if len(args) == 0 || (strings.HasPrefix(args[0], "-") && !isHelpOrVersion(args[0])) {
 		return openWindow(ctx, args, streams)
 	}
@@ -36,24 +37,24 @@ func run(ctx context.Context, args []string) int {
 }
 
 // openWindow handles `custos [--workspace DIR] [--module PATH]`.
-func openWindow(ctx context.Context, args []string, s cli.Streams) int {
+func openWindow(ctx context.Context, args []string, s command.Streams) int {
 	fs := flag.NewFlagSet("custos", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	ws := fs.String("workspace", "", "workspace folder")
 	module := fs.String("module", "", "PKCS#11 module path")
 	if err := fs.Parse(args); err != nil {
 		fmt.Fprintf(s.Err, "custos: %v (run 'custos --help')\n", err)
-		return cli.ExitUsage
+		return command.ExitUsage
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(s.Err, "custos: unknown command %q (run 'custos --help')\n", fs.Arg(0))
-		return cli.ExitUsage
+		return command.ExitUsage
 	}
 	if err := openGUI(ctx, cli.GUIConfig{Workspace: *ws, Module: *module}); err != nil {
 		fmt.Fprintf(s.Err, "custos: %v\n", err)
-		return cli.ExitFail
+		return command.ExitFail
 	}
-	return cli.ExitOK
+	return command.ExitOK
 }
 
 // openGUI opens the window the command line asked for; for `custos demo` it first prepares

@@ -10,107 +10,100 @@ import (
 	"unicode"
 
 	"github.com/custos-pki/custos/ceremony"
+	"github.com/custos-pki/custos/cli/command"
 	"github.com/custos-pki/custos/internal/secret"
 	"github.com/custos-pki/custos/record"
-	"github.com/custos-pki/custos/registry"
 	"github.com/custos-pki/custos/workspace"
 )
 
-func ceremonyCommands() []command {
-	return append([]command{ceremonyRootCommand()}, quorumCommands()...)
-}
-
-func ceremonyRootCommand() command {
-	return command{
-		name:    "ceremony root",
-		summary: "run a root key ceremony from a reviewed plan",
-		help: `Generates the root CA key inside the HSM token the plan names, its certificate, the
+func ceremonyRoot() command.Command {
+	return command.Command{
+		Name:    "ceremony root",
+		Summary: "run a root key ceremony from a reviewed plan",
+		Help: `Generates the root CA key inside the HSM token the plan names, its certificate, the
 record-signer key on the operations token, and splits the quorum secret among the plan's
 custodians, writing each share to <shares-dir>/<n>-<custodian>.share (mode 0600; hand each
 file to its custodian and delete it from this machine). Every share is read back and checked,
 the quorum secret is reconstructed and checked, then it and every PIN are forgotten.
 The plan, the shares folder and the PIN file are checked before the HSM is opened.`,
-		setup: func(fs *flag.FlagSet) runFunc {
-			wsDir := workspaceFlag(fs)
+		Setup: func(fs *flag.FlagSet) command.Func {
+			env := addEnvFlags(fs, "the plan's module")
 			planPath := fs.String("plan", "", "the ceremony plan `FILE` (YAML)")
 			sharesDir := fs.String("shares-dir", "", "`DIR` to write one share file per custodian into")
-			opsPINFile := fs.String("ops-pin-file", "", "`FILE` holding the operations token's operator PIN (mode 0600)")
-			module := fs.String("module", "", "PKCS#11 module `PATH` (default: the plan's module)")
-			return func(ctx context.Context, s Streams, args []string) error {
-				if len(args) > 0 {
-					return usagef("unexpected argument %q", args[0])
-				}
-				for _, f := range []struct{ name, val string }{{"plan", *planPath}, {"ops-pin-file", *opsPINFile}} {
-					if err := requireFile(f.name, f.val); err != nil {
-						return err
-					}
-				}
-				if err := requireValue("shares-dir", *sharesDir); err != nil {
+			opsPIN := opsPINFile(fs, " (mode 0600)")
+			return func(ctx context.Context, s command.Streams, args []string) error {
+				if err := command.RequireFile("plan", *planPath); err != nil {
 					return err
 				}
-				data, err := os.ReadFile(*planPath)
-				if err != nil {
-					return usagef("%v", err)
+				if err := command.RequireFile("ops-pin-file", opsPIN.path); err != nil {
+					return err
 				}
-				plan, err := ceremony.ParsePlan(data)
+				if err := command.Require(fs, "shares-dir"); err != nil {
+					return err
+				}
+				plan, err := readPlan(*planPath)
 				if err != nil {
-					return fmt.Errorf("%s: %w", *planPath, err)
+					return err
 				}
 				files, err := shareFiles(*sharesDir, plan.Custodians)
 				if err != nil {
 					return err
 				}
-				pin, err := secret.ReadPINFile(*opsPINFile)
+				pin, err := opsPIN.read(true)
 				if err != nil {
 					return err
 				}
 				defer secret.Zero(pin)
-				env, done, err := ceremonyEnv(ctx, *wsDir, *module)
+				e, done, err := env.ceremonyEnv(ctx)
 				if err != nil {
 					return err
 				}
 				defer done()
 				fmt.Fprintf(s.Err, "plan %s\n  sha256 %x\n  words  %s\n", *planPath, plan.SHA256(), plan.HashWords())
-				env.Progress = progressPrinter(s)
-				res, err := ceremony.Root(ctx, env, plan, pin, &fileParticipants{files: files, err: s,
+				e.Progress = progressPrinter(s)
+				res, err := ceremony.Root(ctx, e, plan, pin, &fileParticipants{files: files, err: s,
 					admin: record.Actor{Name: plan.Administrator, Role: "administrator"}})
 				if err != nil {
 					return err
 				}
-				fp := res.Fingerprint()
-				fmt.Fprintf(s.Out, "root %s: %s\n", plan.ID, res.Root.Subject.CommonName)
-				fmt.Fprintf(s.Out, "  certificate   %s\n  sha256        %s\n  words         %s\n", res.RootPath, fp, fp.Words())
-				fmt.Fprintf(s.Out, "  record signer %s\n", res.RecordSignerPath)
-				if res.BackupPath != "" {
-					fmt.Fprintf(s.Out, "  backup        %s (sha256 %s)\n", res.BackupPath, res.BackupSHA256)
-				}
-				fmt.Fprintf(s.Out, "  journal       %s (final hash %s)\n", res.JournalPath, journalHash(res.JournalPath))
-				if res.RecordPath != "" {
-					fmt.Fprintf(s.Out, "  record        %s\n", res.RecordPath)
-				}
-				fmt.Fprintf(s.Out, "  shares        %d of %d needed, written to %s: hand each to its custodian and delete it here\n",
-					plan.Threshold, len(plan.Custodians), *sharesDir)
+				printRoot(s, plan, res, *sharesDir)
 				return nil
 			}
 		},
 	}
 }
 
-// ceremonyEnv opens the workspace and registry for a ceremony command.
-func ceremonyEnv(ctx context.Context, dir, module string) (ceremony.Env, func(), error) {
-	ws, err := openWorkspace(dir)
+// readPlan reads and checks a ceremony plan; a mistake in it is named with the file.
+func readPlan(path string) (*ceremony.Plan, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return ceremony.Env{}, nil, err
+		return nil, command.Usagef("%v", err)
 	}
-	reg, err := registry.Open(ctx, ws.DBPath())
+	plan, err := ceremony.ParsePlan(data)
 	if err != nil {
-		ws.Close()
-		return ceremony.Env{}, nil, err
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return ceremony.Env{Workspace: ws, Registry: reg, Module: module}, func() { reg.Close(); ws.Close() }, nil
+	return plan, nil
 }
 
-func progressPrinter(s Streams) func(ceremony.Event) {
+// printRoot is a root ceremony's summary: what was made, its fingerprint, where the shares went.
+func printRoot(s command.Streams, plan *ceremony.Plan, res *ceremony.RootResult, sharesDir string) {
+	fp := res.Fingerprint()
+	fmt.Fprintf(s.Out, "root %s: %s\n", plan.ID, res.Root.Subject.CommonName)
+	fmt.Fprintf(s.Out, "  certificate   %s\n  sha256        %s\n  words         %s\n", res.RootPath, fp, fp.Words())
+	fmt.Fprintf(s.Out, "  record signer %s\n", res.RecordSignerPath)
+	if res.BackupPath != "" {
+		fmt.Fprintf(s.Out, "  backup        %s (sha256 %s)\n", res.BackupPath, res.BackupSHA256)
+	}
+	fmt.Fprintf(s.Out, "  journal       %s (final hash %s)\n", res.JournalPath, journalHash(res.JournalPath))
+	if res.RecordPath != "" {
+		fmt.Fprintf(s.Out, "  record        %s\n", res.RecordPath)
+	}
+	fmt.Fprintf(s.Out, "  shares        %d of %d needed, written to %s: hand each to its custodian and delete it here\n",
+		plan.Threshold, len(plan.Custodians), sharesDir)
+}
+
+func progressPrinter(s command.Streams) func(ceremony.Event) {
 	return func(e ceremony.Event) {
 		switch e.Status {
 		case record.StatusBegin:
@@ -136,7 +129,7 @@ func journalHash(path string) string {
 func shareFiles(dir string, custodians []string) ([]string, error) {
 	info, err := os.Stat(dir)
 	if err != nil || !info.IsDir() {
-		return nil, usagef("--shares-dir %s: no such folder", dir)
+		return nil, command.Usagef("--shares-dir %s: no such folder", dir)
 	}
 	var files []string
 	for i, c := range custodians {
@@ -168,7 +161,7 @@ func fileSafe(name string) string {
 // confirms each step by having started the command, and shares go to files.
 type fileParticipants struct {
 	files []string
-	err   Streams
+	err   command.Streams
 	admin record.Actor // who confirms: the plan's administrator, or the custodians present
 }
 

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"github.com/custos-pki/custos/cli/command"
+
 	"bytes"
 	"context"
 	"os"
@@ -15,7 +17,7 @@ import (
 func run(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := Run(context.Background(), args, Streams{Out: &out, Err: &errb}, nil)
+	code := Run(context.Background(), args, command.Streams{Out: &out, Err: &errb}, nil)
 	return code, out.String(), errb.String()
 }
 
@@ -31,17 +33,17 @@ func TestUsageAndExitStatus(t *testing.T) {
 		out     string // substring of stdout
 		errLine string // substring of stderr, which must be one line
 	}{
-		{"overview", []string{"--help"}, ExitOK, "hsm list", ""},
-		{"no args prints overview", nil, ExitOK, "Commands:", ""},
-		{"command help", []string{"hsm", "list", "--help"}, ExitOK, "--module PATH", ""},
-		{"group help", []string{"hsm"}, ExitOK, "hsm list", ""},
-		{"version", []string{"--version"}, ExitOK, "Custos ", ""},
-		{"unknown command", []string{"frobnicate"}, ExitUsage, "", `unknown command "frobnicate"`},
-		{"unknown subcommand", []string{"hsm", "frob"}, ExitUsage, "", `unknown command "hsm frob"`},
-		{"wrong flag", []string{"hsm", "list", "--modul", "x"}, ExitUsage, "", "flag provided but not defined: -modul"},
-		{"missing flag", []string{"hsm", "list"}, ExitUsage, "", "--module is required"},
-		{"missing file", []string{"hsm", "list", "--module", "/nonexistent/lib.so"}, ExitUsage, "", "/nonexistent/lib.so: no such file"},
-		{"not a module", []string{"hsm", "list", "--module", notALibrary}, ExitFail, "", "not-pkcs11.so"},
+		{"overview", []string{"--help"}, command.ExitOK, "hsm list", ""},
+		{"no args prints overview", nil, command.ExitOK, "Commands:", ""},
+		{"command help", []string{"hsm", "list", "--help"}, command.ExitOK, "--module PATH", ""},
+		{"group help", []string{"hsm"}, command.ExitOK, "hsm list", ""},
+		{"version", []string{"--version"}, command.ExitOK, "Custos ", ""},
+		{"unknown command", []string{"frobnicate"}, command.ExitUsage, "", `unknown command "frobnicate"`},
+		{"unknown subcommand", []string{"hsm", "frob"}, command.ExitUsage, "", `unknown command "hsm frob"`},
+		{"wrong flag", []string{"hsm", "list", "--modul", "x"}, command.ExitUsage, "", "flag provided but not defined: -modul"},
+		{"missing flag", []string{"hsm", "list"}, command.ExitUsage, "", "--module is required"},
+		{"missing file", []string{"hsm", "list", "--module", "/nonexistent/lib.so"}, command.ExitUsage, "", "/nonexistent/lib.so: no such file"},
+		{"not a module", []string{"hsm", "list", "--module", notALibrary}, command.ExitFail, "", "not-pkcs11.so"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,7 +69,7 @@ func TestHSMList(t *testing.T) {
 	env.InitToken(t, "acme-ops", "so-pin-1234", "user-pin-1234")
 	env.InitToken(t, "Zoë's token", "so-pin-1234", "user-pin-1234")
 	code, out, errs := run(t, "hsm", "list", "--module", env.ModulePath)
-	if code != ExitOK {
+	if code != command.ExitOK {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")

@@ -6,33 +6,31 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/custos-pki/custos/cli/command"
 	"github.com/custos-pki/custos/internal/workstation"
 )
 
-func hsmCommands() []command {
-	return []command{{
-		name:    "hsm list",
-		summary: "list the slots of a PKCS#11 module and the token in each",
-		help: `Prints the module's identity, then one line per slot: slot id, token label,
+func hsmList() command.Command {
+	return command.Command{
+		Name:    "hsm list",
+		Summary: "list the slots of a PKCS#11 module and the token in each",
+		Help: `Prints the module's identity, then one line per slot: slot id, token label,
 manufacturer, model, serial, firmware and state flags (initialised, login required,
 user PIN final try or locked). Use it to check which HSM and tokens the workstation sees
 before a ceremony.`,
-		setup: func(fs *flag.FlagSet) runFunc {
+		Setup: func(fs *flag.FlagSet) command.Func {
 			module := fs.String("module", "", "PKCS#11 module `PATH`, e.g. /usr/lib/softhsm/libsofthsm2.so")
-			return func(ctx context.Context, s Streams, args []string) error {
-				if len(args) > 0 {
-					return usagef("unexpected argument %q", args[0])
-				}
-				if err := requireFile("module", *module); err != nil {
+			return func(ctx context.Context, s command.Streams, args []string) error {
+				if err := command.RequireFile("module", *module); err != nil {
 					return err
 				}
 				return listTokens(ctx, s, *module)
 			}
 		},
-	}}
+	}
 }
 
-func listTokens(ctx context.Context, s Streams, path string) error {
+func listTokens(ctx context.Context, s command.Streams, path string) error {
 	h, err := workstation.InspectHSM(ctx, path)
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/custos-pki/custos/cli/command"
 	"github.com/custos-pki/custos/decommission"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
@@ -17,7 +18,7 @@ import (
 func TestRunsListsWhereARunStopped(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "ws")
 	code, out, errs := run(t, "runs", "--workspace", dir)
-	if code != ExitOK || !strings.Contains(out, "no unfinished runs") {
+	if code != command.ExitOK || !strings.Contains(out, "no unfinished runs") {
 		t.Fatalf("empty workspace: exit %d, %q %q", code, out, errs)
 	}
 
@@ -47,7 +48,7 @@ func TestRunsListsWhereARunStopped(t *testing.T) {
 	ws.Close()
 
 	code, out, errs = run(t, "runs", "--workspace", dir)
-	if code != ExitOK {
+	if code != command.ExitOK {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	for _, want := range []string{"acme-root-2026  ceremony root", "running", "stopped in step root.generate-key (journal line 3"} {
@@ -61,13 +62,13 @@ func TestRunsListsWhereARunStopped(t *testing.T) {
 // `custos resume`, which needs the device PIN for the devices still to erase.
 func TestResumeAStoppedFleet(t *testing.T) {
 	b := newCeremonyBench(t)
-	b.run(t, ExitOK, "ceremony", "root", "--plan", b.plan, "--shares-dir", b.shares, "--ops-pin-file", b.pin)
+	b.run(t, command.ExitOK, "ceremony", "root", "--plan", b.plan, "--shares-dir", b.shares, "--ops-pin-file", b.pin)
 	two := b.share(1, "Cara-Cruz") + "," + b.share(2, "Cody-Chen")
-	b.run(t, ExitOK, "ceremony", "issue-ca", "--root", "acme-root-2026", "--shares", two, "--name", "Acme Devices CA 1", "--ops-pin-file", b.pin)
+	b.run(t, command.ExitOK, "ceremony", "issue-ca", "--root", "acme-root-2026", "--shares", two, "--name", "Acme Devices CA 1", "--ops-pin-file", b.pin)
 	devPIN := filepath.Join(b.dir, "device.pin")
 	os.WriteFile(devPIN, []byte("device-pin-1234\n"), 0o600)
 	for _, sn := range []string{"SN-1", "SN-2", "SN-3"} {
-		b.run(t, ExitOK, "device", "provision", "--issuer", "Acme Devices CA 1", "--serial", sn, "--model", "Pump X2",
+		b.run(t, command.ExitOK, "device", "provision", "--issuer", "Acme Devices CA 1", "--serial", sn, "--model", "Pump X2",
 			"--token", "dev-"+sn, "--ops-pin-file", b.pin, "--device-pin-file", devPIN)
 	}
 	manifest := filepath.Join(b.dir, "fleet.csv")
@@ -102,24 +103,24 @@ func TestResumeAStoppedFleet(t *testing.T) {
 	reg.Close()
 	ws.Close()
 	runID := decommission.FleetRunID(m)
-	if out := b.run(t, ExitOK, "runs"); !strings.Contains(out, runID) {
+	if out := b.run(t, command.ExitOK, "runs"); !strings.Contains(out, runID) {
 		t.Fatalf("runs does not list %s:\n%s", runID, out)
 	}
 
 	// Without the device PIN, resume names the flag; with it, the fleet finishes.
-	if out := b.run(t, ExitFail, "resume", runID, "--ops-pin-file", b.pin); !strings.Contains(out, "--device-pin-file") {
+	if out := b.run(t, command.ExitFail, "resume", runID, "--ops-pin-file", b.pin); !strings.Contains(out, "--device-pin-file") {
 		t.Errorf("resume without the device PIN: %s", out)
 	}
-	out := b.run(t, ExitOK, "resume", runID, "--ops-pin-file", b.pin, "--device-pin-file", devPIN)
+	out := b.run(t, command.ExitOK, "resume", runID, "--ops-pin-file", b.pin, "--device-pin-file", devPIN)
 	if !strings.Contains(out, "finished") || !strings.Contains(out, "0 failed") {
 		t.Errorf("resume: %s", out)
 	}
 	for _, sn := range []string{"SN-1", "SN-2", "SN-3"} {
-		if out := b.run(t, ExitOK, "device", "show", sn); !strings.Contains(out, "decommissioned") {
+		if out := b.run(t, command.ExitOK, "device", "show", sn); !strings.Contains(out, "decommissioned") {
 			t.Errorf("%s after resume:\n%s", sn, out)
 		}
 	}
-	if out := b.run(t, ExitOK, "runs"); !strings.Contains(out, "no unfinished runs") {
+	if out := b.run(t, command.ExitOK, "runs"); !strings.Contains(out, "no unfinished runs") {
 		t.Errorf("runs after resume: %s", out)
 	}
 	checkNoSecretsLeaked(t, b, []string{b.shares})

@@ -1,0 +1,143 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/custos-pki/custos/cli/command"
+	"github.com/custos-pki/custos/decommission"
+	"github.com/custos-pki/custos/pki"
+)
+
+func decommissionCmd() command.Command {
+	return command.Command{
+		Name:    "decommission",
+		Summary: "retire a device (--serial) or a fleet (--manifest): erase, verify, revoke, CRL, record",
+		Help: `One device: --serial SN --method erase|reinit|physical|unreachable. erase destroys the device's
+key and certificate on its token; reinit re-initialises the whole token (the device PIN is its
+SO PIN); physical and unreachable erase nothing and need a witness. The reason defaults to
+cessationOfOperation, or keyCompromise for unreachable. A fleet: --manifest FILE.csv with
+columns serial,method,reason[,note]; every bad line is reported before anything changes, and
+running the same manifest again resumes it or, once complete, changes nothing.`,
+		Setup: func(fs *flag.FlagSet) command.Func {
+			df := addDeviceFlags(fs)
+			req := decommission.Request{}
+			fs.StringVar(&req.Serial, "serial", "", "the device `SERIAL`")
+			manifest := fs.String("manifest", "", "a fleet manifest `FILE.csv`")
+			method := fs.String("method", "", "erase, reinit, physical or unreachable")
+			reason := fs.String("reason", "", "RFC 5280 `REASON`: cessationOfOperation, keyCompromise, superseded, affiliationChanged")
+			fs.StringVar(&req.Technician, "technician", "", "the technician's `NAME`")
+			fs.StringVar(&req.Witness, "witness", "", "the witness's `NAME`")
+			return func(ctx context.Context, s command.Streams, args []string) error {
+				if (req.Serial == "") == (*manifest == "") {
+					return command.Usagef("give either --serial or --manifest")
+				}
+				if err := command.Require(fs, "technician"); err != nil {
+					return err
+				}
+				pins, err := df.pins.read(true, false)
+				if err != nil {
+					return err
+				}
+				defer pins.zero()
+				if *manifest != "" {
+					return runFleet(ctx, s, df.env, *manifest, decommission.FleetRequest{ManifestPath: *manifest,
+						Technician: req.Technician, Witness: req.Witness, OpsPIN: pins.ops, DevicePIN: pins.device})
+				}
+				if req.Method, err = decommission.ParseMethod(*method); err != nil {
+					return command.Usagef("--method: %v", err)
+				}
+				if *reason != "" {
+					if req.Reason, err = pki.ParseReason(*reason); err != nil {
+						return command.Usagef("--reason: %v", err)
+					}
+				}
+				env, done, err := df.env.decommissionEnv(ctx)
+				if err != nil {
+					return err
+				}
+				defer done()
+				env.Progress = stepPrinter(s)
+				req.OpsPIN, req.DevicePIN = pins.ops, pins.device
+				res, err := decommission.Decommission(ctx, env, req)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(s.Out, "device %s decommissioned (%s)\n  verification %s\n  revoked      %s\n  CRL          %d: %s\n  record       %s\n  journal      %s\n",
+					res.Serial, req.Method, res.Verification, res.Reason, res.CRL.Number, res.CRL.DERPath, res.RecordPath, res.JournalPath)
+				return nil
+			}
+		},
+	}
+}
+
+// runFleet retires the devices of a manifest, printing the count done about once a second.
+func runFleet(ctx context.Context, s command.Streams, ef envFlags, path string, req decommission.FleetRequest) error {
+	if err := command.ExistingFile(path); err != nil {
+		return err
+	}
+	m, err := readManifest(path)
+	if err != nil {
+		return err
+	}
+	env, done, err := ef.decommissionEnv(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	last := time.Time{}
+	env.Progress = func(p decommission.Progress) {
+		if p.Step == "fleet" && (time.Since(last) > time.Second || p.Done == p.Total) {
+			fmt.Fprintf(s.Err, "%d of %d devices\n", p.Done, p.Total)
+			last = time.Now()
+		}
+	}
+	res, err := decommission.Fleet(ctx, env, m, req)
+	if err != nil {
+		return err
+	}
+	if res.AlreadyCompleted {
+		fmt.Fprintf(s.Out, "fleet run %s for this manifest is already complete; nothing changed\n  record %s\n", res.RunID, res.RecordPath)
+		return nil
+	}
+	fmt.Fprintf(s.Out, "fleet run %s: %d devices: %d decommissioned, %d already decommissioned, %d failed\n", res.RunID, res.Devices, res.Decommissioned, res.AlreadyDone, res.Failed)
+	for _, c := range res.CRLs {
+		fmt.Fprintf(s.Out, "  CRL %d: %d entries, %s\n", c.Number, c.Entries, c.DERPath)
+	}
+	fmt.Fprintf(s.Out, "  record  %s\n  journal %s\n", res.RecordPath, res.JournalPath)
+	if res.Failed > 0 {
+		return fmt.Errorf("%d devices failed; see the record and journal, fix them and run the manifest again", res.Failed)
+	}
+	return nil
+}
+
+// readManifest reads and checks a fleet manifest; its bad lines are named with the file.
+func readManifest(path string) (*decommission.Manifest, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	m, err := decommission.ParseManifest(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
+}
+
+// stepPrinter prints each step of a device's decommissioning as it begins, ends or fails.
+func stepPrinter(s command.Streams) func(decommission.Progress) {
+	return func(p decommission.Progress) {
+		switch {
+		case p.Err != nil:
+			fmt.Fprintf(s.Err, "✗ %s: %v\n", p.Step, p.Err)
+		case p.Status == "done":
+			fmt.Fprintf(s.Err, "✓ %s\n", p.Step)
+		case p.Status == "begin":
+			fmt.Fprintf(s.Err, "… %s\n", p.Step)
+		}
+	}
+}

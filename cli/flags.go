@@ -1,0 +1,109 @@
+package cli
+
+import (
+	"context"
+	"flag"
+
+	"github.com/custos-pki/custos/ceremony"
+	"github.com/custos-pki/custos/cli/command"
+	"github.com/custos-pki/custos/decommission"
+	"github.com/custos-pki/custos/internal/secret"
+)
+
+// envFlags are --workspace and --module: where a command works and which PKCS#11 module it
+// loads.
+type envFlags struct{ workspace, module *string }
+
+// addEnvFlags registers --workspace and --module; moduleDefault says where the module comes
+// from when --module is not given.
+func addEnvFlags(fs *flag.FlagSet, moduleDefault string) envFlags {
+	return envFlags{
+		workspace: command.WorkspaceFlag(fs),
+		module:    fs.String("module", "", "PKCS#11 module `PATH` (default: "+moduleDefault+")"),
+	}
+}
+
+// ceremonyEnv opens the workspace and registry for a ceremony or quorum command.
+func (f envFlags) ceremonyEnv(ctx context.Context) (ceremony.Env, func(), error) {
+	ws, reg, closeAll, err := command.OpenWorkspace(ctx, *f.workspace)
+	return ceremony.Env{Workspace: ws, Registry: reg, Module: *f.module}, closeAll, err
+}
+
+// decommissionEnv opens the workspace and registry for a device, decommission or CRL command.
+func (f envFlags) decommissionEnv(ctx context.Context) (decommission.Env, func(), error) {
+	ws, reg, closeAll, err := command.OpenWorkspace(ctx, *f.workspace)
+	return decommission.Env{Workspace: ws, Registry: reg, Module: *f.module}, closeAll, err
+}
+
+// pinFile is a flag naming a file that holds a PIN (mode 0600: see secret.ReadPINFile).
+type pinFile struct{ name, path string }
+
+// addPINFile registers the flag name; usage says whose PIN the file holds and what for.
+func addPINFile(fs *flag.FlagSet, name, usage string) *pinFile {
+	p := &pinFile{name: name}
+	fs.StringVar(&p.path, name, "", usage)
+	return p
+}
+
+// opsPINFile registers --ops-pin-file; what says what the operator PIN is used for, if the
+// flag's usage needs to say more.
+func opsPINFile(fs *flag.FlagSet, what string) *pinFile {
+	return addPINFile(fs, "ops-pin-file", "`FILE` holding the operations token's operator PIN"+what)
+}
+
+// read reads the PIN. Without the flag it is nil, or a usage error when the PIN is required;
+// a missing file is a usage error. The caller zeroes the PIN.
+func (p *pinFile) read(required bool) ([]byte, error) {
+	if p.path == "" {
+		if required {
+			return nil, command.Usagef("--%s is required", p.name)
+		}
+		return nil, nil
+	}
+	if err := command.ExistingFile(p.path); err != nil {
+		return nil, err
+	}
+	return secret.ReadPINFile(p.path)
+}
+
+// pinFiles are --ops-pin-file and --device-pin-file; device is nil for a command without it.
+type pinFiles struct{ ops, device *pinFile }
+
+// pins are the PINs a command read from its PIN files; either may be nil.
+type pins struct{ ops, device []byte }
+
+// read reads the PIN files; the flags say which must be given. The caller zeroes the PINs
+// with pins.zero.
+func (f pinFiles) read(opsRequired, deviceRequired bool) (pins, error) {
+	var p pins
+	var err error
+	if p.ops, err = f.ops.read(opsRequired); err != nil {
+		return pins{}, err
+	}
+	if f.device != nil {
+		if p.device, err = f.device.read(deviceRequired); err != nil {
+			secret.Zero(p.ops)
+			return pins{}, err
+		}
+	}
+	return p, nil
+}
+
+func (p pins) zero() { secret.ZeroAll(p.ops, p.device) }
+
+// deviceFlags are the flags of a command that works on device tokens: where, with which
+// module, and the operator's and the device's PIN files.
+type deviceFlags struct {
+	env  envFlags
+	pins pinFiles
+}
+
+func addDeviceFlags(fs *flag.FlagSet) deviceFlags {
+	return deviceFlags{
+		env: addEnvFlags(fs, "the workspace's"),
+		pins: pinFiles{
+			ops:    opsPINFile(fs, ""),
+			device: addPINFile(fs, "device-pin-file", "`FILE` with the device token's PIN"),
+		},
+	}
+}
