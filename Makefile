@@ -2,15 +2,17 @@
 
 GO        ?= go
 BIN       := bin/custos
+VERIFY    := bin/custos-verify
 FUZZTIME  ?= 30s
 # Debian packages Custos needs: SoftHSM2 and OpenSC for tokens, poppler/qpdf/NSS tools to check
-# PDFs, Xvfb for a display (xwd from x11-apps for screenshots), and the GL/X11 headers Fyne's cgo build needs.
-DEBS      := softhsm2 opensc poppler-utils qpdf libnss3-tools openssl xvfb xauth x11-apps \
+# PDFs, Xvfb for a display (xwd from x11-apps for screenshots), file to check custos-verify is static,
+# and the GL/X11 headers Fyne's cgo build needs.
+DEBS      := softhsm2 opensc poppler-utils qpdf libnss3-tools openssl xvfb xauth x11-apps file \
              gcc pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev \
              libxinerama-dev libxi-dev libxxf86vm-dev
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build demo test race bench fuzz screenshots clean
+.PHONY: all deps build verifier demo test race bench fuzz screenshots clean
 
 all: build
 
@@ -25,15 +27,23 @@ deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
-build: deps
+build: verifier
 	$(GO) build -o $(BIN) .
+
+# verifier builds the auditor's custos-verify without cgo (bin/custos-verify), and fails unless it
+# is a static binary: it must start on any computer, without an HSM library or a display.
+verifier: deps
+	CGO_ENABLED=0 $(GO) build -o $(VERIFY) ./cmd/custos-verify
+	@file $(VERIFY) | grep -q 'statically linked' || { file $(VERIFY); echo "$(VERIFY) is not a static binary"; exit 1; }
 
 demo: build
 	./$(BIN) demo
 
 # Tests that open a real window use the X display; without one, they get a virtual one.
-test: deps
+# The auditor's packages are tested without cgo as well, as custos-verify is built.
+test: verifier
 	$(GO) vet ./...
+	CGO_ENABLED=0 $(GO) test ./cli/command ./cli/audit
 	@if [ -z "$$DISPLAY" ] && command -v xvfb-run >/dev/null; then \
 	  echo "xvfb-run -a $(GO) test ./..."; xvfb-run -a $(GO) test ./...; \
 	else \
