@@ -31,10 +31,13 @@ build: verifier
 	$(GO) build -o $(BIN) .
 
 # verifier builds the auditor's custos-verify without cgo (bin/custos-verify), and fails unless it
-# is a static binary: it must start on any computer, without an HSM library or a display.
+# is a static binary that holds neither the HSM layer, the workflows nor the GUI: it must start on
+# any computer, without an HSM library or a display.
 verifier: deps
 	CGO_ENABLED=0 $(GO) build -o $(VERIFY) ./cmd/custos-verify
 	@file $(VERIFY) | grep -q 'statically linked' || { file $(VERIFY); echo "$(VERIFY) is not a static binary"; exit 1; }
+	@if CGO_ENABLED=0 $(GO) list -deps ./cmd/custos-verify | grep -E '/custos/(hsm|ceremony|decommission|app)$$'; then \
+	  echo "custos-verify must not import these"; exit 1; fi
 
 demo: build
 	./$(BIN) demo
