@@ -18,6 +18,8 @@ import (
 	"math/big"
 	"slices"
 	"time"
+
+	"github.com/zmap/zlint/v3/lint"
 )
 
 // Revocation is one entry of a CRL.
@@ -30,11 +32,17 @@ type Revocation struct {
 	InvalidityDate time.Time
 }
 
-// CRL describes one full RFC 5280 version 2 CRL of an issuer.
+// CRL describes one full RFC 5280 version 2 CRL of an issuer, or the set of CRLs that
+// SignCRLSet splits into shards.
 type CRL struct {
 	Number     *big.Int  // the cRLNumber: strictly increasing and never reused per issuer
 	ThisUpdate time.Time // when this CRL is issued
 	NextUpdate time.Time // when the next one will be issued at the latest
+	// MaxNextUpdate is the policy's bound on NextUpdate after ThisUpdate: DefaultMaxNextUpdate
+	// for an issuing CA unless the workspace says otherwise, the plan's bound for a root. A
+	// NextUpdate past it, or past the issuer's notAfter, is refused with a *LimitError.
+	// Required.
+	MaxNextUpdate time.Duration
 	// Revoked yields the entries in strictly increasing serial order (ORDER BY serial), which
 	// proves there are no duplicates without holding a million serials in a set, and makes
 	// the CRL the same whoever builds it. It is read once. nil means no entries.
@@ -68,17 +76,54 @@ func boolInt(b bool) int {
 }
 
 // SignedCRL is a signed CRL held in memory, ready to be written as DER or PEM as often as
-// needed. A million entries take about 50 MB.
+// needed. A million entries take about 50 MB; the shards of a CRLSet share the full CRL's
+// encoded entries rather than copying them.
 type SignedCRL struct {
-	outer   []byte   // the header of the outer SEQUENCE
-	prefix  []byte   // the TBS from its header up to the first entry
-	entries [][]byte // the encoded entries, in chunks
-	suffix  []byte   // the TBS extensions
+	outer   []byte // the header of the outer SEQUENCE
+	prefix  []byte // the TBS from its header up to the first entry
+	entries crlEntries
+	suffix  []byte // the TBS extensions
 	sigAlg  []byte
 	sig     []byte
 	count   int
 	size    int
 }
+
+// crlEntries are the encoded entries of a CRL: every chunk whole, in order, or (for a
+// shard) only the entries at picks.
+type crlEntries struct {
+	chunks [][]byte
+	picked bool     // only the entries at picks
+	picks  []uint32 // positions (see entryPos) in increasing serial order
+}
+
+// each yields the entries' bytes in order and reports whether yield asked for more.
+func (e *crlEntries) each(yield func([]byte) bool) bool {
+	if !e.picked {
+		for _, c := range e.chunks {
+			if !yield(c) {
+				return false
+			}
+		}
+		return true
+	}
+	for _, p := range e.picks {
+		if !yield(e.at(p)) {
+			return false
+		}
+	}
+	return true
+}
+
+// at returns the encoded entry at position p.
+func (e *crlEntries) at(p uint32) []byte {
+	b := e.chunks[p>>chunkBits][p&(entryChunk-1):]
+	return b[:tlvLen(b)]
+}
+
+// entryPos is where an entry starts: its chunk in the high bits, its offset in the low
+// chunkBits. Chunks never split an entry.
+func entryPos(chunk, offset int) uint32 { return uint32(chunk)<<chunkBits | uint32(offset) }
 
 // Entries returns how many certificates the CRL lists.
 func (c *SignedCRL) Entries() int { return c.count }
@@ -86,15 +131,35 @@ func (c *SignedCRL) Entries() int { return c.count }
 // Len returns the size of the DER encoding in bytes.
 func (c *SignedCRL) Len() int { return c.size }
 
-// WriteTo writes the DER encoding to w.
+// tbs yields the to-be-signed bytes in parts and reports whether yield asked for more.
+func (c *SignedCRL) tbs(yield func([]byte) bool) bool {
+	return yield(c.prefix) && c.entries.each(yield) && yield(c.suffix)
+}
+
+func (c *SignedCRL) tbsLen() int {
+	n := 0
+	c.tbs(func(p []byte) bool { n += len(p); return true })
+	return n
+}
+
+// der yields the whole DER encoding in parts.
+func (c *SignedCRL) der(yield func([]byte) bool) {
+	_ = yield(c.outer) && c.tbs(yield) && yield(c.sigAlg) && yield(bitStringHeader(len(c.sig))) && yield(c.sig)
+}
+
+// WriteTo writes the DER encoding to w. A shard's entries are written one by one, so give
+// it a buffered writer (as workspace.WriteExclusive does).
 func (c *SignedCRL) WriteTo(w io.Writer) (int64, error) {
 	var n int64
-	for _, p := range c.parts() {
-		k, err := w.Write(p)
+	var err error
+	c.der(func(p []byte) bool {
+		var k int
+		k, err = w.Write(p)
 		n += int64(k)
-		if err != nil {
-			return n, fmt.Errorf("write CRL: %w", err)
-		}
+		return err == nil
+	})
+	if err != nil {
+		return n, fmt.Errorf("write CRL: %w", err)
 	}
 	return n, nil
 }
@@ -102,17 +167,8 @@ func (c *SignedCRL) WriteTo(w io.Writer) (int64, error) {
 // Bytes returns the DER encoding, for small CRLs that are easier handled whole.
 func (c *SignedCRL) Bytes() []byte {
 	b := make([]byte, 0, c.size)
-	for _, p := range c.parts() {
-		b = append(b, p...)
-	}
+	c.der(func(p []byte) bool { b = append(b, p...); return true })
 	return b
-}
-
-func (c *SignedCRL) parts() [][]byte {
-	parts := make([][]byte, 0, len(c.entries)+6)
-	parts = append(parts, c.outer, c.prefix)
-	parts = append(parts, c.entries...)
-	return append(parts, c.suffix, c.sigAlg, bitStringHeader(len(c.sig)), c.sig)
 }
 
 // WritePEM writes the CRL as a PEM block of type "X509 CRL", encoding as it goes rather
@@ -140,9 +196,7 @@ func (c *SignedCRL) WritePEM(w io.Writer) error {
 // CRL issued.
 func (c *SignedCRL) Fingerprint() Fingerprint {
 	h := sha256.New()
-	for _, p := range c.parts() {
-		h.Write(p)
-	}
+	c.der(func(p []byte) bool { h.Write(p); return true })
 	var f Fingerprint
 	h.Sum(f[:0])
 	return f
@@ -180,13 +234,15 @@ func bitStringHeader(n int) []byte {
 }
 
 // Extension DER: OIDs id-ce-cRLReasons (2.5.29.21), id-ce-invalidityDate (2.5.29.24),
-// id-ce-cRLNumber (2.5.29.20) and id-ce-authorityKeyIdentifier (2.5.29.35). None is
-// critical, so the critical flag (default FALSE) is left out as DER requires.
+// id-ce-cRLNumber (2.5.29.20), id-ce-authorityKeyIdentifier (2.5.29.35) and
+// id-ce-issuingDistributionPoint (2.5.29.28). Only the last is critical; the others leave
+// the critical flag (default FALSE) out, as DER requires.
 var (
 	reasonExtPrefix     = []byte{0x30, 0x0A, 0x06, 0x03, 0x55, 0x1D, 0x15, 0x04, 0x03, 0x0A, 0x01} // + reason byte
 	invalidityExtPrefix = []byte{0x30, 0x18, 0x06, 0x03, 0x55, 0x1D, 0x18, 0x04, 0x11}             // + GeneralizedTime
 	oidCRLNumberDER     = []byte{0x06, 0x03, 0x55, 0x1D, 0x14}
 	oidAKIDER           = []byte{0x06, 0x03, 0x55, 0x1D, 0x23}
+	oidIDPDER           = []byte{0x06, 0x03, 0x55, 0x1D, 0x1C}
 )
 
 const (
@@ -196,7 +252,10 @@ const (
 	maxEntrySize = 4 + 23 + 17 + 4 + reasonExtSize + invalidityExtSize
 	// entryChunk is the size of the buffers the entries are written into: big enough that a
 	// million entries take fifty, small enough that none is copied as the list grows.
-	entryChunk = 1 << 20
+	chunkBits  = 20
+	entryChunk = 1 << chunkBits
+	// maxChunks keeps every entry's position in 32 bits: 4 GiB of entries, some 80 million.
+	maxChunks = 1 << (32 - chunkBits)
 )
 
 // appendEntry encodes one revokedCertificates element.
@@ -234,9 +293,11 @@ type crlHeader struct {
 	alg        KeyAlgorithm
 	sigAlg     []byte
 	issuer     []byte
+	aki        []byte
+	number     *big.Int
 	thisUpdate time.Time
 	nextUpdate time.Time
-	extensions []byte // [0] EXPLICIT Extensions: authority key identifier and CRL number
+	extensions []byte // [0] EXPLICIT Extensions: authority key identifier, CRL number, and a shard's distribution point
 }
 
 // prefix encodes the TBS from its header to the revokedCertificates header, for entries of
@@ -259,14 +320,40 @@ func (h *crlHeader) prefix(count, entriesLen int) []byte {
 	return b
 }
 
-func crlExtensions(aki []byte, number *big.Int) []byte {
+// forShard returns the header of the shard published at url: the same but for a critical
+// issuingDistributionPoint naming url.
+func (h *crlHeader) forShard(url string) *crlHeader {
+	s := *h
+	s.extensions = crlExtensions(h.aki, h.number, url)
+	return &s
+}
+
+// crlExtensions encodes the authority key identifier, the CRL number and, for a shard at
+// idpURL, its issuingDistributionPoint.
+func crlExtensions(aki []byte, number *big.Int, idpURL string) []byte {
 	keyID := appendTLV(nil, tagContext0Prim, aki)
 	akiValue := appendTLV(nil, tagSequence, keyID)
-	akiExt := appendTLV(nil, tagSequence, appendTLV(slices.Clone(oidAKIDER), tagOctetString, akiValue))
+	exts := appendTLV(nil, tagSequence, appendTLV(slices.Clone(oidAKIDER), tagOctetString, akiValue))
 	numberValue := appendInteger(nil, number)
-	numberExt := appendTLV(nil, tagSequence, appendTLV(slices.Clone(oidCRLNumberDER), tagOctetString, numberValue))
-	exts := appendTLV(nil, tagSequence, append(akiExt, numberExt...))
-	return appendTLV(nil, tagContext0, exts)
+	exts = appendTLV(exts, tagSequence, appendTLV(slices.Clone(oidCRLNumberDER), tagOctetString, numberValue))
+	if idpURL != "" {
+		exts = append(exts, idpExtension(idpURL)...)
+	}
+	return appendTLV(nil, tagContext0, appendTLV(nil, tagSequence, exts))
+}
+
+// idpExtension encodes a critical issuingDistributionPoint (RFC 5280 5.2.5) that scopes a
+// shard: distributionPoint fullName, the shard's URL, which is the one its certificates name
+// in their CRL distribution point; and onlyContainsUserCerts, since the issuing CA certifies
+// only end entities. A verifier then takes the shard as complete for the certificates that
+// name it, and for no others.
+func idpExtension(url string) []byte {
+	uri := appendTLV(nil, 0x86, []byte(url))                                                   // GeneralName uniformResourceIdentifier [6] IA5String
+	fullName := appendTLV(nil, 0xA0, uri)                                                      // DistributionPointName fullName [0] GeneralNames
+	point := appendTLV(nil, 0xA0, fullName)                                                    // distributionPoint [0], explicit around the CHOICE
+	value := appendTLV(nil, tagSequence, append(point, 0x81, 0x01, 0xFF))                      // onlyContainsUserCerts [1] TRUE
+	ext := appendTLV(append(slices.Clone(oidIDPDER), 0x01, 0x01, 0xFF), tagOctetString, value) // critical TRUE
+	return appendTLV(nil, tagSequence, ext)
 }
 
 // SignCRL builds, lints and signs a CRL for issuer.
@@ -282,56 +369,92 @@ func crlExtensions(aki []byte, number *big.Int) []byte {
 // duplicate extensions) is checked here on every entry as it is encoded. Last, the issuer
 // signs the digest of the real TBS (Ed25519 signs the TBS itself) and the signature is
 // verified under the issuer certificate before anything is returned.
+//
+// NextUpdate must not pass crl.MaxNextUpdate after ThisUpdate nor the issuer's notAfter:
+// see LatestNextUpdate.
 func SignCRL(crl CRL, issuer Issuer) (*SignedCRL, LintReport, error) {
 	h, err := newCRLHeader(crl, issuer)
 	if err != nil {
 		return nil, nil, fmt.Errorf("sign CRL: %w", err)
 	}
-	enc := crlEncoder{header: h, notBefore: issuer.Certificate.NotBefore.UTC().Truncate(time.Second)}
-	if crl.Revoked != nil {
-		for r, err := range crl.Revoked {
-			if err != nil {
-				return nil, nil, fmt.Errorf("sign CRL: read revoked certificates: %w", err)
-			}
-			if err := enc.add(&r); err != nil {
-				return nil, nil, fmt.Errorf("sign CRL: %w", err)
-			}
-		}
+	enc := newCRLEncoder(h, issuer.Certificate)
+	if err := enc.read(crl.Revoked, nil); err != nil {
+		return nil, nil, fmt.Errorf("sign CRL: %w", err)
 	}
-
-	report, err := lintCRLSample(h, enc.samples())
+	linter, err := newSampleLinter(h.alg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sign CRL: %w", err)
+	}
+	report, err := linter.lint(h, enc.samples(&enc.shapes))
 	if err != nil {
 		return nil, report, fmt.Errorf("sign CRL: %w", err)
 	}
-
-	c := &SignedCRL{
-		prefix:  h.prefix(enc.count, enc.size),
-		entries: enc.chunks,
-		suffix:  h.extensions,
-		sigAlg:  h.sigAlg,
-		count:   enc.count,
+	c := h.unsigned(crlEntries{chunks: enc.chunks}, enc.count, enc.size)
+	signed, err := c.sign(issuer.Signer, h.alg, nil)
+	if err == nil {
+		err = verifySigned(issuer.Certificate.PublicKey, h.alg, signed, c.sig)
 	}
-	if c.sig, err = signParts(issuer, h.alg, c.tbsParts(), c.tbsLen()); err != nil {
+	if err != nil {
 		return nil, nil, fmt.Errorf("sign CRL: %w", err)
 	}
-	c.outer = appendHeader(nil, tagSequence, c.tbsLen()+len(c.sigAlg)+tlvSize(len(c.sig)+1))
-	c.size = len(c.outer) + c.tbsLen() + len(c.sigAlg) + tlvSize(len(c.sig)+1)
 	return c, report, nil
 }
 
-func (c *SignedCRL) tbsParts() [][]byte {
-	parts := make([][]byte, 0, len(c.entries)+2)
-	parts = append(parts, c.prefix)
-	parts = append(parts, c.entries...)
-	return append(parts, c.suffix)
+// unsigned assembles the CRL of header h and the given entries, still to be signed.
+func (h *crlHeader) unsigned(entries crlEntries, count, size int) *SignedCRL {
+	return &SignedCRL{
+		prefix:  h.prefix(count, size),
+		entries: entries,
+		suffix:  h.extensions,
+		sigAlg:  h.sigAlg,
+		count:   count,
+	}
 }
 
-func (c *SignedCRL) tbsLen() int {
-	n := 0
-	for _, p := range c.tbsParts() {
-		n += len(p)
+// sign signs the TBS with signer and completes the encoding. It returns what was signed
+// (the digest, or for Ed25519 the TBS itself) for verifySigned. scratch, when not nil,
+// gathers small parts such as a shard's entries before they are hashed.
+func (c *SignedCRL) sign(signer crypto.Signer, alg KeyAlgorithm, scratch []byte) ([]byte, error) {
+	tbsLen := c.tbsLen()
+	var signed, sig []byte
+	var err error
+	if hash := alg.hash(); hash == 0 { // Ed25519 signs the message itself, so it needs it whole
+		signed = make([]byte, 0, tbsLen)
+		c.tbs(func(p []byte) bool { signed = append(signed, p...); return true })
+		sig, err = signer.Sign(rand.Reader, signed, crypto.Hash(0))
+	} else {
+		h := hash.New()
+		buf := scratch[:0]
+		c.tbs(func(p []byte) bool {
+			if len(buf)+len(p) > cap(buf) {
+				h.Write(buf)
+				buf = buf[:0]
+			}
+			if len(p) > cap(buf) {
+				h.Write(p)
+			} else {
+				buf = append(buf, p...)
+			}
+			return true
+		})
+		h.Write(buf)
+		signed = h.Sum(nil)
+		sig, err = signer.Sign(rand.Reader, signed, hash)
 	}
-	return n
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	c.sealLen(sig, tbsLen)
+	return signed, nil
+}
+
+// seal completes the encoding with signature sig.
+func (c *SignedCRL) seal(sig []byte) { c.sealLen(sig, c.tbsLen()) }
+
+func (c *SignedCRL) sealLen(sig []byte, tbsLen int) {
+	c.sig = sig
+	c.outer = appendHeader(nil, tagSequence, tbsLen+len(c.sigAlg)+tlvSize(len(c.sig)+1))
+	c.size = len(c.outer) + tbsLen + len(c.sigAlg) + tlvSize(len(c.sig)+1)
 }
 
 func newCRLHeader(crl CRL, issuer Issuer) (*crlHeader, error) {
@@ -369,17 +492,39 @@ func newCRLHeader(crl CRL, issuer Issuer) (*crlHeader, error) {
 	if !next.After(this) {
 		return nil, fmt.Errorf("CRL.NextUpdate (%s) must be after CRL.ThisUpdate (%s)", next.Format(timeLayout), this.Format(timeLayout))
 	}
-	if y := next.Year(); y > 9999 {
-		return nil, errors.New("CRL.NextUpdate is after the year 9999")
+	if err := checkNextUpdate(ic, this, next, crl.MaxNextUpdate); err != nil {
+		return nil, err
 	}
+	number := new(big.Int).Set(crl.Number)
 	return &crlHeader{
 		alg:        alg,
 		sigAlg:     alg.signatureAlgorithmDER(),
 		issuer:     ic.RawSubject,
+		aki:        ic.SubjectKeyId,
+		number:     number,
 		thisUpdate: this,
 		nextUpdate: next,
-		extensions: crlExtensions(ic.SubjectKeyId, crl.Number),
+		extensions: crlExtensions(ic.SubjectKeyId, number, ""),
 	}, nil
+}
+
+// Entry shapes: what distinguishes one entry's DER from another's beyond the values is its
+// reason (at most 9), whether it has an invalidity date, whether its revocation time is a
+// UTCTime or a GeneralizedTime, and whether its serial needs a leading zero.
+const shapeCount = 10 * 2 * 2 * 2
+
+func shapeOf(r *Revocation) int {
+	return int(r.Reason)<<3 | boolInt(!r.InvalidityDate.IsZero())<<2 | boolInt(timeTag(r.RevokedAt) == tagGeneralizedTime)<<1 | boolInt(r.Serial.BitLen()%8 == 0)
+}
+
+// shapeSet holds, per shape, the position plus one of the first entry of that shape; zero
+// for none. An array, so that noting the shape of a million entries costs no hashing.
+type shapeSet [shapeCount]uint32
+
+func (s *shapeSet) note(shape int, pos uint32) {
+	if s[shape] == 0 {
+		s[shape] = pos + 1
+	}
 }
 
 // crlEncoder checks and encodes entries into chunks as they come.
@@ -390,40 +535,59 @@ type crlEncoder struct {
 	size      int
 	count     int
 	prev      big.Int
-	// shapes holds the first entry of each shape, indexed by reason (at most 9), invalidity
-	// date, time encoding and serial padding: an array, so that noting the shape of a
-	// million entries costs no hashing.
-	shapes [10][2][2][2]*Revocation
+	shapes    shapeSet
 }
 
-// add checks one entry and appends its encoding. The shape of an entry (reason, invalidity
-// date or not, UTCTime or GeneralizedTime, serial with or without a leading zero) is what
-// distinguishes its DER from another's beyond the values, so the first entry of each shape
-// is kept for the linted sample.
-func (e *crlEncoder) add(r *Revocation) error {
+func newCRLEncoder(h *crlHeader, issuer *x509.Certificate) *crlEncoder {
+	return &crlEncoder{header: h, notBefore: issuer.NotBefore.UTC().Truncate(time.Second)}
+}
+
+// read encodes every entry of src; each, when not nil, is told where each one went.
+func (e *crlEncoder) read(src iter.Seq2[Revocation, error], each func(serial *big.Int, pos uint32, size, shape int)) error {
+	if src == nil {
+		return nil
+	}
+	for r, err := range src {
+		if err != nil {
+			return fmt.Errorf("read revoked certificates: %w", err)
+		}
+		pos, size, shape, err := e.add(&r)
+		if err != nil {
+			return err
+		}
+		if each != nil {
+			each(r.Serial, pos, size, shape)
+		}
+	}
+	return nil
+}
+
+// add checks one entry and appends its encoding; it returns where the entry starts, its
+// size and its shape, and keeps the first entry of each shape for the linted sample.
+func (e *crlEncoder) add(r *Revocation) (pos uint32, size, shape int, err error) {
 	if err := checkSerial(r.Serial); err != nil {
-		return fmt.Errorf("revoked certificate %d: %w", e.count+1, err)
+		return 0, 0, 0, fmt.Errorf("revoked certificate %d: %w", e.count+1, err)
 	}
 	if e.count > 0 && r.Serial.Cmp(&e.prev) <= 0 {
-		return fmt.Errorf("revoked serial %s comes after %s: entries must come in strictly increasing serial order (ORDER BY serial), each serial once",
+		return 0, 0, 0, fmt.Errorf("revoked serial %s comes after %s: entries must come in strictly increasing serial order (ORDER BY serial), each serial once",
 			SerialHex(r.Serial), SerialHex(&e.prev))
 	}
 	revoked := r.RevokedAt.UTC().Truncate(time.Second)
 	if revoked.IsZero() {
-		return fmt.Errorf("revoked serial %s has no revocation time", SerialHex(r.Serial))
+		return 0, 0, 0, fmt.Errorf("revoked serial %s has no revocation time", SerialHex(r.Serial))
 	}
 	if revoked.After(e.header.thisUpdate) {
-		return fmt.Errorf("revoked serial %s was revoked at %s, after the CRL's thisUpdate %s", SerialHex(r.Serial), revoked.Format(timeLayout), e.header.thisUpdate.Format(timeLayout))
+		return 0, 0, 0, fmt.Errorf("revoked serial %s was revoked at %s, after the CRL's thisUpdate %s", SerialHex(r.Serial), revoked.Format(timeLayout), e.header.thisUpdate.Format(timeLayout))
 	}
 	if revoked.Before(e.notBefore) {
-		return fmt.Errorf("revoked serial %s was revoked at %s, before its issuer became valid (%s)", SerialHex(r.Serial), revoked.Format(timeLayout), e.notBefore.Format(timeLayout))
+		return 0, 0, 0, fmt.Errorf("revoked serial %s was revoked at %s, before its issuer became valid (%s)", SerialHex(r.Serial), revoked.Format(timeLayout), e.notBefore.Format(timeLayout))
 	}
 	if !r.Reason.valid() {
-		return fmt.Errorf("revoked serial %s has reason %s, which Custos does not write", SerialHex(r.Serial), r.Reason)
+		return 0, 0, 0, fmt.Errorf("revoked serial %s has reason %s, which Custos does not write", SerialHex(r.Serial), r.Reason)
 	}
 	invalid := r.InvalidityDate.UTC().Truncate(time.Second)
 	if !r.InvalidityDate.IsZero() && invalid.After(revoked) {
-		return fmt.Errorf("revoked serial %s has invalidity date %s after its revocation at %s", SerialHex(r.Serial), invalid.Format(timeLayout), revoked.Format(timeLayout))
+		return 0, 0, 0, fmt.Errorf("revoked serial %s has invalidity date %s after its revocation at %s", SerialHex(r.Serial), invalid.Format(timeLayout), revoked.Format(timeLayout))
 	}
 	entry := Revocation{Serial: r.Serial, RevokedAt: revoked, Reason: r.Reason}
 	if !r.InvalidityDate.IsZero() {
@@ -431,112 +595,101 @@ func (e *crlEncoder) add(r *Revocation) error {
 	}
 
 	if len(e.chunks) == 0 || cap(e.chunks[len(e.chunks)-1])-len(e.chunks[len(e.chunks)-1]) < maxEntrySize {
+		if len(e.chunks) == maxChunks {
+			return 0, 0, 0, fmt.Errorf("revoked certificate %d: the CRL would pass 4 GiB", e.count+1)
+		}
 		e.chunks = append(e.chunks, make([]byte, 0, entryChunk))
 	}
 	last := &e.chunks[len(e.chunks)-1]
 	before := len(*last)
 	*last = appendEntry(*last, &entry)
-	e.size += len(*last) - before
+	size = len(*last) - before
+	e.size += size
 	e.count++
 	e.prev.Set(r.Serial)
-
-	slot := &e.shapes[entry.Reason][boolInt(!entry.InvalidityDate.IsZero())][boolInt(timeTag(revoked) == tagGeneralizedTime)][boolInt(r.Serial.BitLen()%8 == 0)]
-	if *slot == nil {
-		sample := entry
-		sample.Serial = new(big.Int).Set(r.Serial) // the source may reuse its big.Int
-		*slot = &sample
-	}
-	return nil
+	pos = entryPos(len(e.chunks)-1, before)
+	shape = shapeOf(&entry)
+	e.shapes.note(shape, pos)
+	return pos, size, shape, nil
 }
 
-// samples returns one entry of each shape, in serial order.
-func (e *crlEncoder) samples() []Revocation {
-	var out []Revocation
-	for _, byReason := range e.shapes {
-		for _, byInvalidity := range byReason {
-			for _, byTime := range byInvalidity {
-				for _, r := range byTime {
-					if r != nil {
-						out = append(out, *r)
-					}
-				}
-			}
+// samples returns the encoded entries a shape set notes, in serial order.
+func (e *crlEncoder) samples(shapes *shapeSet) [][]byte {
+	var pos []uint32
+	for _, p := range shapes {
+		if p != 0 {
+			pos = append(pos, p-1)
 		}
 	}
-	slices.SortFunc(out, func(a, b Revocation) int { return a.Serial.Cmp(b.Serial) })
+	slices.Sort(pos) // entries were appended in serial order
+	all := crlEntries{chunks: e.chunks}
+	out := make([][]byte, len(pos))
+	for i, p := range pos {
+		out[i] = all.at(p)
+	}
 	return out
 }
 
-// lintCRLSample builds the sample CRL with the real header, signs it with a throwaway key
-// of the issuer's algorithm and lints it.
-func lintCRLSample(h *crlHeader, samples []Revocation) (LintReport, error) {
-	var entries []byte
-	for i := range samples {
-		entries = appendEntry(entries, &samples[i])
-	}
-	throwaway, err := h.alg.generateKey()
-	if err != nil {
-		return nil, fmt.Errorf("generate throwaway %s key for linting: %w", h.alg, err)
-	}
-	tbs := h.prefix(len(samples), len(entries))
-	tbs = append(tbs, entries...)
-	tbs = append(tbs, h.extensions...)
-	sig, err := signParts(Issuer{Signer: throwaway}, h.alg, [][]byte{tbs}, len(tbs))
-	if err != nil {
-		return nil, fmt.Errorf("sign the CRL to lint: %w", err)
-	}
-	der := appendHeader(nil, tagSequence, len(tbs)+len(h.sigAlg)+tlvSize(len(sig)+1))
-	der = append(der, tbs...)
-	der = append(der, h.sigAlg...)
-	der = append(der, bitStringHeader(len(sig))...)
-	der = append(der, sig...)
-	return lintCRL(der)
+// sampleLinter lints the sample CRLs of one signing: SignCRL's one, or the full CRL's and
+// every shard's of a CRLSet.
+type sampleLinter struct {
+	alg       KeyAlgorithm
+	throwaway crypto.Signer // of the issuer's algorithm
+	reg       lint.Registry
+	sig       []byte // the throwaway's signature of the first sample
 }
 
-// signParts signs the TBS given in parts with issuer.Signer, then verifies the signature
-// under the issuer certificate's key (the signer's own key for the throwaway).
-func signParts(issuer Issuer, alg KeyAlgorithm, parts [][]byte, size int) ([]byte, error) {
-	pub := issuer.Signer.Public()
-	if issuer.Certificate != nil {
-		pub = issuer.Certificate.PublicKey
-	}
-	hash := alg.hash()
-	if hash == 0 { // Ed25519 signs the message itself, so it needs it whole
-		msg := parts[0]
-		if len(parts) > 1 {
-			msg = make([]byte, 0, size)
-			for _, p := range parts {
-				msg = append(msg, p...)
-			}
-		}
-		sig, err := issuer.Signer.Sign(rand.Reader, msg, crypto.Hash(0))
-		if err != nil {
-			return nil, fmt.Errorf("sign: %w", err)
-		}
-		k, ok := pub.(ed25519.PublicKey)
-		if !ok || !ed25519.Verify(k, msg, sig) {
-			return nil, errors.New("the signature does not verify under the issuer's key: refusing it")
-		}
-		return sig, nil
-	}
-	hh := hash.New()
-	for _, p := range parts {
-		hh.Write(p)
-	}
-	digest := hh.Sum(nil)
-	sig, err := issuer.Signer.Sign(rand.Reader, digest, hash)
+func newSampleLinter(alg KeyAlgorithm) (*sampleLinter, error) {
+	throwaway, err := alg.generateKey()
 	if err != nil {
-		return nil, fmt.Errorf("sign: %w", err)
+		return nil, fmt.Errorf("generate throwaway %s key for linting: %w", alg, err)
 	}
+	reg, err := crlRegistry()
+	if err != nil {
+		return nil, err
+	}
+	return &sampleLinter{alg: alg, throwaway: throwaway, reg: reg}, nil
+}
+
+// lint builds the sample CRL of header h with the given encoded entries, signs it with the
+// throwaway key and lints it. Later samples carry the first one's signature: zlint reads a
+// CRL's signature for its encoding and never checks it against a key (it has none), so a
+// thousand shards need not cost a thousand more signatures to lint. After the first call,
+// lint may be called from several goroutines at once.
+func (l *sampleLinter) lint(h *crlHeader, samples [][]byte) (LintReport, error) {
+	c := h.unsigned(crlEntries{chunks: samples}, len(samples), lenAll(samples))
+	if l.sig == nil {
+		if _, err := c.sign(l.throwaway, h.alg, nil); err != nil {
+			return nil, fmt.Errorf("sign the CRL to lint: %w", err)
+		}
+		l.sig = c.sig
+	} else {
+		c.seal(l.sig)
+	}
+	return lintCRLWith(l.reg, c.Bytes())
+}
+
+func lenAll(bs [][]byte) int {
+	n := 0
+	for _, b := range bs {
+		n += len(b)
+	}
+	return n
+}
+
+// verifySigned checks that sig is pub's signature over signed, as sign returned it.
+func verifySigned(pub crypto.PublicKey, alg KeyAlgorithm, signed, sig []byte) error {
 	ok := false
 	switch k := pub.(type) {
+	case ed25519.PublicKey:
+		ok = alg.hash() == 0 && ed25519.Verify(k, signed, sig)
 	case *ecdsa.PublicKey:
-		ok = ecdsa.VerifyASN1(k, digest, sig)
+		ok = ecdsa.VerifyASN1(k, signed, sig)
 	case *rsa.PublicKey:
-		ok = rsa.VerifyPKCS1v15(k, hash, digest, sig) == nil
+		ok = rsa.VerifyPKCS1v15(k, alg.hash(), signed, sig) == nil
 	}
 	if !ok {
-		return nil, errors.New("the signature does not verify under the issuer's key: refusing it")
+		return errors.New("the signature does not verify under the issuer's key: refusing it")
 	}
-	return sig, nil
+	return nil
 }

@@ -76,7 +76,7 @@ func TestCRLWithOpenSSL(t *testing.T) {
 			entries := append(edgeRevocations(t), Revocation{
 				Serial: revokedDevice.SerialNumber, RevokedAt: testNow.Add(2 * time.Hour), Reason: ReasonKeyCompromise, InvalidityDate: testNow.Add(time.Hour)})
 			thisUpdate := testNow.Add(48 * time.Hour)
-			crl, report, err := SignCRL(CRL{Number: big.NewInt(7), ThisUpdate: thisUpdate, NextUpdate: thisUpdate.AddDate(0, 6, 0), Revoked: Revocations(entries...)}, h.issuingIssuer())
+			crl, report, err := SignCRL(CRL{Number: big.NewInt(7), ThisUpdate: thisUpdate, MaxNextUpdate: DefaultMaxNextUpdate, NextUpdate: thisUpdate.AddDate(0, 6, 0), Revoked: Revocations(entries...)}, h.issuingIssuer())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -222,7 +222,7 @@ func TestEmptyCRL(t *testing.T) {
 	for _, alg := range []KeyAlgorithm{ECDSAP384, Ed25519} {
 		h := newHierarchy(t, alg)
 		for name, src := range map[string]iter.Seq2[Revocation, error]{"nil": nil, "empty": Revocations()} {
-			crl, _, err := SignCRL(CRL{Number: big.NewInt(1), ThisUpdate: testNow, NextUpdate: testNow.AddDate(1, 0, 0), Revoked: src}, h.rootIssuer())
+			crl, _, err := SignCRL(CRL{Number: big.NewInt(1), ThisUpdate: testNow, MaxNextUpdate: DefaultMaxNextUpdate, NextUpdate: testNow.AddDate(1, 0, 0), Revoked: src}, h.rootIssuer())
 			if err != nil {
 				t.Fatalf("%s %s: %v", alg, name, err)
 			}
@@ -245,12 +245,12 @@ func TestRootCRLRevokesIssuingCA(t *testing.T) {
 	h := newHierarchy(t, ECDSAP384)
 	device := mustIssue(t, DeviceIdentity{SerialNumber: "D1", Manufacturer: "Acme", NotBefore: testNow, ValidityYears: 5}, newKey(t, ECDSAP384).Public(), h.issuingIssuer())
 	next := testNow.AddDate(1, 0, 0)
-	rootCRL, _, err := SignCRL(CRL{Number: big.NewInt(2), ThisUpdate: testNow.Add(time.Hour), NextUpdate: next,
+	rootCRL, _, err := SignCRL(CRL{Number: big.NewInt(2), ThisUpdate: testNow.Add(time.Hour), MaxNextUpdate: DefaultMaxNextUpdate, NextUpdate: next,
 		Revoked: Revocations(Revocation{Serial: h.issuing.SerialNumber, RevokedAt: testNow.Add(time.Hour), Reason: ReasonCACompromise, InvalidityDate: testNow})}, h.rootIssuer())
 	if err != nil {
 		t.Fatal(err)
 	}
-	deviceCRL, _, err := SignCRL(CRL{Number: big.NewInt(1), ThisUpdate: testNow.Add(time.Hour), NextUpdate: next}, h.issuingIssuer())
+	deviceCRL, _, err := SignCRL(CRL{Number: big.NewInt(1), ThisUpdate: testNow.Add(time.Hour), MaxNextUpdate: DefaultMaxNextUpdate, NextUpdate: next}, h.issuingIssuer())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +293,7 @@ func TestCRLMatchesGo(t *testing.T) {
 					list = append(list, e)
 				}
 			}
-			ours, _, err := SignCRL(CRL{Number: big.NewInt(0x0102030405), ThisUpdate: thisUpdate, NextUpdate: thisUpdate.AddDate(0, 1, 0), Revoked: Revocations(list...)}, h.rootIssuer())
+			ours, _, err := SignCRL(CRL{Number: big.NewInt(0x0102030405), ThisUpdate: thisUpdate, MaxNextUpdate: DefaultMaxNextUpdate, NextUpdate: thisUpdate.AddDate(0, 1, 0), Revoked: Revocations(list...)}, h.rootIssuer())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -347,7 +347,7 @@ func TestCRLRefusals(t *testing.T) {
 	h := newHierarchy(t, ECDSAP256)
 	at := testNow.Add(time.Hour)
 	r := func(serial int64) Revocation { return Revocation{Serial: big.NewInt(serial), RevokedAt: at} }
-	ok := CRL{Number: big.NewInt(3), ThisUpdate: at, NextUpdate: at.AddDate(0, 0, 30)}
+	ok := CRL{Number: big.NewInt(3), ThisUpdate: at, MaxNextUpdate: DefaultMaxNextUpdate, NextUpdate: at.AddDate(0, 0, 30)}
 	with := func(rs ...Revocation) CRL { c := ok; c.Revoked = seq(rs, nil); return c }
 	endEntity := mustIssue(t, RecordSigner{CommonName: "R", NotBefore: testNow, ValidityYears: 1}, h.issuingKey.Public(), h.rootIssuer())
 	tests := []struct {
@@ -367,12 +367,12 @@ func TestCRLRefusals(t *testing.T) {
 		{"certificateHold", with(Revocation{Serial: big.NewInt(1), RevokedAt: at, Reason: 6}), h.issuingIssuer(), "has reason Reason(6), which Custos does not write"},
 		{"removeFromCRL", with(Revocation{Serial: big.NewInt(1), RevokedAt: at, Reason: 8}), h.issuingIssuer(), "Reason(8)"},
 		{"invalid after revoked", with(Revocation{Serial: big.NewInt(1), RevokedAt: at, InvalidityDate: at.Add(time.Hour)}), h.issuingIssuer(), "invalidity date 2026-03-01 14:00:00 UTC after its revocation"},
-		{"source fails", CRL{Number: ok.Number, ThisUpdate: ok.ThisUpdate, NextUpdate: ok.NextUpdate, Revoked: seq([]Revocation{r(1)}, errors.New("database is locked"))}, h.issuingIssuer(), "read revoked certificates: database is locked"},
-		{"no number", CRL{ThisUpdate: at, NextUpdate: at.Add(time.Hour)}, h.issuingIssuer(), "CRL.Number must be present"},
-		{"negative number", CRL{Number: big.NewInt(-1), ThisUpdate: at, NextUpdate: at.Add(time.Hour)}, h.issuingIssuer(), "CRL.Number must be present and not negative"},
-		{"huge number", CRL{Number: new(big.Int).Lsh(big.NewInt(1), 160), ThisUpdate: at, NextUpdate: at.Add(time.Hour)}, h.issuingIssuer(), "longer than the 20 octets"},
-		{"no thisUpdate", CRL{Number: big.NewInt(1), NextUpdate: at}, h.issuingIssuer(), "CRL.ThisUpdate is missing"},
-		{"nextUpdate not after", CRL{Number: big.NewInt(1), ThisUpdate: at, NextUpdate: at}, h.issuingIssuer(), "CRL.NextUpdate (2026-03-01 13:00:00 UTC) must be after CRL.ThisUpdate"},
+		{"source fails", CRL{Number: ok.Number, ThisUpdate: ok.ThisUpdate, MaxNextUpdate: DefaultMaxNextUpdate, NextUpdate: ok.NextUpdate, Revoked: seq([]Revocation{r(1)}, errors.New("database is locked"))}, h.issuingIssuer(), "read revoked certificates: database is locked"},
+		{"no number", CRL{ThisUpdate: at, MaxNextUpdate: DefaultMaxNextUpdate, NextUpdate: at.Add(time.Hour)}, h.issuingIssuer(), "CRL.Number must be present"},
+		{"negative number", CRL{Number: big.NewInt(-1), ThisUpdate: at, MaxNextUpdate: DefaultMaxNextUpdate, NextUpdate: at.Add(time.Hour)}, h.issuingIssuer(), "CRL.Number must be present and not negative"},
+		{"huge number", CRL{Number: new(big.Int).Lsh(big.NewInt(1), 160), ThisUpdate: at, MaxNextUpdate: DefaultMaxNextUpdate, NextUpdate: at.Add(time.Hour)}, h.issuingIssuer(), "longer than the 20 octets"},
+		{"no thisUpdate", CRL{Number: big.NewInt(1), NextUpdate: at, MaxNextUpdate: DefaultMaxNextUpdate}, h.issuingIssuer(), "CRL.ThisUpdate is missing"},
+		{"nextUpdate not after", CRL{Number: big.NewInt(1), ThisUpdate: at, MaxNextUpdate: DefaultMaxNextUpdate, NextUpdate: at}, h.issuingIssuer(), "CRL.NextUpdate (2026-03-01 13:00:00 UTC) must be after CRL.ThisUpdate"},
 		{"not a CA", ok, Issuer{Certificate: endEntity, Signer: h.issuingKey}, "may not sign CRLs"},
 		{"wrong key", ok, Issuer{Certificate: h.issuing, Signer: h.rootKey}, "the signing key is not the key of issuer"},
 		{"lying signer", ok, Issuer{Certificate: h.issuing, Signer: lyingSigner{claimed: h.issuingKey.Public(), real: h.rootKey}}, "the signature does not verify under the issuer's key"},
@@ -394,22 +394,20 @@ func TestCRLRefusals(t *testing.T) {
 // TestCRLSampleShapes: the linted sample holds exactly one entry per distinct shape.
 func TestCRLSampleShapes(t *testing.T) {
 	h := newHierarchy(t, ECDSAP256)
-	hdr, err := newCRLHeader(CRL{Number: big.NewInt(1), ThisUpdate: testNow.AddDate(0, 0, 2), NextUpdate: testNow.AddDate(0, 0, 9)}, h.issuingIssuer())
+	hdr, err := newCRLHeader(CRL{Number: big.NewInt(1), ThisUpdate: testNow.AddDate(0, 0, 2), NextUpdate: testNow.AddDate(0, 0, 9), MaxNextUpdate: DefaultMaxNextUpdate}, h.issuingIssuer())
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc := crlEncoder{header: hdr, notBefore: h.issuing.NotBefore}
+	enc := newCRLEncoder(hdr, h.issuing)
 	entries := edgeRevocations(t)
 	// Many more of the shapes already seen.
 	for i := range 1000 {
 		entries = append(entries, Revocation{Serial: big.NewInt(int64(0x100000 + i)), RevokedAt: testNow.Add(time.Hour), Reason: ReasonCessationOfOperation})
 	}
-	for r := range Revocations(entries...) {
-		if err := enc.add(&r); err != nil {
-			t.Fatal(err)
-		}
+	if err := enc.read(Revocations(entries...), nil); err != nil {
+		t.Fatal(err)
 	}
-	samples := enc.samples()
+	samples := enc.samples(&enc.shapes)
 	// 7 reasons x with/without invalidity date, plus padded serials (0x80 superseded,
 	// 0xFF00... keyCompromise with invalidity date).
 	if len(samples) != 16 {
@@ -420,13 +418,44 @@ func TestCRLSampleShapes(t *testing.T) {
 		invalidity, padded bool
 	}
 	seen := map[shape]bool{}
-	for _, s := range samples {
+	var prev *big.Int
+	for _, der := range samples {
+		s := decodeEntry(t, der)
+		if prev != nil && s.Serial.Cmp(prev) <= 0 {
+			t.Errorf("sample %s comes after %s", SerialHex(s.Serial), SerialHex(prev))
+		}
+		prev = s.Serial
 		shape := shape{s.Reason, !s.InvalidityDate.IsZero(), s.Serial.BitLen()%8 == 0}
 		if seen[shape] {
 			t.Errorf("shape %+v sampled twice", shape)
 		}
 		seen[shape] = true
 	}
+}
+
+// decodeEntry reads one encoded revokedCertificates element back with encoding/asn1.
+func decodeEntry(t *testing.T, der []byte) Revocation {
+	t.Helper()
+	var e struct {
+		Serial     *big.Int
+		Time       time.Time
+		Extensions []pkix.Extension `asn1:"optional"`
+	}
+	if rest, err := asn1.Unmarshal(der, &e); err != nil || len(rest) != 0 {
+		t.Fatalf("entry %x: %v", der, err)
+	}
+	r := Revocation{Serial: e.Serial, RevokedAt: e.Time}
+	for _, x := range e.Extensions {
+		switch {
+		case x.Id.Equal(asn1.ObjectIdentifier{2, 5, 29, 21}):
+			var code asn1.Enumerated
+			asn1.Unmarshal(x.Value, &code)
+			r.Reason = Reason(code)
+		case x.Id.Equal(asn1.ObjectIdentifier{2, 5, 29, 24}):
+			asn1.UnmarshalWithParams(x.Value, &r.InvalidityDate, "generalized")
+		}
+	}
+	return r
 }
 
 // TestLintCRLRefuses hands the CRL linter a CRL with a reason code RFC 5280 does not define,
@@ -490,7 +519,7 @@ func TestCRLWithHSMLikeSigner(t *testing.T) {
 	for _, alg := range []KeyAlgorithm{RSA3072, Ed25519} {
 		h := newHierarchy(t, alg)
 		opaque := &countingSigner{Signer: h.issuingKey}
-		crl, _, err := SignCRL(CRL{Number: big.NewInt(1), ThisUpdate: testNow.Add(72 * time.Hour), NextUpdate: testNow.AddDate(0, 1, 0),
+		crl, _, err := SignCRL(CRL{Number: big.NewInt(1), ThisUpdate: testNow.Add(72 * time.Hour), MaxNextUpdate: DefaultMaxNextUpdate, NextUpdate: testNow.AddDate(0, 1, 0),
 			Revoked: Revocations(edgeRevocations(t)...)}, Issuer{Certificate: h.issuing, Signer: opaque})
 		if err != nil {
 			t.Fatal(err)
@@ -511,7 +540,7 @@ func TestCRLEntriesDoNotAllocate(t *testing.T) {
 	issuer := benchIssuer(t) // valid over the fleet's revocation dates
 	allocs := func(n int) float64 {
 		return testing.AllocsPerRun(3, func() {
-			_, _, err := SignCRL(CRL{Number: big.NewInt(1), ThisUpdate: fleetThisUpdate, NextUpdate: fleetThisUpdate.AddDate(0, 1, 0), Revoked: fleet(n)}, issuer)
+			_, _, err := SignCRL(CRL{Number: big.NewInt(1), ThisUpdate: fleetThisUpdate, MaxNextUpdate: DefaultMaxNextUpdate, NextUpdate: fleetThisUpdate.AddDate(0, 1, 0), Revoked: fleet(n)}, issuer)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -125,3 +125,16 @@ func appendTimeAs(b []byte, t time.Time, tag byte) []byte {
 }
 
 func append2(b []byte, n int) []byte { return append(b, byte('0'+n/10), byte('0'+n%10)) }
+
+// tlvLen is the full size of the DER element b starts with.
+func tlvLen(b []byte) int {
+	if b[1] < 0x80 {
+		return 2 + int(b[1])
+	}
+	k := int(b[1] & 0x7F)
+	n := 0
+	for _, c := range b[2 : 2+k] {
+		n = n<<8 | int(c)
+	}
+	return 2 + k + n
+}

@@ -57,7 +57,7 @@ func newHierarchy(t testing.TB, alg KeyAlgorithm) hierarchy {
 		t.Fatalf("root %s: %v", alg, err)
 	}
 	h.issuing, _, err = Issue(IssuingCA{CommonName: "Acme Medical Devices CA 1", Organization: "Acme Medical", Country: "US", NotBefore: testNow, ValidityYears: 20,
-		CRLDistributionPoint: "http://pki.acme.example/root.crl"}, newSerial(t), h.issuingKey.Public(), h.rootIssuer())
+		CRLDistributionPoint: "http://pki.acme.example/root.crl", ExtKeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}}, newSerial(t), h.issuingKey.Public(), h.rootIssuer())
 	if err != nil {
 		t.Fatalf("issuing CA %s: %v", alg, err)
 	}

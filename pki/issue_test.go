@@ -157,7 +157,7 @@ func TestBadProfilesAreRefused(t *testing.T) {
 		{"lowercase country", IssuingCA{CommonName: "CA", Organization: "Acme", Country: "us", ValidityYears: 5}, "IssuingCA.Country"},
 		{"zero validity", IssuingCA{CommonName: "CA", Organization: "Acme", Country: "US"}, "IssuingCA.ValidityYears is 0"},
 		{"negative validity", RecordSigner{CommonName: "R", ValidityYears: -1}, "RecordSigner.ValidityYears is -1"},
-		{"validity past issuer", RecordSigner{CommonName: "R", NotBefore: testNow, ValidityYears: 26}, "ValidityYears: the certificate would end 2052-03-01"},
+		{"validity past issuer", RecordSigner{CommonName: "R", NotBefore: testNow, ValidityYears: 26}, "the certificate's notAfter would be 2052-03-01 11:59:59 UTC, after the notAfter of issuer \"Acme Medical Root CA 2026\" (2051-03-01 11:59:59 UTC): choose a shorter ValidityYears"},
 		{"starts before issuer", RecordSigner{CommonName: "R", NotBefore: testNow.Add(-time.Hour), ValidityYears: 2}, "NotBefore 2026-03-01 11:00:00 UTC is before issuer"},
 		{"long CN", RecordSigner{CommonName: long, ValidityYears: 1}, "RecordSigner.CommonName is 65 characters long"},
 		{"CN with spaces", RecordSigner{CommonName: " R", ValidityYears: 1}, "starts or ends with white space"},
@@ -268,11 +268,10 @@ func TestLintRefusesBeforeSigning(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tmpl, err := IssuingCA{CommonName: "Sub", Organization: "Acme", Country: "US", NotBefore: testNow, ValidityYears: 2}.template(pub)
+			tmpl, err := IssuingCA{CommonName: "Sub", Organization: "Acme", Country: "US", NotBefore: testNow, ValidityYears: 2}.template(newSerial(t), pub)
 			if err != nil {
 				t.Fatal(err)
 			}
-			tmpl.SerialNumber = newSerial(t)
 			tt.edit(tmpl)
 			counting := &countingSigner{Signer: h.rootKey}
 			c, report, err := signCertificate(tmpl, pub, Issuer{Certificate: h.root, Signer: counting})

@@ -109,7 +109,6 @@ var caExclusions = map[string]string{
 	"e_sub_ca_crl_distribution_points_missing":                      "the distribution point is optional: an air-gapped root's CRL may travel by hand, and RFC 5280 does not require the extension",
 	"e_sub_ca_aia_missing":                                          "an offline root runs no OCSP responder and publishes no issuer URL; chains are installed with the devices",
 	"w_sub_ca_aia_missing":                                          "as e_sub_ca_aia_missing",
-	"n_sub_ca_eku_missing":                                          "the issuing CA is deliberately not limited by extended key usage: it issues device identities for client and server TLS",
 	"n_ca_digital_signature_not_set":                                "Custos CAs sign no OCSP responses, so they need no digitalSignature",
 	"w_root_ca_basic_constraints_path_len_constraint_field_present": "pathLen 1 on the root is deliberate: one issuing CA level, and a compromised issuing CA cannot create another",
 }
@@ -176,18 +175,37 @@ func lintCertificate(der []byte, ca, ed25519 bool) (LintReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	return checkReport("certificate", zlint.LintCertificateEx(c, reg))
+	// zlint's framework would answer NA for every Baseline Requirements lint on a
+	// certificate whose extended key usage lacks serverAuth: every issuing CA limited to
+	// clientAuth, every device that only connects, every record signer. Custos chose those
+	// lints for what they say about cryptography, DER and CAs, so it runs them on copies
+	// that set OverrideFrameworkFilter, and each lint's own CheckApplies still decides.
+	rs := &zlint.ResultSet{Results: map[string]*lint.LintResult{}}
+	cfg := reg.GetConfiguration()
+	for _, l := range reg.CertificateLints().Lints() {
+		own := *l
+		own.OverrideFrameworkFilter = true
+		res := own.Execute(c, cfg)
+		res.LintMetadata = l.LintMetadata
+		rs.Results[l.Name] = res
+	}
+	return checkReport("certificate", rs)
 }
 
 // lintCRL runs the CRL lints on der and refuses on any error or fatal.
 func lintCRL(der []byte) (LintReport, error) {
-	rl, err := zx509.ParseRevocationList(der)
-	if err != nil {
-		return nil, fmt.Errorf("zlint cannot parse the CRL: %w", err)
-	}
 	reg, err := crlRegistry()
 	if err != nil {
 		return nil, err
+	}
+	return lintCRLWith(reg, der)
+}
+
+// lintCRLWith is lintCRL with the registry crlRegistry built, for many CRLs in a row.
+func lintCRLWith(reg lint.Registry, der []byte) (LintReport, error) {
+	rl, err := zx509.ParseRevocationList(der)
+	if err != nil {
+		return nil, fmt.Errorf("zlint cannot parse the CRL: %w", err)
 	}
 	return checkReport("CRL", zlint.LintRevocationListEx(rl, reg))
 }

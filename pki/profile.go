@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -21,8 +22,9 @@ var oidDocumentSigning = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 36}
 // Profile is a kind of certificate that a CA of Custos issues: IssuingCA, RecordSigner or
 // DeviceIdentity. The root, which signs itself, is RootCA and goes through IssueRoot.
 type Profile interface {
-	// template builds the certificate for subject key pub; profile fields are checked first.
-	template(pub crypto.PublicKey) (*x509.Certificate, error)
+	// template builds the certificate with serial number serial for subject key pub; profile
+	// fields are checked first.
+	template(serial *big.Int, pub crypto.PublicKey) (*x509.Certificate, error)
 	// kind names the profile in messages, such as "device identity".
 	kind() string
 }
@@ -43,7 +45,12 @@ type RootCA struct {
 }
 
 // IssuingCA is the profile of the CA the root signs to issue device certificates and sign
-// device CRLs: pathLen 0, keyUsage keyCertSign and cRLSign, critical.
+// device CRLs: pathLen 0, keyUsage keyCertSign and cRLSign, critical, and an extended key
+// usage that limits what it may certify: clientAuth by default, serverAuth when asked, never
+// anyExtendedKeyUsage. Relying parties (OpenSSL, Go, browsers) apply a CA's extended key usage
+// to the certificates below it, so an issuing CA of client identities cannot be used to issue
+// a TLS server certificate for any name to everyone who trusts the root; Issue refuses a
+// certificate whose extended key usage or policies its issuer does not allow.
 type IssuingCA struct {
 	CommonName    string    // required
 	Organization  string    // required
@@ -53,6 +60,18 @@ type IssuingCA struct {
 	// CRLDistributionPoint is the http, https or ldap URL where the root's CRL is published,
 	// written into the certificate so that relying parties find it; empty for none.
 	CRLDistributionPoint string
+	// ExtKeyUsages are the purposes of the certificates this CA may issue: ClientAuth,
+	// ServerAuth or both (ParseExtKeyUsages reads them from "clientAuth,serverAuth"). Empty
+	// means ClientAuth alone; ExtKeyUsageAny is refused.
+	ExtKeyUsages []x509.ExtKeyUsage
+	// Policies are certificate policy OIDs the CA asserts (ParsePolicy reads one), such as
+	// the manufacturer's own arc for its device PKI; empty for none. anyPolicy is refused:
+	// it asserts nothing.
+	Policies []x509.OID
+	// CAIssuersURL is the http URL where the root's certificate is published, written as the
+	// authority information access caIssuers so that a relying party given only the device
+	// and issuing CA certificates can find the root; empty for none.
+	CAIssuersURL string
 }
 
 // RecordSigner is the profile of the key that signs PDF records: an end entity with keyUsage
@@ -87,9 +106,19 @@ type DeviceIdentity struct {
 	Country       string    // optional
 	NotBefore     time.Time // zero means now
 	ValidityYears int       // 1 to 50, and within the issuer's validity
-	// ServerAuth adds id-kp-serverAuth for a device that serves TLS as well as connecting.
-	ServerAuth           bool
-	CRLDistributionPoint string // the issuing CA's CRL URL; empty for none
+	// ServerAuth adds id-kp-serverAuth for a device that serves TLS as well as connecting;
+	// the issuing CA's extended key usage must allow it.
+	ServerAuth bool
+	// CRLDistributionPoint is a fixed CRL URL for the device; empty for none. Leave it empty
+	// when CRLShards is set.
+	CRLDistributionPoint string
+	// CRLShards, when set, gives the device a CRL distribution point naming its own shard,
+	// CRLShards.URL(ShardOf(serial, CRLShards.Count)): the small CRL that lists every revoked
+	// certificate of its shard and that a device with little storage can hold.
+	CRLShards CRLShards
+	// Policies are certificate policy OIDs the device certificate asserts; each must be one
+	// its issuing CA asserts (pass the issuing CA certificate's Policies). Empty for none.
+	Policies []x509.OID
 }
 
 // Upper bounds from RFC 5280 appendix A.1 (ub-common-name and friends), counted in
@@ -102,12 +131,12 @@ const (
 	maxValidity     = 50
 )
 
-func (p RootCA) template(pub crypto.PublicKey) (*x509.Certificate, error) {
+func (p RootCA) template(serial *big.Int, pub crypto.PublicKey) (*x509.Certificate, error) {
 	subject, err := caSubject("RootCA", p.CommonName, p.Organization, p.Country)
 	if err != nil {
 		return nil, err
 	}
-	t, err := baseTemplate("RootCA", subject, pub, p.NotBefore, p.ValidityYears)
+	t, err := baseTemplate("RootCA", subject, serial, pub, p.NotBefore, p.ValidityYears)
 	if err != nil {
 		return nil, err
 	}
@@ -121,12 +150,12 @@ func (p RootCA) template(pub crypto.PublicKey) (*x509.Certificate, error) {
 	return t, nil
 }
 
-func (p IssuingCA) template(pub crypto.PublicKey) (*x509.Certificate, error) {
+func (p IssuingCA) template(serial *big.Int, pub crypto.PublicKey) (*x509.Certificate, error) {
 	subject, err := caSubject("IssuingCA", p.CommonName, p.Organization, p.Country)
 	if err != nil {
 		return nil, err
 	}
-	t, err := baseTemplate("IssuingCA", subject, pub, p.NotBefore, p.ValidityYears)
+	t, err := baseTemplate("IssuingCA", subject, serial, pub, p.NotBefore, p.ValidityYears)
 	if err != nil {
 		return nil, err
 	}
@@ -137,10 +166,22 @@ func (p IssuingCA) template(pub crypto.PublicKey) (*x509.Certificate, error) {
 	if t.CRLDistributionPoints, err = distributionPoints("IssuingCA", p.CRLDistributionPoint); err != nil {
 		return nil, err
 	}
+	if t.ExtKeyUsage, err = caExtKeyUsages(p.ExtKeyUsages); err != nil {
+		return nil, err
+	}
+	if t.Policies, err = checkPolicies("IssuingCA.Policies", p.Policies); err != nil {
+		return nil, err
+	}
+	if p.CAIssuersURL != "" {
+		if err := checkURL("IssuingCA.CAIssuersURL", p.CAIssuersURL, "http"); err != nil {
+			return nil, err
+		}
+		t.IssuingCertificateURL = []string{p.CAIssuersURL}
+	}
 	return t, nil
 }
 
-func (p RecordSigner) template(pub crypto.PublicKey) (*x509.Certificate, error) {
+func (p RecordSigner) template(serial *big.Int, pub crypto.PublicKey) (*x509.Certificate, error) {
 	subject := pkix.Name{CommonName: p.CommonName}
 	if err := checkText("RecordSigner.CommonName", p.CommonName, maxCommonName, true); err != nil {
 		return nil, err
@@ -154,7 +195,7 @@ func (p RecordSigner) template(pub crypto.PublicKey) (*x509.Certificate, error) 
 	if err := optionalCountry("RecordSigner", p.Country, &subject); err != nil {
 		return nil, err
 	}
-	t, err := baseTemplate("RecordSigner", subject, pub, p.NotBefore, p.ValidityYears)
+	t, err := baseTemplate("RecordSigner", subject, serial, pub, p.NotBefore, p.ValidityYears)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +210,7 @@ func (p RecordSigner) template(pub crypto.PublicKey) (*x509.Certificate, error) 
 	return t, nil
 }
 
-func (p DeviceIdentity) template(pub crypto.PublicKey) (*x509.Certificate, error) {
+func (p DeviceIdentity) template(serial *big.Int, pub crypto.PublicKey) (*x509.Certificate, error) {
 	if err := checkText("DeviceIdentity.SerialNumber", p.SerialNumber, maxSerialNumber, true); err != nil {
 		return nil, err
 	}
@@ -197,7 +238,7 @@ func (p DeviceIdentity) template(pub crypto.PublicKey) (*x509.Certificate, error
 	if err := optionalCountry("DeviceIdentity", p.Country, &subject); err != nil {
 		return nil, err
 	}
-	t, err := baseTemplate("DeviceIdentity", subject, pub, p.NotBefore, p.ValidityYears)
+	t, err := baseTemplate("DeviceIdentity", subject, serial, pub, p.NotBefore, p.ValidityYears)
 	if err != nil {
 		return nil, err
 	}
@@ -206,16 +247,30 @@ func (p DeviceIdentity) template(pub crypto.PublicKey) (*x509.Certificate, error
 	if p.ServerAuth {
 		t.ExtKeyUsage = append(t.ExtKeyUsage, x509.ExtKeyUsageServerAuth)
 	}
-	if t.CRLDistributionPoints, err = distributionPoints("DeviceIdentity", p.CRLDistributionPoint); err != nil {
+	if p.CRLShards != (CRLShards{}) {
+		if p.CRLDistributionPoint != "" {
+			return nil, fmt.Errorf("DeviceIdentity has both CRLDistributionPoint %q and CRLShards: a device names one CRL, so set only one", p.CRLDistributionPoint)
+		}
+		if err := p.CRLShards.Check(); err != nil {
+			return nil, fmt.Errorf("DeviceIdentity.%w", err)
+		}
+		t.CRLDistributionPoints = []string{p.CRLShards.URL(ShardOf(t.SerialNumber, p.CRLShards.Count))}
+	} else if t.CRLDistributionPoints, err = distributionPoints("DeviceIdentity", p.CRLDistributionPoint); err != nil {
+		return nil, err
+	}
+	if t.Policies, err = checkPolicies("DeviceIdentity.Policies", p.Policies); err != nil {
 		return nil, err
 	}
 	return t, nil
 }
 
-// baseTemplate holds what every profile shares: subject, validity, the subject key
-// identifier computed from the real public key (so the throwaway key that signs the linted
-// copy cannot change it), and basic constraints present.
-func baseTemplate(profile string, subject pkix.Name, pub crypto.PublicKey, notBefore time.Time, years int) (*x509.Certificate, error) {
+// baseTemplate holds what every profile shares: serial number, subject, validity, the
+// subject key identifier computed from the real public key (so the throwaway key that signs
+// the linted copy cannot change it), and basic constraints present.
+func baseTemplate(profile string, subject pkix.Name, serial *big.Int, pub crypto.PublicKey, notBefore time.Time, years int) (*x509.Certificate, error) {
+	if err := checkSerial(serial); err != nil {
+		return nil, fmt.Errorf("certificate %w", err)
+	}
 	if pub == nil {
 		return nil, fmt.Errorf("%s: the subject public key is missing", profile)
 	}
@@ -239,6 +294,7 @@ func baseTemplate(profile string, subject pkix.Name, pub crypto.PublicKey, notBe
 		return nil, fmt.Errorf("%s: %w", profile, err)
 	}
 	return &x509.Certificate{
+		SerialNumber:          new(big.Int).Set(serial),
 		Subject:               subject,
 		NotBefore:             notBefore,
 		NotAfter:              notAfter,
@@ -332,25 +388,31 @@ func distributionPoints(profile, u string) ([]string, error) {
 	if u == "" {
 		return nil, nil
 	}
-	parsed, err := url.Parse(u)
-	if err != nil {
-		return nil, fmt.Errorf("%s.CRLDistributionPoint %q is not a URL: %w", profile, u, err)
-	}
-	switch parsed.Scheme {
-	case "http", "https", "ldap":
-	default:
-		return nil, fmt.Errorf("%s.CRLDistributionPoint %q must be an http, https or ldap URL", profile, u)
-	}
-	if parsed.Host == "" {
-		return nil, fmt.Errorf("%s.CRLDistributionPoint %q has no host", profile, u)
+	if err := checkURL(profile+".CRLDistributionPoint", u, "http", "https", "ldap"); err != nil {
+		return nil, err
 	}
 	return []string{u}, nil
 }
 
-// serialForTemplate checks a serial number before it goes into a certificate.
-func serialForTemplate(serial *big.Int) (*big.Int, error) {
-	if err := checkSerial(serial); err != nil {
-		return nil, fmt.Errorf("certificate %w", err)
+// checkURL refuses what is not an absolute URL of one of the schemes with a host.
+func checkURL(field, u string, schemes ...string) error {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return fmt.Errorf("%s %q is not a URL: %w", field, u, err)
 	}
-	return new(big.Int).Set(serial), nil
+	if !slices.Contains(schemes, parsed.Scheme) {
+		return fmt.Errorf("%s %q must be an %s URL", field, u, orList(schemes))
+	}
+	if parsed.Host == "" {
+		return fmt.Errorf("%s %q has no host", field, u)
+	}
+	return nil
+}
+
+// orList writes "http", "http or https", "http, https or ldap".
+func orList(words []string) string {
+	if len(words) == 1 {
+		return words[0]
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }

@@ -24,11 +24,8 @@ func IssueRoot(p RootCA, serial *big.Int, signer crypto.Signer) (*x509.Certifica
 		return nil, nil, errors.New("issue root certificate: no signer")
 	}
 	pub := signer.Public()
-	t, err := p.template(pub)
+	t, err := p.template(serial, pub)
 	if err != nil {
-		return nil, nil, fmt.Errorf("issue root certificate: %w", err)
-	}
-	if t.SerialNumber, err = serialForTemplate(serial); err != nil {
 		return nil, nil, fmt.Errorf("issue root certificate: %w", err)
 	}
 	c, report, err := signCertificate(t, pub, Issuer{Signer: signer})
@@ -55,11 +52,8 @@ func Issue(p Profile, serial *big.Int, pub crypto.PublicKey, issuer Issuer) (*x5
 	if _, ok := p.(RootCA); ok {
 		return nil, nil, errors.New("issue certificate: a root is self-signed: use IssueRoot")
 	}
-	t, err := p.template(pub)
+	t, err := p.template(serial, pub)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", what, err)
-	}
-	if t.SerialNumber, err = serialForTemplate(serial); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if err := checkIssuer(t, issuer); err != nil {
@@ -73,8 +67,10 @@ func Issue(p Profile, serial *big.Int, pub crypto.PublicKey, issuer Issuer) (*x5
 }
 
 // checkIssuer refuses an issuer that cannot sign t: not a CA, no keyCertSign, a path length
-// that forbids another CA, a validity that does not cover t's, or a signer whose key is not
-// the certificate's.
+// that forbids another CA, an extended key usage or certificate policies that do not cover
+// t's, a validity that does not cover t's (a *LimitError: a certificate never outlives its
+// issuer, and Custos refuses rather than shortens it, so what is signed is what was asked),
+// or a signer whose key is not the certificate's.
 func checkIssuer(t *x509.Certificate, issuer Issuer) error {
 	ic := issuer.Certificate
 	if ic == nil {
@@ -100,8 +96,14 @@ func checkIssuer(t *x509.Certificate, issuer Issuer) error {
 		return fmt.Errorf("NotBefore %s is before issuer %q becomes valid (%s)", t.NotBefore.Format(timeLayout), name, ic.NotBefore.UTC().Format(timeLayout))
 	}
 	if t.NotAfter.After(ic.NotAfter) {
-		return fmt.Errorf("ValidityYears: the certificate would end %s, after issuer %q ends (%s): choose a shorter validity",
-			t.NotAfter.Format(timeLayout), name, ic.NotAfter.UTC().Format(timeLayout))
+		return &LimitError{What: "the certificate's notAfter", Value: t.NotAfter, Limit: ic.NotAfter.UTC(),
+			Bound: fmt.Sprintf("the notAfter of issuer %q", name), Advice: "choose a shorter ValidityYears"}
+	}
+	if err := checkExtKeyUsageNesting(t, ic); err != nil {
+		return err
+	}
+	if err := checkPolicyNesting(t, ic); err != nil {
+		return err
 	}
 	return checkSignerKey(issuer)
 }

@@ -4,6 +4,7 @@
 package publish
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -55,7 +56,8 @@ func SignCRL(ctx context.Context, reg *registry.Registry, ws *workspace.Workspac
 		}
 	}
 	now = now.UTC().Truncate(time.Second)
-	c := pki.CRL{Number: big.NewInt(number), ThisUpdate: now, NextUpdate: now.Add(nextUpdate), Revoked: iter.Seq2[pki.Revocation, error](revoked)}
+	c := pki.CRL{Number: big.NewInt(number), ThisUpdate: now, NextUpdate: now.Add(nextUpdate), MaxNextUpdate: maxNextUpdate(issuer),
+		Revoked: iter.Seq2[pki.Revocation, error](revoked)}
 	signed, _, err := pki.SignCRL(c, issuer)
 	if err != nil {
 		if scanErr != nil {
@@ -82,4 +84,14 @@ func SignCRL(ctx context.Context, reg *registry.Registry, ws *workspace.Workspac
 		return CRL{}, err
 	}
 	return out, nil
+}
+
+// maxNextUpdate is the bound on a CRL's nextUpdate until the workspace's policy sets it:
+// pki.DefaultMaxNextUpdate for an issuing CA, and for a root (self-issued) the most a
+// ceremony plan's crl_next_update_days allows, 3650 days. The issuer's notAfter bounds both.
+func maxNextUpdate(issuer pki.Issuer) time.Duration {
+	if c := issuer.Certificate; c != nil && bytes.Equal(c.RawIssuer, c.RawSubject) {
+		return 3650 * 24 * time.Hour
+	}
+	return pki.DefaultMaxNextUpdate
 }
