@@ -290,7 +290,7 @@ func RootCRL(ctx context.Context, env Env, q *quorum.Collector, req RootCRLReque
 		if serial != nil {
 			err := r.step(Step{ID: "crl.revoke", Title: "Revoke the issuing CA"}, record.System, func() (map[string]string, error) {
 				rv, already, err := env.Registry.Revoke(ctx, registry.Revocation{IssuerID: u.root.ID, Serial: serial,
-					RevokedAt: env.now(), Reason: registry.RevocationReason(req.Reason)})
+					RevokedAt: env.now(), Reason: req.Reason})
 				if err != nil {
 					return nil, err
 				}

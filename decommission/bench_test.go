@@ -106,7 +106,7 @@ func newCRLWorld(b *testing.B, n int) *crlWorld {
 				Device:      registry.Device{Serial: fmt.Sprintf("DEV-%07d", i), Model: "Pump", IssuerID: "ica-bench"},
 				Certificate: registry.Certificate{Serial: s, Subject: tmpl.Subject.String(), NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, DER: der},
 				Key:         registry.DeviceKey{PublicKeySHA256: sha256.Sum256(s)},
-				Revoked:     &registry.Revocation{RevokedAt: time.Now(), Reason: registry.ReasonCessationOfOperation},
+				Revoked:     &registry.Revocation{RevokedAt: time.Now(), Reason: pki.ReasonCessationOfOperation},
 			}
 			if !yield(d, nil) {
 				return

@@ -212,7 +212,7 @@ func runFleet(ctx context.Context, env Env, j *record.Journal, m *Manifest, req 
 			}
 			return fmt.Errorf("fleet stopped after %d of %d devices (run it again to resume): %w", handled, len(m.Rows), err)
 		}
-		d := registry.Decommission{RunID: res.RunID, DeviceSerial: r.Serial, Method: string(r.Method), Reason: registry.RevocationReason(r.Reason),
+		d := registry.Decommission{RunID: res.RunID, DeviceSerial: r.Serial, Method: string(r.Method), Reason: r.Reason,
 			Note: r.Note, KeyState: registry.KeyDestroyed, At: env.now()}
 		if r.Method == Unreachable {
 			d.KeyState = registry.KeyCompromised
@@ -393,7 +393,7 @@ func fleetRecord(ctx context.Context, env Env, j *record.Journal, mod *hsm.Modul
 			res.Failed++
 		}
 		row := record.DeviceRow{Serial: r.DeviceSerial, Method: r.Method, Verification: r.Verification,
-			Reason: pki.Reason(r.Reason).String(), Outcome: string(r.Outcome), Time: r.At}
+			Reason: r.Reason.String(), Outcome: string(r.Outcome), Time: r.At}
 		var serials, keys []string
 		for _, s := range r.RevokedSerials {
 			serials = append(serials, s.String())

@@ -306,7 +306,7 @@ func revokePublishRecord(ctx context.Context, env Env, j *record.Journal, mod *h
 		var batch []registry.Decommission
 		for _, s := range serials {
 			batch = append(batch, registry.Decommission{RunID: res.RunID, DeviceSerial: s, Method: string(req.Method),
-				Verification: res.Verification, Reason: registry.RevocationReason(req.Reason), Note: req.Note,
+				Verification: res.Verification, Reason: req.Reason, Note: req.Note,
 				KeyState: keyState, At: env.now(), InvalidityDate: inval})
 		}
 		if results, err = env.Registry.DecommissionDevices(ctx, batch); err != nil {
@@ -398,7 +398,7 @@ func deviceRow(ctx context.Context, env Env, r registry.DeviceResult, res *Resul
 		model = dev.Model
 	}
 	return record.DeviceRow{Serial: r.DeviceSerial, Model: model, Method: r.Method, KeyIDs: strings.Join(keys, " "),
-		CertSerials: strings.Join(certs, " "), Verification: r.Verification, Reason: pki.Reason(r.Reason).String(),
+		CertSerials: strings.Join(certs, " "), Verification: r.Verification, Reason: r.Reason.String(),
 		Outcome: string(r.Outcome), Time: r.At}
 }
 

@@ -582,7 +582,7 @@ func (e *crlEncoder) add(r *Revocation) (pos uint32, size, shape int, err error)
 	if revoked.Before(e.notBefore) {
 		return 0, 0, 0, fmt.Errorf("revoked serial %s was revoked at %s, before its issuer became valid (%s)", SerialHex(r.Serial), revoked.Format(timeLayout), e.notBefore.Format(timeLayout))
 	}
-	if !r.Reason.valid() {
+	if !r.Reason.Valid() {
 		return 0, 0, 0, fmt.Errorf("revoked serial %s has reason %s, which Custos does not write", SerialHex(r.Serial), r.Reason)
 	}
 	invalid := r.InvalidityDate.UTC().Truncate(time.Second)

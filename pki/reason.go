@@ -56,7 +56,8 @@ func (r Reason) String() string {
 	return fmt.Sprintf("Reason(%d)", int(r))
 }
 
-func (r Reason) valid() bool {
+// Valid reports whether Custos writes this reason.
+func (r Reason) Valid() bool {
 	for _, rn := range reasonNames {
 		if rn.r == r {
 			return true

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/custos-pki/custos/pki"
 )
 
 // benchFixtureVersion changes whenever benchDevices makes different data, so that a cached
@@ -49,9 +51,9 @@ func benchDevices(template *x509Template, n int, revoked bool) iter.Seq2[NewDevi
 				Key:         DeviceKey{KeyID: serial[8:], PublicKeySHA256: sha256.Sum256(serial), TokenLabel: "device"},
 			}
 			if revoked {
-				d.Revoked = &Revocation{RevokedAt: at.AddDate(1, 0, 0), Reason: ReasonCessationOfOperation}
+				d.Revoked = &Revocation{RevokedAt: at.AddDate(1, 0, 0), Reason: pki.ReasonCessationOfOperation}
 				if i%10 == 0 {
-					d.Revoked.Reason, d.Revoked.InvalidityDate = ReasonKeyCompromise, at.AddDate(0, 11, 0)
+					d.Revoked.Reason, d.Revoked.InvalidityDate = pki.ReasonKeyCompromise, at.AddDate(0, 11, 0)
 				}
 			}
 			if !yield(d, nil) {
@@ -294,7 +296,7 @@ func BenchmarkDecommissionBatch(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		batch = append(batch, Decommission{RunID: "fleet-bench", DeviceSerial: fmt.Sprintf("DEV-%08d", i), Method: "unreachable",
-			Verification: "device destroyed by fire", Reason: ReasonCessationOfOperation, KeyState: KeyDestroyed, At: t0.AddDate(2, 0, 0)})
+			Verification: "device destroyed by fire", Reason: pki.ReasonCessationOfOperation, KeyState: KeyDestroyed, At: t0.AddDate(2, 0, 0)})
 		if len(batch) == batchSize {
 			flush()
 		}

@@ -9,6 +9,8 @@ import (
 	"iter"
 	"strings"
 	"time"
+
+	"github.com/custos-pki/custos/pki"
 )
 
 // DecommissionRun is a decommission run: one device (Operation "single", Subject its serial)
@@ -82,13 +84,13 @@ func (r *Registry) DecommissionRun(ctx context.Context, id string) (Decommission
 type Decommission struct {
 	RunID          string
 	DeviceSerial   string
-	Method         string           // erase, reinit, physical or unreachable
-	Verification   string           // what the verification found, in words
-	Reason         RevocationReason // for its certificates
-	Note           string           // the manifest's note or the technician's words
-	KeyState       KeyState         // what its keys become: KeyDestroyed, or KeyCompromised for a lost device
-	At             time.Time        // revocation and key state time; zero: now
-	InvalidityDate time.Time        // for keyCompromise: since when the key may have been known; zero if none
+	Method         string     // erase, reinit, physical or unreachable
+	Verification   string     // what the verification found, in words
+	Reason         pki.Reason // for its certificates
+	Note           string     // the manifest's note or the technician's words
+	KeyState       KeyState   // what its keys become: KeyDestroyed, or KeyCompromised for a lost device
+	At             time.Time  // revocation and key state time; zero: now
+	InvalidityDate time.Time  // for keyCompromise: since when the key may have been known; zero if none
 }
 
 // Outcome is what a decommission run did with one device.
@@ -108,7 +110,7 @@ type DeviceResult struct {
 	Outcome        Outcome
 	Method         string
 	Verification   string
-	Reason         RevocationReason
+	Reason         pki.Reason
 	Note           string
 	KeyState       KeyState       // what its keys became ("" unless decommissioned)
 	RevokedAt      time.Time      // zero unless decommissioned
@@ -421,7 +423,7 @@ func scanResult(s rowScanner) (DeviceResult, error) {
 	if err != nil {
 		return DeviceResult{}, err
 	}
-	res.Outcome, res.Reason, res.KeyState, res.CRLNumber, res.At = Outcome(outcome), RevocationReason(reason.Int64),
+	res.Outcome, res.Reason, res.KeyState, res.CRLNumber, res.At = Outcome(outcome), pki.Reason(reason.Int64),
 		KeyState(keyState.String), crl.Int64, fromUnix(at)
 	for _, s := range splitList(serials) {
 		b, err := hex.DecodeString(s)

@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/custos-pki/custos/pki"
 )
 
 func TestDecommissionOneDevice(t *testing.T) {
@@ -18,13 +20,13 @@ func TestDecommissionOneDevice(t *testing.T) {
 	w.startRun(t, "run-1", "single")
 	at := t0.AddDate(1, 0, 0)
 	d := Decommission{RunID: "run-1", DeviceSerial: "SN-1", Method: "erase", Verification: "0 of 3 objects remain; signing fails",
-		Reason: ReasonCessationOfOperation, KeyState: KeyDestroyed, At: at, Note: "returned by customer"}
+		Reason: pki.ReasonCessationOfOperation, KeyState: KeyDestroyed, At: at, Note: "returned by customer"}
 	res, err := w.r.DecommissionDevice(ctx, d)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := DeviceResult{RunID: "run-1", DeviceSerial: "SN-1", IssuerID: "ica-test", Outcome: OutcomeDecommissioned, Method: "erase",
-		Verification: d.Verification, Reason: ReasonCessationOfOperation, Note: d.Note, KeyState: KeyDestroyed, RevokedAt: at,
+		Verification: d.Verification, Reason: pki.ReasonCessationOfOperation, Note: d.Note, KeyState: KeyDestroyed, RevokedAt: at,
 		RevokedSerials: []SerialNumber{nd.Certificate.Serial}, KeyIDs: [][]byte{nd.Key.KeyID}, At: at}
 	if !reflect.DeepEqual(res, want) {
 		t.Fatalf("result\n%+v\nwant\n%+v", res, want)
@@ -34,7 +36,7 @@ func TestDecommissionOneDevice(t *testing.T) {
 	rv, err := w.r.RevocationOf(ctx, "ica-test", nd.Certificate.Serial)
 	h, _ := w.r.DeviceHistory(ctx, "SN-1")
 	if dev.Status != DeviceDecommissioned || !dev.DecommissionedAt.Equal(at) || err != nil || !rv.RevokedAt.Equal(at) ||
-		rv.Reason != ReasonCessationOfOperation || h.Keys[0].State != KeyDestroyed || len(h.Results) != 1 {
+		rv.Reason != pki.ReasonCessationOfOperation || h.Keys[0].State != KeyDestroyed || len(h.Results) != 1 {
 		t.Fatalf("after decommission: device %+v, revocation %+v %v, key %s", dev, rv, err, h.Keys[0].State)
 	}
 	stored := collect(t, w.r.RunResults(ctx, "run-1"))
@@ -44,7 +46,7 @@ func TestDecommissionOneDevice(t *testing.T) {
 
 	// The same run again (a resumed run): the stored result, nothing changed.
 	again := d
-	again.At, again.Reason = at.Add(time.Hour), ReasonSuperseded
+	again.At, again.Reason = at.Add(time.Hour), pki.ReasonSuperseded
 	res2, err := w.r.DecommissionDevice(ctx, again)
 	if err != nil || !reflect.DeepEqual(res2, want) {
 		t.Fatalf("second time in the same run: %+v, %v", res2, err)
@@ -62,7 +64,7 @@ func TestDecommissionOneDevice(t *testing.T) {
 	if n, _ := w.r.CountRevocations(ctx, "ica-test"); n != 1 {
 		t.Errorf("%d revocations", n)
 	}
-	if rv2, _ := w.r.RevocationOf(ctx, "ica-test", nd.Certificate.Serial); !rv2.RevokedAt.Equal(at) || rv2.Reason != ReasonCessationOfOperation {
+	if rv2, _ := w.r.RevocationOf(ctx, "ica-test", nd.Certificate.Serial); !rv2.RevokedAt.Equal(at) || rv2.Reason != pki.ReasonCessationOfOperation {
 		t.Errorf("the revocation changed: %+v", rv2)
 	}
 	h2, _ := w.r.DeviceHistory(ctx, "SN-1")
@@ -78,7 +80,7 @@ func TestDecommissionLostDevice(t *testing.T) {
 	w.startRun(t, "run-1", "single")
 	at, lostSince := t0.AddDate(0, 3, 0), t0.AddDate(0, 2, 0)
 	res, err := w.r.DecommissionDevice(ctx, Decommission{RunID: "run-1", DeviceSerial: "SN-LOST", Method: "unreachable",
-		Verification: "not reachable: reported lost", Reason: ReasonKeyCompromise, KeyState: KeyCompromised, At: at, InvalidityDate: lostSince})
+		Verification: "not reachable: reported lost", Reason: pki.ReasonKeyCompromise, KeyState: KeyCompromised, At: at, InvalidityDate: lostSince})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +95,7 @@ func TestDecommissionLostDevice(t *testing.T) {
 	if !reflect.DeepEqual(states, []KeyState{KeyPreActivation, KeyActive, KeyCompromised}) {
 		t.Errorf("a lost device's key went %v", states)
 	}
-	if len(h.Revocations) != 1 || h.Revocations[0].Reason != ReasonKeyCompromise || !h.Revocations[0].InvalidityDate.Equal(lostSince) {
+	if len(h.Revocations) != 1 || h.Revocations[0].Reason != pki.ReasonKeyCompromise || !h.Revocations[0].InvalidityDate.Equal(lostSince) {
 		t.Errorf("revocations %+v", h.Revocations)
 	}
 }
@@ -104,7 +106,7 @@ func TestDecommissionSkipsExpiredCertificates(t *testing.T) {
 	nd, _ := w.register(t, "SN-OLD", t0)
 	w.startRun(t, "run-1", "single")
 	res, err := w.r.DecommissionDevice(ctx, Decommission{RunID: "run-1", DeviceSerial: "SN-OLD", Method: "physical",
-		Reason: ReasonCessationOfOperation, KeyState: KeyDestroyed, At: nd.Certificate.NotAfter.Add(time.Hour)})
+		Reason: pki.ReasonCessationOfOperation, KeyState: KeyDestroyed, At: nd.Certificate.NotAfter.Add(time.Hour)})
 	if err != nil || res.Outcome != OutcomeDecommissioned || len(res.RevokedSerials) != 0 {
 		t.Fatalf("decommission after expiry: %+v, %v", res, err)
 	}
@@ -122,7 +124,7 @@ func TestDecommissionRefusals(t *testing.T) {
 	if err := w.r.CompleteRun(ctx, "run-done", "records/x.pdf"); err != nil {
 		t.Fatal(err)
 	}
-	good := Decommission{RunID: "run-1", DeviceSerial: "SN-1", Method: "erase", Reason: ReasonCessationOfOperation, KeyState: KeyDestroyed, At: t0.AddDate(1, 0, 0)}
+	good := Decommission{RunID: "run-1", DeviceSerial: "SN-1", Method: "erase", Reason: pki.ReasonCessationOfOperation, KeyState: KeyDestroyed, At: t0.AddDate(1, 0, 0)}
 	tests := []struct {
 		name   string
 		edit   func(d *Decommission)
@@ -160,7 +162,7 @@ func TestDecommissionBatchIsAllOrNothing(t *testing.T) {
 	for i := 0; i < 6; i++ {
 		s := fmt.Sprintf("SN-%d", i)
 		w.register(t, s, t0)
-		batch = append(batch, Decommission{RunID: "fleet-1", DeviceSerial: s, Method: "unreachable", Reason: ReasonCessationOfOperation,
+		batch = append(batch, Decommission{RunID: "fleet-1", DeviceSerial: s, Method: "unreachable", Reason: pki.ReasonCessationOfOperation,
 			KeyState: KeyDestroyed, At: t0.AddDate(1, 0, 0)})
 	}
 	w.startRun(t, "fleet-1", "fleet")
@@ -215,7 +217,7 @@ func TestFleetResume(t *testing.T) {
 		s := fmt.Sprintf("SN-%03d", i)
 		w.register(t, s, t0)
 		manifest = append(manifest, Decommission{RunID: "fleet-1", DeviceSerial: s, Method: "unreachable",
-			Reason: ReasonCessationOfOperation, KeyState: KeyDestroyed, At: t0.AddDate(1, 0, 0)})
+			Reason: pki.ReasonCessationOfOperation, KeyState: KeyDestroyed, At: t0.AddDate(1, 0, 0)})
 	}
 	// One device was retired earlier by another run.
 	w.startRun(t, "single-0", "single")
@@ -331,7 +333,7 @@ func TestDecommissionFailureThenRetry(t *testing.T) {
 		t.Fatal("a failure changed the device")
 	}
 	res, err := w.r.DecommissionDevice(ctx, Decommission{RunID: "run-1", DeviceSerial: "SN-1", Method: "reinit", Verification: "token empty",
-		Reason: ReasonCessationOfOperation, KeyState: KeyDestroyed, At: t0.AddDate(1, 0, 0)})
+		Reason: pki.ReasonCessationOfOperation, KeyState: KeyDestroyed, At: t0.AddDate(1, 0, 0)})
 	if err != nil || res.Outcome != OutcomeDecommissioned {
 		t.Fatalf("retry: %+v %v", res, err)
 	}

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/custos-pki/custos/pki"
 )
 
 func TestRegisterAndFindDevice(t *testing.T) {
@@ -134,7 +136,7 @@ func TestListDevices(t *testing.T) {
 	w.startRun(t, "run-1", "fleet")
 	for _, s := range []string{"SN-02", "SN-05", "SN-07"} {
 		if _, err := w.r.DecommissionDevice(ctx, Decommission{RunID: "run-1", DeviceSerial: s, Method: "unreachable",
-			Reason: ReasonCessationOfOperation, KeyState: KeyDestroyed, At: t0.AddDate(1, 0, 0)}); err != nil {
+			Reason: pki.ReasonCessationOfOperation, KeyState: KeyDestroyed, At: t0.AddDate(1, 0, 0)}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/custos-pki/custos/pki"
 )
 
 // DeviceHistory is everything the registry knows about a device, for `custos device show`.
@@ -242,7 +244,7 @@ func (r *Registry) DeviceAsOf(ctx context.Context, serial string, at time.Time) 
 			ca := CertificateAt{Certificate: c, Valid: !c.NotAfter.Before(at) && !revokedAt.Valid}
 			if revokedAt.Valid {
 				ca.Revocation = &Revocation{IssuerID: c.IssuerID, Serial: c.Serial, RevokedAt: fromUnix(revokedAt.Int64),
-					Reason: RevocationReason(reason.Int64), InvalidityDate: inv}
+					Reason: pki.Reason(reason.Int64), InvalidityDate: inv}
 			}
 			out.Certificates = append(out.Certificates, ca)
 		}

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/custos-pki/custos/pki"
 )
 
 // TestDeviceAsOf follows one device through its life: provisioned, re-keyed with a new
@@ -26,7 +28,7 @@ func TestDeviceAsOf(t *testing.T) {
 	}
 	w.startRun(t, "run-1", "single")
 	res, err := w.r.DecommissionDevice(ctx, Decommission{RunID: "run-1", DeviceSerial: "SN-1", Method: "erase",
-		Verification: "no objects remain", Reason: ReasonCessationOfOperation, KeyState: KeyDestroyed, At: t2})
+		Verification: "no objects remain", Reason: pki.ReasonCessationOfOperation, KeyState: KeyDestroyed, At: t2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +86,7 @@ func TestDeviceAsOf(t *testing.T) {
 			var certs []certWant
 			for _, c := range got.Certificates {
 				certs = append(certs, certWant{c.Certificate.Serial.Big().Text(16), c.Valid, c.Revocation != nil})
-				if c.Revocation != nil && (!c.Revocation.RevokedAt.Equal(t2) || c.Revocation.Reason != ReasonCessationOfOperation) {
+				if c.Revocation != nil && (!c.Revocation.RevokedAt.Equal(t2) || c.Revocation.Reason != pki.ReasonCessationOfOperation) {
 					t.Errorf("revocation %+v", c.Revocation)
 				}
 			}

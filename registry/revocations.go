@@ -9,15 +9,17 @@ import (
 	"io"
 	"iter"
 	"time"
+
+	"github.com/custos-pki/custos/pki"
 )
 
 // Revocation is a revoked certificate: which issuer, which serial, when, why.
 type Revocation struct {
 	IssuerID       string
 	Serial         SerialNumber
-	RevokedAt      time.Time        // revocationDate on the CRL
-	Reason         RevocationReason // reasonCode on the CRL
-	InvalidityDate time.Time        // when the key is known or suspected to have been compromised; zero if none
+	RevokedAt      time.Time  // revocationDate on the CRL
+	Reason         pki.Reason // reasonCode on the CRL
+	InvalidityDate time.Time  // when the key is known or suspected to have been compromised; zero if none
 }
 
 func (rv Revocation) check() error {
@@ -182,7 +184,7 @@ func (r *Registry) Revocations(ctx context.Context, issuerID string) iter.Seq2[R
 				if !ok1 || !ok2 || !ok3 {
 					return fmt.Errorf("malformed revocation row (%T, %T, %T)", dest[0], dest[1], dest[2])
 				}
-				rv.Serial, rv.RevokedAt, rv.Reason = serial, fromUnix(at), RevocationReason(reason)
+				rv.Serial, rv.RevokedAt, rv.Reason = serial, fromUnix(at), pki.Reason(reason)
 				switch inv := dest[3].(type) {
 				case nil:
 					rv.InvalidityDate = time.Time{}

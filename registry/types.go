@@ -60,60 +60,6 @@ func (s SerialNumber) canonical() error {
 	return nil
 }
 
-// RevocationReason is an RFC 5280 CRLReason code, stored as the code.
-type RevocationReason int
-
-// The reasons Custos records. certificateHold (6) and removeFromCRL (8) are left out: Custos
-// never suspends a certificate, and removeFromCRL belongs to delta CRLs.
-const (
-	ReasonUnspecified          RevocationReason = 0
-	ReasonKeyCompromise        RevocationReason = 1
-	ReasonCACompromise         RevocationReason = 2
-	ReasonAffiliationChanged   RevocationReason = 3
-	ReasonSuperseded           RevocationReason = 4
-	ReasonCessationOfOperation RevocationReason = 5
-	ReasonPrivilegeWithdrawn   RevocationReason = 9
-	ReasonAACompromise         RevocationReason = 10
-)
-
-var reasonNames = map[RevocationReason]string{
-	ReasonUnspecified:          "unspecified",
-	ReasonKeyCompromise:        "keyCompromise",
-	ReasonCACompromise:         "cACompromise",
-	ReasonAffiliationChanged:   "affiliationChanged",
-	ReasonSuperseded:           "superseded",
-	ReasonCessationOfOperation: "cessationOfOperation",
-	ReasonPrivilegeWithdrawn:   "privilegeWithdrawn",
-	ReasonAACompromise:         "aACompromise",
-}
-
-// String is the RFC 5280 name, e.g. "keyCompromise".
-func (r RevocationReason) String() string {
-	if n, ok := reasonNames[r]; ok {
-		return n
-	}
-	return fmt.Sprintf("reason(%d)", int(r))
-}
-
-// Valid reports whether Custos records this reason.
-func (r RevocationReason) Valid() bool { _, ok := reasonNames[r]; return ok }
-
-// ParseRevocationReason reads an RFC 5280 reason name, case-insensitively ("keyCompromise",
-// "cessationofoperation") or its code ("5").
-func ParseRevocationReason(s string) (RevocationReason, error) {
-	t := strings.TrimSpace(s)
-	for r, n := range reasonNames {
-		if strings.EqualFold(t, n) || t == fmt.Sprint(int(r)) {
-			return r, nil
-		}
-	}
-	names := make([]string, 0, len(reasonNames))
-	for _, r := range []RevocationReason{0, 1, 2, 3, 4, 5, 9, 10} {
-		names = append(names, reasonNames[r])
-	}
-	return 0, fmt.Errorf("%w: revocation reason %q: use one of %s", ErrInvalid, s, strings.Join(names, ", "))
-}
-
 // KeyState is a key's state in the life cycle of NIST SP 800-57 Part 1, section 5.3.
 type KeyState string
 

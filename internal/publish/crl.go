@@ -50,7 +50,7 @@ func SignCRL(ctx context.Context, reg *registry.Registry, ws *workspace.Workspac
 				return
 			}
 			if !yield(pki.Revocation{Serial: new(big.Int).SetBytes(rv.Serial), RevokedAt: rv.RevokedAt,
-				Reason: pki.Reason(rv.Reason), InvalidityDate: rv.InvalidityDate}, nil) {
+				Reason: rv.Reason, InvalidityDate: rv.InvalidityDate}, nil) {
 				return
 			}
 		}
