@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/custos-pki/custos/hsm"
+	"github.com/custos-pki/custos/keyalg"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
 	"github.com/custos-pki/custos/workspace"
@@ -41,7 +42,7 @@ func TestIssueCACrashHelper(t *testing.T) {
 		}
 	}
 	if _, err := IssueCA(ctx, env, q, IssueCARequest{CommonName: "Killed CA",
-		OpsPIN: []byte("ops-pin-1234"), Algorithm: hsm.ECDSAP256}); err != nil {
+		OpsPIN: []byte("ops-pin-1234"), Algorithm: keyalg.ECDSAP256}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -96,7 +97,7 @@ func TestIssueCASurvivesKills(t *testing.T) {
 	defer ws.Close()
 	f.env.Workspace = ws
 	if _, err := IssueCA(ctx, f.env, f.quorum(t, p.shares[1], p.shares[2], p.shares[3]), IssueCARequest{CommonName: "After the kills",
-		OpsPIN: []byte("ops-pin-1234"), Algorithm: hsm.ECDSAP256}); err != nil {
+		OpsPIN: []byte("ops-pin-1234"), Algorithm: keyalg.ECDSAP256}); err != nil {
 		t.Fatalf("issue-ca after the kills: %v", err)
 	}
 	t.Logf("an issue-ca takes %v; %d of %d killed mid-run, %d aborted, %d half-made keys destroyed; SoftHSM tore %d token files and left %d half-created objects",

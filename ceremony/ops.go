@@ -15,6 +15,7 @@ import (
 	"github.com/custos-pki/custos/internal/opstoken"
 	"github.com/custos-pki/custos/internal/publish"
 	"github.com/custos-pki/custos/internal/secret"
+	"github.com/custos-pki/custos/keyalg"
 	"github.com/custos-pki/custos/pki"
 	"github.com/custos-pki/custos/quorum"
 	"github.com/custos-pki/custos/record"
@@ -152,7 +153,7 @@ type IssueCARequest struct {
 	CommonName    string
 	ValidityYears int    // 0 means 10
 	OpsPIN        []byte // the operations token's operator PIN; zeroed by IssueCA
-	Algorithm     hsm.Algorithm
+	Algorithm     keyalg.Algorithm
 }
 
 // IssueCAResult is a new issuing CA.
@@ -176,7 +177,7 @@ func IssueCA(ctx context.Context, env Env, q *quorum.Collector, req IssueCAReque
 		req.ValidityYears = 10
 	}
 	if req.Algorithm == "" {
-		req.Algorithm = hsm.ECDSAP384
+		req.Algorithm = keyalg.ECDSAP384
 	}
 	res := &IssueCAResult{}
 	rid, err := quorumRun(ctx, env, q, "issue-ca", req.OpsPIN, func(r *run, u *unlocked) (string, error) {

@@ -13,8 +13,8 @@ import (
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/text/unicode/norm"
 
-	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/internal/pgpwords"
+	"github.com/custos-pki/custos/keyalg"
 )
 
 // Plan is a root key ceremony as prepared and reviewed before the day. It never holds a PIN.
@@ -154,11 +154,11 @@ func (p *Plan) Validate() error {
 	if p.Threshold < 2 || p.Threshold > n {
 		return bad("threshold", "%d; it must be at least 2 and at most the %d custodians", p.Threshold, n)
 	}
-	alg, err := hsm.ParseAlgorithm(p.Key.Algorithm)
+	alg, err := keyalg.Parse(p.Key.Algorithm)
 	if err != nil {
-		return bad("key.algorithm", "%q is not one of %s", p.Key.Algorithm, algorithmList())
+		return bad("key.algorithm", "%q is not one of %s", p.Key.Algorithm, keyalg.List())
 	}
-	if alg == hsm.Ed25519 && p.Backup {
+	if alg == keyalg.Ed25519 && p.Backup {
 		return bad("backup", "an ed25519 key cannot be backed up: PKCS#11 tokens cannot wrap EdDSA keys with AES key wrap; choose ecdsa-p384 or set backup: false")
 	}
 	c := p.Certificate
@@ -200,14 +200,6 @@ func nameKey(name string) string {
 	return strings.ToLower(strings.Join(strings.Fields(norm.NFC.String(name)), " "))
 }
 
-func algorithmList() string {
-	var names []string
-	for _, a := range hsm.Algorithms() {
-		names = append(names, string(a))
-	}
-	return strings.Join(names, ", ")
-}
-
 // Raw is the plan file as reviewed.
 func (p *Plan) Raw() []byte { return p.raw }
 
@@ -221,8 +213,8 @@ func (p *Plan) HashWords() string {
 }
 
 // Algorithm is the root key's algorithm.
-func (p *Plan) Algorithm() hsm.Algorithm {
-	a, _ := hsm.ParseAlgorithm(p.Key.Algorithm)
+func (p *Plan) Algorithm() keyalg.Algorithm {
+	a, _ := keyalg.Parse(p.Key.Algorithm)
 	return a
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/internal/secret"
 	"github.com/custos-pki/custos/internal/workstation"
+	"github.com/custos-pki/custos/keyalg"
 	"github.com/custos-pki/custos/pki"
 	"github.com/custos-pki/custos/quorum"
 	"github.com/custos-pki/custos/record"
@@ -299,7 +300,7 @@ func (r *rootRun) generateKey(ctx context.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		if err := pki.CheckPublicKey(r.rootKey.Public(), pki.KeyAlgorithm(r.plan.Algorithm())); err != nil {
+		if err := pki.CheckPublicKey(r.rootKey.Public(), r.plan.Algorithm()); err != nil {
 			return nil, fmt.Errorf("the token made a different key than asked: %w", err)
 		}
 		fp, err := pki.PublicKeyFingerprint(r.rootKey.Public())
@@ -415,7 +416,7 @@ func (r *rootRun) recordSigner(ctx context.Context) error {
 		label := "record signer " + r.plan.ID
 		// Undo first: a generation that fails half way can leave the key behind.
 		r.made = append(r.made, destroyObjects(r.ops, id, "record-signer key on "+r.plan.OperationsToken))
-		r.signerKey, err = r.ops.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.ECDSAP384, ID: id, Label: label})
+		r.signerKey, err = r.ops.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: keyalg.ECDSAP384, ID: id, Label: label})
 		if err != nil {
 			return nil, err
 		}
@@ -445,7 +446,7 @@ func (r *rootRun) recordSigner(ctx context.Context) error {
 			"key_id": hex.EncodeToString(id), "subject": cert.Subject.String(),
 			"serial": pki.SerialHex(cert.SerialNumber), "sha256": fp.String(), "file": path,
 			"not_before": cert.NotBefore.Format(time.RFC3339), "not_after": cert.NotAfter.Format(time.RFC3339),
-			"algorithm": string(hsm.ECDSAP384)}, nil
+			"algorithm": string(keyalg.ECDSAP384)}, nil
 	})
 }
 
@@ -531,7 +532,7 @@ func signs(key crypto.Signer, cert *x509.Certificate) error {
 	digest := sha256.Sum256(msg)
 	var opts crypto.SignerOpts = crypto.SHA256
 	var in []byte = digest[:]
-	if k, ok := key.(*hsm.Signer); ok && k.Algorithm() == hsm.Ed25519 {
+	if k, ok := key.(*hsm.Signer); ok && k.Algorithm() == keyalg.Ed25519 {
 		opts, in = crypto.Hash(0), msg
 	}
 	sig, err := key.Sign(nil, in, opts)
@@ -603,7 +604,7 @@ func (r *rootRun) close(ctx context.Context) error {
 		}
 		if _, err := reg.AddRoleCert(ctx, registry.RoleCert{Role: registry.RoleRecordSigner, IssuerID: r.plan.ID,
 			CeremonyID: r.plan.ID, Certificate: r.res.RecordSigner.Raw,
-			Key: registry.KeyLocation{TokenLabel: r.plan.OperationsToken, KeyID: r.signerKey.ID(), Algorithm: string(hsm.ECDSAP384)}}); err != nil {
+			Key: registry.KeyLocation{TokenLabel: r.plan.OperationsToken, KeyID: r.signerKey.ID(), Algorithm: string(keyalg.ECDSAP384)}}); err != nil {
 			return nil, err
 		}
 		if err := reg.SetSetting(ctx, "pkcs11.module", r.mod.Path()); err != nil {

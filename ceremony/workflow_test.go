@@ -12,6 +12,7 @@ import (
 
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/internal/testhsm"
+	"github.com/custos-pki/custos/keyalg"
 	"github.com/custos-pki/custos/pki"
 	"github.com/custos-pki/custos/quorum"
 	"github.com/custos-pki/custos/record"
@@ -369,7 +370,7 @@ func TestIssueCAFaultAtEveryCall(t *testing.T) {
 	log := &hsm.CallLog{}
 	f.env.HSMOptions = []hsm.Option{hsm.WithFault(log.Fault)}
 	req := func() IssueCARequest {
-		return IssueCARequest{CommonName: "CA", OpsPIN: []byte("ops-pin-1234"), Algorithm: hsm.ECDSAP256}
+		return IssueCARequest{CommonName: "CA", OpsPIN: []byte("ops-pin-1234"), Algorithm: keyalg.ECDSAP256}
 	}
 	if _, err := IssueCA(ctx, f.env, f.quorum(t, p.shares[1], p.shares[2]), req()); err != nil {
 		t.Fatal(err)

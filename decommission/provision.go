@@ -13,6 +13,7 @@ import (
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/internal/opstoken"
 	"github.com/custos-pki/custos/internal/secret"
+	"github.com/custos-pki/custos/keyalg"
 	"github.com/custos-pki/custos/pki"
 	"github.com/custos-pki/custos/registry"
 )
@@ -87,7 +88,7 @@ func Provision(ctx context.Context, env Env, req ProvisionRequest) (*Provisioned
 	if err != nil {
 		return nil, err
 	}
-	key, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.ECDSAP256, ID: id, Label: "device " + req.Serial})
+	key, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: keyalg.ECDSAP256, ID: id, Label: "device " + req.Serial})
 	if err != nil {
 		return nil, err
 	}

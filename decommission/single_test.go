@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/custos-pki/custos/hsm"
+	"github.com/custos-pki/custos/keyalg"
 	"github.com/custos-pki/custos/pki"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
@@ -120,7 +121,7 @@ func TestDecommissionRefusals(t *testing.T) {
 	if _, err := s.Destroy(ctx, hsm.Match{ID: p.KeyID}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.ECDSAP256, ID: p.KeyID, Label: "impostor"}); err != nil {
+	if _, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: keyalg.ECDSAP256, ID: p.KeyID, Label: "impostor"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.StoreCertificate(ctx, p.Certificate, p.KeyID, "device SN-1"); err != nil {

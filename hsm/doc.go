@@ -11,7 +11,7 @@
 //	defer m.Close()
 //	s, err := m.OpenSession(ctx, "acme-ops")
 //	err = s.Login(ctx, hsm.User, pin)
-//	key, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.ECDSAP384, ID: id, Label: "issuing CA"})
+//	key, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: keyalg.ECDSAP384, ID: id, Label: "issuing CA"})
 //	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), key)
 //
 // # Tokens are found by label

@@ -17,6 +17,7 @@ import (
 
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/internal/testhsm"
+	"github.com/custos-pki/custos/keyalg"
 )
 
 // signWorkflow is a small workflow of the kind ceremony and decommission run: open a
@@ -60,7 +61,7 @@ func faultsToken(t *testing.T) *testhsm.Env {
 	env.InitToken(t, "faults", soPIN, userPIN)
 	m := env.Open(t)
 	s := testhsm.UserSession(t, m, "faults", userPIN)
-	if _, err := s.GenerateKeyPair(context.Background(), hsm.KeySpec{Algorithm: hsm.ECDSAP256, ID: []byte{1}, Label: "k"}); err != nil {
+	if _, err := s.GenerateKeyPair(context.Background(), hsm.KeySpec{Algorithm: keyalg.ECDSAP256, ID: []byte{1}, Label: "k"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Close(); err != nil {
@@ -154,7 +155,7 @@ func TestConcurrentSigning(t *testing.T) {
 	ctx := context.Background()
 	_, _, s := newToken(t, "concurrent")
 	var keys []*hsm.Signer
-	for i, alg := range []hsm.Algorithm{hsm.ECDSAP256, hsm.ECDSAP384, hsm.Ed25519, hsm.RSA3072} {
+	for i, alg := range []keyalg.Algorithm{keyalg.ECDSAP256, keyalg.ECDSAP384, keyalg.Ed25519, keyalg.RSA3072} {
 		k, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: alg, ID: []byte{byte(i + 1)}, Label: string(alg)})
 		if err != nil {
 			t.Fatal(err)
@@ -172,7 +173,7 @@ func TestConcurrentSigning(t *testing.T) {
 				k := keys[(g+r)%len(keys)]
 				msg := []byte{byte(g), byte(r)}
 				h := crypto.SHA256
-				if k.Algorithm() == hsm.Ed25519 {
+				if k.Algorithm() == keyalg.Ed25519 {
 					h = 0
 				}
 				sig, err := k.Sign(nil, digestOf(h, msg), h)
@@ -266,7 +267,7 @@ func TestErrorsFromToken(t *testing.T) {
 }
 
 func generateEd25519(s *hsm.Session) error {
-	_, err := s.GenerateKeyPair(context.Background(), hsm.KeySpec{Algorithm: hsm.Ed25519, ID: []byte{9}, Label: "new"})
+	_, err := s.GenerateKeyPair(context.Background(), hsm.KeySpec{Algorithm: keyalg.Ed25519, ID: []byte{9}, Label: "new"})
 	return err
 }
 
@@ -308,7 +309,7 @@ func TestGenerateFailsCleanly(t *testing.T) {
 		if err := s.Login(ctx, hsm.User, []byte(userPIN)); err != nil {
 			return false, err
 		}
-		if _, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.ECDSAP256, ID: id, Label: "gen"}); err != nil {
+		if _, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: keyalg.ECDSAP256, ID: id, Label: "gen"}); err != nil {
 			return false, err
 		}
 		return true, s.Close()
@@ -317,7 +318,7 @@ func TestGenerateFailsCleanly(t *testing.T) {
 	m := env.Open(t, hsm.WithFault(log.Fault))
 	s := testhsm.UserSession(t, m, "gen", userPIN)
 	before := log.Count()
-	if _, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.ECDSAP256, ID: []byte{0}, Label: "gen0"}); err != nil {
+	if _, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: keyalg.ECDSAP256, ID: []byte{0}, Label: "gen0"}); err != nil {
 		t.Fatal(err)
 	}
 	perGenerate := log.Count() - before

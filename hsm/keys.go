@@ -15,6 +15,8 @@ import (
 	"math/big"
 
 	"github.com/miekg/pkcs11"
+
+	"github.com/custos-pki/custos/keyalg"
 )
 
 // Values from PKCS#11 v3.0 that github.com/miekg/pkcs11 v1.1.2 does not define.
@@ -41,7 +43,7 @@ var rsaExponent = []byte{0x01, 0x00, 0x01}
 // It refuses an ID that objects on the token already have.
 func (s *Session) GenerateKeyPair(ctx context.Context, spec KeySpec) (*Signer, error) {
 	op := fmt.Sprintf("generate %s key %q", spec.Algorithm, spec.Label)
-	if _, err := ParseAlgorithm(string(spec.Algorithm)); err != nil {
+	if _, err := keyalg.Parse(string(spec.Algorithm)); err != nil {
 		return nil, failf(op, s.label, err, "choose a supported algorithm")
 	}
 	if len(spec.ID) == 0 {
@@ -68,24 +70,24 @@ func (s *Session) GenerateKeyPair(ctx context.Context, spec KeySpec) (*Signer, e
 	priv := privateKeyTemplate(spec.ID, spec.Label, spec.Wrappable)
 	var mech, signMech uint
 	switch spec.Algorithm {
-	case ECDSAP256, ECDSAP384:
+	case keyalg.ECDSAP256, keyalg.ECDSAP384:
 		oid := oidP256
-		if spec.Algorithm == ECDSAP384 {
+		if spec.Algorithm == keyalg.ECDSAP384 {
 			oid = oidP384
 		}
 		mech, signMech = pkcs11.CKM_EC_KEY_PAIR_GEN, pkcs11.CKM_ECDSA
 		pub = append(pub, pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_EC), pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, mustDER(oid)))
 		priv = append(priv, pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_EC), pkcs11.NewAttribute(pkcs11.CKA_DERIVE, false))
-	case RSA3072, RSA4096:
+	case keyalg.RSA3072, keyalg.RSA4096:
 		bits := 3072
-		if spec.Algorithm == RSA4096 {
+		if spec.Algorithm == keyalg.RSA4096 {
 			bits = 4096
 		}
 		mech, signMech = pkcs11.CKM_RSA_PKCS_KEY_PAIR_GEN, pkcs11.CKM_RSA_PKCS
 		pub = append(pub, pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_RSA),
 			pkcs11.NewAttribute(pkcs11.CKA_MODULUS_BITS, bits), pkcs11.NewAttribute(pkcs11.CKA_PUBLIC_EXPONENT, rsaExponent))
 		priv = append(priv, pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_RSA), pkcs11.NewAttribute(pkcs11.CKA_DECRYPT, false))
-	case Ed25519:
+	case keyalg.Ed25519:
 		mech, signMech = ckmECEdwardsKeyPairGen, ckmEdDSA
 		pub = append(pub, pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, ckkECEdwards), pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, mustDER(oidEd25519)))
 		priv = append(priv, pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, ckkECEdwards), pkcs11.NewAttribute(pkcs11.CKA_DERIVE, false))
@@ -134,7 +136,7 @@ var mechanismNames = map[uint]string{
 // the key generation and the signing mechanism for alg, and for RSA that it takes the key
 // size. A key the token could make but not use would be worse than none. (SoftHSM2's
 // slots.mechanisms setting, for one, only filters the list and would let generation pass.)
-func (s *Session) checkMechanisms(op string, alg Algorithm, gen, sign uint) error {
+func (s *Session) checkMechanisms(op string, alg keyalg.Algorithm, gen, sign uint) error {
 	list, err := s.m.p.GetMechanismList(s.slot)
 	if err != nil {
 		return s.fail(op, err)
@@ -148,11 +150,11 @@ func (s *Session) checkMechanisms(op string, alg Algorithm, gen, sign uint) erro
 			return failf(op, s.label, ErrMechanismUnsupported, "this token cannot generate %s keys (it does not offer %s): choose another algorithm or token", alg, mechanismNames[m])
 		}
 	}
-	if alg != RSA3072 && alg != RSA4096 {
+	if alg != keyalg.RSA3072 && alg != keyalg.RSA4096 {
 		return nil
 	}
 	bits := 3072
-	if alg == RSA4096 {
+	if alg == keyalg.RSA4096 {
 		bits = 4096
 	}
 	info, err := s.m.p.GetMechanismInfo(s.slot, []*pkcs11.Mechanism{pkcs11.NewMechanism(gen, nil)})
@@ -204,7 +206,7 @@ func mustDER(v any) []byte {
 	return b
 }
 
-func algName(a Algorithm) string {
+func algName(a keyalg.Algorithm) string {
 	if a == "" {
 		return "a key of another type or size"
 	}
@@ -235,7 +237,7 @@ func (s *Session) Signer(ctx context.Context, q Match) (*Signer, error) {
 		return nil, err
 	}
 	var key crypto.PublicKey
-	var alg Algorithm
+	var alg keyalg.Algorithm
 	switch {
 	case len(pubs) == 1:
 		key, alg, err = s.publicKey(op, pkcs11.ObjectHandle(pubs[0].handle))
@@ -254,7 +256,7 @@ func (s *Session) Signer(ctx context.Context, q Match) (*Signer, error) {
 
 // publicKey reads the public key of object h (a public key, or an RSA private key) and
 // says which Algorithm it is ("" when it is none of them).
-func (s *Session) publicKey(op string, h pkcs11.ObjectHandle) (crypto.PublicKey, Algorithm, error) {
+func (s *Session) publicKey(op string, h pkcs11.ObjectHandle) (crypto.PublicKey, keyalg.Algorithm, error) {
 	a, err := s.attributes(op, h, pkcs11.CKA_KEY_TYPE)
 	if err != nil {
 		return nil, "", err
@@ -271,12 +273,12 @@ func (s *Session) publicKey(op string, h pkcs11.ObjectHandle) (crypto.PublicKey,
 			return nil, "", failf(op, s.label, errors.New("malformed RSA public key"), "the token returned modulus of %d bits and exponent %v", n.BitLen(), e)
 		}
 		key := &rsa.PublicKey{N: n, E: int(e.Int64())}
-		var alg Algorithm
+		var alg keyalg.Algorithm
 		switch n.BitLen() {
 		case 3072:
-			alg = RSA3072
+			alg = keyalg.RSA3072
 		case 4096:
-			alg = RSA4096
+			alg = keyalg.RSA4096
 		}
 		return key, alg, nil
 	case pkcs11.CKK_EC, ckkECEdwards:
@@ -296,7 +298,7 @@ func (s *Session) publicKey(op string, h pkcs11.ObjectHandle) (crypto.PublicKey,
 
 // parseECPoint reads CKA_EC_PARAMS and CKA_EC_POINT. PKCS#11 says the point is DER
 // wrapped in an OCTET STRING; some modules give it bare, so both are accepted.
-func parseECPoint(params, point []byte, edwards bool) (crypto.PublicKey, Algorithm, error) {
+func parseECPoint(params, point []byte, edwards bool) (crypto.PublicKey, keyalg.Algorithm, error) {
 	if inner, ok := unwrapOctetString(point); ok {
 		point = inner
 	}
@@ -318,17 +320,17 @@ func parseECPoint(params, point []byte, edwards bool) (crypto.PublicKey, Algorit
 		if len(point) != ed25519.PublicKeySize {
 			return nil, "", fmt.Errorf("Ed25519 public key is %d bytes, not %d", len(point), ed25519.PublicKeySize)
 		}
-		return ed25519.PublicKey(append([]byte(nil), point...)), Ed25519, nil
+		return ed25519.PublicKey(append([]byte(nil), point...)), keyalg.Ed25519, nil
 	case edwards:
 		return nil, "", fmt.Errorf("Edwards curve %v is not supported: use Ed25519", oid)
 	}
 	var curve elliptic.Curve
-	var alg Algorithm
+	var alg keyalg.Algorithm
 	switch {
 	case oid.Equal(oidP256):
-		curve, alg = elliptic.P256(), ECDSAP256
+		curve, alg = elliptic.P256(), keyalg.ECDSAP256
 	case oid.Equal(oidP384):
-		curve, alg = elliptic.P384(), ECDSAP384
+		curve, alg = elliptic.P384(), keyalg.ECDSAP384
 	case oid.Equal(oidP521):
 		curve = elliptic.P521()
 	default:

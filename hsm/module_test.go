@@ -16,6 +16,7 @@ import (
 
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/internal/testhsm"
+	"github.com/custos-pki/custos/keyalg"
 )
 
 func TestOpenErrors(t *testing.T) {
@@ -100,7 +101,7 @@ func TestOpenSharesOneContext(t *testing.T) {
 	if _, err := m1.Slots(ctx); !errors.Is(err, hsm.ErrSessionClosed) {
 		t.Fatalf("closed module: got %v, want ErrSessionClosed", err)
 	}
-	if _, err := s2.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.ECDSAP256, ID: []byte{1}, Label: "k"}); err != nil {
+	if _, err := s2.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: keyalg.ECDSAP256, ID: []byte{1}, Label: "k"}); err != nil {
 		t.Fatalf("the other module's session stopped working after the first Close: %v", err)
 	}
 	if err := m2.Close(); err != nil {
@@ -236,7 +237,7 @@ func TestReinitTokenErases(t *testing.T) {
 	env.InitToken(t, "device-0042", soPIN, userPIN)
 	m := env.Open(t)
 	s := testhsm.UserSession(t, m, "device-0042", userPIN)
-	if _, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.ECDSAP256, ID: []byte{0x42}, Label: "device key"}); err != nil {
+	if _, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: keyalg.ECDSAP256, ID: []byte{0x42}, Label: "device key"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.StoreData(ctx, hsm.DataObject{Application: "test", Label: "d", Value: []byte("v")}); err != nil {
@@ -528,7 +529,7 @@ func TestContextCancelled(t *testing.T) {
 	var log hsm.CallLog
 	m := env.Open(t, hsm.WithFault(log.Fault))
 	s := testhsm.UserSession(t, m, "ctx", userPIN)
-	k, err := s.GenerateKeyPair(context.Background(), hsm.KeySpec{Algorithm: hsm.ECDSAP256, ID: []byte{1}, Label: "k"})
+	k, err := s.GenerateKeyPair(context.Background(), hsm.KeySpec{Algorithm: keyalg.ECDSAP256, ID: []byte{1}, Label: "k"})
 	if err != nil {
 		t.Fatal(err)
 	}

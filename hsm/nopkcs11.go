@@ -12,6 +12,8 @@ import (
 	"crypto"
 	"crypto/x509"
 	"io"
+
+	"github.com/custos-pki/custos/keyalg"
 )
 
 func noPKCS11(op string) error {
@@ -131,10 +133,10 @@ func (s *Session) RestoreKey(ctx context.Context, kek, blob []byte, spec UnwrapS
 // Signer is a private key on a token; in this build there are none.
 type Signer struct{}
 
-func (k *Signer) Public() crypto.PublicKey { return nil }
-func (k *Signer) Algorithm() Algorithm     { return "" }
-func (k *Signer) ID() []byte               { return nil }
-func (k *Signer) Label() string            { return "" }
+func (k *Signer) Public() crypto.PublicKey    { return nil }
+func (k *Signer) Algorithm() keyalg.Algorithm { return "" }
+func (k *Signer) ID() []byte                  { return nil }
+func (k *Signer) Label() string               { return "" }
 func (k *Signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	return nil, noPKCS11("sign")
 }

@@ -15,13 +15,14 @@ import (
 	"testing"
 
 	"github.com/custos-pki/custos/hsm"
+	"github.com/custos-pki/custos/keyalg"
 )
 
 func TestCertificateRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	env, _, s := newToken(t, "certs")
 	id := randomID(t, s)
-	k, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.ECDSAP384, ID: id, Label: "root"})
+	k, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: keyalg.ECDSAP384, ID: id, Label: "root"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +152,7 @@ func TestObjectsListing(t *testing.T) {
 	ctx := context.Background()
 	_, _, s := newToken(t, "listing")
 	id := []byte{0xca, 0xfe}
-	k, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.Ed25519, ID: id, Label: "signer", Wrappable: true})
+	k, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: keyalg.Ed25519, ID: id, Label: "signer", Wrappable: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,14 +195,14 @@ func TestDestroyAndRemaining(t *testing.T) {
 	ctx := context.Background()
 	env, _, s := newToken(t, "device-7")
 	id := []byte{0xde, 0x71, 0xce}
-	k, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.ECDSAP256, ID: id, Label: "device identity"})
+	k, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: keyalg.ECDSAP256, ID: id, Label: "device identity"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.StoreCertificate(ctx, selfSigned(t, k, x509.ECDSAWithSHA256, "device 7"), id, "device identity"); err != nil {
 		t.Fatal(err)
 	}
-	keep, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.ECDSAP256, ID: []byte{1}, Label: "other key"})
+	keep, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: keyalg.ECDSAP256, ID: []byte{1}, Label: "other key"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,8 @@ import (
 	"math/big"
 
 	"github.com/miekg/pkcs11"
+
+	"github.com/custos-pki/custos/keyalg"
 )
 
 // Signer is a private key on a token, usable as a crypto.Signer. It signs through the
@@ -24,7 +26,7 @@ type Signer struct {
 	s     *Session
 	priv  pkcs11.ObjectHandle
 	pub   crypto.PublicKey
-	alg   Algorithm
+	alg   keyalg.Algorithm
 	id    []byte
 	label string
 }
@@ -37,7 +39,7 @@ func (k *Signer) Public() crypto.PublicKey { return k.pub }
 
 // Algorithm is the key's algorithm, or "" for a key of a type or size Custos does not
 // generate (such as RSA-2048 on a device being decommissioned).
-func (k *Signer) Algorithm() Algorithm { return k.alg }
+func (k *Signer) Algorithm() keyalg.Algorithm { return k.alg }
 
 // ID is the key's CKA_ID.
 func (k *Signer) ID() []byte { return append([]byte(nil), k.id...) }

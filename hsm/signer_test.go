@@ -24,35 +24,36 @@ import (
 
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/internal/testhsm"
+	"github.com/custos-pki/custos/keyalg"
 )
 
 // keyCases are the five key types with how each should look and sign.
 var keyCases = []struct {
-	alg      hsm.Algorithm
+	alg      keyalg.Algorithm
 	keyType  string // pkcs11-tool's and Object.KeyType's name
 	sigAlgs  []x509.SignatureAlgorithm
 	hashes   []crypto.Hash
 	checkPub func(crypto.PublicKey) bool
 }{
-	{hsm.ECDSAP256, "EC", []x509.SignatureAlgorithm{x509.ECDSAWithSHA256, x509.ECDSAWithSHA384},
+	{keyalg.ECDSAP256, "EC", []x509.SignatureAlgorithm{x509.ECDSAWithSHA256, x509.ECDSAWithSHA384},
 		[]crypto.Hash{crypto.SHA256, crypto.SHA384, crypto.SHA512},
 		func(p crypto.PublicKey) bool { k, ok := p.(*ecdsa.PublicKey); return ok && k.Curve == elliptic.P256() }},
-	{hsm.ECDSAP384, "EC", []x509.SignatureAlgorithm{x509.ECDSAWithSHA384, x509.ECDSAWithSHA256},
+	{keyalg.ECDSAP384, "EC", []x509.SignatureAlgorithm{x509.ECDSAWithSHA384, x509.ECDSAWithSHA256},
 		[]crypto.Hash{crypto.SHA256, crypto.SHA384, crypto.SHA512},
 		func(p crypto.PublicKey) bool { k, ok := p.(*ecdsa.PublicKey); return ok && k.Curve == elliptic.P384() }},
-	{hsm.RSA3072, "RSA", []x509.SignatureAlgorithm{x509.SHA256WithRSA, x509.SHA384WithRSA, x509.SHA256WithRSAPSS, x509.SHA512WithRSAPSS},
+	{keyalg.RSA3072, "RSA", []x509.SignatureAlgorithm{x509.SHA256WithRSA, x509.SHA384WithRSA, x509.SHA256WithRSAPSS, x509.SHA512WithRSAPSS},
 		[]crypto.Hash{crypto.SHA256, crypto.SHA384, crypto.SHA512},
 		func(p crypto.PublicKey) bool {
 			k, ok := p.(*rsa.PublicKey)
 			return ok && k.N.BitLen() == 3072 && k.E == 65537
 		}},
-	{hsm.RSA4096, "RSA", []x509.SignatureAlgorithm{x509.SHA384WithRSA, x509.SHA384WithRSAPSS},
+	{keyalg.RSA4096, "RSA", []x509.SignatureAlgorithm{x509.SHA384WithRSA, x509.SHA384WithRSAPSS},
 		[]crypto.Hash{crypto.SHA256, crypto.SHA384, crypto.SHA512},
 		func(p crypto.PublicKey) bool {
 			k, ok := p.(*rsa.PublicKey)
 			return ok && k.N.BitLen() == 4096 && k.E == 65537
 		}},
-	{hsm.Ed25519, "EC_EDWARDS", []x509.SignatureAlgorithm{x509.PureEd25519},
+	{keyalg.Ed25519, "EC_EDWARDS", []x509.SignatureAlgorithm{x509.PureEd25519},
 		[]crypto.Hash{0},
 		func(p crypto.PublicKey) bool {
 			k, ok := p.(ed25519.PublicKey)
@@ -256,7 +257,7 @@ func TestSignerAfterReopen(t *testing.T) {
 	if err := s.Login(ctx, hsm.User, []byte(userPIN)); err != nil {
 		t.Fatal(err)
 	}
-	k, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.ECDSAP256, ID: []byte{7}, Label: "kept"})
+	k, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: keyalg.ECDSAP256, ID: []byte{7}, Label: "kept"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,8 +290,8 @@ func TestSignerAfterReopen(t *testing.T) {
 func TestSignRejectsBadInput(t *testing.T) {
 	ctx := context.Background()
 	_, _, s := newToken(t, "bad-input")
-	keys := map[hsm.Algorithm]*hsm.Signer{}
-	for _, alg := range []hsm.Algorithm{hsm.ECDSAP256, hsm.RSA3072, hsm.Ed25519} {
+	keys := map[keyalg.Algorithm]*hsm.Signer{}
+	for _, alg := range []keyalg.Algorithm{keyalg.ECDSAP256, keyalg.RSA3072, keyalg.Ed25519} {
 		k, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: alg, ID: []byte(alg), Label: string(alg)})
 		if err != nil {
 			t.Fatal(err)
@@ -300,20 +301,20 @@ func TestSignRejectsBadInput(t *testing.T) {
 	d256 := sha256.Sum256([]byte("x"))
 	tests := []struct {
 		name   string
-		alg    hsm.Algorithm
+		alg    keyalg.Algorithm
 		digest []byte
 		opts   crypto.SignerOpts
 		want   string
 	}{
-		{"ecdsa digest too short", hsm.ECDSAP256, d256[:20], crypto.SHA256, "digest is 20 bytes"},
-		{"ecdsa digest of other hash", hsm.ECDSAP256, d256[:], crypto.SHA384, "SHA-384 digests are 48"},
-		{"ecdsa without hash", hsm.ECDSAP256, d256[:], crypto.Hash(0), "no hash given"},
-		{"no options", hsm.ECDSAP256, d256[:], nil, "no signer options"},
-		{"rsa sha1", hsm.RSA3072, d256[:20], crypto.SHA1, "not supported for RSA"},
-		{"rsa pss salt too long", hsm.RSA3072, d256[:], &rsa.PSSOptions{Hash: crypto.SHA256, SaltLength: 400}, "salt length 400 is out of range"},
-		{"rsa pss sha1", hsm.RSA3072, d256[:20], &rsa.PSSOptions{Hash: crypto.SHA1}, "not supported for RSA-PSS"},
-		{"ed25519ph", hsm.Ed25519, d256[:], crypto.SHA256, "Ed25519ph"},
-		{"ed25519ctx", hsm.Ed25519, []byte("m"), &ed25519.Options{Context: "ctx"}, "Ed25519ctx"},
+		{"ecdsa digest too short", keyalg.ECDSAP256, d256[:20], crypto.SHA256, "digest is 20 bytes"},
+		{"ecdsa digest of other hash", keyalg.ECDSAP256, d256[:], crypto.SHA384, "SHA-384 digests are 48"},
+		{"ecdsa without hash", keyalg.ECDSAP256, d256[:], crypto.Hash(0), "no hash given"},
+		{"no options", keyalg.ECDSAP256, d256[:], nil, "no signer options"},
+		{"rsa sha1", keyalg.RSA3072, d256[:20], crypto.SHA1, "not supported for RSA"},
+		{"rsa pss salt too long", keyalg.RSA3072, d256[:], &rsa.PSSOptions{Hash: crypto.SHA256, SaltLength: 400}, "salt length 400 is out of range"},
+		{"rsa pss sha1", keyalg.RSA3072, d256[:20], &rsa.PSSOptions{Hash: crypto.SHA1}, "not supported for RSA-PSS"},
+		{"ed25519ph", keyalg.Ed25519, d256[:], crypto.SHA256, "Ed25519ph"},
+		{"ed25519ctx", keyalg.Ed25519, []byte("m"), &ed25519.Options{Context: "ctx"}, "Ed25519ctx"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -328,7 +329,7 @@ func TestSignRejectsBadInput(t *testing.T) {
 func TestGenerateKeyPairRefuses(t *testing.T) {
 	ctx := context.Background()
 	_, _, s := newToken(t, "refuse")
-	if _, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.ECDSAP256, ID: []byte{1}, Label: "first"}); err != nil {
+	if _, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: keyalg.ECDSAP256, ID: []byte{1}, Label: "first"}); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -337,8 +338,8 @@ func TestGenerateKeyPairRefuses(t *testing.T) {
 		want string
 	}{
 		{"unknown algorithm", hsm.KeySpec{Algorithm: "dsa-1024", ID: []byte{2}}, `unknown key algorithm "dsa-1024": use one of ecdsa-p256, ecdsa-p384, rsa-3072, rsa-4096, ed25519`},
-		{"no id", hsm.KeySpec{Algorithm: hsm.ECDSAP256}, "no key id given"},
-		{"id taken", hsm.KeySpec{Algorithm: hsm.ECDSAP384, ID: []byte{1}, Label: "second"}, "key id already in use"},
+		{"no id", hsm.KeySpec{Algorithm: keyalg.ECDSAP256}, "no key id given"},
+		{"id taken", hsm.KeySpec{Algorithm: keyalg.ECDSAP384, ID: []byte{1}, Label: "second"}, "key id already in use"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -352,20 +353,20 @@ func TestGenerateKeyPairRefuses(t *testing.T) {
 	if err := s.Logout(ctx); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.ECDSAP256, ID: []byte{3}})
+	_, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: keyalg.ECDSAP256, ID: []byte{3}})
 	if !errors.Is(err, hsm.ErrNotLoggedIn) {
 		t.Fatalf("generate while logged out: got %v, want ErrNotLoggedIn", err)
 	}
 }
 
 func TestParseAlgorithm(t *testing.T) {
-	for _, a := range hsm.Algorithms() {
-		got, err := hsm.ParseAlgorithm(strings.ToUpper(string(a)))
+	for _, a := range keyalg.All() {
+		got, err := keyalg.Parse(strings.ToUpper(string(a)))
 		if err != nil || got != a {
 			t.Errorf("ParseAlgorithm(%q) = %q, %v", strings.ToUpper(string(a)), got, err)
 		}
 	}
-	_, err := hsm.ParseAlgorithm("rsa-2048")
+	_, err := keyalg.Parse("rsa-2048")
 	want := `unknown key algorithm "rsa-2048": use one of ecdsa-p256, ecdsa-p384, rsa-3072, rsa-4096, ed25519`
 	if err == nil || err.Error() != want {
 		t.Errorf("ParseAlgorithm(rsa-2048): %v, want %q", err, want)
@@ -389,11 +390,11 @@ func TestMechanismUnsupported(t *testing.T) {
 	env.InitToken(t, "no-ed25519", soPIN, userPIN)
 	m := env.Open(t)
 	s := testhsm.UserSession(t, m, "no-ed25519", userPIN)
-	_, err = s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.Ed25519, ID: []byte{1}, Label: "ed"})
+	_, err = s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: keyalg.Ed25519, ID: []byte{1}, Label: "ed"})
 	if !errors.Is(err, hsm.ErrMechanismUnsupported) || !strings.Contains(err.Error(), "this token cannot generate ed25519 keys (it does not offer CKM_EC_EDWARDS_KEY_PAIR_GEN): choose another algorithm or token") {
 		t.Fatalf("got %v", err)
 	}
-	if _, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.ECDSAP256, ID: []byte{2}, Label: "ec"}); err != nil {
+	if _, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: keyalg.ECDSAP256, ID: []byte{2}, Label: "ec"}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+
+	"github.com/custos-pki/custos/keyalg"
 )
 
 // The values this package takes and returns. They need no PKCS#11 library, so they are the
@@ -153,7 +155,7 @@ type DataObject struct {
 
 // KeySpec says what key pair GenerateKeyPair makes.
 type KeySpec struct {
-	Algorithm Algorithm
+	Algorithm keyalg.Algorithm
 	ID        []byte // CKA_ID of both halves: how the key is found again
 	Label     string // CKA_LABEL of both halves
 	// Wrappable lets the private key leave the token, but only wrapped under a key the SO

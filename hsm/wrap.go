@@ -14,6 +14,8 @@ import (
 	"fmt"
 
 	"github.com/miekg/pkcs11"
+
+	"github.com/custos-pki/custos/keyalg"
 )
 
 // ckmAESKeyWrapPad is CKM_AES_KEY_WRAP_PAD (RFC 5649), which wraps keys of any length, such
@@ -261,24 +263,24 @@ func checkPair(ctx context.Context, k *Signer) error {
 }
 
 // algorithmOf names pub's Algorithm, or "" when it is none of them.
-func algorithmOf(pub crypto.PublicKey) Algorithm {
+func algorithmOf(pub crypto.PublicKey) keyalg.Algorithm {
 	switch k := pub.(type) {
 	case *rsa.PublicKey:
 		switch k.N.BitLen() {
 		case 3072:
-			return RSA3072
+			return keyalg.RSA3072
 		case 4096:
-			return RSA4096
+			return keyalg.RSA4096
 		}
 	case *ecdsa.PublicKey:
 		switch k.Curve.Params().Name {
 		case "P-256":
-			return ECDSAP256
+			return keyalg.ECDSAP256
 		case "P-384":
-			return ECDSAP384
+			return keyalg.ECDSAP384
 		}
 	case ed25519.PublicKey:
-		return Ed25519
+		return keyalg.Ed25519
 	}
 	return ""
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/internal/testhsm"
+	"github.com/custos-pki/custos/keyalg"
 )
 
 func newKEK(t *testing.T) []byte {
@@ -39,7 +40,7 @@ func TestBackupRestore(t *testing.T) {
 	kek := newKEK(t)
 	msg := []byte("restored keys sign the same")
 
-	for _, alg := range []hsm.Algorithm{hsm.ECDSAP256, hsm.ECDSAP384, hsm.RSA3072, hsm.RSA4096} {
+	for _, alg := range []keyalg.Algorithm{keyalg.ECDSAP256, keyalg.ECDSAP384, keyalg.RSA3072, keyalg.RSA4096} {
 		t.Run(string(alg), func(t *testing.T) {
 			if err := src.Login(ctx, hsm.User, []byte(userPIN)); err != nil {
 				t.Fatal(err)
@@ -80,7 +81,7 @@ func TestBackupRestore(t *testing.T) {
 			}
 			// It signs for the original public key: a certificate it signs verifies
 			// with the original key's certificate.
-			sigAlg := map[hsm.Algorithm]x509.SignatureAlgorithm{hsm.ECDSAP256: x509.ECDSAWithSHA256, hsm.ECDSAP384: x509.ECDSAWithSHA384, hsm.RSA3072: x509.SHA256WithRSAPSS, hsm.RSA4096: x509.SHA384WithRSA}[alg]
+			sigAlg := map[keyalg.Algorithm]x509.SignatureAlgorithm{keyalg.ECDSAP256: x509.ECDSAWithSHA256, keyalg.ECDSAP384: x509.ECDSAWithSHA384, keyalg.RSA3072: x509.SHA256WithRSAPSS, keyalg.RSA4096: x509.SHA384WithRSA}[alg]
 			orig := selfSigned(t, k, sigAlg, "original")
 			byRestored := selfSigned(t, r, sigAlg, "original")
 			if err := byRestored.CheckSignatureFrom(orig); err != nil {
@@ -128,7 +129,7 @@ func TestBackupRestore(t *testing.T) {
 func TestBackupEd25519Unsupported(t *testing.T) {
 	ctx := context.Background()
 	_, _, s := newToken(t, "ed")
-	if _, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.Ed25519, ID: []byte{1}, Label: "ed", Wrappable: true}); err != nil {
+	if _, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: keyalg.Ed25519, ID: []byte{1}, Label: "ed", Wrappable: true}); err != nil {
 		t.Fatal(err)
 	}
 	_, err := s.BackupKey(ctx, []byte(soPIN), []byte(userPIN), newKEK(t), []byte{1})
@@ -142,11 +143,11 @@ func TestBackupEd25519Unsupported(t *testing.T) {
 func TestWrapNeedsTrustedKey(t *testing.T) {
 	ctx := context.Background()
 	_, _, s := newToken(t, "trust")
-	wrappable, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.ECDSAP256, ID: []byte{1}, Label: "wrappable", Wrappable: true})
+	wrappable, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: keyalg.ECDSAP256, ID: []byte{1}, Label: "wrappable", Wrappable: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.ECDSAP256, ID: []byte{2}, Label: "fixed"}); err != nil {
+	if _, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: keyalg.ECDSAP256, ID: []byte{2}, Label: "fixed"}); err != nil {
 		t.Fatal(err)
 	}
 	kek := newKEK(t)
@@ -238,11 +239,11 @@ func TestRestoreRefuses(t *testing.T) {
 	a := testhsm.UserSession(t, m, "a", userPIN)
 	b := testhsm.UserSession(t, m, "b", userPIN)
 	kek := newKEK(t)
-	k, err := a.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.ECDSAP256, ID: []byte{1}, Label: "k", Wrappable: true})
+	k, err := a.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: keyalg.ECDSAP256, ID: []byte{1}, Label: "k", Wrappable: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := a.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.ECDSAP256, ID: []byte{2}, Label: "other"})
+	other, err := a.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: keyalg.ECDSAP256, ID: []byte{2}, Label: "other"})
 	if err != nil {
 		t.Fatal(err)
 	}

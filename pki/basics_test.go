@@ -14,52 +14,40 @@ import (
 	"testing"
 
 	"github.com/custos-pki/custos/internal/pgpwords"
+	"github.com/custos-pki/custos/keyalg"
 )
 
-func TestParseKeyAlgorithm(t *testing.T) {
-	for _, a := range KeyAlgorithms() {
-		got, err := ParseKeyAlgorithm(strings.ToUpper(string(a)))
-		if err != nil || got != a {
-			t.Errorf("ParseKeyAlgorithm(%q) = %q, %v", strings.ToUpper(string(a)), got, err)
-		}
-	}
-	_, err := ParseKeyAlgorithm("ecdsa-p521")
-	if err == nil || !strings.Contains(err.Error(), "ecdsa-p256, ecdsa-p384, rsa-3072, rsa-4096, ed25519") {
-		t.Errorf("unknown algorithm error = %v, want it to list the valid names", err)
-	}
-}
-
 func TestCheckPublicKey(t *testing.T) {
-	keys := map[KeyAlgorithm]crypto.PublicKey{}
-	for _, a := range KeyAlgorithms() {
+	keys := map[keyalg.Algorithm]crypto.PublicKey{}
+	for _, a := range keyalg.All() {
 		keys[a] = newKey(t, a).Public()
 	}
 	p521, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
 	rsa2048, _ := rsa.GenerateKey(rand.Reader, 2048)
-	rsa3072 := keys[RSA3072].(*rsa.PublicKey)
+	rsa3072 := keys[keyalg.RSA3072].(*rsa.PublicKey)
 	exp3 := &rsa.PublicKey{N: rsa3072.N, E: 3}
 	tests := []struct {
 		name string
 		pub  crypto.PublicKey
-		want KeyAlgorithm
+		want keyalg.Algorithm
 		err  string
 	}{
-		{"P-384 as P-256", keys[ECDSAP384], ECDSAP256, "public key is ecdsa-p384, not the ecdsa-p256 key asked for"},
-		{"P-256 as P-384", keys[ECDSAP256], ECDSAP384, "is ecdsa-p256, not the ecdsa-p384"},
-		{"RSA-3072 as RSA-4096", keys[RSA3072], RSA4096, "is rsa-3072, not the rsa-4096"},
-		{"RSA-4096 as RSA-3072", keys[RSA4096], RSA3072, "is rsa-4096, not the rsa-3072"},
-		{"Ed25519 as P-256", keys[Ed25519], ECDSAP256, "is ed25519, not the ecdsa-p256"},
-		{"P-521", p521.Public(), ECDSAP384, "curve P-521 is not supported"},
-		{"RSA-2048", rsa2048.Public(), RSA3072, "RSA key of 2048 bits is not supported"},
-		{"exponent 3", exp3, RSA3072, "RSA public exponent 3 is not allowed"},
-		{"not a key", "hello", Ed25519, "public key of type string is not supported"},
-		{"unknown algorithm asked", keys[Ed25519], "ed448", `unknown key algorithm "ed448"`},
+		{"P-384 as P-256", keys[keyalg.ECDSAP384], keyalg.ECDSAP256, "public key is ecdsa-p384, not the ecdsa-p256 key asked for"},
+		{"P-256 as P-384", keys[keyalg.ECDSAP256], keyalg.ECDSAP384, "is ecdsa-p256, not the ecdsa-p384"},
+		{"RSA-3072 as RSA-4096", keys[keyalg.RSA3072], keyalg.RSA4096, "is rsa-3072, not the rsa-4096"},
+		{"RSA-4096 as RSA-3072", keys[keyalg.RSA4096], keyalg.RSA3072, "is rsa-4096, not the rsa-3072"},
+		{"Ed25519 as P-256", keys[keyalg.Ed25519], keyalg.ECDSAP256, "is ed25519, not the ecdsa-p256"},
+		{"P-521", p521.Public(), keyalg.ECDSAP384, "curve P-521 is not supported"},
+		{"RSA-2048", rsa2048.Public(), keyalg.RSA3072, "RSA key of 2048 bits is not supported"},
+		{"exponent 3", exp3, keyalg.RSA3072, "RSA public exponent 3 is not allowed"},
+		{"not a key", "hello", keyalg.Ed25519, "public key of type string is not supported"},
+		{"unknown algorithm asked", keys[keyalg.Ed25519], "ed448", `unknown key algorithm "ed448"`},
 	}
-	for _, a := range KeyAlgorithms() {
+	for _, a := range keyalg.All() {
 		tests = append(tests, struct {
 			name string
 			pub  crypto.PublicKey
-			want KeyAlgorithm
+			want keyalg.Algorithm
 			err  string
 		}{string(a), keys[a], a, ""})
 	}
@@ -102,7 +90,7 @@ func TestFingerprint(t *testing.T) {
 
 // TestCertificateFingerprintMatchesOpenSSL compares with `openssl x509 -fingerprint`.
 func TestCertificateFingerprintMatchesOpenSSL(t *testing.T) {
-	h := newHierarchy(t, ECDSAP256)
+	h := newHierarchy(t, keyalg.ECDSAP256)
 	path := writeCert(t, t.TempDir(), "root.pem", h.root)
 	out := openssl(t, "x509", "-noout", "-fingerprint", "-sha256", "-in", path)
 	want := strings.ReplaceAll(strings.TrimSpace(out[strings.Index(out, "=")+1:]), ":", "")

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/zmap/zlint/v3/lint"
+
+	"github.com/custos-pki/custos/keyalg"
 )
 
 // Revocation is one entry of a CRL.
@@ -290,7 +292,7 @@ func appendEntry(b []byte, r *Revocation) []byte {
 
 // crlHeader is everything in a TBSCertList but the entries.
 type crlHeader struct {
-	alg        KeyAlgorithm
+	alg        keyalg.Algorithm
 	sigAlg     []byte
 	issuer     []byte
 	aki        []byte
@@ -414,11 +416,11 @@ func (h *crlHeader) unsigned(entries crlEntries, count, size int) *SignedCRL {
 // sign signs the TBS with signer and completes the encoding. It returns what was signed
 // (the digest, or for Ed25519 the TBS itself) for verifySigned. scratch, when not nil,
 // gathers small parts such as a shard's entries before they are hashed.
-func (c *SignedCRL) sign(signer crypto.Signer, alg KeyAlgorithm, scratch []byte) ([]byte, error) {
+func (c *SignedCRL) sign(signer crypto.Signer, alg keyalg.Algorithm, scratch []byte) ([]byte, error) {
 	tbsLen := c.tbsLen()
 	var signed, sig []byte
 	var err error
-	if hash := alg.hash(); hash == 0 { // Ed25519 signs the message itself, so it needs it whole
+	if hash := signedHash(alg); hash == 0 { // Ed25519 signs the message itself, so it needs it whole
 		signed = make([]byte, 0, tbsLen)
 		c.tbs(func(p []byte) bool { signed = append(signed, p...); return true })
 		sig, err = signer.Sign(rand.Reader, signed, crypto.Hash(0))
@@ -498,7 +500,7 @@ func newCRLHeader(crl CRL, issuer Issuer) (*crlHeader, error) {
 	number := new(big.Int).Set(crl.Number)
 	return &crlHeader{
 		alg:        alg,
-		sigAlg:     alg.signatureAlgorithmDER(),
+		sigAlg:     signatureAlgorithmDER(alg),
 		issuer:     ic.RawSubject,
 		aki:        ic.SubjectKeyId,
 		number:     number,
@@ -633,14 +635,14 @@ func (e *crlEncoder) samples(shapes *shapeSet) [][]byte {
 // sampleLinter lints the sample CRLs of one signing: SignCRL's one, or the full CRL's and
 // every shard's of a CRLSet.
 type sampleLinter struct {
-	alg       KeyAlgorithm
+	alg       keyalg.Algorithm
 	throwaway crypto.Signer // of the issuer's algorithm
 	reg       lint.Registry
 	sig       []byte // the throwaway's signature of the first sample
 }
 
-func newSampleLinter(alg KeyAlgorithm) (*sampleLinter, error) {
-	throwaway, err := alg.generateKey()
+func newSampleLinter(alg keyalg.Algorithm) (*sampleLinter, error) {
+	throwaway, err := generateKey(alg)
 	if err != nil {
 		return nil, fmt.Errorf("generate throwaway %s key for linting: %w", alg, err)
 	}
@@ -678,15 +680,15 @@ func lenAll(bs [][]byte) int {
 }
 
 // verifySigned checks that sig is pub's signature over signed, as sign returned it.
-func verifySigned(pub crypto.PublicKey, alg KeyAlgorithm, signed, sig []byte) error {
+func verifySigned(pub crypto.PublicKey, alg keyalg.Algorithm, signed, sig []byte) error {
 	ok := false
 	switch k := pub.(type) {
 	case ed25519.PublicKey:
-		ok = alg.hash() == 0 && ed25519.Verify(k, signed, sig)
+		ok = signedHash(alg) == 0 && ed25519.Verify(k, signed, sig)
 	case *ecdsa.PublicKey:
 		ok = ecdsa.VerifyASN1(k, signed, sig)
 	case *rsa.PublicKey:
-		ok = rsa.VerifyPKCS1v15(k, alg.hash(), signed, sig) == nil
+		ok = rsa.VerifyPKCS1v15(k, signedHash(alg), signed, sig) == nil
 	}
 	if !ok {
 		return errors.New("the signature does not verify under the issuer's key: refusing it")

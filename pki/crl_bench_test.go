@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/custos-pki/custos/internal/procstat"
+	"github.com/custos-pki/custos/keyalg"
 )
 
 // fleet yields n revocations as a fleet's issuing CA would have them, computed as they are
@@ -78,7 +79,7 @@ var fleetThisUpdate = time.Date(2027, 1, 2, 0, 0, 0, 0, time.UTC)
 
 // benchIssuer is an ECDSA P-384 root valid over the fleet's revocations.
 func benchIssuer(b testing.TB) Issuer {
-	key := newKey(b, ECDSAP384)
+	key := newKey(b, keyalg.ECDSAP384)
 	root, _, err := IssueRoot(RootCA{CommonName: "Acme Medical Devices CA 1", Organization: "Acme Medical", Country: "US",
 		NotBefore: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), ValidityYears: 20}, newSerial(b), key)
 	if err != nil {

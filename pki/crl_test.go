@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/custos-pki/custos/keyalg"
 )
 
 // opensslReason is how `openssl crl -text` names each reason.
@@ -66,7 +68,7 @@ func edgeRevocations(t testing.TB) []Revocation {
 // TestCRLWithOpenSSL signs a CRL of the issuing CA with each key algorithm and has openssl
 // verify it, list it, and use it to reject a revoked device while accepting another.
 func TestCRLWithOpenSSL(t *testing.T) {
-	for _, alg := range KeyAlgorithms() {
+	for _, alg := range keyalg.All() {
 		t.Run(string(alg), func(t *testing.T) {
 			dir := t.TempDir()
 			h := newHierarchy(t, alg)
@@ -219,7 +221,7 @@ func checkGoParse(t *testing.T, der []byte, issuer *x509.Certificate, entries []
 
 // TestEmptyCRL: a CRL with no entries leaves out revokedCertificates, verifies and parses.
 func TestEmptyCRL(t *testing.T) {
-	for _, alg := range []KeyAlgorithm{ECDSAP384, Ed25519} {
+	for _, alg := range []keyalg.Algorithm{keyalg.ECDSAP384, keyalg.Ed25519} {
 		h := newHierarchy(t, alg)
 		for name, src := range map[string]iter.Seq2[Revocation, error]{"nil": nil, "empty": Revocations()} {
 			crl, _, err := SignCRL(CRL{Number: big.NewInt(1), ThisUpdate: testNow, MaxNextUpdate: DefaultMaxNextUpdate, NextUpdate: testNow.AddDate(1, 0, 0), Revoked: src}, h.rootIssuer())
@@ -242,8 +244,8 @@ func TestEmptyCRL(t *testing.T) {
 // TestRootCRLRevokesIssuingCA: the root's CRL revokes the issuing CA for cACompromise, and
 // openssl checking the whole chain then rejects a device under it.
 func TestRootCRLRevokesIssuingCA(t *testing.T) {
-	h := newHierarchy(t, ECDSAP384)
-	device := mustIssue(t, DeviceIdentity{SerialNumber: "D1", Manufacturer: "Acme", NotBefore: testNow, ValidityYears: 5}, newKey(t, ECDSAP384).Public(), h.issuingIssuer())
+	h := newHierarchy(t, keyalg.ECDSAP384)
+	device := mustIssue(t, DeviceIdentity{SerialNumber: "D1", Manufacturer: "Acme", NotBefore: testNow, ValidityYears: 5}, newKey(t, keyalg.ECDSAP384).Public(), h.issuingIssuer())
 	next := testNow.AddDate(1, 0, 0)
 	rootCRL, _, err := SignCRL(CRL{Number: big.NewInt(2), ThisUpdate: testNow.Add(time.Hour), MaxNextUpdate: DefaultMaxNextUpdate, NextUpdate: next,
 		Revoked: Revocations(Revocation{Serial: h.issuing.SerialNumber, RevokedAt: testNow.Add(time.Hour), Reason: ReasonCACompromise, InvalidityDate: testNow})}, h.rootIssuer())
@@ -275,7 +277,7 @@ func TestRootCRLRevokesIssuingCA(t *testing.T) {
 // TestCRLMatchesGo builds the same CRL with Go's x509.CreateRevocationList, an independent
 // encoder, and requires the to-be-signed bytes to be identical.
 func TestCRLMatchesGo(t *testing.T) {
-	for _, alg := range KeyAlgorithms() {
+	for _, alg := range keyalg.All() {
 		h := newHierarchy(t, alg)
 		entries := edgeRevocations(t)
 		// Times from 2050 on are GeneralizedTime; check that rule for entries and header too.
@@ -299,7 +301,7 @@ func TestCRLMatchesGo(t *testing.T) {
 			}
 			slices.SortFunc(list, func(a, b Revocation) int { return a.Serial.Cmp(b.Serial) })
 			tmpl := goTemplate(t, list, thisUpdate, 0x0102030405)
-			tmpl.SignatureAlgorithm = alg.signatureAlgorithm()
+			tmpl.SignatureAlgorithm = signatureAlgorithm(alg)
 			goDER, err := x509.CreateRevocationList(rand.Reader, tmpl, h.root, h.rootKey)
 			if err != nil {
 				t.Fatal(err)
@@ -344,7 +346,7 @@ func seq(rs []Revocation, fail error) iter.Seq2[Revocation, error] {
 }
 
 func TestCRLRefusals(t *testing.T) {
-	h := newHierarchy(t, ECDSAP256)
+	h := newHierarchy(t, keyalg.ECDSAP256)
 	at := testNow.Add(time.Hour)
 	r := func(serial int64) Revocation { return Revocation{Serial: big.NewInt(serial), RevokedAt: at} }
 	ok := CRL{Number: big.NewInt(3), ThisUpdate: at, MaxNextUpdate: DefaultMaxNextUpdate, NextUpdate: at.AddDate(0, 0, 30)}
@@ -393,7 +395,7 @@ func TestCRLRefusals(t *testing.T) {
 
 // TestCRLSampleShapes: the linted sample holds exactly one entry per distinct shape.
 func TestCRLSampleShapes(t *testing.T) {
-	h := newHierarchy(t, ECDSAP256)
+	h := newHierarchy(t, keyalg.ECDSAP256)
 	hdr, err := newCRLHeader(CRL{Number: big.NewInt(1), ThisUpdate: testNow.AddDate(0, 0, 2), NextUpdate: testNow.AddDate(0, 0, 9), MaxNextUpdate: DefaultMaxNextUpdate}, h.issuingIssuer())
 	if err != nil {
 		t.Fatal(err)
@@ -461,7 +463,7 @@ func decodeEntry(t *testing.T, der []byte) Revocation {
 // TestLintCRLRefuses hands the CRL linter a CRL with a reason code RFC 5280 does not define,
 // made by Go's encoder since Custos's own cannot make one.
 func TestLintCRLRefuses(t *testing.T) {
-	h := newHierarchy(t, ECDSAP256)
+	h := newHierarchy(t, keyalg.ECDSAP256)
 	tmpl := goTemplate(t, []Revocation{{Serial: big.NewInt(9), RevokedAt: testNow.Add(time.Hour), Reason: 7}}, testNow.Add(2*time.Hour), 1)
 	der, err := x509.CreateRevocationList(rand.Reader, tmpl, h.root, h.rootKey)
 	if err != nil {
@@ -516,7 +518,7 @@ func TestParseReason(t *testing.T) {
 // TestCRLWithHSMLikeSigner signs through a signer that only implements crypto.Signer (no
 // concrete key type), as an HSM-backed one does.
 func TestCRLWithHSMLikeSigner(t *testing.T) {
-	for _, alg := range []KeyAlgorithm{RSA3072, Ed25519} {
+	for _, alg := range []keyalg.Algorithm{keyalg.RSA3072, keyalg.Ed25519} {
 		h := newHierarchy(t, alg)
 		opaque := &countingSigner{Signer: h.issuingKey}
 		crl, _, err := SignCRL(CRL{Number: big.NewInt(1), ThisUpdate: testNow.Add(72 * time.Hour), MaxNextUpdate: DefaultMaxNextUpdate, NextUpdate: testNow.AddDate(0, 1, 0),

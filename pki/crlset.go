@@ -6,6 +6,8 @@ import (
 	"math/big"
 	"runtime"
 	"sync"
+
+	"github.com/custos-pki/custos/keyalg"
 )
 
 // CRLSet is one CRL number's CRLs of an issuing CA: the full CRL and every shard of it.
@@ -216,7 +218,7 @@ func setMember(i int) string {
 // goes on signing: a thousand ECDSA verifications cost more than the signatures.
 type verifier struct {
 	pub   crypto.PublicKey
-	alg   KeyAlgorithm
+	alg   keyalg.Algorithm
 	work  chan verifyJob
 	wg    sync.WaitGroup
 	mu    sync.Mutex
@@ -229,7 +231,7 @@ type verifyJob struct {
 	signed, sig []byte
 }
 
-func newVerifier(pub crypto.PublicKey, alg KeyAlgorithm) *verifier {
+func newVerifier(pub crypto.PublicKey, alg keyalg.Algorithm) *verifier {
 	n := runtime.GOMAXPROCS(0)
 	v := &verifier{pub: pub, alg: alg, work: make(chan verifyJob, n), first: -1}
 	v.wg.Add(n)

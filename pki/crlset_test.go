@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/custos-pki/custos/keyalg"
 )
 
 var oidIDP = asn1.ObjectIdentifier{2, 5, 29, 28}
@@ -37,7 +39,7 @@ func serialInShard(t *testing.T, count, shard int) *big.Int {
 // revoked device is revoked by its own shard, a good device in another shard verifies
 // against its own, and a shard is no proof for a device it does not cover.
 func TestCRLSetWithOpenSSL(t *testing.T) {
-	for _, alg := range []KeyAlgorithm{ECDSAP384, Ed25519} {
+	for _, alg := range []keyalg.Algorithm{keyalg.ECDSAP384, keyalg.Ed25519} {
 		t.Run(string(alg), func(t *testing.T) {
 			dir := t.TempDir()
 			h := newHierarchy(t, alg)
@@ -333,7 +335,7 @@ func (s *failingSigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts)
 // TestCRLSetRefusals: a signature that fails or does not verify for any member of the set
 // returns no set at all, naming the member.
 func TestCRLSetRefusals(t *testing.T) {
-	h := newHierarchy(t, ECDSAP256)
+	h := newHierarchy(t, keyalg.ECDSAP256)
 	crl := func() CRL {
 		return CRL{Number: big.NewInt(3), ThisUpdate: testNow.Add(48 * time.Hour), NextUpdate: testNow.AddDate(0, 1, 0), MaxNextUpdate: DefaultMaxNextUpdate, Revoked: Revocations(edgeRevocations(t)...)}
 	}

@@ -13,15 +13,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/custos-pki/custos/keyalg"
 )
 
 // testNow is the fixed time tests issue at, so that every validity and CRL date is known.
 var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // newKey makes a software key of alg, as an HSM would hand back a crypto.Signer.
-func newKey(t testing.TB, alg KeyAlgorithm) crypto.Signer {
+func newKey(t testing.TB, alg keyalg.Algorithm) crypto.Signer {
 	t.Helper()
-	k, err := alg.generateKey()
+	k, err := generateKey(alg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +50,7 @@ func (h hierarchy) issuingIssuer() Issuer {
 	return Issuer{Certificate: h.issuing, Signer: h.issuingKey}
 }
 
-func newHierarchy(t testing.TB, alg KeyAlgorithm) hierarchy {
+func newHierarchy(t testing.TB, alg keyalg.Algorithm) hierarchy {
 	t.Helper()
 	h := hierarchy{rootKey: newKey(t, alg), issuingKey: newKey(t, alg)}
 	var err error

@@ -20,12 +20,14 @@ import (
 	"time"
 
 	"github.com/zmap/zlint/v3/lint"
+
+	"github.com/custos-pki/custos/keyalg"
 )
 
 // TestIssueEveryProfileAndAlgorithm issues the whole hierarchy with each key algorithm and
 // has openssl verify the chains and show the extensions each profile promises.
 func TestIssueEveryProfileAndAlgorithm(t *testing.T) {
-	for _, alg := range KeyAlgorithms() {
+	for _, alg := range keyalg.All() {
 		t.Run(string(alg), func(t *testing.T) {
 			dir := t.TempDir()
 			h := newHierarchy(t, alg)
@@ -91,8 +93,8 @@ func TestIssueEveryProfileAndAlgorithm(t *testing.T) {
 			}
 
 			// The signature algorithm follows the issuer's key.
-			wantSig := map[KeyAlgorithm]x509.SignatureAlgorithm{ECDSAP256: x509.ECDSAWithSHA256, ECDSAP384: x509.ECDSAWithSHA384,
-				RSA3072: x509.SHA256WithRSA, RSA4096: x509.SHA384WithRSA, Ed25519: x509.PureEd25519}[alg]
+			wantSig := map[keyalg.Algorithm]x509.SignatureAlgorithm{keyalg.ECDSAP256: x509.ECDSAWithSHA256, keyalg.ECDSAP384: x509.ECDSAWithSHA384,
+				keyalg.RSA3072: x509.SHA256WithRSA, keyalg.RSA4096: x509.SHA384WithRSA, keyalg.Ed25519: x509.PureEd25519}[alg]
 			for _, c := range []*x509.Certificate{h.root, h.issuing, signer, device} {
 				if c.SignatureAlgorithm != wantSig {
 					t.Errorf("%s signed with %v, want %v", c.Subject.CommonName, c.SignatureAlgorithm, wantSig)
@@ -111,8 +113,8 @@ func TestIssueEveryProfileAndAlgorithm(t *testing.T) {
 // TestMixedAlgorithms issues under an issuer whose key differs from the subject's: the
 // signature follows the issuer, and the Ed25519 exclusions apply when either side is Ed25519.
 func TestMixedAlgorithms(t *testing.T) {
-	h := newHierarchy(t, ECDSAP384)
-	for _, alg := range []KeyAlgorithm{Ed25519, ECDSAP256} {
+	h := newHierarchy(t, keyalg.ECDSAP384)
+	for _, alg := range []keyalg.Algorithm{keyalg.Ed25519, keyalg.ECDSAP256} {
 		c, _, err := Issue(DeviceIdentity{SerialNumber: "MIX-1", Manufacturer: "Acme", NotBefore: testNow, ValidityYears: 5}, newSerial(t), newKey(t, alg).Public(), h.issuingIssuer())
 		if err != nil {
 			t.Fatalf("%s device under P-384 CA: %v", alg, err)
@@ -142,10 +144,10 @@ func itoa(n int64) string {
 // TestBadProfilesAreRefused checks that a bad profile is an error naming the field, and that
 // the issuer's key is never used for it.
 func TestBadProfilesAreRefused(t *testing.T) {
-	h := newHierarchy(t, ECDSAP256)
+	h := newHierarchy(t, keyalg.ECDSAP256)
 	counting := &countingSigner{Signer: h.rootKey}
 	root := Issuer{Certificate: h.root, Signer: counting}
-	pub := newKey(t, ECDSAP256).Public()
+	pub := newKey(t, keyalg.ECDSAP256).Public()
 	long := strings.Repeat("x", 65)
 	tests := []struct {
 		name    string
@@ -186,7 +188,7 @@ func TestBadProfilesAreRefused(t *testing.T) {
 
 	// Issuer problems.
 	ok := RecordSigner{CommonName: "R", NotBefore: testNow, ValidityYears: 1}
-	otherKey := newKey(t, ECDSAP256)
+	otherKey := newKey(t, keyalg.ECDSAP256)
 	issuerTests := []struct {
 		name    string
 		profile Profile
@@ -253,8 +255,8 @@ func (s lyingSigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([
 // TestLintRefusesBeforeSigning hands lint-then-sign templates that zlint rejects and checks
 // that the error names each failing lint and that the real key never signed.
 func TestLintRefusesBeforeSigning(t *testing.T) {
-	h := newHierarchy(t, ECDSAP256)
-	pub := newKey(t, ECDSAP256).Public()
+	h := newHierarchy(t, keyalg.ECDSAP256)
+	pub := newKey(t, keyalg.ECDSAP256).Public()
 	tests := []struct {
 		name  string
 		edit  func(*x509.Certificate)
@@ -304,7 +306,7 @@ func TestLintRefusesBeforeSigning(t *testing.T) {
 // TestSignerThatLiesIsRefused: a signer that signs with another key than it claims, or than
 // the issuer certificate holds, yields no certificate.
 func TestSignerThatLiesIsRefused(t *testing.T) {
-	for _, alg := range []KeyAlgorithm{ECDSAP256, Ed25519, RSA3072} {
+	for _, alg := range []keyalg.Algorithm{keyalg.ECDSAP256, keyalg.Ed25519, keyalg.RSA3072} {
 		t.Run(string(alg), func(t *testing.T) {
 			h := newHierarchy(t, alg)
 			other := newKey(t, alg)
@@ -333,9 +335,9 @@ func TestSignerThatLiesIsRefused(t *testing.T) {
 // TestSignedTBSMustEqualLinted checks the comparison itself: a certificate whose TBS differs
 // from the linted one is refused even though its signature verifies.
 func TestSignedTBSMustEqualLinted(t *testing.T) {
-	h := newHierarchy(t, ECDSAP256)
-	c := mustIssue(t, RecordSigner{CommonName: "R1", NotBefore: testNow, ValidityYears: 1}, newKey(t, ECDSAP256).Public(), h.rootIssuer())
-	other := mustIssue(t, RecordSigner{CommonName: "R2", NotBefore: testNow, ValidityYears: 1}, newKey(t, ECDSAP256).Public(), h.rootIssuer())
+	h := newHierarchy(t, keyalg.ECDSAP256)
+	c := mustIssue(t, RecordSigner{CommonName: "R1", NotBefore: testNow, ValidityYears: 1}, newKey(t, keyalg.ECDSAP256).Public(), h.rootIssuer())
+	other := mustIssue(t, RecordSigner{CommonName: "R2", NotBefore: testNow, ValidityYears: 1}, newKey(t, keyalg.ECDSAP256).Public(), h.rootIssuer())
 	if _, err := checkSigned(c.Raw, c.RawTBSCertificate, h.root); err != nil {
 		t.Fatalf("the same TBS is refused: %v", err)
 	}
@@ -344,7 +346,7 @@ func TestSignedTBSMustEqualLinted(t *testing.T) {
 		t.Fatalf("a different TBS: certificate %v, error %v", got != nil, err)
 	}
 	// A signature that verifies, but not under the issuer certificate it claims.
-	h2 := newHierarchy(t, ECDSAP256)
+	h2 := newHierarchy(t, keyalg.ECDSAP256)
 	got, err = checkSigned(c.Raw, c.RawTBSCertificate, h2.root)
 	if err == nil || got != nil || !strings.Contains(err.Error(), "does not verify") {
 		t.Fatalf("foreign issuer: certificate %v, error %v", got != nil, err)
@@ -427,9 +429,9 @@ func lintGlobalCRLNames() map[string]bool {
 // whether the record signer may sign as an e-mail signer, the usage it checks: not with
 // id-kp-documentSigning alone, yes with EmailProtection.
 func TestRecordSignerWithNSS(t *testing.T) {
-	h := newHierarchy(t, ECDSAP256)
+	h := newHierarchy(t, keyalg.ECDSAP256)
 	for _, email := range []bool{false, true} {
-		c := mustIssue(t, RecordSigner{CommonName: "Acme Medical Records", NotBefore: testNow, ValidityYears: 2, EmailProtection: email}, newKey(t, ECDSAP256).Public(), h.rootIssuer())
+		c := mustIssue(t, RecordSigner{CommonName: "Acme Medical Records", NotBefore: testNow, ValidityYears: 2, EmailProtection: email}, newKey(t, keyalg.ECDSAP256).Public(), h.rootIssuer())
 		hasEmail := slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageEmailProtection)
 		hasDoc := len(c.UnknownExtKeyUsage) == 1 && c.UnknownExtKeyUsage[0].Equal(oidDocumentSigning)
 		if hasEmail != email || !hasDoc {
@@ -459,14 +461,14 @@ func run(t *testing.T, name string, args ...string) {
 // TestCertificateSerialEdges issues with serials at the edges of their DER encoding and has
 // openssl show each.
 func TestCertificateSerialEdges(t *testing.T) {
-	h := newHierarchy(t, ECDSAP256)
+	h := newHierarchy(t, keyalg.ECDSAP256)
 	dir := t.TempDir()
 	for _, hexSerial := range []string{"01", "80", strings.Repeat("7F", 20), strings.Repeat("80", 19)} {
 		serial, err := ParseSerial(hexSerial)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, _, err := Issue(DeviceIdentity{SerialNumber: "E-" + hexSerial[:2], Manufacturer: "Acme", NotBefore: testNow, ValidityYears: 1}, serial, newKey(t, ECDSAP256).Public(), h.issuingIssuer())
+		c, _, err := Issue(DeviceIdentity{SerialNumber: "E-" + hexSerial[:2], Manufacturer: "Acme", NotBefore: testNow, ValidityYears: 1}, serial, newKey(t, keyalg.ECDSAP256).Public(), h.issuingIssuer())
 		if err != nil {
 			t.Fatalf("serial %s: %v", hexSerial, err)
 		}

@@ -6,16 +6,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/custos-pki/custos/keyalg"
 )
 
 // TestCertificateNeverOutlivesIssuer: a certificate that would end after its issuer is
 // refused, not shortened, with a *LimitError naming both dates; one ending with its issuer's
 // last second is issued.
 func TestCertificateNeverOutlivesIssuer(t *testing.T) {
-	h := newHierarchy(t, ECDSAP256) // issuing CA: 20 years from testNow
+	h := newHierarchy(t, keyalg.ECDSAP256) // issuing CA: 20 years from testNow
 	counting := &countingSigner{Signer: h.issuingKey}
 	issuer := Issuer{Certificate: h.issuing, Signer: counting}
-	_, _, err := Issue(DeviceIdentity{SerialNumber: "LONG-1", Manufacturer: "Acme", NotBefore: testNow.Add(time.Hour), ValidityYears: 20}, newSerial(t), newKey(t, ECDSAP256).Public(), issuer)
+	_, _, err := Issue(DeviceIdentity{SerialNumber: "LONG-1", Manufacturer: "Acme", NotBefore: testNow.Add(time.Hour), ValidityYears: 20}, newSerial(t), newKey(t, keyalg.ECDSAP256).Public(), issuer)
 	var limit *LimitError
 	if !errors.As(err, &limit) {
 		t.Fatalf("error = %v, want a *LimitError", err)
@@ -31,7 +33,7 @@ func TestCertificateNeverOutlivesIssuer(t *testing.T) {
 		t.Errorf("the issuing CA signed %d times", counting.n)
 	}
 	// Ending exactly with the issuer is allowed.
-	c, _, err := Issue(DeviceIdentity{SerialNumber: "LONG-2", Manufacturer: "Acme", NotBefore: testNow, ValidityYears: 20}, newSerial(t), newKey(t, ECDSAP256).Public(), issuer)
+	c, _, err := Issue(DeviceIdentity{SerialNumber: "LONG-2", Manufacturer: "Acme", NotBefore: testNow, ValidityYears: 20}, newSerial(t), newKey(t, keyalg.ECDSAP256).Public(), issuer)
 	if err != nil || !c.NotAfter.Equal(h.issuing.NotAfter) {
 		t.Fatalf("certificate ending with its issuer: %v", err)
 	}
@@ -41,7 +43,7 @@ func TestCertificateNeverOutlivesIssuer(t *testing.T) {
 // notAfter is refused, before anything is signed, with a *LimitError naming the limit that
 // binds; up to the limit is signed.
 func TestCRLNextUpdateLimits(t *testing.T) {
-	h := newHierarchy(t, ECDSAP256) // root 25 years, issuing CA 20 years from testNow
+	h := newHierarchy(t, keyalg.ECDSAP256) // root 25 years, issuing CA 20 years from testNow
 	this := testNow.Add(time.Hour)
 	day := 24 * time.Hour
 	issuingEnd := h.issuing.NotAfter
@@ -109,7 +111,7 @@ func TestCRLNextUpdateLimits(t *testing.T) {
 }
 
 func TestLatestNextUpdate(t *testing.T) {
-	h := newHierarchy(t, ECDSAP256)
+	h := newHierarchy(t, keyalg.ECDSAP256)
 	this := testNow.Add(90 * time.Minute)
 	if got, bound := LatestNextUpdate(h.issuing, this, DefaultMaxNextUpdate); !got.Equal(this.Add(DefaultMaxNextUpdate)) || bound != "the policy's maximum of 366 days after thisUpdate" {
 		t.Errorf("LatestNextUpdate = %v, %q", got, bound)

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+
+	"github.com/custos-pki/custos/keyalg"
 )
 
 // Issuer is a CA certificate together with the key that signs for it, usually a
@@ -129,12 +131,12 @@ func signCertificate(t *x509.Certificate, pub crypto.PublicKey, issuer Issuer) (
 	if err != nil {
 		return nil, nil, fmt.Errorf("issuer key: %w", err)
 	}
-	t.SignatureAlgorithm = alg.signatureAlgorithm()
+	t.SignatureAlgorithm = signatureAlgorithm(alg)
 
 	// The throwaway key signs a copy whose parent differs from the real one only in its
 	// public key, which is not part of the to-be-signed bytes; for a root the template is
 	// its own parent and carries no public key, so nothing differs at all.
-	throwaway, err := alg.generateKey()
+	throwaway, err := generateKey(alg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("generate throwaway %s key for linting: %w", alg, err)
 	}
@@ -156,7 +158,7 @@ func signCertificate(t *x509.Certificate, pub crypto.PublicKey, issuer Issuer) (
 	if err != nil {
 		return nil, nil, fmt.Errorf("subject key: %w", err)
 	}
-	ed := alg == Ed25519 || subjectAlg == Ed25519
+	ed := alg == keyalg.Ed25519 || subjectAlg == keyalg.Ed25519
 	report, err := lintCertificate(lintDER, t.IsCA, ed)
 	if err != nil {
 		return nil, report, err

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/custos-pki/custos/keyalg"
 )
 
 var testPolicy = mustOID("1.3.6.1.4.1.55555.1.1")
@@ -17,7 +19,7 @@ var testPolicy = mustOID("1.3.6.1.4.1.55555.1.1")
 // policy and a caIssuers URL, and a device under it that names its CRL shard, and has
 // openssl show and verify what each promises.
 func TestIssuingCAProfileOptions(t *testing.T) {
-	for _, alg := range []KeyAlgorithm{ECDSAP384, Ed25519} {
+	for _, alg := range []keyalg.Algorithm{keyalg.ECDSAP384, keyalg.Ed25519} {
 		t.Run(string(alg), func(t *testing.T) {
 			dir := t.TempDir()
 			h := newHierarchy(t, alg)
@@ -101,27 +103,27 @@ func TestIssuingCAProfileOptions(t *testing.T) {
 // TestIssuingCAServerAuth: with clientAuth and serverAuth, the issuing CA may certify
 // devices that serve TLS, and openssl verifies them as servers.
 func TestIssuingCAServerAuth(t *testing.T) {
-	h := newHierarchy(t, ECDSAP256)
+	h := newHierarchy(t, keyalg.ECDSAP256)
 	usages, err := ParseExtKeyUsages("serverAuth, clientAuth")
 	if err != nil {
 		t.Fatal(err)
 	}
-	caKey := newKey(t, ECDSAP256)
+	caKey := newKey(t, keyalg.ECDSAP256)
 	ca := mustIssue(t, IssuingCA{CommonName: "CA S", Organization: "Acme", Country: "US", NotBefore: testNow, ValidityYears: 5, ExtKeyUsages: usages}, caKey.Public(), h.rootIssuer())
 	if !slices.Equal(ca.ExtKeyUsage, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}) {
 		t.Errorf("extended key usage %v", ca.ExtKeyUsage)
 	}
-	device := mustIssue(t, DeviceIdentity{SerialNumber: "SRV-1", Manufacturer: "Acme", NotBefore: testNow, ValidityYears: 2, ServerAuth: true}, newKey(t, ECDSAP256).Public(), Issuer{Certificate: ca, Signer: caKey})
+	device := mustIssue(t, DeviceIdentity{SerialNumber: "SRV-1", Manufacturer: "Acme", NotBefore: testNow, ValidityYears: 2, ServerAuth: true}, newKey(t, keyalg.ECDSAP256).Public(), Issuer{Certificate: ca, Signer: caKey})
 	dir := t.TempDir()
 	openssl(t, "verify", "-attime="+itoa(testNow.Add(time.Hour).Unix()), "-CAfile", writeCert(t, dir, "root.pem", h.root), "-untrusted", writeCert(t, dir, "ca.pem", ca),
 		"-purpose", "sslserver", writeCert(t, dir, "device.pem", device))
 }
 
 func TestProfileOptionRefusals(t *testing.T) {
-	h := newHierarchy(t, ECDSAP256)
+	h := newHierarchy(t, keyalg.ECDSAP256)
 	counting := &countingSigner{Signer: h.rootKey}
 	root := Issuer{Certificate: h.root, Signer: counting}
-	pub := newKey(t, ECDSAP256).Public()
+	pub := newKey(t, keyalg.ECDSAP256).Public()
 	ca := func(edit func(*IssuingCA)) IssuingCA {
 		p := IssuingCA{CommonName: "CA", Organization: "Acme", Country: "US", NotBefore: testNow, ValidityYears: 5}
 		edit(&p)
@@ -133,7 +135,7 @@ func TestProfileOptionRefusals(t *testing.T) {
 		return p
 	}
 	shards := CRLShards{BaseURL: "http://pki.acme.example/crl", IssuerID: "ica-1", Count: 8}
-	policyCAKey := newKey(t, ECDSAP256)
+	policyCAKey := newKey(t, keyalg.ECDSAP256)
 	policyCA := Issuer{Certificate: mustIssue(t, ca(func(p *IssuingCA) { p.Policies = []x509.OID{testPolicy} }), policyCAKey.Public(), h.rootIssuer()), Signer: policyCAKey}
 	other := mustOID("1.3.6.1.4.1.55555.1.2")
 	tests := []struct {
