@@ -1,0 +1,11 @@
+// Package record keeps the evidence of every run: the journal, a hash-chained JSON-lines file
+// per run in which each step is written (and synced) as begun before it acts and as done or
+// failed after, so a run that stopped is found and its trail cannot be edited unnoticed; and
+// the signed PDF records built from it, a ceremony record or a certificate of sanitization,
+// with the journal attached, signed with a certification signature by the record signer (a
+// crypto.Signer, on the operations token in practice). Verify and VerifyJournal check a
+// record or a bare journal as an auditor would, with nothing but the file and the roots.
+//
+// The package sees keys only as crypto.Signer and never imports hsm, so the auditor's
+// verifier builds without cgo.
+package record
