@@ -45,8 +45,13 @@ func findSecrets(shareDirs []string, pins [][]byte, workspace string, output []b
 				return nil, "", fmt.Errorf("%s: %w", f, err)
 			}
 			add(sh.Bytes)
-			for _, g := range sh.Groups() {
-				needles = append(needles, []byte(g))
+			// Two neighbouring groups, however they are separated: a lone group of five
+			// characters turns up by chance in uppercase hex, a pair does not.
+			groups := sh.Groups()
+			for i := 0; i+1 < len(groups); i++ {
+				for _, sep := range []string{"-", " ", "\n", ""} {
+					needles = append(needles, []byte(groups[i]+sep+groups[i+1]))
+				}
 			}
 			parts = append(parts, sh.Bytes)
 		}
