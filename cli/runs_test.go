@@ -51,7 +51,7 @@ func TestRunsListsWhereARunStopped(t *testing.T) {
 	if code != command.ExitOK {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	for _, want := range []string{"acme-root-2026  ceremony root", "running", "stopped in step root.generate-key (journal line 3"} {
+	for _, want := range []string{"acme-root-2026  ceremony root", "running", "stopped in step root.generate-key (journal line 4"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 	"time"
 
@@ -90,8 +91,8 @@ func Fleet(ctx context.Context, env Env, m *Manifest, req FleetRequest) (*FleetR
 			return nil, err
 		}
 		res.Resumed = true
-		if len(j.Entries()) == 0 { // killed before its first entry
-			journalManifest(j, m, req)
+		if !slices.ContainsFunc(j.Entries(), func(e record.Entry) bool { return e.Step == "fleet.manifest" }) {
+			journalManifest(j, m, req) // killed before it journaled its manifest
 		}
 		j.Note("fleet.resume", record.Actor{Name: req.Technician, Role: "technician"}, nil)
 	case errors.Is(err, registry.ErrNotFound):

@@ -373,7 +373,7 @@ func TestFleetResumesARunKilledBeforeItsFirstEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if jf.Entries[0].Step != "fleet.manifest" || jf.Entries[0].Run != runID {
-		t.Errorf("first entry %+v", jf.Entries[0])
+	if jf.Entries[0].Step != record.StepStart || jf.Entries[1].Step != "fleet.manifest" || jf.Entries[1].Run != runID {
+		t.Errorf("first entries %+v", jf.Entries[:2])
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/custos-pki/custos/internal/version"
 )
 
 // Status says where an entry stands in its step: a step that changes a token or the registry
@@ -69,8 +71,8 @@ type Journal struct {
 	now     func() time.Time
 }
 
-// CreateJournal starts the journal of run at path. It refuses to overwrite an existing file:
-// a journal is evidence.
+// CreateJournal starts the journal of run at path with its start entry, which names this
+// build of Custos. It refuses to overwrite an existing file: a journal is evidence.
 func CreateJournal(path, run string) (*Journal, error) {
 	if run == "" {
 		return nil, errors.New("create journal: empty run id")
@@ -79,14 +81,55 @@ func CreateJournal(path, run string) (*Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create journal: %w", err)
 	}
-	return &Journal{f: f, path: path, run: run, last: genesis, now: time.Now}, nil
+	j := &Journal{f: f, path: path, run: run, last: genesis, now: time.Now}
+	if err := j.Note(StepStart, System, version.Current().JournalData()); err != nil {
+		j.Close()
+		return nil, err
+	}
+	return j, nil
+}
+
+// StepStart is the first entry of every journal: which build of Custos began the run
+// (version, commit, whether the tree was modified, Go version, SHA-256 of the binary).
+// StepBuild is noted when another build continues the run (a resume after an upgrade).
+const (
+	StepStart = "journal.start"
+	StepBuild = "journal.build"
+)
+
+// Builds lists the builds of Custos that wrote a journal, in the order they first appear.
+func Builds(entries []Entry) []version.Info {
+	var out []version.Info
+	for _, e := range entries {
+		if e.Step != StepStart && e.Step != StepBuild {
+			continue
+		}
+		if b, ok := version.FromJournalData(e.Data); ok && (len(out) == 0 || !out[len(out)-1].Same(b)) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// noteBuild writes the start entry into an empty journal, and a build entry when the
+// running binary is not the last one the journal names.
+func (j *Journal) noteBuild() error {
+	cur := version.Current()
+	if len(j.entries) == 0 {
+		return j.Note(StepStart, System, cur.JournalData())
+	}
+	if b := Builds(j.entries); len(b) > 0 && b[len(b)-1].Same(cur) {
+		return nil
+	}
+	return j.Note(StepBuild, System, cur.JournalData())
 }
 
 // OpenJournal reopens run's journal to resume it. The chain is verified first; a broken
 // chain is an error naming the line, and a journal of another run is refused. A half-written
 // last line (a crash mid-write) is cut off and reported in a note entry with its length and
 // hash, never silently dropped. An empty file (a crash between creating the journal and its
-// first entry, so nothing was done) is continued as run's journal from its start.
+// first entry, so nothing was done) is continued as run's journal from its start entry. When
+// the running build is not the one the journal last names, a build entry says so.
 func OpenJournal(path, run string) (*Journal, error) {
 	if run == "" {
 		return nil, errors.New("open journal: empty run id")
@@ -138,6 +181,10 @@ func OpenJournal(path, run string) (*Journal, error) {
 			j.Close()
 			return nil, err
 		}
+	}
+	if err := j.noteBuild(); err != nil {
+		j.Close()
+		return nil, err
 	}
 	return j, nil
 }

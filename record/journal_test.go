@@ -8,6 +8,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/custos-pki/custos/internal/version"
 )
 
 var admin = Actor{Name: "Zoë Ångström", Role: "administrator"}
@@ -47,11 +50,15 @@ func TestJournalRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(jf.Entries) != 4 || jf.Entries[3].Data["error"] != "token removed" {
+	if len(jf.Entries) != 5 || jf.Entries[4].Data["error"] != "token removed" {
 		t.Fatalf("entries = %+v", jf.Entries)
 	}
-	if jf.Entries[0].Actor != "Zoë Ångström" || jf.Entries[0].Run != "acme-root-2026" {
-		t.Errorf("first entry = %+v", jf.Entries[0])
+	if jf.Entries[1].Actor != "Zoë Ångström" || jf.Entries[1].Run != "acme-root-2026" {
+		t.Errorf("second entry = %+v", jf.Entries[1])
+	}
+	// The first entry names the build that began the run.
+	if b := Builds(jf.Entries); jf.Entries[0].Step != StepStart || len(b) != 1 || !b[0].Same(version.Current()) {
+		t.Errorf("first entry = %+v, builds %+v", jf.Entries[0], b)
 	}
 	if len(jf.FinalHash) != 64 {
 		t.Errorf("final hash %q", jf.FinalHash)
@@ -76,9 +83,9 @@ func TestReadJournalDetectsTampering(t *testing.T) {
 	}{
 		{"edited data", func() string {
 			l := append([]string(nil), lines...)
-			l[0] = strings.Replace(l[0], `"slot":"1"`, `"slot":"2"`, 1)
+			l[1] = strings.Replace(l[1], `"slot":"1"`, `"slot":"2"`, 1)
 			return strings.Join(l, "")
-		}, 2, "prev hash"},
+		}, 3, "prev hash"},
 		{"removed entry", func() string {
 			return lines[0] + lines[2] + lines[3]
 		}, 2, "sequence number"},
@@ -91,7 +98,7 @@ func TestReadJournalDetectsTampering(t *testing.T) {
 		{"truncated last", func() string {
 			all := strings.Join(lines, "")
 			return all[:len(all)-10]
-		}, 4, "incomplete"},
+		}, 5, "incomplete"},
 		{"garbage line", func() string {
 			return lines[0] + "not json\n" + lines[1]
 		}, 2, "not a journal entry"},
@@ -131,14 +138,14 @@ func TestOpenJournalResumesAndReportsTornTail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(jf.Entries) != 6 {
-		t.Fatalf("%d entries, want 6", len(jf.Entries))
+	if len(jf.Entries) != 7 {
+		t.Fatalf("%d entries, want 7", len(jf.Entries))
 	}
-	torn := jf.Entries[4]
+	torn := jf.Entries[5]
 	if torn.Step != "journal.torn-tail" || torn.Data["bytes"] != "21" {
 		t.Errorf("torn-tail note = %+v", torn)
 	}
-	if open := OpenSteps(jf.Entries); len(open) != 1 || open[0].Seq != 6 {
+	if open := OpenSteps(jf.Entries); len(open) != 1 || open[0].Seq != 7 {
 		t.Errorf("open steps = %+v", open)
 	}
 }
@@ -193,7 +200,7 @@ func TestJournalConcurrentAppends(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(jf.Entries) != 80 || jf.FinalHash != want {
+	if len(jf.Entries) != 81 || jf.FinalHash != want {
 		t.Errorf("%d entries, final %s want %s", len(jf.Entries), jf.FinalHash, want)
 	}
 }
@@ -212,10 +219,41 @@ func TestOpenJournalEmptyAndForeign(t *testing.T) {
 	j.Begin("fleet.start", System, nil)
 	j.Close()
 	jf, err := ReadJournalFile(path)
-	if err != nil || len(jf.Entries) != 1 || jf.Entries[0].Run != "fleet-1" || jf.Entries[0].Seq != 1 {
+	if err != nil || len(jf.Entries) != 2 || jf.Entries[0].Step != StepStart || jf.Entries[1].Run != "fleet-1" || jf.Entries[1].Seq != 2 {
 		t.Fatalf("entries %+v, %v", jf, err)
 	}
 	if _, err := OpenJournal(path, "fleet-2"); err == nil || !strings.Contains(err.Error(), "journal of run fleet-1, not of fleet-2") {
 		t.Errorf("a foreign journal: %v", err)
+	}
+}
+
+// A run continued by another build (a resume after an upgrade) says so; the same build adds
+// nothing.
+func TestOpenJournalNotesAnotherBuild(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run.jsonl")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := version.Info{Version: "0.1.0", Revision: "1111111111111111111111111111111111111111", GoVersion: "go1.26.1", SHA256: "ab12"}
+	j := &Journal{f: f, path: path, run: "run-1", last: genesis, now: time.Now}
+	if err := j.Note(StepStart, System, old.JournalData()); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	for range 2 {
+		j, err := OpenJournal(path, "run-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		j.Close()
+	}
+	jf, err := ReadJournalFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := Builds(jf.Entries)
+	if len(jf.Entries) != 2 || jf.Entries[1].Step != StepBuild || len(b) != 2 || !b[0].Same(old) || !b[1].Same(version.Current()) {
+		t.Errorf("entries %+v, builds %+v", jf.Entries, b)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/go-pdf/fpdf"
+
+	"github.com/custos-pki/custos/internal/version"
 )
 
 var stepColumns = []column{
@@ -70,6 +72,8 @@ func RenderCeremony(c *Ceremony, journal []byte) ([]byte, error) {
 		d.heading("HSM")
 		d.fields(c.HSM)
 	}
+	d.heading("Software")
+	d.fields(toolFields(jf.Entries))
 	if len(c.Certificates) > 0 {
 		d.heading("Certificates issued")
 		for _, ce := range c.Certificates {
@@ -135,6 +139,7 @@ func RenderDestruction(r *Destruction, journal []byte) ([]byte, error) {
 		{"Verification", "after erasure the token is listed and searched for every destroyed object, and the old key is asked to sign"},
 		{"CRL", orDash(r.CRLFile)},
 	})
+	d.fields(toolFields(jf.Entries))
 	d.heading("Devices")
 	// Method and outcome are as wide as "unreachable" and "decommissioned".
 	cols := []column{{title: "Serial", width: 0.12}, {title: "Model", width: 0.10}, {title: "Method", width: 0.12},
@@ -163,6 +168,28 @@ func RenderDestruction(r *Destruction, journal []byte) ([]byte, error) {
 	}
 	d.attach(files...)
 	return d.bytes()
+}
+
+// toolFields names the builds of Custos that ran the run, from its journal, and the one that
+// wrote the record: version, commit, Go version and the binary's SHA-256.
+func toolFields(entries []Entry) []Field {
+	var out []Field
+	for _, b := range Builds(entries) {
+		out = append(out, Field{"Tool (ran the run)", buildLine(b)})
+	}
+	cur := version.Current()
+	if len(out) == 0 || !Builds(entries)[len(out)-1].Same(cur) {
+		out = append(out, Field{"Tool (wrote this record)", buildLine(cur)})
+	}
+	return out
+}
+
+func buildLine(b version.Info) string {
+	sum := b.SHA256
+	if sum == "" {
+		sum = "unknown (" + b.BinaryErr + ")"
+	}
+	return b.String() + ", binary SHA-256 " + sum
 }
 
 // JournalAttachment is the name of the journal embedded in every record.

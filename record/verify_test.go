@@ -19,7 +19,7 @@ func TestVerifyPassesAGoodRecord(t *testing.T) {
 			t.Errorf("%v %s: %s", c.OK, c.Name, c.Detail)
 		}
 	}
-	if len(rep.Checks) != 7 || rep.Journal == nil || len(rep.Journal.Entries) != 80 {
+	if len(rep.Checks) != 7 || rep.Journal == nil || len(rep.Journal.Entries) != 81 {
 		t.Errorf("checks %d, journal %v", len(rep.Checks), rep.Journal)
 	}
 }
@@ -117,7 +117,7 @@ func TestVerifyJournalFile(t *testing.T) {
 		t.Errorf("good journal: %+v", rep.Checks)
 	}
 	bad := bytes.Replace(j, []byte("root.step-0"), []byte("root.step-X"), 1)
-	if rep := VerifyJournal(bad); rep.OK() || !strings.Contains(rep.Checks[0].Detail, "line 2") {
+	if rep := VerifyJournal(bad); rep.OK() || !strings.Contains(rep.Checks[0].Detail, "line 3") {
 		t.Errorf("edited journal: %+v", rep.Checks)
 	}
 }

@@ -49,6 +49,7 @@ func (n Network) Summary() string {
 
 // Inspect reads the workstation's identity now.
 func Inspect() Identity {
+	build := version.Current()
 	host, err := os.Hostname()
 	if err != nil {
 		host = "unknown (" + err.Error() + ")"
@@ -56,8 +57,8 @@ func Inspect() Identity {
 	return Identity{
 		Host:    host,
 		OS:      osDescription(),
-		Custos:  version.Version,
-		Build:   version.Build(),
+		Custos:  build.Version,
+		Build:   build.ShortRevision(),
 		Clock:   time.Now().UTC(),
 		Network: InspectNetwork(),
 	}
