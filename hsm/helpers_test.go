@@ -27,11 +27,11 @@ func newToken(t testing.TB, label string) (*testhsm.Env, *hsm.Module, *hsm.Sessi
 	return env, m, testhsm.UserSession(t, m, label, userPIN)
 }
 
-// pkcs11Tool runs OpenSC's pkcs11-tool on the test's SoftHSM2 (SOFTHSM2_CONF is set by
-// testhsm.New) and returns what it printed.
-func pkcs11Tool(t testing.TB, env *testhsm.Env, args ...string) string {
+// pkcs11Tool runs OpenSC's pkcs11-tool on module (the test's SoftHSM2, whose SOFTHSM2_CONF
+// testhsm.New sets, or the test binary's TPM) and returns what it printed.
+func pkcs11Tool(t testing.TB, module string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command("pkcs11-tool", append([]string{"--module", env.ModulePath}, args...)...)
+	cmd := exec.Command("pkcs11-tool", append([]string{"--module", module}, args...)...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("pkcs11-tool %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -41,9 +41,9 @@ func pkcs11Tool(t testing.TB, env *testhsm.Env, args ...string) string {
 
 // toolObjects runs pkcs11-tool --list-objects on the token labelled label, logged in as
 // the user, and splits its output into one block per object.
-func toolObjects(t testing.TB, env *testhsm.Env, label string) []string {
+func toolObjects(t testing.TB, module string, label string) []string {
 	t.Helper()
-	out := pkcs11Tool(t, env, "--token-label", label, "--login", "--pin", userPIN, "--list-objects")
+	out := pkcs11Tool(t, module, "--token-label", label, "--login", "--pin", userPIN, "--list-objects")
 	var blocks []string
 	for _, line := range strings.Split(out, "\n") {
 		switch {
@@ -57,10 +57,10 @@ func toolObjects(t testing.TB, env *testhsm.Env, label string) []string {
 }
 
 // toolObjectsWithID keeps the blocks of objects whose ID is idHex.
-func toolObjectsWithID(t testing.TB, env *testhsm.Env, label, idHex string) []string {
+func toolObjectsWithID(t testing.TB, module string, label, idHex string) []string {
 	t.Helper()
 	var out []string
-	for _, b := range toolObjects(t, env, label) {
+	for _, b := range toolObjects(t, module, label) {
 		if toolField(b, "ID") == idHex {
 			out = append(out, b)
 		}

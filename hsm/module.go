@@ -327,7 +327,8 @@ func (m *Module) InitToken(ctx context.Context, slotID uint, label string, soPIN
 // every object on it is destroyed and the user PIN is unset. The token is labelled
 // newLabel afterwards (which may equal label), and gets userPIN as its user PIN unless
 // userPIN is nil. It returns the token's slot as found afterwards. This is how a device's
-// whole key store is erased.
+// whole key store is erased. A module known not to re-initialise tokens (CanReinit) is
+// refused before anything is sent to the token.
 func (m *Module) ReinitToken(ctx context.Context, label string, soPIN []byte, newLabel string, userPIN []byte) (Slot, error) {
 	const op = "re-initialise token"
 	if err := checkLabel(op, newLabel); err != nil {
@@ -336,6 +337,11 @@ func (m *Module) ReinitToken(ctx context.Context, label string, soPIN []byte, ne
 	slot, err := m.TokenByLabel(ctx, label)
 	if err != nil {
 		return Slot{}, err
+	}
+	if err := m.CanReinit(ctx); err != nil {
+		e := err.(*Error)
+		e.Op, e.Token = op, label
+		return Slot{}, e
 	}
 	return m.initToken(ctx, op, slot.ID, slot.Token, newLabel, label, soPIN, userPIN)
 }

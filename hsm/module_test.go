@@ -287,7 +287,7 @@ func TestReinitTokenErases(t *testing.T) {
 	if err := s2.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if out := pkcs11Tool(t, env, "--token-label", "wiped-0042", "--login", "--pin", "new-user-pin", "--list-objects"); strings.Contains(out, "Object;") {
+	if out := pkcs11Tool(t, env.ModulePath, "--token-label", "wiped-0042", "--login", "--pin", "new-user-pin", "--list-objects"); strings.Contains(out, "Object;") {
 		t.Fatalf("pkcs11-tool still lists objects:\n%s", out)
 	}
 }

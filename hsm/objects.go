@@ -113,13 +113,29 @@ func (s *Session) findHandles(op string, template []*pkcs11.Attribute) ([]pkcs11
 	return all, nil
 }
 
-// attributes reads the attributes types of object h, by type.
+// attributes reads the attributes types of object h, by type. An attribute the object does
+// not have, or keeps secret, is left out of the map: modules differ in which optional
+// attributes they keep (tpm2-pkcs11 has no CKA_TRUSTED on certificates), and PKCS#11 then
+// fails the whole read, so the types are asked for one by one.
 func (s *Session) attributes(op string, h pkcs11.ObjectHandle, types ...uint) (map[uint][]byte, error) {
 	t := make([]*pkcs11.Attribute, len(types))
 	for i, typ := range types {
 		t[i] = pkcs11.NewAttribute(typ, nil)
 	}
 	got, err := s.m.p.GetAttributeValue(s.h, h, t)
+	if c := code(err); len(types) > 1 && (c == pkcs11.CKR_ATTRIBUTE_TYPE_INVALID || c == pkcs11.CKR_ATTRIBUTE_SENSITIVE) {
+		got, err = nil, nil
+		for _, typ := range types {
+			one, err := s.m.p.GetAttributeValue(s.h, h, []*pkcs11.Attribute{pkcs11.NewAttribute(typ, nil)})
+			switch c := code(err); {
+			case err == nil:
+				got = append(got, one...)
+			case c == pkcs11.CKR_ATTRIBUTE_TYPE_INVALID || c == pkcs11.CKR_ATTRIBUTE_SENSITIVE:
+			default:
+				return nil, s.fail(op, err)
+			}
+		}
+	}
 	if err != nil {
 		return nil, s.fail(op, err)
 	}
@@ -354,6 +370,11 @@ func (s *Session) StoreData(ctx context.Context, d DataObject) error {
 		pkcs11.NewAttribute(pkcs11.CKA_LABEL, d.Label),
 		pkcs11.NewAttribute(pkcs11.CKA_VALUE, d.Value),
 	})
+	if err != nil && !d.Private && code(err) == pkcs11.CKR_ATTRIBUTE_VALUE_INVALID {
+		e := s.fail(op, err).(*Error)
+		e.Hint = "this token refuses public data objects (tpm2-pkcs11 does): store the object private, readable after user login"
+		return e
+	}
 	return s.fail(op, err)
 }
 

@@ -52,7 +52,7 @@ func TestCertificateRoundTrip(t *testing.T) {
 
 	// pkcs11-tool reads the same DER back, and openssl parses it with the same subject.
 	der := filepath.Join(t.TempDir(), "cert.der")
-	pkcs11Tool(t, env, "--token-label", "certs", "--read-object", "--type", "cert", "--id", hex.EncodeToString(id), "--output-file", der)
+	pkcs11Tool(t, env.ModulePath, "--token-label", "certs", "--read-object", "--type", "cert", "--id", hex.EncodeToString(id), "--output-file", der)
 	raw, err := os.ReadFile(der)
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +65,7 @@ func TestCertificateRoundTrip(t *testing.T) {
 		t.Fatalf("openssl x509: %v\n%s", err, out)
 	}
 	found := false
-	for _, b := range toolObjects(t, env, "certs") {
+	for _, b := range toolObjects(t, env.ModulePath, "certs") {
 		if strings.HasPrefix(b, "Certificate Object") && toolField(b, "label") == "root certificate" && toolField(b, "ID") == hex.EncodeToString(id) {
 			found = true
 		}
@@ -111,11 +111,11 @@ func TestDataObjects(t *testing.T) {
 	if _, err := s.Data(ctx, "custos", "note"); err != nil {
 		t.Fatalf("public data object without login: %v", err)
 	}
-	public := pkcs11Tool(t, env, "--token-label", "custodian", "--list-objects")
+	public := pkcs11Tool(t, env.ModulePath, "--token-label", "custodian", "--list-objects")
 	if strings.Contains(public, "share acme-root-2026") || !strings.Contains(public, "note") {
 		t.Fatalf("pkcs11-tool without login:\n%s", public)
 	}
-	private := pkcs11Tool(t, env, "--token-label", "custodian", "--login", "--pin", userPIN, "--list-objects")
+	private := pkcs11Tool(t, env.ModulePath, "--token-label", "custodian", "--login", "--pin", userPIN, "--list-objects")
 	if !strings.Contains(private, "share acme-root-2026 #3") || !strings.Contains(private, "custos") {
 		t.Fatalf("pkcs11-tool with login:\n%s", private)
 	}
@@ -228,7 +228,7 @@ func TestDestroyAndRemaining(t *testing.T) {
 	if len(left) != 0 {
 		t.Fatalf("left after destroy: %v", left)
 	}
-	if b := toolObjectsWithID(t, env, "device-7", hex.EncodeToString(id)); len(b) != 0 {
+	if b := toolObjectsWithID(t, env.ModulePath, "device-7", hex.EncodeToString(id)); len(b) != 0 {
 		t.Fatalf("pkcs11-tool still lists:\n%s", strings.Join(b, "\n"))
 	}
 	if _, err := s.Signer(ctx, hsm.Match{ID: id}); !errors.Is(err, hsm.ErrObjectNotFound) {
@@ -250,7 +250,7 @@ func TestDestroyAndRemaining(t *testing.T) {
 	if _, err := s.Remaining(ctx, nil, ""); err == nil {
 		t.Fatal("Remaining with neither id nor label")
 	}
-	if out := pkcs11Tool(t, env, "--token-label", "device-7", "--login", "--pin", userPIN, "--list-objects"); strings.Contains(out, "Object;") {
+	if out := pkcs11Tool(t, env.ModulePath, "--token-label", "device-7", "--login", "--pin", userPIN, "--list-objects"); strings.Contains(out, "Object;") {
 		t.Fatalf("pkcs11-tool lists objects on the emptied token:\n%s", out)
 	}
 }

@@ -65,6 +65,8 @@ func (k *Signer) SignContext(ctx context.Context, digest []byte, opts crypto.Sig
 	input := digest
 	switch pub := k.pub.(type) {
 	case *ecdsa.PublicKey:
+		// CKM_ECDSA signs its input as given. Only a whole digest is passed: tpm2-pkcs11
+		// refuses input that is not of a digest's size.
 		if err := checkDigest(h, digest); err != nil {
 			return nil, failf(op, k.s.label, err, "hash the message first and pass the hash in opts")
 		}

@@ -205,7 +205,7 @@ func TestGenerateSignVerify(t *testing.T) {
 				}
 			}
 			// ... and pkcs11-tool, reading the token on its own, agrees.
-			blocks := toolObjectsWithID(t, env, "keys", hex.EncodeToString(id))
+			blocks := toolObjectsWithID(t, env.ModulePath, "keys", hex.EncodeToString(id))
 			var sawPrivate bool
 			for _, b := range blocks {
 				if !strings.HasPrefix(b, "Private Key Object; "+tc.keyType) {
