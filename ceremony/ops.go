@@ -482,7 +482,7 @@ func Restore(ctx context.Context, env Env, q *quorum.Collector, req RestoreReque
 				return nil, err
 			}
 			info, _ := ns.TokenInfo(ctx)
-			return map[string]string{"token": req.Token, "token_serial": info.Serial, "backup": req.Backup,
+			return map[string]string{"token": req.Token, "token_serial": info.SerialOrNone(), "backup": req.Backup,
 				"backup_sha256": hex.EncodeToString(sum[:]),
 				"verification":  "the restored key signs, and its signature verifies under the root certificate"}, nil
 		})

@@ -229,7 +229,7 @@ func (r *rootRun) preflight(ctx context.Context) error {
 			"clock": id.Clock.UTC().Format(time.RFC3339), "network": id.Network.Summary(),
 			"air_gapped": fmt.Sprint(id.Network.AirGapped()),
 			"module":     mod.Path(), "module_info": fmt.Sprintf("%s, %s, %s", info.Manufacturer, info.Description, info.LibraryVersion),
-			"token_manufacturer": t.Manufacturer, "token_model": t.Model, "token_serial": t.Serial,
+			"token_manufacturer": t.Manufacturer, "token_model": t.Model, "token_serial": t.SerialOrNone(),
 			"token_firmware": t.FirmwareVersion.String(), "slot": fmt.Sprint(slot.ID),
 		}, nil
 	})
@@ -284,7 +284,7 @@ func (r *rootRun) initToken(ctx context.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		return map[string]string{"token": r.plan.ID, "token_serial": info.Serial,
+		return map[string]string{"token": r.plan.ID, "token_serial": info.SerialOrNone(),
 			"pins": "SO and user PINs derived from the quorum secret with HKDF-SHA256; nobody saw them"}, nil
 	})
 }

@@ -29,7 +29,7 @@ type DeviceToken struct {
 // Detect lists the tokens of the module that hold a device certificate, matched against the
 // registry. It only reads.
 func Detect(ctx context.Context, env Env) ([]DeviceToken, error) {
-	mod, err := env.openModule(ctx)
+	mod, err := env.openDeviceModule(ctx)
 	if err != nil {
 		return nil, err
 	}

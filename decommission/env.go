@@ -23,10 +23,14 @@ import (
 type Env struct {
 	Workspace *workspace.Workspace
 	Registry  *registry.Registry
-	// Module is the PKCS#11 module of the operations token and the device tokens; empty means
-	// the workspace's setting.
-	Module     string
-	HSMOptions []hsm.Option
+	// Module is the PKCS#11 module of the operations token (the issuing CA and the record
+	// signer); empty means the workspace's setting.
+	Module string
+	// DeviceModule is the PKCS#11 module the device tokens are reached through, when it is not
+	// the operations token's: a device's TPM through tpm2-pkcs11, a secure element or smart
+	// card through its vendor's module. Empty means Module.
+	DeviceModule string
+	HSMOptions   []hsm.Option
 	// Progress, when set, hears each step and each device of a fleet.
 	Progress func(Progress)
 	Now      func() time.Time
@@ -69,6 +73,47 @@ func (e Env) openModule(ctx context.Context) (*hsm.Module, error) {
 		path = v
 	}
 	return hsm.Open(path, e.HSMOptions...)
+}
+
+// modules are the operations token's module and the device tokens' module, which is the same
+// Module unless Env.DeviceModule names another.
+type modules struct{ ops, devices *hsm.Module }
+
+// openModules opens the operations module and, when it is another, the device module.
+func (e Env) openModules(ctx context.Context) (modules, error) {
+	ops, err := e.openModule(ctx)
+	if err != nil {
+		return modules{}, err
+	}
+	if e.DeviceModule == "" {
+		return modules{ops: ops, devices: ops}, nil
+	}
+	dev, err := hsm.Open(e.DeviceModule, e.HSMOptions...)
+	if err != nil {
+		ops.Close()
+		return modules{}, fmt.Errorf("the device tokens' module: %w", err)
+	}
+	return modules{ops: ops, devices: dev}, nil
+}
+
+// openDeviceModule opens the module the device tokens are reached through.
+func (e Env) openDeviceModule(ctx context.Context) (*hsm.Module, error) {
+	if e.DeviceModule == "" {
+		return e.openModule(ctx)
+	}
+	m, err := hsm.Open(e.DeviceModule, e.HSMOptions...)
+	if err != nil {
+		return nil, fmt.Errorf("the device tokens' module: %w", err)
+	}
+	return m, nil
+}
+
+// Close closes both modules.
+func (m modules) Close() {
+	m.ops.Close()
+	if m.devices != m.ops {
+		m.devices.Close()
+	}
 }
 
 // step journals st begun, runs fn, and journals it done or failed.

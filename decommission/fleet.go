@@ -142,6 +142,17 @@ func preflight(ctx context.Context, env Env, m *Manifest, req FleetRequest) erro
 			bad = append(bad, RowError{r.Line, fmt.Sprintf("method %s needs the device PIN (--device-pin-file)", r.Method)})
 		}
 	}
+	if slices.ContainsFunc(m.Rows, func(r Row) bool { return r.Method == Reinit }) {
+		reinit, err := canReinit(ctx, env)
+		if err != nil {
+			return err
+		}
+		for _, r := range m.Rows {
+			if r.Method == Reinit && reinit != nil {
+				bad = append(bad, RowError{r.Line, fmt.Sprintf("method reinit cannot be done on this module's tokens (%v): use method erase", reinit)})
+			}
+		}
+	}
 	if len(bad) > 0 {
 		return bad
 	}
@@ -151,17 +162,34 @@ func preflight(ctx context.Context, env Env, m *Manifest, req FleetRequest) erro
 	return nil
 }
 
+// canReinit says whether the device tokens' module can re-initialise tokens: nil when it can,
+// the reason when it cannot; err when the module cannot be asked.
+func canReinit(ctx context.Context, env Env) (reason, err error) {
+	mod, err := env.openDeviceModule(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer mod.Close()
+	if err := mod.CanReinit(ctx); err != nil {
+		if errors.Is(err, hsm.ErrCannotReinit) {
+			return err, nil
+		}
+		return nil, err
+	}
+	return nil, nil
+}
+
 func runFleet(ctx context.Context, env Env, j *record.Journal, m *Manifest, req FleetRequest, res *FleetResult) error {
 	tech := record.Actor{Name: req.Technician, Role: "technician"}
 	done, err := env.Registry.RunDoneSerials(ctx, res.RunID)
 	if err != nil {
 		return err
 	}
-	mod, err := env.openModule(ctx)
+	mods, err := env.openModules(ctx)
 	if err != nil {
 		return err
 	}
-	defer mod.Close()
+	defer mods.Close()
 	// Every issuer's key is opened before any device is touched: a wrong operator PIN stops
 	// the run here.
 	issuers := map[string]*fleetIssuer{}
@@ -171,7 +199,7 @@ func runFleet(ctx context.Context, env Env, j *record.Journal, m *Manifest, req 
 			return err
 		}
 		if _, ok := issuers[dev.IssuerID]; !ok {
-			iss, cert, key, err := opstoken.Issuer(ctx, env.Registry, mod, dev.IssuerID, req.OpsPIN)
+			iss, cert, key, err := opstoken.Issuer(ctx, env.Registry, mods.ops, dev.IssuerID, req.OpsPIN)
 			if err != nil {
 				return err
 			}
@@ -222,7 +250,7 @@ func runFleet(ctx context.Context, env Env, j *record.Journal, m *Manifest, req 
 			d.InvalidityDate = env.now()
 		}
 		if r.Method.reaches() {
-			verification, begun, err := eraseOne(ctx, env, j, mod, r, req, tech)
+			verification, begun, err := eraseOne(ctx, env, j, mods.devices, r, req, tech)
 			if err != nil && begun {
 				// Half erased: neither a success nor a failure to pass over, since nothing
 				// else could finish it once its key is gone. The run stops; run again to finish.
@@ -268,7 +296,7 @@ func runFleet(ctx context.Context, env Env, j *record.Journal, m *Manifest, req 
 		}
 	}
 	// The record holds the journal, so only its failure can be journaled, not its start.
-	if err := fleetRecord(ctx, env, j, mod, req, issuers, res); err != nil {
+	if err := fleetRecord(ctx, env, j, mods.ops, req, issuers, res); err != nil {
 		j.Fail("record", tech, err)
 		return err
 	}

@@ -52,12 +52,13 @@ func Provision(ctx context.Context, env Env, req ProvisionRequest) (*Provisioned
 	if req.ValidityYears == 0 {
 		req.ValidityYears = 10
 	}
-	mod, err := env.openModule(ctx)
+	mods, err := env.openModules(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer mod.Close()
-	iss, issCert, caKey, err := opstoken.Issuer(ctx, env.Registry, mod, req.Issuer, req.OpsPIN)
+	defer mods.Close()
+	mod := mods.devices
+	iss, issCert, caKey, err := opstoken.Issuer(ctx, env.Registry, mods.ops, req.Issuer, req.OpsPIN)
 	if err != nil {
 		return nil, fmt.Errorf("provision %s: %w", req.Serial, err)
 	}

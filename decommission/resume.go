@@ -110,12 +110,12 @@ func resumeSingle(ctx context.Context, env Env, run registry.DecommissionRun, op
 		}
 		return fmt.Sprintf("device %s decommissioned; its record was written before the run stopped: %s", req.Serial, path), nil
 	}
-	mod, err := env.openModule(ctx)
+	mods, err := env.openModules(ctx)
 	if err != nil {
 		return "", err
 	}
-	defer mod.Close()
-	iss, cert, key, err := opstoken.Issuer(ctx, env.Registry, mod, dev.IssuerID, opsPIN)
+	defer mods.Close()
+	iss, cert, key, err := opstoken.Issuer(ctx, env.Registry, mods.ops, dev.IssuerID, opsPIN)
 	if err != nil {
 		return "", err
 	}
@@ -132,12 +132,12 @@ func resumeSingle(ctx context.Context, env Env, run registry.DecommissionRun, op
 	tech := record.Actor{Name: req.Technician, Role: "technician"}
 	j.Note("decommission.resume", tech, nil)
 	if finishErasure {
-		if err := resumeErasure(ctx, env, j, mod, req, dt, tech, res); err != nil {
+		if err := resumeErasure(ctx, env, j, mods.devices, req, dt, tech, res); err != nil {
 			env.Registry.FailRun(ctx, run.ID, err.Error())
 			return "", err
 		}
 	}
-	if err := revokePublishRecord(ctx, env, j, mod, req, []string{req.Serial}, iss, cert, key, tech, res); err != nil {
+	if err := revokePublishRecord(ctx, env, j, mods.ops, req, []string{req.Serial}, iss, cert, key, tech, res); err != nil {
 		env.Registry.FailRun(ctx, run.ID, err.Error())
 		return "", err
 	}

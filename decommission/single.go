@@ -140,13 +140,13 @@ func Decommission(ctx context.Context, env Env, req Request) (*Result, error) {
 	if err := env.Workspace.CheckWritable(); err != nil {
 		return nil, err
 	}
-	mod, err := env.openModule(ctx)
+	mods, err := env.openModules(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer mod.Close()
+	defer mods.Close()
 	// The operator PIN is checked before any device is touched.
-	iss, issCert, caKey, err := opstoken.Issuer(ctx, env.Registry, mod, dev.IssuerID, req.OpsPIN)
+	iss, issCert, caKey, err := opstoken.Issuer(ctx, env.Registry, mods.ops, dev.IssuerID, req.OpsPIN)
 	if err != nil {
 		return nil, err
 	}
@@ -154,8 +154,13 @@ func Decommission(ctx context.Context, env Env, req Request) (*Result, error) {
 
 	var dt DeviceToken
 	if req.Method.reaches() {
-		if dt, err = findDevice(ctx, env, mod, req.Serial); err != nil {
+		if dt, err = findDevice(ctx, env, mods.devices, req.Serial); err != nil {
 			return nil, err
+		}
+	}
+	if req.Method == Reinit {
+		if err := mods.devices.CanReinit(ctx); err != nil {
+			return nil, fmt.Errorf("decommission %s: method reinit cannot be done on token %q: %w; use method erase, which destroys the objects of the device identity and verifies they are gone", req.Serial, dt.Token, err)
 		}
 	}
 	var b [3]byte
@@ -173,7 +178,7 @@ func Decommission(ctx context.Context, env Env, req Request) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{RunID: runID, Serial: req.Serial, Token: dt.Token, Reason: req.Reason, JournalPath: jpath}
-	err = runSingle(ctx, env, j, mod, req, dev, dt, iss, issCert, caKey, res)
+	err = runSingle(ctx, env, j, mods, req, dev, dt, iss, issCert, caKey, res)
 	if err != nil {
 		env.Registry.FailRun(ctx, runID, err.Error())
 		return res, err
@@ -184,7 +189,7 @@ func Decommission(ctx context.Context, env Env, req Request) (*Result, error) {
 	return res, nil
 }
 
-func runSingle(ctx context.Context, env Env, j *record.Journal, mod *hsm.Module, req Request, dev registry.Device,
+func runSingle(ctx context.Context, env Env, j *record.Journal, mods modules, req Request, dev registry.Device,
 	dt DeviceToken, iss registry.Issuer, issCert *x509.Certificate, caKey *opstoken.Key, res *Result) error {
 	tech := record.Actor{Name: req.Technician, Role: "technician"}
 	j.Note("decommission.request", tech, map[string]string{"serial": req.Serial, "model": dev.Model, "method": string(req.Method),
@@ -199,7 +204,7 @@ func runSingle(ctx context.Context, env Env, j *record.Journal, mod *hsm.Module,
 	if req.Method.reaches() {
 		err := step(env, j, "identify", tech, func() (map[string]string, error) {
 			var err error
-			if sess, err = mod.OpenSession(ctx, dt.Token); err != nil {
+			if sess, err = mods.devices.OpenSession(ctx, dt.Token); err != nil {
 				return nil, err
 			}
 			if err := sess.Login(ctx, hsm.User, req.DevicePIN); err != nil {
@@ -210,21 +215,21 @@ func runSingle(ctx context.Context, env Env, j *record.Journal, mod *hsm.Module,
 				return nil, err
 			}
 			info, _ := sess.TokenInfo(ctx)
-			return map[string]string{"token": dt.Token, "token_serial": info.Serial, "token_model": info.Model,
+			return map[string]string{"token": dt.Token, "token_serial": info.SerialOrNone(), "token_model": info.Model,
 				"token_manufacturer": info.Manufacturer, "key_id": hex.EncodeToString(dt.KeyID),
 				"certificate_serial": pki.SerialHex(dt.Certificate.SerialNumber), "proof": proof}, nil
 		})
 		if err != nil {
 			return err
 		}
-		if err := eraseAndVerify(ctx, env, j, mod, &sess, req, dt, tech, res); err != nil {
+		if err := eraseAndVerify(ctx, env, j, mods.devices, &sess, req, dt, tech, res); err != nil {
 			return err
 		}
 	} else {
 		res.Verification = fmt.Sprintf("not reachable (%s): nothing to erase; attested by %s", req.Method, req.Witness)
 		j.Note("attest", record.Actor{Name: req.Witness, Role: "witness"}, map[string]string{"method": string(req.Method), "attestation": res.Verification})
 	}
-	return revokePublishRecord(ctx, env, j, mod, req, []string{req.Serial}, iss, issCert, caKey, tech, res)
+	return revokePublishRecord(ctx, env, j, mods.ops, req, []string{req.Serial}, iss, issCert, caKey, tech, res)
 }
 
 // eraseAndVerify destroys the device identity by the method and proves it is gone.

@@ -7,7 +7,8 @@
 // resource manager swaps objects in and out of the TPM's three object slots, so one test's
 // leftovers never break the next), and libtpm2_pkcs11.so with its token store in a temporary
 // folder. tpm2-pkcs11 reads its configuration from the environment when it is initialised, for
-// the whole process, so there is one TPM per test binary, started in TestMain:
+// the whole process, so there is one TPM per test binary: the first test that asks for it
+// starts it, and Main, the package's TestMain, stops it.
 //
 //	func TestMain(m *testing.M) { testtpm.Main(m) }
 //
@@ -31,6 +32,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -364,30 +366,46 @@ func retry(limit time.Duration, f func() error) error {
 	}
 }
 
-// running is the TPM Main started for this test binary.
-var running *TPM
+// shared is this test binary's TPM: started by the first test that asks for it (so a test
+// binary re-run as a helper process starts none), stopped when Main's tests end.
+var shared struct {
+	sync.Mutex
+	main bool
+	tpm  *TPM
+	err  error
+}
 
-// Main starts the TPM, runs the tests and stops it: the body of a package's TestMain. A TPM
-// that does not start fails the whole binary, with the reason.
+// Main runs the tests and then stops the TPM if any test started it: the body of a package's
+// TestMain.
 func Main(m *testing.M) {
-	t, err := Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	running = t
+	shared.Lock()
+	shared.main = true
+	shared.Unlock()
 	code := m.Run()
-	t.Stop()
+	shared.Lock()
+	if shared.tpm != nil {
+		shared.tpm.Stop()
+	}
+	shared.Unlock()
 	os.Exit(code)
 }
 
-// Get returns the TPM this test binary's TestMain started.
+// Get returns this test binary's TPM, starting it on the first call. A TPM that does not
+// start fails the test, with the reason; it is never skipped.
 func Get(tb testing.TB) *TPM {
 	tb.Helper()
-	if running == nil {
-		tb.Fatal("testtpm: no TPM is running: call testtpm.Main(m) from the package's TestMain")
+	shared.Lock()
+	defer shared.Unlock()
+	if !shared.main {
+		tb.Fatal("testtpm: call testtpm.Main(m) from the package's TestMain, which stops the TPM")
 	}
-	return running
+	if shared.tpm == nil && shared.err == nil {
+		shared.tpm, shared.err = Start()
+	}
+	if shared.err != nil {
+		tb.Fatal(shared.err)
+	}
+	return shared.tpm
 }
 
 // NewLabel returns a token label no other token of this TPM has: prefix and a number. Tokens
