@@ -7,16 +7,16 @@ FUZZTIME  ?= 30s
 # Debian packages Custos needs: SoftHSM2 and OpenSC for tokens, poppler/qpdf/NSS tools to check
 # PDFs, Xvfb for a display (xwd from x11-apps for screenshots), file to check custos-verify is static,
 # the GL/X11 headers Fyne's cgo build needs, a software TPM behind tpm2-pkcs11 for device tokens
-# in the tests (swtpm, tpm2-abrmd on its own D-Bus, the tabrmd TCTI, tpm2-tools), and dpkg-dev
-# and xz for make release.
+# in the tests (swtpm, tpm2-abrmd on its own D-Bus, the tabrmd TCTI, tpm2-tools), and for make
+# release and make reproduce dpkg-dev, xz and a JSON schema validator for the SBOM.
 DEBS      := softhsm2 opensc poppler-utils qpdf libnss3-tools openssl xvfb xauth x11-apps file \
              gcc pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev \
              libxinerama-dev libxi-dev libxxf86vm-dev \
              swtpm swtpm-tools tpm2-abrmd libtss2-tcti-tabrmd0 libtpm2-pkcs11-1 tpm2-tools dbus \
-             dpkg-dev xz-utils
+             dpkg-dev xz-utils python3-jsonschema
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build verifier demo test race bench fuzz screenshots clean
+.PHONY: all deps build verifier demo test race bench fuzz screenshots release reproduce clean
 
 all: build
 
@@ -89,5 +89,14 @@ screenshots: build
 	# Screens in the middle of a procedure, from the headless tests that drive them.
 	CUSTOS_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'Wizard|QuorumIssueCA|DecommissionScreen|FleetScreen' ./app
 
+# The release artifacts in dist/ (see packaging/release.sh), built reproducibly from the commit.
+release: deps
+	packaging/release.sh
+
+# Two clones in two folders, make release in each, SHA256SUMS compared byte for byte, then the
+# artifacts checked with dpkg-deb, tar, sha256sum and a CycloneDX schema validator.
+reproduce: deps
+	packaging/reproduce.sh
+
 clean:
-	rm -rf bin
+	rm -rf bin dist
