@@ -94,3 +94,9 @@ func code(err error) uint {
 	}
 	return 0
 }
+
+// CodeName is a return value's name, such as "CKR_MECHANISM_INVALID", or its number in hex
+// when the standard does not name it.
+func CodeName(code uint) string {
+	return (&Error{Code: code, module: pkcs11.Error(code)}).codeName()
+}

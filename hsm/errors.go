@@ -89,3 +89,13 @@ func (e *Error) codeName() string {
 func failf(op, token string, cause error, format string, args ...any) error {
 	return &Error{Op: op, Token: token, Err: cause, Hint: fmt.Sprintf(format, args...)}
 }
+
+// ReturnCode is the PKCS#11 return value a failed call gave (CKR_...), or 0 when err did not
+// come from the module.
+func ReturnCode(err error) uint {
+	var he *Error
+	if errors.As(err, &he) {
+		return he.Code
+	}
+	return 0
+}

@@ -14,7 +14,15 @@ type Fault func(call string) error
 type Option func(*options)
 
 type options struct {
-	fault Fault
+	fault     Fault
+	tryLimits bool
+}
+
+// TryKnownLimits makes the Module attempt what its module is known not to do (re-initialising
+// an initialised token on tpm2-pkcs11), instead of refusing before the token is asked: for
+// custos hsm check, which measures what a module does on a spare token.
+func TryKnownLimits() Option {
+	return func(o *options) { o.tryLimits = true }
 }
 
 // WithFault makes the Module consult f before every PKCS#11 call. f may be called from

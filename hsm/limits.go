@@ -1,7 +1,6 @@
 package hsm
 
 import (
-	"context"
 	"errors"
 	"strings"
 )
@@ -15,21 +14,6 @@ var ErrCannotReinit = errors.New("this module cannot re-initialise an initialise
 // C_GetInfo reports, with why. PKCS#11 has no flag that says so.
 var noReinit = map[string]string{
 	"tpm2-software.github.io": "tpm2-pkcs11 initialises only its empty slot; C_InitToken on an initialised token fails with CKR_ARGUMENTS_BAD, and such a token is cleared only with tpm2-pkcs11's own tools",
-}
-
-// CanReinit returns nil when tokens of this module can be re-initialised through PKCS#11 as
-// far as Custos knows, and an error wrapping ErrCannotReinit, saying why, when they cannot:
-// callers ask before they change anything, rather than fail half way.
-func (m *Module) CanReinit(ctx context.Context) error {
-	const op = "check the module can re-initialise tokens"
-	info, err := m.Info(ctx)
-	if err != nil {
-		return err
-	}
-	if why, ok := noReinit[info.Manufacturer]; ok {
-		return failf(op, "", ErrCannotReinit, "%s (module %s)", why, m.path)
-	}
-	return nil
 }
 
 // HasSerial reports whether the token reports a serial number of its own. Some modules give

@@ -43,6 +43,8 @@ type Module struct {
 	lib  *library
 	p    p11
 
+	tryLimits bool // TryKnownLimits
+
 	mu       sync.Mutex
 	closed   bool
 	sessions map[*Session]struct{}
@@ -99,7 +101,7 @@ func Open(path string, opts ...Option) (*Module, error) {
 	}
 	lib.refs++
 
-	m := &Module{path: abs, lib: lib, p: lib.ctx, sessions: map[*Session]struct{}{}}
+	m := &Module{path: abs, lib: lib, p: lib.ctx, sessions: map[*Session]struct{}{}, tryLimits: o.tryLimits}
 	if o.fault != nil {
 		m.p = faulty{next: lib.ctx, fault: o.fault}
 	}

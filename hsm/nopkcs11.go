@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"fmt"
 	"io"
 
 	"github.com/custos-pki/custos/keyalg"
@@ -148,3 +149,11 @@ func (k *Signer) SignContext(ctx context.Context, digest []byte, opts crypto.Sig
 type SecretKey struct{}
 
 func (k *SecretKey) Destroy(ctx context.Context) error { return noPKCS11("destroy AES key") }
+
+// CanReinit fails: this build has no PKCS#11 support.
+func (m *Module) CanReinit(ctx context.Context) error {
+	return noPKCS11("check the module can re-initialise tokens")
+}
+
+// CodeName is a return value's number in hex: this build does not know their names.
+func CodeName(code uint) string { return fmt.Sprintf("return value 0x%X", code) }

@@ -169,7 +169,7 @@ func (s *Session) readObject(op string, h pkcs11.ObjectHandle) (Object, error) {
 	switch o.Class {
 	case ClassPrivateKey:
 		more = []uint{pkcs11.CKA_ID, pkcs11.CKA_KEY_TYPE, pkcs11.CKA_SENSITIVE, pkcs11.CKA_EXTRACTABLE,
-			pkcs11.CKA_ALWAYS_SENSITIVE, pkcs11.CKA_NEVER_EXTRACTABLE, pkcs11.CKA_WRAP_WITH_TRUSTED}
+			pkcs11.CKA_ALWAYS_SENSITIVE, pkcs11.CKA_NEVER_EXTRACTABLE, pkcs11.CKA_WRAP_WITH_TRUSTED, pkcs11.CKA_LOCAL}
 	case ClassSecretKey:
 		more = []uint{pkcs11.CKA_ID, pkcs11.CKA_KEY_TYPE, pkcs11.CKA_SENSITIVE, pkcs11.CKA_EXTRACTABLE,
 			pkcs11.CKA_ALWAYS_SENSITIVE, pkcs11.CKA_NEVER_EXTRACTABLE, pkcs11.CKA_WRAP_WITH_TRUSTED, pkcs11.CKA_TRUSTED}
@@ -198,6 +198,7 @@ func (s *Session) readObject(op string, h pkcs11.ObjectHandle) (Object, error) {
 	o.NeverExtractable = boolAttr(b[pkcs11.CKA_NEVER_EXTRACTABLE])
 	o.WrapWithTrusted = boolAttr(b[pkcs11.CKA_WRAP_WITH_TRUSTED])
 	o.Trusted = boolAttr(b[pkcs11.CKA_TRUSTED])
+	o.Local = boolAttr(b[pkcs11.CKA_LOCAL])
 	return o, nil
 }
 

@@ -174,7 +174,7 @@ func TestObjectsListing(t *testing.T) {
 		got[o.String()] = true
 	}
 	want := []string{
-		`private-key "signer" id=cafe EC_EDWARDS token,private,sensitive,extractable,always-sensitive,wrap-with-trusted`,
+		`private-key "signer" id=cafe EC_EDWARDS token,private,sensitive,extractable,always-sensitive,wrap-with-trusted,local`, // generated on the token
 		`public-key "signer" id=cafe EC_EDWARDS token`,
 		`certificate "signer" id=cafe token`,
 		`data "data" application="custos" token`,

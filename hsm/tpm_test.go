@@ -1,3 +1,5 @@
+//go:build cgo && !nopkcs11
+
 package hsm_test
 
 import (

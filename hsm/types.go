@@ -77,6 +77,7 @@ type Object struct {
 	NeverExtractable bool // never extractable since the key was made
 	WrapWithTrusted  bool // may be wrapped only under a key marked trusted
 	Trusted          bool // marked trusted by the SO (a wrapping key that may wrap such keys)
+	Local            bool // generated on the token (CKA_LOCAL), not imported or unwrapped
 
 	handle uint // the PKCS#11 object handle, valid in the session that found it
 }
@@ -111,6 +112,7 @@ func (o Object) String() string {
 	add(o.NeverExtractable, "never-extractable")
 	add(o.WrapWithTrusted, "wrap-with-trusted")
 	add(o.Trusted, "trusted")
+	add(o.Local, "local")
 	if len(flags) > 0 {
 		b.WriteString(" ")
 		b.WriteString(strings.Join(flags, ","))
