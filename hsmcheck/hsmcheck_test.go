@@ -3,13 +3,17 @@ package hsmcheck
 import (
 	"context"
 	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/internal/testhsm"
 	"github.com/custos-pki/custos/internal/testtpm"
+	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/workspace"
 )
 
 func TestMain(m *testing.M) { testtpm.Main(m) }
@@ -121,5 +125,33 @@ func TestTokenPulledHalfWay(t *testing.T) {
 	}
 	if !removed || r.Cleared == "" {
 		t.Errorf("no check names the removal: %+v, cleared %q", r.Checks, r.Cleared)
+	}
+}
+
+// Without a root there is no record signer: saving says so and writes nothing.
+func TestSaveWithoutARoot(t *testing.T) {
+	ctx := context.Background()
+	env := testhsm.New(t)
+	r, err := Run(ctx, Request{Module: env.ModulePath, Token: "spare"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, err := workspace.Open(filepath.Join(t.TempDir(), "ws"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	reg, err := registry.Open(ctx, ws.DBPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	if _, err := Save(ctx, SaveEnv{Workspace: ws, Registry: reg, Module: env.ModulePath, OpsPIN: []byte("ops-pin-1234")}, r); !errors.Is(err, ErrNoRecordSigner) {
+		t.Errorf("save without a root: %v", err)
+	}
+	for _, d := range []string{"journal", "records"} {
+		if e, _ := os.ReadDir(ws.Path(d)); len(e) != 0 {
+			t.Errorf("%s/ has %d files", d, len(e))
+		}
 	}
 }

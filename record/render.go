@@ -170,6 +170,62 @@ func RenderDestruction(r *Destruction, journal []byte) ([]byte, error) {
 	return d.bytes()
 }
 
+// RenderModuleCheck lays out the record of a module check, unsigned.
+func RenderModuleCheck(c *ModuleCheck, journal []byte) ([]byte, error) {
+	jf, hash, err := journalOf(journal)
+	if err != nil {
+		return nil, err
+	}
+	title := "Module check"
+	d := newDoc(c.ID, title, "what a PKCS#11 module does on a spare token, before a ceremony", hash, created(c.Finished))
+	d.newPage()
+	d.setFont("sans", "B", 18)
+	d.pdf.CellFormat(bodyW, 10, title, "", 1, "L", false, 0, "")
+	d.para("Record "+c.ID+": every operation Custos asks of a PKCS#11 module, tried on a spare token", "", bodyPt)
+	d.pdf.Ln(2)
+	supported := 0
+	for _, r := range c.Checks {
+		if r.Result == "supported" {
+			supported++
+		}
+	}
+	plan := "none given"
+	if c.Plan != "" {
+		plan = c.Plan
+		if len(c.Problems) == 0 {
+			plan += ": the module can do everything it asks"
+		} else {
+			plan += fmt.Sprintf(": %d choices the module cannot do", len(c.Problems))
+		}
+	}
+	d.summaryBox([]Field{{"Supported", fmt.Sprintf("%d of %d operations", supported, len(c.Checks))}, {"Plan", plan},
+		{"Started", ts(c.Started)}, {"Finished", ts(c.Finished)}, {"Journal SHA-256", hash}})
+	d.heading("Module")
+	d.fields(c.Module)
+	d.heading("Spare token")
+	d.fields(append(c.Token, Field{"Left", c.Cleared}))
+	if c.Plan != "" {
+		d.heading("The plan")
+		if len(c.Problems) == 0 {
+			d.para("Everything the plan "+c.Plan+" asks of the module, it did.", "", bodyPt)
+		}
+		for _, p := range c.Problems {
+			d.para("• "+p, "", bodyPt)
+		}
+	}
+	d.heading("Operations")
+	d.startTable([]column{{title: "Operation", width: 0.36}, {title: "Result", width: 0.12}, {title: "Return code", width: 0.2, mono: true}, {title: "Detail", width: 0.32}})
+	for _, r := range c.Checks {
+		d.tableRow(r.Check, r.Result, r.Code, r.Detail)
+	}
+	d.endTable()
+	d.heading("Software")
+	d.fields(toolFields(jf.Entries))
+	d.steps(StepsFromJournal(jf.Entries))
+	d.attach(fpdf.Attachment{Content: journal, Filename: JournalAttachment, Description: "the check's hash-chained journal"})
+	return d.bytes()
+}
+
 // toolFields names the builds of Custos that ran the run, from its journal, and the one that
 // wrote the record: version, commit, Go version and the binary's SHA-256.
 func toolFields(entries []Entry) []Field {

@@ -68,6 +68,15 @@ func WriteDestruction(ctx context.Context, path string, d *Destruction, journal 
 	return signAndWrite(ctx, path, doc, s, "destruction record "+d.ID)
 }
 
+// WriteModuleCheck renders, signs and writes a module check's record.
+func WriteModuleCheck(ctx context.Context, path string, c *ModuleCheck, journal []byte, s Signer) error {
+	doc, err := RenderModuleCheck(c, journal)
+	if err != nil {
+		return err
+	}
+	return signAndWrite(ctx, path, doc, s, "module check record "+c.ID)
+}
+
 func signAndWrite(ctx context.Context, path string, doc []byte, s Signer, reason string) error {
 	signed, err := Sign(ctx, doc, s, reason)
 	if err != nil {

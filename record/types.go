@@ -133,3 +133,25 @@ func StepsFromJournal(entries []Entry) []StepRow {
 	}
 	return rows
 }
+
+// CheckRow is one thing a module was asked to do in a module check.
+type CheckRow struct {
+	Check  string
+	Result string // supported, NOT supported, not tried
+	Code   string // the PKCS#11 return value
+	Detail string
+}
+
+// ModuleCheck is the record of `custos hsm check`: what a PKCS#11 module did on a spare
+// token, for the ceremony file.
+type ModuleCheck struct {
+	ID       string // the run id
+	Module   []Field
+	Token    []Field
+	Checks   []CheckRow
+	Plan     string   // the plan checked against, "" for none
+	Problems []string // what of the plan the module cannot do
+	Cleared  string   // how the spare token was left
+	Started  time.Time
+	Finished time.Time
+}
