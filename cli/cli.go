@@ -39,7 +39,7 @@ func Run(ctx context.Context, args []string, s command.Streams, gui GUIFunc) int
 func program(gui GUIFunc) *command.Program {
 	cmds := []command.Command{
 		demo(gui),
-		hsmList(),
+		hsmList(), hsmCheck(),
 		runs(), resume(), abort(),
 		ceremonyRoot(), ceremonyIssueCA(), ceremonyCRL(), ceremonyReshare(), ceremonyRestore(), ceremonyDestroy(),
 		deviceProvision(), deviceImport(), deviceList(), deviceShow(),

@@ -55,7 +55,7 @@ running the same manifest again resumes it or, once complete, changes nothing.`,
 						return command.Usagef("--reason: %v", err)
 					}
 				}
-				env, done, err := df.env.decommissionEnv(ctx)
+				env, done, err := df.decommissionEnv(ctx)
 				if err != nil {
 					return err
 				}

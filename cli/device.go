@@ -40,7 +40,7 @@ user and SO PIN, generates the device key on it, issues its certificate from the
 					return err
 				}
 				defer pins.zero()
-				env, done, err := df.env.decommissionEnv(ctx)
+				env, done, err := df.decommissionEnv(ctx)
 				if err != nil {
 					return err
 				}

@@ -92,15 +92,26 @@ func (f pinFiles) read(opsRequired, deviceRequired bool) (pins, error) {
 func (p pins) zero() { secret.ZeroAll(p.ops, p.device) }
 
 // deviceFlags are the flags of a command that works on device tokens: where, with which
-// module, and the operator's and the device's PIN files.
+// modules (the operations token's, and the device tokens' when it is another), and the
+// operator's and the device's PIN files.
 type deviceFlags struct {
-	env  envFlags
-	pins pinFiles
+	env          envFlags
+	deviceModule *string
+	pins         pinFiles
+}
+
+// decommissionEnv opens the workspace and registry, with the device tokens' module.
+func (f deviceFlags) decommissionEnv(ctx context.Context) (decommission.Env, func(), error) {
+	env, done, err := f.env.decommissionEnv(ctx)
+	env.DeviceModule = *f.deviceModule
+	return env, done, err
 }
 
 func addDeviceFlags(fs *flag.FlagSet) deviceFlags {
 	return deviceFlags{
 		env: addEnvFlags(fs, "the workspace's"),
+		deviceModule: fs.String("device-module", "", "PKCS#11 module `PATH` the device tokens are reached through, when it is not "+
+			"the operations token's (a device's TPM through tpm2-pkcs11, a secure element's module)"),
 		pins: pinFiles{
 			ops:    opsPINFile(fs, ""),
 			device: addPINFile(fs, "device-pin-file", "`FILE` with the device token's PIN"),

@@ -77,8 +77,9 @@ aborted in the journal and registry.`,
 		abortRun)
 }
 
-// stoppedRunFunc resumes or aborts a stopped run with the PINs a person gave (either may be nil).
-type stoppedRunFunc func(ctx context.Context, env ceremony.Env, s command.Streams, run registry.Run, p pins) error
+// stoppedRunFunc resumes or aborts a stopped run with the PINs a person gave (either may be nil)
+// and the device tokens' module when it is not the operations token's ("" otherwise).
+type stoppedRunFunc func(ctx context.Context, env ceremony.Env, s command.Streams, run registry.Run, p pins, deviceModule string) error
 
 // stoppedRunCommand is `custos resume RUN` or `custos abort RUN`: it finds the run in the
 // registry and hands it to act.
@@ -91,8 +92,10 @@ func stoppedRunCommand(verb, summary, help string, act stoppedRunFunc) command.C
 		Setup: func(fs *flag.FlagSet) command.Func {
 			ef := addEnvFlags(fs, "the one the run used")
 			pf := pinFiles{ops: opsPINFile(fs, ", to clean up or finish keys on it")}
+			deviceModule := new(string)
 			if verb == "resume" {
 				pf.device = addPINFile(fs, "device-pin-file", "`FILE` holding the device tokens' user PIN, for a fleet whose remaining devices are erased")
+				deviceModule = fs.String("device-module", "", "PKCS#11 module `PATH` of the device tokens, when it is not the operations token's")
 			}
 			return func(ctx context.Context, s command.Streams, args []string) error {
 				if len(args) != 1 {
@@ -112,21 +115,23 @@ func stoppedRunCommand(verb, summary, help string, act stoppedRunFunc) command.C
 				if err != nil {
 					return err
 				}
-				return act(ctx, env, s, run, p)
+				return act(ctx, env, s, run, p, *deviceModule)
 			}
 		},
 	}
 }
 
 // resumeRun finishes a decommissioning; a ceremony cannot be resumed, and says so.
-func resumeRun(ctx context.Context, env ceremony.Env, s command.Streams, run registry.Run, p pins) error {
+func resumeRun(ctx context.Context, env ceremony.Env, s command.Streams, run registry.Run, p pins, deviceModule string) error {
 	switch run.Kind {
 	case registry.RunDecommission:
 		if len(p.ops) == 0 {
 			return command.Usagef("--ops-pin-file is required to resume a decommissioning (its CRL and record are signed)")
 		}
 		// decommission.Resume zeroes the PINs it is given; p keeps its own, zeroed by the caller.
-		msg, err := decommission.Resume(ctx, decommissionEnv(env), run.ID, bytes.Clone(p.ops), bytes.Clone(p.device))
+		denv := decommissionEnv(env)
+		denv.DeviceModule = deviceModule
+		msg, err := decommission.Resume(ctx, denv, run.ID, bytes.Clone(p.ops), bytes.Clone(p.device))
 		if err != nil {
 			return err
 		}
@@ -139,7 +144,7 @@ func resumeRun(ctx context.Context, env ceremony.Env, s command.Streams, run reg
 }
 
 // abortRun cleans up after a stopped run and says what a person must still clear.
-func abortRun(ctx context.Context, env ceremony.Env, s command.Streams, run registry.Run, p pins) error {
+func abortRun(ctx context.Context, env ceremony.Env, s command.Streams, run registry.Run, p pins, _ string) error {
 	switch run.Kind {
 	case registry.RunDecommission:
 		msg, err := decommission.Abort(ctx, decommissionEnv(env), run.ID)

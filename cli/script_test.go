@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -17,6 +19,7 @@ import (
 	"github.com/custos-pki/custos/cli/audit"
 	"github.com/custos-pki/custos/cli/command"
 	"github.com/custos-pki/custos/internal/softhsm"
+	"github.com/custos-pki/custos/internal/testtpm"
 )
 
 // TestMain lets the scripts run custos and custos-verify: testscript puts this test binary on
@@ -57,6 +60,8 @@ func transcribed() command.Streams {
 //	exits N PROGRAM [ARGS...]   run PROGRAM; its exit status must be N (stdout, stderr kept)
 //	expand FILE...              replace $VAR and ${VAR} in each file with the script's environment
 //	flipbit FILE                flip the low bit of the byte in the middle of FILE
+//	tpm                         start this test binary's software TPM (once) and point the script
+//	                            at it: $TPM_MODULE is tpm2-pkcs11, with the environment it reads
 //	nosecrets PATH...           no secret appears in the workspace or in what custos printed: the
 //	                            quorum secrets of the share folders named, their derived PINs and
 //	                            KEKs, every share, and the PINs in the PIN files named
@@ -65,6 +70,8 @@ func TestScripts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var tpm scriptTPM
+	t.Cleanup(tpm.stop)
 	testscript.Run(t, testscript.Params{
 		Dir:                 filepath.Join("testdata", "script"),
 		RequireExplicitExec: true,
@@ -85,6 +92,7 @@ func TestScripts(t *testing.T) {
 			"expand":    expand,
 			"flipbit":   flipbit,
 			"nosecrets": nosecrets,
+			"tpm":       tpm.use,
 		},
 	})
 }
@@ -182,4 +190,36 @@ func nosecrets(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%d secrets found", len(found))
 	}
 	ts.Logf("searched %s", searched)
+}
+
+// scriptTPM is the software TPM the scripts share, started by the first that asks for it.
+type scriptTPM struct {
+	mu  sync.Mutex
+	tpm *testtpm.TPM
+	err error
+}
+
+func (st *scriptTPM) use(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: tpm")
+	}
+	st.mu.Lock()
+	if st.tpm == nil && st.err == nil {
+		st.tpm, st.err = testtpm.Start()
+	}
+	st.mu.Unlock()
+	ts.Check(st.err)
+	for _, kv := range st.tpm.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		ts.Setenv(k, v)
+	}
+	ts.Setenv("TPM_MODULE", st.tpm.ModulePath)
+}
+
+func (st *scriptTPM) stop() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.tpm != nil {
+		st.tpm.Stop()
+	}
 }

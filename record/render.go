@@ -190,13 +190,11 @@ func RenderModuleCheck(c *ModuleCheck, journal []byte) ([]byte, error) {
 		}
 	}
 	plan := "none given"
-	if c.Plan != "" {
-		plan = c.Plan
-		if len(c.Problems) == 0 {
-			plan += ": the module can do everything it asks"
-		} else {
-			plan += fmt.Sprintf(": %d choices the module cannot do", len(c.Problems))
-		}
+	switch {
+	case c.Plan != "" && len(c.Problems) == 0:
+		plan = "the module can do everything it asks"
+	case c.Plan != "":
+		plan = fmt.Sprintf("%d choices the module cannot do", len(c.Problems))
 	}
 	d.summaryBox([]Field{{"Supported", fmt.Sprintf("%d of %d operations", supported, len(c.Checks))}, {"Plan", plan},
 		{"Started", ts(c.Started)}, {"Finished", ts(c.Finished)}, {"Journal SHA-256", hash}})

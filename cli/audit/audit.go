@@ -11,7 +11,7 @@ import "github.com/custos-pki/custos/cli/command"
 
 // Commands are the auditor's commands.
 func Commands() []command.Command {
-	return []command.Command{verify()}
+	return []command.Command{verify(), sum()}
 }
 
 // Program is custos-verify: the auditor's commands and nothing else.

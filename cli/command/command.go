@@ -89,7 +89,9 @@ func (p *Program) Run(ctx context.Context, args []string, s Streams) int {
 		return ExitOK
 	}
 	if args[0] == "--version" || args[0] == "version" {
-		fmt.Fprintln(s.Out, version.String())
+		// The version, commit, modified flag, Go version and SHA-256 of this very binary: what
+		// an auditor compares with a record's tool line and the published SHA256SUMS.
+		fmt.Fprint(s.Out, version.Current().Text(p.Name))
 		return ExitOK
 	}
 	cmd, rest, group := p.lookup(args)

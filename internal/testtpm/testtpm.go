@@ -30,6 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,7 +68,8 @@ type TPM struct {
 	Dir        string // the temporary folder holding the TPM state, the token store and the bus
 	Port       int    // swtpm's TPM command port (the control port is Port+1)
 
-	procs  []*proc // started in order, stopped in reverse
+	procs  []*proc           // started in order, stopped in reverse
+	env    map[string]string // what tpm2-pkcs11 and tpm2-tools read
 	labels atomic.Int64
 }
 
@@ -112,13 +114,14 @@ func Start() (_ *TPM, err error) {
 	if err := t.startSWTPM(); err != nil {
 		return nil, err
 	}
-	for k, v := range map[string]string{
+	t.env = map[string]string{
 		"DBUS_SESSION_BUS_ADDRESS": bus,
 		"TPM2_PKCS11_TCTI":         tcti,
 		"TPM2TOOLS_TCTI":           tcti,
 		"TPM2_PKCS11_STORE":        filepath.Join(dir, "store"),
 		"TPM2_PKCS11_LOG_LEVEL":    "0", // errors only: its warnings would fill the test output
-	} {
+	}
+	for k, v := range t.env {
 		os.Setenv(k, v)
 	}
 	args := []string{"--session", "--flush-all", "--tcti=swtpm:host=127.0.0.1,port=" + strconv.Itoa(t.Port)}
@@ -406,6 +409,17 @@ func Get(tb testing.TB) *TPM {
 		tb.Fatal(shared.err)
 	}
 	return shared.tpm
+}
+
+// Env is the environment that points tpm2-pkcs11 and tpm2-tools at this TPM, as KEY=VALUE,
+// for processes a test starts with an environment of their own (command-line scripts).
+func (t *TPM) Env() []string {
+	var out []string
+	for k, v := range t.env {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // NewLabel returns a token label no other token of this TPM has: prefix and a number. Tokens
