@@ -16,6 +16,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/custos-pki/custos/internal/testhsm"
+	"github.com/custos-pki/custos/internal/version"
 	"github.com/custos-pki/custos/registry"
 	"github.com/custos-pki/custos/workspace"
 )
@@ -123,6 +124,18 @@ func TestHomeNamesWorkflowsAndWorkstation(t *testing.T) {
 		if !strings.Contains(texts(s.status.object()), "PKCS#11 module: "+env.ModulePath) {
 			t.Error("status line does not name the module")
 		}
+	})
+}
+
+// The settings screen's About says which build this is, with the binary's SHA-256, as
+// --version does.
+func TestSettingsSaysWhichBuild(t *testing.T) {
+	s, _ := newTestShell(t, "")
+	onUI(func() { s.show("settings") })
+	want := version.Current()
+	eventually(t, "the build", func() bool {
+		txt := texts(s.body)
+		return strings.Contains(txt, "About this Custos") && strings.Contains(txt, want.Version) && strings.Contains(txt, want.SHA256)
 	})
 }
 

@@ -8,9 +8,11 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/custos-pki/custos/internal/version"
 	"github.com/custos-pki/custos/internal/workstation"
 )
 
@@ -59,7 +61,30 @@ func (s *shell) settingsScreen() fyne.CanvasObject {
 	}
 	return container.NewBorder(
 		container.NewVBox(heading("Settings"), help, form, widget.NewSeparator(), heading2("Tokens on this module")),
-		nil, nil, nil, tokens.object())
+		s.aboutBox(), nil, nil, tokens.object())
+}
+
+// aboutBox says which build of Custos this is, as `custos --version` does: version, commit,
+// whether the tree was modified, Go, and the SHA-256 of the running binary, which it reads
+// off the UI goroutine (the binary is tens of megabytes).
+func (s *shell) aboutBox() fyne.CanvasObject {
+	grid := container.New(layout.NewFormLayout())
+	status := widget.NewLabel("Reading this binary to hash it…")
+	box := container.NewVBox(widget.NewSeparator(), heading2("About this Custos"), status, grid)
+	go func() {
+		info := version.Current()
+		fyne.Do(func() {
+			status.SetText("What an auditor compares with a record's tool line and the published SHA256SUMS:")
+			for _, f := range info.Fields() {
+				v := widget.NewLabel(f.Value)
+				v.Selectable = true
+				v.TextStyle.Monospace = f.Name == "binary sha256" || f.Name == "revision"
+				grid.Add(widget.NewLabel(f.Name))
+				grid.Add(v)
+			}
+		})
+	}()
+	return box
 }
 
 // loadTokens reads the module's tokens off the UI goroutine: a slow or hung HSM must not
