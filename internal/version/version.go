@@ -17,7 +17,7 @@ import (
 	"time"
 )
 
-// Version is the release, set at build time by `make build` and `make release` with
+// Version is the release, set at build time by `make release` (packaging/release.sh) with
 // -ldflags "-X github.com/custos-pki/custos/internal/version.Version=0.2.0". Empty means:
 // the main module's version from the build information when it names a release tag, else Dev.
 var Version string
