@@ -37,7 +37,7 @@ func TestUsageAndExitStatus(t *testing.T) {
 		{"no args prints overview", nil, command.ExitOK, "Commands:", ""},
 		{"command help", []string{"hsm", "list", "--help"}, command.ExitOK, "--module PATH", ""},
 		{"group help", []string{"hsm"}, command.ExitOK, "hsm list", ""},
-		{"version", []string{"--version"}, command.ExitOK, "Custos ", ""},
+		{"version", []string{"--version"}, command.ExitOK, "\nbinary sha256  ", ""},
 		{"unknown command", []string{"frobnicate"}, command.ExitUsage, "", `unknown command "frobnicate"`},
 		{"unknown subcommand", []string{"hsm", "frob"}, command.ExitUsage, "", `unknown command "hsm frob"`},
 		{"wrong flag", []string{"hsm", "list", "--modul", "x"}, command.ExitUsage, "", "flag provided but not defined: -modul"},
