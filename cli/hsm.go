@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/custos-pki/custos/cli/command"
-	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/hsmcheck"
 	"github.com/custos-pki/custos/internal/workstation"
+	"github.com/custos-pki/custos/keyalg"
 )
 
 func hsmList() command.Command {
@@ -115,7 +115,7 @@ record signer, and the command says so).`,
 					if err != nil {
 						return err
 					}
-					alg, err := hsm.ParseAlgorithm(plan.Key.Algorithm)
+					alg, err := keyalg.Parse(plan.Key.Algorithm)
 					if err != nil {
 						return err
 					}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/internal/testtpm"
+	"github.com/custos-pki/custos/keyalg"
 )
 
 // The hsm tests also run on a software TPM through tpm2-pkcs11, one per test binary: a
@@ -76,7 +77,7 @@ func TestTPMTokensAreKnownByLabel(t *testing.T) {
 func TestTPMKeys(t *testing.T) {
 	ctx := context.Background()
 	tpm, label, _, s := newTPMToken(t)
-	for i, alg := range []hsm.Algorithm{hsm.ECDSAP256, hsm.ECDSAP384} {
+	for i, alg := range []keyalg.Algorithm{keyalg.ECDSAP256, keyalg.ECDSAP384} {
 		id := []byte{0x10, byte(i)}
 		k, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: alg, ID: id, Label: "device key"})
 		if err != nil {
@@ -105,7 +106,7 @@ func TestTPMKeys(t *testing.T) {
 			}
 		}
 	}
-	for _, alg := range []hsm.Algorithm{hsm.Ed25519, hsm.RSA4096} {
+	for _, alg := range []keyalg.Algorithm{keyalg.Ed25519, keyalg.RSA4096} {
 		_, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: alg, ID: []byte{0x20}, Label: "x"})
 		if !errors.Is(err, hsm.ErrMechanismUnsupported) {
 			t.Errorf("%s: %v, want ErrMechanismUnsupported", alg, err)
@@ -113,7 +114,7 @@ func TestTPMKeys(t *testing.T) {
 	}
 	// A sign-only RSA key is refused by tpm2-pkcs11 (its RSA keys also decrypt); nothing is
 	// left behind.
-	if _, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.RSA3072, ID: []byte{0x21}, Label: "x"}); err == nil {
+	if _, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: keyalg.RSA3072, ID: []byte{0x21}, Label: "x"}); err == nil {
 		t.Error("a sign-only RSA-3072 key was generated on the TPM")
 	}
 	if left, err := s.Remaining(ctx, []byte{0x21}, ""); err != nil || len(left) != 0 {
@@ -151,7 +152,7 @@ func TestTPMObjects(t *testing.T) {
 	if !errors.As(err, &he) || he.Code == 0 || !strings.Contains(err.Error(), "refuses public data objects") {
 		t.Errorf("public data object: %v", err)
 	}
-	k, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.ECDSAP256, ID: []byte{7}, Label: "device"})
+	k, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: keyalg.ECDSAP256, ID: []byte{7}, Label: "device"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +181,7 @@ func TestTPMObjects(t *testing.T) {
 func TestTPMReinitRefused(t *testing.T) {
 	ctx := context.Background()
 	_, label, m, s := newTPMToken(t)
-	if _, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.ECDSAP256, ID: []byte{1}, Label: "k"}); err != nil {
+	if _, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: keyalg.ECDSAP256, ID: []byte{1}, Label: "k"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.CanReinit(ctx); !errors.Is(err, hsm.ErrCannotReinit) {

@@ -24,12 +24,13 @@ import (
 	"strings"
 
 	"github.com/custos-pki/custos/hsm"
+	"github.com/custos-pki/custos/keyalg"
 )
 
 // Requirements are what a ceremony plan will ask of the module: its root key algorithm and
 // whether the root is backed up (wrapped under a key-encryption key).
 type Requirements struct {
-	Algorithm hsm.Algorithm
+	Algorithm keyalg.Algorithm
 	Backup    bool
 }
 
@@ -191,15 +192,15 @@ const (
 	skipNoSession = "no user session on the spare token"
 )
 
-func checkGenerate(a hsm.Algorithm) string {
+func checkGenerate(a keyalg.Algorithm) string {
 	return fmt.Sprintf("generate %s key (CKA_LOCAL, never extractable, read back)", a)
 }
 
-func checkSign(a hsm.Algorithm) string {
+func checkSign(a keyalg.Algorithm) string {
 	switch a {
-	case hsm.RSA3072, hsm.RSA4096:
+	case keyalg.RSA3072, keyalg.RSA4096:
 		return fmt.Sprintf("sign with %s (CKM_RSA_PKCS and CKM_RSA_PKCS_PSS)", a)
-	case hsm.Ed25519:
+	case keyalg.Ed25519:
 		return fmt.Sprintf("sign with %s (CKM_EDDSA)", a)
 	}
 	return fmt.Sprintf("sign with %s (CKM_ECDSA)", a)
@@ -246,7 +247,7 @@ func (c *checker) run(free hsm.Slot) {
 		return
 	}
 	c.random()
-	for _, a := range hsm.Algorithms() {
+	for _, a := range keyalg.All() {
 		c.keys(a)
 	}
 	c.backup()
@@ -288,7 +289,7 @@ func (c *checker) newID() []byte {
 }
 
 // keys generates a key of algorithm a, reads back its protection, and signs with it.
-func (c *checker) keys(a hsm.Algorithm) {
+func (c *checker) keys(a keyalg.Algorithm) {
 	id := c.newID()
 	k, err := c.s.GenerateKeyPair(c.ctx, hsm.KeySpec{Algorithm: a, ID: id, Label: "custos hsm check " + string(a)})
 	if err == nil {
@@ -378,8 +379,8 @@ func sign(ctx context.Context, k *hsm.Signer) error {
 // backup makes a key that may leave the token only wrapped under a trusted key, backs it up as
 // a ceremony does, checks an untrusted key cannot wrap it, and restores the blob.
 func (c *checker) backup() {
-	alg := hsm.ECDSAP256
-	if c.rep.Plan != nil && c.rep.Plan.Algorithm != "" && c.rep.Plan.Algorithm != hsm.Ed25519 {
+	alg := keyalg.ECDSAP256
+	if c.rep.Plan != nil && c.rep.Plan.Algorithm != "" && c.rep.Plan.Algorithm != keyalg.Ed25519 {
 		alg = c.rep.Plan.Algorithm
 	}
 	id := c.newID()

@@ -12,6 +12,7 @@ import (
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/internal/testhsm"
 	"github.com/custos-pki/custos/internal/testtpm"
+	"github.com/custos-pki/custos/keyalg"
 	"github.com/custos-pki/custos/registry"
 	"github.com/custos-pki/custos/workspace"
 )
@@ -22,7 +23,7 @@ func TestMain(m *testing.M) { testtpm.Main(m) }
 // pkcs11-tool sees it.
 func TestSoftHSMDoesEverything(t *testing.T) {
 	env := testhsm.New(t)
-	r, err := Run(context.Background(), Request{Module: env.ModulePath, Token: "spare", Plan: &Requirements{Algorithm: hsm.ECDSAP384, Backup: true}})
+	r, err := Run(context.Background(), Request{Module: env.ModulePath, Token: "spare", Plan: &Requirements{Algorithm: keyalg.ECDSAP384, Backup: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,20 +49,20 @@ func TestSoftHSMDoesEverything(t *testing.T) {
 func TestTPMNamesWhatItCannotDo(t *testing.T) {
 	tpm := testtpm.Get(t)
 	label := tpm.NewLabel("spare")
-	r, err := Run(context.Background(), Request{Module: tpm.ModulePath, Token: label, Plan: &Requirements{Algorithm: hsm.RSA3072, Backup: true}})
+	r, err := Run(context.Background(), Request{Module: tpm.ModulePath, Token: label, Plan: &Requirements{Algorithm: keyalg.RSA3072, Backup: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{ // check -> result and return code
 		checkInit: "supported CKR_OK", checkInitPIN: "supported CKR_OK", checkUserPIN: "supported CKR_OK",
 		checkSOPIN: "supported CKR_OK", checkRandom: "supported CKR_OK",
-		checkGenerate(hsm.ECDSAP256): "supported CKR_OK", checkSign(hsm.ECDSAP256): "supported CKR_OK",
-		checkGenerate(hsm.ECDSAP384): "supported CKR_OK", checkSign(hsm.ECDSAP384): "supported CKR_OK",
+		checkGenerate(keyalg.ECDSAP256): "supported CKR_OK", checkSign(keyalg.ECDSAP256): "supported CKR_OK",
+		checkGenerate(keyalg.ECDSAP384): "supported CKR_OK", checkSign(keyalg.ECDSAP384): "supported CKR_OK",
 		// its RSA keys can decrypt too, so a sign-only key is refused
-		checkGenerate(hsm.RSA3072): "NOT supported CKR_GENERAL_ERROR", checkSign(hsm.RSA3072): "not tried ",
+		checkGenerate(keyalg.RSA3072): "NOT supported CKR_GENERAL_ERROR", checkSign(keyalg.RSA3072): "not tried ",
 		// refused before the token is asked: its mechanism list stops at 3072 bits, and has no EdDSA
-		checkGenerate(hsm.RSA4096): "NOT supported ", checkSign(hsm.RSA4096): "not tried ",
-		checkGenerate(hsm.Ed25519): "NOT supported ", checkSign(hsm.Ed25519): "not tried ",
+		checkGenerate(keyalg.RSA4096): "NOT supported ", checkSign(keyalg.RSA4096): "not tried ",
+		checkGenerate(keyalg.Ed25519): "NOT supported ", checkSign(keyalg.Ed25519): "not tried ",
 		// no key may leave a TPM, even wrapped
 		checkBackup: "NOT supported CKR_ATTRIBUTE_VALUE_INVALID", checkTrusted: "not tried ", checkRestore: "not tried ",
 		checkData: "supported CKR_OK", checkDestroy: "supported CKR_OK",
@@ -91,7 +92,7 @@ func TestTPMNamesWhatItCannotDo(t *testing.T) {
 	}
 
 	// A device plan (P-256, no backup) is all the TPM can do.
-	r, err = Run(context.Background(), Request{Module: tpm.ModulePath, Token: tpm.NewLabel("spare"), Plan: &Requirements{Algorithm: hsm.ECDSAP256}})
+	r, err = Run(context.Background(), Request{Module: tpm.ModulePath, Token: tpm.NewLabel("spare"), Plan: &Requirements{Algorithm: keyalg.ECDSAP256}})
 	if err != nil || len(r.PlanProblems) != 0 {
 		t.Errorf("P-256 without backup on the TPM: %v %v", r.PlanProblems, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/custos-pki/custos/hsm"
+	"github.com/custos-pki/custos/keyalg"
 )
 
 func TestMain(m *testing.M) { Main(m) }
@@ -31,7 +32,7 @@ func TestTokenOnTheTPM(t *testing.T) {
 	if err := s.Login(ctx, hsm.User, []byte("user-pin-1234")); err != nil {
 		t.Fatal(err)
 	}
-	k, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: hsm.ECDSAP256, ID: []byte{1, 2}, Label: "k"})
+	k, err := s.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: keyalg.ECDSAP256, ID: []byte{1, 2}, Label: "k"})
 	if err != nil {
 		t.Fatal(err)
 	}
