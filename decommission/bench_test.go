@@ -10,41 +10,21 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/custos-pki/custos/internal/procstat"
 	"github.com/custos-pki/custos/internal/publish"
 	"github.com/custos-pki/custos/pki"
 	"github.com/custos-pki/custos/registry"
 	"github.com/custos-pki/custos/workspace"
 )
-
-// peakRSS resets the kernel's high-water mark of this process's resident memory (writing 5 to
-// clear_refs) and returns a function that reads it, in bytes.
-func peakRSS(tb testing.TB) func() float64 {
-	debug.FreeOSMemory() // what the setup left on the heap is not the operation's
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
-		tb.Logf("cannot reset the peak RSS: %v", err)
-	}
-	return func() float64 {
-		b, _ := os.ReadFile("/proc/self/status")
-		for _, l := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-				kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
-				return float64(kb) * 1024
-			}
-		}
-		return 0
-	}
-}
 
 // crlWorld is a registry with n revoked device certificates of one issuing CA whose key is
 // a software ECDSA P-384 key (one signature per CRL: the HSM's part is not what is measured).
@@ -120,28 +100,92 @@ func newCRLWorld(b *testing.B, n int) *crlWorld {
 	return w
 }
 
-// BenchmarkCRLPublish1M signs the full CRL of an issuing CA with 1,000,000 revoked
-// certificates straight from the registry, as `custos crl publish` does. Target: ≤2 s and
-// ≤300 MB.
+// BenchmarkCRLPublish1M signs the CRLs of an issuing CA with 1,000,000 revoked certificates
+// straight from the registry into crl/, on one registry: "full" is the full CRL alone, as
+// `custos crl publish` does (target: ≤2 s and ≤300 MB); "shards-1000" is the full CRL and
+// 1,000 shards of it, each written to its own file (target: at most twice "full" in time,
+// and memory within its).
 func BenchmarkCRLPublish1M(b *testing.B) {
 	w := newCRLWorld(b, 1_000_000)
 	defer w.reg.Close()
 	defer w.ws.Close()
 	ctx := context.Background()
-	b.ResetTimer()
-	peak := peakRSS(b)
-	for i := 0; i < b.N; i++ {
-		c, err := publish.SignCRL(ctx, w.reg, w.ws, "ica-bench", w.issuer, time.Now(), 30*24*time.Hour)
-		if err != nil {
+	b.Run("full", func(b *testing.B) {
+		meter := procstat.Start(b)
+		for b.Loop() {
+			c, err := publish.SignCRL(ctx, w.reg, w.ws, "ica-bench", w.issuer, time.Now(), 30*24*time.Hour)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if c.Entries != 1_000_000 {
+				b.Fatalf("%d entries", c.Entries)
+			}
+			os.Remove(c.DERPath)
+			os.Remove(c.PEMPath)
+		}
+		meter.Report(b)
+	})
+	b.Run("shards-1000", func(b *testing.B) {
+		shards := pki.CRLShards{BaseURL: "http://pki.bench.example/crl", IssuerID: "ica-bench", Count: 1000}
+		var largest int
+		meter := procstat.Start(b)
+		for b.Loop() {
+			paths, set := publishCRLSet(b, w, shards)
+			if set.Full.Entries() != 1_000_000 {
+				b.Fatalf("%d entries", set.Full.Entries())
+			}
+			if over := set.OverBudget(pki.DefaultShardBudget); len(over) > 0 {
+				b.Fatalf("%d shards pass %d bytes", len(over), pki.DefaultShardBudget)
+			}
+			_, largest = set.Largest()
+			for _, p := range paths {
+				os.Remove(p)
+			}
+		}
+		meter.Report(b)
+		b.ReportMetric(float64(largest)/1024, "shard-max-KiB")
+	})
+}
+
+// publishCRLSet does for a set what publish.SignCRL does for a full CRL: the next CRL
+// number, the registry's revocations streamed into pki.SignCRLSet, and each CRL written
+// whole or not at all (the full one as DER and PEM, each shard as DER). It returns the files.
+func publishCRLSet(b *testing.B, w *crlWorld, shards pki.CRLShards) ([]string, *pki.CRLSet) {
+	ctx := context.Background()
+	number, err := w.reg.AllocateCRLNumber(ctx, "ica-bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	revoked := func(yield func(pki.Revocation, error) bool) {
+		for rv, err := range w.reg.Revocations(ctx, "ica-bench") {
+			if !yield(pki.Revocation{Serial: new(big.Int).SetBytes(rv.Serial), RevokedAt: rv.RevokedAt, Reason: pki.Reason(rv.Reason), InvalidityDate: rv.InvalidityDate}, err) || err != nil {
+				return
+			}
+		}
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	set, _, err := pki.SignCRLSet(pki.CRL{Number: big.NewInt(number), ThisUpdate: now, NextUpdate: now.AddDate(0, 0, 30), MaxNextUpdate: pki.DefaultMaxNextUpdate, Revoked: revoked}, shards, w.issuer)
+	if err != nil {
+		b.Fatal(err)
+	}
+	base := w.ws.Path("crl", fmt.Sprintf("ica-bench-%06d", number))
+	write := func(path string, write func(io.Writer) error) {
+		if err := workspace.WriteExclusive(path, 0o644, write); err != nil {
 			b.Fatal(err)
 		}
-		if c.Entries != 1_000_000 {
-			b.Fatalf("%d entries", c.Entries)
-		}
-		os.Remove(c.DERPath)
-		os.Remove(c.PEMPath)
 	}
-	b.ReportMetric(peak()/1e6, "peak-MB")
+	der := func(c *pki.SignedCRL) func(io.Writer) error {
+		return func(w io.Writer) error { _, err := c.WriteTo(w); return err }
+	}
+	paths := []string{base + ".crl", base + ".pem"}
+	write(paths[0], der(set.Full))
+	write(paths[1], set.Full.WritePEM)
+	for i, shard := range set.Shards {
+		p := fmt.Sprintf("%s-shard-%04d.crl", base, i)
+		write(p, der(shard))
+		paths = append(paths, p)
+	}
+	return paths, set
 }
 
 // BenchmarkOpenSSLGenCRL1M is `openssl ca -gencrl` over the same 1,000,000 serials, for
@@ -173,15 +217,11 @@ func BenchmarkOpenSSLGenCRL1M(b *testing.B) {
 	conf := fmt.Sprintf("[ca]\ndefault_ca=b\n[b]\ndatabase=%s/index.txt\ncertificate=%s/ca.pem\nprivate_key=%s/ca.key\ncrlnumber=%s/crlnumber\ndefault_md=sha384\ndefault_crl_days=30\n", dir, dir, dir, dir)
 	os.WriteFile(filepath.Join(dir, "ca.cnf"), []byte(conf), 0o644)
 	b.ResetTimer()
-	var peak int64
+	var openssl procstat.Children
 	for i := 0; i < b.N; i++ {
-		cmd := exec.Command("openssl", "ca", "-config", filepath.Join(dir, "ca.cnf"), "-gencrl", "-out", filepath.Join(dir, "crl.pem"))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			b.Fatalf("openssl: %v %s", err, out)
-		}
-		peak = max(peak, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
+		openssl.Run(b, exec.Command("openssl", "ca", "-config", filepath.Join(dir, "ca.cnf"), "-gencrl", "-out", filepath.Join(dir, "crl.pem")))
 	}
-	b.ReportMetric(float64(peak)*1024/1e6, "peak-MB")
+	openssl.Report(b)
 }
 
 // BenchmarkFleet100k retires 100,000 unreachable devices from a manifest: revocations in
@@ -194,7 +234,7 @@ func BenchmarkFleet100k(b *testing.B) {
 		serials := registerMany(b, f, n)
 		text := manifestOf(serials, Unreachable)
 		path := writeFile(b, filepath.Join(f.dir, "fleet.csv"), text)
-		peak := peakRSS(b)
+		meter := procstat.Start(b)
 		b.StartTimer()
 		m, err := ParseManifest(strings.NewReader(text))
 		if err != nil {
@@ -208,7 +248,7 @@ func BenchmarkFleet100k(b *testing.B) {
 			b.Fatalf("%d decommissioned", res.Decommissioned)
 		}
 		b.StopTimer()
-		b.ReportMetric(peak()/1e6, "peak-MB")
+		b.ReportMetric(meter.PeakRSS()/1e6, "peak-MB")
 		info, _ := os.Stat(res.RecordPath)
 		b.ReportMetric(float64(info.Size())/1e6, "record-MB")
 	}

@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -106,8 +105,7 @@ func BenchmarkCRL1M(b *testing.B) {
 		size = crl.Len()
 	}
 	b.ReportMetric(float64(size)/1e6, "MB-DER")
-	b.ReportMetric(meter.PeakRSS()/1e6, "peak-MB")
-	b.ReportMetric(meter.CPU().Seconds()/float64(b.N), "cpu-s/op")
+	meter.Report(b)
 }
 
 // BenchmarkCRLSet1M signs and writes the same 1,000,000 entries as BenchmarkCRL1M as a set:
@@ -138,8 +136,7 @@ func BenchmarkCRLSet1M(b *testing.B) {
 		_, largest = set.Largest()
 	}
 	b.ReportMetric(float64(largest)/1024, "shard-max-KiB")
-	b.ReportMetric(meter.PeakRSS()/1e6, "peak-MB")
-	b.ReportMetric(meter.CPU().Seconds()/float64(b.N), "cpu-s/op")
+	meter.Report(b)
 }
 
 // BenchmarkCRL1MCreateRevocationList is Go's x509.CreateRevocationList on the same entries
@@ -170,18 +167,11 @@ func BenchmarkCRL1MOpenSSL(b *testing.B) {
 	}
 	dir := b.TempDir()
 	writeOpenSSLCA(b, dir, fleet(1_000_000), benchIssuer(b))
-	var peak int64
-	var cpu time.Duration
+	var openssl procstat.Children
 	for b.Loop() {
-		cmd := exec.Command("openssl", "ca", "-config", filepath.Join(dir, "openssl.cnf"), "-gencrl", "-out", filepath.Join(dir, "crl.pem"))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			b.Fatalf("openssl ca -gencrl: %v\n%s", err, out)
-		}
-		peak = max(peak, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
-		cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+		openssl.Run(b, exec.Command("openssl", "ca", "-config", filepath.Join(dir, "openssl.cnf"), "-gencrl", "-out", filepath.Join(dir, "crl.pem")))
 	}
-	b.ReportMetric(float64(peak)*1024/1e6, "peak-MB")
-	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
+	openssl.Report(b)
 }
 
 // writeOpenSSLCA writes, into dir, what `openssl ca -gencrl` needs to sign a CRL of the same

@@ -6,6 +6,7 @@ package procstat
 
 import (
 	"os"
+	"os/exec"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -51,4 +52,35 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// Report reports the peak resident memory since Start as peak-MB, and the CPU time since
+// Start per operation as cpu-s/op.
+func (m *Meter) Report(b *testing.B) {
+	b.ReportMetric(m.PeakRSS()/1e6, "peak-MB")
+	b.ReportMetric(m.CPU().Seconds()/float64(b.N), "cpu-s/op")
+}
+
+// Children sums what the commands a benchmark runs cost, such as `openssl ca -gencrl`
+// measured beside Custos: the largest peak resident memory of any, and their CPU time.
+type Children struct {
+	peakKB int64
+	cpu    time.Duration
+}
+
+// Run runs cmd and adds its cost; a command that fails fails tb, with its output.
+func (c *Children) Run(tb testing.TB, cmd *exec.Cmd) {
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, out)
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		c.peakKB = max(c.peakKB, ru.Maxrss)
+	}
+	c.cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+}
+
+// Report reports the commands' peak-MB and cpu-s/op.
+func (c *Children) Report(b *testing.B) {
+	b.ReportMetric(float64(c.peakKB)*1024/1e6, "peak-MB")
+	b.ReportMetric(c.cpu.Seconds()/float64(b.N), "cpu-s/op")
 }
