@@ -84,11 +84,13 @@ type SignedCRL struct {
 	outer   []byte // the header of the outer SEQUENCE
 	prefix  []byte // the TBS from its header up to the first entry
 	entries crlEntries
-	suffix  []byte // the TBS extensions
-	sigAlg  []byte
-	sig     []byte
-	count   int
-	size    int
+	// entriesLen is the size of the entries' encoding.
+	entriesLen int
+	suffix     []byte // the TBS extensions
+	sigAlg     []byte
+	sig        []byte
+	count      int
+	size       int
 }
 
 // crlEntries are the encoded entries of a CRL: every chunk whole, in order, or (for a
@@ -138,11 +140,7 @@ func (c *SignedCRL) tbs(yield func([]byte) bool) bool {
 	return yield(c.prefix) && c.entries.each(yield) && yield(c.suffix)
 }
 
-func (c *SignedCRL) tbsLen() int {
-	n := 0
-	c.tbs(func(p []byte) bool { n += len(p); return true })
-	return n
-}
+func (c *SignedCRL) tbsLen() int { return len(c.prefix) + c.entriesLen + len(c.suffix) }
 
 // der yields the whole DER encoding in parts.
 func (c *SignedCRL) der(yield func([]byte) bool) {
@@ -405,11 +403,12 @@ func SignCRL(crl CRL, issuer Issuer) (*SignedCRL, LintReport, error) {
 // unsigned assembles the CRL of header h and the given entries, still to be signed.
 func (h *crlHeader) unsigned(entries crlEntries, count, size int) *SignedCRL {
 	return &SignedCRL{
-		prefix:  h.prefix(count, size),
-		entries: entries,
-		suffix:  h.extensions,
-		sigAlg:  h.sigAlg,
-		count:   count,
+		prefix:     h.prefix(count, size),
+		entries:    entries,
+		entriesLen: size,
+		suffix:     h.extensions,
+		sigAlg:     h.sigAlg,
+		count:      count,
 	}
 }
 
@@ -446,14 +445,13 @@ func (c *SignedCRL) sign(signer crypto.Signer, alg keyalg.Algorithm, scratch []b
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
-	c.sealLen(sig, tbsLen)
+	c.seal(sig)
 	return signed, nil
 }
 
 // seal completes the encoding with signature sig.
-func (c *SignedCRL) seal(sig []byte) { c.sealLen(sig, c.tbsLen()) }
-
-func (c *SignedCRL) sealLen(sig []byte, tbsLen int) {
+func (c *SignedCRL) seal(sig []byte) {
+	tbsLen := c.tbsLen()
 	c.sig = sig
 	c.outer = appendHeader(nil, tagSequence, tbsLen+len(c.sigAlg)+tlvSize(len(c.sig)+1))
 	c.size = len(c.outer) + tbsLen + len(c.sigAlg) + tlvSize(len(c.sig)+1)
