@@ -36,6 +36,18 @@ const DefaultShardBudget = 64 << 10
 // Check refuses a BaseURL that is not a plain http or https URL, an IssuerID that is not a
 // safe path segment, or a Count out of range.
 func (s CRLShards) Check() error {
+	if err := s.CheckBase(); err != nil {
+		return err
+	}
+	if s.IssuerID == "" || s.IssuerID == "." || s.IssuerID == ".." || strings.Trim(s.IssuerID, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != "" {
+		return fmt.Errorf("CRLShards.IssuerID %q must be the issuing CA's id: letters, digits, '.', '-' and '_'", s.IssuerID)
+	}
+	return nil
+}
+
+// CheckBase is Check without IssuerID: what can be checked of a new issuing CA's options
+// before it, and so its id, exists.
+func (s CRLShards) CheckBase() error {
 	if s.BaseURL == "" {
 		return fmt.Errorf("CRLShards.BaseURL is empty: give the http URL under which the shards are published")
 	}
@@ -55,9 +67,6 @@ func (s CRLShards) Check() error {
 		return fmt.Errorf("CRLShards.BaseURL %q carries a user name: a CRL is public, so leave it out", s.BaseURL)
 	case strings.HasSuffix(s.BaseURL, "/"):
 		return fmt.Errorf("CRLShards.BaseURL %q ends with /: leave it out, the shard path /<issuer>/<shard>.crl is appended", s.BaseURL)
-	}
-	if s.IssuerID == "" || s.IssuerID == "." || s.IssuerID == ".." || strings.Trim(s.IssuerID, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != "" {
-		return fmt.Errorf("CRLShards.IssuerID %q must be the issuing CA's id: letters, digits, '.', '-' and '_'", s.IssuerID)
 	}
 	if s.Count < 1 || s.Count > MaxCRLShards {
 		return fmt.Errorf("CRLShards.Count is %d: it must be between 1 and %d", s.Count, MaxCRLShards)

@@ -103,6 +103,9 @@ func TestCRLShardsCheck(t *testing.T) {
 		{"zero shards", with(func(s *CRLShards) { s.Count = 0 }), "CRLShards.Count is 0: it must be between 1 and 65536"},
 		{"too many shards", with(func(s *CRLShards) { s.Count = MaxCRLShards + 1 }), "CRLShards.Count is 65537"},
 	}
+	if err := (CRLShards{BaseURL: ok.BaseURL, Count: 1}).CheckBase(); err != nil {
+		t.Errorf("CheckBase without an issuer id: %v", err)
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.shards.Check()
