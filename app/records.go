@@ -12,6 +12,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/custos-pki/custos/internal/inputfile"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
 )
@@ -64,7 +65,7 @@ func (s *shell) recordsScreen() fyne.CanvasObject {
 		msg.info("Verifying " + f.name + "…")
 		var rep *record.Report
 		s.background(func() error {
-			data, err := os.ReadFile(f.path)
+			data, err := inputfile.Read(s.ctx, "record", f.path, record.MaxFileSize)
 			if err != nil {
 				return err
 			}

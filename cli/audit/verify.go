@@ -8,9 +8,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 
 	"github.com/custos-pki/custos/cli/command"
+	"github.com/custos-pki/custos/internal/inputfile"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
 )
@@ -40,7 +40,7 @@ hash chain. Prints each check with PASS or FAIL; exits 0 only if all pass.`,
 						return err
 					}
 				}
-				data, err := os.ReadFile(args[0])
+				data, err := inputfile.Read(ctx, "record or journal", args[0], record.MaxFileSize)
 				if err != nil {
 					return err
 				}
@@ -50,9 +50,15 @@ hash chain. Prints each check with PASS or FAIL; exits 0 only if all pass.`,
 					if err != nil {
 						return err
 					}
-					rep = record.Verify(data, roots)
+					rep, err = cancellable(ctx, func() *record.Report { return record.Verify(data, roots) })
+					if err != nil {
+						return err
+					}
 				} else {
-					rep = record.VerifyJournal(data)
+					rep, err = cancellable(ctx, func() *record.Report { return record.VerifyJournal(data) })
+					if err != nil {
+						return err
+					}
 				}
 				printReport(s, rep)
 				if !rep.OK() {
@@ -62,6 +68,19 @@ hash chain. Prints each check with PASS or FAIL; exits 0 only if all pass.`,
 				return nil
 			}
 		},
+	}
+}
+
+// cancellable runs check, which takes no context, and returns at once when ctx is cancelled
+// (SIGINT, SIGTERM) instead of waiting for it to finish a large record.
+func cancellable(ctx context.Context, check func() *record.Report) (*record.Report, error) {
+	done := make(chan *record.Report, 1)
+	go func() { done <- check() }()
+	select {
+	case rep := <-done:
+		return rep, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("verify: %w", ctx.Err())
 	}
 }
 
@@ -83,7 +102,7 @@ func printReport(s command.Streams, rep *record.Report) {
 // verifyRoots reads the roots to check against: the --root file, else the workspace's roots.
 func verifyRoots(ctx context.Context, rootFile, wsDir string) ([]*x509.Certificate, error) {
 	if rootFile != "" {
-		return readRoots(rootFile)
+		return readRoots(ctx, rootFile)
 	}
 	_, reg, closeAll, err := command.OpenWorkspace(ctx, wsDir)
 	if err != nil {
@@ -108,9 +127,12 @@ func verifyRoots(ctx context.Context, rootFile, wsDir string) ([]*x509.Certifica
 	return roots, nil
 }
 
+// maxRootFile bounds a --root file: a root certificate is a few KiB; a bundle of roots a few more.
+const maxRootFile = 1 << 20
+
 // readRoots reads the certificates of a --root file: PEM blocks, or one DER certificate.
-func readRoots(path string) ([]*x509.Certificate, error) {
-	b, err := os.ReadFile(path)
+func readRoots(ctx context.Context, path string) ([]*x509.Certificate, error) {
+	b, err := inputfile.Read(ctx, "root certificate file", path, maxRootFile)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/custos-pki/custos/cli/command"
+	"github.com/custos-pki/custos/internal/inputfile/inputfiletest"
 	"github.com/custos-pki/custos/pki"
 	"github.com/custos-pki/custos/record"
 )
@@ -90,5 +92,42 @@ func TestVerify(t *testing.T) {
 				t.Errorf("a check failed:\n%s", out.String())
 			}
 		})
+	}
+}
+
+// TestVerifyRefusesHostileInputs gives verify, as the record and as --root, a device that
+// never ends, a FIFO nobody writes to, a socket, a folder and a file one byte over the limit:
+// each is refused at once, naming the file, without reading it.
+func TestVerifyRefusesHostileInputs(t *testing.T) {
+	rec, _, _ := signedRecord(t, t.TempDir(), "acme")
+	run := func(args ...string) error {
+		var out, errs bytes.Buffer
+		if code := Program().Run(context.Background(), args, command.Streams{Out: &out, Err: &errs}); code == command.ExitOK {
+			return nil
+		}
+		return errors.New(errs.String())
+	}
+	for _, h := range inputfiletest.Inputs(t, "record or journal", record.MaxFileSize) {
+		t.Run("record/"+h.Name, func(t *testing.T) {
+			inputfiletest.Refuse(t, h, func(path string) error { return run("verify", path) })
+		})
+	}
+	for _, h := range inputfiletest.Inputs(t, "root certificate file", maxRootFile) {
+		t.Run("root/"+h.Name, func(t *testing.T) {
+			inputfiletest.Refuse(t, h, func(path string) error { return run("verify", rec, "--root", path) })
+		})
+	}
+}
+
+// TestVerifyStopsWhenCancelled: SIGINT or SIGTERM (a cancelled context) ends verify before it
+// reads the record.
+func TestVerifyStopsWhenCancelled(t *testing.T) {
+	rec, rootPEM, _ := signedRecord(t, t.TempDir(), "acme")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errs bytes.Buffer
+	code := Program().Run(ctx, []string{"verify", rec, "--root", rootPEM}, command.Streams{Out: &out, Err: &errs})
+	if code != command.ExitFail || !strings.Contains(errs.String(), "context canceled") || strings.Contains(out.String(), "PASS") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out.String(), errs.String())
 	}
 }

@@ -126,7 +126,8 @@ func TestExistingFile(t *testing.T) {
 	dir := t.TempDir()
 	for _, tt := range []struct{ path, want string }{
 		{dir + "/missing.pdf", dir + "/missing.pdf: no such file"},
-		{dir, dir + " is a folder, not a file"},
+		{dir, dir + " is a folder, not a regular file"},
+		{"/dev/zero", "/dev/zero is a character device, not a regular file"},
 	} {
 		err := ExistingFile(tt.path)
 		if !errors.As(err, new(usageError)) || err.Error() != tt.want {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/custos-pki/custos/internal/inputfile"
 	"github.com/custos-pki/custos/registry"
 	"github.com/custos-pki/custos/workspace"
 )
@@ -53,7 +54,8 @@ func RequireFile(flagName, path string) error {
 	return ExistingFile(path)
 }
 
-// ExistingFile is a usage error naming path unless it is an existing file.
+// ExistingFile is a usage error naming path unless it is an existing regular file: a folder,
+// FIFO, device or socket is refused before anything opens it.
 func ExistingFile(path string) error {
 	info, err := os.Stat(path)
 	if err != nil {
@@ -62,8 +64,8 @@ func ExistingFile(path string) error {
 		}
 		return Usagef("%s: %v", path, err)
 	}
-	if info.IsDir() {
-		return Usagef("%s is a folder, not a file", path)
+	if !info.Mode().IsRegular() {
+		return Usagef("%s is %s, not a regular file", path, inputfile.Describe(info.Mode()))
 	}
 	return nil
 }

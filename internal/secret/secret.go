@@ -5,11 +5,12 @@ package secret
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"runtime"
+
+	"github.com/custos-pki/custos/internal/inputfile"
 )
 
 // maxPINFile bounds what ReadPINFile reads: PKCS#11 PINs are at most 255 bytes.
@@ -43,43 +44,35 @@ func ReadShareFile(path string) ([]byte, error) {
 	return readPrivate(path, "share", maxShareFile)
 }
 
+// readPrivate reads a secret file: a regular file (never a FIFO, device or socket, which are
+// refused before they are opened or read), only its owner may read or write, of at most limit
+// bytes. A read of a few hundred bytes from a regular file cannot hang, so it takes no context.
 func readPrivate(path, kind string, limit int) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%s file %s does not exist", kind, path)
+	what := kind + " file"
+	onlyThe := func(err error) error {
+		var tl *inputfile.TooLargeError
+		if errors.As(err, &tl) {
+			return fmt.Errorf("%w: it should hold only the %s", err, kind)
 		}
-		return nil, fmt.Errorf("open %s file: %w", kind, err)
+		return err
+	}
+	f, err := inputfile.Open(what, path, int64(limit))
+	if err != nil {
+		return nil, onlyThe(err)
 	}
 	defer f.Close()
-	info, err := f.Stat()
+	if perm := f.Info().Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("%s %s can be read or written by others (mode %04o): run chmod 600 %s", what, path, perm, path)
+	}
+	buf, err := f.ReadAll(context.Background())
 	if err != nil {
-		return nil, fmt.Errorf("%s file %s: %w", kind, path, err)
+		return nil, onlyThe(err)
 	}
-	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s file %s is not a regular file", kind, path)
-	}
-	if perm := info.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%s file %s can be read or written by others (mode %04o): run chmod 600 %s", kind, path, perm, path)
-	}
-	buf := make([]byte, limit+1)
-	n, err := io.ReadFull(f, buf)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		Zero(buf)
-		return nil, fmt.Errorf("read %s file %s: %w", kind, path, err)
-	}
-	if n > limit {
-		Zero(buf)
-		return nil, fmt.Errorf("%s file %s is longer than %d bytes: it should hold only the %s", kind, path, limit, kind)
-	}
-	pin := buf[:n]
-	pin = bytes.TrimSuffix(pin, []byte("\n"))
+	defer Zero(buf)
+	pin := bytes.TrimSuffix(buf, []byte("\n"))
 	pin = bytes.TrimSuffix(pin, []byte("\r"))
 	if len(pin) == 0 {
-		Zero(buf)
-		return nil, fmt.Errorf("%s file %s is empty", kind, path)
+		return nil, fmt.Errorf("%s %s is empty", what, path)
 	}
-	out := bytes.Clone(pin)
-	Zero(buf)
-	return out, nil
+	return bytes.Clone(pin), nil
 }

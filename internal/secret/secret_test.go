@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/custos-pki/custos/internal/inputfile/inputfiletest"
 )
 
 func TestReadPINFile(t *testing.T) {
@@ -22,7 +24,7 @@ func TestReadPINFile(t *testing.T) {
 		{"world readable", "123456\n", 0o644, "", "can be read or written by others (mode 0644): run chmod 600"},
 		{"group readable", "123456\n", 0o640, "", "mode 0640"},
 		{"empty", "\n", 0o600, "", "is empty"},
-		{"too long", strings.Repeat("x", 300), 0o600, "", "longer than 256 bytes"},
+		{"too long", strings.Repeat("x", 300), 0o600, "", "is 300 bytes; a PIN file is at most 256 bytes: it should hold only the PIN"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,6 +60,25 @@ func TestReadPINFileMissing(t *testing.T) {
 	_, err := ReadPINFile(path)
 	if err == nil || !strings.Contains(err.Error(), "does not exist") || !strings.Contains(err.Error(), path) {
 		t.Fatalf("error = %v, want a missing-file error naming %s", err, path)
+	}
+}
+
+// TestSecretFilesRefuseHostileInputs gives each kind of secret file a device, a FIFO nobody
+// writes to, a socket, a folder and a file one byte too large: each is refused at once.
+func TestSecretFilesRefuseHostileInputs(t *testing.T) {
+	for _, kind := range []struct {
+		name string
+		max  int64
+		read func(string) ([]byte, error)
+	}{{"PIN file", maxPINFile, ReadPINFile}, {"share file", maxShareFile, ReadShareFile}} {
+		for _, h := range inputfiletest.Inputs(t, kind.name, kind.max) {
+			t.Run(kind.name+"/"+h.Name, func(t *testing.T) {
+				inputfiletest.Refuse(t, h, func(path string) error {
+					_, err := kind.read(path)
+					return err
+				})
+			})
+		}
 	}
 }
 
