@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"fyne.io/fyne/v2"
@@ -56,12 +55,7 @@ func (w *wizard) planStep() fyne.CanvasObject {
 	start.Importance = widget.HighImportance
 	start.Disable()
 	load := func() {
-		data, err := os.ReadFile(path.Text)
-		if err != nil {
-			msg.errorf(err)
-			return
-		}
-		p, err := ceremony.ParsePlan(data)
+		p, err := ceremony.LoadPlan(w.shell.ctx, path.Text)
 		if err != nil {
 			msg.errorf(err)
 			start.Disable()

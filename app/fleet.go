@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 
 	"fyne.io/fyne/v2"
@@ -59,14 +58,7 @@ func (s *shell) fleetScreen() fyne.CanvasObject {
 	load := func() {
 		manifest, rows = nil, nil
 		run.Disable()
-		f, err := os.Open(path.Text)
-		if err != nil {
-			msg.errorf(err)
-			table.Refresh()
-			return
-		}
-		m, err := decommission.ParseManifest(f)
-		f.Close()
+		m, err := decommission.LoadManifest(s.ctx, path.Text)
 		var bad decommission.ManifestError
 		if m != nil {
 			for _, r := range m.Rows {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/custos-pki/custos/hsm"
+	"github.com/custos-pki/custos/internal/inputfile"
 	"github.com/custos-pki/custos/internal/opstoken"
 	"github.com/custos-pki/custos/internal/publish"
 	"github.com/custos-pki/custos/internal/secret"
@@ -420,12 +421,16 @@ type RestoreResult struct {
 	Token string
 }
 
+// maxBackupFile bounds a backup file that restore reads: a wrapped root key is at most a few
+// KiB (an RSA-4096 key is about 2.4 KiB).
+const maxBackupFile = 64 << 10
+
 // Restore initialises a new token with the PINs of the quorum, unwraps the backup into it,
 // checks the restored key signs for the root certificate, and moves the root's key location
 // to it in the registry.
 func Restore(ctx context.Context, env Env, q *quorum.Collector, req RestoreRequest) (*RestoreResult, error) {
 	defer secret.Zero(req.OpsPIN)
-	blob, err := os.ReadFile(req.Backup)
+	blob, err := inputfile.Read(ctx, "backup", req.Backup, maxBackupFile)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}

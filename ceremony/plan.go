@@ -2,6 +2,7 @@ package ceremony
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/custos-pki/custos/internal/inputfile"
 	"github.com/custos-pki/custos/internal/pgpwords"
 	"github.com/custos-pki/custos/keyalg"
 )
@@ -68,6 +70,21 @@ var (
 	idPattern      = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,31}$`)
 	countryPattern = regexp.MustCompile(`^[A-Z]{2}$`)
 )
+
+// LoadPlan reads the plan file at path and checks it as ParsePlan does. A path that is not a
+// regular file of at most 64 KiB (a FIFO, a device, a 2 GB file) is refused before a byte is
+// read; every error names the file.
+func LoadPlan(ctx context.Context, path string) (*Plan, error) {
+	data, err := inputfile.Read(ctx, "plan", path, maxPlanSize)
+	if err != nil {
+		return nil, err
+	}
+	p, err := ParsePlan(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
+}
 
 // ParsePlan reads and validates a plan. Unknown keys and impossible values are refused with
 // the key named, before any HSM is opened.

@@ -1,11 +1,15 @@
 package ceremony
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/custos-pki/custos/internal/inputfile/inputfiletest"
 )
 
 const goodPlan = `id: acme-root-2026
@@ -100,4 +104,32 @@ func FuzzParsePlan(f *testing.F) {
 			t.Fatal("empty error")
 		}
 	})
+}
+
+// TestLoadPlanRefusesHostileInputs: a plan that is a device, a FIFO nobody writes to, a
+// socket, a folder or a file over 64 KiB is refused at once, naming the file, before it is read.
+func TestLoadPlanRefusesHostileInputs(t *testing.T) {
+	for _, h := range inputfiletest.Inputs(t, "plan", maxPlanSize) {
+		t.Run(h.Name, func(t *testing.T) {
+			inputfiletest.Refuse(t, h, func(path string) error {
+				_, err := LoadPlan(context.Background(), path)
+				return err
+			})
+		})
+	}
+}
+
+func TestLoadPlan(t *testing.T) {
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "plan.yaml"), filepath.Join(dir, "bad.yaml")
+	os.WriteFile(good, []byte(goodPlan), 0o644)
+	os.WriteFile(bad, []byte(strings.Replace(goodPlan, "threshold: 3", "threshold: 1", 1)), 0o644)
+	if p, err := LoadPlan(context.Background(), good); err != nil || p.ID != "acme-root-2026" {
+		t.Fatalf("LoadPlan(good) = %v, %v", p, err)
+	}
+	_, err := LoadPlan(context.Background(), bad)
+	var pe *PlanError
+	if !errors.As(err, &pe) || pe.Key != "threshold" || !strings.HasPrefix(err.Error(), bad+": plan: threshold: ") {
+		t.Errorf("LoadPlan(bad) = %v, want the file and the key named", err)
+	}
 }

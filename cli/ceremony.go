@@ -41,7 +41,7 @@ The plan, the shares folder and the PIN file are checked before the HSM is opene
 				if err := command.Require(fs, "shares-dir"); err != nil {
 					return err
 				}
-				plan, err := readPlan(*planPath)
+				plan, err := ceremony.LoadPlan(ctx, *planPath)
 				if err != nil {
 					return err
 				}
@@ -71,19 +71,6 @@ The plan, the shares folder and the PIN file are checked before the HSM is opene
 			}
 		},
 	}
-}
-
-// readPlan reads and checks a ceremony plan; a mistake in it is named with the file.
-func readPlan(path string) (*ceremony.Plan, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, command.Usagef("%v", err)
-	}
-	plan, err := ceremony.ParsePlan(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return plan, nil
 }
 
 // printRoot is a root ceremony's summary: what was made, its fingerprint, where the shares went.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/custos-pki/custos/cli/command"
@@ -79,7 +78,7 @@ func runFleet(ctx context.Context, s command.Streams, ef envFlags, path string, 
 	if err := command.ExistingFile(path); err != nil {
 		return err
 	}
-	m, err := readManifest(path)
+	m, err := decommission.LoadManifest(ctx, path)
 	if err != nil {
 		return err
 	}
@@ -112,20 +111,6 @@ func runFleet(ctx context.Context, s command.Streams, ef envFlags, path string, 
 		return fmt.Errorf("%d devices failed; see the record and journal, fix them and run the manifest again", res.Failed)
 	}
 	return nil
-}
-
-// readManifest reads and checks a fleet manifest; its bad lines are named with the file.
-func readManifest(path string) (*decommission.Manifest, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	m, err := decommission.ParseManifest(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return m, nil
 }
 
 // stepPrinter prints each step of a device's decommissioning as it begins, ends or fails.

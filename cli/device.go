@@ -74,8 +74,14 @@ func deviceImport() command.Command {
 					return command.Usagef("name the certificate files or folders to import")
 				}
 				for _, a := range args {
-					if _, err := os.Stat(a); err != nil {
+					info, err := os.Stat(a)
+					if err != nil {
 						return command.Usagef("%s: no such file or folder", a)
+					}
+					if !info.IsDir() {
+						if err := command.ExistingFile(a); err != nil {
+							return err
+						}
 					}
 				}
 				env, done, err := envFlags{workspace: ws}.decommissionEnv(ctx)

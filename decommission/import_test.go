@@ -9,11 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/custos-pki/custos/hsm"
+	"github.com/custos-pki/custos/internal/inputfile/inputfiletest"
 	"github.com/custos-pki/custos/internal/opstoken"
 	"github.com/custos-pki/custos/pki"
+	"github.com/custos-pki/custos/registry"
 )
 
 func TestImport(t *testing.T) {
@@ -65,5 +68,41 @@ func TestImport(t *testing.T) {
 	os.WriteFile(garbage, []byte("not a certificate"), 0o644)
 	if _, err := Import(ctx, f.env, f.issuer, []string{garbage}); err == nil || !strings.Contains(err.Error(), "junk.der") {
 		t.Errorf("garbage: %v", err)
+	}
+}
+
+// TestImportRefusesHostileInputs: a certificate file that is a device, a FIFO nobody writes
+// to, a socket or a file over 16 MiB is refused at once, naming it, before it is read, given
+// alone or found in a folder; nothing is registered.
+func TestImportRefusesHostileInputs(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	for _, h := range inputfiletest.Inputs(t, "certificate file", maxCertFile) {
+		if h.Name == "folder" {
+			continue // a folder is a valid input: its *.pem, *.crt, *.cer and *.der files are read
+		}
+		t.Run(h.Name, func(t *testing.T) {
+			inputfiletest.Refuse(t, h, func(path string) error {
+				_, err := Import(ctx, f.env, f.issuer, []string{path})
+				return err
+			})
+		})
+	}
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "device.pem")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inputfiletest.Refuse(t, inputfiletest.Hostile{Name: "FIFO in a folder", Path: fifo, Want: "is a FIFO (named pipe), not a regular file"},
+		func(string) error { _, err := Import(ctx, f.env, f.issuer, []string{dir}); return err })
+	n := 0
+	for _, err := range f.env.Registry.ListDevices(ctx, registry.DeviceQuery{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 0 {
+		t.Errorf("%d devices registered by refused imports", n)
 	}
 }

@@ -2,6 +2,7 @@ package decommission
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/csv"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/custos-pki/custos/internal/inputfile"
 	"github.com/custos-pki/custos/pki"
 )
 
@@ -53,6 +55,21 @@ func (e ManifestError) Error() string {
 // maxManifest bounds a manifest file: a million rows is about 40 MB.
 const maxManifest = 256 << 20
 
+// LoadManifest reads the manifest file at path and parses it as ParseManifest does. A path
+// that is not a regular file of at most 256 MiB (a FIFO, a device, a larger file) is refused
+// before a byte is read, and the read stops when ctx is cancelled; every error names the file.
+func LoadManifest(ctx context.Context, path string) (*Manifest, error) {
+	data, err := inputfile.Read(ctx, "manifest", path, maxManifest)
+	if err != nil {
+		return nil, err
+	}
+	m, err := parseManifest(data)
+	if err != nil {
+		return m, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
+}
+
 // ParseManifest reads a fleet manifest: CSV with a header row naming the columns serial,
 // method, reason and (optionally) note. Every bad line is reported, with its number, before
 // anything is done: a *ManifestError lists them; Manifest holds the good rows.
@@ -64,6 +81,10 @@ func ParseManifest(r io.Reader) (*Manifest, error) {
 	if len(data) > maxManifest {
 		return nil, fmt.Errorf("manifest: larger than %d MB", maxManifest>>20)
 	}
+	return parseManifest(data)
+}
+
+func parseManifest(data []byte) (*Manifest, error) {
 	m := &Manifest{SHA256: sha256.Sum256(data)}
 	cr := csv.NewReader(bytes.NewReader(data))
 	cr.FieldsPerRecord = -1

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/custos-pki/custos/hsm"
+	"github.com/custos-pki/custos/internal/inputfile"
 	"github.com/custos-pki/custos/internal/opstoken"
 	"github.com/custos-pki/custos/internal/secret"
 	"github.com/custos-pki/custos/keyalg"
@@ -166,9 +167,9 @@ func Import(ctx context.Context, env Env, issuerRef string, paths []string) (int
 	}
 	var devices []registry.NewDevice
 	for _, f := range files {
-		certs, err := readCerts(f)
+		certs, err := readCerts(ctx, f)
 		if err != nil {
-			return 0, fmt.Errorf("import %s: %w", f, err)
+			return 0, fmt.Errorf("import: %w", err)
 		}
 		for _, c := range certs {
 			if err := c.CheckSignatureFrom(issCert); err != nil {
@@ -205,15 +206,21 @@ func Import(ctx context.Context, env Env, issuerRef string, paths []string) (int
 	})
 }
 
-func readCerts(path string) ([]*x509.Certificate, error) {
-	b, err := os.ReadFile(path)
+// maxCertFile bounds one file that device import reads: a device certificate is about 1 KiB
+// as PEM, so 16 MiB holds a bundle of some 15,000; a larger set goes in a folder of files.
+const maxCertFile = 16 << 20
+
+// readCerts reads the certificates of one file, refusing anything but a regular file of at
+// most maxCertFile bytes before it is read. Errors name the file.
+func readCerts(ctx context.Context, path string) ([]*x509.Certificate, error) {
+	b, err := inputfile.Read(ctx, "certificate file", path, maxCertFile)
 	if err != nil {
 		return nil, err
 	}
 	if !strings.Contains(string(b), "-----BEGIN") {
 		c, err := x509.ParseCertificate(b)
 		if err != nil {
-			return nil, fmt.Errorf("neither PEM nor a DER certificate: %w", err)
+			return nil, fmt.Errorf("%s: neither PEM nor a DER certificate: %w", path, err)
 		}
 		return []*x509.Certificate{c}, nil
 	}
@@ -229,12 +236,12 @@ func readCerts(path string) ([]*x509.Certificate, error) {
 		}
 		c, err := x509.ParseCertificate(blk.Bytes)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		out = append(out, c)
 	}
 	if len(out) == 0 {
-		return nil, errors.New("no CERTIFICATE block")
+		return nil, fmt.Errorf("%s: no CERTIFICATE block", path)
 	}
 	return out, nil
 }

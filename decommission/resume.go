@@ -32,12 +32,7 @@ func Resume(ctx context.Context, env Env, runID string, opsPIN, devicePIN []byte
 		return "", fmt.Errorf("run %s is %s; only a stopped run can be resumed", runID, run.Status)
 	}
 	if run.Operation == "fleet" {
-		f, err := os.Open(run.ManifestPath)
-		if err != nil {
-			return "", fmt.Errorf("resume %s: the manifest: %w", runID, err)
-		}
-		m, err := ParseManifest(f)
-		f.Close()
+		m, err := LoadManifest(ctx, run.ManifestPath)
 		if err != nil {
 			return "", err
 		}

@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/custos-pki/custos/internal/inputfile/inputfiletest"
+	"github.com/custos-pki/custos/record"
+)
+
+// TestCommandsRefuseHostileInputs gives every file flag and argument of the command line a
+// device that never ends, a FIFO nobody writes to, a socket and a folder: each is refused at
+// once, naming the file, before anything reads it or opens the workspace or the HSM. Where the
+// command reaches the file's read before anything that needs a workspace, a file one byte over
+// its kind's limit is given too (the readers' own tests give every kind one).
+func TestCommandsRefuseHostileInputs(t *testing.T) {
+	dir := t.TempDir()
+	ws := filepath.Join(dir, "ws")
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	plan := write("plan.yaml", `id: acme-root-2026
+module: /nonexistent/libpkcs11.so
+operations_token: acme-ops
+administrator: Ada Admin
+witnesses: [Wes Witness]
+custodians: [Cara Cruz, Cody Chen]
+threshold: 2
+key: {algorithm: ecdsa-p256}
+certificate: {common_name: Acme Medical Root CA, organization: Acme Medical, country: US, validity_years: 20}
+backup: false
+`)
+	pin := write("ops.pin", "123456\n")
+	shares := filepath.Join(dir, "shares")
+	os.Mkdir(shares, 0o700)
+	share := write("1.share", "not read\n")
+	tests := []struct {
+		name      string
+		kind      string
+		max       int64 // 0: the command does not reach the read of a large file on its own
+		args      func(path string) []string
+		skipKinds []string
+	}{
+		{"ceremony root --plan", "plan", 64 << 10, func(p string) []string {
+			return []string{"ceremony", "root", "--plan", p, "--shares-dir", shares, "--ops-pin-file", pin, "--workspace", ws}
+		}, nil},
+		{"ceremony root --ops-pin-file", "PIN file", 256, func(p string) []string {
+			return []string{"ceremony", "root", "--plan", plan, "--shares-dir", shares, "--ops-pin-file", p, "--workspace", ws}
+		}, nil},
+		{"decommission --manifest", "manifest", 256 << 20, func(p string) []string {
+			return []string{"decommission", "--manifest", p, "--technician", "Tess Tech", "--ops-pin-file", pin, "--workspace", ws}
+		}, nil},
+		{"decommission --device-pin-file", "PIN file", 256, func(p string) []string {
+			return []string{"decommission", "--serial", "SN-1", "--method", "erase", "--technician", "Tess Tech",
+				"--ops-pin-file", pin, "--device-pin-file", p, "--workspace", ws}
+		}, nil},
+		{"ceremony issue-ca --shares", "share file", 0, func(p string) []string {
+			return []string{"ceremony", "issue-ca", "--root", "acme-root-2026", "--shares", share + "," + p, "--name", "Devices CA", "--workspace", ws}
+		}, nil},
+		{"ceremony restore --backup", "backup", 0, func(p string) []string {
+			return []string{"ceremony", "restore", "--root", "acme-root-2026", "--shares", share, "--backup", p, "--token", "new", "--workspace", ws}
+		}, nil},
+		// A folder is a valid input to device import: it imports the certificates in it.
+		{"device import", "certificate file", 0, func(p string) []string {
+			return []string{"device", "import", "--issuer", "Devices CA", p, "--workspace", ws}
+		}, []string{"folder"}},
+		{"verify", "record or journal", record.MaxFileSize, func(p string) []string {
+			return []string{"verify", p, "--workspace", ws}
+		}, nil},
+	}
+	for _, tt := range tests {
+		max := tt.max
+		if max == 0 {
+			max = 1 << 20
+		}
+		for _, h := range inputfiletest.Inputs(t, tt.kind, max) {
+			if h.Name == "oversized" && tt.max == 0 || slices.Contains(tt.skipKinds, h.Name) {
+				continue
+			}
+			t.Run(tt.name+"/"+h.Name, func(t *testing.T) {
+				inputfiletest.Refuse(t, h, func(path string) error {
+					code, _, errs := run(t, tt.args(path)...)
+					if code == 0 {
+						return nil
+					}
+					return errors.New(errs)
+				})
+			})
+		}
+	}
+	if _, err := os.Stat(ws); err == nil {
+		t.Errorf("a refused input left a workspace at %s", ws)
+	}
+}
