@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custos-pki/custos/ceremony"
 	"github.com/custos-pki/custos/cli/command"
 	"github.com/custos-pki/custos/hsmcheck"
 	"github.com/custos-pki/custos/internal/workstation"
@@ -111,7 +112,7 @@ record signer, and the command says so).`,
 					if err := command.RequireFile("plan", *planPath); err != nil {
 						return err
 					}
-					plan, err := readPlan(*planPath)
+					plan, err := ceremony.LoadPlan(ctx, *planPath)
 					if err != nil {
 						return err
 					}

@@ -71,6 +71,13 @@ backup: false
 		{"device import", "certificate file", 0, func(p string) []string {
 			return []string{"device", "import", "--issuer", "Devices CA", p, "--workspace", ws}
 		}, []string{"folder"}},
+		{"hsm check --plan", "plan", 64 << 10, func(p string) []string {
+			return []string{"hsm", "check", "--plan", p, "--token", "spare"}
+		}, nil},
+		{"hsm check --module", "PKCS#11 module", 1 << 30, func(p string) []string {
+			return []string{"hsm", "check", "--module", p, "--token", "spare"}
+		}, nil},
+		{"sum", "file", 0, func(p string) []string { return []string{"sum", p} }, nil},
 		{"verify", "record or journal", record.MaxFileSize, func(p string) []string {
 			return []string{"verify", p, "--workspace", ws}
 		}, nil},

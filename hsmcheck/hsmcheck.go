@@ -20,10 +20,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/custos-pki/custos/hsm"
+	"github.com/custos-pki/custos/internal/inputfile"
 	"github.com/custos-pki/custos/keyalg"
 )
 
@@ -108,7 +108,7 @@ var ErrTokenInUse = errors.New("a token already has this label")
 // Run checks the module on a spare token. An error means the check could not start (no
 // module, no empty slot, the label taken); what the module cannot do is in the report.
 func Run(ctx context.Context, req Request) (*Report, error) {
-	sum, err := fileSHA256(req.Module)
+	sum, err := fileSHA256(ctx, req.Module)
 	if err != nil {
 		return nil, err
 	}
@@ -136,14 +136,18 @@ func Run(ctx context.Context, req Request) (*Report, error) {
 	return c.rep, nil
 }
 
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
+// maxModuleFile bounds the PKCS#11 library hashed: vendors' modules are a few MiB.
+const maxModuleFile = 1 << 30
+
+// fileSHA256 hashes the module, refusing a FIFO, device or folder before opening it.
+func fileSHA256(ctx context.Context, path string) (string, error) {
+	f, err := inputfile.Open("PKCS#11 module", path, maxModuleFile)
 	if err != nil {
-		return "", fmt.Errorf("hsm check: the module: %w", err)
+		return "", err
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	if _, err := io.Copy(h, f.Reader(ctx)); err != nil {
 		return "", fmt.Errorf("hsm check: read the module: %w", err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil

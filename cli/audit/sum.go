@@ -7,9 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
+	"math"
 
 	"github.com/custos-pki/custos/cli/command"
+	"github.com/custos-pki/custos/internal/inputfile"
 	"github.com/custos-pki/custos/internal/pgpwords"
 )
 
@@ -44,28 +45,17 @@ the SHA256SUMS published with the release. Exits 1 if a file cannot be read.`,
 	}
 }
 
+// fileSHA256 hashes a regular file of any size as a stream that stops when ctx ends (Ctrl-C
+// on a large package).
 func fileSHA256(ctx context.Context, path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := inputfile.Open("file", path, math.MaxInt64)
 	if err != nil {
-		return nil, fmt.Errorf("hash %s: %w", path, err)
+		return nil, fmt.Errorf("hash: %w", err)
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, readerCtx{ctx, f}); err != nil {
-		return nil, fmt.Errorf("hash %s: %w", path, err)
+	if _, err := io.Copy(h, f.Reader(ctx)); err != nil {
+		return nil, fmt.Errorf("hash: %w", err)
 	}
 	return h.Sum(nil), nil
-}
-
-// readerCtx stops a long read when ctx ends (Ctrl-C on a large package).
-type readerCtx struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (r readerCtx) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return r.r.Read(p)
 }

@@ -229,6 +229,40 @@ func readAll(ctx context.Context, r io.Reader, hint, max int64) ([]byte, error) 
 	}
 }
 
+// Reader streams the file for a reader that needs no copy of it in memory (a hash): each
+// read stops with the context's error once it is cancelled, and reading past the limit is an
+// error.
+func (f *File) Reader(ctx context.Context) io.Reader {
+	return &streamReader{ctx: ctx, f: f, left: f.max}
+}
+
+type streamReader struct {
+	ctx  context.Context
+	f    *File
+	left int64 // bytes that may still be read within the limit
+}
+
+func (r *streamReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, fmt.Errorf("read %s %s: %w", r.f.what, r.f.f.Name(), err)
+	}
+	if len(p) > chunk {
+		p = p[:chunk]
+	}
+	if r.left < int64(len(p)) { // one byte past the limit shows the file is over it
+		p = p[:r.left+1]
+	}
+	n, err := r.f.f.Read(p)
+	r.left -= int64(n)
+	if r.left < 0 {
+		return 0, &TooLargeError{What: r.f.what, Path: r.f.f.Name(), Max: r.f.max}
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		err = fmt.Errorf("read %s %s: %w", r.f.what, r.f.f.Name(), err)
+	}
+	return n, err
+}
+
 // Read opens path as an input of the kind what, at most max bytes, and reads it whole.
 func Read(ctx context.Context, what, path string, max int64) ([]byte, error) {
 	f, err := Open(what, path, max)

@@ -146,3 +146,42 @@ func TestBytes(t *testing.T) {
 		}
 	}
 }
+
+func TestReader(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "package.deb")
+	data := bytes.Repeat([]byte("0123456789"), 300_000) // 3 MB: several chunks
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	open := func(max int64) *inputfile.File {
+		f, err := inputfile.Open("file", p, max)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	got, err := io.ReadAll(open(1 << 62).Reader(context.Background()))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read %d bytes, %v", len(got), err)
+	}
+	got, err = io.ReadAll(open(int64(len(data))).Reader(context.Background()))
+	if err != nil || len(got) != len(data) {
+		t.Fatalf("at the limit: read %d bytes, %v", len(got), err)
+	}
+	// The file grows past its limit after it was opened.
+	f := open(int64(len(data)))
+	if err := os.WriteFile(p, append(data, 'x'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var tl *inputfile.TooLargeError
+	if _, err := io.ReadAll(f.Reader(context.Background())); !errors.As(err, &tl) {
+		t.Errorf("grown past the limit: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := io.ReadAll(open(1 << 62).Reader(ctx)); !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), p) {
+		t.Errorf("cancelled: %v", err)
+	}
+}
