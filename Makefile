@@ -5,11 +5,11 @@ BIN       := bin/custos
 VERIFY    := bin/custos-verify
 FUZZTIME  ?= 30s
 # Debian packages Custos needs: SoftHSM2 and OpenSC for tokens, poppler/qpdf/NSS tools to check
-# PDFs, Xvfb for a display (xwd from x11-apps for screenshots), file to check custos-verify is static,
-# the GL/X11 headers Fyne's cgo build needs, a software TPM behind tpm2-pkcs11 for device tokens
+# PDFs, Little CMS's utilities to check the records' colour profile, Xvfb for a display (xwd from
+# x11-apps for screenshots), file to check custos-verify is static, the GL/X11 headers Fyne's cgo build needs, a software TPM behind tpm2-pkcs11 for device tokens
 # in the tests (swtpm, tpm2-abrmd on its own D-Bus, the tabrmd TCTI, tpm2-tools), and for make
 # release and make reproduce dpkg-dev, xz and a JSON schema validator for the SBOM.
-DEBS      := softhsm2 opensc poppler-utils qpdf libnss3-tools openssl xvfb xauth x11-apps file \
+DEBS      := softhsm2 opensc poppler-utils qpdf libnss3-tools liblcms2-utils openssl xvfb xauth x11-apps file \
              gcc pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev \
              libxinerama-dev libxi-dev libxxf86vm-dev \
              swtpm swtpm-tools tpm2-abrmd libtss2-tcti-tabrmd0 libtpm2-pkcs11-1 tpm2-tools dbus \

@@ -10,11 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestWrap(t *testing.T) {
-	d := newDoc("wrap", "wrap", "", "", time.Now())
+	d := newDoc("wrap", "wrap", "")
 	tests := []struct {
 		name  string
 		text  string
@@ -148,6 +147,70 @@ func TestNoHeadingAtAPageFoot(t *testing.T) {
 			if headers > 1 {
 				t.Errorf("%d more participants: page %d shows the steps table's header %d times", extra, i+1, headers)
 			}
+		}
+	}
+}
+
+func TestGroupHex(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"short abcdef", "short abcdef"},
+		{strings.Repeat("ab", 32), "abababab abababab abababab abababab abababab abababab abababab abababab"},
+		{"sha256: 0123456789abcdef01;", "sha256: 01234567 89abcdef 01;"},
+		{"key 0123456789ABCDEF, next", "key 01234567 89ABCDEF, next"},
+		{"not-hex-0123456789abcdef0123", "not-hex-0123456789abcdef0123"},
+		{"a\n0123456789abcdef0123456789abcdef", "a\n01234567 89abcdef 01234567 89abcdef"},
+		{"李雷 0123456789abcdef", "李雷 01234567 89abcdef"},
+	}
+	for _, tt := range tests {
+		if got := groupHex(tt.in); got != tt.want {
+			t.Errorf("groupHex(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestHexNeverWrapsMidGroup lays out hashes, key ids and serials in the narrowest columns a
+// record has and reads the words back with pdftotext: every hex value shows as whole groups
+// of eight, so none was broken inside a group.
+func TestHexNeverWrapsMidGroup(t *testing.T) {
+	sha := strings.Repeat("0123456789abcdef", 4)
+	r := &Destruction{ID: "fleet-hex", Outcome: "completed", Technician: "Tess Tech"}
+	for i := range 20 {
+		r.Devices = append(r.Devices, DeviceRow{Serial: fmt.Sprintf("DEV-%d", i), Model: "Pump", Method: "erase",
+			KeyIDs: sha[:40], CertSerials: sha[:32] + ", " + sha[8:40], Verification: "searched by id, certificate and public key: nothing left " + sha,
+			Reason: "cessationOfOperation", Outcome: "decommissioned"})
+	}
+	r.Steps = []StepRow{{Seq: 1, Step: "erase.verify", Status: "done", Actor: "custos (system)", Details: "sha256: " + sha + "; key_id: " + sha[:40]}}
+	b, err := RenderDestruction(r, testJournal(t, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testCeremony()
+	c.Commitments = append(c.Commitments, Commitment{3, "Cole Carter", sha})
+	cb, err := RenderCeremony(c, testJournal(t, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	word := regexp.MustCompile(`<word [^>]*>([^<]*)</word>`)
+	hexWord := regexp.MustCompile(`^[0-9a-f]{6,}[,;]?$`)
+	for name, doc := range map[string][]byte{"destruction": b, "ceremony": cb} {
+		path := filepath.Join(t.TempDir(), name+".pdf")
+		os.WriteFile(path, doc, 0o644)
+		out, err := exec.Command("pdftotext", "-bbox", path, "-").CombinedOutput()
+		if err != nil {
+			t.Fatalf("pdftotext: %v %s", err, out)
+		}
+		groups := 0
+		for _, m := range word.FindAllStringSubmatch(string(out), -1) {
+			if w := strings.TrimRight(m[1], ",;"); hexWord.MatchString(m[1]) {
+				groups++
+				if len(w) != 8 {
+					t.Errorf("%s: a hex group of %d digits, %q: broken across lines", name, len(w), w)
+				}
+			}
+		}
+		if groups < 20 {
+			t.Errorf("%s: only %d hex groups found", name, groups)
 		}
 	}
 }

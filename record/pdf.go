@@ -11,7 +11,6 @@ import (
 	"github.com/go-pdf/fpdf"
 
 	"github.com/custos-pki/custos/assets/fonts"
-	"github.com/custos-pki/custos/internal/version"
 )
 
 // Page geometry in millimetres (A4 portrait).
@@ -57,7 +56,7 @@ type column struct {
 // topY is where a page's content starts, below the running header.
 const topY = 22.0
 
-func newDoc(id, title, subject, journalHash string, created time.Time) *doc {
+func newDoc(id, title, journalHash string) *doc {
 	p := fpdf.New("P", "mm", "A4", "")
 	p.SetMargins(margin, topY, margin)
 	p.SetAutoPageBreak(false, 0)
@@ -67,20 +66,12 @@ func newDoc(id, title, subject, journalHash string, created time.Time) *doc {
 		f.AddUTF8FontFromBytes("sans", "B", fonts.SansBold)
 		f.AddUTF8FontFromBytes("mono", "", fonts.Mono)
 	}
-	p.SetTitle(title, true)
-	p.SetSubject(subject, true)
-	p.SetAuthor("Custos", true)
-	p.SetCreator("Custos "+version.String(), true)
-	p.SetProducer("Custos "+version.String()+" (go-pdf/fpdf)", true)
-	p.SetKeywords(journalKeyword+journalHash, true)
-	p.SetCreationDate(created)
-	p.SetModificationDate(created)
+	// The metadata, attachments and signature are added when the record is assembled (pdfa.go).
 	p.AliasNbPages("{nb}")
 	d := &doc{pdf: p, meas: meas, id: id, title: title, journalHash: journalHash}
 	// Not home mode: the header leaves the position below a repeated table header.
 	p.SetHeaderFuncMode(d.header, false)
 	p.SetFooterFunc(d.footer)
-	p.SetXmpMetadata(xmp(title, subject, journalHash, created))
 	return d
 }
 
@@ -215,11 +206,13 @@ func (d *doc) measure(family, style string, size float64) {
 
 // wrap breaks s into lines no wider than width: at spaces, between CJK characters, and a
 // word wider than the column at its last camelCase, hyphen, slash or colon boundary that
-// fits ("key|Compromise"), else by characters (hashes). fpdf does not kern, so widths add up.
+// fits ("key|Compromise"), else by characters. Hex values are first written in groups
+// (groupHex), so a hash breaks between groups, never inside one. fpdf does not kern, so
+// widths add up.
 func (d *doc) wrap(s, family, style string, size, width float64) []string {
 	w := func(s string) float64 { return d.width(s, family, style, size) }
 	var lines []string
-	for _, para := range strings.Split(s, "\n") {
+	for _, para := range strings.Split(groupHex(s), "\n") {
 		line, lineW := "", 0.0
 		for _, tok := range tokens(para) {
 			tokW := w(tok)
@@ -245,6 +238,42 @@ func (d *doc) wrap(s, family, style string, size, width float64) []string {
 		lines = append(lines, line)
 	}
 	return lines
+}
+
+// hexGroup is how many hex digits a group holds: a SHA-256 is eight groups of eight.
+const hexGroup = 8
+
+// groupHex writes every word of s that is a hex value of 16 digits or more (a hash, a key id,
+// a serial; a trailing comma, semicolon or full stop is not part of it) in groups of hexGroup
+// digits separated by spaces, counted from the start: "4d4d4d4d 4d4d4d4d 4d".
+func groupHex(s string) string {
+	if !strings.ContainsAny(s, "0123456789abcdefABCDEF") {
+		return s
+	}
+	var b strings.Builder
+	for i, line := range strings.Split(s, "\n") {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		for j, word := range strings.Split(line, " ") {
+			if j > 0 {
+				b.WriteByte(' ')
+			}
+			core := strings.TrimRight(word, ",;.")
+			if len(core) < 2*hexGroup || strings.Trim(core, "0123456789abcdefABCDEF") != "" {
+				b.WriteString(word)
+				continue
+			}
+			for k := 0; k < len(core); k += hexGroup {
+				if k > 0 {
+					b.WriteByte(' ')
+				}
+				b.WriteString(core[k:min(k+hexGroup, len(core))])
+			}
+			b.WriteString(word[len(core):])
+		}
+	}
+	return b.String()
 }
 
 // cut is how many bytes of tok, wider than width, go on a line of their own: up to the last
@@ -487,7 +516,7 @@ func (d *doc) summaryBox(fs []Field) {
 		if len(f.Value) >= 40 && strings.Trim(f.Value, "0123456789abcdef") == "" {
 			fam, size = "mono", smallPt
 		}
-		d.draw(f.Value, fam, "", size, 5.6)
+		d.draw(groupHex(f.Value), fam, "", size, 5.6)
 		p.Ln(5.6)
 	}
 	p.Ln(3)
@@ -517,28 +546,13 @@ func (d *doc) signatureBlock(people []Person) {
 	}
 }
 
-func (d *doc) attach(files ...fpdf.Attachment) { d.pdf.SetAttachments(files) }
-
+// bytes is the laid-out pages, as fpdf writes them.
 func (d *doc) bytes() ([]byte, error) {
 	var b bytes.Buffer
 	if err := d.pdf.Output(&b); err != nil {
 		return nil, fmt.Errorf("render record %s: %w", d.id, err)
 	}
 	return b.Bytes(), nil
-}
-
-func xmp(title, subject, journalHash string, created time.Time) []byte {
-	esc := func(s string) string {
-		return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
-	}
-	return []byte(`<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">` +
-		`<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmlns:pdf="http://ns.adobe.com/pdf/1.3/">` +
-		`<dc:title><rdf:Alt><rdf:li xml:lang="x-default">` + esc(title) + `</rdf:li></rdf:Alt></dc:title>` +
-		`<dc:description><rdf:Alt><rdf:li xml:lang="x-default">` + esc(subject) + `</rdf:li></rdf:Alt></dc:description>` +
-		`<xmp:CreateDate>` + created.UTC().Format(time.RFC3339) + `</xmp:CreateDate>` +
-		`<xmp:CreatorTool>Custos ` + esc(version.String()) + `</xmp:CreatorTool>` +
-		`<pdf:Keywords>` + journalKeyword + journalHash + `</pdf:Keywords>` +
-		`</rdf:Description></rdf:RDF></x:xmpmeta>`)
 }
 
 func ts(t time.Time) string {

@@ -1,10 +1,9 @@
 package record
 
 import (
+	"bytes"
 	"fmt"
 	"time"
-
-	"github.com/go-pdf/fpdf"
 
 	"github.com/custos-pki/custos/internal/version"
 )
@@ -14,8 +13,14 @@ var stepColumns = []column{
 	{title: "Status", width: 0.08}, {title: "Who", width: 0.15}, {title: "Details", width: 0.35},
 }
 
-func (d *doc) steps(rows []StepRow) {
+// steps draws the step table, saying how it relates to the journal's total entries.
+func (d *doc) steps(rows []StepRow, total int) {
 	d.heading("Steps, from the journal")
+	if len(rows) == total {
+		d.para(fmt.Sprintf("All %d entries of the attached journal, one row each, in order: a step that changes a token or the registry has a begin row and a done or failed row.", total), "", smallPt)
+	} else {
+		d.para(fmt.Sprintf("%d rows for the %d entries of the attached journal.", len(rows), total), "", smallPt)
+	}
 	d.startTable(stepColumns)
 	for _, r := range rows {
 		d.tableRow(fmt.Sprint(r.Seq), ts(r.Time), r.Step, r.Status, r.Actor, r.Details)
@@ -23,8 +28,18 @@ func (d *doc) steps(rows []StepRow) {
 	d.endTable()
 }
 
-// RenderCeremony lays out a ceremony record, unsigned.
+// RenderCeremony lays out and assembles a ceremony record, unsigned: what WriteCeremony
+// certifies, for tests and previews.
 func RenderCeremony(c *Ceremony, journal []byte) ([]byte, error) {
+	l, err := layoutCeremony(c, journal)
+	if err != nil {
+		return nil, err
+	}
+	return l.unsigned()
+}
+
+// layoutCeremony lays out a ceremony record's pages.
+func layoutCeremony(c *Ceremony, journal []byte) (*laidOut, error) {
 	jf, hash, err := journalOf(journal)
 	if err != nil {
 		return nil, err
@@ -33,7 +48,7 @@ func RenderCeremony(c *Ceremony, journal []byte) ([]byte, error) {
 		c.Steps = StepsFromJournal(jf.Entries)
 	}
 	title := "Ceremony record: " + c.Kind
-	d := newDoc(c.ID, title, fmt.Sprintf("%s of root %s", c.Kind, c.Root), hash, created(c.Finished))
+	d := newDoc(c.ID, title, hash)
 	d.newPage()
 	d.setFont("sans", "B", 18)
 	d.pdf.CellFormat(bodyW, 10, title, "", 1, "L", false, 0, "")
@@ -103,26 +118,42 @@ func RenderCeremony(c *Ceremony, journal []byte) ([]byte, error) {
 			d.para("• "+h, "", bodyPt)
 		}
 	}
-	d.steps(c.Steps)
+	d.steps(c.Steps, len(jf.Entries))
 	d.signatureBlock(c.Participants)
-	d.attach(fpdf.Attachment{Content: journal, Filename: JournalAttachment, Description: "the run's hash-chained journal"})
-	return d.bytes()
+	pages, err := d.bytes()
+	if err != nil {
+		return nil, err
+	}
+	return &laidOut{pdf: pages,
+		meta: docMeta{Title: title, Subject: fmt.Sprintf("%s of root %s", c.Kind, c.Root), Kind: c.Kind, RunID: c.ID,
+			JournalHash: hash, Created: created(c.Finished)},
+		files: []Attachment{journalAttachment(journal)}}, nil
 }
 
-// RenderDestruction lays out a destruction record (certificate of sanitization), unsigned.
+// RenderDestruction lays out and assembles a destruction record (certificate of
+// sanitization), unsigned.
 func RenderDestruction(r *Destruction, journal []byte) ([]byte, error) {
+	l, err := layoutDestruction(r, journal)
+	if err != nil {
+		return nil, err
+	}
+	return l.unsigned()
+}
+
+// layoutDestruction lays out a destruction record's pages.
+func layoutDestruction(r *Destruction, journal []byte) (*laidOut, error) {
 	jf, hash, err := journalOf(journal)
 	if err != nil {
 		return nil, err
 	}
-	if r.Steps == nil && len(jf.Entries) <= 2000 {
+	if r.Steps == nil && len(jf.Entries) <= maxStepRows {
 		r.Steps = StepsFromJournal(jf.Entries)
 	}
 	title := "Certificate of sanitization"
 	if len(r.Devices) > 1 {
 		title += fmt.Sprintf(": fleet of %d devices", len(r.Devices))
 	}
-	d := newDoc(r.ID, title, "key destruction and revocation after NIST SP 800-88", hash, created(r.Finished))
+	d := newDoc(r.ID, title, hash)
 	d.newPage()
 	d.setFont("sans", "B", 18)
 	d.pdf.CellFormat(bodyW, 10, title, "", 1, "L", false, 0, "")
@@ -152,32 +183,53 @@ func RenderDestruction(r *Destruction, journal []byte) ([]byte, error) {
 	}
 	d.endTable()
 	if r.Steps != nil {
-		d.steps(r.Steps)
+		d.steps(r.Steps, len(jf.Entries))
 	} else {
 		d.heading("Steps")
-		d.para(fmt.Sprintf("The journal has %d entries; it is attached to this record.", len(jf.Entries)), "", bodyPt)
+		d.para(fmt.Sprintf("The journal's %d entries are more than this record lists (%d at most); every one of them is in the attached %s.",
+			len(jf.Entries), maxStepRows, JournalAttachment), "", bodyPt)
 	}
 	people := []Person{{r.Technician, "technician"}}
 	if r.Witness != "" {
 		people = append(people, Person{r.Witness, "witness"})
 	}
 	d.signatureBlock(people)
-	files := []fpdf.Attachment{{Content: journal, Filename: JournalAttachment, Description: "the run's hash-chained journal"}}
-	if r.ResultsCSV != nil {
-		files = append(files, fpdf.Attachment{Content: r.ResultsCSV, Filename: "results.csv", Description: "one row per device"})
+	pages, err := d.bytes()
+	if err != nil {
+		return nil, err
 	}
-	d.attach(files...)
-	return d.bytes()
+	files := []Attachment{journalAttachment(journal)}
+	if r.ResultsCSV != nil {
+		files = append(files, Attachment{Name: "results.csv", MIME: "text/csv", Description: "one row per device",
+			Relationship: RelData, Content: r.ResultsCSV})
+	}
+	kind := "decommission"
+	if len(r.Devices) > 1 {
+		kind = "fleet"
+	}
+	return &laidOut{pdf: pages,
+		meta: docMeta{Title: title, Subject: "key destruction and revocation after NIST SP 800-88", Kind: kind, RunID: r.ID,
+			JournalHash: hash, Created: created(r.Finished)},
+		files: files}, nil
 }
 
-// RenderModuleCheck lays out the record of a module check, unsigned.
+// RenderModuleCheck lays out and assembles the record of a module check, unsigned.
 func RenderModuleCheck(c *ModuleCheck, journal []byte) ([]byte, error) {
+	l, err := layoutModuleCheck(c, journal)
+	if err != nil {
+		return nil, err
+	}
+	return l.unsigned()
+}
+
+// layoutModuleCheck lays out a module check's pages.
+func layoutModuleCheck(c *ModuleCheck, journal []byte) (*laidOut, error) {
 	jf, hash, err := journalOf(journal)
 	if err != nil {
 		return nil, err
 	}
 	title := "Module check"
-	d := newDoc(c.ID, title, "what a PKCS#11 module does on a spare token, before a ceremony", hash, created(c.Finished))
+	d := newDoc(c.ID, title, hash)
 	d.newPage()
 	d.setFont("sans", "B", 18)
 	d.pdf.CellFormat(bodyW, 10, title, "", 1, "L", false, 0, "")
@@ -219,9 +271,15 @@ func RenderModuleCheck(c *ModuleCheck, journal []byte) ([]byte, error) {
 	d.endTable()
 	d.heading("Software")
 	d.fields(toolFields(jf.Entries))
-	d.steps(StepsFromJournal(jf.Entries))
-	d.attach(fpdf.Attachment{Content: journal, Filename: JournalAttachment, Description: "the check's hash-chained journal"})
-	return d.bytes()
+	d.steps(StepsFromJournal(jf.Entries), len(jf.Entries))
+	pages, err := d.bytes()
+	if err != nil {
+		return nil, err
+	}
+	return &laidOut{pdf: pages,
+		meta: docMeta{Title: title, Subject: "what a PKCS#11 module does on a spare token, before a ceremony", Kind: "module-check",
+			RunID: c.ID, JournalHash: hash, Created: created(c.Finished)},
+		files: []Attachment{journalAttachment(journal)}}, nil
 }
 
 // toolFields names the builds of Custos that ran the run, from its journal, and the one that
@@ -246,11 +304,25 @@ func buildLine(b version.Info) string {
 	return b.String() + ", binary SHA-256 " + sum
 }
 
+// journalAttachment is the run's journal as every record carries it: the source the record
+// was made from.
+func journalAttachment(journal []byte) Attachment {
+	return Attachment{Name: JournalAttachment, MIME: JournalMIME, Description: "the run's hash-chained journal",
+		Relationship: RelSource, Content: journal}
+}
+
+// JournalMIME is the media type of an attached journal: JSON text, one object per line.
+const JournalMIME = "application/x-ndjson"
+
+// maxStepRows is the most journal entries a destruction record lists as rows; a fleet's
+// journal beyond it is in the attachment alone.
+const maxStepRows = 2000
+
 // JournalAttachment is the name of the journal embedded in every record.
 const JournalAttachment = "journal.jsonl"
 
 func journalOf(journal []byte) (*JournalFile, string, error) {
-	jf, err := ReadJournal(bytesReader(journal))
+	jf, err := ReadJournal(bytes.NewReader(journal))
 	if err != nil {
 		return nil, "", fmt.Errorf("record: the journal does not verify: %w", err)
 	}

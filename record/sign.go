@@ -4,81 +4,229 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
 	"crypto/x509"
+	"encoding/asn1"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"math/big"
+	"strings"
 	"time"
 
-	"github.com/digitorus/pdf"
-	"github.com/digitorus/pdfsign/sign"
+	"github.com/digitorus/pkcs7"
 
 	"github.com/custos-pki/custos/workspace"
 )
 
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+// The certification signature is a CMS SignedData (adbe.pkcs7.detached, SHA-256) over every
+// byte of the file but the signature's own /Contents. Its room in the file is measured before
+// the file is written: a CMS structure is built with the signer's real certificates and a
+// stand-in signature of the largest size the signer's key and algorithm can produce, and the
+// placeholder is that long. The key then signs once; a signature that somehow did not fit is
+// an error, never a second signature by the HSM.
 
-// Sign adds a certification signature (no changes allowed afterwards) over the whole PDF,
-// made by s.Key, with the signer's certificate and chain embedded.
-func Sign(ctx context.Context, doc []byte, s Signer, reason string) ([]byte, error) {
+var (
+	oidDocumentSigning = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 36}
+	oidExtKeyUsage     = asn1.ObjectIdentifier{2, 5, 29, 37}
+)
+
+// hasDocumentSigning reports whether c's extended key usage extension lists
+// id-kp-documentSigning (RFC 9336, 1.3.6.1.5.5.7.3.36), read as an OID from the extension
+// itself, whatever name a library gives it.
+func hasDocumentSigning(c *x509.Certificate) bool {
+	for _, ext := range c.Extensions {
+		if !ext.Id.Equal(oidExtKeyUsage) {
+			continue
+		}
+		var usages []asn1.ObjectIdentifier
+		if rest, err := asn1.Unmarshal(ext.Value, &usages); err != nil || len(rest) > 0 {
+			return false
+		}
+		for _, u := range usages {
+			if u.Equal(oidDocumentSigning) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// placeholder is the signature's room in a record being assembled.
+type placeholder struct {
+	size int // bytes of DER the /Contents hex string holds
+}
+
+// byteRangeMark is the /ByteRange as first written: as wide as the widest real one.
+const byteRangeMark = "/ByteRange [0 0000000000 0000000000 0000000000]"
+
+// timeSlack covers the one thing in the signed attributes whose length can differ between
+// measuring and signing: the signing time turns from UTCTime into GeneralizedTime in 2050.
+const timeSlack = 16
+
+// newPlaceholder checks the signer and measures its signature.
+func newPlaceholder(s *Signer) (*placeholder, error) {
 	if s.Key == nil || s.Certificate == nil {
 		return nil, errors.New("sign record: no record-signer key or certificate")
 	}
-	if err := ctx.Err(); err != nil {
+	if !hasDocumentSigning(s.Certificate) {
+		return nil, fmt.Errorf("sign record: the record signer %q lacks the extended key usage id-kp-documentSigning (1.3.6.1.5.5.7.3.36): it may not sign records",
+			s.Certificate.Subject.CommonName)
+	}
+	stand, err := maxSignature(s.Key.Public())
+	if err != nil {
 		return nil, err
 	}
-	rdr, err := pdf.NewReader(bytes.NewReader(doc), int64(len(doc)))
+	der, err := signedData(make([]byte, 64), s, standIn{pub: s.Key.Public(), sig: stand})
 	if err != nil {
-		return nil, fmt.Errorf("sign record: read the rendered PDF: %w", err)
+		return nil, err
 	}
-	chain := append([]*x509.Certificate{s.Certificate}, s.Chain...)
-	var out bytes.Buffer
-	err = sign.Sign(bytes.NewReader(doc), &out, rdr, int64(len(doc)), sign.SignData{
-		Signature: sign.SignDataSignature{
-			CertType:   sign.CertificationSignature,
-			DocMDPPerm: sign.DoNotAllowAnyChangesPerms,
-			Info: sign.SignDataSignatureInfo{Name: s.Certificate.Subject.CommonName, Reason: reason,
-				Location: "Custos workstation", Date: time.Now().UTC()},
-		},
-		Signer:            s.Key,
-		DigestAlgorithm:   crypto.SHA256,
-		Certificate:       s.Certificate,
-		CertificateChains: [][]*x509.Certificate{chain},
-	})
+	return &placeholder{size: len(der) + timeSlack}, nil
+}
+
+// dict is the signature dictionary with the placeholder's /ByteRange and /Contents.
+func (p *placeholder) dict(s *Signer, reason string) string {
+	return "<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /adbe.pkcs7.detached\n" + byteRangeMark + "\n" +
+		"/Contents <" + strings.Repeat("0", 2*p.size) + ">\n" +
+		fmt.Sprintf("/M %s /Name %s /Reason %s /Location (Custos workstation)\n", pdfDate(time.Now()), pdfText(s.Certificate.Subject.CommonName), pdfText(reason)) +
+		"/Reference [<< /Type /SigRef /TransformMethod /DocMDP /TransformParams << /Type /TransformParams /P 1 /V /1.2 >> >>] >>"
+}
+
+// sign fills the placeholder in the assembled file out: the byte range, then the signature.
+func (p *placeholder) sign(ctx context.Context, out []byte, s *Signer) error {
+	at := bytes.Index(out, []byte(byteRangeMark))
+	if at < 0 || bytes.Count(out, []byte(byteRangeMark)) != 1 {
+		return errors.New("sign record: the signature's byte range is not in the file exactly once")
+	}
+	open := at + bytes.Index(out[at:], []byte("/Contents <")) + len("/Contents ")
+	closeAt := open + 1 + 2*p.size
+	if open < at || closeAt >= len(out) || out[closeAt] != '>' {
+		return errors.New("sign record: the signature's placeholder is not where it was written")
+	}
+	after := closeAt + 1
+	br := fmt.Sprintf("/ByteRange [0 %d %d %d]", open, after, len(out)-after)
+	if len(br) > len(byteRangeMark) {
+		return fmt.Errorf("sign record: a %d-byte record is too large for its byte range", len(out))
+	}
+	copy(out[at:], br+strings.Repeat(" ", len(byteRangeMark)-len(br)))
+	content := make([]byte, 0, open+len(out)-after)
+	content = append(content, out[:open]...)
+	content = append(content, out[after:]...)
+	der, err := signedData(content, s, ctxSigner{ctx: ctx, Signer: s.Key})
+	if err != nil {
+		return err
+	}
+	if len(der) > p.size {
+		return fmt.Errorf("sign record: the signature is %d bytes, more than the %d measured for its key and certificates; the record was not written", len(der), p.size)
+	}
+	hex.Encode(out[open+1:], der)
+	return nil
+}
+
+// signedData is the detached CMS signature over content by key, with s's certificate and
+// chain.
+func signedData(content []byte, s *Signer, key crypto.Signer) ([]byte, error) {
+	sd, err := pkcs7.NewSignedData(content)
 	if err != nil {
 		return nil, fmt.Errorf("sign record: %w", err)
 	}
-	return out.Bytes(), nil
+	sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
+	if err := sd.AddSignerChain(s.Certificate, key, s.Chain, pkcs7.SignerInfoConfig{}); err != nil {
+		return nil, fmt.Errorf("sign record: %w", err)
+	}
+	sd.Detach()
+	der, err := sd.Finish()
+	if err != nil {
+		return nil, fmt.Errorf("sign record: %w", err)
+	}
+	return der, nil
 }
 
-// WriteCeremony renders, signs and writes a ceremony record at path (never overwriting).
+// maxSignature is a stand-in for the longest signature pub's algorithm makes: an ECDSA
+// signature whose two integers are as long as the group order's, an RSA signature as long as
+// the modulus, an Ed25519 signature.
+func maxSignature(pub crypto.PublicKey) ([]byte, error) {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		top := new(big.Int).Sub(k.Curve.Params().N, big.NewInt(1))
+		return asn1.Marshal(struct{ R, S *big.Int }{top, top})
+	case *rsa.PublicKey:
+		return bytes.Repeat([]byte{0xff}, k.Size()), nil
+	case ed25519.PublicKey:
+		return make([]byte, ed25519.SignatureSize), nil
+	}
+	return nil, fmt.Errorf("sign record: a %T record-signer key is not supported", pub)
+}
+
+// standIn signs with a fixed signature: it measures a CMS structure without the real key.
+type standIn struct {
+	pub crypto.PublicKey
+	sig []byte
+}
+
+func (s standIn) Public() crypto.PublicKey { return s.pub }
+func (s standIn) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	return s.sig, nil
+}
+
+// ctxSigner passes ctx to a key that takes one (an HSM key), so a cancelled run stops before
+// the token signs.
+type ctxSigner struct {
+	ctx context.Context
+	crypto.Signer
+}
+
+func (c ctxSigner) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	if cs, ok := c.Signer.(interface {
+		SignContext(context.Context, []byte, crypto.SignerOpts) ([]byte, error)
+	}); ok {
+		return cs.SignContext(c.ctx, digest, opts)
+	}
+	if err := c.ctx.Err(); err != nil {
+		return nil, err
+	}
+	return c.Signer.Sign(rand, digest, opts)
+}
+
+// WriteCeremony lays out, certifies and writes a ceremony record at path (never overwriting).
 func WriteCeremony(ctx context.Context, path string, c *Ceremony, journal []byte, s Signer) error {
-	doc, err := RenderCeremony(c, journal)
+	l, err := layoutCeremony(c, journal)
 	if err != nil {
 		return err
 	}
-	return signAndWrite(ctx, path, doc, s, "ceremony record "+c.ID)
+	return l.write(ctx, path, s, "ceremony record "+c.ID)
 }
 
-// WriteDestruction renders, signs and writes a destruction record at path.
+// WriteDestruction lays out, certifies and writes a destruction record at path.
 func WriteDestruction(ctx context.Context, path string, d *Destruction, journal []byte, s Signer) error {
-	doc, err := RenderDestruction(d, journal)
+	l, err := layoutDestruction(d, journal)
 	if err != nil {
 		return err
 	}
-	return signAndWrite(ctx, path, doc, s, "destruction record "+d.ID)
+	return l.write(ctx, path, s, "destruction record "+d.ID)
 }
 
-// WriteModuleCheck renders, signs and writes a module check's record.
+// WriteModuleCheck lays out, certifies and writes a module check's record.
 func WriteModuleCheck(ctx context.Context, path string, c *ModuleCheck, journal []byte, s Signer) error {
-	doc, err := RenderModuleCheck(c, journal)
+	l, err := layoutModuleCheck(c, journal)
 	if err != nil {
 		return err
 	}
-	return signAndWrite(ctx, path, doc, s, "module check record "+c.ID)
+	return l.write(ctx, path, s, "module check record "+c.ID)
 }
 
-func signAndWrite(ctx context.Context, path string, doc []byte, s Signer, reason string) error {
-	signed, err := Sign(ctx, doc, s, reason)
+// laidOut is a record's pages and what the assembled file carries besides.
+type laidOut struct {
+	pdf   []byte
+	meta  docMeta
+	files []Attachment
+}
+
+func (l *laidOut) write(ctx context.Context, path string, s Signer, reason string) error {
+	signed, err := assemble(ctx, l.pdf, l.meta, l.files, &s, reason)
 	if err != nil {
 		return err
 	}
@@ -86,4 +234,8 @@ func signAndWrite(ctx context.Context, path string, doc []byte, s Signer, reason
 		return fmt.Errorf("write record: %w", err)
 	}
 	return nil
+}
+
+func (l *laidOut) unsigned() ([]byte, error) {
+	return assemble(context.Background(), l.pdf, l.meta, l.files, nil, "")
 }

@@ -103,19 +103,12 @@ type Destruction struct {
 	ResultsCSV []byte
 }
 
-// StepsFromJournal lists a journal's entries for a record: time, step, status, who, and the
-// entry's data as "key: value" pairs. A begin entry is left out when a later entry closes its
-// step; one that nothing closes stays, as the place a run stopped.
+// StepsFromJournal lists every entry of a journal for a record, one row each, in order: time,
+// step, status, who, and the entry's data as "key: value" pairs. Nothing is folded: a step's
+// begin entry and the entry that closed it are two rows, as they are two lines of the journal.
 func StepsFromJournal(entries []Entry) []StepRow {
-	open := map[int64]bool{}
-	for _, e := range OpenSteps(entries) {
-		open[e.Seq] = true
-	}
 	rows := make([]StepRow, 0, len(entries))
 	for _, e := range entries {
-		if e.Status == StatusBegin && !open[e.Seq] {
-			continue // its done or failed entry says the same, later
-		}
 		keys := make([]string, 0, len(e.Data))
 		for k := range e.Data {
 			keys = append(keys, k)

@@ -55,6 +55,7 @@ func (r *Report) add(name string, err error, detail string) bool {
 const (
 	CheckCoversFile   = "signature covers the whole file"
 	CheckSignature    = "signature is valid"
+	CheckCertified    = "signature certifies the record, allowing no change (DocMDP)"
 	CheckChain        = "signer chains to the root"
 	CheckUsage        = "signer may sign documents (id-kp-documentSigning)"
 	CheckValidAt      = "signer certificate was valid when it signed"
@@ -63,7 +64,6 @@ const (
 	CheckJournalAlone = "journal's hash chain is intact"
 )
 
-var oidDocumentSigning = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 36}
 var oidSigningTime = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 5}
 
 var byteRangeRE = regexp.MustCompile(`/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]`)
@@ -93,6 +93,7 @@ func Verify(file []byte, roots []*x509.Certificate) (rep *Report) {
 	if !rep.add(CheckSignature, err, "SHA-256 digest of the signed bytes matches the signature") {
 		return rep
 	}
+	rep.add(CheckCertified, certified(file), "")
 	signer := p7.GetOnlySigner()
 	rep.Signer = signer
 	if signer == nil {
@@ -209,12 +210,44 @@ func verifyChain(signer *x509.Certificate, certs, roots []*x509.Certificate, at 
 }
 
 func documentSigning(c *x509.Certificate) error {
-	for _, u := range c.UnknownExtKeyUsage {
-		if u.Equal(oidDocumentSigning) {
-			return nil
+	if hasDocumentSigning(c) {
+		return nil
+	}
+	return fmt.Errorf("%s has no id-kp-documentSigning (1.3.6.1.5.5.7.3.36) extended key usage", c.Subject.CommonName)
+}
+
+// certified checks that the file's signature is a certification signature allowing no change:
+// the catalog's /Perms /DocMDP names a signature whose DocMDP transform has /P 1 and whose
+// byte range is the one signedParts checked, the only signature in the file.
+func certified(file []byte) error {
+	r, err := pdf.NewReader(bytes.NewReader(file), int64(len(file)))
+	if err != nil {
+		return fmt.Errorf("read the PDF: %w", err)
+	}
+	sig := r.Trailer().Key("Root").Key("Perms").Key("DocMDP")
+	if sig.IsNull() {
+		return errors.New("the record is not certified: its catalog has no /Perms /DocMDP")
+	}
+	m := byteRangeRE.FindSubmatch(file)
+	br := sig.Key("ByteRange")
+	for i := 0; i < 4; i++ {
+		if want, _ := strconv.ParseInt(string(m[1+i]), 10, 64); br.Index(i).Int64() != want {
+			return errors.New("the certifying signature is not the record's signature")
 		}
 	}
-	return fmt.Errorf("%s has no id-kp-documentSigning extended key usage", c.Subject.CommonName)
+	refs := sig.Key("Reference")
+	for i := 0; i < refs.Len(); i++ {
+		ref := refs.Index(i)
+		if ref.Key("TransformMethod").Name() != "DocMDP" {
+			continue
+		}
+		p := ref.Key("TransformParams").Key("P")
+		if p.IsNull() || p.Int64() != 1 {
+			return fmt.Errorf("the certification allows changes after signing (DocMDP /P %v)", p)
+		}
+		return nil
+	}
+	return errors.New("the signature has no DocMDP reference")
 }
 
 // journalAndKeywords reads the embedded journal and the document keywords.

@@ -3,11 +3,16 @@ package record
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/x509"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/digitorus/pdf"
+	"github.com/digitorus/pdfsign/sign"
 )
 
 func TestVerifyPassesAGoodRecord(t *testing.T) {
@@ -19,8 +24,8 @@ func TestVerifyPassesAGoodRecord(t *testing.T) {
 			t.Errorf("%v %s: %s", c.OK, c.Name, c.Detail)
 		}
 	}
-	if len(rep.Checks) != 7 || rep.Journal == nil || len(rep.Journal.Entries) != 81 {
-		t.Errorf("checks %d, journal %v", len(rep.Checks), rep.Journal)
+	if len(rep.Checks) != 8 || rep.Journal == nil || len(rep.Journal.Entries) != 81 {
+		t.Errorf("%d checks, a journal of %d entries", len(rep.Checks), len(rep.Journal.Entries))
 	}
 }
 
@@ -51,6 +56,7 @@ func TestVerifyFailsTamperedRecords(t *testing.T) {
 		{"no signature", file[:sigAt-200], CheckCoversFile},
 		{"empty", nil, CheckCoversFile},
 		{"not a PDF", []byte("hello"), CheckCoversFile},
+		{"an approval signature, not a certification", approvalSigned(t, s), CheckCertified},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,30 +77,45 @@ func TestVerifyFailsTamperedRecords(t *testing.T) {
 	}
 }
 
-// A swapped journal: the record re-rendered around another journal but stating the first
-// journal's hash is caught by the hash check even though the signature is valid.
+// approvalSigned is an unsigned record signed by the record signer with another tool, as an
+// approval signature: valid, but it certifies nothing.
+func approvalSigned(t *testing.T, s Signer) []byte {
+	t.Helper()
+	doc, err := RenderCeremony(testCeremony(), testJournal(t, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdr, err := pdf.NewReader(bytes.NewReader(doc), int64(len(doc)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err = sign.Sign(bytes.NewReader(doc), &out, rdr, int64(len(doc)), sign.SignData{
+		Signature:         sign.SignDataSignature{CertType: sign.ApprovalSignature, Info: sign.SignDataSignatureInfo{Name: "x", Date: time.Now()}},
+		Signer:            s.Key,
+		DigestAlgorithm:   crypto.SHA256,
+		Certificate:       s.Certificate,
+		CertificateChains: [][]*x509.Certificate{append([]*x509.Certificate{s.Certificate}, s.Chain...)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// A swapped journal: a record laid out around one journal but stating another's hash is caught
+// by the hash check even though the signature is valid.
 func TestVerifyCatchesSwappedJournal(t *testing.T) {
 	s, root := testSigner(t, "Acme")
 	journal := testJournal(t, 3)
 	other := testJournal(t, 4)
 	jf, _ := ReadJournal(bytes.NewReader(journal))
-	doc, err := RenderCeremony(testCeremony(), other)
+	l, err := layoutCeremony(testCeremony(), other)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ojf, _ := ReadJournal(bytes.NewReader(other))
-	utf16 := func(s string) []byte { // fpdf writes the keywords in UTF-16BE
-		var b []byte
-		for _, c := range []byte(s) {
-			b = append(b, 0, c)
-		}
-		return b
-	}
-	if !bytes.Contains(doc, utf16(ojf.FinalHash)) {
-		t.Fatal("the record does not state its journal's hash in its keywords")
-	}
-	doc = bytes.ReplaceAll(doc, utf16(ojf.FinalHash), utf16(jf.FinalHash))
-	signed, err := Sign(context.Background(), doc, s, "test")
+	l.meta.JournalHash = jf.FinalHash
+	signed, err := assemble(context.Background(), l.pdf, l.meta, l.files, &s, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
