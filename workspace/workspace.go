@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/custos-pki/custos/internal/inputfile"
 )
 
 // Folders inside a workspace.
@@ -86,19 +89,43 @@ func Open(dir string) (*Workspace, error) {
 	return ws, nil
 }
 
+// lockFlags open custos.lock: never through a symbolic link (its target would be truncated),
+// never waiting (a FIFO put in its place), never as a controlling terminal.
+const lockFlags = syscall.O_NOFOLLOW | syscall.O_NONBLOCK | syscall.O_NOCTTY | syscall.O_CLOEXEC
+
+// readerWait is how long a writer waits for read-only commands holding the lock shared (a
+// `device list` of a large fleet) before it refuses.
+const readerWait = 10 * time.Second
+
 func acquireLock(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|lockFlags, 0o600)
 	if err != nil {
 		if errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EROFS) {
 			return nil, fmt.Errorf("the workspace is not writable (%w): choose a writable folder with --workspace", err)
 		}
+		return nil, lockFileError(path, err)
+	}
+	if err := checkLockFile(path, f); err != nil {
+		f.Close()
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		holder, _ := os.ReadFile(path)
-		f.Close()
+	deadline := time.Now().Add(readerWait)
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if !errors.Is(err, syscall.EWOULDBLOCK) || !onlyReaders(f) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		defer f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			who := strings.TrimSpace(string(holder))
+			if onlyReaders(f) {
+				return nil, fmt.Errorf("a Custos that only reads it (runs, device list or show, verify) has held it for more than %v: let it finish, then try again", readerWait)
+			}
+			holder := make([]byte, 256)
+			n, _ := f.ReadAt(holder, 0)
+			who := strings.TrimSpace(string(holder[:n]))
 			if who == "" {
 				who = "another process"
 			}
@@ -112,6 +139,46 @@ func acquireLock(path string) (*os.File, error) {
 		f.WriteAt([]byte(holder+"\n"), 0)
 	}
 	return f, nil
+}
+
+// onlyReaders reports whether the lock that f could not take exclusively is held shared, by
+// read-only commands, rather than by a writer.
+func onlyReaders(f *os.File) bool {
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB) != nil {
+		return false
+	}
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return true
+}
+
+// checkLockFile refuses a custos.lock that is not a regular file of its own: a FIFO, device or
+// socket, or a file with other names (a hard link to a file someone keeps) whose content the
+// holder's line would replace.
+func checkLockFile(path string, f *os.File) error {
+	info, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("lock %s: %w", path, err)
+	}
+	if !info.Mode().IsRegular() {
+		return fmt.Errorf("%s is %s, not a regular file: remove it (Custos makes its lock file anew)", path, inputfile.Describe(info.Mode()))
+	}
+	if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
+		return fmt.Errorf("%s has %d names (hard links): it may be another file's content; remove it (Custos makes its lock file anew)", path, st.Nlink)
+	}
+	return nil
+}
+
+// lockFileError explains why custos.lock could not be opened.
+func lockFileError(path string, err error) error {
+	if info, lerr := os.Lstat(path); lerr == nil {
+		switch {
+		case info.Mode()&fs.ModeSymlink != 0:
+			return fmt.Errorf("%s is a symbolic link: Custos never follows it (the file it points to would be overwritten); remove it", path)
+		case !info.Mode().IsRegular():
+			return fmt.Errorf("%s is %s, not a regular file: remove it (Custos makes its lock file anew)", path, inputfile.Describe(info.Mode()))
+		}
+	}
+	return fmt.Errorf("lock %s: %w", path, err)
 }
 
 // Close releases the writer's lock.

@@ -158,3 +158,86 @@ func TestDefaultDir(t *testing.T) {
 		t.Fatalf("DefaultDir = %q", d)
 	}
 }
+
+// TestLockIsNeverFollowed: a custos.lock that is a symbolic link, a hard link, a FIFO, a
+// socket or a folder is refused at once, naming it, and what it leads to is left as it was.
+func TestLockIsNeverFollowed(t *testing.T) {
+	const kept = "the custodians' contact list: must survive\n"
+	tests := []struct {
+		name string
+		make func(t *testing.T, lock, target string)
+		want string
+	}{
+		{"symbolic link", func(t *testing.T, lock, target string) { must(t, os.Symlink(target, lock)) }, "is a symbolic link: Custos never follows it"},
+		{"dangling symbolic link", func(t *testing.T, lock, target string) { must(t, os.Symlink(target+".new", lock)) }, "is a symbolic link"},
+		{"hard link", func(t *testing.T, lock, target string) { must(t, os.Link(target, lock)) }, "has 2 names (hard links)"},
+		{"FIFO", func(t *testing.T, lock, target string) { must(t, syscall.Mkfifo(lock, 0o600)) }, "is a FIFO (named pipe), not a regular file"},
+		{"folder", func(t *testing.T, lock, target string) { must(t, os.Mkdir(lock, 0o700)) }, "is a folder, not a regular file"},
+		{"socket", func(t *testing.T, lock, target string) {
+			fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+			must(t, err)
+			t.Cleanup(func() { syscall.Close(fd) })
+			must(t, syscall.Bind(fd, &syscall.SockaddrUnix{Name: lock}))
+		}, "is a socket, not a regular file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// A socket's path must fit in 108 bytes.
+			dir, err := os.MkdirTemp("", "ws")
+			must(t, err)
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			target := filepath.Join(dir, "contacts.txt")
+			must(t, os.WriteFile(target, []byte(kept), 0o600))
+			lock := filepath.Join(dir, lockFile)
+			tt.make(t, lock, target)
+			start := time.Now()
+			ws, err := Open(dir)
+			if err == nil {
+				ws.Close()
+				t.Fatal("Open accepted it")
+			}
+			if !strings.Contains(err.Error(), lock+" "+tt.want) {
+				t.Errorf("error %q, want it to name %s and say %q", err, lock, tt.want)
+			}
+			if took := time.Since(start); took > time.Second {
+				t.Errorf("refused in %v", took)
+			}
+			if got, _ := os.ReadFile(target); string(got) != kept {
+				t.Errorf("the file the lock leads to now holds %q", got)
+			}
+			if _, err := os.Lstat(target + ".new"); err == nil {
+				t.Error("a dangling link's target was created")
+			}
+		})
+	}
+}
+
+// TestWriterWaitsForReaders: a read-only command's shared lock keeps a writer from starting
+// until it is released; the writer then takes the workspace.
+func TestWriterWaitsForReaders(t *testing.T) {
+	dir := t.TempDir()
+	ws, err := Open(dir)
+	must(t, err)
+	ws.Close()
+	r, err := os.Open(filepath.Join(dir, lockFile))
+	must(t, err)
+	defer r.Close()
+	must(t, syscall.Flock(int(r.Fd()), syscall.LOCK_SH))
+	time.AfterFunc(300*time.Millisecond, func() { syscall.Flock(int(r.Fd()), syscall.LOCK_UN) })
+	start := time.Now()
+	ws, err = Open(dir)
+	if err != nil {
+		t.Fatalf("Open while a reader held the lock: %v", err)
+	}
+	ws.Close()
+	if took := time.Since(start); took < 250*time.Millisecond {
+		t.Errorf("the writer took the workspace after %v, while the reader still held it", took)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
