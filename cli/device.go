@@ -112,13 +112,19 @@ func deviceList() command.Command {
 				if st != "" && st != registry.DeviceActive && st != registry.DeviceDecommissioned {
 					return command.Usagef("--status %q: use active or decommissioned", *status)
 				}
-				_, reg, done, err := command.OpenWorkspace(ctx, *ws)
-				if err != nil {
+				_, reg, done, err := command.OpenWorkspaceReadOnly(ctx, *ws)
+				empty := errors.Is(err, command.ErrEmptyWorkspace)
+				if err != nil && !empty {
 					return err
 				}
-				defer done()
 				tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "SERIAL\tMODEL\tISSUER\tSTATUS\tSINCE")
+				if empty {
+					tw.Flush()
+					fmt.Fprintln(s.Err, "0 devices")
+					return nil
+				}
+				defer done()
 				n := 0
 				for d, err := range reg.ListDevices(ctx, registry.DeviceQuery{Status: st}) {
 					if err != nil {
@@ -150,7 +156,10 @@ func deviceShow() command.Command {
 				if len(args) != 1 {
 					return command.Usagef("name one device serial")
 				}
-				_, reg, done, err := command.OpenWorkspace(ctx, *ws)
+				_, reg, done, err := command.OpenWorkspaceReadOnly(ctx, *ws)
+				if errors.Is(err, command.ErrEmptyWorkspace) {
+					return fmt.Errorf("device %s is not registered in this workspace (nothing has been done in it yet)", args[0])
+				}
 				if err != nil {
 					return err
 				}

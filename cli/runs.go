@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 
@@ -31,7 +32,11 @@ stopped. Resume it with 'custos resume RUN' or clean up with 'custos abort RUN'.
 }
 
 func listRuns(ctx context.Context, s command.Streams, dir string) error {
-	_, reg, done, err := command.OpenWorkspace(ctx, dir)
+	_, reg, done, err := command.OpenWorkspaceReadOnly(ctx, dir)
+	if errors.Is(err, command.ErrEmptyWorkspace) {
+		fmt.Fprintln(s.Out, "no unfinished runs")
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -35,11 +35,17 @@ const (
 // journal, record and CRL, so a full disk stops the run before anything irreversible.
 const MinFreeBytes = 64 << 20
 
-// Workspace is an open, locked workspace folder.
+// Workspace is an open workspace folder: locked for its one writer (Open), or opened to be
+// read only (OpenReadOnly).
 type Workspace struct {
-	Dir  string
-	lock *os.File
+	Dir      string
+	lock     *os.File
+	readOnly bool
+	noWriter bool // read-only, and no writer can start while it is open
 }
+
+// ErrNoWorkspace is OpenReadOnly's error for a folder that does not exist.
+var ErrNoWorkspace = errors.New("no workspace")
 
 // DefaultDir is $CUSTOS_WORKSPACE, else "custos" in the user's data folder
 // ($XDG_DATA_HOME or ~/.local/share on Linux, ~/Library/Application Support on macOS).
@@ -88,6 +94,50 @@ func Open(dir string) (*Workspace, error) {
 	}
 	return ws, nil
 }
+
+// OpenReadOnly opens an existing workspace for the commands that only read it (runs, device
+// list and show, verify). It creates nothing and writes nothing, so it works on
+// write-protected media. It takes custos.lock shared when it can: then no writer can start
+// until Close (a writer that tries waits for it), and NoWriter says so. A writer already at
+// work is not waited for: readers see the registry through SQLite's snapshots, never a
+// change half made.
+func OpenReadOnly(dir string) (*Workspace, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open workspace: %w", err)
+	}
+	info, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w at %s", ErrNoWorkspace, dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open workspace %s: %w", dir, err)
+	}
+	if !info.IsDir() {
+		return nil, fmt.Errorf("open workspace %s: it is %s, not a folder", dir, inputfile.Describe(info.Mode()))
+	}
+	ws := &Workspace{Dir: dir, readOnly: true}
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDONLY|lockFlags, 0)
+	switch {
+	case err == nil && checkLockFile(f.Name(), f) == nil && syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB) == nil:
+		ws.lock, ws.noWriter = f, true
+	case err == nil:
+		f.Close() // a writer holds it, or it is not a lock file a writer would take: it may be at work
+	case errors.Is(err, fs.ErrNotExist):
+		// No writer ever worked here, or the media was copied without it: none can start
+		// unless the folder can take a new file.
+		ws.noWriter = syscall.Access(dir, 2 /* W_OK */) != nil
+	}
+	return ws, nil
+}
+
+// ReadOnly reports whether the workspace was opened to be read only.
+func (w *Workspace) ReadOnly() bool { return w.readOnly }
+
+// NoWriter reports whether no process can write the workspace while it stays open: it was
+// opened read-only, and its lock is held shared (or it has none and the folder is not
+// writable).
+func (w *Workspace) NoWriter() bool { return w.noWriter }
 
 // lockFlags open custos.lock: never through a symbolic link (its target would be truncated),
 // never waiting (a FIFO put in its place), never as a controlling terminal.
@@ -181,7 +231,7 @@ func lockFileError(path string, err error) error {
 	return fmt.Errorf("lock %s: %w", path, err)
 }
 
-// Close releases the writer's lock.
+// Close releases the lock, the writer's or a reader's.
 func (w *Workspace) Close() error {
 	if w.lock == nil {
 		return nil

@@ -104,7 +104,10 @@ func verifyRoots(ctx context.Context, rootFile, wsDir string) ([]*x509.Certifica
 	if rootFile != "" {
 		return readRoots(ctx, rootFile)
 	}
-	_, reg, closeAll, err := command.OpenWorkspace(ctx, wsDir)
+	_, reg, closeAll, err := command.OpenWorkspaceReadOnly(ctx, wsDir)
+	if errors.Is(err, command.ErrEmptyWorkspace) {
+		return nil, errors.New("the workspace has no root: give the root certificate with --root")
+	}
 	if err != nil {
 		return nil, err
 	}
