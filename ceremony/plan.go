@@ -7,16 +7,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"regexp"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/internal/inputfile"
 	"github.com/custos-pki/custos/internal/pgpwords"
 	"github.com/custos-pki/custos/keyalg"
+	"github.com/custos-pki/custos/pki"
 )
 
 // Plan is a root key ceremony as prepared and reviewed before the day. It never holds a PIN.
@@ -66,10 +70,7 @@ func (e *PlanError) Error() string { return fmt.Sprintf("plan: %s: %s", e.Key, e
 // maxPlanSize keeps a hostile plan from exhausting memory; a real one is a few hundred bytes.
 const maxPlanSize = 64 << 10
 
-var (
-	idPattern      = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,31}$`)
-	countryPattern = regexp.MustCompile(`^[A-Z]{2}$`)
-)
+var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,31}$`)
 
 // LoadPlan reads the plan file at path and checks it as ParsePlan does. A path that is not a
 // regular file of at most 64 KiB (a FIFO, a device, a 2 GB file) is refused before a byte is
@@ -132,8 +133,8 @@ func (p *Plan) Validate() error {
 	if strings.TrimSpace(p.Module) == "" {
 		return bad("module", "missing: name the HSM's PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so")
 	}
-	if p.OperationsToken == "" || len(p.OperationsToken) > 32 {
-		return bad("operations_token", "must be a token label of 1 to 32 bytes")
+	if problem := hsm.TokenLabelProblem(p.OperationsToken); problem != "" {
+		return bad("operations_token", "the token label %s", problem)
 	}
 	if p.OperationsToken == p.ID {
 		return bad("operations_token", "must differ from the root token's label %q", p.ID)
@@ -179,14 +180,22 @@ func (p *Plan) Validate() error {
 		return bad("backup", "an ed25519 key cannot be backed up: PKCS#11 tokens cannot wrap EdDSA keys with AES key wrap; choose ecdsa-p384 or set backup: false")
 	}
 	c := p.Certificate
-	if err := checkName("certificate.common_name", c.CommonName); err != nil {
+	if err := checkSubject("certificate.common_name", c.CommonName, pki.MaxCommonName); err != nil {
 		return err
 	}
-	if err := checkName("certificate.organization", c.Organization); err != nil {
+	if err := checkSubject("certificate.organization", c.Organization, pki.MaxOrganization); err != nil {
 		return err
 	}
-	if !countryPattern.MatchString(c.Country) {
-		return bad("certificate.country", "%q is not a two-letter ISO 3166 code such as US", c.Country)
+	if problem := pki.CountryProblem(c.Country); problem != "" {
+		return bad("certificate.country", "%s", problem)
+	}
+	if p.RecordSignerName != "" {
+		if err := checkSubject("record_signer_name", p.RecordSignerName, pki.MaxCommonName); err != nil {
+			return err
+		}
+	} else if n := utf8.RuneCountInString(p.recordSignerName()); n > pki.MaxCommonName {
+		return bad("certificate.organization", "the record signer's common name would be %q, %d characters long: at most %d are allowed (RFC 5280); shorten the organization or set record_signer_name",
+			p.recordSignerName(), n, pki.MaxCommonName)
 	}
 	if c.ValidityYears < 1 || c.ValidityYears > 50 {
 		return bad("certificate.validity_years", "%d; a root is valid for 1 to 50 years", c.ValidityYears)
@@ -194,8 +203,27 @@ func (p *Plan) Validate() error {
 	if p.CRLNextUpdateDays < 0 || p.CRLNextUpdateDays > 3650 {
 		return bad("crl_next_update_days", "%d; use 1 to 3650, or leave it out for 365", p.CRLNextUpdateDays)
 	}
-	if u := p.CRLDistributionPoint; u != "" && !(strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "ldap://")) {
-		return bad("crl_distribution_point", "%q is not an http, https or ldap URL", u)
+	if u := p.CRLDistributionPoint; u != "" {
+		parsed, err := url.Parse(u)
+		if err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https" && parsed.Scheme != "ldap") || parsed.Host == "" {
+			return bad("crl_distribution_point", "%q is not an http, https or ldap URL with a host", u)
+		}
+	}
+	return nil
+}
+
+// checkSubject checks a subject attribute of a certificate the ceremony makes by the rule
+// the certificate is made with (RFC 5280's upper bound of max characters among it), so that
+// the plan fails at load rather than after the root key exists.
+func checkSubject(key, value string, max int) error {
+	if strings.TrimSpace(value) == "" {
+		return &PlanError{Key: key, Problem: "empty"}
+	}
+	if problem := pki.SubjectTextProblem(value, max); problem != "" {
+		return &PlanError{Key: key, Problem: problem}
+	}
+	if strings.ContainsRune(value, unicode.ReplacementChar) {
+		return &PlanError{Key: key, Problem: fmt.Sprintf("%q holds an invalid character", value)}
 	}
 	return nil
 }

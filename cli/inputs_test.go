@@ -5,8 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/custos-pki/custos/cli/command"
 	"github.com/custos-pki/custos/internal/inputfile/inputfiletest"
 	"github.com/custos-pki/custos/record"
 )
@@ -104,5 +106,49 @@ backup: false
 	}
 	if _, err := os.Stat(ws); err == nil {
 		t.Errorf("a refused input left a workspace at %s", ws)
+	}
+}
+
+// TestCeremonyRootRefusesAPlanAtLoad: what would fail only after the root key exists (a
+// common name past RFC 5280's 64 characters, an operations token label PKCS#11 cannot hold
+// as given) is refused when the plan is loaded, naming the key, before the workspace or the
+// HSM is opened.
+func TestCeremonyRootRefusesAPlanAtLoad(t *testing.T) {
+	dir := t.TempDir()
+	ws := filepath.Join(dir, "ws")
+	pin := filepath.Join(dir, "ops.pin")
+	os.WriteFile(pin, []byte("123456\n"), 0o600)
+	plan := func(cn, ops string) string {
+		return `id: acme-root-2026
+module: /nonexistent/libpkcs11.so
+operations_token: ` + ops + `
+administrator: Ada Admin
+witnesses: [Wes Witness]
+custodians: [Cara Cruz, Cody Chen]
+threshold: 2
+key: {algorithm: ecdsa-p256}
+certificate: {common_name: ` + cn + `, organization: Acme Medical, country: US, validity_years: 20}
+backup: false
+`
+	}
+	for _, tt := range []struct{ name, plan, want string }{
+		{"128-character common name", plan(strings.Repeat("C", 128), "acme-ops"),
+			"plan: certificate.common_name: is 128 characters long: at most 64 are allowed (RFC 5280)"},
+		{"operations token ending in a blank", plan("Acme Root CA", `"acme-ops "`),
+			`plan: operations_token: the token label "acme-ops " starts or ends with a blank`},
+		{"operations token with a newline", plan("Acme Root CA", `"acme\nops"`),
+			`plan: operations_token: the token label "acme\nops" holds a control character`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(dir, "plan.yaml")
+			os.WriteFile(p, []byte(tt.plan), 0o644)
+			code, _, errs := run(t, "ceremony", "root", "--plan", p, "--shares-dir", dir, "--ops-pin-file", pin, "--workspace", ws)
+			if code != command.ExitFail || !strings.Contains(errs, p+": "+tt.want) {
+				t.Errorf("exit %d, stderr %q; want %q", code, errs, tt.want)
+			}
+			if _, err := os.Stat(ws); err == nil {
+				t.Error("the workspace was opened")
+			}
+		})
 	}
 }

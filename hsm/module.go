@@ -408,16 +408,10 @@ func checkPINLen(op, label string, info TokenInfo, who UserType, pin []byte) err
 	return nil
 }
 
-// checkLabel refuses labels a token cannot hold as given: PKCS#11 labels are 32 bytes,
-// blank-padded, so longer labels would be cut and trailing blanks lost.
+// checkLabel refuses labels a token cannot hold as given (see TokenLabelProblem).
 func checkLabel(op, label string) error {
-	switch {
-	case label == "":
-		return failf(op, "", errors.New("token label is empty"), "choose a label of 1 to 32 bytes")
-	case len(label) > 32:
-		return failf(op, "", errors.New("token label is too long"), "%q is %d bytes: PKCS#11 token labels hold at most 32", label, len(label))
-	case strings.TrimRight(label, " ") != label:
-		return failf(op, "", errors.New("token label ends in a blank"), "PKCS#11 pads labels with blanks, so trailing blanks would be lost")
+	if p := TokenLabelProblem(label); p != "" {
+		return failf(op, "", errors.New("unusable token label"), "the label %s", p)
 	}
 	return nil
 }

@@ -191,9 +191,11 @@ func TestSlotsAndTokens(t *testing.T) {
 	}{
 		{"label in use", free.ID, "second", `another token is already labelled "second"`},
 		{"slot initialised", a.ID, "other", `slot already holds an initialised token; it holds "Zoë's token"`},
-		{"empty label", free.ID, "", "token label is empty"},
+		{"empty label", free.ID, "", "the label is empty"},
 		{"long label", free.ID, strings.Repeat("x", 33), "is 33 bytes: PKCS#11 token labels hold at most 32"},
-		{"trailing blank", free.ID, "blank ", "token label ends in a blank"},
+		{"trailing blank", free.ID, "blank ", `"blank " starts or ends with a blank`},
+		{"leading blank", free.ID, " blank", `" blank" starts or ends with a blank`},
+		{"newline", free.ID, "ops\ntoken", `"ops\ntoken" holds a control character`},
 	}
 	for _, tc := range refusals {
 		t.Run(tc.name, func(t *testing.T) {

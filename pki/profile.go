@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // oidDocumentSigning is id-kp-documentSigning (RFC 9336): the key signs documents such as
@@ -124,8 +123,8 @@ type DeviceIdentity struct {
 // Upper bounds from RFC 5280 appendix A.1 (ub-common-name and friends), counted in
 // characters as X.520 does.
 const (
-	maxCommonName   = 64
-	maxOrganization = 64
+	maxCommonName   = MaxCommonName
+	maxOrganization = MaxOrganization
 	maxOrgUnit      = 64
 	maxSerialNumber = 64
 	maxValidity     = 50
@@ -355,19 +354,8 @@ func checkText(field, s string, max int, required bool) error {
 		}
 		return nil
 	}
-	if !utf8.ValidString(s) {
-		return fmt.Errorf("%s is not valid UTF-8", field)
-	}
-	if n := utf8.RuneCountInString(s); n > max {
-		return fmt.Errorf("%s is %d characters long: at most %d are allowed (RFC 5280)", field, n, max)
-	}
-	if strings.TrimSpace(s) != s {
-		return fmt.Errorf("%s %q starts or ends with white space: remove it", field, s)
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7F || (r >= 0x80 && r < 0xA0) {
-			return fmt.Errorf("%s %q contains a control character", field, s)
-		}
+	if p := SubjectTextProblem(s, max); p != "" {
+		return fmt.Errorf("%s %s", field, p)
 	}
 	return nil
 }
@@ -378,8 +366,8 @@ func isPrintable(r rune) bool {
 }
 
 func checkCountry(field, c string) error {
-	if len(c) != 2 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z' {
-		return fmt.Errorf("%s is %q: it must be a two-letter ISO 3166 code in capitals, such as US or DE", field, c)
+	if p := CountryProblem(c); p != "" {
+		return fmt.Errorf("%s %s", field, p)
 	}
 	return nil
 }
