@@ -11,8 +11,7 @@ import (
 	"fyne.io/fyne/v2"
 	fyneapp "fyne.io/fyne/v2/app"
 
-	"github.com/custos-pki/custos/registry"
-	"github.com/custos-pki/custos/workspace"
+	"github.com/custos-pki/custos/run"
 )
 
 // Config says which workspace and PKCS#11 module the window works on.
@@ -27,24 +26,12 @@ type Config struct {
 
 // Run opens the main window and returns when it is closed.
 func Run(ctx context.Context, cfg Config) error {
-	dir := cfg.Workspace
-	if dir == "" {
-		d, err := workspace.DefaultDir()
-		if err != nil {
-			return err
-		}
-		dir = d
-	}
-	ws, err := workspace.Open(dir)
+	env, err := run.Open(ctx, cfg.Workspace)
 	if err != nil {
 		return err
 	}
-	defer ws.Close()
-	reg, err := registry.Open(ctx, ws.DBPath())
-	if err != nil {
-		return err
-	}
-	defer reg.Close()
+	defer env.Close()
+	ws, reg := env.Workspace, env.Registry
 
 	a := fyneapp.NewWithID("io.custos.app")
 	a.Settings().SetTheme(newReadableTheme())

@@ -17,8 +17,7 @@ import (
 
 	"github.com/custos-pki/custos/internal/testhsm"
 	"github.com/custos-pki/custos/internal/version"
-	"github.com/custos-pki/custos/registry"
-	"github.com/custos-pki/custos/workspace"
+	"github.com/custos-pki/custos/run"
 )
 
 // newTestShell opens a shell on a fresh workspace in a headless test window.
@@ -27,16 +26,12 @@ func newTestShell(t *testing.T, module string) (*shell, fyne.Window) {
 	test.NewTempApp(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	ws, err := workspace.Open(filepath.Join(t.TempDir(), "ws"))
+	env, err := run.Open(ctx, filepath.Join(t.TempDir(), "ws"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ws.Close() })
-	reg, err := registry.Open(ctx, ws.DBPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
+	t.Cleanup(func() { env.Close() })
+	ws, reg := env.Workspace, env.Registry
 	test.ApplyTheme(t, newReadableTheme())
 	w := test.NewTempWindow(t, nil)
 	s := newShell(ctx, w, ws, reg, Config{Module: module})
@@ -180,8 +175,8 @@ func TestSettingsChoosesModuleAndListsTokens(t *testing.T) {
 			t.Error("status line does not show the chosen module")
 		}
 	})
-	if v, ok, _ := s.reg.Setting(context.Background(), moduleSetting); !ok || v != env.ModulePath {
-		t.Errorf("module setting = %q, %v; want it remembered", v, ok)
+	if v, err := run.SavedModule(context.Background(), s.reg); v != env.ModulePath {
+		t.Errorf("module setting = %q, %v; want it remembered", v, err)
 	}
 }
 

@@ -15,7 +15,9 @@ import (
 	"github.com/custos-pki/custos/assets"
 	"github.com/custos-pki/custos/ceremony"
 	"github.com/custos-pki/custos/internal/workstation"
+	"github.com/custos-pki/custos/quorum"
 	"github.com/custos-pki/custos/record"
+	"github.com/custos-pki/custos/run"
 )
 
 // ceremonyScreen is the root key ceremony wizard: load the reviewed plan, check its hash,
@@ -134,14 +136,11 @@ func (w *wizard) run(opsPIN []byte) {
 	split.Offset = 0.31
 	w.root.Objects = []fyne.CanvasObject{split}
 	w.root.Refresh()
-	w.journal = w.shell.ws.Path("journal", w.plan.ID+".jsonl")
 
-	env := w.shell.ceremonyEnv()
-	if env.Module == "" || w.plan.Module != "" {
-		env.Module = w.plan.Module
-	}
-	env.Progress = func(e ceremony.Event) {
+	env := w.shell.runEnv()
+	env.Progress = func(e run.Event) {
 		w.shell.do(func() {
+			w.journal = env.JournalPath(e.Run)
 			w.states[e.Step.ID] = e.Status
 			w.current = e.Step.ID
 			w.steps.Refresh()
@@ -153,6 +152,7 @@ func (w *wizard) run(opsPIN []byte) {
 	people := &guiParticipants{w: w, typed: map[int]string{}, dest: map[int]string{}}
 	var res *ceremony.RootResult
 	w.shell.background(func() error {
+		defer zeroAll(opsPIN)
 		var err error
 		res, err = ceremony.Root(w.shell.ctx, env, w.plan, opsPIN, people)
 		people.wipe()
@@ -248,22 +248,22 @@ func (p *guiParticipants) tokenDestination(d ceremony.ShareDelivery, msg message
 			return
 		}
 		token, pw := tokens.Selected, takePIN(pin)
-		pw2 := append([]byte(nil), pw...)
 		write.Disable()
 		var back string
 		s.background(func() error {
+			defer zeroAll(pw)
 			if err := ceremony.WriteShareToToken(s.ctx, module, token, pw, d); err != nil {
-				zeroAll(pw2)
 				return err
 			}
-			text, err := ceremony.ReadShareFromToken(s.ctx, module, token, pw2, d.CeremonyID, d.Number)
+			text, err := ceremony.ReadShareFromToken(s.ctx, module, token, pw, d.CeremonyID, d.Number)
 			if err != nil {
 				return err
 			}
 			if text != d.Text {
 				return errors.New("the share read back from the token differs from the one written")
 			}
-			back = text[strings.LastIndex(text, "\n")+1:]
+			_, groups := quorum.SplitEncoded(text)
+			back = quorum.JoinGroups(groups)
 			return nil
 		}, func(err error) {
 			write.Enable()
@@ -313,7 +313,7 @@ func (p *guiParticipants) people() []record.Actor {
 	return out
 }
 
-func (p *guiParticipants) Confirm(ctx context.Context, st ceremony.Step) (record.Actor, error) {
+func (p *guiParticipants) Confirm(ctx context.Context, st run.Step) (record.Actor, error) {
 	return ask(ctx, p.w.shell, func(answer func(record.Actor)) fyne.CanvasObject {
 		p.w.current = st.ID
 		if p.w.steps != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/custos-pki/custos/internal/testhsm"
 	"github.com/custos-pki/custos/quorum"
 	"github.com/custos-pki/custos/record"
+	"github.com/custos-pki/custos/registry"
 )
 
 const testPlan = `id: gui-root
@@ -225,19 +226,23 @@ func TestRootCeremonyWizard(t *testing.T) {
 		t.Errorf("%d shares distributed, want 3", shares)
 	}
 	// The same artefacts as the command line: certificate, record, journal, registry root.
-	for _, p := range []string{"certs/gui-root-root.pem", "certs/gui-root-record-signer.pem", "records/gui-root.pdf", "journal/gui-root.jsonl"} {
-		if _, err := os.Stat(s.ws.Path(p)); err != nil {
+	runs, err := s.reg.RunsOf(context.Background(), "gui-root")
+	if err != nil || len(runs) != 1 || runs[0].Status != registry.RunCompleted {
+		t.Fatalf("runs of gui-root: %+v, %v", runs, err)
+	}
+	for _, p := range []string{s.ws.Path("certs/gui-root-root.pem"), s.ws.Path("certs/gui-root-record-signer.pem"), runs[0].RecordPath, runs[0].JournalPath} {
+		if _, err := os.Stat(p); err != nil {
 			t.Errorf("missing %s", p)
 		}
 	}
 	if _, err := s.reg.Issuer(context.Background(), "gui-root"); err != nil {
 		t.Error(err)
 	}
-	jf, err := record.ReadJournalFile(s.ws.Path("journal", "gui-root.jsonl"))
+	jf, err := record.ReadJournalFile(runs[0].JournalPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, _ := os.ReadFile(s.ws.Path("journal", "gui-root.jsonl"))
+	raw, _ := os.ReadFile(runs[0].JournalPath)
 	if !strings.Contains(string(raw), "written to 李雷's own token") {
 		t.Error("the journal does not say the third share went to the custodian's token")
 	}

@@ -13,9 +13,8 @@ import (
 	"github.com/custos-pki/custos/decommission"
 	"github.com/custos-pki/custos/pki"
 	"github.com/custos-pki/custos/record"
+	"github.com/custos-pki/custos/run"
 )
-
-var decommissionSteps = []string{"identify", "erase", "verify", "revoke", "crl", "record"}
 
 // decommissionScreen retires one device: choose it among the device tokens found on the
 // module (or type the serial of one that cannot be reached), the method and reason with what
@@ -40,7 +39,7 @@ func (s *shell) decommissionScreen() fyne.CanvasObject {
 		var got []decommission.DeviceToken
 		s.background(func() error {
 			var err error
-			got, err = decommission.Detect(s.ctx, s.decommissionEnv())
+			got, err = decommission.Detect(s.ctx, s.runEnv())
 			return err
 		}, func(err error) {
 			look.Enable()
@@ -56,37 +55,49 @@ func (s *shell) decommissionScreen() fyne.CanvasObject {
 
 	consequence := widget.NewLabel("")
 	consequence.Wrapping = fyne.TextWrapWord
-	reason := widget.NewSelect([]string{"cessationOfOperation", "keyCompromise", "superseded", "affiliationChanged"}, nil)
-	method := widget.NewRadioGroup([]string{"erase", "reinit", "physical", "unreachable"}, func(m string) {
+	reason := widget.NewSelect(nil, nil)
+	steps := container.NewVBox()
+	marks := map[string]*widget.Label{}
+	var methods []string
+	for _, m := range decommission.Methods() {
+		methods = append(methods, string(m))
+	}
+	// The method decides the reasons on offer and the steps the device goes through.
+	method := widget.NewRadioGroup(methods, func(m string) {
 		mm, err := decommission.ParseMethod(m)
 		if err != nil {
 			return
 		}
 		consequence.SetText(mm.Consequence())
+		reason.Options = nil
+		for _, r := range decommission.Reasons(mm) {
+			reason.Options = append(reason.Options, r.String())
+		}
 		reason.SetSelected(mm.DefaultReason().String())
+		steps.Objects = nil
+		clear(marks)
+		for _, st := range decommission.Steps(mm) {
+			l := widget.NewLabel("○ " + st.Title)
+			marks[st.ID] = l
+			steps.Add(l)
+		}
+		steps.Refresh()
 	})
 	method.Horizontal = true
-	method.SetSelected("erase")
+	method.SetSelected(string(decommission.Erase))
 	tech := widget.NewEntry()
 	witness := widget.NewEntry()
 	witness.SetPlaceHolder("required for physical and unreachable")
 	opsPIN := pinEntry("operator PIN")
 	devPIN := pinEntry("device PIN (for erase and reinit)")
 
-	steps := container.NewVBox()
-	marks := map[string]*widget.Label{}
-	for _, st := range decommissionSteps {
-		l := widget.NewLabel("○ " + st)
-		marks[st] = l
-		steps.Add(l)
-	}
 	result := widget.NewLabel("")
 	result.Wrapping = fyne.TextWrapWord
 	openRecord := widget.NewButtonWithIcon("Open the record", theme.DocumentIcon(), nil)
 	openRecord.Hide()
-	run := widget.NewButtonWithIcon("Decommission", theme.DeleteIcon(), nil)
-	run.Importance = widget.DangerImportance
-	run.OnTapped = func() {
+	start := widget.NewButtonWithIcon("Decommission", theme.DeleteIcon(), nil)
+	start.Importance = widget.DangerImportance
+	start.OnTapped = func() {
 		m, err := decommission.ParseMethod(method.Selected)
 		if err != nil {
 			msg.errorf(err)
@@ -102,38 +113,42 @@ func (s *shell) decommissionScreen() fyne.CanvasObject {
 			return
 		}
 		req.OpsPIN, req.DevicePIN = takePIN(opsPIN), takePIN(devPIN)
-		for _, st := range decommissionSteps {
-			marks[st].SetText("○ " + st)
+		for _, st := range decommission.Steps(m) {
+			if l := marks[st.ID]; l != nil {
+				l.SetText("○ " + st.Title)
+				l.Importance = widget.MediumImportance
+			}
 		}
-		env := s.decommissionEnv()
-		env.Progress = func(p decommission.Progress) {
+		env := s.runEnv()
+		env.Progress = func(p run.Event) {
 			s.do(func() {
-				l := marks[p.Step]
+				l := marks[p.Step.ID]
 				if l == nil {
 					return
 				}
 				switch {
 				case p.Err != nil:
-					l.SetText("✗ " + p.Step + ": " + p.Err.Error())
+					l.SetText("✗ " + p.Step.Title + ": " + p.Err.Error())
 					l.Importance = widget.DangerImportance
 				case p.Status == record.StatusDone:
-					l.SetText("✓ " + p.Step)
+					l.SetText("✓ " + p.Step.Title)
 					l.Importance = widget.SuccessImportance
 				default:
-					l.SetText("… " + p.Step)
+					l.SetText("… " + p.Step.Title)
 				}
 				l.Refresh()
 			})
 		}
-		run.Disable()
+		start.Disable()
 		msg.info("Working… the window stays usable; do not disconnect the device.")
 		var res *decommission.Result
 		s.background(func() error {
+			defer zeroAll(req.OpsPIN, req.DevicePIN)
 			var err error
 			res, err = decommission.Decommission(s.ctx, env, req)
 			return err
 		}, func(err error) {
-			run.Enable()
+			start.Enable()
 			if err != nil {
 				msg.errorf(err)
 				return
@@ -153,7 +168,7 @@ func (s *shell) decommissionScreen() fyne.CanvasObject {
 		heading("Decommission a device"), intro, container.NewHBox(look), list,
 		field("Device serial", serial), field("Method", method), consequence, field("Revocation reason", reason),
 		field("Technician", tech), field("Witness", witness), field("Operator PIN", opsPIN), field("Device PIN", devPIN),
-		container.NewHBox(run), msg.Label, heading2("Progress"), steps, result, openRecord)
+		container.NewHBox(start), msg.Label, heading2("Progress"), steps, result, openRecord)
 	return container.NewVScroll(container.NewPadded(page))
 }
 

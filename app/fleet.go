@@ -13,6 +13,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/custos-pki/custos/decommission"
+	"github.com/custos-pki/custos/run"
 )
 
 // manifestRow is a line of a manifest as the preview shows it.
@@ -52,12 +53,12 @@ func (s *shell) fleetScreen() fyne.CanvasObject {
 	for i, w := range []float32{70, 220, 130, 220, 520} {
 		table.SetColumnWidth(i, w)
 	}
-	run := widget.NewButtonWithIcon("Retire the fleet", theme.MediaPlayIcon(), nil)
-	run.Importance = widget.DangerImportance
-	run.Disable()
+	start := widget.NewButtonWithIcon("Retire the fleet", theme.MediaPlayIcon(), nil)
+	start.Importance = widget.DangerImportance
+	start.Disable()
 	load := func() {
 		manifest, rows = nil, nil
-		run.Disable()
+		start.Disable()
 		m, err := decommission.LoadManifest(s.ctx, path.Text)
 		var bad decommission.ManifestError
 		if m != nil {
@@ -80,7 +81,7 @@ func (s *shell) fleetScreen() fyne.CanvasObject {
 		default:
 			manifest = m
 			msg.ok(fmt.Sprintf("%d devices. Run it; if it stops, running the same manifest again resumes it.", len(m.Rows)))
-			run.Enable()
+			start.Enable()
 		}
 	}
 	path.OnSubmitted = func(string) { load() }
@@ -106,33 +107,34 @@ func (s *shell) fleetScreen() fyne.CanvasObject {
 			stop()
 		}
 	}
-	run.OnTapped = func() {
+	start.OnTapped = func() {
 		if manifest == nil {
 			return
 		}
 		ctx, cancelRun := s.withCancel()
 		stop = cancelRun
-		env := s.decommissionEnv()
-		env.Progress = func(p decommission.Progress) {
-			if p.Step == "fleet" && p.Total > 0 {
+		env := s.runEnv()
+		env.Progress = func(p run.Event) {
+			if p.Total > 0 {
 				s.do(func() { bar.SetValue(float64(p.Done) / float64(p.Total)) })
 			}
 		}
 		req := decommission.FleetRequest{ManifestPath: path.Text, Technician: tech.Text, Witness: witness.Text,
 			OpsPIN: takePIN(opsPIN), DevicePIN: takePIN(devPIN)}
 		m := manifest
-		run.Disable()
+		start.Disable()
 		cancel.Enable()
 		msg.info("Retiring the fleet…")
 		var res *decommission.FleetResult
 		s.background(func() error {
+			defer zeroAll(req.OpsPIN, req.DevicePIN)
 			var err error
 			res, err = decommission.Fleet(ctx, env, m, req)
 			return err
 		}, func(err error) {
 			cancelRun()
 			cancel.Disable()
-			run.Enable()
+			start.Enable()
 			if err != nil {
 				msg.errorf(fmt.Errorf("%w — run the same manifest again to resume", err))
 				return
@@ -150,6 +152,6 @@ func (s *shell) fleetScreen() fyne.CanvasObject {
 	top := container.NewVBox(heading("Retire a fleet"), intro,
 		field("Manifest", container.NewBorder(nil, nil, nil, container.NewHBox(widget.NewButton("Load", load), choose), path)))
 	bottom := container.NewVBox(field("Technician", tech), field("Witness", witness), field("Operator PIN", opsPIN),
-		field("Device PIN", devPIN), container.NewHBox(run, cancel), bar, msg.Label)
+		field("Device PIN", devPIN), container.NewHBox(start, cancel), bar, msg.Label)
 	return container.NewBorder(top, bottom, nil, nil, table)
 }

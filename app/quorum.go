@@ -47,9 +47,9 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 	shareText.TextStyle = fyne.TextStyle{Monospace: true}
 	shareText.SetPlaceHolder("custos-share … (the header line is optional)\nXXXXX-XXXXX-…")
 	shareText.SetMinRowsVisible(3)
-	run := widget.NewButtonWithIcon("Run the operation", theme.MediaPlayIcon(), nil)
-	run.Importance = widget.HighImportance
-	run.Disable()
+	start := widget.NewButtonWithIcon("Run the operation", theme.MediaPlayIcon(), nil)
+	start.Importance = widget.HighImportance
+	start.Disable()
 	rootSel := widget.NewSelect(roots, func(id string) {
 		if q != nil {
 			q.Wipe()
@@ -61,7 +61,7 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 		}
 		present.SetText(fmt.Sprintf("0 of %d shares present. Custodians: %s", q.Needed(), strings.Join(q.Params().Names(), ", ")))
 		msg.info("")
-		run.Disable()
+		start.Disable()
 	})
 	addShare := widget.NewButtonWithIcon("Add this share", theme.ContentAddIcon(), func() {
 		if q == nil {
@@ -77,7 +77,7 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 		present.SetText(fmt.Sprintf("%d of %d shares present: %s", q.Present(), q.Needed(), strings.Join(q.Holders(), ", ")))
 		msg.ok(fmt.Sprintf("Share #%d accepted: it matches its commitment. Next custodian.", n))
 		if q.Present() >= q.Needed() {
-			run.Enable()
+			start.Enable()
 		}
 	})
 
@@ -87,8 +87,12 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 	name.SetPlaceHolder("e.g. Acme Devices CA 1")
 	revoke := widget.NewEntry()
 	revoke.SetPlaceHolder("serial of an issuing CA to revoke (optional)")
-	reason := widget.NewSelect([]string{"cessationOfOperation", "keyCompromise", "cACompromise", "superseded", "affiliationChanged"}, nil)
-	reason.SetSelected("cessationOfOperation")
+	var reasons []string
+	for _, r := range ceremony.RootCRLReasons() {
+		reasons = append(reasons, r.String())
+	}
+	reason := widget.NewSelect(reasons, nil)
+	reason.SetSelected(reasons[0])
 	backup := widget.NewEntry()
 	backup.SetPlaceHolder("backup/<root>-epochN.wrapped")
 	token := widget.NewEntry()
@@ -121,7 +125,7 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 	pin := pinEntry("operator PIN (signs the record)")
 	progress := widget.NewProgressBarInfinite()
 	progress.Hide()
-	run.OnTapped = func() {
+	start.OnTapped = func() {
 		if q == nil || q.Present() < q.Needed() {
 			return
 		}
@@ -130,16 +134,17 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 			return
 		}
 		opsPIN := takePIN(pin)
-		env := s.ceremonyEnv()
+		env := s.runEnv()
 		collected, what := q, op.Selected
 		q = nil
-		run.Disable()
+		start.Disable()
 		progress.Show()
 		progress.Start()
 		msg.info("Working with the HSM…")
 		var result string
 		s.background(func() error {
 			defer collected.Wipe()
+			defer zeroAll(opsPIN)
 			switch what {
 			case opIssueCA:
 				res, err := ceremony.IssueCA(ctx, env, collected, ceremony.IssueCARequest{CommonName: name.Text, OpsPIN: opsPIN})
@@ -199,7 +204,7 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 		field("Root", rootSel),
 		heading2("Shares"), shareText, container.NewHBox(addShare), present,
 		heading2("Operation"), op, params, field("Operator PIN", pin),
-		container.NewHBox(run), progress, msg.Label, distribution)))
+		container.NewHBox(start), progress, msg.Label, distribution)))
 }
 
 // reshare runs a re-share, showing each new share to its custodian in panel as the root
@@ -227,5 +232,5 @@ func (s *shell) reshare(q *quorum.Collector, names, threshold string, opsPIN []b
 	people := &guiParticipants{w: w, typed: map[int]string{}, dest: map[int]string{}}
 	defer people.wipe()
 	defer s.do(func() { w.show(container.NewVBox()) })
-	return ceremony.Reshare(s.ctx, s.ceremonyEnv(), q, ceremony.ReshareRequest{Custodians: custodians, Threshold: m, OpsPIN: opsPIN}, people)
+	return ceremony.Reshare(s.ctx, s.runEnv(), q, ceremony.ReshareRequest{Custodians: custodians, Threshold: m, OpsPIN: opsPIN}, people)
 }

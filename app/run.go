@@ -15,6 +15,7 @@ import (
 	"github.com/custos-pki/custos/ceremony"
 	"github.com/custos-pki/custos/decommission"
 	"github.com/custos-pki/custos/internal/secret"
+	"github.com/custos-pki/custos/run"
 )
 
 // background runs work off the UI goroutine — HSM and disk work must never freeze the window —
@@ -36,15 +37,15 @@ func (s *shell) do(f func()) {
 	})
 }
 
-// ceremonyEnv is the environment the ceremony workflows run in from the window.
-func (s *shell) ceremonyEnv() ceremony.Env {
-	return ceremony.Env{Workspace: s.ws, Registry: s.reg, Module: s.module}
+// runEnv is the environment the workflows run in from the window. The module is the one
+// chosen when Custos was started (--module), if any; otherwise each workflow takes the module
+// its plan or quorum names, or the one the Settings screen saved.
+func (s *shell) runEnv() run.Env {
+	return run.Env{Workspace: s.ws, Registry: s.reg, Module: s.cfg.Module}
 }
 
-// decommissionEnv is the environment the decommission workflows run in from the window.
-func (s *shell) decommissionEnv() decommission.Env {
-	return decommission.Env{Workspace: s.ws, Registry: s.reg, Module: s.module}
-}
+// handlers are the kinds of stopped runs the window resumes and aborts.
+func handlers() run.Handlers { return run.Handlers{ceremony.Handler(), decommission.Handler()} }
 
 // pinEntry is a password entry for a PIN; its text is read once and cleared by takePIN.
 func pinEntry(placeholder string) *widget.Entry {
@@ -70,9 +71,22 @@ func newMessage() message {
 	return message{l}
 }
 
+// errorf shows err; a workflow's error about a field of its request names the screen's field.
 func (m message) errorf(err error) {
 	m.Importance = widget.DangerImportance
-	m.SetText(err.Error())
+	text := err.Error()
+	if label, ok := fieldLabels[run.FieldOf(err)]; ok {
+		text += " (" + label + ")"
+	}
+	m.SetText(text)
+}
+
+// fieldLabels are the screens' names for the workflow request fields a person fills in.
+var fieldLabels = map[string]string{
+	"CommonName": "Issuing CA name", "Custodians": "New custodians", "DevicePIN": "Device PIN",
+	"OpsPIN": "Operator PIN", "Reason": "Revocation reason", "Revoke": "Revoke", "Serial": "Device serial",
+	"Technician": "Technician", "Threshold": "Threshold", "Token": "New token", "Backup": "Backup file",
+	"Witness": "Witness", "Module": "PKCS#11 module, under Settings",
 }
 
 func (m message) ok(text string) {

@@ -14,10 +14,8 @@ import (
 
 	"github.com/custos-pki/custos/internal/version"
 	"github.com/custos-pki/custos/internal/workstation"
+	"github.com/custos-pki/custos/run"
 )
-
-// moduleSetting is the registry setting that remembers the PKCS#11 module between runs.
-const moduleSetting = "pkcs11.module"
 
 // settingsScreen chooses the PKCS#11 module and lists the tokens it offers.
 func (s *shell) settingsScreen() fyne.CanvasObject {
@@ -28,7 +26,7 @@ func (s *shell) settingsScreen() fyne.CanvasObject {
 	s.tokenTable = tokens
 	use := func() {
 		s.setModule(path.Text)
-		if err := s.reg.SetSetting(s.ctx, moduleSetting, path.Text); err != nil {
+		if err := run.SaveModule(s.ctx, s.reg, path.Text); err != nil {
 			tokens.showError(err)
 			return
 		}

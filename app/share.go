@@ -59,10 +59,10 @@ func newShareReveal(d ceremony.ShareDelivery, do func(func()), relayout func(), 
 }
 
 func (r *shareReveal) show(text string) {
-	lines := strings.Split(text, "\n")
+	h, groups := quorum.SplitEncoded(text)
 	r.groups.Objects = nil
-	header := mono(lines[0], 18)
-	for i, g := range strings.Split(lines[len(lines)-1], "-") {
+	header := mono(h, 18)
+	for i, g := range groups {
 		r.groups.Add(container.NewVBox(mono(fmt.Sprintf("%d", i+1), 13), mono(g, 34)))
 	}
 	r.box.Objects[4] = container.NewVBox(header, r.groups)
@@ -157,11 +157,11 @@ func newShareEntry(onReady func(ok bool)) *shareEntry {
 func (e *shareEntry) check(i int, text string) {
 	t := strings.TrimSpace(text)
 	switch {
-	case len(t) < 5:
+	case len(t) < quorum.GroupLen:
 		e.marks[i].Text = " "
 	case quorum.CheckGroup(i+1, t) == nil:
 		e.marks[i].Text, e.marks[i].Color = "✓", stateColor(true)
-		if len(t) == 5 {
+		if len(t) == quorum.GroupLen {
 			e.focusNext(i)
 		}
 	default:
@@ -208,7 +208,7 @@ func (e *shareEntry) text() string {
 	for _, en := range e.entries {
 		g = append(g, strings.TrimSpace(en.Text))
 	}
-	return strings.Join(g, "-")
+	return quorum.JoinGroups(g)
 }
 
 func (e *shareEntry) clear() {

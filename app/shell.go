@@ -17,6 +17,7 @@ import (
 	"github.com/custos-pki/custos/internal/screenshot"
 	"github.com/custos-pki/custos/internal/workstation"
 	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/run"
 	"github.com/custos-pki/custos/workspace"
 )
 
@@ -53,7 +54,7 @@ type shell struct {
 func newShell(ctx context.Context, w fyne.Window, ws *workspace.Workspace, reg *registry.Registry, cfg Config) *shell {
 	s := &shell{ctx: ctx, win: w, ws: ws, reg: reg, cfg: cfg, module: cfg.Module}
 	if s.module == "" {
-		if m, ok, err := reg.Setting(ctx, moduleSetting); err == nil && ok {
+		if m, err := run.SavedModule(ctx, reg); err == nil {
 			s.module = m
 		}
 	}

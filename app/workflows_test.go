@@ -16,12 +16,13 @@ import (
 	"github.com/custos-pki/custos/internal/testhsm"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/run"
 )
 
 // memoryPeople confirm everything and keep shares in memory, for preparing a world.
 type memoryPeople struct{ shares map[int]string }
 
-func (m *memoryPeople) Confirm(ctx context.Context, st ceremony.Step) (record.Actor, error) {
+func (m *memoryPeople) Confirm(ctx context.Context, st run.Step) (record.Actor, error) {
 	return record.Actor{Name: "Ada Admin", Role: "administrator"}, nil
 }
 func (m *memoryPeople) AcknowledgeHorizon(ctx context.Context, h ceremony.Horizon) (record.Actor, error) {
@@ -44,7 +45,7 @@ func world(t *testing.T, withCA bool) (*shell, *memoryPeople, string) {
 		t.Fatal(err)
 	}
 	people := &memoryPeople{shares: map[int]string{}}
-	if _, err := ceremony.Root(context.Background(), s.ceremonyEnv(), plan, []byte("ops-pin-1234"), people); err != nil {
+	if _, err := ceremony.Root(context.Background(), s.runEnv(), plan, []byte("ops-pin-1234"), people); err != nil {
 		t.Fatal(err)
 	}
 	issuer := ""
@@ -52,7 +53,7 @@ func world(t *testing.T, withCA bool) (*shell, *memoryPeople, string) {
 		q, _ := ceremony.LoadQuorum(context.Background(), s.reg, plan.ID)
 		q.Add(people.shares[1])
 		q.Add(people.shares[2])
-		res, err := ceremony.IssueCA(context.Background(), s.ceremonyEnv(), q, ceremony.IssueCARequest{CommonName: "GUI Devices CA", OpsPIN: []byte("ops-pin-1234")})
+		res, err := ceremony.IssueCA(context.Background(), s.runEnv(), q, ceremony.IssueCARequest{CommonName: "GUI Devices CA", OpsPIN: []byte("ops-pin-1234")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,7 +120,7 @@ func TestQuorumIssueCAWithMistypedGroup(t *testing.T) {
 
 func TestDecommissionScreen(t *testing.T) {
 	s, _, issuer := world(t, true)
-	if _, err := decommission.Provision(context.Background(), s.decommissionEnv(), decommission.ProvisionRequest{Issuer: issuer,
+	if _, err := decommission.Provision(context.Background(), s.runEnv(), decommission.ProvisionRequest{Issuer: issuer,
 		Serial: "PUMP-0001", Model: "Infusion Pump X2", Token: "dev-pump-1", OpsPIN: []byte("ops-pin-1234"), DevicePIN: []byte("device-pin-1")}); err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +158,9 @@ func TestDecommissionScreen(t *testing.T) {
 	eventually(t, "the decommission", func() bool { return strings.Contains(texts(s.body), "PUMP-0001 is decommissioned") })
 	snapshot(t, s, "decommission-done")
 	txt := texts(s.body)
-	for _, want := range []string{"✓ identify", "✓ erase", "✓ verify", "✓ revoke", "✓ crl", "nothing remains", "Record:"} {
+	// Each step by its title, as the workflow names it.
+	for _, want := range []string{"✓ Identify the device (proof of possession)", "✓ Erase the device's keys", "✓ Verify the erasure",
+		"✓ Revoke the certificate", "✓ Sign the CRL", "✓ Write the signed record", "nothing remains", "Record:"} {
 		if !strings.Contains(txt, want) {
 			t.Errorf("screen lacks %q", want)
 		}
@@ -166,7 +169,7 @@ func TestDecommissionScreen(t *testing.T) {
 	if dev.Status != registry.DeviceDecommissioned {
 		t.Errorf("status %s", dev.Status)
 	}
-	recs, _ := filepath.Glob(s.ws.Path("records", "decommission-*.pdf"))
+	recs, _ := filepath.Glob(s.ws.Path("records", "PUMP-0001-decommission-*.pdf"))
 	crls, _ := filepath.Glob(s.ws.Path("crl", issuer+"-*.crl"))
 	if len(recs) != 1 || len(crls) != 1 {
 		t.Errorf("records %v, CRLs %v", recs, crls)
@@ -211,7 +214,7 @@ func TestDecommissionScreen(t *testing.T) {
 func TestFleetScreenMarksInvalidRow(t *testing.T) {
 	s, _, issuer := world(t, true)
 	for _, sn := range []string{"F-1", "F-2"} {
-		if _, err := decommission.Provision(context.Background(), s.decommissionEnv(), decommission.ProvisionRequest{Issuer: issuer,
+		if _, err := decommission.Provision(context.Background(), s.runEnv(), decommission.ProvisionRequest{Issuer: issuer,
 			Serial: sn, Model: "Pump", Token: "dev-" + sn, OpsPIN: []byte("ops-pin-1234"), DevicePIN: []byte("device-pin-1")}); err != nil {
 			t.Fatal(err)
 		}
@@ -279,12 +282,12 @@ func TestHomeOffersAbortOfAStoppedRun(t *testing.T) {
 	onUI(func() {
 		s.show("settings")
 		s.show("home")
-		if txt := texts(s.body); !strings.Contains(txt, "stopped in step crl.sign") {
+		if txt := texts(s.body); !strings.Contains(txt, "stopped in step Sign the root CRL") {
 			t.Fatalf("home does not show the stopped run:\n%s", txt)
 		}
 		test.Tap(button(s.body, "Abort"))
 	})
-	eventually(t, "the abort", func() bool { return strings.Contains(texts(s.body), "Aborted.") })
+	eventually(t, "the abort", func() bool { return strings.Contains(texts(s.body), "gui-root-crl-stopped: aborted") })
 	if r, _ := s.reg.Run(context.Background(), "gui-root-crl-stopped"); r.Status != registry.RunAborted {
 		t.Errorf("status %s", r.Status)
 	}
@@ -385,7 +388,7 @@ func TestHomeResumesAStoppedFleet(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for _, sn := range []string{"R-1", "R-2"} {
-		if _, err := decommission.Provision(ctx, s.decommissionEnv(), decommission.ProvisionRequest{Issuer: issuer,
+		if _, err := decommission.Provision(ctx, s.runEnv(), decommission.ProvisionRequest{Issuer: issuer,
 			Serial: sn, Model: "Pump", Token: "dev-" + sn, OpsPIN: []byte("ops-pin-1234"), DevicePIN: []byte("device-pin-1")}); err != nil {
 			t.Fatal(err)
 		}
@@ -394,9 +397,9 @@ func TestHomeResumesAStoppedFleet(t *testing.T) {
 	text := "serial,method,reason,note\nR-1,erase,,\nR-2,erase,,\n"
 	os.WriteFile(path, []byte(text), 0o644)
 	m, _ := decommission.ParseManifest(strings.NewReader(text))
-	env := s.decommissionEnv()
-	env.Progress = func(p decommission.Progress) {
-		if p.Step == "verify" && p.Status == record.StatusDone {
+	env := s.runEnv()
+	env.Progress = func(p run.Event) {
+		if p.Step.ID == "verify" && p.Status == record.StatusDone {
 			cancel() // stop after the first device
 		}
 	}

@@ -2,7 +2,6 @@ package ceremony
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"os"
 	"os/exec"
@@ -13,6 +12,7 @@ import (
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/run"
 	"github.com/custos-pki/custos/workspace"
 )
 
@@ -23,7 +23,7 @@ type dieAt struct {
 	step string
 }
 
-func (d *dieAt) Confirm(ctx context.Context, st Step) (record.Actor, error) {
+func (d *dieAt) Confirm(ctx context.Context, st run.Step) (record.Actor, error) {
 	if st.ID == d.step {
 		os.Exit(3)
 	}
@@ -42,7 +42,7 @@ func TestKilledRootHelper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	Root(context.Background(), Env{Workspace: ws, Registry: reg}, plan, []byte("ops-pin-1234"), &dieAt{step: "root.split"})
+	Root(context.Background(), run.Env{Workspace: ws, Registry: reg}, plan, []byte("ops-pin-1234"), &dieAt{step: "root.split"})
 	t.Fatal("the ceremony was meant to die at the split")
 }
 
@@ -63,23 +63,28 @@ func TestAbortKilledRootCeremony(t *testing.T) {
 	defer ws.Close()
 	f.env.Workspace = ws
 
-	runs, _ := f.env.Registry.UnfinishedRuns(ctx)
-	if len(runs) != 1 || runs[0].ID != f.plan.ID {
-		t.Fatalf("unfinished runs = %+v", runs)
+	stopped, err := handlers.Stopped(ctx, f.env)
+	if err != nil || len(stopped) != 1 || stopped[0].Subject != f.plan.ID || stopped[0].Operation != "root" {
+		t.Fatalf("stopped runs = %+v, %v", stopped, err)
 	}
-	if err := Resume(ctx, f.env, f.plan.ID); !errors.Is(err, ErrCannotResume) {
+	id := stopped[0].ID
+	if s := stopped[0]; s.CanResume || !strings.Contains(s.CannotResume, "quorum secret") || !s.Asks.OpsPIN ||
+		s.Where() != "stopped after step Create the record signer" {
+		t.Errorf("stopped run = %+v, where %q", s, s.Where())
+	}
+	if _, err := handlers.Resume(ctx, f.env, id, run.PINs{}); !errors.Is(err, run.ErrCannotResume) {
 		t.Errorf("resume: %v", err)
 	}
-	if _, err := Abort(ctx, f.env, f.plan.ID, nil); err == nil || !strings.Contains(err.Error(), "--ops-pin-file") {
+	if _, err := handlers.Abort(ctx, f.env, id, run.PINs{}); run.FieldOf(err) != "OpsPIN" || strings.Contains(err.Error(), "--") {
 		t.Errorf("abort without the operator PIN: %v", err)
 	}
-	res, err := Abort(ctx, f.env, f.plan.ID, []byte("ops-pin-1234"))
+	res, err := handlers.Abort(ctx, f.env, id, run.PINs{Ops: []byte("ops-pin-1234")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The record-signer key it was making is destroyed; the root token and the operations
 	// token it initialised are named for a person to clear.
-	if len(res.Destroyed) != 1 || !strings.Contains(res.Destroyed[0], "none remain") || len(res.Remaining) != 2 ||
+	if len(res.Done) != 1 || !strings.Contains(res.Done[0], "none remain") || len(res.Remaining) != 2 ||
 		!strings.Contains(res.Remaining[0], `operations token "acme-ops" was initialised by this run`) ||
 		!strings.Contains(res.Remaining[1], `root token "acme-root-2026" was initialised by this run`) {
 		t.Errorf("abort = %+v", res)
@@ -92,12 +97,63 @@ func TestAbortKilledRootCeremony(t *testing.T) {
 	if objs, _ := s.Objects(ctx); len(objs) != 0 {
 		t.Errorf("operations token keeps %v after abort", objs)
 	}
-	run, _ := f.env.Registry.Run(ctx, f.plan.ID)
-	if run.Status != registry.RunAborted {
-		t.Errorf("run status %s", run.Status)
+	rr, _ := f.env.Registry.Run(ctx, id)
+	if rr.Status != registry.RunAborted {
+		t.Errorf("run status %s", rr.Status)
 	}
-	if _, err := record.ReadJournalFile(run.JournalPath); err != nil {
-		t.Error(err)
+	jf, err := record.ReadJournalFile(rr.JournalPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := jf.Entries[len(jf.Entries)-1]
+	if p, err := record.Decode[run.Aborted](last); last.Step != run.StepAbort || err != nil || len(p.Done) != 1 || len(p.Remaining) != 2 {
+		t.Errorf("the journal's last entry = %+v (%+v, %v)", last, p, err)
+	}
+}
+
+// refuseAt is a participant who refuses to confirm one step.
+type refuseAt struct {
+	people
+	step string
+}
+
+func (r *refuseAt) Confirm(ctx context.Context, st run.Step) (record.Actor, error) {
+	if st.ID == r.step {
+		return record.Actor{}, errors.New("the witness stopped the ceremony")
+	}
+	return r.people.Confirm(ctx, st)
+}
+
+// A root ceremony's run has an id of its own, not the plan's: the same reviewed plan runs
+// again after a failed run, and both runs keep their journals.
+func TestRootPlanRunsAgainAfterAFailedRun(t *testing.T) {
+	ctx := context.Background()
+	plan := strings.NewReplacer("ecdsa-p384", "ecdsa-p256", "backup: true", "backup: false").Replace(goodPlan)
+	f := newFixture(t, plan)
+	_, err := Root(ctx, f.env, f.plan, []byte("ops-pin-1234"), &refuseAt{step: "root.verify-shares"})
+	if err == nil || !strings.Contains(err.Error(), "the witness stopped the ceremony") {
+		t.Fatalf("first run: %v", err)
+	}
+	res, err := Root(ctx, f.env, f.plan, []byte("ops-pin-1234"), &people{})
+	if err != nil {
+		t.Fatalf("the plan again after a failed run: %v", err)
+	}
+	runs, err := f.env.Registry.RunsOf(ctx, f.plan.ID)
+	if err != nil || len(runs) != 2 || runs[0].Status != registry.RunFailed || runs[1].ID != res.RunID ||
+		runs[1].Status != registry.RunCompleted || runs[0].ID == runs[1].ID || res.RunID == f.plan.ID {
+		t.Fatalf("runs of %s: %+v, %v", f.plan.ID, runs, err)
+	}
+	for _, rr := range runs {
+		if _, err := record.ReadJournalFile(rr.JournalPath); err != nil {
+			t.Errorf("journal of %s: %v", rr.ID, err)
+		}
+	}
+	if res.RecordPath != f.env.RecordPath(res.RunID) {
+		t.Errorf("record %s", res.RecordPath)
+	}
+	// The record names the run and the root apart.
+	if out, err := exec.Command("pdftotext", res.RecordPath, "-").Output(); err != nil || !strings.Contains(string(out), "Record "+res.RunID+" of root "+f.plan.ID) {
+		t.Errorf("pdftotext: %v\n%s", err, out)
 	}
 }
 
@@ -119,17 +175,19 @@ func TestAbortReportsWhatARunRegistered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j.Note(stepKeyIntent, record.System, map[string]string{"token": f.plan.OperationsToken, "key_id": hex.EncodeToString(roles[0].Key.KeyID)})
+	if err := j.Note(run.StepKeyIntent, record.System, run.KeyIntent{Token: f.plan.OperationsToken, KeyID: roles[0].Key.KeyID}); err != nil {
+		t.Fatal(err)
+	}
 	j.Close()
 	if _, err := f.env.Registry.StartRun(ctx, registry.Run{ID: "stopped-issue-ca", Kind: registry.RunCeremony,
 		Operation: "issue-ca", Subject: f.plan.ID, JournalPath: jpath}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Abort(ctx, f.env, "stopped-issue-ca", []byte("ops-pin-1234"))
+	res, err := handlers.Abort(ctx, f.env, "stopped-issue-ca", run.PINs{Ops: []byte("ops-pin-1234")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Destroyed) != 0 || len(res.Remaining) != 1 || !strings.Contains(res.Remaining[0], "was made and registered before the run stopped") {
+	if len(res.Done) != 0 || len(res.Remaining) != 1 || !strings.Contains(res.Remaining[0], "was made and registered before the run stopped") {
 		t.Errorf("abort = %+v", res)
 	}
 	m, _ := hsm.Open(f.hsm.ModulePath)

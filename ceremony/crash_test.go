@@ -17,7 +17,7 @@ import (
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/keyalg"
 	"github.com/custos-pki/custos/record"
-	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/run"
 	"github.com/custos-pki/custos/workspace"
 )
 
@@ -85,7 +85,7 @@ func TestIssueCASurvivesKills(t *testing.T) {
 		torn += tokens.RestoreTorn(t)
 		for _, res := range abortStopped(t, f) {
 			aborted++
-			destroyed += len(res.Destroyed)
+			destroyed += len(res.Done)
 		}
 	}
 
@@ -158,7 +158,7 @@ func TestRootCeremonySurvivesKills(t *testing.T) {
 		torn += tokens.RestoreTorn(t)
 		for _, res := range abortStopped(t, f) {
 			aborted++
-			destroyed += len(res.Destroyed)
+			destroyed += len(res.Done)
 			for _, rem := range res.Remaining {
 				if strings.Contains(rem, "root token") {
 					rootTokens++
@@ -177,21 +177,21 @@ func TestRootCeremonySurvivesKills(t *testing.T) {
 
 // abortStopped aborts every stopped run, as a person would after a crash (a ceremony run
 // cannot be resumed), and returns what each abort said.
-func abortStopped(t *testing.T, f *fixture) []*AbortResult {
+func abortStopped(t *testing.T, f *fixture) []run.Outcome {
 	t.Helper()
 	ctx := context.Background()
 	runs, _ := f.env.Registry.UnfinishedRuns(ctx)
-	var out []*AbortResult
+	var out []run.Outcome
 	for _, r := range runs {
 		ws, err := workspace.Open(filepath.Join(f.dir, "ws"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		env := Env{Workspace: ws, Registry: f.env.Registry}
-		if err := Resume(ctx, env, r.ID); !errors.Is(err, ErrCannotResume) {
+		env := run.Env{Workspace: ws, Registry: f.env.Registry}
+		if _, err := handlers.Resume(ctx, env, r.ID, run.PINs{}); !errors.Is(err, run.ErrCannotResume) {
 			t.Errorf("resume %s: %v", r.ID, err)
 		}
-		res, err := Abort(ctx, env, r.ID, []byte("ops-pin-1234"))
+		res, err := handlers.Abort(ctx, env, r.ID, run.PINs{Ops: []byte("ops-pin-1234")})
 		ws.Close()
 		if err != nil {
 			t.Fatalf("abort %s: %v", r.ID, err)
@@ -266,15 +266,11 @@ func killIn(t *testing.T, cmd *exec.Cmd, i, n int, whole time.Duration) bool {
 }
 
 // childEnv opens, in a kill test's child process, the workspace and registry under dir.
-func childEnv(t *testing.T, dir string) Env {
+func childEnv(t *testing.T, dir string) run.Env {
 	t.Helper()
-	ws, err := workspace.Open(filepath.Join(dir, "ws"))
+	env, err := run.Open(context.Background(), filepath.Join(dir, "ws"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := registry.Open(context.Background(), ws.DBPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return Env{Workspace: ws, Registry: reg}
+	return env
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/custos-pki/custos/internal/inputfile/inputfiletest"
+	"github.com/custos-pki/custos/run"
 )
 
 // TestRestoreRefusesHostileBackups: a backup file that is a device, a FIFO nobody writes to,
@@ -14,7 +15,7 @@ func TestRestoreRefusesHostileBackups(t *testing.T) {
 	for _, h := range inputfiletest.Inputs(t, "backup", maxBackupFile) {
 		t.Run(h.Name, func(t *testing.T) {
 			inputfiletest.Refuse(t, h, func(path string) error {
-				_, err := Restore(context.Background(), Env{}, nil, RestoreRequest{Backup: path, Token: "acme-root-2026-b"})
+				_, err := Restore(context.Background(), run.Env{}, nil, RestoreRequest{Backup: path, Token: "acme-root-2026-b"})
 				return err
 			})
 		})

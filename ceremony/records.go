@@ -3,97 +3,123 @@ package ceremony
 import (
 	"context"
 	"fmt"
-	"regexp"
-	"sort"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/custos-pki/custos/record"
+	"github.com/custos-pki/custos/run"
 )
 
 // writeRecord renders the run's record from its journal and signs it. Nothing is journaled
 // after this: the record carries the journal as it stands.
-func (r *run) writeRecord(ctx context.Context, c *record.Ceremony, s record.Signer) (string, error) {
-	jb, err := r.journal.Bytes()
+func writeRecord(ctx context.Context, r *run.Run, c *record.Ceremony, s record.Signer) (string, error) {
+	jb, err := r.Journal.Bytes()
 	if err != nil {
 		return "", err
 	}
-	fillFromJournal(c, r.journal.Entries())
-	path := r.env.Workspace.Path("records", r.id+".pdf")
+	if err := fillFromJournal(c, r.Journal.Entries()); err != nil {
+		return "", err
+	}
+	path := r.RecordPath()
 	if err := record.WriteCeremony(ctx, path, c, jb, s); err != nil {
 		return "", err
 	}
 	return path, nil
 }
 
-var commitRE = regexp.MustCompile(`^(.*), commitment ([0-9a-f]+), delivered to`)
+// certRoles are the steps that issue a certificate, and the role a record gives it.
+var certRoles = map[string]string{"root.certificate": "root CA", "root.record-signer": "record signer",
+	"issue-ca.certificate": "issuing CA"}
 
-// fillFromJournal takes what a record shows from the journal entries, so the record and the
+// fillFromJournal takes what a record shows from the journal's payloads, so the record and the
 // journal it carries say the same.
-func fillFromJournal(c *record.Ceremony, entries []record.Entry) {
+func fillFromJournal(c *record.Ceremony, entries []record.Entry) error {
 	for _, e := range entries {
-		d := e.Data
 		if c.Started.IsZero() {
 			c.Started = e.Time
 		}
 		c.Finished = e.Time
-		if e.Status != record.StatusDone && e.Status != record.StatusNote {
+		if e.Status != record.StatusDone {
 			continue
 		}
-		if d["host"] != "" {
-			c.Workstation = fields(d, "host", "os", "custos", "build", "clock", "network", "air_gapped")
-			c.HSM = fields(d, "module", "module_info", "token_manufacturer", "token_model", "token_serial", "token_firmware", "slot")
-		}
-		if d["subject"] != "" && d["sha256"] != "" {
-			role := map[string]string{"root.certificate": "root CA", "root.record-signer": "record signer", "issue-ca.certificate": "issuing CA"}[e.Step]
-			nb, _ := time.Parse(time.RFC3339, d["not_before"])
-			na, _ := time.Parse(time.RFC3339, d["not_after"])
-			c.Certificates = append(c.Certificates, record.Cert{Role: role, Subject: d["subject"], Serial: d["serial"],
-				NotBefore: nb, NotAfter: na, SHA256: d["sha256"], Fingerprint: d["words"], Algorithm: d["algorithm"]})
-		}
-		var nums []int
-		for k := range d {
-			if n, ok := strings.CutPrefix(k, "share_"); ok {
-				if i, err := strconv.Atoi(n); err == nil {
-					nums = append(nums, i)
-				}
-			}
-		}
-		sort.Ints(nums)
-		for _, n := range nums {
-			if m := commitRE.FindStringSubmatch(d[fmt.Sprintf("share_%d", n)]); m != nil {
-				c.Commitments = append(c.Commitments, record.Commitment{Number: n, Custodian: m[1], SHA256: m[2]})
-			}
-		}
-		if e.Step == "root.backup" || strings.HasPrefix(e.Step, "reshare.") || strings.HasPrefix(e.Step, "restore.") {
-			for _, k := range []string{"file", "backup", "sha256", "backup_sha256", "method"} {
-				if d[k] != "" && (k != "sha256" || e.Step == "root.backup") {
-					c.Backups = append(c.Backups, record.Field{Name: k, Value: d[k]})
-				}
-			}
-		}
-		if d["notices"] != "" {
-			c.Horizon = append(c.Horizon, d["notices"]+" Acknowledged by "+d["acknowledged_by"]+".")
+		if err := fillFromEntry(c, e); err != nil {
+			return fmt.Errorf("the record's facts from the journal: %w", err)
 		}
 	}
+	return nil
 }
 
-func fields(d map[string]string, keys ...string) []record.Field {
+func fillFromEntry(c *record.Ceremony, e record.Entry) error {
+	switch e.Step {
+	case "root.preflight":
+		p, err := record.Decode[Preflight](e)
+		if err != nil {
+			return err
+		}
+		c.Workstation = fields("host", p.Host, "os", p.OS, "custos", p.Custos, "build", p.Build,
+			"clock", p.Clock.Format("2006-01-02T15:04:05Z"), "network", p.Network, "air gapped", fmt.Sprint(p.AirGapped))
+		c.HSM = fields("module", p.Module, "module info", p.ModuleInfo, "token manufacturer", p.TokenManufacturer,
+			"token model", p.TokenModel, "token serial", p.TokenSerial, "token firmware", p.TokenFirmware, "slot", fmt.Sprint(p.Slot))
+	case "root.certificate", "root.record-signer", "issue-ca.certificate":
+		p, err := record.Decode[Certificate](e) // each payload embeds a Certificate
+		if err != nil {
+			return err
+		}
+		c.Certificates = append(c.Certificates, record.Cert{Role: certRoles[e.Step], Subject: p.Subject, Serial: p.Serial,
+			NotBefore: p.NotBefore, NotAfter: p.NotAfter, SHA256: p.SHA256, Fingerprint: p.Words, Algorithm: p.Algorithm})
+	case "root.split", "reshare.split":
+		p, err := record.Decode[Split](e)
+		if err != nil {
+			return err
+		}
+		for _, sh := range p.Shares {
+			c.Commitments = append(c.Commitments, record.Commitment{Number: sh.Number, Custodian: sh.Custodian, SHA256: sh.Commitment.String()})
+		}
+	case "root.backup":
+		p, err := record.Decode[BackupWritten](e)
+		if err != nil {
+			return err
+		}
+		c.Backups = append(c.Backups, fields("file", p.File, "sha256", p.SHA256, "method", p.Method, "backup", p.None)...)
+	case "reshare.rotate":
+		p, err := record.Decode[Rotated](e)
+		if err != nil {
+			return err
+		}
+		c.Backups = append(c.Backups, fields("backup", p.Backup, "backup_sha256", p.BackupSHA256)...)
+	case "restore.unwrap":
+		p, err := record.Decode[Restored](e)
+		if err != nil {
+			return err
+		}
+		c.Backups = append(c.Backups, fields("backup", p.Backup, "backup_sha256", p.BackupSHA256)...)
+	case "root.horizon":
+		p, err := record.Decode[HorizonNoted](e)
+		if err != nil {
+			return err
+		}
+		if len(p.Notices) > 0 {
+			c.Horizon = append(c.Horizon, strings.Join(p.Notices, " ")+" Acknowledged by "+p.AcknowledgedBy+".")
+		}
+	}
+	return nil
+}
+
+// fields are the name, value pairs with a value, as a record lists them.
+func fields(pairs ...string) []record.Field {
 	var out []record.Field
-	for _, k := range keys {
-		if d[k] != "" {
-			out = append(out, record.Field{Name: strings.ReplaceAll(k, "_", " "), Value: d[k]})
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] != "" {
+			out = append(out, record.Field{Name: pairs[i], Value: pairs[i+1]})
 		}
 	}
 	return out
 }
 
 // quorumPeople are the participants of an operation under quorum.
-func quorumPeople(holders []string) []record.Person {
-	var out []record.Person
+func quorumPeople(holders []string) []record.Actor {
+	var out []record.Actor
 	for _, h := range holders {
-		out = append(out, record.Person{Name: h, Role: "custodian"})
+		out = append(out, record.Actor{Name: h, Role: "custodian"})
 	}
 	return out
 }

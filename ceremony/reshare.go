@@ -3,6 +3,7 @@ package ceremony
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -12,13 +13,14 @@ import (
 	"github.com/custos-pki/custos/quorum"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/run"
 )
 
 // ReshareRequest names the new custodians and threshold.
 type ReshareRequest struct {
 	Custodians []string
 	Threshold  int
-	OpsPIN     []byte // operator PIN for signing the record; none: no record. Zeroed.
+	OpsPIN     []byte // operator PIN for signing the record; none: no record
 }
 
 // ReshareResult is a quorum moved to a new secret.
@@ -33,8 +35,7 @@ type ReshareResult struct {
 // delivered and read back), the root token's PINs are changed to those derived from the new
 // S, the backup is re-wrapped under the new KEK, and the registry moves to the next epoch.
 // The old shares stop working.
-func Reshare(ctx context.Context, env Env, q *quorum.Collector, req ReshareRequest, people Participants) (*ReshareResult, error) {
-	defer secret.Zero(req.OpsPIN)
+func Reshare(ctx context.Context, env run.Env, q *quorum.Collector, req ReshareRequest, people Participants) (*ReshareResult, error) {
 	n := len(req.Custodians)
 	rq, err := collectedQuorum(ctx, env.Registry, q)
 	if err != nil {
@@ -47,11 +48,16 @@ func Reshare(ctx context.Context, env Env, q *quorum.Collector, req ReshareReque
 	check := *plan
 	check.Custodians, check.Threshold = req.Custodians, req.Threshold
 	if err := check.Validate(); err != nil {
+		var pe *PlanError
+		if errors.As(err, &pe) && (strings.HasPrefix(pe.Key, "custodians") || pe.Key == "threshold") {
+			field := map[bool]string{true: "Threshold", false: "Custodians"}[pe.Key == "threshold"]
+			return nil, fmt.Errorf("reshare: %w", run.NewFieldError(field, "%s", pe.Problem))
+		}
 		return nil, fmt.Errorf("reshare: %w", err)
 	}
 	res := &ReshareResult{Epoch: rq.Epoch + 1}
 	id := rq.CeremonyID
-	rid, err := quorumRun(ctx, env, q, "reshare", req.OpsPIN, func(r *run, u *unlocked) (string, error) {
+	rid, err := quorumRun(ctx, env, q, "reshare", req.OpsPIN, func(r *run.Run, u *unlocked) error {
 		var newS []byte
 		defer func() { secret.Zero(newS) }()
 		var shares []quorum.Share
@@ -60,12 +66,11 @@ func Reshare(ctx context.Context, env Env, q *quorum.Collector, req ReshareReque
 				shares[i].Wipe()
 			}
 		}()
-		st := Step{ID: "reshare.split", Title: "Split the new secret and hand out the shares"}
-		who, err := people.Confirm(ctx, st)
+		who, err := people.Confirm(ctx, stepReshare)
 		if err != nil {
-			return "", err
+			return err
 		}
-		err = r.step(st, who, func() (map[string]string, error) {
+		err = r.Step(stepReshare, who, func() (any, error) {
 			rnd, err := u.sess.Random(ctx, quorum.SecretLen)
 			if err != nil {
 				return nil, err
@@ -78,9 +83,7 @@ func Reshare(ctx context.Context, env Env, q *quorum.Collector, req ReshareReque
 			if shares, err = quorum.Split(newS, id, res.Epoch, n, req.Threshold); err != nil {
 				return nil, err
 			}
-			data := map[string]string{"epoch": fmt.Sprint(res.Epoch), "threshold": fmt.Sprint(req.Threshold),
-				"custodians":    strings.Join(req.Custodians, "; "),
-				"secret_digest": hex.EncodeToString(quorum.Digest(newS, id, res.Epoch))}
+			data := Split{Epoch: res.Epoch, Threshold: req.Threshold, SecretDigest: quorum.Digest(newS, id, res.Epoch)}
 			for i, sh := range shares {
 				c := sh.Commitment()
 				res.Shares = append(res.Shares, registry.QuorumShare{Number: sh.Number, Custodian: req.Custodians[i], Commitment: c})
@@ -89,7 +92,7 @@ func Reshare(ctx context.Context, env Env, q *quorum.Collector, req ReshareReque
 				if err != nil {
 					return nil, fmt.Errorf("share #%d for %s: %w", sh.Number, req.Custodians[i], err)
 				}
-				data[fmt.Sprintf("share_%d", sh.Number)] = fmt.Sprintf("%s, commitment %s, delivered to %s", req.Custodians[i], hex.EncodeToString(c), dest)
+				data.Shares = append(data.Shares, ShareHandedOut{Number: sh.Number, Custodian: req.Custodians[i], Commitment: c, Destination: dest})
 			}
 			nq := quorum.NewCollector(quorumParams(registry.Quorum{CeremonyID: id, Threshold: req.Threshold, Shares: res.Shares, Epoch: res.Epoch,
 				SecretDigest: quorum.Digest(newS, id, res.Epoch)}))
@@ -108,13 +111,19 @@ func Reshare(ctx context.Context, env Env, q *quorum.Collector, req ReshareReque
 				return nil, err
 			}
 			secret.Zero(back)
-			data["read_back"] = fmt.Sprintf("%d of %d shares match their commitments; they reconstruct the new secret", n, n)
+			data.ReadBack = fmt.Sprintf("%d of %d shares match their commitments; they reconstruct the new secret", n, n)
 			return data, nil
 		})
 		if err != nil {
-			return "", err
+			return err
 		}
-		err = r.step(Step{ID: "reshare.rotate", Title: "Change the root token's PINs and re-wrap the backup"}, record.System, func() (map[string]string, error) {
+		err = r.Step(stepRotate, record.System, func() (any, error) {
+			// The operations token's SO PIN came from the old secret when the root ceremony
+			// created that token; it moves to the new one, or old shares could still reset it.
+			createdOps, err := createdOpsToken(ctx, env, id)
+			if err != nil {
+				return nil, err
+			}
 			oldSO := quorum.RootSOPIN.Derive(u.s, id)
 			newSO := quorum.RootSOPIN.Derive(newS, id)
 			newUser := quorum.RootUserPIN.Derive(newS, id)
@@ -122,7 +131,7 @@ func Reshare(ctx context.Context, env Env, q *quorum.Collector, req ReshareReque
 			// Each change is undone if a later one fails, while both secrets are at hand:
 			// half a rotation would leave a root that neither set of shares unlocks.
 			var undo []func(context.Context) error
-			rollback := func(err error) (map[string]string, error) {
+			rollback := func(err error) (any, error) {
 				uctx := context.WithoutCancel(ctx)
 				var failed []string
 				for i := len(undo) - 1; i >= 0; i-- {
@@ -144,15 +153,13 @@ func Reshare(ctx context.Context, env Env, q *quorum.Collector, req ReshareReque
 			}
 			undo = append(undo, func(c context.Context) error { return u.sess.ChangePIN(c, hsm.User, newUser, u.userPIN) })
 			upd := registry.QuorumUpdate{Threshold: req.Threshold, Shares: res.Shares, SecretDigest: quorum.Digest(newS, id, res.Epoch)}
-			data := map[string]string{"pins": "SO and user PINs now derived from the new secret"}
-			// The operations token's SO PIN came from the old secret when the root ceremony
-			// created that token; it moves to the new one, or old shares could still reset it.
-			if createdOpsToken(env, id) {
+			data := Rotated{PINs: "SO and user PINs now derived from the new secret"}
+			if createdOps {
 				if err := rotateOpsSOPIN(ctx, u, u.s, newS); err != nil {
 					return rollback(err)
 				}
 				undo = append(undo, func(c context.Context) error { return rotateOpsSOPIN(c, u, newS, u.s) })
-				data["operations_token"] = "SO PIN now derived from the new secret"
+				data.OperationsToken = "SO PIN now derived from the new secret"
 			}
 			if u.q.BackupPath != "" {
 				path, sum, err := writeBackup(ctx, env.Workspace, u.sess, id, res.Epoch, newS, newSO, newUser, u.root.Key.KeyID)
@@ -163,7 +170,7 @@ func Reshare(ctx context.Context, env Env, q *quorum.Collector, req ReshareReque
 				upd.BackupPath = path
 				upd.BackupSHA256, _ = hex.DecodeString(sum)
 				res.BackupPath = path
-				data["backup"], data["backup_sha256"] = path, sum
+				data.Backup, data.BackupSHA256 = path, sum
 			}
 			if _, err := env.Registry.Reshare(ctx, id, u.q.Epoch, upd); err != nil {
 				return rollback(err)
@@ -171,7 +178,7 @@ func Reshare(ctx context.Context, env Env, q *quorum.Collector, req ReshareReque
 			// The session is logged out by ChangePIN and BackupKey; later users log in again.
 			return data, nil
 		})
-		return "", err
+		return err
 	})
 	res.RunID = rid
 	if err != nil {
@@ -181,18 +188,32 @@ func Reshare(ctx context.Context, env Env, q *quorum.Collector, req ReshareReque
 }
 
 // createdOpsToken says whether the root ceremony of id created the operations token, which
-// its journal records: only then is the token's SO PIN derived from the quorum secret.
-func createdOpsToken(env Env, id string) bool {
-	jf, err := record.ReadJournalFile(env.Workspace.Path("journal", id+".jsonl"))
+// the record-signer step of its completed run records: only then is the token's SO PIN
+// derived from the quorum secret.
+func createdOpsToken(ctx context.Context, env run.Env, id string) (bool, error) {
+	runs, err := env.Registry.RunsOf(ctx, id)
 	if err != nil {
-		return false
+		return false, err
 	}
-	for _, e := range jf.Entries {
-		if e.Step == "root.record-signer" && e.Status == record.StatusDone && e.Data["token_created"] == "true" {
-			return true
+	for _, rr := range runs {
+		if rr.Kind != registry.RunCeremony || rr.Operation != "root" || rr.Status != registry.RunCompleted {
+			continue
+		}
+		jf, err := record.ReadJournalFile(rr.JournalPath)
+		if err != nil {
+			return false, fmt.Errorf("the root ceremony's journal: %w", err)
+		}
+		for _, e := range jf.Entries {
+			if e.Step == "root.record-signer" && e.Status == record.StatusDone {
+				p, err := record.Decode[RecordSignerMade](e)
+				if err != nil {
+					return false, err
+				}
+				return p.TokenCreated, nil
+			}
 		}
 	}
-	return false
+	return false, nil
 }
 
 func rotateOpsSOPIN(ctx context.Context, u *unlocked, oldS, newS []byte) error {

@@ -21,6 +21,7 @@ import (
 	"github.com/custos-pki/custos/quorum"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/run"
 	"github.com/custos-pki/custos/workspace"
 )
 
@@ -29,7 +30,7 @@ import (
 // Every method may block until a person acts, and must return when ctx is cancelled.
 type Participants interface {
 	// Confirm returns who confirmed that step st may go ahead.
-	Confirm(ctx context.Context, st Step) (record.Actor, error)
+	Confirm(ctx context.Context, st run.Step) (record.Actor, error)
 	// AcknowledgeHorizon returns who acknowledged the algorithm horizon.
 	AcknowledgeHorizon(ctx context.Context, h Horizon) (record.Actor, error)
 	// DeliverShare hands a share to its custodian by the destination they chose (the
@@ -59,7 +60,7 @@ type Horizon struct {
 }
 
 // RootSteps are the steps of a root key ceremony, in order, for a step list on screen.
-var RootSteps = []Step{
+var RootSteps = []run.Step{
 	{ID: "root.preflight", Title: "Pre-flight checks", Script: "preflight"},
 	{ID: "root.init-token", Title: "Initialise the root token", Script: "init-token"},
 	{ID: "root.generate-key", Title: "Generate the root key", Script: "generate-key"},
@@ -72,7 +73,7 @@ var RootSteps = []Step{
 	{ID: "root.close", Title: "Close the ceremony", Script: "close"},
 }
 
-func rootStep(id string) Step {
+func rootStep(id string) run.Step {
 	for _, s := range RootSteps {
 		if s.ID == "root."+id {
 			return s
@@ -83,7 +84,7 @@ func rootStep(id string) Step {
 
 // RootResult is what a root ceremony made.
 type RootResult struct {
-	RunID            string
+	RunID            string // the run's own id; the root's id is the plan's
 	Root             *x509.Certificate
 	RootPath         string
 	RecordSigner     *x509.Certificate
@@ -99,61 +100,64 @@ type RootResult struct {
 // Fingerprint is the root certificate's SHA-256 fingerprint.
 func (r *RootResult) Fingerprint() pki.Fingerprint { return pki.CertificateFingerprint(r.Root) }
 
-// rootRun holds the ceremony's state between steps; secrets are zeroed by wipe.
+// rootRun holds the ceremony's state between steps; the secrets it makes are zeroed by wipe.
 type rootRun struct {
-	*run
+	*run.Run
 	plan   *Plan
 	people Participants
 	mod    *hsm.Module
 	root   *hsm.Session
 	ops    *hsm.Session
 
-	s, soPIN, userPIN, opsPIN []byte
-	nextSOPIN                 []byte // a PIN change that failed half way may have set it
-	rootKey                   *hsm.Signer
-	signerKey                 *hsm.Signer
-	res                       RootResult
-	shares                    []quorum.Share
-	commits                   []registry.QuorumShare
-	made                      []func(context.Context) string // undo actions, newest last
+	opsPIN            []byte // the caller's
+	s, soPIN, userPIN []byte
+	nextSOPIN         []byte // a PIN change that failed half way may have set it
+	rootKey           *hsm.Signer
+	signerKey         *hsm.Signer
+	res               RootResult
+	shares            []quorum.Share
+	commits           []registry.QuorumShare
+	made              []func(context.Context) string // undo actions, newest last
 }
 
 // Root runs a root key ceremony for plan. opsPIN is the operator PIN of the operations token
-// (which is initialised with it if it does not exist yet); Root zeroes it. On failure, what
-// the run made on tokens is destroyed and journaled, and the error names the step.
-func Root(ctx context.Context, env Env, plan *Plan, opsPIN []byte, people Participants) (res *RootResult, err error) {
+// (which is initialised with it if it does not exist yet); it stays the caller's. The run has
+// its own id: the plan's id names the root, its token and its quorum, so a plan whose run
+// failed or was aborted can run again. On failure, what the run made on tokens is destroyed
+// and journaled, and the error names the step.
+func Root(ctx context.Context, env run.Env, plan *Plan, opsPIN []byte, people Participants) (res *RootResult, err error) {
 	r := &rootRun{plan: plan, people: people, opsPIN: opsPIN}
 	defer r.wipe()
 	if err := plan.Validate(); err != nil {
 		return nil, err
 	}
 	if len(opsPIN) < 4 {
-		return nil, errors.New("root ceremony: the operator PIN is shorter than 4 characters")
+		return nil, run.NewFieldError("OpsPIN", "root ceremony: the operator PIN is shorter than 4 characters")
 	}
 	if _, err := env.Registry.Issuer(ctx, plan.ID); err == nil {
 		return nil, fmt.Errorf("root ceremony: the workspace already has a root %q; choose another ceremony id", plan.ID)
 	}
-	r.run, err = startRun(ctx, env, plan.ID, "root", plan.ID)
+	r.Run, err = run.StartRun(ctx, env, registry.Run{ID: run.NewID(env, "root", plan.ID), Kind: registry.RunCeremony,
+		Operation: "root", Subject: plan.ID})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("root ceremony: %w", err)
 	}
-	r.res.RunID, r.res.JournalPath = plan.ID, r.journal.Path()
+	r.res.RunID, r.res.JournalPath = r.ID, r.Journal.Path()
 	defer func() {
 		if err != nil {
-			r.rollback(ctx)
+			err = r.rollback(ctx, err)
 		}
 		r.closeSessions(ctx)
-		r.finish(ctx, err, r.res.RecordPath)
+		err = r.Finish(ctx, err, r.res.RecordPath)
 		if err == nil {
 			res = &r.res
 		}
 	}()
 	h := plan.SHA256()
-	if err := r.journal.Note("root.plan", record.Actor{Name: plan.Administrator, Role: "administrator"}, map[string]string{
-		"plan_sha256": hex.EncodeToString(h[:]), "plan_words": plan.HashWords(),
-		"administrator": plan.Administrator, "witnesses": strings.Join(plan.Witnesses, "; "),
-		"custodians": strings.Join(plan.Custodians, "; "), "threshold": fmt.Sprint(plan.Threshold),
-		"algorithm": plan.Key.Algorithm, "backup": fmt.Sprint(plan.Backup),
+	if err := r.Note(stepPlan, record.Actor{Name: plan.Administrator, Role: "administrator"}, PlanNote{
+		Ceremony: plan.ID, PlanSHA256: hex.EncodeToString(h[:]), PlanWords: plan.HashWords(),
+		Administrator: plan.Administrator, Witnesses: plan.Witnesses, Custodians: plan.Custodians,
+		Threshold: plan.Threshold, Algorithm: plan.Key.Algorithm, Backup: plan.Backup,
 	}); err != nil {
 		return nil, err
 	}
@@ -168,44 +172,42 @@ func Root(ctx context.Context, env Env, plan *Plan, opsPIN []byte, people Partic
 			return nil, err
 		}
 	}
-	path, err := r.writeRecord(ctx, r.ceremonyRecord(), record.Signer{Key: r.signerKey, Certificate: r.res.RecordSigner,
+	path, err := writeRecord(ctx, r.Run, r.ceremonyRecord(), record.Signer{Key: r.signerKey, Certificate: r.res.RecordSigner,
 		Chain: []*x509.Certificate{r.res.Root}})
 	if err != nil {
-		err = fmt.Errorf("root ceremony done, but its record could not be written: %w", err)
-		r.journal.Fail("root.record", record.System, err)
-		return nil, err
+		return nil, r.Fail("root.record", record.System, fmt.Errorf("root ceremony done, but its record could not be written: %w", err))
 	}
 	r.res.RecordPath = path
-	r.res.JournalHash = r.journal.FinalHash()
+	r.res.JournalHash = r.Journal.FinalHash()
 	return &r.res, nil
 }
 
 func (r *rootRun) ceremonyRecord() *record.Ceremony {
-	people := []record.Person{{Name: r.plan.Administrator, Role: "administrator"}}
+	people := []record.Actor{{Name: r.plan.Administrator, Role: "administrator"}}
 	for _, w := range r.plan.Witnesses {
-		people = append(people, record.Person{Name: w, Role: "witness"})
+		people = append(people, record.Actor{Name: w, Role: "witness"})
 	}
 	for _, c := range r.plan.Custodians {
-		people = append(people, record.Person{Name: c, Role: "custodian"})
+		people = append(people, record.Actor{Name: c, Role: "custodian"})
 	}
-	return &record.Ceremony{ID: r.plan.ID, Kind: "root", Root: r.plan.ID, Outcome: "completed: root created, shares verified",
+	return &record.Ceremony{ID: r.ID, Kind: "root", Root: r.plan.ID, Outcome: "completed: root created, shares verified",
 		Threshold: r.plan.Threshold, Custodians: len(r.plan.Custodians), Participants: people}
 }
 
 // confirmed runs a step once its participant confirms it.
-func (r *rootRun) confirmed(ctx context.Context, id string, fn func() (map[string]string, error)) error {
+func (r *rootRun) confirmed(ctx context.Context, id string, fn func() (any, error)) error {
 	st := rootStep(id)
 	who, err := r.people.Confirm(ctx, st)
 	if err != nil {
 		return fmt.Errorf("%s: %w", st.Title, err)
 	}
-	return r.step(st, who, fn)
+	return r.Step(st, who, fn)
 }
 
 func (r *rootRun) preflight(ctx context.Context) error {
-	return r.confirmed(ctx, "preflight", func() (map[string]string, error) {
+	return r.confirmed(ctx, "preflight", func() (any, error) {
 		id := workstation.Inspect()
-		mod, err := openModule(r.env, r.plan.Module)
+		mod, err := r.Env.OpenModule(ctx, r.plan.Module)
 		if err != nil {
 			return nil, err
 		}
@@ -224,13 +226,11 @@ func (r *rootRun) preflight(ctx context.Context) error {
 			return nil, err
 		}
 		t := slot.Token
-		return map[string]string{
-			"host": id.Host, "os": id.OS, "custos": id.Custos, "build": id.Build,
-			"clock": id.Clock.UTC().Format(time.RFC3339), "network": id.Network.Summary(),
-			"air_gapped": fmt.Sprint(id.Network.AirGapped()),
-			"module":     mod.Path(), "module_info": fmt.Sprintf("%s, %s, %s", info.Manufacturer, info.Description, info.LibraryVersion),
-			"token_manufacturer": t.Manufacturer, "token_model": t.Model, "token_serial": t.SerialOrNone(),
-			"token_firmware": t.FirmwareVersion.String(), "slot": fmt.Sprint(slot.ID),
+		return Preflight{Host: id.Host, OS: id.OS, Custos: id.Custos, Build: id.Build,
+			Clock: id.Clock.UTC().Truncate(time.Second), Network: id.Network.Summary(), AirGapped: id.Network.AirGapped(),
+			Module: mod.Path(), ModuleInfo: fmt.Sprintf("%s, %s, %s", info.Manufacturer, info.Description, info.LibraryVersion),
+			TokenManufacturer: t.Manufacturer, TokenModel: t.Model, TokenSerial: t.SerialOrNone(),
+			TokenFirmware: t.FirmwareVersion.String(), Slot: slot.ID,
 		}, nil
 	})
 }
@@ -239,7 +239,7 @@ func (r *rootRun) preflight(ctx context.Context) error {
 // the token's RNG, and sets the PINs derived from S: S must exist before its PINs, and
 // the token's RNG is reachable only once the token is initialised.
 func (r *rootRun) initToken(ctx context.Context) error {
-	return r.confirmed(ctx, "init-token", func() (map[string]string, error) {
+	return r.confirmed(ctx, "init-token", func() (any, error) {
 		slot, err := r.mod.FreeSlot(ctx)
 		if err != nil {
 			return nil, err
@@ -284,13 +284,13 @@ func (r *rootRun) initToken(ctx context.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		return map[string]string{"token": r.plan.ID, "token_serial": info.SerialOrNone(),
-			"pins": "SO and user PINs derived from the quorum secret with HKDF-SHA256; nobody saw them"}, nil
+		return TokenInitialised{Token: r.plan.ID, TokenSerial: info.SerialOrNone(),
+			PINs: "SO and user PINs derived from the quorum secret with HKDF-SHA256; nobody saw them"}, nil
 	})
 }
 
 func (r *rootRun) generateKey(ctx context.Context) error {
-	return r.confirmed(ctx, "generate-key", func() (map[string]string, error) {
+	return r.confirmed(ctx, "generate-key", func() (any, error) {
 		id, err := r.root.Random(ctx, 16)
 		if err != nil {
 			return nil, err
@@ -307,39 +307,35 @@ func (r *rootRun) generateKey(ctx context.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		return map[string]string{"key_id": hex.EncodeToString(id), "algorithm": string(r.plan.Algorithm()),
-			"public_key_sha256": fp.String(), "public_key_words": fp.Words(),
-			"extractable": fmt.Sprintf("only wrapped under a trusted KEK: %v", r.plan.Backup)}, nil
+		return KeyGenerated{Token: r.plan.ID, KeyID: id, Algorithm: string(r.plan.Algorithm()),
+			PublicKeySHA256: fp.String(), PublicKeyWords: fp.Words(),
+			Extractable: fmt.Sprintf("only wrapped under a trusted KEK: %v", r.plan.Backup)}, nil
 	})
 }
 
 func (r *rootRun) certificate(ctx context.Context) error {
-	return r.confirmed(ctx, "certificate", func() (map[string]string, error) {
-		serial, err := pki.NewSerial(tokenRand{ctx, r.root})
+	return r.confirmed(ctx, "certificate", func() (any, error) {
+		serial, err := pki.NewSerial(run.TokenRand(ctx, r.root))
 		if err != nil {
 			return nil, err
 		}
 		c := r.plan.Certificate
 		cert, lint, err := pki.IssueRoot(pki.RootCA{CommonName: c.CommonName, Organization: c.Organization,
-			Country: c.Country, NotBefore: r.env.now(), ValidityYears: c.ValidityYears}, serial, r.rootKey)
+			Country: c.Country, NotBefore: r.Env.Clock(), ValidityYears: c.ValidityYears}, serial, r.rootKey)
 		if err != nil {
 			return nil, err
 		}
 		if err := r.root.StoreCertificate(ctx, cert, r.rootKey.ID(), "root "+r.plan.ID); err != nil {
 			return nil, err
 		}
-		path, err := writeCertPEM(r.env.Workspace, r.plan.ID+"-root.pem", cert)
+		path, err := writeCertPEM(r.Env.Workspace, r.plan.ID+"-root.pem", cert)
 		if err != nil {
 			return nil, err
 		}
 		r.made = append(r.made, removeFile(path))
 		r.res.Root, r.res.RootPath = cert, path
-		fp := pki.CertificateFingerprint(cert)
-		return map[string]string{"subject": cert.Subject.String(), "serial": pki.SerialHex(cert.SerialNumber),
-			"not_before": cert.NotBefore.Format(time.RFC3339), "not_after": cert.NotAfter.Format(time.RFC3339),
-			"sha256": fp.String(), "words": fp.Words(), "lint_warnings": fmt.Sprint(len(lint.Warnings())),
-			"algorithm": string(r.plan.Algorithm()),
-			"file":      path}, nil
+		return RootCertified{Certificate: certificatePayload(cert, string(r.plan.Algorithm()), path),
+			LintWarnings: len(lint.Warnings())}, nil
 	})
 }
 
@@ -360,23 +356,23 @@ func (r *rootRun) horizon(ctx context.Context) error {
 	h := HorizonOf(r.plan.Key.Algorithm, r.res.Root.NotAfter)
 	st := rootStep("horizon")
 	if len(h.Notices) == 0 {
-		return r.step(st, record.System, func() (map[string]string, error) {
-			return map[string]string{"notice": "validity ends before 2031: no horizon notice"}, nil
+		return r.Step(st, record.System, func() (any, error) {
+			return HorizonNoted{Notice: "validity ends before 2031: no horizon notice"}, nil
 		})
 	}
 	who, err := r.people.AcknowledgeHorizon(ctx, h)
 	if err != nil {
 		return fmt.Errorf("%s: %w", st.Title, err)
 	}
-	return r.step(st, who, func() (map[string]string, error) {
-		return map[string]string{"notices": strings.Join(h.Notices, " "), "acknowledged_by": who.Name}, nil
+	return r.Step(st, who, func() (any, error) {
+		return HorizonNoted{Notices: h.Notices, AcknowledgedBy: who.Name}, nil
 	})
 }
 
 // recordSigner makes the key that signs PDF records on the operations token, and its
 // certificate from the root.
 func (r *rootRun) recordSigner(ctx context.Context) error {
-	return r.confirmed(ctx, "record-signer", func() (map[string]string, error) {
+	return r.confirmed(ctx, "record-signer", func() (any, error) {
 		created := false
 		if _, err := r.mod.TokenByLabel(ctx, r.plan.OperationsToken); errors.Is(err, hsm.ErrTokenNotFound) {
 			slot, err := r.mod.FreeSlot(ctx)
@@ -385,7 +381,7 @@ func (r *rootRun) recordSigner(ctx context.Context) error {
 			}
 			// Journaled first: a run killed from here on leaves a token whose SO PIN came
 			// from a secret that died with it, and abort must say so.
-			if err := r.run.journal.Note(stepTokenIntent, record.System, map[string]string{"token": r.plan.OperationsToken, "role": "operations"}); err != nil {
+			if err := r.Note(run.StepTokenIntent, record.System, run.TokenIntent{Token: r.plan.OperationsToken, Role: "operations"}); err != nil {
 				return nil, err
 			}
 			opsSO := quorum.OpsSOPIN.Derive(r.s, r.plan.ID)
@@ -410,7 +406,7 @@ func (r *rootRun) recordSigner(ctx context.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		if err := noteKeyIntent(r.run, r.plan.OperationsToken, id); err != nil {
+		if err := r.Note(run.StepKeyIntent, record.System, run.KeyIntent{Token: r.plan.OperationsToken, KeyID: id}); err != nil {
 			return nil, err
 		}
 		label := "record signer " + r.plan.ID
@@ -420,14 +416,14 @@ func (r *rootRun) recordSigner(ctx context.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		serial, err := pki.NewSerial(tokenRand{ctx, r.root})
+		serial, err := pki.NewSerial(run.TokenRand(ctx, r.root))
 		if err != nil {
 			return nil, err
 		}
 		years := min(10, r.plan.Certificate.ValidityYears)
 		cert, _, err := pki.Issue(pki.RecordSigner{CommonName: r.plan.recordSignerName(),
 			Organization: r.plan.Certificate.Organization, Country: r.plan.Certificate.Country,
-			NotBefore: r.env.now(), ValidityYears: years, EmailProtection: true},
+			NotBefore: r.Env.Clock(), ValidityYears: years, EmailProtection: true},
 			serial, r.signerKey.Public(), pki.Issuer{Certificate: r.res.Root, Signer: r.rootKey})
 		if err != nil {
 			return nil, err
@@ -435,30 +431,26 @@ func (r *rootRun) recordSigner(ctx context.Context) error {
 		if err := r.ops.StoreCertificate(ctx, cert, id, label); err != nil {
 			return nil, err
 		}
-		path, err := writeCertPEM(r.env.Workspace, r.plan.ID+"-record-signer.pem", cert)
+		path, err := writeCertPEM(r.Env.Workspace, r.plan.ID+"-record-signer.pem", cert)
 		if err != nil {
 			return nil, err
 		}
 		r.made = append(r.made, removeFile(path))
 		r.res.RecordSigner, r.res.RecordSignerPath = cert, path
-		fp := pki.CertificateFingerprint(cert)
-		return map[string]string{"token": r.plan.OperationsToken, "token_created": fmt.Sprint(created),
-			"key_id": hex.EncodeToString(id), "subject": cert.Subject.String(),
-			"serial": pki.SerialHex(cert.SerialNumber), "sha256": fp.String(), "file": path,
-			"not_before": cert.NotBefore.Format(time.RFC3339), "not_after": cert.NotAfter.Format(time.RFC3339),
-			"algorithm": string(keyalg.ECDSAP384)}, nil
+		return RecordSignerMade{Token: r.plan.OperationsToken, TokenCreated: created, KeyID: id,
+			Certificate: certificatePayload(cert, string(keyalg.ECDSAP384), path)}, nil
 	})
 }
 
 func (r *rootRun) split(ctx context.Context) error {
-	return r.confirmed(ctx, "split", func() (map[string]string, error) {
+	return r.confirmed(ctx, "split", func() (any, error) {
 		var err error
 		n := len(r.plan.Custodians)
 		r.shares, err = quorum.Split(r.s, r.plan.ID, 1, n, r.plan.Threshold)
 		if err != nil {
 			return nil, err
 		}
-		data := map[string]string{"shares": fmt.Sprint(n), "threshold": fmt.Sprint(r.plan.Threshold)}
+		data := Split{Epoch: 1, Threshold: r.plan.Threshold, SecretDigest: quorum.Digest(r.s, r.plan.ID, 1)}
 		for i, sh := range r.shares {
 			c := sh.Commitment()
 			r.commits = append(r.commits, registry.QuorumShare{Number: sh.Number, Custodian: r.plan.Custodians[i], Commitment: c})
@@ -467,8 +459,8 @@ func (r *rootRun) split(ctx context.Context) error {
 			if err != nil {
 				return nil, fmt.Errorf("share #%d for %s: %w", sh.Number, r.plan.Custodians[i], err)
 			}
-			data[fmt.Sprintf("share_%d", sh.Number)] = fmt.Sprintf("%s, commitment %s, delivered to %s",
-				r.plan.Custodians[i], hex.EncodeToString(c), dest)
+			data.Shares = append(data.Shares, ShareHandedOut{Number: sh.Number, Custodian: r.plan.Custodians[i],
+				Commitment: c, Destination: dest})
 		}
 		r.res.Shares = r.commits
 		return data, nil
@@ -479,7 +471,7 @@ func (r *rootRun) split(ctx context.Context) error {
 // commitment, reconstructs S from a quorum and checks it before logging in with the PIN
 // derived from the reconstruction, and has the root key sign.
 func (r *rootRun) verifyShares(ctx context.Context) error {
-	return r.confirmed(ctx, "verify-shares", func() (map[string]string, error) {
+	return r.confirmed(ctx, "verify-shares", func() (any, error) {
 		p := quorumParams(registry.Quorum{CeremonyID: r.plan.ID, Threshold: r.plan.Threshold, Shares: r.commits,
 			Epoch: 1, SecretDigest: quorum.Digest(r.s, r.plan.ID, 1)})
 		// Every share as read back must match its commitment; the first M must rebuild S.
@@ -521,8 +513,8 @@ func (r *rootRun) verifyShares(ctx context.Context) error {
 		if err := signs(r.rootKey, r.res.Root); err != nil {
 			return nil, err
 		}
-		return map[string]string{"read_back": fmt.Sprintf("%d of %d shares match their commitments", n, n),
-			"reconstruction": fmt.Sprintf("shares 1 to %d reconstruct the secret; it matches its digest; login succeeded; the root key signs", r.plan.Threshold)}, nil
+		return SharesVerified{ReadBack: fmt.Sprintf("%d of %d shares match their commitments", n, n),
+			Reconstruction: fmt.Sprintf("shares 1 to %d reconstruct the secret; it matches its digest; login succeeded; the root key signs", r.plan.Threshold)}, nil
 	})
 }
 
@@ -550,12 +542,12 @@ func signs(key crypto.Signer, cert *x509.Certificate) error {
 func (r *rootRun) backup(ctx context.Context) error {
 	st := rootStep("backup")
 	if !r.plan.Backup {
-		return r.step(st, record.System, func() (map[string]string, error) {
-			return map[string]string{"backup": "none: the plan chose no backup; the key never leaves the token"}, nil
+		return r.Step(st, record.System, func() (any, error) {
+			return BackupWritten{None: "the plan chose no backup; the key never leaves the token"}, nil
 		})
 	}
-	return r.confirmed(ctx, "backup", func() (map[string]string, error) {
-		path, sum, err := writeBackup(ctx, r.env.Workspace, r.root, r.plan.ID, 1, r.s, r.soPIN, r.userPIN, r.rootKey.ID())
+	return r.confirmed(ctx, "backup", func() (any, error) {
+		path, sum, err := writeBackup(ctx, r.Env.Workspace, r.root, r.plan.ID, 1, r.s, r.soPIN, r.userPIN, r.rootKey.ID())
 		if err != nil {
 			return nil, err
 		}
@@ -564,8 +556,8 @@ func (r *rootRun) backup(ctx context.Context) error {
 		if err := r.root.Login(ctx, hsm.User, r.userPIN); err != nil {
 			return nil, err
 		}
-		return map[string]string{"file": path, "sha256": sum,
-			"method": "CKM_AES_KEY_WRAP_PAD under a KEK derived from the quorum secret, trusted only for the wrap"}, nil
+		return BackupWritten{File: path, SHA256: sum,
+			Method: "CKM_AES_KEY_WRAP_PAD under a KEK derived from the quorum secret, trusted only for the wrap"}, nil
 	})
 }
 
@@ -577,7 +569,7 @@ func writeBackup(ctx context.Context, ws *workspace.Workspace, s *hsm.Session, i
 	if err != nil {
 		return "", "", err
 	}
-	path := ws.Path("backup", fmt.Sprintf("%s-epoch%d.wrapped", id, epoch))
+	path := ws.Path(workspace.BackupDir, fmt.Sprintf("%s-epoch%d.wrapped", id, epoch))
 	if err := workspace.CreateExclusive(path, blob, 0o644); err != nil {
 		return "", "", fmt.Errorf("write backup: %w", err)
 	}
@@ -586,8 +578,8 @@ func writeBackup(ctx context.Context, ws *workspace.Workspace, s *hsm.Session, i
 }
 
 func (r *rootRun) close(ctx context.Context) error {
-	return r.confirmed(ctx, "close", func() (map[string]string, error) {
-		reg := r.env.Registry
+	return r.confirmed(ctx, "close", func() (any, error) {
+		reg := r.Env.Registry
 		key := registry.KeyLocation{TokenLabel: r.plan.ID, KeyID: r.rootKey.ID(), Algorithm: r.plan.Key.Algorithm}
 		if _, err := reg.AddIssuer(ctx, registry.Issuer{ID: r.plan.ID, Kind: registry.IssuerRoot, Certificate: r.res.Root.Raw,
 			CeremonyID: r.plan.ID, Key: key}); err != nil {
@@ -607,13 +599,13 @@ func (r *rootRun) close(ctx context.Context) error {
 			Key: registry.KeyLocation{TokenLabel: r.plan.OperationsToken, KeyID: r.signerKey.ID(), Algorithm: string(keyalg.ECDSAP384)}}); err != nil {
 			return nil, err
 		}
-		if err := reg.SetSetting(ctx, "pkcs11.module", r.mod.Path()); err != nil {
+		if err := run.SaveModule(ctx, reg, r.mod.Path()); err != nil {
 			return nil, err
 		}
 		r.made = nil // from here on the run's objects are the registry's
 		fp := r.res.Fingerprint()
-		return map[string]string{"root_sha256": fp.String(), "root_words": fp.Words(),
-			"secrets": "quorum secret, PINs and KEK zeroed in memory; the session is logged out"}, nil
+		return Closed{RootSHA256: fp.String(), RootWords: fp.Words(), Module: r.mod.Path(), OperationsToken: r.plan.OperationsToken,
+			Secrets: "quorum secret, PINs and KEK zeroed in memory; the session is logged out"}, nil
 	})
 }
 
@@ -645,14 +637,22 @@ func (r *rootRun) voidRootToken(ctx context.Context) string {
 }
 
 // rollback undoes what a failed run made on tokens and in the workspace, newest first, and
-// journals each.
-func (r *rootRun) rollback(ctx context.Context) {
+// journals each. It returns the run's error cause, with the journal's failure if the journal
+// could not record what was undone.
+func (r *rootRun) rollback(ctx context.Context, cause error) error {
 	ctx = context.WithoutCancel(ctx)
+	var unjournaled []string
 	for i := len(r.made) - 1; i >= 0; i-- {
 		what := r.made[i](ctx)
-		r.journal.Note("root.rollback", record.System, map[string]string{"undone": what})
+		if err := r.Note(stepRollback, record.System, run.RolledBack{Undone: what}); err != nil {
+			unjournaled = append(unjournaled, what)
+		}
 	}
 	r.made = nil
+	if len(unjournaled) > 0 {
+		return fmt.Errorf("%w; undone, but the journal could not record it: %s", cause, strings.Join(unjournaled, "; "))
+	}
+	return cause
 }
 
 func (r *rootRun) closeSessions(ctx context.Context) {
@@ -669,7 +669,7 @@ func (r *rootRun) closeSessions(ctx context.Context) {
 }
 
 func (r *rootRun) wipe() {
-	secret.ZeroAll(r.s, r.soPIN, r.nextSOPIN, r.userPIN, r.opsPIN)
+	secret.ZeroAll(r.s, r.soPIN, r.nextSOPIN, r.userPIN)
 	for i := range r.shares {
 		r.shares[i].Wipe()
 	}

@@ -14,10 +14,9 @@ func shareLabel(ceremonyID string, number int) string {
 }
 
 // WriteShareToToken stores a custodian's share on their own token as a private data object,
-// readable only after login with their PIN (zeroed here). It is the destination a custodian
-// can choose instead of copying the share by hand.
+// readable only after login with their PIN. It is the destination a custodian can choose
+// instead of copying the share by hand.
 func WriteShareToToken(ctx context.Context, module, token string, pin []byte, d ShareDelivery, opts ...hsm.Option) error {
-	defer secret.Zero(pin)
 	s, done, err := custodianSession(ctx, module, token, pin, opts)
 	if err != nil {
 		return err
@@ -34,7 +33,6 @@ func WriteShareToToken(ctx context.Context, module, token string, pin []byte, d 
 
 // ReadShareFromToken reads a share back from a custodian's token.
 func ReadShareFromToken(ctx context.Context, module, token string, pin []byte, ceremonyID string, number int, opts ...hsm.Option) (string, error) {
-	defer secret.Zero(pin)
 	s, done, err := custodianSession(ctx, module, token, pin, opts)
 	if err != nil {
 		return "", err

@@ -17,6 +17,7 @@ import (
 	"github.com/custos-pki/custos/quorum"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/run"
 	"github.com/custos-pki/custos/workspace"
 )
 
@@ -27,7 +28,7 @@ type people struct {
 	confirm int // steps confirmed
 }
 
-func (p *people) Confirm(ctx context.Context, st Step) (record.Actor, error) {
+func (p *people) Confirm(ctx context.Context, st run.Step) (record.Actor, error) {
 	p.confirm++
 	return record.Actor{Name: "Ada Admin", Role: "administrator"}, ctx.Err()
 }
@@ -46,7 +47,7 @@ func (p *people) ReadBackShare(ctx context.Context, d ShareDelivery) (string, er
 }
 
 type fixture struct {
-	env  Env
+	env  run.Env
 	hsm  *testhsm.Env
 	plan *Plan
 	dir  string
@@ -71,7 +72,7 @@ func newFixture(t *testing.T, planText string) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Close() })
-	return &fixture{env: Env{Workspace: ws, Registry: reg}, hsm: h, plan: plan, dir: dir}
+	return &fixture{env: run.Env{Workspace: ws, Registry: reg}, hsm: h, plan: plan, dir: dir}
 }
 
 func (f *fixture) quorum(t *testing.T, shares ...string) *quorum.Collector {
@@ -328,7 +329,7 @@ func checkNoUnaccountedKeys(t *testing.T, f *fixture, k int, kind string) {
 	// The operations token keeps no record-signer key of a failed run.
 	if s, err := m.OpenSession(ctx, f.plan.OperationsToken); err == nil {
 		if err := s.Login(ctx, hsm.User, []byte("ops-pin-1234")); err == nil {
-			journal, _ := os.ReadFile(filepath.Join(f.env.Workspace.Dir, "journal", f.plan.ID+".jsonl"))
+			journal, _ := os.ReadFile(rootJournal(t, f))
 			objs, _ := s.Objects(ctx)
 			for _, o := range objs {
 				if !strings.Contains(string(journal), hex.EncodeToString(o.ID)) {
@@ -346,16 +347,42 @@ func checkNoUnaccountedKeys(t *testing.T, f *fixture, k int, kind string) {
 		return
 	}
 	if _, err := m.TokenByLabel(ctx, f.plan.ID); err == nil {
-		jf, _ := record.ReadJournalFile(filepath.Join(f.env.Workspace.Dir, "journal", f.plan.ID+".jsonl"))
+		jf, _ := record.ReadJournalFile(rootJournal(t, f))
 		var said bool
 		for _, e := range jf.Entries {
-			said = said || (e.Step == "root.rollback" && strings.Contains(e.Data["undone"], "nobody can use it"))
+			if e.Step == stepRollback {
+				p, err := record.Decode[run.RolledBack](e)
+				said = said || (err == nil && strings.Contains(p.Undone, "nobody can use it"))
+			}
 		}
 		if !said {
 			t.Errorf("call %d %s: root token %q left behind and the journal does not say why", k, kind, f.plan.ID)
 		}
 	}
 }
+
+// rootJournal is the journal of the fixture's last root ceremony run: its own id, not the
+// plan's.
+func rootJournal(t *testing.T, f *fixture) string {
+	t.Helper()
+	runs, err := f.env.Registry.RunsOf(context.Background(), f.plan.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(runs) - 1; i >= 0; i-- {
+		if runs[i].Operation == "root" {
+			if runs[i].ID == f.plan.ID {
+				t.Errorf("the root ceremony's run id is the plan's id %q", f.plan.ID)
+			}
+			return runs[i].JournalPath
+		}
+	}
+	t.Fatalf("no root ceremony run of %s", f.plan.ID)
+	return ""
+}
+
+// handlers are the stopped-run handlers a front end offers for ceremonies.
+var handlers = run.Handlers{Handler()}
 
 // An issue-ca failing at any PKCS#11 call leaves no issuing CA key that the journal does not
 // name, and the root usable.
@@ -400,12 +427,12 @@ func TestIssueCAFaultAtEveryCall(t *testing.T) {
 	runs, _ := f.env.Registry.UnfinishedRuns(ctx)
 	destroyed := 0
 	for _, r := range runs {
-		res, err := Abort(ctx, f.env, r.ID, []byte("ops-pin-1234"))
+		res, err := handlers.Abort(ctx, f.env, r.ID, run.PINs{Ops: []byte("ops-pin-1234")})
 		if err != nil {
 			t.Errorf("abort %s: %v", r.ID, err)
 			continue
 		}
-		destroyed += len(res.Destroyed)
+		destroyed += len(res.Done)
 	}
 	// Every key on the operations token is the record signer, a registered issuing CA, or
 	// named in a journal as rolled back.

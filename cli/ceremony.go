@@ -13,6 +13,7 @@ import (
 	"github.com/custos-pki/custos/cli/command"
 	"github.com/custos-pki/custos/internal/secret"
 	"github.com/custos-pki/custos/record"
+	"github.com/custos-pki/custos/run"
 	"github.com/custos-pki/custos/workspace"
 )
 
@@ -54,13 +55,13 @@ The plan, the shares folder and the PIN file are checked before the HSM is opene
 					return err
 				}
 				defer secret.Zero(pin)
-				e, done, err := env.ceremonyEnv(ctx)
+				e, err := env.open(ctx)
 				if err != nil {
 					return err
 				}
-				defer done()
+				defer e.Close()
 				fmt.Fprintf(s.Err, "plan %s\n  sha256 %x\n  words  %s\n", *planPath, plan.SHA256(), plan.HashWords())
-				e.Progress = progressPrinter(s)
+				e.Progress = stepPrinter(s)
 				res, err := ceremony.Root(ctx, e, plan, pin, &fileParticipants{files: files, err: s,
 					admin: record.Actor{Name: plan.Administrator, Role: "administrator"}})
 				if err != nil {
@@ -90,15 +91,16 @@ func printRoot(s command.Streams, plan *ceremony.Plan, res *ceremony.RootResult,
 		plan.Threshold, len(plan.Custodians), sharesDir)
 }
 
-func progressPrinter(s command.Streams) func(ceremony.Event) {
-	return func(e ceremony.Event) {
+// stepPrinter prints each step of a run as it begins, ends or fails, by its title.
+func stepPrinter(s command.Streams) func(run.Event) {
+	return func(e run.Event) {
 		switch e.Status {
 		case record.StatusBegin:
 			fmt.Fprintf(s.Err, "… %s\n", e.Step.Title)
 		case record.StatusDone:
 			fmt.Fprintf(s.Err, "✓ %s\n", e.Step.Title)
 		case record.StatusFailed:
-			fmt.Fprintf(s.Err, "✗ %s: %v\n", e.Step.Title, e.Err)
+			fmt.Fprintf(s.Err, "✗ %s: %v\n", e.Step.Title, command.OneLine(e.Err))
 		}
 	}
 }
@@ -152,7 +154,7 @@ type fileParticipants struct {
 	admin record.Actor // who confirms: the plan's administrator, or the custodians present
 }
 
-func (p *fileParticipants) Confirm(ctx context.Context, st ceremony.Step) (record.Actor, error) {
+func (p *fileParticipants) Confirm(ctx context.Context, st run.Step) (record.Actor, error) {
 	return p.admin, ctx.Err()
 }
 

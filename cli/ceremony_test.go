@@ -49,7 +49,7 @@ func newCeremonyBench(t *testing.T) *ceremonyBench {
 // run runs a command, keeping what it printed, and fails the test unless it exits with want.
 func (b *ceremonyBench) run(t *testing.T, want int, args ...string) string {
 	t.Helper()
-	code, out, errs := run(t, append(args, "--workspace", b.ws)...)
+	code, out, errs := custos(t, append(args, "--workspace", b.ws)...)
 	b.out.WriteString(out + errs)
 	if code != want {
 		t.Fatalf("custos %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, out, errs)

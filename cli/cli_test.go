@@ -13,8 +13,8 @@ import (
 	"github.com/custos-pki/custos/internal/testhsm"
 )
 
-// run executes the command line and returns its exit status and what it printed.
-func run(t *testing.T, args ...string) (int, string, string) {
+// custos executes the command line and returns its exit status and what it printed.
+func custos(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code := Run(context.Background(), args, command.Streams{Out: &out, Err: &errb}, nil)
@@ -47,7 +47,7 @@ func TestUsageAndExitStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out, errs := run(t, tt.args...)
+			code, out, errs := custos(t, tt.args...)
 			if code != tt.code {
 				t.Fatalf("exit %d, want %d; stderr: %s", code, tt.code, errs)
 			}
@@ -68,7 +68,7 @@ func TestHSMList(t *testing.T) {
 	env := testhsm.New(t)
 	env.InitToken(t, "acme-ops", "so-pin-1234", "user-pin-1234")
 	env.InitToken(t, "Zoë's token", "so-pin-1234", "user-pin-1234")
-	code, out, errs := run(t, "hsm", "list", "--module", env.ModulePath)
+	code, out, errs := custos(t, "hsm", "list", "--module", env.ModulePath)
 	if code != command.ExitOK {
 		t.Fatalf("exit %d: %s", code, errs)
 	}

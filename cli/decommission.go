@@ -9,6 +9,7 @@ import (
 	"github.com/custos-pki/custos/cli/command"
 	"github.com/custos-pki/custos/decommission"
 	"github.com/custos-pki/custos/pki"
+	"github.com/custos-pki/custos/run"
 )
 
 func decommissionCmd() command.Command {
@@ -27,7 +28,7 @@ running the same manifest again resumes it or, once complete, changes nothing.`,
 			fs.StringVar(&req.Serial, "serial", "", "the device `SERIAL`")
 			manifest := fs.String("manifest", "", "a fleet manifest `FILE.csv`")
 			method := fs.String("method", "", "erase, reinit, physical or unreachable")
-			reason := fs.String("reason", "", "RFC 5280 `REASON`: cessationOfOperation, keyCompromise, superseded, affiliationChanged")
+			reason := fs.String("reason", "", "RFC 5280 `REASON`: "+pki.ReasonNames(decommission.Reasons(decommission.Erase))+" (default: the method's)")
 			fs.StringVar(&req.Technician, "technician", "", "the technician's `NAME`")
 			fs.StringVar(&req.Witness, "witness", "", "the witness's `NAME`")
 			return func(ctx context.Context, s command.Streams, args []string) error {
@@ -43,7 +44,7 @@ running the same manifest again resumes it or, once complete, changes nothing.`,
 				}
 				defer pins.zero()
 				if *manifest != "" {
-					return runFleet(ctx, s, df.env, *manifest, decommission.FleetRequest{ManifestPath: *manifest,
+					return runFleet(ctx, s, df, *manifest, decommission.FleetRequest{ManifestPath: *manifest,
 						Technician: req.Technician, Witness: req.Witness, OpsPIN: pins.ops, DevicePIN: pins.device})
 				}
 				if req.Method, err = decommission.ParseMethod(*method); err != nil {
@@ -54,11 +55,11 @@ running the same manifest again resumes it or, once complete, changes nothing.`,
 						return command.Usagef("--reason: %v", err)
 					}
 				}
-				env, done, err := df.decommissionEnv(ctx)
+				env, err := df.open(ctx)
 				if err != nil {
 					return err
 				}
-				defer done()
+				defer env.Close()
 				env.Progress = stepPrinter(s)
 				req.OpsPIN, req.DevicePIN = pins.ops, pins.device
 				res, err := decommission.Decommission(ctx, env, req)
@@ -74,7 +75,7 @@ running the same manifest again resumes it or, once complete, changes nothing.`,
 }
 
 // runFleet retires the devices of a manifest, printing the count done about once a second.
-func runFleet(ctx context.Context, s command.Streams, ef envFlags, path string, req decommission.FleetRequest) error {
+func runFleet(ctx context.Context, s command.Streams, df deviceFlags, path string, req decommission.FleetRequest) error {
 	if err := command.ExistingFile(path); err != nil {
 		return err
 	}
@@ -82,14 +83,14 @@ func runFleet(ctx context.Context, s command.Streams, ef envFlags, path string, 
 	if err != nil {
 		return err
 	}
-	env, done, err := ef.decommissionEnv(ctx)
+	env, err := df.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer env.Close()
 	last := time.Time{}
-	env.Progress = func(p decommission.Progress) {
-		if p.Step == "fleet" && (time.Since(last) > time.Second || p.Done == p.Total) {
+	env.Progress = func(p run.Event) {
+		if p.Total > 0 && (time.Since(last) > time.Second || p.Done == p.Total) {
 			fmt.Fprintf(s.Err, "%d of %d devices\n", p.Done, p.Total)
 			last = time.Now()
 		}
@@ -111,18 +112,4 @@ func runFleet(ctx context.Context, s command.Streams, ef envFlags, path string, 
 		return fmt.Errorf("%d devices failed; see the record and journal, fix them and run the manifest again", res.Failed)
 	}
 	return nil
-}
-
-// stepPrinter prints each step of a device's decommissioning as it begins, ends or fails.
-func stepPrinter(s command.Streams) func(decommission.Progress) {
-	return func(p decommission.Progress) {
-		switch {
-		case p.Err != nil:
-			fmt.Fprintf(s.Err, "✗ %s: %v\n", p.Step, p.Err)
-		case p.Status == "done":
-			fmt.Fprintf(s.Err, "✓ %s\n", p.Step)
-		case p.Status == "begin":
-			fmt.Fprintf(s.Err, "… %s\n", p.Step)
-		}
-	}
 }

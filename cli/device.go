@@ -40,11 +40,11 @@ user and SO PIN, generates the device key on it, issues its certificate from the
 					return err
 				}
 				defer pins.zero()
-				env, done, err := df.decommissionEnv(ctx)
+				env, err := df.open(ctx)
 				if err != nil {
 					return err
 				}
-				defer done()
+				defer env.Close()
 				req.OpsPIN, req.DevicePIN = pins.ops, pins.device
 				p, err := decommission.Provision(ctx, env, req)
 				if err != nil {
@@ -84,11 +84,11 @@ func deviceImport() command.Command {
 						}
 					}
 				}
-				env, done, err := envFlags{workspace: ws}.decommissionEnv(ctx)
+				env, err := envFlags{workspace: ws}.open(ctx)
 				if err != nil {
 					return err
 				}
-				defer done()
+				defer env.Close()
 				n, err := decommission.Import(ctx, env, *issuer, args)
 				if err != nil {
 					return err
@@ -199,11 +199,11 @@ func crlPublish() command.Command {
 					return err
 				}
 				defer secret.Zero(pin)
-				e, done, err := env.decommissionEnv(ctx)
+				e, err := env.open(ctx)
 				if err != nil {
 					return err
 				}
-				defer done()
+				defer e.Close()
 				c, err := decommission.PublishCRL(ctx, e, *issuer, pin, time.Duration(*days)*24*time.Hour)
 				if err != nil {
 					return err

@@ -4,10 +4,9 @@ import (
 	"context"
 	"flag"
 
-	"github.com/custos-pki/custos/ceremony"
 	"github.com/custos-pki/custos/cli/command"
-	"github.com/custos-pki/custos/decommission"
 	"github.com/custos-pki/custos/internal/secret"
+	"github.com/custos-pki/custos/run"
 )
 
 // envFlags are --workspace and --module: where a command works and which PKCS#11 module it
@@ -23,16 +22,14 @@ func addEnvFlags(fs *flag.FlagSet, moduleDefault string) envFlags {
 	}
 }
 
-// ceremonyEnv opens the workspace and registry for a ceremony or quorum command.
-func (f envFlags) ceremonyEnv(ctx context.Context) (ceremony.Env, func(), error) {
-	ws, reg, closeAll, err := command.OpenWorkspace(ctx, *f.workspace)
-	return ceremony.Env{Workspace: ws, Registry: reg, Module: *f.module}, closeAll, err
-}
-
-// decommissionEnv opens the workspace and registry for a device, decommission or CRL command.
-func (f envFlags) decommissionEnv(ctx context.Context) (decommission.Env, func(), error) {
-	ws, reg, closeAll, err := command.OpenWorkspace(ctx, *f.workspace)
-	return decommission.Env{Workspace: ws, Registry: reg, Module: *f.module}, closeAll, err
+// open opens the workspace and its registry for a workflow, with --module when given (nil
+// module: the command has no --module). Close the Env after.
+func (f envFlags) open(ctx context.Context) (run.Env, error) {
+	env, err := run.Open(ctx, *f.workspace)
+	if err == nil && f.module != nil {
+		env.Module = *f.module
+	}
+	return env, err
 }
 
 // pinFile is a flag naming a file that holds a PIN (mode 0600: see secret.ReadPINFile).
@@ -100,11 +97,12 @@ type deviceFlags struct {
 	pins         pinFiles
 }
 
-// decommissionEnv opens the workspace and registry, with the device tokens' module.
-func (f deviceFlags) decommissionEnv(ctx context.Context) (decommission.Env, func(), error) {
-	env, done, err := f.env.decommissionEnv(ctx)
+// open opens the workspace and registry for a workflow, with both modules' flags. Close the
+// Env after.
+func (f deviceFlags) open(ctx context.Context) (run.Env, error) {
+	env, err := f.env.open(ctx)
 	env.DeviceModule = *f.deviceModule
-	return env, done, err
+	return env, err
 }
 
 func addDeviceFlags(fs *flag.FlagSet) deviceFlags {

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -144,13 +143,13 @@ record signer, and the command says so).`,
 				}
 				printCheck(s, rep)
 				if len(p.ops) > 0 {
-					ws, reg, closeAll, err := command.OpenWorkspace(ctx, *ef.workspace)
+					env, err := ef.open(ctx)
 					if err != nil {
 						return err
 					}
-					defer closeAll()
-					path, err := hsmcheck.Save(ctx, hsmcheck.SaveEnv{Workspace: ws, Registry: reg, Module: *opsModule,
-						OpsPIN: bytes.Clone(p.ops), PlanName: planName, Started: started}, rep)
+					defer env.Close()
+					env.Module = *opsModule
+					path, err := hsmcheck.Save(ctx, env, hsmcheck.SaveRequest{OpsPIN: p.ops, PlanName: planName, Started: started}, rep)
 					if errors.Is(err, hsmcheck.ErrNoRecordSigner) {
 						return fmt.Errorf("the check ran, but its record cannot be signed: %w; keep the table above, or check again after the root ceremony", err)
 					}

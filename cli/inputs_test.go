@@ -95,7 +95,7 @@ backup: false
 			}
 			t.Run(tt.name+"/"+h.Name, func(t *testing.T) {
 				inputfiletest.Refuse(t, h, func(path string) error {
-					code, _, errs := run(t, tt.args(path)...)
+					code, _, errs := custos(t, tt.args(path)...)
 					if code == 0 {
 						return nil
 					}
@@ -142,7 +142,7 @@ backup: false
 		t.Run(tt.name, func(t *testing.T) {
 			p := filepath.Join(dir, "plan.yaml")
 			os.WriteFile(p, []byte(tt.plan), 0o644)
-			code, _, errs := run(t, "ceremony", "root", "--plan", p, "--shares-dir", dir, "--ops-pin-file", pin, "--workspace", ws)
+			code, _, errs := custos(t, "ceremony", "root", "--plan", p, "--shares-dir", dir, "--ops-pin-file", pin, "--workspace", ws)
 			if code != command.ExitFail || !strings.Contains(errs, p+": "+tt.want) {
 				t.Errorf("exit %d, stderr %q; want %q", code, errs, tt.want)
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/custos-pki/custos/pki"
 	"github.com/custos-pki/custos/quorum"
 	"github.com/custos-pki/custos/record"
+	"github.com/custos-pki/custos/run"
 )
 
 // quorumFlags are the flags every operation under quorum takes.
@@ -53,7 +54,7 @@ func (f *quorumFlags) check(fs *flag.FlagSet) error {
 
 // quorumOp is an operation under quorum, given the workspace, the quorum of checked shares and
 // the operator PIN (nil without --ops-pin-file); it returns its run id.
-type quorumOp func(env ceremony.Env, q *quorum.Collector, opsPIN []byte) (runID string, err error)
+type quorumOp func(env run.Env, q *quorum.Collector, opsPIN []byte) (runID string, err error)
 
 // run reads the operator PIN (when given), opens the workspace, collects the shares, runs op,
 // and names the run's record. The PIN and the shares are zeroed after.
@@ -63,17 +64,17 @@ func (f *quorumFlags) run(ctx context.Context, s command.Streams, op quorumOp) e
 		return err
 	}
 	defer secret.Zero(pin)
-	env, done, err := f.env.ceremonyEnv(ctx)
+	env, err := f.env.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer env.Close()
 	q, err := f.collect(ctx, s, env)
 	if err != nil {
 		return err
 	}
 	defer q.Wipe()
-	env.Progress = progressPrinter(s)
+	env.Progress = stepPrinter(s)
 	runID, err := op(env, q, pin)
 	if err != nil {
 		return err
@@ -84,7 +85,7 @@ func (f *quorumFlags) run(ctx context.Context, s command.Streams, op quorumOp) e
 
 // collect loads the root's quorum and adds each share file, each checked against its
 // commitment as it is read.
-func (f *quorumFlags) collect(ctx context.Context, s command.Streams, env ceremony.Env) (*quorum.Collector, error) {
+func (f *quorumFlags) collect(ctx context.Context, s command.Streams, env run.Env) (*quorum.Collector, error) {
 	q, err := ceremony.LoadQuorum(ctx, env.Registry, *f.root)
 	if err != nil {
 		return nil, err
@@ -107,13 +108,13 @@ func (f *quorumFlags) collect(ctx context.Context, s command.Streams, env ceremo
 }
 
 // printRecord names the run's record, or says there is none.
-func printRecord(s command.Streams, env ceremony.Env, runID string) {
-	path := ceremony.RecordPath(env, runID)
+func printRecord(s command.Streams, env run.Env, runID string) {
+	path := env.RecordPath(runID)
 	if _, err := os.Stat(path); err == nil {
 		fmt.Fprintf(s.Out, "  record      %s\n", path)
 		return
 	}
-	fmt.Fprintf(s.Out, "  record      none (no --ops-pin-file); journal %s\n", env.Workspace.Path("journal", runID+".jsonl"))
+	fmt.Fprintf(s.Out, "  record      none (no --ops-pin-file); journal %s\n", env.JournalPath(runID))
 }
 
 func ceremonyIssueCA() command.Command {
@@ -138,7 +139,7 @@ issuing CA's certificate (lint-then-sign). Prints the issuing CA's id for --issu
 				if err := command.RequireFile("ops-pin-file", qf.opsPIN.path); err != nil {
 					return err
 				}
-				return qf.run(ctx, s, func(env ceremony.Env, q *quorum.Collector, pin []byte) (string, error) {
+				return qf.run(ctx, s, func(env run.Env, q *quorum.Collector, pin []byte) (string, error) {
 					req.OpsPIN = pin
 					res, err := ceremony.IssueCA(ctx, env, q, req)
 					if err != nil {
@@ -162,7 +163,7 @@ func ceremonyCRL() command.Command {
 			qf := addQuorumFlags(fs)
 			req := ceremony.RootCRLRequest{}
 			fs.StringVar(&req.Revoke, "revoke", "", "`SERIAL` (hex) of an issuing CA certificate to revoke")
-			reason := fs.String("reason", "", "revocation `REASON`: keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation")
+			reason := fs.String("reason", "", "revocation `REASON`: "+pki.ReasonNames(ceremony.RootCRLReasons()))
 			fs.IntVar(&req.NextUpdateDays, "next-update-days", 0, "`DAYS` until the next CRL is due (default: the plan's, else 365)")
 			return func(ctx context.Context, s command.Streams, args []string) error {
 				if err := qf.check(fs); err != nil {
@@ -177,12 +178,12 @@ func ceremonyCRL() command.Command {
 						return command.Usagef("--reason: %v", err)
 					}
 				case req.Revoke != "":
-					req.Reason = pki.ReasonCessationOfOperation
+					req.Reason = ceremony.RootCRLReasons()[0]
 				}
 				if req.NextUpdateDays < 0 {
 					return command.Usagef("--next-update-days must be positive")
 				}
-				return qf.run(ctx, s, func(env ceremony.Env, q *quorum.Collector, pin []byte) (string, error) {
+				return qf.run(ctx, s, func(env run.Env, q *quorum.Collector, pin []byte) (string, error) {
 					req.OpsPIN = pin
 					res, err := ceremony.RootCRL(ctx, env, q, req)
 					if err != nil {
@@ -229,7 +230,7 @@ func ceremonyReshare() command.Command {
 					return err
 				}
 				people := &fileParticipants{files: out, err: s, admin: record.Actor{Name: "command line", Role: "custodians"}}
-				return qf.run(ctx, s, func(env ceremony.Env, q *quorum.Collector, pin []byte) (string, error) {
+				return qf.run(ctx, s, func(env run.Env, q *quorum.Collector, pin []byte) (string, error) {
 					res, err := ceremony.Reshare(ctx, env, q, ceremony.ReshareRequest{Custodians: names, Threshold: *threshold, OpsPIN: pin}, people)
 					if err != nil {
 						return "", err
@@ -265,7 +266,7 @@ func ceremonyRestore() command.Command {
 				if err := command.Require(fs, "token"); err != nil {
 					return err
 				}
-				return qf.run(ctx, s, func(env ceremony.Env, q *quorum.Collector, pin []byte) (string, error) {
+				return qf.run(ctx, s, func(env run.Env, q *quorum.Collector, pin []byte) (string, error) {
 					req.OpsPIN = pin
 					res, err := ceremony.Restore(ctx, env, q, req)
 					if err != nil {
@@ -289,7 +290,7 @@ func ceremonyDestroy() command.Command {
 				if err := qf.check(fs); err != nil {
 					return err
 				}
-				return qf.run(ctx, s, func(env ceremony.Env, q *quorum.Collector, pin []byte) (string, error) {
+				return qf.run(ctx, s, func(env run.Env, q *quorum.Collector, pin []byte) (string, error) {
 					res, err := ceremony.Destroy(ctx, env, q, pin)
 					if err != nil {
 						return "", err

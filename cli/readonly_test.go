@@ -34,23 +34,23 @@ func TestReadOnlyWorkspace(t *testing.T) {
 			"--ops-pin-file", b.pin, "--device-pin-file", wrongPIN)
 		return b.ws
 	}, func(t *testing.T, ws string) {
-		custos := func(want int, args ...string) string {
+		inWS := func(want int, args ...string) string {
 			t.Helper()
-			code, out, errs := run(t, append(args, "--workspace", ws)...)
+			code, out, errs := custos(t, append(args, "--workspace", ws)...)
 			if code != want {
 				t.Fatalf("custos %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, out, errs)
 			}
 			return out + errs
 		}
-		out := custos(command.ExitOK, "runs")
+		out := inWS(command.ExitOK, "runs")
 		if !strings.Contains(out, "decommission single  SN-2") {
 			t.Errorf("runs:\n%s", out)
 		}
-		out = custos(command.ExitOK, "device", "list")
+		out = inWS(command.ExitOK, "device", "list")
 		if !strings.Contains(out, "SN-1") || !strings.Contains(out, "decommissioned") || !strings.Contains(out, "2 devices") {
 			t.Errorf("device list:\n%s", out)
 		}
-		out = custos(command.ExitOK, "device", "show", "SN-1")
+		out = inWS(command.ExitOK, "device", "show", "SN-1")
 		if !strings.Contains(out, "status   decommissioned") || !strings.Contains(out, "destroyed") {
 			t.Errorf("device show:\n%s", out)
 		}
@@ -59,20 +59,20 @@ func TestReadOnlyWorkspace(t *testing.T) {
 			t.Fatalf("records: %v", records)
 		}
 		for _, rec := range records {
-			if out := custos(command.ExitOK, "verify", rec); !strings.Contains(out, "verifies") {
+			if out := inWS(command.ExitOK, "verify", rec); !strings.Contains(out, "verifies") {
 				t.Errorf("verify %s:\n%s", rec, out)
 			}
 		}
 		journals, _ := filepath.Glob(filepath.Join(ws, "journal", "*.jsonl"))
 		for _, j := range journals {
-			custos(command.ExitOK, "verify", j)
+			inWS(command.ExitOK, "verify", j)
 		}
 		if syscall.Access(ws, 2 /* W_OK */) == nil {
 			return // root on a folder made read-only by its modes: a writer would write
 		}
 		pin := filepath.Join(t.TempDir(), "ops.pin")
 		os.WriteFile(pin, []byte("ops-pin-1234\n"), 0o600)
-		if out := custos(command.ExitFail, "crl", "publish", "--issuer", "Acme Devices CA 1", "--ops-pin-file", pin); !strings.Contains(out, "the workspace is not writable") {
+		if out := inWS(command.ExitFail, "crl", "publish", "--issuer", "Acme Devices CA 1", "--ops-pin-file", pin); !strings.Contains(out, "the workspace is not writable") {
 			t.Errorf("crl publish on a read-only workspace:\n%s", out)
 		}
 	})

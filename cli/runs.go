@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -10,8 +9,7 @@ import (
 	"github.com/custos-pki/custos/ceremony"
 	"github.com/custos-pki/custos/cli/command"
 	"github.com/custos-pki/custos/decommission"
-	"github.com/custos-pki/custos/record"
-	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/run"
 )
 
 func runs() command.Command {
@@ -32,7 +30,7 @@ stopped. Resume it with 'custos resume RUN' or clean up with 'custos abort RUN'.
 }
 
 func listRuns(ctx context.Context, s command.Streams, dir string) error {
-	_, reg, done, err := command.OpenWorkspaceReadOnly(ctx, dir)
+	ws, reg, done, err := command.OpenWorkspaceReadOnly(ctx, dir)
 	if errors.Is(err, command.ErrEmptyWorkspace) {
 		fmt.Fprintln(s.Out, "no unfinished runs")
 		return nil
@@ -41,37 +39,45 @@ func listRuns(ctx context.Context, s command.Streams, dir string) error {
 		return err
 	}
 	defer done()
-	runs, err := reg.UnfinishedRuns(ctx)
+	stopped, err := handlers().Stopped(ctx, run.Env{Workspace: ws, Registry: reg})
 	if err != nil {
 		return err
 	}
-	if len(runs) == 0 {
+	if len(stopped) == 0 {
 		fmt.Fprintln(s.Out, "no unfinished runs")
 		return nil
 	}
-	for _, r := range runs {
+	for _, r := range stopped {
 		fmt.Fprintf(s.Out, "%s  %s %s  %s  %s since %s\n", r.ID, r.Kind, r.Operation, r.Subject,
 			r.Status, r.StartedAt.UTC().Format("2006-01-02 15:04:05Z"))
 		if r.Note != "" {
 			fmt.Fprintf(s.Out, "    note: %s\n", r.Note)
 		}
-		jf, err := record.ReadJournalFile(r.JournalPath)
-		if err != nil {
-			fmt.Fprintf(s.Out, "    journal: %s\n", command.OneLine(err))
-			continue
+		switch {
+		case r.JournalErr != nil:
+			fmt.Fprintf(s.Out, "    journal: %s\n", command.OneLine(r.JournalErr))
+		case len(r.Open) == 0:
+			fmt.Fprintf(s.Out, "    %s\n", r.Where())
 		}
-		for _, e := range record.OpenSteps(jf.Entries) {
-			fmt.Fprintf(s.Out, "    stopped in step %s (journal line %d, %s)\n", e.Step, e.Seq, e.Time.Format("15:04:05Z"))
+		for _, o := range r.Open {
+			fmt.Fprintf(s.Out, "    stopped in step %s (%s; journal line %d, %s)\n", o.Step.Title, o.Step.ID, o.Seq, o.Time.Format("15:04:05Z"))
+		}
+		if !r.CanResume {
+			fmt.Fprintf(s.Out, "    cannot resume: %s\n", r.CannotResume)
 		}
 	}
 	return nil
 }
 
+// handlers are the kinds of runs the command line resumes and aborts.
+func handlers() run.Handlers { return run.Handlers{ceremony.Handler(), decommission.Handler()} }
+
 func resume() command.Command {
 	return stoppedRunCommand("resume", "continue a run that stopped half way",
-		`Continues a decommissioning run from where its journal shows it stopped. A ceremony run
-cannot be resumed (its quorum secret existed only in the stopped process): abort it.`,
-		resumeRun)
+		`Continues a run from where its journal shows it stopped, as its workflow allows ('custos runs'
+says which can resume). A ceremony run cannot be resumed (its quorum secret existed only in the
+stopped process): abort it.`,
+		run.Handlers.Resume)
 }
 
 func abort() command.Command {
@@ -79,15 +85,14 @@ func abort() command.Command {
 		`Removes what the run left on tokens (for example a half-made key on the operations token,
 which needs --ops-pin-file), says what a person must still deal with, and marks the run
 aborted in the journal and registry.`,
-		abortRun)
+		run.Handlers.Abort)
 }
 
-// stoppedRunFunc resumes or aborts a stopped run with the PINs a person gave (either may be nil)
-// and the device tokens' module when it is not the operations token's ("" otherwise).
-type stoppedRunFunc func(ctx context.Context, env ceremony.Env, s command.Streams, run registry.Run, p pins, deviceModule string) error
+// stoppedRunFunc resumes or aborts a stopped run.
+type stoppedRunFunc func(h run.Handlers, ctx context.Context, env run.Env, id string, pins run.PINs) (run.Outcome, error)
 
-// stoppedRunCommand is `custos resume RUN` or `custos abort RUN`: it finds the run in the
-// registry and hands it to act.
+// stoppedRunCommand is `custos resume RUN` or `custos abort RUN`: it hands the run and the
+// PINs a person gave to act, and prints what it did.
 func stoppedRunCommand(verb, summary, help string, act stoppedRunFunc) command.Command {
 	return command.Command{
 		Name:    verb,
@@ -99,7 +104,7 @@ func stoppedRunCommand(verb, summary, help string, act stoppedRunFunc) command.C
 			pf := pinFiles{ops: opsPINFile(fs, ", to clean up or finish keys on it")}
 			deviceModule := new(string)
 			if verb == "resume" {
-				pf.device = addPINFile(fs, "device-pin-file", "`FILE` holding the device tokens' user PIN, for a fleet whose remaining devices are erased")
+				pf.device = addPINFile(fs, "device-pin-file", "`FILE` holding the device tokens' user PIN, for a run whose devices are still to be erased")
 				deviceModule = fs.String("device-module", "", "PKCS#11 module `PATH` of the device tokens, when it is not the operations token's")
 			}
 			return func(ctx context.Context, s command.Streams, args []string) error {
@@ -111,71 +116,25 @@ func stoppedRunCommand(verb, summary, help string, act stoppedRunFunc) command.C
 					return err
 				}
 				defer p.zero()
-				env, done, err := ef.ceremonyEnv(ctx)
+				env, err := ef.open(ctx)
 				if err != nil {
 					return err
 				}
-				defer done()
-				run, err := env.Registry.Run(ctx, args[0])
+				defer env.Close()
+				env.DeviceModule = *deviceModule
+				out, err := act(handlers(), ctx, env, args[0], run.PINs{Ops: p.ops, Device: p.device})
 				if err != nil {
 					return err
 				}
-				return act(ctx, env, s, run, p, *deviceModule)
+				fmt.Fprintf(s.Out, "run %s: %s\n", args[0], out.Summary)
+				for _, d := range out.Done {
+					fmt.Fprintf(s.Out, "  done: %s\n", d)
+				}
+				for _, r := range out.Remaining {
+					fmt.Fprintf(s.Out, "  ACTION NEEDED: %s\n", r)
+				}
+				return nil
 			}
 		},
 	}
-}
-
-// resumeRun finishes a decommissioning; a ceremony cannot be resumed, and says so.
-func resumeRun(ctx context.Context, env ceremony.Env, s command.Streams, run registry.Run, p pins, deviceModule string) error {
-	switch run.Kind {
-	case registry.RunDecommission:
-		if len(p.ops) == 0 {
-			return command.Usagef("--ops-pin-file is required to resume a decommissioning (its CRL and record are signed)")
-		}
-		// decommission.Resume zeroes the PINs it is given; p keeps its own, zeroed by the caller.
-		denv := decommissionEnv(env)
-		denv.DeviceModule = deviceModule
-		msg, err := decommission.Resume(ctx, denv, run.ID, bytes.Clone(p.ops), bytes.Clone(p.device))
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(s.Out, msg)
-		return nil
-	case registry.RunCeremony:
-		return ceremony.Resume(ctx, env, run.ID)
-	}
-	return fmt.Errorf("run %s is of kind %q, which this Custos cannot resume", run.ID, run.Kind)
-}
-
-// abortRun cleans up after a stopped run and says what a person must still clear.
-func abortRun(ctx context.Context, env ceremony.Env, s command.Streams, run registry.Run, p pins, _ string) error {
-	switch run.Kind {
-	case registry.RunDecommission:
-		msg, err := decommission.Abort(ctx, decommissionEnv(env), run.ID)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(s.Out, "run %s %s\n", run.ID, msg)
-		return nil
-	case registry.RunCeremony:
-		res, err := ceremony.Abort(ctx, env, run.ID, p.ops)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(s.Out, "run %s aborted\n", run.ID)
-		for _, d := range res.Destroyed {
-			fmt.Fprintf(s.Out, "  destroyed: %s\n", d)
-		}
-		for _, r := range res.Remaining {
-			fmt.Fprintf(s.Out, "  ACTION NEEDED: %s\n", r)
-		}
-		return nil
-	}
-	return fmt.Errorf("run %s is of kind %q, which this Custos cannot abort", run.ID, run.Kind)
-}
-
-// decommissionEnv is env for the decommission package, whose Env has the same fields.
-func decommissionEnv(env ceremony.Env) decommission.Env {
-	return decommission.Env{Workspace: env.Workspace, Registry: env.Registry, Module: env.Module}
 }

@@ -12,12 +12,13 @@ import (
 	"github.com/custos-pki/custos/decommission"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/run"
 	"github.com/custos-pki/custos/workspace"
 )
 
 func TestRunsListsWhereARunStopped(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "ws")
-	code, out, errs := run(t, "runs", "--workspace", dir)
+	code, out, errs := custos(t, "runs", "--workspace", dir)
 	if code != command.ExitOK || !strings.Contains(out, "no unfinished runs") {
 		t.Fatalf("empty workspace: exit %d, %q %q", code, out, errs)
 	}
@@ -47,11 +48,12 @@ func TestRunsListsWhereARunStopped(t *testing.T) {
 	reg.Close()
 	ws.Close()
 
-	code, out, errs = run(t, "runs", "--workspace", dir)
+	code, out, errs = custos(t, "runs", "--workspace", dir)
 	if code != command.ExitOK {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	for _, want := range []string{"acme-root-2026  ceremony root", "running", "stopped in step root.generate-key (journal line 4"} {
+	for _, want := range []string{"acme-root-2026  ceremony root", "running", "stopped in step Generate the root key (root.generate-key; journal line 4",
+		"cannot resume: the quorum secret"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -77,19 +79,15 @@ func TestResumeAStoppedFleet(t *testing.T) {
 	// Start the fleet in-process and cancel it once the first device is verified erased.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ws, err := workspace.Open(b.ws)
+	env, err := run.Open(ctx, b.ws)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := registry.Open(ctx, ws.DBPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := decommission.Env{Workspace: ws, Registry: reg, Progress: func(p decommission.Progress) {
-		if p.Step == "verify" && p.Status == record.StatusDone {
+	env.Progress = func(p run.Event) {
+		if p.Step.ID == "verify" && p.Status == record.StatusDone {
 			cancel()
 		}
-	}}
+	}
 	text, _ := os.ReadFile(manifest)
 	m, err := decommission.ParseManifest(bytes.NewReader(text))
 	if err != nil {
@@ -100,8 +98,7 @@ func TestResumeAStoppedFleet(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "fleet stopped after") {
 		t.Fatalf("the cancelled fleet: %v", err)
 	}
-	reg.Close()
-	ws.Close()
+	env.Close()
 	runID := decommission.FleetRunID(m)
 	if out := b.run(t, command.ExitOK, "runs"); !strings.Contains(out, runID) {
 		t.Fatalf("runs does not list %s:\n%s", runID, out)

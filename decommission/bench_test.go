@@ -20,9 +20,9 @@ import (
 	"time"
 
 	"github.com/custos-pki/custos/internal/procstat"
-	"github.com/custos-pki/custos/internal/publish"
 	"github.com/custos-pki/custos/pki"
 	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/run"
 	"github.com/custos-pki/custos/workspace"
 )
 
@@ -113,7 +113,7 @@ func BenchmarkCRLPublish1M(b *testing.B) {
 	b.Run("full", func(b *testing.B) {
 		meter := procstat.Start(b)
 		for b.Loop() {
-			c, err := publish.SignCRL(ctx, w.reg, w.ws, "ica-bench", w.issuer, time.Now(), 30*24*time.Hour)
+			c, err := run.SignCRL(ctx, run.Env{Registry: w.reg, Workspace: w.ws}, "ica-bench", w.issuer, 30*24*time.Hour)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -147,7 +147,7 @@ func BenchmarkCRLPublish1M(b *testing.B) {
 	})
 }
 
-// publishCRLSet does for a set what publish.SignCRL does for a full CRL: the next CRL
+// publishCRLSet does for a set what run.SignCRL does for a full CRL: the next CRL
 // number, the registry's revocations streamed into pki.SignCRLSet, and each CRL written
 // whole or not at all (the full one as DER and PEM, each shard as DER). It returns the files.
 func publishCRLSet(b *testing.B, w *crlWorld, shards pki.CRLShards) ([]string, *pki.CRLSet) {

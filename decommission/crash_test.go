@@ -14,6 +14,7 @@ import (
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/run"
 )
 
 // TestDecommissionCrashHelper is the child of TestDecommissionSurvivesKills: it erases one
@@ -78,11 +79,11 @@ func TestDecommissionSurvivesKills(t *testing.T) {
 		env, done := openEnv(t, f.dir)
 		runs, _ := env.Registry.UnfinishedRuns(ctx)
 		for _, r := range runs {
-			if _, err := Resume(ctx, env, r.ID, []byte(opsPIN), []byte(devPIN)); err == nil {
+			if _, err := handlers.Resume(ctx, env, r.ID, run.PINs{Ops: []byte(opsPIN), Device: []byte(devPIN)}); err == nil {
 				resumed++
 				continue
 			}
-			if _, err := Abort(ctx, env, r.ID); err != nil {
+			if _, err := handlers.Abort(ctx, env, r.ID, run.PINs{}); err != nil {
 				t.Fatalf("%s: abort %s: %v", p.Serial, r.ID, err)
 			}
 			aborted++
@@ -133,8 +134,8 @@ func TestDecommissionDiesAtHelper(t *testing.T) {
 	}
 	env, done := openEnv(t, dir)
 	defer done()
-	env.Progress = func(p Progress) {
-		if p.Step == at && p.Status == record.StatusDone {
+	env.Progress = func(p run.Event) {
+		if p.Step.ID == at && p.Status == record.StatusDone {
 			os.Exit(3)
 		}
 	}
@@ -166,16 +167,16 @@ func TestResumeAfterEachStep(t *testing.T) {
 		if len(runs) != 1 {
 			t.Fatalf("after dying at %s: unfinished runs %+v", st, runs)
 		}
-		msg, err := Resume(ctx, env, runs[0].ID, []byte(opsPIN), []byte(devPIN))
+		msg, err := handlers.Resume(ctx, env, runs[0].ID, run.PINs{Ops: []byte(opsPIN), Device: []byte(devPIN)})
 		if err != nil {
 			t.Fatalf("resume after dying at %s: %v", st, err)
 		}
-		run, _ := env.Registry.Run(ctx, runs[0].ID)
-		if run.Status != registry.RunCompleted {
-			t.Errorf("after dying at %s and resuming: run is %s (%s)", st, run.Status, msg)
+		rr, _ := env.Registry.Run(ctx, runs[0].ID)
+		if rr.Status != registry.RunCompleted {
+			t.Errorf("after dying at %s and resuming: run is %s (%s)", st, rr.Status, msg)
 		}
 		f.env = env
-		b, err := os.ReadFile(run.RecordPath)
+		b, err := os.ReadFile(rr.RecordPath)
 		if err != nil {
 			t.Fatalf("after dying at %s: the record: %v", st, err)
 		}
@@ -259,11 +260,11 @@ func TestFleetOfErasuresSurvivesKills(t *testing.T) {
 	defer done()
 	f.env = env
 	m, _ := ParseManifest(strings.NewReader(manifest.String()))
-	run, err := env.Registry.Run(ctx, FleetRunID(m))
-	if err != nil || run.Status != registry.RunCompleted {
-		t.Fatalf("run %+v %v", run, err)
+	rr, err := env.Registry.Run(ctx, FleetRunID(m))
+	if err != nil || rr.Status != registry.RunCompleted {
+		t.Fatalf("run %+v %v", rr, err)
 	}
-	b, _ := os.ReadFile(run.RecordPath)
+	b, _ := os.ReadFile(rr.RecordPath)
 	if rep := record.Verify(b, f.root(t)); !rep.OK() {
 		t.Errorf("fleet record: %+v", rep.Checks)
 	}
@@ -273,7 +274,7 @@ func TestFleetOfErasuresSurvivesKills(t *testing.T) {
 
 // checkAllErased fails the test unless every device is decommissioned, nothing of its
 // identity is left on its token, and the issuer's newest CRL lists them all.
-func checkAllErased(t *testing.T, f *fixture, env Env, provisioned []*Provisioned) {
+func checkAllErased(t *testing.T, f *fixture, env run.Env, provisioned []*Provisioned) {
 	t.Helper()
 	ctx := context.Background()
 	latest, err := env.Registry.LatestCRL(ctx, f.issuer)

@@ -5,31 +5,28 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/custos-pki/custos/internal/opstoken"
-	"github.com/custos-pki/custos/internal/publish"
-	"github.com/custos-pki/custos/internal/secret"
-	"github.com/custos-pki/custos/pki"
 	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/run"
 )
 
-// PublishCRL signs a full CRL for an issuing CA with its key on the operations token.
-func PublishCRL(ctx context.Context, env Env, issuerRef string, opsPIN []byte, nextUpdate time.Duration) (publish.CRL, error) {
-	defer secret.Zero(opsPIN)
+// PublishCRL signs a full CRL for an issuing CA with its key on the operations token, opened
+// with the caller's operator PIN.
+func PublishCRL(ctx context.Context, env run.Env, issuerRef string, opsPIN []byte, nextUpdate time.Duration) (run.CRL, error) {
 	if err := env.Workspace.CheckWritable(); err != nil {
-		return publish.CRL{}, err
+		return run.CRL{}, err
 	}
-	mod, err := env.openModule(ctx)
+	mod, err := env.OpenModule(ctx, "")
 	if err != nil {
-		return publish.CRL{}, err
+		return run.CRL{}, err
 	}
 	defer mod.Close()
-	iss, cert, key, err := opstoken.Issuer(ctx, env.Registry, mod, issuerRef, opsPIN)
+	iss, err := run.OpenIssuer(ctx, env.Registry, mod, issuerRef, opsPIN)
 	if err != nil {
-		return publish.CRL{}, err
+		return run.CRL{}, err
 	}
-	defer key.Close()
-	if iss.Kind != registry.IssuerIssuing {
-		return publish.CRL{}, fmt.Errorf("%s is a root: its CRL is signed under quorum (custos ceremony crl)", iss.ID)
+	defer iss.Close()
+	if iss.Entry.Kind != registry.IssuerIssuing {
+		return run.CRL{}, fmt.Errorf("%s is a root: its CRL is signed under quorum, as a quorum operation", iss.Entry.ID)
 	}
-	return publish.SignCRL(ctx, env.Registry, env.Workspace, iss.ID, pki.Issuer{Certificate: cert, Signer: key}, env.now(), nextUpdate)
+	return run.SignCRL(ctx, env, iss.Entry.ID, iss.Signer(), nextUpdate)
 }

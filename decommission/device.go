@@ -13,6 +13,7 @@ import (
 
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/run"
 )
 
 // DeviceToken is a token on the module that holds a device certificate.
@@ -28,8 +29,8 @@ type DeviceToken struct {
 
 // Detect lists the tokens of the module that hold a device certificate, matched against the
 // registry. It only reads.
-func Detect(ctx context.Context, env Env) ([]DeviceToken, error) {
-	mod, err := env.openDeviceModule(ctx)
+func Detect(ctx context.Context, env run.Env) ([]DeviceToken, error) {
+	mod, err := env.OpenDeviceModule(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +38,7 @@ func Detect(ctx context.Context, env Env) ([]DeviceToken, error) {
 	return detect(ctx, env, mod)
 }
 
-func detect(ctx context.Context, env Env, mod *hsm.Module) ([]DeviceToken, error) {
+func detect(ctx context.Context, env run.Env, mod *hsm.Module) ([]DeviceToken, error) {
 	slots, err := mod.Slots(ctx)
 	if err != nil {
 		return nil, err
@@ -98,7 +99,7 @@ func tokenCertificates(ctx context.Context, mod *hsm.Module, sl hsm.Slot) []Devi
 
 // findDevice finds the token holding one of the device's registered certificates: first the
 // token the registry remembers for its key, then every token of the module.
-func findDevice(ctx context.Context, env Env, mod *hsm.Module, serial string) (DeviceToken, error) {
+func findDevice(ctx context.Context, env run.Env, mod *hsm.Module, serial string) (DeviceToken, error) {
 	if h, err := env.Registry.DeviceHistory(ctx, serial); err == nil {
 		for _, k := range h.Keys {
 			if k.TokenLabel == "" {

@@ -11,6 +11,7 @@ import (
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/run"
 )
 
 // A decommission failing at each PKCS#11 call in turn (and again with the token pulled before
@@ -66,11 +67,11 @@ func TestDecommissionFaultAtEveryCall(t *testing.T) {
 			if !failed {
 				t.Errorf("call %d: the journal of %s names no failed step", k, r.ID)
 			}
-			if _, rerr := Resume(ctx, f.env, r.ID, []byte(opsPIN), []byte(devPIN)); rerr == nil {
+			if _, rerr := handlers.Resume(ctx, f.env, r.ID, run.PINs{Ops: []byte(opsPIN), Device: []byte(devPIN)}); rerr == nil {
 				resumed++
 				continue
 			}
-			if _, aerr := Abort(ctx, f.env, r.ID); aerr != nil {
+			if _, aerr := handlers.Abort(ctx, f.env, r.ID, run.PINs{}); aerr != nil {
 				t.Fatalf("call %d: abort: %v", k, aerr)
 			}
 			aborted++

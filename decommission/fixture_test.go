@@ -13,6 +13,7 @@ import (
 	"github.com/custos-pki/custos/internal/testhsm"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/run"
 	"github.com/custos-pki/custos/workspace"
 )
 
@@ -22,7 +23,7 @@ const devPIN = "device-pin-1234"
 // fixture is a workspace with a root, an issuing CA on the operations token and its record
 // signer, made by a real root ceremony and issue-ca on SoftHSM2.
 type fixture struct {
-	env    Env
+	env    run.Env
 	hsm    *testhsm.Env
 	issuer string
 	dir    string
@@ -30,7 +31,7 @@ type fixture struct {
 
 type everyone struct{ shares map[int]string }
 
-func (e *everyone) Confirm(ctx context.Context, st ceremony.Step) (record.Actor, error) {
+func (e *everyone) Confirm(ctx context.Context, st run.Step) (record.Actor, error) {
 	return record.Actor{Name: "Ada Admin", Role: "administrator"}, nil
 }
 func (e *everyone) AcknowledgeHorizon(ctx context.Context, h ceremony.Horizon) (record.Actor, error) {
@@ -73,7 +74,7 @@ backup: false
 	if err != nil {
 		t.Fatal(err)
 	}
-	cenv := ceremony.Env{Workspace: ws, Registry: reg}
+	cenv := run.Env{Workspace: ws, Registry: reg}
 	people := &everyone{shares: map[int]string{}}
 	if _, err := ceremony.Root(ctx, cenv, plan, []byte(opsPIN), people); err != nil {
 		t.Fatal(err)
@@ -85,7 +86,7 @@ backup: false
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{env: Env{Workspace: ws, Registry: reg}, hsm: h, issuer: ica.IssuerID, dir: dir}
+	return &fixture{env: run.Env{Workspace: ws, Registry: reg}, hsm: h, issuer: ica.IssuerID, dir: dir}
 }
 
 func (f *fixture) provision(t testing.TB, serial string) *Provisioned {
@@ -98,7 +99,7 @@ func (f *fixture) provision(t testing.TB, serial string) *Provisioned {
 	return p
 }
 
-func run(t testing.TB, name string, args ...string) string {
+func command(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
 	if err != nil {
@@ -130,3 +131,6 @@ func (f *fixture) root(t testing.TB) []*x509.Certificate {
 }
 
 var workspaceOpen = workspace.Open
+
+// handlers are the stopped-run handlers a front end offers for decommissioning.
+var handlers = run.Handlers{Handler()}

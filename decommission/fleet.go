@@ -3,32 +3,28 @@ package decommission
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
 	"encoding/csv"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/custos-pki/custos/hsm"
-	"github.com/custos-pki/custos/internal/opstoken"
-	"github.com/custos-pki/custos/internal/publish"
-	"github.com/custos-pki/custos/internal/secret"
 	"github.com/custos-pki/custos/pki"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/run"
 )
 
-// FleetRequest is who retires a fleet, and with which PINs.
+// FleetRequest is who retires a fleet, and with which PINs (they stay the caller's).
 type FleetRequest struct {
 	ManifestPath  string
 	Technician    string
 	Witness       string
-	OpsPIN        []byte // zeroed
-	DevicePIN     []byte // for rows that erase or reinit; zeroed
+	OpsPIN        []byte
+	DevicePIN     []byte // for rows that erase or reinit
 	CRLNextUpdate time.Duration
 }
 
@@ -39,7 +35,7 @@ type FleetResult struct {
 	Decommissioned   int
 	AlreadyDone      int // decommissioned by an earlier run: nothing changed
 	Failed           int
-	CRLs             []publish.CRL
+	CRLs             []run.CRL
 	RecordPath       string
 	JournalPath      string
 	Resumed          bool
@@ -51,24 +47,21 @@ type FleetResult struct {
 const batchSize = 1000
 
 // FleetRunID is the run id of a manifest: the same manifest always resumes the same run.
-func FleetRunID(m *Manifest) string { return "fleet-" + hex.EncodeToString(m.SHA256[:6]) }
+func FleetRunID(m *Manifest) string { return run.DerivedID("fleet", m.SHA256[:]) }
 
 // Fleet retires every device of a manifest: reachable ones are identified, erased and
 // verified on their tokens, the rest recorded as the row says; then one CRL per issuer and
 // one signed fleet record. Run again with the same manifest, it resumes where it stopped,
 // and once complete it changes nothing.
-func Fleet(ctx context.Context, env Env, m *Manifest, req FleetRequest) (*FleetResult, error) {
-	defer secret.ZeroAll(req.OpsPIN, req.DevicePIN)
+func Fleet(ctx context.Context, env run.Env, m *Manifest, req FleetRequest) (*FleetResult, error) {
 	if strings.TrimSpace(req.Technician) == "" {
-		return nil, errors.New("fleet: the technician must be named (--technician)")
+		return nil, run.NewFieldError("Technician", "fleet: the technician must be named")
 	}
 	if req.CRLNextUpdate == 0 {
 		req.CRLNextUpdate = 30 * 24 * time.Hour
 	}
 	runID := FleetRunID(m)
-	res := &FleetResult{RunID: runID, Devices: len(m.Rows)}
-	jpath := env.Workspace.Path("journal", runID+".jsonl")
-	res.JournalPath = jpath
+	res := &FleetResult{RunID: runID, Devices: len(m.Rows), JournalPath: env.JournalPath(runID)}
 	prev, err := env.Registry.Run(ctx, runID)
 	if err == nil && prev.Status == registry.RunCompleted {
 		res.AlreadyCompleted, res.RecordPath = true, prev.RecordPath
@@ -77,69 +70,60 @@ func Fleet(ctx context.Context, env Env, m *Manifest, req FleetRequest) (*FleetR
 	if err := preflight(ctx, env, m, req); err != nil {
 		return nil, err
 	}
-	var j *record.Journal
+	tech := record.Actor{Name: req.Technician, Role: "technician"}
+	var r *run.Run
 	switch {
 	case err == nil && prev.Status == registry.RunAborted:
 		return nil, fmt.Errorf("fleet run %s for this manifest was aborted; change the manifest to start a new run", runID)
 	case err == nil:
-		if prev.Status == registry.RunFailed {
-			if err := env.Registry.ResumeRun(ctx, runID); err != nil {
-				return nil, err
-			}
-		}
-		if j, err = record.OpenJournal(jpath, runID); err != nil {
+		if r, err = run.Continue(ctx, env, prev); err != nil {
 			return nil, err
 		}
 		res.Resumed = true
-		if !slices.ContainsFunc(j.Entries(), func(e record.Entry) bool { return e.Step == "fleet.manifest" }) {
-			journalManifest(j, m, req) // killed before it journaled its manifest
+		if path, ok := signedFleetRecord(ctx, env, runID, m); ok {
+			// Killed after its record was signed: all that is left is to say the run is complete.
+			res.RecordPath = path
+			err := r.Note(run.StepResume, tech, run.Resumed{Note: "the record was signed before the run stopped: " + path})
+			return res, r.Finish(ctx, err, path)
 		}
-		j.Note("fleet.resume", record.Actor{Name: req.Technician, Role: "technician"}, nil)
+		if err := startFleetJournal(r, m, req, tech); err != nil {
+			return res, r.Finish(ctx, err, "")
+		}
 	case errors.Is(err, registry.ErrNotFound):
-		if err := env.Workspace.CheckWritable(); err != nil {
+		r, err = run.Start(ctx, env, runID, func(jpath string) error {
+			_, err := env.Registry.StartDecommissionRun(ctx, registry.DecommissionRun{Run: registry.Run{ID: runID,
+				Kind: registry.RunDecommission, Operation: "fleet", Subject: req.ManifestPath, JournalPath: jpath},
+				ManifestPath: req.ManifestPath, ManifestSHA256: m.SHA256[:], Technician: req.Technician, Witness: req.Witness})
+			return err
+		})
+		if err != nil {
 			return nil, err
 		}
-		if j, err = startJournal(jpath, runID); err != nil {
-			return nil, err
+		if err := startFleetJournal(r, m, req, tech); err != nil {
+			return res, r.Finish(ctx, err, "")
 		}
-		if _, err := env.Registry.StartDecommissionRun(ctx, registry.DecommissionRun{Run: registry.Run{ID: runID,
-			Kind: registry.RunDecommission, Operation: "fleet", Subject: req.ManifestPath, JournalPath: jpath},
-			ManifestPath: req.ManifestPath, ManifestSHA256: m.SHA256[:], Technician: req.Technician, Witness: req.Witness}); err != nil {
-			j.Close()
-			return nil, err
-		}
-		journalManifest(j, m, req)
 	default:
 		return nil, err
 	}
-	defer j.Close()
-	if err := runFleet(ctx, env, j, m, req, res); err != nil {
-		if ctx.Err() == nil {
-			env.Registry.FailRun(context.WithoutCancel(ctx), runID, err.Error())
-		}
-		return res, err
-	}
-	if err := env.Registry.CompleteRun(ctx, runID, res.RecordPath); err != nil {
-		return res, err
-	}
-	return res, nil
+	err = runFleet(ctx, r, m, req, res)
+	return res, r.Finish(ctx, err, res.RecordPath)
 }
 
 // preflight refuses a manifest before anything changes: unknown devices (by line), rows that
 // need a witness or a device PIN that was not given.
-func preflight(ctx context.Context, env Env, m *Manifest, req FleetRequest) error {
+func preflight(ctx context.Context, env run.Env, m *Manifest, req FleetRequest) error {
 	var bad ManifestError
 	for _, r := range m.Rows {
 		if _, err := env.Registry.Device(ctx, r.Serial); errors.Is(err, registry.ErrNotFound) {
-			bad = append(bad, RowError{r.Line, fmt.Sprintf("device %s is not registered in this workspace", r.Serial)})
+			bad = append(bad, RowError{Line: r.Line, Problem: fmt.Sprintf("device %s is not registered in this workspace", r.Serial)})
 		} else if err != nil {
 			return err
 		}
 		if !r.Method.reaches() && strings.TrimSpace(req.Witness) == "" {
-			bad = append(bad, RowError{r.Line, fmt.Sprintf("method %s needs a witness (--witness)", r.Method)})
+			bad = append(bad, fieldRowError(r.Line, "Witness", "method %s needs a witness", r.Method))
 		}
 		if r.Method.reaches() && len(req.DevicePIN) == 0 {
-			bad = append(bad, RowError{r.Line, fmt.Sprintf("method %s needs the device PIN (--device-pin-file)", r.Method)})
+			bad = append(bad, fieldRowError(r.Line, "DevicePIN", "method %s needs the device PIN", r.Method))
 		}
 	}
 	if slices.ContainsFunc(m.Rows, func(r Row) bool { return r.Method == Reinit }) {
@@ -149,7 +133,7 @@ func preflight(ctx context.Context, env Env, m *Manifest, req FleetRequest) erro
 		}
 		for _, r := range m.Rows {
 			if r.Method == Reinit && reinit != nil {
-				bad = append(bad, RowError{r.Line, fmt.Sprintf("method reinit cannot be done on this module's tokens (%v): use method erase", reinit)})
+				bad = append(bad, RowError{Line: r.Line, Problem: fmt.Sprintf("method reinit cannot be done on this module's tokens (%v): use method erase", reinit)})
 			}
 		}
 	}
@@ -157,15 +141,15 @@ func preflight(ctx context.Context, env Env, m *Manifest, req FleetRequest) erro
 		return bad
 	}
 	if len(req.OpsPIN) == 0 {
-		return errors.New("fleet: the operator PIN is needed to sign the CRL and the record (--ops-pin-file)")
+		return run.NewFieldError("OpsPIN", "fleet: the operator PIN is needed to sign the CRL and the record")
 	}
 	return nil
 }
 
 // canReinit says whether the device tokens' module can re-initialise tokens: nil when it can,
 // the reason when it cannot; err when the module cannot be asked.
-func canReinit(ctx context.Context, env Env) (reason, err error) {
-	mod, err := env.openDeviceModule(ctx)
+func canReinit(ctx context.Context, env run.Env) (reason, err error) {
+	mod, err := env.OpenDeviceModule(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -179,60 +163,62 @@ func canReinit(ctx context.Context, env Env) (reason, err error) {
 	return nil, nil
 }
 
-func runFleet(ctx context.Context, env Env, j *record.Journal, m *Manifest, req FleetRequest, res *FleetResult) error {
+func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, res *FleetResult) error {
+	env := r.Env
 	tech := record.Actor{Name: req.Technician, Role: "technician"}
 	done, err := env.Registry.RunDoneSerials(ctx, res.RunID)
 	if err != nil {
 		return err
 	}
-	mods, err := env.openModules(ctx)
+	mods, err := env.OpenModules(ctx)
 	if err != nil {
 		return err
 	}
 	defer mods.Close()
 	// Every issuer's key is opened before any device is touched: a wrong operator PIN stops
 	// the run here.
-	issuers := map[string]*fleetIssuer{}
-	for _, r := range m.Rows {
-		dev, err := env.Registry.Device(ctx, r.Serial)
+	issuers := map[string]*run.Issuer{}
+	var order []string
+	for _, row := range m.Rows {
+		dev, err := env.Registry.Device(ctx, row.Serial)
 		if err != nil {
 			return err
 		}
 		if _, ok := issuers[dev.IssuerID]; !ok {
-			iss, cert, key, err := opstoken.Issuer(ctx, env.Registry, mods.ops, dev.IssuerID, req.OpsPIN)
+			iss, err := run.OpenIssuer(ctx, env.Registry, mods.Ops, dev.IssuerID, req.OpsPIN)
 			if err != nil {
 				return err
 			}
-			defer key.Close()
-			issuers[dev.IssuerID] = &fleetIssuer{iss: iss, cert: cert, key: key}
+			defer iss.Close()
+			issuers[dev.IssuerID] = iss
+			order = append(order, dev.IssuerID)
 		}
 	}
 	handled := len(done)
-	env.progress(Progress{Step: "fleet", Status: record.StatusBegin, Done: handled, Total: len(m.Rows)})
+	r.Progress(run.Event{Step: stepFleet, Status: record.StatusBegin, Done: handled, Total: len(m.Rows)})
 	var batch []registry.Decommission
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		name := fmt.Sprintf("revoke %s … %s", batch[0].DeviceSerial, batch[len(batch)-1].DeviceSerial)
-		err := step(env, j, "revoke-batch", tech, func() (map[string]string, error) {
+		err := r.Step(stepBatch, tech, func() (any, error) {
 			// What is done is recorded even when the run is being cancelled: cancel stops the
 			// next device, it must not leave an erased one unrevoked.
 			if _, err := env.Registry.DecommissionDevices(context.WithoutCancel(ctx), batch); err != nil {
 				return nil, err
 			}
-			return map[string]string{"devices": fmt.Sprint(len(batch)), "first": batch[0].DeviceSerial, "last": batch[len(batch)-1].DeviceSerial}, nil
+			return BatchRevoked{Devices: len(batch), First: batch[0].DeviceSerial, Last: batch[len(batch)-1].DeviceSerial}, nil
 		})
 		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+			return fmt.Errorf("devices %s to %s: %w", batch[0].DeviceSerial, batch[len(batch)-1].DeviceSerial, err)
 		}
 		handled += len(batch)
 		batch = batch[:0]
-		env.progress(Progress{Step: "fleet", Status: record.StatusNote, Done: handled, Total: len(m.Rows)})
+		r.Progress(run.Event{Step: stepFleet, Status: record.StatusNote, Done: handled, Total: len(m.Rows)})
 		return nil
 	}
-	for _, r := range m.Rows {
-		if done[r.Serial] {
+	for _, row := range m.Rows {
+		if done[row.Serial] {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -241,36 +227,40 @@ func runFleet(ctx context.Context, env Env, j *record.Journal, m *Manifest, req 
 			}
 			return fmt.Errorf("fleet stopped after %d of %d devices (run it again to resume): %w", handled, len(m.Rows), err)
 		}
-		d := registry.Decommission{RunID: res.RunID, DeviceSerial: r.Serial, Method: string(r.Method), Reason: r.Reason,
-			Note: r.Note, KeyState: registry.KeyDestroyed, At: env.now()}
-		if r.Method == Unreachable {
+		d := registry.Decommission{RunID: res.RunID, DeviceSerial: row.Serial, Method: string(row.Method), Reason: row.Reason,
+			Note: row.Note, KeyState: registry.KeyDestroyed, At: env.Clock()}
+		if row.Method == Unreachable {
 			d.KeyState = registry.KeyCompromised
 		}
-		if r.Reason == pki.ReasonKeyCompromise {
-			d.InvalidityDate = env.now()
+		if row.Reason == pki.ReasonKeyCompromise {
+			d.InvalidityDate = env.Clock()
 		}
-		if r.Method.reaches() {
-			verification, begun, err := eraseOne(ctx, env, j, mods.devices, r, req, tech)
+		if row.Method.reaches() {
+			verification, begun, err := eraseOne(ctx, r, mods.Devices, row, req, tech)
 			if err != nil && begun {
 				// Half erased: neither a success nor a failure to pass over, since nothing
 				// else could finish it once its key is gone. The run stops; run again to finish.
 				if ferr := flush(); ferr != nil {
 					return ferr
 				}
-				return fmt.Errorf("device %s: its erasure began on token and did not finish: %w; run the manifest again to finish it", r.Serial, err)
+				return fmt.Errorf("device %s: its erasure began on token and did not finish: %w; run the manifest again to finish it", row.Serial, err)
 			}
 			if err != nil {
 				d.Verification = err.Error()
-				env.Registry.RecordDecommissionFailure(ctx, d)
-				j.Note("device.failed", tech, map[string]string{"serial": r.Serial, "line": fmt.Sprint(r.Line), "error": err.Error()})
+				if rerr := env.Registry.RecordDecommissionFailure(ctx, d); rerr != nil {
+					return fmt.Errorf("device %s failed (%v), and the registry could not record it: %w", row.Serial, err, rerr)
+				}
+				if jerr := r.Note(stepDeviceFailed, tech, DeviceFailed{Serial: row.Serial, Line: row.Line, Error: err.Error()}); jerr != nil {
+					return jerr
+				}
 				continue
 			}
 			d.Verification = verification
 		} else {
-			d.Verification = fmt.Sprintf("%s: nothing to erase; attested by %s", r.Method, req.Witness)
+			d.Verification = fmt.Sprintf("%s: nothing to erase; attested by %s", row.Method, req.Witness)
 		}
 		batch = append(batch, d)
-		if len(batch) >= batchSize || r.Method.reaches() {
+		if len(batch) >= batchSize || row.Method.reaches() {
 			if err := flush(); err != nil {
 				return err
 			}
@@ -279,44 +269,38 @@ func runFleet(ctx context.Context, env Env, j *record.Journal, m *Manifest, req 
 	if err := flush(); err != nil {
 		return err
 	}
-	for _, fi := range issuers {
-		err := step(env, j, "crl", tech, func() (map[string]string, error) {
-			c, err := publish.SignCRL(ctx, env.Registry, env.Workspace, fi.iss.ID, pki.Issuer{Certificate: fi.cert, Signer: fi.key}, env.now(), req.CRLNextUpdate)
+	for _, id := range order {
+		iss := issuers[id]
+		err := r.Step(stepCRL, tech, func() (any, error) {
+			c, err := run.SignCRL(ctx, env, id, iss.Signer(), req.CRLNextUpdate)
 			if err != nil {
 				return nil, err
 			}
-			if err := env.Registry.RecordRunCRL(ctx, res.RunID, fi.iss.ID, c.Number); err != nil {
+			if err := env.Registry.RecordRunCRL(ctx, res.RunID, id, c.Number); err != nil {
 				return nil, err
 			}
 			res.CRLs = append(res.CRLs, c)
-			return map[string]string{"issuer": fi.iss.ID, "number": fmt.Sprint(c.Number), "entries": fmt.Sprint(c.Entries), "file": c.DERPath}, nil
+			return c.Payload(id), nil
 		})
 		if err != nil {
 			return err
 		}
 	}
 	// The record holds the journal, so only its failure can be journaled, not its start.
-	if err := fleetRecord(ctx, env, j, mods.ops, req, issuers, res); err != nil {
-		j.Fail("record", tech, err)
-		return err
+	if err := fleetRecord(ctx, r, mods.Ops, req, issuers, order, res); err != nil {
+		return r.Fail(stepRecord.ID, tech, err)
 	}
 	return nil
-}
-
-type fleetIssuer struct {
-	iss  registry.Issuer
-	cert *x509.Certificate
-	key  *opstoken.Key
 }
 
 // eraseOne identifies, erases and verifies one reachable device of a fleet, journaling each.
 // begun says whether its erasure had begun (its proof succeeded), so that a failure leaves it
 // to be finished rather than passed over.
-func eraseOne(ctx context.Context, env Env, j *record.Journal, mod *hsm.Module, r Row, req FleetRequest, tech record.Actor) (verification string, begun bool, err error) {
-	if v, found, err := resumeErasureOf(ctx, env, j, mod, r, req, tech); found {
+func eraseOne(ctx context.Context, r *run.Run, mod *hsm.Module, row Row, req FleetRequest, tech record.Actor) (verification string, begun bool, err error) {
+	if v, found, err := resumeErasureOf(ctx, r, mod, row, req, tech); found {
 		return v, true, err
 	}
-	dt, err := findDevice(ctx, env, mod, r.Serial)
+	dt, err := findDevice(ctx, r.Env, mod, row.Serial)
 	if err != nil {
 		return "", false, err
 	}
@@ -338,41 +322,45 @@ func eraseOne(ctx context.Context, env Env, j *record.Journal, mod *hsm.Module, 
 	}
 	// Proven, and before anything is erased: a run killed from here on finds the device by
 	// this entry when it resumes (its certificate may be gone by then).
-	if err := j.Note(stepDevice, tech, map[string]string{"serial": r.Serial, "token": dt.Token, "key_id": hex.EncodeToString(dt.KeyID)}); err != nil {
+	if err := r.Note(stepDevice, tech, DeviceFound{Serial: row.Serial, Token: dt.Token, KeyID: dt.KeyID}); err != nil {
 		return "", false, err
 	}
-	one := Request{Serial: r.Serial, Method: r.Method, DevicePIN: req.DevicePIN}
+	one := Request{Serial: row.Serial, Method: row.Method, DevicePIN: req.DevicePIN}
 	res := &Result{}
-	if err := eraseAndVerify(ctx, env, j, mod, &sess, one, dt, tech, res); err != nil {
+	if err := eraseAndVerify(ctx, r, mod, &sess, one, dt, tech, res); err != nil {
 		return "", true, err
 	}
 	return res.Verification, true, nil
 }
 
-// stepDevice journals the token and key of a reachable fleet device once its proof of
-// possession succeeded, before its erasure.
-const stepDevice = "device"
-
 // resumeErasureOf finishes, in a resumed run, the erasure of a device the stopped run had
 // proven and begun to erase (found says whether the journal names one): whatever of its key
 // id is left on the journaled token is destroyed, or the token re-initialised again, and the
 // erasure verified, without looking for the device by its certificate, which may be gone.
-func resumeErasureOf(ctx context.Context, env Env, j *record.Journal, mod *hsm.Module, r Row, req FleetRequest, tech record.Actor) (verification string, found bool, err error) {
+func resumeErasureOf(ctx context.Context, r *run.Run, mod *hsm.Module, row Row, req FleetRequest, tech record.Actor) (verification string, found bool, err error) {
 	var dt DeviceToken
-	for _, e := range j.Entries() {
-		if e.Step == stepDevice && e.Data["serial"] == r.Serial {
-			dt.Token = e.Data["token"]
-			dt.KeyID, _ = hex.DecodeString(e.Data["key_id"])
+	for _, e := range r.Journal.Entries() {
+		if e.Step != stepDevice {
+			continue
+		}
+		p, err := record.Decode[DeviceFound](e)
+		if err != nil {
+			return "", true, err
+		}
+		if p.Serial == row.Serial {
+			dt.Token, dt.KeyID = p.Token, p.KeyID
 		}
 	}
 	if dt.Token == "" || len(dt.KeyID) == 0 {
 		return "", false, nil
 	}
-	j.Note("device.resume", tech, map[string]string{"serial": r.Serial, "token": dt.Token, "key_id": hex.EncodeToString(dt.KeyID),
-		"note": "identified before the run stopped; its erasure is finished and verified now"})
-	one := Request{Serial: r.Serial, Method: r.Method, DevicePIN: req.DevicePIN}
+	if err := r.Note(stepDeviceResume, tech, DeviceFound{Serial: row.Serial, Token: dt.Token, KeyID: dt.KeyID,
+		Note: "identified before the run stopped; its erasure is finished and verified now"}); err != nil {
+		return "", true, err
+	}
+	one := Request{Serial: row.Serial, Method: row.Method, DevicePIN: req.DevicePIN}
 	res := &Result{}
-	if err := resumeErasure(ctx, env, j, mod, one, dt, tech, res); err != nil {
+	if err := resumeErasure(ctx, r, mod, one, dt, tech, res); err != nil {
 		return "", true, err
 	}
 	return res.Verification + " (erasure finished on resuming)", true, nil
@@ -380,28 +368,20 @@ func resumeErasureOf(ctx context.Context, env Env, j *record.Journal, mod *hsm.M
 
 // fleetRecord writes the signed fleet record, with every device in its table and the results
 // attached as CSV.
-func fleetRecord(ctx context.Context, env Env, j *record.Journal, mod *hsm.Module, req FleetRequest, issuers map[string]*fleetIssuer, res *FleetResult) error {
-	var fi *fleetIssuer
+func fleetRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req FleetRequest, issuers map[string]*run.Issuer, order []string, res *FleetResult) error {
+	env := r.Env
 	var names []string
-	for _, f := range issuers {
-		fi = f
-		names = append(names, f.iss.ID+" ("+f.cert.Subject.CommonName+")")
+	for _, id := range order {
+		names = append(names, id+" ("+issuers[id].Certificate.Subject.CommonName+")")
 	}
-	rootIss, err := env.Registry.Issuer(ctx, fi.iss.ParentID)
-	if err != nil {
-		return err
-	}
-	root, err := x509.ParseCertificate(rootIss.Certificate)
-	if err != nil {
-		return err
-	}
-	signer, key, err := opstoken.RecordSigner(ctx, env.Registry, mod, fi.iss.CeremonyID, root, req.OpsPIN)
+	fi := issuers[order[len(order)-1]]
+	signer, err := openRecordSigner(ctx, env, mod, fi.Entry, req.OpsPIN)
 	if err != nil {
 		return fmt.Errorf("devices revoked, but the record could not be signed: %w", err)
 	}
-	defer key.Close()
+	defer signer.Close()
 	d := &record.Destruction{ID: res.RunID, Technician: req.Technician, Witness: req.Witness,
-		Issuer: strings.Join(names, ", "), Manufacturer: strings.Join(fi.cert.Subject.Organization, ", ")}
+		Issuer: strings.Join(names, ", "), Manufacturer: strings.Join(fi.Certificate.Subject.Organization, ", ")}
 	if len(res.CRLs) > 0 {
 		d.CRLNumber, d.CRLFile = res.CRLs[len(res.CRLs)-1].Number, res.CRLs[len(res.CRLs)-1].DERPath
 	}
@@ -409,11 +389,11 @@ func fleetRecord(ctx context.Context, env Env, j *record.Journal, mod *hsm.Modul
 	w := csv.NewWriter(&csvBuf)
 	w.Write([]string{"serial", "outcome", "method", "reason", "revoked_serials", "key_ids", "verification", "crl_number", "note"})
 	res.Decommissioned, res.AlreadyDone, res.Failed = 0, 0, 0
-	for r, err := range env.Registry.RunResults(ctx, res.RunID) {
+	for dr, err := range env.Registry.RunResults(ctx, res.RunID) {
 		if err != nil {
 			return err
 		}
-		switch r.Outcome {
+		switch dr.Outcome {
 		case registry.OutcomeDecommissioned:
 			res.Decommissioned++
 		case registry.OutcomeAlreadyDecommissioned:
@@ -421,49 +401,55 @@ func fleetRecord(ctx context.Context, env Env, j *record.Journal, mod *hsm.Modul
 		default:
 			res.Failed++
 		}
-		row := record.DeviceRow{Serial: r.DeviceSerial, Method: r.Method, Verification: r.Verification,
-			Reason: r.Reason.String(), Outcome: string(r.Outcome), Time: r.At}
+		row := record.DeviceRow{Serial: dr.DeviceSerial, Method: dr.Method, Verification: dr.Verification,
+			Reason: dr.Reason.String(), Outcome: string(dr.Outcome), Time: dr.At}
 		var serials, keys []string
-		for _, s := range r.RevokedSerials {
+		for _, s := range dr.RevokedSerials {
 			serials = append(serials, s.String())
 		}
-		for _, k := range r.KeyIDs {
+		for _, k := range dr.KeyIDs {
 			keys = append(keys, hex.EncodeToString(k))
 		}
 		row.CertSerials, row.KeyIDs = strings.Join(serials, " "), strings.Join(keys, " ")
 		d.Devices = append(d.Devices, row)
-		w.Write([]string{r.DeviceSerial, string(r.Outcome), r.Method, row.Reason, row.CertSerials, row.KeyIDs, r.Verification, fmt.Sprint(r.CRLNumber), r.Note})
+		w.Write([]string{dr.DeviceSerial, string(dr.Outcome), dr.Method, row.Reason, row.CertSerials, row.KeyIDs, dr.Verification, fmt.Sprint(dr.CRLNumber), dr.Note})
 	}
 	w.Flush()
 	d.ResultsCSV = csvBuf.Bytes()
 	d.Outcome = fmt.Sprintf("%d decommissioned, %d already decommissioned, %d failed", res.Decommissioned, res.AlreadyDone, res.Failed)
-	entries := j.Entries()
+	entries := r.Journal.Entries()
 	d.Started, d.Finished = entries[0].Time, entries[len(entries)-1].Time
-	jb, err := j.Bytes()
+	jb, err := r.Journal.Bytes()
 	if err != nil {
 		return err
 	}
-	path := env.Workspace.Path("records", res.RunID+"-"+env.now().Format("20060102T150405Z")+".pdf")
-	if err := record.WriteDestruction(ctx, path, d, jb, signer); err != nil {
+	path := r.RecordPath()
+	if err := record.WriteDestruction(ctx, path, d, jb, signer.Signer); err != nil {
 		return fmt.Errorf("devices revoked, but the record could not be written: %w", err)
 	}
 	res.RecordPath = path
+	r.Progress(run.Event{Step: stepRecord, Status: record.StatusDone, Detail: path})
 	return nil
 }
 
-// journalManifest is a fleet journal's first entry: which manifest, by whom.
-func journalManifest(j *record.Journal, m *Manifest, req FleetRequest) {
-	j.Note("fleet.manifest", record.Actor{Name: req.Technician, Role: "technician"}, map[string]string{
-		"manifest": req.ManifestPath, "sha256": hex.EncodeToString(m.SHA256[:]), "devices": fmt.Sprint(len(m.Rows)),
-		"technician": req.Technician, "witness": req.Witness})
+// startFleetJournal writes a fleet journal's first entry, which manifest and by whom, unless
+// it has one (a resumed run notes that it resumed instead).
+func startFleetJournal(r *run.Run, m *Manifest, req FleetRequest, tech record.Actor) error {
+	for _, e := range r.Journal.Entries() {
+		if e.Step == stepManifest {
+			return r.Note(run.StepResume, tech, nil)
+		}
+	}
+	return r.Note(stepManifest, tech, ManifestRead{Manifest: req.ManifestPath, SHA256: m.SHA256[:], Devices: len(m.Rows),
+		Technician: req.Technician, Witness: req.Witness})
 }
 
-// startJournal creates a fleet run's journal, or reopens the one a run killed before it was
-// registered left behind.
-func startJournal(path, runID string) (*record.Journal, error) {
-	j, err := record.CreateJournal(path, runID)
-	if errors.Is(err, fs.ErrExist) {
-		return record.OpenJournal(path, runID)
+// signedFleetRecord finds the record a fleet run wrote before it stopped, when it is there
+// whole and verifies against the root of its first device's issuer.
+func signedFleetRecord(ctx context.Context, env run.Env, runID string, m *Manifest) (string, bool) {
+	dev, err := env.Registry.Device(ctx, m.Rows[0].Serial)
+	if err != nil {
+		return "", false
 	}
-	return j, err
+	return signedRecord(ctx, env, runID, dev.IssuerID)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/run"
 )
 
 func TestParseManifest(t *testing.T) {
@@ -125,8 +126,8 @@ func TestFleet(t *testing.T) {
 	req := func() FleetRequest {
 		return FleetRequest{ManifestPath: path, Technician: "Tess Tech", Witness: "Wes Witness", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}
 	}
-	var progress []Progress
-	f.env.Progress = func(p Progress) { progress = append(progress, p) }
+	var progress []run.Event
+	f.env.Progress = func(p run.Event) { progress = append(progress, p) }
 	res, err := Fleet(ctx, f.env, m, req())
 	if err != nil {
 		t.Fatal(err)
@@ -134,20 +135,20 @@ func TestFleet(t *testing.T) {
 	if res.Decommissioned != 32 || res.Failed != 0 || len(res.CRLs) != 1 || res.CRLs[0].Entries != 32 {
 		t.Errorf("result %+v", res)
 	}
-	if len(progress) == 0 || progress[len(progress)-1].Step == "" {
+	if len(progress) == 0 || progress[len(progress)-1].Step.Title == "" {
 		t.Error("no progress reported")
 	}
 	file, _ := os.ReadFile(res.RecordPath)
 	if rep := record.Verify(file, f.root(t)); !rep.OK() {
 		t.Errorf("fleet record: %+v", rep.Checks)
 	}
-	txt := run(t, "pdftotext", res.RecordPath, "-")
+	txt := command(t, "pdftotext", res.RecordPath, "-")
 	for _, want := range []string{"fleet of 32 devices", "DEV-000029", "SN-A", "results.csv"} {
 		if want != "results.csv" && !strings.Contains(txt, want) {
 			t.Errorf("fleet record lacks %q", want)
 		}
 	}
-	if out := run(t, "pdfdetach", "-list", res.RecordPath); !strings.Contains(out, "results.csv") || !strings.Contains(out, "journal.jsonl") {
+	if out := command(t, "pdfdetach", "-list", res.RecordPath); !strings.Contains(out, "results.csv") || !strings.Contains(out, "journal.jsonl") {
 		t.Errorf("attachments: %s", out)
 	}
 	// The same manifest again changes nothing.
@@ -239,12 +240,12 @@ func TestFleetSurvivesKills(t *testing.T) {
 	env, done := openEnv(t, f.dir)
 	defer done()
 	m, _ := ParseManifest(strings.NewReader(manifestOf(serials, Unreachable)))
-	run, err := env.Registry.Run(ctx, FleetRunID(m))
-	if err != nil || run.Status != registry.RunCompleted {
-		t.Fatalf("run %+v %v", run, err)
+	rr, err := env.Registry.Run(ctx, FleetRunID(m))
+	if err != nil || rr.Status != registry.RunCompleted {
+		t.Fatalf("run %+v %v", rr, err)
 	}
 	results := 0
-	for r, err := range env.Registry.RunResults(ctx, run.ID) {
+	for r, err := range env.Registry.RunResults(ctx, rr.ID) {
 		if err != nil || r.Outcome != registry.OutcomeDecommissioned {
 			t.Fatalf("result %+v %v", r, err)
 		}
@@ -277,7 +278,7 @@ func TestFleetSurvivesKills(t *testing.T) {
 	t.Logf("killed the fleet run %d times; %d CRLs signed in all", kills, len(crls))
 }
 
-func openEnv(t testing.TB, dir string) (Env, func()) {
+func openEnv(t testing.TB, dir string) (run.Env, func()) {
 	ws, err := workspaceOpen(filepath.Join(dir, "ws"))
 	if err != nil {
 		t.Fatal(err)
@@ -286,7 +287,7 @@ func openEnv(t testing.TB, dir string) (Env, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Env{Workspace: ws, Registry: reg}, func() { reg.Close(); ws.Close() }
+	return run.Env{Workspace: ws, Registry: reg}, func() { reg.Close(); ws.Close() }
 }
 
 // TestFleetDiesAfterEraseHelper is the child of TestFleetResumesAfterAnErasedDevice: it
@@ -298,8 +299,8 @@ func TestFleetDiesAfterEraseHelper(t *testing.T) {
 	}
 	env, done := openEnv(t, dir)
 	defer done()
-	env.Progress = func(p Progress) {
-		if p.Step == "verify" && p.Status == record.StatusDone {
+	env.Progress = func(p run.Event) {
+		if p.Step.ID == "verify" && p.Status == record.StatusDone {
 			os.Exit(3)
 		}
 	}

@@ -14,9 +14,9 @@ import (
 
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/internal/inputfile/inputfiletest"
-	"github.com/custos-pki/custos/internal/opstoken"
 	"github.com/custos-pki/custos/pki"
 	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/run"
 )
 
 func TestImport(t *testing.T) {
@@ -26,7 +26,7 @@ func TestImport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, issCert, key, err := opstoken.Issuer(ctx, f.env.Registry, m, f.issuer, []byte(opsPIN))
+	ca, err := run.OpenIssuer(ctx, f.env.Registry, m, f.issuer, []byte(opsPIN))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestImport(t *testing.T) {
 		dk, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		sn, _ := pki.NewSerial(rand.Reader)
 		c, _, err := pki.Issue(pki.DeviceIdentity{SerialNumber: strings.TrimSuffix(name, filepath.Ext(name)), Manufacturer: "Acme Medical",
-			Model: "Monitor M7", ValidityYears: 5}, sn, dk.Public(), pki.Issuer{Certificate: issCert, Signer: key})
+			Model: "Monitor M7", ValidityYears: 5}, sn, dk.Public(), ca.Signer())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,7 +46,7 @@ func TestImport(t *testing.T) {
 		}
 		os.WriteFile(filepath.Join(dir, name), data, 0o644)
 	}
-	key.Close()
+	ca.Close()
 	m.Close()
 	n, err := Import(ctx, f.env, "Acme Devices CA", []string{dir})
 	if err != nil || n != 2 {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/custos-pki/custos/internal/inputfile"
 	"github.com/custos-pki/custos/pki"
+	"github.com/custos-pki/custos/run"
 )
 
 // Row is one device of a fleet manifest.
@@ -29,16 +30,35 @@ type Manifest struct {
 	SHA256 [32]byte // of the file as read: the same manifest is the same run
 }
 
-// RowError is what is wrong with one line of a manifest.
+// RowError is what is wrong with one line of a manifest. When it is a field of the request
+// that the line needs (a witness, the device PIN), Err is that *run.FieldError.
 type RowError struct {
 	Line    int
 	Problem string
+	Err     error
 }
 
 func (e RowError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Problem) }
 
+// Unwrap is the field error behind the line's problem, if any.
+func (e RowError) Unwrap() error { return e.Err }
+
+func fieldRowError(line int, field, format string, args ...any) RowError {
+	fe := run.NewFieldError(field, format, args...)
+	return RowError{Line: line, Problem: fe.Problem, Err: fe}
+}
+
 // ManifestError lists every bad line of a manifest.
 type ManifestError []RowError
+
+// Unwrap lists the lines' errors, so errors.As finds a field error among them.
+func (e ManifestError) Unwrap() []error {
+	out := make([]error, len(e))
+	for i, r := range e {
+		out[i] = r
+	}
+	return out
+}
 
 func (e ManifestError) Error() string {
 	var parts []string
@@ -113,7 +133,7 @@ func parseManifest(data []byte) (*Manifest, error) {
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
-				bad = append(bad, RowError{pe.Line, pe.Err.Error()})
+				bad = append(bad, RowError{Line: pe.Line, Problem: pe.Err.Error()})
 				if pe.Err == csv.ErrQuote || pe.Err == csv.ErrBareQuote {
 					continue
 				}
@@ -144,9 +164,13 @@ func parseManifest(data []byte) (*Manifest, error) {
 			row.Reason = row.Method.DefaultReason()
 		} else if row.Reason, err = pki.ParseReason(reason); err != nil {
 			problems = append(problems, err.Error())
+		} else if row.Reason == pki.ReasonUnspecified {
+			row.Reason = row.Method.DefaultReason()
+		} else if !validReason(row.Reason) {
+			problems = append(problems, fmt.Sprintf("a device is not revoked for %s; use one of %s", row.Reason, pki.ReasonNames(reasons)))
 		}
 		if len(problems) > 0 {
-			bad = append(bad, RowError{line, strings.Join(problems, "; ")})
+			bad = append(bad, RowError{Line: line, Problem: strings.Join(problems, "; ")})
 			continue
 		}
 		seen[row.Serial] = line

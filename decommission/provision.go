@@ -12,11 +12,10 @@ import (
 
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/internal/inputfile"
-	"github.com/custos-pki/custos/internal/opstoken"
-	"github.com/custos-pki/custos/internal/secret"
 	"github.com/custos-pki/custos/keyalg"
 	"github.com/custos-pki/custos/pki"
 	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/run"
 )
 
 // ProvisionRequest is a device to make, as the factory does at key injection.
@@ -25,8 +24,8 @@ type ProvisionRequest struct {
 	Serial    string
 	Model     string
 	Token     string // the device token's label; a free slot is initialised with it
-	OpsPIN    []byte // the operations token's operator PIN (the issuing CA key); zeroed
-	DevicePIN []byte // the device token's PIN, set as its user and SO PIN; zeroed
+	OpsPIN    []byte // the operations token's operator PIN (the issuing CA key)
+	DevicePIN []byte // the device token's PIN, set as its user and SO PIN
 	// ValidityYears of the device certificate; 0 means 10.
 	ValidityYears int
 }
@@ -41,34 +40,43 @@ type Provisioned struct {
 
 // Provision initialises a device token, generates the device key on it, issues the device
 // certificate from the issuing CA (lint-then-sign), stores the certificate on the token and
-// registers the device.
-func Provision(ctx context.Context, env Env, req ProvisionRequest) (*Provisioned, error) {
-	defer secret.ZeroAll(req.OpsPIN, req.DevicePIN)
-	if strings.TrimSpace(req.Serial) == "" || req.Token == "" {
-		return nil, errors.New("provision: a device needs a serial and a token label")
+// registers the device. The PINs in req stay the caller's.
+func Provision(ctx context.Context, env run.Env, req ProvisionRequest) (*Provisioned, error) {
+	if strings.TrimSpace(req.Serial) == "" {
+		return nil, run.NewFieldError("Serial", "provision: a device needs a serial")
+	}
+	if req.Token == "" {
+		return nil, run.NewFieldError("Token", "provision %s: name the device's token", req.Serial)
+	}
+	if len(req.OpsPIN) == 0 {
+		return nil, run.NewFieldError("OpsPIN", "provision %s: the operator PIN is needed: the issuing CA signs the device certificate", req.Serial)
+	}
+	if len(req.DevicePIN) == 0 {
+		return nil, run.NewFieldError("DevicePIN", "provision %s: the device PIN is needed: it is set on the new device token", req.Serial)
 	}
 	if _, err := env.Registry.Device(ctx, req.Serial); err == nil {
-		return nil, fmt.Errorf("provision: device %s is already registered", req.Serial)
+		return nil, run.NewFieldError("Serial", "provision: device %s is already registered", req.Serial)
 	}
 	if req.ValidityYears == 0 {
 		req.ValidityYears = 10
 	}
-	mods, err := env.openModules(ctx)
+	mods, err := env.OpenModules(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer mods.Close()
-	mod := mods.devices
-	iss, issCert, caKey, err := opstoken.Issuer(ctx, env.Registry, mods.ops, req.Issuer, req.OpsPIN)
+	mod := mods.Devices
+	ca, err := run.OpenIssuer(ctx, env.Registry, mods.Ops, req.Issuer, req.OpsPIN)
 	if err != nil {
 		return nil, fmt.Errorf("provision %s: %w", req.Serial, err)
 	}
-	defer caKey.Close()
+	defer ca.Close()
+	iss, issCert := ca.Entry, ca.Certificate
 	if iss.Kind != registry.IssuerIssuing {
-		return nil, fmt.Errorf("provision %s: %s is a root; devices are certified by an issuing CA", req.Serial, iss.ID)
+		return nil, run.NewFieldError("Issuer", "provision %s: %s is a root; devices are certified by an issuing CA", req.Serial, iss.ID)
 	}
 	if _, err := mod.TokenByLabel(ctx, req.Token); err == nil {
-		return nil, fmt.Errorf("provision %s: a token labelled %q exists already", req.Serial, req.Token)
+		return nil, run.NewFieldError("Token", "provision %s: a token labelled %q exists already", req.Serial, req.Token)
 	}
 	slot, err := mod.FreeSlot(ctx)
 	if err != nil {
@@ -94,13 +102,13 @@ func Provision(ctx context.Context, env Env, req ProvisionRequest) (*Provisioned
 	if err != nil {
 		return nil, err
 	}
-	serial, err := pki.NewSerial(randReader{ctx, s})
+	serial, err := pki.NewSerial(run.TokenRand(ctx, s))
 	if err != nil {
 		return nil, err
 	}
 	cert, _, err := pki.Issue(pki.DeviceIdentity{SerialNumber: req.Serial, Manufacturer: issCert.Subject.Organization[0],
-		Model: req.Model, NotBefore: env.now(), ValidityYears: min(req.ValidityYears, yearsLeft(issCert, env))},
-		serial, key.Public(), pki.Issuer{Certificate: issCert, Signer: caKey})
+		Model: req.Model, NotBefore: env.Clock(), ValidityYears: min(req.ValidityYears, yearsLeft(issCert, env))},
+		serial, key.Public(), ca.Signer())
 	if err != nil {
 		return nil, fmt.Errorf("provision %s: %w", req.Serial, err)
 	}
@@ -121,27 +129,14 @@ func Provision(ctx context.Context, env Env, req ProvisionRequest) (*Provisioned
 	return &Provisioned{Serial: req.Serial, Token: req.Token, KeyID: id, Certificate: cert}, nil
 }
 
-func yearsLeft(issuer *x509.Certificate, env Env) int {
-	return max(1, int(issuer.NotAfter.Sub(env.now()).Hours()/24/366))
-}
-
-type randReader struct {
-	ctx context.Context
-	s   *hsm.Session
-}
-
-func (r randReader) Read(p []byte) (int, error) {
-	b, err := r.s.Random(r.ctx, len(p))
-	if err != nil {
-		return 0, err
-	}
-	return copy(p, b), nil
+func yearsLeft(issuer *x509.Certificate, env run.Env) int {
+	return max(1, int(issuer.NotAfter.Sub(env.Clock()).Hours()/24/366))
 }
 
 // Import registers devices from existing certificates (PEM or DER files, or folders of them),
 // each of which must be signed by the issuing CA. Nothing is registered if any file is bad:
 // the error names it.
-func Import(ctx context.Context, env Env, issuerRef string, paths []string) (int, error) {
+func Import(ctx context.Context, env run.Env, issuerRef string, paths []string) (int, error) {
 	iss, err := env.Registry.Issuer(ctx, issuerRef)
 	if err != nil {
 		return 0, err

@@ -3,149 +3,184 @@ package decommission
 import (
 	"context"
 	"crypto/x509"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/custos-pki/custos/hsm"
-	"github.com/custos-pki/custos/internal/opstoken"
-	"github.com/custos-pki/custos/internal/secret"
 	"github.com/custos-pki/custos/pki"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/run"
 )
 
-// Resume continues a decommission run that stopped half way. A fleet run re-reads its
-// manifest (which must be unchanged) and handles the devices it had not finished. A single
-// device that was identified finishes its erasure on the journaled token (with the device
-// PIN), then revoke, CRL and record; one that stopped before identifying its device erased
-// nothing and is aborted and started again instead.
-func Resume(ctx context.Context, env Env, runID string, opsPIN, devicePIN []byte) (string, error) {
-	defer secret.ZeroAll(opsPIN, devicePIN)
-	run, err := env.Registry.DecommissionRun(ctx, runID)
-	if err != nil {
-		return "", err
+// Handler is what the decommission package knows of its runs that stopped half way, for
+// run.Handlers: they resume (a fleet re-reads its unchanged manifest and handles the devices it
+// had not finished; a single device finishes its erasure, then revoke, CRL and record), and an
+// abort only records that the run was given up, since nothing erased can be put back.
+func Handler() run.Handler {
+	return run.Handler{
+		Kind:   registry.RunDecommission,
+		Title:  stepTitle,
+		Resume: resume,
+		Abort:  abort,
+		Asks:   run.Asks{OpsPIN: true, DevicePIN: true},
 	}
-	if run.Status != registry.RunRunning && run.Status != registry.RunFailed {
-		return "", fmt.Errorf("run %s is %s; only a stopped run can be resumed", runID, run.Status)
-	}
-	if run.Operation == "fleet" {
-		m, err := LoadManifest(ctx, run.ManifestPath)
-		if err != nil {
-			return "", err
-		}
-		if FleetRunID(m) != runID {
-			return "", fmt.Errorf("resume %s: %s changed since the run started; restore it, or abort the run", runID, run.ManifestPath)
-		}
-		res, err := Fleet(ctx, env, m, FleetRequest{ManifestPath: run.ManifestPath, Technician: run.Technician, Witness: run.Witness,
-			OpsPIN: append([]byte(nil), opsPIN...), DevicePIN: append([]byte(nil), devicePIN...)})
-		if err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("fleet run %s finished: %d decommissioned, %d already, %d failed; record %s", runID, res.Decommissioned, res.AlreadyDone, res.Failed, res.RecordPath), nil
-	}
-	return resumeSingle(ctx, env, run, opsPIN, devicePIN)
 }
 
-func resumeSingle(ctx context.Context, env Env, run registry.DecommissionRun, opsPIN, devicePIN []byte) (string, error) {
-	j, err := record.OpenJournal(run.JournalPath, run.ID)
+// resume continues a decommission run that stopped half way, with the caller's PINs. A single
+// device that stopped before identifying its device erased nothing: it is aborted and started
+// again instead.
+func resume(ctx context.Context, env run.Env, rr registry.Run, pins run.PINs) (run.Outcome, error) {
+	dr, err := env.Registry.DecommissionRun(ctx, rr.ID)
 	if err != nil {
-		return "", err
+		return run.Outcome{}, err
 	}
-	defer j.Close()
+	if len(pins.Ops) == 0 {
+		return run.Outcome{}, run.NewFieldError("OpsPIN", "resume %s: the operator PIN is needed to sign the CRL and the record", rr.ID)
+	}
+	if dr.Operation == "fleet" {
+		return resumeFleet(ctx, env, dr, pins)
+	}
+	return resumeSingle(ctx, env, dr, pins)
+}
+
+func resumeFleet(ctx context.Context, env run.Env, dr registry.DecommissionRun, pins run.PINs) (run.Outcome, error) {
+	m, err := LoadManifest(ctx, dr.ManifestPath)
+	if err != nil {
+		return run.Outcome{}, err
+	}
+	if FleetRunID(m) != dr.ID {
+		return run.Outcome{}, fmt.Errorf("resume %s: %s changed since the run started; restore it, or abort the run", dr.ID, dr.ManifestPath)
+	}
+	res, err := Fleet(ctx, env, m, FleetRequest{ManifestPath: dr.ManifestPath, Technician: dr.Technician, Witness: dr.Witness,
+		OpsPIN: pins.Ops, DevicePIN: pins.Device})
+	if err != nil {
+		return run.Outcome{}, err
+	}
+	return run.Outcome{Summary: fmt.Sprintf("fleet run %s finished: %d decommissioned, %d already, %d failed; record %s",
+		dr.ID, res.Decommissioned, res.AlreadyDone, res.Failed, res.RecordPath)}, nil
+}
+
+func resumeSingle(ctx context.Context, env run.Env, dr registry.DecommissionRun, pins run.PINs) (run.Outcome, error) {
+	jf, err := record.ReadJournalFile(dr.JournalPath)
+	if err != nil {
+		return run.Outcome{}, err
+	}
 	var req Request
 	var dt DeviceToken // the token and key identify proved, before anything was erased
 	done := map[string]bool{}
 	verification := ""
-	for _, e := range j.Entries() {
-		if e.Step == "decommission.request" {
-			req.Serial, req.Technician, req.Witness, req.Note = e.Data["serial"], e.Data["technician"], e.Data["witness"], e.Data["note"]
-			req.Method, _ = ParseMethod(e.Data["method"])
-			req.Reason, _ = pki.ParseReason(e.Data["reason"])
-		}
-		if e.Step == "identify" && e.Status == record.StatusDone {
-			dt.Token = e.Data["token"]
-			dt.KeyID, _ = hex.DecodeString(e.Data["key_id"])
+	for _, e := range jf.Entries {
+		switch {
+		case e.Step == stepRequest:
+			p, err := record.Decode[Requested](e)
+			if err != nil {
+				return run.Outcome{}, err
+			}
+			req = Request{Serial: p.Serial, Method: p.Method, InvalidityDate: p.InvalidityDate, Technician: p.Technician,
+				Witness: p.Witness, Note: p.Note, CRLNextUpdate: p.CRLNextUpdate}
+			if req.Reason, err = pki.ParseReason(p.Reason); err != nil {
+				return run.Outcome{}, fmt.Errorf("resume %s: the journal's request: %w", dr.ID, err)
+			}
+		case e.Step == stepIdentify.ID && e.Status == record.StatusDone:
+			p, err := record.Decode[Identified](e)
+			if err != nil {
+				return run.Outcome{}, err
+			}
+			dt.Token, dt.KeyID = p.Token, p.KeyID
+		case e.Step == stepVerify.ID && e.Status == record.StatusDone:
+			p, err := record.Decode[Verified](e)
+			if err != nil {
+				return run.Outcome{}, err
+			}
+			verification = p.Verification
+		case e.Step == stepAttest.ID && e.Status == record.StatusDone:
+			p, err := record.Decode[Attested](e)
+			if err != nil {
+				return run.Outcome{}, err
+			}
+			verification = p.Attestation
 		}
 		if e.Status == record.StatusDone {
 			done[e.Step] = true
 		}
-		if e.Data["verification"] != "" {
-			verification = e.Data["verification"]
-		}
 	}
 	if req.Serial == "" {
-		return "", fmt.Errorf("run %s stopped before it journaled its request, so it did nothing: abort it (custos abort %s) and start again", run.ID, run.ID)
+		return run.Outcome{}, fmt.Errorf("run %s stopped before it journaled its request, so it did nothing: abort it and start again", dr.ID)
 	}
-	finishErasure := req.Method.reaches() && !done["verify"]
-	if finishErasure && !done["identify"] {
-		return "", fmt.Errorf("run %s stopped before it erased anything from %s: abort it (custos abort %s) and decommission the device again", run.ID, req.Serial, run.ID)
+	finishErasure := req.Method.reaches() && !done[stepVerify.ID]
+	if finishErasure && !done[stepIdentify.ID] {
+		return run.Outcome{}, fmt.Errorf("run %s stopped before it erased anything from %s: abort it and decommission the device again", dr.ID, req.Serial)
 	}
 	if finishErasure && (dt.Token == "" || len(dt.KeyID) == 0) {
-		return "", fmt.Errorf("resume %s: the journal's identify entry names no token and key id", run.ID)
+		return run.Outcome{}, fmt.Errorf("resume %s: the journal's identify entry names no token and key id", dr.ID)
 	}
-	if finishErasure && len(devicePIN) == 0 {
-		return "", fmt.Errorf("run %s stopped while erasing %s from token %q: resuming finishes the erasure and needs the device PIN (--device-pin-file)", run.ID, req.Serial, dt.Token)
+	if finishErasure && len(pins.Device) == 0 {
+		return run.Outcome{}, run.NewFieldError("DevicePIN", "run %s stopped while erasing %s from token %q: resuming finishes the erasure and needs the device PIN", dr.ID, req.Serial, dt.Token)
 	}
 	if req.CRLNextUpdate == 0 {
 		req.CRLNextUpdate = 30 * 24 * time.Hour
 	}
-	req.OpsPIN, req.DevicePIN = opsPIN, devicePIN
+	req.OpsPIN, req.DevicePIN = pins.Ops, pins.Device
 	dev, err := env.Registry.Device(ctx, req.Serial)
 	if err != nil {
-		return "", err
+		return run.Outcome{}, err
 	}
-	if path, ok := signedRecord(ctx, env, run.ID, dev.IssuerID); ok {
-		// Killed after its record was signed: all that is left is to say the run is complete.
-		j.Note("decommission.resume", record.Actor{Name: req.Technician, Role: "technician"}, map[string]string{"record": path})
-		if err := env.Registry.CompleteRun(ctx, run.ID, path); err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("device %s decommissioned; its record was written before the run stopped: %s", req.Serial, path), nil
-	}
-	mods, err := env.openModules(ctx)
+	r, err := run.Continue(ctx, env, dr.Run)
 	if err != nil {
-		return "", err
+		return run.Outcome{}, err
+	}
+	tech := record.Actor{Name: req.Technician, Role: "technician"}
+	if path, ok := signedRecord(ctx, env, dr.ID, dev.IssuerID); ok {
+		// Killed after its record was signed: all that is left is to say the run is complete.
+		if err := r.Note(run.StepResume, tech, run.Resumed{Note: "the record was signed before the run stopped: " + path}); err != nil {
+			return run.Outcome{}, r.Finish(ctx, err, "")
+		}
+		if err := r.Finish(ctx, nil, path); err != nil {
+			return run.Outcome{}, err
+		}
+		return run.Outcome{Summary: fmt.Sprintf("device %s decommissioned; its record was written before the run stopped: %s", req.Serial, path)}, nil
+	}
+	res := &Result{RunID: dr.ID, Serial: req.Serial, Token: dt.Token, Reason: req.Reason, Verification: verification, JournalPath: dr.JournalPath}
+	err = continueSingle(ctx, r, req, dev, dt, finishErasure, tech, res)
+	if err = r.Finish(ctx, err, res.RecordPath); err != nil {
+		return run.Outcome{}, err
+	}
+	return run.Outcome{Summary: fmt.Sprintf("device %s decommissioned; CRL %d; record %s", req.Serial, res.CRL.Number, res.RecordPath)}, nil
+}
+
+// continueSingle does what a stopped single-device run left: the erasure when it was under
+// way, then revoke, CRL and record.
+func continueSingle(ctx context.Context, r *run.Run, req Request, dev registry.Device, dt DeviceToken, finishErasure bool, tech record.Actor, res *Result) error {
+	mods, err := r.Env.OpenModules(ctx)
+	if err != nil {
+		return err
 	}
 	defer mods.Close()
-	iss, cert, key, err := opstoken.Issuer(ctx, env.Registry, mods.ops, dev.IssuerID, opsPIN)
+	iss, err := run.OpenIssuer(ctx, r.Env.Registry, mods.Ops, dev.IssuerID, req.OpsPIN)
 	if err != nil {
-		return "", err
+		return err
 	}
-	defer key.Close()
-	if run.Status == registry.RunFailed {
-		if err := env.Registry.ResumeRun(ctx, run.ID); err != nil {
-			return "", err
-		}
+	defer iss.Close()
+	if res.Verification == "" {
+		res.Verification = attestation(req.Method, req.Witness)
 	}
-	if verification == "" {
-		verification = fmt.Sprintf("not reachable (%s): nothing to erase; attested by %s", req.Method, req.Witness)
+	if err := r.Note(run.StepResume, tech, nil); err != nil {
+		return err
 	}
-	res := &Result{RunID: run.ID, Serial: req.Serial, Token: dt.Token, Reason: req.Reason, Verification: verification, JournalPath: run.JournalPath}
-	tech := record.Actor{Name: req.Technician, Role: "technician"}
-	j.Note("decommission.resume", tech, nil)
 	if finishErasure {
-		if err := resumeErasure(ctx, env, j, mods.devices, req, dt, tech, res); err != nil {
-			env.Registry.FailRun(ctx, run.ID, err.Error())
-			return "", err
+		if err := resumeErasure(ctx, r, mods.Devices, req, dt, tech, res); err != nil {
+			return err
 		}
 	}
-	if err := revokePublishRecord(ctx, env, j, mods.ops, req, []string{req.Serial}, iss, cert, key, tech, res); err != nil {
-		env.Registry.FailRun(ctx, run.ID, err.Error())
-		return "", err
-	}
-	if err := env.Registry.CompleteRun(ctx, run.ID, res.RecordPath); err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("device %s decommissioned; CRL %d; record %s", req.Serial, res.CRL.Number, res.RecordPath), nil
+	return revokePublishRecord(ctx, r, mods.Ops, req, iss, tech, res)
 }
 
 // signedRecord finds the record a single-device run wrote before it stopped, when it is there
 // whole and verifies against the root of the device's issuer.
-func signedRecord(ctx context.Context, env Env, runID, issuerID string) (string, bool) {
-	path := singleRecordPath(env, runID)
+func signedRecord(ctx context.Context, env run.Env, runID, issuerID string) (string, bool) {
+	path := env.RecordPath(runID)
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", false
@@ -168,7 +203,7 @@ func signedRecord(ctx context.Context, env Env, runID, issuerID string) (string,
 // resumeErasure finishes the erasure of a device whose run stopped after identifying it:
 // whatever of its key id is still on the journaled token is destroyed (or the token
 // re-initialised again), then the erasure is verified as in a run that never stopped.
-func resumeErasure(ctx context.Context, env Env, j *record.Journal, mod *hsm.Module, req Request, dt DeviceToken, tech record.Actor, res *Result) error {
+func resumeErasure(ctx context.Context, r *run.Run, mod *hsm.Module, req Request, dt DeviceToken, tech record.Actor, res *Result) error {
 	sess, err := mod.OpenSession(ctx, dt.Token)
 	if err != nil {
 		return fmt.Errorf("resume the erasure of %s: %w", req.Serial, err)
@@ -184,35 +219,19 @@ func resumeErasure(ctx context.Context, env Env, j *record.Journal, mod *hsm.Mod
 			return fmt.Errorf("device token %q: %w", dt.Token, err)
 		}
 	}
-	return eraseAndVerify(ctx, env, j, mod, &sess, req, dt, tech, res)
+	return eraseAndVerify(ctx, r, mod, &sess, req, dt, tech, res)
 }
 
-// Abort ends a stopped decommission run without finishing it. Nothing erased can be put back;
-// the journal and the registry say the run was aborted, and a device it did not finish stays
-// as the registry has it.
-func Abort(ctx context.Context, env Env, runID string) (string, error) {
-	run, err := env.Registry.Run(ctx, runID)
-	if err != nil {
-		return "", err
-	}
-	if run.Kind != registry.RunDecommission {
-		return "", errors.New("not a decommission run")
-	}
-	j, err := record.OpenJournal(run.JournalPath, run.ID)
-	if err != nil {
-		return "", err
-	}
-	defer j.Close()
-	open := record.OpenSteps(j.Entries())
-	note := "aborted; nothing erased can be restored"
+// abort gives up a stopped decommission run. Nothing erased can be put back; a device it did
+// not finish stays as the registry has it.
+func abort(ctx context.Context, r *run.Run, pins run.PINs) (run.Outcome, error) {
+	open := record.OpenSteps(r.Journal.Entries())
 	if len(open) > 0 {
-		note = fmt.Sprintf("aborted in step %s; nothing erased can be restored", open[len(open)-1].Step)
+		step := open[len(open)-1].Step
+		if t := stepTitle(step); t != "" {
+			step = t
+		}
+		return run.Outcome{Summary: fmt.Sprintf("aborted in step %s; nothing erased can be restored", step)}, nil
 	}
-	if err := j.Note("run.abort", record.System, map[string]string{"note": note}); err != nil {
-		return "", err
-	}
-	if err := env.Registry.AbortRun(ctx, runID, note); err != nil {
-		return "", err
-	}
-	return note, nil
+	return run.Outcome{Summary: "aborted; nothing erased can be restored"}, nil
 }

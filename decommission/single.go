@@ -2,21 +2,19 @@ package decommission
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/custos-pki/custos/hsm"
-	"github.com/custos-pki/custos/internal/opstoken"
-	"github.com/custos-pki/custos/internal/publish"
-	"github.com/custos-pki/custos/internal/secret"
 	"github.com/custos-pki/custos/pki"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/run"
 )
 
 // Method is how a device's keys are destroyed.
@@ -29,10 +27,13 @@ const (
 	Unreachable Method = "unreachable" // the device is lost: nothing to erase, its key may be known
 )
 
+// Methods are the ways a device's keys are destroyed, in the order a screen offers them.
+func Methods() []Method { return []Method{Erase, Reinit, Physical, Unreachable} }
+
 // ParseMethod reads a method name.
 func ParseMethod(s string) (Method, error) {
-	switch m := Method(strings.ToLower(strings.TrimSpace(s))); m {
-	case Erase, Reinit, Physical, Unreachable:
+	m := Method(strings.ToLower(strings.TrimSpace(s)))
+	if slices.Contains(Methods(), m) {
 		return m, nil
 	}
 	return "", fmt.Errorf("method %q: use erase, reinit, physical or unreachable", s)
@@ -74,8 +75,8 @@ type Request struct {
 	Technician     string
 	Witness        string
 	Note           string
-	OpsPIN         []byte // operations token: issuing CA (CRL) and record signer; zeroed
-	DevicePIN      []byte // the device token's PIN (user PIN for erase, SO PIN for reinit); zeroed
+	OpsPIN         []byte // operations token: issuing CA (CRL) and record signer
+	DevicePIN      []byte // the device token's PIN (user PIN for erase, SO PIN for reinit)
 	CRLNextUpdate  time.Duration
 }
 
@@ -88,30 +89,35 @@ type Result struct {
 	Remaining    string   // what the verification found
 	Reason       pki.Reason
 	RevokedAt    time.Time
-	CRL          publish.CRL
+	CRL          run.CRL
 	RecordPath   string
 	JournalPath  string
 	Verification string
 }
 
+// check refuses a request missing what its method needs, naming the field, and fills in the
+// defaults.
 func (req *Request) check() error {
 	if req.Serial == "" {
-		return errors.New("decommission: which device? (--serial)")
+		return run.NewFieldError("Serial", "decommission: which device? name its serial")
 	}
 	if strings.TrimSpace(req.Technician) == "" {
-		return errors.New("decommission: the technician must be named (--technician)")
+		return run.NewFieldError("Technician", "decommission: the technician must be named")
 	}
 	if !req.Method.reaches() && strings.TrimSpace(req.Witness) == "" {
-		return fmt.Errorf("decommission %s: method %s needs a witness (--witness): nothing is erased, so a person must attest it", req.Serial, req.Method)
+		return run.NewFieldError("Witness", "decommission %s: method %s needs a witness: nothing is erased, so a person must attest it", req.Serial, req.Method)
 	}
 	if req.Method.reaches() && len(req.DevicePIN) == 0 {
-		return fmt.Errorf("decommission %s: method %s needs the device PIN (--device-pin-file)", req.Serial, req.Method)
+		return run.NewFieldError("DevicePIN", "decommission %s: method %s needs the device PIN", req.Serial, req.Method)
 	}
 	if len(req.OpsPIN) == 0 {
-		return fmt.Errorf("decommission %s: the operator PIN is needed to sign the CRL and the record (--ops-pin-file)", req.Serial)
+		return run.NewFieldError("OpsPIN", "decommission %s: the operator PIN is needed to sign the CRL and the record", req.Serial)
 	}
 	if req.Reason == pki.ReasonUnspecified {
 		req.Reason = req.Method.DefaultReason()
+	}
+	if !validReason(req.Reason) {
+		return run.NewFieldError("Reason", "decommission %s: a device is not revoked for %s; use one of %s", req.Serial, req.Reason, pki.ReasonNames(Reasons(req.Method)))
 	}
 	if req.CRLNextUpdate == 0 {
 		req.CRLNextUpdate = 30 * 24 * time.Hour
@@ -121,15 +127,15 @@ func (req *Request) check() error {
 
 // Decommission retires one device: identify (proof of possession), erase, verify, revoke,
 // sign a new CRL, and write the signed destruction record. A device already decommissioned,
-// unknown, or failing its proof is refused before anything changes.
-func Decommission(ctx context.Context, env Env, req Request) (*Result, error) {
-	defer secret.ZeroAll(req.OpsPIN, req.DevicePIN)
+// unknown, or failing its proof is refused before anything changes. The PINs in req stay the
+// caller's.
+func Decommission(ctx context.Context, env run.Env, req Request) (*Result, error) {
 	if err := req.check(); err != nil {
 		return nil, err
 	}
 	dev, err := env.Registry.Device(ctx, req.Serial)
 	if errors.Is(err, registry.ErrNotFound) {
-		return nil, fmt.Errorf("decommission: device %s is not registered in this workspace", req.Serial)
+		return nil, run.NewFieldError("Serial", "decommission: device %s is not registered in this workspace", req.Serial)
 	}
 	if err != nil {
 		return nil, err
@@ -140,60 +146,52 @@ func Decommission(ctx context.Context, env Env, req Request) (*Result, error) {
 	if err := env.Workspace.CheckWritable(); err != nil {
 		return nil, err
 	}
-	mods, err := env.openModules(ctx)
+	mods, err := env.OpenModules(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer mods.Close()
 	// The operator PIN is checked before any device is touched.
-	iss, issCert, caKey, err := opstoken.Issuer(ctx, env.Registry, mods.ops, dev.IssuerID, req.OpsPIN)
+	iss, err := run.OpenIssuer(ctx, env.Registry, mods.Ops, dev.IssuerID, req.OpsPIN)
 	if err != nil {
 		return nil, err
 	}
-	defer caKey.Close()
+	defer iss.Close()
 
 	var dt DeviceToken
 	if req.Method.reaches() {
-		if dt, err = findDevice(ctx, env, mods.devices, req.Serial); err != nil {
+		if dt, err = findDevice(ctx, env, mods.Devices, req.Serial); err != nil {
 			return nil, err
 		}
 	}
 	if req.Method == Reinit {
-		if err := mods.devices.CanReinit(ctx); err != nil {
+		if err := mods.Devices.CanReinit(ctx); err != nil {
 			return nil, fmt.Errorf("decommission %s: method reinit cannot be done on token %q: %w; use method erase, which destroys the objects of the device identity and verifies they are gone", req.Serial, dt.Token, err)
 		}
 	}
-	var b [3]byte
-	rand.Read(b[:])
-	runID := fmt.Sprintf("decommission-%s-%s-%x", safeID(req.Serial), env.now().Format("20060102T150405Z"), b)
-	jpath := env.Workspace.Path("journal", runID+".jsonl")
-	j, err := record.CreateJournal(jpath, runID)
+	id := run.NewID(env, "decommission", req.Serial)
+	r, err := run.Start(ctx, env, id, func(jpath string) error {
+		_, err := env.Registry.StartDecommissionRun(ctx, registry.DecommissionRun{Run: registry.Run{ID: id,
+			Kind: registry.RunDecommission, Operation: "single", Subject: req.Serial, JournalPath: jpath},
+			Technician: req.Technician, Witness: req.Witness})
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer j.Close()
-	if _, err := env.Registry.StartDecommissionRun(ctx, registry.DecommissionRun{Run: registry.Run{ID: runID,
-		Kind: registry.RunDecommission, Operation: "single", Subject: req.Serial, JournalPath: jpath},
-		Technician: req.Technician, Witness: req.Witness}); err != nil {
-		return nil, err
-	}
-	res := &Result{RunID: runID, Serial: req.Serial, Token: dt.Token, Reason: req.Reason, JournalPath: jpath}
-	err = runSingle(ctx, env, j, mods, req, dev, dt, iss, issCert, caKey, res)
-	if err != nil {
-		env.Registry.FailRun(ctx, runID, err.Error())
-		return res, err
-	}
-	if err := env.Registry.CompleteRun(ctx, runID, res.RecordPath); err != nil {
-		return res, err
-	}
-	return res, nil
+	res := &Result{RunID: r.ID, Serial: req.Serial, Token: dt.Token, Reason: req.Reason, JournalPath: r.Journal.Path()}
+	err = runSingle(ctx, r, mods, req, dev, dt, iss, res)
+	return res, r.Finish(ctx, err, res.RecordPath)
 }
 
-func runSingle(ctx context.Context, env Env, j *record.Journal, mods modules, req Request, dev registry.Device,
-	dt DeviceToken, iss registry.Issuer, issCert *x509.Certificate, caKey *opstoken.Key, res *Result) error {
+func runSingle(ctx context.Context, r *run.Run, mods run.Modules, req Request, dev registry.Device,
+	dt DeviceToken, iss *run.Issuer, res *Result) error {
 	tech := record.Actor{Name: req.Technician, Role: "technician"}
-	j.Note("decommission.request", tech, map[string]string{"serial": req.Serial, "model": dev.Model, "method": string(req.Method),
-		"reason": req.Reason.String(), "technician": req.Technician, "witness": req.Witness, "issuer": iss.ID, "note": req.Note})
+	if err := r.Note(stepRequest, tech, Requested{Serial: req.Serial, Model: dev.Model, Method: req.Method,
+		Reason: req.Reason.String(), InvalidityDate: req.InvalidityDate, Technician: req.Technician, Witness: req.Witness,
+		Issuer: iss.Entry.ID, Note: req.Note, CRLNextUpdate: req.CRLNextUpdate}); err != nil {
+		return err
+	}
 	var sess *hsm.Session
 	defer func() {
 		if sess != nil {
@@ -202,9 +200,9 @@ func runSingle(ctx context.Context, env Env, j *record.Journal, mods modules, re
 		}
 	}()
 	if req.Method.reaches() {
-		err := step(env, j, "identify", tech, func() (map[string]string, error) {
+		err := r.Step(stepIdentify, tech, func() (any, error) {
 			var err error
-			if sess, err = mods.devices.OpenSession(ctx, dt.Token); err != nil {
+			if sess, err = mods.Devices.OpenSession(ctx, dt.Token); err != nil {
 				return nil, err
 			}
 			if err := sess.Login(ctx, hsm.User, req.DevicePIN); err != nil {
@@ -215,26 +213,36 @@ func runSingle(ctx context.Context, env Env, j *record.Journal, mods modules, re
 				return nil, err
 			}
 			info, _ := sess.TokenInfo(ctx)
-			return map[string]string{"token": dt.Token, "token_serial": info.SerialOrNone(), "token_model": info.Model,
-				"token_manufacturer": info.Manufacturer, "key_id": hex.EncodeToString(dt.KeyID),
-				"certificate_serial": pki.SerialHex(dt.Certificate.SerialNumber), "proof": proof}, nil
+			return Identified{Token: dt.Token, TokenSerial: info.SerialOrNone(), TokenModel: info.Model,
+				TokenManufacturer: info.Manufacturer, KeyID: dt.KeyID,
+				CertificateSerial: pki.SerialHex(dt.Certificate.SerialNumber), Proof: proof}, nil
 		})
 		if err != nil {
 			return err
 		}
-		if err := eraseAndVerify(ctx, env, j, mods.devices, &sess, req, dt, tech, res); err != nil {
+		if err := eraseAndVerify(ctx, r, mods.Devices, &sess, req, dt, tech, res); err != nil {
 			return err
 		}
 	} else {
-		res.Verification = fmt.Sprintf("not reachable (%s): nothing to erase; attested by %s", req.Method, req.Witness)
-		j.Note("attest", record.Actor{Name: req.Witness, Role: "witness"}, map[string]string{"method": string(req.Method), "attestation": res.Verification})
+		res.Verification = attestation(req.Method, req.Witness)
+		err := r.Step(stepAttest, record.Actor{Name: req.Witness, Role: "witness"}, func() (any, error) {
+			return Attested{Method: req.Method, Witness: req.Witness, Attestation: res.Verification}, nil
+		})
+		if err != nil {
+			return err
+		}
 	}
-	return revokePublishRecord(ctx, env, j, mods.ops, req, []string{req.Serial}, iss, issCert, caKey, tech, res)
+	return revokePublishRecord(ctx, r, mods.Ops, req, iss, tech, res)
+}
+
+// attestation is what a witness attests for a device nothing could be erased on.
+func attestation(m Method, witness string) string {
+	return fmt.Sprintf("not reachable (%s): nothing to erase; attested by %s", m, witness)
 }
 
 // eraseAndVerify destroys the device identity by the method and proves it is gone.
-func eraseAndVerify(ctx context.Context, env Env, j *record.Journal, mod *hsm.Module, sess **hsm.Session, req Request, dt DeviceToken, tech record.Actor, res *Result) error {
-	err := step(env, j, "erase", tech, func() (map[string]string, error) {
+func eraseAndVerify(ctx context.Context, r *run.Run, mod *hsm.Module, sess **hsm.Session, req Request, dt DeviceToken, tech record.Actor, res *Result) error {
+	err := r.Step(stepErase, tech, func() (any, error) {
 		if req.Method == Reinit {
 			(*sess).Logout(ctx)
 			(*sess).Close()
@@ -243,7 +251,7 @@ func eraseAndVerify(ctx context.Context, env Env, j *record.Journal, mod *hsm.Mo
 				return nil, err
 			}
 			res.Destroyed = []string{"every object on token " + dt.Token}
-			return map[string]string{"method": "token re-initialisation (C_InitToken): every object destroyed"}, nil
+			return Erased{Method: "token re-initialisation (C_InitToken): every object destroyed", Destroyed: res.Destroyed}, nil
 		}
 		objs, err := (*sess).Remaining(ctx, dt.KeyID, "")
 		if err != nil {
@@ -255,12 +263,12 @@ func eraseAndVerify(ctx context.Context, env Env, j *record.Journal, mod *hsm.Mo
 		if _, err := (*sess).Destroy(ctx, hsm.Match{ID: dt.KeyID}); err != nil {
 			return nil, err
 		}
-		return map[string]string{"method": "cryptographic erase by object destruction (C_DestroyObject)", "destroyed": joinOrNone(res.Destroyed)}, nil
+		return Erased{Method: "cryptographic erase by object destruction (C_DestroyObject)", Destroyed: res.Destroyed}, nil
 	})
 	if err != nil {
 		return err
 	}
-	return step(env, j, "verify", tech, func() (map[string]string, error) {
+	return r.Step(stepVerify, tech, func() (any, error) {
 		s := *sess
 		if s == nil {
 			var err error
@@ -285,15 +293,14 @@ func eraseAndVerify(ctx context.Context, env Env, j *record.Journal, mod *hsm.Mo
 		}
 		res.Remaining = "none of the destroyed objects remains"
 		res.Verification = fmt.Sprintf("token %s searched for key id %x: nothing remains; the old key cannot sign", dt.Token, dt.KeyID)
-		return map[string]string{"remaining": joinOrNone(left), "objects_on_token": fmt.Sprint(len(all)),
-			"old_key_signs": "no", "verification": res.Verification}, nil
+		return Verified{Remaining: left, ObjectsOnToken: len(all), OldKeySigns: false, Verification: res.Verification}, nil
 	})
 }
 
-// revokePublishRecord records the decommission in the registry (revoking the certificates),
-// signs the issuer's new CRL, and writes the signed destruction record.
-func revokePublishRecord(ctx context.Context, env Env, j *record.Journal, mod *hsm.Module, req Request, serials []string,
-	iss registry.Issuer, issCert *x509.Certificate, caKey *opstoken.Key, tech record.Actor, res *Result) error {
+// revokePublishRecord records the device's decommissioning in the registry (revoking its
+// certificates), signs the issuer's new CRL, and writes the signed destruction record.
+func revokePublishRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req Request, iss *run.Issuer, tech record.Actor, res *Result) error {
+	env := r.Env
 	keyState := registry.KeyDestroyed
 	if req.Method == Unreachable {
 		keyState = registry.KeyCompromised
@@ -302,95 +309,97 @@ func revokePublishRecord(ctx context.Context, env Env, j *record.Journal, mod *h
 	if req.Reason == pki.ReasonKeyCompromise {
 		inval = req.InvalidityDate
 		if inval.IsZero() {
-			inval = env.now()
+			inval = env.Clock()
 		}
 	}
 	var results []registry.DeviceResult
-	err := step(env, j, "revoke", tech, func() (map[string]string, error) {
+	err := r.Step(stepRevoke, tech, func() (any, error) {
+		d := registry.Decommission{RunID: res.RunID, DeviceSerial: req.Serial, Method: string(req.Method),
+			Verification: res.Verification, Reason: req.Reason, Note: req.Note,
+			KeyState: keyState, At: env.Clock(), InvalidityDate: inval}
 		var err error
-		var batch []registry.Decommission
-		for _, s := range serials {
-			batch = append(batch, registry.Decommission{RunID: res.RunID, DeviceSerial: s, Method: string(req.Method),
-				Verification: res.Verification, Reason: req.Reason, Note: req.Note,
-				KeyState: keyState, At: env.now(), InvalidityDate: inval})
-		}
-		if results, err = env.Registry.DecommissionDevices(ctx, batch); err != nil {
+		if results, err = env.Registry.DecommissionDevices(ctx, []registry.Decommission{d}); err != nil {
 			return nil, err
 		}
-		var revoked []string
-		for _, r := range results {
-			for _, sn := range r.RevokedSerials {
-				revoked = append(revoked, sn.String())
+		p := Revoked{Serial: req.Serial, Method: req.Method, Reason: req.Reason.String(), KeyState: string(keyState),
+			At: d.At, Verification: res.Verification}
+		for _, dr := range results {
+			for _, sn := range dr.RevokedSerials {
+				p.Revoked = append(p.Revoked, sn.String())
 			}
-			res.RevokedAt = r.RevokedAt
+			res.RevokedAt = dr.RevokedAt
 		}
-		return map[string]string{"revoked": joinOrNone(revoked), "reason": req.Reason.String(), "key_state": string(keyState)}, nil
+		return p, nil
 	})
 	if err != nil {
 		return err
 	}
-	err = step(env, j, "crl", tech, func() (map[string]string, error) {
-		c, err := publish.SignCRL(ctx, env.Registry, env.Workspace, iss.ID, pki.Issuer{Certificate: issCert, Signer: caKey}, env.now(), req.CRLNextUpdate)
+	err = r.Step(stepCRL, tech, func() (any, error) {
+		c, err := run.SignCRL(ctx, env, iss.Entry.ID, iss.Signer(), req.CRLNextUpdate)
 		if err != nil {
 			return nil, err
 		}
-		if err := env.Registry.RecordRunCRL(ctx, res.RunID, iss.ID, c.Number); err != nil {
+		if err := env.Registry.RecordRunCRL(ctx, res.RunID, iss.Entry.ID, c.Number); err != nil {
 			return nil, err
 		}
 		res.CRL = c
-		return map[string]string{"issuer": iss.ID, "number": fmt.Sprint(c.Number), "entries": fmt.Sprint(c.Entries),
-			"file": c.DERPath, "sha256": c.Fingerprint.String()}, nil
+		return c.Payload(iss.Entry.ID), nil
 	})
 	if err != nil {
 		return err
 	}
 	// The record holds the journal, so only its failure can be journaled, not its start.
-	if err := writeRecord(ctx, env, j, mod, req, iss, issCert, results, res); err != nil {
-		j.Fail("record", tech, err)
-		return err
+	if err := writeRecord(ctx, r, mod, req, iss, results, res); err != nil {
+		return r.Fail(stepRecord.ID, tech, err)
 	}
 	return nil
 }
 
-func writeRecord(ctx context.Context, env Env, j *record.Journal, mod *hsm.Module, req Request, iss registry.Issuer,
-	issCert *x509.Certificate, results []registry.DeviceResult, res *Result) error {
-	rootIss, err := env.Registry.Issuer(ctx, iss.ParentID)
-	if err != nil {
-		return fmt.Errorf("record: the root of %s: %w", iss.ID, err)
-	}
-	root, err := x509.ParseCertificate(rootIss.Certificate)
-	if err != nil {
-		return err
-	}
-	signer, key, err := opstoken.RecordSigner(ctx, env.Registry, mod, iss.CeremonyID, root, req.OpsPIN)
+func writeRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req Request, iss *run.Issuer,
+	results []registry.DeviceResult, res *Result) error {
+	env := r.Env
+	signer, err := openRecordSigner(ctx, env, mod, iss.Entry, req.OpsPIN)
 	if err != nil {
 		return fmt.Errorf("revoked, but the record could not be signed: %w", err)
 	}
-	defer key.Close()
+	defer signer.Close()
 	d := &record.Destruction{ID: res.RunID, Outcome: "decommissioned", Technician: req.Technician, Witness: req.Witness,
-		Issuer: iss.ID + " (" + issCert.Subject.CommonName + ")", CRLNumber: res.CRL.Number, CRLFile: res.CRL.DERPath,
-		Manufacturer: strings.Join(issCert.Subject.Organization, ", ")}
-	for _, r := range results {
-		d.Devices = append(d.Devices, deviceRow(ctx, env, r, res))
+		Issuer: iss.Entry.ID + " (" + iss.Certificate.Subject.CommonName + ")", CRLNumber: res.CRL.Number, CRLFile: res.CRL.DERPath,
+		Manufacturer: strings.Join(iss.Certificate.Subject.Organization, ", ")}
+	for _, dr := range results {
+		d.Devices = append(d.Devices, deviceRow(ctx, env, dr))
 	}
-	entries := j.Entries()
+	entries := r.Journal.Entries()
 	if len(entries) > 0 {
 		d.Started, d.Finished = entries[0].Time, entries[len(entries)-1].Time
 	}
-	jb, err := j.Bytes()
+	jb, err := r.Journal.Bytes()
 	if err != nil {
 		return err
 	}
-	path := singleRecordPath(env, res.RunID)
-	if err := record.WriteDestruction(ctx, path, d, jb, signer); err != nil {
+	path := r.RecordPath()
+	if err := record.WriteDestruction(ctx, path, d, jb, signer.Signer); err != nil {
 		return fmt.Errorf("revoked, but the record could not be written: %w", err)
 	}
 	res.RecordPath = path
-	env.progress(Progress{Step: "record", Status: record.StatusDone, Detail: path})
+	r.Progress(run.Event{Step: stepRecord, Status: record.StatusDone, Detail: path})
 	return nil
 }
 
-func deviceRow(ctx context.Context, env Env, r registry.DeviceResult, res *Result) record.DeviceRow {
+// openRecordSigner opens the record signer of the root above the issuing CA iss.
+func openRecordSigner(ctx context.Context, env run.Env, mod *hsm.Module, iss registry.Issuer, opsPIN []byte) (*run.RecordSigner, error) {
+	rootIss, err := env.Registry.Issuer(ctx, iss.ParentID)
+	if err != nil {
+		return nil, fmt.Errorf("the root of %s: %w", iss.ID, err)
+	}
+	root, err := x509.ParseCertificate(rootIss.Certificate)
+	if err != nil {
+		return nil, err
+	}
+	return run.OpenRecordSigner(ctx, env.Registry, mod, iss.CeremonyID, root, opsPIN)
+}
+
+func deviceRow(ctx context.Context, env run.Env, r registry.DeviceResult) record.DeviceRow {
 	var keys, certs []string
 	for _, k := range r.KeyIDs {
 		keys = append(keys, "key "+hex.EncodeToString(k))
@@ -405,19 +414,4 @@ func deviceRow(ctx context.Context, env Env, r registry.DeviceResult, res *Resul
 	return record.DeviceRow{Serial: r.DeviceSerial, Model: model, Method: r.Method, KeyIDs: strings.Join(keys, " "),
 		CertSerials: strings.Join(certs, " "), Verification: r.Verification, Reason: r.Reason.String(),
 		Outcome: string(r.Outcome), Time: r.At}
-}
-
-// singleRecordPath is where a single-device run's record goes.
-func singleRecordPath(env Env, runID string) string {
-	return env.Workspace.Path("records", runID+".pdf")
-}
-
-// safeID keeps a serial usable in a file name.
-func safeID(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' {
-			return r
-		}
-		return '_'
-	}, s)
 }

@@ -38,7 +38,7 @@ func TestDecommissionEachMethod(t *testing.T) {
 			p := devs[m]
 			devCert := filepath.Join(f.dir, p.Serial+".pem")
 			os.WriteFile(devCert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.Certificate.Raw}), 0o644)
-			run(t, "openssl", "verify", "-CAfile", chain, devCert)
+			command(t, "openssl", "verify", "-CAfile", chain, devCert)
 
 			res, err := Decommission(ctx, f.env, Request{Serial: p.Serial, Method: m, Technician: "Tess Tech",
 				Witness: "Wes Witness", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)})
@@ -51,21 +51,21 @@ func TestDecommissionEachMethod(t *testing.T) {
 				if m == Erase {
 					args = append(args, "--login", "--pin", devPIN)
 				}
-				if out := run(t, "pkcs11-tool", args...); strings.Contains(out, "Object") {
+				if out := command(t, "pkcs11-tool", args...); strings.Contains(out, "Object") {
 					t.Errorf("objects remain after %s:\n%s", m, out)
 				}
 			}
-			crl := run(t, "openssl", "crl", "-in", res.CRL.PEMPath, "-noout", "-text")
+			crl := command(t, "openssl", "crl", "-in", res.CRL.PEMPath, "-noout", "-text")
 			want := map[Method]string{Erase: "Cessation Of Operation", Reinit: "Cessation Of Operation", Physical: "Cessation Of Operation", Unreachable: "Key Compromise"}[m]
 			if !strings.Contains(crl, strings.ToUpper(pki.SerialHex(p.Certificate.SerialNumber))) || !strings.Contains(crl, want) {
 				t.Errorf("CRL lacks the serial or %q:\n%s", want, crl)
 			}
-			run(t, "openssl", "crl", "-in", res.CRL.PEMPath, "-CAfile", issPEM, "-noout", "-verify")
+			command(t, "openssl", "crl", "-in", res.CRL.PEMPath, "-CAfile", issPEM, "-noout", "-verify")
 			out, err := execOut("openssl", "verify", "-crl_check", "-CRLfile", res.CRL.PEMPath, "-CAfile", chain, devCert)
 			if err == nil || !strings.Contains(out, "certificate revoked") {
 				t.Errorf("openssl verify -crl_check accepted a revoked device: %s", out)
 			}
-			if o := run(t, "pdfsig", res.RecordPath); !strings.Contains(o, "Signature is Valid.") {
+			if o := command(t, "pdfsig", res.RecordPath); !strings.Contains(o, "Signature is Valid.") {
 				t.Errorf("pdfsig: %s", o)
 			}
 			file, _ := os.ReadFile(res.RecordPath)
@@ -73,7 +73,7 @@ func TestDecommissionEachMethod(t *testing.T) {
 			if rep := record.Verify(file, root); !rep.OK() {
 				t.Errorf("record does not verify: %+v", rep.Checks)
 			}
-			txt := run(t, "pdftotext", res.RecordPath, "-")
+			txt := command(t, "pdftotext", res.RecordPath, "-")
 			for _, w := range []string{p.Serial, "Tess Tech", "Certificate of sanitization"} {
 				if !strings.Contains(txt, w) {
 					t.Errorf("record lacks %q", w)

@@ -39,7 +39,7 @@ func provisionTPM(t *testing.T, f *fixture, tpm *testtpm.TPM, serial string) *Pr
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := run(t, "pkcs11-tool", "--module", tpm.ModulePath, "--token-label", p.Token, "--login", "--pin", devPIN,
+	out := command(t, "pkcs11-tool", "--module", tpm.ModulePath, "--token-label", p.Token, "--login", "--pin", devPIN,
 		"--list-objects", "--type", "privkey", "--id", hex.EncodeToString(p.KeyID))
 	for _, want := range []string{"always sensitive", "never extractable", "local"} {
 		if !strings.Contains(out, want) {
@@ -52,7 +52,7 @@ func provisionTPM(t *testing.T, f *fixture, tpm *testtpm.TPM, serial string) *Pr
 // tpmObjects lists what pkcs11-tool, logged in with the device PIN, finds on a TPM token.
 func tpmObjects(t *testing.T, tpm *testtpm.TPM, token string) string {
 	t.Helper()
-	return run(t, "pkcs11-tool", "--module", tpm.ModulePath, "--token-label", token, "--login", "--pin", devPIN, "--list-objects")
+	return command(t, "pkcs11-tool", "--module", tpm.ModulePath, "--token-label", token, "--login", "--pin", devPIN, "--list-objects")
 }
 
 // Provision, identify, erase, verify and decommission a device whose key store is a TPM; a
@@ -96,7 +96,7 @@ func TestTPMDeviceDecommission(t *testing.T) {
 	if out := tpmObjects(t, tpm, erased.Token); strings.Contains(out, "Object;") {
 		t.Errorf("objects remain on the TPM token after erase:\n%s", out)
 	}
-	crl := run(t, "openssl", "crl", "-in", res.CRL.PEMPath, "-noout", "-text")
+	crl := command(t, "openssl", "crl", "-in", res.CRL.PEMPath, "-noout", "-text")
 	if !strings.Contains(crl, strings.ToUpper(pki.SerialHex(erased.Certificate.SerialNumber))) {
 		t.Errorf("CRL lacks the erased device:\n%s", crl)
 	}
@@ -112,10 +112,10 @@ func TestTPMDeviceDecommission(t *testing.T) {
 			identify = e
 		}
 	}
-	if identify.Data["token"] != erased.Token || !strings.HasPrefix(identify.Data["token_serial"], "none") || identify.Data["token_manufacturer"] != "IBM" {
-		t.Errorf("identify entry %+v", identify.Data)
+	if p, err := record.Decode[Identified](identify); err != nil || p.Token != erased.Token || !strings.HasPrefix(p.TokenSerial, "none") || p.TokenManufacturer != "IBM" {
+		t.Errorf("identify entry %+v: %v", p, err)
 	}
-	if o := run(t, "pdfsig", res.RecordPath); !strings.Contains(o, "Signature is Valid.") {
+	if o := command(t, "pdfsig", res.RecordPath); !strings.Contains(o, "Signature is Valid.") {
 		t.Errorf("pdfsig: %s", o)
 	}
 }
@@ -163,7 +163,7 @@ func TestTPMFleet(t *testing.T) {
 	if res.Decommissioned != 10 || res.Failed != 0 || len(res.CRLs) != 1 || res.CRLs[0].Entries != 10 {
 		t.Errorf("result %+v", res)
 	}
-	crl := run(t, "openssl", "crl", "-in", res.CRLs[0].PEMPath, "-noout", "-text")
+	crl := command(t, "openssl", "crl", "-in", res.CRLs[0].PEMPath, "-noout", "-text")
 	for _, p := range devs {
 		if out := tpmObjects(t, tpm, p.Token); strings.Contains(out, "Object;") {
 			t.Errorf("objects remain on %s:\n%s", p.Token, out)

@@ -13,8 +13,7 @@ import (
 	"github.com/custos-pki/custos/internal/testhsm"
 	"github.com/custos-pki/custos/internal/testtpm"
 	"github.com/custos-pki/custos/keyalg"
-	"github.com/custos-pki/custos/registry"
-	"github.com/custos-pki/custos/workspace"
+	"github.com/custos-pki/custos/run"
 )
 
 func TestMain(m *testing.M) { testtpm.Main(m) }
@@ -137,17 +136,14 @@ func TestSaveWithoutARoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws, err := workspace.Open(filepath.Join(t.TempDir(), "ws"))
+	renv, err := run.Open(ctx, filepath.Join(t.TempDir(), "ws"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ws.Close()
-	reg, err := registry.Open(ctx, ws.DBPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
-	if _, err := Save(ctx, SaveEnv{Workspace: ws, Registry: reg, Module: env.ModulePath, OpsPIN: []byte("ops-pin-1234")}, r); !errors.Is(err, ErrNoRecordSigner) {
+	defer renv.Close()
+	renv.Module = env.ModulePath
+	ws := renv.Workspace
+	if _, err := Save(ctx, renv, SaveRequest{OpsPIN: []byte("ops-pin-1234")}, r); !errors.Is(err, ErrNoRecordSigner) {
 		t.Errorf("save without a root: %v", err)
 	}
 	for _, d := range []string{"journal", "records"} {

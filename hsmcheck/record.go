@@ -2,42 +2,32 @@ package hsmcheck
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"time"
 
-	"github.com/custos-pki/custos/hsm"
-	"github.com/custos-pki/custos/internal/opstoken"
-	"github.com/custos-pki/custos/internal/secret"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
-	"github.com/custos-pki/custos/workspace"
+	"github.com/custos-pki/custos/run"
 )
 
 // ErrNoRecordSigner is the cause when a check cannot be signed: the workspace has no root, so
 // no record signer exists. The check's printed table is then all there is.
 var ErrNoRecordSigner = errors.New("this workspace has no active root, so no record signer to sign the check")
 
-// SaveEnv is where a check's record goes, and what signs it: the record signer on the
-// operations token, under the operator PIN.
-type SaveEnv struct {
-	Workspace *workspace.Workspace
-	Registry  *registry.Registry
-	// Module is the operations token's module; empty means the workspace's setting.
-	Module     string
-	HSMOptions []hsm.Option
-	OpsPIN     []byte // zeroed
-	PlanName   string // the plan file and its SHA-256, as the record names it; "" for none
-	Started    time.Time
+// SaveRequest is what a saved check's record says besides the report, and the operator PIN
+// that opens the record signer (it stays the caller's).
+type SaveRequest struct {
+	OpsPIN   []byte
+	PlanName string // the plan file and its SHA-256, as the record names it; "" for none
+	Started  time.Time
 }
 
 // Save journals the report and writes it as a record signed by the record signer of the
-// workspace's newest active root, and returns the record's path. With no root it returns
-// ErrNoRecordSigner before writing anything.
-func Save(ctx context.Context, env SaveEnv, rep *Report) (string, error) {
-	defer secret.ZeroAll(env.OpsPIN)
+// workspace's newest active root (on the operations token of env's module), and returns the
+// record's path. With no root it returns ErrNoRecordSigner before writing anything.
+func Save(ctx context.Context, env run.Env, req SaveRequest, rep *Report) (string, error) {
 	issuers, err := env.Registry.Issuers(ctx)
 	if err != nil {
 		return "", err
@@ -55,49 +45,36 @@ func Save(ctx context.Context, env SaveEnv, rep *Report) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	path := env.Module
-	if path == "" {
-		v, ok, err := env.Registry.Setting(ctx, "pkcs11.module")
-		if err != nil {
-			return "", err
-		}
-		if !ok {
-			return "", errors.New("save the check: the workspace names no PKCS#11 module for its operations token: pass its --module")
-		}
-		path = v
-	}
-	mod, err := hsm.Open(path, env.HSMOptions...)
+	mod, err := env.OpenModule(ctx, "")
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("save the check: the operations token's module: %w", err)
 	}
 	defer mod.Close()
-	signer, key, err := opstoken.RecordSigner(ctx, env.Registry, mod, root.CeremonyID, rootCert, env.OpsPIN)
+	signer, err := run.OpenRecordSigner(ctx, env.Registry, mod, root.CeremonyID, rootCert, req.OpsPIN)
 	if err != nil {
 		return "", fmt.Errorf("save the check: %w", err)
 	}
-	defer key.Close()
+	defer signer.Close()
 
 	if err := env.Workspace.CheckWritable(); err != nil {
 		return "", err
 	}
-	var b [3]byte
-	rand.Read(b[:])
-	now := time.Now().UTC()
-	id := fmt.Sprintf("hsm-check-%s-%x", now.Format("20060102T150405Z"), b)
-	j, err := record.CreateJournal(env.Workspace.Path("journal", id+".jsonl"), id)
+	now := env.Clock()
+	id := run.NewID(env, "check", "hsm")
+	j, err := record.CreateJournal(env.JournalPath(id), id)
 	if err != nil {
 		return "", err
 	}
 	defer j.Close()
-	if err := journal(j, env, rep); err != nil {
+	if err := journal(j, req, rep); err != nil {
 		return "", err
 	}
 	jb, err := j.Bytes()
 	if err != nil {
 		return "", err
 	}
-	mc := &record.ModuleCheck{ID: id, Plan: env.PlanName, Problems: rep.PlanProblems, Cleared: rep.Cleared,
-		Started: env.Started, Finished: now,
+	mc := &record.ModuleCheck{ID: id, Plan: req.PlanName, Problems: rep.PlanProblems, Cleared: rep.Cleared,
+		Started: req.Started, Finished: now,
 		Module: []record.Field{field("Path", rep.Module), field("SHA-256", rep.ModuleSHA256),
 			field("Library", fmt.Sprintf("%s, %s, version %s (PKCS#11 %s)", rep.Info.Manufacturer, rep.Info.Description, rep.Info.LibraryVersion, rep.Info.CryptokiVersion))},
 		Token: []record.Field{field("Label", rep.Token), field("Manufacturer", rep.TokenInfo.Manufacturer), field("Model", rep.TokenInfo.Model),
@@ -108,37 +85,73 @@ func Save(ctx context.Context, env SaveEnv, rep *Report) (string, error) {
 	for _, c := range rep.Checks {
 		mc.Checks = append(mc.Checks, record.CheckRow{Check: c.Name, Result: c.Result(), Code: c.CodeName(), Detail: c.Detail})
 	}
-	out := env.Workspace.Path("records", id+".pdf")
-	if err := record.WriteModuleCheck(ctx, out, mc, jb, signer); err != nil {
+	out := env.RecordPath(id)
+	if err := record.WriteModuleCheck(ctx, out, mc, jb, signer.Signer); err != nil {
 		return "", err
 	}
 	return out, nil
 }
 
+// The entries of a check's journal, and their payloads.
+const (
+	stepModule    = "hsm-check.module"
+	stepOperation = "hsm-check.operation"
+	stepPlan      = "hsm-check.plan"
+	stepTokenLeft = "hsm-check.token-left"
+)
+
+// ModuleChecked is the payload of hsm-check.module: the module and the spare token.
+type ModuleChecked struct {
+	Module         string `json:"module"`
+	SHA256         string `json:"sha256"`
+	Manufacturer   string `json:"manufacturer"`
+	Description    string `json:"description"`
+	LibraryVersion string `json:"library_version"`
+	Token          string `json:"token"`
+	TokenModel     string `json:"token_model"`
+	TokenSerial    string `json:"token_serial"`
+}
+
+// OperationChecked is the payload of hsm-check.operation: one thing the module was asked.
+type OperationChecked struct {
+	Operation string `json:"operation"`
+	Result    string `json:"result"`
+	Code      string `json:"code"`
+	Detail    string `json:"detail,omitempty"`
+}
+
+// PlanChecked is the payload of hsm-check.plan: what of the plan the module cannot do.
+type PlanChecked struct {
+	Plan     string   `json:"plan"`
+	Problems []string `json:"problems,omitempty"`
+}
+
+// TokenLeft is the payload of hsm-check.token-left: how the spare token was left.
+type TokenLeft struct {
+	Token string `json:"token"`
+	State string `json:"state"`
+}
+
 // journal writes the report into the check's journal: the module, each operation, the plan's
 // problems, how the token was left.
-func journal(j *record.Journal, env SaveEnv, rep *Report) error {
-	if err := j.Note("hsm-check.module", record.System, map[string]string{"module": rep.Module, "sha256": rep.ModuleSHA256,
-		"manufacturer": rep.Info.Manufacturer, "description": rep.Info.Description, "library_version": rep.Info.LibraryVersion.String(),
-		"token": rep.Token, "token_model": rep.TokenInfo.Model, "token_serial": rep.TokenInfo.SerialOrNone()}); err != nil {
+func journal(j *record.Journal, req SaveRequest, rep *Report) error {
+	if err := j.Note(stepModule, record.System, ModuleChecked{Module: rep.Module, SHA256: rep.ModuleSHA256,
+		Manufacturer: rep.Info.Manufacturer, Description: rep.Info.Description, LibraryVersion: rep.Info.LibraryVersion.String(),
+		Token: rep.Token, TokenModel: rep.TokenInfo.Model, TokenSerial: rep.TokenInfo.SerialOrNone()}); err != nil {
 		return err
 	}
 	for _, c := range rep.Checks {
-		if err := j.Note("hsm-check.operation", record.System, map[string]string{"operation": c.Name, "result": c.Result(),
-			"code": c.CodeName(), "detail": c.Detail}); err != nil {
+		if err := j.Note(stepOperation, record.System, OperationChecked{Operation: c.Name, Result: c.Result(),
+			Code: c.CodeName(), Detail: c.Detail}); err != nil {
 			return err
 		}
 	}
-	if env.PlanName != "" {
-		d := map[string]string{"plan": env.PlanName, "problems": fmt.Sprint(len(rep.PlanProblems))}
-		for i, p := range rep.PlanProblems {
-			d[fmt.Sprintf("problem_%d", i+1)] = p
-		}
-		if err := j.Note("hsm-check.plan", record.System, d); err != nil {
+	if req.PlanName != "" {
+		if err := j.Note(stepPlan, record.System, PlanChecked{Plan: req.PlanName, Problems: rep.PlanProblems}); err != nil {
 			return err
 		}
 	}
-	return j.Note("hsm-check.token-left", record.System, map[string]string{"token": rep.Token, "state": rep.Cleared})
+	return j.Note(stepTokenLeft, record.System, TokenLeft{Token: rep.Token, State: rep.Cleared})
 }
 
 func field(name, value string) record.Field { return record.Field{Name: name, Value: value} }

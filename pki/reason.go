@@ -87,3 +87,12 @@ func ParseReason(s string) (Reason, error) {
 	}
 	return 0, fmt.Errorf("unknown revocation reason %q: use one of %s", s, strings.Join(names, ", "))
 }
+
+// ReasonNames lists reasons by name, comma-separated, for messages and help texts.
+func ReasonNames(rs []Reason) string {
+	names := make([]string, len(rs))
+	for i, r := range rs {
+		names[i] = r.String()
+	}
+	return strings.Join(names, ", ")
+}

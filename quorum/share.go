@@ -36,9 +36,12 @@ const (
 	shareHeaderTag = "custos-share"
 )
 
-// ShareGroups is how many groups of five characters a share has, for a screen that takes
+// ShareGroups is how many groups of GroupLen characters a share has, for a screen that takes
 // one group per field.
 const ShareGroups = (shareBodyLen*8 + 5*groupData - 1) / (5 * groupData)
+
+// GroupLen is how many characters a share group has: its data and its check character.
+const GroupLen = groupData + 1
 
 const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ*~$=U" // 32 digits, then check symbols 32..36
 
@@ -72,7 +75,21 @@ func (e *ShareError) Error() string {
 // epoch, and a line of groups.
 func (s Share) Encode() string {
 	return fmt.Sprintf("%s %s #%d epoch %d\n%s", shareHeaderTag, s.CeremonyID, s.Number, s.Epoch,
-		strings.Join(s.Groups(), "-"))
+		JoinGroups(s.Groups()))
+}
+
+// JoinGroups is a share's line of groups, as Encode writes it and ParseShare reads it: for a
+// screen that takes one group per field.
+func JoinGroups(groups []string) string { return strings.Join(groups, "-") }
+
+// SplitEncoded takes an encoded share (Encode's text) apart into its header line and its
+// groups, for a screen that shows them one by one.
+func SplitEncoded(text string) (header string, groups []string) {
+	lines := strings.Split(strings.TrimSpace(text), "\n")
+	if len(lines) > 1 {
+		header = strings.TrimSpace(lines[0])
+	}
+	return header, strings.Split(strings.TrimSpace(lines[len(lines)-1]), "-")
 }
 
 // Groups are the share's check-carrying groups of five characters.
@@ -163,7 +180,7 @@ func decodeGroup(g int, text string) ([]byte, error) {
 		return nil, &ShareError{Msg: fmt.Sprintf("a share has %d groups, not %d", ShareGroups, g+1)}
 	}
 	if len(t) != groupData+1 {
-		return nil, &ShareError{Group: g + 1, Groups: ShareGroups, Msg: fmt.Sprintf("%d characters where 5 belong", len([]rune(t)))}
+		return nil, &ShareError{Group: g + 1, Groups: ShareGroups, Msg: fmt.Sprintf("%d characters where %d belong", len([]rune(t)), GroupLen)}
 	}
 	digits := make([]byte, groupData)
 	for i := 0; i < groupData; i++ {

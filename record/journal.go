@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -29,7 +30,8 @@ const (
 	StatusNote   Status = "note"
 )
 
-// Actor is who did or confirmed a step, with the role they hold in the procedure.
+// Actor is a person, or Custos itself, with the role they hold in a procedure: who did or
+// confirmed a step in a journal, and a participant a record lists and asks to sign.
 type Actor struct {
 	Name string
 	Role string // administrator, witness, custodian, technician, operator, auditor, system
@@ -39,18 +41,35 @@ type Actor struct {
 var System = Actor{Name: "custos", Role: "system"}
 
 // Entry is one line of a journal. Prev chains it to the line before, so removing,
-// reordering or editing any entry breaks the chain.
+// reordering or editing any entry breaks the chain. Data is the entry's payload: a JSON object
+// encoded from the Go struct of its kind of entry (see Decode), which any JSON tool reads.
 type Entry struct {
-	Seq    int64             `json:"seq"`
-	Time   time.Time         `json:"time"`
-	Run    string            `json:"run"`
-	Actor  string            `json:"actor,omitempty"`
-	Role   string            `json:"role,omitempty"`
-	Step   string            `json:"step"`
-	Status Status            `json:"status"`
-	Data   map[string]string `json:"data,omitempty"`
-	Prev   string            `json:"prev"`
+	Seq    int64           `json:"seq"`
+	Time   time.Time       `json:"time"`
+	Run    string          `json:"run"`
+	Actor  string          `json:"actor,omitempty"`
+	Role   string          `json:"role,omitempty"`
+	Step   string          `json:"step"`
+	Status Status          `json:"status"`
+	Data   json.RawMessage `json:"data,omitempty"`
+	Prev   string          `json:"prev"`
 }
+
+// Failure is the payload of a failed entry: the error a person saw.
+type Failure struct {
+	Error string `json:"error"`
+}
+
+// TornTail is the payload of the note OpenJournal writes when it cuts off a half-written last
+// line: how long the line was and its hash, so nothing is dropped unsaid.
+type TornTail struct {
+	Bytes  int    `json:"bytes"`
+	SHA256 string `json:"sha256"`
+	Reason string `json:"reason"`
+}
+
+// StepTornTail is the step of a TornTail note.
+const StepTornTail = "journal.torn-tail"
 
 // genesis is the Prev of a journal's first entry.
 var genesis = strings.Repeat("0", 64)
@@ -60,7 +79,9 @@ const maxLine = 16 << 20
 
 // Journal is an append-only, hash-chained JSON-lines file for one run. Every entry is
 // written and synced before Append returns, so a crash loses at most the entry being
-// written. It is safe for concurrent use.
+// written. The first write or sync that fails is remembered: every later Append returns that
+// error, so no entry is ever chained onto a line that may be torn. It is safe for concurrent
+// use.
 type Journal struct {
 	mu      sync.Mutex
 	f       *os.File
@@ -69,6 +90,7 @@ type Journal struct {
 	entries []Entry
 	last    string // hex SHA-256 of the last line, or genesis
 	now     func() time.Time
+	err     error // the first failed write or sync; latched
 }
 
 // CreateJournal starts the journal of run at path with its start entry, which names this
@@ -104,7 +126,11 @@ func Builds(entries []Entry) []version.Info {
 		if e.Step != StepStart && e.Step != StepBuild {
 			continue
 		}
-		if b, ok := version.FromJournalData(e.Data); ok && (len(out) == 0 || !out[len(out)-1].Same(b)) {
+		p, err := Decode[version.JournalBuild](e)
+		if err != nil {
+			continue
+		}
+		if b, ok := version.FromJournalData(p); ok && (len(out) == 0 || !out[len(out)-1].Same(b)) {
 			out = append(out, b)
 		}
 	}
@@ -173,11 +199,8 @@ func OpenJournal(path, run string) (*Journal, error) {
 	}
 	if torn != nil {
 		sum := sha256.Sum256(torn)
-		if err := j.Note("journal.torn-tail", System, map[string]string{
-			"bytes":  fmt.Sprint(len(torn)),
-			"sha256": hex.EncodeToString(sum[:]),
-			"reason": "the previous run stopped while writing this line; it was cut off here",
-		}); err != nil {
+		if err := j.Note(StepTornTail, System, TornTail{Bytes: len(torn), SHA256: hex.EncodeToString(sum[:]),
+			Reason: "the previous run stopped while writing this line; it was cut off here"}); err != nil {
 			j.Close()
 			return nil, err
 		}
@@ -189,40 +212,86 @@ func OpenJournal(path, run string) (*Journal, error) {
 	return j, nil
 }
 
-// Begin journals that step is about to act.
-func (j *Journal) Begin(step string, who Actor, data map[string]string) error {
-	return j.add(step, StatusBegin, who, data)
+// Begin journals that step is about to act. payload, like every payload below, is a struct
+// (or a pointer to one) encoded as the entry's JSON object, or nil for none.
+func (j *Journal) Begin(step string, who Actor, payload any) error {
+	return j.add(step, StatusBegin, who, payload)
 }
 
-// Done journals that step finished.
-func (j *Journal) Done(step string, who Actor, data map[string]string) error {
-	return j.add(step, StatusDone, who, data)
+// Done journals that step finished, with what it did.
+func (j *Journal) Done(step string, who Actor, payload any) error {
+	return j.add(step, StatusDone, who, payload)
 }
 
 // Note journals a fact that is not a step of its own: a reading, an acknowledgement.
-func (j *Journal) Note(step string, who Actor, data map[string]string) error {
-	return j.add(step, StatusNote, who, data)
+func (j *Journal) Note(step string, who Actor, payload any) error {
+	return j.add(step, StatusNote, who, payload)
 }
 
-// Fail journals that step failed, with the error a person saw.
+// Fail journals that step failed, with the error a person saw (a Failure payload).
 func (j *Journal) Fail(step string, who Actor, cause error) error {
 	msg := "unknown error"
 	if cause != nil {
 		msg = cause.Error()
 	}
-	return j.add(step, StatusFailed, who, map[string]string{"error": msg})
+	return j.add(step, StatusFailed, who, Failure{Error: msg})
 }
 
-func (j *Journal) add(step string, status Status, who Actor, data map[string]string) error {
-	_, err := j.Append(Entry{Step: step, Status: status, Actor: who.Name, Role: who.Role, Data: data})
+func (j *Journal) add(step string, status Status, who Actor, payload any) error {
+	data, err := Encode(payload)
+	if err != nil {
+		return fmt.Errorf("journal %s: %s: %w", j.path, step, err)
+	}
+	_, err = j.Append(Entry{Step: step, Status: status, Actor: who.Name, Role: who.Role, Data: data})
 	return err
 }
 
+// Encode is payload as an entry's data: nil for none, else the JSON object of a struct (or a
+// pointer to one). Anything else is refused, so every entry kind has a Go type a reader
+// decodes with Decode.
+func Encode(payload any) (json.RawMessage, error) {
+	if payload == nil {
+		return nil, nil
+	}
+	v := reflect.ValueOf(payload)
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return nil, nil
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return nil, fmt.Errorf("a journal payload is a struct, not a %T", payload)
+	}
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return nil, fmt.Errorf("encode the payload: %w", err)
+	}
+	return b, nil
+}
+
+// Decode reads an entry's payload as a T, the struct its writer encoded. An entry without
+// data decodes as T's zero value.
+func Decode[T any](e Entry) (T, error) {
+	var v T
+	if len(e.Data) == 0 {
+		return v, nil
+	}
+	if err := json.Unmarshal(e.Data, &v); err != nil {
+		return v, fmt.Errorf("journal entry %d (%s): %w", e.Seq, e.Step, err)
+	}
+	return v, nil
+}
+
 // Append writes e with the next sequence number, the current time (unless e has one), the
-// run id and the previous entry's hash, and syncs it to disk before returning.
+// run id and the previous entry's hash, and syncs it to disk before returning. After a write
+// or sync failed, it returns that failure and writes nothing.
 func (j *Journal) Append(e Entry) (Entry, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.err != nil {
+		return Entry{}, fmt.Errorf("journal %s: append %s: an earlier entry could not be written, so no entry may follow it: %w", j.path, e.Step, j.err)
+	}
 	if j.f == nil {
 		return Entry{}, fmt.Errorf("journal %s: append %s: journal is closed", j.path, e.Step)
 	}
@@ -241,10 +310,12 @@ func (j *Journal) Append(e Entry) (Entry, error) {
 		return Entry{}, fmt.Errorf("journal %s: encode %s: %w", j.path, e.Step, err)
 	}
 	if _, err := j.f.Write(append(line, '\n')); err != nil {
-		return Entry{}, fmt.Errorf("journal %s: write %s: %w", j.path, e.Step, err)
+		j.err = fmt.Errorf("write %s: %w", e.Step, err)
+		return Entry{}, fmt.Errorf("journal %s: %w", j.path, j.err)
 	}
 	if err := j.f.Sync(); err != nil {
-		return Entry{}, fmt.Errorf("journal %s: sync %s: %w", j.path, e.Step, err)
+		j.err = fmt.Errorf("sync %s: %w", e.Step, err)
+		return Entry{}, fmt.Errorf("journal %s: %w", j.path, j.err)
 	}
 	sum := sha256.Sum256(line)
 	j.last = hex.EncodeToString(sum[:])
@@ -428,3 +499,22 @@ func OpenSteps(entries []Entry) []Entry {
 	}
 	return kept
 }
+
+// Hex is bytes a payload shows in hexadecimal (key ids, digests), so the journal reads as the
+// token tools and records print them.
+type Hex []byte
+
+// MarshalText writes the bytes in lower-case hexadecimal.
+func (h Hex) MarshalText() ([]byte, error) { return []byte(hex.EncodeToString(h)), nil }
+
+// UnmarshalText reads hexadecimal.
+func (h *Hex) UnmarshalText(b []byte) error {
+	v, err := hex.DecodeString(string(b))
+	if err != nil {
+		return fmt.Errorf("not hexadecimal: %q", b)
+	}
+	*h = v
+	return nil
+}
+
+func (h Hex) String() string { return hex.EncodeToString(h) }

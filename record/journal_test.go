@@ -2,6 +2,7 @@ package record
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -15,6 +16,10 @@ import (
 
 var admin = Actor{Name: "Zoë Ångström", Role: "administrator"}
 
+type slotPayload struct {
+	Slot string `json:"slot"`
+}
+
 // writeJournal makes a journal of three steps and returns its path and bytes.
 func writeJournal(t *testing.T) (string, []byte) {
 	t.Helper()
@@ -24,7 +29,7 @@ func writeJournal(t *testing.T) (string, []byte) {
 		t.Fatal(err)
 	}
 	steps := []func() error{
-		func() error { return j.Begin("token.init", admin, map[string]string{"slot": "1"}) },
+		func() error { return j.Begin("token.init", admin, slotPayload{Slot: "1"}) },
 		func() error { return j.Done("token.init", admin, nil) },
 		func() error { return j.Begin("root.generate", System, nil) },
 		func() error { return j.Fail("root.generate", System, errors.New("token removed")) },
@@ -50,8 +55,14 @@ func TestJournalRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(jf.Entries) != 5 || jf.Entries[4].Data["error"] != "token removed" {
+	if len(jf.Entries) != 5 {
 		t.Fatalf("entries = %+v", jf.Entries)
+	}
+	if f, err := Decode[Failure](jf.Entries[4]); err != nil || f.Error != "token removed" {
+		t.Fatalf("failure payload = %+v, %v", f, err)
+	}
+	if p, err := Decode[slotPayload](jf.Entries[1]); err != nil || p.Slot != "1" {
+		t.Fatalf("begin payload = %+v, %v", p, err)
 	}
 	if jf.Entries[1].Actor != "Zoë Ångström" || jf.Entries[1].Run != "acme-root-2026" {
 		t.Errorf("second entry = %+v", jf.Entries[1])
@@ -142,7 +153,7 @@ func TestOpenJournalResumesAndReportsTornTail(t *testing.T) {
 		t.Fatalf("%d entries, want 7", len(jf.Entries))
 	}
 	torn := jf.Entries[5]
-	if torn.Step != "journal.torn-tail" || torn.Data["bytes"] != "21" {
+	if tt, err := Decode[TornTail](torn); torn.Step != StepTornTail || err != nil || tt.Bytes != 21 || len(tt.SHA256) != 64 {
 		t.Errorf("torn-tail note = %+v", torn)
 	}
 	if open := OpenSteps(jf.Entries); len(open) != 1 || open[0].Seq != 7 {
@@ -255,5 +266,106 @@ func TestOpenJournalNotesAnotherBuild(t *testing.T) {
 	b := Builds(jf.Entries)
 	if len(jf.Entries) != 2 || jf.Entries[1].Step != StepBuild || len(b) != 2 || !b[0].Same(old) || !b[1].Same(version.Current()) {
 		t.Errorf("entries %+v, builds %+v", jf.Entries, b)
+	}
+}
+
+// After a write fails, the journal refuses every later entry with that failure: nothing is
+// chained onto a line that may be torn, and the file holds nothing after it.
+func TestJournalLatchesTheFirstWriteError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run.jsonl")
+	j, err := CreateJournal(path, "run-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Begin("a", System, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The file goes away under the journal: its next write fails.
+	j.f.Close()
+	first := j.Done("a", System, nil)
+	if first == nil {
+		t.Fatal("a write to a closed file succeeded")
+	}
+	// The file works again, but the journal must not write after the failed line.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.f = f
+	later := j.Note("b", System, nil)
+	if later == nil || !strings.Contains(later.Error(), "an earlier entry could not be written") || !strings.Contains(later.Error(), "write a") {
+		t.Fatalf("append after a failed write: %v", later)
+	}
+	j.Close()
+	jf, err := ReadJournalFile(path)
+	if err != nil || len(jf.Entries) != 2 || jf.Entries[1].Step != "a" {
+		t.Fatalf("journal after the failure (its start entry and a's begin): %+v, %v", jf, err)
+	}
+}
+
+// A payload is a struct, so every entry kind has a Go type its readers decode; a map or a
+// plain value is refused before anything is written.
+func TestEncodeTakesStructsOnly(t *testing.T) {
+	tests := []struct {
+		name    string
+		payload any
+		want    string
+		wantErr bool
+	}{
+		{"nil", nil, "", false},
+		{"struct", slotPayload{Slot: "3"}, `{"slot":"3"}`, false},
+		{"pointer", &slotPayload{Slot: "4"}, `{"slot":"4"}`, false},
+		{"nil pointer", (*slotPayload)(nil), "", false},
+		{"map", map[string]string{"slot": "1"}, "", true},
+		{"string", "slot 1", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Encode(tt.payload)
+			if (err != nil) != tt.wantErr || string(got) != tt.want {
+				t.Errorf("Encode = %s, %v; want %s, error %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+	j, err := CreateJournal(filepath.Join(t.TempDir(), "j.jsonl"), "run-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if err := j.Note("x", System, map[string]string{"a": "b"}); err == nil {
+		t.Error("a map payload was journaled")
+	}
+	if n := len(j.Entries()); n != 1 {
+		t.Errorf("a refused payload left an entry: %d entries besides the start", n-1)
+	}
+}
+
+func TestFlatten(t *testing.T) {
+	tests := []struct {
+		name, data, want string
+	}{
+		{"none", ``, ``},
+		{"in written order", `{"token":"ops","key_id":"ab","count":3,"created":true}`, `token: ops; key_id: ab; count: 3; created: true`},
+		{"empty and null left out", `{"a":"","b":null,"c":"x"}`, `c: x`},
+		{"nested object", `{"token":{"label":"ops","serial":"42"}}`, `token.label: ops; token.serial: 42`},
+		{"plain list", `{"custodians":["Ann","Bo"]}`, `custodians: Ann, Bo`},
+		{"list of objects", `{"shares":[{"n":1,"c":"Ann"},{"n":2,"c":"Bo"}]}`, `shares.1.n: 1; shares.1.c: Ann; shares.2.n: 2; shares.2.c: Bo`},
+		{"not an object", `"just text"`, `just text`},
+		{"broken", `{"a":`, `data: {"a":`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var parts []string
+			for _, f := range Flatten(json.RawMessage(tt.data)) {
+				if f.Name == "" {
+					parts = append(parts, f.Value)
+					continue
+				}
+				parts = append(parts, f.Name+": "+f.Value)
+			}
+			if got := strings.Join(parts, "; "); got != tt.want {
+				t.Errorf("Flatten(%s) = %q, want %q", tt.data, got, tt.want)
+			}
+		})
 	}
 }

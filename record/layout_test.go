@@ -103,7 +103,7 @@ func TestNoHeadingAtAPageFoot(t *testing.T) {
 	for extra := 0; extra <= 45; extra += 3 {
 		c := testCeremony()
 		for i := range extra {
-			c.Participants = append(c.Participants, Person{fmt.Sprintf("Custodian %d", i), "custodian"})
+			c.Participants = append(c.Participants, Actor{fmt.Sprintf("Custodian %d", i), "custodian"})
 		}
 		c.Steps = []StepRow{{Seq: 1, Step: "root.plan", Status: "note", Actor: "Ada Admin",
 			Details: strings.Repeat("plan_words: aardvark adroitness absurd adviser ", 12)}}

@@ -523,7 +523,7 @@ func (d *doc) summaryBox(fs []Field) {
 }
 
 // signatureBlock leaves a line for each participant's hand signature and printed name.
-func (d *doc) signatureBlock(people []Person) {
+func (d *doc) signatureBlock(people []Actor) {
 	d.heading("Signatures")
 	// The block stays on one page while it can: signatures split from their heading read as
 	// if someone were missing.

@@ -39,6 +39,11 @@ func testSigner(t testing.TB, name string) (Signer, *x509.Certificate) {
 	return Signer{Key: key, Certificate: cert, Chain: []*x509.Certificate{root}}, root
 }
 
+type testPayload struct {
+	SHA256 string `json:"sha256"`
+	Note   string `json:"note"`
+}
+
 // testJournal writes a short journal of a root ceremony.
 func testJournal(t testing.TB, steps int) []byte {
 	t.Helper()
@@ -50,7 +55,7 @@ func testJournal(t testing.TB, steps int) []byte {
 	who := Actor{Name: "Zoë Ångström", Role: "custodian"}
 	for i := 0; i < steps; i++ {
 		j.Begin(fmt.Sprintf("root.step-%d", i), who, nil)
-		j.Done(fmt.Sprintf("root.step-%d", i), who, map[string]string{"sha256": strings.Repeat("ab", 32), "note": "李雷 confirmed"})
+		j.Done(fmt.Sprintf("root.step-%d", i), who, testPayload{SHA256: strings.Repeat("ab", 32), Note: "李雷 confirmed"})
 	}
 	b, _ := j.Bytes()
 	j.Close()
@@ -61,7 +66,7 @@ func testCeremony() *Ceremony {
 	return &Ceremony{
 		ID: "acme-root-2026", Kind: "root", Root: "acme-root-2026", Outcome: "completed", Threshold: 3, Custodians: 5,
 		Started: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC), Finished: time.Date(2026, 11, 25, 11, 30, 0, 0, time.UTC),
-		Participants: []Person{{"Ada Admin", "administrator"}, {"Wes Witness", "witness"}, {"Zoë Ångström", "custodian"}, {"李雷", "custodian"}},
+		Participants: []Actor{{"Ada Admin", "administrator"}, {"Wes Witness", "witness"}, {"Zoë Ångström", "custodian"}, {"李雷", "custodian"}},
 		Workstation:  []Field{{"Host", "ceremony-ws-1"}, {"Network", "air-gapped: no interface up besides loopback"}},
 		HSM:          []Field{{"Manufacturer", "SoftHSM project"}, {"Model", "SoftHSM v2"}, {"Serial", "a1b2c3d4"}},
 		Certificates: []Cert{{Role: "root CA", Subject: "CN=Acme Medical Root CA 2026,O=Acme Medical,C=US", Serial: "01AB",

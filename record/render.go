@@ -189,9 +189,9 @@ func layoutDestruction(r *Destruction, journal []byte) (*laidOut, error) {
 		d.para(fmt.Sprintf("The journal's %d entries are more than this record lists (%d at most); every one of them is in the attached %s.",
 			len(jf.Entries), maxStepRows, JournalAttachment), "", bodyPt)
 	}
-	people := []Person{{r.Technician, "technician"}}
+	people := []Actor{{r.Technician, "technician"}}
 	if r.Witness != "" {
-		people = append(people, Person{r.Witness, "witness"})
+		people = append(people, Actor{r.Witness, "witness"})
 	}
 	d.signatureBlock(people)
 	pages, err := d.bytes()

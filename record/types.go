@@ -1,10 +1,11 @@
 package record
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 )
@@ -19,9 +20,6 @@ type Signer struct {
 
 // Field is one labelled value of a record.
 type Field struct{ Name, Value string }
-
-// Person is a participant and the role they held.
-type Person struct{ Name, Role string }
 
 // Cert is a certificate a run issued, as a record lists it.
 type Cert struct {
@@ -62,7 +60,7 @@ type Ceremony struct {
 	Custodians   int
 	Started      time.Time
 	Finished     time.Time
-	Participants []Person
+	Participants []Actor
 	Workstation  []Field
 	HSM          []Field
 	Certificates []Cert
@@ -104,19 +102,15 @@ type Destruction struct {
 }
 
 // StepsFromJournal lists every entry of a journal for a record, one row each, in order: time,
-// step, status, who, and the entry's data as "key: value" pairs. Nothing is folded: a step's
-// begin entry and the entry that closed it are two rows, as they are two lines of the journal.
+// step, status, who, and the entry's payload as "key: value" pairs (see Flatten). Nothing is
+// folded: a step's begin entry and the entry that closed it are two rows, as they are two
+// lines of the journal.
 func StepsFromJournal(entries []Entry) []StepRow {
 	rows := make([]StepRow, 0, len(entries))
 	for _, e := range entries {
-		keys := make([]string, 0, len(e.Data))
-		for k := range e.Data {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
 		var parts []string
-		for _, k := range keys {
-			parts = append(parts, fmt.Sprintf("%s: %s", k, e.Data[k]))
+		for _, f := range Flatten(e.Data) {
+			parts = append(parts, f.Name+": "+f.Value)
 		}
 		actor := e.Actor
 		if e.Role != "" {
@@ -147,4 +141,82 @@ type ModuleCheck struct {
 	Cleared  string   // how the spare token was left
 	Started  time.Time
 	Finished time.Time
+}
+
+// Flatten lists a payload's values in the order they were written, whatever its Go type: a
+// nested object's keys are joined with dots ("token.serial"), a list's items numbered from 1
+// ("shares.2.custodian"), a list of plain values joined with commas. Empty values are left
+// out. A payload that is not a JSON object is shown whole, under "data".
+func Flatten(data json.RawMessage) []Field {
+	if len(data) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var out []Field
+	if err := flattenValue(dec, "", &out); err != nil {
+		return []Field{{Name: "data", Value: string(data)}}
+	}
+	return out
+}
+
+// flattenValue reads one JSON value from dec and adds it to out under name.
+func flattenValue(dec *json.Decoder, name string, out *[]Field) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		switch t {
+		case '{':
+			for dec.More() {
+				k, err := dec.Token()
+				if err != nil {
+					return err
+				}
+				if err := flattenValue(dec, joinName(name, fmt.Sprint(k)), out); err != nil {
+					return err
+				}
+			}
+		case '[':
+			var plain []string
+			var nested []Field
+			for i := 1; dec.More(); i++ {
+				var item []Field
+				if err := flattenValue(dec, joinName(name, fmt.Sprint(i)), &item); err != nil {
+					return err
+				}
+				if len(item) == 1 && item[0].Name == joinName(name, fmt.Sprint(i)) {
+					plain = append(plain, item[0].Value)
+				}
+				nested = append(nested, item...)
+			}
+			if len(plain) == len(nested) {
+				if len(plain) > 0 {
+					*out = append(*out, Field{Name: name, Value: strings.Join(plain, ", ")})
+				}
+			} else {
+				*out = append(*out, nested...)
+			}
+		}
+		_, err := dec.Token() // the closing delimiter
+		return err
+	case nil:
+		return nil
+	case string:
+		if t != "" {
+			*out = append(*out, Field{Name: name, Value: t})
+		}
+	default:
+		*out = append(*out, Field{Name: name, Value: fmt.Sprint(t)})
+	}
+	return nil
+}
+
+func joinName(prefix, key string) string {
+	if prefix == "" {
+		return key
+	}
+	return prefix + "." + key
 }

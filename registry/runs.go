@@ -230,3 +230,25 @@ func (r *Registry) CompleteRun(ctx context.Context, id, recordPath string) error
 	}
 	return nil
 }
+
+// RunsOf lists the runs that acted on subject (a ceremony id, a device serial, a manifest),
+// oldest first.
+func (r *Registry) RunsOf(ctx context.Context, subject string) ([]Run, error) {
+	rows, err := r.db.QueryContext(ctx, `SELECT `+runColumns+`WHERE subject = ? ORDER BY started_at, id`, subject)
+	if err != nil {
+		return nil, fmt.Errorf("list the runs of %q: %w", subject, err)
+	}
+	defer rows.Close()
+	var out []Run
+	for rows.Next() {
+		run, err := scanRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list the runs of %q: %w", subject, err)
+		}
+		out = append(out, run)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list the runs of %q: %w", subject, err)
+	}
+	return out, nil
+}

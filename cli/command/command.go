@@ -4,8 +4,8 @@
 // file is a usage error: one line and exit status 2. An operation that fails is one line
 // and exit status 1. Flags may follow positional arguments (`verify RECORD.pdf --root R`).
 //
-// It imports only pure-Go packages (workspace, registry and the standard library), so the
-// auditor's static custos-verify (CGO_ENABLED=0) is built on it as well as custos.
+// It imports only the standard library and Custos's version, so the auditor's static
+// custos-verify (CGO_ENABLED=0) is built on it as well as custos.
 //
 // # Hints: from a workflow's field to a flag
 //

@@ -1,38 +1,17 @@
 package command
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"os"
 	"strings"
 
 	"github.com/custos-pki/custos/internal/inputfile"
-	"github.com/custos-pki/custos/registry"
-	"github.com/custos-pki/custos/workspace"
 )
 
 // WorkspaceFlag registers --workspace with the documented default.
 func WorkspaceFlag(fs *flag.FlagSet) *string {
 	return fs.String("workspace", "", "workspace `DIR` (default: $CUSTOS_WORKSPACE, else the user's data folder)")
-}
-
-// OpenWorkspace opens and locks the workspace in dir (the default one when dir is empty) and
-// opens its registry: the one way a command opens them. closeAll releases both.
-func OpenWorkspace(ctx context.Context, dir string) (ws *workspace.Workspace, reg *registry.Registry, closeAll func(), err error) {
-	if dir == "" {
-		if dir, err = workspace.DefaultDir(); err != nil {
-			return nil, nil, nil, err
-		}
-	}
-	if ws, err = workspace.Open(dir); err != nil {
-		return nil, nil, nil, err
-	}
-	if reg, err = registry.Open(ctx, ws.DBPath()); err != nil {
-		ws.Close()
-		return nil, nil, nil, err
-	}
-	return ws, reg, func() { reg.Close(); ws.Close() }, nil
 }
 
 // Require is a usage error naming the first of the flags (names without dashes) that was not

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/custos-pki/custos/registry"
 	"github.com/custos-pki/custos/workspace"
 )
 
@@ -28,7 +29,7 @@ func TestOpenWorkspaceReadOnly(t *testing.T) {
 	// A workspace written to, then read while no writer works: the reader holds the lock
 	// shared, so no writer can start.
 	dir := filepath.Join(t.TempDir(), "ws")
-	ws, reg, closeAll, err := OpenWorkspace(ctx, dir)
+	ws, reg, closeAll, err := openWritable(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func TestOpenWorkspaceReadOnly(t *testing.T) {
 	}
 	closeAll()
 	// Beside a writer at work: read through its log, without waiting for it.
-	_, wreg, wclose, err := OpenWorkspace(ctx, dir)
+	_, wreg, wclose, err := openWritable(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,4 +71,13 @@ func TestOpenWorkspaceReadOnly(t *testing.T) {
 	if err == nil || errors.Is(err, ErrEmptyWorkspace) || !strings.Contains(err.Error(), "holds run journals (1) but no registry (custos.db)") {
 		t.Errorf("journals without a registry: %v", err)
 	}
+}
+
+// openWritable opens the workspace in dir as a writer does.
+func openWritable(ctx context.Context, dir string) (*workspace.Workspace, *registry.Registry, func(), error) {
+	ws, reg, err := registry.OpenWorkspace(ctx, dir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return ws, reg, func() { reg.Close(); ws.Close() }, nil
 }

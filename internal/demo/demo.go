@@ -16,8 +16,7 @@ import (
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/internal/softhsm"
 	"github.com/custos-pki/custos/record"
-	"github.com/custos-pki/custos/registry"
-	"github.com/custos-pki/custos/workspace"
+	"github.com/custos-pki/custos/run"
 )
 
 // Demo PINs: printed on screen and written to PIN files in the demo folder, because they
@@ -67,17 +66,12 @@ func Prepare(ctx context.Context, log io.Writer) (*Setup, error) {
 	if err := os.WriteFile(d.OpsPINFile, []byte(OpsPIN+"\n"), 0o600); err != nil {
 		return nil, fmt.Errorf("demo: write the operator PIN file: %w", err)
 	}
-	ws, err := workspace.Open(d.Workspace)
+	env, err := run.Open(ctx, d.Workspace)
 	if err != nil {
 		return nil, err
 	}
-	defer ws.Close()
-	reg, err := registry.Open(ctx, ws.DBPath())
-	if err != nil {
-		return nil, err
-	}
-	defer reg.Close()
-	if err := reg.SetSetting(ctx, "pkcs11.module", module); err != nil {
+	defer env.Close()
+	if err := run.SaveModule(ctx, env.Registry, module); err != nil {
 		return nil, err
 	}
 	if err := initToken(ctx, module, OpsToken, OpsSOPIN, OpsPIN); err != nil {
@@ -87,7 +81,7 @@ func Prepare(ctx context.Context, log io.Writer) (*Setup, error) {
 		return nil, err
 	}
 	fmt.Fprintln(log, "demo: running a root key ceremony for demo-root…")
-	if err := d.rootAndIssuingCA(ctx, ws, reg, module); err != nil {
+	if err := d.rootAndIssuingCA(ctx, env, module); err != nil {
 		return nil, err
 	}
 	d.Banner = strings.Join([]string{
@@ -121,7 +115,7 @@ func (d *Setup) writePlan(name, id, module string) error {
 
 // rootAndIssuingCA runs the demo's root ceremony and an issue-ca, as custodians would on the
 // day, so that quorum operations and decommissioning can be tried at once.
-func (d *Setup) rootAndIssuingCA(ctx context.Context, ws *workspace.Workspace, reg *registry.Registry, module string) error {
+func (d *Setup) rootAndIssuingCA(ctx context.Context, env run.Env, module string) error {
 	plan, err := ceremony.ParsePlan([]byte(strings.NewReplacer("ID", "demo-root", "MODULE", module).Replace(demoPlan)))
 	if err != nil {
 		return err
@@ -131,11 +125,10 @@ func (d *Setup) rootAndIssuingCA(ctx context.Context, ws *workspace.Workspace, r
 		return err
 	}
 	people := &shareFolder{dir: d.SharesDir}
-	env := ceremony.Env{Workspace: ws, Registry: reg}
 	if _, err := ceremony.Root(ctx, env, plan, []byte(OpsPIN), people); err != nil {
 		return fmt.Errorf("demo root ceremony: %w", err)
 	}
-	q, err := ceremony.LoadQuorum(ctx, reg, plan.ID)
+	q, err := ceremony.LoadQuorum(ctx, env.Registry, plan.ID)
 	if err != nil {
 		return err
 	}
@@ -153,12 +146,11 @@ func (d *Setup) rootAndIssuingCA(ctx context.Context, ws *workspace.Workspace, r
 		return fmt.Errorf("demo issue-ca: %w", err)
 	}
 	d.IssuerID = ica.IssuerID
-	denv := decommission.Env{Workspace: ws, Registry: reg}
 	var manifest strings.Builder
 	manifest.WriteString("serial,method,reason,note\n")
 	for i, model := range []string{"Infusion Pump X2", "Infusion Pump X2", "Patient Monitor M7", "Ventilator V3", "Patient Monitor M7"} {
 		serial := fmt.Sprintf("DEMO-%04d", i+1)
-		if _, err := decommission.Provision(ctx, denv, decommission.ProvisionRequest{Issuer: ica.IssuerID, Serial: serial, Model: model,
+		if _, err := decommission.Provision(ctx, env, decommission.ProvisionRequest{Issuer: ica.IssuerID, Serial: serial, Model: model,
 			Token: "device-" + serial, OpsPIN: []byte(OpsPIN), DevicePIN: []byte(DevicePIN)}); err != nil {
 			return fmt.Errorf("demo device %s: %w", serial, err)
 		}
@@ -175,7 +167,7 @@ type shareFolder struct{ dir string }
 
 func (f *shareFolder) path(n int) string { return filepath.Join(f.dir, fmt.Sprintf("%d.share", n)) }
 
-func (f *shareFolder) Confirm(ctx context.Context, st ceremony.Step) (record.Actor, error) {
+func (f *shareFolder) Confirm(ctx context.Context, st run.Step) (record.Actor, error) {
 	return record.Actor{Name: "Ada Admin", Role: "administrator"}, ctx.Err()
 }
 

@@ -169,32 +169,34 @@ func (i Info) Text(program string) string {
 	return b.String()
 }
 
-// JournalData is the build as a journal entry's data: what the first entry of every run
-// carries.
-func (i Info) JournalData() map[string]string {
-	d := map[string]string{
-		"custos":        i.Version,
-		"revision":      i.Revision,
-		"modified":      fmt.Sprint(i.Modified),
-		"go":            i.GoVersion,
-		"binary_sha256": i.SHA256,
-	}
+// JournalBuild is the build as a journal payload: what the first entry of every run carries,
+// and what a run continued by another build notes.
+type JournalBuild struct {
+	Custos       string `json:"custos"`
+	Revision     string `json:"revision"`
+	Modified     bool   `json:"modified"`
+	Go           string `json:"go"`
+	BinarySHA256 string `json:"binary_sha256"`
+}
+
+// JournalData is the build as a journal payload.
+func (i Info) JournalData() JournalBuild {
+	d := JournalBuild{Custos: i.Version, Revision: i.Revision, Modified: i.Modified, Go: i.GoVersion, BinarySHA256: i.SHA256}
 	if i.Revision == "" {
-		d["revision"] = "unknown"
+		d.Revision = "unknown"
 	}
 	if i.SHA256 == "" {
-		d["binary_sha256"] = "unknown: " + i.BinaryErr
+		d.BinarySHA256 = "unknown: " + i.BinaryErr
 	}
 	return d
 }
 
 // FromJournalData reads back what JournalData wrote; ok is false when d holds no build.
-func FromJournalData(d map[string]string) (Info, bool) {
-	v, ok := d["custos"]
-	if !ok || d["binary_sha256"] == "" {
+func FromJournalData(d JournalBuild) (Info, bool) {
+	if d.Custos == "" || d.BinarySHA256 == "" {
 		return Info{}, false
 	}
-	i := Info{Version: v, Revision: d["revision"], Modified: d["modified"] == "true", GoVersion: d["go"], SHA256: d["binary_sha256"]}
+	i := Info{Version: d.Custos, Revision: d.Revision, Modified: d.Modified, GoVersion: d.Go, SHA256: d.BinarySHA256}
 	if i.Revision == "unknown" {
 		i.Revision = ""
 	}

@@ -1,7 +1,4 @@
-// Package publish signs a full CRL for an issuer from the registry's revocations and writes
-// it under the workspace's crl/ folder. The root CRL (under quorum) and the issuing CAs'
-// device CRLs are made the same way.
-package publish
+package run
 
 import (
 	"bytes"
@@ -18,7 +15,7 @@ import (
 	"github.com/custos-pki/custos/workspace"
 )
 
-// CRL is a CRL as published.
+// CRL is a CRL as SignCRL wrote it under the workspace's crl/ folder.
 type CRL struct {
 	Number      int64
 	ThisUpdate  time.Time
@@ -29,11 +26,13 @@ type CRL struct {
 	Fingerprint pki.Fingerprint
 }
 
-// SignCRL allocates the issuer's next CRL number (committed before signing, so a number is
-// never reused even after a crash), streams the issuer's revocations in serial order into
-// the CRL encoder, signs with issuer, writes crl/<issuer>-<number>.crl and .pem
-// (create-exclusive), and records the CRL.
-func SignCRL(ctx context.Context, reg *registry.Registry, ws *workspace.Workspace, issuerID string, issuer pki.Issuer, now time.Time, nextUpdate time.Duration) (CRL, error) {
+// SignCRL signs a full CRL for issuerID from the registry's revocations, as the root CRL
+// (under quorum) and the issuing CAs' device CRLs both are: it allocates the issuer's next CRL
+// number (committed before signing, so a number is never reused even after a crash), streams
+// the issuer's revocations in serial order into the CRL encoder, signs with issuer, writes
+// crl/<issuer>-<number>.crl and .pem (create-exclusive), and records the CRL.
+func SignCRL(ctx context.Context, env Env, issuerID string, issuer pki.Issuer, nextUpdate time.Duration) (CRL, error) {
+	reg, ws, now := env.Registry, env.Workspace, env.Clock()
 	if nextUpdate <= 0 {
 		return CRL{}, fmt.Errorf("sign CRL for %s: next update must be in the future", issuerID)
 	}
@@ -94,4 +93,21 @@ func maxNextUpdate(issuer pki.Issuer) time.Duration {
 		return 3650 * 24 * time.Hour
 	}
 	return pki.DefaultMaxNextUpdate
+}
+
+// CRLSigned is the payload of a step that signed a CRL.
+type CRLSigned struct {
+	Issuer     string    `json:"issuer"`
+	Number     int64     `json:"number"`
+	Entries    int       `json:"entries"`
+	ThisUpdate time.Time `json:"this_update"`
+	NextUpdate time.Time `json:"next_update"`
+	SHA256     string    `json:"sha256"`
+	File       string    `json:"file"`
+}
+
+// Payload is c as the journal records it, signed by issuerID.
+func (c CRL) Payload(issuerID string) CRLSigned {
+	return CRLSigned{Issuer: issuerID, Number: c.Number, Entries: c.Entries, ThisUpdate: c.ThisUpdate,
+		NextUpdate: c.NextUpdate, SHA256: c.Fingerprint.String(), File: c.DERPath}
 }

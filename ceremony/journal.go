@@ -1,0 +1,244 @@
+package ceremony
+
+import (
+	"crypto/x509"
+	"time"
+
+	"github.com/custos-pki/custos/pki"
+	"github.com/custos-pki/custos/record"
+	"github.com/custos-pki/custos/run"
+)
+
+// The steps of the ceremony's runs, as the journal names them and people read them. A root
+// ceremony's are RootSteps; each quorum operation's are listed by Steps.
+var (
+	stepCAKey     = run.Step{ID: "issue-ca.generate-key", Title: "Generate the issuing CA key"}
+	stepCACert    = run.Step{ID: "issue-ca.certificate", Title: "Sign the issuing CA certificate"}
+	stepCRLRevoke = run.Step{ID: "crl.revoke", Title: "Revoke the issuing CA"}
+	stepCRLSign   = run.Step{ID: "crl.sign", Title: "Sign the root CRL"}
+	stepDestroy   = run.Step{ID: "destroy.erase", Title: "Destroy the root key and its objects"}
+	stepRestore   = run.Step{ID: "restore.unwrap", Title: "Restore the root key into the new token"}
+	stepReshare   = run.Step{ID: "reshare.split", Title: "Split the new secret and hand out the shares"}
+	stepRotate    = run.Step{ID: "reshare.rotate", Title: "Change the root token's PINs and re-wrap the backup"}
+	opSteps       = map[string][]run.Step{
+		"issue-ca": {stepUnlock("issue-ca"), stepCAKey, stepCACert},
+		"crl":      {stepUnlock("crl"), stepCRLRevoke, stepCRLSign},
+		"destroy":  {stepUnlock("destroy"), stepDestroy},
+		"restore":  {stepUnlock("restore"), stepRestore},
+		"reshare":  {stepUnlock("reshare"), stepReshare, stepRotate},
+	}
+)
+
+func stepUnlock(op string) run.Step {
+	return run.Step{ID: op + ".unlock", Title: "Unlock the root with the quorum"}
+}
+
+// Entries that are not steps of their own.
+const (
+	stepPlan     = "root.plan"     // a root ceremony's plan, as reviewed (PlanNote)
+	stepRollback = "root.rollback" // one thing a failed root ceremony undid (run.RolledBack)
+)
+
+// Steps are the steps of operation op ("root", "issue-ca", "crl", "reshare", "restore",
+// "destroy"), in order, for a step list on screen.
+func Steps(op string) []run.Step {
+	if op == "root" {
+		return RootSteps
+	}
+	return opSteps[op]
+}
+
+// stepTitle names a step of any ceremony run, or "" for an id it does not know.
+func stepTitle(id string) string {
+	for _, st := range RootSteps {
+		if st.ID == id {
+			return st.Title
+		}
+	}
+	for _, steps := range opSteps {
+		for _, st := range steps {
+			if st.ID == id {
+				return st.Title
+			}
+		}
+	}
+	return ""
+}
+
+// PlanNote is the payload of a root ceremony's first entry: the plan it runs, by its hash.
+type PlanNote struct {
+	Ceremony      string   `json:"ceremony"`
+	PlanSHA256    string   `json:"plan_sha256"`
+	PlanWords     string   `json:"plan_words"`
+	Administrator string   `json:"administrator"`
+	Witnesses     []string `json:"witnesses"`
+	Custodians    []string `json:"custodians"`
+	Threshold     int      `json:"threshold"`
+	Algorithm     string   `json:"algorithm"`
+	Backup        bool     `json:"backup"`
+}
+
+// Preflight is the payload of root.preflight: the workstation and the HSM the ceremony ran on.
+type Preflight struct {
+	Host              string    `json:"host"`
+	OS                string    `json:"os"`
+	Custos            string    `json:"custos"`
+	Build             string    `json:"build"`
+	Clock             time.Time `json:"clock"`
+	Network           string    `json:"network"`
+	AirGapped         bool      `json:"air_gapped"`
+	Module            string    `json:"module"`
+	ModuleInfo        string    `json:"module_info"`
+	TokenManufacturer string    `json:"token_manufacturer"`
+	TokenModel        string    `json:"token_model"`
+	TokenSerial       string    `json:"token_serial"`
+	TokenFirmware     string    `json:"token_firmware"`
+	Slot              uint      `json:"slot"`
+}
+
+// TokenInitialised is the payload of root.init-token.
+type TokenInitialised struct {
+	Token       string `json:"token"`
+	TokenSerial string `json:"token_serial"`
+	PINs        string `json:"pins"`
+}
+
+// KeyGenerated is the payload of root.generate-key and issue-ca.generate-key.
+type KeyGenerated struct {
+	Token           string     `json:"token,omitempty"`
+	KeyID           record.Hex `json:"key_id"`
+	Algorithm       string     `json:"algorithm"`
+	PublicKeySHA256 string     `json:"public_key_sha256,omitempty"`
+	PublicKeyWords  string     `json:"public_key_words,omitempty"`
+	Extractable     string     `json:"extractable,omitempty"`
+}
+
+// Certificate is a certificate a step issued, as its payload names it.
+type Certificate struct {
+	Subject   string    `json:"subject"`
+	Serial    string    `json:"serial"`
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
+	Algorithm string    `json:"algorithm"`
+	SHA256    string    `json:"sha256"`
+	Words     string    `json:"words"`
+	File      string    `json:"file"`
+}
+
+func certificatePayload(c *x509.Certificate, alg, file string) Certificate {
+	fp := pki.CertificateFingerprint(c)
+	return Certificate{Subject: c.Subject.String(), Serial: pki.SerialHex(c.SerialNumber), NotBefore: c.NotBefore,
+		NotAfter: c.NotAfter, Algorithm: alg, SHA256: fp.String(), Words: fp.Words(), File: file}
+}
+
+// RootCertified is the payload of root.certificate.
+type RootCertified struct {
+	Certificate
+	LintWarnings int `json:"lint_warnings"`
+}
+
+// RecordSignerMade is the payload of root.record-signer: the record signer's key on the
+// operations token, and whether this ceremony created that token (then its SO PIN derives
+// from the quorum secret, and a reshare moves it).
+type RecordSignerMade struct {
+	Token        string     `json:"token"`
+	TokenCreated bool       `json:"token_created"`
+	KeyID        record.Hex `json:"key_id"`
+	Certificate
+}
+
+// HorizonNoted is the payload of root.horizon.
+type HorizonNoted struct {
+	Notices        []string `json:"notices,omitempty"`
+	AcknowledgedBy string   `json:"acknowledged_by,omitempty"`
+	Notice         string   `json:"notice,omitempty"` // when there is nothing to acknowledge
+}
+
+// ShareHandedOut is one share of a split: its commitment (never the share) and where it went.
+type ShareHandedOut struct {
+	Number      int        `json:"number"`
+	Custodian   string     `json:"custodian"`
+	Commitment  record.Hex `json:"commitment"`
+	Destination string     `json:"destination"`
+}
+
+// Split is the payload of root.split and reshare.split: the quorum the shares make.
+type Split struct {
+	Epoch        int              `json:"epoch"`
+	Threshold    int              `json:"threshold"`
+	SecretDigest record.Hex       `json:"secret_digest"`
+	Shares       []ShareHandedOut `json:"shares"`
+	ReadBack     string           `json:"read_back,omitempty"`
+}
+
+// SharesVerified is the payload of root.verify-shares.
+type SharesVerified struct {
+	ReadBack       string `json:"read_back"`
+	Reconstruction string `json:"reconstruction"`
+}
+
+// BackupWritten is the payload of root.backup: the wrapped blob, or why there is none.
+type BackupWritten struct {
+	File   string `json:"file,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+	Method string `json:"method,omitempty"`
+	None   string `json:"none,omitempty"`
+}
+
+// Closed is the payload of root.close: the root as the registry now has it.
+type Closed struct {
+	RootSHA256      string `json:"root_sha256"`
+	RootWords       string `json:"root_words"`
+	Module          string `json:"module"`
+	OperationsToken string `json:"operations_token"`
+	Secrets         string `json:"secrets"`
+}
+
+// Unlocked is the payload of a quorum operation's unlock step.
+type Unlocked struct {
+	Custodians []string `json:"custodians"`
+	Shares     string   `json:"shares"`
+}
+
+// IssuingCAMade is the payload of issue-ca.certificate.
+type IssuingCAMade struct {
+	IssuerID string `json:"issuer_id"`
+	Certificate
+}
+
+// CARevoked is the payload of crl.revoke.
+type CARevoked struct {
+	Serial         string    `json:"serial"`
+	Reason         string    `json:"reason"`
+	AlreadyRevoked bool      `json:"already_revoked"`
+	RevokedAt      time.Time `json:"revoked_at"`
+}
+
+// TokenErased is what destroy found and destroyed on one token.
+type TokenErased struct {
+	Token     string   `json:"token"`
+	Destroyed []string `json:"destroyed"`
+}
+
+// RootDestroyed is the payload of destroy.erase.
+type RootDestroyed struct {
+	Tokens       []TokenErased `json:"tokens"`
+	Verification string        `json:"verification"`
+}
+
+// Restored is the payload of restore.unwrap.
+type Restored struct {
+	Token        string `json:"token"`
+	TokenSerial  string `json:"token_serial"`
+	Backup       string `json:"backup"`
+	BackupSHA256 string `json:"backup_sha256"`
+	Verification string `json:"verification"`
+}
+
+// Rotated is the payload of reshare.rotate.
+type Rotated struct {
+	PINs            string `json:"pins"`
+	OperationsToken string `json:"operations_token,omitempty"`
+	Backup          string `json:"backup,omitempty"`
+	BackupSHA256    string `json:"backup_sha256,omitempty"`
+}
