@@ -1,7 +1,15 @@
 // Package app is Custos's window: the screens and wizards that walk custodians, technicians
 // and auditors through the workflows. It is the only package that imports Fyne, and it only
 // presents and collects: every rule lives in the workflow packages. HSM and disk work run off
-// the UI goroutine; their results come back through fyne.Do.
+// the UI goroutine; their results come back through fyne.Do. The reasons, methods, steps and
+// what a stopped run can do come from the workflows (decommission.Reasons, Steps,
+// run.Handlers); a workflow's error about a request field is shown with the screen's name for
+// that field (fieldLabels).
+//
+// # Secrets
+//
+// The owner zeroes: a PIN typed into the window is taken out of its entry (takePIN), handed to
+// the workflow, and zeroed by the screen once the workflow returns; workflows never zero it.
 package app
 
 import (

@@ -9,7 +9,7 @@ import (
 var rootScript string
 
 // Script returns what the administrator reads aloud for a step of the root key ceremony (id
-// as in ceremony.Step.Script) and what the witness must check; both "" when there is none.
+// as in run.Step.Script) and what the witness must check; both "" when there is none.
 func Script(id string) (read, check string) {
 	for _, sec := range strings.Split(rootScript, "## ")[1:] {
 		name, body, _ := strings.Cut(sec, "\n")

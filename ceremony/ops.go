@@ -88,7 +88,7 @@ func (u *unlocked) close(ctx context.Context) {
 }
 
 // quorumRun runs one quorum operation: start the run, unlock the root, run the steps,
-// finish. The collector's shares are wiped once the root is unlocked.
+// finish. The collector stays the caller's, who wipes its shares.
 func quorumRun(ctx context.Context, env run.Env, q *quorum.Collector, op string, opsPIN []byte, steps func(r *run.Run, u *unlocked) error) (rid string, err error) {
 	p := q.Params()
 	if q.Present() < q.Needed() {
@@ -118,7 +118,6 @@ func quorumRun(ctx context.Context, env run.Env, q *quorum.Collector, op string,
 		return Unlocked{Custodians: q.Holders(),
 			Shares: fmt.Sprintf("%d present, %d needed; each matched its commitment; the reconstruction matched its digest", q.Present(), q.Needed())}, nil
 	})
-	q.Wipe()
 	if err != nil {
 		if u != nil {
 			u.close(ctx)

@@ -5,9 +5,12 @@
 // framework (dispatch, --help, usage errors, exit statuses) from cli/command.
 //
 // A wrong flag or a missing input file is a one-line error and exit status 2; an operation
-// that fails is exit status 1. A workflow's error about a request field gets the flag that
-// sets it from fieldFlags (see cli/command's package doc). The scenarios in
+// that fails is exit status 1. A workflow's error about a request field (a *run.FieldError)
+// gets the flag that sets it from fieldFlags (see cli/command's package doc). The scenarios in
 // testdata/script are run by `go test` with testscript.
+//
+// The owner zeroes: a command zeroes the PINs and shares it read from files once the workflow
+// it called returns; workflows never zero them.
 package cli
 
 import (

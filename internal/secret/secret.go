@@ -1,6 +1,11 @@
 // Package secret holds the few rules Custos applies to secret bytes (PINs, the quorum
 // secret, shares, key-encryption keys): they are read only from files their owner alone can
 // read, and they are zeroed as soon as they are no longer needed.
+//
+// One convention holds everywhere: the owner zeroes. Whoever makes or reads a secret (the
+// front end that read a PIN file or a PIN entry, the run that rebuilt the quorum secret)
+// zeroes it when done; a function given a secret uses it for the call and never zeroes or
+// keeps it, so no caller has to hand over a copy.
 package secret
 
 import (
