@@ -223,6 +223,7 @@ type TokenErased struct {
 // RootDestroyed is the payload of destroy.erase.
 type RootDestroyed struct {
 	Tokens       []TokenErased `json:"tokens"`
+	DestroyedAt  time.Time     `json:"destroyed_at"`
 	Verification string        `json:"verification"`
 }
 

@@ -362,7 +362,8 @@ func Destroy(ctx context.Context, env run.Env, q *quorum.Collector, opsPIN []byt
 					data.Tokens = append(data.Tokens, TokenErased{Token: orig, Destroyed: names})
 				}
 			}
-			if err := env.Registry.DestroyRoot(ctx, u.q.CeremonyID, env.Clock()); err != nil {
+			data.DestroyedAt = env.Clock()
+			if err := env.Registry.DestroyRoot(ctx, u.q.CeremonyID, data.DestroyedAt); err != nil {
 				return nil, err
 			}
 			data.Verification = "no object remains on any token that held the root (searched logged in as the user)"

@@ -12,18 +12,13 @@ import (
 // writeRecord renders the run's record from its journal and signs it. Nothing is journaled
 // after this: the record carries the journal as it stands.
 func writeRecord(ctx context.Context, r *run.Run, c *record.Ceremony, s record.Signer) (string, error) {
-	jb, err := r.Journal.Bytes()
-	if err != nil {
-		return "", err
-	}
 	if err := fillFromJournal(c, r.Journal.Entries()); err != nil {
 		return "", err
 	}
-	path := r.RecordPath()
-	if err := record.WriteCeremony(ctx, path, c, jb, s); err != nil {
-		return "", err
-	}
-	return path, nil
+	st := run.Step{ID: c.Kind + ".record", Title: "Write the signed record"}
+	return r.WriteRecord(st, func(path string, journal []byte) error {
+		return record.WriteCeremony(ctx, path, c, journal, s)
+	})
 }
 
 // certRoles are the steps that issue a certificate, and the role a record gives it.

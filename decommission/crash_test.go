@@ -106,7 +106,7 @@ func TestDecommissionSurvivesKills(t *testing.T) {
 	// One signed record per device, each of which verifies.
 	f.env = env
 	roots := f.root(t)
-	records, _ := filepath.Glob(filepath.Join(f.dir, "ws", "records", "decommission-*.pdf"))
+	records, _ := filepath.Glob(filepath.Join(f.dir, "ws", "records", "*-decommission-*.pdf"))
 	if len(records) != devices {
 		t.Errorf("%d records, want one per device (%d)", len(records), devices)
 	}

@@ -417,18 +417,10 @@ func fleetRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req FleetRequ
 	w.Flush()
 	d.ResultsCSV = csvBuf.Bytes()
 	d.Outcome = fmt.Sprintf("%d decommissioned, %d already decommissioned, %d failed", res.Decommissioned, res.AlreadyDone, res.Failed)
-	entries := r.Journal.Entries()
-	d.Started, d.Finished = entries[0].Time, entries[len(entries)-1].Time
-	jb, err := r.Journal.Bytes()
+	res.RecordPath, err = writeDestruction(ctx, r, d, signer)
 	if err != nil {
-		return err
-	}
-	path := r.RecordPath()
-	if err := record.WriteDestruction(ctx, path, d, jb, signer.Signer); err != nil {
 		return fmt.Errorf("devices revoked, but the record could not be written: %w", err)
 	}
-	res.RecordPath = path
-	r.Progress(run.Event{Step: stepRecord, Status: record.StatusDone, Detail: path})
 	return nil
 }
 

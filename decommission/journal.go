@@ -121,13 +121,14 @@ type Attested struct {
 // Revoked is the payload of revoke: the device decommissioned in the registry and its
 // certificates revoked.
 type Revoked struct {
-	Serial       string    `json:"serial"`
-	Method       Method    `json:"method"`
-	Reason       string    `json:"reason"`
-	KeyState     string    `json:"key_state"`
-	At           time.Time `json:"at"`
-	Verification string    `json:"verification"`
-	Revoked      []string  `json:"revoked"`
+	Serial         string    `json:"serial"`
+	Method         Method    `json:"method"`
+	Reason         string    `json:"reason"`
+	KeyState       string    `json:"key_state"`
+	At             time.Time `json:"at"`
+	InvalidityDate time.Time `json:"invalidity_date,omitzero"`
+	Verification   string    `json:"verification"`
+	Revoked        []string  `json:"revoked"`
 }
 
 // ManifestRead is the payload of a fleet journal's first entry: which manifest, by whom.

@@ -322,7 +322,7 @@ func revokePublishRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req R
 			return nil, err
 		}
 		p := Revoked{Serial: req.Serial, Method: req.Method, Reason: req.Reason.String(), KeyState: string(keyState),
-			At: d.At, Verification: res.Verification}
+			At: d.At, InvalidityDate: inval, Verification: res.Verification}
 		for _, dr := range results {
 			for _, sn := range dr.RevokedSerials {
 				p.Revoked = append(p.Revoked, sn.String())
@@ -369,21 +369,21 @@ func writeRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req Request, 
 	for _, dr := range results {
 		d.Devices = append(d.Devices, deviceRow(ctx, env, dr))
 	}
-	entries := r.Journal.Entries()
-	if len(entries) > 0 {
-		d.Started, d.Finished = entries[0].Time, entries[len(entries)-1].Time
-	}
-	jb, err := r.Journal.Bytes()
+	res.RecordPath, err = writeDestruction(ctx, r, d, signer)
 	if err != nil {
-		return err
-	}
-	path := r.RecordPath()
-	if err := record.WriteDestruction(ctx, path, d, jb, signer.Signer); err != nil {
 		return fmt.Errorf("revoked, but the record could not be written: %w", err)
 	}
-	res.RecordPath = path
-	r.Progress(run.Event{Step: stepRecord, Status: record.StatusDone, Detail: path})
 	return nil
+}
+
+// writeDestruction writes the run's destruction record d, dated by its journal.
+func writeDestruction(ctx context.Context, r *run.Run, d *record.Destruction, signer *run.RecordSigner) (string, error) {
+	if entries := r.Journal.Entries(); len(entries) > 0 {
+		d.Started, d.Finished = entries[0].Time, entries[len(entries)-1].Time
+	}
+	return r.WriteRecord(stepRecord, func(path string, journal []byte) error {
+		return record.WriteDestruction(ctx, path, d, journal, signer.Signer)
+	})
 }
 
 // openRecordSigner opens the record signer of the root above the issuing CA iss.

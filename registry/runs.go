@@ -111,21 +111,32 @@ func (r *Registry) Run(ctx context.Context, id string) (Run, error) {
 // UnfinishedRuns lists the runs that stopped half way, running or failed, oldest first: what
 // Custos offers to resume or abort on start.
 func (r *Registry) UnfinishedRuns(ctx context.Context) ([]Run, error) {
-	rows, err := r.db.QueryContext(ctx, `SELECT `+runColumns+`WHERE status IN ('running', 'failed') ORDER BY started_at, id`)
+	return r.runs(ctx, "list unfinished runs", `status IN ('running', 'failed')`)
+}
+
+// RunsOf lists the runs that acted on subject (a ceremony id, a device serial, a manifest),
+// oldest first.
+func (r *Registry) RunsOf(ctx context.Context, subject string) ([]Run, error) {
+	return r.runs(ctx, fmt.Sprintf("list the runs of %q", subject), `subject = ?`, subject)
+}
+
+// runs lists the runs matching where, oldest first; op names the listing in errors.
+func (r *Registry) runs(ctx context.Context, op, where string, args ...any) ([]Run, error) {
+	rows, err := r.db.QueryContext(ctx, `SELECT `+runColumns+`WHERE `+where+` ORDER BY started_at, id`, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list unfinished runs: %w", err)
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	defer rows.Close()
 	var out []Run
 	for rows.Next() {
 		run, err := scanRun(rows)
 		if err != nil {
-			return nil, fmt.Errorf("list unfinished runs: %w", err)
+			return nil, fmt.Errorf("%s: %w", op, err)
 		}
 		out = append(out, run)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list unfinished runs: %w", err)
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	return out, nil
 }
@@ -229,26 +240,4 @@ func (r *Registry) CompleteRun(ctx context.Context, id, recordPath string) error
 		return fmt.Errorf("complete run %q: %w", id, err)
 	}
 	return nil
-}
-
-// RunsOf lists the runs that acted on subject (a ceremony id, a device serial, a manifest),
-// oldest first.
-func (r *Registry) RunsOf(ctx context.Context, subject string) ([]Run, error) {
-	rows, err := r.db.QueryContext(ctx, `SELECT `+runColumns+`WHERE subject = ? ORDER BY started_at, id`, subject)
-	if err != nil {
-		return nil, fmt.Errorf("list the runs of %q: %w", subject, err)
-	}
-	defer rows.Close()
-	var out []Run
-	for rows.Next() {
-		run, err := scanRun(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list the runs of %q: %w", subject, err)
-		}
-		out = append(out, run)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list the runs of %q: %w", subject, err)
-	}
-	return out, nil
 }

@@ -26,9 +26,9 @@ func (k *Key) Close() {
 	}
 }
 
-// OpenKey logs in to the token at loc with pin and finds the private key there. pin stays the
+// openKey logs in to the token at loc with pin and finds the private key there. pin stays the
 // caller's.
-func OpenKey(ctx context.Context, mod *hsm.Module, loc registry.KeyLocation, pin []byte) (*Key, error) {
+func openKey(ctx context.Context, mod *hsm.Module, loc registry.KeyLocation, pin []byte) (*Key, error) {
 	s, err := mod.OpenSession(ctx, loc.TokenLabel)
 	if err != nil {
 		return nil, err
@@ -73,7 +73,7 @@ func OpenIssuer(ctx context.Context, reg *registry.Registry, mod *hsm.Module, re
 	if err != nil {
 		return nil, err
 	}
-	k, err := OpenKey(ctx, mod, iss.Key, pin)
+	k, err := openKey(ctx, mod, iss.Key, pin)
 	if err != nil {
 		return nil, fmt.Errorf("issuer %s: %w", iss.ID, err)
 	}
@@ -101,7 +101,7 @@ func OpenRecordSigner(ctx context.Context, reg *registry.Registry, mod *hsm.Modu
 	if err != nil {
 		return nil, fmt.Errorf("record signer of %s: %w", ceremonyID, err)
 	}
-	k, err := OpenKey(ctx, mod, rc.Key, pin)
+	k, err := openKey(ctx, mod, rc.Key, pin)
 	if err != nil {
 		return nil, err
 	}

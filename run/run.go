@@ -179,6 +179,22 @@ func (r *Run) Progress(e Event) {
 // RecordPath is where this run's signed record is written.
 func (r *Run) RecordPath() string { return r.Env.RecordPath(r.ID) }
 
+// WriteRecord writes the run's signed record at RecordPath with write, which is given the
+// journal as it stands to attach (nothing is journaled after: the record carries the journal),
+// then tells Progress that step is done. It returns the record's path.
+func (r *Run) WriteRecord(step Step, write func(path string, journal []byte) error) (string, error) {
+	jb, err := r.Journal.Bytes()
+	if err != nil {
+		return "", err
+	}
+	path := r.RecordPath()
+	if err := write(path, jb); err != nil {
+		return "", err
+	}
+	r.Progress(Event{Step: step, Status: record.StatusDone, Detail: path})
+	return path, nil
+}
+
 // Finish ends the run in the registry, completed with its record or failed with err (a
 // failed run can be resumed or aborted), and closes the journal. It returns err, or the
 // registry's failure to record the completion.
