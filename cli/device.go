@@ -112,8 +112,8 @@ func deviceList() command.Command {
 				if st != "" && st != registry.DeviceActive && st != registry.DeviceDecommissioned {
 					return command.Usagef("--status %q: use active or decommissioned", *status)
 				}
-				_, reg, done, err := command.OpenWorkspaceReadOnly(ctx, *ws)
-				empty := errors.Is(err, command.ErrEmptyWorkspace)
+				_, reg, done, err := registry.OpenWorkspaceReadOnly(ctx, *ws)
+				empty := errors.Is(err, registry.ErrEmptyWorkspace)
 				if err != nil && !empty {
 					return err
 				}
@@ -156,8 +156,8 @@ func deviceShow() command.Command {
 				if len(args) != 1 {
 					return command.Usagef("name one device serial")
 				}
-				_, reg, done, err := command.OpenWorkspaceReadOnly(ctx, *ws)
-				if errors.Is(err, command.ErrEmptyWorkspace) {
+				_, reg, done, err := registry.OpenWorkspaceReadOnly(ctx, *ws)
+				if errors.Is(err, registry.ErrEmptyWorkspace) {
 					return fmt.Errorf("device %s is not registered in this workspace (nothing has been done in it yet)", args[0])
 				}
 				if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/custos-pki/custos/ceremony"
 	"github.com/custos-pki/custos/cli/command"
 	"github.com/custos-pki/custos/decommission"
+	"github.com/custos-pki/custos/registry"
 	"github.com/custos-pki/custos/run"
 )
 
@@ -30,8 +31,8 @@ stopped. Resume it with 'custos resume RUN' or clean up with 'custos abort RUN'.
 }
 
 func listRuns(ctx context.Context, s command.Streams, dir string) error {
-	ws, reg, done, err := command.OpenWorkspaceReadOnly(ctx, dir)
-	if errors.Is(err, command.ErrEmptyWorkspace) {
+	ws, reg, done, err := registry.OpenWorkspaceReadOnly(ctx, dir)
+	if errors.Is(err, registry.ErrEmptyWorkspace) {
 		fmt.Fprintln(s.Out, "no unfinished runs")
 		return nil
 	}

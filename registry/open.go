@@ -2,13 +2,17 @@ package registry
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
 
 	"github.com/custos-pki/custos/workspace"
 )
 
 // OpenWorkspace opens and locks the workspace folder dir (workspace.DefaultDir when dir is
-// empty) and opens its registry: the one way every front end, the demo and the auditor's
-// verifier open a workspace. Close the registry, then the workspace.
+// empty) and opens its registry: the one way every front end and the demo open a workspace
+// to work in it (OpenWorkspaceReadOnly, to only read it). Close the registry, then the
+// workspace.
 func OpenWorkspace(ctx context.Context, dir string) (*workspace.Workspace, *Registry, error) {
 	if dir == "" {
 		d, err := workspace.DefaultDir()
@@ -27,4 +31,41 @@ func OpenWorkspace(ctx context.Context, dir string) (*workspace.Workspace, *Regi
 		return nil, nil, err
 	}
 	return ws, reg, nil
+}
+
+// ErrEmptyWorkspace is OpenWorkspaceReadOnly's error for a workspace where nothing has been
+// done yet (no folder, or neither registry nor journal): a command that lists prints its
+// empty list.
+var ErrEmptyWorkspace = errors.New("nothing has been done in this workspace yet")
+
+// OpenWorkspaceReadOnly opens the workspace in dir (the default one when dir is empty) and its
+// registry for a command that only reads them: it creates and changes nothing, so it works on
+// write-protected media and beside a Custos at work (see workspace.OpenReadOnly). A workspace
+// that holds journals but no registry is refused: its registry was lost, and an empty list
+// would hide that. closeAll releases both.
+func OpenWorkspaceReadOnly(ctx context.Context, dir string) (ws *workspace.Workspace, reg *Registry, closeAll func(), err error) {
+	if dir == "" {
+		if dir, err = workspace.DefaultDir(); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	if ws, err = workspace.OpenReadOnly(dir); err != nil {
+		if errors.Is(err, workspace.ErrNoWorkspace) {
+			err = fmt.Errorf("%w (%v)", ErrEmptyWorkspace, err)
+		}
+		return nil, nil, nil, err
+	}
+	if reg, err = OpenReadOnly(ctx, ws.DBPath(), ws.NoWriter()); err != nil {
+		ws.Close()
+		if errors.Is(err, ErrNoRegistry) {
+			journals, _ := filepath.Glob(ws.Path(workspace.JournalDir, "*.jsonl"))
+			if len(journals) > 0 {
+				return nil, nil, nil, fmt.Errorf("%s holds run journals (%d) but no registry (%s): it was deleted or moved; put it back from a copy before using this workspace",
+					ws.Dir, len(journals), filepath.Base(ws.DBPath()))
+			}
+			err = fmt.Errorf("%w (%v)", ErrEmptyWorkspace, err)
+		}
+		return nil, nil, nil, err
+	}
+	return ws, reg, func() { reg.Close(); ws.Close() }, nil
 }

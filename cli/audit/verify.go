@@ -104,8 +104,8 @@ func verifyRoots(ctx context.Context, rootFile, wsDir string) ([]*x509.Certifica
 	if rootFile != "" {
 		return readRoots(ctx, rootFile)
 	}
-	_, reg, closeAll, err := command.OpenWorkspaceReadOnly(ctx, wsDir)
-	if errors.Is(err, command.ErrEmptyWorkspace) {
+	_, reg, closeAll, err := registry.OpenWorkspaceReadOnly(ctx, wsDir)
+	if errors.Is(err, registry.ErrEmptyWorkspace) {
 		return nil, errors.New("the workspace has no root: give the root certificate with --root")
 	}
 	if err != nil {

@@ -1,4 +1,4 @@
-package command
+package registry
 
 import (
 	"context"
@@ -8,11 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/custos-pki/custos/registry"
 	"github.com/custos-pki/custos/workspace"
 )
 
-func TestOpenWorkspaceReadOnly(t *testing.T) {
+func TestOpenWorkspaceReadOnlyLists(t *testing.T) {
 	ctx := context.Background()
 	// Nothing there yet: an empty workspace, and nothing is created.
 	missing := filepath.Join(t.TempDir(), "ws")
@@ -74,8 +73,8 @@ func TestOpenWorkspaceReadOnly(t *testing.T) {
 }
 
 // openWritable opens the workspace in dir as a writer does.
-func openWritable(ctx context.Context, dir string) (*workspace.Workspace, *registry.Registry, func(), error) {
-	ws, reg, err := registry.OpenWorkspace(ctx, dir)
+func openWritable(ctx context.Context, dir string) (*workspace.Workspace, *Registry, func(), error) {
+	ws, reg, err := OpenWorkspace(ctx, dir)
 	if err != nil {
 		return nil, nil, nil, err
 	}
