@@ -119,15 +119,22 @@ func layoutCeremony(c *Ceremony, journal []byte) (*laidOut, error) {
 		}
 	}
 	d.steps(c.Steps, len(jf.Entries))
+	if err := d.logSection(c.Log); err != nil {
+		return nil, err
+	}
 	d.signatureBlock(c.Participants)
 	pages, err := d.bytes()
+	if err != nil {
+		return nil, err
+	}
+	files, err := recordFiles(journal, c.Log)
 	if err != nil {
 		return nil, err
 	}
 	return &laidOut{pdf: pages,
 		meta: docMeta{Title: title, Subject: fmt.Sprintf("%s of root %s", c.Kind, c.Root), Kind: c.Kind, RunID: c.ID,
 			JournalHash: hash, Created: created(c.Finished)},
-		files: []Attachment{journalAttachment(journal)}}, nil
+		files: files}, nil
 }
 
 // RenderDestruction lays out and assembles a destruction record (certificate of
@@ -193,18 +200,27 @@ func layoutDestruction(r *Destruction, journal []byte) (*laidOut, error) {
 	if r.Witness != "" {
 		people = append(people, Actor{r.Witness, "witness"})
 	}
+	if err := d.logSection(r.Log); err != nil {
+		return nil, err
+	}
 	d.signatureBlock(people)
 	pages, err := d.bytes()
 	if err != nil {
 		return nil, err
 	}
-	files := []Attachment{journalAttachment(journal)}
+	files, err := recordFiles(journal, r.Log)
+	if err != nil {
+		return nil, err
+	}
 	if r.ResultsCSV != nil {
 		files = append(files, Attachment{Name: "results.csv", MIME: "text/csv", Description: "one row per device",
 			Relationship: RelData, Content: r.ResultsCSV})
 	}
 	kind := "decommission"
-	if len(r.Devices) > 1 {
+	switch {
+	case r.Log != nil:
+		kind = r.Log.Entry.Kind
+	case len(r.Devices) > 1:
 		kind = "fleet"
 	}
 	return &laidOut{pdf: pages,
@@ -272,14 +288,21 @@ func layoutModuleCheck(c *ModuleCheck, journal []byte) (*laidOut, error) {
 	d.heading("Software")
 	d.fields(toolFields(jf.Entries))
 	d.steps(StepsFromJournal(jf.Entries), len(jf.Entries))
+	if err := d.logSection(c.Log); err != nil {
+		return nil, err
+	}
 	pages, err := d.bytes()
+	if err != nil {
+		return nil, err
+	}
+	files, err := recordFiles(journal, c.Log)
 	if err != nil {
 		return nil, err
 	}
 	return &laidOut{pdf: pages,
 		meta: docMeta{Title: title, Subject: "what a PKCS#11 module does on a spare token, before a ceremony", Kind: "module-check",
 			RunID: c.ID, JournalHash: hash, Created: created(c.Finished)},
-		files: []Attachment{journalAttachment(journal)}}, nil
+		files: files}, nil
 }
 
 // toolFields names the builds of Custos that ran the run, from its journal, and the one that
@@ -302,6 +325,20 @@ func buildLine(b version.Info) string {
 		sum = "unknown (" + b.BinaryErr + ")"
 	}
 	return b.String() + ", binary SHA-256 " + sum
+}
+
+// recordFiles are the files every record carries: its journal, and its place in the record
+// log once it has one.
+func recordFiles(journal []byte, log *LogProof) ([]Attachment, error) {
+	files := []Attachment{journalAttachment(journal)}
+	if log == nil {
+		return files, nil
+	}
+	more, err := log.attachments()
+	if err != nil {
+		return nil, err
+	}
+	return append(files, more...), nil
 }
 
 // journalAttachment is the run's journal as every record carries it: the source the record

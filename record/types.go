@@ -68,6 +68,9 @@ type Ceremony struct {
 	Backups      []Field
 	Horizon      []string // NIST IR 8547 notices and who acknowledged them
 	Steps        []StepRow
+	// Log is the run's place in the record log, with the root's attestation for a quorum
+	// operation; nil before the run is logged.
+	Log *LogProof
 }
 
 // DeviceRow is one device of a destruction record.
@@ -99,6 +102,7 @@ type Destruction struct {
 	Steps        []StepRow
 	// ResultsCSV is attached to a fleet record beside the journal.
 	ResultsCSV []byte
+	Log        *LogProof // the run's place in the record log
 }
 
 // StepsFromJournal lists every entry of a journal for a record, one row each, in order: time,
@@ -141,6 +145,7 @@ type ModuleCheck struct {
 	Cleared  string   // how the spare token was left
 	Started  time.Time
 	Finished time.Time
+	Log      *LogProof // the check's place in the record log
 }
 
 // Flatten lists a payload's values in the order they were written, whatever its Go type: a

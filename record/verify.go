@@ -28,8 +28,15 @@ type Check struct {
 type Report struct {
 	Checks   []Check
 	Signer   *x509.Certificate
+	Root     *x509.Certificate // the root the signer chained to
 	SignedAt time.Time
 	Journal  *JournalFile
+	Kind     string    // the kind of run the record is of
+	Log      *LogProof // the record's place in the record log, when it carries one
+	// Checkpoint is the log's checkpoint the record carries, its signatures checked.
+	Checkpoint Checkpoint
+	// RootSignedCheckpoint says whether the root signed that checkpoint too.
+	RootSignedCheckpoint bool
 }
 
 // OK is true when every check passed.
@@ -62,6 +69,9 @@ const (
 	CheckJournal      = "embedded journal's hash chain is intact"
 	CheckJournalHash  = "journal's final hash equals the record's"
 	CheckJournalAlone = "journal's hash chain is intact"
+	CheckLogEntry     = "record log entry is this run's, at a line of its journal"
+	CheckLogInclusion = "record is in the record log's checkpoint, signed by the record signer"
+	CheckAttestation  = "root attests the quorum operation"
 )
 
 var oidSigningTime = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 5}
@@ -105,7 +115,9 @@ func Verify(file []byte, roots []*x509.Certificate) (rep *Report) {
 		at = time.Now()
 	}
 	rep.SignedAt = at
-	rep.add(CheckChain, verifyChain(signer, p7.Certificates, roots, at), "signed by "+signer.Subject.CommonName)
+	root, chainErr := verifyChain(signer, p7.Certificates, roots, at)
+	rep.Root = root
+	rep.add(CheckChain, chainErr, "signed by "+signer.Subject.CommonName)
 	rep.add(CheckUsage, documentSigning(signer), "")
 	var validErr error
 	if at.Before(signer.NotBefore) || at.After(signer.NotAfter) {
@@ -114,13 +126,15 @@ func Verify(file []byte, roots []*x509.Certificate) (rep *Report) {
 	}
 	rep.add(CheckValidAt, validErr, "signed "+at.UTC().Format(time.RFC3339))
 
-	journal, keywords, err := journalAndKeywords(file)
+	parts, err := readParts(file)
 	if err == nil {
-		rep.Journal, err = ReadJournal(bytes.NewReader(journal))
+		rep.Kind = parts.kind
+		rep.Journal, err = ReadJournal(bytes.NewReader(parts.files[JournalAttachment]))
 	}
 	if !rep.add(CheckJournal, err, "") {
 		return rep
 	}
+	keywords := parts.keywords
 	want, ok := strings.CutPrefix(keywordHash(keywords), journalKeyword)
 	var hashErr error
 	switch {
@@ -130,7 +144,94 @@ func Verify(file []byte, roots []*x509.Certificate) (rep *Report) {
 		hashErr = fmt.Errorf("the embedded journal ends in %s, but the record states %s: the attachment was swapped", rep.Journal.FinalHash, want)
 	}
 	rep.add(CheckJournalHash, hashErr, rep.Journal.FinalHash)
+	rep.checkLog(parts.files, roots)
 	return rep
+}
+
+// checkLog checks the record's place in the record log, when it carries one, and the root's
+// attestation of a quorum operation.
+func (rep *Report) checkLog(files map[string][]byte, roots []*x509.Certificate) {
+	lp, err := logProofOf(files)
+	if err != nil {
+		rep.add(CheckLogEntry, err, "")
+		return
+	}
+	if lp == nil {
+		return
+	}
+	rep.Log = lp
+	if rep.Kind != "" && rep.Kind != lp.Entry.Kind {
+		rep.add(CheckLogEntry, fmt.Errorf("the record says it is of a %s run, its log entry of a %s run", rep.Kind, lp.Entry.Kind), "")
+		return
+	}
+	rep.Kind = lp.Entry.Kind
+	line, err := journalLine(rep.Journal, lp.Entry)
+	rep.add(CheckLogEntry, err, fmt.Sprintf("entry %d of the log: %s run %s, journal lines 1 to %d of %d", lp.Index, lp.Entry.Kind, lp.Entry.Run, line, len(rep.Journal.Entries)))
+	if rep.Signer == nil {
+		return
+	}
+	quorum := ClaimsQuorum(lp.Entry.Kind)
+	var root *x509.Certificate
+	if quorum {
+		root = rep.Root
+	}
+	cp, signed, err := lp.Check(rep.Signer, root)
+	if err == nil || cp.Size > 0 {
+		rep.Checkpoint = cp
+	}
+	rep.RootSignedCheckpoint = err == nil && root != nil
+	rep.add(CheckLogInclusion, err, fmt.Sprintf("leaf %d of %d in %s, signed by %s", lp.Index, cp.Size, cp.Origin, strings.Join(signed, ", ")))
+	if !quorum && lp.Attestation == nil {
+		rep.add(CheckAttestation, nil, "a "+lp.Entry.Kind+" run claims no quorum: the record speaks for the operator alone (the record signer)")
+		return
+	}
+	rep.add(CheckAttestation, attested(lp, rep.Root), fmt.Sprintf("the root %s signed this run's log entry", rootName(rep.Root)))
+}
+
+// attested checks the root's attestation: a note signed by root whose text is the entry's.
+func attested(lp *LogProof, root *x509.Certificate) error {
+	if root == nil {
+		return errors.New("the signer chains to no given root, so no root attestation can be checked")
+	}
+	if lp.Attestation == nil {
+		return fmt.Errorf("a %s run claims a quorum, but the record carries no attestation by the root: it speaks for the operator alone", lp.Entry.Kind)
+	}
+	v, err := NoteVerifier(RoleRoot, root)
+	if err != nil {
+		return err
+	}
+	text, _, err := OpenNote(lp.Attestation, v)
+	if err != nil {
+		return fmt.Errorf("the attestation is not the root's: %w", err)
+	}
+	if text != string(lp.Entry.Text()) {
+		return errors.New("the root attested another log entry than this record's")
+	}
+	return nil
+}
+
+func rootName(root *x509.Certificate) string {
+	if root == nil {
+		return "(none)"
+	}
+	return root.Subject.CommonName
+}
+
+// journalLine is the line of the journal whose hash the log entry names (1-based), checking
+// the entry is this journal's run.
+func journalLine(jf *JournalFile, e LogEntry) (int, error) {
+	if len(jf.Entries) == 0 || jf.Entries[0].Run != e.Run {
+		return 0, fmt.Errorf("the log entry is of run %s, the journal of another", e.Run)
+	}
+	for i := 1; i < len(jf.Entries); i++ {
+		if jf.Entries[i].Prev == e.JournalSHA256 {
+			return i, nil
+		}
+	}
+	if jf.FinalHash == e.JournalSHA256 {
+		return len(jf.Entries), nil
+	}
+	return 0, fmt.Errorf("no line of the journal has the hash %s the log entry names", e.JournalSHA256)
 }
 
 func keywordHash(k string) string {
@@ -189,9 +290,10 @@ func trimDER(b []byte) []byte {
 	return b
 }
 
-func verifyChain(signer *x509.Certificate, certs, roots []*x509.Certificate, at time.Time) error {
+// verifyChain checks that signer chains to one of roots at time at, and returns that root.
+func verifyChain(signer *x509.Certificate, certs, roots []*x509.Certificate, at time.Time) (*x509.Certificate, error) {
 	if len(roots) == 0 {
-		return errors.New("no root to check against: give the root certificate")
+		return nil, errors.New("no root to check against: give the root certificate")
 	}
 	rp, ip := x509.NewCertPool(), x509.NewCertPool()
 	for _, r := range roots {
@@ -202,11 +304,12 @@ func verifyChain(signer *x509.Certificate, certs, roots []*x509.Certificate, at 
 			ip.AddCert(c)
 		}
 	}
-	_, err := signer.Verify(x509.VerifyOptions{Roots: rp, Intermediates: ip, CurrentTime: at, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	chains, err := signer.Verify(x509.VerifyOptions{Roots: rp, Intermediates: ip, CurrentTime: at, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 	if err != nil {
-		return fmt.Errorf("the signer does not chain to the given root: %w", err)
+		return nil, fmt.Errorf("the signer does not chain to the given root: %w", err)
 	}
-	return nil
+	chain := chains[0]
+	return chain[len(chain)-1], nil
 }
 
 func documentSigning(c *x509.Certificate) error {
@@ -250,13 +353,32 @@ func certified(file []byte) error {
 	return errors.New("the signature has no DocMDP reference")
 }
 
-// journalAndKeywords reads the embedded journal and the document keywords.
-func journalAndKeywords(file []byte) ([]byte, string, error) {
+// recordParts is what Verify reads from a record besides its signature: its attachments, the
+// keywords of its information dictionary and the kind of run its metadata names.
+type recordParts struct {
+	files    map[string][]byte
+	keywords string
+	kind     string
+}
+
+// maxAttachment bounds what is read of one attachment.
+const maxAttachment = 512 << 20
+
+// readParts reads a record's attachments, keywords and kind.
+func readParts(file []byte) (*recordParts, error) {
 	r, err := pdf.NewReader(bytes.NewReader(file), int64(len(file)))
 	if err != nil {
-		return nil, "", fmt.Errorf("read the PDF: %w", err)
+		return nil, fmt.Errorf("read the PDF: %w", err)
 	}
-	keywords := r.Trailer().Key("Info").Key("Keywords").Text()
+	parts := &recordParts{files: map[string][]byte{}, keywords: r.Trailer().Key("Info").Key("Keywords").Text()}
+	if md := r.Trailer().Key("Root").Key("Metadata"); md.Kind() == pdf.Stream {
+		rc := md.Reader()
+		b, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+		rc.Close()
+		if err == nil {
+			parts.kind = xmpKind(b)
+		}
+	}
 	names := r.Trailer().Key("Root").Key("Names").Key("EmbeddedFiles").Key("Names")
 	var found []string
 	for i := 0; i+1 < names.Len(); i += 2 {
@@ -266,18 +388,40 @@ func journalAndKeywords(file []byte) ([]byte, string, error) {
 			name = spec.Key("F").Text()
 		}
 		found = append(found, name)
-		if name != JournalAttachment {
-			continue
+		if _, dup := parts.files[name]; dup {
+			return nil, fmt.Errorf("the record carries two attachments named %s", name)
 		}
 		rc := spec.Key("EF").Key("F").Reader()
-		defer rc.Close()
-		b, err := io.ReadAll(io.LimitReader(rc, 512<<20))
+		b, err := io.ReadAll(io.LimitReader(rc, maxAttachment))
+		rc.Close()
 		if err != nil {
-			return nil, "", fmt.Errorf("read the embedded journal: %w", err)
+			return nil, fmt.Errorf("read the attachment %s: %w", name, err)
 		}
-		return b, keywords, nil
+		parts.files[name] = b
 	}
-	return nil, "", fmt.Errorf("no embedded %s (attachments: %v)", JournalAttachment, found)
+	if _, ok := parts.files[JournalAttachment]; !ok {
+		return nil, fmt.Errorf("no embedded %s (attachments: %v)", JournalAttachment, found)
+	}
+	return parts, nil
+}
+
+// journalAndKeywords reads the embedded journal and the document keywords.
+func journalAndKeywords(file []byte) ([]byte, string, error) {
+	parts, err := readParts(file)
+	if err != nil {
+		return nil, "", err
+	}
+	return parts.files[JournalAttachment], parts.keywords, nil
+}
+
+var xmpKindRE = regexp.MustCompile(`<custos:Kind>([^<]*)</custos:Kind>`)
+
+// xmpKind is the custos:Kind an XMP packet names, or "".
+func xmpKind(b []byte) string {
+	if m := xmpKindRE.FindSubmatch(b); m != nil {
+		return string(m[1])
+	}
+	return ""
 }
 
 // VerifyJournal checks a bare journal file's hash chain.
