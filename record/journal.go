@@ -3,6 +3,7 @@ package record
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -15,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/custos-pki/custos/internal/inputfile"
 	"github.com/custos-pki/custos/internal/version"
 )
 
@@ -160,7 +162,8 @@ func OpenJournal(path, run string) (*Journal, error) {
 	if run == "" {
 		return nil, errors.New("open journal: empty run id")
 	}
-	raw, err := os.ReadFile(path)
+	// Through inputfile: a FIFO or device put in the journal's place is refused, never waited on.
+	raw, err := inputfile.Read(context.Background(), "journal", path, MaxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
@@ -460,14 +463,15 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 	}
 }
 
-// ReadJournalFile reads and verifies the journal at path.
+// ReadJournalFile reads and verifies the journal at path, a regular file of at most
+// MaxFileSize bytes (a FIFO or device put in its place is refused, never waited on).
 func ReadJournalFile(path string) (*JournalFile, error) {
-	f, err := os.Open(path)
+	f, err := inputfile.Open("journal", path, MaxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("read journal: %w", err)
 	}
 	defer f.Close()
-	jf, err := ReadJournal(f)
+	jf, err := ReadJournal(f.Reader(context.Background()))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
