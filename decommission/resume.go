@@ -4,10 +4,10 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/custos-pki/custos/hsm"
+	"github.com/custos-pki/custos/internal/inputfile"
 	"github.com/custos-pki/custos/pki"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
@@ -181,7 +181,7 @@ func continueSingle(ctx context.Context, r *run.Run, req Request, dev registry.D
 // whole and verifies against the root of the device's issuer.
 func signedRecord(ctx context.Context, env run.Env, runID, issuerID string) (string, bool) {
 	path := env.RecordPath(runID)
-	b, err := os.ReadFile(path)
+	b, err := inputfile.Read(ctx, "record", path, record.MaxFileSize)
 	if err != nil {
 		return "", false
 	}

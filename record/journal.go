@@ -354,7 +354,7 @@ func (j *Journal) Path() string { return j.path }
 func (j *Journal) Bytes() ([]byte, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	b, err := os.ReadFile(j.path)
+	b, err := inputfile.Read(context.Background(), "journal", j.path, MaxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("read journal: %w", err)
 	}
