@@ -71,7 +71,7 @@ func (s *shell) aboutBox() fyne.CanvasObject {
 	box := container.NewVBox(widget.NewSeparator(), heading2("About this Custos"), status, grid)
 	go func() {
 		info := version.Current()
-		fyne.Do(func() {
+		s.do(func() { // under the UI lock, as every background update (the tests hold it too)
 			status.SetText("What an auditor compares with a record's tool line and the published SHA256SUMS:")
 			for _, f := range info.Fields() {
 				v := widget.NewLabel(f.Value)

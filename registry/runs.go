@@ -122,7 +122,7 @@ func (r *Registry) RunsOf(ctx context.Context, subject string) ([]Run, error) {
 
 // runs lists the runs matching where, oldest first; op names the listing in errors.
 func (r *Registry) runs(ctx context.Context, op, where string, args ...any) ([]Run, error) {
-	rows, err := r.db.QueryContext(ctx, `SELECT `+runColumns+`WHERE `+where+` ORDER BY started_at, id`, args...)
+	rows, err := r.db.QueryContext(ctx, `SELECT `+runColumns+`WHERE `+where+` ORDER BY started_at, rowid`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
