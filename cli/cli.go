@@ -86,6 +86,7 @@ var fieldFlags = map[string]string{
 	"Threshold":  "threshold",
 	"Token":      "token",
 	"Witness":    "witness",
+	"Workspace":  "workspace",
 }
 
 func demo(gui GUIFunc) command.Command {

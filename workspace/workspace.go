@@ -44,6 +44,17 @@ type Workspace struct {
 	noWriter bool // read-only, and no writer can start while it is open
 }
 
+// folderError is an error the choice of workspace folder can fix. Its Field names the
+// request field, so the command line adds its flag and the window its folder chooser; the
+// package itself never names a front end's control.
+type folderError struct{ err error }
+
+func (e *folderError) Error() string { return e.err.Error() }
+func (e *folderError) Unwrap() error { return e.err }
+
+// Field is the request field that chooses the workspace folder.
+func (e *folderError) Field() string { return "Workspace" }
+
 // ErrNoWorkspace is OpenReadOnly's error for a folder that does not exist.
 var ErrNoWorkspace = errors.New("no workspace")
 
@@ -59,13 +70,13 @@ func DefaultDir() (string, error) {
 		}
 		home, err := os.UserHomeDir()
 		if err != nil {
-			return "", fmt.Errorf("find the default workspace: %w (set --workspace or CUSTOS_WORKSPACE)", err)
+			return "", &folderError{fmt.Errorf("find the default workspace: %w: choose a workspace folder or set CUSTOS_WORKSPACE", err)}
 		}
 		return filepath.Join(home, ".local", "share", "custos"), nil
 	}
 	d, err := os.UserConfigDir()
 	if err != nil {
-		return "", fmt.Errorf("find the default workspace: %w (set --workspace or CUSTOS_WORKSPACE)", err)
+		return "", &folderError{fmt.Errorf("find the default workspace: %w: choose a workspace folder or set CUSTOS_WORKSPACE", err)}
 	}
 	return filepath.Join(d, "Custos"), nil
 }
@@ -151,7 +162,7 @@ func acquireLock(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|lockFlags, 0o600)
 	if err != nil {
 		if errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EROFS) {
-			return nil, fmt.Errorf("the workspace is not writable (%w): choose a writable folder with --workspace", err)
+			return nil, &folderError{fmt.Errorf("the workspace is not writable (%w): choose a writable workspace folder", err)}
 		}
 		return nil, lockFileError(path, err)
 	}
@@ -256,7 +267,7 @@ func (w *Workspace) CheckWritable() error {
 	probe := filepath.Join(w.Dir, ".probe-"+strconv.Itoa(os.Getpid()))
 	f, err := os.OpenFile(probe, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return fmt.Errorf("workspace %s is not writable: %w", w.Dir, err)
+		return &folderError{fmt.Errorf("workspace %s is not writable: %w", w.Dir, err)}
 	}
 	_, werr := f.Write(make([]byte, 4096))
 	serr := f.Sync()

@@ -94,16 +94,33 @@ func TestReadOnlyWorkspace(t *testing.T) {
 		}
 		defer ws.Close()
 		ws.Dir = "/proc/self" // not writable even for root
-		if err := ws.CheckWritable(); err == nil || !strings.Contains(err.Error(), "not writable") {
+		err = ws.CheckWritable()
+		if err == nil || !strings.Contains(err.Error(), "not writable") {
 			t.Fatalf("CheckWritable on a read-only folder = %v", err)
 		}
+		checkFolderField(t, err)
 		return
 	}
 	dir := t.TempDir()
 	os.Chmod(dir, 0o500)
 	defer os.Chmod(dir, 0o700)
-	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "not writable") {
+	_, err := Open(dir)
+	if err == nil || !strings.Contains(err.Error(), "not writable") {
 		t.Fatalf("Open on a read-only folder = %v", err)
+	}
+	checkFolderField(t, err)
+}
+
+// checkFolderField: an unwritable folder is an error about the Workspace field, so the command
+// line adds its flag and the window its chooser; the message itself names no flag.
+func checkFolderField(t *testing.T, err error) {
+	t.Helper()
+	var fe interface{ Field() string }
+	if !errors.As(err, &fe) || fe.Field() != "Workspace" {
+		t.Errorf("%v: not an error about the Workspace field", err)
+	}
+	if strings.Contains(err.Error(), "--") {
+		t.Errorf("%v names a flag", err)
 	}
 }
 
