@@ -137,6 +137,9 @@ func Root(ctx context.Context, env run.Env, plan *Plan, opsPIN []byte, people Pa
 	if _, err := env.Registry.Issuer(ctx, plan.ID); err == nil {
 		return nil, fmt.Errorf("root ceremony: the workspace already has a root %q; choose another ceremony id", plan.ID)
 	}
+	if err := checkStart(ctx, env, plan, opsPIN); err != nil {
+		return nil, err
+	}
 	r.Run, err = run.StartRun(ctx, env, registry.Run{ID: run.NewID(env, "root", plan.ID), Kind: registry.RunCeremony,
 		Operation: "root", Subject: plan.ID})
 	if err != nil {
