@@ -47,6 +47,7 @@ func Run(ctx context.Context, cfg Config) error {
 	w := a.NewWindow("Custos")
 	u := newShell(ctx, w, ws, reg, cfg)
 	w.SetContent(u.content())
+	w.SetCloseIntercept(u.closeIntercept)
 	w.Resize(fyne.NewSize(1280, 860))
 	w.SetMaster()
 	if cfg.Screenshots != "" {

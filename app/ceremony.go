@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
@@ -20,178 +21,306 @@ import (
 	"github.com/custos-pki/custos/run"
 )
 
-// ceremonyScreen is the root key ceremony wizard: load the reviewed plan, check its hash,
-// then one screen per step, confirmed by the named participant, with the list of all steps
-// and their state always visible.
-func (s *shell) ceremonyScreen() fyne.CanvasObject {
-	w := &wizard{shell: s, states: map[string]record.Status{}}
-	return w.planStep()
+// ceremonyScreen is the root key ceremony: load the reviewed plan, check its hash, then one
+// screen per step with the list of all steps and their state always visible; each step's
+// result is shown when it has run, for the people the script names to check.
+func (s *shell) ceremonyScreen() fyne.CanvasObject { return newCeremonyScreen(s).root }
+
+// ceremonyScreen is one root key ceremony in the window.
+type ceremonyScreen struct {
+	shell *shell
+	plan  *ceremony.Plan
+	root  *fyne.Container // what the screen shows: the plan form, then the steps
+	// The plan form.
+	path, pin      *widget.Entry
+	summary, words *widget.Label
+	planBox        *fyne.Container // the plan's summary and hash words, hidden until one is loaded
+	start          *widget.Button
+	checking       *widget.ProgressBarInfinite
+	msg            message
+	form           *container.Scroll
+	// The steps, once the ceremony runs.
+	steps    *widget.List
+	states   map[string]record.Status
+	results  map[string]stepResult
+	current  string
+	lastDone string          // the step done last, whose result the next confirmation shows
+	panel    *fyne.Container // the right-hand side: what the people do now
+	scroll   *container.Scroll
+	status   message
+	journal  string
 }
 
-// wizard is one root key ceremony in the window.
-type wizard struct {
-	shell   *shell
-	plan    *ceremony.Plan
-	steps   *widget.List
-	states  map[string]record.Status
-	current string
-	panel   *fyne.Container // the right-hand side: what the people do now
-	scroll  *container.Scroll
-	status  message
-	journal string
-	root    *fyne.Container
+// stepResult is what a done step made, as the witness checks it.
+type stepResult struct {
+	at    time.Time
+	facts []ceremony.Fact
 }
 
-// planStep loads and shows the plan, asks for the operator PIN, and starts.
-func (w *wizard) planStep() fyne.CanvasObject {
-	path := widget.NewEntry()
-	path.SetPlaceHolder("the reviewed plan file, e.g. /media/ceremony/plan.yaml")
-	summary := widget.NewLabel("")
-	summary.Wrapping = fyne.TextWrapWord
-	words := widget.NewLabel("")
-	words.Wrapping = fyne.TextWrapWord
-	words.TextStyle = fyne.TextStyle{Monospace: true}
-	msg := newMessage()
-	pin := pinEntry("operator PIN of the operations token")
-	start := widget.NewButtonWithIcon("Start the ceremony", theme.MediaPlayIcon(), nil)
-	start.Importance = widget.HighImportance
-	start.Disable()
-	load := func() {
-		p, err := ceremony.LoadPlan(w.shell.ctx, path.Text)
-		if err != nil {
-			msg.errorf(err)
-			start.Disable()
-			return
-		}
-		w.plan = p
-		h := p.SHA256()
-		summary.SetText(fmt.Sprintf("Ceremony %s — %s\nAdministrator %s; witnesses %s\nCustodians (%d of %d needed): %s\nKey %s, backup %v, HSM module %s",
-			p.ID, p.Certificate.CommonName, p.Administrator, strings.Join(p.Witnesses, ", "), p.Threshold, len(p.Custodians),
-			strings.Join(p.Custodians, ", "), p.Key.Algorithm, p.Backup, p.Module))
-		words.SetText(fmt.Sprintf("Plan SHA-256 %x\n%s", h, p.HashWords()))
-		msg.ok("The plan is valid. The witness compares the words above with the reviewed copy, then the operator enters the PIN and starts.")
-		start.Enable()
-	}
-	path.OnSubmitted = func(string) { load() }
-	browse := widget.NewButton("Choose…", func() {
-		dialog.NewFileOpen(func(r fyne.URIReadCloser, err error) {
-			if err == nil && r != nil {
-				r.Close()
-				path.SetText(r.URI().Path())
-				load()
-			}
-		}, w.shell.win).Show()
-	})
-	pin.OnSubmitted = func(string) {
-		if !start.Disabled() {
-			start.OnTapped()
+func newCeremonyScreen(s *shell) *ceremonyScreen {
+	c := &ceremonyScreen{shell: s, states: map[string]record.Status{}, results: map[string]stepResult{}}
+	c.root = container.NewStack(c.planForm())
+	return c
+}
+
+// planForm is the first screen: the plan file, the plan as loaded (summary and hash words,
+// each in its own area), the operator PIN and Start.
+func (c *ceremonyScreen) planForm() fyne.CanvasObject {
+	c.path = widget.NewEntry()
+	c.path.SetPlaceHolder("the reviewed plan file, e.g. /media/ceremony/plan.yaml")
+	c.path.OnSubmitted = func(string) { c.onLoad() }
+	c.summary = widget.NewLabel("")
+	c.summary.Wrapping = fyne.TextWrapWord
+	c.words = widget.NewLabel("")
+	c.words.Wrapping = fyne.TextWrapWord
+	c.words.TextStyle = fyne.TextStyle{Monospace: true}
+	c.planBox = container.NewVBox(widget.NewCard("The plan", "", c.summary),
+		widget.NewCard("Plan SHA-256", "The witness compares these words with the reviewed copy", c.words))
+	c.planBox.Hide()
+	c.msg = newMessage()
+	c.pin = pinEntry("operator PIN of the operations token")
+	c.start = widget.NewButtonWithIcon("Start the ceremony", theme.MediaPlayIcon(), c.onStart)
+	c.start.Importance = widget.HighImportance
+	c.start.Disable()
+	c.pin.OnSubmitted = func(string) {
+		if !c.start.Disabled() {
+			c.onStart()
 		}
 	}
-	start.OnTapped = func() {
-		if len(pin.Text) < 4 {
-			msg.errorf(errors.New("enter the operator PIN of the operations token (at least 4 characters)"))
-			return
-		}
-		w.run(takePIN(pin))
-	}
+	c.checking = widget.NewProgressBarInfinite()
+	c.checking.Hide()
 	intro := widget.NewLabel("Load the plan that was reviewed and signed before today. Custos checks it before the HSM is opened; the witness compares its hash, read aloud as words, with the reviewed copy.")
 	intro.Wrapping = fyne.TextWrapWord
-	w.root = container.NewStack(container.NewVScroll(container.NewVBox(
+	c.form = container.NewVScroll(container.NewPadded(container.NewVBox(
 		heading("Root key ceremony"), intro,
-		field("Plan file", container.NewBorder(nil, nil, nil, container.NewHBox(widget.NewButton("Load", load), browse), path)),
-		summary, words, field("Operator PIN", pin), container.NewHBox(start), msg.Label)))
-	return w.root
+		field("Plan file", container.NewBorder(nil, nil, nil, container.NewHBox(widget.NewButton("Load", c.onLoad),
+			widget.NewButton("Choose…", c.onChoose)), c.path)),
+		c.planBox, field("Operator PIN", c.pin), container.NewHBox(c.start), c.checking, c.msg.Label)))
+	return c.form
 }
 
-// run starts the ceremony off the UI goroutine and switches to the step view.
-func (w *wizard) run(opsPIN []byte) {
-	w.status = newMessage()
-	w.steps = widget.NewList(func() int { return len(ceremony.RootSteps) },
-		func() fyne.CanvasObject {
-			return container.NewHBox(widget.NewIcon(theme.RadioButtonIcon()), widget.NewLabel("step title that is long"))
-		},
-		func(id widget.ListItemID, o fyne.CanvasObject) {
-			st := ceremony.RootSteps[id]
-			row := o.(*fyne.Container)
-			icon := theme.RadioButtonIcon()
-			switch w.states[st.ID] {
-			case record.StatusBegin:
-				icon = theme.MediaPlayIcon()
-			case record.StatusDone:
-				icon = theme.ConfirmIcon()
-			case record.StatusFailed:
-				icon = theme.ErrorIcon()
-			}
-			if w.current == st.ID && w.states[st.ID] == "" {
-				icon = theme.NavigateNextIcon()
-			}
-			row.Objects[0].(*widget.Icon).SetResource(icon)
-			row.Objects[1].(*widget.Label).SetText(st.Title)
-		})
-	w.panel = container.NewStack(widget.NewLabel("Starting…"))
-	journal := widget.NewButtonWithIcon("Journal", theme.DocumentIcon(), w.showJournal)
-	left := container.NewBorder(heading2("Steps"), journal, nil, nil, w.steps)
-	w.scroll = container.NewVScroll(container.NewPadded(w.panel))
-	split := container.NewHSplit(left, container.NewBorder(nil, w.status.Label, nil, nil, w.scroll))
-	split.Offset = 0.31
-	w.root.Objects = []fyne.CanvasObject{split}
-	w.root.Refresh()
+// onChoose picks the plan file in a file dialog and loads it.
+func (c *ceremonyScreen) onChoose() {
+	dialog.NewFileOpen(func(r fyne.URIReadCloser, err error) {
+		if err == nil && r != nil {
+			r.Close()
+			c.path.SetText(r.URI().Path())
+			c.onLoad()
+		}
+	}, c.shell.win).Show()
+}
 
-	env := w.shell.runEnv()
-	env.Progress = func(e run.Event) {
-		w.shell.do(func() {
-			w.journal = env.JournalPath(e.Run)
-			w.states[e.Step.ID] = e.Status
-			w.current = e.Step.ID
-			w.steps.Refresh()
-			if e.Status == record.StatusBegin {
-				w.show(container.NewVBox(heading2(e.Step.Title), widget.NewProgressBarInfinite(), widget.NewLabel("The HSM is working. Please wait.")))
-			}
-		})
-	}
-	people := &guiParticipants{w: w, typed: map[int]string{}, dest: map[int]string{}}
-	var res *ceremony.RootResult
-	w.shell.background(func() error {
-		defer zeroAll(opsPIN)
-		var err error
-		res, err = ceremony.Root(w.shell.ctx, env, w.plan, opsPIN, people)
-		people.wipe()
+// onLoad reads and checks the plan file off the UI goroutine. A plan that fails to load
+// leaves no plan loaded: Start stays off until a good one is.
+func (c *ceremonyScreen) onLoad() {
+	c.plan = nil
+	c.start.Disable()
+	c.planBox.Hide()
+	c.msg.info("Reading " + c.path.Text + "…")
+	path := c.path.Text
+	var p *ceremony.Plan
+	c.shell.background(func() (err error) {
+		p, err = ceremony.LoadPlan(c.shell.ctx, path)
 		return err
 	}, func(err error) {
 		if err != nil {
-			w.status.errorf(err)
-			w.show(container.NewVBox(heading2("The ceremony stopped"), widget.NewLabel(err.Error()),
-				widget.NewLabel("The journal says where. What this run made on the tokens was undone; fix the cause and start again.")))
+			c.msg.errorf(err)
+			c.relayoutForm()
 			return
 		}
-		fp := res.Fingerprint()
-		w.status.ok("The root key ceremony is complete.")
-		done := widget.NewLabel(fmt.Sprintf("Root %s\n%s\n\nRecord: %s\nJournal final hash: %s", w.plan.ID, res.RootPath, res.RecordPath, res.JournalHash))
-		done.Wrapping = fyne.TextWrapWord
-		fpText := widget.NewLabel(fmt.Sprintf("Root SHA-256 fingerprint\n%s\n\n%s", fp.Grouped(), fp.Words()))
-		fpText.Wrapping = fyne.TextWrapWord
-		fpText.TextStyle = fyne.TextStyle{Monospace: true}
-		w.show(container.NewVBox(heading2("Ceremony complete"), widget.NewLabel("The administrator reads the fingerprint aloud; the witness writes it in the ceremony log."),
-			fpText, done, widget.NewButton("Open the record", func() { openFile(res.RecordPath) })))
+		c.showPlan(p)
 	})
 }
 
-// show replaces what the people see now.
-func (w *wizard) show(o fyne.CanvasObject) {
-	w.panel.Objects = []fyne.CanvasObject{o}
-	w.relayout()
+// showPlan shows a loaded plan and enables Start.
+func (c *ceremonyScreen) showPlan(p *ceremony.Plan) {
+	c.plan = p
+	h := p.SHA256()
+	c.summary.SetText(fmt.Sprintf("Ceremony %s: %s\nAdministrator %s; witnesses %s\nCustodians (%d of %d needed): %s\nKey %s, backup %v\nHSM module %s; operations token %s",
+		p.ID, p.Certificate.CommonName, p.Administrator, strings.Join(p.Witnesses, ", "), p.Threshold, len(p.Custodians),
+		strings.Join(p.Custodians, ", "), p.Key.Algorithm, p.Backup, p.Module, p.OperationsToken))
+	c.words.SetText(fmt.Sprintf("%x\n\n%s", h, p.HashWords()))
+	c.planBox.Show()
+	c.msg.ok("The plan is valid. The witness compares the words above with the reviewed copy, then the operator enters the PIN and starts.")
+	c.start.Enable()
+	c.relayoutForm()
 }
 
-// relayout lays the panel out again after its content grew or shrank.
-func (w *wizard) relayout() {
-	w.panel.Refresh()
-	if w.scroll != nil {
-		w.scroll.Refresh()
+func (c *ceremonyScreen) relayoutForm() {
+	c.planBox.Refresh()
+	c.form.Content.Refresh()
+	c.form.Refresh()
+}
+
+// onStart starts the ceremony off the UI goroutine. The workflow checks the operator PIN,
+// the HSM and the workspace before it touches a token; what it refuses is shown here, with
+// the plan still loaded. From then on the run is kept when the person leaves the screen.
+func (c *ceremonyScreen) onStart() {
+	if c.plan == nil {
+		return
+	}
+	if len(c.pin.Text) < 4 {
+		c.msg.errorf(errors.New("enter the operator PIN of the operations token (at least 4 characters)"))
+		return
+	}
+	opsPIN := takePIN(c.pin)
+	c.start.Disable()
+	c.checking.Show()
+	c.msg.info("Checking the operator PIN, the HSM and the workspace before any token is touched…")
+	c.shell.keep("ceremony", "A root key ceremony", c.plan.ID, c.root)
+	env := c.shell.runEnv()
+	env.Progress = func(e run.Event) { c.shell.do(func() { c.onProgress(env, e) }) }
+	people := &guiParticipants{w: c, typed: map[int]string{}, dest: map[int]string{}}
+	var res *ceremony.RootResult
+	c.shell.background(func() error {
+		defer zeroAll(opsPIN)
+		defer people.wipe()
+		var err error
+		res, err = ceremony.Root(c.shell.ctx, env, c.plan, opsPIN, people)
+		return err
+	}, func(err error) {
+		c.shell.ended("ceremony")
+		c.checking.Hide()
+		if err != nil {
+			c.onFailed(err)
+			return
+		}
+		c.onComplete(res)
+	})
+}
+
+// onFailed shows why the ceremony stopped: on the plan form when it was refused before any
+// step (the plan stays loaded, to start again), in the step view otherwise.
+func (c *ceremonyScreen) onFailed(err error) {
+	if c.panel == nil {
+		c.msg.errorf(err)
+		c.start.Enable()
+		c.relayoutForm()
+		return
+	}
+	c.status.errorf(err)
+	why := widget.NewLabel(err.Error())
+	why.Wrapping = fyne.TextWrapWord
+	next := widget.NewLabel("The journal says where. What this run made on the tokens was undone; fix the cause and run the same plan again from the start.")
+	next.Wrapping = fyne.TextWrapWord
+	again := widget.NewButtonWithIcon("Back to the plan", theme.NavigateBackIcon(), c.onAgain)
+	c.show(container.NewVBox(heading2("The ceremony stopped"), why, next, container.NewHBox(again)))
+}
+
+// onAgain goes back to the plan form with the same plan loaded, for a new run of it.
+func (c *ceremonyScreen) onAgain() {
+	plan := c.plan
+	c.panel, c.scroll, c.steps, c.current = nil, nil, nil, ""
+	c.states, c.results = map[string]record.Status{}, map[string]stepResult{}
+	c.root.Objects = []fyne.CanvasObject{c.planForm()}
+	c.root.Refresh()
+	c.showPlan(plan)
+}
+
+// onComplete shows the finished ceremony: the root's fingerprint to read aloud, its files.
+func (c *ceremonyScreen) onComplete(res *ceremony.RootResult) {
+	fp := res.Fingerprint()
+	c.status.ok("The root key ceremony is complete.")
+	done := widget.NewLabel(fmt.Sprintf("Root %s\n%s\n\nRecord: %s\nJournal final hash: %s", c.plan.ID, res.RootPath, res.RecordPath, res.JournalHash))
+	done.Wrapping = fyne.TextWrapWord
+	fpText := widget.NewLabel(fmt.Sprintf("Root SHA-256 fingerprint\n%s\n\n%s", fp.Grouped(), fp.Words()))
+	fpText.Wrapping = fyne.TextWrapWord
+	fpText.TextStyle = fyne.TextStyle{Monospace: true}
+	c.show(container.NewVBox(heading2("Ceremony complete"), widget.NewLabel("The administrator reads the fingerprint aloud; the witness writes it in the ceremony log."),
+		fpText, done, widget.NewButton("Open the record", func() { openFile(res.RecordPath) })))
+}
+
+// stepView replaces the plan form with the steps: their list on the left, what the people
+// do now on the right.
+func (c *ceremonyScreen) stepView() {
+	c.status = newMessage()
+	c.steps = widget.NewList(func() int { return len(ceremony.Steps("root")) },
+		func() fyne.CanvasObject {
+			return container.NewHBox(widget.NewIcon(theme.RadioButtonIcon()), widget.NewLabel("step title that is long"))
+		}, c.stepRow)
+	c.steps.OnSelected = c.onStepSelected
+	c.panel = container.NewStack(widget.NewLabel("Starting…"))
+	journal := widget.NewButtonWithIcon("Journal", theme.DocumentIcon(), c.onJournal)
+	left := container.NewBorder(heading2("Steps"), journal, nil, nil, c.steps)
+	c.scroll = container.NewVScroll(container.NewPadded(c.panel))
+	split := container.NewHSplit(left, container.NewBorder(nil, c.status.Label, nil, nil, c.scroll))
+	split.Offset = 0.28
+	c.root.Objects = []fyne.CanvasObject{split}
+	c.root.Refresh()
+}
+
+// stepRow draws step id of the list with its state.
+func (c *ceremonyScreen) stepRow(id widget.ListItemID, o fyne.CanvasObject) {
+	st := ceremony.Steps("root")[id]
+	row := o.(*fyne.Container)
+	icon := theme.RadioButtonIcon()
+	switch c.states[st.ID] {
+	case record.StatusBegin:
+		icon = theme.MediaPlayIcon()
+	case record.StatusDone:
+		icon = theme.ConfirmIcon()
+	case record.StatusFailed:
+		icon = theme.ErrorIcon()
+	}
+	if c.current == st.ID && c.states[st.ID] == "" {
+		icon = theme.NavigateNextIcon()
+	}
+	row.Objects[0].(*widget.Icon).SetResource(icon)
+	row.Objects[1].(*widget.Label).SetText(st.Title)
+}
+
+// onStepSelected shows a done step's result again, in a dialog: the screen goes on.
+func (c *ceremonyScreen) onStepSelected(id widget.ListItemID) {
+	c.steps.UnselectAll()
+	st := ceremony.Steps("root")[id]
+	res, ok := c.results[st.ID]
+	if !ok {
+		return
+	}
+	d := dialog.NewCustom(st.Title, "Close", container.NewVScroll(resultBox(st, res)), c.shell.win)
+	d.Resize(fyne.NewSize(760, 520))
+	d.Show()
+}
+
+// onProgress follows the run: the step list, the HSM at work, and each step's result.
+func (c *ceremonyScreen) onProgress(env run.Env, e run.Event) {
+	if c.panel == nil {
+		c.stepView()
+	}
+	c.journal = env.JournalPath(e.Run)
+	c.states[e.Step.ID] = e.Status
+	c.current = e.Step.ID
+	c.steps.Refresh()
+	switch e.Status {
+	case record.StatusBegin:
+		c.show(container.NewVBox(heading2(e.Step.Title), widget.NewProgressBarInfinite(), widget.NewLabel("The HSM is working. Please wait.")))
+	case record.StatusDone:
+		c.lastDone = e.Step.ID
+		if facts := ceremony.ResultFacts(e.Result); facts != nil {
+			c.results[e.Step.ID] = stepResult{at: time.Now().UTC(), facts: facts}
+		}
 	}
 }
 
-func (w *wizard) showJournal() {
-	jf, err := record.ReadJournalFile(w.journal)
+// show replaces what the people see now.
+func (c *ceremonyScreen) show(o fyne.CanvasObject) {
+	if c.panel == nil {
+		c.stepView()
+	}
+	c.panel.Objects = []fyne.CanvasObject{o}
+	c.relayout()
+}
+
+// relayout lays the panel out again after its content grew or shrank.
+func (c *ceremonyScreen) relayout() {
+	c.panel.Refresh()
+	if c.scroll != nil {
+		c.scroll.Refresh()
+	}
+}
+
+func (c *ceremonyScreen) onJournal() {
+	jf, err := record.ReadJournalFile(c.journal)
 	text := ""
 	if err != nil {
 		text = err.Error()
@@ -202,15 +331,28 @@ func (w *wizard) showJournal() {
 	}
 	l := widget.NewLabel(text)
 	l.TextStyle = fyne.TextStyle{Monospace: true}
-	d := dialog.NewCustom("Journal", "Close", container.NewVScroll(l), w.shell.win)
+	d := dialog.NewCustom("Journal", "Close", container.NewVScroll(l), c.shell.win)
 	d.Resize(fyne.NewSize(900, 600))
 	d.Show()
+}
+
+// resultBox shows a step's result: when it completed and what the witness checks.
+func resultBox(st run.Step, res stepResult) fyne.CanvasObject {
+	box := container.NewVBox(widget.NewLabelWithStyle(st.Title+": completed at "+res.at.Format("15:04:05 UTC, 2006-01-02"),
+		fyne.TextAlignLeading, fyne.TextStyle{Bold: true}))
+	for _, f := range res.facts {
+		v := widget.NewLabel(f.Value)
+		v.Wrapping = fyne.TextWrapWord
+		v.TextStyle = fyne.TextStyle{Monospace: f.Words}
+		box.Add(field(f.Label, v))
+	}
+	return box
 }
 
 // guiParticipants are the people at the window, as the ceremony asks them: each call shows
 // what they must do and waits until they have done it, or the ceremony is cancelled.
 type guiParticipants struct {
-	w     *wizard
+	w     *ceremonyScreen
 	typed map[int]string // shares typed back at once, returned when the ceremony reads them back
 	dest  map[int]string // where a share went, when not to the screen
 }
@@ -315,30 +457,67 @@ func (p *guiParticipants) people() []record.Actor {
 
 func (p *guiParticipants) Confirm(ctx context.Context, st run.Step) (record.Actor, error) {
 	return ask(ctx, p.w.shell, func(answer func(record.Actor)) fyne.CanvasObject {
-		p.w.current = st.ID
-		if p.w.steps != nil {
-			p.w.steps.Refresh()
-		}
-		read, check := assets.Script(st.Script)
-		readL := widget.NewLabel(read)
-		readL.Wrapping = fyne.TextWrapWord
-		checkL := widget.NewLabel("Check: " + check)
-		checkL.Wrapping = fyne.TextWrapWord
-		checkL.Importance = widget.WarningImportance
-		var names []string
-		for _, a := range p.people() {
-			names = append(names, a.Name+" ("+a.Role+")")
-		}
-		who := widget.NewSelect(names, nil)
-		who.SetSelectedIndex(0)
-		confirm := widget.NewButtonWithIcon("Confirmed: go ahead", theme.ConfirmIcon(), func() {
-			actor := p.people()[who.SelectedIndex()]
-			p.w.show(container.NewVBox(heading2(st.Title), widget.NewProgressBarInfinite()))
-			answer(actor)
-		})
-		confirm.Importance = widget.HighImportance
-		return container.NewVBox(heading2(st.Title), readL, checkL, field("Confirmed by", who), container.NewHBox(confirm))
+		return p.w.confirmCard(st, p.people(), answer)
 	}, p.w.show)
+}
+
+// confirmCard asks the person the script names to confirm step st: the previous step's
+// result first, then what is read aloud and what is checked.
+func (c *ceremonyScreen) confirmCard(st run.Step, people []record.Actor, answer func(record.Actor)) fyne.CanvasObject {
+	c.current = st.ID
+	if c.steps != nil {
+		c.steps.Refresh()
+	}
+	box := c.previousResult()
+	read, check := assets.Script(st.Script)
+	readL := widget.NewLabel(read)
+	readL.Wrapping = fyne.TextWrapWord
+	checkL := widget.NewLabel("Check: " + check)
+	checkL.Wrapping = fyne.TextWrapWord
+	checkL.Importance = widget.WarningImportance
+	var names []string
+	chosen := -1
+	for i, a := range people {
+		names = append(names, a.Name+" ("+a.Role+")")
+		if a.Role == st.Confirmer && chosen < 0 {
+			chosen = i
+		}
+	}
+	chosen = max(chosen, 0)
+	who := widget.NewSelect(names, nil)
+	who.SetSelectedIndex(chosen)
+	confirm := widget.NewButtonWithIcon("Confirmed: go ahead", theme.ConfirmIcon(), func() {
+		actor := people[who.SelectedIndex()]
+		c.show(container.NewVBox(heading2(st.Title), widget.NewProgressBarInfinite()))
+		answer(actor)
+	})
+	confirm.Importance = widget.HighImportance
+	box.Add(heading2(st.Title))
+	box.Add(readL)
+	box.Add(checkL)
+	box.Add(field("Confirmed by", who))
+	box.Add(container.NewHBox(confirm))
+	return box
+}
+
+// previousResult is a box with the result of the step done last, for the witness to check
+// before the next step goes ahead; empty when it has none.
+func (c *ceremonyScreen) previousResult() *fyne.Container {
+	box := container.NewVBox()
+	if res, ok := c.results[c.lastDone]; ok {
+		box.Add(widget.NewCard("", "The witness checks the result of the step before", resultBox(c.stepByID(c.lastDone), res)))
+	}
+	return box
+}
+
+// stepByID is the root ceremony's step id.
+func (c *ceremonyScreen) stepByID(id string) run.Step {
+	for _, st := range ceremony.Steps("root") {
+		if st.ID == id {
+			return st
+		}
+	}
+	return run.Step{ID: id, Title: id}
 }
 
 func (p *guiParticipants) AcknowledgeHorizon(ctx context.Context, h ceremony.Horizon) (record.Actor, error) {
@@ -352,7 +531,11 @@ func (p *guiParticipants) AcknowledgeHorizon(ctx context.Context, h ceremony.Hor
 			answer(admin)
 		})
 		ack.Importance = widget.HighImportance
-		return container.NewVBox(heading2("Algorithm horizon (NIST IR 8547)"), l, container.NewHBox(ack))
+		box := p.w.previousResult()
+		box.Add(heading2("Algorithm horizon (NIST IR 8547)"))
+		box.Add(l)
+		box.Add(container.NewHBox(ack))
+		return box
 	}, p.w.show)
 }
 

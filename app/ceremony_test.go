@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/custos-pki/custos/ceremony"
 	"github.com/custos-pki/custos/internal/testhsm"
 	"github.com/custos-pki/custos/quorum"
 	"github.com/custos-pki/custos/record"
@@ -90,26 +92,32 @@ func waitFor[T any](t *testing.T, what string, find func() (T, bool)) T {
 	return zero
 }
 
-func TestRootCeremonyWizard(t *testing.T) {
-	env := testhsm.New(t)
-	env.InitToken(t, "lei-token", "so-pin-1234", "lei-pin-1234")
-	s, _ := newTestShell(t, env.ModulePath)
-	s0 = s
-	planPath := filepath.Join(t.TempDir(), "plan.yaml")
-	os.WriteFile(planPath, []byte(strings.Replace(testPlan, "MODULE", env.ModulePath, 1)), 0o644)
-	s.show("ceremony")
-	entries := findAll[*widget.Entry](s.body)
-	test.Type(entries[0], planPath)
-	test.Tap(button(s.body, "Load"))
-	if !strings.Contains(texts(s.body), "Plan SHA-256") {
-		t.Fatalf("plan not shown:\n%s", texts(s.body))
-	}
-	snapshot(t, s, "ceremony-plan")
-	test.Type(findAll[*widget.Entry](s.body)[1], "ops-pin-1234")
-	test.Tap(button(s.body, "Start the ceremony"))
+// loadPlan types the plan's path and loads it, and waits for the plan to show.
+func loadPlan(t *testing.T, s *shell, path string) {
+	t.Helper()
+	onUI(func() {
+		e := entryWithPlaceholder(t, s, "the reviewed plan file, e.g. /media/ceremony/plan.yaml")
+		e.SetText(path)
+		test.Tap(button(s.body, "Load"))
+	})
+	waitFor(t, "the plan", func() (bool, bool) { return true, button(s.body, "Start the ceremony") != nil })
+}
 
+// startCeremony types the operator PIN and presses Start.
+func startCeremony(t *testing.T, s *shell, pin string) {
+	t.Helper()
+	onUI(func() {
+		test.Type(entryWithPlaceholder(t, s, "operator PIN of the operations token"), pin)
+		test.Tap(button(s.body, "Start the ceremony"))
+	})
+}
+
+// driveCeremony goes through the ceremony as its people would until it is complete
+// ("done") or stops ("failed"); onConfirm sees each confirmation before it is given.
+func driveCeremony(t *testing.T, s *shell, onConfirm func(screen string)) (string, int) {
+	t.Helper()
 	shares := 0
-	for done := false; !done; {
+	for {
 		action := waitFor(t, "the next thing to do", func() (string, bool) {
 			switch {
 			case strings.Contains(texts(s.body), "Ceremony complete"):
@@ -126,13 +134,15 @@ func TestRootCeremonyWizard(t *testing.T) {
 			return "", false
 		})
 		switch action {
-		case "done":
-			done = true
-		case "failed":
-			t.Fatalf("the ceremony stopped:\n%s", texts(s.body))
+		case "done", "failed":
+			return action, shares
 		case "confirm", "ack":
-			if strings.Contains(textsOnUI(s), "Generate the root key\nThe administrator") {
+			screen := textsOnUI(s)
+			if strings.Contains(screen, "Generate the root key\nThe administrator") {
 				snapshot(t, s, "ceremony-step")
+			}
+			if onConfirm != nil {
+				onConfirm(screen)
 			}
 			// The screen may have moved on since it was looked at: tap only what is there.
 			onUI(func() {
@@ -144,92 +154,156 @@ func TestRootCeremonyWizard(t *testing.T) {
 			})
 			time.Sleep(30 * time.Millisecond)
 		case "reveal":
-			if shares == 2 {
-				// The third custodian has the share written to their own token instead.
-				waitFor(t, "the custodian tokens", func() (bool, bool) {
-					sel := findAll[*widget.Select](s.body)
-					return true, len(sel) > 0 && len(sel[len(sel)-1].Options) > 0
-				})
-				onUI(func() {
-					sel := findAll[*widget.Select](s.body)
-					sel[len(sel)-1].SetSelected("lei-token")
-					entryWithPlaceholder(t, s, "your token's PIN").SetText("lei-pin-1234")
-					b := button(s.body, "Write my share to my token instead")
-					if b == nil {
-						t.Fatalf("no write button:\n%s", texts(s.body))
-					}
-					test.Tap(b)
-				})
-				// The flow moves on by itself once the share is written and read back.
-				waitFor(t, "the share on the token", func() (bool, bool) {
-					return true, strings.Contains(texts(s.body), "share is on their token") || button(s.body, "Confirmed: go ahead") != nil
-				})
-				shares++
-				continue
-			}
-			var groups []string
-			onUI(func() {
-				test.Tap(button(s.body, "Reveal my share"))
-				if shares == 0 {
-					uiLock.Unlock()
-					snapshot(t, s, "ceremony-share")
-					uiLock.Lock()
-				}
-				for _, tx := range findAll[*canvas.Text](s.body) {
-					if tx.TextSize == 34 {
-						groups = append(groups, tx.Text)
-					}
-				}
-				if !strings.Contains(texts(s.body), "should be looking at the screen") {
-					t.Error("no warning that only the custodian may look")
-				}
-				test.Tap(button(s.body, "Hide"))
-			})
-			if len(groups) != quorum.ShareGroups {
-				t.Fatalf("%d groups shown", len(groups))
-			}
-			onUI(func() {
-				es := findAll[*widget.Entry](s.body)
-				// A mistyped group is marked at once.
-				wrong := []byte(groups[0])
-				wrong[2] ^= 1
-				test.Type(es[0], string(wrong))
-				if button(s.body, "My share is typed back") != nil {
-					t.Error("a wrong group was accepted")
-				}
-				if shares == 0 {
-					uiLock.Unlock()
-					snapshot(t, s, "ceremony-typeback")
-					uiLock.Lock()
-				}
-				es[0].SetText("")
-				for i, g := range groups {
-					// SetText, not Type: the screen moves the focus to the next group as each is
-					// completed, and the test driver would type into both.
-					es[i].SetText(g)
-				}
-				b := button(s.body, "My share is typed back")
-				if b == nil {
-					var got []string
-					for _, e := range es {
-						got = append(got, e.Text)
-					}
-					t.Fatalf("typed %v, shown %v", got, groups)
-				}
-				test.Tap(b)
-			})
+			deliverShare(t, s, shares)
 			shares++
 		}
 	}
+}
+
+// deliverShare has custodian n take their share: the third has it written to their own
+// token, the others reveal it, copy it and type it back.
+func deliverShare(t *testing.T, s *shell, n int) {
+	t.Helper()
+	if n == 2 {
+		waitFor(t, "the custodian tokens", func() (bool, bool) {
+			sel := findAll[*widget.Select](s.body)
+			return true, len(sel) > 0 && len(sel[len(sel)-1].Options) > 0
+		})
+		onUI(func() {
+			sel := findAll[*widget.Select](s.body)
+			sel[len(sel)-1].SetSelected("lei-token")
+			entryWithPlaceholder(t, s, "your token's PIN").SetText("lei-pin-1234")
+			b := button(s.body, "Write my share to my token instead")
+			if b == nil {
+				t.Fatalf("no write button:\n%s", texts(s.body))
+			}
+			test.Tap(b)
+		})
+		// The flow moves on by itself once the share is written and read back.
+		waitFor(t, "the share on the token", func() (bool, bool) {
+			return true, strings.Contains(texts(s.body), "share is on their token") || button(s.body, "Confirmed: go ahead") != nil
+		})
+		return
+	}
+	var groups []string
+	onUI(func() {
+		test.Tap(button(s.body, "Reveal my share"))
+		if n == 0 {
+			uiLock.Unlock()
+			snapshot(t, s, "ceremony-share")
+			uiLock.Lock()
+		}
+		for _, tx := range findAll[*canvas.Text](s.body) {
+			if tx.TextSize == 34 {
+				groups = append(groups, tx.Text)
+			}
+		}
+		if !strings.Contains(texts(s.body), "should be looking at the screen") {
+			t.Error("no warning that only the custodian may look")
+		}
+		test.Tap(button(s.body, "Hide"))
+	})
+	if len(groups) != quorum.ShareGroups {
+		t.Fatalf("%d groups shown", len(groups))
+	}
+	onUI(func() {
+		es := findAll[*widget.Entry](s.body)
+		// A mistyped group is marked at once.
+		wrong := []byte(groups[0])
+		wrong[2] ^= 1
+		test.Type(es[0], string(wrong))
+		if button(s.body, "My share is typed back") != nil {
+			t.Error("a wrong group was accepted")
+		}
+		if n == 0 {
+			uiLock.Unlock()
+			snapshot(t, s, "ceremony-typeback")
+			uiLock.Lock()
+		}
+		es[0].SetText("")
+		for i, g := range groups {
+			// SetText, not Type: the screen moves the focus to the next group as each is
+			// completed, and the test driver would type into both.
+			es[i].SetText(g)
+		}
+		b := button(s.body, "My share is typed back")
+		if b == nil {
+			var got []string
+			for _, e := range es {
+				got = append(got, e.Text)
+			}
+			t.Fatalf("typed %v, shown %v", got, groups)
+		}
+		test.Tap(b)
+	})
+}
+
+// tapInDialog taps the button labelled label in the dialog on top of the window.
+func tapInDialog(t *testing.T, s *shell, label string) {
+	t.Helper()
+	onUI(func() {
+		top := s.win.Canvas().Overlays().Top()
+		if top == nil || button(top, label) == nil {
+			t.Fatalf("no dialog with %q", label)
+		}
+		test.Tap(button(top, label))
+	})
+}
+
+// The whole ceremony in the window: a first run that fails at the certificate step (a file
+// is in its way), left for the home screen half way and found where it was on coming back;
+// then the same plan again, to the end. Each confirmation shows the step before's result and
+// asks the person the script names.
+func TestRootCeremonyWizard(t *testing.T) {
+	env := testhsm.New(t)
+	env.InitToken(t, "lei-token", "so-pin-1234", "lei-pin-1234")
+	s, _ := newTestShell(t, env.ModulePath)
+	planPath := filepath.Join(t.TempDir(), "plan.yaml")
+	os.WriteFile(planPath, []byte(strings.Replace(testPlan, "MODULE", env.ModulePath, 1)), 0o644)
+	onUI(func() { s.show("ceremony") })
+	loadPlan(t, s, planPath)
+	snapshot(t, s, "ceremony-plan")
+	startCeremony(t, s, "ops-pin-1234")
+
+	inTheWay := s.ws.Path("certs/gui-root-root.pem")
+	left := false
+	outcome, _ := driveCeremony(t, s, func(screen string) {
+		switch {
+		case strings.Contains(screen, "Initialise the root token\nThe administrator") && !left:
+			left = true
+			leaveAndComeBack(t, s)
+		case strings.Contains(screen, "Sign the root certificate\nThe administrator"):
+			if err := os.WriteFile(inTheWay, []byte("in the way"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if outcome != "failed" || !left {
+		t.Fatalf("first run: %s, left %v", outcome, left)
+	}
+	// The same plan runs again: a new run, the root's id the plan's.
+	os.Remove(inTheWay)
+	onUI(func() { test.Tap(button(s.body, "Back to the plan")) })
+	if !strings.Contains(textsOnUI(s), "Ceremony gui-root: GUI Root CA") {
+		t.Fatalf("the plan is not loaded again:\n%s", textsOnUI(s))
+	}
+	startCeremony(t, s, "ops-pin-1234")
+	var seen []string
+	outcome, shares := driveCeremony(t, s, func(screen string) { seen = append(seen, screen) })
+	if outcome != "done" {
+		t.Fatalf("the ceremony stopped:\n%s", textsOnUI(s))
+	}
+	checkResultsShown(t, seen, strings.Replace(testPlan, "MODULE", env.ModulePath, 1))
 	snapshot(t, s, "ceremony-done")
 	if shares != 3 {
 		t.Errorf("%d shares distributed, want 3", shares)
 	}
 	// The same artefacts as the command line: certificate, record, journal, registry root.
 	runs, err := s.reg.RunsOf(context.Background(), "gui-root")
-	if err != nil || len(runs) != 1 || runs[0].Status != registry.RunCompleted {
+	if err != nil || len(runs) != 2 || runs[0].Status != registry.RunFailed || runs[1].Status != registry.RunCompleted {
 		t.Fatalf("runs of gui-root: %+v, %v", runs, err)
 	}
+	runs = runs[1:]
 	for _, p := range []string{s.ws.Path("certs/gui-root-root.pem"), s.ws.Path("certs/gui-root-record-signer.pem"), runs[0].RecordPath, runs[0].JournalPath} {
 		if _, err := os.Stat(p); err != nil {
 			t.Errorf("missing %s", p)
@@ -248,9 +322,83 @@ func TestRootCeremonyWizard(t *testing.T) {
 	}
 	var confirmedBy bool
 	for _, e := range jf.Entries {
-		confirmedBy = confirmedBy || (e.Step == "root.generate-key" && e.Actor == "Ada Admin")
+		confirmedBy = confirmedBy || (e.Step == "root.generate-key" && e.Actor == "Wes Witness")
 	}
 	if !confirmedBy {
-		t.Error("the journal does not say who confirmed the key generation")
+		t.Error("the journal does not say the witness, whom the script names, confirmed the key generation")
+	}
+}
+
+// leaveAndComeBack leaves the ceremony for the home screen by the navigation, which asks
+// first, and comes back to find it where it was.
+func leaveAndComeBack(t *testing.T, s *shell) {
+	t.Helper()
+	onUI(func() { s.nav.Select(0) })
+	if s.current != "ceremony" {
+		t.Fatal("the ceremony was left without asking")
+	}
+	tapInDialog(t, s, "Stay")
+	onUI(func() { s.nav.Select(0) })
+	tapInDialog(t, s, "Leave it for now")
+	if !strings.Contains(textsOnUI(s), "Open Root key ceremony") {
+		t.Fatalf("the home screen is not shown:\n%s", textsOnUI(s))
+	}
+	// Closing the window asks too.
+	onUI(s.closeIntercept)
+	tapInDialog(t, s, "Stay")
+	onUI(func() { s.nav.Select(1) })
+	if screen := textsOnUI(s); !strings.Contains(screen, "Initialise the root token\nThe administrator") || button(s.body, "Confirmed: go ahead") == nil {
+		t.Fatalf("the ceremony is not where it was:\n%s", screen)
+	}
+}
+
+// checkResultsShown checks that each confirmation showed the result of the step before it:
+// the plan's hash words and the HSM after pre-flight, the certificate's subject, validity
+// and fingerprint words, the backup's SHA-256.
+func checkResultsShown(t *testing.T, seen []string, planText string) {
+	t.Helper()
+	all := strings.Join(seen, "\n")
+	plan, err := ceremony.ParsePlan([]byte(planText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Pre-flight checks: completed at", plan.HashWords(), "SoftHSM", "serial",
+		"Sign the root certificate: completed at", "CN=GUI Root CA", "UTC to 20", "SHA-256 fingerprint",
+		"Back up the root key: completed at", "Backup SHA-256 (words)"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no confirmation showed %q", want)
+		}
+	}
+}
+
+// A wrong operator PIN is refused at Start: the plan stays loaded, Start can be pressed
+// again, and no token was touched (pkcs11-tool lists no root token) and no run exists.
+func TestRootCeremonyRefusesWrongOperatorPINAtStart(t *testing.T) {
+	env := testhsm.New(t)
+	env.InitToken(t, "gui-ops", "so-pin-1234", "ops-pin-1234")
+	s, _ := newTestShell(t, env.ModulePath)
+	planPath := filepath.Join(t.TempDir(), "plan.yaml")
+	os.WriteFile(planPath, []byte(strings.Replace(testPlan, "MODULE", env.ModulePath, 1)), 0o644)
+	onUI(func() { s.show("ceremony") })
+	loadPlan(t, s, planPath)
+	startCeremony(t, s, "wrong-pin-0000")
+	waitFor(t, "the refusal", func() (bool, bool) { return true, strings.Contains(texts(s.body), "does not open operations token") })
+	onUI(func() {
+		if button(s.body, "Start the ceremony") == nil || !strings.Contains(texts(s.body), "Ceremony gui-root") {
+			t.Errorf("the plan is not loaded to start again:\n%s", texts(s.body))
+		}
+		if !strings.Contains(texts(s.body), "(Operator PIN)") {
+			t.Errorf("the error does not name the field:\n%s", texts(s.body))
+		}
+	})
+	if s.busyRun() != "" {
+		t.Error("a refused start is still kept as under way")
+	}
+	out, err := exec.Command("pkcs11-tool", "--module", env.ModulePath, "-L").CombinedOutput()
+	if err != nil || strings.Contains(string(out), "gui-root") {
+		t.Errorf("pkcs11-tool -L: %v\n%s", err, out)
+	}
+	if runs, err := s.reg.RunsOf(context.Background(), "gui-root"); err != nil || len(runs) != 0 {
+		t.Errorf("runs: %v %v", runs, err)
 	}
 }

@@ -43,6 +43,7 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 	present := widget.NewLabel("Choose the root first.")
 	present.Wrapping = fyne.TextWrapWord
 	var q *quorum.Collector
+	var content fyne.CanvasObject // the screen, kept while an operation is under way
 	shareText := widget.NewMultiLineEntry()
 	shareText.TextStyle = fyne.TextStyle{Monospace: true}
 	shareText.SetPlaceHolder("custos-share … (the header line is optional)\nXXXXX-XXXXX-…")
@@ -136,14 +137,13 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 		opsPIN := takePIN(pin)
 		env := s.runEnv()
 		collected, what := q, op.Selected
-		q = nil
 		start.Disable()
+		s.keep("quorum", "A quorum operation", rootSel.Selected, content)
 		progress.Show()
 		progress.Start()
 		msg.info("Working with the HSM…")
 		var result string
 		s.background(func() error {
-			defer collected.Wipe()
 			defer zeroAll(opsPIN)
 			switch what {
 			case opIssueCA:
@@ -187,24 +187,29 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 			}
 			return nil
 		}, func(err error) {
+			s.ended("quorum")
 			progress.Stop()
 			progress.Hide()
-			present.SetText("Enter the shares again for another operation.")
 			if err != nil {
+				// The shares stay entered: fix what the error names and run it again.
 				msg.errorf(err)
+				start.Enable()
 				return
 			}
+			collected.Wipe()
+			present.SetText(fmt.Sprintf("The shares were used and forgotten. For another operation on %s, the custodians enter them again: 0 of %d present.", rootSel.Selected, collected.Needed()))
 			msg.ok(result)
 		})
 	}
 	intro := widget.NewLabel("Every use of the root needs a quorum of custodians. Each custodian in turn types or pastes their share and adds it; it is checked at once against its commitment, and a mistyped group is named.")
 	intro.Wrapping = fyne.TextWrapWord
-	return container.NewVScroll(container.NewPadded(container.NewVBox(
+	content = container.NewVScroll(container.NewPadded(container.NewVBox(
 		heading("Quorum operations"), intro,
 		field("Root", rootSel),
 		heading2("Shares"), shareText, container.NewHBox(addShare), present,
 		heading2("Operation"), op, params, field("Operator PIN", pin),
 		container.NewHBox(start), progress, msg.Label, distribution)))
+	return content
 }
 
 // reshare runs a re-share, showing each new share to its custodian in panel as the root
@@ -228,7 +233,7 @@ func (s *shell) reshare(q *quorum.Collector, names, threshold string, opsPIN []b
 	if err != nil {
 		return nil, err
 	}
-	w := &wizard{shell: s, plan: plan, states: map[string]record.Status{}, panel: panel}
+	w := &ceremonyScreen{shell: s, plan: plan, states: map[string]record.Status{}, results: map[string]stepResult{}, panel: panel}
 	people := &guiParticipants{w: w, typed: map[int]string{}, dest: map[int]string{}}
 	defer people.wipe()
 	defer s.do(func() { w.show(container.NewVBox()) })

@@ -3,12 +3,14 @@ package app
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/custos-pki/custos/registry"
 	"github.com/custos-pki/custos/run"
 )
 
@@ -22,6 +24,9 @@ func (s *shell) unfinishedRuns() fyne.CanvasObject {
 		l.Importance = widget.DangerImportance
 		return l
 	}
+	stopped = slices.DeleteFunc(stopped, func(r run.Stopped) bool {
+		return r.Status == registry.RunRunning && s.underWay(r.Subject) // not stopped: on its screen
+	})
 	if len(stopped) == 0 {
 		return container.NewVBox()
 	}

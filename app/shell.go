@@ -46,7 +46,8 @@ type shell struct {
 	body    *fyne.Container
 	status  *statusLine
 	current string
-	uiMu    sync.Mutex // see do
+	kept    map[string]*keptRun // screens whose run is under way (keep.go)
+	uiMu    sync.Mutex          // see do
 	// tokenTable is the settings screen's token list while that screen is open.
 	tokenTable *tokenTable
 }
@@ -85,7 +86,11 @@ func (s *shell) content() fyne.CanvasObject {
 			row.Objects[1].(*widget.Label).SetText(s.screens[id].title)
 		},
 	)
-	s.nav.OnSelected = func(id widget.ListItemID) { s.show(s.screens[id].id) }
+	s.nav.OnSelected = func(id widget.ListItemID) {
+		if s.screens[id].id != s.current {
+			s.show(s.screens[id].id)
+		}
+	}
 	s.nav.Select(0)
 	s.status.refresh(s.module)
 	go s.watchNetwork()
@@ -96,12 +101,15 @@ func (s *shell) content() fyne.CanvasObject {
 
 // show opens the screen with the given id.
 func (s *shell) show(id string) {
+	if !s.mayLeave(id) {
+		return
+	}
 	for i, sc := range s.screens {
 		if sc.id != id {
 			continue
 		}
 		s.current = id
-		s.body.Objects = []fyne.CanvasObject{sc.build()}
+		s.body.Objects = []fyne.CanvasObject{s.screenContent(sc)}
 		s.body.Refresh()
 		s.nav.Select(i)
 		return

@@ -2,8 +2,8 @@ package assets
 
 import "testing"
 
-func TestEveryRootStepHasAScript(t *testing.T) {
-	for _, id := range []string{"preflight", "init-token", "generate-key", "certificate", "horizon", "record-signer", "split", "verify-shares", "backup", "close"} {
+func TestEveryConfirmedStepHasAScript(t *testing.T) {
+	for _, id := range []string{"preflight", "init-token", "generate-key", "certificate", "horizon", "record-signer", "split", "verify-shares", "backup", "close", "reshare"} {
 		read, check := Script(id)
 		if read == "" || check == "" {
 			t.Errorf("step %s: read %q, check %q", id, read, check)

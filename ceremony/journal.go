@@ -18,7 +18,7 @@ var (
 	stepCRLSign   = run.Step{ID: "crl.sign", Title: "Sign the root CRL"}
 	stepDestroy   = run.Step{ID: "destroy.erase", Title: "Destroy the root key and its objects"}
 	stepRestore   = run.Step{ID: "restore.unwrap", Title: "Restore the root key into the new token"}
-	stepReshare   = run.Step{ID: "reshare.split", Title: "Split the new secret and hand out the shares"}
+	stepReshare   = run.Step{ID: "reshare.split", Title: "Split the new secret and hand out the shares", Script: "reshare", Confirmer: "witness"}
 	stepRotate    = run.Step{ID: "reshare.rotate", Title: "Change the root token's PINs and re-wrap the backup"}
 	opSteps       = map[string][]run.Step{
 		"issue-ca": {stepUnlock("issue-ca"), stepCAKey, stepCACert},
@@ -80,6 +80,8 @@ type PlanNote struct {
 
 // Preflight is the payload of root.preflight: the workstation and the HSM the ceremony ran on.
 type Preflight struct {
+	PlanSHA256        string    `json:"plan_sha256,omitempty"`
+	PlanWords         string    `json:"plan_words,omitempty"`
 	Host              string    `json:"host"`
 	OS                string    `json:"os"`
 	Custos            string    `json:"custos"`

@@ -61,16 +61,16 @@ type Horizon struct {
 
 // RootSteps are the steps of a root key ceremony, in order, for a step list on screen.
 var RootSteps = []run.Step{
-	{ID: "root.preflight", Title: "Pre-flight checks", Script: "preflight"},
-	{ID: "root.init-token", Title: "Initialise the root token", Script: "init-token"},
-	{ID: "root.generate-key", Title: "Generate the root key", Script: "generate-key"},
-	{ID: "root.certificate", Title: "Sign the root certificate", Script: "certificate"},
-	{ID: "root.horizon", Title: "Acknowledge the algorithm horizon", Script: "horizon"},
-	{ID: "root.record-signer", Title: "Create the record signer", Script: "record-signer"},
-	{ID: "root.split", Title: "Split and hand out the shares", Script: "split"},
-	{ID: "root.verify-shares", Title: "Verify every share", Script: "verify-shares"},
-	{ID: "root.backup", Title: "Back up the root key", Script: "backup"},
-	{ID: "root.close", Title: "Close the ceremony", Script: "close"},
+	{ID: "root.preflight", Title: "Pre-flight checks", Script: "preflight", Confirmer: "witness"},
+	{ID: "root.init-token", Title: "Initialise the root token", Script: "init-token", Confirmer: "witness"},
+	{ID: "root.generate-key", Title: "Generate the root key", Script: "generate-key", Confirmer: "witness"},
+	{ID: "root.certificate", Title: "Sign the root certificate", Script: "certificate", Confirmer: "witness"},
+	{ID: "root.horizon", Title: "Acknowledge the algorithm horizon", Script: "horizon", Confirmer: "administrator"},
+	{ID: "root.record-signer", Title: "Create the record signer", Script: "record-signer", Confirmer: "witness"},
+	{ID: "root.split", Title: "Split and hand out the shares", Script: "split", Confirmer: "administrator"},
+	{ID: "root.verify-shares", Title: "Verify every share", Script: "verify-shares", Confirmer: "witness"},
+	{ID: "root.backup", Title: "Back up the root key", Script: "backup", Confirmer: "witness"},
+	{ID: "root.close", Title: "Close the ceremony", Script: "close", Confirmer: "witness"},
 }
 
 func rootStep(id string) run.Step {
@@ -229,7 +229,8 @@ func (r *rootRun) preflight(ctx context.Context) error {
 			return nil, err
 		}
 		t := slot.Token
-		return Preflight{Host: id.Host, OS: id.OS, Custos: id.Custos, Build: id.Build,
+		h := r.plan.SHA256()
+		return Preflight{PlanSHA256: hex.EncodeToString(h[:]), PlanWords: r.plan.HashWords(), Host: id.Host, OS: id.OS, Custos: id.Custos, Build: id.Build,
 			Clock: id.Clock.UTC().Truncate(time.Second), Network: id.Network.Summary(), AirGapped: id.Network.AirGapped(),
 			Module: mod.Path(), ModuleInfo: fmt.Sprintf("%s, %s, %s", info.Manufacturer, info.Description, info.LibraryVersion),
 			TokenManufacturer: t.Manufacturer, TokenModel: t.Model, TokenSerial: t.SerialOrNone(),

@@ -19,6 +19,9 @@ type Step struct {
 	ID     string // the journal's step name, e.g. "root.generate-key", "erase"
 	Title  string // e.g. "Generate the root key", "Erase the device's keys"
 	Script string // the ceremony script part people read for it (assets/scripts), if any
+	// Confirmer is the role the script names to confirm the step ("witness", "administrator"),
+	// if any: a front end asks that person by default.
+	Confirmer string
 }
 
 // Event is a step of a run beginning, ending or failing, or a fleet's count of devices moving:
@@ -30,6 +33,7 @@ type Event struct {
 	Status record.Status // begin, done, failed; note for a fleet's count
 	Detail string        // what the step made, when it says (e.g. the record's path)
 	Err    error         // why it failed
+	Result any           // what a step that is done made: its journal payload
 	Done   int           // a fleet's devices handled so far
 	Total  int           // a fleet's devices in its manifest
 }
@@ -145,7 +149,7 @@ func (r *Run) Step(st Step, who record.Actor, fn func() (any, error)) error {
 		r.Progress(Event{Step: st, Status: record.StatusFailed, Err: err})
 		return fmt.Errorf("%s: %w", st.Title, err)
 	}
-	r.Progress(Event{Step: st, Status: record.StatusDone})
+	r.Progress(Event{Step: st, Status: record.StatusDone, Result: payload})
 	return nil
 }
 
