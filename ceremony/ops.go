@@ -229,7 +229,7 @@ func IssueCA(ctx context.Context, env run.Env, q *quorum.Collector, req IssueCAR
 			if err != nil {
 				return nil, err
 			}
-			if _, err := env.Registry.AddIssuer(ctx, registry.Issuer{ID: id, Kind: registry.IssuerIssuing, Certificate: cert.Raw,
+			if _, err := r.Registry().AddIssuer(ctx, registry.Issuer{ID: id, Kind: registry.IssuerIssuing, Certificate: cert.Raw,
 				ParentID: u.root.ID, CeremonyID: u.q.CeremonyID, Key: registry.KeyLocation{TokenLabel: u.q.OperationsToken,
 					KeyID: keyID, Algorithm: string(req.Algorithm)}}); err != nil {
 				os.Remove(path)
@@ -298,7 +298,7 @@ func RootCRL(ctx context.Context, env run.Env, q *quorum.Collector, req RootCRLR
 	rid, err := quorumRun(ctx, env, q, "crl", req.OpsPIN, func(r *run.Run, u *unlocked) error {
 		if serial != nil {
 			err := r.Step(stepCRLRevoke, record.System, func() (any, error) {
-				rv, already, err := env.Registry.Revoke(ctx, registry.Revocation{IssuerID: u.root.ID, Serial: serial,
+				rv, already, err := r.Registry().Revoke(ctx, registry.Revocation{IssuerID: u.root.ID, Serial: serial,
 					RevokedAt: env.Clock(), Reason: req.Reason})
 				if err != nil {
 					return nil, err
@@ -314,7 +314,7 @@ func RootCRL(ctx context.Context, env run.Env, q *quorum.Collector, req RootCRLR
 			days = u.plan.crlNextUpdateDays()
 		}
 		return r.Step(stepCRLSign, record.System, func() (any, error) {
-			c, err := run.SignCRL(ctx, env, u.root.ID, u.issuer(), time.Duration(days)*24*time.Hour)
+			c, err := run.SignCRL(ctx, r, u.root.ID, u.issuer(), time.Duration(days)*24*time.Hour)
 			if err != nil {
 				return nil, err
 			}
@@ -363,7 +363,7 @@ func Destroy(ctx context.Context, env run.Env, q *quorum.Collector, opsPIN []byt
 				}
 			}
 			data.DestroyedAt = env.Clock()
-			if err := env.Registry.DestroyRoot(ctx, u.q.CeremonyID, data.DestroyedAt); err != nil {
+			if err := r.Registry().DestroyRoot(ctx, u.q.CeremonyID, data.DestroyedAt); err != nil {
 				return nil, err
 			}
 			data.Verification = "no object remains on any token that held the root (searched logged in as the user)"
@@ -487,7 +487,7 @@ func Restore(ctx context.Context, env run.Env, q *quorum.Collector, req RestoreR
 			}
 			to := u.root.Key
 			to.TokenLabel = req.Token
-			if err := env.Registry.MoveIssuerKey(ctx, u.root.ID, to); err != nil {
+			if err := r.Registry().MoveIssuerKey(ctx, u.root.ID, to); err != nil {
 				return nil, err
 			}
 			info, _ := ns.TokenInfo(ctx)

@@ -172,7 +172,7 @@ func Reshare(ctx context.Context, env run.Env, q *quorum.Collector, req ReshareR
 				res.BackupPath = path
 				data.Backup, data.BackupSHA256 = path, sum
 			}
-			if _, err := env.Registry.Reshare(ctx, id, u.q.Epoch, upd); err != nil {
+			if _, err := r.Registry().Reshare(ctx, id, u.q.Epoch, upd); err != nil {
 				return rollback(err)
 			}
 			// The session is logged out by ChangePIN and BackupKey; later users log in again.

@@ -583,7 +583,7 @@ func writeBackup(ctx context.Context, ws *workspace.Workspace, s *hsm.Session, i
 
 func (r *rootRun) close(ctx context.Context) error {
 	return r.confirmed(ctx, "close", func() (any, error) {
-		reg := r.Env.Registry
+		reg := r.Registry()
 		key := registry.KeyLocation{TokenLabel: r.plan.ID, KeyID: r.rootKey.ID(), Algorithm: r.plan.Key.Algorithm}
 		if _, err := reg.AddIssuer(ctx, registry.Issuer{ID: r.plan.ID, Kind: registry.IssuerRoot, Certificate: r.res.Root.Raw,
 			CeremonyID: r.plan.ID, Key: key}); err != nil {
@@ -603,7 +603,7 @@ func (r *rootRun) close(ctx context.Context) error {
 			Key: registry.KeyLocation{TokenLabel: r.plan.OperationsToken, KeyID: r.signerKey.ID(), Algorithm: string(keyalg.ECDSAP384)}}); err != nil {
 			return nil, err
 		}
-		if err := run.SaveModule(ctx, reg, r.mod.Path()); err != nil {
+		if err := r.SaveModule(ctx, r.mod.Path()); err != nil {
 			return nil, err
 		}
 		r.made = nil // from here on the run's objects are the registry's

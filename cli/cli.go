@@ -47,6 +47,7 @@ func program(gui GUIFunc) *command.Program {
 		ceremonyRoot(), ceremonyIssueCA(), ceremonyCRL(), ceremonyReshare(), ceremonyRestore(), ceremonyDestroy(),
 		deviceProvision(), deviceImport(), deviceList(), deviceShow(),
 		decommissionCmd(), crlPublish(),
+		registryRebuild(), registryBackup(),
 	}
 	return &command.Program{
 		Name: "custos",
@@ -63,6 +64,7 @@ else the user's data folder). Exit status: 0 success, 1 the operation failed, 2 
 flags or missing input files.`,
 		Commands:   append(cmds, audit.Commands()...),
 		FieldFlags: fieldFlags,
+		Advice:     advice,
 	}
 }
 

@@ -2,9 +2,11 @@ package decommission
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
 	"github.com/custos-pki/custos/run"
 )
@@ -28,5 +30,17 @@ func PublishCRL(ctx context.Context, env run.Env, issuerRef string, opsPIN []byt
 	if iss.Entry.Kind != registry.IssuerIssuing {
 		return run.CRL{}, fmt.Errorf("%s is a root: its CRL is signed under quorum, as a quorum operation", iss.Entry.ID)
 	}
-	return run.SignCRL(ctx, env, iss.Entry.ID, iss.Signer(), nextUpdate)
+	op, err := run.StartOperation(ctx, env, "crl-publish", iss.Entry.ID)
+	if err != nil {
+		return run.CRL{}, err
+	}
+	var c run.CRL
+	err = op.Step(stepCRL, record.System, func() (any, error) {
+		var err error
+		if c, err = run.SignCRL(ctx, op, iss.Entry.ID, iss.Signer(), nextUpdate); err != nil {
+			return nil, err
+		}
+		return c.Payload(iss.Entry.ID), nil
+	})
+	return c, errors.Join(err, op.Close())
 }

@@ -90,8 +90,8 @@ func Fleet(ctx context.Context, env run.Env, m *Manifest, req FleetRequest) (*Fl
 			return res, r.Finish(ctx, err, "")
 		}
 	case errors.Is(err, registry.ErrNotFound):
-		r, err = run.Start(ctx, env, runID, func(jpath string) error {
-			_, err := env.Registry.StartDecommissionRun(ctx, registry.DecommissionRun{Run: registry.Run{ID: runID,
+		r, err = run.Start(ctx, env, runID, func(reg *registry.Registry, jpath string) error {
+			_, err := reg.StartDecommissionRun(ctx, registry.DecommissionRun{Run: registry.Run{ID: runID,
 				Kind: registry.RunDecommission, Operation: "fleet", Subject: req.ManifestPath, JournalPath: jpath},
 				ManifestPath: req.ManifestPath, ManifestSHA256: m.SHA256[:], Technician: req.Technician, Witness: req.Witness})
 			return err
@@ -204,7 +204,7 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 		err := r.Step(stepBatch, tech, func() (any, error) {
 			// What is done is recorded even when the run is being cancelled: cancel stops the
 			// next device, it must not leave an erased one unrevoked.
-			if _, err := env.Registry.DecommissionDevices(context.WithoutCancel(ctx), batch); err != nil {
+			if _, err := r.Registry().DecommissionDevices(context.WithoutCancel(ctx), batch); err != nil {
 				return nil, err
 			}
 			return BatchRevoked{Devices: len(batch), First: batch[0].DeviceSerial, Last: batch[len(batch)-1].DeviceSerial}, nil
@@ -247,7 +247,7 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 			}
 			if err != nil {
 				d.Verification = err.Error()
-				if rerr := env.Registry.RecordDecommissionFailure(ctx, d); rerr != nil {
+				if rerr := r.Registry().RecordDecommissionFailure(ctx, d); rerr != nil {
 					return fmt.Errorf("device %s failed (%v), and the registry could not record it: %w", row.Serial, err, rerr)
 				}
 				if jerr := r.Note(stepDeviceFailed, tech, DeviceFailed{Serial: row.Serial, Line: row.Line, Error: err.Error()}); jerr != nil {
@@ -272,11 +272,11 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 	for _, id := range order {
 		iss := issuers[id]
 		err := r.Step(stepCRL, tech, func() (any, error) {
-			c, err := run.SignCRL(ctx, env, id, iss.Signer(), req.CRLNextUpdate)
+			c, err := run.SignCRL(ctx, r, id, iss.Signer(), req.CRLNextUpdate)
 			if err != nil {
 				return nil, err
 			}
-			if err := env.Registry.RecordRunCRL(ctx, res.RunID, id, c.Number); err != nil {
+			if err := r.Registry().RecordRunCRL(ctx, res.RunID, id, c.Number); err != nil {
 				return nil, err
 			}
 			res.CRLs = append(res.CRLs, c)

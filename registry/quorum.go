@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // Quorum is the public side of a root ceremony's M-of-N quorum: what the ceremony needs to
@@ -121,7 +122,13 @@ func (r *Registry) AddQuorum(ctx context.Context, q Quorum) (Quorum, error) {
 	q.CreatedAt = nowOr(q.CreatedAt)
 	q.UpdatedAt = q.CreatedAt
 	q.DestroyedAt = time.Time{}
-	err := r.write(ctx, "add-quorum", func(tx *sql.Tx) error {
+	if !utf8.Valid(q.Plan) {
+		return fail(fmt.Errorf("%w: the plan is not UTF-8 text", ErrInvalid))
+	}
+	fact := &QuorumAdded{Ceremony: q.CeremonyID, Module: q.ModulePath, OperationsToken: q.OperationsToken, Plan: string(q.Plan),
+		Threshold: q.Threshold, Shares: sharesOf(q.Shares), SecretDigest: q.SecretDigest, BackupPath: q.BackupPath,
+		BackupSHA256: q.BackupSHA256, CreatedAt: q.CreatedAt}
+	err := r.write(ctx, fact, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO quorums (ceremony_id, module_path, ops_token, plan, plan_sha256,
 			threshold, epoch, secret_digest, backup_path, backup_sha256, status, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, 'active', ?, ?)`,
@@ -223,7 +230,9 @@ func (r *Registry) Reshare(ctx context.Context, ceremonyID string, fromEpoch int
 	}
 	at := nowOr(u.At)
 	var q Quorum
-	err := r.write(ctx, "reshare", func(tx *sql.Tx) error {
+	fact := &QuorumReshared{Ceremony: ceremonyID, FromEpoch: fromEpoch, Threshold: u.Threshold, Shares: sharesOf(u.Shares),
+		SecretDigest: u.SecretDigest, BackupPath: u.BackupPath, BackupSHA256: u.BackupSHA256, At: at}
+	err := r.write(ctx, fact, func(tx *sql.Tx) error {
 		cur, err := readQuorum(ctx, tx, ceremonyID)
 		if err != nil {
 			return err
@@ -262,7 +271,7 @@ func (r *Registry) Reshare(ctx context.Context, ceremonyID string, fromEpoch int
 // root issuer are marked destroyed in one transaction.
 func (r *Registry) DestroyRoot(ctx context.Context, ceremonyID string, at time.Time) error {
 	at = nowOr(at)
-	err := r.write(ctx, "destroy-root", func(tx *sql.Tx) error {
+	err := r.write(ctx, &RootDestroyed{Ceremony: ceremonyID, At: at}, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE quorums SET status = 'destroyed', destroyed_at = ?, updated_at = ?
 			WHERE ceremony_id = ? AND status = 'active'`, unix(at), unix(at), ceremonyID)
 		if err != nil {

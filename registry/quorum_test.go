@@ -184,6 +184,7 @@ func TestReshareIsAtomic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
+	r = journaled(r)
 	before, err := r.AddQuorum(ctx, testQuorum())
 	if err != nil {
 		t.Fatal(err)

@@ -30,9 +30,10 @@ type CRL struct {
 // (under quorum) and the issuing CAs' device CRLs both are: it allocates the issuer's next CRL
 // number (committed before signing, so a number is never reused even after a crash), streams
 // the issuer's revocations in serial order into the CRL encoder, signs with issuer, writes
-// crl/<issuer>-<number>.crl and .pem (create-exclusive), and records the CRL.
-func SignCRL(ctx context.Context, env Env, issuerID string, issuer pki.Issuer, nextUpdate time.Duration) (CRL, error) {
-	reg, ws, now := env.Registry, env.Workspace, env.Clock()
+// crl/<issuer>-<number>.crl and .pem (create-exclusive), and records the CRL, each registry
+// change journaled in r's journal (a number burned by a signature that failed is journaled too).
+func SignCRL(ctx context.Context, r *Run, issuerID string, issuer pki.Issuer, nextUpdate time.Duration) (CRL, error) {
+	reg, ws, now := r.Registry(), r.Env.Workspace, r.Env.Clock()
 	if nextUpdate <= 0 {
 		return CRL{}, fmt.Errorf("sign CRL for %s: next update must be in the future", issuerID)
 	}
@@ -79,7 +80,8 @@ func SignCRL(ctx context.Context, env Env, issuerID string, issuer pki.Issuer, n
 	out := CRL{Number: number, ThisUpdate: c.ThisUpdate, NextUpdate: c.NextUpdate, Entries: signed.Entries(),
 		DERPath: base + ".crl", PEMPath: base + ".pem", Fingerprint: signed.Fingerprint()}
 	if err := reg.RecordCRL(ctx, registry.CRL{IssuerID: issuerID, Number: number, ThisUpdate: c.ThisUpdate,
-		NextUpdate: c.NextUpdate, Entries: int64(out.Entries), SHA256: [32]byte(sum.Sum(nil)), Path: out.DERPath}); err != nil {
+		NextUpdate: c.NextUpdate, Entries: int64(out.Entries), SHA256: [32]byte(sum.Sum(nil)), Path: out.DERPath,
+		RecordedAt: r.Env.Clock()}); err != nil {
 		return CRL{}, err
 	}
 	return out, nil

@@ -73,11 +73,11 @@ func fileSafe(s string) string {
 }
 
 // Start begins the run id: it checks the workspace can take the run's files, creates its
-// journal and has register record the run in the registry (with the journal's path), before
-// anything on a token changes. A journal left by a run of the same id killed before it was
-// registered (a derived id) is taken up instead. When register fails, the new journal is
-// removed.
-func Start(ctx context.Context, env Env, id string, register func(journalPath string) error) (*Run, error) {
+// journal and has register record the run in the registry (reg, which journals that fact in
+// the new journal; the run's journal path is given), before anything on a token changes. A
+// journal left by a run of the same id killed before it was registered (a derived id) is
+// taken up instead. When register fails, the new journal is removed.
+func Start(ctx context.Context, env Env, id string, register func(reg *registry.Registry, journalPath string) error) (*Run, error) {
 	if err := env.Workspace.CheckWritable(); err != nil {
 		return nil, err
 	}
@@ -92,25 +92,45 @@ func Start(ctx context.Context, env Env, id string, register func(journalPath st
 	if err != nil {
 		return nil, err
 	}
-	if err := register(path); err != nil {
+	r := &Run{ID: id, Env: env, Journal: j}
+	if err := register(r.Registry(), path); err != nil {
 		j.Close()
 		if created {
 			os.Remove(path)
 		}
 		return nil, err
 	}
-	return &Run{ID: id, Env: env, Journal: j}, nil
+	return r, nil
 }
 
 // StartRun begins a run the registry records as a plain registry.Run (ceremonies and quorum
 // operations): see Start.
 func StartRun(ctx context.Context, env Env, rr registry.Run) (*Run, error) {
-	return Start(ctx, env, rr.ID, func(path string) error {
+	return Start(ctx, env, rr.ID, func(reg *registry.Registry, path string) error {
 		rr.JournalPath = path
-		_, err := env.Registry.StartRun(ctx, rr)
+		_, err := reg.StartRun(ctx, rr)
 		return err
 	})
 }
+
+// StartOperation begins an operation that changes the registry but is not a run the registry
+// lists (provisioning or importing devices, publishing a CRL, choosing the module): it gets a
+// journal of its own, named like a run's, so every fact it adds to the registry is journaled;
+// it is not resumed or aborted. End it with Close.
+func StartOperation(ctx context.Context, env Env, op, subject string) (*Run, error) {
+	if err := env.Workspace.CheckWritable(); err != nil {
+		return nil, err
+	}
+	id := NewID(env, op, subject)
+	j, err := record.CreateJournal(env.JournalPath(id), id)
+	if err != nil {
+		return nil, err
+	}
+	return &Run{ID: id, Env: env, Journal: j}, nil
+}
+
+// Close closes the journal of an operation (StartOperation); a run ends with Finish.
+func (r *Run) Close() error { return r.Journal.Close() }
 
 // Continue takes up the stopped run rr: its journal is reopened (and checked) and, when the
 // registry has it as failed, it is marked running again.
@@ -119,13 +139,37 @@ func Continue(ctx context.Context, env Env, rr registry.Run) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	r := &Run{ID: rr.ID, Env: env, Journal: j}
 	if rr.Status == registry.RunFailed {
-		if err := env.Registry.ResumeRun(ctx, rr.ID); err != nil {
+		if err := r.Registry().ResumeRun(ctx, rr.ID); err != nil {
 			j.Close()
 			return nil, err
 		}
 	}
-	return &Run{ID: rr.ID, Env: env, Journal: j}, nil
+	return r, nil
+}
+
+// Registry is the workspace's registry writing every change the run makes to the run's
+// journal first (see registry.Journal): the registry a run changes things through.
+func (r *Run) Registry() *registry.Registry {
+	return r.Env.Registry.Journaled(JournalFacts(r.Journal))
+}
+
+// JournalFacts is j as the journal a registry writes its facts to: each a note of Custos
+// itself, whose step is registry.FactStep.
+func JournalFacts(j *record.Journal) registry.Journal { return factJournal{j} }
+
+// factJournal writes registry facts into a run's journal, as notes of Custos itself.
+type factJournal struct{ j *record.Journal }
+
+func (f factJournal) JournalFact(fact registry.Fact) (int64, error) {
+	data, err := record.Encode(fact)
+	if err != nil {
+		return 0, err
+	}
+	e, err := f.j.Append(record.Entry{Step: registry.FactStep(fact), Status: record.StatusNote,
+		Actor: record.System.Name, Role: record.System.Role, Data: data})
+	return e.Seq, err
 }
 
 // Step journals st as begun, runs fn, and journals it done with fn's payload (a struct: see
@@ -201,15 +245,23 @@ func (r *Run) WriteRecord(step Step, write func(path string, journal []byte) err
 
 // Finish ends the run in the registry, completed with its record or failed with err (a
 // failed run can be resumed or aborted), and closes the journal. It returns err, or the
-// registry's failure to record the completion.
+// registry's failure to record the completion. A completion with a record is dated by the
+// journal's last entry (the record carries the journal: nothing is journaled after it, and a
+// rebuild derives the completion from it); one without a record is journaled.
 func (r *Run) Finish(ctx context.Context, err error, recordPath string) error {
 	defer r.Journal.Close()
 	ctx = context.WithoutCancel(ctx) // a cancelled run is still recorded as stopped
 	if err != nil {
-		if ferr := r.Env.Registry.FailRun(ctx, r.ID, err.Error()); ferr != nil {
+		if ferr := r.Registry().FailRun(ctx, r.ID, err.Error()); ferr != nil {
 			return fmt.Errorf("%w; and the registry could not record the failure: %w", err, ferr)
 		}
 		return err
 	}
-	return r.Env.Registry.CompleteRun(ctx, r.ID, recordPath)
+	at := r.Env.Clock()
+	if recordPath != "" {
+		if entries := r.Journal.Entries(); len(entries) > 0 {
+			at = entries[len(entries)-1].Time
+		}
+	}
+	return r.Registry().CompleteRun(ctx, r.ID, recordPath, at)
 }

@@ -200,12 +200,13 @@ func (h Handlers) Abort(ctx context.Context, env Env, id string, pins PINs) (Out
 	if err != nil {
 		return Outcome{}, fmt.Errorf("abort %s: %w", id, err)
 	}
+	// The registry's fact first, so the abort's own entry is the journal's last.
+	note := strings.Join(append([]string{out.Summary}, append(out.Done, out.Remaining...)...), "; ")
+	if err := r.Registry().AbortRun(ctx, id, note); err != nil {
+		return Outcome{}, err
+	}
 	if err := r.Note(StepAbort, record.System, Aborted(out)); err != nil {
 		return Outcome{}, fmt.Errorf("abort %s: %w", id, err)
-	}
-	note := strings.Join(append([]string{out.Summary}, append(out.Done, out.Remaining...)...), "; ")
-	if err := env.Registry.AbortRun(ctx, id, note); err != nil {
-		return Outcome{}, err
 	}
 	return out, nil
 }
