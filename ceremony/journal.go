@@ -21,13 +21,19 @@ var (
 	stepReshare   = run.Step{ID: "reshare.split", Title: "Split the new secret and hand out the shares", Script: "reshare", Confirmer: "witness"}
 	stepRotate    = run.Step{ID: "reshare.rotate", Title: "Change the root token's PINs and re-wrap the backup"}
 	opSteps       = map[string][]run.Step{
-		"issue-ca": {stepUnlock("issue-ca"), stepCAKey, stepCACert},
-		"crl":      {stepUnlock("crl"), stepCRLRevoke, stepCRLSign},
-		"destroy":  {stepUnlock("destroy"), stepDestroy},
-		"restore":  {stepUnlock("restore"), stepRestore},
-		"reshare":  {stepUnlock("reshare"), stepReshare, stepRotate},
+		"issue-ca": {stepClock("issue-ca"), stepUnlock("issue-ca"), stepCAKey, stepCACert},
+		"crl":      {stepClock("crl"), stepUnlock("crl"), stepCRLRevoke, stepCRLSign},
+		"destroy":  {stepClock("destroy"), stepUnlock("destroy"), stepDestroy},
+		"restore":  {stepClock("restore"), stepUnlock("restore"), stepRestore},
+		"reshare":  {stepClock("reshare"), stepUnlock("reshare"), stepReshare, stepRotate},
 	}
 )
+
+// stepClock shows the workstation's clock (UTC and local) for the custodians to confirm
+// against a reference time they brought, before the root is unlocked.
+func stepClock(op string) run.Step {
+	return run.Step{ID: op + ".clock", Title: "Confirm the workstation's clock"}
+}
 
 func stepUnlock(op string) run.Step {
 	return run.Step{ID: op + ".unlock", Title: "Unlock the root with the quorum"}
@@ -80,23 +86,29 @@ type PlanNote struct {
 
 // Preflight is the payload of root.preflight: the workstation and the HSM the ceremony ran on.
 type Preflight struct {
-	PlanSHA256        string    `json:"plan_sha256,omitempty"`
-	PlanWords         string    `json:"plan_words,omitempty"`
-	Host              string    `json:"host"`
-	OS                string    `json:"os"`
-	Custos            string    `json:"custos"`
-	Build             string    `json:"build"`
-	Clock             time.Time `json:"clock"`
-	Network           string    `json:"network"`
-	AirGapped         bool      `json:"air_gapped"`
-	Module            string    `json:"module"`
-	ModuleInfo        string    `json:"module_info"`
-	TokenManufacturer string    `json:"token_manufacturer"`
-	TokenModel        string    `json:"token_model"`
-	TokenSerial       string    `json:"token_serial"`
-	TokenFirmware     string    `json:"token_firmware"`
-	Slot              uint      `json:"slot"`
+	PlanSHA256 string    `json:"plan_sha256,omitempty"`
+	PlanWords  string    `json:"plan_words,omitempty"`
+	Host       string    `json:"host"`
+	OS         string    `json:"os"`
+	Custos     string    `json:"custos"`
+	Build      string    `json:"build"`
+	Clock      time.Time `json:"clock"`
+	// ClockReading is the clock as shown to the witness (UTC and local) and what it was
+	// checked against.
+	ClockReading      run.ClockReading `json:"clock_reading"`
+	Network           string           `json:"network"`
+	AirGapped         bool             `json:"air_gapped"`
+	Module            string           `json:"module"`
+	ModuleInfo        string           `json:"module_info"`
+	TokenManufacturer string           `json:"token_manufacturer"`
+	TokenModel        string           `json:"token_model"`
+	TokenSerial       string           `json:"token_serial"`
+	TokenFirmware     string           `json:"token_firmware"`
+	Slot              uint             `json:"slot"`
 }
+
+// Detail shows the workstation's clock when the preflight is done, for the witness to confirm.
+func (p Preflight) Detail() string { return p.ClockReading.Detail() }
 
 // TokenInitialised is the payload of root.init-token.
 type TokenInitialised struct {

@@ -108,6 +108,9 @@ func quorumRun(ctx context.Context, env run.Env, q *quorum.Collector, op string,
 	defer func() { err = r.Finish(ctx, err, recordPath) }()
 	holders := q.Holders()
 	custodians := record.Actor{Name: strings.Join(holders, ", "), Role: "custodians"}
+	if err = r.Step(stepClock(op), custodians, func() (any, error) { return r.Clock, nil }); err != nil {
+		return rid, err
+	}
 	var u *unlocked
 	err = r.Step(stepUnlock(op), custodians, func() (any, error) {
 		var err error

@@ -231,7 +231,7 @@ func (r *rootRun) preflight(ctx context.Context) error {
 		t := slot.Token
 		h := r.plan.SHA256()
 		return Preflight{PlanSHA256: hex.EncodeToString(h[:]), PlanWords: r.plan.HashWords(), Host: id.Host, OS: id.OS, Custos: id.Custos, Build: id.Build,
-			Clock: id.Clock.UTC().Truncate(time.Second), Network: id.Network.Summary(), AirGapped: id.Network.AirGapped(),
+			Clock: r.Clock.UTC, ClockReading: r.Clock, Network: id.Network.Summary(), AirGapped: id.Network.AirGapped(),
 			Module: mod.Path(), ModuleInfo: fmt.Sprintf("%s, %s, %s", info.Manufacturer, info.Description, info.LibraryVersion),
 			TokenManufacturer: t.Manufacturer, TokenModel: t.Model, TokenSerial: t.SerialOrNone(),
 			TokenFirmware: t.FirmwareVersion.String(), Slot: slot.ID,

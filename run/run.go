@@ -45,6 +45,9 @@ type Run struct {
 	ID      string
 	Env     Env
 	Journal *record.Journal
+	// Clock is the clock as the run read it when it started or was taken up (Env.ReadClock),
+	// for a ceremony's preflight to show the witness.
+	Clock ClockReading
 }
 
 // NewID names a new run: what it acts on, the operation, the time and a random suffix, so ids
@@ -81,6 +84,10 @@ func Start(ctx context.Context, env Env, id string, register func(reg *registry.
 	if err := env.Workspace.CheckWritable(); err != nil {
 		return nil, err
 	}
+	clock, err := env.ReadClock()
+	if err != nil {
+		return nil, err
+	}
 	path := env.JournalPath(id)
 	j, err := record.CreateJournal(path, id)
 	created := err == nil
@@ -92,7 +99,7 @@ func Start(ctx context.Context, env Env, id string, register func(reg *registry.
 	if err != nil {
 		return nil, err
 	}
-	r := &Run{ID: id, Env: env, Journal: j}
+	r := &Run{ID: id, Env: env, Journal: j, Clock: clock}
 	if err := register(r.Registry(), path); err != nil {
 		j.Close()
 		if created {
@@ -135,11 +142,21 @@ func (r *Run) Close() error { return r.Journal.Close() }
 // Continue takes up the stopped run rr: its journal is reopened (and checked) and, when the
 // registry has it as failed, it is marked running again.
 func Continue(ctx context.Context, env Env, rr registry.Run) (*Run, error) {
+	clock, err := env.ReadClock()
+	if err != nil {
+		return nil, err
+	}
 	j, err := record.OpenJournal(rr.JournalPath, rr.ID)
 	if err != nil {
 		return nil, err
 	}
-	r := &Run{ID: rr.ID, Env: env, Journal: j}
+	r := &Run{ID: rr.ID, Env: env, Journal: j, Clock: clock}
+	if warning, stale := staleClock(env.Clock(), j.Entries()); stale {
+		if err := r.Note(StepStaleClock, record.System, StaleClock{Clock: clock, Warning: warning}); err != nil {
+			j.Close()
+			return nil, err
+		}
+	}
 	if rr.Status == registry.RunFailed {
 		if err := r.Registry().ResumeRun(ctx, rr.ID); err != nil {
 			j.Close()
@@ -193,9 +210,18 @@ func (r *Run) Step(st Step, who record.Actor, fn func() (any, error)) error {
 		r.Progress(Event{Step: st, Status: record.StatusFailed, Err: err})
 		return fmt.Errorf("%s: %w", st.Title, err)
 	}
-	r.Progress(Event{Step: st, Status: record.StatusDone, Result: payload})
+	done := Event{Step: st, Status: record.StatusDone, Result: payload}
+	if d, ok := payload.(Detailer); ok {
+		done.Detail = d.Detail()
+	}
+	r.Progress(done)
 	return nil
 }
+
+// Detailer is a step's payload that says in a line what a person at the workstation must see
+// when the step is done (the clock the witness confirms): Step gives it to Progress as the
+// event's Detail.
+type Detailer interface{ Detail() string }
 
 // Note journals a fact that is not a step of its own (a request, an intent, an attestation).
 func (r *Run) Note(step string, who record.Actor, payload any) error {

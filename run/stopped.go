@@ -179,7 +179,15 @@ func (h Handlers) Resume(ctx context.Context, env Env, id string, pins PINs) (Ou
 	if x.Resume == nil {
 		return Outcome{}, fmt.Errorf("%w: %s %s: %s", ErrCannotResume, rr.Operation, id, x.CannotResume)
 	}
-	return x.Resume(ctx, env, rr, pins)
+	var warning string
+	if jf, err := record.ReadJournalFile(rr.JournalPath); err == nil {
+		warning, _ = env.StaleClockWarning(jf.Entries) // Continue journals it too
+	}
+	out, err := x.Resume(ctx, env, rr, pins)
+	if err == nil && warning != "" {
+		out.Remaining = append([]string{warning}, out.Remaining...)
+	}
+	return out, err
 }
 
 // Abort ends the stopped run id without finishing it: its workflow cleans up what it can
