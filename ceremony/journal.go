@@ -212,6 +212,10 @@ type Closed struct {
 type Unlocked struct {
 	Custodians []string `json:"custodians"`
 	Shares     string   `json:"shares"`
+	// Threshold and Of are the quorum that unlocked the root (Threshold of Of custodians), as
+	// the operation's record names it.
+	Threshold int `json:"threshold,omitempty"`
+	Of        int `json:"of,omitempty"`
 }
 
 // IssuingCAMade is the payload of issue-ca.certificate.

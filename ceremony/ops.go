@@ -118,7 +118,7 @@ func quorumRun(ctx context.Context, env run.Env, q *quorum.Collector, op string,
 		if err != nil {
 			return nil, err
 		}
-		return Unlocked{Custodians: q.Holders(),
+		return Unlocked{Custodians: q.Holders(), Threshold: u.q.Threshold, Of: len(u.q.Shares),
 			Shares: fmt.Sprintf("%d present, %d needed; each matched its commitment; the reconstruction matched its digest", q.Present(), q.Needed())}, nil
 	})
 	if err != nil {

@@ -32,6 +32,9 @@ type Env struct {
 	Progress func(Event)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// RecordFault, when set, is asked before each signed record is written; an error it
+	// returns is the write's. Tests inject a full disk (syscall.ENOSPC) with it.
+	RecordFault func(path string) error
 }
 
 // Open opens and locks the workspace in dir (the default one when dir is empty) and its

@@ -262,6 +262,11 @@ func (r *Run) WriteRecord(step Step, write func(path string, journal []byte) err
 		return "", err
 	}
 	path := r.RecordPath()
+	if r.Env.RecordFault != nil {
+		if err := r.Env.RecordFault(path); err != nil {
+			return "", fmt.Errorf("write record: write %s: %w", path, err)
+		}
+	}
 	if err := write(path, jb); err != nil {
 		return "", err
 	}
