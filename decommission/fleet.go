@@ -354,13 +354,18 @@ func resumeErasureOf(ctx context.Context, r *run.Run, mod *hsm.Module, row Row, 
 	if dt.Token == "" || len(dt.KeyID) == 0 {
 		return "", false, nil
 	}
-	if err := r.Note(stepDeviceResume, tech, DeviceFound{Serial: row.Serial, Token: dt.Token, KeyID: dt.KeyID,
-		Note: "identified before the run stopped; its erasure is finished and verified now"}); err != nil {
-		return "", true, err
-	}
+	// Journaled after the attempt, as it went: finished and verified only once it is.
 	one := Request{Serial: row.Serial, Method: row.Method, DevicePIN: req.DevicePIN}
 	res := &Result{}
-	if err := resumeErasure(ctx, r, mod, one, dt, tech, res); err != nil {
+	err = readableToken(ctx, mod, r.ID, one, dt)
+	if err == nil {
+		err = resumeErasure(ctx, r, mod, one, dt, tech, res)
+	}
+	if err != nil {
+		return "", true, r.Fail(stepDeviceResume, tech, err)
+	}
+	if err := r.Note(stepDeviceResume, tech, DeviceFound{Serial: row.Serial, Token: dt.Token, KeyID: dt.KeyID,
+		Note: "identified before the run stopped; its erasure was finished and verified on resuming"}); err != nil {
 		return "", true, err
 	}
 	return res.Verification + " (erasure finished on resuming)", true, nil
