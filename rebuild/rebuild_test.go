@@ -146,7 +146,13 @@ func TestRebuildEqualsLive(t *testing.T) {
 		t.Errorf("the registry rebuilt from the journals differs from the live one (- live, + rebuilt): %s", d)
 	}
 	if t.Failed() {
-		t.Log("every registry write must journal a fact carrying all it stores: see this test's doc comment and registry/facts.go")
+		t.Log("The registry is derived data: every registry write must journal a fact carrying all it stores. " +
+			"A table or column that differs is written by a change without one: in registry/facts.go give that change a Fact " +
+			"(one struct with every value it stores, the clock's and the registry's state's included, and apply, which makes " +
+			"the same change on replay), list it in factKinds, and have the write pass it to Registry.write; the workflow must " +
+			"make the change through run.Run.Registry() (or an operation's, run.StartOperation), so the fact lands in its journal. " +
+			"A value that truly cannot be derived is left out in registry/compare.go, with the reason beside it. " +
+			"Then run every new workflow in world_test.go.")
 	}
 	if rep.Journals < 20 || rep.Records < 10 || rep.Facts < 50 {
 		t.Errorf("the rebuild read %d journals, %d records, %d facts: fewer than the workflows made", rep.Journals, rep.Records, rep.Facts)
