@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -121,7 +122,17 @@ func TestRebuildEqualsLive(t *testing.T) {
 	if _, err := ceremony.Restore(ctx, w.env, w.quorum(t, 1, 3), ceremony.RestoreRequest{Backup: rs.BackupPath, Token: "acme-root-b", OpsPIN: []byte(opsPIN)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ceremony.IssueCA(ctx, w.env, w.quorum(t, 2, 3), ceremony.IssueCARequest{CommonName: "Acme Devices CA 3", OpsPIN: []byte(opsPIN)}); err != nil {
+	// That issuing CA's record hits a full disk; resume writes it from the journal.
+	full := w.env
+	full.RecordFault = func(string) error { return syscall.ENOSPC }
+	if _, err := ceremony.IssueCA(ctx, full, w.quorum(t, 2, 3), ceremony.IssueCARequest{CommonName: "Acme Devices CA 3", OpsPIN: []byte(opsPIN)}); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("issue-ca on a full disk: %v", err)
+	}
+	stopped, err := handlers.Stopped(ctx, w.env)
+	if err != nil || len(stopped) != 1 || !stopped[0].CanResume {
+		t.Fatalf("stopped runs %+v, %v", stopped, err)
+	}
+	if _, err := handlers.Resume(ctx, w.env, stopped[0].ID, run.PINs{Ops: []byte(opsPIN)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ceremony.Destroy(ctx, w.env, w.quorum(t, 1, 2), []byte(opsPIN)); err != nil {
