@@ -1,12 +1,14 @@
 package ceremony
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
 
+	"github.com/custos-pki/custos/internal/inputfile"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
 	"github.com/custos-pki/custos/run"
@@ -46,9 +48,6 @@ func resumeRecord(ctx context.Context, env run.Env, rr registry.Run, pins run.PI
 	if len(pins.Ops) == 0 {
 		return run.Outcome{}, run.NewFieldError("OpsPIN", "the operator PIN is needed to sign the record of %s with the record signer", rr.ID)
 	}
-	if _, err := os.Lstat(env.RecordPath(rr.ID)); err == nil {
-		return run.Outcome{}, fmt.Errorf("resume %s: %s exists already: check it with 'custos verify'; a record is never overwritten", rr.ID, env.RecordPath(rr.ID))
-	}
 	iss, err := env.Registry.Issuer(ctx, rr.Subject)
 	if err != nil {
 		return run.Outcome{}, fmt.Errorf("resume %s: the root %s: %w", rr.ID, rr.Subject, err)
@@ -56,6 +55,9 @@ func resumeRecord(ctx context.Context, env run.Env, rr registry.Run, pins run.PI
 	root, err := x509.ParseCertificate(iss.Certificate)
 	if err != nil {
 		return run.Outcome{}, fmt.Errorf("resume %s: the root %s: %w", rr.ID, rr.Subject, err)
+	}
+	if path := env.RecordPath(rr.ID); exists(path) {
+		return completeWithRecord(ctx, env, rr, root, path)
 	}
 	module := ""
 	if q, err := env.Registry.Quorum(ctx, rr.Subject); err == nil {
@@ -128,4 +130,44 @@ func pendingRecord(rr registry.Run, entries []record.Entry) (*record.Ceremony, e
 		return nil, fmt.Errorf("the journal of %s names nobody who took part: its record cannot be written from it", rr.ID)
 	}
 	return c, nil
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
+
+// completeWithRecord completes a run killed after its record was written and before the
+// registry heard of it: the record must verify under the root and carry the journal as it
+// stands, byte for byte; then nothing is journaled (the record carries the journal) and the
+// run is completed with it. Any other file in the record's place is refused, never replaced.
+func completeWithRecord(ctx context.Context, env run.Env, rr registry.Run, root *x509.Certificate, path string) (run.Outcome, error) {
+	refuse := func(why string) (run.Outcome, error) {
+		return run.Outcome{}, fmt.Errorf("resume %s: %s exists already, but %s: check it with 'custos verify'; a record is never overwritten", rr.ID, path, why)
+	}
+	if rr.Status != registry.RunRunning {
+		return refuse("the run was marked failed after it")
+	}
+	b, err := inputfile.Read(ctx, "record", path, record.MaxFileSize)
+	if err != nil {
+		return refuse(err.Error())
+	}
+	jb, err := inputfile.Read(ctx, "journal", rr.JournalPath, record.MaxFileSize)
+	if err != nil {
+		return run.Outcome{}, err
+	}
+	if emb, err := record.EmbeddedJournal(b); err != nil || !bytes.Equal(emb, jb) {
+		return refuse("it does not carry the run's journal as it stands")
+	}
+	if rep := record.Verify(b, []*x509.Certificate{root}); !rep.OK() {
+		return refuse("it does not verify under the root")
+	}
+	r, err := run.Continue(ctx, env, rr)
+	if err != nil {
+		return run.Outcome{}, err
+	}
+	if err := r.Finish(ctx, nil, path); err != nil {
+		return run.Outcome{}, err
+	}
+	return run.Outcome{Summary: "completed with its record", Done: []string{"the signed record " + path + ", written before the run stopped"}}, nil
 }
