@@ -80,6 +80,11 @@ func Fleet(ctx context.Context, env run.Env, m *Manifest, req FleetRequest) (*Fl
 			return nil, err
 		}
 		res.Resumed = true
+		// A token the stop tore during its re-initialisation is named before anything else
+		// (a torn SoftHSM2 token fails its whole module), and the run stops there.
+		if err := readableReinits(ctx, r, m, tech); err != nil {
+			return res, r.Finish(ctx, err, "")
+		}
 		if path, ok := signedFleetRecord(ctx, env, runID, m); ok {
 			// Killed after its record was signed: all that is left is to say the run is complete.
 			res.RecordPath = path
@@ -235,8 +240,25 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 		if row.Reason == pki.ReasonKeyCompromise {
 			d.InvalidityDate = env.Clock()
 		}
+		if dev, err := env.Registry.Device(ctx, row.Serial); err != nil {
+			return err
+		} else if dev.Status == registry.DeviceDecommissioned {
+			// Decommissioned by another run meanwhile (a device whose token a stop left
+			// unreadable, decommissioned on its own as physical): nothing to erase; the
+			// registry keeps it as already decommissioned.
+			batch = append(batch, d)
+			continue
+		}
 		if row.Method.reaches() {
 			verification, begun, err := eraseOne(ctx, r, mods.Devices, row, req, tech)
+			var tu *TokenUnreadableError
+			if errors.As(err, &tu) {
+				tu.Fleet = true
+				if ferr := flush(); ferr != nil {
+					return ferr
+				}
+				return err
+			}
 			if err != nil && begun {
 				// Half erased: neither a success nor a failure to pass over, since nothing
 				// else could finish it once its key is gone. The run stops; run again to finish.
@@ -331,6 +353,62 @@ func eraseOne(ctx context.Context, r *run.Run, mod *hsm.Module, row Row, req Fle
 		return "", true, err
 	}
 	return res.Verification, true, nil
+}
+
+// readableReinits checks, for a fleet run taken up again, the token of every device whose
+// re-initialisation the stopped run began and did not finish: one that cannot be read is
+// journaled and returned as a TokenUnreadableError.
+func readableReinits(ctx context.Context, r *run.Run, m *Manifest, tech record.Actor) error {
+	pending := map[string]DeviceToken{}
+	for _, e := range r.Journal.Entries() {
+		switch e.Step {
+		case stepDevice:
+			p, err := record.Decode[DeviceFound](e)
+			if err != nil {
+				return err
+			}
+			pending[p.Serial] = DeviceToken{Token: p.Token, KeyID: p.KeyID}
+		case stepDeviceResume:
+			if e.Status == record.StatusNote {
+				p, err := record.Decode[DeviceFound](e)
+				if err != nil {
+					return err
+				}
+				delete(pending, p.Serial) // finished and verified on an earlier resume
+			}
+		}
+	}
+	done, err := r.Env.Registry.RunDoneSerials(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	var check []Row
+	for _, row := range m.Rows {
+		if _, ok := pending[row.Serial]; ok && row.Method == Reinit && !done[row.Serial] {
+			if dev, err := r.Env.Registry.Device(ctx, row.Serial); err == nil && dev.Status != registry.DeviceDecommissioned {
+				check = append(check, row)
+			}
+		}
+	}
+	if len(check) == 0 {
+		return nil
+	}
+	mod, err := r.Env.OpenDeviceModule(ctx)
+	if err != nil {
+		return err
+	}
+	defer mod.Close()
+	for _, row := range check {
+		one := Request{Serial: row.Serial, Method: row.Method}
+		if err := readableToken(ctx, mod, r.ID, one, pending[row.Serial]); err != nil {
+			var tu *TokenUnreadableError
+			if errors.As(err, &tu) {
+				tu.Fleet = true
+			}
+			return r.Fail(stepDeviceResume, tech, err)
+		}
+	}
+	return nil
 }
 
 // resumeErasureOf finishes, in a resumed run, the erasure of a device the stopped run had

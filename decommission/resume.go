@@ -214,12 +214,16 @@ func signedRecord(ctx context.Context, env run.Env, runID, issuerID string) (str
 type TokenUnreadableError struct {
 	Serial, Token, RunID string
 	Err                  error // what the module said
+	Fleet                bool  // the run is a fleet's
 }
 
 func (e *TokenUnreadableError) Error() string {
-	return fmt.Sprintf("device %s: its token %q cannot be read (%v): the run stopped while re-initialising it, which can leave a token torn, so Custos can neither erase nor verify it; "+
-		"take the token off the module (disconnect the device; for SoftHSM2, delete the token's folder), abort run %s, and decommission %s again with method physical and a witness who sees the device destroyed",
-		e.Serial, e.Token, e.Err, e.RunID, e.Serial)
+	what := fmt.Sprintf("device %s: its token %q cannot be read (%v): the run stopped while re-initialising it, which can leave a token torn, so Custos can neither erase nor verify it; "+
+		"take the token off the module (disconnect the device; for SoftHSM2, delete the token's folder), ", e.Serial, e.Token, e.Err)
+	if e.Fleet {
+		return what + fmt.Sprintf("decommission %s on its own with method physical and a witness who sees the device destroyed, then run the manifest again: a device decommissioned meanwhile is passed over", e.Serial)
+	}
+	return what + fmt.Sprintf("abort run %s, and decommission %s again with method physical and a witness who sees the device destroyed", e.RunID, e.Serial)
 }
 
 func (e *TokenUnreadableError) Unwrap() error { return e.Err }

@@ -137,3 +137,110 @@ func TestTornTokenDuringReinit(t *testing.T) {
 		t.Errorf("the record does not verify: %+v", rep.Checks)
 	}
 }
+
+// TestFleetReinitDiesHelper is the child of TestTornTokenDuringAFleetReinit: a fleet that dies
+// as its second device's erasure (a re-initialisation) begins.
+func TestFleetReinitDiesHelper(t *testing.T) {
+	dir := os.Getenv("CUSTOS_TEST_FLEET_REINIT_DIR")
+	if dir == "" {
+		t.Skip("child process of TestTornTokenDuringAFleetReinit")
+	}
+	env, done := openEnv(t, dir)
+	defer done()
+	erasures := 0
+	env.Progress = func(p run.Event) {
+		if p.Step.ID == stepErase.ID && p.Status == record.StatusBegin {
+			if erasures++; erasures == 2 {
+				os.Exit(3)
+			}
+		}
+	}
+	text, _ := os.ReadFile(filepath.Join(dir, "fleet.csv"))
+	m, err := ParseManifest(strings.NewReader(string(text)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	Fleet(context.Background(), env, m, FleetRequest{ManifestPath: filepath.Join(dir, "fleet.csv"), Technician: "Tess Tech",
+		OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)})
+	t.Fatal("the fleet was meant to die")
+}
+
+// The same in a fleet: running the manifest again names the torn token and how to go on, and
+// journals the attempt as failed; once the device is decommissioned on its own as physical
+// with a witness, the manifest runs to the end, passing it over as already decommissioned.
+func TestTornTokenDuringAFleetReinit(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.provision(t, "F-1")
+	before := f.tokenDirs()
+	p := f.provision(t, "F-2")
+	var tokenDir string
+	for _, d := range f.tokenDirs() {
+		if !slices.Contains(before, d) {
+			tokenDir = d
+		}
+	}
+	manifest := writeFile(t, filepath.Join(f.dir, "fleet.csv"), "serial,method,reason,note\nF-1,erase,,\nF-2,reinit,,\n")
+	f.env.Workspace.Close()
+	f.env.Registry.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFleetReinitDiesHelper$")
+	cmd.Env = append(os.Environ(), "CUSTOS_TEST_FLEET_REINIT_DIR="+f.dir)
+	if out, err := cmd.CombinedOutput(); cmd.ProcessState.ExitCode() != 3 {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	obj := filepath.Join(tokenDir, "token.object")
+	b, err := os.ReadFile(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(obj, b[:len(b)/3], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env, done := openEnv(t, f.dir)
+	defer done()
+	text, _ := os.ReadFile(manifest)
+	m, err := ParseManifest(strings.NewReader(string(text)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := FleetRequest{ManifestPath: manifest, Technician: "Tess Tech", Witness: "Wes Witness", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}
+	_, err = Fleet(ctx, env, m, req)
+	var tu *TokenUnreadableError
+	if !errors.As(err, &tu) || tu.Serial != p.Serial || !strings.Contains(err.Error(), "decommission F-2 on its own with method physical") ||
+		strings.Contains(err.Error(), "abort run") {
+		t.Fatalf("the fleet again with a torn token: %v", err)
+	}
+	jf, err := record.ReadJournalFile(env.JournalPath(FleetRunID(m)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resumes []string
+	for _, e := range jf.Entries {
+		if e.Step == stepDeviceResume {
+			resumes = append(resumes, string(e.Status))
+		}
+	}
+	if strings.Join(resumes, ",") != "failed" {
+		t.Errorf("the journal's device.resume entries: %v", resumes)
+	}
+
+	if err := os.RemoveAll(tokenDir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Decommission(ctx, env, Request{Serial: p.Serial, Method: Physical, Witness: "Wes Witness", Technician: "Tess Tech",
+		OpsPIN: []byte(opsPIN)}); err != nil {
+		t.Fatalf("decommission F-2 as physical: %v", err)
+	}
+	res, err := Fleet(ctx, env, m, req)
+	if err != nil {
+		t.Fatalf("the manifest again: %v", err)
+	}
+	if res.Decommissioned != 1 || res.AlreadyDone != 1 || res.Failed != 0 || res.RecordPath == "" {
+		t.Errorf("fleet: %+v", res)
+	}
+	f.env = env
+	b, _ = os.ReadFile(res.RecordPath)
+	if rep := record.Verify(b, f.root(t)); !rep.OK() {
+		t.Errorf("the fleet record does not verify: %+v", rep.Checks)
+	}
+}
