@@ -348,6 +348,9 @@ func RootCRL(ctx context.Context, env run.Env, q *quorum.Collector, req RootCRLR
 			return nil, fmt.Errorf("crl: %w", run.NewFieldError("Reason", "a root CRL revokes an issuing CA for one of %s, not %s", pki.ReasonNames(RootCRLReasons()), req.Reason))
 		}
 	}
+	if err := checkRootCRLWindow(ctx, env, q, req.NextUpdateDays); err != nil {
+		return nil, fmt.Errorf("crl: %w", err)
+	}
 	res := &RootCRLResult{}
 	rid, err := quorumRun(ctx, env, q, "crl", req.OpsPIN, func(r *run.Run, u *unlocked) error {
 		if serial != nil {
@@ -368,7 +371,8 @@ func RootCRL(ctx context.Context, env run.Env, q *quorum.Collector, req RootCRLR
 			days = u.plan.crlNextUpdateDays()
 		}
 		return r.Step(stepCRLSign, record.System, func() (any, error) {
-			c, err := run.SignCRL(ctx, env, u.root.ID, u.issuer(), time.Duration(days)*24*time.Hour)
+			c, err := run.SignCRL(ctx, env, u.root, u.issuer(), run.CRLRequest{NextUpdate: time.Duration(days) * 24 * time.Hour,
+				MaxNextUpdate: time.Duration(u.plan.crlNextUpdateDays()) * 24 * time.Hour})
 			if err != nil {
 				return nil, err
 			}
@@ -381,6 +385,32 @@ func RootCRL(ctx context.Context, env run.Env, q *quorum.Collector, req RootCRLR
 		return nil, err
 	}
 	return res, nil
+}
+
+// checkRootCRLWindow refuses, before the quorum is used, a root CRL that would stay current
+// longer than the plan's crl_next_update_days or past the root's notAfter (a *pki.LimitError).
+func checkRootCRLWindow(ctx context.Context, env run.Env, q *quorum.Collector, days int) error {
+	if days == 0 {
+		return nil
+	}
+	rq, err := collectedQuorum(ctx, env.Registry, q)
+	if err != nil {
+		return err
+	}
+	plan, err := ParsePlan(rq.Plan)
+	if err != nil {
+		return fmt.Errorf("the registry's plan of %s: %w", rq.CeremonyID, err)
+	}
+	root, err := env.Registry.Issuer(ctx, rq.CeremonyID)
+	if err != nil {
+		return err
+	}
+	cert, err := x509.ParseCertificate(root.Certificate)
+	if err != nil {
+		return err
+	}
+	now := env.Clock().Truncate(time.Second)
+	return pki.CheckNextUpdate(cert, now, now.AddDate(0, 0, days), time.Duration(plan.crlNextUpdateDays())*24*time.Hour)
 }
 
 // DestroyResult is the end of a root.

@@ -15,10 +15,12 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 
 	"github.com/custos-pki/custos/cli/audit"
 	"github.com/custos-pki/custos/cli/command"
+	"github.com/custos-pki/custos/pki"
 )
 
 // GUIFunc opens the main window. The cli package never imports the GUI; main passes it in.
@@ -48,6 +50,9 @@ func program(gui GUIFunc) *command.Program {
 		deviceProvision(), deviceImport(), deviceList(), deviceShow(),
 		decommissionCmd(), crlPublish(),
 	}
+	for i := range cmds {
+		cmds[i] = limitsAreUsage(cmds[i])
+	}
 	return &command.Program{
 		Name: "custos",
 		Intro: `Custos runs a medical-device manufacturer's private CA on an air-gapped workstation:
@@ -64,6 +69,25 @@ flags or missing input files.`,
 		Commands:   append(cmds, audit.Commands()...),
 		FieldFlags: fieldFlags,
 	}
+}
+
+// limitsAreUsage makes a date past its limit (a *pki.LimitError: a certificate that would
+// outlive its issuer, a CRL whose nextUpdate would pass its issuer's notAfter or the policy's
+// bound) a usage error, exit status 2, like any other value a person must choose again:
+// nothing was signed, and the message names the limit and what sets it.
+func limitsAreUsage(c command.Command) command.Command {
+	setup := c.Setup
+	c.Setup = func(fs *flag.FlagSet) command.Func {
+		run := setup(fs)
+		return func(ctx context.Context, s command.Streams, args []string) error {
+			err := run(ctx, s, args)
+			if le := new(pki.LimitError); errors.As(err, &le) {
+				return command.Usagef("%s", command.OneLine(err))
+			}
+			return err
+		}
+	}
+	return c
 }
 
 // fieldFlags names the flag that sets each field of a workflow request (the requests'

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/custos-pki/custos/internal/secret"
 	"github.com/custos-pki/custos/pki"
 	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/run"
 )
 
 func deviceProvision() command.Command {
@@ -186,13 +188,17 @@ func crlPublish() command.Command {
 			env := addEnvFlags(fs, "the workspace's")
 			issuer := fs.String("issuer", "", "issuing CA `ID` or common name")
 			opsPIN := opsPINFile(fs, "")
-			days := fs.Int("next-update-days", 30, "`DAYS` until the next CRL is due")
+			days := fs.Int("next-update-days", 30, "`DAYS` until the next CRL is due: at most 366, and never past the CA's notAfter")
+			budget := fs.Int("shard-budget", pki.DefaultShardBudget, "`BYTES` a CRL shard should stay within (default 64 KiB): larger shards are signed, and named")
 			return func(ctx context.Context, s command.Streams, args []string) error {
 				if err := command.Require(fs, "issuer"); err != nil {
 					return err
 				}
 				if *days <= 0 {
 					return command.Usagef("--next-update-days must be positive")
+				}
+				if *budget <= 0 {
+					return command.Usagef("--shard-budget must be positive")
 				}
 				pin, err := opsPIN.read(true)
 				if err != nil {
@@ -204,15 +210,29 @@ func crlPublish() command.Command {
 					return err
 				}
 				defer e.Close()
-				c, err := decommission.PublishCRL(ctx, e, *issuer, pin, time.Duration(*days)*24*time.Hour)
+				c, err := decommission.PublishCRL(ctx, e, *issuer, pin, run.CRLRequest{NextUpdate: time.Duration(*days) * 24 * time.Hour, ShardBudget: *budget})
 				if err != nil {
 					return err
 				}
 				fmt.Fprintf(s.Out, "CRL %d of %s: %d entries, next update %s\n  DER    %s\n  PEM    %s\n  sha256 %s\n",
 					c.Number, *issuer, c.Entries, c.NextUpdate.Format(time.DateOnly), c.DERPath, c.PEMPath, c.Fingerprint)
+				printShards(s, c)
 				return nil
 			}
 		},
+	}
+}
+
+// printShards reports a CRL set's shards: where, how many, the largest, and a warning for each
+// over the budget.
+func printShards(s command.Streams, c run.CRL) {
+	if c.Shards == 0 {
+		return
+	}
+	fmt.Fprintf(s.Out, "  shards %d, in %s (publish it as <base URL>/%s/)\n  largest shard %d: %d bytes\n",
+		c.Shards, c.ShardDir, filepath.Base(c.ShardDir), c.LargestShard, c.LargestSize)
+	for _, i := range c.OverBudget {
+		fmt.Fprintf(s.Err, "warning: shard %d passes the budget of %d bytes: devices may not hold it; an issuing CA with more shards would keep new devices' shards smaller\n", i, c.ShardBudget)
 	}
 }
 

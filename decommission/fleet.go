@@ -272,7 +272,7 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 	for _, id := range order {
 		iss := issuers[id]
 		err := r.Step(stepCRL, tech, func() (any, error) {
-			c, err := run.SignCRL(ctx, env, id, iss.Signer(), req.CRLNextUpdate)
+			c, err := run.SignCRL(ctx, env, iss.Entry, iss.Signer(), run.CRLRequest{NextUpdate: req.CRLNextUpdate, UpToLimit: true})
 			if err != nil {
 				return nil, err
 			}

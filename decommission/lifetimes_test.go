@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	zx509 "github.com/zmap/zcrypto/x509"
 	"github.com/zmap/zlint/v3"
@@ -157,5 +159,154 @@ func TestIssueCARefusesBadProfiles(t *testing.T) {
 	runs, _ := f.env.Registry.UnfinishedRuns(ctx)
 	if len(runs) != 0 {
 		t.Errorf("a refused request started a run: %+v", runs)
+	}
+}
+
+// pemOf converts a DER CRL to PEM with openssl, for openssl verify -CRLfile.
+func pemOf(t testing.TB, der string) string {
+	t.Helper()
+	out := strings.TrimSuffix(der, ".crl") + ".pem"
+	command(t, "openssl", "crl", "-inform", "DER", "-in", der, "-out", out)
+	return out
+}
+
+// chainFile writes the root and issuing CA certificates into one file for openssl -CAfile.
+func chainFile(t testing.TB, f *fixture, issuerID string) string {
+	t.Helper()
+	ctx := context.Background()
+	var b []byte
+	for _, id := range []string{"acme-root", issuerID} {
+		iss, err := f.env.Registry.Issuer(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = append(b, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: iss.Certificate})...)
+	}
+	path := filepath.Join(f.dir, "chain-"+issuerID+".pem")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// A decommission of a device of a CA with shards publishes the whole set under one CRL
+// number, and so does crl publish: the full CRL and every shard in one folder, each shard
+// listing only its own revoked devices behind a critical issuingDistributionPoint naming its
+// URL. openssl verify -crl_check finds a revoked device revoked by its own shard, and a device
+// of another shard good by its own.
+func TestCRLSetsPublished(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	ica := shardedCA(t, f, "Acme Sharded CA", 4)
+	f.issuer = ica.IssuerID
+	var devs []*Provisioned
+	for i := range 6 {
+		devs = append(devs, f.provision(t, fmt.Sprintf("SET-%d", i)))
+	}
+	revoked := devs[0]
+	res, err := Decommission(ctx, f.env, Request{Serial: revoked.Serial, Method: Erase, Technician: "Tess Tech",
+		OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.CRL.Shards != 4 || res.CRL.SetDir == "" {
+		t.Fatalf("the decommission's CRL is not a set: %+v", res.CRL)
+	}
+	c, err := PublishCRL(ctx, f.env, ica.IssuerID, []byte(opsPIN), run.CRLRequest{NextUpdate: 7 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Number != res.CRL.Number+1 || c.Shards != 4 || c.Entries != 1 {
+		t.Fatalf("publish: %+v after %d", c, res.CRL.Number)
+	}
+	want := []string{"full.crl", "full.pem"}
+	for i := range 4 {
+		want = append(want, filepath.Join(ica.IssuerID, fmt.Sprintf("%d.crl", i)))
+	}
+	for _, name := range want {
+		if _, err := os.Stat(filepath.Join(c.SetDir, name)); err != nil {
+			t.Errorf("the set lacks %s: %v", name, err)
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(c.SetDir, ica.IssuerID)); len(entries) != 4 {
+		t.Errorf("%d files in the shard folder, want 4", len(entries))
+	}
+	if latest, _ := f.env.Registry.LatestCRL(ctx, ica.IssuerID); latest.Number != c.Number || latest.Path != c.DERPath {
+		t.Errorf("the registry's latest CRL is %+v", latest)
+	}
+
+	chain := chainFile(t, f, ica.IssuerID)
+	full := command(t, "openssl", "crl", "-in", c.PEMPath, "-noout", "-text")
+	if strings.Contains(full, "Issuing Distribution Point") || !strings.Contains(full, "X509v3 CRL Number: \n                "+fmt.Sprint(c.Number)) {
+		t.Errorf("full CRL:\n%s", full)
+	}
+	mine := pki.ShardOf(revoked.Certificate.SerialNumber, 4)
+	for i := range 4 {
+		shard := pemOf(t, filepath.Join(c.ShardDir, fmt.Sprintf("%d.crl", i)))
+		text := command(t, "openssl", "crl", "-in", shard, "-noout", "-text", "-CAfile", chain)
+		url := fmt.Sprintf("http://pki.acme.example/crl/%s/%d.crl", ica.IssuerID, i)
+		for _, w := range []string{"X509v3 Issuing Distribution Point: critical", "URI:" + url, "Only User Certificates", "verify OK"} {
+			if !strings.Contains(text, w) {
+				t.Errorf("shard %d lacks %q:\n%s", i, w, text)
+			}
+		}
+		if listed := strings.Contains(text, strings.ToUpper(pki.SerialHex(revoked.Certificate.SerialNumber))); listed != (i == mine) {
+			t.Errorf("shard %d lists the revoked device: %v; its shard is %d", i, listed, mine)
+		}
+	}
+	// The revoked device against its own shard; every other device against its own.
+	for _, d := range devs {
+		shard := pemOf(t, filepath.Join(c.ShardDir, fmt.Sprintf("%d.crl", pki.ShardOf(d.Certificate.SerialNumber, 4))))
+		out, err := execOut("openssl", "verify", "-crl_check", "-CAfile", chain, "-CRLfile", shard, writePEM(t, f.dir, d.Certificate))
+		switch {
+		case d == revoked && (err == nil || !strings.Contains(out, "certificate revoked")):
+			t.Errorf("the revoked %s against its shard: %v\n%s", d.Serial, err, out)
+		case d != revoked && err != nil:
+			t.Errorf("%s against its shard: %v\n%s", d.Serial, err, out)
+		}
+	}
+}
+
+// A CRL that would stay current past the policy's bound (366 days for an issuing CA) or past
+// its CA's notAfter is refused with a *pki.LimitError naming the limit, before a CRL number is
+// allocated or the token opened.
+func TestCRLLimits(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	short := f.issueCA(t, ceremony.IssueCARequest{CommonName: "Acme One-Year CA", ValidityYears: 1})
+	for _, c := range []struct {
+		issuer string
+		days   int
+		bound  string
+	}{
+		{f.issuer, 100000, "the policy's maximum of 366 days after thisUpdate"},
+		{f.issuer, 4000, "the policy's maximum of 366 days after thisUpdate"},
+		{f.issuer, 367, "the policy's maximum of 366 days after thisUpdate"},
+		{short.IssuerID, 366, `the notAfter of issuer "Acme One-Year CA"`},
+	} {
+		before, _ := f.env.Registry.Issuer(ctx, c.issuer)
+		_, err := PublishCRL(ctx, f.env, c.issuer, []byte("not the PIN"), run.CRLRequest{NextUpdate: time.Duration(c.days) * 24 * time.Hour})
+		var le *pki.LimitError
+		if !errors.As(err, &le) || !strings.Contains(err.Error(), c.bound) {
+			t.Errorf("%s, %d days: %v, want a limit error naming %s", c.issuer, c.days, err, c.bound)
+		}
+		if after, _ := f.env.Registry.Issuer(ctx, c.issuer); after.LastCRLNumber != before.LastCRLNumber {
+			t.Errorf("%s, %d days: CRL number %d allocated", c.issuer, c.days, after.LastCRLNumber)
+		}
+	}
+	// Within the limits, the same CAs sign.
+	if _, err := PublishCRL(ctx, f.env, f.issuer, []byte(opsPIN), run.CRLRequest{NextUpdate: 366 * 24 * time.Hour}); err != nil {
+		t.Error(err)
+	}
+	if _, err := PublishCRL(ctx, f.env, short.IssuerID, []byte(opsPIN), run.CRLRequest{NextUpdate: 300 * 24 * time.Hour}); err != nil {
+		t.Error(err)
+	}
+	// A device certificate never outlives its issuer: an hour later, the one-year CA refuses
+	// a device of a year.
+	f.env.Now = func() time.Time { return short.Certificate.NotBefore.Add(time.Hour) }
+	_, err := Provision(ctx, f.env, ProvisionRequest{Issuer: short.IssuerID, Serial: "LONG-1", Model: "Pump", Token: "dev-LONG-1",
+		OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN), ValidityYears: 10})
+	if le := new(pki.LimitError); !errors.As(err, &le) {
+		t.Errorf("ten years from a one-year CA: %v", err)
 	}
 }

@@ -335,7 +335,7 @@ func revokePublishRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req R
 		return err
 	}
 	err = r.Step(stepCRL, tech, func() (any, error) {
-		c, err := run.SignCRL(ctx, env, iss.Entry.ID, iss.Signer(), req.CRLNextUpdate)
+		c, err := run.SignCRL(ctx, env, iss.Entry, iss.Signer(), run.CRLRequest{NextUpdate: req.CRLNextUpdate, UpToLimit: true})
 		if err != nil {
 			return nil, err
 		}
