@@ -47,7 +47,7 @@ func program(gui GUIFunc) *command.Program {
 		hsmList(), hsmCheck(),
 		runs(), resume(), abort(),
 		ceremonyRoot(), ceremonyIssueCA(), ceremonyCRL(), ceremonyReshare(), ceremonyRestore(), ceremonyDestroy(),
-		deviceProvision(), deviceImport(), deviceList(), deviceShow(),
+		deviceProvision(), deviceImport(), deviceList(), deviceShow(), deviceFind(), deviceHistoryCmd(),
 		decommissionCmd(), crlPublish(),
 	}
 	for i := range cmds {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -147,39 +146,6 @@ func deviceList() command.Command {
 	}
 }
 
-func deviceShow() command.Command {
-	return command.Command{
-		Name:    "device show",
-		Args:    "SERIAL",
-		Summary: "a device's certificates, key history and decommissioning, for forensics",
-		Setup: func(fs *flag.FlagSet) command.Func {
-			ws := command.WorkspaceFlag(fs)
-			return func(ctx context.Context, s command.Streams, args []string) error {
-				if len(args) != 1 {
-					return command.Usagef("name one device serial")
-				}
-				_, reg, done, err := registry.OpenWorkspaceReadOnly(ctx, *ws)
-				if errors.Is(err, registry.ErrEmptyWorkspace) {
-					return fmt.Errorf("device %s is not registered in this workspace (nothing has been done in it yet)", args[0])
-				}
-				if err != nil {
-					return err
-				}
-				defer done()
-				h, err := reg.DeviceHistory(ctx, args[0])
-				if errors.Is(err, registry.ErrNotFound) {
-					return fmt.Errorf("device %s is not registered in this workspace", args[0])
-				}
-				if err != nil {
-					return err
-				}
-				printHistory(s, h)
-				return nil
-			}
-		},
-	}
-}
-
 func crlPublish() command.Command {
 	return command.Command{
 		Name:    "crl publish",
@@ -233,29 +199,5 @@ func printShards(s command.Streams, c run.CRL) {
 		c.Shards, c.ShardDir, filepath.Base(c.ShardDir), c.LargestShard, c.LargestSize)
 	for _, i := range c.OverBudget {
 		fmt.Fprintf(s.Err, "warning: shard %d passes the budget of %d bytes: devices may not hold it; an issuing CA with more shards would keep new devices' shards smaller\n", i, c.ShardBudget)
-	}
-}
-
-func printHistory(s command.Streams, h registry.DeviceHistory) {
-	d := h.Device
-	fmt.Fprintf(s.Out, "device %s\n  model    %s\n  issuer   %s\n  status   %s\n  since    %s\n", d.Serial, d.Model, d.IssuerID, d.Status, d.RegisteredAt.UTC().Format(time.RFC3339))
-	for _, c := range h.Certificates {
-		fmt.Fprintf(s.Out, "  certificate %s  %s  valid %s to %s\n", c.Serial, c.Subject, c.NotBefore.UTC().Format(time.DateOnly), c.NotAfter.UTC().Format(time.DateOnly))
-	}
-	for _, k := range h.Keys {
-		id := fmt.Sprintf("%x", k.KeyID)
-		if id == "" {
-			id = fmt.Sprintf("sha256:%x", k.PublicKeySHA256[:8])
-		}
-		fmt.Fprintf(s.Out, "  key %s on %q, certified by %s\n", id, k.TokenLabel, k.CertSerial)
-		for _, ch := range k.History {
-			fmt.Fprintf(s.Out, "    %s  %s\n", ch.At.UTC().Format(time.RFC3339), ch.State)
-		}
-	}
-	for _, r := range h.Revocations {
-		fmt.Fprintf(s.Out, "  revoked %s at %s: %s\n", r.Serial, r.RevokedAt.UTC().Format(time.RFC3339), r.Reason)
-	}
-	for _, r := range h.Results {
-		fmt.Fprintf(s.Out, "  run %s: %s by %s (%s)\n", r.RunID, r.Outcome, r.Method, strings.TrimSpace(r.Verification))
 	}
 }
