@@ -218,10 +218,21 @@ type Unlocked struct {
 	Of        int `json:"of,omitempty"`
 }
 
-// IssuingCAMade is the payload of issue-ca.certificate.
+// IssuingCAMade is the payload of issue-ca.certificate: the CA, what its certificate allows,
+// and how it splits its device CRL (fixed for its life).
 type IssuingCAMade struct {
 	IssuerID string `json:"issuer_id"`
 	Certificate
+	Profile    CAProfile `json:"profile"`
+	CRLBaseURL string    `json:"crl_base_url,omitempty"`
+	CRLShards  int       `json:"crl_shards,omitempty"`
+}
+
+// CAProfile is what an issuing CA's certificate allows.
+type CAProfile struct {
+	ExtKeyUsages []string `json:"ext_key_usages"`
+	Policies     []string `json:"policies,omitempty"`
+	CAIssuers    []string `json:"ca_issuers,omitempty"`
 }
 
 // CARevoked is the payload of crl.revoke.

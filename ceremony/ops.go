@@ -153,6 +153,52 @@ type IssueCARequest struct {
 	ValidityYears int    // 0 means 10
 	OpsPIN        []byte // the operations token's operator PIN
 	Algorithm     keyalg.Algorithm
+	// ExtKeyUsages limit what the CA certifies: clientAuth when empty, serverAuth too for
+	// devices that serve TLS (pki.ParseExtKeyUsages); never anyExtendedKeyUsage.
+	ExtKeyUsages []x509.ExtKeyUsage
+	// Policies are certificate policy OIDs the CA asserts, and its devices with it.
+	Policies []x509.OID
+	// CAIssuersURL is the http URL where the root certificate is published (AIA caIssuers).
+	CAIssuersURL string
+	// CRLBaseURL, when set, splits the CA's device CRL into CRLShards shards (0 means 1): each
+	// device certificate it issues names its shard, CRLBaseURL/<issuer id>/<shard>.crl. Both
+	// are fixed for the CA's life.
+	CRLBaseURL string
+	CRLShards  int
+}
+
+// check refuses, naming the field, what the issuing CA could not carry, before the quorum is
+// asked for anything.
+func (req *IssueCARequest) check() error {
+	if strings.TrimSpace(req.CommonName) == "" {
+		return run.NewFieldError("CommonName", "the issuing CA needs a common name")
+	}
+	if len(req.OpsPIN) == 0 {
+		return run.NewFieldError("OpsPIN", "the operator PIN is needed: the issuing CA key is made on the operations token")
+	}
+	if err := (pki.IssuingCA{ExtKeyUsages: req.ExtKeyUsages}).CheckOptions(); err != nil {
+		return &run.FieldError{Name: "ExtKeyUsages", Problem: err.Error(), Err: err}
+	}
+	if err := (pki.IssuingCA{Policies: req.Policies}).CheckOptions(); err != nil {
+		return &run.FieldError{Name: "Policies", Problem: err.Error(), Err: err}
+	}
+	if err := (pki.IssuingCA{CAIssuersURL: req.CAIssuersURL}).CheckOptions(); err != nil {
+		return &run.FieldError{Name: "CAIssuersURL", Problem: err.Error(), Err: err}
+	}
+	switch {
+	case req.CRLBaseURL == "" && req.CRLShards != 0:
+		return run.NewFieldError("CRLShards", "%d CRL shards need the base URL they are published under", req.CRLShards)
+	case req.CRLBaseURL == "":
+		return nil
+	case req.CRLShards == 0:
+		req.CRLShards = 1
+	case req.CRLShards < 1 || req.CRLShards > pki.MaxCRLShards:
+		return run.NewFieldError("CRLShards", "%d CRL shards: give 1 to %d", req.CRLShards, pki.MaxCRLShards)
+	}
+	if err := (pki.CRLShards{BaseURL: req.CRLBaseURL, Count: req.CRLShards}).CheckBase(); err != nil {
+		return &run.FieldError{Name: "CRLBaseURL", Problem: err.Error(), Err: err}
+	}
+	return nil
 }
 
 // IssueCAResult is a new issuing CA.
@@ -168,11 +214,8 @@ type IssueCAResult struct {
 // IssueCA generates an issuing CA key on the operations token and signs its certificate with
 // the root, lint-then-sign. Nothing changes on a token until the quorum is checked.
 func IssueCA(ctx context.Context, env run.Env, q *quorum.Collector, req IssueCARequest) (*IssueCAResult, error) {
-	if strings.TrimSpace(req.CommonName) == "" {
-		return nil, fmt.Errorf("issue-ca: %w", run.NewFieldError("CommonName", "the issuing CA needs a common name"))
-	}
-	if len(req.OpsPIN) == 0 {
-		return nil, fmt.Errorf("issue-ca: %w", run.NewFieldError("OpsPIN", "the operator PIN is needed: the issuing CA key is made on the operations token"))
+	if err := req.check(); err != nil {
+		return nil, fmt.Errorf("issue-ca: %w", err)
 	}
 	if req.ValidityYears == 0 {
 		req.ValidityYears = 10
@@ -220,7 +263,8 @@ func IssueCA(ctx context.Context, env run.Env, q *quorum.Collector, req IssueCAR
 			}
 			cert, _, err := pki.Issue(pki.IssuingCA{CommonName: req.CommonName, Organization: u.plan.Certificate.Organization,
 				Country: u.plan.Certificate.Country, NotBefore: env.Clock(), ValidityYears: req.ValidityYears,
-				CRLDistributionPoint: u.plan.CRLDistributionPoint}, serial, key.Public(), u.issuer())
+				CRLDistributionPoint: u.plan.CRLDistributionPoint, ExtKeyUsages: req.ExtKeyUsages, Policies: req.Policies,
+				CAIssuersURL: req.CAIssuersURL}, serial, key.Public(), u.issuer())
 			if err != nil {
 				return nil, err
 			}
@@ -234,12 +278,13 @@ func IssueCA(ctx context.Context, env run.Env, q *quorum.Collector, req IssueCAR
 			}
 			if _, err := r.Registry().AddIssuer(ctx, registry.Issuer{ID: id, Kind: registry.IssuerIssuing, Certificate: cert.Raw,
 				ParentID: u.root.ID, CeremonyID: u.q.CeremonyID, Key: registry.KeyLocation{TokenLabel: u.q.OperationsToken,
-					KeyID: keyID, Algorithm: string(req.Algorithm)}}); err != nil {
+					KeyID: keyID, Algorithm: string(req.Algorithm)}, CRLBaseURL: req.CRLBaseURL, CRLShards: req.CRLShards}); err != nil {
 				os.Remove(path)
 				return nil, err
 			}
 			res.IssuerID, res.Certificate, res.Path = id, cert, path
-			return IssuingCAMade{IssuerID: id, Certificate: certificatePayload(cert, string(req.Algorithm), path)}, nil
+			return IssuingCAMade{IssuerID: id, Certificate: certificatePayload(cert, string(req.Algorithm), path),
+				CRLBaseURL: req.CRLBaseURL, CRLShards: req.CRLShards, Profile: caProfile(cert)}, nil
 		})
 		if err != nil {
 			return rollbackKey(ctx, r, ops, keyID, err)
@@ -252,6 +297,15 @@ func IssueCA(ctx context.Context, env run.Env, q *quorum.Collector, req IssueCAR
 	}
 	res.JournalPath = env.JournalPath(rid)
 	return res, nil
+}
+
+// caProfile says what an issuing CA certificate allows, for its journal entry.
+func caProfile(c *x509.Certificate) CAProfile {
+	p := CAProfile{ExtKeyUsages: pki.ExtKeyUsageNames(c.ExtKeyUsage), CAIssuers: c.IssuingCertificateURL}
+	for _, o := range c.Policies {
+		p.Policies = append(p.Policies, o.String())
+	}
+	return p
 }
 
 // rollbackKey destroys an unfinished issuing CA key and journals the outcome with its id. It
@@ -297,6 +351,9 @@ func RootCRL(ctx context.Context, env run.Env, q *quorum.Collector, req RootCRLR
 			return nil, fmt.Errorf("crl: %w", run.NewFieldError("Reason", "a root CRL revokes an issuing CA for one of %s, not %s", pki.ReasonNames(RootCRLReasons()), req.Reason))
 		}
 	}
+	if err := checkRootCRLWindow(ctx, env, q, req.NextUpdateDays); err != nil {
+		return nil, fmt.Errorf("crl: %w", err)
+	}
 	res := &RootCRLResult{}
 	rid, err := quorumRun(ctx, env, q, "crl", req.OpsPIN, func(r *run.Run, u *unlocked) error {
 		if serial != nil {
@@ -317,7 +374,8 @@ func RootCRL(ctx context.Context, env run.Env, q *quorum.Collector, req RootCRLR
 			days = u.plan.crlNextUpdateDays()
 		}
 		return r.Step(stepCRLSign, record.System, func() (any, error) {
-			c, err := run.SignCRL(ctx, r, u.root.ID, u.issuer(), time.Duration(days)*24*time.Hour)
+			c, err := run.SignCRL(ctx, r, u.root, u.issuer(), run.CRLRequest{NextUpdate: time.Duration(days) * 24 * time.Hour,
+				MaxNextUpdate: time.Duration(u.plan.crlNextUpdateDays()) * 24 * time.Hour})
 			if err != nil {
 				return nil, err
 			}
@@ -330,6 +388,32 @@ func RootCRL(ctx context.Context, env run.Env, q *quorum.Collector, req RootCRLR
 		return nil, err
 	}
 	return res, nil
+}
+
+// checkRootCRLWindow refuses, before the quorum is used, a root CRL that would stay current
+// longer than the plan's crl_next_update_days or past the root's notAfter (a *pki.LimitError).
+func checkRootCRLWindow(ctx context.Context, env run.Env, q *quorum.Collector, days int) error {
+	if days == 0 {
+		return nil
+	}
+	rq, err := collectedQuorum(ctx, env.Registry, q)
+	if err != nil {
+		return err
+	}
+	plan, err := ParsePlan(rq.Plan)
+	if err != nil {
+		return fmt.Errorf("the registry's plan of %s: %w", rq.CeremonyID, err)
+	}
+	root, err := env.Registry.Issuer(ctx, rq.CeremonyID)
+	if err != nil {
+		return err
+	}
+	cert, err := x509.ParseCertificate(root.Certificate)
+	if err != nil {
+		return err
+	}
+	now := env.Clock().Truncate(time.Second)
+	return pki.CheckNextUpdate(cert, now, now.AddDate(0, 0, days), time.Duration(plan.crlNextUpdateDays())*24*time.Hour)
 }
 
 // DestroyResult is the end of a root.

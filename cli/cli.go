@@ -15,10 +15,12 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 
 	"github.com/custos-pki/custos/cli/audit"
 	"github.com/custos-pki/custos/cli/command"
+	"github.com/custos-pki/custos/pki"
 )
 
 // GUIFunc opens the main window. The cli package never imports the GUI; main passes it in.
@@ -45,9 +47,12 @@ func program(gui GUIFunc) *command.Program {
 		hsmList(), hsmCheck(),
 		runs(), resume(), abort(),
 		ceremonyRoot(), ceremonyIssueCA(), ceremonyCRL(), ceremonyReshare(), ceremonyRestore(), ceremonyDestroy(),
-		deviceProvision(), deviceImport(), deviceList(), deviceShow(),
+		deviceProvision(), deviceImport(), deviceList(), deviceShow(), deviceFind(), deviceHistoryCmd(),
 		decommissionCmd(), crlPublish(),
 		registryRebuild(), registryBackup(),
+	}
+	for i := range cmds {
+		cmds[i] = limitsAreUsage(cmds[i])
 	}
 	return &command.Program{
 		Name: "custos",
@@ -68,27 +73,52 @@ flags or missing input files.`,
 	}
 }
 
+// limitsAreUsage makes a date past its limit (a *pki.LimitError: a certificate that would
+// outlive its issuer, a CRL whose nextUpdate would pass its issuer's notAfter or the policy's
+// bound) a usage error, exit status 2, like any other value a person must choose again:
+// nothing was signed, and the message names the limit and what sets it.
+func limitsAreUsage(c command.Command) command.Command {
+	setup := c.Setup
+	c.Setup = func(fs *flag.FlagSet) command.Func {
+		run := setup(fs)
+		return func(ctx context.Context, s command.Streams, args []string) error {
+			err := run(ctx, s, args)
+			if le := new(pki.LimitError); errors.As(err, &le) {
+				return command.Usagef("%s", command.OneLine(err))
+			}
+			return err
+		}
+	}
+	return c
+}
+
 // fieldFlags names the flag that sets each field of a workflow request (the requests'
 // Go field names), so a workflow's field error is printed with its flag.
 var fieldFlags = map[string]string{
-	"Backup":     "backup",
-	"CommonName": "name",
-	"Custodians": "custodians",
-	"DevicePIN":  "device-pin-file",
-	"Issuer":     "issuer",
-	"Manifest":   "manifest",
-	"Method":     "method",
-	"Model":      "model",
-	"Module":     "module",
-	"OpsPIN":     "ops-pin-file",
-	"Reason":     "reason",
-	"Revoke":     "revoke",
-	"Serial":     "serial",
-	"Technician": "technician",
-	"Threshold":  "threshold",
-	"Token":      "token",
-	"Witness":    "witness",
-	"Workspace":  "workspace",
+	"CAIssuersURL":   "ca-issuers-url",
+	"CRLBaseURL":     "crl-base-url",
+	"CRLShards":      "crl-shards",
+	"ExtKeyUsages":   "eku",
+	"Policies":       "policy",
+	"Backup":         "backup",
+	"CommonName":     "name",
+	"Custodians":     "custodians",
+	"DevicePIN":      "device-pin-file",
+	"Issuer":         "issuer",
+	"Manifest":       "manifest",
+	"Method":         "method",
+	"Model":          "model",
+	"Module":         "module",
+	"OpsPIN":         "ops-pin-file",
+	"Reason":         "reason",
+	"Revoke":         "revoke",
+	"Serial":         "serial",
+	"Technician":     "technician",
+	"Threshold":      "threshold",
+	"Token":          "token",
+	"Witness":        "witness",
+	"Workspace":      "workspace",
+	"InvalidityDate": "compromised-at",
 }
 
 func demo(gui GUIFunc) command.Command {

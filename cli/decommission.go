@@ -19,8 +19,10 @@ func decommissionCmd() command.Command {
 		Help: `One device: --serial SN --method erase|reinit|physical|unreachable. erase destroys the device's
 key and certificate on its token; reinit re-initialises the whole token (the device PIN is its
 SO PIN); physical and unreachable erase nothing and need a witness. The reason defaults to
-cessationOfOperation, or keyCompromise for unreachable. A fleet: --manifest FILE.csv with
-columns serial,method,reason[,note]; every bad line is reported before anything changes, and
+cessationOfOperation, or keyCompromise for unreachable; --compromised-at TIME (RFC 3339, or a
+date) says since when a keyCompromise key may be known (its invalidity date; default: the time
+of the run). A fleet: --manifest FILE.csv with columns serial,method,reason[,note][,compromised_at];
+every bad line is reported before anything changes, and
 running the same manifest again resumes it or, once complete, changes nothing.`,
 		Setup: func(fs *flag.FlagSet) command.Func {
 			df := addDeviceFlags(fs)
@@ -31,9 +33,19 @@ running the same manifest again resumes it or, once complete, changes nothing.`,
 			reason := fs.String("reason", "", "RFC 5280 `REASON`: "+pki.ReasonNames(decommission.Reasons(decommission.Erase))+" (default: the method's)")
 			fs.StringVar(&req.Technician, "technician", "", "the technician's `NAME`")
 			fs.StringVar(&req.Witness, "witness", "", "the witness's `NAME`")
+			compromisedAt := fs.String("compromised-at", "", "keyCompromise: since when the key may be known, `TIME` (2026-03-01T14:30:00Z or 2026-03-01; default: now)")
 			return func(ctx context.Context, s command.Streams, args []string) error {
 				if (req.Serial == "") == (*manifest == "") {
 					return command.Usagef("give either --serial or --manifest")
+				}
+				if *compromisedAt != "" {
+					if *manifest != "" {
+						return command.Usagef("--compromised-at is for one device; a manifest has a compromised_at column")
+					}
+					var err error
+					if req.InvalidityDate, err = decommission.ParseCompromisedAt(*compromisedAt); err != nil {
+						return command.Usagef("--compromised-at: %v", err)
+					}
 				}
 				if err := command.Require(fs, "technician"); err != nil {
 					return err
@@ -66,8 +78,12 @@ running the same manifest again resumes it or, once complete, changes nothing.`,
 				if err != nil {
 					return err
 				}
+				revoked := res.Reason.String()
+				if !res.InvalidityDate.IsZero() {
+					revoked += fmt.Sprintf(", compromised at %s (%s)", res.InvalidityDate.UTC().Format(time.RFC3339), res.InvalidityFrom)
+				}
 				fmt.Fprintf(s.Out, "device %s decommissioned (%s)\n  verification %s\n  revoked      %s\n  CRL          %d: %s\n  record       %s\n  journal      %s\n",
-					res.Serial, req.Method, res.Verification, res.Reason, res.CRL.Number, res.CRL.DERPath, res.RecordPath, res.JournalPath)
+					res.Serial, req.Method, res.Verification, revoked, res.CRL.Number, res.CRL.DERPath, res.RecordPath, res.JournalPath)
 				return nil
 			}
 		},

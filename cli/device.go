@@ -6,7 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -15,6 +15,7 @@ import (
 	"github.com/custos-pki/custos/internal/secret"
 	"github.com/custos-pki/custos/pki"
 	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/run"
 )
 
 func deviceProvision() command.Command {
@@ -145,39 +146,6 @@ func deviceList() command.Command {
 	}
 }
 
-func deviceShow() command.Command {
-	return command.Command{
-		Name:    "device show",
-		Args:    "SERIAL",
-		Summary: "a device's certificates, key history and decommissioning, for forensics",
-		Setup: func(fs *flag.FlagSet) command.Func {
-			ws := command.WorkspaceFlag(fs)
-			return func(ctx context.Context, s command.Streams, args []string) error {
-				if len(args) != 1 {
-					return command.Usagef("name one device serial")
-				}
-				_, reg, done, err := registry.OpenWorkspaceReadOnly(ctx, *ws)
-				if errors.Is(err, registry.ErrEmptyWorkspace) {
-					return fmt.Errorf("device %s is not registered in this workspace (nothing has been done in it yet)", args[0])
-				}
-				if err != nil {
-					return err
-				}
-				defer done()
-				h, err := reg.DeviceHistory(ctx, args[0])
-				if errors.Is(err, registry.ErrNotFound) {
-					return fmt.Errorf("device %s is not registered in this workspace", args[0])
-				}
-				if err != nil {
-					return err
-				}
-				printHistory(s, h)
-				return nil
-			}
-		},
-	}
-}
-
 func crlPublish() command.Command {
 	return command.Command{
 		Name:    "crl publish",
@@ -186,13 +154,17 @@ func crlPublish() command.Command {
 			env := addEnvFlags(fs, "the workspace's")
 			issuer := fs.String("issuer", "", "issuing CA `ID` or common name")
 			opsPIN := opsPINFile(fs, "")
-			days := fs.Int("next-update-days", 30, "`DAYS` until the next CRL is due")
+			days := fs.Int("next-update-days", 30, "`DAYS` until the next CRL is due: at most 366, and never past the CA's notAfter")
+			budget := fs.Int("shard-budget", pki.DefaultShardBudget, "`BYTES` a CRL shard should stay within (default 64 KiB): larger shards are signed, and named")
 			return func(ctx context.Context, s command.Streams, args []string) error {
 				if err := command.Require(fs, "issuer"); err != nil {
 					return err
 				}
 				if *days <= 0 {
 					return command.Usagef("--next-update-days must be positive")
+				}
+				if *budget <= 0 {
+					return command.Usagef("--shard-budget must be positive")
 				}
 				pin, err := opsPIN.read(true)
 				if err != nil {
@@ -204,38 +176,28 @@ func crlPublish() command.Command {
 					return err
 				}
 				defer e.Close()
-				c, err := decommission.PublishCRL(ctx, e, *issuer, pin, time.Duration(*days)*24*time.Hour)
+				c, err := decommission.PublishCRL(ctx, e, *issuer, pin, run.CRLRequest{NextUpdate: time.Duration(*days) * 24 * time.Hour, ShardBudget: *budget})
 				if err != nil {
 					return err
 				}
 				fmt.Fprintf(s.Out, "CRL %d of %s: %d entries, next update %s\n  DER    %s\n  PEM    %s\n  sha256 %s\n",
 					c.Number, *issuer, c.Entries, c.NextUpdate.Format(time.DateOnly), c.DERPath, c.PEMPath, c.Fingerprint)
+				printShards(s, c)
 				return nil
 			}
 		},
 	}
 }
 
-func printHistory(s command.Streams, h registry.DeviceHistory) {
-	d := h.Device
-	fmt.Fprintf(s.Out, "device %s\n  model    %s\n  issuer   %s\n  status   %s\n  since    %s\n", d.Serial, d.Model, d.IssuerID, d.Status, d.RegisteredAt.UTC().Format(time.RFC3339))
-	for _, c := range h.Certificates {
-		fmt.Fprintf(s.Out, "  certificate %s  %s  valid %s to %s\n", c.Serial, c.Subject, c.NotBefore.UTC().Format(time.DateOnly), c.NotAfter.UTC().Format(time.DateOnly))
+// printShards reports a CRL set's shards: where, how many, the largest, and a warning for each
+// over the budget.
+func printShards(s command.Streams, c run.CRL) {
+	if c.Shards == 0 {
+		return
 	}
-	for _, k := range h.Keys {
-		id := fmt.Sprintf("%x", k.KeyID)
-		if id == "" {
-			id = fmt.Sprintf("sha256:%x", k.PublicKeySHA256[:8])
-		}
-		fmt.Fprintf(s.Out, "  key %s on %q, certified by %s\n", id, k.TokenLabel, k.CertSerial)
-		for _, ch := range k.History {
-			fmt.Fprintf(s.Out, "    %s  %s\n", ch.At.UTC().Format(time.RFC3339), ch.State)
-		}
-	}
-	for _, r := range h.Revocations {
-		fmt.Fprintf(s.Out, "  revoked %s at %s: %s\n", r.Serial, r.RevokedAt.UTC().Format(time.RFC3339), r.Reason)
-	}
-	for _, r := range h.Results {
-		fmt.Fprintf(s.Out, "  run %s: %s by %s (%s)\n", r.RunID, r.Outcome, r.Method, strings.TrimSpace(r.Verification))
+	fmt.Fprintf(s.Out, "  shards %d, in %s (publish it as <base URL>/%s/)\n  largest shard %d: %d bytes\n",
+		c.Shards, c.ShardDir, filepath.Base(c.ShardDir), c.LargestShard, c.LargestSize)
+	for _, i := range c.OverBudget {
+		fmt.Fprintf(s.Err, "warning: shard %d passes the budget of %d bytes: devices may not hold it; an issuing CA with more shards would keep new devices' shards smaller\n", i, c.ShardBudget)
 	}
 }

@@ -129,12 +129,35 @@ issuing CA's certificate (lint-then-sign). Prints the issuing CA's id for --issu
 			req := ceremony.IssueCARequest{}
 			fs.StringVar(&req.CommonName, "name", "", "the issuing CA's common `NAME`")
 			fs.IntVar(&req.ValidityYears, "validity-years", 10, "validity in `YEARS`")
+			eku := fs.String("eku", "clientAuth", "what the CA may certify: `clientAuth` or clientAuth,serverAuth (never anyExtendedKeyUsage)")
+			fs.Func("policy", "a certificate policy `OID` the CA and its devices assert (repeatable)", func(v string) error {
+				o, err := pki.ParsePolicy(v)
+				if err == nil {
+					req.Policies = append(req.Policies, o)
+				}
+				return err
+			})
+			fs.StringVar(&req.CAIssuersURL, "ca-issuers-url", "", "http `URL` where the root certificate is published (AIA caIssuers)")
+			fs.StringVar(&req.CRLBaseURL, "crl-base-url", "", "http `URL` under which the CRL shards are published: each device names URL/<issuer>/<shard>.crl")
+			shards := fs.Int("crl-shards", 1, "how many CRL `N` shards, 1 to 65536, with --crl-base-url; fixed for the CA's life")
 			return func(ctx context.Context, s command.Streams, args []string) error {
 				if err := qf.check(fs); err != nil {
 					return err
 				}
 				if err := command.Require(fs, "name"); err != nil {
 					return err
+				}
+				var err error
+				if req.ExtKeyUsages, err = pki.ParseExtKeyUsages(*eku); err != nil {
+					return command.Usagef("--eku: %v", err)
+				}
+				switch {
+				case req.CRLBaseURL == "" && flagSet(fs, "crl-shards"):
+					return command.Usagef("--crl-shards needs --crl-base-url: the URL the shards are published under")
+				case req.CRLBaseURL != "" && (*shards < 1 || *shards > pki.MaxCRLShards):
+					return command.Usagef("--crl-shards %d: give 1 to %d", *shards, pki.MaxCRLShards)
+				case req.CRLBaseURL != "":
+					req.CRLShards = *shards
 				}
 				if err := command.RequireFile("ops-pin-file", qf.opsPIN.path); err != nil {
 					return err
@@ -146,8 +169,16 @@ issuing CA's certificate (lint-then-sign). Prints the issuing CA's id for --issu
 						return "", err
 					}
 					fp := pki.CertificateFingerprint(res.Certificate)
-					fmt.Fprintf(s.Out, "issuing CA %s: %s\n  certificate %s\n  serial      %s\n  sha256      %s\n  words       %s\n  key         on token %q\n  journal     %s\n",
-						res.IssuerID, res.Certificate.Subject.CommonName, res.Path, pki.SerialHex(res.Certificate.SerialNumber), fp, fp.Words(), res.Token, res.JournalPath)
+					fmt.Fprintf(s.Out, "issuing CA %s: %s\n  certificate %s\n  serial      %s\n  sha256      %s\n  words       %s\n  key         on token %q\n  certifies   %s\n",
+						res.IssuerID, res.Certificate.Subject.CommonName, res.Path, pki.SerialHex(res.Certificate.SerialNumber), fp, fp.Words(), res.Token,
+						strings.Join(pki.ExtKeyUsageNames(res.Certificate.ExtKeyUsage), ", "))
+					for _, o := range res.Certificate.Policies {
+						fmt.Fprintf(s.Out, "  policy      %s\n", o)
+					}
+					if req.CRLBaseURL != "" {
+						fmt.Fprintf(s.Out, "  CRL shards  %d, at %s/%s/<shard>.crl\n", req.CRLShards, req.CRLBaseURL, res.IssuerID)
+					}
+					fmt.Fprintf(s.Out, "  journal     %s\n", res.JournalPath)
 					return res.RunID, nil
 				})
 			}

@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"math/big"
 	"os"
 	"os/exec"
@@ -119,7 +118,7 @@ func BenchmarkCRLPublish1M(b *testing.B) {
 		defer op.Close()
 		meter := procstat.Start(b)
 		for b.Loop() {
-			c, err := run.SignCRL(ctx, op, "ica-bench", w.issuer, 30*24*time.Hour)
+			c, err := run.SignCRL(ctx, op, registry.Issuer{ID: "ica-bench"}, w.issuer, run.CRLRequest{NextUpdate: 30 * 24 * time.Hour})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -132,66 +131,32 @@ func BenchmarkCRLPublish1M(b *testing.B) {
 		meter.Report(b)
 	})
 	b.Run("shards-1000", func(b *testing.B) {
-		shards := pki.CRLShards{BaseURL: "http://pki.bench.example/crl", IssuerID: "ica-bench", Count: 1000}
+		// The same issuer, as the registry has it once it splits its CRL into 1,000 shards.
+		sharded := registry.Issuer{ID: "ica-bench", CRLBaseURL: "http://pki.bench.example/crl", CRLShards: 1000}
 		var largest int
+		op, err := run.StartOperation(ctx, run.Env{Registry: w.reg, Workspace: w.ws}, "crl-publish", "ica-bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer op.Close()
 		meter := procstat.Start(b)
 		for b.Loop() {
-			paths, set := publishCRLSet(b, w, shards)
-			if set.Full.Entries() != 1_000_000 {
-				b.Fatalf("%d entries", set.Full.Entries())
+			c, err := run.SignCRL(ctx, op, sharded, w.issuer, run.CRLRequest{NextUpdate: 30 * 24 * time.Hour})
+			if err != nil {
+				b.Fatal(err)
 			}
-			if over := set.OverBudget(pki.DefaultShardBudget); len(over) > 0 {
-				b.Fatalf("%d shards pass %d bytes", len(over), pki.DefaultShardBudget)
+			if c.Entries != 1_000_000 || c.Shards != 1000 {
+				b.Fatalf("%d entries, %d shards", c.Entries, c.Shards)
 			}
-			_, largest = set.Largest()
-			for _, p := range paths {
-				os.Remove(p)
+			if len(c.OverBudget) > 0 {
+				b.Fatalf("%d shards pass %d bytes", len(c.OverBudget), pki.DefaultShardBudget)
 			}
+			largest = c.LargestSize
+			os.RemoveAll(c.SetDir)
 		}
 		meter.Report(b)
 		b.ReportMetric(float64(largest)/1024, "shard-max-KiB")
 	})
-}
-
-// publishCRLSet does for a set what run.SignCRL does for a full CRL: the next CRL
-// number, the registry's revocations streamed into pki.SignCRLSet, and each CRL written
-// whole or not at all (the full one as DER and PEM, each shard as DER). It returns the files.
-func publishCRLSet(b *testing.B, w *crlWorld, shards pki.CRLShards) ([]string, *pki.CRLSet) {
-	ctx := context.Background()
-	number, err := w.reg.AllocateCRLNumber(ctx, "ica-bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	revoked := func(yield func(pki.Revocation, error) bool) {
-		for rv, err := range w.reg.Revocations(ctx, "ica-bench") {
-			if !yield(pki.Revocation{Serial: new(big.Int).SetBytes(rv.Serial), RevokedAt: rv.RevokedAt, Reason: pki.Reason(rv.Reason), InvalidityDate: rv.InvalidityDate}, err) || err != nil {
-				return
-			}
-		}
-	}
-	now := time.Now().UTC().Truncate(time.Second)
-	set, _, err := pki.SignCRLSet(pki.CRL{Number: big.NewInt(number), ThisUpdate: now, NextUpdate: now.AddDate(0, 0, 30), MaxNextUpdate: pki.DefaultMaxNextUpdate, Revoked: revoked}, shards, w.issuer)
-	if err != nil {
-		b.Fatal(err)
-	}
-	base := w.ws.Path("crl", fmt.Sprintf("ica-bench-%06d", number))
-	write := func(path string, write func(io.Writer) error) {
-		if err := workspace.WriteExclusive(path, 0o644, write); err != nil {
-			b.Fatal(err)
-		}
-	}
-	der := func(c *pki.SignedCRL) func(io.Writer) error {
-		return func(w io.Writer) error { _, err := c.WriteTo(w); return err }
-	}
-	paths := []string{base + ".crl", base + ".pem"}
-	write(paths[0], der(set.Full))
-	write(paths[1], set.Full.WritePEM)
-	for i, shard := range set.Shards {
-		p := fmt.Sprintf("%s-shard-%04d.crl", base, i)
-		write(p, der(shard))
-		paths = append(paths, p)
-	}
-	return paths, set
 }
 
 // BenchmarkOpenSSLGenCRL1M is `openssl ca -gencrl` over the same 1,000,000 serials, for

@@ -2,20 +2,30 @@ package decommission
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
 	"github.com/custos-pki/custos/run"
 )
 
-// PublishCRL signs a full CRL for an issuing CA with its key on the operations token, opened
-// with the caller's operator PIN.
-func PublishCRL(ctx context.Context, env run.Env, issuerRef string, opsPIN []byte, nextUpdate time.Duration) (run.CRL, error) {
+// PublishCRL signs an issuing CA's CRLs (its full CRL, and every shard when it splits its CRL)
+// with its key on the operations token, opened with the caller's operator PIN. A nextUpdate
+// past the CA's notAfter or the policy's bound is refused with a *pki.LimitError before the
+// token is opened.
+func PublishCRL(ctx context.Context, env run.Env, issuerRef string, opsPIN []byte, req run.CRLRequest) (run.CRL, error) {
 	if err := env.Workspace.CheckWritable(); err != nil {
 		return run.CRL{}, err
+	}
+	// The dates are checked before the token is opened: a refusal spends no PIN try.
+	if entry, err := env.Registry.Issuer(ctx, issuerRef); err == nil {
+		if cert, err := x509.ParseCertificate(entry.Certificate); err == nil {
+			if err := run.CheckCRLRequest(cert, env.Clock(), req); err != nil {
+				return run.CRL{}, fmt.Errorf("CRL of %s: %w", entry.ID, err)
+			}
+		}
 	}
 	mod, err := env.OpenModule(ctx, "")
 	if err != nil {
@@ -37,7 +47,7 @@ func PublishCRL(ctx context.Context, env run.Env, issuerRef string, opsPIN []byt
 	var c run.CRL
 	err = op.Step(stepCRL, record.System, func() (any, error) {
 		var err error
-		if c, err = run.SignCRL(ctx, op, iss.Entry.ID, iss.Signer(), nextUpdate); err != nil {
+		if c, err = run.SignCRL(ctx, op, iss.Entry, iss.Signer(), req); err != nil {
 			return nil, err
 		}
 		return c.Payload(iss.Entry.ID), nil

@@ -27,6 +27,7 @@ type fixture struct {
 	hsm    *testhsm.Env
 	issuer string
 	dir    string
+	shares map[int]string // the custodians' shares, for more quorum operations
 }
 
 type everyone struct{ shares map[int]string }
@@ -79,14 +80,27 @@ backup: false
 	if _, err := ceremony.Root(ctx, cenv, plan, []byte(opsPIN), people); err != nil {
 		t.Fatal(err)
 	}
-	q, _ := ceremony.LoadQuorum(ctx, reg, "acme-root")
-	q.Add(people.shares[1])
-	q.Add(people.shares[2])
-	ica, err := ceremony.IssueCA(ctx, cenv, q, ceremony.IssueCARequest{CommonName: "Acme Devices CA", OpsPIN: []byte(opsPIN)})
+	f := &fixture{env: run.Env{Workspace: ws, Registry: reg}, hsm: h, dir: dir, shares: people.shares}
+	f.issuer = f.issueCA(t, ceremony.IssueCARequest{CommonName: "Acme Devices CA"}).IssuerID
+	return f
+}
+
+// issueCA makes another issuing CA under the fixture's root, under quorum.
+func (f *fixture) issueCA(t testing.TB, req ceremony.IssueCARequest) *ceremony.IssueCAResult {
+	t.Helper()
+	ctx := context.Background()
+	q, err := ceremony.LoadQuorum(ctx, f.env.Registry, "acme-root")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{env: run.Env{Workspace: ws, Registry: reg}, hsm: h, issuer: ica.IssuerID, dir: dir}
+	q.Add(f.shares[1])
+	q.Add(f.shares[2])
+	req.OpsPIN = []byte(opsPIN)
+	ica, err := ceremony.IssueCA(ctx, f.env, q, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ica
 }
 
 func (f *fixture) provision(t testing.TB, serial string) *Provisioned {

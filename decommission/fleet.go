@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/custos-pki/custos/hsm"
-	"github.com/custos-pki/custos/pki"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
 	"github.com/custos-pki/custos/run"
@@ -127,6 +126,9 @@ func preflight(ctx context.Context, env run.Env, m *Manifest, req FleetRequest) 
 		if !r.Method.reaches() && strings.TrimSpace(req.Witness) == "" {
 			bad = append(bad, fieldRowError(r.Line, "Witness", "method %s needs a witness", r.Method))
 		}
+		if p := compromisedAtProblem(r.Reason, r.CompromisedAt, env.Clock()); p != "" {
+			bad = append(bad, RowError{Line: r.Line, Problem: "compromised_at: " + p})
+		}
 		if r.Method.reaches() && len(req.DevicePIN) == 0 {
 			bad = append(bad, fieldRowError(r.Line, "DevicePIN", "method %s needs the device PIN", r.Method))
 		}
@@ -202,6 +204,7 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 	handled := len(done)
 	r.Progress(run.Event{Step: stepFleet, Status: record.StatusBegin, Done: handled, Total: len(m.Rows)})
 	var batch []registry.Decommission
+	var given []CompromisedAt // the batch's invalidity dates the technician gave
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -212,13 +215,14 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 			if _, err := r.Registry().DecommissionDevices(context.WithoutCancel(ctx), batch); err != nil {
 				return nil, err
 			}
-			return BatchRevoked{Devices: len(batch), First: batch[0].DeviceSerial, Last: batch[len(batch)-1].DeviceSerial}, nil
+			return BatchRevoked{Devices: len(batch), First: batch[0].DeviceSerial, Last: batch[len(batch)-1].DeviceSerial,
+				Compromised: given}, nil
 		})
 		if err != nil {
 			return fmt.Errorf("devices %s to %s: %w", batch[0].DeviceSerial, batch[len(batch)-1].DeviceSerial, err)
 		}
 		handled += len(batch)
-		batch = batch[:0]
+		batch, given = batch[:0], nil
 		r.Progress(run.Event{Step: stepFleet, Status: record.StatusNote, Done: handled, Total: len(m.Rows)})
 		return nil
 	}
@@ -237,8 +241,9 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 		if row.Method == Unreachable {
 			d.KeyState = registry.KeyCompromised
 		}
-		if row.Reason == pki.ReasonKeyCompromise {
-			d.InvalidityDate = env.Clock()
+		var from string
+		if d.InvalidityDate, from = invalidity(row.Reason, row.CompromisedAt, d.At); from == FromTechnician {
+			given = append(given, CompromisedAt{Serial: row.Serial, At: d.InvalidityDate})
 		}
 		if dev, err := env.Registry.Device(ctx, row.Serial); err != nil {
 			return err
@@ -294,7 +299,7 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 	for _, id := range order {
 		iss := issuers[id]
 		err := r.Step(stepCRL, tech, func() (any, error) {
-			c, err := run.SignCRL(ctx, r, id, iss.Signer(), req.CRLNextUpdate)
+			c, err := run.SignCRL(ctx, r, iss.Entry, iss.Signer(), run.CRLRequest{NextUpdate: req.CRLNextUpdate, UpToLimit: true})
 			if err != nil {
 				return nil, err
 			}
@@ -309,7 +314,7 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 		}
 	}
 	// The record holds the journal, so only its failure can be journaled, not its start.
-	if err := fleetRecord(ctx, r, mods.Ops, req, issuers, order, res); err != nil {
+	if err := fleetRecord(ctx, r, mods.Ops, req, compromisedGiven(m), issuers, order, res); err != nil {
 		return r.Fail(stepRecord.ID, tech, err)
 	}
 	return nil
@@ -451,7 +456,8 @@ func resumeErasureOf(ctx context.Context, r *run.Run, mod *hsm.Module, row Row, 
 
 // fleetRecord writes the signed fleet record, with every device in its table and the results
 // attached as CSV.
-func fleetRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req FleetRequest, issuers map[string]*run.Issuer, order []string, res *FleetResult) error {
+func fleetRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req FleetRequest, given map[string]bool,
+	issuers map[string]*run.Issuer, order []string, res *FleetResult) error {
 	env := r.Env
 	var names []string
 	for _, id := range order {
@@ -470,7 +476,8 @@ func fleetRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req FleetRequ
 	}
 	var csvBuf bytes.Buffer
 	w := csv.NewWriter(&csvBuf)
-	w.Write([]string{"serial", "outcome", "method", "reason", "revoked_serials", "key_ids", "verification", "crl_number", "note"})
+	w.Write([]string{"serial", "outcome", "method", "reason", "revoked_serials", "key_ids", "verification", "crl_number", "note",
+		"invalidity_date", "invalidity_date_from"})
 	res.Decommissioned, res.AlreadyDone, res.Failed = 0, 0, 0
 	for dr, err := range env.Registry.RunResults(ctx, res.RunID) {
 		if err != nil {
@@ -484,8 +491,12 @@ func fleetRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req FleetRequ
 		default:
 			res.Failed++
 		}
+		from := FromRunTime
+		if given[dr.DeviceSerial] {
+			from = FromTechnician
+		}
 		row := record.DeviceRow{Serial: dr.DeviceSerial, Method: dr.Method, Verification: dr.Verification,
-			Reason: dr.Reason.String(), Outcome: string(dr.Outcome), Time: dr.At}
+			Reason: dr.Reason.String() + invalidityText(dr.InvalidityDate, from), Outcome: string(dr.Outcome), Time: dr.At}
 		var serials, keys []string
 		for _, s := range dr.RevokedSerials {
 			serials = append(serials, s.String())
@@ -495,7 +506,14 @@ func fleetRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req FleetRequ
 		}
 		row.CertSerials, row.KeyIDs = strings.Join(serials, " "), strings.Join(keys, " ")
 		d.Devices = append(d.Devices, row)
-		w.Write([]string{dr.DeviceSerial, string(dr.Outcome), dr.Method, row.Reason, row.CertSerials, row.KeyIDs, dr.Verification, fmt.Sprint(dr.CRLNumber), dr.Note})
+		inval := ""
+		if !dr.InvalidityDate.IsZero() {
+			inval = dr.InvalidityDate.UTC().Format(time.RFC3339)
+		} else {
+			from = ""
+		}
+		w.Write([]string{dr.DeviceSerial, string(dr.Outcome), dr.Method, dr.Reason.String(), row.CertSerials, row.KeyIDs, dr.Verification,
+			fmt.Sprint(dr.CRLNumber), dr.Note, inval, from})
 	}
 	w.Flush()
 	d.ResultsCSV = csvBuf.Bytes()
@@ -505,6 +523,18 @@ func fleetRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req FleetRequ
 		return fmt.Errorf("devices revoked, but the record could not be written: %w", err)
 	}
 	return nil
+}
+
+// compromisedGiven is the set of a manifest's devices whose invalidity date the technician
+// gave in its compromised_at column; usually none, so it costs nothing for a large fleet.
+func compromisedGiven(m *Manifest) map[string]bool {
+	given := map[string]bool{}
+	for _, row := range m.Rows {
+		if !row.CompromisedAt.IsZero() {
+			given[row.Serial] = true
+		}
+	}
+	return given
 }
 
 // startFleetJournal writes a fleet journal's first entry, which manifest and by whom, unless

@@ -131,6 +131,7 @@ type Revoked struct {
 	KeyState       string    `json:"key_state"`
 	At             time.Time `json:"at"`
 	InvalidityDate time.Time `json:"invalidity_date,omitzero"`
+	InvalidityFrom string    `json:"invalidity_date_from,omitempty"` // FromTechnician or FromRunTime
 	Verification   string    `json:"verification"`
 	Revoked        []string  `json:"revoked"`
 }
@@ -166,6 +167,15 @@ type BatchRevoked struct {
 	Devices int    `json:"devices"`
 	First   string `json:"first"`
 	Last    string `json:"last"`
+	// Compromised lists the batch's devices whose invalidity date the technician gave (a
+	// compromised_at column); the other keyCompromise revocations are dated the batch's time.
+	Compromised []CompromisedAt `json:"compromised_at,omitempty"`
+}
+
+// CompromisedAt is a device's invalidity date as the technician gave it.
+type CompromisedAt struct {
+	Serial string    `json:"serial"`
+	At     time.Time `json:"at"`
 }
 
 // DeviceProvisioned is the payload of device.provision: the device made, its token, key and

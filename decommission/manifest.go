@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/custos-pki/custos/internal/inputfile"
 	"github.com/custos-pki/custos/pki"
@@ -22,6 +23,9 @@ type Row struct {
 	Method Method
 	Reason pki.Reason
 	Note   string
+	// CompromisedAt is the compromised_at column: since when a keyCompromise revocation's key
+	// may be known (its invalidity date); zero: the run's time.
+	CompromisedAt time.Time
 }
 
 // Manifest is a parsed fleet manifest.
@@ -91,7 +95,7 @@ func LoadManifest(ctx context.Context, path string) (*Manifest, error) {
 }
 
 // ParseManifest reads a fleet manifest: CSV with a header row naming the columns serial,
-// method, reason and (optionally) note. Every bad line is reported, with its number, before
+// method, reason and (optionally) note and compromised_at (see ParseCompromisedAt). Every bad line is reported, with its number, before
 // anything is done: a *ManifestError lists them; Manifest holds the good rows.
 func ParseManifest(r io.Reader) (*Manifest, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxManifest+1))
@@ -120,7 +124,7 @@ func parseManifest(data []byte) (*Manifest, error) {
 	}
 	for _, need := range []string{"serial", "method", "reason"} {
 		if _, ok := col[need]; !ok {
-			return nil, fmt.Errorf("manifest: line 1: the header has no %q column (it needs serial,method,reason and may have note)", need)
+			return nil, fmt.Errorf("manifest: line 1: the header has no %q column (it needs serial,method,reason and may have note and compromised_at)", need)
 		}
 	}
 	var bad ManifestError
@@ -168,6 +172,13 @@ func parseManifest(data []byte) (*Manifest, error) {
 			row.Reason = row.Method.DefaultReason()
 		} else if !validReason(row.Reason) {
 			problems = append(problems, fmt.Sprintf("a device is not revoked for %s; use one of %s", row.Reason, pki.ReasonNames(reasons)))
+		}
+		if at := get("compromised_at"); at != "" {
+			if row.CompromisedAt, err = ParseCompromisedAt(at); err != nil {
+				problems = append(problems, "compromised_at: "+err.Error())
+			} else if row.Method.reaches() || row.Reason != pki.ReasonKeyCompromise {
+				problems = append(problems, "compromised_at is for an unreachable device revoked keyCompromise")
+			}
 		}
 		if len(problems) > 0 {
 			bad = append(bad, RowError{Line: line, Problem: strings.Join(problems, "; ")})

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/internal/inputfile"
@@ -58,9 +59,6 @@ func Provision(ctx context.Context, env run.Env, req ProvisionRequest) (*Provisi
 	if _, err := env.Registry.Device(ctx, req.Serial); err == nil {
 		return nil, run.NewFieldError("Serial", "provision: device %s is already registered", req.Serial)
 	}
-	if req.ValidityYears == 0 {
-		req.ValidityYears = 10
-	}
 	mods, err := env.OpenModules(ctx)
 	if err != nil {
 		return nil, err
@@ -106,7 +104,7 @@ func Provision(ctx context.Context, env run.Env, req ProvisionRequest) (*Provisi
 
 // provision makes the device on a free slot of mod and registers it through op.
 func provision(ctx context.Context, op *run.Run, mod *hsm.Module, req ProvisionRequest, ca *run.Issuer) (*Provisioned, error) {
-	env, iss, issCert := op.Env, ca.Entry, ca.Certificate
+	env, iss := op.Env, ca.Entry
 	slot, err := mod.FreeSlot(ctx)
 	if err != nil {
 		return nil, err
@@ -135,9 +133,7 @@ func provision(ctx context.Context, op *run.Run, mod *hsm.Module, req ProvisionR
 	if err != nil {
 		return nil, err
 	}
-	cert, _, err := pki.Issue(pki.DeviceIdentity{SerialNumber: req.Serial, Manufacturer: issCert.Subject.Organization[0],
-		Model: req.Model, NotBefore: env.Clock(), ValidityYears: min(req.ValidityYears, yearsLeft(issCert, env))},
-		serial, key.Public(), ca.Signer())
+	cert, _, err := pki.Issue(deviceProfile(ca, req.Serial, req.Model, env.Clock(), req.ValidityYears), serial, key.Public(), ca.Signer())
 	if err != nil {
 		return nil, err
 	}
@@ -158,8 +154,23 @@ func provision(ctx context.Context, op *run.Run, mod *hsm.Module, req ProvisionR
 	return &Provisioned{Serial: req.Serial, Token: req.Token, KeyID: id, Certificate: cert}, nil
 }
 
-func yearsLeft(issuer *x509.Certificate, env run.Env) int {
-	return max(1, int(issuer.NotAfter.Sub(env.Clock()).Hours()/24/366))
+// deviceProfile is the certificate the issuing CA ca gives device serial of model: valid from
+// notBefore for years (10 when 0), or as many whole years as the CA has left; asserting the
+// CA's policies; naming its shard's CRL when the CA splits its CRL.
+func deviceProfile(ca *run.Issuer, serial, model string, notBefore time.Time, years int) pki.DeviceIdentity {
+	if years == 0 {
+		years = 10
+	}
+	p := pki.DeviceIdentity{SerialNumber: serial, Manufacturer: ca.Certificate.Subject.Organization[0], Model: model,
+		NotBefore: notBefore, ValidityYears: min(years, yearsLeft(ca.Certificate, notBefore)), Policies: ca.Certificate.Policies}
+	if sh, ok := ca.Entry.Shards(); ok {
+		p.CRLShards = sh
+	}
+	return p
+}
+
+func yearsLeft(issuer *x509.Certificate, now time.Time) int {
+	return max(1, int(issuer.NotAfter.Sub(now).Hours()/24/366))
 }
 
 // Import registers devices from existing certificates (PEM or DER files, or folders of them),

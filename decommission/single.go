@@ -71,7 +71,7 @@ type Request struct {
 	Serial         string
 	Method         Method
 	Reason         pki.Reason // zero: the method's default
-	InvalidityDate time.Time  // for keyCompromise: since when the key may be known; zero: now
+	InvalidityDate time.Time  // for keyCompromise: since when the key may be known (--compromised-at); zero: the run's time
 	Technician     string
 	Witness        string
 	Note           string
@@ -82,17 +82,21 @@ type Request struct {
 
 // Result is what a decommission did.
 type Result struct {
-	RunID        string
-	Serial       string
-	Token        string
-	Destroyed    []string // objects destroyed
-	Remaining    string   // what the verification found
-	Reason       pki.Reason
-	RevokedAt    time.Time
-	CRL          run.CRL
-	RecordPath   string
-	JournalPath  string
-	Verification string
+	RunID     string
+	Serial    string
+	Token     string
+	Destroyed []string // objects destroyed
+	Remaining string   // what the verification found
+	Reason    pki.Reason
+	RevokedAt time.Time
+	// InvalidityDate is a keyCompromise revocation's invalidity date, and InvalidityFrom who
+	// set it: FromTechnician or FromRunTime.
+	InvalidityDate time.Time
+	InvalidityFrom string
+	CRL            run.CRL
+	RecordPath     string
+	JournalPath    string
+	Verification   string
 }
 
 // check refuses a request missing what its method needs, naming the field, and fills in the
@@ -132,6 +136,9 @@ func (req *Request) check() error {
 func Decommission(ctx context.Context, env run.Env, req Request) (*Result, error) {
 	if err := req.check(); err != nil {
 		return nil, err
+	}
+	if p := compromisedAtProblem(req.Reason, req.InvalidityDate, env.Clock()); p != "" {
+		return nil, run.NewFieldError("InvalidityDate", "decommission %s: %s", req.Serial, p)
 	}
 	dev, err := env.Registry.Device(ctx, req.Serial)
 	if errors.Is(err, registry.ErrNotFound) {
@@ -305,13 +312,8 @@ func revokePublishRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req R
 	if req.Method == Unreachable {
 		keyState = registry.KeyCompromised
 	}
-	var inval time.Time
-	if req.Reason == pki.ReasonKeyCompromise {
-		inval = req.InvalidityDate
-		if inval.IsZero() {
-			inval = env.Clock()
-		}
-	}
+	inval, from := invalidity(req.Reason, req.InvalidityDate, env.Clock())
+	res.InvalidityDate, res.InvalidityFrom = inval, from
 	var results []registry.DeviceResult
 	err := r.Step(stepRevoke, tech, func() (any, error) {
 		d := registry.Decommission{RunID: res.RunID, DeviceSerial: req.Serial, Method: string(req.Method),
@@ -322,7 +324,7 @@ func revokePublishRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req R
 			return nil, err
 		}
 		p := Revoked{Serial: req.Serial, Method: req.Method, Reason: req.Reason.String(), KeyState: string(keyState),
-			At: d.At, InvalidityDate: inval, Verification: res.Verification}
+			At: d.At, InvalidityDate: inval, InvalidityFrom: from, Verification: res.Verification}
 		for _, dr := range results {
 			for _, sn := range dr.RevokedSerials {
 				p.Revoked = append(p.Revoked, sn.String())
@@ -335,7 +337,7 @@ func revokePublishRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req R
 		return err
 	}
 	err = r.Step(stepCRL, tech, func() (any, error) {
-		c, err := run.SignCRL(ctx, r, iss.Entry.ID, iss.Signer(), req.CRLNextUpdate)
+		c, err := run.SignCRL(ctx, r, iss.Entry, iss.Signer(), run.CRLRequest{NextUpdate: req.CRLNextUpdate, UpToLimit: true})
 		if err != nil {
 			return nil, err
 		}
@@ -366,8 +368,11 @@ func writeRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req Request, 
 	d := &record.Destruction{ID: res.RunID, Outcome: "decommissioned", Technician: req.Technician, Witness: req.Witness,
 		Issuer: iss.Entry.ID + " (" + iss.Certificate.Subject.CommonName + ")", CRLNumber: res.CRL.Number, CRLFile: res.CRL.DERPath,
 		Manufacturer: strings.Join(iss.Certificate.Subject.Organization, ", ")}
+	_, from := invalidity(req.Reason, req.InvalidityDate, time.Time{})
 	for _, dr := range results {
-		d.Devices = append(d.Devices, deviceRow(ctx, env, dr))
+		row := deviceRow(ctx, env, dr)
+		row.Reason += invalidityText(dr.InvalidityDate, from)
+		d.Devices = append(d.Devices, row)
 	}
 	res.RecordPath, err = writeDestruction(ctx, r, d, signer)
 	if err != nil {

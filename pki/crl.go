@@ -492,7 +492,7 @@ func newCRLHeader(crl CRL, issuer Issuer) (*crlHeader, error) {
 	if !next.After(this) {
 		return nil, fmt.Errorf("CRL.NextUpdate (%s) must be after CRL.ThisUpdate (%s)", next.Format(timeLayout), this.Format(timeLayout))
 	}
-	if err := checkNextUpdate(ic, this, next, crl.MaxNextUpdate); err != nil {
+	if err := CheckNextUpdate(ic, this, next, crl.MaxNextUpdate); err != nil {
 		return nil, err
 	}
 	number := new(big.Int).Set(crl.Number)

@@ -41,8 +41,9 @@ func LatestNextUpdate(issuer *x509.Certificate, thisUpdate time.Time, max time.D
 	return limit, bound
 }
 
-// checkNextUpdate applies LatestNextUpdate.
-func checkNextUpdate(issuer *x509.Certificate, this, next time.Time, max time.Duration) error {
+// CheckNextUpdate refuses, with a *LimitError, a nextUpdate past LatestNextUpdate: what
+// SignCRL and SignCRLSet check, for a caller that asks before it allocates a CRL number.
+func CheckNextUpdate(issuer *x509.Certificate, this, next time.Time, max time.Duration) error {
 	if max <= 0 {
 		return fmt.Errorf("CRL.MaxNextUpdate is %v: pass the policy's limit (DefaultMaxNextUpdate for an issuing CA, the plan's for a root)", max)
 	}

@@ -149,6 +149,25 @@ func (p RootCA) template(serial *big.Int, pub crypto.PublicKey) (*x509.Certifica
 	return t, nil
 }
 
+// CheckOptions checks what an issuing CA states beyond its names (its extended key usages,
+// policies, caIssuers URL and CRL distribution point) without a key, so that a request is
+// refused before the CA's key is made.
+func (p IssuingCA) CheckOptions() error {
+	if _, err := distributionPoints("IssuingCA", p.CRLDistributionPoint); err != nil {
+		return err
+	}
+	if _, err := caExtKeyUsages(p.ExtKeyUsages); err != nil {
+		return err
+	}
+	if _, err := checkPolicies("IssuingCA.Policies", p.Policies); err != nil {
+		return err
+	}
+	if p.CAIssuersURL != "" {
+		return checkURL("IssuingCA.CAIssuersURL", p.CAIssuersURL, "http")
+	}
+	return nil
+}
+
 func (p IssuingCA) template(serial *big.Int, pub crypto.PublicKey) (*x509.Certificate, error) {
 	subject, err := caSubject("IssuingCA", p.CommonName, p.Organization, p.Country)
 	if err != nil {

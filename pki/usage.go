@@ -27,6 +27,16 @@ func extKeyUsageName(u x509.ExtKeyUsage) string {
 	return fmt.Sprintf("ExtKeyUsage(%d)", int(u))
 }
 
+// ExtKeyUsageNames names extended key usages as RFC 5280 does ("clientAuth", "serverAuth"),
+// in their order.
+func ExtKeyUsageNames(us []x509.ExtKeyUsage) []string {
+	out := make([]string, len(us))
+	for i, u := range us {
+		out[i] = extKeyUsageName(u)
+	}
+	return out
+}
+
 // caUsages are the extended key usages an issuing CA of device identities may have.
 var caUsages = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}
 

@@ -46,9 +46,10 @@ func TestRebuildEqualsLive(t *testing.T) {
 	if err := run.SaveModule(ctx, w.env, w.hsm.ModulePath); err != nil {
 		t.Fatal(err)
 	}
-	// A second issuing CA, revoked by a root CRL with a record; a root CRL without an operator
+	// A second issuing CA, its device CRL split into shards, revoked by a root CRL with a record; a root CRL without an operator
 	// PIN, so without a record.
-	ica2, err := ceremony.IssueCA(ctx, w.env, w.quorum(t, 2, 3), ceremony.IssueCARequest{CommonName: "Acme Devices CA 2", OpsPIN: []byte(opsPIN)})
+	ica2, err := ceremony.IssueCA(ctx, w.env, w.quorum(t, 2, 3), ceremony.IssueCARequest{CommonName: "Acme Devices CA 2", OpsPIN: []byte(opsPIN),
+		CRLBaseURL: "http://pki.acme.example/crl", CRLShards: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +108,7 @@ func TestRebuildEqualsLive(t *testing.T) {
 	if !res.Resumed || res.Decommissioned != 4 || res.Failed != 1 {
 		t.Fatalf("fleet: %+v", res)
 	}
-	if _, err := decommission.PublishCRL(ctx, w.env, w.issuer, []byte(opsPIN), 7*24*time.Hour); err != nil {
+	if _, err := decommission.PublishCRL(ctx, w.env, w.issuer, []byte(opsPIN), run.CRLRequest{NextUpdate: 7 * 24 * time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	// The quorum's life: a reshare, a restore into a new token, an issuing CA from the restored

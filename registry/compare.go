@@ -34,7 +34,8 @@ var canonicalQueries = map[string]string{
 	"runs":              `SELECT id, kind, operation, subject, status, journal_path, record_path, note, started_at, finished_at FROM %[1]s.runs`,
 	"decommission_runs": `SELECT run_id, manifest_path, manifest_sha256, technician, witness FROM %[1]s.decommission_runs`,
 	"issuers": `SELECT i.id, i.kind, i.common_name, i.serial, i.cert_der, i.cert_sha256, p.id AS parent, i.ceremony_id,
-		i.token_label, i.key_id, i.key_algorithm, i.status, i.created_at, i.destroyed_at, i.last_crl_number
+		i.token_label, i.key_id, i.key_algorithm, i.status, i.created_at, i.destroyed_at, i.last_crl_number,
+		i.crl_base_url, i.crl_shards
 		FROM %[1]s.issuers i LEFT JOIN %[1]s.issuers p ON p.num = i.parent_num`,
 	"role_certs": `SELECT c.role, i.id AS issuer, c.ceremony_id, c.common_name, c.serial, c.cert_der, c.cert_sha256, c.token_label,
 		c.key_id, c.key_algorithm, c.status, c.created_at, c.destroyed_at FROM %[1]s.role_certs c JOIN %[1]s.issuers i ON i.num = c.issuer_num`,
@@ -52,7 +53,7 @@ var canonicalQueries = map[string]string{
 		LEFT JOIN %[1]s.certificates c ON c.num = k.certificate_num LEFT JOIN %[1]s.issuers ci ON ci.num = c.issuer_num`,
 	"key_states": `SELECT d.serial AS device, k.public_key_sha256, s.state, s.at, s.run_id, s.note FROM %[1]s.key_states s
 		JOIN %[1]s.device_keys k ON k.num = s.key_num JOIN %[1]s.devices d ON d.num = k.device_num`,
-	"revocations": `SELECT i.id AS issuer, v.serial, v.revoked_at, v.reason, v.invalidity_at FROM %[1]s.revocations v
+	"revocations": `SELECT i.id AS issuer, v.serial, v.serial_len, v.revoked_at, v.reason, v.invalidity_at FROM %[1]s.revocations v
 		JOIN %[1]s.issuers i ON i.num = v.issuer_num`,
 	"decommission_results": `SELECT x.run_id, d.serial AS device, i.id AS issuer, x.outcome, x.method, x.verification, x.reason, x.note,
 		x.key_state, x.revoked_at, x.invalidity_at, x.revoked_serials, x.key_ids, x.crl_number, x.record_path, x.at
@@ -60,6 +61,22 @@ var canonicalQueries = map[string]string{
 	"record_log":             `SELECT idx, run_id, kind, journal_sha256, leaf, logged_at FROM %[1]s.record_log`,
 	"record_log_hashes":      `SELECT idx, hash FROM %[1]s.record_log_hashes`,
 	"record_log_checkpoints": `SELECT size, root_hash, note, run_id, root_signed, signed_at FROM %[1]s.record_log_checkpoints`,
+}
+
+// referenceColumns are the columns a canonical dump gives by what they point to rather than as
+// they are (row numbers: see above), so a dump covers every column but these and the row
+// numbers themselves.
+var referenceColumns = map[string][]string{
+	"issuers":                {"num", "parent_num"},
+	"role_certs":             {"num", "issuer_num"},
+	"crls":                   {"issuer_num"},
+	"devices":                {"num", "issuer_num"},
+	"certificates":           {"num", "issuer_num", "device_num"},
+	"device_keys":            {"num", "device_num", "certificate_num"},
+	"key_states":             {"key_num"},
+	"revocations":            {"issuer_num"},
+	"decommission_results":   {"device_num", "issuer_num"},
+	"record_log_checkpoints": {"id"},
 }
 
 // notCompared are the tables a comparison leaves out, each with why.

@@ -152,12 +152,14 @@ type IssuerAdded struct {
 	Ceremony    string     `json:"ceremony"`
 	Key         factKey    `json:"key"`
 	CreatedAt   time.Time  `json:"created_at"`
+	CRLBaseURL  string     `json:"crl_base_url,omitempty"`
+	CRLShards   int        `json:"crl_shards,omitempty"`
 }
 
 func (*IssuerAdded) FactKind() string { return "add-issuer" }
 func (f *IssuerAdded) apply(ctx context.Context, r *Registry) error {
 	_, err := r.AddIssuer(ctx, Issuer{ID: f.ID, Kind: f.Kind, Certificate: f.Certificate, ParentID: f.Parent,
-		CeremonyID: f.Ceremony, Key: f.Key.location(), CreatedAt: f.CreatedAt})
+		CeremonyID: f.Ceremony, Key: f.Key.location(), CreatedAt: f.CreatedAt, CRLBaseURL: f.CRLBaseURL, CRLShards: f.CRLShards})
 	return err
 }
 

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/custos-pki/custos/pki"
 )
 
 // IssuerKind tells a root CA from an issuing CA.
@@ -36,6 +38,20 @@ type Issuer struct {
 	CreatedAt     time.Time
 	DestroyedAt   time.Time // zero while active
 	LastCRLNumber int64     // the last CRL number allocated, 0 before the first CRL
+	// CRLBaseURL and CRLShards say how an issuing CA splits its device CRL (pki.CRLShards):
+	// shard i is published at CRLBaseURL/ID/i.crl, and each device certificate names its own.
+	// Set when the CA is made and never changed; "" and 0 for a CA without shards.
+	CRLBaseURL string
+	CRLShards  int
+}
+
+// Shards is how the CA splits its device CRL, as pki signs and names the shards; ok is false
+// for a CA without shards.
+func (iss Issuer) Shards() (s pki.CRLShards, ok bool) {
+	if iss.CRLBaseURL == "" {
+		return pki.CRLShards{}, false
+	}
+	return pki.CRLShards{BaseURL: iss.CRLBaseURL, IssuerID: iss.ID, Count: iss.CRLShards}, true
 }
 
 // NewIssuerID proposes the id of a CA. A root's id is its ceremony id, which is also the root
@@ -71,6 +87,9 @@ func (r *Registry) AddIssuer(ctx context.Context, iss Issuer) (Issuer, error) {
 	if err := checkKey(iss.Key); err != nil {
 		return fail(err)
 	}
+	if err := iss.checkShards(); err != nil {
+		return fail(err)
+	}
 	cert, err := x509.ParseCertificate(iss.Certificate)
 	if err != nil {
 		return fail(fmt.Errorf("%w: certificate: %v", ErrInvalid, err))
@@ -91,7 +110,7 @@ func (r *Registry) AddIssuer(ctx context.Context, iss Issuer) (Issuer, error) {
 	iss.LastCRLNumber = 0
 
 	fact := &IssuerAdded{ID: iss.ID, Kind: iss.Kind, Certificate: iss.Certificate, Parent: iss.ParentID,
-		Ceremony: iss.CeremonyID, Key: keyOf(iss.Key), CreatedAt: iss.CreatedAt}
+		Ceremony: iss.CeremonyID, Key: keyOf(iss.Key), CreatedAt: iss.CreatedAt, CRLBaseURL: iss.CRLBaseURL, CRLShards: iss.CRLShards}
 	err = r.write(ctx, fact, func(tx *sql.Tx) error {
 		var parentNum any
 		switch iss.Kind {
@@ -128,10 +147,11 @@ func (r *Registry) AddIssuer(ctx context.Context, iss Issuer) (Issuer, error) {
 			return fmt.Errorf("%w: issuer kind %q (want root or issuing)", ErrInvalid, iss.Kind)
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO issuers (id, kind, common_name, serial, cert_der, cert_sha256,
-			parent_num, ceremony_id, token_label, key_id, key_algorithm, status, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?)`,
+			parent_num, ceremony_id, token_label, key_id, key_algorithm, status, created_at, crl_base_url, crl_shards)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)`,
 			iss.ID, string(iss.Kind), iss.CommonName, []byte(iss.Serial), iss.Certificate, iss.SHA256[:],
-			parentNum, iss.CeremonyID, iss.Key.TokenLabel, iss.Key.KeyID, iss.Key.Algorithm, unix(iss.CreatedAt))
+			parentNum, iss.CeremonyID, iss.Key.TokenLabel, iss.Key.KeyID, iss.Key.Algorithm, unix(iss.CreatedAt),
+			iss.CRLBaseURL, iss.CRLShards)
 		if isUnique(err) {
 			return fmt.Errorf("%w: an issuer with id %q or this certificate (SHA-256 %x) exists", ErrExists, iss.ID, iss.SHA256)
 		}
@@ -143,6 +163,21 @@ func (r *Registry) AddIssuer(ctx context.Context, iss Issuer) (Issuer, error) {
 	return iss, nil
 }
 
+// checkShards refuses CRL shards on a root, and a base URL or count that pki would not sign.
+func (iss Issuer) checkShards() error {
+	if iss.CRLBaseURL == "" && iss.CRLShards == 0 {
+		return nil
+	}
+	if iss.Kind != IssuerIssuing {
+		return fmt.Errorf("%w: only an issuing CA splits its CRL into shards", ErrInvalid)
+	}
+	s, _ := iss.Shards()
+	if err := s.Check(); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return nil
+}
+
 func checkKey(k KeyLocation) error {
 	if k.TokenLabel == "" || len(k.KeyID) == 0 || k.Algorithm == "" {
 		return fmt.Errorf("%w: key location needs a token label, a CKA_ID and an algorithm, got %s", ErrInvalid, k)
@@ -152,7 +187,7 @@ func checkKey(k KeyLocation) error {
 
 const issuerColumns = `i.id, i.kind, i.common_name, i.serial, i.cert_der, i.cert_sha256,
 	coalesce(p.id, ''), i.ceremony_id, i.token_label, i.key_id, i.key_algorithm, i.status,
-	i.created_at, i.destroyed_at, i.last_crl_number`
+	i.created_at, i.destroyed_at, i.last_crl_number, i.crl_base_url, i.crl_shards`
 
 const issuerFrom = ` FROM issuers i LEFT JOIN issuers p ON p.num = i.parent_num `
 
@@ -165,7 +200,7 @@ func scanIssuer(s rowScanner) (Issuer, error) {
 	var created int64
 	err := s.Scan(&iss.ID, &kind, &iss.CommonName, (*[]byte)(&iss.Serial), &iss.Certificate, &sum,
 		&iss.ParentID, &iss.CeremonyID, &iss.Key.TokenLabel, &iss.Key.KeyID, &iss.Key.Algorithm, &status,
-		&created, nullTime{&iss.DestroyedAt}, &iss.LastCRLNumber)
+		&created, nullTime{&iss.DestroyedAt}, &iss.LastCRLNumber, &iss.CRLBaseURL, &iss.CRLShards)
 	if err != nil {
 		return Issuer{}, err
 	}

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/custos-pki/custos/internal/inputfile"
 )
 
@@ -348,6 +350,97 @@ func SyncDir(dir string) error {
 	defer d.Close()
 	if err := d.Sync(); err != nil {
 		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// FileWriter adds one file to a folder that WriteDirExclusive is making: name is its path
+// inside the folder (subfolders are made as needed), write streams its content.
+type FileWriter func(name string, perm os.FileMode, write func(io.Writer) error) error
+
+// WriteDirExclusive makes a new folder of many files, such as a CRL's thousand shards, that
+// appears whole or not at all, and is synced once rather than file by file: the files are
+// written into a hidden ".NAME.partial-*" folder beside path, the filesystem is synced
+// (syncfs) once they all are, and the folder is renamed into place, never over anything
+// already there. A failed write removes the partial folder; a crash leaves at most it.
+func WriteDirExclusive(path string, fill func(add FileWriter) error) error {
+	if _, err := os.Lstat(path); err == nil {
+		return errExists(path)
+	}
+	parent := filepath.Dir(path)
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(path)+".partial-*")
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	// One buffer for every file: a thousand small files do not each cost 64 KiB.
+	bw := bufio.NewWriterSize(nil, 64<<10)
+	add := func(name string, perm os.FileMode, write func(io.Writer) error) error {
+		if !filepath.IsLocal(name) {
+			return fmt.Errorf("write %s: %q is not a name inside the folder", path, name)
+		}
+		p := filepath.Join(tmp, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("write %s: %w", filepath.Join(path, name), err)
+		}
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+		if err != nil {
+			return fmt.Errorf("write %s: %w", filepath.Join(path, name), err)
+		}
+		bw.Reset(f)
+		werr := write(bw)
+		if werr == nil {
+			werr = bw.Flush()
+		}
+		bw.Reset(nil)
+		if err := errors.Join(werr, f.Close()); err != nil {
+			return fmt.Errorf("write %s: %w", filepath.Join(path, name), err)
+		}
+		return nil
+	}
+	if err := fill(add); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	if err := errors.Join(os.Chmod(tmp, 0o755), syncFS(tmp)); err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := renameNoReplace(tmp, path); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	return SyncDir(parent)
+}
+
+// syncFS makes everything written to the filesystem that holds dir durable, in one call.
+func syncFS(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := unix.Syncfs(int(d.Fd())); err != nil {
+		return fmt.Errorf("sync the filesystem of %s: %w", dir, err)
+	}
+	return nil
+}
+
+// renameNoReplace moves from to to, refusing when to exists (rename alone would replace an
+// empty folder). A filesystem without RENAME_NOREPLACE is checked first instead, which the
+// workspace's one writer makes safe.
+func renameNoReplace(from, to string) error {
+	err := unix.Renameat2(unix.AT_FDCWD, from, unix.AT_FDCWD, to, unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+		if _, lerr := os.Lstat(to); lerr == nil {
+			return errExists(to)
+		}
+		err = os.Rename(from, to)
+	}
+	switch {
+	case errors.Is(err, unix.EEXIST):
+		return errExists(to)
+	case err != nil:
+		return fmt.Errorf("move %s into place: %w", to, err)
 	}
 	return nil
 }

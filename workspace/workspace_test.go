@@ -258,3 +258,67 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// A folder of files appears whole, with its subfolders, or not at all; it never replaces a
+// folder or file already there, empty or not, and a name outside it is refused.
+func TestWriteDirExclusiveWholeOrNothing(t *testing.T) {
+	dir := t.TempDir()
+	text := func(s string) func(io.Writer) error {
+		return func(w io.Writer) error { _, err := io.WriteString(w, s); return err }
+	}
+	set := filepath.Join(dir, "ica-1-000002")
+	err := WriteDirExclusive(set, func(add FileWriter) error {
+		if err := add("full.crl", 0o644, text("full")); err != nil {
+			return err
+		}
+		for _, n := range []string{"0", "1", "2"} {
+			if err := add(filepath.Join("ica-1", n+".crl"), 0o644, text("shard "+n)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(set, "ica-1", "2.crl")); string(b) != "shard 2" {
+		t.Errorf("shard 2 holds %q", b)
+	}
+	if fi, _ := os.Stat(set); fi.Mode().Perm() != 0o755 {
+		t.Errorf("the folder is %v", fi.Mode())
+	}
+
+	// Never over what exists: a full folder, an empty one, a file.
+	empty := filepath.Join(dir, "empty")
+	os.Mkdir(empty, 0o755)
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, []byte("keep"), 0o644)
+	for _, p := range []string{set, empty, file} {
+		if err := WriteDirExclusive(p, func(add FileWriter) error { return add("x", 0o644, text("new")) }); err == nil || !strings.Contains(err.Error(), "never overwrites") {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	if b, _ := os.ReadFile(file); string(b) != "keep" {
+		t.Error("the file was replaced")
+	}
+
+	// A failure half way, or a name that leaves the folder, leaves nothing behind.
+	boom := errors.New("disk on fire")
+	for _, fill := range []func(add FileWriter) error{
+		func(add FileWriter) error { add("a", 0o644, text("a")); return boom },
+		func(add FileWriter) error { return add("../escape", 0o644, text("x")) },
+		func(add FileWriter) error { return add("b", 0o644, func(io.Writer) error { return boom }) },
+	} {
+		if err := WriteDirExclusive(filepath.Join(dir, "failed"), fill); err == nil {
+			t.Error("a failed fill succeeded")
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != "empty file ica-1-000002" {
+		t.Errorf("the folder holds %v after the failures", names)
+	}
+}
