@@ -211,61 +211,6 @@ func TestDecommissionScreen(t *testing.T) {
 	}
 }
 
-func TestFleetScreenMarksInvalidRow(t *testing.T) {
-	s, _, issuer := world(t, true)
-	for _, sn := range []string{"F-1", "F-2"} {
-		if _, err := decommission.Provision(context.Background(), s.runEnv(), decommission.ProvisionRequest{Issuer: issuer,
-			Serial: sn, Model: "Pump", Token: "dev-" + sn, OpsPIN: []byte("ops-pin-1234"), DevicePIN: []byte("device-pin-1")}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dir := t.TempDir()
-	bad := filepath.Join(dir, "bad.csv")
-	os.WriteFile(bad, []byte("serial,method,reason,note\nF-1,unreachable,,lost\nF-2,incinerate,,\n"), 0o644)
-	good := filepath.Join(dir, "good.csv")
-	os.WriteFile(good, []byte("serial,method,reason,note\nF-1,unreachable,,lost\nF-2,physical,,crushed\n"), 0o644)
-	onUI(func() {
-		s.show("fleet")
-		path := entryWithPlaceholder(t, s, "fleet manifest")
-		path.SetText(bad)
-		test.Tap(button(s.body, "Load"))
-		if txt := texts(s.body); !strings.Contains(txt, "1 line is wrong") {
-			t.Errorf("bad manifest:\n%s", txt)
-		}
-		if button(s.body, "Retire the fleet") != nil {
-			t.Error("a manifest with a bad line can be run")
-		}
-		uiLock.Unlock()
-		snapshot(t, s, "fleet-bad-line")
-		uiLock.Lock()
-		path.SetText(good)
-		test.Tap(button(s.body, "Load"))
-		for _, e := range findAll[*widget.Entry](s.body) {
-			if e.PlaceHolder == "" {
-				e.SetText("Tess Tech")
-			}
-		}
-		entryWithPlaceholder(t, s, "operator PIN").SetText("ops-pin-1234")
-		test.Tap(button(s.body, "Retire the fleet"))
-	})
-	eventually(t, "the fleet", func() bool { return strings.Contains(texts(s.body), "2 decommissioned") })
-	if n, _ := s.reg.CountDevices(context.Background(), registry.DeviceDecommissioned); n != 2 {
-		t.Errorf("%d decommissioned", n)
-	}
-	onUI(func() {
-		var said []string
-		for _, f := range s.recordFiles() {
-			said = append(said, f.kind+": "+f.outcome)
-		}
-		got := strings.Join(said, "; ")
-		for _, want := range []string{"fleet: 2 decommissioned", "ceremony root: completed (root gui-root)", "ceremony issue-ca: completed"} {
-			if !strings.Contains(got, want) {
-				t.Errorf("records screen says %q, lacks %q", got, want)
-			}
-		}
-	})
-}
-
 // A run that stopped half way is offered on the home screen, and Abort there ends it.
 func TestHomeOffersAbortOfAStoppedRun(t *testing.T) {
 	s, _, _ := world(t, false)
