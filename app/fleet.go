@@ -37,17 +37,18 @@ type fleetScreen struct {
 	opsPIN, devPIN *widget.Entry
 	start, cancel  *widget.Button
 	bar            *widget.ProgressBar
+	line           *widget.Label // the chosen line's problem in full
 	note           *notice
 	record         *recordOpener
 	stop           context.CancelFunc
 }
 
-var manifestColumns = []string{"Line", "Serial", "Method", "Reason", "Problem"}
+var manifestColumns = []string{"Line", "Serial", "Method", "Problem", "Reason"}
 
 func (s *shell) fleetScreen() fyne.CanvasObject {
 	f := &fleetScreen{s: s, path: widget.NewEntry(), tech: widget.NewEntry(), witness: widget.NewEntry(),
 		opsPIN: pinEntry("operator PIN"), devPIN: pinEntry("device PIN (rows that erase or reinit)"),
-		bar: widget.NewProgressBar(), note: newNotice(), record: newRecordOpener(s.background)}
+		bar: widget.NewProgressBar(), line: wrapped(""), note: newNotice(), record: newRecordOpener(s.background)}
 	f.path.SetPlaceHolder("fleet manifest (CSV: serial,method,reason,note)")
 	f.tech.SetPlaceHolder("technician who does the work")
 	f.witness.SetPlaceHolder("required for physical and unreachable rows")
@@ -68,7 +69,7 @@ func (f *fleetScreen) newTable() *widget.Table {
 		func(id widget.TableCellID, o fyne.CanvasObject) {
 			r := f.rows[id.Row]
 			l := o.(*widget.Label)
-			l.SetText([]string{fmt.Sprint(r.line), r.serial, r.method, r.reason, r.issue}[id.Col])
+			l.SetText([]string{fmt.Sprint(r.line), r.serial, r.method, r.issue, r.reason}[id.Col])
 			l.Importance = widget.MediumImportance
 			if r.issue != "" {
 				l.Importance = widget.DangerImportance
@@ -81,20 +82,27 @@ func (f *fleetScreen) newTable() *widget.Table {
 			o.(*widget.Label).SetText(manifestColumns[id.Col])
 		}
 	}
-	for i, w := range []float32{60, 200, 120, 200, 560} {
+	for i, w := range []float32{60, 190, 120, 480, 200} {
 		t.SetColumnWidth(i, w)
+	}
+	t.OnSelected = func(id widget.TableCellID) {
+		if r := f.rows[id.Row]; r.issue != "" {
+			f.line.SetText(fmt.Sprintf("Line %d: %s", r.line, r.issue))
+			return
+		}
+		f.line.SetText("")
 	}
 	return t
 }
 
 func (f *fleetScreen) layout() fyne.CanvasObject {
-	intro := widget.NewLabel("Load a manifest to preview it. Every line that cannot be run is marked with the reason (a device this workspace does not know included), and Retire stays disabled until every line is right.")
-	intro.Wrapping = fyne.TextWrapWord
+	intro := wrapped("Load a manifest to preview it. Every line that cannot be run is marked with the reason (a device this workspace does not know included; choose a line to read its problem in full), and Retire stays disabled until every line is right.")
 	choose := widget.NewButton("Choose…", f.onChoose)
 	top := container.NewVBox(heading("Retire a fleet"), intro,
-		field("Manifest", container.NewBorder(nil, nil, nil, container.NewHBox(widget.NewButton("Load", f.onLoad), choose), f.path)))
-	form := container.NewVBox(field("Technician", f.tech), field("Witness", f.witness), field("Operator PIN", f.opsPIN),
-		field("Device PIN", f.devPIN), container.NewHBox(f.start, f.cancel), f.bar, f.note.object(), f.record.object())
+		field("Manifest", container.NewBorder(nil, nil, nil, container.NewHBox(widget.NewButton("Load", f.onLoad), choose), f.path)),
+		f.note.object())
+	form := container.NewVBox(f.line, field("Technician", f.tech), field("Witness", f.witness), field("Operator PIN", f.opsPIN),
+		field("Device PIN", f.devPIN), container.NewHBox(f.start, f.cancel), f.bar, f.record.object())
 	bottom := container.NewVScroll(form)
 	bottom.SetMinSize(fyne.NewSize(0, 260))
 	return container.NewBorder(top, nil, nil, nil, container.NewVSplit(f.table, bottom))
@@ -114,6 +122,7 @@ func (f *fleetScreen) onChoose() {
 // each line against the registry and the device module (decommission.Preview).
 func (f *fleetScreen) onLoad() {
 	f.manifest, f.rows = nil, nil
+	f.line.SetText("")
 	f.start.Disable()
 	f.table.Refresh()
 	f.record.box.Hide()

@@ -52,7 +52,7 @@ func TestFleetScreenMarksEveryBadLine(t *testing.T) {
 		if txt := texts(s.body); !strings.Contains(txt, "1 line of the manifest cannot be used") {
 			t.Errorf("bad manifest:\n%s", txt)
 		}
-		if got := fleetCell(s, 1, 4); !strings.Contains(got, `method "incinerate"`) {
+		if got := fleetCell(s, 1, 3); !strings.Contains(got, `method "incinerate"`) {
 			t.Errorf("line 3 is marked %q", got)
 		}
 		if button(s.body, "Retire the fleet") != nil {
@@ -63,14 +63,18 @@ func TestFleetScreenMarksEveryBadLine(t *testing.T) {
 	// A device this workspace does not know is marked in the preview, before Run.
 	load(unknown)
 	onUI(func() {
-		if got := fleetCell(s, 1, 4); !strings.Contains(got, "DEMO-UNKNOWN-9 is not registered") || fleetCell(s, 1, 1) != "DEMO-UNKNOWN-9" {
+		if got := fleetCell(s, 1, 3); !strings.Contains(got, "DEMO-UNKNOWN-9 is not registered") || fleetCell(s, 1, 1) != "DEMO-UNKNOWN-9" {
 			t.Errorf("the unknown device's line says %q", got)
 		}
-		if fleetCell(s, 0, 4) != "" || fleetCell(s, 2, 4) != "" {
+		if fleetCell(s, 0, 3) != "" || fleetCell(s, 2, 3) != "" {
 			t.Error("a good line is marked")
 		}
 		if button(s.body, "Retire the fleet") != nil {
 			t.Error("a manifest with an unknown device can be run")
+		}
+		findAll[*widget.Table](s.body)[0].Select(widget.TableCellID{Row: 1, Col: 0})
+		if !strings.Contains(texts(s.body), "Line 3: device DEMO-UNKNOWN-9 is not registered in this workspace") {
+			t.Error("choosing the marked line does not show its problem in full")
 		}
 	})
 	snapshot(t, s, "fleet-unknown-device")
@@ -82,7 +86,7 @@ func TestFleetScreenMarksEveryBadLine(t *testing.T) {
 		entryWithPlaceholder(t, s, "operator PIN").SetText("ops-pin-1234")
 		test.Tap(button(s.body, "Retire the fleet"))
 	})
-	eventually(t, "the witness refusal", func() bool { return strings.Contains(fleetCell(s, 0, 4), "needs a witness") })
+	eventually(t, "the witness refusal", func() bool { return strings.Contains(fleetCell(s, 0, 3), "needs a witness") })
 	onUI(func() {
 		if txt := texts(s.body); strings.Contains(txt, "run the same manifest again") {
 			t.Errorf("a refusal tells to run the manifest again:\n%s", txt)

@@ -45,6 +45,7 @@ func (n *notice) errorf(err error) {
 	n.details.SetText(err.Error())
 	n.expand.CloseAll()
 	n.expand.Show()
+	n.box.Refresh()
 }
 
 // ok shows a result.
@@ -58,6 +59,7 @@ func (n *notice) set(imp widget.Importance, text string) {
 	n.summary.SetText(text)
 	n.details.SetText("")
 	n.expand.Hide()
+	n.box.Refresh()
 }
 
 // text is what the notice says, for tests and screenshots.
