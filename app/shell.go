@@ -66,6 +66,7 @@ func newShell(ctx context.Context, w fyne.Window, ws *workspace.Workspace, reg *
 		{id: "quorum", title: "Quorum operations", icon: theme.LoginIcon(), build: s.quorumScreen},
 		{id: "decommission", title: "Decommission a device", icon: theme.DeleteIcon(), build: s.decommissionScreen},
 		{id: "fleet", title: "Retire a fleet", icon: theme.ListIcon(), build: s.fleetScreen},
+		{id: "devices", title: "Devices", icon: theme.StorageIcon(), build: s.devicesScreen},
 		{id: "records", title: "Records", icon: theme.DocumentIcon(), build: s.recordsScreen},
 		{id: "settings", title: "Settings", icon: theme.SettingsIcon(), build: s.settingsScreen},
 	}
