@@ -32,8 +32,19 @@ func explain(err error) string {
 
 // explainers are tried in order; the first that knows the error words it.
 var explainers = []func(error) (string, bool){
-	explainCancel, explainManifest, explainField, explainHSM, explainInput, explainShare,
+	explainOwn, explainCancel, explainManifest, explainField, explainHSM, explainInput, explainShare,
 	explainLimit, explainResume,
+}
+
+// explainer is an error that says itself what a person should read.
+type explainer interface{ Explain() string }
+
+func explainOwn(err error) (string, bool) {
+	var e explainer
+	if errors.As(err, &e) {
+		return e.Explain(), true
+	}
+	return "", false
 }
 
 func explainCancel(err error) (string, bool) {

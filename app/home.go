@@ -29,7 +29,7 @@ var workflows = []workflow{
 	{"Devices", "Technician, auditor",
 		"Provision a device identity, import devices from their certificates, find a device and read its key history.", "devices"},
 	{"Verify a record", "Auditor",
-		"Check a signed PDF record: its signature, its chain to the root, and its embedded journal.", "records"},
+		"Check any signed PDF record or journal, from this workspace or another, against a root you choose.", "verify"},
 }
 
 func (s *shell) homeScreen() fyne.CanvasObject {

@@ -68,6 +68,7 @@ func newShell(ctx context.Context, w fyne.Window, ws *workspace.Workspace, reg *
 		{id: "fleet", title: "Retire a fleet", icon: theme.ListIcon(), build: s.fleetScreen},
 		{id: "devices", title: "Devices", icon: theme.StorageIcon(), build: s.devicesScreen},
 		{id: "records", title: "Records", icon: theme.DocumentIcon(), build: s.recordsScreen},
+		{id: "verify", title: "Verify a record", icon: theme.ConfirmIcon(), build: s.verifyScreen},
 		{id: "settings", title: "Settings", icon: theme.SettingsIcon(), build: s.settingsScreen},
 	}
 	return s
