@@ -28,6 +28,8 @@ var workflows = []workflow{
 		"Decommission many devices from a manifest, with one CRL and one signed fleet record.", "fleet"},
 	{"Devices", "Technician, auditor",
 		"Provision a device identity, import devices from their certificates, find a device and read its key history.", "devices"},
+	{"Publish a CRL", "Operator",
+		"Sign a full CRL of an issuing CA's revoked devices before the last one's next update is due.", "crl"},
 	{"Verify a record", "Auditor",
 		"Check any signed PDF record or journal, from this workspace or another, against a root you choose.", "verify"},
 }

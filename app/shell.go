@@ -67,6 +67,7 @@ func newShell(ctx context.Context, w fyne.Window, ws *workspace.Workspace, reg *
 		{id: "decommission", title: "Decommission a device", icon: theme.DeleteIcon(), build: s.decommissionScreen},
 		{id: "fleet", title: "Retire a fleet", icon: theme.ListIcon(), build: s.fleetScreen},
 		{id: "devices", title: "Devices", icon: theme.StorageIcon(), build: s.devicesScreen},
+		{id: "crl", title: "Publish a CRL", icon: theme.DocumentSaveIcon(), build: s.crlScreen},
 		{id: "records", title: "Records", icon: theme.DocumentIcon(), build: s.recordsScreen},
 		{id: "verify", title: "Verify a record", icon: theme.ConfirmIcon(), build: s.verifyScreen},
 		{id: "settings", title: "Settings", icon: theme.SettingsIcon(), build: s.settingsScreen},
