@@ -77,7 +77,7 @@ func (d *devicesScreen) newTable() *widget.Table {
 			o.(*widget.Label).SetText(deviceColumns[id.Col])
 		}
 	}
-	for i, w := range []float32{220, 220, 160, 150, 130} {
+	for i, w := range []float32{180, 200, 150, 140, 120} {
 		t.SetColumnWidth(i, w)
 	}
 	t.OnSelected = func(id widget.TableCellID) { d.onSelect(d.shown[id.Row].Serial) }
