@@ -130,5 +130,5 @@ func TestDevicesScreenProvisionsImportsFindsAndShows(t *testing.T) {
 			}
 		}
 	})
-	snapshot(t, s, "devices")
+	snapshot(t, s, "devices-history")
 }
