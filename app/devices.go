@@ -66,20 +66,8 @@ func (d *devicesScreen) listTab() fyne.CanvasObject {
 }
 
 func (d *devicesScreen) newTable() *widget.Table {
-	t := widget.NewTableWithHeaders(func() (int, int) { return len(d.shown), len(deviceColumns) },
-		func() fyne.CanvasObject { return widget.NewLabel("") },
-		func(id widget.TableCellID, o fyne.CanvasObject) {
-			o.(*widget.Label).SetText(deviceCells(d.shown[id.Row])[id.Col])
-		})
-	t.ShowHeaderColumn = false
-	t.UpdateHeader = func(id widget.TableCellID, o fyne.CanvasObject) {
-		if id.Col >= 0 {
-			o.(*widget.Label).SetText(deviceColumns[id.Col])
-		}
-	}
-	for i, w := range []float32{180, 200, 150, 140, 120} {
-		t.SetColumnWidth(i, w)
-	}
+	t := headedTable(deviceColumns, []float32{180, 200, 150, 140, 120}, func() int { return len(d.shown) },
+		func(row, col int, l *widget.Label) { l.SetText(deviceCells(d.shown[row])[col]) })
 	t.OnSelected = func(id widget.TableCellID) { d.onSelect(d.shown[id.Row].Serial) }
 	return t
 }

@@ -64,27 +64,15 @@ func (s *shell) fleetScreen() fyne.CanvasObject {
 }
 
 func (f *fleetScreen) newTable() *widget.Table {
-	t := widget.NewTableWithHeaders(func() (int, int) { return len(f.rows), len(manifestColumns) },
-		func() fyne.CanvasObject { return widget.NewLabel("") },
-		func(id widget.TableCellID, o fyne.CanvasObject) {
-			r := f.rows[id.Row]
-			l := o.(*widget.Label)
-			l.SetText([]string{fmt.Sprint(r.line), r.serial, r.method, r.issue, r.reason}[id.Col])
+	t := headedTable(manifestColumns, []float32{60, 190, 120, 480, 200}, func() int { return len(f.rows) },
+		func(row, col int, l *widget.Label) {
+			r := f.rows[row]
 			l.Importance = widget.MediumImportance
 			if r.issue != "" {
 				l.Importance = widget.DangerImportance
 			}
-			l.Refresh()
+			l.SetText([]string{fmt.Sprint(r.line), r.serial, r.method, r.issue, r.reason}[col])
 		})
-	t.ShowHeaderColumn = false
-	t.UpdateHeader = func(id widget.TableCellID, o fyne.CanvasObject) {
-		if id.Col >= 0 {
-			o.(*widget.Label).SetText(manifestColumns[id.Col])
-		}
-	}
-	for i, w := range []float32{60, 190, 120, 480, 200} {
-		t.SetColumnWidth(i, w)
-	}
 	t.OnSelected = func(id widget.TableCellID) {
 		if r := f.rows[id.Row]; r.issue != "" {
 			f.line.SetText(fmt.Sprintf("Line %d: %s", r.line, r.issue))

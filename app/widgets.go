@@ -191,3 +191,21 @@ func openWithDesktop(ctx context.Context, path string) error {
 		return nil
 	}
 }
+
+// headedTable is a table of labels under a header row of columns, each as wide as widths says;
+// cell fills the label of a row and column.
+func headedTable(columns []string, widths []float32, rows func() int, cell func(row, col int, l *widget.Label)) *widget.Table {
+	t := widget.NewTableWithHeaders(func() (int, int) { return rows(), len(columns) },
+		func() fyne.CanvasObject { return widget.NewLabel("") },
+		func(id widget.TableCellID, o fyne.CanvasObject) { cell(id.Row, id.Col, o.(*widget.Label)) })
+	t.ShowHeaderColumn = false
+	t.UpdateHeader = func(id widget.TableCellID, o fyne.CanvasObject) {
+		if id.Col >= 0 {
+			o.(*widget.Label).SetText(columns[id.Col])
+		}
+	}
+	for i, w := range widths {
+		t.SetColumnWidth(i, w)
+	}
+	return t
+}
