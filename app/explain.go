@@ -169,7 +169,7 @@ func explainResume(err error) (string, bool) {
 var codeRe = regexp.MustCompile(`\s*\((CKR_[A-Z_]+|0x[0-9A-Fa-f]+|--[a-z-]+)\)|\s*\[\]|\[([^\[\]]*)\]`)
 
 // prefixRe matches the package or operation prefixes errors are wrapped with ("hsm: ").
-var prefixRe = regexp.MustCompile(`\b(hsm|run|registry|workspace|record|pki|quorum|ceremony|decommission|fleet|plan|inputfile): `)
+var prefixRe = regexp.MustCompile(`\b(root ceremony|quorum operation|hsm|run|registry|workspace|record|pki|quorum|ceremony|decommission|fleet|plan|inputfile): `)
 
 // plainText takes the programmer's formatting out of an error's text.
 func plainText(s string) string {

@@ -72,13 +72,11 @@ func newMessage() message {
 }
 
 // errorf shows err; a workflow's error about a field of its request names the screen's field.
+// It is said in words (explain); screens with room for the technical text use a notice,
+// which keeps it under Details.
 func (m message) errorf(err error) {
 	m.Importance = widget.DangerImportance
-	text := err.Error()
-	if label, ok := fieldLabels[run.FieldOf(err)]; ok {
-		text += " (" + label + ")"
-	}
-	m.SetText(text)
+	m.SetText(explain(err))
 }
 
 // fieldLabels are the screens' names for the workflow request fields a person fills in.

@@ -61,6 +61,8 @@ func TestExplainSaysWhatAPersonCanDo(t *testing.T) {
 			[]string{"The CRL's nextUpdate would be 1 May 2031", "1 January 2030", "Choose fewer days", "Nothing was signed"}, []string{"crl:"}, true},
 		{"cannot resume", fmt.Errorf("%w: ceremony r-1: the quorum secret is gone", run.ErrCannotResume),
 			[]string{"cannot continue where it stopped", "quorum secret is gone", "Abort it"}, nil, true},
+		{"field behind a workflow's prefix", fmt.Errorf("%w", run.NewFieldError("OpsPIN", "root ceremony: the operator PIN does not open operations token %q", "ops")),
+			[]string{"The operator PIN does not open", "“Operator PIN”"}, []string{"root ceremony:", "Root the"}, true},
 		{"cancelled", fmt.Errorf("fleet: %w", context.Canceled), []string{"Cancelled"}, nil, true},
 		{"programmer formatting", errors.New("registry: destroyed [1] keys (--name) (CKR_DEVICE_ERROR) []"),
 			[]string{"Destroyed 1 keys"}, []string{"[", "]", "--name", "CKR_", "registry:"}, true},

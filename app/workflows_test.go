@@ -85,7 +85,7 @@ func TestQuorumIssueCAWithMistypedGroup(t *testing.T) {
 		bad[i] ^= 1
 		shares.SetText(string(bad))
 		test.Tap(button(s.body, "Add this share"))
-		if txt := texts(s.body); !strings.Contains(txt, "group 4 of 19") || !strings.Contains(txt, "0 of 2 shares present") {
+		if txt := texts(s.body); !strings.Contains(txt, "Group 4 of 19 of the share is wrong") || !strings.Contains(txt, "0 of 2 shares present") {
 			t.Errorf("mistyped share:\n%s", txt)
 		}
 		shares.SetText(people.shares[1])
