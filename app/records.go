@@ -27,7 +27,8 @@ type recordFile struct {
 func (s *shell) recordsScreen() fyne.CanvasObject {
 	files := s.recordFiles()
 	checks := container.NewVBox()
-	msg := newMessage()
+	msg := newNotice()
+	opener := newRecordOpener(s.background)
 	var selected *recordFile
 	cells := map[fyne.CanvasObject][]*widget.Label{} // each list row's labels
 	list := widget.NewList(func() int { return len(files) },
@@ -43,17 +44,11 @@ func (s *shell) recordsScreen() fyne.CanvasObject {
 			}
 		})
 	verify := widget.NewButtonWithIcon("Verify", theme.ConfirmIcon(), nil)
-	open := widget.NewButtonWithIcon("Open in the PDF viewer", theme.DocumentIcon(), func() {
-		if selected != nil {
-			openFile(selected.path)
-		}
-	})
 	verify.Disable()
-	open.Disable()
 	list.OnSelected = func(id widget.ListItemID) {
 		selected = &files[id]
 		verify.Enable()
-		open.Enable()
+		opener.show(selected.path)
 		checks.Objects = nil
 		checks.Refresh()
 	}
@@ -98,7 +93,7 @@ func (s *shell) recordsScreen() fyne.CanvasObject {
 	intro := widget.NewLabel(fmt.Sprintf("Signed records in %s. Verifying checks the signature over the whole file, its chain to this workspace's root, the signer's document-signing usage, and the journal inside the record.", s.ws.Path("records")))
 	intro.Wrapping = fyne.TextWrapWord
 	return container.NewBorder(container.NewVBox(heading("Records"), intro), nil, nil, nil,
-		container.NewVSplit(list, container.NewVScroll(container.NewVBox(container.NewHBox(verify, open), msg.Label, checks))))
+		container.NewVSplit(list, container.NewVScroll(container.NewVBox(container.NewHBox(verify), opener.object(), msg.object(), checks))))
 }
 
 func (s *shell) recordFiles() []recordFile {
