@@ -138,6 +138,12 @@ func TestHomeOffersAbortOfAStoppedRun(t *testing.T) {
 			t.Fatalf("home does not show the stopped run:\n%s", txt)
 		}
 		test.Tap(button(s.body, "Abort"))
+		top := s.win.Canvas().Overlays().Top()
+		if top == nil || button(top, "Abort gui-root-crl-stopped") != nil {
+			t.Fatal("Abort did not ask to type the run's id")
+		}
+		test.Type(findAll[*widget.Entry](top)[0], "gui-root-crl-stopped")
+		test.Tap(button(top, "Abort gui-root-crl-stopped"))
 	})
 	eventually(t, "the abort", func() bool { return strings.Contains(texts(s.body), "gui-root-crl-stopped: aborted") })
 	if r, _ := s.reg.Run(context.Background(), "gui-root-crl-stopped"); r.Status != registry.RunAborted {
@@ -275,4 +281,41 @@ func TestHomeResumesAStoppedFleet(t *testing.T) {
 			t.Errorf("%s is %s", sn, d.Status)
 		}
 	}
+}
+
+// Destroying the root asks to type its id; a wrong id leaves it untouched.
+func TestQuorumDestroyAsksToTypeTheRootID(t *testing.T) {
+	s, people, _ := world(t, false)
+	onUI(func() {
+		s.show("quorum")
+		findAll[*widget.Select](s.body)[0].SetSelected("gui-root")
+		shares := findAll[*widget.Entry](s.body)[0]
+		for _, n := range []int{1, 2} {
+			shares.SetText(people.shares[n])
+			test.Tap(button(s.body, "Add this share"))
+		}
+		findAll[*widget.RadioGroup](s.body)[0].SetSelected(opDestroy)
+		findAll[*widget.Check](s.body)[0].SetChecked(true)
+		entryWithPlaceholder(t, s, "operator PIN").SetText("ops-pin-1234")
+		test.Tap(button(s.body, "Run the operation"))
+		top := s.win.Canvas().Overlays().Top()
+		if top == nil {
+			t.Fatal("the destruction did not ask to type the root's id")
+		}
+		test.Type(findAll[*widget.Entry](top)[0], "gui-roo")
+		if button(top, "Destroy root gui-root") != nil {
+			t.Error("a partial id confirms the destruction")
+		}
+		test.Tap(button(top, "Cancel"))
+	})
+	if iss, err := s.reg.Issuer(context.Background(), "gui-root"); err != nil || iss.Status != registry.StatusActive {
+		t.Errorf("the root after a cancelled destruction: %v %v", iss.Status, err)
+	}
+	onUI(func() {
+		test.Tap(button(s.body, "Run the operation"))
+		top := s.win.Canvas().Overlays().Top()
+		test.Type(findAll[*widget.Entry](top)[0], "gui-root")
+		test.Tap(button(top, "Destroy root gui-root"))
+	})
+	eventually(t, "the destruction", func() bool { return strings.Contains(texts(s.body), "The root key was destroyed") })
 }
