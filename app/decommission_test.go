@@ -113,8 +113,9 @@ func TestDecommissionScreen(t *testing.T) {
 	data[len(data)/2] ^= 1
 	os.WriteFile(s.ws.Path("records", "tampered.pdf"), data, 0o644)
 	for _, tc := range []struct{ name, want string }{{filepath.Base(recs[0]), "verifies."}, {"tampered.pdf", "FAIL  signature is valid"}} {
+		onUI(func() { s.show("records") })
+		eventually(t, "the records listed", func() bool { return findAll[*widget.List](s.body)[0].Length() > 0 })
 		onUI(func() {
-			s.show("records")
 			l := findAll[*widget.List](s.body)[0]
 			for i, f := range s.recordFiles() {
 				if f.name == tc.name {

@@ -22,10 +22,11 @@ type recordFile struct {
 	outcome                string // from the run that wrote it, as the registry has it
 }
 
-// recordsScreen lists the workspace's signed records, verifies one with the same checks as
-// `custos verify`, and opens it in the system's PDF viewer.
+// recordsScreen lists the workspace's signed records (the folder and the registry are read
+// off the UI goroutine), verifies one with the same checks as `custos verify`, and opens it in
+// the system's PDF viewer.
 func (s *shell) recordsScreen() fyne.CanvasObject {
-	files := s.recordFiles()
+	var files []recordFile
 	checks := container.NewVBox()
 	msg := newNotice()
 	opener := newRecordOpener(s.background)
@@ -43,6 +44,11 @@ func (s *shell) recordsScreen() fyne.CanvasObject {
 				cells[o][i].SetText(text)
 			}
 		})
+	var loaded []recordFile
+	s.background(func() error { loaded = s.recordFiles(); return nil }, func(error) {
+		files = loaded
+		list.Refresh()
+	})
 	verify := widget.NewButtonWithIcon("Verify", theme.ConfirmIcon(), nil)
 	verify.Disable()
 	list.OnSelected = func(id widget.ListItemID) {
