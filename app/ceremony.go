@@ -226,8 +226,10 @@ func (c *ceremonyScreen) onComplete(res *ceremony.RootResult) {
 	fpText := widget.NewLabel(fmt.Sprintf("Root SHA-256 fingerprint\n%s\n\n%s", fp.Grouped(), fp.Words()))
 	fpText.Wrapping = fyne.TextWrapWord
 	fpText.TextStyle = fyne.TextStyle{Monospace: true}
+	opener := newRecordOpener(c.shell.background)
+	opener.show(res.RecordPath)
 	c.show(container.NewVBox(heading2("Ceremony complete"), widget.NewLabel("The administrator reads the fingerprint aloud; the witness writes it in the ceremony log."),
-		fpText, done, widget.NewButton("Open the record", func() { openFile(res.RecordPath) })))
+		fpText, done, opener.object()))
 }
 
 // stepView replaces the plan form with the steps: their list on the left, what the people
@@ -611,12 +613,4 @@ func (p *guiParticipants) ReadBackShare(ctx context.Context, d ceremony.ShareDel
 	}
 	delete(p.typed, d.Number)
 	return t, nil
-}
-
-// openFile opens a file in the system's viewer.
-func openFile(path string) {
-	u, err := storageURI(path)
-	if err == nil {
-		fyne.CurrentApp().OpenURL(u)
-	}
 }

@@ -387,7 +387,7 @@ func TestRootCeremonyRefusesWrongOperatorPINAtStart(t *testing.T) {
 		if button(s.body, "Start the ceremony") == nil || !strings.Contains(texts(s.body), "Ceremony gui-root") {
 			t.Errorf("the plan is not loaded to start again:\n%s", texts(s.body))
 		}
-		if !strings.Contains(texts(s.body), "(Operator PIN)") {
+		if !strings.Contains(texts(s.body), "Check the field “Operator PIN”") {
 			t.Errorf("the error does not name the field:\n%s", texts(s.body))
 		}
 	})

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -18,158 +17,205 @@ import (
 
 // decommissionScreen retires one device: choose it among the device tokens found on the
 // module (or type the serial of one that cannot be reached), the method and reason with what
-// each means, the people, then identify, erase, verify, revoke, CRL and record, step by step.
+// each means, the people, then, after the serial is typed again to confirm, identify, erase,
+// verify, revoke, CRL and record, step by step. Methods, reasons and steps are the workflow's.
+type decommissionScreen struct {
+	s       *shell
+	found   []decommission.DeviceToken
+	devices *widget.List
+	look    *widget.Button
+
+	serial      *widget.Entry
+	method      *widget.RadioGroup
+	consequence *widget.Label
+	reason      *widget.Select
+	tech        *widget.Entry
+	witness     *widget.Entry
+	opsPIN      *widget.Entry
+	devPIN      *widget.Entry
+	start       *widget.Button
+
+	steps  *fyne.Container
+	marks  map[string]*widget.Label
+	result *widget.Label
+	note   *notice
+	record *recordOpener
+}
+
 func (s *shell) decommissionScreen() fyne.CanvasObject {
-	msg := newMessage()
-	var page *fyne.Container
-	var found []decommission.DeviceToken
-	serial := widget.NewEntry()
-	serial.SetPlaceHolder("device serial")
-	devices := widget.NewList(func() int { return len(found) },
+	d := &decommissionScreen{s: s, serial: widget.NewEntry(), consequence: wrapped(""), reason: widget.NewSelect(nil, nil),
+		tech: widget.NewEntry(), witness: widget.NewEntry(), opsPIN: pinEntry("operator PIN"),
+		devPIN: pinEntry("device PIN (for erase and reinit)"), steps: container.NewVBox(), marks: map[string]*widget.Label{},
+		result: wrapped(""), note: newNotice(), record: newRecordOpener(s.background)}
+	d.serial.SetPlaceHolder("device serial")
+	d.tech.SetPlaceHolder("technician who does the work")
+	d.witness.SetPlaceHolder("required for physical and unreachable")
+	d.devices = widget.NewList(func() int { return len(d.found) },
 		func() fyne.CanvasObject { return widget.NewLabel("device serial and model and status") },
 		func(id widget.ListItemID, o fyne.CanvasObject) {
-			d := found[id]
-			o.(*widget.Label).SetText(fmt.Sprintf("%s — %s — %s — token %q", orUnknown(d.Serial), d.Model, d.Status, d.Token))
+			t := d.found[id]
+			o.(*widget.Label).SetText(fmt.Sprintf("%s — %s — %s — token “%s”", orUnknown(t.Serial), t.Model, t.Status, t.Token))
 		})
-	devices.OnSelected = func(id widget.ListItemID) { serial.SetText(found[id].Serial) }
-	look := widget.NewButtonWithIcon("Look for device tokens", theme.SearchIcon(), nil)
-	look.OnTapped = func() {
-		look.Disable()
-		msg.info("Reading the tokens of the module…")
-		var got []decommission.DeviceToken
-		s.background(func() error {
-			var err error
-			got, err = decommission.Detect(s.ctx, s.runEnv())
-			return err
-		}, func(err error) {
-			look.Enable()
-			if err != nil {
-				msg.errorf(err)
-				return
-			}
-			found = got
-			devices.Refresh()
-			msg.info(plural(len(found), "device token found.", "device tokens found.") + " Choose one, or type the serial of a device that cannot be connected.")
-		})
-	}
-
-	consequence := widget.NewLabel("")
-	consequence.Wrapping = fyne.TextWrapWord
-	reason := widget.NewSelect(nil, nil)
-	steps := container.NewVBox()
-	marks := map[string]*widget.Label{}
+	d.devices.OnSelected = func(id widget.ListItemID) { d.serial.SetText(d.found[id].Serial) }
+	d.look = widget.NewButtonWithIcon("Look for device tokens", theme.SearchIcon(), d.onLook)
 	var methods []string
 	for _, m := range decommission.Methods() {
 		methods = append(methods, string(m))
 	}
-	// The method decides the reasons on offer and the steps the device goes through.
-	method := widget.NewRadioGroup(methods, func(m string) {
-		mm, err := decommission.ParseMethod(m)
-		if err != nil {
-			return
-		}
-		consequence.SetText(mm.Consequence())
-		reason.Options = nil
-		for _, r := range decommission.Reasons(mm) {
-			reason.Options = append(reason.Options, r.String())
-		}
-		reason.SetSelected(mm.DefaultReason().String())
-		steps.Objects = nil
-		clear(marks)
-		for _, st := range decommission.Steps(mm) {
-			l := widget.NewLabel("○ " + st.Title)
-			marks[st.ID] = l
-			steps.Add(l)
-		}
-		steps.Refresh()
-	})
-	method.Horizontal = true
-	method.SetSelected(string(decommission.Erase))
-	tech := widget.NewEntry()
-	witness := widget.NewEntry()
-	witness.SetPlaceHolder("required for physical and unreachable")
-	opsPIN := pinEntry("operator PIN")
-	devPIN := pinEntry("device PIN (for erase and reinit)")
+	d.method = widget.NewRadioGroup(methods, d.onMethod)
+	d.method.Horizontal = true
+	d.method.SetSelected(string(decommission.Erase))
+	d.start = widget.NewButtonWithIcon("Decommission", theme.DeleteIcon(), d.onStart)
+	d.start.Importance = widget.DangerImportance
+	defaultButton(d.start, d.serial, d.tech, d.witness, d.opsPIN, d.devPIN)
+	return d.layout()
+}
 
-	result := widget.NewLabel("")
-	result.Wrapping = fyne.TextWrapWord
-	openRecord := widget.NewButtonWithIcon("Open the record", theme.DocumentIcon(), nil)
-	openRecord.Hide()
-	start := widget.NewButtonWithIcon("Decommission", theme.DeleteIcon(), nil)
-	start.Importance = widget.DangerImportance
-	start.OnTapped = func() {
-		m, err := decommission.ParseMethod(method.Selected)
-		if err != nil {
-			msg.errorf(err)
-			return
-		}
-		req := decommission.Request{Serial: strings.TrimSpace(serial.Text), Method: m, Technician: tech.Text, Witness: witness.Text}
-		if req.Reason, err = pki.ParseReason(reason.Selected); err != nil {
-			msg.errorf(err)
-			return
-		}
-		if req.Serial == "" {
-			msg.errorf(errors.New("choose a device, or type its serial"))
-			return
-		}
-		req.OpsPIN, req.DevicePIN = takePIN(opsPIN), takePIN(devPIN)
-		for _, st := range decommission.Steps(m) {
-			if l := marks[st.ID]; l != nil {
-				l.SetText("○ " + st.Title)
-				l.Importance = widget.MediumImportance
-			}
-		}
-		env := s.runEnv()
-		env.Progress = func(p run.Event) {
-			s.do(func() {
-				l := marks[p.Step.ID]
-				if l == nil {
-					return
-				}
-				switch {
-				case p.Err != nil:
-					l.SetText("✗ " + p.Step.Title + ": " + p.Err.Error())
-					l.Importance = widget.DangerImportance
-				case p.Status == record.StatusDone:
-					l.SetText("✓ " + p.Step.Title)
-					l.Importance = widget.SuccessImportance
-				default:
-					l.SetText("… " + p.Step.Title)
-				}
-				l.Refresh()
-			})
-		}
-		start.Disable()
-		msg.info("Working… the window stays usable; do not disconnect the device.")
-		var res *decommission.Result
-		s.background(func() error {
-			defer zeroAll(req.OpsPIN, req.DevicePIN)
-			var err error
-			res, err = decommission.Decommission(s.ctx, env, req)
-			return err
-		}, func(err error) {
-			start.Enable()
-			if err != nil {
-				msg.errorf(err)
-				return
-			}
-			msg.ok(fmt.Sprintf("Device %s is decommissioned.", res.Serial))
-			result.SetText(fmt.Sprintf("Verification: %s\nDestroyed: %s\nRevoked: reason %s, on CRL %d (%s)\nRecord: %s",
-				res.Verification, strings.Join(res.Destroyed, "; "), res.Reason, res.CRL.Number, res.CRL.DERPath, res.RecordPath))
-			openRecord.OnTapped = func() { openFile(res.RecordPath) }
-			openRecord.Show()
-			page.Refresh()
-		})
-	}
-	intro := widget.NewLabel("Connect the device (its key store appears as a token of the module), look for it, choose how its identity is destroyed, and run. Every step is journaled; the record is signed.")
-	intro.Wrapping = fyne.TextWrapWord
-	list := container.NewGridWrap(fyne.NewSize(900, 150), devices)
-	page = container.NewVBox(
-		heading("Decommission a device"), intro, container.NewHBox(look), list,
-		field("Device serial", serial), field("Method", method), consequence, field("Revocation reason", reason),
-		field("Technician", tech), field("Witness", witness), field("Operator PIN", opsPIN), field("Device PIN", devPIN),
-		container.NewHBox(start), msg.Label, heading2("Progress"), steps, result, openRecord)
+func (d *decommissionScreen) layout() fyne.CanvasObject {
+	intro := wrapped("Connect the device (its key store appears as a token of the module), look for it, choose how its identity is destroyed, and run. Every step is journaled; the record is signed.")
+	list := container.NewVScroll(d.devices)
+	list.SetMinSize(fyne.NewSize(0, 140))
+	page := container.NewVBox(
+		heading("Decommission a device"), intro, container.NewHBox(d.look), list,
+		field("Device serial", d.serial), field("Method", d.method), d.consequence, field("Revocation reason", d.reason),
+		field("Technician", d.tech), field("Witness", d.witness), field("Operator PIN", d.opsPIN), field("Device PIN", d.devPIN),
+		container.NewHBox(d.start), d.note.object(), heading2("Progress"), d.steps, d.result, d.record.object())
 	return container.NewVScroll(container.NewPadded(page))
+}
+
+// onLook reads the module's tokens off the UI goroutine and lists those holding a device.
+func (d *decommissionScreen) onLook() {
+	d.look.Disable()
+	d.note.info("Reading the tokens of the module…")
+	var got []decommission.DeviceToken
+	d.s.background(func() error {
+		var err error
+		got, err = decommission.Detect(d.s.ctx, d.s.runEnv())
+		return err
+	}, func(err error) {
+		d.look.Enable()
+		if err != nil {
+			d.note.errorf(err)
+			return
+		}
+		d.found = got
+		d.devices.Refresh()
+		d.note.info(plural(len(got), "device token found.", "device tokens found.") + " Choose one, or type the serial of a device that cannot be connected.")
+	})
+}
+
+// onMethod shows what the method does, the reasons it allows and the steps it takes.
+func (d *decommissionScreen) onMethod(name string) {
+	m, err := decommission.ParseMethod(name)
+	if err != nil {
+		return
+	}
+	d.consequence.SetText(m.Consequence())
+	d.reason.Options = nil
+	for _, r := range decommission.Reasons(m) {
+		d.reason.Options = append(d.reason.Options, r.String())
+	}
+	d.reason.SetSelected(m.DefaultReason().String())
+	d.steps.Objects = nil
+	clear(d.marks)
+	for _, st := range decommission.Steps(m) {
+		l := wrapped("○ " + st.Title)
+		d.marks[st.ID] = l
+		d.steps.Add(l)
+	}
+	d.steps.Refresh()
+}
+
+// request is what the form asks for, without the PINs; the workflow checks it.
+func (d *decommissionScreen) request() (decommission.Request, error) {
+	m, err := decommission.ParseMethod(d.method.Selected)
+	if err != nil {
+		return decommission.Request{}, err
+	}
+	req := decommission.Request{Serial: strings.TrimSpace(d.serial.Text), Method: m, Technician: d.tech.Text, Witness: d.witness.Text}
+	if req.Reason, err = pki.ParseReason(d.reason.Selected); err != nil {
+		return req, err
+	}
+	if req.Serial == "" {
+		return req, run.NewFieldError("Serial", "choose a device, or type its serial")
+	}
+	return req, nil
+}
+
+// onStart asks to type the serial again, then runs.
+func (d *decommissionScreen) onStart() {
+	req, err := d.request()
+	if err != nil {
+		d.note.errorf(err)
+		return
+	}
+	consequence := fmt.Sprintf("Device %s is decommissioned by %s: %s Its certificate is revoked (%s) and a new CRL is signed. This cannot be undone.",
+		req.Serial, req.Method, strings.TrimSuffix(req.Method.Consequence(), ".")+".", req.Reason)
+	confirmTyped(d.s.win, "Decommission "+req.Serial, consequence, req.Serial, func() { d.run(req) })
+}
+
+func (d *decommissionScreen) run(req decommission.Request) {
+	req.OpsPIN, req.DevicePIN = takePIN(d.opsPIN), takePIN(d.devPIN)
+	d.resetSteps(req.Method)
+	env := d.s.runEnv()
+	env.Progress = func(p run.Event) { d.s.do(func() { d.markStep(p) }) }
+	d.start.Disable()
+	d.record.box.Hide()
+	d.result.SetText("")
+	d.note.info("Working… the window stays usable; do not disconnect the device.")
+	var res *decommission.Result
+	d.s.background(func() error {
+		defer zeroAll(req.OpsPIN, req.DevicePIN)
+		var err error
+		res, err = decommission.Decommission(d.s.ctx, env, req)
+		return err
+	}, func(err error) {
+		d.start.Enable()
+		if err != nil {
+			d.note.errorf(err)
+			return
+		}
+		d.note.ok(fmt.Sprintf("Device %s is decommissioned.", res.Serial))
+		d.result.SetText(resultText(res))
+		d.record.show(res.RecordPath)
+	})
+}
+
+func (d *decommissionScreen) resetSteps(m decommission.Method) {
+	for _, st := range decommission.Steps(m) {
+		if l := d.marks[st.ID]; l != nil {
+			l.Importance = widget.MediumImportance
+			l.SetText("○ " + st.Title)
+		}
+	}
+}
+
+// markStep shows a step's progress; a failed step says why in words, wrapped.
+func (d *decommissionScreen) markStep(p run.Event) {
+	l := d.marks[p.Step.ID]
+	if l == nil {
+		return
+	}
+	switch {
+	case p.Err != nil:
+		l.Importance = widget.DangerImportance
+		l.SetText("✗ " + p.Step.Title + ": " + explain(p.Err))
+	case p.Status == record.StatusDone:
+		l.Importance = widget.SuccessImportance
+		l.SetText("✓ " + p.Step.Title)
+	default:
+		l.SetText("… " + p.Step.Title)
+	}
+}
+
+// resultText says what was done, in sentences; a list that is empty is left out.
+func resultText(res *decommission.Result) string {
+	lines := []string{"Verification: " + res.Verification}
+	if len(res.Destroyed) > 0 {
+		lines = append(lines, "Destroyed on the device: "+strings.Join(res.Destroyed, "; ")+".")
+	}
+	lines = append(lines, fmt.Sprintf("Revoked with reason %s; CRL number %d is %s.", res.Reason, res.CRL.Number, res.CRL.DERPath))
+	return strings.Join(lines, "\n")
 }
 
 func orUnknown(s string) string {
@@ -177,4 +223,11 @@ func orUnknown(s string) string {
 		return "(not registered)"
 	}
 	return s
+}
+
+// wrapped is a label that wraps inside the window.
+func wrapped(text string) *widget.Label {
+	l := widget.NewLabel(text)
+	l.Wrapping = fyne.TextWrapWord
+	return l
 }

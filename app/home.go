@@ -26,8 +26,12 @@ var workflows = []workflow{
 		"Erase a device's keys on its key store, verify the erasure, revoke its certificate and sign a new CRL.", "decommission"},
 	{"Retire a fleet", "Technician, witness",
 		"Decommission many devices from a manifest, with one CRL and one signed fleet record.", "fleet"},
+	{"Devices", "Technician, auditor",
+		"Provision a device identity, import devices from their certificates, find a device and read its key history.", "devices"},
+	{"Publish a CRL", "Operator",
+		"Sign a full CRL of an issuing CA's revoked devices before the last one's next update is due.", "crl"},
 	{"Verify a record", "Auditor",
-		"Check a signed PDF record: its signature, its chain to the root, and its embedded journal.", "records"},
+		"Check any signed PDF record or journal, from this workspace or another, against a root you choose.", "verify"},
 }
 
 func (s *shell) homeScreen() fyne.CanvasObject {

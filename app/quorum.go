@@ -126,14 +126,22 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 	pin := pinEntry("operator PIN (signs the record)")
 	progress := widget.NewProgressBarInfinite()
 	progress.Hide()
+	var runOp func()
 	start.OnTapped = func() {
 		if q == nil || q.Present() < q.Needed() {
 			return
 		}
-		if op.Selected == opDestroy && !sure.Checked {
+		if op.Selected != opDestroy {
+			runOp()
+			return
+		}
+		if !sure.Checked {
 			msg.errorf(errors.New("tick the box to confirm the destruction"))
 			return
 		}
+		confirmTyped(s.win, "Destroy root "+rootSel.Selected, "The root key of "+rootSel.Selected+" is destroyed on the HSM, with its backups' use: nothing it signed can be signed again, and it cannot be recovered.", rootSel.Selected, runOp)
+	}
+	runOp = func() {
 		opsPIN := takePIN(pin)
 		env := s.runEnv()
 		collected, what := q, op.Selected

@@ -22,12 +22,14 @@ type recordFile struct {
 	outcome                string // from the run that wrote it, as the registry has it
 }
 
-// recordsScreen lists the workspace's signed records, verifies one with the same checks as
-// `custos verify`, and opens it in the system's PDF viewer.
+// recordsScreen lists the workspace's signed records (the folder and the registry are read
+// off the UI goroutine), verifies one with the same checks as `custos verify`, and opens it in
+// the system's PDF viewer.
 func (s *shell) recordsScreen() fyne.CanvasObject {
-	files := s.recordFiles()
+	var files []recordFile
 	checks := container.NewVBox()
-	msg := newMessage()
+	msg := newNotice()
+	opener := newRecordOpener(s.background)
 	var selected *recordFile
 	cells := map[fyne.CanvasObject][]*widget.Label{} // each list row's labels
 	list := widget.NewList(func() int { return len(files) },
@@ -42,18 +44,17 @@ func (s *shell) recordsScreen() fyne.CanvasObject {
 				cells[o][i].SetText(text)
 			}
 		})
-	verify := widget.NewButtonWithIcon("Verify", theme.ConfirmIcon(), nil)
-	open := widget.NewButtonWithIcon("Open in the PDF viewer", theme.DocumentIcon(), func() {
-		if selected != nil {
-			openFile(selected.path)
-		}
+	var loaded []recordFile
+	s.background(func() error { loaded = s.recordFiles(); return nil }, func(error) {
+		files = loaded
+		list.Refresh()
 	})
+	verify := widget.NewButtonWithIcon("Verify", theme.ConfirmIcon(), nil)
 	verify.Disable()
-	open.Disable()
 	list.OnSelected = func(id widget.ListItemID) {
 		selected = &files[id]
 		verify.Enable()
-		open.Enable()
+		opener.show(selected.path)
 		checks.Objects = nil
 		checks.Refresh()
 	}
@@ -98,7 +99,7 @@ func (s *shell) recordsScreen() fyne.CanvasObject {
 	intro := widget.NewLabel(fmt.Sprintf("Signed records in %s. Verifying checks the signature over the whole file, its chain to this workspace's root, the signer's document-signing usage, and the journal inside the record.", s.ws.Path("records")))
 	intro.Wrapping = fyne.TextWrapWord
 	return container.NewBorder(container.NewVBox(heading("Records"), intro), nil, nil, nil,
-		container.NewVSplit(list, container.NewVScroll(container.NewVBox(container.NewHBox(verify, open), msg.Label, checks))))
+		container.NewVSplit(list, container.NewVScroll(container.NewVBox(container.NewHBox(verify), opener.object(), msg.object(), checks))))
 }
 
 func (s *shell) recordFiles() []recordFile {

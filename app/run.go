@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"image/color"
-	"net/url"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
@@ -72,13 +71,11 @@ func newMessage() message {
 }
 
 // errorf shows err; a workflow's error about a field of its request names the screen's field.
+// It is said in words (explain); screens with room for the technical text use a notice,
+// which keeps it under Details.
 func (m message) errorf(err error) {
 	m.Importance = widget.DangerImportance
-	text := err.Error()
-	if label, ok := fieldLabels[run.FieldOf(err)]; ok {
-		text += " (" + label + ")"
-	}
-	m.SetText(text)
+	m.SetText(explain(err))
 }
 
 // fieldLabels are the screens' names for the workflow request fields a person fills in.
@@ -133,5 +130,3 @@ func plural(n int, one, many string) string {
 	}
 	return fmt.Sprintf("%d %s", n, many)
 }
-
-func storageURI(path string) (*url.URL, error) { return url.Parse("file://" + path) }

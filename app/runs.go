@@ -50,7 +50,9 @@ func (s *shell) unfinishedRuns() fyne.CanvasObject {
 			line.SetText(line.Text + ". It cannot resume: " + r.CannotResume)
 		}
 		abort := widget.NewButton("Abort", func() {
-			s.stoppedRun("Aborting", id, run.Handlers.Abort, run.PINs{Ops: takePIN(pin)}, msg)
+			confirmTyped(s.win, "Abort "+id, "The run "+id+" is ended where it stopped: what it made is cleaned up as its workflow says, and it can never be resumed.", id, func() {
+				s.stoppedRun("Aborting", id, run.Handlers.Abort, run.PINs{Ops: takePIN(pin)}, msg)
+			})
 		})
 		box.Add(container.NewBorder(nil, nil, nil, container.NewHBox(resume, abort), line))
 	}

@@ -66,7 +66,10 @@ func newShell(ctx context.Context, w fyne.Window, ws *workspace.Workspace, reg *
 		{id: "quorum", title: "Quorum operations", icon: theme.LoginIcon(), build: s.quorumScreen},
 		{id: "decommission", title: "Decommission a device", icon: theme.DeleteIcon(), build: s.decommissionScreen},
 		{id: "fleet", title: "Retire a fleet", icon: theme.ListIcon(), build: s.fleetScreen},
+		{id: "devices", title: "Devices", icon: theme.StorageIcon(), build: s.devicesScreen},
+		{id: "crl", title: "Publish a CRL", icon: theme.DocumentSaveIcon(), build: s.crlScreen},
 		{id: "records", title: "Records", icon: theme.DocumentIcon(), build: s.recordsScreen},
+		{id: "verify", title: "Verify a record", icon: theme.ConfirmIcon(), build: s.verifyScreen},
 		{id: "settings", title: "Settings", icon: theme.SettingsIcon(), build: s.settingsScreen},
 	}
 	return s
@@ -137,11 +140,19 @@ func (s *shell) watchNetwork() {
 	}
 }
 
-// saveScreenshots opens each main screen in turn and saves what the window shows.
+// saveScreenshots opens each main screen in turn and saves what the window shows, at the
+// size CUSTOS_SCREENSHOT_SIZE names (such as 1024x768; 1280x800 when unset), so each screen
+// can be looked at in every size it must work in. The light or dark theme is Fyne's
+// FYNE_THEME.
 func (s *shell) saveScreenshots(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	size, err := screenshotSize(os.Getenv("CUSTOS_SCREENSHOT_SIZE"))
+	if err != nil {
+		return err
+	}
+	s.do(func() { s.win.Resize(size) })
 	time.Sleep(time.Second) // let the window map and draw once
 	for _, sc := range s.screens {
 		s.do(func() { s.show(sc.id) })
@@ -152,4 +163,16 @@ func (s *shell) saveScreenshots(dir string) error {
 		}
 	}
 	return nil
+}
+
+// screenshotSize reads WIDTHxHEIGHT; empty is 1280x800.
+func screenshotSize(text string) (fyne.Size, error) {
+	if text == "" {
+		return fyne.NewSize(1280, 800), nil
+	}
+	var w, h int
+	if _, err := fmt.Sscanf(text, "%dx%d", &w, &h); err != nil || w < 640 || h < 480 {
+		return fyne.Size{}, fmt.Errorf("CUSTOS_SCREENSHOT_SIZE=%q: give WIDTHxHEIGHT, at least 640x480", text)
+	}
+	return fyne.NewSize(float32(w), float32(h)), nil
 }

@@ -85,7 +85,7 @@ func TestQuorumIssueCAWithMistypedGroup(t *testing.T) {
 		bad[i] ^= 1
 		shares.SetText(string(bad))
 		test.Tap(button(s.body, "Add this share"))
-		if txt := texts(s.body); !strings.Contains(txt, "group 4 of 19") || !strings.Contains(txt, "0 of 2 shares present") {
+		if txt := texts(s.body); !strings.Contains(txt, "Group 4 of 19 of the share is wrong") || !strings.Contains(txt, "0 of 2 shares present") {
 			t.Errorf("mistyped share:\n%s", txt)
 		}
 		shares.SetText(people.shares[1])
@@ -118,154 +118,6 @@ func TestQuorumIssueCAWithMistypedGroup(t *testing.T) {
 	}
 }
 
-func TestDecommissionScreen(t *testing.T) {
-	s, _, issuer := world(t, true)
-	if _, err := decommission.Provision(context.Background(), s.runEnv(), decommission.ProvisionRequest{Issuer: issuer,
-		Serial: "PUMP-0001", Model: "Infusion Pump X2", Token: "dev-pump-1", OpsPIN: []byte("ops-pin-1234"), DevicePIN: []byte("device-pin-1")}); err != nil {
-		t.Fatal(err)
-	}
-	onUI(func() {
-		s.show("decommission")
-		test.Tap(button(s.body, "Look for device tokens"))
-	})
-	eventually(t, "the device list", func() bool { return strings.Contains(texts(s.body), "1 device token found") })
-	onUI(func() {
-		findAll[*widget.List](s.body)[0].Select(0)
-		if entryWithPlaceholder(t, s, "device serial").Text != "PUMP-0001" {
-			t.Error("selecting the device does not fill its serial")
-		}
-		if !strings.Contains(texts(s.body), "Destroys the device's key") {
-			t.Error("the method's consequence is not written out")
-		}
-		// Unreachable without a witness is refused by the workflow, shown at the step.
-		findAll[*widget.RadioGroup](s.body)[0].SetSelected("unreachable")
-		for _, e := range findAll[*widget.Entry](s.body) {
-			if e.PlaceHolder == "" {
-				e.SetText("Tess Tech") // the technician
-				break
-			}
-		}
-		entryWithPlaceholder(t, s, "operator PIN").SetText("ops-pin-1234")
-		test.Tap(button(s.body, "Decommission"))
-	})
-	eventually(t, "the witness refusal", func() bool { return strings.Contains(texts(s.body), "needs a witness") })
-	onUI(func() {
-		findAll[*widget.RadioGroup](s.body)[0].SetSelected("erase")
-		entryWithPlaceholder(t, s, "operator PIN").SetText("ops-pin-1234")
-		entryWithPlaceholder(t, s, "device PIN").SetText("device-pin-1")
-		test.Tap(button(s.body, "Decommission"))
-	})
-	eventually(t, "the decommission", func() bool { return strings.Contains(texts(s.body), "PUMP-0001 is decommissioned") })
-	snapshot(t, s, "decommission-done")
-	txt := texts(s.body)
-	// Each step by its title, as the workflow names it.
-	for _, want := range []string{"✓ Identify the device (proof of possession)", "✓ Erase the device's keys", "✓ Verify the erasure",
-		"✓ Revoke the certificate", "✓ Sign the CRL", "✓ Write the signed record", "nothing remains", "Record:"} {
-		if !strings.Contains(txt, want) {
-			t.Errorf("screen lacks %q", want)
-		}
-	}
-	dev, _ := s.reg.Device(context.Background(), "PUMP-0001")
-	if dev.Status != registry.DeviceDecommissioned {
-		t.Errorf("status %s", dev.Status)
-	}
-	recs, _ := filepath.Glob(s.ws.Path("records", "PUMP-0001-decommission-*.pdf"))
-	crls, _ := filepath.Glob(s.ws.Path("crl", issuer+"-*.crl"))
-	if len(recs) != 1 || len(crls) != 1 {
-		t.Errorf("records %v, CRLs %v", recs, crls)
-	}
-
-	// The records screen names the run that wrote each record and how it ended, verifies it,
-	// and fails a tampered copy.
-	onUI(func() {
-		s.show("records")
-		files := s.recordFiles()
-		found := false
-		for _, f := range files {
-			if f.name == filepath.Base(recs[0]) {
-				found = true
-				if f.kind != "decommission" || f.outcome != "PUMP-0001 decommissioned" {
-					t.Errorf("records screen says %q, %q of %s", f.kind, f.outcome, f.name)
-				}
-			}
-		}
-		if !found {
-			t.Errorf("records screen lacks %s: %+v", filepath.Base(recs[0]), files)
-		}
-	})
-	data, _ := os.ReadFile(recs[0])
-	data[len(data)/2] ^= 1
-	os.WriteFile(s.ws.Path("records", "tampered.pdf"), data, 0o644)
-	for _, tc := range []struct{ name, want string }{{filepath.Base(recs[0]), "verifies."}, {"tampered.pdf", "FAIL  signature is valid"}} {
-		onUI(func() {
-			s.show("records")
-			l := findAll[*widget.List](s.body)[0]
-			for i, f := range s.recordFiles() {
-				if f.name == tc.name {
-					l.Select(i)
-				}
-			}
-			test.Tap(button(s.body, "Verify"))
-		})
-		eventually(t, "verification of "+tc.name, func() bool { return strings.Contains(texts(s.body), tc.want) })
-	}
-}
-
-func TestFleetScreenMarksInvalidRow(t *testing.T) {
-	s, _, issuer := world(t, true)
-	for _, sn := range []string{"F-1", "F-2"} {
-		if _, err := decommission.Provision(context.Background(), s.runEnv(), decommission.ProvisionRequest{Issuer: issuer,
-			Serial: sn, Model: "Pump", Token: "dev-" + sn, OpsPIN: []byte("ops-pin-1234"), DevicePIN: []byte("device-pin-1")}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dir := t.TempDir()
-	bad := filepath.Join(dir, "bad.csv")
-	os.WriteFile(bad, []byte("serial,method,reason,note\nF-1,unreachable,,lost\nF-2,incinerate,,\n"), 0o644)
-	good := filepath.Join(dir, "good.csv")
-	os.WriteFile(good, []byte("serial,method,reason,note\nF-1,unreachable,,lost\nF-2,physical,,crushed\n"), 0o644)
-	onUI(func() {
-		s.show("fleet")
-		path := entryWithPlaceholder(t, s, "fleet manifest")
-		path.SetText(bad)
-		test.Tap(button(s.body, "Load"))
-		if txt := texts(s.body); !strings.Contains(txt, "1 line is wrong") {
-			t.Errorf("bad manifest:\n%s", txt)
-		}
-		if button(s.body, "Retire the fleet") != nil {
-			t.Error("a manifest with a bad line can be run")
-		}
-		uiLock.Unlock()
-		snapshot(t, s, "fleet-bad-line")
-		uiLock.Lock()
-		path.SetText(good)
-		test.Tap(button(s.body, "Load"))
-		for _, e := range findAll[*widget.Entry](s.body) {
-			if e.PlaceHolder == "" {
-				e.SetText("Tess Tech")
-			}
-		}
-		entryWithPlaceholder(t, s, "operator PIN").SetText("ops-pin-1234")
-		test.Tap(button(s.body, "Retire the fleet"))
-	})
-	eventually(t, "the fleet", func() bool { return strings.Contains(texts(s.body), "2 decommissioned") })
-	if n, _ := s.reg.CountDevices(context.Background(), registry.DeviceDecommissioned); n != 2 {
-		t.Errorf("%d decommissioned", n)
-	}
-	onUI(func() {
-		var said []string
-		for _, f := range s.recordFiles() {
-			said = append(said, f.kind+": "+f.outcome)
-		}
-		got := strings.Join(said, "; ")
-		for _, want := range []string{"fleet: 2 decommissioned", "ceremony root: completed (root gui-root)", "ceremony issue-ca: completed"} {
-			if !strings.Contains(got, want) {
-				t.Errorf("records screen says %q, lacks %q", got, want)
-			}
-		}
-	})
-}
-
 // A run that stopped half way is offered on the home screen, and Abort there ends it.
 func TestHomeOffersAbortOfAStoppedRun(t *testing.T) {
 	s, _, _ := world(t, false)
@@ -286,6 +138,12 @@ func TestHomeOffersAbortOfAStoppedRun(t *testing.T) {
 			t.Fatalf("home does not show the stopped run:\n%s", txt)
 		}
 		test.Tap(button(s.body, "Abort"))
+		top := s.win.Canvas().Overlays().Top()
+		if top == nil || button(top, "Abort gui-root-crl-stopped") != nil {
+			t.Fatal("Abort did not ask to type the run's id")
+		}
+		test.Type(findAll[*widget.Entry](top)[0], "gui-root-crl-stopped")
+		test.Tap(button(top, "Abort gui-root-crl-stopped"))
 	})
 	eventually(t, "the abort", func() bool { return strings.Contains(texts(s.body), "gui-root-crl-stopped: aborted") })
 	if r, _ := s.reg.Run(context.Background(), "gui-root-crl-stopped"); r.Status != registry.RunAborted {
@@ -423,4 +281,41 @@ func TestHomeResumesAStoppedFleet(t *testing.T) {
 			t.Errorf("%s is %s", sn, d.Status)
 		}
 	}
+}
+
+// Destroying the root asks to type its id; a wrong id leaves it untouched.
+func TestQuorumDestroyAsksToTypeTheRootID(t *testing.T) {
+	s, people, _ := world(t, false)
+	onUI(func() {
+		s.show("quorum")
+		findAll[*widget.Select](s.body)[0].SetSelected("gui-root")
+		shares := findAll[*widget.Entry](s.body)[0]
+		for _, n := range []int{1, 2} {
+			shares.SetText(people.shares[n])
+			test.Tap(button(s.body, "Add this share"))
+		}
+		findAll[*widget.RadioGroup](s.body)[0].SetSelected(opDestroy)
+		findAll[*widget.Check](s.body)[0].SetChecked(true)
+		entryWithPlaceholder(t, s, "operator PIN").SetText("ops-pin-1234")
+		test.Tap(button(s.body, "Run the operation"))
+		top := s.win.Canvas().Overlays().Top()
+		if top == nil {
+			t.Fatal("the destruction did not ask to type the root's id")
+		}
+		test.Type(findAll[*widget.Entry](top)[0], "gui-roo")
+		if button(top, "Destroy root gui-root") != nil {
+			t.Error("a partial id confirms the destruction")
+		}
+		test.Tap(button(top, "Cancel"))
+	})
+	if iss, err := s.reg.Issuer(context.Background(), "gui-root"); err != nil || iss.Status != registry.StatusActive {
+		t.Errorf("the root after a cancelled destruction: %v %v", iss.Status, err)
+	}
+	onUI(func() {
+		test.Tap(button(s.body, "Run the operation"))
+		top := s.win.Canvas().Overlays().Top()
+		test.Type(findAll[*widget.Entry](top)[0], "gui-root")
+		test.Tap(button(top, "Destroy root gui-root"))
+	})
+	eventually(t, "the destruction", func() bool { return strings.Contains(texts(s.body), "The root key was destroyed") })
 }

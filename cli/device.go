@@ -149,7 +149,7 @@ func deviceList() command.Command {
 func crlPublish() command.Command {
 	return command.Command{
 		Name:    "crl publish",
-		Summary: "sign a full CRL for an issuing CA",
+		Summary: "sign an issuing CA's full CRL, and every shard of it under the same number when it has shards",
 		Setup: func(fs *flag.FlagSet) command.Func {
 			env := addEnvFlags(fs, "the workspace's")
 			issuer := fs.String("issuer", "", "issuing CA `ID` or common name")

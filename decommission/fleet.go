@@ -113,16 +113,14 @@ func Fleet(ctx context.Context, env run.Env, m *Manifest, req FleetRequest) (*Fl
 	return res, r.Finish(ctx, err, res.RecordPath)
 }
 
-// preflight refuses a manifest before anything changes: unknown devices (by line), rows that
+// preflight refuses a manifest before anything changes: the lines Preview refuses, rows that
 // need a witness or a device PIN that was not given.
 func preflight(ctx context.Context, env run.Env, m *Manifest, req FleetRequest) error {
-	var bad ManifestError
+	bad, err := previewRows(ctx, env, m)
+	if err != nil {
+		return err
+	}
 	for _, r := range m.Rows {
-		if _, err := env.Registry.Device(ctx, r.Serial); errors.Is(err, registry.ErrNotFound) {
-			bad = append(bad, RowError{Line: r.Line, Problem: fmt.Sprintf("device %s is not registered in this workspace", r.Serial)})
-		} else if err != nil {
-			return err
-		}
 		if !r.Method.reaches() && strings.TrimSpace(req.Witness) == "" {
 			bad = append(bad, fieldRowError(r.Line, "Witness", "method %s needs a witness", r.Method))
 		}
@@ -133,10 +131,44 @@ func preflight(ctx context.Context, env run.Env, m *Manifest, req FleetRequest) 
 			bad = append(bad, fieldRowError(r.Line, "DevicePIN", "method %s needs the device PIN", r.Method))
 		}
 	}
+	if len(bad) > 0 {
+		slices.SortStableFunc(bad, func(a, b RowError) int { return a.Line - b.Line })
+		return bad
+	}
+	if len(req.OpsPIN) == 0 {
+		return run.NewFieldError("OpsPIN", "fleet: the operator PIN is needed to sign the CRL and the record")
+	}
+	return nil
+}
+
+// Preview checks a loaded manifest against the workspace before anyone fills in the rest:
+// every line naming a device the registry does not know, or a method the device tokens'
+// module cannot do, comes back in a ManifestError. Fleet checks these again, with the
+// people and PINs of the request. Nothing changes.
+func Preview(ctx context.Context, env run.Env, m *Manifest) error {
+	bad, err := previewRows(ctx, env, m)
+	if err != nil {
+		return err
+	}
+	if len(bad) > 0 {
+		return bad
+	}
+	return nil
+}
+
+func previewRows(ctx context.Context, env run.Env, m *Manifest) (ManifestError, error) {
+	var bad ManifestError
+	for _, r := range m.Rows {
+		if _, err := env.Registry.Device(ctx, r.Serial); errors.Is(err, registry.ErrNotFound) {
+			bad = append(bad, RowError{Line: r.Line, Problem: fmt.Sprintf("device %s is not registered in this workspace", r.Serial)})
+		} else if err != nil {
+			return nil, err
+		}
+	}
 	if slices.ContainsFunc(m.Rows, func(r Row) bool { return r.Method == Reinit }) {
 		reinit, err := canReinit(ctx, env)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, r := range m.Rows {
 			if r.Method == Reinit && reinit != nil {
@@ -144,13 +176,7 @@ func preflight(ctx context.Context, env run.Env, m *Manifest, req FleetRequest) 
 			}
 		}
 	}
-	if len(bad) > 0 {
-		return bad
-	}
-	if len(req.OpsPIN) == 0 {
-		return run.NewFieldError("OpsPIN", "fleet: the operator PIN is needed to sign the CRL and the record")
-	}
-	return nil
+	return bad, nil
 }
 
 // canReinit says whether the device tokens' module can re-initialise tokens: nil when it can,

@@ -185,6 +185,38 @@ func TestFleetRefusesBadRowsBeforeAnythingChanges(t *testing.T) {
 	}
 }
 
+// Preview marks every line naming a device the workspace does not know, before anyone fills
+// in people or PINs, and changes nothing.
+func TestPreviewMarksUnknownDevices(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	many := registerMany(t, f, 2)
+	text := "serial,method,reason\nGHOST-1,unreachable,,\n" + strings.TrimPrefix(manifestOf(many, Unreachable), "serial,method,reason,note\n") + "GHOST-2,physical,,\n"
+	m, err := ParseManifest(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Preview(ctx, f.env, m)
+	var me ManifestError
+	if !errors.As(err, &me) || len(me) != 2 || me[0].Line != 2 || me[1].Line != 5 ||
+		!strings.Contains(me[0].Problem, "GHOST-1 is not registered") || !strings.Contains(me[1].Problem, "GHOST-2") {
+		t.Fatalf("Preview = %v, want lines 2 and 5 marked", err)
+	}
+	good, err := ParseManifest(strings.NewReader(manifestOf(many, Unreachable)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Preview(ctx, f.env, good); err != nil {
+		t.Errorf("Preview of registered devices = %v", err)
+	}
+	if runs, err := f.env.Registry.UnfinishedRuns(ctx); err != nil || len(runs) != 0 {
+		t.Errorf("a preview started runs: %v %v", runs, err)
+	}
+	if n, _ := f.env.Registry.CountRevocations(ctx, f.issuer); n != 0 {
+		t.Errorf("%d revocations after a preview", n)
+	}
+}
+
 // TestFleetCrashHelper is the child process of TestFleetSurvivesKills.
 func TestFleetCrashHelper(t *testing.T) {
 	dir := os.Getenv("CUSTOS_TEST_FLEET_DIR")
