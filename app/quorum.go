@@ -24,7 +24,7 @@ const (
 	opCRL     = "Sign a root CRL"
 	opRestore = "Restore the root into a new token"
 	opDestroy = "Destroy the root (end of the CA's life)"
-	opReshare = "Re-share to new custodians (the old shares stop working)"
+	opReshare = "Re-share to new custodians (every token that holds the root gets the new PINs)"
 )
 
 // quorumScreen runs an operation under quorum: the custodians enter their shares one after
@@ -179,7 +179,7 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 				if err != nil {
 					return err
 				}
-				result = fmt.Sprintf("The root was restored into token %q; the restored key signs for the root certificate.", res.Token)
+				result = fmt.Sprintf("The root was restored into token %q, now a holder of the root; the restored key is the root certificate's and signs for it.", res.Token)
 			case opDestroy:
 				res, err := ceremony.Destroy(ctx, env, collected, opsPIN)
 				if err != nil {
@@ -191,7 +191,7 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 				if err != nil {
 					return err
 				}
-				result = fmt.Sprintf("Re-shared: epoch %d. The new shares are with their custodians; the old ones no longer work.", res.Epoch)
+				result = fmt.Sprintf("Re-shared: epoch %d. The new shares are with their custodians.\n%s", res.Epoch, strings.Join(res.Outcome(), "\n"))
 			}
 			return nil
 		}, func(err error) {

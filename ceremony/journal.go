@@ -12,25 +12,42 @@ import (
 // The steps of the ceremony's runs, as the journal names them and people read them. A root
 // ceremony's are RootSteps; each quorum operation's are listed by Steps.
 var (
-	stepCAKey     = run.Step{ID: "issue-ca.generate-key", Title: "Generate the issuing CA key"}
-	stepCACert    = run.Step{ID: "issue-ca.certificate", Title: "Sign the issuing CA certificate"}
-	stepCRLRevoke = run.Step{ID: "crl.revoke", Title: "Revoke the issuing CA"}
-	stepCRLSign   = run.Step{ID: "crl.sign", Title: "Sign the root CRL"}
-	stepDestroy   = run.Step{ID: "destroy.erase", Title: "Destroy the root key and its objects"}
-	stepRestore   = run.Step{ID: "restore.unwrap", Title: "Restore the root key into the new token"}
-	stepReshare   = run.Step{ID: "reshare.split", Title: "Split the new secret and hand out the shares", Script: "reshare", Confirmer: "witness"}
-	stepRotate    = run.Step{ID: "reshare.rotate", Title: "Change the root token's PINs and re-wrap the backup"}
-	opSteps       = map[string][]run.Step{
-		"issue-ca": {stepUnlock("issue-ca"), stepCAKey, stepCACert},
-		"crl":      {stepUnlock("crl"), stepCRLRevoke, stepCRLSign},
-		"destroy":  {stepUnlock("destroy"), stepDestroy},
-		"restore":  {stepUnlock("restore"), stepRestore},
-		"reshare":  {stepUnlock("reshare"), stepReshare, stepRotate},
+	stepCAKey        = run.Step{ID: "issue-ca.generate-key", Title: "Generate the issuing CA key"}
+	stepCACert       = run.Step{ID: "issue-ca.certificate", Title: "Sign the issuing CA certificate"}
+	stepCRLRevoke    = run.Step{ID: "crl.revoke", Title: "Revoke the issuing CA"}
+	stepCRLSign      = run.Step{ID: "crl.sign", Title: "Sign the root CRL"}
+	stepDestroy      = run.Step{ID: "destroy.erase", Title: "Destroy the root key and its objects"}
+	stepRestore      = run.Step{ID: "restore.unwrap", Title: "Restore the root key into the new token"}
+	stepReshare      = run.Step{ID: "reshare.split", Title: "Split the new secret and hand out the shares", Script: "reshare", Confirmer: "witness"}
+	stepHolders      = run.Step{ID: "reshare.holders", Title: "Reach every token that holds the root"}
+	stepRotate       = run.Step{ID: "reshare.rotate", Title: "Change the PINs of every token that holds the root and re-wrap the backup"}
+	stepSuperseded   = run.Step{ID: "reshare.superseded", Title: "Destroy the superseded backups and list what people must destroy"}
+	stepSignerCert   = run.Step{ID: "record-signer.certificate", Title: "Make the new record signer"}
+	stepSignerRevoke = run.Step{ID: "record-signer.revoke", Title: "Revoke the old record signer and destroy its key"}
+	stepSignerCRL    = run.Step{ID: "record-signer.crl", Title: "Sign the root CRL"}
+	stepRetireCA     = run.Step{ID: "retire-ca.retire", Title: "Retire the issuing CA"}
+	opSteps          = map[string][]run.Step{
+		"issue-ca":      {stepUnlock("issue-ca"), stepCAKey, stepCACert},
+		"crl":           {stepUnlock("crl"), stepCRLRevoke, stepCRLSign},
+		"destroy":       {stepUnlock("destroy"), stepDestroy},
+		"restore":       {stepUnlock("restore"), stepRestore},
+		"reshare":       {stepUnlock("reshare"), stepHolders, stepReshare, stepRotate, stepSuperseded},
+		"record-signer": {stepUnlock("record-signer"), stepSignerCert, stepSignerRevoke, stepSignerCRL},
+		"retire-ca":     {stepUnlock("retire-ca"), stepRetireCA},
 	}
 )
 
 func stepUnlock(op string) run.Step {
 	return run.Step{ID: op + ".unlock", Title: "Unlock the root with the quorum"}
+}
+
+// stepNoRecord is noted at the end of a quorum operation that signs no record although the
+// operator PIN was given: it revoked the record signer (NoRecord).
+func stepNoRecord(op string) string { return op + ".no-record" }
+
+// NoRecord is the payload of stepNoRecord.
+type NoRecord struct {
+	Why string `json:"why"`
 }
 
 // Entries that are not steps of their own.
@@ -40,7 +57,7 @@ const (
 )
 
 // Steps are the steps of operation op ("root", "issue-ca", "crl", "reshare", "restore",
-// "destroy"), in order, for a step list on screen.
+// "destroy", "record-signer", "retire-ca"), in order, for a step list on screen.
 func Steps(op string) []run.Step {
 	if op == "root" {
 		return RootSteps
@@ -196,10 +213,12 @@ type Closed struct {
 	Secrets         string `json:"secrets"`
 }
 
-// Unlocked is the payload of a quorum operation's unlock step.
+// Unlocked is the payload of a quorum operation's unlock step: whose shares, and the token
+// that holds the root it was opened on (none for a restore).
 type Unlocked struct {
 	Custodians []string `json:"custodians"`
 	Shares     string   `json:"shares"`
+	Token      string   `json:"token,omitempty"`
 }
 
 // IssuingCAMade is the payload of issue-ca.certificate: the CA, what its certificate allows,
@@ -219,12 +238,32 @@ type CAProfile struct {
 	CAIssuers    []string `json:"ca_issuers,omitempty"`
 }
 
-// CARevoked is the payload of crl.revoke.
+// CARevoked is the payload of crl.revoke: the certificate the root revoked (an issuing CA or
+// a record signer), which signs nothing from then on.
 type CARevoked struct {
+	Serial         string    `json:"serial"`
+	Certificate    string    `json:"certificate,omitempty"` // e.g. "issuing CA ica-3f2a9c01b4 (Acme Devices CA 1)"
+	Reason         string    `json:"reason"`
+	AlreadyRevoked bool      `json:"already_revoked"`
+	RevokedAt      time.Time `json:"revoked_at"`
+}
+
+// SignerRevoked is the payload of record-signer.revoke: the old record signer, revoked, and
+// its key destroyed on the operations token.
+type SignerRevoked struct {
 	Serial         string    `json:"serial"`
 	Reason         string    `json:"reason"`
 	AlreadyRevoked bool      `json:"already_revoked"`
 	RevokedAt      time.Time `json:"revoked_at"`
+	Key            string    `json:"key,omitempty"`
+}
+
+// CARetired is the payload of retire-ca.retire.
+type CARetired struct {
+	IssuerID   string    `json:"issuer_id"`
+	CommonName string    `json:"common_name"`
+	RetiredAt  time.Time `json:"retired_at"`
+	Signs      string    `json:"signs"`
 }
 
 // TokenErased is what destroy found and destroyed on one token.
@@ -251,8 +290,30 @@ type Restored struct {
 
 // Rotated is the payload of reshare.rotate.
 type Rotated struct {
-	PINs            string `json:"pins"`
-	OperationsToken string `json:"operations_token,omitempty"`
-	Backup          string `json:"backup,omitempty"`
-	BackupSHA256    string `json:"backup_sha256,omitempty"`
+	PINs            string   `json:"pins"`
+	Tokens          []string `json:"tokens,omitempty"` // every token whose PINs changed
+	OperationsToken string   `json:"operations_token,omitempty"`
+	Backup          string   `json:"backup,omitempty"`
+	BackupSHA256    string   `json:"backup_sha256,omitempty"`
+}
+
+// LostToken is a token that holds a root, recorded lost, and why.
+type LostToken struct {
+	Token  string `json:"token"`
+	Reason string `json:"reason"`
+}
+
+// HoldersReached is the payload of reshare.holders: every token that holds the root, reached
+// and its PINs checked before anything changed, and those recorded lost.
+type HoldersReached struct {
+	Tokens []string    `json:"tokens"`
+	Lost   []LostToken `json:"lost,omitempty"`
+}
+
+// SupersededDestroyed is the payload of reshare.superseded: the blobs destroyed in the
+// workspace, and what people must still destroy because the old shares may open it.
+type SupersededDestroyed struct {
+	Destroyed   []string `json:"destroyed,omitempty"`
+	Outstanding []string `json:"outstanding,omitempty"`
+	None        string   `json:"none,omitempty"`
 }

@@ -1,10 +1,10 @@
 package ceremony
 
 import (
+	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/custos-pki/custos/hsm"
-	"github.com/custos-pki/custos/internal/inputfile"
 	"github.com/custos-pki/custos/internal/secret"
 	"github.com/custos-pki/custos/keyalg"
 	"github.com/custos-pki/custos/pki"
@@ -22,23 +21,26 @@ import (
 	"github.com/custos-pki/custos/run"
 )
 
-// unlocked is a root opened under quorum: the token logged in as the user with the PIN
-// derived from the reconstructed secret.
+// unlocked is a root opened under quorum: the secret reconstructed and checked, and, for
+// every operation but restore, a token that holds the root logged in as the user with the PIN
+// derived from it.
 type unlocked struct {
 	q       registry.Quorum
 	plan    *Plan
 	root    registry.Issuer
 	cert    *x509.Certificate
 	mod     *hsm.Module
-	sess    *hsm.Session
+	sess    *hsm.Session // on holder; nil until a token is opened
 	key     *hsm.Signer
+	holder  registry.RootHolder   // the token sess is on
+	holders []registry.RootHolder // every token the registry has holding the root, newest first
 	s       []byte
 	userPIN []byte
 }
 
-// unlock reconstructs S (checked against its digest before any login), opens the root token
-// and logs in.
-func unlock(ctx context.Context, env run.Env, q registry.Quorum, c *quorum.Collector) (*unlocked, error) {
+// unlock reconstructs S (checked against its digest before any login), loads the module and,
+// when holder is set, opens the root on a token that holds it.
+func unlock(ctx context.Context, env run.Env, q registry.Quorum, c *quorum.Collector, holder bool) (*unlocked, error) {
 	s, err := c.Secret()
 	if err != nil {
 		return nil, err
@@ -57,20 +59,62 @@ func unlock(ctx context.Context, env run.Env, q registry.Quorum, c *quorum.Colle
 	if u.cert, err = x509.ParseCertificate(u.root.Certificate); err != nil {
 		return fail(err)
 	}
+	all, err := env.Registry.RootHolders(ctx, q.CeremonyID)
+	if err != nil {
+		return fail(err)
+	}
+	for _, h := range all {
+		if h.State == registry.HolderHolding {
+			u.holders = append(u.holders, h)
+		}
+	}
 	if u.mod, err = env.OpenModule(ctx, q.ModulePath); err != nil {
 		return fail(err)
 	}
-	if u.sess, err = u.mod.OpenSession(ctx, u.root.Key.TokenLabel); err != nil {
-		return fail(err)
-	}
 	u.userPIN = quorum.RootUserPIN.Derive(s, q.CeremonyID)
-	if err := u.sess.Login(ctx, hsm.User, u.userPIN); err != nil {
-		return fail(fmt.Errorf("root token %q: %w", u.root.Key.TokenLabel, err))
-	}
-	if u.key, err = u.sess.Signer(ctx, hsm.Match{Class: hsm.ClassPrivateKey, ID: u.root.Key.KeyID}); err != nil {
-		return fail(fmt.Errorf("root key on %q: %w", u.root.Key.TokenLabel, err))
+	if holder {
+		if err := u.openHolder(ctx); err != nil {
+			return fail(err)
+		}
 	}
 	return u, nil
+}
+
+// openHolder logs in to the newest token holding the root that is present and has the PINs
+// of the quorum's epoch, and finds the root key on it. A token that is missing is passed
+// over; one whose PIN fails stops it.
+func (u *unlocked) openHolder(ctx context.Context) error {
+	var passed []string
+	for _, h := range u.holders {
+		if h.PINEpoch != 0 && h.PINEpoch != u.q.Epoch {
+			passed = append(passed, fmt.Sprintf("%q has the PINs of epoch %d", h.Token, h.PINEpoch))
+			continue
+		}
+		sess, err := u.mod.OpenSession(ctx, h.Token)
+		if errors.Is(err, hsm.ErrTokenNotFound) {
+			passed = append(passed, fmt.Sprintf("%q is not present", h.Token))
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := sess.Login(ctx, hsm.User, u.userPIN); err != nil {
+			sess.Close()
+			return fmt.Errorf("root token %q: %w", h.Token, err)
+		}
+		key, err := sess.Signer(ctx, hsm.Match{Class: hsm.ClassPrivateKey, ID: h.KeyID})
+		if err != nil {
+			sess.Logout(context.WithoutCancel(ctx))
+			sess.Close()
+			return fmt.Errorf("root key on %q: %w", h.Token, err)
+		}
+		u.sess, u.key, u.holder = sess, key, h
+		return nil
+	}
+	if len(passed) == 0 {
+		return fmt.Errorf("the registry knows no token that holds root %s: restore it from its backup into a new token", u.q.CeremonyID)
+	}
+	return fmt.Errorf("no token that holds root %s can be opened (%s): restore it from its backup into a new token", u.q.CeremonyID, strings.Join(passed, "; "))
 }
 
 func (u *unlocked) issuer() pki.Issuer { return pki.Issuer{Certificate: u.cert, Signer: u.key} }
@@ -98,6 +142,12 @@ func quorumRun(ctx context.Context, env run.Env, q *quorum.Collector, op string,
 	if err != nil {
 		return "", err
 	}
+	// A record is signed only by a record signer that may sign one; a new one replaces it.
+	if len(opsPIN) > 0 && op != "record-signer" {
+		if _, err := run.CheckRecordSigner(ctx, env.Registry, p.CeremonyID); err != nil {
+			return "", fmt.Errorf("%s: %w", op, err)
+		}
+	}
 	r, err := run.StartRun(ctx, env, registry.Run{ID: run.NewID(env, op, p.CeremonyID), Kind: registry.RunCeremony,
 		Operation: op, Subject: p.CeremonyID})
 	if err != nil {
@@ -111,11 +161,12 @@ func quorumRun(ctx context.Context, env run.Env, q *quorum.Collector, op string,
 	var u *unlocked
 	err = r.Step(stepUnlock(op), custodians, func() (any, error) {
 		var err error
-		u, err = unlock(ctx, env, rq, q)
+		// A restore opens no token that holds the root: there may be none left.
+		u, err = unlock(ctx, env, rq, q, op != "restore")
 		if err != nil {
 			return nil, err
 		}
-		return Unlocked{Custodians: q.Holders(),
+		return Unlocked{Custodians: q.Holders(), Token: u.holder.Token,
 			Shares: fmt.Sprintf("%d present, %d needed; each matched its commitment; the reconstruction matched its digest", q.Present(), q.Needed())}, nil
 	})
 	if err != nil {
@@ -130,6 +181,10 @@ func quorumRun(ctx context.Context, env run.Env, q *quorum.Collector, op string,
 	}
 	if len(opsPIN) == 0 {
 		return rid, nil // no operator PIN, no record: the journal stands alone
+	}
+	if _, err := run.CheckRecordSigner(ctx, env.Registry, u.q.CeremonyID); errors.Is(err, run.ErrCannotSign) {
+		// This run revoked the record signer: it signs no record, not even this one.
+		return rid, r.Note(stepNoRecord(op), record.System, NoRecord{Why: err.Error()})
 	}
 	signer, err := run.OpenRecordSigner(ctx, env.Registry, u.mod, u.q.CeremonyID, u.cert, opsPIN)
 	if err != nil {
@@ -325,8 +380,33 @@ type RootCRLRequest struct {
 
 // RootCRLResult is a signed root CRL.
 type RootCRLResult struct {
-	RunID string
-	CRL   run.CRL
+	RunID   string
+	CRL     run.CRL
+	Revoked string // what the CRL revoked, e.g. "issuing CA ica-3f2a9c01b4 (Acme Devices CA 1)"; "" for none
+}
+
+// issuedByRoot names what the root rootID certified with serial: an issuing CA or a record
+// signer. Anything else is refused: a root CRL revokes only those.
+func issuedByRoot(ctx context.Context, reg *registry.Registry, rootID string, serial registry.SerialNumber) (string, error) {
+	issuers, err := reg.Issuers(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, i := range issuers {
+		if i.ParentID == rootID && bytes.Equal(i.Serial, serial) {
+			return fmt.Sprintf("issuing CA %s (%s)", i.ID, i.CommonName), nil
+		}
+	}
+	roles, err := reg.RoleCerts(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, rc := range roles {
+		if rc.IssuerID == rootID && bytes.Equal(rc.Serial, serial) {
+			return fmt.Sprintf("%s %q (serial %s)", rc.Role, rc.CommonName, rc.Serial), nil
+		}
+	}
+	return "", run.NewFieldError("Revoke", "serial %s is neither an issuing CA nor a record signer of root %s", serial, rootID)
 }
 
 // RootCRLReasons are the reasons a root CRL can give for revoking an issuing CA, the usual
@@ -355,12 +435,17 @@ func RootCRL(ctx context.Context, env run.Env, q *quorum.Collector, req RootCRLR
 	rid, err := quorumRun(ctx, env, q, "crl", req.OpsPIN, func(r *run.Run, u *unlocked) error {
 		if serial != nil {
 			err := r.Step(stepCRLRevoke, record.System, func() (any, error) {
-				rv, already, err := env.Registry.Revoke(ctx, registry.Revocation{IssuerID: u.root.ID, Serial: serial,
-					RevokedAt: env.Clock(), Reason: req.Reason})
+				what, err := issuedByRoot(ctx, env.Registry, u.root.ID, serial)
 				if err != nil {
 					return nil, err
 				}
-				return CARevoked{Serial: serial.String(), Reason: req.Reason.String(), AlreadyRevoked: already, RevokedAt: rv.RevokedAt}, nil
+				rv, already, err := env.Registry.Revoke(ctx, registry.Revocation{IssuerID: u.root.ID, Serial: serial,
+					RevokedAt: env.Clock(), Reason: req.Reason, RunID: r.ID})
+				if err != nil {
+					return nil, err
+				}
+				res.Revoked = what
+				return CARevoked{Serial: serial.String(), Certificate: what, Reason: rv.Reason.String(), AlreadyRevoked: already, RevokedAt: rv.RevokedAt}, nil
 			})
 			if err != nil {
 				return err
@@ -447,7 +532,7 @@ func Destroy(ctx context.Context, env run.Env, q *quorum.Collector, opsPIN []byt
 				}
 			}
 			data.DestroyedAt = env.Clock()
-			if err := env.Registry.DestroyRoot(ctx, u.q.CeremonyID, data.DestroyedAt); err != nil {
+			if err := env.Registry.DestroyRoot(ctx, u.q.CeremonyID, data.DestroyedAt, r.ID); err != nil {
 				return nil, err
 			}
 			data.Verification = "no object remains on any token that held the root (searched logged in as the user)"
@@ -495,94 +580,4 @@ func eraseAll(ctx context.Context, s *hsm.Session) (int, []string, error) {
 		return 0, nil, fmt.Errorf("%d objects remain after destruction: %v", len(left), left)
 	}
 	return len(objs), names, nil
-}
-
-// RestoreRequest restores the root key from its backup into a new token.
-type RestoreRequest struct {
-	Backup string // the wrapped blob
-	Token  string // label for the new token, initialised on a free slot
-	OpsPIN []byte // operator PIN for signing the record; none: no record
-}
-
-// RestoreResult is a root restored into a new token.
-type RestoreResult struct {
-	RunID string
-	Token string
-}
-
-// maxBackupFile bounds a backup file that restore reads: a wrapped root key is at most a few
-// KiB (an RSA-4096 key is about 2.4 KiB).
-const maxBackupFile = 64 << 10
-
-// Restore initialises a new token with the PINs of the quorum, unwraps the backup into it,
-// checks the restored key signs for the root certificate, and moves the root's key location
-// to it in the registry.
-func Restore(ctx context.Context, env run.Env, q *quorum.Collector, req RestoreRequest) (*RestoreResult, error) {
-	if req.Token == "" {
-		return nil, fmt.Errorf("restore: %w", run.NewFieldError("Token", "name the new token"))
-	}
-	blob, err := inputfile.Read(ctx, "backup", req.Backup, maxBackupFile)
-	if err != nil {
-		return nil, fmt.Errorf("restore: %w", &run.FieldError{Name: "Backup", Problem: err.Error(), Err: err})
-	}
-	rq, err := collectedQuorum(ctx, env.Registry, q)
-	if err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
-	}
-	sum := sha256.Sum256(blob)
-	if want := rq.BackupSHA256; len(want) > 0 && !strings.EqualFold(hex.EncodeToString(want), hex.EncodeToString(sum[:])) {
-		return nil, fmt.Errorf("restore: %w", run.NewFieldError("Backup", "%s is not the backup of %s at epoch %d (its SHA-256 differs from the registry's)", req.Backup, rq.CeremonyID, rq.Epoch))
-	}
-	res := &RestoreResult{Token: req.Token}
-	rid, err := quorumRun(ctx, env, q, "restore", req.OpsPIN, func(r *run.Run, u *unlocked) error {
-		return r.Step(stepRestore, record.System, func() (any, error) {
-			if _, err := u.mod.TokenByLabel(ctx, req.Token); err == nil {
-				return nil, fmt.Errorf("a token labelled %q already exists; restore needs a new, uninitialised token", req.Token)
-			}
-			slot, err := u.mod.FreeSlot(ctx)
-			if err != nil {
-				return nil, err
-			}
-			so := quorum.RootSOPIN.Derive(u.s, u.q.CeremonyID)
-			defer secret.Zero(so)
-			if _, err := u.mod.InitToken(ctx, slot.ID, req.Token, so, u.userPIN); err != nil {
-				return nil, err
-			}
-			ns, err := u.mod.OpenSession(ctx, req.Token)
-			if err != nil {
-				return nil, err
-			}
-			defer ns.Close()
-			if err := ns.Login(ctx, hsm.User, u.userPIN); err != nil {
-				return nil, err
-			}
-			defer ns.Logout(context.WithoutCancel(ctx))
-			kek := quorum.KEK(u.s, u.q.CeremonyID)
-			defer secret.Zero(kek)
-			key, err := ns.RestoreKey(ctx, kek, blob, hsm.UnwrapSpec{ID: u.root.Key.KeyID, Label: "root " + u.q.CeremonyID, Public: u.cert.PublicKey})
-			if err != nil {
-				return nil, err
-			}
-			if err := signs(key, u.cert); err != nil {
-				return nil, err
-			}
-			if err := ns.StoreCertificate(ctx, u.cert, u.root.Key.KeyID, "root "+u.q.CeremonyID); err != nil {
-				return nil, err
-			}
-			to := u.root.Key
-			to.TokenLabel = req.Token
-			if err := env.Registry.MoveIssuerKey(ctx, u.root.ID, to); err != nil {
-				return nil, err
-			}
-			info, _ := ns.TokenInfo(ctx)
-			return Restored{Token: req.Token, TokenSerial: info.SerialOrNone(), Backup: req.Backup,
-				BackupSHA256: hex.EncodeToString(sum[:]),
-				Verification: "the restored key signs, and its signature verifies under the root certificate"}, nil
-		})
-	})
-	res.RunID = rid
-	if err != nil {
-		return nil, err
-	}
-	return res, nil
 }

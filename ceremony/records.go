@@ -23,7 +23,7 @@ func writeRecord(ctx context.Context, r *run.Run, c *record.Ceremony, s record.S
 
 // certRoles are the steps that issue a certificate, and the role a record gives it.
 var certRoles = map[string]string{"root.certificate": "root CA", "root.record-signer": "record signer",
-	"issue-ca.certificate": "issuing CA"}
+	"issue-ca.certificate": "issuing CA", "record-signer.certificate": "record signer"}
 
 // fillFromJournal takes what a record shows from the journal's payloads, so the record and the
 // journal it carries say the same.
@@ -54,7 +54,7 @@ func fillFromEntry(c *record.Ceremony, e record.Entry) error {
 			"clock", p.Clock.Format("2006-01-02T15:04:05Z"), "network", p.Network, "air gapped", fmt.Sprint(p.AirGapped))
 		c.HSM = fields("module", p.Module, "module info", p.ModuleInfo, "token manufacturer", p.TokenManufacturer,
 			"token model", p.TokenModel, "token serial", p.TokenSerial, "token firmware", p.TokenFirmware, "slot", fmt.Sprint(p.Slot))
-	case "root.certificate", "root.record-signer", "issue-ca.certificate":
+	case "root.certificate", "root.record-signer", "issue-ca.certificate", "record-signer.certificate":
 		p, err := record.Decode[Certificate](e) // each payload embeds a Certificate
 		if err != nil {
 			return err

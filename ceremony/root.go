@@ -413,26 +413,12 @@ func (r *rootRun) recordSigner(ctx context.Context) error {
 		if err := r.Note(run.StepKeyIntent, record.System, run.KeyIntent{Token: r.plan.OperationsToken, KeyID: id}); err != nil {
 			return nil, err
 		}
-		label := "record signer " + r.plan.ID
 		// Undo first: a generation that fails half way can leave the key behind.
 		r.made = append(r.made, destroyObjects(r.ops, id, "record-signer key on "+r.plan.OperationsToken))
-		r.signerKey, err = r.ops.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: keyalg.ECDSAP384, ID: id, Label: label})
+		var cert *x509.Certificate
+		r.signerKey, cert, err = issueRecordSigner(ctx, r.ops, r.plan, pki.Issuer{Certificate: r.res.Root, Signer: r.rootKey},
+			run.TokenRand(ctx, r.root), r.Env.Clock(), id)
 		if err != nil {
-			return nil, err
-		}
-		serial, err := pki.NewSerial(run.TokenRand(ctx, r.root))
-		if err != nil {
-			return nil, err
-		}
-		years := min(10, r.plan.Certificate.ValidityYears)
-		cert, _, err := pki.Issue(pki.RecordSigner{CommonName: r.plan.recordSignerName(),
-			Organization: r.plan.Certificate.Organization, Country: r.plan.Certificate.Country,
-			NotBefore: r.Env.Clock(), ValidityYears: years, EmailProtection: true},
-			serial, r.signerKey.Public(), pki.Issuer{Certificate: r.res.Root, Signer: r.rootKey})
-		if err != nil {
-			return nil, err
-		}
-		if err := r.ops.StoreCertificate(ctx, cert, id, label); err != nil {
 			return nil, err
 		}
 		path, err := writeCertPEM(r.Env.Workspace, r.plan.ID+"-record-signer.pem", cert)
@@ -574,7 +560,8 @@ func writeBackup(ctx context.Context, ws *workspace.Workspace, s *hsm.Session, i
 		return "", "", err
 	}
 	path := ws.Path(workspace.BackupDir, fmt.Sprintf("%s-epoch%d.wrapped", id, epoch))
-	if err := workspace.CreateExclusive(path, blob, 0o644); err != nil {
+	// 0600: M custodians of the epoch with this file recover the root key, also outside an HSM.
+	if err := workspace.CreateExclusive(path, blob, 0o600); err != nil {
 		return "", "", fmt.Errorf("write backup: %w", err)
 	}
 	sum := sha256.Sum256(blob)
@@ -584,6 +571,10 @@ func writeBackup(ctx context.Context, ws *workspace.Workspace, s *hsm.Session, i
 func (r *rootRun) close(ctx context.Context) error {
 	return r.confirmed(ctx, "close", func() (any, error) {
 		reg := r.Env.Registry
+		info, err := r.root.TokenInfo(ctx) // before the registry changes: the token's identity as holder
+		if err != nil {
+			return nil, err
+		}
 		key := registry.KeyLocation{TokenLabel: r.plan.ID, KeyID: r.rootKey.ID(), Algorithm: r.plan.Key.Algorithm}
 		if _, err := reg.AddIssuer(ctx, registry.Issuer{ID: r.plan.ID, Kind: registry.IssuerRoot, Certificate: r.res.Root.Raw,
 			CeremonyID: r.plan.ID, Key: key}); err != nil {
@@ -596,6 +587,11 @@ func (r *rootRun) close(ctx context.Context) error {
 			q.BackupSHA256, _ = hex.DecodeString(r.res.BackupSHA256)
 		}
 		if _, err := reg.AddQuorum(ctx, q); err != nil {
+			return nil, err
+		}
+		if err := reg.AddRootHolder(ctx, r.plan.ID, registry.RootHolder{Token: r.plan.ID, Serial: info.SerialOrNone(),
+			Model: info.Manufacturer + " " + info.Model, KeyID: r.rootKey.ID(), Origin: registry.OriginCeremony,
+			OriginRun: r.ID, PINEpoch: 1}, r.Env.Clock()); err != nil {
 			return nil, err
 		}
 		if _, err := reg.AddRoleCert(ctx, registry.RoleCert{Role: registry.RoleRecordSigner, IssuerID: r.plan.ID,

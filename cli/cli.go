@@ -47,6 +47,7 @@ func program(gui GUIFunc) *command.Program {
 		hsmList(), hsmCheck(),
 		runs(), resume(), abort(),
 		ceremonyRoot(), ceremonyIssueCA(), ceremonyCRL(), ceremonyReshare(), ceremonyRestore(), ceremonyDestroy(),
+		ceremonyRecordSigner(), ceremonyRetireCA(),
 		deviceProvision(), deviceImport(), deviceList(), deviceShow(), deviceFind(), deviceHistoryCmd(),
 		decommissionCmd(), crlPublish(),
 	}
@@ -103,6 +104,8 @@ var fieldFlags = map[string]string{
 	"Custodians":     "custodians",
 	"DevicePIN":      "device-pin-file",
 	"Issuer":         "issuer",
+	"LostReason":     "lost-reason",
+	"LostTokens":     "lost-token",
 	"Manifest":       "manifest",
 	"Method":         "method",
 	"Model":          "model",

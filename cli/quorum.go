@@ -79,7 +79,7 @@ func (f *quorumFlags) run(ctx context.Context, s command.Streams, op quorumOp) e
 	if err != nil {
 		return err
 	}
-	printRecord(s, env, runID)
+	printRecord(s, env, runID, pin)
 	return nil
 }
 
@@ -107,14 +107,18 @@ func (f *quorumFlags) collect(ctx context.Context, s command.Streams, env run.En
 	return q, nil
 }
 
-// printRecord names the run's record, or says there is none.
-func printRecord(s command.Streams, env run.Env, runID string) {
+// printRecord names the run's record, or says there is none and why.
+func printRecord(s command.Streams, env run.Env, runID string, opsPIN []byte) {
 	path := env.RecordPath(runID)
 	if _, err := os.Stat(path); err == nil {
 		fmt.Fprintf(s.Out, "  record      %s\n", path)
 		return
 	}
-	fmt.Fprintf(s.Out, "  record      none (no --ops-pin-file); journal %s\n", env.JournalPath(runID))
+	why := "no --ops-pin-file"
+	if len(opsPIN) > 0 {
+		why = "the run revoked the record signer, which signs no record after"
+	}
+	fmt.Fprintf(s.Out, "  record      none (%s); journal %s\n", why, env.JournalPath(runID))
 }
 
 func ceremonyIssueCA() command.Command {
@@ -189,11 +193,11 @@ issuing CA's certificate (lint-then-sign). Prints the issuing CA's id for --issu
 func ceremonyCRL() command.Command {
 	return command.Command{
 		Name:    "ceremony crl",
-		Summary: "sign the root's CRL under quorum, optionally revoking an issuing CA",
+		Summary: "sign the root's CRL under quorum, optionally revoking an issuing CA or the record signer",
 		Setup: func(fs *flag.FlagSet) command.Func {
 			qf := addQuorumFlags(fs)
 			req := ceremony.RootCRLRequest{}
-			fs.StringVar(&req.Revoke, "revoke", "", "`SERIAL` (hex) of an issuing CA certificate to revoke")
+			fs.StringVar(&req.Revoke, "revoke", "", "`SERIAL` (hex) of an issuing CA's or the record signer's certificate to revoke: it signs nothing from then on")
 			reason := fs.String("reason", "", "revocation `REASON`: "+pki.ReasonNames(ceremony.RootCRLReasons()))
 			fs.IntVar(&req.NextUpdateDays, "next-update-days", 0, "`DAYS` until the next CRL is due (default: the plan's, else 365)")
 			return func(ctx context.Context, s command.Streams, args []string) error {
@@ -221,6 +225,9 @@ func ceremonyCRL() command.Command {
 						return "", err
 					}
 					c := res.CRL
+					if res.Revoked != "" {
+						fmt.Fprintf(s.Out, "revoked %s (%s): it signs nothing from now on\n", res.Revoked, req.Reason)
+					}
 					fmt.Fprintf(s.Out, "root CRL %d of %s: %d entries, next update %s\n  DER    %s\n  PEM    %s\n  sha256 %s\n",
 						c.Number, *qf.root, c.Entries, c.NextUpdate.Format("2006-01-02"), c.DERPath, c.PEMPath, c.Fingerprint)
 					return res.RunID, nil
@@ -233,12 +240,21 @@ func ceremonyCRL() command.Command {
 func ceremonyReshare() command.Command {
 	return command.Command{
 		Name:    "ceremony reshare",
-		Summary: "move the root's quorum to new custodians and a new secret; old shares stop working",
+		Summary: "move the root's quorum to new custodians and a new secret on every token that holds the root",
+		Help: `Changes the PINs of every token the registry knows holds the root (the ceremony's and each
+restored one) to those of a new secret split among the new custodians, or refuses before any
+change naming the token it cannot reach; --lost-token records one lost (with --lost-reason) and
+goes on without it. The backup is re-wrapped for the new epoch and the superseded blobs in the
+workspace are overwritten and removed. It ends by listing what the old shares can still open:
+copies of superseded backups outside the workspace and lost tokens, which people must destroy.`,
 		Setup: func(fs *flag.FlagSet) command.Func {
 			qf := addQuorumFlags(fs)
 			custodians := fs.String("custodians", "", "the new custodians, comma-separated `\"A,B,C\"`")
 			threshold := fs.Int("threshold", 0, "shares `M` needed from now on")
 			sharesDir := fs.String("shares-dir", "", "`DIR` to write the new share files into")
+			var lost stringList
+			fs.Var(&lost, "lost-token", "`LABEL` of a token holding the root that is lost: recorded lost, and the reshare goes on without it (repeat for several)")
+			lostReason := fs.String("lost-reason", "", "why the --lost-token tokens are lost (`TEXT`), kept in the registry and the record")
 			return func(ctx context.Context, s command.Streams, args []string) error {
 				if err := qf.check(fs); err != nil {
 					return err
@@ -262,15 +278,12 @@ func ceremonyReshare() command.Command {
 				}
 				people := &fileParticipants{files: out, err: s, admin: record.Actor{Name: "command line", Role: "custodians"}}
 				return qf.run(ctx, s, func(env run.Env, q *quorum.Collector, pin []byte) (string, error) {
-					res, err := ceremony.Reshare(ctx, env, q, ceremony.ReshareRequest{Custodians: names, Threshold: *threshold, OpsPIN: pin}, people)
+					res, err := ceremony.Reshare(ctx, env, q, ceremony.ReshareRequest{Custodians: names, Threshold: *threshold,
+						LostTokens: lost, LostReason: *lostReason, OpsPIN: pin}, people)
 					if err != nil {
 						return "", err
 					}
-					fmt.Fprintf(s.Out, "root %s re-shared: epoch %d, %d of %d needed; new shares in %s; the old shares no longer work\n",
-						*qf.root, res.Epoch, *threshold, len(names), *sharesDir)
-					if res.BackupPath != "" {
-						fmt.Fprintf(s.Out, "  backup re-wrapped: %s\n", res.BackupPath)
-					}
+					printReshare(s, *qf.root, *sharesDir, len(names), *threshold, res)
 					return res.RunID, nil
 				})
 			}
@@ -332,4 +345,82 @@ func ceremonyDestroy() command.Command {
 			}
 		},
 	}
+}
+
+func ceremonyRecordSigner() command.Command {
+	return command.Command{
+		Name:    "ceremony record-signer",
+		Summary: "make a new record signer under quorum and revoke the old one",
+		Help: `Makes a new record-signer key on the operations token and its certificate from the root,
+revokes the old record signer (superseded; or as it was revoked before) on a new root CRL and
+destroys its key. Later records are signed by the new one, starting with this operation's.`,
+		Setup: func(fs *flag.FlagSet) command.Func {
+			qf := addQuorumFlags(fs)
+			return func(ctx context.Context, s command.Streams, args []string) error {
+				if err := qf.check(fs); err != nil {
+					return err
+				}
+				if err := command.RequireFile("ops-pin-file", qf.opsPIN.path); err != nil {
+					return err
+				}
+				return qf.run(ctx, s, func(env run.Env, q *quorum.Collector, pin []byte) (string, error) {
+					res, err := ceremony.NewRecordSigner(ctx, env, q, ceremony.RecordSignerRequest{OpsPIN: pin})
+					if err != nil {
+						return "", err
+					}
+					fp := pki.CertificateFingerprint(res.Certificate)
+					fmt.Fprintf(s.Out, "record signer of %s: %s\n  certificate %s\n  serial      %s\n  sha256      %s\n  replaces    serial %s, revoked on root CRL %d; its key destroyed\n",
+						*qf.root, res.Certificate.Subject.CommonName, res.Path, pki.SerialHex(res.Certificate.SerialNumber), fp, res.Replaced, res.CRL.Number)
+					return res.RunID, nil
+				})
+			}
+		},
+	}
+}
+
+func ceremonyRetireCA() command.Command {
+	return command.Command{
+		Name:    "ceremony retire-ca",
+		Summary: "retire an issuing CA under quorum: from then on it signs only CRLs",
+		Setup: func(fs *flag.FlagSet) command.Func {
+			qf := addQuorumFlags(fs)
+			req := ceremony.RetireCARequest{}
+			fs.StringVar(&req.Issuer, "issuer", "", "the issuing CA's `ID` or common name")
+			return func(ctx context.Context, s command.Streams, args []string) error {
+				if err := qf.check(fs); err != nil {
+					return err
+				}
+				if err := command.Require(fs, "issuer"); err != nil {
+					return err
+				}
+				return qf.run(ctx, s, func(env run.Env, q *quorum.Collector, pin []byte) (string, error) {
+					req.OpsPIN = pin
+					res, err := ceremony.RetireCA(ctx, env, q, req)
+					if err != nil {
+						return "", err
+					}
+					fmt.Fprintf(s.Out, "issuing CA %s retired: it signs CRLs for the devices it certified, and no certificate\n", res.IssuerID)
+					return res.RunID, nil
+				})
+			}
+		},
+	}
+}
+
+// printReshare says what a reshare changed and what the old shares can still open.
+func printReshare(s command.Streams, root, sharesDir string, n, threshold int, res *ceremony.ReshareResult) {
+	fmt.Fprintf(s.Out, "root %s re-shared: epoch %d, %d of %d needed; new shares in %s\n", root, res.Epoch, threshold, n, sharesDir)
+	for _, l := range res.Outcome() {
+		fmt.Fprintf(s.Out, "  %s\n", l)
+	}
+}
+
+// stringList is a flag that may be given several times.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	*l = append(*l, strings.TrimSpace(v))
+	return nil
 }

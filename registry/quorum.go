@@ -58,14 +58,18 @@ func (q Quorum) Commitment(n int) []byte {
 }
 
 // QuorumUpdate is what a reshare changes: new custodians, threshold, commitments and secret
-// digest, and the backup re-wrapped under the new KEK.
+// digest, the backup re-wrapped under the new KEK, and the tokens that hold the root: each is
+// either given the new epoch's PINs (Rotated) or recorded lost (Lost).
 type QuorumUpdate struct {
 	Threshold    int
 	Shares       []QuorumShare
 	SecretDigest []byte
 	BackupPath   string
 	BackupSHA256 []byte
-	At           time.Time // zero: now
+	Rotated      []string     // labels of the holders whose PINs moved to the new epoch
+	Lost         []LostHolder // holders recorded lost, each with why
+	RunID        string       // the reshare's run
+	At           time.Time    // zero: now
 }
 
 func checkQuorumShares(threshold int, shares []QuorumShare, digest []byte, backupPath string, backupSum []byte) error {
@@ -132,6 +136,11 @@ func (r *Registry) AddQuorum(ctx context.Context, q Quorum) (Quorum, error) {
 		}
 		if err != nil {
 			return err
+		}
+		if q.BackupPath != "" {
+			if err := addBackupBlob(ctx, tx, q.CeremonyID, BackupBlob{Epoch: 1, SHA256: [32]byte(q.BackupSHA256), Path: q.BackupPath}, q.CreatedAt); err != nil {
+				return err
+			}
 		}
 		return insertShares(ctx, tx, q.CeremonyID, q.Shares)
 	})
@@ -237,6 +246,19 @@ func (r *Registry) Reshare(ctx context.Context, ceremonyID string, fromEpoch int
 		if (u.BackupPath == "") != (cur.BackupPath == "") {
 			return fmt.Errorf("%w: a reshare keeps the backup choice of the ceremony (backup %q)", ErrConflict, cur.BackupPath)
 		}
+		num, err := rootNum(ctx, tx, ceremonyID)
+		if err != nil {
+			return err
+		}
+		if err := moveHolders(ctx, tx, num, fromEpoch+1, u.Rotated, u.Lost, at, u.RunID); err != nil {
+			return err
+		}
+		if u.BackupPath != "" {
+			if err := addBackupBlob(ctx, tx, ceremonyID, BackupBlob{Epoch: fromEpoch + 1, SHA256: [32]byte(u.BackupSHA256),
+				Path: u.BackupPath, RunID: u.RunID}, at); err != nil {
+				return err
+			}
+		}
 		_, err = tx.ExecContext(ctx, `UPDATE quorums SET threshold = ?, epoch = epoch + 1, secret_digest = ?,
 			backup_path = ?, backup_sha256 = ?, updated_at = ? WHERE ceremony_id = ?`,
 			u.Threshold, u.SecretDigest, u.BackupPath, nilIfEmpty(u.BackupSHA256), unix(at), ceremonyID)
@@ -258,9 +280,9 @@ func (r *Registry) Reshare(ctx context.Context, ceremonyID string, fromEpoch int
 	return q, nil
 }
 
-// DestroyRoot records the end of a root: its key destroyed on the token. The quorum and the
-// root issuer are marked destroyed in one transaction.
-func (r *Registry) DestroyRoot(ctx context.Context, ceremonyID string, at time.Time) error {
+// DestroyRoot records the end of a root: its key destroyed on every token that held it, by the
+// run runID. The quorum and the root issuer are marked destroyed in one transaction.
+func (r *Registry) DestroyRoot(ctx context.Context, ceremonyID string, at time.Time, runID string) error {
 	at = nowOr(at)
 	err := r.write(ctx, "destroy-root", func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE quorums SET status = 'destroyed', destroyed_at = ?, updated_at = ?
@@ -282,7 +304,7 @@ func (r *Registry) DestroyRoot(ctx context.Context, ceremonyID string, at time.T
 		if err != nil {
 			return err
 		}
-		return destroyIssuer(ctx, tx, rootID, at)
+		return destroyIssuer(ctx, tx, rootID, at, runID)
 	})
 	if err != nil {
 		return fmt.Errorf("record destruction of root %q: %w", ceremonyID, err)

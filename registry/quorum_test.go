@@ -110,13 +110,50 @@ func TestReshare(t *testing.T) {
 	if _, err := w.r.AddQuorum(ctx, testQuorum()); err != nil {
 		t.Fatal(err)
 	}
+	for _, h := range []RootHolder{{Token: "acme-root-2026", KeyID: []byte{1}, Origin: OriginCeremony, PINEpoch: 1},
+		{Token: "acme-root-b", KeyID: []byte{1}, Origin: OriginRestore, PINEpoch: 1},
+		{Token: "acme-root-c", KeyID: []byte{1}, Origin: OriginRestore, PINEpoch: 1}} {
+		if err := w.r.AddRootHolder(ctx, "acme-root-2026", h, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantErr(t, w.r.AddRootHolder(ctx, "acme-root-2026", RootHolder{Token: "acme-root-b", KeyID: []byte{1}, Origin: OriginRestore, PINEpoch: 1}, t0), ErrExists)
+	wantErr(t, w.r.AddRootHolder(ctx, "ica-test", RootHolder{Token: "x", KeyID: []byte{1}, Origin: OriginRestore, PINEpoch: 1}, t0), ErrInvalid, "not a root")
+	w.startRun(t, "run-reshare", "single")
 	backup2 := sha256.Sum256([]byte("blob 2"))
 	up := QuorumUpdate{Threshold: 2, Shares: sharesFor(2, "Cody Chen", "Dana Diaz", "Eli Evans"), SecretDigest: digestFor(2),
-		BackupPath: "backup/acme-root-2026-e2.blob", BackupSHA256: backup2[:], At: t0.AddDate(1, 0, 0)}
+		BackupPath: "backup/acme-root-2026-e2.blob", BackupSHA256: backup2[:], At: t0.AddDate(1, 0, 0), RunID: "run-reshare"}
+	// Every holder is given the new PINs or recorded lost, or nothing changes.
+	for _, tc := range []struct {
+		rotated []string
+		lost    []LostHolder
+		target  error
+		want    []string
+	}{
+		{[]string{"acme-root-2026", "acme-root-b"}, nil, ErrConflict, []string{`"acme-root-c"`, "neither"}},
+		{[]string{"acme-root-2026", "acme-root-b", "acme-root-x"}, nil, ErrConflict, []string{`"acme-root-x"`, "does not hold"}},
+		{[]string{"acme-root-2026", "acme-root-b"}, []LostHolder{{Token: "acme-root-c"}}, ErrInvalid, []string{"without a reason"}},
+	} {
+		u := up
+		u.Rotated, u.Lost = tc.rotated, tc.lost
+		_, err := w.r.Reshare(ctx, "acme-root-2026", 1, u)
+		wantErr(t, err, tc.target, tc.want...)
+	}
+	up.Rotated = []string{"acme-root-2026", "acme-root-b"}
+	up.Lost = []LostHolder{{Token: "acme-root-c", Note: "fell into the harbour"}}
 	q, err := w.r.Reshare(ctx, "acme-root-2026", 1, up)
 	if err != nil {
 		t.Fatal(err)
 	}
+	holders, _ := w.r.RootHolders(ctx, "acme-root-2026")
+	if len(holders) != 3 || holders[0].State != HolderLost || holders[0].Note != "fell into the harbour" || holders[0].StateRun != "run-reshare" ||
+		holders[0].PINEpoch != 1 || holders[1].PINEpoch != 2 || holders[2].PINEpoch != 2 || holders[2].State != HolderHolding {
+		t.Errorf("holders after the reshare: %+v", holders)
+	}
+	if blobs, _ := w.r.BackupBlobs(ctx, "acme-root-2026"); len(blobs) != 2 || blobs[1].Epoch != 2 || blobs[1].SHA256 != backup2 || blobs[1].RunID != "run-reshare" {
+		t.Errorf("backup blobs after the reshare: %+v", blobs)
+	}
+	up.Rotated, up.Lost = []string{"acme-root-2026", "acme-root-b"}, nil
 	if q.Epoch != 2 || q.Threshold != 2 || !reflect.DeepEqual(q.Shares, up.Shares) || !bytes.Equal(q.SecretDigest, up.SecretDigest) ||
 		q.BackupPath != up.BackupPath || !bytes.Equal(q.BackupSHA256, up.BackupSHA256) || !q.UpdatedAt.Equal(up.At) || !q.CreatedAt.Equal(t0) {
 		t.Fatalf("after reshare %+v", q)
@@ -153,7 +190,7 @@ func TestReshare(t *testing.T) {
 	}
 
 	// The end of the root: quorum and root issuer destroyed together; no reshare after.
-	if err := w.r.DestroyRoot(ctx, "acme-root-2026", t0.AddDate(20, 0, 0)); err != nil {
+	if err := w.r.DestroyRoot(ctx, "acme-root-2026", t0.AddDate(20, 0, 0), ""); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := w.r.Quorum(ctx, "acme-root-2026")
@@ -163,8 +200,8 @@ func TestReshare(t *testing.T) {
 	}
 	_, err = w.r.Reshare(ctx, "acme-root-2026", 2, up)
 	wantErr(t, err, ErrConflict, "destroyed")
-	wantErr(t, w.r.DestroyRoot(ctx, "acme-root-2026", t0), ErrConflict, "already")
-	wantErr(t, w.r.DestroyRoot(ctx, "nobody", t0), ErrNotFound, `"nobody"`)
+	wantErr(t, w.r.DestroyRoot(ctx, "acme-root-2026", t0, ""), ErrConflict, "already")
+	wantErr(t, w.r.DestroyRoot(ctx, "nobody", t0, ""), ErrNotFound, `"nobody"`)
 }
 
 // TestReshareIsAtomic fails a reshare after all its writes, just before commit, and checks
@@ -184,6 +221,11 @@ func TestReshareIsAtomic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
+	root := newRoot(t, "Acme Medical Root CA 2026")
+	if _, err := r.AddIssuer(ctx, Issuer{ID: "acme-root-2026", Kind: IssuerRoot, Certificate: root.cert.Raw,
+		CeremonyID: "acme-root-2026", Key: KeyLocation{TokenLabel: "acme-root-2026", KeyID: []byte{1}, Algorithm: "ecdsa-p256"}}); err != nil {
+		t.Fatal(err)
+	}
 	before, err := r.AddQuorum(ctx, testQuorum())
 	if err != nil {
 		t.Fatal(err)
