@@ -176,6 +176,15 @@ func quorumRun(ctx context.Context, env run.Env, q *quorum.Collector, op string,
 		return rid, err
 	}
 	defer u.close(ctx)
+	// The account of the root's backup copies goes into every quorum operation's record.
+	if a, err := backupAccount(ctx, env.Registry, u.q.CeremonyID); err != nil || a != nil {
+		if err == nil {
+			err = r.Note(op+".backups", record.System, a)
+		}
+		if err != nil {
+			return rid, err
+		}
+	}
 	if err = steps(r, u); err != nil {
 		return rid, err
 	}

@@ -263,14 +263,25 @@ func TestReshareAndRestoreEveryHolder(t *testing.T) {
 	outside := filepath.Join(b.dir, "usb-epoch1.wrapped") // a copy nobody accounted for
 	blob, _ := os.ReadFile(epoch1)
 	os.WriteFile(outside, blob, 0o600)
+	usb := filepath.Join(b.dir, "usb")
+	os.Mkdir(usb, 0o700)
+	out := b.run(t, command.ExitOK, "backup", "copy", "--root", "acme-root-2026", "--to", usb, "--by", "Ada Admin", "--media", "USB-7")
+	if !strings.Contains(out, "backup copy 1 of acme-root-2026: epoch 1") {
+		t.Errorf("backup copy:\n%s", out)
+	}
+	if info, err := os.Stat(filepath.Join(usb, "acme-root-2026-epoch1.wrapped")); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("the copy: %v, %v", info, err)
+	}
+	b.run(t, command.ExitFail, "backup", "copy", "--root", "acme-root-2026", "--to", usb, "--by", "Ada Admin") // never over a file
 	b.run(t, command.ExitOK, "ceremony", "restore", "--root", "acme-root-2026", "--shares", two, "--backup", epoch1,
 		"--token", "acme-root-b", "--ops-pin-file", b.pin)
 
 	newShares := filepath.Join(b.dir, "new")
 	os.Mkdir(newShares, 0o700)
-	out := b.run(t, command.ExitOK, "ceremony", "reshare", "--root", "acme-root-2026", "--shares", two, "--custodians", "Ann Ames, Bo Bo, Cy Cole",
+	out = b.run(t, command.ExitOK, "ceremony", "reshare", "--root", "acme-root-2026", "--shares", two, "--custodians", "Ann Ames, Bo Bo, Cy Cole",
 		"--threshold", "2", "--shares-dir", newShares, "--ops-pin-file", b.pin)
-	for _, want := range []string{"PINs changed on acme-root-b, acme-root-2026", "superseded backup destroyed: " + epoch1, "overwritten, then removed"} {
+	for _, want := range []string{"PINs changed on acme-root-b, acme-root-2026", "superseded backup destroyed: " + epoch1, "overwritten, then removed",
+		"The old shares still open what follows", "backup copy 1 (epoch 1", `on "USB-7" by Ada Admin`, "then record that with backup retire"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("reshare says nothing of %q:\n%s", want, out)
 		}
@@ -282,6 +293,36 @@ func TestReshareAndRestoreEveryHolder(t *testing.T) {
 		t.Errorf("backup/ after the reshare: %v", got)
 	}
 	newTwo := filepath.Join(newShares, "1-Ann-Ames.share") + "," + filepath.Join(newShares, "2-Bo-Bo.share")
+	// The account: the workspace's epoch 1 blob retired by Custos, its copy superseded and
+	// outstanding until a person records it destroyed before a witness.
+	list := b.run(t, command.ExitOK, "backup", "list", "--root", "acme-root-2026")
+	for _, want := range []string{`(?m)^workspace +1 +retired .*epoch1\.wrapped +overwritten and removed by Custos`,
+		`(?m)^workspace +2 +current .*epoch2\.wrapped`, `(?m)^1 +1 +superseded .*usb/acme-root-2026-epoch1\.wrapped on "USB-7" +copied by Ada Admin`} {
+		if !regexp.MustCompile(want).MatchString(list) {
+			t.Errorf("backup list does not match %q:\n%s", want, list)
+		}
+	}
+	b.run(t, command.ExitUsage, "backup", "retire", "--root", "acme-root-2026", "--copy", "1", "--by", "Ada Admin")
+	if out := b.run(t, command.ExitFail, "backup", "retire", "--root", "acme-root-2026", "--copy", "1", "--by", "Ada Admin", "--witness", "Ada Admin"); !strings.Contains(out, "--witness") {
+		t.Errorf("a witness who is the person who destroyed it:\n%s", out)
+	}
+	b.run(t, command.ExitOK, "backup", "retire", "--root", "acme-root-2026", "--copy", "1", "--by", "Ada Admin", "--witness", "Wes Witness")
+	if out := b.run(t, command.ExitFail, "backup", "retire", "--root", "acme-root-2026", "--copy", "1", "--by", "Ada Admin", "--witness", "Wes Witness"); !strings.Contains(out, "was retired on") {
+		t.Errorf("retiring a copy twice:\n%s", out)
+	}
+	list = b.run(t, command.ExitOK, "backup", "list", "--root", "acme-root-2026")
+	if !regexp.MustCompile(`(?m)^1 +1 +retired .*destroyed by Ada Admin, witnessed by Wes Witness`).MatchString(list) {
+		t.Errorf("backup list after retire:\n%s", list)
+	}
+	// The next quorum operation's journal, and so its record, carries the account.
+	out = b.run(t, command.ExitOK, "ceremony", "crl", "--root", "acme-root-2026", "--shares", newTwo, "--ops-pin-file", b.pin)
+	rec := regexp.MustCompile(`record\s+\S+/records/(\S+)\.pdf`).FindStringSubmatch(out)
+	if rec == nil {
+		t.Fatalf("crl names no record:\n%s", out)
+	}
+	if j := mustRead(t, filepath.Join(b.ws, "journal", rec[1]+".jsonl")); !strings.Contains(j, `"crl.backups"`) || !strings.Contains(j, "retired, destroyed by Ada Admin witnessed by Wes Witness") {
+		t.Errorf("the crl's journal lacks the backup account:\n%s", j)
+	}
 	// Each holder alone opens with the new shares, and neither with the old.
 	deleteToken(t, "acme-root-b")
 	b.run(t, command.ExitFail, "ceremony", "crl", "--root", "acme-root-2026", "--shares", two)
