@@ -185,7 +185,11 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 				if err != nil {
 					return err
 				}
-				result = fmt.Sprintf("The root key was destroyed: %d objects, none remain.", res.Destroyed)
+				result = fmt.Sprintf("The root was destroyed: its key on %s, none remain; its issuing CAs signed their last CRLs and their keys were destroyed; final root CRL %d.",
+					strings.Join(res.Tokens, ", "), res.CRL.Number)
+				if len(res.Outstanding) > 0 {
+					result += "\nOutstanding, for people to destroy:\n- " + strings.Join(res.Outstanding, "\n- ")
+				}
 			case opReshare:
 				res, err := s.reshare(collected, custodians.Text, threshold.Text, opsPIN, distribution)
 				if err != nil {

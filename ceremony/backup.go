@@ -136,7 +136,7 @@ func CopyBackup(ctx context.Context, env run.Env, req BackupCopyRequest) (*Backu
 		return nil, fmt.Errorf("backup copy: %w", err)
 	}
 	if q.Status == registry.StatusDestroyed {
-		return nil, fmt.Errorf("backup copy: root %s is destroyed: its backups are retired", req.Root)
+		return nil, fmt.Errorf("backup copy: root %s was destroyed%s: its backups are retired", req.Root, destroyedBy(ctx, env.Registry, req.Root))
 	}
 	if q.BackupPath == "" {
 		return nil, fmt.Errorf("backup copy: root %s has no backup (its plan chose none)", req.Root)

@@ -12,24 +12,27 @@ import (
 // The steps of the ceremony's runs, as the journal names them and people read them. A root
 // ceremony's are RootSteps; each quorum operation's are listed by Steps.
 var (
-	stepCAKey        = run.Step{ID: "issue-ca.generate-key", Title: "Generate the issuing CA key"}
-	stepCACert       = run.Step{ID: "issue-ca.certificate", Title: "Sign the issuing CA certificate"}
-	stepCRLRevoke    = run.Step{ID: "crl.revoke", Title: "Revoke the issuing CA"}
-	stepCRLSign      = run.Step{ID: "crl.sign", Title: "Sign the root CRL"}
-	stepDestroy      = run.Step{ID: "destroy.erase", Title: "Destroy the root key and its objects"}
-	stepRestore      = run.Step{ID: "restore.unwrap", Title: "Restore the root key into the new token"}
-	stepReshare      = run.Step{ID: "reshare.split", Title: "Split the new secret and hand out the shares", Script: "reshare", Confirmer: "witness"}
-	stepHolders      = run.Step{ID: "reshare.holders", Title: "Reach every token that holds the root"}
-	stepRotate       = run.Step{ID: "reshare.rotate", Title: "Change the PINs of every token that holds the root and re-wrap the backup"}
-	stepSuperseded   = run.Step{ID: "reshare.superseded", Title: "Destroy the superseded backups and list what people must destroy"}
-	stepSignerCert   = run.Step{ID: "record-signer.certificate", Title: "Make the new record signer"}
-	stepSignerRevoke = run.Step{ID: "record-signer.revoke", Title: "Revoke the old record signer and destroy its key"}
-	stepSignerCRL    = run.Step{ID: "record-signer.crl", Title: "Sign the root CRL"}
-	stepRetireCA     = run.Step{ID: "retire-ca.retire", Title: "Retire the issuing CA"}
-	opSteps          = map[string][]run.Step{
+	stepCAKey          = run.Step{ID: "issue-ca.generate-key", Title: "Generate the issuing CA key"}
+	stepCACert         = run.Step{ID: "issue-ca.certificate", Title: "Sign the issuing CA certificate"}
+	stepCRLRevoke      = run.Step{ID: "crl.revoke", Title: "Revoke the issuing CA"}
+	stepCRLSign        = run.Step{ID: "crl.sign", Title: "Sign the root CRL"}
+	stepDestroy        = run.Step{ID: "destroy.erase", Title: "Destroy the root key and its objects"}
+	stepRestore        = run.Step{ID: "restore.unwrap", Title: "Restore the root key into the new token"}
+	stepReshare        = run.Step{ID: "reshare.split", Title: "Split the new secret and hand out the shares", Script: "reshare", Confirmer: "witness"}
+	stepHolders        = run.Step{ID: "reshare.holders", Title: "Reach every token that holds the root"}
+	stepRotate         = run.Step{ID: "reshare.rotate", Title: "Change the PINs of every token that holds the root and re-wrap the backup"}
+	stepSuperseded     = run.Step{ID: "reshare.superseded", Title: "Destroy the superseded backups and list what people must destroy"}
+	stepSignerCert     = run.Step{ID: "record-signer.certificate", Title: "Make the new record signer"}
+	stepSignerRevoke   = run.Step{ID: "record-signer.revoke", Title: "Revoke the old record signer and destroy its key"}
+	stepSignerCRL      = run.Step{ID: "record-signer.crl", Title: "Sign the root CRL"}
+	stepRetireCA       = run.Step{ID: "retire-ca.retire", Title: "Retire the issuing CA"}
+	stepDestroyHolders = run.Step{ID: "destroy.holders", Title: "Log in to every token that holds the root"}
+	stepDestroyCA      = run.Step{ID: "destroy.issuing-ca", Title: "End an issuing CA: its last CRL, its key destroyed"}
+	stepDestroyRootCRL = run.Step{ID: "destroy.root-crl", Title: "Sign the final root CRL revoking every issuing CA"}
+	opSteps            = map[string][]run.Step{
 		"issue-ca":      {stepUnlock("issue-ca"), stepCAKey, stepCACert},
 		"crl":           {stepUnlock("crl"), stepCRLRevoke, stepCRLSign},
-		"destroy":       {stepUnlock("destroy"), stepDestroy},
+		"destroy":       {stepUnlock("destroy"), stepDestroyHolders, stepDestroyCA, stepDestroyRootCRL, stepDestroy},
 		"restore":       {stepUnlock("restore"), stepRestore},
 		"reshare":       {stepUnlock("reshare"), stepHolders, stepReshare, stepRotate, stepSuperseded},
 		"record-signer": {stepUnlock("record-signer"), stepSignerCert, stepSignerRevoke, stepSignerCRL},
@@ -272,11 +275,32 @@ type TokenErased struct {
 	Destroyed []string `json:"destroyed"`
 }
 
-// RootDestroyed is the payload of destroy.erase.
+// RootDestroyed is the payload of destroy.erase: the root key destroyed on every holder, the
+// workspace's blobs destroyed, the record signer retired, and what people must still destroy.
 type RootDestroyed struct {
 	Tokens       []TokenErased `json:"tokens"`
 	DestroyedAt  time.Time     `json:"destroyed_at"`
+	Backups      []string      `json:"backups,omitempty"`
+	RecordSigner string        `json:"record_signer"`
+	Outstanding  []string      `json:"outstanding,omitempty"`
 	Verification string        `json:"verification"`
+}
+
+// IssuingCAEnded is the payload of destroy.issuing-ca, once per issuing CA of the root.
+type IssuingCAEnded struct {
+	IssuerID   string         `json:"issuer_id"`
+	CommonName string         `json:"common_name"`
+	Before     string         `json:"before"` // its state before
+	LastCRL    *run.CRLSigned `json:"last_crl,omitempty"`
+	NoCRL      string         `json:"no_crl,omitempty"`
+	Key        string         `json:"key"`
+}
+
+// FinalRootCRL is the payload of destroy.root-crl.
+type FinalRootCRL struct {
+	Revoked []string      `json:"revoked"`
+	Reason  string        `json:"reason"`
+	CRL     run.CRLSigned `json:"crl"`
 }
 
 // Restored is the payload of restore.unwrap.

@@ -34,8 +34,11 @@ type unlocked struct {
 	key     *hsm.Signer
 	holder  registry.RootHolder   // the token sess is on
 	holders []registry.RootHolder // every token the registry has holding the root, newest first
-	s       []byte
-	userPIN []byte
+	// finalSigner is the record signer a destroy opened before it retired it, to sign its
+	// record; nil for every other operation. close closes it.
+	finalSigner *run.RecordSigner
+	s           []byte
+	userPIN     []byte
 }
 
 // unlock reconstructs S (checked against its digest before any login), loads the module and,
@@ -121,6 +124,9 @@ func (u *unlocked) issuer() pki.Issuer { return pki.Issuer{Certificate: u.cert, 
 
 func (u *unlocked) close(ctx context.Context) {
 	ctx = context.WithoutCancel(ctx)
+	if u.finalSigner != nil {
+		u.finalSigner.Close()
+	}
 	if u.sess != nil {
 		u.sess.Logout(ctx)
 		u.sess.Close()
@@ -190,6 +196,14 @@ func quorumRun(ctx context.Context, env run.Env, q *quorum.Collector, op string,
 	}
 	if len(opsPIN) == 0 {
 		return rid, nil // no operator PIN, no record: the journal stands alone
+	}
+	if u.finalSigner != nil { // destroy: the record signer, opened before it was retired
+		recordPath, err = writeRecord(ctx, r, &record.Ceremony{ID: rid, Kind: op, Root: u.q.CeremonyID, Outcome: "completed",
+			Threshold: u.q.Threshold, Custodians: len(u.q.Shares), Participants: quorumPeople(holders)}, u.finalSigner.Signer)
+		if err != nil {
+			return rid, r.Fail(op+".record", record.System, fmt.Errorf("%s done, but its record could not be written: %w", op, err))
+		}
+		return rid, nil
 	}
 	if _, err := run.CheckRecordSigner(ctx, env.Registry, u.q.CeremonyID); errors.Is(err, run.ErrCannotSign) {
 		// This run revoked the record signer: it signs no record, not even this one.
@@ -510,40 +524,140 @@ func checkRootCRLWindow(ctx context.Context, env run.Env, q *quorum.Collector, d
 // DestroyResult is the end of a root.
 type DestroyResult struct {
 	RunID     string
-	Destroyed int
-	Token     string
+	Destroyed int      // objects destroyed on the tokens that held the root
+	Tokens    []string // the tokens that held the root, each erased
+	CRL       run.CRL  // the root's final CRL
+	// Outstanding are what a person must still destroy: backup copies outside the workspace
+	// and lost tokens. Each is a sentence.
+	Outstanding []string
 }
 
-// Destroy destroys the root key and every object on each token of the module that holds
-// the root (where it lives now and, after a restore, the ceremony's original token),
-// verifies none remains, and records the end of the root. It cannot be undone.
-// opsPIN, when given, signs the record with the record-signer key.
+// Destroy ends the root and everything it made. It logs in to every token that holds the
+// root first and stops before any change if one is missing or refuses. Then each issuing CA
+// of the root that may sign signs a last CRL, and its key is destroyed on the operations
+// token; the root signs a final CRL revoking every issuing CA (cessationOfOperation); the
+// record signer signs this run's record and is retired; the root key is destroyed on every
+// holder, and every backup blob in the workspace is overwritten and removed. Copies outside
+// the workspace and lost tokens are listed as outstanding. It cannot be undone. The operator
+// PIN is needed: the issuing CAs' keys and the record signer are on the operations token.
 func Destroy(ctx context.Context, env run.Env, q *quorum.Collector, opsPIN []byte) (*DestroyResult, error) {
+	if len(opsPIN) == 0 {
+		return nil, fmt.Errorf("destroy: %w", run.NewFieldError("OpsPIN", "the operator PIN is needed: the issuing CAs sign their last CRLs and their keys are destroyed on the operations token, and the record signer signs the destroy record"))
+	}
 	res := &DestroyResult{}
 	rid, err := quorumRun(ctx, env, q, "destroy", opsPIN, func(r *run.Run, u *unlocked) error {
-		res.Token = u.root.Key.TokenLabel
+		id := u.q.CeremonyID
+		var sessions []*hsm.Session // every holder but u.sess, logged in as the user
+		defer func() {
+			for _, s := range sessions {
+				s.Logout(context.WithoutCancel(ctx))
+				s.Close()
+			}
+		}()
+		err := r.Step(stepDestroyHolders, record.System, func() (any, error) {
+			var err error
+			sessions, err = loginHolders(ctx, u)
+			if err != nil {
+				return nil, err
+			}
+			data := HoldersReached{Tokens: []string{u.holder.Token}}
+			for _, s := range sessions {
+				data.Tokens = append(data.Tokens, s.Label())
+			}
+			return data, nil
+		})
+		if err != nil {
+			return err
+		}
+		ops, err := u.mod.OpenSession(ctx, u.q.OperationsToken)
+		if err != nil {
+			return err
+		}
+		defer ops.Close()
+		if err := ops.Login(ctx, hsm.User, opsPIN); err != nil {
+			return fmt.Errorf("operations token %q: %w", u.q.OperationsToken, err)
+		}
+		// No logout here: the login is the token's, and the record signer signs on it after
+		// the steps; closing the last session logs out.
+		cas, err := issuingCAsOf(ctx, env.Registry, u.root.ID)
+		if err != nil {
+			return err
+		}
+		for _, ca := range cas {
+			err := r.Step(stepDestroyCA, record.System, func() (any, error) {
+				return endIssuingCA(ctx, r, ops, ca)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		err = r.Step(stepDestroyRootCRL, record.System, func() (any, error) {
+			data := FinalRootCRL{Reason: pki.ReasonCessationOfOperation.String()}
+			for _, ca := range cas {
+				_, already, err := env.Registry.Revoke(ctx, registry.Revocation{IssuerID: u.root.ID, Serial: ca.Serial,
+					RevokedAt: env.Clock(), Reason: pki.ReasonCessationOfOperation, RunID: r.ID})
+				if err != nil {
+					return nil, err
+				}
+				what := fmt.Sprintf("issuing CA %s (%s), serial %s", ca.ID, ca.CommonName, ca.Serial)
+				if already {
+					what += ", revoked before"
+				}
+				data.Revoked = append(data.Revoked, what)
+			}
+			c, err := run.SignCRL(ctx, env, u.root.ID, u.issuer(), time.Duration(u.plan.crlNextUpdateDays())*24*time.Hour)
+			if err != nil {
+				return nil, err
+			}
+			res.CRL = c
+			data.CRL = c.Payload(u.root.ID)
+			return data, nil
+		})
+		if err != nil {
+			return err
+		}
+		// The record signer signs this run's record (quorumRun, at the end) and nothing after.
+		rc, err := run.CheckRecordSigner(ctx, env.Registry, id)
+		if err != nil {
+			return fmt.Errorf("the record signer, which signs the destroy record: %w", err)
+		}
+		signer, err := run.OpenRecordSigner(ctx, env.Registry, u.mod, id, u.cert, opsPIN)
+		if err != nil {
+			return fmt.Errorf("the record signer, which signs the destroy record: %w", err)
+		}
+		u.finalSigner = signer
 		return r.Step(stepDestroy, record.System, func() (any, error) {
 			var data RootDestroyed
-			n, names, err := eraseAll(ctx, u.sess)
-			if err != nil {
-				return nil, fmt.Errorf("token %q: %w", res.Token, err)
-			}
-			res.Destroyed += n
-			data.Tokens = append(data.Tokens, TokenErased{Token: res.Token, Destroyed: names})
-			if orig := u.q.CeremonyID; orig != res.Token {
-				if _, err := u.mod.TokenByLabel(ctx, orig); err == nil {
-					n, names, err := eraseToken(ctx, u.mod, orig, u.userPIN)
-					if err != nil {
-						return nil, fmt.Errorf("the original root token %q still holds the root: %w", orig, err)
-					}
-					res.Destroyed += n
-					data.Tokens = append(data.Tokens, TokenErased{Token: orig, Destroyed: names})
+			for _, s := range append([]*hsm.Session{u.sess}, sessions...) {
+				n, names, err := eraseAll(ctx, s)
+				if err != nil {
+					return nil, fmt.Errorf("token %q: %w", s.Label(), err)
+				}
+				res.Destroyed += n
+				res.Tokens = append(res.Tokens, s.Label())
+				data.Tokens = append(data.Tokens, TokenErased{Token: s.Label(), Destroyed: names})
+				if err := env.Registry.DestroyRootHolder(ctx, id, s.Label(), env.Clock(), r.ID); err != nil {
+					return nil, err
 				}
 			}
 			data.DestroyedAt = env.Clock()
-			if err := env.Registry.DestroyRoot(ctx, u.q.CeremonyID, data.DestroyedAt, r.ID); err != nil {
+			blobs, err := destroyBlobs(ctx, env, r.ID, id, func(int) bool { return true })
+			if err != nil {
 				return nil, err
 			}
+			data.Backups = blobs
+			if err := env.Registry.SetRoleCertState(ctx, id, rc.Serial, registry.Standing{State: registry.StateRetired, At: data.DestroyedAt, RunID: r.ID}); err != nil {
+				return nil, err
+			}
+			if err := env.Registry.DestroyRoot(ctx, id, data.DestroyedAt, r.ID); err != nil {
+				return nil, err
+			}
+			out, err := outstanding(ctx, env.Registry, id, func(registry.BackupCopy) bool { return true })
+			if err != nil {
+				return nil, err
+			}
+			res.Outstanding, data.Outstanding = out, out
+			data.RecordSigner = "retired: it signs this run's record and nothing after"
 			data.Verification = "no object remains on any token that held the root (searched logged in as the user)"
 			return data, nil
 		})
@@ -553,6 +667,92 @@ func Destroy(ctx context.Context, env run.Env, q *quorum.Collector, opsPIN []byt
 		return nil, err
 	}
 	return res, nil
+}
+
+// loginHolders opens and logs in as the user to every token that holds the root but the one
+// u is open on, and returns their sessions; a holder that is missing or refuses stops it,
+// named, before anything changed. Lost holders are not asked.
+func loginHolders(ctx context.Context, u *unlocked) ([]*hsm.Session, error) {
+	var out []*hsm.Session
+	fail := func(err error) ([]*hsm.Session, error) {
+		for _, s := range out {
+			s.Logout(context.WithoutCancel(ctx))
+			s.Close()
+		}
+		return nil, err
+	}
+	for _, h := range u.holders {
+		if h.Token == u.holder.Token {
+			continue
+		}
+		s, err := u.mod.OpenSession(ctx, h.Token)
+		if err != nil {
+			return fail(fmt.Errorf("token %q holds the root and cannot be reached (%w): connect it, or record it lost with a reshare; nothing was changed", h.Token, err))
+		}
+		if err := s.Login(ctx, hsm.User, u.userPIN); err != nil {
+			s.Close()
+			return fail(fmt.Errorf("token %q holds the root and refuses the quorum's PIN (%w); nothing was changed", h.Token, err))
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// issuingCAsOf lists the issuing CAs the root rootID certified.
+func issuingCAsOf(ctx context.Context, reg *registry.Registry, rootID string) ([]registry.Issuer, error) {
+	all, err := reg.Issuers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []registry.Issuer
+	for _, i := range all {
+		if i.Kind == registry.IssuerIssuing && i.ParentID == rootID {
+			out = append(out, i)
+		}
+	}
+	return out, nil
+}
+
+// endIssuingCA has an issuing CA whose key exists sign a last CRL, when its state lets it
+// sign CRLs (a revoked one signs nothing), then destroys its key on the operations token and
+// records it destroyed.
+func endIssuingCA(ctx context.Context, r *run.Run, ops *hsm.Session, ca registry.Issuer) (any, error) {
+	env := r.Env
+	data := IssuingCAEnded{IssuerID: ca.ID, CommonName: ca.CommonName, Before: ca.Standing.String()}
+	if ca.Standing.State == registry.StateDestroyed || ca.Status == registry.StatusDestroyed {
+		data.Key = "destroyed before"
+		return data, nil
+	}
+	if ca.Key.TokenLabel != ops.Label() {
+		return nil, fmt.Errorf("issuing CA %s: its key is on token %q, not on the operations token %q", ca.ID, ca.Key.TokenLabel, ops.Label())
+	}
+	if ca.Standing.State != registry.StateRevoked {
+		cert, err := x509.ParseCertificate(ca.Certificate)
+		if err != nil {
+			return nil, err
+		}
+		key, err := ops.Signer(ctx, hsm.Match{Class: hsm.ClassPrivateKey, ID: ca.Key.KeyID})
+		if err != nil {
+			return nil, fmt.Errorf("issuing CA %s: %w", ca.ID, err)
+		}
+		c, err := run.SignCRL(ctx, env, ca.ID, pki.Issuer{Certificate: cert, Signer: key}, pki.DefaultMaxNextUpdate)
+		if err != nil {
+			return nil, fmt.Errorf("issuing CA %s: its last CRL: %w", ca.ID, err)
+		}
+		p := c.Payload(ca.ID)
+		data.LastCRL = &p
+	} else {
+		data.NoCRL = "revoked: it signs nothing, not even a last CRL"
+	}
+	what := destroyObjects(ops, ca.Key.KeyID, "the key of issuing CA "+ca.ID)(ctx)
+	if left, err := ops.Remaining(ctx, ca.Key.KeyID, ""); err != nil || len(left) > 0 {
+		return nil, fmt.Errorf("%s", what)
+	}
+	data.Key = what
+	if err := env.Registry.SetIssuerState(ctx, ca.ID, registry.Standing{State: registry.StateDestroyed, At: env.Clock(), RunID: r.ID}); err != nil {
+		return nil, err
+	}
+	return data, nil
 }
 
 func eraseToken(ctx context.Context, mod *hsm.Module, label string, pin []byte) (int, []string, error) {

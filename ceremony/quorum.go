@@ -41,9 +41,17 @@ func activeQuorum(ctx context.Context, reg *registry.Registry, ceremonyID string
 		return registry.Quorum{}, err
 	}
 	if q.Status != registry.StatusActive {
-		return registry.Quorum{}, fmt.Errorf("root %s was destroyed on %s", ceremonyID, q.DestroyedAt.Format(time.DateOnly))
+		return registry.Quorum{}, fmt.Errorf("root %s was destroyed on %s%s: nothing signs under it any more", ceremonyID, q.DestroyedAt.Format(time.DateOnly), destroyedBy(ctx, reg, ceremonyID))
 	}
 	return q, nil
+}
+
+// destroyedBy is " by run X" naming the run that destroyed the root, "" when not known.
+func destroyedBy(ctx context.Context, reg *registry.Registry, rootID string) string {
+	if root, err := reg.Issuer(ctx, rootID); err == nil && root.Standing.RunID != "" {
+		return " by run " + root.Standing.RunID
+	}
+	return ""
 }
 
 // collectedQuorum is the registry's quorum for the shares c collected, refused if it is no

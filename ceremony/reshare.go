@@ -374,13 +374,35 @@ var backupName = regexp.MustCompile(`^(.+)-epoch([0-9]+)\.wrapped$`)
 // that nobody recorded destroyed, and lost tokens.
 func destroySuperseded(ctx context.Context, env run.Env, runID, rootID string, res *ReshareResult) (any, error) {
 	data := SupersededDestroyed{}
+	destroyed, err := destroyBlobs(ctx, env, runID, rootID, func(epoch int) bool { return epoch < res.Epoch })
+	if err != nil {
+		return nil, err
+	}
+	data.Destroyed = destroyed
+	res.Destroyed = data.Destroyed
+	out, err := outstanding(ctx, env.Registry, rootID, func(c registry.BackupCopy) bool { return c.Epoch < res.Epoch })
+	if err != nil {
+		return nil, err
+	}
+	res.Outstanding, data.Outstanding = out, out
+	if len(out) == 0 {
+		data.None = "no copy of a superseded backup and no lost token is outstanding"
+	}
+	return data, nil
+}
+
+// destroyBlobs overwrites and removes every backup blob of the root in the workspace whose
+// epoch the filter selects (those the registry knows, and any file named as one), records
+// them destroyed, and says what it destroyed.
+func destroyBlobs(ctx context.Context, env run.Env, runID, rootID string, selected func(epoch int) bool) ([]string, error) {
+	var destroyed []string
 	blobs, err := env.Registry.BackupBlobs(ctx, rootID)
 	if err != nil {
 		return nil, err
 	}
 	done := map[string]bool{}
 	for _, b := range blobs {
-		if b.Epoch >= res.Epoch || !b.DestroyedAt.IsZero() {
+		if !selected(b.Epoch) || !b.DestroyedAt.IsZero() {
 			continue
 		}
 		if err := workspace.DestroyFile(b.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -390,7 +412,7 @@ func destroySuperseded(ctx context.Context, env run.Env, runID, rootID string, r
 			return nil, err
 		}
 		done[filepath.Base(b.Path)] = true
-		data.Destroyed = append(data.Destroyed, fmt.Sprintf("%s (epoch %d, SHA-256 %x): overwritten, then removed", b.Path, b.Epoch, b.SHA256))
+		destroyed = append(destroyed, fmt.Sprintf("%s (epoch %d, SHA-256 %x): overwritten, then removed", b.Path, b.Epoch, b.SHA256))
 	}
 	// Blobs written before the registry kept account of them are found by their names.
 	entries, err := os.ReadDir(env.Workspace.Path(workspace.BackupDir))
@@ -402,25 +424,16 @@ func destroySuperseded(ctx context.Context, env run.Env, runID, rootID string, r
 		if m == nil || m[1] != rootID || done[e.Name()] {
 			continue
 		}
-		if epoch, _ := strconv.Atoi(m[2]); epoch >= res.Epoch {
+		if epoch, _ := strconv.Atoi(m[2]); !selected(epoch) {
 			continue
 		}
 		path := env.Workspace.Path(workspace.BackupDir, e.Name())
 		if err := workspace.DestroyFile(path); err != nil {
 			return nil, err
 		}
-		data.Destroyed = append(data.Destroyed, fmt.Sprintf("%s (epoch %s, found by its name): overwritten, then removed", path, m[2]))
+		destroyed = append(destroyed, fmt.Sprintf("%s (epoch %s, found by its name): overwritten, then removed", path, m[2]))
 	}
-	res.Destroyed = data.Destroyed
-	out, err := outstanding(ctx, env.Registry, rootID, func(c registry.BackupCopy) bool { return c.Epoch < res.Epoch })
-	if err != nil {
-		return nil, err
-	}
-	res.Outstanding, data.Outstanding = out, out
-	if len(out) == 0 {
-		data.None = "no copy of a superseded backup and no lost token is outstanding"
-	}
-	return data, nil
+	return destroyed, nil
 }
 
 // outstanding lists what people must destroy because old shares may still open it: the

@@ -140,7 +140,7 @@ func TestCeremonyCommands(t *testing.T) {
 
 	checkNoSecretsLeaked(t, b, []string{b.shares, newShares})
 
-	b.run(t, command.ExitOK, "ceremony", "destroy", "--root", "acme-root-2026", "--shares", newTwo)
+	b.run(t, command.ExitOK, "ceremony", "destroy", "--root", "acme-root-2026", "--shares", newTwo, "--ops-pin-file", b.pin)
 	b.run(t, command.ExitFail, "ceremony", "crl", "--root", "acme-root-2026", "--shares", newTwo)
 }
 

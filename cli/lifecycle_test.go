@@ -370,3 +370,118 @@ func TestReshareAndRestoreEveryHolder(t *testing.T) {
 		t.Errorf("backup/ after the third epoch: %v", got)
 	}
 }
+
+// Destroy ends everything the root made: it stops before any change when a holder is missing;
+// then the issuing CAs sign last CRLs and lose their keys, the final root CRL lists every
+// issuing CA (openssl), the record signer signs the destroy record, no blob remains in
+// backup/, the copy outside is listed outstanding, and every later command is refused naming
+// the destroy run.
+func TestDestroyEndsEverything(t *testing.T) {
+	b := newCeremonyBench(t)
+	b.run(t, command.ExitOK, "ceremony", "root", "--plan", b.plan, "--shares-dir", b.shares, "--ops-pin-file", b.pin)
+	two := b.share(1, "Cara-Cruz") + "," + b.share(2, "Cody-Chen")
+	devPIN := filepath.Join(b.dir, "dev.pin")
+	os.WriteFile(devPIN, []byte("dev-pin-1234\n"), 0o600)
+	provision := func(want int, issuer, serial string) string {
+		return b.run(t, want, "device", "provision", "--issuer", issuer, "--serial", serial, "--model", "Pump",
+			"--token", "dev-"+serial, "--ops-pin-file", b.pin, "--device-pin-file", devPIN)
+	}
+	icaA := b.issueCA(t, two, "Acme Devices CA 1")
+	icaB := b.issueCA(t, two, "Acme Devices CA 2")
+	icaC := b.issueCA(t, two, "Acme Devices CA 3")
+	provision(command.ExitOK, icaA, "SN-A1")
+	serialC := certSerial(t, filepath.Join(b.ws, "certs", icaC+".pem"))
+	b.run(t, command.ExitOK, "ceremony", "crl", "--root", "acme-root-2026", "--shares", two, "--revoke", serialC,
+		"--reason", "keyCompromise", "--ops-pin-file", b.pin)
+	usb := filepath.Join(b.dir, "usb")
+	os.Mkdir(usb, 0o700)
+	b.run(t, command.ExitOK, "backup", "copy", "--root", "acme-root-2026", "--to", usb, "--by", "Ada Admin")
+	b.run(t, command.ExitOK, "ceremony", "restore", "--root", "acme-root-2026", "--shares", two,
+		"--backup", filepath.Join(b.ws, "backup", "acme-root-2026-epoch1.wrapped"), "--token", "acme-root-b", "--ops-pin-file", b.pin)
+
+	// A holder missing: refused before any change.
+	tokens := filepath.Join(filepath.Dir(os.Getenv("SOFTHSM2_CONF")), "tokens")
+	var original string
+	for _, d := range mustGlob(t, filepath.Join(tokens, "*")) {
+		if strings.Contains(mustRead(t, filepath.Join(d, "token.object")), "acme-root-2026  ") {
+			original = d
+		}
+	}
+	os.Rename(original, filepath.Join(b.dir, "original-token"))
+	if out := b.run(t, command.ExitFail, "ceremony", "destroy", "--root", "acme-root-2026", "--shares", two, "--ops-pin-file", b.pin); !strings.Contains(out, `token "acme-root-2026" holds the root and cannot be reached`) {
+		t.Errorf("destroy with a holder missing:\n%s", out)
+	}
+	provision(command.ExitOK, icaA, "SN-A2") // nothing changed
+	os.Rename(filepath.Join(b.dir, "original-token"), original)
+
+	out := b.run(t, command.ExitOK, "ceremony", "destroy", "--root", "acme-root-2026", "--shares", two, "--ops-pin-file", b.pin)
+	for _, want := range []string{"root acme-root-2026 destroyed: its key on acme-root-b, acme-root-2026", "Outstanding, for people to destroy",
+		"backup copy 1 (epoch 1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("destroy says nothing of %q:\n%s", want, out)
+		}
+	}
+	runID := regexp.MustCompile(`record\s+\S+/records/(\S+)\.pdf`).FindStringSubmatch(out)
+	if runID == nil {
+		t.Fatalf("destroy signed no record:\n%s", out)
+	}
+	b.run(t, command.ExitOK, "verify", filepath.Join(b.ws, "records", runID[1]+".pdf"))
+	// The final root CRL lists every issuing CA; the revoked one keeps its reason.
+	pem := regexp.MustCompile(`PEM\s+(\S+\.pem)`).FindStringSubmatch(out)
+	if pem == nil {
+		t.Fatalf("destroy names no final CRL:\n%s", out)
+	}
+	txt := opensslOut(t, "crl", "-in", pem[1], "-noout", "-text")
+	for _, ica := range []string{icaA, icaB, icaC} {
+		if s := certSerial(t, filepath.Join(b.ws, "certs", ica+".pem")); !strings.Contains(txt, "Serial Number: "+s) {
+			t.Errorf("the final root CRL lacks %s (serial %s):\n%s", ica, s, txt)
+		}
+	}
+	if strings.Count(txt, "Cessation Of Operation") != 2 || strings.Count(txt, "Key Compromise") != 1 {
+		t.Errorf("the final root CRL's reasons:\n%s", txt)
+	}
+	// The issuing CAs that could sign signed a last CRL; the revoked one did not.
+	for ica, want := range map[string]bool{icaA: true, icaB: true, icaC: false} {
+		if got := len(mustGlob(t, filepath.Join(b.ws, "crl", ica+"-*.crl"))) > 0; got != want {
+			t.Errorf("issuing CA %s signed a last CRL: %v, want %v", ica, got, want)
+		}
+	}
+	if got := backupFiles(t, b.ws); len(got) != 0 {
+		t.Errorf("backup/ after destroy: %v", got)
+	}
+	for _, label := range []string{"acme-root-2026", "acme-root-b"} {
+		if out, err := exec.Command("pkcs11-tool", "--module", tokenModule(t, b), "--token-label", label, "-O").CombinedOutput(); err != nil || strings.Contains(string(out), "Object") {
+			t.Errorf("token %s after destroy:\n%s", label, out)
+		}
+	}
+	// Everything that would use the root, its issuing CAs or its record signer is refused,
+	// naming the destroy run.
+	for _, out := range []string{
+		provision(command.ExitFail, icaA, "SN-A3"),
+		b.run(t, command.ExitFail, "crl", "publish", "--issuer", icaB, "--ops-pin-file", b.pin),
+		b.run(t, command.ExitFail, "decommission", "--serial", "SN-A1", "--method", "unreachable", "--technician", "Tess Tech",
+			"--witness", "Wes Witness", "--ops-pin-file", b.pin),
+		b.run(t, command.ExitFail, "ceremony", "crl", "--root", "acme-root-2026", "--shares", two),
+		b.run(t, command.ExitFail, "backup", "copy", "--root", "acme-root-2026", "--to", usb, "--by", "Ada Admin"),
+	} {
+		if !strings.Contains(out, runID[1]) {
+			t.Errorf("a command after destroy does not name the destroy run %s:\n%s", runID[1], out)
+		}
+	}
+	// The copy outside is retired by a person, as any copy.
+	b.run(t, command.ExitOK, "backup", "retire", "--root", "acme-root-2026", "--copy", "1", "--by", "Ada Admin", "--witness", "Wes Witness")
+}
+
+func mustGlob(t *testing.T, pattern string) []string {
+	t.Helper()
+	m, err := filepath.Glob(pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// tokenModule is the module path the bench's plan names.
+func tokenModule(t *testing.T, b *ceremonyBench) string {
+	return strings.Split(strings.Split(mustRead(t, b.plan), "module: ")[1], "\n")[0]
+}

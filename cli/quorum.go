@@ -327,11 +327,21 @@ func ceremonyRestore() command.Command {
 func ceremonyDestroy() command.Command {
 	return command.Command{
 		Name:    "ceremony destroy",
-		Summary: "destroy the root key and every object of the ceremony on its token, under quorum",
+		Summary: "end the root and everything it made, under quorum: issuing CAs, root key on every holder, backups",
+		Help: `Logs in to every token that holds the root first, and stops before any change if one is
+missing or refuses. Then each issuing CA signs a last CRL and its key is destroyed; the root
+signs a final CRL revoking every issuing CA (cessationOfOperation); the record signer signs
+this run's record and is retired; the root key is destroyed on every holder and every backup
+blob in the workspace is overwritten and removed. Copies outside the workspace and lost
+tokens are listed as outstanding. Afterwards every command using the root, its issuing CAs or
+its record signer is refused, naming this run.`,
 		Setup: func(fs *flag.FlagSet) command.Func {
 			qf := addQuorumFlags(fs)
 			return func(ctx context.Context, s command.Streams, args []string) error {
 				if err := qf.check(fs); err != nil {
+					return err
+				}
+				if err := command.RequireFile("ops-pin-file", qf.opsPIN.path); err != nil {
 					return err
 				}
 				return qf.run(ctx, s, func(env run.Env, q *quorum.Collector, pin []byte) (string, error) {
@@ -339,7 +349,17 @@ func ceremonyDestroy() command.Command {
 					if err != nil {
 						return "", err
 					}
-					fmt.Fprintf(s.Out, "root %s destroyed: %d objects destroyed on token %q, none remain\n", *qf.root, res.Destroyed, res.Token)
+					c := res.CRL
+					fmt.Fprintf(s.Out, "root %s destroyed: its key on %s (%d objects), none remain\n", *qf.root, strings.Join(res.Tokens, ", "), res.Destroyed)
+					fmt.Fprintf(s.Out, "  final root CRL %d: %d entries\n  DER    %s\n  PEM    %s\n", c.Number, c.Entries, c.DERPath, c.PEMPath)
+					if len(res.Outstanding) == 0 {
+						fmt.Fprintf(s.Out, "Nothing is outstanding: no copy of a backup outside the workspace, no lost token.\n")
+					} else {
+						fmt.Fprintf(s.Out, "Outstanding, for people to destroy:\n")
+						for _, o := range res.Outstanding {
+							fmt.Fprintf(s.Out, "  - %s\n", o)
+						}
+					}
 					return res.RunID, nil
 				})
 			}
