@@ -122,6 +122,22 @@ func (u *unlocked) openHolder(ctx context.Context) error {
 
 func (u *unlocked) issuer() pki.Issuer { return pki.Issuer{Certificate: u.cert, Signer: u.key} }
 
+// signRootCRL is a step that signs the root's CRL, due in days (0: the plan's), into out.
+func (u *unlocked) signRootCRL(ctx context.Context, env run.Env, days int, out *run.CRL) func() (any, error) {
+	if days == 0 {
+		days = u.plan.crlNextUpdateDays()
+	}
+	return func() (any, error) {
+		c, err := run.SignCRL(ctx, env, u.root, u.issuer(), run.CRLRequest{NextUpdate: time.Duration(days) * 24 * time.Hour,
+			MaxNextUpdate: time.Duration(u.plan.crlNextUpdateDays()) * 24 * time.Hour})
+		if err != nil {
+			return nil, err
+		}
+		*out = c
+		return c.Payload(u.root.ID), nil
+	}
+}
+
 func (u *unlocked) close(ctx context.Context) {
 	ctx = context.WithoutCancel(ctx)
 	if u.finalSigner != nil {
@@ -474,19 +490,7 @@ func RootCRL(ctx context.Context, env run.Env, q *quorum.Collector, req RootCRLR
 				return err
 			}
 		}
-		days := req.NextUpdateDays
-		if days == 0 {
-			days = u.plan.crlNextUpdateDays()
-		}
-		return r.Step(stepCRLSign, record.System, func() (any, error) {
-			c, err := run.SignCRL(ctx, env, u.root, u.issuer(), run.CRLRequest{NextUpdate: time.Duration(days) * 24 * time.Hour,
-				MaxNextUpdate: time.Duration(u.plan.crlNextUpdateDays()) * 24 * time.Hour})
-			if err != nil {
-				return nil, err
-			}
-			res.CRL = c
-			return c.Payload(u.root.ID), nil
-		})
+		return r.Step(stepCRLSign, record.System, u.signRootCRL(ctx, env, req.NextUpdateDays, &res.CRL))
 	})
 	res.RunID = rid
 	if err != nil {
@@ -605,7 +609,8 @@ func Destroy(ctx context.Context, env run.Env, q *quorum.Collector, opsPIN []byt
 				}
 				data.Revoked = append(data.Revoked, what)
 			}
-			c, err := run.SignCRL(ctx, env, u.root.ID, u.issuer(), time.Duration(u.plan.crlNextUpdateDays())*24*time.Hour)
+			days := time.Duration(u.plan.crlNextUpdateDays()) * 24 * time.Hour
+			c, err := run.SignCRL(ctx, env, u.root, u.issuer(), run.CRLRequest{NextUpdate: days, MaxNextUpdate: days})
 			if err != nil {
 				return nil, err
 			}
@@ -735,7 +740,7 @@ func endIssuingCA(ctx context.Context, r *run.Run, ops *hsm.Session, ca registry
 		if err != nil {
 			return nil, fmt.Errorf("issuing CA %s: %w", ca.ID, err)
 		}
-		c, err := run.SignCRL(ctx, env, ca.ID, pki.Issuer{Certificate: cert, Signer: key}, pki.DefaultMaxNextUpdate)
+		c, err := run.SignCRL(ctx, env, ca, pki.Issuer{Certificate: cert, Signer: key}, run.CRLRequest{NextUpdate: pki.DefaultMaxNextUpdate, UpToLimit: true})
 		if err != nil {
 			return nil, fmt.Errorf("issuing CA %s: its last CRL: %w", ca.ID, err)
 		}

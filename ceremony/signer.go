@@ -140,15 +140,7 @@ func NewRecordSigner(ctx context.Context, env run.Env, q *quorum.Collector, req 
 		if err != nil {
 			return err
 		}
-		return r.Step(stepSignerCRL, record.System, func() (any, error) {
-			days := time.Duration(u.plan.crlNextUpdateDays()) * 24 * time.Hour
-			c, err := run.SignCRL(ctx, env, u.root, u.issuer(), run.CRLRequest{NextUpdate: days, MaxNextUpdate: days})
-			if err != nil {
-				return nil, err
-			}
-			res.CRL = c
-			return c.Payload(u.root.ID), nil
-		})
+		return r.Step(stepSignerCRL, record.System, u.signRootCRL(ctx, env, 0, &res.CRL))
 	})
 	res.RunID = rid
 	if err != nil {
