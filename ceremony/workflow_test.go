@@ -617,3 +617,36 @@ func TestReshareFaultAtEveryCall(t *testing.T) {
 	}
 	t.Logf("injected %d faults into a reshare: %d failed and left the old shares working, %d completed", calls, failed, calls-failed)
 }
+
+// A restore refuses a blob of another root, naming it, before any share is used or any token
+// is touched.
+func TestRestoreRefusesAnotherRootsBackup(t *testing.T) {
+	ctx := context.Background()
+	plan := strings.NewReplacer("ecdsa-p384", "ecdsa-p256").Replace(goodPlan)
+	f := newFixture(t, plan)
+	p := &people{}
+	if _, err := Root(ctx, f.env, f.plan, []byte("ops-pin-1234"), p); err != nil {
+		t.Fatal(err)
+	}
+	other, err := ParsePlan([]byte(strings.Replace(strings.Replace(plan, "/usr/lib/softhsm/libsofthsm2.so", f.hsm.ModulePath, 1),
+		"id: "+f.plan.ID, "id: acme-root-2031", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Root(ctx, f.env, other, []byte("ops-pin-1234"), &people{}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := f.env.Registry.RootHolders(ctx, f.plan.ID)
+	_, err = Restore(ctx, f.env, f.quorum(t, p.shares[1], p.shares[2], p.shares[3]), RestoreRequest{Token: "acme-root-b",
+		Backup: f.env.Workspace.Path("backup", "acme-root-2031-epoch1.wrapped")})
+	if err == nil || !strings.Contains(err.Error(), "the backup of another root, acme-root-2031 (epoch 1), not of "+f.plan.ID) || run.FieldOf(err) != "Backup" {
+		t.Errorf("a restore from another root's backup: %v", err)
+	}
+	if after, _ := f.env.Registry.RootHolders(ctx, f.plan.ID); len(after) != len(before) {
+		t.Errorf("holders changed: %v -> %v", before, after)
+	}
+	m := f.hsm.Open(t)
+	if _, err := m.TokenByLabel(ctx, "acme-root-b"); err == nil {
+		t.Error("the refused restore made a token")
+	}
+}
