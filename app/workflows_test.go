@@ -317,5 +317,5 @@ func TestQuorumDestroyAsksToTypeTheRootID(t *testing.T) {
 		test.Type(findAll[*widget.Entry](top)[0], "gui-root")
 		test.Tap(button(top, "Destroy root gui-root"))
 	})
-	eventually(t, "the destruction", func() bool { return strings.Contains(texts(s.body), "The root key was destroyed") })
+	eventually(t, "the destruction", func() bool { return strings.Contains(texts(s.body), "The root was destroyed: its key on gui-root") })
 }
