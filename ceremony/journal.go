@@ -19,13 +19,15 @@ var (
 	stepDestroy   = run.Step{ID: "destroy.erase", Title: "Destroy the root key and its objects"}
 	stepRestore   = run.Step{ID: "restore.unwrap", Title: "Restore the root key into the new token"}
 	stepReshare   = run.Step{ID: "reshare.split", Title: "Split the new secret and hand out the shares", Script: "reshare", Confirmer: "witness"}
-	stepRotate    = run.Step{ID: "reshare.rotate", Title: "Change the root token's PINs and re-wrap the backup"}
+	stepRotate    = run.Step{ID: "reshare.rotate", Title: "Change the root token's PINs, re-wrap the backup and sign the new quorum statement"}
+	stepSetModule = run.Step{ID: "set-module.statement", Title: "Sign the quorum statement naming the new module"}
 	opSteps       = map[string][]run.Step{
-		"issue-ca": {stepUnlock("issue-ca"), stepCAKey, stepCACert},
-		"crl":      {stepUnlock("crl"), stepCRLRevoke, stepCRLSign},
-		"destroy":  {stepUnlock("destroy"), stepDestroy},
-		"restore":  {stepUnlock("restore"), stepRestore},
-		"reshare":  {stepUnlock("reshare"), stepReshare, stepRotate},
+		"issue-ca":   {stepUnlock("issue-ca"), stepCAKey, stepCACert},
+		"crl":        {stepUnlock("crl"), stepCRLRevoke, stepCRLSign},
+		"destroy":    {stepUnlock("destroy"), stepDestroy},
+		"restore":    {stepUnlock("restore"), stepRestore},
+		"reshare":    {stepUnlock("reshare"), stepReshare, stepRotate},
+		"set-module": {stepUnlock("set-module"), stepSetModule},
 	}
 )
 
@@ -40,7 +42,7 @@ const (
 )
 
 // Steps are the steps of operation op ("root", "issue-ca", "crl", "reshare", "restore",
-// "destroy"), in order, for a step list on screen.
+// "destroy", "set-module"), in order, for a step list on screen.
 func Steps(op string) []run.Step {
 	if op == "root" {
 		return RootSteps
@@ -79,6 +81,7 @@ type PlanNote struct {
 }
 
 // Preflight is the payload of root.preflight: the workstation and the HSM the ceremony ran on.
+// ModuleSHA256 is the module file's hash before it was loaded; the quorum statement pins it.
 type Preflight struct {
 	PlanSHA256        string    `json:"plan_sha256,omitempty"`
 	PlanWords         string    `json:"plan_words,omitempty"`
@@ -90,6 +93,7 @@ type Preflight struct {
 	Network           string    `json:"network"`
 	AirGapped         bool      `json:"air_gapped"`
 	Module            string    `json:"module"`
+	ModuleSHA256      string    `json:"module_sha256"`
 	ModuleInfo        string    `json:"module_info"`
 	TokenManufacturer string    `json:"token_manufacturer"`
 	TokenModel        string    `json:"token_model"`
@@ -196,10 +200,41 @@ type Closed struct {
 	Secrets         string `json:"secrets"`
 }
 
-// Unlocked is the payload of a quorum operation's unlock step.
+// Unlocked is the payload of a quorum operation's unlock step: who unlocked the root, and
+// what they relied on, for them to compare with their ceremony record: the quorum statement
+// checked, the root's fingerprint, the module loaded and the token that answered.
 type Unlocked struct {
-	Custodians []string `json:"custodians"`
-	Shares     string   `json:"shares"`
+	Custodians   []string `json:"custodians"`
+	Shares       string   `json:"shares"`
+	Statement    int      `json:"statement"` // the number of the quorum statement checked
+	RootSHA256   string   `json:"root_sha256"`
+	RootWords    string   `json:"root_words"`
+	Module       string   `json:"module"`
+	ModuleSHA256 string   `json:"module_sha256"`
+	RootToken    string   `json:"root_token"`
+}
+
+// StatementSigned is a quorum statement the root signed, as a journal keeps it: its facts in
+// brief, then the statement's canonical text and the signature, exactly as signed (see
+// quorum.Statement). It is the payload of root.statement, and part of the payloads of the
+// steps that sign a new one (reshare.rotate, restore.unwrap, set-module.statement).
+type StatementSigned struct {
+	Seq          int        `json:"seq"`
+	Epoch        int        `json:"epoch"`
+	Module       string     `json:"module"`
+	ModuleSHA256 string     `json:"module_sha256"`
+	RootToken    string     `json:"root_token"`
+	SHA256       string     `json:"sha256"` // of Statement
+	Statement    string     `json:"statement"`
+	Signature    record.Hex `json:"signature"`
+}
+
+// ModuleSet is the payload of set-module.statement: the module the quorum accepted in place
+// of another, and the statement that says so.
+type ModuleSet struct {
+	Previous       string          `json:"previous"`
+	PreviousSHA256 string          `json:"previous_sha256"`
+	Statement      StatementSigned `json:"statement"`
 }
 
 // IssuingCAMade is the payload of issue-ca.certificate: the CA, what its certificate allows,
@@ -242,17 +277,19 @@ type RootDestroyed struct {
 
 // Restored is the payload of restore.unwrap.
 type Restored struct {
-	Token        string `json:"token"`
-	TokenSerial  string `json:"token_serial"`
-	Backup       string `json:"backup"`
-	BackupSHA256 string `json:"backup_sha256"`
-	Verification string `json:"verification"`
+	Token        string           `json:"token"`
+	TokenSerial  string           `json:"token_serial"`
+	Backup       string           `json:"backup"`
+	BackupSHA256 string           `json:"backup_sha256"`
+	Verification string           `json:"verification"`
+	Statement    *StatementSigned `json:"statement,omitempty"` // naming the new token
 }
 
 // Rotated is the payload of reshare.rotate.
 type Rotated struct {
-	PINs            string `json:"pins"`
-	OperationsToken string `json:"operations_token,omitempty"`
-	Backup          string `json:"backup,omitempty"`
-	BackupSHA256    string `json:"backup_sha256,omitempty"`
+	PINs            string           `json:"pins"`
+	OperationsToken string           `json:"operations_token,omitempty"`
+	Backup          string           `json:"backup,omitempty"`
+	BackupSHA256    string           `json:"backup_sha256,omitempty"`
+	Statement       *StatementSigned `json:"statement,omitempty"` // of the new epoch
 }

@@ -26,49 +26,75 @@ import (
 // derived from the reconstructed secret.
 type unlocked struct {
 	q       registry.Quorum
+	v       *VerifiedQuorum // the root's statement, which q was checked against
 	plan    *Plan
 	root    registry.Issuer
 	cert    *x509.Certificate
 	mod     *hsm.Module
+	module  hsm.ModuleFile // the module file as hashed before it was loaded
+	token   quorum.TokenIdentity
 	sess    *hsm.Session
 	key     *hsm.Signer
 	s       []byte
 	userPIN []byte
 }
 
-// unlock reconstructs S (checked against its digest before any login), opens the root token
-// and logs in.
-func unlock(ctx context.Context, env run.Env, q registry.Quorum, c *quorum.Collector) (*unlocked, error) {
-	s, err := c.Secret()
-	if err != nil {
-		return nil, err
-	}
-	u := &unlocked{q: q, s: s}
+// unlockOptions change how a quorum operation unlocks the root.
+type unlockOptions struct {
+	// newModule, when set, is the PKCS#11 module the quorum accepts in this operation
+	// (SetModule): it is loaded whatever its SHA-256, which is shown and journaled.
+	newModule string
+}
+
+// unlock opens the root under the quorum v states, in this order: the module file is hashed
+// and refused unless the quorum accepted it; the root token is found and refused unless it is
+// the one the statement names; only then are the shares combined (and checked against the
+// digest), the PIN derived and the token logged in.
+func unlock(ctx context.Context, env run.Env, q registry.Quorum, v *VerifiedQuorum, c *quorum.Collector, o unlockOptions) (*unlocked, error) {
+	u := &unlocked{q: q, v: v, cert: v.Root}
 	fail := func(err error) (*unlocked, error) {
 		u.close(ctx)
 		return nil, err
 	}
+	var err error
 	if u.plan, err = ParsePlan(q.Plan); err != nil {
 		return fail(fmt.Errorf("the registry's plan of %s: %w", q.CeremonyID, err))
 	}
 	if u.root, err = env.Registry.Issuer(ctx, q.CeremonyID); err != nil {
 		return fail(err)
 	}
-	if u.cert, err = x509.ParseCertificate(u.root.Certificate); err != nil {
+	st := v.Statement
+	path, want := o.newModule, ""
+	if path == "" {
+		if path, err = env.ModulePath(ctx, st.Module.Path); err != nil {
+			return fail(err)
+		}
+		want = st.Module.SHA256
+	}
+	if u.mod, u.module, err = openModule(ctx, env, path, want); err != nil {
 		return fail(err)
 	}
-	if u.mod, err = env.OpenModule(ctx, q.ModulePath); err != nil {
+	if u.sess, err = u.mod.OpenSession(ctx, st.RootToken.Label); err != nil {
 		return fail(err)
 	}
-	if u.sess, err = u.mod.OpenSession(ctx, u.root.Key.TokenLabel); err != nil {
+	info, err := u.sess.TokenInfo(ctx)
+	if err != nil {
 		return fail(err)
 	}
-	u.userPIN = quorum.RootUserPIN.Derive(s, q.CeremonyID)
+	if u.token = tokenIdentity(info); u.token != st.RootToken {
+		return fail(fmt.Errorf("%w: the token labelled %q is %s, but the quorum statement names %s: it is not the token that holds the root; no share was combined",
+			ErrNotAsSigned, st.RootToken.Label, u.token, st.RootToken))
+	}
+	if u.s, err = c.Secret(); err != nil {
+		return fail(err)
+	}
+	u.userPIN = quorum.RootUserPIN.Derive(u.s, q.CeremonyID)
 	if err := u.sess.Login(ctx, hsm.User, u.userPIN); err != nil {
-		return fail(fmt.Errorf("root token %q: %w", u.root.Key.TokenLabel, err))
+		return fail(fmt.Errorf("root token %q: %w", st.RootToken.Label, err))
 	}
-	if u.key, err = u.sess.Signer(ctx, hsm.Match{Class: hsm.ClassPrivateKey, ID: u.root.Key.KeyID}); err != nil {
-		return fail(fmt.Errorf("root key on %q: %w", u.root.Key.TokenLabel, err))
+	keyID, _ := hex.DecodeString(st.RootKeyID)
+	if u.key, err = u.sess.Signer(ctx, hsm.Match{Class: hsm.ClassPrivateKey, ID: keyID}); err != nil {
+		return fail(fmt.Errorf("root key on %q: %w", st.RootToken.Label, err))
 	}
 	return u, nil
 }
@@ -90,11 +116,16 @@ func (u *unlocked) close(ctx context.Context) {
 // quorumRun runs one quorum operation: start the run, unlock the root, run the steps,
 // finish. The collector stays the caller's, who wipes its shares.
 func quorumRun(ctx context.Context, env run.Env, q *quorum.Collector, op string, opsPIN []byte, steps func(r *run.Run, u *unlocked) error) (rid string, err error) {
+	return quorumRunWith(ctx, env, q, op, opsPIN, unlockOptions{}, steps)
+}
+
+// quorumRunWith is quorumRun, unlocking the root as o says.
+func quorumRunWith(ctx context.Context, env run.Env, q *quorum.Collector, op string, opsPIN []byte, o unlockOptions, steps func(r *run.Run, u *unlocked) error) (rid string, err error) {
 	p := q.Params()
 	if q.Present() < q.Needed() {
 		return "", fmt.Errorf("%w: %d of %d shares present; %s needs %d; nothing was changed", quorum.ErrRefused, q.Present(), len(p.Custodians), p.CeremonyID, q.Needed())
 	}
-	rq, err := collectedQuorum(ctx, env.Registry, q)
+	rq, v, err := collectedQuorum(ctx, env.Registry, q)
 	if err != nil {
 		return "", err
 	}
@@ -111,12 +142,14 @@ func quorumRun(ctx context.Context, env run.Env, q *quorum.Collector, op string,
 	var u *unlocked
 	err = r.Step(stepUnlock(op), custodians, func() (any, error) {
 		var err error
-		u, err = unlock(ctx, env, rq, q)
+		u, err = unlock(ctx, env, rq, v, q, o)
 		if err != nil {
 			return nil, err
 		}
 		return Unlocked{Custodians: q.Holders(),
-			Shares: fmt.Sprintf("%d present, %d needed; each matched its commitment; the reconstruction matched its digest", q.Present(), q.Needed())}, nil
+			Shares:    fmt.Sprintf("%d present, %d needed; each matched its commitment; the reconstruction matched its digest", q.Present(), q.Needed()),
+			Statement: v.Seq, RootSHA256: v.Fingerprint.String(), RootWords: v.Fingerprint.Words(),
+			Module: u.module.Path, ModuleSHA256: u.module.SHA256, RootToken: u.token.String()}, nil
 	})
 	if err != nil {
 		if u != nil {
@@ -393,7 +426,7 @@ func checkRootCRLWindow(ctx context.Context, env run.Env, q *quorum.Collector, d
 	if days == 0 {
 		return nil
 	}
-	rq, err := collectedQuorum(ctx, env.Registry, q)
+	rq, _, err := collectedQuorum(ctx, env.Registry, q)
 	if err != nil {
 		return err
 	}
@@ -525,7 +558,7 @@ func Restore(ctx context.Context, env run.Env, q *quorum.Collector, req RestoreR
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", &run.FieldError{Name: "Backup", Problem: err.Error(), Err: err})
 	}
-	rq, err := collectedQuorum(ctx, env.Registry, q)
+	rq, _, err := collectedQuorum(ctx, env.Registry, q)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
@@ -569,15 +602,26 @@ func Restore(ctx context.Context, env run.Env, q *quorum.Collector, req RestoreR
 			if err := ns.StoreCertificate(ctx, u.cert, u.root.Key.KeyID, "root "+u.q.CeremonyID); err != nil {
 				return nil, err
 			}
-			to := u.root.Key
-			to.TokenLabel = req.Token
-			if err := env.Registry.MoveIssuerKey(ctx, u.root.ID, to); err != nil {
+			info, err := ns.TokenInfo(ctx)
+			if err != nil {
 				return nil, err
 			}
-			info, _ := ns.TokenInfo(ctx)
+			// The root now lives on the new token: the root signs that, with the restored key.
+			next := u.v.nextStatement(r.ID, env)
+			next.RootToken = tokenIdentity(info)
+			kept, signed, err := signStatement(key, u.cert, next, r.ID)
+			if err != nil {
+				return nil, err
+			}
+			to := u.root.Key
+			to.TokenLabel = req.Token
+			if err := env.Registry.MoveRootKey(ctx, u.root.ID, to, kept); err != nil {
+				return nil, err
+			}
 			return Restored{Token: req.Token, TokenSerial: info.SerialOrNone(), Backup: req.Backup,
 				BackupSHA256: hex.EncodeToString(sum[:]),
-				Verification: "the restored key signs, and its signature verifies under the root certificate"}, nil
+				Verification: "the restored key signs, and its signature verifies under the root certificate",
+				Statement:    &signed}, nil
 		})
 	})
 	res.RunID = rid

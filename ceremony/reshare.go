@@ -37,7 +37,7 @@ type ReshareResult struct {
 // The old shares stop working.
 func Reshare(ctx context.Context, env run.Env, q *quorum.Collector, req ReshareRequest, people Participants) (*ReshareResult, error) {
 	n := len(req.Custodians)
-	rq, err := collectedQuorum(ctx, env.Registry, q)
+	rq, _, err := collectedQuorum(ctx, env.Registry, q)
 	if err != nil {
 		return nil, fmt.Errorf("reshare: %w", err)
 	}
@@ -66,6 +66,10 @@ func Reshare(ctx context.Context, env run.Env, q *quorum.Collector, req ReshareR
 				shares[i].Wipe()
 			}
 		}()
+		// The statement of the new epoch is signed while the root is logged in with the old
+		// PIN, and kept only if the rotation completes.
+		var kept registry.Statement
+		var signed StatementSigned
 		who, err := people.Confirm(ctx, stepReshare)
 		if err != nil {
 			return err
@@ -80,7 +84,7 @@ func Reshare(ctx context.Context, env run.Env, q *quorum.Collector, req ReshareR
 			if err != nil {
 				return nil, err
 			}
-			if shares, err = quorum.Split(newS, id, res.Epoch, n, req.Threshold); err != nil {
+			if shares, err = quorum.Split(newS, id, u.v.Fingerprint[:], res.Epoch, n, req.Threshold); err != nil {
 				return nil, err
 			}
 			data := Split{Epoch: res.Epoch, Threshold: req.Threshold, SecretDigest: quorum.Digest(newS, id, res.Epoch)}
@@ -94,8 +98,9 @@ func Reshare(ctx context.Context, env run.Env, q *quorum.Collector, req ReshareR
 				}
 				data.Shares = append(data.Shares, ShareHandedOut{Number: sh.Number, Custodian: req.Custodians[i], Commitment: c, Destination: dest})
 			}
-			nq := quorum.NewCollector(quorumParams(registry.Quorum{CeremonyID: id, Threshold: req.Threshold, Shares: res.Shares, Epoch: res.Epoch,
-				SecretDigest: quorum.Digest(newS, id, res.Epoch)}))
+			np := quorumParams(registry.Quorum{CeremonyID: id, Threshold: req.Threshold, Shares: res.Shares, Epoch: res.Epoch,
+				SecretDigest: quorum.Digest(newS, id, res.Epoch)}, u.v.Fingerprint[:])
+			nq := quorum.NewCollector(np)
 			defer nq.Wipe()
 			for i, c := range req.Custodians {
 				text, err := people.ReadBackShare(ctx, ShareDelivery{CeremonyID: id, Custodian: c, Number: i + 1, Of: n, Threshold: req.Threshold})
@@ -112,6 +117,12 @@ func Reshare(ctx context.Context, env run.Env, q *quorum.Collector, req ReshareR
 			}
 			secret.Zero(back)
 			data.ReadBack = fmt.Sprintf("%d of %d shares match their commitments; they reconstruct the new secret", n, n)
+			next := u.v.nextStatement(r.ID, env)
+			ns := quorum.StatementOf(np)
+			next.Epoch, next.Threshold, next.Custodians, next.SecretDigest = ns.Epoch, ns.Threshold, ns.Custodians, ns.SecretDigest
+			if kept, signed, err = signStatement(u.key, u.cert, next, r.ID); err != nil {
+				return nil, err
+			}
 			return data, nil
 		})
 		if err != nil {
@@ -152,8 +163,8 @@ func Reshare(ctx context.Context, env run.Env, q *quorum.Collector, req ReshareR
 				return rollback(fmt.Errorf("change the user PIN: %w", err))
 			}
 			undo = append(undo, func(c context.Context) error { return u.sess.ChangePIN(c, hsm.User, newUser, u.userPIN) })
-			upd := registry.QuorumUpdate{Threshold: req.Threshold, Shares: res.Shares, SecretDigest: quorum.Digest(newS, id, res.Epoch)}
-			data := Rotated{PINs: "SO and user PINs now derived from the new secret"}
+			upd := registry.QuorumUpdate{Threshold: req.Threshold, Shares: res.Shares, SecretDigest: quorum.Digest(newS, id, res.Epoch), Statement: kept}
+			data := Rotated{PINs: "SO and user PINs now derived from the new secret", Statement: &signed}
 			if createdOps {
 				if err := rotateOpsSOPIN(ctx, u, u.s, newS); err != nil {
 					return rollback(err)

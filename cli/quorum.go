@@ -27,7 +27,7 @@ type quorumFlags struct {
 
 func addQuorumFlags(fs *flag.FlagSet) *quorumFlags {
 	return &quorumFlags{
-		env:    addEnvFlags(fs, "the one the root ceremony used"),
+		env:    addEnvFlags(fs, "the one the root's quorum statement names; another file is refused unless its SHA-256 is the one the quorum accepted"),
 		root:   fs.String("root", "", "the root's `ID` (its ceremony id)"),
 		shares: fs.String("shares", "", "comma-separated share `FILES`, at least the threshold, from different custodians"),
 		opsPIN: opsPINFile(fs, ", to sign the record (without it, only the journal is kept)"),
@@ -83,13 +83,16 @@ func (f *quorumFlags) run(ctx context.Context, s command.Streams, op quorumOp) e
 	return nil
 }
 
-// collect loads the root's quorum and adds each share file, each checked against its
+// collect loads the root's quorum as its statement states it, prints what the custodians
+// compare with their ceremony record, and adds each share file, each checked against its
 // commitment as it is read.
 func (f *quorumFlags) collect(ctx context.Context, s command.Streams, env run.Env) (*quorum.Collector, error) {
-	q, err := ceremony.LoadQuorum(ctx, env.Registry, *f.root)
+	v, err := ceremony.VerifyQuorum(ctx, env.Registry, *f.root)
 	if err != nil {
 		return nil, err
 	}
+	printVerified(s, v)
+	q := v.Collector()
 	for _, p := range f.files {
 		b, err := secret.ReadShareFile(p)
 		if err != nil {
@@ -105,6 +108,17 @@ func (f *quorumFlags) collect(ctx context.Context, s command.Streams, env run.En
 		fmt.Fprintf(s.Err, "share #%d accepted (%d of %d present)\n", n, q.Present(), q.Needed())
 	}
 	return q, nil
+}
+
+// printVerified says what a quorum operation relies on, for the custodians to compare with
+// their ceremony record before their shares are read: the statement, the root's fingerprint
+// in words, the module and the root token.
+func printVerified(s command.Streams, v *ceremony.VerifiedQuorum) {
+	st := v.Statement
+	fmt.Fprintf(s.Err, "root %s: quorum statement %d, signed by the root in run %s on %s\n", st.Root, v.Seq, st.Run, st.SignedAt.Format("2006-01-02"))
+	fmt.Fprintf(s.Err, "  root sha256  %s\n  root words   %s\n", v.Fingerprint, v.Fingerprint.Words())
+	fmt.Fprintf(s.Err, "  module       %s\n  its sha256   %s\n  root token   %s\n", st.Module.Path, st.Module.SHA256, st.RootToken)
+	fmt.Fprintf(s.Err, "  quorum       %d of %d, epoch %d: compare these with your ceremony record\n", st.Threshold, len(st.Custodians), st.Epoch)
 }
 
 // printRecord names the run's record, or says there is none.
@@ -327,6 +341,39 @@ func ceremonyDestroy() command.Command {
 						return "", err
 					}
 					fmt.Fprintf(s.Out, "root %s destroyed: %d objects destroyed on token %q, none remain\n", *qf.root, res.Destroyed, res.Token)
+					return res.RunID, nil
+				})
+			}
+		},
+	}
+}
+
+func ceremonySetModule() command.Command {
+	return command.Command{
+		Name:    "ceremony set-module",
+		Summary: "accept a new PKCS#11 module (a driver update) for the root's quorum operations, under quorum",
+		Help: `Quorum operations load only the PKCS#11 module the root's quorum statement names, and refuse
+the file if its SHA-256 differs (one changed byte is enough). After a driver update, the
+custodians accept the new module with this command: it is hashed and loaded for this
+operation, its SHA-256 is printed and journaled beside the old one (compare it with the
+vendor's), the root is unlocked through it, and the root signs a new statement naming it.`,
+		Setup: func(fs *flag.FlagSet) command.Func {
+			qf := addQuorumFlags(fs)
+			fs.Lookup("module").Usage = "the new PKCS#11 module's `PATH`, which the quorum accepts from now on"
+			return func(ctx context.Context, s command.Streams, args []string) error {
+				if err := qf.check(fs); err != nil {
+					return err
+				}
+				if err := command.RequireFile("module", *qf.env.module); err != nil {
+					return err
+				}
+				return qf.run(ctx, s, func(env run.Env, q *quorum.Collector, pin []byte) (string, error) {
+					res, err := ceremony.SetModule(ctx, env, q, ceremony.SetModuleRequest{Module: *qf.env.module, OpsPIN: pin})
+					if err != nil {
+						return "", err
+					}
+					fmt.Fprintf(s.Out, "root %s: quorum operations now load %s\n  sha256      %s\n  replaces    %s\n  its sha256  %s\n  statement   %d\n",
+						*qf.root, res.Module.Path, res.Module.SHA256, res.Previous.Path, res.Previous.SHA256, res.Seq)
 					return res.RunID, nil
 				})
 			}
