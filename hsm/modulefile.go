@@ -29,10 +29,9 @@ type ModuleFile struct {
 // (a quorum operation holding it against the hash the root signed) hashes it first, loads it
 // with Open, then checks Unchanged.
 func HashModule(ctx context.Context, path string) (ModuleFile, error) {
-	const op = "hash PKCS#11 module"
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return ModuleFile{}, failure(op, "", err)
+		return ModuleFile{}, fmt.Errorf("hash PKCS#11 module %s: %w", path, err)
 	}
 	if real, err := filepath.EvalSymlinks(abs); err == nil {
 		abs = real
