@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/custos-pki/custos/hsm"
@@ -165,7 +166,7 @@ func (p *Plan) Validate() error {
 		}
 		k := nameKey(person.name)
 		if prev, dup := seen[k]; dup {
-			return bad(person.key, "%q is already %s: each person holds one role", person.name, prev)
+			return bad(person.key, "%q reads the same as %s: each person holds one role, under one name", person.name, prev)
 		}
 		seen[k] = person.key
 	}
@@ -228,21 +229,37 @@ func checkSubject(key, value string, max int) error {
 	return nil
 }
 
+// checkName refuses a person's name that could be read as another's: it must be in NFC (the
+// form a keyboard types), and hold no control or format character (a zero-width space, a bidi
+// override such as U+202E), which would print two different names the same in the record.
 func checkName(key, name string) error {
 	switch {
 	case strings.TrimSpace(name) == "":
 		return &PlanError{Key: key, Problem: "empty"}
 	case len(name) > 128:
 		return &PlanError{Key: key, Problem: "longer than 128 bytes"}
-	case strings.IndexFunc(name, func(r rune) bool { return unicode.IsControl(r) || r == unicode.ReplacementChar }) >= 0:
-		return &PlanError{Key: key, Problem: fmt.Sprintf("%q holds a control or invalid character", name)}
+	case !utf8.ValidString(name):
+		return &PlanError{Key: key, Problem: "not valid UTF-8"}
+	}
+	for _, r := range name {
+		switch {
+		case unicode.IsControl(r) || r == unicode.ReplacementChar:
+			return &PlanError{Key: key, Problem: fmt.Sprintf("%+q holds a control or invalid character (%U)", name, r)}
+		case unicode.Is(unicode.Cf, r):
+			return &PlanError{Key: key, Problem: fmt.Sprintf("%+q holds an invisible format character (%U): it would read as another name; type the name again", name, r)}
+		}
+	}
+	if !norm.NFC.IsNormalString(name) {
+		return &PlanError{Key: key, Problem: fmt.Sprintf("%+q is not in Unicode normal form C (NFC): a letter is written as a base and a combining mark; type the name again or save the plan as NFC", name)}
 	}
 	return nil
 }
 
-// nameKey compares names as people read them: "Zoë" typed two ways is one person.
+// nameKey compares names as people read them: two names with the same key are one person to a
+// reader (NFKC, case folding, runs of blanks as one), so "Zoë" typed two ways, "ＣＡＲＡ" and
+// "cara" are the same name.
 func nameKey(name string) string {
-	return strings.ToLower(strings.Join(strings.Fields(norm.NFC.String(name)), " "))
+	return cases.Fold().String(strings.Join(strings.Fields(norm.NFKC.String(name)), " "))
 }
 
 // Raw is the plan file as reviewed.
