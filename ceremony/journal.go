@@ -21,13 +21,15 @@ var (
 	stepReshare   = run.Step{ID: "reshare.split", Title: "Split the new secret and hand out the shares", Script: "reshare", Confirmer: "witness"}
 	stepRotate    = run.Step{ID: "reshare.rotate", Title: "Change the root token's PINs, re-wrap the backup and sign the new quorum statement"}
 	stepSetModule = run.Step{ID: "set-module.statement", Title: "Sign the quorum statement naming the new module"}
+	stepCheck     = run.Step{ID: "check-shares.check", Title: "Check each share against its commitment, and the reconstruction"}
 	opSteps       = map[string][]run.Step{
-		"issue-ca":   {stepUnlock("issue-ca"), stepCAKey, stepCACert},
-		"crl":        {stepUnlock("crl"), stepCRLRevoke, stepCRLSign},
-		"destroy":    {stepUnlock("destroy"), stepDestroy},
-		"restore":    {stepUnlock("restore"), stepRestore},
-		"reshare":    {stepUnlock("reshare"), stepReshare, stepRotate},
-		"set-module": {stepUnlock("set-module"), stepSetModule},
+		"check-shares": {stepCheck},
+		"issue-ca":     {stepUnlock("issue-ca"), stepCAKey, stepCACert},
+		"crl":          {stepUnlock("crl"), stepCRLRevoke, stepCRLSign},
+		"destroy":      {stepUnlock("destroy"), stepDestroy},
+		"restore":      {stepUnlock("restore"), stepRestore},
+		"reshare":      {stepUnlock("reshare"), stepReshare, stepRotate},
+		"set-module":   {stepUnlock("set-module"), stepSetModule},
 	}
 )
 
@@ -175,6 +177,8 @@ type Split struct {
 	SecretDigest record.Hex       `json:"secret_digest"`
 	Shares       []ShareHandedOut `json:"shares"`
 	ReadBack     string           `json:"read_back,omitempty"`
+	// Warnings say what the people must act on: plaintext shares resting together in a folder.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // SharesVerified is the payload of root.verify-shares.
@@ -212,6 +216,24 @@ type Unlocked struct {
 	Module       string   `json:"module"`
 	ModuleSHA256 string   `json:"module_sha256"`
 	RootToken    string   `json:"root_token"`
+}
+
+// SharesChecked is the payload of check-shares.check: which share each source held, whose, and
+// whether it matched its commitment; never a share.
+type SharesChecked struct {
+	Statement      int            `json:"statement"` // the number of the quorum statement checked against
+	RootSHA256     string         `json:"root_sha256"`
+	Epoch          int            `json:"epoch"`
+	Shares         []ShareChecked `json:"shares"`
+	Reconstruction string         `json:"reconstruction"`
+}
+
+// ShareChecked is one share of a check-shares run.
+type ShareChecked struct {
+	Source    string `json:"source"`              // the file or token:LABEL it was read from
+	Number    int    `json:"number,omitempty"`    // 0 when it was refused
+	Custodian string `json:"custodian,omitempty"` // whose it is
+	Result    string `json:"result"`              // "matches its commitment", or why it was refused
 }
 
 // StatementSigned is a quorum statement the root signed, as a journal keeps it: its facts in

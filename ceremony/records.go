@@ -76,6 +76,14 @@ func fillFromEntry(c *record.Ceremony, e record.Entry) error {
 		for _, sh := range p.Shares {
 			c.Commitments = append(c.Commitments, record.Commitment{Number: sh.Number, Custodian: sh.Custodian, SHA256: sh.Commitment.String()})
 		}
+		c.Warnings = append(c.Warnings, p.Warnings...)
+	case stepCheck.ID:
+		p, err := record.Decode[SharesChecked](e)
+		if err != nil {
+			return err
+		}
+		c.SharesChecked = shareChecks(p)
+		c.Statement = fields("number checked", fmt.Sprint(p.Statement), "epoch", fmt.Sprint(p.Epoch), "root sha256", p.RootSHA256)
 	case "root.backup":
 		p, err := record.Decode[BackupWritten](e)
 		if err != nil {

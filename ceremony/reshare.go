@@ -19,8 +19,11 @@ import (
 // ReshareRequest names the new custodians and threshold.
 type ReshareRequest struct {
 	Custodians []string
-	Threshold  int
-	OpsPIN     []byte // operator PIN for signing the record; none: no record
+	// Destinations are where each new custodian's share goes, beside Custodians (as a plan's
+	// deliver); missing or zero: the default.
+	Destinations []Destination
+	Threshold    int
+	OpsPIN       []byte // operator PIN for signing the record; none: no record
 }
 
 // ReshareResult is a quorum moved to a new secret.
@@ -29,6 +32,8 @@ type ReshareResult struct {
 	Epoch      int
 	BackupPath string
 	Shares     []registry.QuorumShare
+	Delivered  []ShareHandedOut // where each share went
+	Warnings   []string         // as RootResult's
 }
 
 // Reshare rotates the quorum secret: a new S is split among the new custodians (each share
@@ -46,7 +51,7 @@ func Reshare(ctx context.Context, env run.Env, q *quorum.Collector, req ReshareR
 		return nil, err
 	}
 	check := *plan
-	check.Custodians, check.Threshold = req.Custodians, req.Threshold
+	check.Custodians, check.Deliveries, check.Threshold = req.Custodians, req.Destinations, req.Threshold
 	if err := check.Validate(); err != nil {
 		var pe *PlanError
 		if errors.As(err, &pe) && (strings.HasPrefix(pe.Key, "custodians") || pe.Key == "threshold") {
@@ -70,6 +75,17 @@ func Reshare(ctx context.Context, env run.Env, q *quorum.Collector, req ReshareR
 		// PIN, and kept only if the rotation completes.
 		var kept registry.Statement
 		var signed StatementSigned
+		known, err := env.Registry.KnownKeys(ctx)
+		if err != nil {
+			return err
+		}
+		deliver := &shareDeliverer{people: people, mod: u.mod, known: known, ceremonyID: id, epoch: res.Epoch,
+			threshold: req.Threshold, custodians: req.Custodians, dests: req.Destinations}
+		warnings, err := deliver.check(ctx)
+		if err != nil {
+			return fmt.Errorf("reshare: %w", err)
+		}
+		res.Warnings = warnings
 		who, err := people.Confirm(ctx, stepReshare)
 		if err != nil {
 			return err
@@ -87,23 +103,24 @@ func Reshare(ctx context.Context, env run.Env, q *quorum.Collector, req ReshareR
 			if shares, err = quorum.Split(newS, id, u.v.Fingerprint[:], res.Epoch, n, req.Threshold); err != nil {
 				return nil, err
 			}
-			data := Split{Epoch: res.Epoch, Threshold: req.Threshold, SecretDigest: quorum.Digest(newS, id, res.Epoch)}
+			data := Split{Epoch: res.Epoch, Threshold: req.Threshold, SecretDigest: quorum.Digest(newS, id, res.Epoch), Warnings: warnings}
 			for i, sh := range shares {
 				c := sh.Commitment()
-				res.Shares = append(res.Shares, registry.QuorumShare{Number: sh.Number, Custodian: req.Custodians[i], Commitment: c})
-				dest, err := people.DeliverShare(ctx, ShareDelivery{CeremonyID: id, Custodian: req.Custodians[i],
-					Number: sh.Number, Of: n, Threshold: req.Threshold, Text: sh.Encode()})
+				res.Shares = append(res.Shares, registry.QuorumShare{Number: sh.Number, Custodian: req.Custodians[i], Commitment: c,
+					Destination: deliver.dest(i).String()})
+				dest, err := deliver.deliver(ctx, i, sh, n)
 				if err != nil {
 					return nil, fmt.Errorf("share #%d for %s: %w", sh.Number, req.Custodians[i], err)
 				}
 				data.Shares = append(data.Shares, ShareHandedOut{Number: sh.Number, Custodian: req.Custodians[i], Commitment: c, Destination: dest})
 			}
+			res.Delivered = data.Shares
 			np := quorumParams(registry.Quorum{CeremonyID: id, Threshold: req.Threshold, Shares: res.Shares, Epoch: res.Epoch,
 				SecretDigest: quorum.Digest(newS, id, res.Epoch)}, u.v.Fingerprint[:])
 			nq := quorum.NewCollector(np)
 			defer nq.Wipe()
 			for i, c := range req.Custodians {
-				text, err := people.ReadBackShare(ctx, ShareDelivery{CeremonyID: id, Custodian: c, Number: i + 1, Of: n, Threshold: req.Threshold})
+				text, err := deliver.readBack(ctx, i, shares[i], n)
 				if err != nil {
 					return nil, fmt.Errorf("read back share #%d of %s: %w", i+1, c, err)
 				}

@@ -44,11 +44,15 @@ type Participants interface {
 // ShareDelivery is one custodian's share on its way to them.
 type ShareDelivery struct {
 	CeremonyID string
+	Epoch      int
 	Custodian  string
 	Number     int // 1..N
 	Of         int // N
 	Threshold  int
 	Text       string // the encoded share: secret
+	// Destination is where the plan sends the share; DeliverShare is asked only for the
+	// default one (and an age file when no folder is known).
+	Destination Destination
 }
 
 // Horizon is what NIST IR 8547 says about a certificate whose validity runs past 2030 or
@@ -96,6 +100,10 @@ type RootResult struct {
 	JournalHash      string
 	RecordPath       string
 	Shares           []registry.QuorumShare // commitments, never shares
+	Delivered        []ShareHandedOut       // where each share went
+	// Warnings are what the people must act on, also journaled and in the record: plaintext
+	// shares that rest together in one folder.
+	Warnings []string
 }
 
 // Fingerprint is the root certificate's SHA-256 fingerprint.
@@ -121,6 +129,7 @@ type rootRun struct {
 	shares            []quorum.Share
 	commits           []registry.QuorumShare
 	statement         registry.Statement             // the quorum statement the root signed
+	deliver           *shareDeliverer                // where each custodian's share goes
 	made              []func(context.Context) string // undo actions, newest last
 }
 
@@ -225,6 +234,15 @@ func (r *rootRun) preflight(ctx context.Context) error {
 			return nil, err
 		}
 		r.mod, r.module = mod, file
+		known, err := r.Env.Registry.KnownKeys(ctx)
+		if err != nil {
+			return nil, err
+		}
+		r.deliver = &shareDeliverer{people: r.people, mod: mod, known: known, ceremonyID: r.plan.ID, epoch: 1,
+			threshold: r.plan.Threshold, custodians: r.plan.Custodians, dests: r.plan.Deliveries}
+		if r.res.Warnings, err = r.deliver.check(ctx); err != nil {
+			return nil, err
+		}
 		info, err := mod.Info(ctx)
 		if err != nil {
 			return nil, err
@@ -465,19 +483,19 @@ func (r *rootRun) split(ctx context.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		data := Split{Epoch: 1, Threshold: r.plan.Threshold, SecretDigest: quorum.Digest(r.s, r.plan.ID, 1)}
+		data := Split{Epoch: 1, Threshold: r.plan.Threshold, SecretDigest: quorum.Digest(r.s, r.plan.ID, 1), Warnings: r.res.Warnings}
 		for i, sh := range r.shares {
 			c := sh.Commitment()
-			r.commits = append(r.commits, registry.QuorumShare{Number: sh.Number, Custodian: r.plan.Custodians[i], Commitment: c})
-			dest, err := r.people.DeliverShare(ctx, ShareDelivery{CeremonyID: r.plan.ID, Custodian: r.plan.Custodians[i],
-				Number: sh.Number, Of: n, Threshold: r.plan.Threshold, Text: sh.Encode()})
+			r.commits = append(r.commits, registry.QuorumShare{Number: sh.Number, Custodian: r.plan.Custodians[i], Commitment: c,
+				Destination: r.plan.Destination(i).String()})
+			dest, err := r.deliver.deliver(ctx, i, sh, n)
 			if err != nil {
 				return nil, fmt.Errorf("share #%d for %s: %w", sh.Number, r.plan.Custodians[i], err)
 			}
 			data.Shares = append(data.Shares, ShareHandedOut{Number: sh.Number, Custodian: r.plan.Custodians[i],
 				Commitment: c, Destination: dest})
 		}
-		r.res.Shares = r.commits
+		r.res.Shares, r.res.Delivered = r.commits, data.Shares
 		return data, nil
 	})
 }
@@ -494,7 +512,7 @@ func (r *rootRun) verifyShares(ctx context.Context) error {
 		defer q.Wipe()
 		n := len(r.plan.Custodians)
 		for i, c := range r.plan.Custodians {
-			text, err := r.people.ReadBackShare(ctx, ShareDelivery{CeremonyID: r.plan.ID, Custodian: c, Number: i + 1, Of: n, Threshold: r.plan.Threshold})
+			text, err := r.deliver.readBack(ctx, i, r.shares[i], n)
 			if err != nil {
 				return nil, fmt.Errorf("read back share #%d of %s: %w", i+1, c, err)
 			}

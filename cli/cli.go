@@ -46,7 +46,7 @@ func program(gui GUIFunc) *command.Program {
 		demo(gui),
 		hsmList(), hsmCheck(),
 		runs(), resume(), abort(),
-		ceremonyRoot(), ceremonyIssueCA(), ceremonyCRL(), ceremonyReshare(), ceremonyRestore(), ceremonyDestroy(), ceremonySetModule(),
+		ceremonyRoot(), ceremonyIssueCA(), ceremonyCRL(), ceremonyReshare(), ceremonyRestore(), ceremonyDestroy(), ceremonySetModule(), ceremonyCheckShares(),
 		deviceProvision(), deviceImport(), deviceList(), deviceShow(), deviceFind(), deviceHistoryCmd(),
 		decommissionCmd(), crlPublish(),
 	}

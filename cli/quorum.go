@@ -18,38 +18,50 @@ import (
 
 // quorumFlags are the flags every operation under quorum takes.
 type quorumFlags struct {
-	env    envFlags
-	root   *string
-	shares *string
-	opsPIN *pinFile
-	files  []string // the share files, once check has read --shares
+	env        envFlags
+	root       *string
+	shares     *string
+	opsPIN     *pinFile
+	identities *identityFiles
+	pins       custodianPINFiles
+	sources    []ceremony.ShareSource // once check has read --shares
 }
 
 func addQuorumFlags(fs *flag.FlagSet) *quorumFlags {
 	return &quorumFlags{
-		env:    addEnvFlags(fs, "the one the root's quorum statement names; another file is refused unless its SHA-256 is the one the quorum accepted"),
-		root:   fs.String("root", "", "the root's `ID` (its ceremony id)"),
-		shares: fs.String("shares", "", "comma-separated share `FILES`, at least the threshold, from different custodians"),
-		opsPIN: opsPINFile(fs, ", to sign the record (without it, only the journal is kept)"),
+		env:  addEnvFlags(fs, "the one the root's quorum statement names; another file is refused unless its SHA-256 is the one the quorum accepted"),
+		root: fs.String("root", "", "the root's `ID` (its ceremony id)"),
+		shares: fs.String("shares", "", "comma-separated share `SOURCES`, at least the threshold, from different custodians: a share file, "+
+			"a .share.age file (with --identity), or token:LABEL for a share on a custodian's token (with --custodian-pin-file)"),
+		opsPIN:     opsPINFile(fs, ", to sign the record (without it, only the journal is kept)"),
+		identities: addIdentityFiles(fs),
+		pins:       addCustodianPINFiles(fs),
 	}
 }
 
-// check validates --root and --shares before anything is opened: every share file exists.
+// check validates --root, --shares, --identity and --custodian-pin-file before anything is
+// opened: every share file exists.
 func (f *quorumFlags) check(fs *flag.FlagSet) error {
 	if err := command.Require(fs, "root", "shares"); err != nil {
 		return err
 	}
-	f.files = nil
-	for _, p := range strings.Split(*f.shares, ",") {
-		if p = strings.TrimSpace(p); p == "" {
+	srcs, err := ceremony.ParseShareSources(*f.shares)
+	if err != nil {
+		return command.Usagef("--shares: %v", err)
+	}
+	for _, src := range srcs {
+		if src.File == "" {
 			continue
 		}
-		if err := command.ExistingFile(p); err != nil {
+		if err := command.ExistingFile(src.File); err != nil {
 			return err
 		}
-		f.files = append(f.files, p)
+		if src.Encrypted() && len(*f.identities) == 0 {
+			return command.Usagef("--shares: %s is encrypted: give the custodian's age identity with --identity FILE", src.File)
+		}
 	}
-	return nil
+	f.sources = srcs
+	return f.pins.check()
 }
 
 // quorumOp is an operation under quorum, given the workspace, the quorum of checked shares and
@@ -92,18 +104,22 @@ func (f *quorumFlags) collect(ctx context.Context, s command.Streams, env run.En
 		return nil, err
 	}
 	printVerified(s, v)
+	ids, err := f.identities.read(s)
+	if err != nil {
+		return nil, err
+	}
 	q := v.Collector()
-	for _, p := range f.files {
-		b, err := secret.ReadShareFile(p)
-		if err != nil {
+	in := readSources(ctx, s, env, v, f.sources, ids, f.pins)
+	defer zeroInputs(in)
+	for _, share := range in {
+		if share.Err != nil {
 			q.Wipe()
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", share.Source, share.Err)
 		}
-		n, err := q.Add(stripComments(string(b)))
-		secret.Zero(b)
+		n, err := q.Add(string(share.Text))
 		if err != nil {
 			q.Wipe()
-			return nil, fmt.Errorf("%s: %w", p, err)
+			return nil, fmt.Errorf("%s: %w", share.Source, err)
 		}
 		fmt.Fprintf(s.Err, "share #%d accepted (%d of %d present)\n", n, q.Present(), q.Needed())
 	}
@@ -270,11 +286,10 @@ func ceremonyReshare() command.Command {
 				for _, c := range strings.Split(*custodians, ",") {
 					names = append(names, strings.TrimSpace(c))
 				}
-				out, err := shareFiles(*sharesDir, names)
-				if err != nil {
-					return err
+				if err := ceremony.CheckShareFolder(*sharesDir, names, nil); err != nil {
+					return command.Usagef("--shares-dir: %v", err)
 				}
-				people := &fileParticipants{files: out, err: s, admin: record.Actor{Name: "command line", Role: "custodians"}}
+				people := &fileParticipants{dir: *sharesDir, pins: qf.pins, err: s, admin: record.Actor{Name: "command line", Role: "custodians"}}
 				return qf.run(ctx, s, func(env run.Env, q *quorum.Collector, pin []byte) (string, error) {
 					res, err := ceremony.Reshare(ctx, env, q, ceremony.ReshareRequest{Custodians: names, Threshold: *threshold, OpsPIN: pin}, people)
 					if err != nil {
@@ -282,6 +297,7 @@ func ceremonyReshare() command.Command {
 					}
 					fmt.Fprintf(s.Out, "root %s re-shared: epoch %d, %d of %d needed; new shares in %s; the old shares no longer work\n",
 						*qf.root, res.Epoch, *threshold, len(names), *sharesDir)
+					printWarnings(s, res.Warnings)
 					if res.BackupPath != "" {
 						fmt.Fprintf(s.Out, "  backup re-wrapped: %s\n", res.BackupPath)
 					}
@@ -376,6 +392,74 @@ vendor's), the root is unlocked through it, and the root signs a new statement n
 						*qf.root, res.Module.Path, res.Module.SHA256, res.Previous.Path, res.Previous.SHA256, res.Seq)
 					return res.RunID, nil
 				})
+			}
+		},
+	}
+}
+
+// zeroInputs zeroes the shares read.
+func zeroInputs(in []ceremony.ShareInput) {
+	for _, s := range in {
+		secret.Zero(s.Text)
+	}
+}
+
+func ceremonyCheckShares() command.Command {
+	return command.Command{
+		Name:    "ceremony check-shares",
+		Summary: "check custodians' shares against their commitments, and their reconstruction, without opening the root token",
+		Help: `The yearly inventory: each custodian proves they still hold a working share. Every share
+(from a file, a .share.age file or the custodian's token) is checked against the commitment
+the root's quorum statement gives it and, when at least the threshold are present, their
+reconstruction against the secret's digest. The root token is not opened and nobody logs
+in (with --ops-pin-file, the operations token signs the record). The journal names each
+source, its share's number and custodian and the result, never a share. Exits 1 if any share
+is refused.`,
+		Setup: func(fs *flag.FlagSet) command.Func {
+			qf := addQuorumFlags(fs)
+			return func(ctx context.Context, s command.Streams, args []string) error {
+				if err := qf.check(fs); err != nil {
+					return err
+				}
+				pin, err := qf.opsPIN.read(false)
+				if err != nil {
+					return err
+				}
+				defer secret.Zero(pin)
+				env, err := qf.env.open(ctx)
+				if err != nil {
+					return err
+				}
+				defer env.Close()
+				v, err := ceremony.VerifyQuorum(ctx, env.Registry, *qf.root)
+				if err != nil {
+					return err
+				}
+				printVerified(s, v)
+				ids, err := qf.identities.read(s)
+				if err != nil {
+					return err
+				}
+				in := readSources(ctx, s, env, v, qf.sources, ids, qf.pins)
+				defer zeroInputs(in)
+				env.Progress = stepPrinter(s)
+				res, err := ceremony.CheckShares(ctx, env, *qf.root, in, pin)
+				if err != nil {
+					return err
+				}
+				for _, c := range res.Checks {
+					who := ""
+					if c.Number > 0 {
+						who = fmt.Sprintf(" share #%d of %s", c.Number, c.Custodian)
+					}
+					fmt.Fprintf(s.Out, "%s:%s %s\n", c.Source, who, c.Result)
+				}
+				fmt.Fprintf(s.Out, "root %s: %s\n", *qf.root, res.Summary)
+				printRecord(s, env, res.RunID)
+				if res.Refused > 0 {
+					return fmt.Errorf("%d of %d shares refused", res.Refused, len(in))
+				}
+				return nil
 			}
 		},
 	}

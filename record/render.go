@@ -122,6 +122,12 @@ func layoutCeremony(c *Ceremony, journal []byte) (*laidOut, error) {
 		d.heading("Quorum statement (signed by the root)")
 		d.fields(c.Statement)
 	}
+	if len(c.SharesChecked) > 0 {
+		d.heading("Shares checked (never the shares)")
+		for _, l := range c.SharesChecked {
+			d.para("• "+l, "", bodyPt)
+		}
+	}
 	if len(c.Warnings) > 0 {
 		d.heading("Warnings")
 		for _, w := range c.Warnings {

@@ -70,6 +70,9 @@ type Ceremony struct {
 	// Statement is the quorum statement the root signed in this run, or the one the run
 	// checked, as fields; its text and signature are attached (Attachments) as signed.
 	Statement []Field
+	// SharesChecked are a check of shares' results, one line a share (never a share), then the
+	// reconstruction's.
+	SharesChecked []string
 	// Warnings are what the people must act on, said on screen and in the journal too (shares
 	// that rest together in one folder).
 	Warnings    []string
