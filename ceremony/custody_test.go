@@ -284,4 +284,3 @@ func registerDeviceKey(t *testing.T, f *fixture, serial string, keyID []byte) {
 	editRegistry(t, f, `INSERT INTO device_keys (device_num, key_id, public_key_sha256, token_label, state, state_at)
 		SELECT num, ?, randomblob(32), '', 'active', 0 FROM devices WHERE serial = ?`, keyID, serial)
 }
-
