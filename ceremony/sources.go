@@ -124,7 +124,7 @@ func (v *VerifiedQuorum) ReadShare(ctx context.Context, env run.Env, src ShareSo
 // its comment lines. The caller zeroes the result.
 func decryptShare(ct []byte, ids []age.Identity) ([]byte, error) {
 	if len(ids) == 0 {
-		return nil, fmt.Errorf("the share is encrypted: give the custodian's age identity file (--identity)")
+		return nil, run.NewFieldError("Identities", "the share is encrypted: give the custodian's age identity file")
 	}
 	var in io.Reader = bytes.NewReader(ct)
 	if bytes.HasPrefix(bytes.TrimSpace(ct), []byte(armor.Header)) {

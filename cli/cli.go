@@ -117,6 +117,8 @@ var fieldFlags = map[string]string{
 	"Witness":        "witness",
 	"Workspace":      "workspace",
 	"InvalidityDate": "compromised-at",
+	"Identities":     "identity",
+	"Shares":         "shares",
 }
 
 func demo(gui GUIFunc) command.Command {
