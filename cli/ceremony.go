@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 
 	"github.com/custos-pki/custos/ceremony"
 	"github.com/custos-pki/custos/cli/command"
@@ -139,10 +140,16 @@ func checkSharesDir(fs *flag.FlagSet, dir string, custodians []string, dests []c
 	if err := command.Require(fs, "shares-dir"); err != nil {
 		return err
 	}
-	if err := ceremony.CheckShareFolder(dir, custodians, dests); err != nil {
-		return command.Usagef("--shares-dir: %v", err)
+	return checkShareFolder(dir, custodians, dests)
+}
+
+// checkShareFolder refuses --shares-dir as a usage error when it is not a folder, and as a
+// failure when a share file in it exists or it is not writable.
+func checkShareFolder(dir string, custodians []string, dests []ceremony.Destination) error {
+	if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+		return command.Usagef("--shares-dir %s: no such folder", dir)
 	}
-	return nil
+	return ceremony.CheckShareFolder(dir, custodians, dests)
 }
 
 // fileParticipants is the command line's stand-in for the people: the administrator

@@ -286,8 +286,8 @@ func ceremonyReshare() command.Command {
 				for _, c := range strings.Split(*custodians, ",") {
 					names = append(names, strings.TrimSpace(c))
 				}
-				if err := ceremony.CheckShareFolder(*sharesDir, names, nil); err != nil {
-					return command.Usagef("--shares-dir: %v", err)
+				if err := checkShareFolder(*sharesDir, names, nil); err != nil {
+					return err
 				}
 				people := &fileParticipants{dir: *sharesDir, pins: qf.pins, err: s, admin: record.Actor{Name: "command line", Role: "custodians"}}
 				return qf.run(ctx, s, func(env run.Env, q *quorum.Collector, pin []byte) (string, error) {
