@@ -74,7 +74,7 @@ var RootSteps = []run.Step{
 	{ID: "root.split", Title: "Split and hand out the shares", Script: "split", Confirmer: "administrator"},
 	{ID: "root.verify-shares", Title: "Verify every share", Script: "verify-shares", Confirmer: "witness"},
 	{ID: "root.backup", Title: "Back up the root key", Script: "backup", Confirmer: "witness"},
-	{ID: "root.statement", Title: "Sign the quorum statement", Confirmer: "witness"},
+	{ID: "root.statement", Title: "Sign the quorum statement", Script: "statement", Confirmer: "witness"},
 	{ID: "root.close", Title: "Close the ceremony", Script: "close", Confirmer: "witness"},
 }
 
@@ -586,7 +586,7 @@ func (r *rootRun) params() quorum.Params {
 // signStatement has the root sign the first quorum statement: the quorum the split made, the
 // plan, the operations token, the module as hashed before it was loaded, and the root token.
 func (r *rootRun) signStatement(ctx context.Context) error {
-	return r.Step(rootStep("statement"), record.System, func() (any, error) {
+	return r.confirmed(ctx, "statement", func() (any, error) {
 		if err := r.root.Login(ctx, hsm.User, r.userPIN); err != nil {
 			return nil, err
 		}
