@@ -399,7 +399,7 @@ func (p *guiParticipants) tokenDestination(d ceremony.ShareDelivery, msg message
 			if err := ceremony.WriteShareToToken(s.ctx, module, token, pw, d); err != nil {
 				return err
 			}
-			text, err := ceremony.ReadShareFromToken(s.ctx, module, token, pw, d.CeremonyID, d.Number)
+			text, err := ceremony.ReadShareFromToken(s.ctx, module, token, pw, d)
 			if err != nil {
 				return err
 			}

@@ -40,46 +40,29 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 		}
 	}
 	msg := newMessage()
-	present := widget.NewLabel("Choose the root first.")
-	present.Wrapping = fyne.TextWrapWord
-	var q *quorum.Collector
 	var content fyne.CanvasObject // the screen, kept while an operation is under way
-	shareText := widget.NewMultiLineEntry()
-	shareText.TextStyle = fyne.TextStyle{Monospace: true}
-	shareText.SetPlaceHolder("custos-share … (the header line is optional)\nXXXXX-XXXXX-…")
-	shareText.SetMinRowsVisible(3)
 	start := widget.NewButtonWithIcon("Run the operation", theme.MediaPlayIcon(), nil)
 	start.Importance = widget.HighImportance
 	start.Disable()
-	rootSel := widget.NewSelect(roots, func(id string) {
-		if q != nil {
-			q.Wipe()
-		}
-		var err error
-		if q, err = ceremony.LoadQuorum(ctx, s.reg, id); err != nil {
-			msg.errorf(err)
-			return
-		}
-		present.SetText(fmt.Sprintf("0 of %d shares present. Custodians: %s", q.Needed(), strings.Join(q.Params().Names(), ", ")))
-		msg.info("")
-		start.Disable()
-	})
-	addShare := widget.NewButtonWithIcon("Add this share", theme.ContentAddIcon(), func() {
-		if q == nil {
-			msg.errorf(errors.New("choose the root first"))
-			return
-		}
-		n, err := q.Add(shareText.Text)
-		if err != nil {
-			msg.errorf(err)
-			return
-		}
-		shareText.SetText("")
-		present.SetText(fmt.Sprintf("%d of %d shares present: %s", q.Present(), q.Needed(), strings.Join(q.Holders(), ", ")))
-		msg.ok(fmt.Sprintf("Share #%d accepted: it matches its commitment. Next custodian.", n))
-		if q.Present() >= q.Needed() {
+	shares := newSharePanel(s, nil)
+	shares.onChange = func() {
+		if shares.ready() && !shares.busy {
 			start.Enable()
+		} else {
+			start.Disable()
 		}
+	}
+	// The shares entered are zeroed when the screen is left.
+	s.quorumShares, s.leave = shares, shares.clear
+	rootSel := widget.NewSelect(roots, func(id string) {
+		v, err := ceremony.VerifyQuorum(ctx, s.reg, id)
+		if err != nil {
+			shares.setRoot(nil)
+			msg.errorf(err)
+			return
+		}
+		shares.setRoot(v)
+		msg.info("")
 	})
 
 	op := widget.NewRadioGroup([]string{opIssueCA, opCRL, opReshare, opRestore, opDestroy}, nil)
@@ -128,7 +111,7 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 	progress.Hide()
 	var runOp func()
 	start.OnTapped = func() {
-		if q == nil || q.Present() < q.Needed() {
+		if !shares.ready() || shares.busy {
 			return
 		}
 		if op.Selected != opDestroy {
@@ -144,7 +127,8 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 	runOp = func() {
 		opsPIN := takePIN(pin)
 		env := s.runEnv()
-		collected, what := q, op.Selected
+		collected, what := shares.q, op.Selected
+		shares.setBusy(true)
 		start.Disable()
 		s.keep("quorum", "A quorum operation", rootSel.Selected, content)
 		progress.Show()
@@ -202,23 +186,25 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 			s.ended("quorum")
 			progress.Stop()
 			progress.Hide()
+			shares.setBusy(false)
 			if err != nil {
-				// The shares stay entered: fix what the error names and run it again.
-				msg.errorf(err)
-				start.Enable()
+				// The shares stay, so a wrong CA name does not send the custodians back to
+				// their safes; they are zeroed when the screen is left or cancelled.
+				msg.errorf(fmt.Errorf("%w; the shares entered are kept: correct and run again, or cancel", err))
+				shares.changed()
 				return
 			}
-			collected.Wipe()
-			present.SetText(fmt.Sprintf("The shares were used and forgotten. For another operation on %s, the custodians enter them again: 0 of %d present.", rootSel.Selected, collected.Needed()))
+			shares.clear()
+			shares.present.SetText("The operation is done and the shares were forgotten: enter them again for another operation.")
 			msg.ok(result)
 		})
 	}
-	intro := widget.NewLabel("Every use of the root needs a quorum of custodians. Each custodian in turn types or pastes their share and adds it; it is checked at once against its commitment, and a mistyped group is named.")
+	intro := widget.NewLabel("Every use of the root needs a quorum of custodians. Each custodian in turn chooses their name and enters their share: typed (hidden unless they hold the button), from a share file, or from their own token. Each is checked at once against its commitment, and a mistyped group is named.")
 	intro.Wrapping = fyne.TextWrapWord
 	content = container.NewVScroll(container.NewPadded(container.NewVBox(
 		heading("Quorum operations"), intro,
 		field("Root", rootSel),
-		heading2("Shares"), shareText, container.NewHBox(addShare), present,
+		heading2("Shares"), shares.object(),
 		heading2("Operation"), op, params, field("Operator PIN", pin),
 		container.NewHBox(start), progress, msg.Label, distribution)))
 	return content

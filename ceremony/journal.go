@@ -20,7 +20,7 @@ var (
 	stepRestore        = run.Step{ID: "restore.unwrap", Title: "Restore the root key into the new token"}
 	stepReshare        = run.Step{ID: "reshare.split", Title: "Split the new secret and hand out the shares", Script: "reshare", Confirmer: "witness"}
 	stepHolders        = run.Step{ID: "reshare.holders", Title: "Reach every token that holds the root"}
-	stepRotate         = run.Step{ID: "reshare.rotate", Title: "Change the PINs of every token that holds the root and re-wrap the backup"}
+	stepRotate         = run.Step{ID: "reshare.rotate", Title: "Change the PINs of every token that holds the root, re-wrap the backup and sign the new quorum statement"}
 	stepSuperseded     = run.Step{ID: "reshare.superseded", Title: "Destroy the superseded backups and list what people must destroy"}
 	stepSignerCert     = run.Step{ID: "record-signer.certificate", Title: "Make the new record signer"}
 	stepSignerRevoke   = run.Step{ID: "record-signer.revoke", Title: "Revoke the old record signer and destroy its key"}
@@ -29,7 +29,10 @@ var (
 	stepDestroyHolders = run.Step{ID: "destroy.holders", Title: "Log in to every token that holds the root"}
 	stepDestroyCA      = run.Step{ID: "destroy.issuing-ca", Title: "End an issuing CA: its last CRL, its key destroyed"}
 	stepDestroyRootCRL = run.Step{ID: "destroy.root-crl", Title: "Sign the final root CRL revoking every issuing CA"}
+	stepSetModule      = run.Step{ID: "set-module.statement", Title: "Sign the quorum statement naming the new module"}
+	stepCheck          = run.Step{ID: "check-shares.check", Title: "Check each share against its commitment, and the reconstruction"}
 	opSteps            = map[string][]run.Step{
+		"check-shares":  {stepCheck},
 		"issue-ca":      {stepUnlock("issue-ca"), stepCAKey, stepCACert},
 		"crl":           {stepUnlock("crl"), stepCRLRevoke, stepCRLSign},
 		"destroy":       {stepUnlock("destroy"), stepDestroyHolders, stepDestroyCA, stepDestroyRootCRL, stepDestroy},
@@ -37,6 +40,7 @@ var (
 		"reshare":       {stepUnlock("reshare"), stepHolders, stepReshare, stepRotate, stepSuperseded},
 		"record-signer": {stepUnlock("record-signer"), stepSignerCert, stepSignerRevoke, stepSignerCRL},
 		"retire-ca":     {stepUnlock("retire-ca"), stepRetireCA},
+		"set-module":    {stepUnlock("set-module"), stepSetModule},
 	}
 )
 
@@ -60,7 +64,7 @@ const (
 )
 
 // Steps are the steps of operation op ("root", "issue-ca", "crl", "reshare", "restore",
-// "destroy", "record-signer", "retire-ca"), in order, for a step list on screen.
+// "destroy", "record-signer", "retire-ca", "set-module"), in order, for a step list on screen.
 func Steps(op string) []run.Step {
 	if op == "root" {
 		return RootSteps
@@ -99,6 +103,7 @@ type PlanNote struct {
 }
 
 // Preflight is the payload of root.preflight: the workstation and the HSM the ceremony ran on.
+// ModuleSHA256 is the module file's hash before it was loaded; the quorum statement pins it.
 type Preflight struct {
 	PlanSHA256        string    `json:"plan_sha256,omitempty"`
 	PlanWords         string    `json:"plan_words,omitempty"`
@@ -110,6 +115,7 @@ type Preflight struct {
 	Network           string    `json:"network"`
 	AirGapped         bool      `json:"air_gapped"`
 	Module            string    `json:"module"`
+	ModuleSHA256      string    `json:"module_sha256"`
 	ModuleInfo        string    `json:"module_info"`
 	TokenManufacturer string    `json:"token_manufacturer"`
 	TokenModel        string    `json:"token_model"`
@@ -191,6 +197,8 @@ type Split struct {
 	SecretDigest record.Hex       `json:"secret_digest"`
 	Shares       []ShareHandedOut `json:"shares"`
 	ReadBack     string           `json:"read_back,omitempty"`
+	// Warnings say what the people must act on: plaintext shares resting together in a folder.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // SharesVerified is the payload of root.verify-shares.
@@ -216,12 +224,59 @@ type Closed struct {
 	Secrets         string `json:"secrets"`
 }
 
-// Unlocked is the payload of a quorum operation's unlock step: whose shares, and the token
-// that holds the root it was opened on (none for a restore).
+// Unlocked is the payload of a quorum operation's unlock step: who unlocked the root, and
+// what they relied on, for them to compare with their ceremony record: the quorum statement
+// checked, the root's fingerprint, the module loaded and the token that answered.
 type Unlocked struct {
-	Custodians []string `json:"custodians"`
-	Shares     string   `json:"shares"`
-	Token      string   `json:"token,omitempty"`
+	Custodians   []string `json:"custodians"`
+	Shares       string   `json:"shares"`
+	Statement    int      `json:"statement"` // the number of the quorum statement checked
+	RootSHA256   string   `json:"root_sha256"`
+	RootWords    string   `json:"root_words"`
+	Module       string   `json:"module"`
+	ModuleSHA256 string   `json:"module_sha256"`
+	RootToken    string   `json:"root_token,omitempty"` // the token that answered; none for a restore
+}
+
+// SharesChecked is the payload of check-shares.check: which share each source held, whose, and
+// whether it matched its commitment; never a share.
+type SharesChecked struct {
+	Statement      int            `json:"statement"` // the number of the quorum statement checked against
+	RootSHA256     string         `json:"root_sha256"`
+	Epoch          int            `json:"epoch"`
+	Shares         []ShareChecked `json:"shares"`
+	Reconstruction string         `json:"reconstruction"`
+}
+
+// ShareChecked is one share of a check-shares run.
+type ShareChecked struct {
+	Source    string `json:"source"`              // the file or token:LABEL it was read from
+	Number    int    `json:"number,omitempty"`    // 0 when it was refused
+	Custodian string `json:"custodian,omitempty"` // whose it is
+	Result    string `json:"result"`              // "matches its commitment", or why it was refused
+}
+
+// StatementSigned is a quorum statement the root signed, as a journal keeps it: its facts in
+// brief, then the statement's canonical text and the signature, exactly as signed (see
+// quorum.Statement). It is the payload of root.statement, and part of the payloads of the
+// steps that sign a new one (reshare.rotate, restore.unwrap, set-module.statement).
+type StatementSigned struct {
+	Seq          int        `json:"seq"`
+	Epoch        int        `json:"epoch"`
+	Module       string     `json:"module"`
+	ModuleSHA256 string     `json:"module_sha256"`
+	RootToken    string     `json:"root_token"`
+	SHA256       string     `json:"sha256"` // of Statement
+	Statement    string     `json:"statement"`
+	Signature    record.Hex `json:"signature"`
+}
+
+// ModuleSet is the payload of set-module.statement: the module the quorum accepted in place
+// of another, and the statement that says so.
+type ModuleSet struct {
+	Previous       string          `json:"previous"`
+	PreviousSHA256 string          `json:"previous_sha256"`
+	Statement      StatementSigned `json:"statement"`
 }
 
 // IssuingCAMade is the payload of issue-ca.certificate: the CA, what its certificate allows,
@@ -305,20 +360,22 @@ type FinalRootCRL struct {
 
 // Restored is the payload of restore.unwrap.
 type Restored struct {
-	Token        string `json:"token"`
-	TokenSerial  string `json:"token_serial"`
-	Backup       string `json:"backup"`
-	BackupSHA256 string `json:"backup_sha256"`
-	Verification string `json:"verification"`
+	Token        string           `json:"token"`
+	TokenSerial  string           `json:"token_serial"`
+	Backup       string           `json:"backup"`
+	BackupSHA256 string           `json:"backup_sha256"`
+	Verification string           `json:"verification"`
+	Statement    *StatementSigned `json:"statement,omitempty"` // naming the new token
 }
 
 // Rotated is the payload of reshare.rotate.
 type Rotated struct {
-	PINs            string   `json:"pins"`
-	Tokens          []string `json:"tokens,omitempty"` // every token whose PINs changed
-	OperationsToken string   `json:"operations_token,omitempty"`
-	Backup          string   `json:"backup,omitempty"`
-	BackupSHA256    string   `json:"backup_sha256,omitempty"`
+	PINs            string           `json:"pins"`
+	Tokens          []string         `json:"tokens,omitempty"` // every token whose PINs changed
+	OperationsToken string           `json:"operations_token,omitempty"`
+	Backup          string           `json:"backup,omitempty"`
+	BackupSHA256    string           `json:"backup_sha256,omitempty"`
+	Statement       *StatementSigned `json:"statement,omitempty"` // of the new epoch
 }
 
 // LostToken is a token that holds a root, recorded lost, and why.

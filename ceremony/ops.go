@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -26,11 +27,14 @@ import (
 // derived from it.
 type unlocked struct {
 	q       registry.Quorum
+	v       *VerifiedQuorum // the root's statement, which q was checked against
 	plan    *Plan
 	root    registry.Issuer
 	cert    *x509.Certificate
 	mod     *hsm.Module
-	sess    *hsm.Session // on holder; nil until a token is opened
+	module  hsm.ModuleFile       // the module file as hashed before it was loaded
+	token   quorum.TokenIdentity // the token sess is on, as it answered
+	sess    *hsm.Session         // on holder; nil until a token is opened
 	key     *hsm.Signer
 	holder  registry.RootHolder   // the token sess is on
 	holders []registry.RootHolder // every token the registry has holding the root, newest first
@@ -41,25 +45,42 @@ type unlocked struct {
 	userPIN     []byte
 }
 
-// unlock reconstructs S (checked against its digest before any login), loads the module and,
-// when holder is set, opens the root on a token that holds it.
-func unlock(ctx context.Context, env run.Env, q registry.Quorum, c *quorum.Collector, holder bool) (*unlocked, error) {
-	s, err := c.Secret()
-	if err != nil {
-		return nil, err
-	}
-	u := &unlocked{q: q, s: s}
+// unlockOptions change how a quorum operation unlocks the root.
+type unlockOptions struct {
+	// newModule, when set, is the PKCS#11 module the quorum accepts in this operation
+	// (SetModule): it is loaded whatever its SHA-256, which is shown and journaled.
+	newModule string
+	// noHolder opens no token that holds the root (restore: there may be none left).
+	noHolder bool
+}
+
+// unlock opens the root under the quorum v states, in this order: the module file is hashed
+// and refused unless the quorum accepted it; unless o.noHolder, the token the statement names
+// (the one the root was made on or last restored to) is found and refused unless it is that
+// token and the registry has it holding the root; only then are the shares combined (and
+// checked against the digest), the PIN derived and the token logged in.
+func unlock(ctx context.Context, env run.Env, q registry.Quorum, v *VerifiedQuorum, c *quorum.Collector, o unlockOptions) (*unlocked, error) {
+	u := &unlocked{q: q, v: v, cert: v.Root}
 	fail := func(err error) (*unlocked, error) {
 		u.close(ctx)
 		return nil, err
 	}
+	var err error
 	if u.plan, err = ParsePlan(q.Plan); err != nil {
 		return fail(fmt.Errorf("the registry's plan of %s: %w", q.CeremonyID, err))
 	}
 	if u.root, err = env.Registry.Issuer(ctx, q.CeremonyID); err != nil {
 		return fail(err)
 	}
-	if u.cert, err = x509.ParseCertificate(u.root.Certificate); err != nil {
+	st := v.Statement
+	path, want := o.newModule, ""
+	if path == "" {
+		if path, err = env.ModulePath(ctx, st.Module.Path); err != nil {
+			return fail(err)
+		}
+		want = st.Module.SHA256
+	}
+	if u.mod, u.module, err = openModule(ctx, env, path, want); err != nil {
 		return fail(err)
 	}
 	all, err := env.Registry.RootHolders(ctx, q.CeremonyID)
@@ -71,53 +92,59 @@ func unlock(ctx context.Context, env run.Env, q registry.Quorum, c *quorum.Colle
 			u.holders = append(u.holders, h)
 		}
 	}
-	if u.mod, err = env.OpenModule(ctx, q.ModulePath); err != nil {
+	if !o.noHolder {
+		if err := u.findHolder(ctx); err != nil {
+			return fail(err)
+		}
+	}
+	if u.s, err = c.Secret(); err != nil {
 		return fail(err)
 	}
-	u.userPIN = quorum.RootUserPIN.Derive(s, q.CeremonyID)
-	if holder {
-		if err := u.openHolder(ctx); err != nil {
-			return fail(err)
+	u.userPIN = quorum.RootUserPIN.Derive(u.s, q.CeremonyID)
+	if !o.noHolder {
+		if err := u.sess.Login(ctx, hsm.User, u.userPIN); err != nil {
+			return fail(fmt.Errorf("root token %q: %w", u.holder.Token, err))
+		}
+		keyID, _ := hex.DecodeString(st.RootKeyID)
+		if u.key, err = u.sess.Signer(ctx, hsm.Match{Class: hsm.ClassPrivateKey, ID: keyID}); err != nil {
+			return fail(fmt.Errorf("root key on %q: %w", u.holder.Token, err))
 		}
 	}
 	return u, nil
 }
 
-// openHolder logs in to the newest token holding the root that is present and has the PINs
-// of the quorum's epoch, and finds the root key on it. A token that is missing is passed
-// over; one whose PIN fails stops it.
-func (u *unlocked) openHolder(ctx context.Context) error {
-	var passed []string
-	for _, h := range u.holders {
-		if h.PINEpoch != 0 && h.PINEpoch != u.q.Epoch {
-			passed = append(passed, fmt.Sprintf("%q has the PINs of epoch %d", h.Token, h.PINEpoch))
-			continue
-		}
-		sess, err := u.mod.OpenSession(ctx, h.Token)
-		if errors.Is(err, hsm.ErrTokenNotFound) {
-			passed = append(passed, fmt.Sprintf("%q is not present", h.Token))
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if err := sess.Login(ctx, hsm.User, u.userPIN); err != nil {
-			sess.Close()
-			return fmt.Errorf("root token %q: %w", h.Token, err)
-		}
-		key, err := sess.Signer(ctx, hsm.Match{Class: hsm.ClassPrivateKey, ID: h.KeyID})
-		if err != nil {
-			sess.Logout(context.WithoutCancel(ctx))
-			sess.Close()
-			return fmt.Errorf("root key on %q: %w", h.Token, err)
-		}
-		u.sess, u.key, u.holder = sess, key, h
-		return nil
+// findHolder opens a session, not yet logged in, on the token the quorum statement names (the
+// one the root was made on or last restored to), and refuses it unless it answers as the
+// statement says and the registry has it holding the root with the PINs of the quorum's epoch.
+// Other tokens that hold the root are not opened to unlock it: the statement vouches for none
+// of them (reshare and destroy reach them once the root is open).
+func (u *unlocked) findHolder(ctx context.Context) error {
+	want := u.v.Statement.RootToken
+	i := slices.IndexFunc(u.holders, func(h registry.RootHolder) bool { return h.Token == want.Label })
+	if i < 0 {
+		return fmt.Errorf("the quorum statement names token %q as holding root %s, but the registry does not have it holding the root; no share was combined", want.Label, u.q.CeremonyID)
 	}
-	if len(passed) == 0 {
-		return fmt.Errorf("the registry knows no token that holds root %s: restore it from its backup into a new token", u.q.CeremonyID)
+	h := u.holders[i]
+	if h.PINEpoch != 0 && h.PINEpoch != u.q.Epoch {
+		return fmt.Errorf("root token %q has the PINs of epoch %d, the quorum's are of %d; no share was combined", h.Token, h.PINEpoch, u.q.Epoch)
 	}
-	return fmt.Errorf("no token that holds root %s can be opened (%s): restore it from its backup into a new token", u.q.CeremonyID, strings.Join(passed, "; "))
+	sess, err := u.mod.OpenSession(ctx, h.Token)
+	if errors.Is(err, hsm.ErrTokenNotFound) {
+		return fmt.Errorf("root token %q, which the quorum statement names, is not present: connect it, or restore the root from its backup into a new token; no share was combined: %w", h.Token, err)
+	}
+	if err != nil {
+		return err
+	}
+	u.sess, u.holder = sess, h
+	info, err := sess.TokenInfo(ctx)
+	if err != nil {
+		return err
+	}
+	if u.token = tokenIdentity(info); u.token != want {
+		return fmt.Errorf("%w: the token labelled %q is %s, but the quorum statement names %s: it is not the token that holds the root; no share was combined",
+			ErrNotAsSigned, want.Label, u.token, want)
+	}
+	return nil
 }
 
 func (u *unlocked) issuer() pki.Issuer { return pki.Issuer{Certificate: u.cert, Signer: u.key} }
@@ -156,11 +183,16 @@ func (u *unlocked) close(ctx context.Context) {
 // quorumRun runs one quorum operation: start the run, unlock the root, run the steps,
 // finish. The collector stays the caller's, who wipes its shares.
 func quorumRun(ctx context.Context, env run.Env, q *quorum.Collector, op string, opsPIN []byte, steps func(r *run.Run, u *unlocked) error) (rid string, err error) {
+	return quorumRunWith(ctx, env, q, op, opsPIN, unlockOptions{noHolder: op == "restore"}, steps)
+}
+
+// quorumRunWith is quorumRun, unlocking the root as o says.
+func quorumRunWith(ctx context.Context, env run.Env, q *quorum.Collector, op string, opsPIN []byte, o unlockOptions, steps func(r *run.Run, u *unlocked) error) (rid string, err error) {
 	p := q.Params()
 	if q.Present() < q.Needed() {
 		return "", fmt.Errorf("%w: %d of %d shares present; %s needs %d; nothing was changed", quorum.ErrRefused, q.Present(), len(p.Custodians), p.CeremonyID, q.Needed())
 	}
-	rq, err := collectedQuorum(ctx, env.Registry, q)
+	rq, v, err := collectedQuorum(ctx, env.Registry, q)
 	if err != nil {
 		return "", err
 	}
@@ -183,13 +215,18 @@ func quorumRun(ctx context.Context, env run.Env, q *quorum.Collector, op string,
 	var u *unlocked
 	err = r.Step(stepUnlock(op), custodians, func() (any, error) {
 		var err error
-		// A restore opens no token that holds the root: there may be none left.
-		u, err = unlock(ctx, env, rq, q, op != "restore")
+		u, err = unlock(ctx, env, rq, v, q, o)
 		if err != nil {
 			return nil, err
 		}
-		return Unlocked{Custodians: q.Holders(), Token: u.holder.Token,
-			Shares: fmt.Sprintf("%d present, %d needed; each matched its commitment; the reconstruction matched its digest", q.Present(), q.Needed())}, nil
+		data := Unlocked{Custodians: q.Holders(),
+			Shares:    fmt.Sprintf("%d present, %d needed; each matched its commitment; the reconstruction matched its digest", q.Present(), q.Needed()),
+			Statement: v.Seq, RootSHA256: v.Fingerprint.String(), RootWords: v.Fingerprint.Words(),
+			Module: u.module.Path, ModuleSHA256: u.module.SHA256}
+		if u.sess != nil {
+			data.RootToken = u.token.String()
+		}
+		return data, nil
 	})
 	if err != nil {
 		if u != nil {
@@ -505,7 +542,7 @@ func checkRootCRLWindow(ctx context.Context, env run.Env, q *quorum.Collector, d
 	if days == 0 {
 		return nil
 	}
-	rq, err := collectedQuorum(ctx, env.Registry, q)
+	rq, _, err := collectedQuorum(ctx, env.Registry, q)
 	if err != nil {
 		return err
 	}

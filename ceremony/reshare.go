@@ -26,7 +26,10 @@ import (
 // are lost.
 type ReshareRequest struct {
 	Custodians []string
-	Threshold  int
+	// Destinations are where each new custodian's share goes, beside Custodians (as a plan's
+	// deliver); missing or zero: the default.
+	Destinations []Destination
+	Threshold    int
 	// LostTokens are holders of the root the reshare records as lost and goes on without;
 	// LostReason says why (required with them). Every other holder must be reachable.
 	LostTokens []string
@@ -46,6 +49,8 @@ type ReshareResult struct {
 	// Outstanding are what the old shares may still open, which people must destroy: copies
 	// of superseded backups outside the workspace, and lost tokens. Each is a sentence.
 	Outstanding []string
+	Delivered   []ShareHandedOut // where each share went
+	Warnings    []string         // as RootResult's
 }
 
 // Reshare rotates the quorum secret: a new S is split among the new custodians (each share
@@ -56,7 +61,7 @@ type ReshareResult struct {
 // old shares can still open is listed in Outstanding.
 func Reshare(ctx context.Context, env run.Env, q *quorum.Collector, req ReshareRequest, people Participants) (*ReshareResult, error) {
 	n := len(req.Custodians)
-	rq, err := collectedQuorum(ctx, env.Registry, q)
+	rq, _, err := collectedQuorum(ctx, env.Registry, q)
 	if err != nil {
 		return nil, fmt.Errorf("reshare: %w", err)
 	}
@@ -65,7 +70,7 @@ func Reshare(ctx context.Context, env run.Env, q *quorum.Collector, req ReshareR
 		return nil, err
 	}
 	check := *plan
-	check.Custodians, check.Threshold = req.Custodians, req.Threshold
+	check.Custodians, check.Deliveries, check.Threshold = req.Custodians, req.Destinations, req.Threshold
 	if err := check.Validate(); err != nil {
 		var pe *PlanError
 		if errors.As(err, &pe) && (strings.HasPrefix(pe.Key, "custodians") || pe.Key == "threshold") {
@@ -116,6 +121,21 @@ func Reshare(ctx context.Context, env run.Env, q *quorum.Collector, req ReshareR
 				shares[i].Wipe()
 			}
 		}()
+		// The statement of the new epoch is signed while the root is logged in with the old
+		// PIN, and kept only if the rotation completes.
+		var kept registry.Statement
+		var signed StatementSigned
+		known, err := env.Registry.KnownKeys(ctx)
+		if err != nil {
+			return err
+		}
+		deliver := &shareDeliverer{people: people, mod: u.mod, known: known, ceremonyID: id, epoch: res.Epoch,
+			threshold: req.Threshold, custodians: req.Custodians, dests: req.Destinations}
+		warnings, err := deliver.check(ctx)
+		if err != nil {
+			return fmt.Errorf("reshare: %w", err)
+		}
+		res.Warnings = warnings
 		who, err := people.Confirm(ctx, stepReshare)
 		if err != nil {
 			return err
@@ -130,25 +150,27 @@ func Reshare(ctx context.Context, env run.Env, q *quorum.Collector, req ReshareR
 			if err != nil {
 				return nil, err
 			}
-			if shares, err = quorum.Split(newS, id, res.Epoch, n, req.Threshold); err != nil {
+			if shares, err = quorum.Split(newS, id, u.v.Fingerprint[:], res.Epoch, n, req.Threshold); err != nil {
 				return nil, err
 			}
-			data := Split{Epoch: res.Epoch, Threshold: req.Threshold, SecretDigest: quorum.Digest(newS, id, res.Epoch)}
+			data := Split{Epoch: res.Epoch, Threshold: req.Threshold, SecretDigest: quorum.Digest(newS, id, res.Epoch), Warnings: warnings}
 			for i, sh := range shares {
 				c := sh.Commitment()
-				res.Shares = append(res.Shares, registry.QuorumShare{Number: sh.Number, Custodian: req.Custodians[i], Commitment: c})
-				dest, err := people.DeliverShare(ctx, ShareDelivery{CeremonyID: id, Custodian: req.Custodians[i],
-					Number: sh.Number, Of: n, Threshold: req.Threshold, Text: sh.Encode()})
+				res.Shares = append(res.Shares, registry.QuorumShare{Number: sh.Number, Custodian: req.Custodians[i], Commitment: c,
+					Destination: deliver.dest(i).String()})
+				dest, err := deliver.deliver(ctx, i, sh, n)
 				if err != nil {
 					return nil, fmt.Errorf("share #%d for %s: %w", sh.Number, req.Custodians[i], err)
 				}
 				data.Shares = append(data.Shares, ShareHandedOut{Number: sh.Number, Custodian: req.Custodians[i], Commitment: c, Destination: dest})
 			}
-			nq := quorum.NewCollector(quorumParams(registry.Quorum{CeremonyID: id, Threshold: req.Threshold, Shares: res.Shares, Epoch: res.Epoch,
-				SecretDigest: quorum.Digest(newS, id, res.Epoch)}))
+			res.Delivered = data.Shares
+			np := quorumParams(registry.Quorum{CeremonyID: id, Threshold: req.Threshold, Shares: res.Shares, Epoch: res.Epoch,
+				SecretDigest: quorum.Digest(newS, id, res.Epoch)}, u.v.Fingerprint[:])
+			nq := quorum.NewCollector(np)
 			defer nq.Wipe()
 			for i, c := range req.Custodians {
-				text, err := people.ReadBackShare(ctx, ShareDelivery{CeremonyID: id, Custodian: c, Number: i + 1, Of: n, Threshold: req.Threshold})
+				text, err := deliver.readBack(ctx, i, shares[i], n)
 				if err != nil {
 					return nil, fmt.Errorf("read back share #%d of %s: %w", i+1, c, err)
 				}
@@ -162,13 +184,19 @@ func Reshare(ctx context.Context, env run.Env, q *quorum.Collector, req ReshareR
 			}
 			secret.Zero(back)
 			data.ReadBack = fmt.Sprintf("%d of %d shares match their commitments; they reconstruct the new secret", n, n)
+			next := u.v.nextStatement(r.ID, env)
+			ns := quorum.StatementOf(np)
+			next.Epoch, next.Threshold, next.Custodians, next.SecretDigest = ns.Epoch, ns.Threshold, ns.Custodians, ns.SecretDigest
+			if kept, signed, err = signStatement(u.key, u.cert, next, r.ID); err != nil {
+				return nil, err
+			}
 			return data, nil
 		})
 		if err != nil {
 			return err
 		}
 		err = r.Step(stepRotate, record.System, func() (any, error) {
-			return rotate(ctx, r, u, append([]*hsm.Session{u.sess}, others...), newS, req, res)
+			return rotate(ctx, r, u, append([]*hsm.Session{u.sess}, others...), newS, req, res, kept, &signed)
 		})
 		if err != nil {
 			return err
@@ -296,7 +324,7 @@ func reachHolders(ctx context.Context, u *unlocked, lost []string) ([]*hsm.Sessi
 // the backup under the new KEK, and records the new epoch. Each change is undone if a later
 // one fails, while both secrets are at hand: half a rotation would leave a holder that neither
 // set of shares opens.
-func rotate(ctx context.Context, r *run.Run, u *unlocked, sessions []*hsm.Session, newS []byte, req ReshareRequest, res *ReshareResult) (any, error) {
+func rotate(ctx context.Context, r *run.Run, u *unlocked, sessions []*hsm.Session, newS []byte, req ReshareRequest, res *ReshareResult, kept registry.Statement, signed *StatementSigned) (any, error) {
 	env, id := r.Env, u.q.CeremonyID
 	// The operations token's SO PIN came from the old secret when the root ceremony created
 	// that token; it moves to the new one, or old shares could still reset it.
@@ -322,8 +350,9 @@ func rotate(ctx context.Context, r *run.Run, u *unlocked, sessions []*hsm.Sessio
 		}
 		return nil, fmt.Errorf("%w; the PINs were put back on every token: the old shares still open the root, the new ones do not", err)
 	}
-	data := Rotated{PINs: "SO and user PINs now derived from the new secret on every token that holds the root"}
-	upd := registry.QuorumUpdate{Threshold: req.Threshold, Shares: res.Shares, SecretDigest: quorum.Digest(newS, id, res.Epoch), RunID: r.ID}
+	data := Rotated{PINs: "SO and user PINs now derived from the new secret on every token that holds the root", Statement: signed}
+	upd := registry.QuorumUpdate{Threshold: req.Threshold, Shares: res.Shares, SecretDigest: quorum.Digest(newS, id, res.Epoch), RunID: r.ID,
+		Statement: kept}
 	for _, s := range sessions {
 		if err := s.ChangePIN(ctx, hsm.SO, oldSO, newSO); err != nil {
 			return rollback(fmt.Errorf("token %q: change the SO PIN: %w", s.Label(), err))

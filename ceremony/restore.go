@@ -50,7 +50,7 @@ func Restore(ctx context.Context, env run.Env, q *quorum.Collector, req RestoreR
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", &run.FieldError{Name: "Backup", Problem: err.Error(), Err: err})
 	}
-	rq, err := collectedQuorum(ctx, env.Registry, q)
+	rq, _, err := collectedQuorum(ctx, env.Registry, q)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
@@ -101,14 +101,23 @@ func Restore(ctx context.Context, env run.Env, q *quorum.Collector, req RestoreR
 			if err != nil {
 				return nil, err
 			}
+			// The root now lives on the new token: the root signs that, with the restored key.
+			// The statement names the token restored to; other holders stay in the registry.
+			next := u.v.nextStatement(r.ID, env)
+			next.RootToken = tokenIdentity(info)
+			kept, signed, err := signStatement(key, u.cert, next, r.ID)
+			if err != nil {
+				return nil, err
+			}
 			if err := env.Registry.RestoreRoot(ctx, u.root.ID, registry.RootHolder{Token: req.Token, Serial: info.SerialOrNone(),
 				Model: info.Manufacturer + " " + info.Model, KeyID: u.root.Key.KeyID, Origin: registry.OriginRestore,
-				OriginRun: r.ID, PINEpoch: u.q.Epoch}, env.Clock()); err != nil {
+				OriginRun: r.ID, PINEpoch: u.q.Epoch}, env.Clock(), kept); err != nil {
 				return nil, err
 			}
 			return Restored{Token: req.Token, TokenSerial: info.SerialOrNone(), Backup: req.Backup,
 				BackupSHA256: hex.EncodeToString(sum[:]),
-				Verification: "unwrapped sensitive and not extractable; its public half is the root certificate's, and its signature verifies under it"}, nil
+				Verification: "unwrapped sensitive and not extractable; its public half is the root certificate's, and its signature verifies under it",
+				Statement:    &signed}, nil
 		})
 	})
 	res.RunID = rid

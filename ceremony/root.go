@@ -44,11 +44,15 @@ type Participants interface {
 // ShareDelivery is one custodian's share on its way to them.
 type ShareDelivery struct {
 	CeremonyID string
+	Epoch      int
 	Custodian  string
 	Number     int // 1..N
 	Of         int // N
 	Threshold  int
 	Text       string // the encoded share: secret
+	// Destination is where the plan sends the share; DeliverShare is asked only for the
+	// default one (and an age file when no folder is known).
+	Destination Destination
 }
 
 // Horizon is what NIST IR 8547 says about a certificate whose validity runs past 2030 or
@@ -70,6 +74,7 @@ var RootSteps = []run.Step{
 	{ID: "root.split", Title: "Split and hand out the shares", Script: "split", Confirmer: "administrator"},
 	{ID: "root.verify-shares", Title: "Verify every share", Script: "verify-shares", Confirmer: "witness"},
 	{ID: "root.backup", Title: "Back up the root key", Script: "backup", Confirmer: "witness"},
+	{ID: "root.statement", Title: "Sign the quorum statement", Script: "statement", Confirmer: "witness"},
 	{ID: "root.close", Title: "Close the ceremony", Script: "close", Confirmer: "witness"},
 }
 
@@ -95,6 +100,10 @@ type RootResult struct {
 	JournalHash      string
 	RecordPath       string
 	Shares           []registry.QuorumShare // commitments, never shares
+	Delivered        []ShareHandedOut       // where each share went
+	// Warnings are what the people must act on, also journaled and in the record: plaintext
+	// shares that rest together in one folder.
+	Warnings []string
 }
 
 // Fingerprint is the root certificate's SHA-256 fingerprint.
@@ -106,8 +115,10 @@ type rootRun struct {
 	plan   *Plan
 	people Participants
 	mod    *hsm.Module
+	module hsm.ModuleFile // as hashed before it was loaded
 	root   *hsm.Session
 	ops    *hsm.Session
+	token  quorum.TokenIdentity // the root token, as it describes itself
 
 	opsPIN            []byte // the caller's
 	s, soPIN, userPIN []byte
@@ -117,6 +128,8 @@ type rootRun struct {
 	res               RootResult
 	shares            []quorum.Share
 	commits           []registry.QuorumShare
+	statement         registry.Statement             // the quorum statement the root signed
+	deliver           *shareDeliverer                // where each custodian's share goes
 	made              []func(context.Context) string // undo actions, newest last
 }
 
@@ -166,7 +179,7 @@ func Root(ctx context.Context, env run.Env, plan *Plan, opsPIN []byte, people Pa
 	}
 	for _, st := range []func(context.Context) error{
 		r.preflight, r.initToken, r.generateKey, r.certificate, r.horizon,
-		r.recordSigner, r.split, r.verifyShares, r.backup, r.close,
+		r.recordSigner, r.split, r.verifyShares, r.backup, r.signStatement, r.close,
 	} {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("root ceremony stopped: %w", err)
@@ -210,11 +223,26 @@ func (r *rootRun) confirmed(ctx context.Context, id string, fn func() (any, erro
 func (r *rootRun) preflight(ctx context.Context) error {
 	return r.confirmed(ctx, "preflight", func() (any, error) {
 		id := workstation.Inspect()
-		mod, err := r.Env.OpenModule(ctx, r.plan.Module)
+		path, err := r.Env.ModulePath(ctx, r.plan.Module)
 		if err != nil {
 			return nil, err
 		}
-		r.mod = mod
+		// Hashed before it is loaded: the quorum statement pins this file, and every quorum
+		// operation refuses another.
+		mod, file, err := openModule(ctx, r.Env, path, "")
+		if err != nil {
+			return nil, err
+		}
+		r.mod, r.module = mod, file
+		known, err := r.Env.Registry.KnownKeys(ctx)
+		if err != nil {
+			return nil, err
+		}
+		r.deliver = &shareDeliverer{people: r.people, mod: mod, known: known, ceremonyID: r.plan.ID, epoch: 1,
+			threshold: r.plan.Threshold, custodians: r.plan.Custodians, dests: r.plan.Deliveries}
+		if r.res.Warnings, err = r.deliver.check(ctx); err != nil {
+			return nil, err
+		}
 		info, err := mod.Info(ctx)
 		if err != nil {
 			return nil, err
@@ -232,7 +260,7 @@ func (r *rootRun) preflight(ctx context.Context) error {
 		h := r.plan.SHA256()
 		return Preflight{PlanSHA256: hex.EncodeToString(h[:]), PlanWords: r.plan.HashWords(), Host: id.Host, OS: id.OS, Custos: id.Custos, Build: id.Build,
 			Clock: id.Clock.UTC().Truncate(time.Second), Network: id.Network.Summary(), AirGapped: id.Network.AirGapped(),
-			Module: mod.Path(), ModuleInfo: fmt.Sprintf("%s, %s, %s", info.Manufacturer, info.Description, info.LibraryVersion),
+			Module: mod.Path(), ModuleSHA256: file.SHA256, ModuleInfo: fmt.Sprintf("%s, %s, %s", info.Manufacturer, info.Description, info.LibraryVersion),
 			TokenManufacturer: t.Manufacturer, TokenModel: t.Model, TokenSerial: t.SerialOrNone(),
 			TokenFirmware: t.FirmwareVersion.String(), Slot: slot.ID,
 		}, nil
@@ -288,6 +316,7 @@ func (r *rootRun) initToken(ctx context.Context) error {
 		if err != nil {
 			return nil, err
 		}
+		r.token = tokenIdentity(info)
 		return TokenInitialised{Token: r.plan.ID, TokenSerial: info.SerialOrNone(),
 			PINs: "SO and user PINs derived from the quorum secret with HKDF-SHA256; nobody saw them"}, nil
 	})
@@ -436,23 +465,23 @@ func (r *rootRun) split(ctx context.Context) error {
 	return r.confirmed(ctx, "split", func() (any, error) {
 		var err error
 		n := len(r.plan.Custodians)
-		r.shares, err = quorum.Split(r.s, r.plan.ID, 1, n, r.plan.Threshold)
+		r.shares, err = quorum.Split(r.s, r.plan.ID, r.rootSHA256(), 1, n, r.plan.Threshold)
 		if err != nil {
 			return nil, err
 		}
-		data := Split{Epoch: 1, Threshold: r.plan.Threshold, SecretDigest: quorum.Digest(r.s, r.plan.ID, 1)}
+		data := Split{Epoch: 1, Threshold: r.plan.Threshold, SecretDigest: quorum.Digest(r.s, r.plan.ID, 1), Warnings: r.res.Warnings}
 		for i, sh := range r.shares {
 			c := sh.Commitment()
-			r.commits = append(r.commits, registry.QuorumShare{Number: sh.Number, Custodian: r.plan.Custodians[i], Commitment: c})
-			dest, err := r.people.DeliverShare(ctx, ShareDelivery{CeremonyID: r.plan.ID, Custodian: r.plan.Custodians[i],
-				Number: sh.Number, Of: n, Threshold: r.plan.Threshold, Text: sh.Encode()})
+			r.commits = append(r.commits, registry.QuorumShare{Number: sh.Number, Custodian: r.plan.Custodians[i], Commitment: c,
+				Destination: r.plan.Destination(i).String()})
+			dest, err := r.deliver.deliver(ctx, i, sh, n)
 			if err != nil {
 				return nil, fmt.Errorf("share #%d for %s: %w", sh.Number, r.plan.Custodians[i], err)
 			}
 			data.Shares = append(data.Shares, ShareHandedOut{Number: sh.Number, Custodian: r.plan.Custodians[i],
 				Commitment: c, Destination: dest})
 		}
-		r.res.Shares = r.commits
+		r.res.Shares, r.res.Delivered = r.commits, data.Shares
 		return data, nil
 	})
 }
@@ -462,15 +491,14 @@ func (r *rootRun) split(ctx context.Context) error {
 // derived from the reconstruction, and has the root key sign.
 func (r *rootRun) verifyShares(ctx context.Context) error {
 	return r.confirmed(ctx, "verify-shares", func() (any, error) {
-		p := quorumParams(registry.Quorum{CeremonyID: r.plan.ID, Threshold: r.plan.Threshold, Shares: r.commits,
-			Epoch: 1, SecretDigest: quorum.Digest(r.s, r.plan.ID, 1)})
+		p := r.params()
 		// Every share as read back must match its commitment; the first M must rebuild S.
 		all, q := quorum.NewCollector(p), quorum.NewCollector(p)
 		defer all.Wipe()
 		defer q.Wipe()
 		n := len(r.plan.Custodians)
 		for i, c := range r.plan.Custodians {
-			text, err := r.people.ReadBackShare(ctx, ShareDelivery{CeremonyID: r.plan.ID, Custodian: c, Number: i + 1, Of: n, Threshold: r.plan.Threshold})
+			text, err := r.deliver.readBack(ctx, i, r.shares[i], n)
 			if err != nil {
 				return nil, fmt.Errorf("read back share #%d of %s: %w", i+1, c, err)
 			}
@@ -529,6 +557,40 @@ func signs(key crypto.Signer, cert *x509.Certificate) error {
 	return nil
 }
 
+// rootSHA256 is the SHA-256 of the root certificate, which the shares' commitments cover.
+func (r *rootRun) rootSHA256() []byte {
+	fp := r.res.Fingerprint()
+	return fp[:]
+}
+
+// params is the quorum the split made.
+func (r *rootRun) params() quorum.Params {
+	return quorumParams(registry.Quorum{CeremonyID: r.plan.ID, Threshold: r.plan.Threshold, Shares: r.commits,
+		Epoch: 1, SecretDigest: quorum.Digest(r.s, r.plan.ID, 1)}, r.rootSHA256())
+}
+
+// signStatement has the root sign the first quorum statement: the quorum the split made, the
+// plan, the operations token, the module as hashed before it was loaded, and the root token.
+func (r *rootRun) signStatement(ctx context.Context) error {
+	return r.confirmed(ctx, "statement", func() (any, error) {
+		if err := r.root.Login(ctx, hsm.User, r.userPIN); err != nil {
+			return nil, err
+		}
+		s := quorum.StatementOf(r.params())
+		h := r.plan.SHA256()
+		s.Seq, s.PlanSHA256, s.OperationsToken = 1, hex.EncodeToString(h[:]), r.plan.OperationsToken
+		s.Module = quorum.Module{Path: r.module.Path, SHA256: r.module.SHA256}
+		s.RootToken, s.RootKeyID = r.token, hex.EncodeToString(r.rootKey.ID())
+		s.Run, s.SignedAt = r.ID, r.Env.Clock()
+		kept, signed, err := signStatement(r.rootKey, r.res.Root, s, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		r.statement = kept
+		return signed, nil
+	})
+}
+
 func (r *rootRun) backup(ctx context.Context) error {
 	st := rootStep("backup")
 	if !r.plan.Backup {
@@ -582,7 +644,7 @@ func (r *rootRun) close(ctx context.Context) error {
 		}
 		q := registry.Quorum{CeremonyID: r.plan.ID, ModulePath: r.mod.Path(), OperationsToken: r.plan.OperationsToken,
 			Plan: r.plan.Raw(), Threshold: r.plan.Threshold, Shares: r.commits, Epoch: 1,
-			SecretDigest: quorum.Digest(r.s, r.plan.ID, 1), BackupPath: r.res.BackupPath}
+			SecretDigest: quorum.Digest(r.s, r.plan.ID, 1), BackupPath: r.res.BackupPath, Statement: r.statement}
 		if r.res.BackupSHA256 != "" {
 			q.BackupSHA256, _ = hex.DecodeString(r.res.BackupSHA256)
 		}

@@ -130,11 +130,11 @@ func TestRootCeremonyAndQuorumOperations(t *testing.T) {
 	}
 	// The root key reads back sensitive and never extractable except wrapped (backup: true).
 	q := f.quorum(t, p.shares[1], p.shares[2], p.shares[5])
-	rq, err := f.env.Registry.Quorum(ctx, f.plan.ID)
+	rq, v, err := collectedQuorum(ctx, f.env.Registry, q)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := unlock(ctx, f.env, rq, q, true)
+	u, err := unlock(ctx, f.env, rq, v, q, unlockOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,7 @@ func program(gui GUIFunc) *command.Program {
 		hsmList(), hsmCheck(),
 		runs(), resume(), abort(),
 		ceremonyRoot(), ceremonyIssueCA(), ceremonyCRL(), ceremonyReshare(), ceremonyRestore(), ceremonyDestroy(),
-		ceremonyRecordSigner(), ceremonyRetireCA(),
+		ceremonyRecordSigner(), ceremonyRetireCA(), ceremonySetModule(), ceremonyCheckShares(),
 		backupList(), backupCopy(), backupRetire(),
 		deviceProvision(), deviceImport(), deviceList(), deviceShow(), deviceFind(), deviceHistoryCmd(),
 		decommissionCmd(), crlPublish(),
@@ -125,6 +125,8 @@ var fieldFlags = map[string]string{
 	"Witness":        "witness",
 	"Workspace":      "workspace",
 	"InvalidityDate": "compromised-at",
+	"Identities":     "identity",
+	"Shares":         "shares",
 }
 
 func demo(gui GUIFunc) command.Command {

@@ -18,38 +18,50 @@ import (
 
 // quorumFlags are the flags every operation under quorum takes.
 type quorumFlags struct {
-	env    envFlags
-	root   *string
-	shares *string
-	opsPIN *pinFile
-	files  []string // the share files, once check has read --shares
+	env        envFlags
+	root       *string
+	shares     *string
+	opsPIN     *pinFile
+	identities *identityFiles
+	pins       custodianPINFiles
+	sources    []ceremony.ShareSource // once check has read --shares
 }
 
 func addQuorumFlags(fs *flag.FlagSet) *quorumFlags {
 	return &quorumFlags{
-		env:    addEnvFlags(fs, "the one the root ceremony used"),
-		root:   fs.String("root", "", "the root's `ID` (its ceremony id)"),
-		shares: fs.String("shares", "", "comma-separated share `FILES`, at least the threshold, from different custodians"),
-		opsPIN: opsPINFile(fs, ", to sign the record (without it, only the journal is kept)"),
+		env:  addEnvFlags(fs, "the one the root's quorum statement names; another file is refused unless its SHA-256 is the one the quorum accepted"),
+		root: fs.String("root", "", "the root's `ID` (its ceremony id)"),
+		shares: fs.String("shares", "", "comma-separated share `SOURCES`, at least the threshold, from different custodians: a share file, "+
+			"a .share.age file (with --identity), or token:LABEL for a share on a custodian's token (with --custodian-pin-file)"),
+		opsPIN:     opsPINFile(fs, ", to sign the record (without it, only the journal is kept)"),
+		identities: addIdentityFiles(fs),
+		pins:       addCustodianPINFiles(fs),
 	}
 }
 
-// check validates --root and --shares before anything is opened: every share file exists.
+// check validates --root, --shares, --identity and --custodian-pin-file before anything is
+// opened: every share file exists.
 func (f *quorumFlags) check(fs *flag.FlagSet) error {
 	if err := command.Require(fs, "root", "shares"); err != nil {
 		return err
 	}
-	f.files = nil
-	for _, p := range strings.Split(*f.shares, ",") {
-		if p = strings.TrimSpace(p); p == "" {
+	srcs, err := ceremony.ParseShareSources(*f.shares)
+	if err != nil {
+		return command.Usagef("--shares: %v", err)
+	}
+	for _, src := range srcs {
+		if src.File == "" {
 			continue
 		}
-		if err := command.ExistingFile(p); err != nil {
+		if err := command.ExistingFile(src.File); err != nil {
 			return err
 		}
-		f.files = append(f.files, p)
+		if src.Encrypted() && len(*f.identities) == 0 {
+			return command.Usagef("--shares: %s is encrypted: give the custodian's age identity with --identity FILE", src.File)
+		}
 	}
-	return nil
+	f.sources = srcs
+	return f.pins.check()
 }
 
 // quorumOp is an operation under quorum, given the workspace, the quorum of checked shares and
@@ -83,28 +95,46 @@ func (f *quorumFlags) run(ctx context.Context, s command.Streams, op quorumOp) e
 	return nil
 }
 
-// collect loads the root's quorum and adds each share file, each checked against its
+// collect loads the root's quorum as its statement states it, prints what the custodians
+// compare with their ceremony record, and adds each share file, each checked against its
 // commitment as it is read.
 func (f *quorumFlags) collect(ctx context.Context, s command.Streams, env run.Env) (*quorum.Collector, error) {
-	q, err := ceremony.LoadQuorum(ctx, env.Registry, *f.root)
+	v, err := ceremony.VerifyQuorum(ctx, env.Registry, *f.root)
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range f.files {
-		b, err := secret.ReadShareFile(p)
-		if err != nil {
+	printVerified(s, v)
+	ids, err := f.identities.read(s)
+	if err != nil {
+		return nil, err
+	}
+	q := v.Collector()
+	in := readSources(ctx, s, env, v, f.sources, ids, f.pins)
+	defer zeroInputs(in)
+	for _, share := range in {
+		if share.Err != nil {
 			q.Wipe()
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", share.Source, share.Err)
 		}
-		n, err := q.Add(stripComments(string(b)))
-		secret.Zero(b)
+		n, err := q.Add(string(share.Text))
 		if err != nil {
 			q.Wipe()
-			return nil, fmt.Errorf("%s: %w", p, err)
+			return nil, fmt.Errorf("%s: %w", share.Source, err)
 		}
 		fmt.Fprintf(s.Err, "share #%d accepted (%d of %d present)\n", n, q.Present(), q.Needed())
 	}
 	return q, nil
+}
+
+// printVerified says what a quorum operation relies on, for the custodians to compare with
+// their ceremony record before their shares are read: the statement, the root's fingerprint
+// in words, the module and the root token.
+func printVerified(s command.Streams, v *ceremony.VerifiedQuorum) {
+	st := v.Statement
+	fmt.Fprintf(s.Err, "root %s: quorum statement %d, signed by the root in run %s on %s\n", st.Root, v.Seq, st.Run, st.SignedAt.Format("2006-01-02"))
+	fmt.Fprintf(s.Err, "  root sha256  %s\n  root words   %s\n", v.Fingerprint, v.Fingerprint.Words())
+	fmt.Fprintf(s.Err, "  module       %s\n  its sha256   %s\n  root token   %s\n", st.Module.Path, st.Module.SHA256, st.RootToken)
+	fmt.Fprintf(s.Err, "  quorum       %d of %d, epoch %d: compare these with your ceremony record\n", st.Threshold, len(st.Custodians), st.Epoch)
 }
 
 // printRecord names the run's record, or says there is none and why.
@@ -272,11 +302,10 @@ copies of superseded backups outside the workspace and lost tokens, which people
 				for _, c := range strings.Split(*custodians, ",") {
 					names = append(names, strings.TrimSpace(c))
 				}
-				out, err := shareFiles(*sharesDir, names)
-				if err != nil {
+				if err := checkShareFolder(*sharesDir, names, nil); err != nil {
 					return err
 				}
-				people := &fileParticipants{files: out, err: s, admin: record.Actor{Name: "command line", Role: "custodians"}}
+				people := &fileParticipants{dir: *sharesDir, pins: qf.pins, err: s, admin: record.Actor{Name: "command line", Role: "custodians"}}
 				return qf.run(ctx, s, func(env run.Env, q *quorum.Collector, pin []byte) (string, error) {
 					res, err := ceremony.Reshare(ctx, env, q, ceremony.ReshareRequest{Custodians: names, Threshold: *threshold,
 						LostTokens: lost, LostReason: *lostReason, OpsPIN: pin}, people)
@@ -284,6 +313,7 @@ copies of superseded backups outside the workspace and lost tokens, which people
 						return "", err
 					}
 					printReshare(s, *qf.root, *sharesDir, len(names), *threshold, res)
+					printWarnings(s, res.Warnings)
 					return res.RunID, nil
 				})
 			}
@@ -443,4 +473,105 @@ func (l *stringList) String() string { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error {
 	*l = append(*l, strings.TrimSpace(v))
 	return nil
+}
+
+func ceremonySetModule() command.Command {
+	return command.Command{
+		Name:    "ceremony set-module",
+		Summary: "accept a new PKCS#11 module (a driver update) for the root's quorum operations, under quorum",
+		Help: `Quorum operations load only the PKCS#11 module the root's quorum statement names, and refuse
+the file if its SHA-256 differs (one changed byte is enough). After a driver update, the
+custodians accept the new module with this command: it is hashed and loaded for this
+operation, its SHA-256 is printed and journaled beside the old one (compare it with the
+vendor's), the root is unlocked through it, and the root signs a new statement naming it.`,
+		Setup: func(fs *flag.FlagSet) command.Func {
+			qf := addQuorumFlags(fs)
+			fs.Lookup("module").Usage = "the new PKCS#11 module's `PATH`, which the quorum accepts from now on"
+			return func(ctx context.Context, s command.Streams, args []string) error {
+				if err := qf.check(fs); err != nil {
+					return err
+				}
+				if err := command.RequireFile("module", *qf.env.module); err != nil {
+					return err
+				}
+				return qf.run(ctx, s, func(env run.Env, q *quorum.Collector, pin []byte) (string, error) {
+					res, err := ceremony.SetModule(ctx, env, q, ceremony.SetModuleRequest{Module: *qf.env.module, OpsPIN: pin})
+					if err != nil {
+						return "", err
+					}
+					fmt.Fprintf(s.Out, "root %s: quorum operations now load %s\n  sha256      %s\n  replaces    %s\n  its sha256  %s\n  statement   %d\n",
+						*qf.root, res.Module.Path, res.Module.SHA256, res.Previous.Path, res.Previous.SHA256, res.Seq)
+					return res.RunID, nil
+				})
+			}
+		},
+	}
+}
+
+// zeroInputs zeroes the shares read.
+func zeroInputs(in []ceremony.ShareInput) {
+	for _, s := range in {
+		secret.Zero(s.Text)
+	}
+}
+
+func ceremonyCheckShares() command.Command {
+	return command.Command{
+		Name:    "ceremony check-shares",
+		Summary: "check custodians' shares against their commitments, and their reconstruction, without opening the root token",
+		Help: `The yearly inventory: each custodian proves they still hold a working share. Every share
+(from a file, a .share.age file or the custodian's token) is checked against the commitment
+the root's quorum statement gives it and, when at least the threshold are present, their
+reconstruction against the secret's digest. The root token is not opened and nobody logs
+in (with --ops-pin-file, the operations token signs the record). The journal names each
+source, its share's number and custodian and the result, never a share. Exits 1 if any share
+is refused.`,
+		Setup: func(fs *flag.FlagSet) command.Func {
+			qf := addQuorumFlags(fs)
+			return func(ctx context.Context, s command.Streams, args []string) error {
+				if err := qf.check(fs); err != nil {
+					return err
+				}
+				pin, err := qf.opsPIN.read(false)
+				if err != nil {
+					return err
+				}
+				defer secret.Zero(pin)
+				env, err := qf.env.open(ctx)
+				if err != nil {
+					return err
+				}
+				defer env.Close()
+				v, err := ceremony.VerifyQuorum(ctx, env.Registry, *qf.root)
+				if err != nil {
+					return err
+				}
+				printVerified(s, v)
+				ids, err := qf.identities.read(s)
+				if err != nil {
+					return err
+				}
+				in := readSources(ctx, s, env, v, qf.sources, ids, qf.pins)
+				defer zeroInputs(in)
+				env.Progress = stepPrinter(s)
+				res, err := ceremony.CheckShares(ctx, env, *qf.root, in, pin)
+				if err != nil {
+					return err
+				}
+				for _, c := range res.Checks {
+					who := ""
+					if c.Number > 0 {
+						who = fmt.Sprintf(" share #%d of %s", c.Number, c.Custodian)
+					}
+					fmt.Fprintf(s.Out, "%s:%s %s\n", c.Source, who, c.Result)
+				}
+				fmt.Fprintf(s.Out, "root %s: %s\n", *qf.root, res.Summary)
+				printRecord(s, env, res.RunID, pin)
+				if res.Refused > 0 {
+					return fmt.Errorf("%d of %d shares refused", res.Refused, len(in))
+				}
+				return nil
+			}
+		},
+	}
 }

@@ -92,15 +92,18 @@ func addRootHolder(ctx context.Context, tx *sql.Tx, rootID string, h RootHolder,
 	return err
 }
 
-// RestoreRoot records a restore: the token h.Token holds the root's key (a new holder), and
-// the registry's key location of the root moves to it, in one transaction.
-func (r *Registry) RestoreRoot(ctx context.Context, rootID string, h RootHolder, at time.Time) error {
+// RestoreRoot records a restore: the token h.Token holds the root's key (a new holder), the
+// registry's key location of the root moves to it, and the root's statement naming it is
+// added, in one transaction.
+func (r *Registry) RestoreRoot(ctx context.Context, rootID string, h RootHolder, at time.Time, st Statement) error {
 	err := r.write(ctx, "restore-root", func(tx *sql.Tx) error {
 		if err := addRootHolder(ctx, tx, rootID, h, at); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE issuers SET token_label = ?, key_id = ? WHERE id = ?`, h.Token, h.KeyID, rootID)
-		return err
+		if _, err := tx.ExecContext(ctx, `UPDATE issuers SET token_label = ?, key_id = ? WHERE id = ?`, h.Token, h.KeyID, rootID); err != nil {
+			return err
+		}
+		return insertStatement(ctx, tx, rootID, &st, at)
 	})
 	if err != nil {
 		return fmt.Errorf("record the restore of root %q into token %q: %w", rootID, h.Token, err)

@@ -520,24 +520,28 @@ func (r *Registry) DestroyRoleCert(ctx context.Context, issuerID string, serial 
 // key was before.
 func (r *Registry) MoveIssuerKey(ctx context.Context, id string, to KeyLocation) error {
 	err := r.write(ctx, "move-issuer-key", func(tx *sql.Tx) error {
-		if err := checkKey(to); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE issuers SET token_label = ?, key_id = ?, key_algorithm = ? WHERE id = ? AND status = 'active'`,
-			to.TokenLabel, to.KeyID, to.Algorithm, id)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			if _, err := issuerNum(ctx, tx, id); err != nil {
-				return err
-			}
-			return fmt.Errorf("%w: the issuer's key is destroyed", ErrConflict)
-		}
-		return nil
+		return moveIssuerKey(ctx, tx, id, to)
 	})
 	if err != nil {
 		return fmt.Errorf("move the key of issuer %q to %s: %w", id, to, err)
+	}
+	return nil
+}
+
+func moveIssuerKey(ctx context.Context, tx *sql.Tx, id string, to KeyLocation) error {
+	if err := checkKey(to); err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE issuers SET token_label = ?, key_id = ?, key_algorithm = ? WHERE id = ? AND status = 'active'`,
+		to.TokenLabel, to.KeyID, to.Algorithm, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if _, err := issuerNum(ctx, tx, id); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: the issuer's key is destroyed", ErrConflict)
 	}
 	return nil
 }

@@ -28,12 +28,19 @@ func digestFor(epoch int) []byte {
 	return d[:]
 }
 
+// statementFor stands for the root's statement number seq: the registry keeps it, never reads it.
+func statementFor(seq int) Statement {
+	return Statement{Seq: seq, Text: []byte(fmt.Sprintf(`{"type":"custos-quorum-statement","seq":%d}`, seq)),
+		Signature: []byte("signature"), RunID: fmt.Sprintf("run-%d", seq)}
+}
+
 func testQuorum() Quorum {
 	backup := sha256.Sum256([]byte("blob 1"))
 	return Quorum{CeremonyID: "acme-root-2026", ModulePath: "/usr/lib/softhsm/libsofthsm2.so", OperationsToken: "acme-ops",
 		Plan: []byte("id: acme-root-2026\nthreshold: 3\n"), Threshold: 3,
 		Shares:       sharesFor(1, "Cara Cruz", "Cody Chen", "Cleo Costa", "Cole Carter", "Zoë Ångström"),
-		SecretDigest: digestFor(1), BackupPath: "backup/acme-root-2026.blob", BackupSHA256: backup[:], CreatedAt: t0}
+		SecretDigest: digestFor(1), BackupPath: "backup/acme-root-2026.blob", BackupSHA256: backup[:], CreatedAt: t0,
+		Statement: statementFor(1)}
 }
 
 func TestQuorumRoundTrip(t *testing.T) {
@@ -122,7 +129,7 @@ func TestReshare(t *testing.T) {
 	w.startRun(t, "run-reshare", "single")
 	backup2 := sha256.Sum256([]byte("blob 2"))
 	up := QuorumUpdate{Threshold: 2, Shares: sharesFor(2, "Cody Chen", "Dana Diaz", "Eli Evans"), SecretDigest: digestFor(2),
-		BackupPath: "backup/acme-root-2026-e2.blob", BackupSHA256: backup2[:], At: t0.AddDate(1, 0, 0), RunID: "run-reshare"}
+		BackupPath: "backup/acme-root-2026-e2.blob", BackupSHA256: backup2[:], Statement: statementFor(2), At: t0.AddDate(1, 0, 0), RunID: "run-reshare"}
 	// Every holder is given the new PINs or recorded lost, or nothing changes.
 	for _, tc := range []struct {
 		rotated []string
@@ -173,11 +180,13 @@ func TestReshare(t *testing.T) {
 		{"future epoch", 3, nil, ErrConflict, []string{"at epoch 2"}},
 		{"threshold too high", 2, func(u *QuorumUpdate) { u.Threshold = 4 }, ErrInvalid, []string{"threshold 4"}},
 		{"drops the backup", 2, func(u *QuorumUpdate) { u.BackupPath, u.BackupSHA256 = "", nil }, ErrConflict, []string{"backup"}},
+		{"a statement out of sequence", 2, func(u *QuorumUpdate) { u.Statement = statementFor(2) }, ErrConflict, []string{"quorum statement 2, but the next is 3"}},
+		{"no statement", 2, func(u *QuorumUpdate) { u.Statement = Statement{Seq: 3} }, ErrInvalid, []string{"text and signature"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			u := up
-			u.Shares = sharesFor(3, "X", "Y", "Z")
+			u.Shares, u.Statement = sharesFor(3, "X", "Y", "Z"), statementFor(3)
 			if tc.edit != nil {
 				tc.edit(&u)
 			}
@@ -234,7 +243,7 @@ func TestReshareIsAtomic(t *testing.T) {
 	update := func(epoch int) QuorumUpdate {
 		names := []string{"A", "B", "C", "D"}[:2+epoch%3]
 		return QuorumUpdate{Threshold: 2, Shares: sharesFor(epoch, names...), SecretDigest: digestFor(epoch),
-			BackupPath: fmt.Sprintf("backup/e%d.blob", epoch), BackupSHA256: backup[:]}
+			BackupPath: fmt.Sprintf("backup/e%d.blob", epoch), BackupSHA256: backup[:], Statement: statementFor(epoch)}
 	}
 	fail = true
 	_, err = r.Reshare(ctx, "acme-root-2026", 1, update(2))
@@ -273,7 +282,8 @@ func TestReshareIsAtomic(t *testing.T) {
 				continue
 			}
 			u := update(q.Epoch)
-			if !reflect.DeepEqual(q.Shares, u.Shares) || !bytes.Equal(q.SecretDigest, u.SecretDigest) || q.BackupPath != u.BackupPath {
+			if !reflect.DeepEqual(q.Shares, u.Shares) || !bytes.Equal(q.SecretDigest, u.SecretDigest) || q.BackupPath != u.BackupPath ||
+				!bytes.Equal(q.Statement.Text, u.Statement.Text) {
 				errs <- fmt.Errorf("read a mix: epoch %d with shares %v, digest %x, backup %s", q.Epoch, q.Custodians(), q.SecretDigest[:4], q.BackupPath)
 				return
 			}
@@ -293,5 +303,43 @@ func TestReshareIsAtomic(t *testing.T) {
 	}
 	if q, _ := r.Quorum(ctx, "acme-root-2026"); q.Epoch != epochs {
 		t.Errorf("final epoch %d", q.Epoch)
+	}
+}
+
+// A new module and a restored root key each come with the root's next statement, in one
+// transaction: a statement out of sequence changes nothing.
+func TestStatementsFollowTheirChanges(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	q := testQuorum()
+	q.Shares[1].Destination = "token:cody-card"
+	if _, err := w.r.AddQuorum(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := w.r.Quorum(ctx, "acme-root-2026")
+	if got.Statement.Seq != 1 || got.Shares[1].Destination != "token:cody-card" || !got.Statement.CreatedAt.Equal(t0) {
+		t.Fatalf("stored statement %+v, shares %+v", got.Statement, got.Shares)
+	}
+	_, err := w.r.SetQuorumModule(ctx, "acme-root-2026", "/opt/hsm/libnew.so", statementFor(3))
+	wantErr(t, err, ErrConflict, "quorum statement 3, but the next is 2")
+	after, err := w.r.SetQuorumModule(ctx, "acme-root-2026", "/opt/hsm/libnew.so", statementFor(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.ModulePath != "/opt/hsm/libnew.so" || after.Statement.Seq != 2 || string(after.Statement.Text) != string(statementFor(2).Text) {
+		t.Errorf("after a new module: %s, statement %d", after.ModulePath, after.Statement.Seq)
+	}
+	to := KeyLocation{TokenLabel: "acme-root-b", KeyID: []byte{1}, Algorithm: "ecdsa-p256"}
+	wantErr(t, w.r.MoveRootKey(ctx, "acme-root-2026", to, statementFor(2)), ErrConflict, "the next is 3")
+	if root, _ := w.r.Issuer(ctx, "acme-root-2026"); root.Key.TokenLabel != "acme-root-2026" {
+		t.Errorf("a refused move moved the key to %s", root.Key)
+	}
+	if err := w.r.MoveRootKey(ctx, "acme-root-2026", to, statementFor(3)); err != nil {
+		t.Fatal(err)
+	}
+	root, _ := w.r.Issuer(ctx, "acme-root-2026")
+	got, _ = w.r.Quorum(ctx, "acme-root-2026")
+	if root.Key.TokenLabel != "acme-root-b" || got.Statement.Seq != 3 || got.Statement.RunID != "run-3" {
+		t.Errorf("after the move: key %s, statement %d", root.Key, got.Statement.Seq)
 	}
 }
