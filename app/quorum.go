@@ -190,7 +190,8 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 			if err != nil {
 				// The shares stay, so a wrong CA name does not send the custodians back to
 				// their safes; they are zeroed when the screen is left or cancelled.
-				msg.errorf(fmt.Errorf("%w; the shares entered are kept: correct and run again, or cancel", err))
+				msg.errorf(err)
+				msg.SetText(msg.Text + " Correct it and run again, or cancel: the shares entered are kept.")
 				shares.changed()
 				return
 			}

@@ -426,11 +426,8 @@ func TestQuorumDestroyAsksToTypeTheRootID(t *testing.T) {
 	onUI(func() {
 		s.show("quorum")
 		findAll[*widget.Select](s.body)[0].SetSelected("gui-root")
-		shares := findAll[*widget.Entry](s.body)[0]
-		for _, n := range []int{1, 2} {
-			shares.SetText(people.shares[n])
-			test.Tap(button(s.body, "Add this share"))
-		}
+		typeShare(t, s, "Cara Cruz", people.shares[1])
+		typeShare(t, s, "Zoë Ångström", people.shares[2])
 		findAll[*widget.RadioGroup](s.body)[0].SetSelected(opDestroy)
 		findAll[*widget.Check](s.body)[0].SetChecked(true)
 		entryWithPlaceholder(t, s, "operator PIN").SetText("ops-pin-1234")

@@ -106,45 +106,73 @@ func unlock(ctx context.Context, env run.Env, q registry.Quorum, v *VerifiedQuor
 			return fail(fmt.Errorf("root token %q: %w", u.holder.Token, err))
 		}
 		keyID, _ := hex.DecodeString(st.RootKeyID)
+		if u.holder.Token != st.RootToken.Label {
+			keyID = u.holder.KeyID
+		}
 		if u.key, err = u.sess.Signer(ctx, hsm.Match{Class: hsm.ClassPrivateKey, ID: keyID}); err != nil {
 			return fail(fmt.Errorf("root key on %q: %w", u.holder.Token, err))
+		}
+		if u.holder.Token != st.RootToken.Label {
+			if err := signs(u.key, u.cert); err != nil {
+				return fail(fmt.Errorf("root key on %q, a token the quorum statement does not name: %w", u.holder.Token, err))
+			}
 		}
 	}
 	return u, nil
 }
 
-// findHolder opens a session, not yet logged in, on the token the quorum statement names (the
-// one the root was made on or last restored to), and refuses it unless it answers as the
-// statement says and the registry has it holding the root with the PINs of the quorum's epoch.
-// Other tokens that hold the root are not opened to unlock it: the statement vouches for none
-// of them (reshare and destroy reach them once the root is open).
+// findHolder opens a session, not yet logged in, on a token that holds the root, before any
+// share is combined. It tries first the token the quorum statement names (the one the root was
+// made on or last restored to), refused unless it answers with the statement's identity; when
+// that one is missing, the other tokens the registry has holding the root, newest first, each
+// refused unless it answers with the serial the registry recorded for it (the statement vouches
+// for none of them: the key found there must then sign for the root certificate). A token that
+// is missing, or has the PINs of another epoch, is passed over.
 func (u *unlocked) findHolder(ctx context.Context) error {
 	want := u.v.Statement.RootToken
-	i := slices.IndexFunc(u.holders, func(h registry.RootHolder) bool { return h.Token == want.Label })
-	if i < 0 {
-		return fmt.Errorf("the quorum statement names token %q as holding root %s, but the registry does not have it holding the root; no share was combined", want.Label, u.q.CeremonyID)
+	order := make([]registry.RootHolder, 0, len(u.holders))
+	for _, h := range u.holders {
+		if h.Token == want.Label {
+			order = append([]registry.RootHolder{h}, order...)
+		} else {
+			order = append(order, h)
+		}
 	}
-	h := u.holders[i]
-	if h.PINEpoch != 0 && h.PINEpoch != u.q.Epoch {
-		return fmt.Errorf("root token %q has the PINs of epoch %d, the quorum's are of %d; no share was combined", h.Token, h.PINEpoch, u.q.Epoch)
+	var passed []string
+	for _, h := range order {
+		if h.PINEpoch != 0 && h.PINEpoch != u.q.Epoch {
+			passed = append(passed, fmt.Sprintf("%q has the PINs of epoch %d", h.Token, h.PINEpoch))
+			continue
+		}
+		sess, err := u.mod.OpenSession(ctx, h.Token)
+		if errors.Is(err, hsm.ErrTokenNotFound) {
+			passed = append(passed, fmt.Sprintf("%q is not present", h.Token))
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		u.sess, u.holder = sess, h
+		info, err := sess.TokenInfo(ctx)
+		if err != nil {
+			return err
+		}
+		u.token = tokenIdentity(info)
+		if h.Token == want.Label {
+			if u.token != want {
+				return fmt.Errorf("%w: the token labelled %q is %s, but the quorum statement names %s: it is not the token that holds the root; no share was combined",
+					ErrNotAsSigned, want.Label, u.token, want)
+			}
+		} else if h.Serial != "" && h.Serial != info.SerialOrNone() {
+			return fmt.Errorf("the token labelled %q has serial %s, but the registry recorded serial %s for the token that holds the root under that label; no share was combined",
+				h.Token, info.SerialOrNone(), h.Serial)
+		}
+		return nil
 	}
-	sess, err := u.mod.OpenSession(ctx, h.Token)
-	if errors.Is(err, hsm.ErrTokenNotFound) {
-		return fmt.Errorf("root token %q, which the quorum statement names, is not present: connect it, or restore the root from its backup into a new token; no share was combined: %w", h.Token, err)
+	if len(passed) == 0 {
+		return fmt.Errorf("the registry knows no token that holds root %s: restore it from its backup into a new token", u.q.CeremonyID)
 	}
-	if err != nil {
-		return err
-	}
-	u.sess, u.holder = sess, h
-	info, err := sess.TokenInfo(ctx)
-	if err != nil {
-		return err
-	}
-	if u.token = tokenIdentity(info); u.token != want {
-		return fmt.Errorf("%w: the token labelled %q is %s, but the quorum statement names %s: it is not the token that holds the root; no share was combined",
-			ErrNotAsSigned, want.Label, u.token, want)
-	}
-	return nil
+	return fmt.Errorf("no token that holds root %s can be opened (%s): restore it from its backup into a new token; no share was combined", u.q.CeremonyID, strings.Join(passed, "; "))
 }
 
 func (u *unlocked) issuer() pki.Issuer { return pki.Issuer{Certificate: u.cert, Signer: u.key} }
