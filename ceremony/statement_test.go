@@ -368,3 +368,61 @@ func TestAnotherTokenWithTheRootsLabel(t *testing.T) {
 		t.Fatalf("issue-ca with another token labelled %s: %v", f.plan.ID, err)
 	}
 }
+
+// After a restore the statement names the restored token. With it missing, the root opens on
+// the ceremony's token, which the registry still has holding it; a token that took that label
+// but has another serial than the registry recorded is refused before any share is combined.
+func TestStatementNamesTheRestoredToken(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, strings.NewReplacer("ecdsa-p384", "ecdsa-p256").Replace(goodPlan))
+	p := &people{}
+	if _, err := Root(ctx, f.env, f.plan, []byte("ops-pin-1234"), p); err != nil {
+		t.Fatal(err)
+	}
+	three := func() *quorum.Collector { return f.quorum(t, p.shares[1], p.shares[2], p.shares[3]) }
+	if _, err := Restore(ctx, f.env, three(), RestoreRequest{Token: "acme-root-b",
+		Backup: f.env.Workspace.Path("backup", f.plan.ID+"-epoch1.wrapped")}); err != nil {
+		t.Fatal(err)
+	}
+	v, err := VerifyQuorum(ctx, f.env.Registry, f.plan.ID)
+	if err != nil || v.Statement.RootToken.Label != "acme-root-b" || v.Seq != 2 {
+		t.Fatalf("the statement after the restore: %+v %v", v, err)
+	}
+	away := t.TempDir()
+	moveToken := func(label, to string) {
+		t.Helper()
+		m := f.hsm.Open(t)
+		tok, err := m.TokenByLabel(ctx, label)
+		m.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dirs, _ := filepath.Glob(filepath.Join(f.hsm.Dir, "tokens", "*"))
+		for _, d := range dirs {
+			if b, _ := os.ReadFile(filepath.Join(d, "token.object")); strings.Contains(string(b), tok.Token.Serial) {
+				if err := os.Rename(d, to); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+		}
+		t.Fatalf("no token %s", label)
+	}
+	moveToken("acme-root-b", filepath.Join(away, "b"))
+	if _, err := RootCRL(ctx, f.env, three(), RootCRLRequest{}); err != nil {
+		t.Fatalf("a root CRL on the ceremony's token, the restored one missing: %v", err)
+	}
+	holders, _ := f.env.Registry.RootHolders(ctx, f.plan.ID)
+	var serial string
+	for _, h := range holders {
+		if h.Token == f.plan.ID {
+			serial = h.Serial
+		}
+	}
+	moveToken(f.plan.ID, filepath.Join(away, "a"))
+	f.hsm.InitToken(t, f.plan.ID, "so-pin-1234", "user-pin-1234")
+	_, err = RootCRL(ctx, f.env, three(), RootCRLRequest{})
+	if err == nil || serial == "" || !strings.Contains(err.Error(), serial) || !strings.Contains(err.Error(), "no share was combined") {
+		t.Fatalf("a root CRL on another token labelled %s (registry serial %q): %v", f.plan.ID, serial, err)
+	}
+}
