@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
-	"unicode"
 
 	"github.com/custos-pki/custos/ceremony"
 	"github.com/custos-pki/custos/cli/command"
@@ -122,7 +120,7 @@ func shareFiles(dir string, custodians []string) ([]string, error) {
 	}
 	var files []string
 	for i, c := range custodians {
-		p := filepath.Join(dir, fmt.Sprintf("%d-%s.share", i+1, fileSafe(c)))
+		p := filepath.Join(dir, ceremony.ShareFileName(i+1, c))
 		if _, err := os.Lstat(p); err == nil {
 			return nil, fmt.Errorf("%s already exists: a share file is never overwritten; move it away first", p)
 		}
@@ -134,16 +132,6 @@ func shareFiles(dir string, custodians []string) ([]string, error) {
 	}
 	os.Remove(probe)
 	return files, nil
-}
-
-// fileSafe keeps letters and digits of any script, so "Zoë Ångström" stays readable.
-func fileSafe(name string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' || r == '.' {
-			return r
-		}
-		return '-'
-	}, name)
 }
 
 // fileParticipants is the command line's stand-in for the people: the administrator
@@ -167,32 +155,13 @@ func (p *fileParticipants) AcknowledgeHorizon(ctx context.Context, h ceremony.Ho
 }
 
 func (p *fileParticipants) DeliverShare(ctx context.Context, d ceremony.ShareDelivery) (string, error) {
-	path := p.files[d.Number-1]
-	text := []byte(fmt.Sprintf("# Share %d of %d of root ceremony %s for %s. %d shares are needed.\n# Keep it offline; never copy it onto a networked computer.\n%s\n",
-		d.Number, d.Of, d.CeremonyID, d.Custodian, d.Threshold, d.Text))
-	defer secret.Zero(text)
-	if err := workspace.CreateExclusive(path, text, 0o600); err != nil {
+	path, err := ceremony.WriteShareFile(filepath.Dir(p.files[d.Number-1]), d)
+	if err != nil {
 		return "", err
 	}
 	return "file " + path, nil
 }
 
 func (p *fileParticipants) ReadBackShare(ctx context.Context, d ceremony.ShareDelivery) (string, error) {
-	b, err := secret.ReadShareFile(p.files[d.Number-1])
-	if err != nil {
-		return "", err
-	}
-	defer secret.Zero(b)
-	return stripComments(string(b)), nil
-}
-
-// stripComments drops the '#' lines a share file starts with.
-func stripComments(s string) string {
-	var keep []string
-	for _, l := range strings.Split(s, "\n") {
-		if !strings.HasPrefix(strings.TrimSpace(l), "#") {
-			keep = append(keep, l)
-		}
-	}
-	return strings.Join(keep, "\n")
+	return ceremony.ReadShareFile(p.files[d.Number-1])
 }

@@ -91,13 +91,12 @@ func (f *quorumFlags) collect(ctx context.Context, s command.Streams, env run.En
 		return nil, err
 	}
 	for _, p := range f.files {
-		b, err := secret.ReadShareFile(p)
+		text, err := ceremony.ReadShareFile(p)
 		if err != nil {
 			q.Wipe()
 			return nil, err
 		}
-		n, err := q.Add(stripComments(string(b)))
-		secret.Zero(b)
+		n, err := q.Add(text)
 		if err != nil {
 			q.Wipe()
 			return nil, fmt.Errorf("%s: %w", p, err)
