@@ -8,10 +8,12 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/custos-pki/custos/ceremony"
+	"github.com/custos-pki/custos/keyalg"
 	"github.com/custos-pki/custos/pki"
 	"github.com/custos-pki/custos/quorum"
 	"github.com/custos-pki/custos/record"
@@ -43,7 +45,8 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 	present := widget.NewLabel("Choose the root first.")
 	present.Wrapping = fyne.TextWrapWord
 	var q *quorum.Collector
-	var content fyne.CanvasObject // the screen, kept while an operation is under way
+	outer := container.NewStack()         // the form, or a re-share's new shares
+	var content fyne.CanvasObject = outer // the screen, kept while an operation is under way
 	shareText := widget.NewMultiLineEntry()
 	shareText.TextStyle = fyne.TextStyle{Monospace: true}
 	shareText.SetPlaceHolder("custos-share … (the header line is optional)\nXXXXX-XXXXX-…")
@@ -64,28 +67,75 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 		msg.info("")
 		start.Disable()
 	})
-	addShare := widget.NewButtonWithIcon("Add this share", theme.ContentAddIcon(), func() {
+	// accept adds a share, typed or read from a file, checked against its commitment.
+	accept := func(text, from string) bool {
 		if q == nil {
 			msg.errorf(errors.New("choose the root first"))
-			return
+			return false
 		}
-		n, err := q.Add(shareText.Text)
+		n, err := q.Add(text)
 		if err != nil {
+			if from != "" {
+				err = fmt.Errorf("%s: %w", from, err)
+			}
 			msg.errorf(err)
-			return
+			return false
 		}
-		shareText.SetText("")
 		present.SetText(fmt.Sprintf("%d of %d shares present: %s", q.Present(), q.Needed(), strings.Join(q.Holders(), ", ")))
 		msg.ok(fmt.Sprintf("Share #%d accepted: it matches its commitment. Next custodian.", n))
 		if q.Present() >= q.Needed() {
 			start.Enable()
 		}
+		return true
+	}
+	addShare := widget.NewButtonWithIcon("Add this share", theme.ContentAddIcon(), func() {
+		if accept(shareText.Text, "") {
+			shareText.SetText("")
+		}
 	})
+	shareFile := widget.NewEntry()
+	shareFile.SetPlaceHolder("or a share file, e.g. /media/cara/1-Cara-Cruz.share")
+	addFile := func() {
+		path := strings.TrimSpace(shareFile.Text)
+		var text string
+		s.background(func() (err error) {
+			text, err = ceremony.ReadShareFile(path)
+			return err
+		}, func(err error) {
+			if err != nil {
+				msg.errorf(err)
+				return
+			}
+			if accept(text, path) {
+				shareFile.SetText("")
+			}
+		})
+	}
+	shareFile.OnSubmitted = func(string) { addFile() }
+	chooseFile := widget.NewButton("Choose…", func() {
+		dialog.NewFileOpen(func(r fyne.URIReadCloser, err error) {
+			if err == nil && r != nil {
+				r.Close()
+				shareFile.SetText(r.URI().Path())
+				addFile()
+			}
+		}, s.win).Show()
+	})
+	fileRow := field("Share file", container.NewBorder(nil, nil, nil,
+		container.NewHBox(widget.NewButtonWithIcon("Add this file", theme.ContentAddIcon(), addFile), chooseFile), shareFile))
 
 	op := widget.NewRadioGroup([]string{opIssueCA, opCRL, opReshare, opRestore, opDestroy}, nil)
 	op.SetSelected(opIssueCA)
 	name := widget.NewEntry()
 	name.SetPlaceHolder("e.g. Acme Devices CA 1")
+	validity := widget.NewEntry()
+	validity.SetPlaceHolder("years the issuing CA is valid (empty: 10)")
+	var algs []string
+	for _, a := range keyalg.All() {
+		algs = append(algs, string(a))
+	}
+	alg := widget.NewSelect(algs, nil)
+	alg.PlaceHolder = "key algorithm (empty: ecdsa-p384)"
 	revoke := widget.NewEntry()
 	revoke.SetPlaceHolder("serial of an issuing CA to revoke (optional)")
 	var reasons []string
@@ -103,13 +153,12 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 	custodians.SetPlaceHolder("new custodians, comma-separated")
 	threshold := widget.NewEntry()
 	threshold.SetPlaceHolder("shares needed from now on, e.g. 3")
-	// distribution is where new shares are shown, one custodian at a time, during a re-share.
-	distribution := container.NewStack()
 	params := container.NewStack()
 	showParams := func(o string) {
 		switch o {
 		case opIssueCA:
-			params.Objects = []fyne.CanvasObject{field("Issuing CA name", name)}
+			params.Objects = []fyne.CanvasObject{container.NewVBox(field("Issuing CA name", name),
+				field("Validity (years)", validity), field("Key algorithm", alg))}
 		case opCRL:
 			params.Objects = []fyne.CanvasObject{container.NewVBox(field("Revoke", revoke), field("Reason", reason))}
 		case opRestore:
@@ -155,7 +204,12 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 			defer zeroAll(opsPIN)
 			switch what {
 			case opIssueCA:
-				res, err := ceremony.IssueCA(ctx, env, collected, ceremony.IssueCARequest{CommonName: name.Text, OpsPIN: opsPIN})
+				req, err := issueCARequest(name.Text, validity.Text, alg.Selected)
+				if err != nil {
+					return err
+				}
+				req.OpsPIN = opsPIN
+				res, err := ceremony.IssueCA(ctx, env, collected, req)
 				if err != nil {
 					return err
 				}
@@ -191,7 +245,7 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 					result += "\nOutstanding, for people to destroy:\n- " + strings.Join(res.Outstanding, "\n- ")
 				}
 			case opReshare:
-				res, err := s.reshare(collected, custodians.Text, threshold.Text, opsPIN, distribution)
+				res, err := s.reshare(collected, custodians.Text, threshold.Text, opsPIN, outer)
 				if err != nil {
 					return err
 				}
@@ -215,18 +269,34 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 	}
 	intro := widget.NewLabel("Every use of the root needs a quorum of custodians. Each custodian in turn types or pastes their share and adds it; it is checked at once against its commitment, and a mistyped group is named.")
 	intro.Wrapping = fyne.TextWrapWord
-	content = container.NewVScroll(container.NewPadded(container.NewVBox(
+	form := container.NewVScroll(container.NewPadded(container.NewVBox(
 		heading("Quorum operations"), intro,
 		field("Root", rootSel),
-		heading2("Shares"), shareText, container.NewHBox(addShare), present,
+		heading2("Shares"), shareText, container.NewHBox(addShare), fileRow, present,
 		heading2("Operation"), op, params, field("Operator PIN", pin),
-		container.NewHBox(start), progress, msg.Label, distribution)))
+		container.NewHBox(start), progress, msg.Label)))
+	outer.Objects = []fyne.CanvasObject{form}
 	return content
 }
 
-// reshare runs a re-share, showing each new share to its custodian in panel as the root
-// ceremony does. It runs off the UI goroutine.
-func (s *shell) reshare(q *quorum.Collector, names, threshold string, opsPIN []byte, panel *fyne.Container) (*ceremony.ReshareResult, error) {
+// issueCARequest is the issuing CA the form asks for: its name, validity in years (empty for
+// the workflow's default) and key algorithm (empty for the root's).
+func issueCARequest(name, years, alg string) (ceremony.IssueCARequest, error) {
+	req := ceremony.IssueCARequest{CommonName: name, Algorithm: keyalg.Algorithm(alg)}
+	if y := strings.TrimSpace(years); y != "" {
+		n, err := strconv.Atoi(y)
+		if err != nil || n < 1 {
+			return req, fmt.Errorf("the validity %q is not a whole number of years", y)
+		}
+		req.ValidityYears = n
+	}
+	return req, nil
+}
+
+// reshare runs a re-share, showing its confirmation and each new share to its custodian as
+// the root ceremony does, in a view of its own in place of the form in outer (so nothing of
+// it is below the fold), and the form again when it ends. It runs off the UI goroutine.
+func (s *shell) reshare(q *quorum.Collector, names, threshold string, opsPIN []byte, outer *fyne.Container) (*ceremony.ReshareResult, error) {
 	var custodians []string
 	for _, n := range strings.Split(names, ",") {
 		if n = strings.TrimSpace(n); n != "" {
@@ -245,9 +315,19 @@ func (s *shell) reshare(q *quorum.Collector, names, threshold string, opsPIN []b
 	if err != nil {
 		return nil, err
 	}
-	w := &ceremonyScreen{shell: s, plan: plan, states: map[string]record.Status{}, results: map[string]stepResult{}, panel: panel}
+	w := &ceremonyScreen{shell: s, plan: plan, states: map[string]record.Status{}, results: map[string]stepResult{},
+		panel: container.NewStack()}
+	w.scroll = container.NewVScroll(container.NewPadded(w.panel))
+	form := outer.Objects
+	s.do(func() {
+		outer.Objects = []fyne.CanvasObject{container.NewBorder(heading2("Re-share to "+strings.Join(custodians, ", ")), nil, nil, nil, w.scroll)}
+		outer.Refresh()
+	})
+	defer s.do(func() {
+		outer.Objects = form
+		outer.Refresh()
+	})
 	people := &guiParticipants{w: w, typed: map[int]string{}, dest: map[int]string{}}
 	defer people.wipe()
-	defer s.do(func() { w.show(container.NewVBox()) })
 	return ceremony.Reshare(s.ctx, s.runEnv(), q, ceremony.ReshareRequest{Custodians: custodians, Threshold: m, OpsPIN: opsPIN}, people)
 }
