@@ -475,6 +475,22 @@ func TestCeremonyScreenAbortsAStoppedCeremony(t *testing.T) {
 	onUI(func() {
 		entryWithPlaceholder(t, s, "operator PIN (abort").SetText("ops-pin-1234")
 		test.Tap(button(s.body, "Abort"))
+		// Abort asks to type the run's id first; its button names it and stays off until then.
+		top := s.win.Canvas().Overlays().Top()
+		if top == nil {
+			t.Fatal("Abort did not ask to type the run's id")
+		}
+		var id string
+		for _, b := range findAll[*widget.Button](top) {
+			if strings.HasPrefix(b.Text, "Abort ") {
+				id = strings.TrimPrefix(b.Text, "Abort ")
+			}
+		}
+		if id == "" || button(top, "Abort "+id) != nil {
+			t.Fatalf("the abort confirmation (id %q) is not off before the id is typed", id)
+		}
+		test.Type(findAll[*widget.Entry](top)[0], id)
+		test.Tap(button(top, "Abort "+id))
 	})
 	eventually(t, "the abort", func() bool { return strings.Contains(texts(s.body), ": aborted") })
 	if txt := textsOnUI(s); !strings.Contains(txt, `root token "gui-root" re-initialised empty`) {

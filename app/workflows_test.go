@@ -379,7 +379,7 @@ func TestQuorumTakesShareFilesAndKeepsThemOnFailure(t *testing.T) {
 		entryWithPlaceholder(t, s, "operator PIN").SetText("ops-pin-1234")
 		test.Tap(button(s.body, "Run the operation"))
 	})
-	eventually(t, "the refusal", func() bool { return strings.Contains(texts(s.body), "(Issuing CA name)") })
+	eventually(t, "the refusal", func() bool { return strings.Contains(texts(s.body), "Check the field “Issuing CA name”") })
 	onUI(func() {
 		if txt := texts(s.body); !strings.Contains(txt, "2 of 2 shares present") || strings.Contains(txt, "choose the root first") {
 			t.Errorf("the shares were dropped:\n%s", txt)
