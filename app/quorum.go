@@ -12,6 +12,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/custos-pki/custos/ceremony"
+	"github.com/custos-pki/custos/keyalg"
 	"github.com/custos-pki/custos/pki"
 	"github.com/custos-pki/custos/quorum"
 	"github.com/custos-pki/custos/record"
@@ -40,7 +41,8 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 		}
 	}
 	msg := newMessage()
-	var content fyne.CanvasObject // the screen, kept while an operation is under way
+	outer := container.NewStack()         // the form, or a re-share's new shares
+	var content fyne.CanvasObject = outer // the screen, kept while an operation is under way
 	start := widget.NewButtonWithIcon("Run the operation", theme.MediaPlayIcon(), nil)
 	start.Importance = widget.HighImportance
 	start.Disable()
@@ -64,11 +66,18 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 		shares.setRoot(v)
 		msg.info("")
 	})
-
 	op := widget.NewRadioGroup([]string{opIssueCA, opCRL, opReshare, opRestore, opDestroy}, nil)
 	op.SetSelected(opIssueCA)
 	name := widget.NewEntry()
 	name.SetPlaceHolder("e.g. Acme Devices CA 1")
+	validity := widget.NewEntry()
+	validity.SetPlaceHolder("years the issuing CA is valid (empty: 10)")
+	var algs []string
+	for _, a := range keyalg.All() {
+		algs = append(algs, string(a))
+	}
+	alg := widget.NewSelect(algs, nil)
+	alg.PlaceHolder = "key algorithm (empty: ecdsa-p384)"
 	revoke := widget.NewEntry()
 	revoke.SetPlaceHolder("serial of an issuing CA to revoke (optional)")
 	var reasons []string
@@ -86,13 +95,12 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 	custodians.SetPlaceHolder("new custodians, comma-separated")
 	threshold := widget.NewEntry()
 	threshold.SetPlaceHolder("shares needed from now on, e.g. 3")
-	// distribution is where new shares are shown, one custodian at a time, during a re-share.
-	distribution := container.NewStack()
 	params := container.NewStack()
 	showParams := func(o string) {
 		switch o {
 		case opIssueCA:
-			params.Objects = []fyne.CanvasObject{field("Issuing CA name", name)}
+			params.Objects = []fyne.CanvasObject{container.NewVBox(field("Issuing CA name", name),
+				field("Validity (years)", validity), field("Key algorithm", alg))}
 		case opCRL:
 			params.Objects = []fyne.CanvasObject{container.NewVBox(field("Revoke", revoke), field("Reason", reason))}
 		case opRestore:
@@ -139,7 +147,12 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 			defer zeroAll(opsPIN)
 			switch what {
 			case opIssueCA:
-				res, err := ceremony.IssueCA(ctx, env, collected, ceremony.IssueCARequest{CommonName: name.Text, OpsPIN: opsPIN})
+				req, err := issueCARequest(name.Text, validity.Text, alg.Selected)
+				if err != nil {
+					return err
+				}
+				req.OpsPIN = opsPIN
+				res, err := ceremony.IssueCA(ctx, env, collected, req)
 				if err != nil {
 					return err
 				}
@@ -175,7 +188,7 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 					result += "\nOutstanding, for people to destroy:\n- " + strings.Join(res.Outstanding, "\n- ")
 				}
 			case opReshare:
-				res, err := s.reshare(collected, custodians.Text, threshold.Text, opsPIN, distribution)
+				res, err := s.reshare(collected, custodians.Text, threshold.Text, opsPIN, outer)
 				if err != nil {
 					return err
 				}
@@ -202,18 +215,34 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 	}
 	intro := widget.NewLabel("Every use of the root needs a quorum of custodians. Each custodian in turn chooses their name and enters their share: typed (hidden unless they hold the button), from a share file, or from their own token. Each is checked at once against its commitment, and a mistyped group is named.")
 	intro.Wrapping = fyne.TextWrapWord
-	content = container.NewVScroll(container.NewPadded(container.NewVBox(
+	form := container.NewVScroll(container.NewPadded(container.NewVBox(
 		heading("Quorum operations"), intro,
 		field("Root", rootSel),
 		heading2("Shares"), shares.object(),
 		heading2("Operation"), op, params, field("Operator PIN", pin),
-		container.NewHBox(start), progress, msg.Label, distribution)))
+		container.NewHBox(start), progress, msg.Label)))
+	outer.Objects = []fyne.CanvasObject{form}
 	return content
 }
 
-// reshare runs a re-share, showing each new share to its custodian in panel as the root
-// ceremony does. It runs off the UI goroutine.
-func (s *shell) reshare(q *quorum.Collector, names, threshold string, opsPIN []byte, panel *fyne.Container) (*ceremony.ReshareResult, error) {
+// issueCARequest is the issuing CA the form asks for: its name, validity in years (empty for
+// the workflow's default) and key algorithm (empty for the root's).
+func issueCARequest(name, years, alg string) (ceremony.IssueCARequest, error) {
+	req := ceremony.IssueCARequest{CommonName: name, Algorithm: keyalg.Algorithm(alg)}
+	if y := strings.TrimSpace(years); y != "" {
+		n, err := strconv.Atoi(y)
+		if err != nil || n < 1 {
+			return req, fmt.Errorf("the validity %q is not a whole number of years", y)
+		}
+		req.ValidityYears = n
+	}
+	return req, nil
+}
+
+// reshare runs a re-share, showing its confirmation and each new share to its custodian as
+// the root ceremony does, in a view of its own in place of the form in outer (so nothing of
+// it is below the fold), and the form again when it ends. It runs off the UI goroutine.
+func (s *shell) reshare(q *quorum.Collector, names, threshold string, opsPIN []byte, outer *fyne.Container) (*ceremony.ReshareResult, error) {
 	var custodians []string
 	for _, n := range strings.Split(names, ",") {
 		if n = strings.TrimSpace(n); n != "" {
@@ -232,9 +261,19 @@ func (s *shell) reshare(q *quorum.Collector, names, threshold string, opsPIN []b
 	if err != nil {
 		return nil, err
 	}
-	w := &ceremonyScreen{shell: s, plan: plan, states: map[string]record.Status{}, results: map[string]stepResult{}, panel: panel}
+	w := &ceremonyScreen{shell: s, plan: plan, states: map[string]record.Status{}, results: map[string]stepResult{},
+		panel: container.NewStack()}
+	w.scroll = container.NewVScroll(container.NewPadded(w.panel))
+	form := outer.Objects
+	s.do(func() {
+		outer.Objects = []fyne.CanvasObject{container.NewBorder(heading2("Re-share to "+strings.Join(custodians, ", ")), nil, nil, nil, w.scroll)}
+		outer.Refresh()
+	})
+	defer s.do(func() {
+		outer.Objects = form
+		outer.Refresh()
+	})
 	people := &guiParticipants{w: w, typed: map[int]string{}, dest: map[int]string{}}
 	defer people.wipe()
-	defer s.do(func() { w.show(container.NewVBox()) })
 	return ceremony.Reshare(s.ctx, s.runEnv(), q, ceremony.ReshareRequest{Custodians: custodians, Threshold: m, OpsPIN: opsPIN}, people)
 }

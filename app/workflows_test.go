@@ -3,12 +3,16 @@ package app
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"filippo.io/age"
+	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
@@ -270,9 +274,11 @@ func TestHomeOffersAbortOfAStoppedRun(t *testing.T) {
 	onUI(func() {
 		s.show("settings")
 		s.show("home")
-		if txt := texts(s.body); !strings.Contains(txt, "stopped in step Sign the root CRL") {
-			t.Fatalf("home does not show the stopped run:\n%s", txt)
-		}
+	})
+	eventually(t, "the stopped run on the home screen", func() bool {
+		return strings.Contains(texts(s.body), "stopped in step Sign the root CRL")
+	})
+	onUI(func() {
 		test.Tap(button(s.body, "Abort"))
 		top := s.win.Canvas().Overlays().Top()
 		if top == nil || button(top, "Abort gui-root-crl-stopped") != nil {
@@ -315,6 +321,7 @@ func revealAndTypeBack(t *testing.T, s *shell) bool {
 			shareEntries[i].SetText(g)
 		}
 		if next := button(s.body, "My share is typed back"); next != nil {
+			inView(t, s, next)
 			test.Tap(next)
 			ok = true
 		}
@@ -324,6 +331,7 @@ func revealAndTypeBack(t *testing.T, s *shell) bool {
 
 func TestQuorumReshareInTheWindow(t *testing.T) {
 	s, people, _ := world(t, false)
+	onUI(func() { s.win.Resize(fyne.NewSize(1280, 800)) })
 	onUI(func() {
 		s.show("quorum")
 		findAll[*widget.Select](s.body)[0].SetSelected("gui-root")
@@ -342,11 +350,20 @@ func TestQuorumReshareInTheWindow(t *testing.T) {
 	typed := 0
 	waitFor(t, "the re-share", func() (bool, bool) {
 		if b := button(s.body, "Confirmed: go ahead"); b != nil {
+			if txt := texts(s.body); !strings.Contains(txt, "Custos draws a new quorum secret") {
+				t.Errorf("the re-share's step has no script text:\n%s", txt)
+			}
+			inView(t, s, b)
 			test.Tap(b)
 		}
 		return true, strings.Contains(texts(s.body), "Re-shared: epoch 2") || strings.Contains(texts(s.body), "Reveal my share")
 	})
 	for !strings.Contains(textsOnUI(s), "Re-shared: epoch 2") {
+		onUI(func() {
+			if b := button(s.body, "Reveal my share"); b != nil {
+				inView(t, s, b)
+			}
+		})
 		if revealAndTypeBack(t, s) {
 			typed++
 		}
@@ -405,9 +422,9 @@ func TestHomeResumesAStoppedFleet(t *testing.T) {
 	onUI(func() {
 		s.show("settings")
 		s.show("home")
-		if txt := texts(s.body); !strings.Contains(txt, decommission.FleetRunID(m)) {
-			t.Fatalf("home does not show the stopped fleet:\n%s", txt)
-		}
+	})
+	eventually(t, "the stopped fleet on the home screen", func() bool { return strings.Contains(texts(s.body), decommission.FleetRunID(m)) })
+	onUI(func() {
 		entryWithPlaceholder(t, s, "operator PIN").SetText("ops-pin-1234")
 		entryWithPlaceholder(t, s, "device PIN").SetText("device-pin-1")
 		test.Tap(button(s.body, "Resume"))
@@ -452,4 +469,88 @@ func TestQuorumDestroyAsksToTypeTheRootID(t *testing.T) {
 		test.Tap(button(top, "Destroy root gui-root"))
 	})
 	eventually(t, "the destruction", func() bool { return strings.Contains(texts(s.body), "The root was destroyed: its key on gui-root") })
+}
+
+// inView fails unless o lies inside the window as it is drawn: not below the fold.
+func inView(t *testing.T, s *shell, o fyne.CanvasObject) {
+	t.Helper()
+	pos := fyne.CurrentApp().Driver().AbsolutePositionForObject(o)
+	size := s.win.Canvas().Size()
+	if pos.X < 0 || pos.Y < 0 || pos.X+o.Size().Width > size.Width || pos.Y+o.Size().Height > size.Height {
+		t.Errorf("%T at %v (%v) is outside the %v window", o, pos, o.Size(), size)
+	}
+}
+
+// Shares come from files too; an operation that fails (no CA name) keeps the shares entered
+// and says what is wrong; the issuing CA's validity and key algorithm are the form's (checked
+// with openssl).
+func TestQuorumTakesShareFilesAndKeepsThemOnFailure(t *testing.T) {
+	s, people, _ := world(t, false)
+	dir := t.TempDir()
+	var files []string
+	names := map[int]string{1: "Cara Cruz", 3: "李雷"}
+	for _, n := range []int{1, 3} {
+		p, err := ceremony.WriteShareFile(dir, ceremony.ShareDelivery{CeremonyID: "gui-root", Custodian: names[n],
+			Number: n, Of: 3, Threshold: 2, Text: people.shares[n]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, p)
+	}
+	onUI(func() {
+		s.show("quorum")
+		findAll[*widget.Select](s.body)[0].SetSelected("gui-root")
+	})
+	for i, f := range files {
+		onUI(func() {
+			custodianSelect(t, s).SetSelected(names[[]int{1, 3}[i]])
+			findAll[*widget.RadioGroup](s.body)[0].SetSelected("Load a file")
+			entryWithPlaceholder(t, s, "share file").SetText(f)
+			test.Tap(button(s.body, "Load this share"))
+		})
+		eventually(t, "the share file", func() bool {
+			return strings.Contains(texts(s.body), fmt.Sprintf("%d of 2 shares present", i+1))
+		})
+	}
+	onUI(func() {
+		entryWithPlaceholder(t, s, "operator PIN").SetText("ops-pin-1234")
+		test.Tap(button(s.body, "Run the operation"))
+	})
+	eventually(t, "the refusal", func() bool { return strings.Contains(texts(s.body), "Check the field “Issuing CA name”") })
+	onUI(func() {
+		if txt := texts(s.body); !strings.Contains(txt, "2 of 2 shares present") || strings.Contains(txt, "choose the root first") {
+			t.Errorf("the shares were dropped:\n%s", txt)
+		}
+		entryWithPlaceholder(t, s, "e.g. Acme Devices CA").SetText("GUI Devices CA")
+		entryWithPlaceholder(t, s, "years the issuing CA").SetText("3")
+		for _, sel := range findAll[*widget.Select](s.body) {
+			if strings.HasPrefix(sel.PlaceHolder, "key algorithm") {
+				sel.SetSelected("ecdsa-p256")
+			}
+		}
+		entryWithPlaceholder(t, s, "operator PIN").SetText("ops-pin-1234")
+		b := button(s.body, "Run the operation")
+		if b == nil {
+			t.Fatalf("Run is off after the failure:\n%s", texts(s.body))
+		}
+		test.Tap(b)
+	})
+	eventually(t, "the issuing CA", func() bool { return strings.Contains(texts(s.body), "Issuing CA ica-") })
+	issuers, _ := s.reg.Issuers(context.Background())
+	for _, i := range issuers {
+		if i.Kind != registry.IssuerIssuing {
+			continue
+		}
+		out, err := exec.Command("openssl", "x509", "-in", s.ws.Path("certs", i.ID+".pem"), "-noout", "-text", "-dates").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "prime256v1") {
+			t.Errorf("openssl: %v\n%s", err, out)
+		}
+		c, err := x509.ParseCertificate(i.Certificate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if years := c.NotAfter.Sub(c.NotBefore).Hours() / 24 / 365; years < 2.9 || years > 3.1 {
+			t.Errorf("valid %.1f years, want 3", years)
+		}
+	}
 }

@@ -61,6 +61,7 @@ type NoRecord struct {
 const (
 	stepPlan     = "root.plan"     // a root ceremony's plan, as reviewed (PlanNote)
 	stepRollback = "root.rollback" // one thing a failed root ceremony undid (run.RolledBack)
+	stepUndo     = "root.undo"     // where the root token's temporary SO PIN is kept (UndoKept)
 )
 
 // Steps are the steps of operation op ("root", "issue-ca", "crl", "reshare", "restore",
@@ -215,12 +216,22 @@ type BackupWritten struct {
 	None   string `json:"none,omitempty"`
 }
 
+// UndoKept is the payload of root.undo: the private data object on the operations token that
+// keeps the root token's temporary SO PIN until the ceremony closes, by its label (never the
+// PIN), so the abort of a killed run can re-initialise the root token empty.
+type UndoKept struct {
+	Token string `json:"token"`
+	Label string `json:"label"`
+	Root  string `json:"root"`
+}
+
 // Closed is the payload of root.close: the root as the registry now has it.
 type Closed struct {
 	RootSHA256      string `json:"root_sha256"`
 	RootWords       string `json:"root_words"`
 	Module          string `json:"module"`
 	OperationsToken string `json:"operations_token"`
+	SOPIN           string `json:"so_pin,omitempty"`
 	Secrets         string `json:"secrets"`
 }
 

@@ -121,8 +121,11 @@ type rootRun struct {
 	token  quorum.TokenIdentity // the root token, as it describes itself
 
 	opsPIN            []byte // the caller's
-	s, soPIN, userPIN []byte
+	s, soPIN, userPIN []byte // soPIN: the root token's SO PIN now (temporary until close)
 	nextSOPIN         []byte // a PIN change that failed half way may have set it
+	opsTmpSO          []byte // a new operations token's SO PIN until S exists
+	opsCreated        bool   // this run initialised the operations token
+	undoLabel         string // the data object on the operations token keeping soPIN (keepUndo)
 	rootKey           *hsm.Signer
 	signerKey         *hsm.Signer
 	res               RootResult
@@ -267,22 +270,31 @@ func (r *rootRun) preflight(ctx context.Context) error {
 	})
 }
 
-// initToken initialises the root token with throwaway PINs, draws S from crypto/rand and
-// the token's RNG, and sets the PINs derived from S: S must exist before its PINs, and
-// the token's RNG is reachable only once the token is initialised.
+// initToken opens the operations token (initialising it when new), keeps a temporary SO PIN
+// for the root token there (keepUndo), initialises the root token with it, draws S from
+// crypto/rand and the token's RNG, and sets the user PIN derived from S: S must exist before
+// its PINs, and the token's RNG is reachable only once the token is initialised. The SO PIN
+// becomes the one derived from S when the ceremony closes; until then an abort of a killed run
+// can re-initialise the root token empty.
 func (r *rootRun) initToken(ctx context.Context) error {
 	return r.confirmed(ctx, "init-token", func() (any, error) {
+		if err := r.openOps(ctx); err != nil {
+			return nil, err
+		}
 		slot, err := r.mod.FreeSlot(ctx)
 		if err != nil {
 			return nil, err
 		}
-		tmpSO, tmpUser := randomPIN(), randomPIN()
+		r.soPIN = randomPIN()
+		tmpUser := randomPIN()
 		defer secret.Zero(tmpUser)
+		if err := r.keepUndo(ctx); err != nil {
+			return nil, err
+		}
 		// The undo is in place before C_InitToken: a failure inside InitToken can leave the
-		// token initialised. r.soPIN always holds the SO PIN the token has now.
-		r.soPIN = tmpSO
+		// token initialised.
 		r.made = append(r.made, r.voidRootToken)
-		if _, err := r.mod.InitToken(ctx, slot.ID, r.plan.ID, tmpSO, tmpUser); err != nil {
+		if _, err := r.mod.InitToken(ctx, slot.ID, r.plan.ID, r.soPIN, tmpUser); err != nil {
 			return nil, err
 		}
 		r.root, err = r.mod.OpenSession(ctx, r.plan.ID)
@@ -298,13 +310,6 @@ func (r *rootRun) initToken(ctx context.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		so := quorum.RootSOPIN.Derive(r.s, r.plan.ID)
-		if err := r.root.ChangePIN(ctx, hsm.SO, tmpSO, so); err != nil {
-			r.nextSOPIN = so // the token may have taken it before failing
-			return nil, err
-		}
-		secret.Zero(tmpSO)
-		r.soPIN = so
 		r.userPIN = quorum.RootUserPIN.Derive(r.s, r.plan.ID)
 		if err := r.root.InitUserPIN(ctx, r.soPIN, r.userPIN); err != nil {
 			return nil, err
@@ -318,9 +323,68 @@ func (r *rootRun) initToken(ctx context.Context) error {
 		}
 		r.token = tokenIdentity(info)
 		return TokenInitialised{Token: r.plan.ID, TokenSerial: info.SerialOrNone(),
-			PINs: "SO and user PINs derived from the quorum secret with HKDF-SHA256; nobody saw them"}, nil
+			PINs: "user PIN derived from the quorum secret with HKDF-SHA256; SO PIN a random one until the ceremony closes, then derived from the secret too; nobody saw them"}, nil
 	})
 }
+
+// openOps opens the operations token and logs in with the operator PIN. A new token is
+// initialised with a random SO PIN, which recordSigner changes to the one derived from S.
+func (r *rootRun) openOps(ctx context.Context) error {
+	if _, err := r.mod.TokenByLabel(ctx, r.plan.OperationsToken); errors.Is(err, hsm.ErrTokenNotFound) {
+		slot, err := r.mod.FreeSlot(ctx)
+		if err != nil {
+			return err
+		}
+		// Journaled first: a run killed from here on leaves a token whose SO PIN only the
+		// stopped process knew, and abort must say so.
+		if err := r.Note(run.StepTokenIntent, record.System, run.TokenIntent{Token: r.plan.OperationsToken, Role: "operations"}); err != nil {
+			return err
+		}
+		r.opsTmpSO = randomPIN()
+		if _, err := r.mod.InitToken(ctx, slot.ID, r.plan.OperationsToken, r.opsTmpSO, r.opsPIN); err != nil {
+			return err
+		}
+		r.opsCreated = true
+	} else if err != nil {
+		return err
+	}
+	var err error
+	if r.ops, err = r.mod.OpenSession(ctx, r.plan.OperationsToken); err != nil {
+		return err
+	}
+	if err := r.ops.Login(ctx, hsm.User, r.opsPIN); err != nil {
+		return fmt.Errorf("operations token %q: %w", r.plan.OperationsToken, err)
+	}
+	return nil
+}
+
+// keepUndo keeps the root token's temporary SO PIN (r.soPIN) as a private data object on the
+// operations token, readable only with the operator PIN, until the ceremony closes: the
+// abort of a run killed before then re-initialises the root token empty with it. Its label is
+// journaled first; the PIN never is.
+func (r *rootRun) keepUndo(ctx context.Context) error {
+	r.undoLabel = undoLabel(r.ID)
+	if err := r.Note(stepUndo, record.System, UndoKept{Token: r.plan.OperationsToken, Label: r.undoLabel, Root: r.plan.ID}); err != nil {
+		return err
+	}
+	r.made = append(r.made, r.dropUndo)
+	return r.ops.StoreData(ctx, hsm.DataObject{Application: "custos", Label: r.undoLabel, Value: r.soPIN, Private: true})
+}
+
+// dropUndo destroys the data object keepUndo made.
+func (r *rootRun) dropUndo(ctx context.Context) string {
+	if err := r.ops.Login(ctx, hsm.User, r.opsPIN); err != nil {
+		return fmt.Sprintf("destroy %q on %s: %v", r.undoLabel, r.plan.OperationsToken, err)
+	}
+	n, err := r.ops.Destroy(ctx, hsm.Match{Class: hsm.ClassData, Label: r.undoLabel})
+	if err != nil {
+		return fmt.Sprintf("destroy %q on %s: %v", r.undoLabel, r.plan.OperationsToken, err)
+	}
+	return fmt.Sprintf("destroyed %q on %s (%d object)", r.undoLabel, r.plan.OperationsToken, n)
+}
+
+// undoLabel names the data object keeping run id's temporary root SO PIN.
+func undoLabel(runID string) string { return "custos undo " + runID }
 
 func (r *rootRun) generateKey(ctx context.Context) error {
 	return r.confirmed(ctx, "generate-key", func() (any, error) {
@@ -406,34 +470,16 @@ func (r *rootRun) horizon(ctx context.Context) error {
 // certificate from the root.
 func (r *rootRun) recordSigner(ctx context.Context) error {
 	return r.confirmed(ctx, "record-signer", func() (any, error) {
-		created := false
-		if _, err := r.mod.TokenByLabel(ctx, r.plan.OperationsToken); errors.Is(err, hsm.ErrTokenNotFound) {
-			slot, err := r.mod.FreeSlot(ctx)
-			if err != nil {
-				return nil, err
-			}
-			// Journaled first: a run killed from here on leaves a token whose SO PIN came
-			// from a secret that died with it, and abort must say so.
-			if err := r.Note(run.StepTokenIntent, record.System, run.TokenIntent{Token: r.plan.OperationsToken, Role: "operations"}); err != nil {
-				return nil, err
-			}
+		if r.opsCreated { // its SO PIN is random until now: the quorum's from here on
 			opsSO := quorum.OpsSOPIN.Derive(r.s, r.plan.ID)
-			_, err = r.mod.InitToken(ctx, slot.ID, r.plan.OperationsToken, opsSO, r.opsPIN)
+			err := r.ops.ChangePIN(ctx, hsm.SO, r.opsTmpSO, opsSO)
 			secret.Zero(opsSO)
 			if err != nil {
 				return nil, err
 			}
-			created = true
-		} else if err != nil {
-			return nil, err
-		}
-		var err error
-		r.ops, err = r.mod.OpenSession(ctx, r.plan.OperationsToken)
-		if err != nil {
-			return nil, err
-		}
-		if err := r.ops.Login(ctx, hsm.User, r.opsPIN); err != nil {
-			return nil, fmt.Errorf("operations token %q: %w", r.plan.OperationsToken, err)
+			if err := r.ops.Login(ctx, hsm.User, r.opsPIN); err != nil {
+				return nil, fmt.Errorf("operations token %q: %w", r.plan.OperationsToken, err)
+			}
 		}
 		id, err := r.ops.Random(ctx, 16)
 		if err != nil {
@@ -456,7 +502,7 @@ func (r *rootRun) recordSigner(ctx context.Context) error {
 		}
 		r.made = append(r.made, removeFile(path))
 		r.res.RecordSigner, r.res.RecordSignerPath = cert, path
-		return RecordSignerMade{Token: r.plan.OperationsToken, TokenCreated: created, KeyID: id,
+		return RecordSignerMade{Token: r.plan.OperationsToken, TokenCreated: r.opsCreated, KeyID: id,
 			Certificate: certificatePayload(cert, string(keyalg.ECDSAP384), path)}, nil
 	})
 }
@@ -632,6 +678,14 @@ func writeBackup(ctx context.Context, ws *workspace.Workspace, s *hsm.Session, i
 
 func (r *rootRun) close(ctx context.Context) error {
 	return r.confirmed(ctx, "close", func() (any, error) {
+		so := quorum.RootSOPIN.Derive(r.s, r.plan.ID)
+		if err := r.root.ChangePIN(ctx, hsm.SO, r.soPIN, so); err != nil {
+			r.nextSOPIN = so // the token may have taken it before failing
+			return nil, err
+		}
+		secret.Zero(r.soPIN)
+		r.soPIN = so
+		undone := r.dropUndo(ctx)
 		reg := r.Env.Registry
 		info, err := r.root.TokenInfo(ctx) // before the registry changes: the token's identity as holder
 		if err != nil {
@@ -667,6 +721,7 @@ func (r *rootRun) close(ctx context.Context) error {
 		r.made = nil // from here on the run's objects are the registry's
 		fp := r.res.Fingerprint()
 		return Closed{RootSHA256: fp.String(), RootWords: fp.Words(), Module: r.mod.Path(), OperationsToken: r.plan.OperationsToken,
+			SOPIN:   "the root token's SO PIN is now derived from the quorum secret; the temporary one: " + undone,
 			Secrets: "quorum secret, PINs and KEK zeroed in memory; the session is logged out"}, nil
 	})
 }
@@ -682,10 +737,7 @@ func (r *rootRun) voidRootToken(ctx context.Context) string {
 		r.root.Close()
 		r.root = nil
 	}
-	void := "void-" + r.plan.ID
-	if len(void) > 32 {
-		void = void[:32]
-	}
+	void := voidLabel(r.plan.ID)
 	var err error
 	for _, pin := range [][]byte{r.soPIN, r.nextSOPIN} {
 		if pin == nil {
@@ -696,6 +748,15 @@ func (r *rootRun) voidRootToken(ctx context.Context) string {
 		}
 	}
 	return fmt.Sprintf("could not re-initialise root token %q (%v); its PINs existed only in this run, so nobody can use it or any key on it: clear it with the HSM vendor's tools", r.plan.ID, err)
+}
+
+// voidLabel is the label a root token re-initialised empty takes, so the root's id is free.
+func voidLabel(id string) string {
+	void := "void-" + id
+	if len(void) > 32 {
+		void = void[:32]
+	}
+	return void
 }
 
 // rollback undoes what a failed run made on tokens and in the workspace, newest first, and
@@ -731,7 +792,7 @@ func (r *rootRun) closeSessions(ctx context.Context) {
 }
 
 func (r *rootRun) wipe() {
-	secret.ZeroAll(r.s, r.soPIN, r.nextSOPIN, r.userPIN)
+	secret.ZeroAll(r.s, r.soPIN, r.nextSOPIN, r.userPIN, r.opsTmpSO)
 	for i := range r.shares {
 		r.shares[i].Wipe()
 	}

@@ -37,7 +37,7 @@ func findSecrets(shareDirs []string, pins [][]byte, workspace string, output []b
 		}
 		var parts [][]byte
 		for _, f := range files {
-			text, err := os.ReadFile(f)
+			text, err := ceremony.ReadShareFile(f)
 			if err != nil {
 				return nil, "", err
 			}
