@@ -41,6 +41,15 @@ func addQuorumFlags(fs *flag.FlagSet) *quorumFlags {
 
 // check validates --root, --shares, --identity and --custodian-pin-file before anything is
 // opened: every share file exists.
+// checkWithOpsPIN is check for the operations whose record or keys need the operations
+// token, so the operator PIN file is required too.
+func (f *quorumFlags) checkWithOpsPIN(fs *flag.FlagSet) error {
+	if err := f.check(fs); err != nil {
+		return err
+	}
+	return command.RequireFile("ops-pin-file", f.opsPIN.path)
+}
+
 func (f *quorumFlags) check(fs *flag.FlagSet) error {
 	if err := command.Require(fs, "root", "shares"); err != nil {
 		return err
@@ -368,10 +377,7 @@ its record signer is refused, naming this run.`,
 		Setup: func(fs *flag.FlagSet) command.Func {
 			qf := addQuorumFlags(fs)
 			return func(ctx context.Context, s command.Streams, args []string) error {
-				if err := qf.check(fs); err != nil {
-					return err
-				}
-				if err := command.RequireFile("ops-pin-file", qf.opsPIN.path); err != nil {
+				if err := qf.checkWithOpsPIN(fs); err != nil {
 					return err
 				}
 				return qf.run(ctx, s, func(env run.Env, q *quorum.Collector, pin []byte) (string, error) {
@@ -407,10 +413,7 @@ destroys its key. Later records are signed by the new one, starting with this op
 		Setup: func(fs *flag.FlagSet) command.Func {
 			qf := addQuorumFlags(fs)
 			return func(ctx context.Context, s command.Streams, args []string) error {
-				if err := qf.check(fs); err != nil {
-					return err
-				}
-				if err := command.RequireFile("ops-pin-file", qf.opsPIN.path); err != nil {
+				if err := qf.checkWithOpsPIN(fs); err != nil {
 					return err
 				}
 				return qf.run(ctx, s, func(env run.Env, q *quorum.Collector, pin []byte) (string, error) {
