@@ -158,11 +158,22 @@ func Preview(ctx context.Context, env run.Env, m *Manifest) error {
 
 func previewRows(ctx context.Context, env run.Env, m *Manifest) (ManifestError, error) {
 	var bad ManifestError
+	checked := map[string]error{} // issuing CA id → why it may not sign the CRL or the record
 	for _, r := range m.Rows {
-		if _, err := env.Registry.Device(ctx, r.Serial); errors.Is(err, registry.ErrNotFound) {
+		dev, err := env.Registry.Device(ctx, r.Serial)
+		if errors.Is(err, registry.ErrNotFound) {
 			bad = append(bad, RowError{Line: r.Line, Problem: fmt.Sprintf("device %s is not registered in this workspace", r.Serial)})
+			continue
 		} else if err != nil {
 			return nil, err
+		}
+		why, ok := checked[dev.IssuerID]
+		if !ok {
+			why = checkSigners(ctx, env, dev.IssuerID)
+			checked[dev.IssuerID] = why
+		}
+		if why != nil {
+			bad = append(bad, RowError{Line: r.Line, Problem: fmt.Sprintf("device %s: %v", r.Serial, why)})
 		}
 	}
 	if slices.ContainsFunc(m.Rows, func(r Row) bool { return r.Method == Reinit }) {
@@ -218,7 +229,7 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 			return err
 		}
 		if _, ok := issuers[dev.IssuerID]; !ok {
-			iss, err := run.OpenIssuer(ctx, env.Registry, mods.Ops, dev.IssuerID, req.OpsPIN)
+			iss, err := run.OpenIssuer(ctx, env.Registry, mods.Ops, dev.IssuerID, req.OpsPIN, run.SignCRLs)
 			if err != nil {
 				return err
 			}
@@ -271,12 +282,13 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 		if d.InvalidityDate, from = invalidity(row.Reason, row.CompromisedAt, d.At); from == FromTechnician {
 			given = append(given, CompromisedAt{Serial: row.Serial, At: d.InvalidityDate})
 		}
-		if dev, err := env.Registry.Device(ctx, row.Serial); err != nil {
+		if earlier, err := decommissionedBefore(ctx, env, row.Serial); err != nil {
 			return err
-		} else if dev.Status == registry.DeviceDecommissioned {
-			// Decommissioned by another run meanwhile (a device whose token a stop left
-			// unreadable, decommissioned on its own as physical): nothing to erase; the
-			// registry keeps it as already decommissioned.
+		} else if earlier != "" {
+			// Retired by an earlier run (before this one, or meanwhile: a device whose token a
+			// stop left unreadable, decommissioned on its own as physical): nothing to erase,
+			// nothing failed; the registry records it as already decommissioned.
+			d.Verification = earlier
 			batch = append(batch, d)
 			continue
 		}
@@ -310,7 +322,7 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 			}
 			d.Verification = verification
 		} else {
-			d.Verification = fmt.Sprintf("%s: nothing to erase; attested by %s", row.Method, req.Witness)
+			d.Verification = attestation(row.Method, req.Witness)
 		}
 		batch = append(batch, d)
 		if len(batch) >= batchSize || row.Method.reaches() {
@@ -583,4 +595,24 @@ func signedFleetRecord(ctx context.Context, env run.Env, runID string, m *Manife
 		return "", false
 	}
 	return signedRecord(ctx, env, runID, dev.IssuerID)
+}
+
+// decommissionedBefore says, for a device an earlier run decommissioned, which run and when
+// ("" for a device still active).
+func decommissionedBefore(ctx context.Context, env run.Env, serial string) (string, error) {
+	dev, err := env.Registry.Device(ctx, serial)
+	if err != nil || dev.Status != registry.DeviceDecommissioned {
+		return "", nil // an unknown device fails where it is looked for, naming it
+	}
+	h, err := env.Registry.DeviceHistory(ctx, serial)
+	if err != nil {
+		return "", fmt.Errorf("device %s: %w", serial, err)
+	}
+	runID := "unknown"
+	for _, r := range h.Results {
+		if r.Outcome == registry.OutcomeDecommissioned {
+			runID = r.RunID
+		}
+	}
+	return fmt.Sprintf("already decommissioned (run %s, %s): nothing done in this run", runID, dev.DecommissionedAt.UTC().Format(time.DateOnly)), nil
 }

@@ -153,6 +153,7 @@ type DataObject struct {
 	Label       string
 	Value       []byte
 	Private     bool
+	ReadOnly    bool // CKA_MODIFIABLE false: its value can never be changed, only the object destroyed
 }
 
 // KeySpec says what key pair GenerateKeyPair makes.
@@ -260,4 +261,16 @@ func (f TokenFlags) String() string {
 		return "none"
 	}
 	return strings.Join(s, ",")
+}
+
+// IdentityObject is an object of a key identity found on a token, with every way it was found.
+type IdentityObject struct {
+	Object
+	FoundBy []string // "key id", "certificate value", "public key", "id of a found object"
+}
+
+// IdentitySearch is one search for a key identity's objects, as a record lists it.
+type IdentitySearch struct {
+	Search string // what was looked for, in words
+	Found  int    // how many objects it found
 }

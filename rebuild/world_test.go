@@ -141,7 +141,7 @@ func (w *world) certificates(t *testing.T, serials ...string) string {
 		t.Fatal(err)
 	}
 	defer mod.Close()
-	iss, err := run.OpenIssuer(ctx, w.env.Registry, mod, w.issuer, []byte(opsPIN))
+	iss, err := run.OpenIssuer(ctx, w.env.Registry, mod, w.issuer, []byte(opsPIN), run.SignCertificates)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Signer is the record-signing key (on an HSM, through crypto.Signer) with its certificate
@@ -67,7 +68,17 @@ type Ceremony struct {
 	Commitments  []Commitment
 	Backups      []Field
 	Horizon      []string // NIST IR 8547 notices and who acknowledged them
-	Steps        []StepRow
+	// Statement is the quorum statement the root signed in this run, or the one the run
+	// checked, as fields; its text and signature are attached (Attachments) as signed.
+	Statement []Field
+	// SharesChecked are a check of shares' results, one line a share (never a share), then the
+	// reconstruction's.
+	SharesChecked []string
+	// Warnings are what the people must act on, said on screen and in the journal too (shares
+	// that rest together in one folder).
+	Warnings    []string
+	Steps       []StepRow
+	Attachments []Attachment // carried beside the journal
 	// Log is the run's place in the record log, with the root's attestation for a quorum
 	// operation; nil before the run is logged.
 	Log *LogProof
@@ -86,7 +97,36 @@ type DeviceRow struct {
 	Time         time.Time
 }
 
-// Destruction is a certificate of sanitization after NIST SP 800-88: one device, or a fleet.
+// Sanitization is what was done to one device's key store, after NIST SP 800-88 Rev. 2.
+type Sanitization struct {
+	Serial       string
+	Category     string // Purge or Clear; "not sanitized by Custos" for a device it did not reach
+	Technique    string
+	Copies       string  // whether a copy of the key can exist elsewhere, and why
+	KeyStore     []Field // manufacturer, model, serial, label
+	Destroyed    []ObjectRow
+	Searches     []SearchRow // made after the erasure
+	Verification string      // the verification's result
+	Attested     string      // for a device Custos did not reach: what was attested, by whom
+}
+
+// ObjectRow is one key store object destroyed.
+type ObjectRow struct {
+	Class      string
+	ID         string // CKA_ID in hex
+	Label      string
+	FoundBy    string // how it was found: key id, certificate value, public key
+	Attributes string // a private key's CKA_LOCAL, CKA_NEVER_EXTRACTABLE, CKA_ALWAYS_SENSITIVE, CKA_EXTRACTABLE before destruction
+}
+
+// SearchRow is one search for the device identity made after the erasure.
+type SearchRow struct {
+	Search string
+	Found  int
+}
+
+// Destruction is a certificate of sanitization after NIST SP 800-88 Rev. 2: one device, or a
+// fleet.
 type Destruction struct {
 	ID           string // the run id
 	Outcome      string
@@ -100,9 +140,25 @@ type Destruction struct {
 	Finished     time.Time
 	Devices      []DeviceRow
 	Steps        []StepRow
+	// Sanitized details each device's sanitization (a single device's record; a fleet's
+	// table row says it in brief, and the journal and results.csv in full).
+	Sanitized []Sanitization
 	// ResultsCSV is attached to a fleet record beside the journal.
 	ResultsCSV []byte
 	Log        *LogProof // the run's place in the record log
+}
+
+// maxDetail is the longest value a step row shows whole; a longer one (a signed note) is cut,
+// saying so: the whole value is in the attached journal.
+const maxDetail = 160
+
+// shortValue is v, or its start and a note that the rest is in the attached journal.
+func shortValue(v string) string {
+	if utf8.RuneCountInString(v) <= maxDetail {
+		return v
+	}
+	r := []rune(v)
+	return fmt.Sprintf("%s… (%d characters; whole in the attached journal)", string(r[:maxDetail]), len(r))
 }
 
 // StepsFromJournal lists every entry of a journal for a record, one row each, in order: time,
@@ -114,7 +170,7 @@ func StepsFromJournal(entries []Entry) []StepRow {
 	for _, e := range entries {
 		var parts []string
 		for _, f := range Flatten(e.Data) {
-			parts = append(parts, f.Name+": "+f.Value)
+			parts = append(parts, f.Name+": "+shortValue(f.Value))
 		}
 		actor := e.Actor
 		if e.Role != "" {

@@ -20,7 +20,7 @@ import (
 //
 // What a dump leaves out, because no journal can give it:
 //   - the row numbers (issuers.num, role_certs.num, devices.num, certificates.num,
-//     device_keys.num, record_log_checkpoints.id): SQLite's rowids, handed out in the order rows
+//     device_keys.num, record_log_checkpoints.id, root_holders.num, backup_blobs.num): SQLite's rowids, handed out in the order rows
 //     are inserted. A rebuild inserts in the journals' order, so they come out the same, but
 //     they are no fact of the PKI: rows that refer to them are compared by what they point to.
 //   - schema_version, whose applied_at is when this database file's schema was made.
@@ -35,13 +35,21 @@ var canonicalQueries = map[string]string{
 	"decommission_runs": `SELECT run_id, manifest_path, manifest_sha256, technician, witness FROM %[1]s.decommission_runs`,
 	"issuers": `SELECT i.id, i.kind, i.common_name, i.serial, i.cert_der, i.cert_sha256, p.id AS parent, i.ceremony_id,
 		i.token_label, i.key_id, i.key_algorithm, i.status, i.created_at, i.destroyed_at, i.last_crl_number,
-		i.crl_base_url, i.crl_shards
+		i.crl_base_url, i.crl_shards, i.state, i.state_at, i.state_reason, i.state_run_id
 		FROM %[1]s.issuers i LEFT JOIN %[1]s.issuers p ON p.num = i.parent_num`,
 	"role_certs": `SELECT c.role, i.id AS issuer, c.ceremony_id, c.common_name, c.serial, c.cert_der, c.cert_sha256, c.token_label,
-		c.key_id, c.key_algorithm, c.status, c.created_at, c.destroyed_at FROM %[1]s.role_certs c JOIN %[1]s.issuers i ON i.num = c.issuer_num`,
+		c.key_id, c.key_algorithm, c.status, c.created_at, c.destroyed_at, c.state, c.state_at, c.state_reason, c.state_run_id
+		FROM %[1]s.role_certs c JOIN %[1]s.issuers i ON i.num = c.issuer_num`,
 	"quorums": `SELECT ceremony_id, module_path, ops_token, plan, plan_sha256, threshold, epoch, secret_digest, backup_path,
 		backup_sha256, status, created_at, updated_at, destroyed_at FROM %[1]s.quorums`,
-	"quorum_shares": `SELECT ceremony_id, number, position, custodian, commitment FROM %[1]s.quorum_shares`,
+	"quorum_shares":     `SELECT ceremony_id, number, position, custodian, commitment, destination FROM %[1]s.quorum_shares`,
+	"quorum_statements": `SELECT ceremony_id, seq, statement, signature, run_id, created_at FROM %[1]s.quorum_statements`,
+	"root_holders": `SELECT i.id AS root, h.token_label, h.token_serial, h.token_model, h.key_id, h.origin, h.origin_run_id,
+		h.pin_epoch, h.state, h.state_at, h.state_run_id, h.state_note FROM %[1]s.root_holders h JOIN %[1]s.issuers i ON i.num = h.issuer_num`,
+	"backup_blobs": `SELECT ceremony_id, epoch, sha256, path, run_id, created_at, destroyed_at, destroyed_run_id FROM %[1]s.backup_blobs`,
+	"backup_copies": `SELECT c.ceremony_id, c.copy, b.epoch AS blob_epoch, c.location, c.media, c.made_by, c.made_at, c.run_id,
+		c.retired_at, c.retired_by, c.retired_witness, c.retired_run_id
+		FROM %[1]s.backup_copies c JOIN %[1]s.backup_blobs b ON b.num = c.blob_num`,
 	"crls": `SELECT i.id AS issuer, c.number, c.this_update, c.next_update, c.entries, c.sha256, c.path, c.recorded_at
 		FROM %[1]s.crls c JOIN %[1]s.issuers i ON i.num = c.issuer_num`,
 	"devices": `SELECT d.serial, d.model, d.owner, d.site, i.id AS issuer, d.status, d.registered_at, d.decommissioned_at
@@ -77,6 +85,9 @@ var referenceColumns = map[string][]string{
 	"revocations":            {"issuer_num"},
 	"decommission_results":   {"device_num", "issuer_num"},
 	"record_log_checkpoints": {"id"},
+	"root_holders":           {"num", "issuer_num"},
+	"backup_blobs":           {"num"},
+	"backup_copies":          {"blob_num"},
 }
 
 // notCompared are the tables a comparison leaves out, each with why.

@@ -90,6 +90,11 @@ func init() {
 		func() Fact { return new(DevicesDecommissioned) }, func() Fact { return new(DecommissionFailed) },
 		func() Fact { return new(RunCRLRecorded) }, func() Fact { return new(LogAppended) },
 		func() Fact { return new(LogCheckpointAdded) }, func() Fact { return new(Uncommitted) },
+		func() Fact { return new(QuorumModuleSet) }, func() Fact { return new(RootKeyMoved) },
+		func() Fact { return new(RootHolderAdded) }, func() Fact { return new(RootRestored) },
+		func() Fact { return new(RootHolderDestroyed) }, func() Fact { return new(BackupBlobDestroyed) },
+		func() Fact { return new(BackupCopyAdded) }, func() Fact { return new(BackupCopyRetired) },
+		func() Fact { return new(IssuerStateSet) }, func() Fact { return new(RoleCertStateSet) },
 	} {
 		factKinds[f().FactKind()] = f
 	}
@@ -216,15 +221,16 @@ func (f *RoleCertDestroyed) apply(ctx context.Context, r *Registry) error {
 
 // factShare is a QuorumShare as facts carry it.
 type factShare struct {
-	Number     int      `json:"number"`
-	Custodian  string   `json:"custodian"`
-	Commitment hexBytes `json:"commitment"`
+	Number      int      `json:"number"`
+	Custodian   string   `json:"custodian"`
+	Commitment  hexBytes `json:"commitment"`
+	Destination string   `json:"destination,omitempty"`
 }
 
 func sharesOf(s []QuorumShare) []factShare {
 	out := make([]factShare, len(s))
 	for i, x := range s {
-		out[i] = factShare{Number: x.Number, Custodian: x.Custodian, Commitment: x.Commitment}
+		out[i] = factShare{Number: x.Number, Custodian: x.Custodian, Commitment: x.Commitment, Destination: x.Destination}
 	}
 	return out
 }
@@ -232,30 +238,31 @@ func sharesOf(s []QuorumShare) []factShare {
 func quorumShares(s []factShare) []QuorumShare {
 	out := make([]QuorumShare, len(s))
 	for i, x := range s {
-		out[i] = QuorumShare{Number: x.Number, Custodian: x.Custodian, Commitment: x.Commitment}
+		out[i] = QuorumShare{Number: x.Number, Custodian: x.Custodian, Commitment: x.Commitment, Destination: x.Destination}
 	}
 	return out
 }
 
 // QuorumAdded is AddQuorum: a root ceremony's quorum, with the plan's text in full.
 type QuorumAdded struct {
-	Ceremony        string      `json:"ceremony"`
-	Module          string      `json:"module"`
-	OperationsToken string      `json:"operations_token"`
-	Plan            string      `json:"plan"`
-	Threshold       int         `json:"threshold"`
-	Shares          []factShare `json:"shares"`
-	SecretDigest    hexBytes    `json:"secret_digest"`
-	BackupPath      string      `json:"backup_path,omitempty"`
-	BackupSHA256    hexBytes    `json:"backup_sha256,omitempty"`
-	CreatedAt       time.Time   `json:"created_at"`
+	Ceremony        string        `json:"ceremony"`
+	Module          string        `json:"module"`
+	OperationsToken string        `json:"operations_token"`
+	Plan            string        `json:"plan"`
+	Threshold       int           `json:"threshold"`
+	Shares          []factShare   `json:"shares"`
+	SecretDigest    hexBytes      `json:"secret_digest"`
+	BackupPath      string        `json:"backup_path,omitempty"`
+	BackupSHA256    hexBytes      `json:"backup_sha256,omitempty"`
+	CreatedAt       time.Time     `json:"created_at"`
+	Statement       factStatement `json:"statement"`
 }
 
 func (*QuorumAdded) FactKind() string { return "add-quorum" }
 func (f *QuorumAdded) apply(ctx context.Context, r *Registry) error {
 	_, err := r.AddQuorum(ctx, Quorum{CeremonyID: f.Ceremony, ModulePath: f.Module, OperationsToken: f.OperationsToken,
 		Plan: []byte(f.Plan), Threshold: f.Threshold, Shares: quorumShares(f.Shares), SecretDigest: f.SecretDigest,
-		BackupPath: f.BackupPath, BackupSHA256: f.BackupSHA256, CreatedAt: f.CreatedAt})
+		BackupPath: f.BackupPath, BackupSHA256: f.BackupSHA256, CreatedAt: f.CreatedAt, Statement: f.Statement.statement()})
 	return err
 }
 
@@ -269,24 +276,241 @@ type QuorumReshared struct {
 	BackupPath   string      `json:"backup_path,omitempty"`
 	BackupSHA256 hexBytes    `json:"backup_sha256,omitempty"`
 	At           time.Time   `json:"at"`
+	// Rotated are the holders given the new epoch's PINs, Lost those recorded lost.
+	Rotated   []string      `json:"rotated,omitempty"`
+	Lost      []factLost    `json:"lost,omitempty"`
+	Run       string        `json:"run,omitempty"`
+	Statement factStatement `json:"statement"`
 }
 
 func (*QuorumReshared) FactKind() string { return "reshare" }
 func (f *QuorumReshared) apply(ctx context.Context, r *Registry) error {
+	lost := make([]LostHolder, len(f.Lost))
+	for i, l := range f.Lost {
+		lost[i] = LostHolder{Token: l.Token, Note: l.Note}
+	}
 	_, err := r.Reshare(ctx, f.Ceremony, f.FromEpoch, QuorumUpdate{Threshold: f.Threshold, Shares: quorumShares(f.Shares),
-		SecretDigest: f.SecretDigest, BackupPath: f.BackupPath, BackupSHA256: f.BackupSHA256, At: f.At})
+		SecretDigest: f.SecretDigest, BackupPath: f.BackupPath, BackupSHA256: f.BackupSHA256, At: f.At,
+		Rotated: f.Rotated, Lost: lost, RunID: f.Run, Statement: f.Statement.statement()})
 	return err
+}
+
+// factLost is a LostHolder as facts carry it.
+type factLost struct {
+	Token string `json:"token"`
+	Note  string `json:"note"`
+}
+
+func lostOf(l []LostHolder) []factLost {
+	out := make([]factLost, len(l))
+	for i, x := range l {
+		out[i] = factLost{Token: x.Token, Note: x.Note}
+	}
+	return out
+}
+
+// factStatement is a quorum statement as facts carry it: the canonical text and the root's
+// signature exactly as signed, so a rebuilt registry holds the same evidence.
+type factStatement struct {
+	Seq       int       `json:"seq"`
+	Text      string    `json:"text"`
+	Signature hexBytes  `json:"signature"`
+	Run       string    `json:"run"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func statementOf(s Statement) factStatement {
+	return factStatement{Seq: s.Seq, Text: string(s.Text), Signature: s.Signature, Run: s.RunID, CreatedAt: s.CreatedAt}
+}
+
+func (s factStatement) statement() Statement {
+	return Statement{Seq: s.Seq, Text: []byte(s.Text), Signature: s.Signature, RunID: s.Run, CreatedAt: s.CreatedAt}
+}
+
+// QuorumModuleSet is SetQuorumModule: the quorum's module, and the root's statement naming it.
+type QuorumModuleSet struct {
+	Ceremony  string        `json:"ceremony"`
+	Module    string        `json:"module"`
+	Statement factStatement `json:"statement"`
+}
+
+func (*QuorumModuleSet) FactKind() string { return "set-quorum-module" }
+func (f *QuorumModuleSet) apply(ctx context.Context, r *Registry) error {
+	_, err := r.SetQuorumModule(ctx, f.Ceremony, f.Module, f.Statement.statement())
+	return err
+}
+
+// RootKeyMoved is MoveRootKey.
+type RootKeyMoved struct {
+	Ceremony  string        `json:"ceremony"`
+	To        factKey       `json:"to"`
+	Statement factStatement `json:"statement"`
+}
+
+func (*RootKeyMoved) FactKind() string { return "move-root-key" }
+func (f *RootKeyMoved) apply(ctx context.Context, r *Registry) error {
+	return r.MoveRootKey(ctx, f.Ceremony, f.To.location(), f.Statement.statement())
+}
+
+// factHolder is a RootHolder being added, as facts carry it.
+type factHolder struct {
+	Token     string   `json:"token"`
+	Serial    string   `json:"serial,omitempty"`
+	Model     string   `json:"model,omitempty"`
+	KeyID     hexBytes `json:"key_id"`
+	Origin    string   `json:"origin"`
+	OriginRun string   `json:"origin_run,omitempty"`
+	PINEpoch  int      `json:"pin_epoch"`
+}
+
+func holderOf(h RootHolder) factHolder {
+	return factHolder{Token: h.Token, Serial: h.Serial, Model: h.Model, KeyID: h.KeyID, Origin: h.Origin, OriginRun: h.OriginRun, PINEpoch: h.PINEpoch}
+}
+
+func (h factHolder) holder() RootHolder {
+	return RootHolder{Token: h.Token, Serial: h.Serial, Model: h.Model, KeyID: h.KeyID, Origin: h.Origin, OriginRun: h.OriginRun, PINEpoch: h.PINEpoch}
+}
+
+// RootHolderAdded is AddRootHolder: a token that holds the root's key.
+type RootHolderAdded struct {
+	Root   string     `json:"root"`
+	Holder factHolder `json:"holder"`
+	At     time.Time  `json:"at"`
+}
+
+func (*RootHolderAdded) FactKind() string { return "add-root-holder" }
+func (f *RootHolderAdded) apply(ctx context.Context, r *Registry) error {
+	return r.AddRootHolder(ctx, f.Root, f.Holder.holder(), f.At)
+}
+
+// RootRestored is RestoreRoot: the new holder, the root's key moved to it, and the root's
+// statement naming it.
+type RootRestored struct {
+	Root      string        `json:"root"`
+	Holder    factHolder    `json:"holder"`
+	At        time.Time     `json:"at"`
+	Statement factStatement `json:"statement"`
+}
+
+func (*RootRestored) FactKind() string { return "restore-root" }
+func (f *RootRestored) apply(ctx context.Context, r *Registry) error {
+	return r.RestoreRoot(ctx, f.Root, f.Holder.holder(), f.At, f.Statement.statement())
+}
+
+// RootHolderDestroyed is DestroyRootHolder.
+type RootHolderDestroyed struct {
+	Root  string    `json:"root"`
+	Token string    `json:"token"`
+	At    time.Time `json:"at"`
+	Run   string    `json:"run,omitempty"`
+}
+
+func (*RootHolderDestroyed) FactKind() string { return "destroy-root-holder" }
+func (f *RootHolderDestroyed) apply(ctx context.Context, r *Registry) error {
+	return r.DestroyRootHolder(ctx, f.Root, f.Token, f.At, f.Run)
+}
+
+// BackupBlobDestroyed is DestroyBackupBlob.
+type BackupBlobDestroyed struct {
+	Root  string    `json:"root"`
+	Epoch int       `json:"epoch"`
+	At    time.Time `json:"at"`
+	Run   string    `json:"run,omitempty"`
+}
+
+func (*BackupBlobDestroyed) FactKind() string { return "destroy-backup-blob" }
+func (f *BackupBlobDestroyed) apply(ctx context.Context, r *Registry) error {
+	return r.DestroyBackupBlob(ctx, f.Root, f.Epoch, f.At, f.Run)
+}
+
+// BackupCopyAdded is AddBackupCopy: copy number Copy of the root's blob of Epoch.
+type BackupCopyAdded struct {
+	Root     string    `json:"root"`
+	Copy     int       `json:"copy"`
+	Epoch    int       `json:"epoch"`
+	Location string    `json:"location"`
+	Media    string    `json:"media,omitempty"`
+	MadeBy   string    `json:"made_by"`
+	MadeAt   time.Time `json:"made_at"`
+	Run      string    `json:"run"`
+}
+
+func (*BackupCopyAdded) FactKind() string { return "add-backup-copy" }
+func (f *BackupCopyAdded) apply(ctx context.Context, r *Registry) error {
+	c, err := r.AddBackupCopy(ctx, BackupCopy{RootID: f.Root, Epoch: f.Epoch, Location: f.Location, Media: f.Media,
+		MadeBy: f.MadeBy, MadeAt: f.MadeAt, RunID: f.Run})
+	if err == nil && c.Copy != f.Copy {
+		err = fmt.Errorf("%w: backup copy %d of root %q was numbered %d by the replay (a journal is missing, or its facts are out of order)",
+			ErrConflict, f.Copy, f.Root, c.Copy)
+	}
+	return err
+}
+
+// BackupCopyRetired is RetireBackupCopy.
+type BackupCopyRetired struct {
+	Root    string    `json:"root"`
+	Copy    int       `json:"copy"`
+	By      string    `json:"by"`
+	Witness string    `json:"witness"`
+	At      time.Time `json:"at"`
+	Run     string    `json:"run"`
+}
+
+func (*BackupCopyRetired) FactKind() string { return "retire-backup-copy" }
+func (f *BackupCopyRetired) apply(ctx context.Context, r *Registry) error {
+	_, err := r.RetireBackupCopy(ctx, f.Root, f.Copy, f.By, f.Witness, f.At, f.Run)
+	return err
+}
+
+// factStanding is a Standing as facts carry it.
+type factStanding struct {
+	State  State      `json:"state"`
+	At     time.Time  `json:"at"`
+	Reason pki.Reason `json:"reason,omitempty"`
+	Run    string     `json:"run,omitempty"`
+}
+
+func standingOf(s Standing) factStanding {
+	return factStanding{State: s.State, At: s.At, Reason: s.Reason, Run: s.RunID}
+}
+
+func (s factStanding) standing() Standing {
+	return Standing{State: s.State, At: s.At, Reason: s.Reason, RunID: s.Run}
+}
+
+// IssuerStateSet is SetIssuerState.
+type IssuerStateSet struct {
+	ID string       `json:"id"`
+	To factStanding `json:"to"`
+}
+
+func (*IssuerStateSet) FactKind() string { return "set-issuer-state" }
+func (f *IssuerStateSet) apply(ctx context.Context, r *Registry) error {
+	return r.SetIssuerState(ctx, f.ID, f.To.standing())
+}
+
+// RoleCertStateSet is SetRoleCertState.
+type RoleCertStateSet struct {
+	Issuer string       `json:"issuer"`
+	Serial hexBytes     `json:"serial"`
+	To     factStanding `json:"to"`
+}
+
+func (*RoleCertStateSet) FactKind() string { return "set-role-cert-state" }
+func (f *RoleCertStateSet) apply(ctx context.Context, r *Registry) error {
+	return r.SetRoleCertState(ctx, f.Issuer, SerialNumber(f.Serial), f.To.standing())
 }
 
 // RootDestroyed is DestroyRoot.
 type RootDestroyed struct {
 	Ceremony string    `json:"ceremony"`
 	At       time.Time `json:"at"`
+	Run      string    `json:"run,omitempty"`
 }
 
 func (*RootDestroyed) FactKind() string { return "destroy-root" }
 func (f *RootDestroyed) apply(ctx context.Context, r *Registry) error {
-	return r.DestroyRoot(ctx, f.Ceremony, f.At)
+	return r.DestroyRoot(ctx, f.Ceremony, f.At, f.Run)
 }
 
 // SettingSet is SetSetting.
@@ -443,12 +667,14 @@ type Revoked struct {
 	RevokedAt      time.Time  `json:"revoked_at"`
 	Reason         pki.Reason `json:"reason"`
 	InvalidityDate time.Time  `json:"invalidity_date,omitzero"`
+	// Run is the run that revoked it: the state's run of a revoked CA or role certificate.
+	Run string `json:"run,omitempty"`
 }
 
 func (*Revoked) FactKind() string { return "revoke" }
 func (f *Revoked) apply(ctx context.Context, r *Registry) error {
 	_, _, err := r.Revoke(ctx, Revocation{IssuerID: f.Issuer, Serial: SerialNumber(f.Serial), RevokedAt: f.RevokedAt,
-		Reason: f.Reason, InvalidityDate: f.InvalidityDate})
+		Reason: f.Reason, InvalidityDate: f.InvalidityDate, RunID: f.Run})
 	return err
 }
 

@@ -20,6 +20,9 @@ type Revocation struct {
 	RevokedAt      time.Time  // revocationDate on the CRL
 	Reason         pki.Reason // reasonCode on the CRL
 	InvalidityDate time.Time  // when the key is known or suspected to have been compromised; zero if none
+	// RunID is the run that revoked it, kept as the state's run of a revoked CA or role
+	// certificate (not stored with the revocation itself).
+	RunID string
 }
 
 func (rv Revocation) check() error {
@@ -52,7 +55,7 @@ func (r *Registry) Revoke(ctx context.Context, rv Revocation) (stored Revocation
 		return Revocation{}, false, fmt.Errorf("revoke serial %s of issuer %q: %w", rv.Serial, rv.IssuerID, err)
 	}
 	fact := &Revoked{Issuer: rv.IssuerID, Serial: hexBytes(rv.Serial), RevokedAt: rv.RevokedAt, Reason: rv.Reason,
-		InvalidityDate: rv.InvalidityDate}
+		InvalidityDate: rv.InvalidityDate, Run: rv.RunID}
 	err = r.write(ctx, fact, func(tx *sql.Tx) error {
 		num, err := issuerNum(ctx, tx, rv.IssuerID)
 		if err != nil {
@@ -76,7 +79,7 @@ func (r *Registry) Revoke(ctx context.Context, rv Revocation) (stored Revocation
 		}
 		if n, _ := res.RowsAffected(); n == 1 {
 			stored = rv
-			return nil
+			return revokeStanding(ctx, tx, num, rv)
 		}
 		already = true
 		stored, err = revocation(ctx, tx, num, rv.IssuerID, rv.Serial)
