@@ -16,6 +16,7 @@ import (
 
 	"github.com/custos-pki/custos/ceremony"
 	"github.com/custos-pki/custos/decommission"
+	"github.com/custos-pki/custos/internal/testhsm"
 	"github.com/custos-pki/custos/pki"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
@@ -53,12 +54,29 @@ func TestRebuildEqualsLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Its CRL set, in its shards, before it is revoked.
+	set, err := decommission.PublishCRL(ctx, w.env, ica2.IssuerID, []byte(opsPIN), run.CRLRequest{NextUpdate: 7 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.Shards != 4 {
+		t.Fatalf("the CRL set of %s has %d shards, want 4", ica2.IssuerID, set.Shards)
+	}
 	if _, err := ceremony.RootCRL(ctx, w.env, w.quorum(t, 1, 3), ceremony.RootCRLRequest{Revoke: pki.SerialHex(ica2.Certificate.SerialNumber),
 		Reason: pki.ReasonSuperseded, OpsPIN: []byte(opsPIN)}); err != nil {
 		t.Fatal(err)
 	}
 	noRecord, err := ceremony.RootCRL(ctx, w.env, w.quorum(t, 1, 2), ceremony.RootCRLRequest{})
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Two custodians check their shares; a copy of the backup goes out on removable media.
+	if _, err := ceremony.CheckShares(ctx, w.env, "acme-root", []ceremony.ShareInput{{Source: "cara.share", Text: []byte(w.people.shares[1])},
+		{Source: "zoe.share", Text: []byte(w.people.shares[3])}}, []byte(opsPIN)); err != nil {
+		t.Fatal(err)
+	}
+	media := t.TempDir()
+	if _, err := ceremony.CopyBackup(ctx, w.env, ceremony.BackupCopyRequest{Root: "acme-root", To: media, By: "Ada Admin", Media: "USB-1"}); err != nil {
 		t.Fatal(err)
 	}
 	// Devices: five provisioned on tokens, four imported from their certificates.
@@ -111,6 +129,17 @@ func TestRebuildEqualsLive(t *testing.T) {
 	if _, err := decommission.PublishCRL(ctx, w.env, w.issuer, []byte(opsPIN), run.CRLRequest{NextUpdate: 7 * 24 * time.Hour}); err != nil {
 		t.Fatal(err)
 	}
+	// The first issuing CA is retired (it signs CRLs only, and does); the record signer is
+	// replaced (the old one revoked, its key destroyed, a root CRL).
+	if _, err := ceremony.RetireCA(ctx, w.env, w.quorum(t, 1, 3), ceremony.RetireCARequest{Issuer: w.issuer, OpsPIN: []byte(opsPIN)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := decommission.PublishCRL(ctx, w.env, w.issuer, []byte(opsPIN), run.CRLRequest{NextUpdate: 7 * 24 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ceremony.NewRecordSigner(ctx, w.env, w.quorum(t, 2, 3), ceremony.RecordSignerRequest{OpsPIN: []byte(opsPIN)}); err != nil {
+		t.Fatal(err)
+	}
 	// The quorum's life: a reshare, a restore into a new token, an issuing CA from the restored
 	// root, and the end of the root.
 	p2 := &people{shares: map[int]string{}}
@@ -120,6 +149,10 @@ func TestRebuildEqualsLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.people = p2
+	// The copy of the superseded backup is destroyed, witnessed.
+	if _, err := ceremony.RetireBackup(ctx, w.env, ceremony.BackupRetireRequest{Root: "acme-root", Copy: 1, By: "Ada Admin", Witness: "Wes Witness"}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := ceremony.Restore(ctx, w.env, w.quorum(t, 1, 3), ceremony.RestoreRequest{Backup: rs.BackupPath, Token: "acme-root-b", OpsPIN: []byte(opsPIN)}); err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +167,20 @@ func TestRebuildEqualsLive(t *testing.T) {
 		t.Fatalf("stopped runs %+v, %v", stopped, err)
 	}
 	if _, err := handlers.Resume(ctx, w.env, stopped[0].ID, run.PINs{Ops: []byte(opsPIN)}); err != nil {
+		t.Fatal(err)
+	}
+	// A reshare that records the ceremony's token lost (the restored one holds the root), a
+	// copy of the new backup left outstanding, and a driver update the quorum accepts.
+	p3 := &people{shares: map[int]string{}}
+	if _, err := ceremony.Reshare(ctx, w.env, w.quorum(t, 1, 2), ceremony.ReshareRequest{Custodians: []string{"Ann Ames", "Bo Berg", "Cy Cole"},
+		Threshold: 2, LostTokens: []string{"acme-root"}, LostReason: "left in a taxi", OpsPIN: []byte(opsPIN)}, p3); err != nil {
+		t.Fatal(err)
+	}
+	w.people = p3
+	if _, err := ceremony.CopyBackup(ctx, w.env, ceremony.BackupCopyRequest{Root: "acme-root", To: t.TempDir(), By: "Ada Admin"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ceremony.SetModule(ctx, w.env, w.quorum(t, 2, 3), ceremony.SetModuleRequest{Module: testhsm.CopyModule(t), OpsPIN: []byte(opsPIN)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ceremony.Destroy(ctx, w.env, w.quorum(t, 1, 2), []byte(opsPIN)); err != nil {
