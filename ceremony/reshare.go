@@ -74,7 +74,13 @@ func Reshare(ctx context.Context, env run.Env, q *quorum.Collector, req ReshareR
 	if err := check.Validate(); err != nil {
 		var pe *PlanError
 		if errors.As(err, &pe) && (strings.HasPrefix(pe.Key, "custodians") || pe.Key == "threshold") {
-			field := map[bool]string{true: "Threshold", false: "Custodians"}[pe.Key == "threshold"]
+			field := "Custodians"
+			switch {
+			case pe.Key == "threshold":
+				field = "Threshold"
+			case strings.HasSuffix(pe.Key, ".deliver"):
+				field = "Destinations"
+			}
 			return nil, fmt.Errorf("reshare: %w", run.NewFieldError(field, "%s", pe.Problem))
 		}
 		return nil, fmt.Errorf("reshare: %w", err)

@@ -451,7 +451,9 @@ func TestHoldersAreTheStatements(t *testing.T) {
 	if got := statementHolderNames(v.Statement); got != `"`+f.plan.ID+`", "acme-root-b"` || v.Statement.Version != 2 {
 		t.Fatalf("statement %d (version %d) names the holders %s", v.Seq, v.Statement.Version, got)
 	}
-	backupRows := func() { editRegistry(t, f, `UPDATE root_holders SET state = 'holding' WHERE token_label = 'acme-root-b'`) }
+	backupRows := func() {
+		editRegistry(t, f, `UPDATE root_holders SET state = 'holding' WHERE token_label = 'acme-root-b'`)
+	}
 	for _, tt := range []struct {
 		name, edit, undo, want string
 	}{
