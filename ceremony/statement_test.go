@@ -369,10 +369,10 @@ func TestAnotherTokenWithTheRootsLabel(t *testing.T) {
 	}
 }
 
-// After a restore the statement names the restored token. With it missing, the root opens on
-// the ceremony's token, which the registry still has holding it; a token that took that label
-// but has another serial than the registry recorded is refused before any share is combined.
-func TestStatementNamesTheRestoredToken(t *testing.T) {
+// restoredRoot is a root made by a ceremony and restored into a second token, acme-root-b,
+// with three of its shares to open it.
+func restoredRoot(t *testing.T) (*fixture, func() *quorum.Collector) {
+	t.Helper()
 	ctx := context.Background()
 	f := newFixture(t, strings.NewReplacer("ecdsa-p384", "ecdsa-p256").Replace(goodPlan))
 	p := &people{}
@@ -384,6 +384,16 @@ func TestStatementNamesTheRestoredToken(t *testing.T) {
 		Backup: f.env.Workspace.Path("backup", f.plan.ID+"-epoch1.wrapped")}); err != nil {
 		t.Fatal(err)
 	}
+	return f, three
+}
+
+// After a restore the statement names the restored token first, and the ceremony's token
+// beside it. With the restored one missing, the root opens on the ceremony's token; a token
+// that took that label but is not the one the statement names (another serial) is refused
+// before any share is combined.
+func TestStatementNamesTheRestoredToken(t *testing.T) {
+	ctx := context.Background()
+	f, three := restoredRoot(t)
 	v, err := VerifyQuorum(ctx, f.env.Registry, f.plan.ID)
 	if err != nil || v.Statement.RootToken.Label != "acme-root-b" || v.Seq != 2 {
 		t.Fatalf("the statement after the restore: %+v %v", v, err)
@@ -434,16 +444,7 @@ func TestStatementNamesTheRestoredToken(t *testing.T) {
 // without it.
 func TestHoldersAreTheStatements(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture(t, strings.NewReplacer("ecdsa-p384", "ecdsa-p256").Replace(goodPlan))
-	p := &people{}
-	if _, err := Root(ctx, f.env, f.plan, []byte("ops-pin-1234"), p); err != nil {
-		t.Fatal(err)
-	}
-	three := func() *quorum.Collector { return f.quorum(t, p.shares[1], p.shares[2], p.shares[3]) }
-	if _, err := Restore(ctx, f.env, three(), RestoreRequest{Token: "acme-root-b",
-		Backup: f.env.Workspace.Path("backup", f.plan.ID+"-epoch1.wrapped")}); err != nil {
-		t.Fatal(err)
-	}
+	f, three := restoredRoot(t)
 	v, err := VerifyQuorum(ctx, f.env.Registry, f.plan.ID)
 	if err != nil {
 		t.Fatal(err)
