@@ -17,9 +17,18 @@ import (
 // recordPending says why the stopped ceremony run rr cannot resume, or "" when it can: when
 // every step of its operation is done and nothing is open, all that is missing is its signed
 // record (the disk was full, or the run was killed while writing it), which resume writes
-// from the journal. Anything less needs the quorum secret, which died with the process.
+// from the journal. Anything less needs the quorum secret, which died with the process. A
+// step the operation makes only when asked (optionalSteps) may be missing. An operation whose
+// record names no quorum (check-shares), or is signed by a record signer the run retired
+// (destroy), is not resumed: its record cannot be written from the journal alone.
 func recordPending(rr registry.Run, entries []record.Entry) string {
 	cannot := "the quorum secret it reconstructed existed only in the stopped process; abort it to clean up, then start the operation again"
+	switch rr.Operation {
+	case "destroy":
+		return "its record is signed by the record signer the run retired, which nothing else may use; " + cannot
+	case "check-shares":
+		return "its record can only be written as the shares are checked; check them again"
+	}
 	if len(record.OpenSteps(entries)) > 0 {
 		return cannot
 	}
@@ -34,12 +43,16 @@ func recordPending(rr registry.Run, entries []record.Entry) string {
 		return cannot
 	}
 	for _, st := range steps {
-		if !done[st.ID] {
+		if !done[st.ID] && !optionalSteps[st.ID] {
 			return cannot
 		}
 	}
 	return ""
 }
+
+// optionalSteps are the steps an operation makes only when asked: a root CRL revokes an
+// issuing CA only when one is named.
+var optionalSteps = map[string]bool{stepCRLRevoke.ID: true}
 
 // resumeRecord writes the signed record of a ceremony run whose every step is done and whose
 // record could not be written, from its journal, with the record signer on the operations
