@@ -13,8 +13,8 @@ import (
 
 // TestReadOnlyWorkspace: records on write-protected media. A workspace made by a real
 // ceremony, an issuing CA, two devices (one decommissioned, one whose run stopped on a wrong
-// PIN) is made read-only; runs, device list, device show and verify (against the workspace's
-// root) then work and create or change nothing in it, and a command that writes is refused.
+// PIN) is made read-only; runs, device list, device show, backup list and verify (against the
+// workspace's root) then work and create or change nothing in it, and a command that writes is refused.
 func TestReadOnlyWorkspace(t *testing.T) {
 	readonlytest.Run(t, func(t *testing.T) string {
 		b := newCeremonyBench(t)
@@ -53,6 +53,10 @@ func TestReadOnlyWorkspace(t *testing.T) {
 		out = inWS(command.ExitOK, "device", "show", "SN-1")
 		if !strings.Contains(out, "status   decommissioned") || !strings.Contains(out, "destroyed") {
 			t.Errorf("device show:\n%s", out)
+		}
+		out = inWS(command.ExitOK, "backup", "list", "--root", "acme-root-2026")
+		if !strings.Contains(out, "current") {
+			t.Errorf("backup list:\n%s", out)
 		}
 		records, _ := filepath.Glob(filepath.Join(ws, "records", "*.pdf"))
 		if len(records) < 2 {
