@@ -86,7 +86,7 @@ type fact struct {
 // with the live registry. now names the new file. The returned Report says what it found;
 // the error is for a rebuild that could not be made at all.
 func Rebuild(ctx context.Context, ws *workspace.Workspace, now time.Time) (*Report, error) {
-	rep := &Report{Rebuilt: ws.Path("custos-rebuilt-" + now.UTC().Format("20060102T150405Z") + ".db")}
+	rep := &Report{Rebuilt: datedName(ws, "custos-rebuilt-", now)}
 	journals, err := readJournals(ws, rep)
 	if err != nil {
 		return nil, err
@@ -295,6 +295,20 @@ func replay(ctx context.Context, rep *Report, journals []*journal, completions m
 	return p.Close(ctx)
 }
 
+// datedName is the workspace's file prefix<time>.db, or prefix<time>-N.db for the first N from
+// 2 that is free when a rebuild of the same second took that name (a rebuild, then one with
+// --replace), so a rebuild never fails on the name it chose itself.
+func datedName(ws *workspace.Workspace, prefix string, now time.Time) string {
+	base := ws.Path(prefix + now.UTC().Format("20060102T150405Z"))
+	name := base + ".db"
+	for n := 2; ; n++ {
+		if _, err := os.Lstat(name); errors.Is(err, fs.ErrNotExist) {
+			return name
+		}
+		name = fmt.Sprintf("%s-%d.db", base, n)
+	}
+}
+
 // Replace puts the rebuilt registry of rep in place of the workspace's live one, which is
 // moved beside it as custos-replaced-<time>.db (with its write-ahead log and index, if any,
 // so SQLite never applies an old log to the new file). It refuses a rebuild with problems.
@@ -303,7 +317,7 @@ func Replace(ws *workspace.Workspace, rep *Report, now time.Time) error {
 		return fmt.Errorf("%w: %s", ErrIncomplete, strings.Join(rep.Problems, "; "))
 	}
 	live := ws.DBPath()
-	aside := ws.Path("custos-replaced-" + now.UTC().Format("20060102T150405Z") + ".db")
+	aside := datedName(ws, "custos-replaced-", now)
 	moved := false
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		err := os.Rename(live+suffix, aside+suffix)

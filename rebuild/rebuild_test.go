@@ -327,6 +327,23 @@ func TestRebuildNamesWhatItCannotAccountFor(t *testing.T) {
 	if _, err := os.Stat(rep.Replaced); err != nil {
 		t.Errorf("the old registry is not kept: %v", err)
 	}
+	// Two rebuilds in one second (a rebuild, then one with --replace, as a person types them)
+	// each take a name of their own.
+	at := time.Now()
+	ra, err := Rebuild(ctx, ws, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := Rebuild(ctx, ws, at)
+	if err != nil {
+		t.Fatalf("a second rebuild in the same second: %v", err)
+	}
+	if ra.Rebuilt == rb.Rebuilt || !strings.HasSuffix(rb.Rebuilt, "-2.db") {
+		t.Errorf("two rebuilds in one second made %s and %s", ra.Rebuilt, rb.Rebuilt)
+	}
+	if err := Replace(ws, rb, at); err != nil {
+		t.Fatalf("replace in the same second as the last: %v", err)
+	}
 }
 
 // TestFleetChildHelper is the child of TestRegistryDeletedDuringAFleet: it retires the fleet
