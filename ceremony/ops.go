@@ -136,8 +136,13 @@ func quorumRun(ctx context.Context, env run.Env, q *quorum.Collector, op string,
 		return rid, r.Fail(op+".record", record.System, fmt.Errorf("%s done, but its record could not be signed: %w", op, err))
 	}
 	defer signer.Close()
+	// The summary shows the quorum as the operation left it (a reshare's new custodians).
+	after, err := env.Registry.Quorum(ctx, u.q.CeremonyID)
+	if err != nil {
+		return rid, r.Fail(op+".record", record.System, fmt.Errorf("%s done, but its record could not be written: %w", op, err))
+	}
 	recordPath, err = writeRecord(ctx, r, &record.Ceremony{ID: rid, Kind: op, Root: u.q.CeremonyID, Outcome: "completed",
-		Threshold: u.q.Threshold, Custodians: len(u.q.Shares), Participants: quorumPeople(holders)}, signer.Signer)
+		Threshold: after.Threshold, Custodians: len(after.Shares), Participants: quorumPeople(holders)}, signer.Signer, u.key)
 	if err != nil {
 		return rid, r.Fail(op+".record", record.System, fmt.Errorf("%s done, but its record could not be written: %w", op, err))
 	}
@@ -428,6 +433,13 @@ func Destroy(ctx context.Context, env run.Env, q *quorum.Collector, opsPIN []byt
 	res := &DestroyResult{}
 	rid, err := quorumRun(ctx, env, q, "destroy", opsPIN, func(r *run.Run, u *unlocked) error {
 		res.Token = u.root.Key.TokenLabel
+		if len(opsPIN) > 0 {
+			// The root attests the run before its key is gone: the entry covers the journal up
+			// to the destruction, which the record's own signature then covers.
+			if err := attestBeforeDestruction(ctx, env, r, u, opsPIN); err != nil {
+				return err
+			}
+		}
 		return r.Step(stepDestroy, record.System, func() (any, error) {
 			var data RootDestroyed
 			n, names, err := eraseAll(ctx, u.sess)
@@ -459,6 +471,19 @@ func Destroy(ctx context.Context, env run.Env, q *quorum.Collector, opsPIN []byt
 		return nil, err
 	}
 	return res, nil
+}
+
+// attestBeforeDestruction enters the destroy run in the record log while the root key can
+// still sign: the record signer and the root sign the checkpoint, and the root attests the
+// run's entry.
+func attestBeforeDestruction(ctx context.Context, env run.Env, r *run.Run, u *unlocked, opsPIN []byte) error {
+	signer, err := run.OpenRecordSigner(ctx, env.Registry, u.mod, u.q.CeremonyID, u.cert, opsPIN)
+	if err != nil {
+		return fmt.Errorf("destroy: the record signer, to log the run before the root is gone: %w", err)
+	}
+	defer signer.Close()
+	_, err = r.EnterLog(ctx, run.LogSeal{Kind: "destroy", RootID: u.q.CeremonyID, Root: u.cert, RootKey: u.key}, signer.Signer)
+	return err
 }
 
 func eraseToken(ctx context.Context, mod *hsm.Module, label string, pin []byte) (int, []string, error) {

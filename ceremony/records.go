@@ -2,6 +2,7 @@ package ceremony
 
 import (
 	"context"
+	"crypto"
 	"fmt"
 	"strings"
 
@@ -9,14 +10,17 @@ import (
 	"github.com/custos-pki/custos/run"
 )
 
-// writeRecord renders the run's record from its journal and signs it. Nothing is journaled
-// after this: the record carries the journal as it stands.
-func writeRecord(ctx context.Context, r *run.Run, c *record.Ceremony, s record.Signer) (string, error) {
+// writeRecord enters the run in the record log, the root attesting it with its key (unlocked
+// by the quorum), and renders the run's record from its journal and signs it. Nothing is
+// journaled after this: the record carries the journal as it stands.
+func writeRecord(ctx context.Context, r *run.Run, c *record.Ceremony, s record.Signer, rootKey crypto.Signer) (string, error) {
 	if err := fillFromJournal(c, r.Journal.Entries()); err != nil {
 		return "", err
 	}
 	st := run.Step{ID: c.Kind + ".record", Title: "Write the signed record"}
-	return r.WriteRecord(st, func(path string, journal []byte) error {
+	seal := run.LogSeal{Kind: c.Kind, RootID: c.Root, Root: s.Chain[len(s.Chain)-1], RootKey: rootKey}
+	return r.WriteRecord(ctx, st, seal, s, func(path string, journal []byte, log *record.LogProof) error {
+		c.Log = log
 		return record.WriteCeremony(ctx, path, c, journal, s)
 	})
 }

@@ -1,6 +1,7 @@
 package ceremony
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -58,8 +59,8 @@ func Reshare(ctx context.Context, env run.Env, q *quorum.Collector, req ReshareR
 	res := &ReshareResult{Epoch: rq.Epoch + 1}
 	id := rq.CeremonyID
 	rid, err := quorumRun(ctx, env, q, "reshare", req.OpsPIN, func(r *run.Run, u *unlocked) error {
-		var newS []byte
-		defer func() { secret.Zero(newS) }()
+		var newS, relogin []byte
+		defer func() { secret.ZeroAll(newS, relogin) }()
 		var shares []quorum.Share
 		defer func() {
 			for i := range shares {
@@ -175,10 +176,21 @@ func Reshare(ctx context.Context, env run.Env, q *quorum.Collector, req ReshareR
 			if _, err := env.Registry.Reshare(ctx, id, u.q.Epoch, upd); err != nil {
 				return rollback(err)
 			}
-			// The session is logged out by ChangePIN and BackupKey; later users log in again.
+			// The session is logged out by ChangePIN and BackupKey; the root logs in again
+			// with its new PIN to attest the reshare's record.
+			relogin = bytes.Clone(newUser)
 			return data, nil
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		if len(req.OpsPIN) == 0 {
+			return nil // no record to attest
+		}
+		if err := u.sess.Login(ctx, hsm.User, relogin); err != nil {
+			return fmt.Errorf("reshare done: the new shares unlock the root; but the root token did not take its new user PIN, so the root cannot attest the record: %w", err)
+		}
+		return nil
 	})
 	res.RunID = rid
 	if err != nil {

@@ -176,7 +176,7 @@ func Root(ctx context.Context, env run.Env, plan *Plan, opsPIN []byte, people Pa
 		}
 	}
 	path, err := writeRecord(ctx, r.Run, r.ceremonyRecord(), record.Signer{Key: r.signerKey, Certificate: r.res.RecordSigner,
-		Chain: []*x509.Certificate{r.res.Root}})
+		Chain: []*x509.Certificate{r.res.Root}}, r.rootKey)
 	if err != nil {
 		return nil, r.Fail("root.record", record.System, fmt.Errorf("root ceremony done, but its record could not be written: %w", err))
 	}
@@ -609,7 +609,7 @@ func (r *rootRun) close(ctx context.Context) error {
 		r.made = nil // from here on the run's objects are the registry's
 		fp := r.res.Fingerprint()
 		return Closed{RootSHA256: fp.String(), RootWords: fp.Words(), Module: r.mod.Path(), OperationsToken: r.plan.OperationsToken,
-			Secrets: "quorum secret, PINs and KEK zeroed in memory; the session is logged out"}, nil
+			Secrets: "quorum secret, PINs and KEK zeroed in memory; the root token's session is logged out when the root has attested the ceremony's record"}, nil
 	})
 }
 

@@ -386,7 +386,13 @@ func writeDestruction(ctx context.Context, r *run.Run, d *record.Destruction, si
 	if entries := r.Journal.Entries(); len(entries) > 0 {
 		d.Started, d.Finished = entries[0].Time, entries[len(entries)-1].Time
 	}
-	return r.WriteRecord(stepRecord, func(path string, journal []byte) error {
+	kind := "decommission"
+	if len(d.Devices) > 1 || d.ResultsCSV != nil {
+		kind = "fleet"
+	}
+	seal := run.LogSeal{Kind: kind, RootID: signer.RootID, Root: signer.Chain[len(signer.Chain)-1]}
+	return r.WriteRecord(ctx, stepRecord, seal, signer.Signer, func(path string, journal []byte, log *record.LogProof) error {
+		d.Log = log
 		return record.WriteDestruction(ctx, path, d, journal, signer.Signer)
 	})
 }

@@ -300,7 +300,7 @@ func layoutModuleCheck(c *ModuleCheck, journal []byte) (*laidOut, error) {
 		return nil, err
 	}
 	return &laidOut{pdf: pages,
-		meta: docMeta{Title: title, Subject: "what a PKCS#11 module does on a spare token, before a ceremony", Kind: "module-check",
+		meta: docMeta{Title: title, Subject: "what a PKCS#11 module does on a spare token, before a ceremony", Kind: "hsm-check",
 			RunID: c.ID, JournalHash: hash, Created: created(c.Finished)},
 		files: files}, nil
 }
