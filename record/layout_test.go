@@ -158,6 +158,7 @@ func TestGroupHex(t *testing.T) {
 		{strings.Repeat("ab", 32), "abababab abababab abababab abababab abababab abababab abababab abababab"},
 		{"sha256: 0123456789abcdef01;", "sha256: 01234567 89abcdef 01;"},
 		{"key 0123456789ABCDEF, next", "key 01234567 89ABCDEF, next"},
+		{"searched for key id 0123456789abcdef0123: nothing", "searched for key id 01234567 89abcdef 0123: nothing"},
 		{"not-hex-0123456789abcdef0123", "not-hex-0123456789abcdef0123"},
 		{"a\n0123456789abcdef0123456789abcdef", "a\n01234567 89abcdef 01234567 89abcdef"},
 		{"李雷 0123456789abcdef", "李雷 01234567 89abcdef"},

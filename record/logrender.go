@@ -33,12 +33,13 @@ func (d *doc) logSection(p *LogProof) error {
 	d.heading("Inclusion proof")
 	if len(p.Proof) == 0 {
 		d.para("The log held this entry alone: its leaf hash is the root hash.", "", smallPt)
+	} else {
+		d.startTable([]column{{title: "Level", width: 0.1}, {title: "Hash (SHA-256)", width: 0.9, mono: true}})
+		for i, h := range p.Proof {
+			d.tableRow(fmt.Sprint(i+1), hex.EncodeToString(h[:]))
+		}
+		d.endTable()
 	}
-	d.startTable([]column{{title: "Level", width: 0.1}, {title: "Hash (SHA-256)", width: 0.9, mono: true}})
-	for i, h := range p.Proof {
-		d.tableRow(fmt.Sprint(i+1), hex.EncodeToString(h[:]))
-	}
-	d.endTable()
 	if p.Attestation != nil {
 		d.heading("Root attestation")
 		d.para("The root key, unlocked by the quorum for this operation, signed this run's log entry and the checkpoint above: "+

@@ -244,7 +244,7 @@ func (d *doc) wrap(s, family, style string, size, width float64) []string {
 const hexGroup = 8
 
 // groupHex writes every word of s that is a hex value of 16 digits or more (a hash, a key id,
-// a serial; a trailing comma, semicolon or full stop is not part of it) in groups of hexGroup
+// a serial; a trailing comma, semicolon, colon, full stop or parenthesis is not part of it) in groups of hexGroup
 // digits separated by spaces, counted from the start: "4d4d4d4d 4d4d4d4d 4d".
 func groupHex(s string) string {
 	if !strings.ContainsAny(s, "0123456789abcdefABCDEF") {
@@ -259,7 +259,7 @@ func groupHex(s string) string {
 			if j > 0 {
 				b.WriteByte(' ')
 			}
-			core := strings.TrimRight(word, ",;.")
+			core := strings.TrimRight(word, ",;.:)")
 			if len(core) < 2*hexGroup || strings.Trim(core, "0123456789abcdefABCDEF") != "" {
 				b.WriteString(word)
 				continue

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Signer is the record-signing key (on an HSM, through crypto.Signer) with its certificate
@@ -105,6 +106,19 @@ type Destruction struct {
 	Log        *LogProof // the run's place in the record log
 }
 
+// maxDetail is the longest value a step row shows whole; a longer one (a signed note) is cut,
+// saying so: the whole value is in the attached journal.
+const maxDetail = 160
+
+// shortValue is v, or its start and a note that the rest is in the attached journal.
+func shortValue(v string) string {
+	if utf8.RuneCountInString(v) <= maxDetail {
+		return v
+	}
+	r := []rune(v)
+	return fmt.Sprintf("%s… (%d characters; whole in the attached journal)", string(r[:maxDetail]), len(r))
+}
+
 // StepsFromJournal lists every entry of a journal for a record, one row each, in order: time,
 // step, status, who, and the entry's payload as "key: value" pairs (see Flatten). Nothing is
 // folded: a step's begin entry and the entry that closed it are two rows, as they are two
@@ -114,7 +128,7 @@ func StepsFromJournal(entries []Entry) []StepRow {
 	for _, e := range entries {
 		var parts []string
 		for _, f := range Flatten(e.Data) {
-			parts = append(parts, f.Name+": "+f.Value)
+			parts = append(parts, f.Name+": "+shortValue(f.Value))
 		}
 		actor := e.Actor
 		if e.Role != "" {
