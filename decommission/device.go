@@ -1,6 +1,7 @@
 package decommission
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -109,11 +110,19 @@ func findDevice(ctx context.Context, env run.Env, mod *hsm.Module, serial string
 			if err != nil {
 				continue
 			}
+			// A copy of the certificate under another id may be on the token too: the one
+			// under the key's registered id is the device's.
+			var match *DeviceToken
 			for _, dt := range tokenCertificates(ctx, mod, sl) {
 				if dev, _, err := env.Registry.DeviceByCertificate(ctx, sha256.Sum256(dt.Certificate.Raw)); err == nil && dev.Serial == serial {
 					dt.Serial, dt.Model, dt.Status = dev.Serial, dev.Model, string(dev.Status)
-					return dt, nil
+					if match == nil || bytes.Equal(dt.KeyID, k.KeyID) {
+						match = &dt
+					}
 				}
+			}
+			if match != nil {
+				return *match, nil
 			}
 		}
 	}

@@ -288,7 +288,7 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 			}
 			d.Verification = verification
 		} else {
-			d.Verification = fmt.Sprintf("%s: nothing to erase; attested by %s", row.Method, req.Witness)
+			d.Verification = attestation(row.Method, req.Witness)
 		}
 		batch = append(batch, d)
 		if len(batch) >= batchSize || row.Method.reaches() {
@@ -386,7 +386,7 @@ func resumeErasureOf(ctx context.Context, r *run.Run, mod *hsm.Module, row Row, 
 		return "", false, nil
 	}
 	if err := r.Note(stepDeviceResume, tech, DeviceFound{Serial: row.Serial, Token: dt.Token, KeyID: dt.KeyID,
-		Note: "identified before the run stopped; its erasure is finished and verified now"}); err != nil {
+		Note: "identified before the run stopped; its erasure is finished and verified now, each in a step of its own"}); err != nil {
 		return "", true, err
 	}
 	one := Request{Serial: row.Serial, Method: row.Method, DevicePIN: req.DevicePIN}

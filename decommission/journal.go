@@ -92,20 +92,48 @@ type Identified struct {
 	TokenSerial       string     `json:"token_serial"`
 	TokenModel        string     `json:"token_model"`
 	TokenManufacturer string     `json:"token_manufacturer"`
+	TokenFirmware     string     `json:"token_firmware,omitempty"`
 	KeyID             record.Hex `json:"key_id"`
 	CertificateSerial string     `json:"certificate_serial"`
 	Proof             string     `json:"proof"`
 }
 
-// Erased is the payload of erase.
+// Erased is the payload of erase: what was found of the identity and destroyed, and what
+// the erasure counts as under NIST SP 800-88 Rev. 2.
 type Erased struct {
-	Method    string   `json:"method"`
-	Destroyed []string `json:"destroyed,omitempty"`
+	Serial    string            `json:"serial"`
+	Method    string            `json:"method"`
+	Category  string            `json:"category"`  // Purge or Clear
+	Technique string            `json:"technique"` // how, in words
+	Copies    string            `json:"copies"`    // whether a copy of the key can exist elsewhere, and why
+	Origin    string            `json:"origin"`    // where the registry says the key was made
+	Objects   []ObjectDestroyed `json:"objects,omitempty"`
+	Destroyed []string          `json:"destroyed,omitempty"`
+}
+
+// ObjectDestroyed is one object of the device identity destroyed, with how it was found and,
+// for a private key, the attributes read before it was destroyed.
+type ObjectDestroyed struct {
+	Class            string     `json:"class"`
+	ID               record.Hex `json:"id"`
+	Label            string     `json:"label"`
+	FoundBy          []string   `json:"found_by"`
+	Local            *bool      `json:"cka_local,omitempty"`
+	NeverExtractable *bool      `json:"cka_never_extractable,omitempty"`
+	AlwaysSensitive  *bool      `json:"cka_always_sensitive,omitempty"`
+	Extractable      *bool      `json:"cka_extractable,omitempty"`
+}
+
+// Search is one search for the device identity made after the erasure, and what it found.
+type Search struct {
+	Search string `json:"search"`
+	Found  int    `json:"found"`
 }
 
 // Verified is the payload of verify.
 type Verified struct {
 	Remaining      []string `json:"remaining,omitempty"`
+	Searches       []Search `json:"searches"`
 	ObjectsOnToken int      `json:"objects_on_token"`
 	OldKeySigns    bool     `json:"old_key_signs"`
 	Verification   string   `json:"verification"`

@@ -221,7 +221,7 @@ func runSingle(ctx context.Context, r *run.Run, mods run.Modules, req Request, d
 			}
 			info, _ := sess.TokenInfo(ctx)
 			return Identified{Token: dt.Token, TokenSerial: info.SerialOrNone(), TokenModel: info.Model,
-				TokenManufacturer: info.Manufacturer, KeyID: dt.KeyID,
+				TokenManufacturer: info.Manufacturer, TokenFirmware: info.FirmwareVersion.String(), KeyID: dt.KeyID,
 				CertificateSerial: pki.SerialHex(dt.Certificate.SerialNumber), Proof: proof}, nil
 		})
 		if err != nil {
@@ -242,14 +242,32 @@ func runSingle(ctx context.Context, r *run.Run, mods run.Modules, req Request, d
 	return revokePublishRecord(ctx, r, mods.Ops, req, iss, tech, res)
 }
 
-// attestation is what a witness attests for a device nothing could be erased on.
-func attestation(m Method, witness string) string {
-	return fmt.Sprintf("not reachable (%s): nothing to erase; attested by %s", m, witness)
-}
-
-// eraseAndVerify destroys the device identity by the method and proves it is gone.
+// eraseAndVerify destroys the device identity by the method and proves it is gone. Every
+// object of the identity is found first, whatever its id (by key id, certificate value and
+// public key: see hsm.Session.IdentityObjects), its private keys' attributes read, and the
+// erasure classified under NIST SP 800-88 Rev. 2 before anything is destroyed; afterwards the
+// same searches must find nothing.
 func eraseAndVerify(ctx context.Context, r *run.Run, mod *hsm.Module, sess **hsm.Session, req Request, dt DeviceToken, tech record.Actor, res *Result) error {
-	err := r.Step(stepErase, tech, func() (any, error) {
+	ident, err := identityOf(ctx, r.Env, req.Serial)
+	if err != nil {
+		return err
+	}
+	category := ""
+	err = r.Step(stepErase, tech, func() (any, error) {
+		found, _, err := (*sess).IdentityObjects(ctx, dt.KeyID, ident.certs)
+		if err != nil {
+			return nil, err
+		}
+		var copies string
+		category, copies = classify(found, ident)
+		if prev, ok := erasedBefore(r, req.Serial); ok && !hasPrivateKey(found) {
+			// A resumed run: the stopped one destroyed the key after classifying it.
+			category, copies = prev.Category, prev.Copies+" (read before the run stopped)"
+		}
+		for _, o := range found {
+			res.Destroyed = append(res.Destroyed, o.String())
+		}
+		p := Erased{Serial: req.Serial, Category: category, Copies: copies, Origin: ident.origin(), Objects: objectsDestroyed(found)}
 		if req.Method == Reinit {
 			(*sess).Logout(ctx)
 			(*sess).Close()
@@ -257,20 +275,20 @@ func eraseAndVerify(ctx context.Context, r *run.Run, mod *hsm.Module, sess **hsm
 			if _, err := mod.ReinitToken(ctx, dt.Token, req.DevicePIN, dt.Token, nil); err != nil {
 				return nil, err
 			}
-			res.Destroyed = []string{"every object on token " + dt.Token}
-			return Erased{Method: "token re-initialisation (C_InitToken): every object destroyed", Destroyed: res.Destroyed}, nil
+			res.Destroyed = append(res.Destroyed, "every other object on token "+dt.Token)
+			p.Method = "token re-initialisation (C_InitToken): every object destroyed"
+			p.Technique = "cryptographic erase: the key store re-initialised, every object on it destroyed (C_InitToken)"
+		} else {
+			for _, o := range found {
+				if err := (*sess).DestroyObject(ctx, o.Object); err != nil {
+					return nil, err
+				}
+			}
+			p.Method = "cryptographic erase by object destruction (C_DestroyObject)"
+			p.Technique = "cryptographic erase: every object of the device identity destroyed on the key store (C_DestroyObject)"
 		}
-		objs, err := (*sess).Remaining(ctx, dt.KeyID, "")
-		if err != nil {
-			return nil, err
-		}
-		for _, o := range objs {
-			res.Destroyed = append(res.Destroyed, o.String())
-		}
-		if _, err := (*sess).Destroy(ctx, hsm.Match{ID: dt.KeyID}); err != nil {
-			return nil, err
-		}
-		return Erased{Method: "cryptographic erase by object destruction (C_DestroyObject)", Destroyed: res.Destroyed}, nil
+		p.Destroyed = res.Destroyed
+		return p, nil
 	})
 	if err != nil {
 		return err
@@ -284,7 +302,7 @@ func eraseAndVerify(ctx context.Context, r *run.Run, mod *hsm.Module, sess **hsm
 			}
 			defer s.Close()
 		}
-		left, err := remaining(ctx, s, dt.KeyID)
+		left, searches, err := s.IdentityObjects(ctx, dt.KeyID, ident.certs)
 		if err != nil {
 			return nil, err
 		}
@@ -292,16 +310,32 @@ func eraseAndVerify(ctx context.Context, r *run.Run, mod *hsm.Module, sess **hsm
 		if err != nil {
 			return nil, err
 		}
-		if len(left) > 0 || (req.Method == Reinit && len(all) > 0) {
-			return nil, fmt.Errorf("verification failed: still on token %q: %s; the run stops here and nothing was revoked", dt.Token, joinOrNone(left))
+		var still []string
+		for _, o := range left {
+			still = append(still, o.String())
 		}
-		if _, err := s.Signer(ctx, hsm.Match{Class: hsm.ClassPrivateKey, ID: dt.KeyID}); err == nil {
-			return nil, fmt.Errorf("verification failed: the old key on %q can still sign", dt.Token)
+		if len(left) > 0 || (req.Method == Reinit && len(all) > 0) {
+			return nil, fmt.Errorf("verification failed: still on token %q: %s; the run stops here and nothing was revoked", dt.Token, joinOrNone(still))
+		}
+		if len(dt.KeyID) > 0 {
+			if _, err := s.Signer(ctx, hsm.Match{Class: hsm.ClassPrivateKey, ID: dt.KeyID}); err == nil {
+				return nil, fmt.Errorf("verification failed: the old key on %q can still sign", dt.Token)
+			}
 		}
 		res.Remaining = "none of the destroyed objects remains"
-		res.Verification = fmt.Sprintf("token %s searched for key id %x: nothing remains; the old key cannot sign", dt.Token, dt.KeyID)
-		return Verified{Remaining: left, ObjectsOnToken: len(all), OldKeySigns: false, Verification: res.Verification}, nil
+		res.Verification = fmt.Sprintf("%s (cryptographic erase): token %s searched %d ways for the device identity (key id, certificate value, public key): nothing remains; the old key cannot sign",
+			orClear(category), dt.Token, len(searches))
+		return Verified{Searches: searchesOf(searches), ObjectsOnToken: len(all), OldKeySigns: false, Verification: res.Verification}, nil
 	})
+}
+
+// orClear is the category an erasure counts as; an erasure whose classification was lost
+// (a run resumed after the erase step was journaled) is taken as only a Clear.
+func orClear(category string) string {
+	if category == "" {
+		return Clear
+	}
+	return category
 }
 
 // revokePublishRecord records the device's decommissioning in the registry (revoking its
@@ -374,6 +408,7 @@ func writeRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req Request, 
 		row.Reason += invalidityText(dr.InvalidityDate, from)
 		d.Devices = append(d.Devices, row)
 	}
+	d.Sanitized = []record.Sanitization{sanitizationOf(r.Journal.Entries(), req.Serial)}
 	res.RecordPath, err = writeDestruction(ctx, r, d, signer)
 	if err != nil {
 		return fmt.Errorf("revoked, but the record could not be written: %w", err)

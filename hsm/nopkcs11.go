@@ -97,6 +97,9 @@ func (s *Session) DestroyObject(ctx context.Context, o Object) error {
 func (s *Session) Remaining(ctx context.Context, id []byte, label string) ([]Object, error) {
 	return nil, noPKCS11("look for remaining objects")
 }
+func (s *Session) IdentityObjects(ctx context.Context, id []byte, certs []*x509.Certificate) ([]IdentityObject, []IdentitySearch, error) {
+	return nil, nil, noPKCS11("look for the objects of a key identity")
+}
 func (s *Session) StoreCertificate(ctx context.Context, cert *x509.Certificate, id []byte, label string) error {
 	return noPKCS11("store certificate")
 }

@@ -261,3 +261,15 @@ func (f TokenFlags) String() string {
 	}
 	return strings.Join(s, ",")
 }
+
+// IdentityObject is an object of a key identity found on a token, with every way it was found.
+type IdentityObject struct {
+	Object
+	FoundBy []string // "key id", "certificate value", "public key", "id of a found object"
+}
+
+// IdentitySearch is one search for a key identity's objects, as a record lists it.
+type IdentitySearch struct {
+	Search string // what was looked for, in words
+	Found  int    // how many objects it found
+}

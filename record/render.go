@@ -3,6 +3,7 @@ package record
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/custos-pki/custos/internal/version"
@@ -164,17 +165,31 @@ func layoutDestruction(r *Destruction, journal []byte) (*laidOut, error) {
 	d.newPage()
 	d.setFont("sans", "B", 18)
 	d.pdf.CellFormat(bodyW, 10, title, "", 1, "L", false, 0, "")
-	d.para("Record "+r.ID+", after NIST SP 800-88 Rev. 1, Appendix G", "", bodyPt)
+	d.para("Record "+r.ID+", after "+Rev2, "", bodyPt)
 	d.pdf.Ln(2)
-	d.summaryBox([]Field{{"Outcome", r.Outcome}, {"Devices", fmt.Sprint(len(r.Devices))},
-		{"Manufacturer", r.Manufacturer}, {"Technician", r.Technician}, {"Witness", orDash(r.Witness)},
-		{"Revoked by", r.Issuer}, {"CRL number", fmt.Sprint(r.CRLNumber)},
-		{"Started", ts(r.Started)}, {"Finished", ts(r.Finished)}, {"Journal SHA-256", hash}})
+	summary := []Field{{"Outcome", r.Outcome}, {"Devices", fmt.Sprint(len(r.Devices))}}
+	if len(r.Sanitized) == 1 {
+		sz := r.Sanitized[0]
+		summary = append(summary, Field{"Method category", sz.Category})
+		if len(sz.KeyStore) > 0 {
+			var ks []string
+			for _, f := range sz.KeyStore {
+				ks = append(ks, strings.ToLower(f.Name)+" "+f.Value)
+			}
+			summary = append(summary, Field{"Key store", strings.Join(ks, ", ")})
+		}
+	}
+	summary = append(summary, Field{"Manufacturer", r.Manufacturer}, Field{"Technician", r.Technician}, Field{"Witness", orDash(r.Witness)},
+		Field{"Revoked by", r.Issuer}, Field{"CRL number", fmt.Sprint(r.CRLNumber)},
+		Field{"Started", ts(r.Started)}, Field{"Finished", ts(r.Finished)}, Field{"Journal SHA-256", hash})
+	d.summaryBox(summary)
 	d.heading("Sanitization")
 	d.fields([]Field{
+		{"Guideline", Rev2},
 		{"Media type", "device key store reached through PKCS#11 (secure element, TPM or smart card)"},
-		{"Methods", "erase: cryptographic erase by destroying every key and certificate object of the device identity; reinit: token re-initialisation (all objects); physical: device physically destroyed; unreachable: device lost, nothing to erase, certificate revoked"},
-		{"Verification", "after erasure the token is listed and searched for every destroyed object, and the old key is asked to sign"},
+		{"Methods", "erase: cryptographic erase by destroying every object of the device identity (found by key id, certificate value and public key); reinit: token re-initialisation (all objects); physical and unreachable: not sanitized by Custos, a witness attests what happened to the device, the certificate is revoked"},
+		{"Category", "Purge when the key store says the key was made on it and could never leave it (no copy can exist elsewhere), Clear otherwise"},
+		{"Verification method", "after erasure the key store is searched again by key id, certificate value and public key (certificates, public and private keys), and the old key is asked to sign"},
 		{"CRL", orDash(r.CRLFile)},
 	})
 	d.fields(toolFields(jf.Entries))
@@ -189,6 +204,9 @@ func layoutDestruction(r *Destruction, journal []byte) (*laidOut, error) {
 			dv.Verification, dv.Reason, dv.Outcome)
 	}
 	d.endTable()
+	for _, sz := range r.Sanitized {
+		d.sanitization(sz)
+	}
 	if r.Steps != nil {
 		d.steps(r.Steps, len(jf.Entries))
 	} else {
@@ -224,9 +242,49 @@ func layoutDestruction(r *Destruction, journal []byte) (*laidOut, error) {
 		kind = "fleet"
 	}
 	return &laidOut{pdf: pages,
-		meta: docMeta{Title: title, Subject: "key destruction and revocation after NIST SP 800-88", Kind: kind, RunID: r.ID,
+		meta: docMeta{Title: title, Subject: "key destruction and revocation after " + Rev2, Kind: kind, RunID: r.ID,
 			JournalHash: hash, Created: created(r.Finished)},
 		files: files}, nil
+}
+
+// Rev2 is the guideline certificates of sanitization follow.
+const Rev2 = "NIST SP 800-88 Rev. 2, Guidelines for Media Sanitization (September 2025)"
+
+// sanitization lays out what was done to one device's key store.
+func (d *doc) sanitization(sz Sanitization) {
+	d.heading("Sanitization of device " + sz.Serial)
+	fs := []Field{{"Method category", sz.Category}}
+	if sz.Attested != "" {
+		fs = append(fs, Field{"Attested", sz.Attested})
+	}
+	if sz.Technique != "" {
+		fs = append(fs, Field{"Technique", sz.Technique})
+	}
+	if sz.Copies != "" {
+		fs = append(fs, Field{"Copies of the key", sz.Copies})
+	}
+	fs = append(fs, sz.KeyStore...)
+	if sz.Verification != "" {
+		fs = append(fs, Field{"Verification result", sz.Verification})
+	}
+	d.fields(fs)
+	if len(sz.Destroyed) > 0 {
+		d.heading("Objects destroyed on the key store of " + sz.Serial)
+		d.startTable([]column{{title: "Class", width: 0.13}, {title: "Id (CKA_ID)", width: 0.22, mono: true}, {title: "Label", width: 0.17},
+			{title: "Found by", width: 0.18}, {title: "Attributes before destruction", width: 0.30}})
+		for _, o := range sz.Destroyed {
+			d.tableRow(o.Class, orDash(o.ID), orDash(o.Label), o.FoundBy, orDash(o.Attributes))
+		}
+		d.endTable()
+	}
+	if len(sz.Searches) > 0 {
+		d.heading("Searches made after the erasure")
+		d.startTable([]column{{title: "Search", width: 0.85}, {title: "Found", width: 0.15}})
+		for _, s := range sz.Searches {
+			d.tableRow(s.Search, fmt.Sprint(s.Found))
+		}
+		d.endTable()
+	}
 }
 
 // RenderModuleCheck lays out and assembles the record of a module check, unsigned.

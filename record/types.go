@@ -87,7 +87,36 @@ type DeviceRow struct {
 	Time         time.Time
 }
 
-// Destruction is a certificate of sanitization after NIST SP 800-88: one device, or a fleet.
+// Sanitization is what was done to one device's key store, after NIST SP 800-88 Rev. 2.
+type Sanitization struct {
+	Serial       string
+	Category     string // Purge or Clear; "not sanitized by Custos" for a device it did not reach
+	Technique    string
+	Copies       string  // whether a copy of the key can exist elsewhere, and why
+	KeyStore     []Field // manufacturer, model, serial, label
+	Destroyed    []ObjectRow
+	Searches     []SearchRow // made after the erasure
+	Verification string      // the verification's result
+	Attested     string      // for a device Custos did not reach: what was attested, by whom
+}
+
+// ObjectRow is one key store object destroyed.
+type ObjectRow struct {
+	Class      string
+	ID         string // CKA_ID in hex
+	Label      string
+	FoundBy    string // how it was found: key id, certificate value, public key
+	Attributes string // a private key's CKA_LOCAL, CKA_NEVER_EXTRACTABLE, CKA_ALWAYS_SENSITIVE, CKA_EXTRACTABLE before destruction
+}
+
+// SearchRow is one search for the device identity made after the erasure.
+type SearchRow struct {
+	Search string
+	Found  int
+}
+
+// Destruction is a certificate of sanitization after NIST SP 800-88 Rev. 2: one device, or a
+// fleet.
 type Destruction struct {
 	ID           string // the run id
 	Outcome      string
@@ -101,6 +130,9 @@ type Destruction struct {
 	Finished     time.Time
 	Devices      []DeviceRow
 	Steps        []StepRow
+	// Sanitized details each device's sanitization (a single device's record; a fleet's
+	// table row says it in brief, and the journal and results.csv in full).
+	Sanitized []Sanitization
 	// ResultsCSV is attached to a fleet record beside the journal.
 	ResultsCSV []byte
 	Log        *LogProof // the run's place in the record log
