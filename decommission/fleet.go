@@ -266,6 +266,15 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 		if d.InvalidityDate, from = invalidity(row.Reason, row.CompromisedAt, d.At); from == FromTechnician {
 			given = append(given, CompromisedAt{Serial: row.Serial, At: d.InvalidityDate})
 		}
+		if earlier, err := decommissionedBefore(ctx, env, row.Serial); err != nil {
+			return err
+		} else if earlier != "" {
+			// Retired by an earlier run: nothing to erase, nothing failed; the registry
+			// records it as already decommissioned.
+			d.Verification = earlier
+			batch = append(batch, d)
+			continue
+		}
 		if row.Method.reaches() {
 			verification, begun, err := eraseOne(ctx, r, mods.Devices, row, req, tech)
 			if err != nil && begun {
@@ -500,4 +509,24 @@ func signedFleetRecord(ctx context.Context, env run.Env, runID string, m *Manife
 		return "", false
 	}
 	return signedRecord(ctx, env, runID, dev.IssuerID)
+}
+
+// decommissionedBefore says, for a device an earlier run decommissioned, which run and when
+// ("" for a device still active).
+func decommissionedBefore(ctx context.Context, env run.Env, serial string) (string, error) {
+	dev, err := env.Registry.Device(ctx, serial)
+	if err != nil || dev.Status != registry.DeviceDecommissioned {
+		return "", nil // an unknown device fails where it is looked for, naming it
+	}
+	h, err := env.Registry.DeviceHistory(ctx, serial)
+	if err != nil {
+		return "", fmt.Errorf("device %s: %w", serial, err)
+	}
+	runID := "unknown"
+	for _, r := range h.Results {
+		if r.Outcome == registry.OutcomeDecommissioned {
+			runID = r.RunID
+		}
+	}
+	return fmt.Sprintf("already decommissioned (run %s, %s): nothing done in this run", runID, dev.DecommissionedAt.UTC().Format(time.DateOnly)), nil
 }

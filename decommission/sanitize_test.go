@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/record"
@@ -146,5 +147,41 @@ func TestClassifyPurgeOrClear(t *testing.T) {
 				t.Errorf("classify = %s: %s; want %s saying %q", got, why, tc.want, tc.words)
 			}
 		})
+	}
+}
+
+// A device an earlier run retired is "already decommissioned (run, date)" in a fleet, not
+// failed, and the run succeeds.
+func TestFleetReportsADeviceRetiredEarlier(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	old, fresh := f.provision(t, "SN-OLD"), f.provision(t, "SN-NEW")
+	first, err := Decommission(ctx, f.env, Request{Serial: old.Serial, Method: Erase, Technician: "Tess Tech",
+		OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := "serial,method,reason,note\n" + old.Serial + ",erase,,\n" + fresh.Serial + ",erase,,\n"
+	path := writeFile(t, filepath.Join(f.dir, "fleet.csv"), text)
+	m, err := ParseManifest(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Fleet(ctx, f.env, m, FleetRequest{ManifestPath: path, Technician: "Tess Tech", Witness: "Wes Witness",
+		OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Decommissioned != 1 || res.AlreadyDone != 1 || res.Failed != 0 {
+		t.Errorf("result %+v", res)
+	}
+	txt := strings.Join(strings.Fields(command(t, "pdftotext", res.RecordPath, "-")), " ")
+	for _, w := range []string{"already decommissioned (run " + old.Serial, first.RunID[len(first.RunID)-4:] + ", " + time.Now().UTC().Format(time.DateOnly), "1 decommissioned, 1 already decommissioned, 0 failed", "Purge (cryptographic erase)"} {
+		if !strings.Contains(txt, strings.Join(strings.Fields(w), " ")) {
+			t.Errorf("fleet record lacks %q", w)
+		}
+	}
+	if strings.Contains(txt, "fix them") {
+		t.Error("the record asks to fix a device that cannot be fixed")
 	}
 }
