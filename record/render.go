@@ -196,11 +196,15 @@ func layoutDestruction(r *Destruction, journal []byte) (*laidOut, error) {
 	d.heading("Devices")
 	// Method and outcome are as wide as "unreachable" and "decommissioned".
 	cols := []column{{title: "Serial", width: 0.12}, {title: "Model", width: 0.10}, {title: "Method", width: 0.12},
-		{title: "Destroyed (key ids, certificate serials)", width: 0.23, mono: true}, {title: "Verification", width: 0.16},
+		{title: "Keys (ids) and certificates (serials)", width: 0.23, mono: true}, {title: "Verification", width: 0.16},
 		{title: "Reason", width: 0.12}, {title: "Outcome", width: 0.15}}
 	d.startTable(cols)
 	for _, dv := range r.Devices {
-		d.tableRow(dv.Serial, dv.Model, dv.Method, joinNonEmpty(dv.KeyIDs, dv.CertSerials),
+		keys := joinNonEmpty(dv.KeyIDs, dv.CertSerials)
+		if dv.Method == "physical" || dv.Method == "unreachable" {
+			keys = "not erased by Custos: " + keys
+		}
+		d.tableRow(dv.Serial, dv.Model, dv.Method, keys,
 			dv.Verification, dv.Reason, dv.Outcome)
 	}
 	d.endTable()
