@@ -155,7 +155,7 @@ func (t *trust) checkRevocation(_ context.Context, rep *record.Report) {
 		return
 	}
 	if t.crl == nil || !rep.Root.Equal(t.roots[0]) {
-		rep.Notes = append(rep.Notes, "the signer's revocation was not checked: no CRL of the root is at hand (give it with --crl)")
+		rep.Notes = append(rep.Notes, "the signer's revocation was not checked: no CRL of the root is at hand (none in the workspace's crl folder, and none given)")
 		return
 	}
 	detail, err := record.NotRevokedWhenSigned(rep.Signer, rep.Root, t.crl, rep.SignedAt)
