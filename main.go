@@ -20,9 +20,15 @@ import (
 	"github.com/custos-pki/custos/cli/command"
 	"github.com/custos-pki/custos/internal/demo"
 	_ "github.com/custos-pki/custos/internal/locale" // before Fyne reads the locale
+	"github.com/custos-pki/custos/internal/nodump"
 )
 
 func main() {
+	// Before any secret exists: no core file, no ptrace attach (internal/nodump).
+	if err := nodump.Apply(); err != nil {
+		fmt.Fprintf(os.Stderr, "custos: %v\n", err)
+		os.Exit(command.ExitFail)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:]))

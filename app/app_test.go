@@ -23,10 +23,16 @@ import (
 // newTestShell opens a shell on a fresh workspace in a headless test window.
 func newTestShell(t *testing.T, module string) (*shell, fyne.Window) {
 	t.Helper()
+	return newTestShellIn(t, module, filepath.Join(t.TempDir(), "ws"))
+}
+
+// newTestShellIn is newTestShell on the workspace in dir.
+func newTestShellIn(t *testing.T, module, dir string) (*shell, fyne.Window) {
+	t.Helper()
 	test.NewTempApp(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	env, err := run.Open(ctx, filepath.Join(t.TempDir(), "ws"))
+	env, err := run.Open(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

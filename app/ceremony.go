@@ -18,6 +18,7 @@ import (
 	"github.com/custos-pki/custos/internal/workstation"
 	"github.com/custos-pki/custos/quorum"
 	"github.com/custos-pki/custos/record"
+	"github.com/custos-pki/custos/registry"
 	"github.com/custos-pki/custos/run"
 )
 
@@ -92,7 +93,7 @@ func (c *ceremonyScreen) planForm() fyne.CanvasObject {
 	intro := widget.NewLabel("Load the plan that was reviewed and signed before today. Custos checks it before the HSM is opened; the witness compares its hash, read aloud as words, with the reviewed copy.")
 	intro.Wrapping = fyne.TextWrapWord
 	c.form = container.NewVScroll(container.NewPadded(container.NewVBox(
-		heading("Root key ceremony"), intro,
+		heading("Root key ceremony"), intro, c.shell.stoppedRuns(registry.RunCeremony),
 		field("Plan file", container.NewBorder(nil, nil, nil, container.NewHBox(widget.NewButton("Load", c.onLoad),
 			widget.NewButton("Choose…", c.onChoose)), c.path)),
 		c.planBox, field("Operator PIN", c.pin), container.NewHBox(c.start), c.checking, c.msg.Label)))
@@ -311,6 +312,9 @@ func (c *ceremonyScreen) show(o fyne.CanvasObject) {
 	}
 	c.panel.Objects = []fyne.CanvasObject{o}
 	c.relayout()
+	if c.scroll != nil {
+		c.scroll.ScrollToTop() // each new thing to do starts at its top
+	}
 }
 
 // relayout lays the panel out again after its content grew or shrank.
@@ -399,7 +403,7 @@ func (p *guiParticipants) tokenDestination(d ceremony.ShareDelivery, msg message
 			if err := ceremony.WriteShareToToken(s.ctx, module, token, pw, d); err != nil {
 				return err
 			}
-			text, err := ceremony.ReadShareFromToken(s.ctx, module, token, pw, d.CeremonyID, d.Number)
+			text, err := ceremony.ReadShareFromToken(s.ctx, module, token, pw, d)
 			if err != nil {
 				return err
 			}
@@ -420,6 +424,57 @@ func (p *guiParticipants) tokenDestination(d ceremony.ShareDelivery, msg message
 	}
 	return container.NewVBox(widget.NewLabelWithStyle("Or: "+d.Custodian+" has the share written to their own token, never shown", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 		field("Token", tokens), field("Token PIN", pin), container.NewHBox(write))
+}
+
+// fileDestination lets a custodian have their share written to a file in a folder of their
+// own medium (a USB stick they keep) instead of copying it; it is read back from the file at
+// once and handed to done with the file's path.
+func (p *guiParticipants) fileDestination(d ceremony.ShareDelivery, msg message, done func(back, path string)) fyne.CanvasObject {
+	s := p.w.shell
+	folder := widget.NewEntry()
+	folder.SetPlaceHolder("a folder on your own medium, e.g. /media/cara")
+	choose := widget.NewButton("Choose…", func() {
+		dialog.NewFolderOpen(func(u fyne.ListableURI, err error) {
+			if err == nil && u != nil {
+				folder.SetText(u.Path())
+			}
+		}, s.win).Show()
+	})
+	write := widget.NewButtonWithIcon("Write my share to a file instead", theme.DocumentSaveIcon(), nil)
+	write.OnTapped = func() {
+		dir := strings.TrimSpace(folder.Text)
+		if dir == "" {
+			msg.errorf(errors.New("choose the folder on your own medium"))
+			return
+		}
+		write.Disable()
+		var back, path string
+		s.background(func() error {
+			var err error
+			if path, err = ceremony.WriteShareFile(dir, d); err != nil {
+				return err
+			}
+			text, err := ceremony.ReadShareFile(path)
+			if err != nil {
+				return err
+			}
+			_, groups := quorum.SplitEncoded(text)
+			back = quorum.JoinGroups(groups)
+			if want := d.Text[strings.LastIndex(d.Text, "\n")+1:]; !strings.EqualFold(back, want) {
+				return fmt.Errorf("the share read back from %s differs from the one written", path)
+			}
+			return nil
+		}, func(err error) {
+			write.Enable()
+			if err != nil {
+				msg.errorf(err)
+				return
+			}
+			done(back, path)
+		})
+	}
+	return container.NewVBox(widget.NewLabelWithStyle("Or: "+d.Custodian+" has the share written to a file on their own medium, never shown", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		field("Folder", container.NewBorder(nil, nil, nil, choose, folder)), container.NewHBox(write))
 }
 
 func (p *guiParticipants) wipe() {
@@ -589,11 +644,20 @@ func (p *guiParticipants) DeliverShare(ctx context.Context, d ceremony.ShareDeli
 			p.w.show(widget.NewLabel(d.Custodian + "'s share is on their token."))
 			answer(back)
 		})
-		reveal.onReveal = toToken.Hide // seen on screen: the token is no longer the choice
+		toFile := p.fileDestination(d, msg, func(back, path string) {
+			reveal.conceal()
+			p.dest[d.Number] = "written to file " + path + " on " + d.Custodian + "'s own medium and read back"
+			p.w.show(widget.NewLabel(d.Custodian + "'s share is in " + path + "."))
+			answer(back)
+		})
+		reveal.onReveal = func() { // seen on screen: a token or file is no longer the choice
+			toToken.Hide()
+			toFile.Hide()
+		}
 		lc := fyne.CurrentApp().Lifecycle()
 		lc.SetOnExitedForeground(func() { reveal.conceal() })
 		card = container.NewVBox(heading2(fmt.Sprintf("Share %d of %d: %s", d.Number, d.Of, d.Custodian)), reveal.box, widget.NewSeparator(), typeBack,
-			widget.NewSeparator(), toToken)
+			widget.NewSeparator(), toToken, widget.NewSeparator(), toFile)
 		return card
 	}, p.w.show)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/custos-pki/custos/quorum"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/run"
 )
 
 const testPlan = `id: gui-root
@@ -160,10 +161,22 @@ func driveCeremony(t *testing.T, s *shell, onConfirm func(screen string)) (strin
 	}
 }
 
-// deliverShare has custodian n take their share: the third has it written to their own
-// token, the others reveal it, copy it and type it back.
+// deliverShare has custodian n take their share: the second has it written to a file on
+// their own medium (the folder in CUSTOS_TEST_MEDIUM, when set), the third to their own
+// token, the first reveals it, copies it and types it back.
 func deliverShare(t *testing.T, s *shell, n int) {
 	t.Helper()
+	if medium := os.Getenv("CUSTOS_TEST_MEDIUM"); n == 1 && medium != "" {
+		onUI(func() {
+			entryWithPlaceholder(t, s, "a folder on your own medium").SetText(medium)
+			test.Tap(button(s.body, "Write my share to a file instead"))
+		})
+		waitFor(t, "the share in its file", func() (bool, bool) {
+			txt := texts(s.body)
+			return true, strings.Contains(txt, "share is in") || strings.Contains(txt, "Share 3 of 3")
+		})
+		return
+	}
 	if n == 2 {
 		waitFor(t, "the custodian tokens", func() (bool, bool) {
 			sel := findAll[*widget.Select](s.body)
@@ -288,6 +301,8 @@ func TestRootCeremonyWizard(t *testing.T) {
 		t.Fatalf("the plan is not loaded again:\n%s", textsOnUI(s))
 	}
 	startCeremony(t, s, "ops-pin-1234")
+	medium := t.TempDir()
+	t.Setenv("CUSTOS_TEST_MEDIUM", medium)
 	var seen []string
 	outcome, shares := driveCeremony(t, s, func(screen string) { seen = append(seen, screen) })
 	if outcome != "done" {
@@ -319,6 +334,10 @@ func TestRootCeremonyWizard(t *testing.T) {
 	raw, _ := os.ReadFile(runs[0].JournalPath)
 	if !strings.Contains(string(raw), "written to 李雷's own token") {
 		t.Error("the journal does not say the third share went to the custodian's token")
+	}
+	shareFile := filepath.Join(medium, "2-Zoë-Ångström.share")
+	if info, err := os.Stat(shareFile); err != nil || info.Mode().Perm() != 0o600 || !strings.Contains(string(raw), "written to file "+shareFile) {
+		t.Errorf("the second share's file: %v %v; journal says it: %v", info, err, strings.Contains(string(raw), shareFile))
 	}
 	var confirmedBy bool
 	for _, e := range jf.Entries {
@@ -400,5 +419,92 @@ func TestRootCeremonyRefusesWrongOperatorPINAtStart(t *testing.T) {
 	}
 	if runs, err := s.reg.RunsOf(context.Background(), "gui-root"); err != nil || len(runs) != 0 {
 		t.Errorf("runs: %v %v", runs, err)
+	}
+}
+
+// killedAtSplit confirms every step and kills its process when the split is to begin: a
+// ceremony whose window was killed with the root key made.
+type killedAtSplit struct{ memoryPeople }
+
+func (k *killedAtSplit) Confirm(ctx context.Context, st run.Step) (record.Actor, error) {
+	if st.ID == "root.split" {
+		os.Exit(3)
+	}
+	return k.memoryPeople.Confirm(ctx, st)
+}
+
+// TestKilledCeremonyHelper is the child of TestCeremonyScreenAbortsAStoppedCeremony.
+func TestKilledCeremonyHelper(t *testing.T) {
+	dir := os.Getenv("CUSTOS_TEST_APP_KILLED")
+	if dir == "" {
+		t.Skip("child process of TestCeremonyScreenAbortsAStoppedCeremony")
+	}
+	env, err := run.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := ceremony.ParsePlan([]byte(os.Getenv("CUSTOS_TEST_PLAN")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ceremony.Root(context.Background(), env, plan, []byte("ops-pin-1234"), &killedAtSplit{})
+	t.Fatalf("the ceremony was meant to be killed at the split: %v", err)
+}
+
+// A ceremony killed with its root key made is listed on the ceremony screen; Abort with the
+// operator PIN re-initialises its root token empty (pkcs11-tool lists no token of the root's
+// label), and the same plan can start again.
+func TestCeremonyScreenAbortsAStoppedCeremony(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a child process")
+	}
+	env := testhsm.New(t)
+	dir := filepath.Join(t.TempDir(), "ws")
+	planText := strings.Replace(testPlan, "MODULE", env.ModulePath, 1)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKilledCeremonyHelper$")
+	cmd.Env = append(os.Environ(), "CUSTOS_TEST_APP_KILLED="+dir, "CUSTOS_TEST_PLAN="+planText)
+	if out, err := cmd.CombinedOutput(); cmd.ProcessState.ExitCode() != 3 {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if out, _ := exec.Command("pkcs11-tool", "--module", env.ModulePath, "-L").CombinedOutput(); !strings.Contains(string(out), "gui-root") {
+		t.Fatalf("the killed ceremony left no root token:\n%s", out)
+	}
+	s, _ := newTestShellIn(t, env.ModulePath, dir)
+	onUI(func() { s.show("ceremony") })
+	eventually(t, "the stopped ceremony", func() bool { return strings.Contains(texts(s.body), "stopped after step Create the record signer") })
+	onUI(func() {
+		entryWithPlaceholder(t, s, "operator PIN (abort").SetText("ops-pin-1234")
+		test.Tap(button(s.body, "Abort"))
+		// Abort asks to type the run's id first; its button names it and stays off until then.
+		top := s.win.Canvas().Overlays().Top()
+		if top == nil {
+			t.Fatal("Abort did not ask to type the run's id")
+		}
+		var id string
+		for _, b := range findAll[*widget.Button](top) {
+			if strings.HasPrefix(b.Text, "Abort ") {
+				id = strings.TrimPrefix(b.Text, "Abort ")
+			}
+		}
+		if id == "" || button(top, "Abort "+id) != nil {
+			t.Fatalf("the abort confirmation (id %q) is not off before the id is typed", id)
+		}
+		test.Type(findAll[*widget.Entry](top)[0], id)
+		test.Tap(button(top, "Abort "+id))
+	})
+	eventually(t, "the abort", func() bool { return strings.Contains(texts(s.body), ": aborted") })
+	if txt := textsOnUI(s); !strings.Contains(txt, `root token "gui-root" re-initialised empty`) {
+		t.Errorf("the abort does not say the root token was emptied:\n%s", txt)
+	}
+	out, err := exec.Command("pkcs11-tool", "--module", env.ModulePath, "-L").CombinedOutput()
+	if err != nil || strings.Contains(string(out), "token label        : gui-root\n") {
+		t.Errorf("pkcs11-tool -L after the abort: %v\n%s", err, out)
+	}
+	planPath := filepath.Join(t.TempDir(), "plan.yaml")
+	os.WriteFile(planPath, []byte(planText), 0o644)
+	onUI(func() { s.show("home"); s.show("ceremony") })
+	loadPlan(t, s, planPath)
+	if txt := textsOnUI(s); strings.Contains(txt, "stopped half way") {
+		t.Errorf("the aborted run is still listed:\n%s", txt)
 	}
 }

@@ -31,7 +31,7 @@ func certificatesOf(t *testing.T, s *shell, issuer string, serials ...string) st
 		t.Fatal(err)
 	}
 	defer m.Close()
-	ca, err := run.OpenIssuer(ctx, s.reg, m, issuer, []byte("ops-pin-1234"))
+	ca, err := run.OpenIssuer(ctx, s.reg, m, issuer, []byte("ops-pin-1234"), run.SignCertificates)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/custos-pki/custos/ceremony"
+	"github.com/custos-pki/custos/keyalg"
 	"github.com/custos-pki/custos/pki"
 	"github.com/custos-pki/custos/quorum"
 	"github.com/custos-pki/custos/record"
@@ -24,7 +25,7 @@ const (
 	opCRL     = "Sign a root CRL"
 	opRestore = "Restore the root into a new token"
 	opDestroy = "Destroy the root (end of the CA's life)"
-	opReshare = "Re-share to new custodians (the old shares stop working)"
+	opReshare = "Re-share to new custodians (every token that holds the root gets the new PINs)"
 )
 
 // quorumScreen runs an operation under quorum: the custodians enter their shares one after
@@ -40,52 +41,43 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 		}
 	}
 	msg := newMessage()
-	present := widget.NewLabel("Choose the root first.")
-	present.Wrapping = fyne.TextWrapWord
-	var q *quorum.Collector
-	var content fyne.CanvasObject // the screen, kept while an operation is under way
-	shareText := widget.NewMultiLineEntry()
-	shareText.TextStyle = fyne.TextStyle{Monospace: true}
-	shareText.SetPlaceHolder("custos-share … (the header line is optional)\nXXXXX-XXXXX-…")
-	shareText.SetMinRowsVisible(3)
+	outer := container.NewStack()         // the form, or a re-share's new shares
+	var content fyne.CanvasObject = outer // the screen, kept while an operation is under way
 	start := widget.NewButtonWithIcon("Run the operation", theme.MediaPlayIcon(), nil)
 	start.Importance = widget.HighImportance
 	start.Disable()
-	rootSel := widget.NewSelect(roots, func(id string) {
-		if q != nil {
-			q.Wipe()
-		}
-		var err error
-		if q, err = ceremony.LoadQuorum(ctx, s.reg, id); err != nil {
-			msg.errorf(err)
-			return
-		}
-		present.SetText(fmt.Sprintf("0 of %d shares present. Custodians: %s", q.Needed(), strings.Join(q.Params().Names(), ", ")))
-		msg.info("")
-		start.Disable()
-	})
-	addShare := widget.NewButtonWithIcon("Add this share", theme.ContentAddIcon(), func() {
-		if q == nil {
-			msg.errorf(errors.New("choose the root first"))
-			return
-		}
-		n, err := q.Add(shareText.Text)
-		if err != nil {
-			msg.errorf(err)
-			return
-		}
-		shareText.SetText("")
-		present.SetText(fmt.Sprintf("%d of %d shares present: %s", q.Present(), q.Needed(), strings.Join(q.Holders(), ", ")))
-		msg.ok(fmt.Sprintf("Share #%d accepted: it matches its commitment. Next custodian.", n))
-		if q.Present() >= q.Needed() {
+	shares := newSharePanel(s, nil)
+	shares.onChange = func() {
+		if shares.ready() && !shares.busy {
 			start.Enable()
+		} else {
+			start.Disable()
 		}
+	}
+	// The shares entered are zeroed when the screen is left.
+	s.quorumShares, s.leave = shares, shares.clear
+	rootSel := widget.NewSelect(roots, func(id string) {
+		v, err := ceremony.VerifyQuorum(ctx, s.reg, id)
+		if err != nil {
+			shares.setRoot(nil)
+			msg.errorf(err)
+			return
+		}
+		shares.setRoot(v)
+		msg.info("")
 	})
-
 	op := widget.NewRadioGroup([]string{opIssueCA, opCRL, opReshare, opRestore, opDestroy}, nil)
 	op.SetSelected(opIssueCA)
 	name := widget.NewEntry()
 	name.SetPlaceHolder("e.g. Acme Devices CA 1")
+	validity := widget.NewEntry()
+	validity.SetPlaceHolder("years the issuing CA is valid (empty: 10)")
+	var algs []string
+	for _, a := range keyalg.All() {
+		algs = append(algs, string(a))
+	}
+	alg := widget.NewSelect(algs, nil)
+	alg.PlaceHolder = "key algorithm (empty: ecdsa-p384)"
 	revoke := widget.NewEntry()
 	revoke.SetPlaceHolder("serial of an issuing CA to revoke (optional)")
 	var reasons []string
@@ -103,13 +95,12 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 	custodians.SetPlaceHolder("new custodians, comma-separated")
 	threshold := widget.NewEntry()
 	threshold.SetPlaceHolder("shares needed from now on, e.g. 3")
-	// distribution is where new shares are shown, one custodian at a time, during a re-share.
-	distribution := container.NewStack()
 	params := container.NewStack()
 	showParams := func(o string) {
 		switch o {
 		case opIssueCA:
-			params.Objects = []fyne.CanvasObject{field("Issuing CA name", name)}
+			params.Objects = []fyne.CanvasObject{container.NewVBox(field("Issuing CA name", name),
+				field("Validity (years)", validity), field("Key algorithm", alg))}
 		case opCRL:
 			params.Objects = []fyne.CanvasObject{container.NewVBox(field("Revoke", revoke), field("Reason", reason))}
 		case opRestore:
@@ -128,7 +119,7 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 	progress.Hide()
 	var runOp func()
 	start.OnTapped = func() {
-		if q == nil || q.Present() < q.Needed() {
+		if !shares.ready() || shares.busy {
 			return
 		}
 		if op.Selected != opDestroy {
@@ -144,7 +135,8 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 	runOp = func() {
 		opsPIN := takePIN(pin)
 		env := s.runEnv()
-		collected, what := q, op.Selected
+		collected, what := shares.q, op.Selected
+		shares.setBusy(true)
 		start.Disable()
 		s.keep("quorum", "A quorum operation", rootSel.Selected, content)
 		progress.Show()
@@ -155,7 +147,12 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 			defer zeroAll(opsPIN)
 			switch what {
 			case opIssueCA:
-				res, err := ceremony.IssueCA(ctx, env, collected, ceremony.IssueCARequest{CommonName: name.Text, OpsPIN: opsPIN})
+				req, err := issueCARequest(name.Text, validity.Text, alg.Selected)
+				if err != nil {
+					return err
+				}
+				req.OpsPIN = opsPIN
+				res, err := ceremony.IssueCA(ctx, env, collected, req)
 				if err != nil {
 					return err
 				}
@@ -179,50 +176,73 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 				if err != nil {
 					return err
 				}
-				result = fmt.Sprintf("The root was restored into token %q; the restored key signs for the root certificate.", res.Token)
+				result = fmt.Sprintf("The root was restored into token %q, now a holder of the root; the restored key is the root certificate's and signs for it.", res.Token)
 			case opDestroy:
 				res, err := ceremony.Destroy(ctx, env, collected, opsPIN)
 				if err != nil {
 					return err
 				}
-				result = fmt.Sprintf("The root key was destroyed: %d objects, none remain.", res.Destroyed)
+				result = fmt.Sprintf("The root was destroyed: its key on %s, none remain; its issuing CAs signed their last CRLs and their keys were destroyed; final root CRL %d.",
+					strings.Join(res.Tokens, ", "), res.CRL.Number)
+				if len(res.Outstanding) > 0 {
+					result += "\nOutstanding, for people to destroy:\n- " + strings.Join(res.Outstanding, "\n- ")
+				}
 			case opReshare:
-				res, err := s.reshare(collected, custodians.Text, threshold.Text, opsPIN, distribution)
+				res, err := s.reshare(collected, custodians.Text, threshold.Text, opsPIN, outer)
 				if err != nil {
 					return err
 				}
-				result = fmt.Sprintf("Re-shared: epoch %d. The new shares are with their custodians; the old ones no longer work.", res.Epoch)
+				result = fmt.Sprintf("Re-shared: epoch %d. The new shares are with their custodians.\n%s", res.Epoch, strings.Join(res.Outcome(), "\n"))
 			}
 			return nil
 		}, func(err error) {
 			s.ended("quorum")
 			progress.Stop()
 			progress.Hide()
+			shares.setBusy(false)
 			if err != nil {
-				// The shares stay entered: fix what the error names and run it again.
+				// The shares stay, so a wrong CA name does not send the custodians back to
+				// their safes; they are zeroed when the screen is left or cancelled.
 				msg.errorf(err)
-				start.Enable()
+				msg.SetText(msg.Text + " Correct it and run again, or cancel: the shares entered are kept.")
+				shares.changed()
 				return
 			}
-			collected.Wipe()
-			present.SetText(fmt.Sprintf("The shares were used and forgotten. For another operation on %s, the custodians enter them again: 0 of %d present.", rootSel.Selected, collected.Needed()))
+			shares.clear()
+			shares.present.SetText("The operation is done and the shares were forgotten: enter them again for another operation.")
 			msg.ok(result)
 		})
 	}
-	intro := widget.NewLabel("Every use of the root needs a quorum of custodians. Each custodian in turn types or pastes their share and adds it; it is checked at once against its commitment, and a mistyped group is named.")
+	intro := widget.NewLabel("Every use of the root needs a quorum of custodians. Each custodian in turn chooses their name and enters their share: typed (hidden unless they hold the button), from a share file, or from their own token. Each is checked at once against its commitment, and a mistyped group is named.")
 	intro.Wrapping = fyne.TextWrapWord
-	content = container.NewVScroll(container.NewPadded(container.NewVBox(
+	form := container.NewVScroll(container.NewPadded(container.NewVBox(
 		heading("Quorum operations"), intro,
 		field("Root", rootSel),
-		heading2("Shares"), shareText, container.NewHBox(addShare), present,
+		heading2("Shares"), shares.object(),
 		heading2("Operation"), op, params, field("Operator PIN", pin),
-		container.NewHBox(start), progress, msg.Label, distribution)))
+		container.NewHBox(start), progress, msg.Label)))
+	outer.Objects = []fyne.CanvasObject{form}
 	return content
 }
 
-// reshare runs a re-share, showing each new share to its custodian in panel as the root
-// ceremony does. It runs off the UI goroutine.
-func (s *shell) reshare(q *quorum.Collector, names, threshold string, opsPIN []byte, panel *fyne.Container) (*ceremony.ReshareResult, error) {
+// issueCARequest is the issuing CA the form asks for: its name, validity in years (empty for
+// the workflow's default) and key algorithm (empty for the root's).
+func issueCARequest(name, years, alg string) (ceremony.IssueCARequest, error) {
+	req := ceremony.IssueCARequest{CommonName: name, Algorithm: keyalg.Algorithm(alg)}
+	if y := strings.TrimSpace(years); y != "" {
+		n, err := strconv.Atoi(y)
+		if err != nil || n < 1 {
+			return req, fmt.Errorf("the validity %q is not a whole number of years", y)
+		}
+		req.ValidityYears = n
+	}
+	return req, nil
+}
+
+// reshare runs a re-share, showing its confirmation and each new share to its custodian as
+// the root ceremony does, in a view of its own in place of the form in outer (so nothing of
+// it is below the fold), and the form again when it ends. It runs off the UI goroutine.
+func (s *shell) reshare(q *quorum.Collector, names, threshold string, opsPIN []byte, outer *fyne.Container) (*ceremony.ReshareResult, error) {
 	var custodians []string
 	for _, n := range strings.Split(names, ",") {
 		if n = strings.TrimSpace(n); n != "" {
@@ -241,9 +261,19 @@ func (s *shell) reshare(q *quorum.Collector, names, threshold string, opsPIN []b
 	if err != nil {
 		return nil, err
 	}
-	w := &ceremonyScreen{shell: s, plan: plan, states: map[string]record.Status{}, results: map[string]stepResult{}, panel: panel}
+	w := &ceremonyScreen{shell: s, plan: plan, states: map[string]record.Status{}, results: map[string]stepResult{},
+		panel: container.NewStack()}
+	w.scroll = container.NewVScroll(container.NewPadded(w.panel))
+	form := outer.Objects
+	s.do(func() {
+		outer.Objects = []fyne.CanvasObject{container.NewBorder(heading2("Re-share to "+strings.Join(custodians, ", ")), nil, nil, nil, w.scroll)}
+		outer.Refresh()
+	})
+	defer s.do(func() {
+		outer.Objects = form
+		outer.Refresh()
+	})
 	people := &guiParticipants{w: w, typed: map[int]string{}, dest: map[int]string{}}
 	defer people.wipe()
-	defer s.do(func() { w.show(container.NewVBox()) })
 	return ceremony.Reshare(s.ctx, s.runEnv(), q, ceremony.ReshareRequest{Custodians: custodians, Threshold: m, OpsPIN: opsPIN}, people)
 }

@@ -84,6 +84,7 @@ var fieldLabels = map[string]string{
 	"OpsPIN": "Operator PIN", "Reason": "Revocation reason", "Revoke": "Revoke", "Serial": "Device serial",
 	"Technician": "Technician", "Threshold": "Threshold", "Token": "New token", "Backup": "Backup file",
 	"Witness": "Witness", "Module": "PKCS#11 module, under Settings",
+	"Identities": "Identity file", "Shares": "Shares",
 }
 
 func (m message) ok(text string) {

@@ -17,28 +17,46 @@ import (
 // unfinishedRuns lists the runs that stopped half way, on the home screen, with where each
 // stopped and Resume and Abort: a person coming back after a crash sees it first. What can
 // resume, and which PINs a run may need, the workflows say.
-func (s *shell) unfinishedRuns() fyne.CanvasObject {
-	stopped, err := handlers().Stopped(s.ctx, s.runEnv())
-	if err != nil {
-		l := widget.NewLabel(err.Error())
-		l.Importance = widget.DangerImportance
-		return l
-	}
-	stopped = slices.DeleteFunc(stopped, func(r run.Stopped) bool {
-		return r.Status == registry.RunRunning && s.underWay(r.Subject) // not stopped: on its screen
+func (s *shell) unfinishedRuns() fyne.CanvasObject { return s.stoppedRuns("") }
+
+// stoppedRuns lists the stopped runs of kind ("" for every kind), read off the UI goroutine,
+// leaving out a run under way on one of the window's screens.
+func (s *shell) stoppedRuns(kind registry.RunKind) fyne.CanvasObject {
+	box := container.NewVBox()
+	var stopped []run.Stopped
+	s.background(func() (err error) {
+		stopped, err = handlers().Stopped(s.ctx, s.runEnv())
+		return err
+	}, func(err error) {
+		if err != nil {
+			l := widget.NewLabel(err.Error())
+			l.Wrapping = fyne.TextWrapWord
+			l.Importance = widget.DangerImportance
+			box.Add(l)
+			return
+		}
+		stopped = slices.DeleteFunc(stopped, func(r run.Stopped) bool {
+			under := r.Status == registry.RunRunning && s.underWay(r.Subject) // not stopped: on its screen
+			return under || kind != "" && r.Kind != kind
+		})
+		if len(stopped) > 0 {
+			box.Add(s.stoppedCard(stopped))
+		}
 	})
-	if len(stopped) == 0 {
-		return container.NewVBox()
-	}
+	return box
+}
+
+// stoppedCard shows the stopped runs, each with Resume and Abort, and the PIN fields they ask.
+func (s *shell) stoppedCard(stopped []run.Stopped) fyne.CanvasObject {
 	box := container.NewVBox(heading2("Runs that stopped half way"))
-	pin := pinEntry("operator PIN (abort cleans up keys on the operations token; resume signs)")
+	pin := pinEntry("operator PIN (abort cleans up keys and tokens; resume signs)")
 	devicePIN := pinEntry("device PIN (to finish erasures a stopped run left under way)")
 	msg := newMessage()
 	var asks run.Asks
 	for _, r := range stopped {
 		asks.OpsPIN = asks.OpsPIN || r.Asks.OpsPIN
 		asks.DevicePIN = asks.DevicePIN || r.Asks.DevicePIN
-		line := widget.NewLabel(fmt.Sprintf("%s — %s %s of %s, %s since %s; %s", r.ID, r.Kind, r.Operation, r.Subject, r.Status,
+		line := widget.NewLabel(fmt.Sprintf("%s: %s %s of %s, %s since %s; %s", r.ID, r.Kind, r.Operation, r.Subject, r.Status,
 			r.StartedAt.UTC().Format("2006-01-02 15:04"), r.Where()))
 		line.Wrapping = fyne.TextWrapWord
 		id := r.ID

@@ -8,6 +8,8 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/layout"
+	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/custos-pki/custos/ceremony"
@@ -39,6 +41,7 @@ func newShareReveal(d ceremony.ShareDelivery, do func(func()), relayout func(), 
 	warn := widget.NewLabelWithStyle(fmt.Sprintf("Only %s should be looking at the screen.", d.Custodian),
 		fyne.TextAlignCenter, fyne.TextStyle{Bold: true})
 	warn.SizeName = "headingText"
+	warn.Wrapping = fyne.TextWrapWord
 	warn.Importance = widget.WarningImportance
 	what := widget.NewLabel(fmt.Sprintf("Share %d of %d of %s. %d shares are needed to use the root. Copy it onto your share card, group by group, then press Hide.",
 		d.Number, d.Of, d.CeremonyID, d.Threshold))
@@ -65,12 +68,17 @@ func (r *shareReveal) show(text string) {
 	for i, g := range groups {
 		r.groups.Add(container.NewVBox(mono(fmt.Sprintf("%d", i+1), 13), mono(g, 34)))
 	}
+	// As many groups a row as the panel holds (five on a wide screen), never cut off at the
+	// right edge of a narrow one.
+	cell := r.groups.Objects[0].MinSize()
+	r.groups.Layout = layout.NewGridWrapLayout(fyne.NewSize(cell.Width+theme.Padding()*2, cell.Height))
 	r.box.Objects[4] = container.NewVBox(header, r.groups)
 	r.box.Refresh()
 	if r.onReveal != nil {
 		r.onReveal()
 	}
 	r.relayout()
+	r.relayout() // the wrapped grid knows its rows once laid out
 	r.shown = true
 	r.reveal.Disable()
 	r.hide.Enable()

@@ -48,6 +48,11 @@ type shell struct {
 	current string
 	kept    map[string]*keptRun // screens whose run is under way (keep.go)
 	uiMu    sync.Mutex          // see do
+	// leave is what the screen last built does when a screen is left (the Quorum screen
+	// zeroes the shares entered).
+	leave func()
+	// quorumShares are the shares entered on the Quorum screen while it is open.
+	quorumShares *sharePanel
 	// tokenTable is the settings screen's token list while that screen is open.
 	tokenTable *tokenTable
 }
@@ -110,6 +115,9 @@ func (s *shell) show(id string) {
 	for i, sc := range s.screens {
 		if sc.id != id {
 			continue
+		}
+		if s.leave != nil {
+			s.leave()
 		}
 		s.current = id
 		s.body.Objects = []fyne.CanvasObject{s.screenContent(sc)}

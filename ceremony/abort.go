@@ -3,10 +3,14 @@ package ceremony
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"sort"
 
 	"github.com/custos-pki/custos/hsm"
+	"github.com/custos-pki/custos/internal/secret"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
 	"github.com/custos-pki/custos/run"
@@ -14,7 +18,8 @@ import (
 
 // Handler is what the ceremony package knows of its runs that stopped half way, for
 // run.Handlers: they cannot resume (the quorum secret existed only in the process that
-// stopped), and abort destroys the keys they began making and names what a person must clear.
+// stopped), and abort destroys the keys they began making, re-initialises a root token a root
+// ceremony initialised empty, and names what a person must clear.
 func Handler() run.Handler {
 	return run.Handler{
 		Kind:         registry.RunCeremony,
@@ -37,8 +42,15 @@ func abort(ctx context.Context, r *run.Run, pins run.PINs) (run.Outcome, error) 
 	intents := map[string]string{} // key id (hex) → token
 	opsToken := ""                 // the operations token this run initialised
 	module := ""                   // the module the root ceremony's pre-flight opened
+	var undo *UndoKept             // where a root ceremony kept its root token's temporary SO PIN
 	for _, e := range r.Journal.Entries() {
 		switch {
+		case e.Step == stepUndo:
+			p, err := record.Decode[UndoKept](e)
+			if err != nil {
+				return run.Outcome{}, err
+			}
+			undo = &p
 		case e.Step == run.StepKeyIntent:
 			p, err := record.Decode[run.KeyIntent](e)
 			if err != nil {
@@ -88,7 +100,7 @@ func abort(ctx context.Context, r *run.Run, pins run.PINs) (run.Outcome, error) 
 		orphans = append(orphans, id)
 	}
 	sort.Strings(orphans)
-	if len(orphans) == 0 && rr.Operation != "root" {
+	if len(orphans) == 0 && undo == nil && rr.Operation != "root" {
 		return out, nil
 	}
 	mod, err := env.OpenModule(ctx, module)
@@ -103,6 +115,20 @@ func abort(ctx context.Context, r *run.Run, pins run.PINs) (run.Outcome, error) 
 		}
 		out.Done = append(out.Done, what)
 	}
+	if undo != nil {
+		done, err := voidFromUndo(ctx, mod, *undo, pins.Ops)
+		if err != nil {
+			return run.Outcome{}, err
+		}
+		out.Done = append(out.Done, done...)
+	}
+	if rr.Operation == "root" {
+		removed, err := removeRootFiles(ctx, env, rr.Subject)
+		if err != nil {
+			return run.Outcome{}, err
+		}
+		out.Done = append(out.Done, removed...)
+	}
 	if opsToken != "" {
 		if _, err := mod.TokenByLabel(ctx, opsToken); err == nil {
 			out.Remaining = append(out.Remaining, fmt.Sprintf("operations token %q was initialised by this run: its SO PIN came from the stopped run's secret, so nobody can reset its user PIN (the operator PIN) if it is ever locked; re-initialise it with the HSM vendor's tools before the next root ceremony, which then sets an SO PIN its quorum controls", opsToken))
@@ -116,6 +142,49 @@ func abort(ctx context.Context, r *run.Run, pins run.PINs) (run.Outcome, error) 
 		}
 	}
 	return out, nil
+}
+
+// voidFromUndo re-initialises a stopped root ceremony's root token empty with the temporary
+// SO PIN it kept on the operations token (keepUndo), then destroys that data object. Nothing
+// is done when the object is gone (the ceremony closed, or stopped before it was stored).
+func voidFromUndo(ctx context.Context, mod *hsm.Module, u UndoKept, pin []byte) ([]string, error) {
+	if len(pin) == 0 {
+		return nil, run.NewFieldError("OpsPIN", "the root token %q this run initialised can be re-initialised empty with what the run kept on operations token %q; the operator PIN is needed to read it", u.Root, u.Token)
+	}
+	s, err := mod.OpenSession(ctx, u.Token)
+	if errors.Is(err, hsm.ErrTokenNotFound) {
+		return nil, nil // the run stopped before it initialised the operations token
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	if err := s.Login(ctx, hsm.User, pin); err != nil {
+		return nil, err
+	}
+	defer s.Logout(context.WithoutCancel(ctx))
+	obj, err := s.Data(ctx, "custos", u.Label)
+	if errors.Is(err, hsm.ErrObjectNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer secret.Zero(obj.Value)
+	var done []string
+	if _, err := mod.TokenByLabel(ctx, u.Root); err == nil {
+		void := voidLabel(u.Root)
+		if _, err := mod.ReinitToken(ctx, u.Root, obj.Value, void, nil); err != nil {
+			return nil, fmt.Errorf("re-initialise root token %q with the SO PIN the run kept: %w", u.Root, err)
+		}
+		done = append(done, fmt.Sprintf("root token %q re-initialised empty as %q: no key of this run remains", u.Root, void))
+	} else if !errors.Is(err, hsm.ErrTokenNotFound) {
+		return nil, err
+	}
+	if _, err := s.Destroy(ctx, hsm.Match{Class: hsm.ClassData, Label: u.Label}); err != nil {
+		return nil, err
+	}
+	return append(done, fmt.Sprintf("destroyed %q on %s, which kept the root token's temporary SO PIN", u.Label, u.Token)), nil
 }
 
 func destroyOrphan(ctx context.Context, mod *hsm.Module, token, idHex string, pin []byte) (string, error) {
@@ -144,4 +213,26 @@ func destroyOrphan(ctx context.Context, mod *hsm.Module, token, idHex string, pi
 		return "", fmt.Errorf("%s", what)
 	}
 	return what, nil
+}
+
+// removeRootFiles removes the certificates and backup a stopped root ceremony wrote, unless
+// the registry has the root (then they are its).
+func removeRootFiles(ctx context.Context, env run.Env, id string) ([]string, error) {
+	if _, err := env.Registry.Issuer(ctx, id); err == nil {
+		return nil, nil
+	} else if !errors.Is(err, registry.ErrNotFound) {
+		return nil, err
+	}
+	var done []string
+	for _, p := range rootFiles(env.Workspace, id) {
+		err := os.Remove(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("remove %s, which the stopped ceremony wrote: %w", p, err)
+		}
+		done = append(done, "removed "+p)
+	}
+	return done, nil
 }

@@ -30,6 +30,13 @@ func (d *dieAt) Confirm(ctx context.Context, st run.Step) (record.Actor, error) 
 	return d.people.Confirm(ctx, st)
 }
 
+func (d *dieAt) AcknowledgeHorizon(ctx context.Context, h Horizon) (record.Actor, error) {
+	if d.step == "root.horizon" {
+		os.Exit(3)
+	}
+	return d.people.AcknowledgeHorizon(ctx, h)
+}
+
 // TestKilledRootHelper is the child process of TestAbortKilledRootCeremony.
 func TestKilledRootHelper(t *testing.T) {
 	dir := os.Getenv("CUSTOS_TEST_KILLED_ROOT")
@@ -42,8 +49,12 @@ func TestKilledRootHelper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	Root(context.Background(), run.Env{Workspace: ws, Registry: reg}, plan, []byte("ops-pin-1234"), &dieAt{step: "root.split"})
-	t.Fatal("the ceremony was meant to die at the split")
+	step := os.Getenv("CUSTOS_TEST_DIE_AT")
+	if step == "" {
+		step = "root.split"
+	}
+	_, err = Root(context.Background(), run.Env{Workspace: ws, Registry: reg}, plan, []byte("ops-pin-1234"), &dieAt{step: step})
+	t.Fatalf("the ceremony was meant to die at %s: %v", step, err)
 }
 
 func TestAbortKilledRootCeremony(t *testing.T) {
@@ -82,13 +93,19 @@ func TestAbortKilledRootCeremony(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The record-signer key it was making is destroyed; the root token and the operations
-	// token it initialised are named for a person to clear.
-	if len(res.Done) != 1 || !strings.Contains(res.Done[0], "none remain") || len(res.Remaining) != 2 ||
-		!strings.Contains(res.Remaining[0], `operations token "acme-ops" was initialised by this run`) ||
-		!strings.Contains(res.Remaining[1], `root token "acme-root-2026" was initialised by this run`) {
+	// The record-signer key it was making is destroyed, the root token re-initialised empty
+	// with the SO PIN the run kept on the operations token, and that kept PIN destroyed; the
+	// operations token it initialised is named for a person to clear.
+	// The certificates it wrote are removed.
+	if len(res.Done) != 5 || !strings.Contains(res.Done[0], "none remain") ||
+		!strings.Contains(res.Done[1], `root token "acme-root-2026" re-initialised empty as "void-acme-root-2026"`) ||
+		!strings.Contains(res.Done[2], "kept the root token's temporary SO PIN") ||
+		!strings.HasSuffix(res.Done[3], "acme-root-2026-root.pem") || !strings.HasSuffix(res.Done[4], "acme-root-2026-record-signer.pem") ||
+		len(res.Remaining) != 1 ||
+		!strings.Contains(res.Remaining[0], `operations token "acme-ops" was initialised by this run`) {
 		t.Errorf("abort = %+v", res)
 	}
+	checkNoRootToken(t, f)
 	m, _ := hsm.Open(f.hsm.ModulePath)
 	defer m.Close()
 	s, _ := m.OpenSession(ctx, f.plan.OperationsToken)
@@ -106,7 +123,7 @@ func TestAbortKilledRootCeremony(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := jf.Entries[len(jf.Entries)-1]
-	if p, err := record.Decode[run.Aborted](last); last.Step != run.StepAbort || err != nil || len(p.Done) != 1 || len(p.Remaining) != 2 {
+	if p, err := record.Decode[run.Aborted](last); last.Step != run.StepAbort || err != nil || len(p.Done) != 5 || len(p.Remaining) != 1 {
 		t.Errorf("the journal's last entry = %+v (%+v, %v)", last, p, err)
 	}
 }
@@ -197,5 +214,71 @@ func TestAbortReportsWhatARunRegistered(t *testing.T) {
 	s.Login(ctx, hsm.User, []byte("ops-pin-1234"))
 	if left, _ := s.Remaining(ctx, roles[0].Key.KeyID, ""); len(left) == 0 {
 		t.Error("abort destroyed a key the registry owns")
+	}
+}
+
+// checkNoRootToken checks with pkcs11-tool that no token has the root's label and that the
+// operations token keeps no key and no data object of a stopped run.
+func checkNoRootToken(t *testing.T, f *fixture) {
+	t.Helper()
+	out, err := exec.Command("pkcs11-tool", "--module", f.hsm.ModulePath, "-L").CombinedOutput()
+	if err != nil || strings.Contains(string(out), "token label        : "+f.plan.ID+"\n") {
+		t.Errorf("pkcs11-tool -L: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "token label        : void-"+f.plan.ID) {
+		if objs := tokenObjects(t, f, "void-"+f.plan.ID, ""); strings.Contains(objs, "Object") {
+			t.Errorf("the re-initialised root token keeps objects:\n%s", objs)
+		}
+	}
+	if strings.Contains(string(out), "token label        : "+f.plan.OperationsToken) {
+		if objs := tokenObjects(t, f, f.plan.OperationsToken, "ops-pin-1234"); strings.Contains(objs, "Object") {
+			t.Errorf("the operations token keeps objects:\n%s", objs)
+		}
+	}
+}
+
+// A root ceremony killed before each of its steps (after the one before is done) is aborted
+// with the operator PIN; then no token has the root's label (pkcs11-tool), the operations
+// token keeps nothing of the run, and the same plan runs again.
+func TestAbortAfterAKillAtEachStep(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a child process at each step")
+	}
+	ctx := context.Background()
+	plan := strings.Replace(goodPlan, "ecdsa-p384", "ecdsa-p256", 1)
+	for _, st := range RootSteps[1:] {
+		t.Run(st.ID, func(t *testing.T) {
+			f := newFixture(t, plan)
+			f.env.Workspace.Close() // the child takes the workspace lock
+			cmd := exec.Command(os.Args[0], "-test.run=^TestKilledRootHelper$")
+			cmd.Env = append(os.Environ(), "CUSTOS_TEST_KILLED_ROOT="+f.dir, "CUSTOS_TEST_DIE_AT="+st.ID,
+				"CUSTOS_TEST_PLAN="+strings.Replace(plan, "/usr/lib/softhsm/libsofthsm2.so", f.hsm.ModulePath, 1))
+			if out, err := cmd.CombinedOutput(); cmd.ProcessState.ExitCode() != 3 {
+				t.Fatalf("child: %v\n%s", err, out)
+			}
+			ws, err := workspace.Open(filepath.Join(f.dir, "ws"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ws.Close()
+			f.env.Workspace = ws
+			stopped, err := handlers.Stopped(ctx, f.env)
+			if err != nil || len(stopped) != 1 {
+				t.Fatalf("stopped runs = %+v, %v", stopped, err)
+			}
+			res, err := handlers.Abort(ctx, f.env, stopped[0].ID, run.PINs{Ops: []byte("ops-pin-1234")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, rem := range res.Remaining {
+				if strings.Contains(rem, "root token") {
+					t.Errorf("abort leaves the root token to a person: %+v", res)
+				}
+			}
+			checkNoRootToken(t, f)
+			if _, err := Root(ctx, f.env, f.plan, []byte("ops-pin-1234"), &people{}); err != nil {
+				t.Fatalf("the plan again after the abort: %v", err)
+			}
+		})
 	}
 }

@@ -1,10 +1,11 @@
 package ceremony
 
 import (
+	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -12,7 +13,6 @@ import (
 	"time"
 
 	"github.com/custos-pki/custos/hsm"
-	"github.com/custos-pki/custos/internal/inputfile"
 	"github.com/custos-pki/custos/internal/secret"
 	"github.com/custos-pki/custos/keyalg"
 	"github.com/custos-pki/custos/pki"
@@ -22,61 +22,182 @@ import (
 	"github.com/custos-pki/custos/run"
 )
 
-// unlocked is a root opened under quorum: the token logged in as the user with the PIN
-// derived from the reconstructed secret.
+// unlocked is a root opened under quorum: the secret reconstructed and checked, and, for
+// every operation but restore, a token that holds the root logged in as the user with the PIN
+// derived from it.
 type unlocked struct {
 	q       registry.Quorum
+	v       *VerifiedQuorum // the root's statement, which q was checked against
 	plan    *Plan
 	root    registry.Issuer
 	cert    *x509.Certificate
 	mod     *hsm.Module
-	sess    *hsm.Session
+	module  hsm.ModuleFile       // the module file as hashed before it was loaded
+	token   quorum.TokenIdentity // the token sess is on, as it answered
+	sess    *hsm.Session         // on holder; nil until a token is opened
 	key     *hsm.Signer
-	s       []byte
-	userPIN []byte
+	holder  registry.RootHolder   // the token sess is on
+	holders []registry.RootHolder // every token the registry has holding the root, newest first
+	// finalSigner is the record signer a destroy opened before it retired it, to sign its
+	// record; nil for every other operation. close closes it.
+	finalSigner *run.RecordSigner
+	s           []byte
+	userPIN     []byte
 }
 
-// unlock reconstructs S (checked against its digest before any login), opens the root token
-// and logs in.
-func unlock(ctx context.Context, env run.Env, q registry.Quorum, c *quorum.Collector) (*unlocked, error) {
-	s, err := c.Secret()
-	if err != nil {
-		return nil, err
-	}
-	u := &unlocked{q: q, s: s}
+// unlockOptions change how a quorum operation unlocks the root.
+type unlockOptions struct {
+	// newModule, when set, is the PKCS#11 module the quorum accepts in this operation
+	// (SetModule): it is loaded whatever its SHA-256, which is shown and journaled.
+	newModule string
+	// noHolder opens no token that holds the root (restore: there may be none left).
+	noHolder bool
+}
+
+// unlock opens the root under the quorum v states, in this order: the module file is hashed
+// and refused unless the quorum accepted it; unless o.noHolder, the token the statement names
+// (the one the root was made on or last restored to) is found and refused unless it is that
+// token and the registry has it holding the root; only then are the shares combined (and
+// checked against the digest), the PIN derived and the token logged in.
+func unlock(ctx context.Context, env run.Env, q registry.Quorum, v *VerifiedQuorum, c *quorum.Collector, o unlockOptions) (*unlocked, error) {
+	u := &unlocked{q: q, v: v, cert: v.Root}
 	fail := func(err error) (*unlocked, error) {
 		u.close(ctx)
 		return nil, err
 	}
+	var err error
 	if u.plan, err = ParsePlan(q.Plan); err != nil {
 		return fail(fmt.Errorf("the registry's plan of %s: %w", q.CeremonyID, err))
 	}
 	if u.root, err = env.Registry.Issuer(ctx, q.CeremonyID); err != nil {
 		return fail(err)
 	}
-	if u.cert, err = x509.ParseCertificate(u.root.Certificate); err != nil {
+	st := v.Statement
+	path, want := o.newModule, ""
+	if path == "" {
+		if path, err = env.ModulePath(ctx, st.Module.Path); err != nil {
+			return fail(err)
+		}
+		want = st.Module.SHA256
+	}
+	if u.mod, u.module, err = openModule(ctx, env, path, want); err != nil {
 		return fail(err)
 	}
-	if u.mod, err = env.OpenModule(ctx, q.ModulePath); err != nil {
+	all, err := env.Registry.RootHolders(ctx, q.CeremonyID)
+	if err != nil {
 		return fail(err)
 	}
-	if u.sess, err = u.mod.OpenSession(ctx, u.root.Key.TokenLabel); err != nil {
+	for _, h := range all {
+		if h.State == registry.HolderHolding {
+			u.holders = append(u.holders, h)
+		}
+	}
+	if !o.noHolder {
+		if err := u.findHolder(ctx); err != nil {
+			return fail(err)
+		}
+	}
+	if u.s, err = c.Secret(); err != nil {
 		return fail(err)
 	}
-	u.userPIN = quorum.RootUserPIN.Derive(s, q.CeremonyID)
-	if err := u.sess.Login(ctx, hsm.User, u.userPIN); err != nil {
-		return fail(fmt.Errorf("root token %q: %w", u.root.Key.TokenLabel, err))
-	}
-	if u.key, err = u.sess.Signer(ctx, hsm.Match{Class: hsm.ClassPrivateKey, ID: u.root.Key.KeyID}); err != nil {
-		return fail(fmt.Errorf("root key on %q: %w", u.root.Key.TokenLabel, err))
+	u.userPIN = quorum.RootUserPIN.Derive(u.s, q.CeremonyID)
+	if !o.noHolder {
+		if err := u.sess.Login(ctx, hsm.User, u.userPIN); err != nil {
+			return fail(fmt.Errorf("root token %q: %w", u.holder.Token, err))
+		}
+		keyID, _ := hex.DecodeString(st.RootKeyID)
+		if u.holder.Token != st.RootToken.Label {
+			keyID = u.holder.KeyID
+		}
+		if u.key, err = u.sess.Signer(ctx, hsm.Match{Class: hsm.ClassPrivateKey, ID: keyID}); err != nil {
+			return fail(fmt.Errorf("root key on %q: %w", u.holder.Token, err))
+		}
+		if u.holder.Token != st.RootToken.Label {
+			if err := signs(u.key, u.cert); err != nil {
+				return fail(fmt.Errorf("root key on %q, a token the quorum statement does not name: %w", u.holder.Token, err))
+			}
+		}
 	}
 	return u, nil
 }
 
+// findHolder opens a session, not yet logged in, on a token that holds the root, before any
+// share is combined. It tries first the token the quorum statement names (the one the root was
+// made on or last restored to), refused unless it answers with the statement's identity; when
+// that one is missing, the other tokens the registry has holding the root, newest first, each
+// refused unless it answers with the serial the registry recorded for it (the statement vouches
+// for none of them: the key found there must then sign for the root certificate). A token that
+// is missing, or has the PINs of another epoch, is passed over.
+func (u *unlocked) findHolder(ctx context.Context) error {
+	want := u.v.Statement.RootToken
+	order := make([]registry.RootHolder, 0, len(u.holders))
+	for _, h := range u.holders {
+		if h.Token == want.Label {
+			order = append([]registry.RootHolder{h}, order...)
+		} else {
+			order = append(order, h)
+		}
+	}
+	var passed []string
+	for _, h := range order {
+		if h.PINEpoch != 0 && h.PINEpoch != u.q.Epoch {
+			passed = append(passed, fmt.Sprintf("%q has the PINs of epoch %d", h.Token, h.PINEpoch))
+			continue
+		}
+		sess, err := u.mod.OpenSession(ctx, h.Token)
+		if errors.Is(err, hsm.ErrTokenNotFound) {
+			passed = append(passed, fmt.Sprintf("%q is not present", h.Token))
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		u.sess, u.holder = sess, h
+		info, err := sess.TokenInfo(ctx)
+		if err != nil {
+			return err
+		}
+		u.token = tokenIdentity(info)
+		if h.Token == want.Label {
+			if u.token != want {
+				return fmt.Errorf("%w: the token labelled %q is %s, but the quorum statement names %s: it is not the token that holds the root; no share was combined",
+					ErrNotAsSigned, want.Label, u.token, want)
+			}
+		} else if h.Serial != "" && h.Serial != info.SerialOrNone() {
+			return fmt.Errorf("the token labelled %q has serial %s, but the registry recorded serial %s for the token that holds the root under that label; no share was combined",
+				h.Token, info.SerialOrNone(), h.Serial)
+		}
+		return nil
+	}
+	if len(passed) == 0 {
+		return fmt.Errorf("the registry knows no token that holds root %s: restore it from its backup into a new token", u.q.CeremonyID)
+	}
+	return fmt.Errorf("no token that holds root %s can be opened (%s): restore it from its backup into a new token; no share was combined", u.q.CeremonyID, strings.Join(passed, "; "))
+}
+
 func (u *unlocked) issuer() pki.Issuer { return pki.Issuer{Certificate: u.cert, Signer: u.key} }
+
+// signRootCRL is a step that signs the root's CRL, due in days (0: the plan's), into out.
+func (u *unlocked) signRootCRL(ctx context.Context, env run.Env, days int, out *run.CRL) func() (any, error) {
+	if days == 0 {
+		days = u.plan.crlNextUpdateDays()
+	}
+	return func() (any, error) {
+		c, err := run.SignCRL(ctx, env, u.root, u.issuer(), run.CRLRequest{NextUpdate: time.Duration(days) * 24 * time.Hour,
+			MaxNextUpdate: time.Duration(u.plan.crlNextUpdateDays()) * 24 * time.Hour})
+		if err != nil {
+			return nil, err
+		}
+		*out = c
+		return c.Payload(u.root.ID), nil
+	}
+}
 
 func (u *unlocked) close(ctx context.Context) {
 	ctx = context.WithoutCancel(ctx)
+	if u.finalSigner != nil {
+		u.finalSigner.Close()
+	}
 	if u.sess != nil {
 		u.sess.Logout(ctx)
 		u.sess.Close()
@@ -90,13 +211,24 @@ func (u *unlocked) close(ctx context.Context) {
 // quorumRun runs one quorum operation: start the run, unlock the root, run the steps,
 // finish. The collector stays the caller's, who wipes its shares.
 func quorumRun(ctx context.Context, env run.Env, q *quorum.Collector, op string, opsPIN []byte, steps func(r *run.Run, u *unlocked) error) (rid string, err error) {
+	return quorumRunWith(ctx, env, q, op, opsPIN, unlockOptions{noHolder: op == "restore"}, steps)
+}
+
+// quorumRunWith is quorumRun, unlocking the root as o says.
+func quorumRunWith(ctx context.Context, env run.Env, q *quorum.Collector, op string, opsPIN []byte, o unlockOptions, steps func(r *run.Run, u *unlocked) error) (rid string, err error) {
 	p := q.Params()
 	if q.Present() < q.Needed() {
 		return "", fmt.Errorf("%w: %d of %d shares present; %s needs %d; nothing was changed", quorum.ErrRefused, q.Present(), len(p.Custodians), p.CeremonyID, q.Needed())
 	}
-	rq, err := collectedQuorum(ctx, env.Registry, q)
+	rq, v, err := collectedQuorum(ctx, env.Registry, q)
 	if err != nil {
 		return "", err
+	}
+	// A record is signed only by a record signer that may sign one; a new one replaces it.
+	if len(opsPIN) > 0 && op != "record-signer" {
+		if _, err := run.CheckRecordSigner(ctx, env.Registry, p.CeremonyID); err != nil {
+			return "", fmt.Errorf("%s: %w", op, err)
+		}
 	}
 	r, err := run.StartRun(ctx, env, registry.Run{ID: run.NewID(env, op, p.CeremonyID), Kind: registry.RunCeremony,
 		Operation: op, Subject: p.CeremonyID})
@@ -111,12 +243,18 @@ func quorumRun(ctx context.Context, env run.Env, q *quorum.Collector, op string,
 	var u *unlocked
 	err = r.Step(stepUnlock(op), custodians, func() (any, error) {
 		var err error
-		u, err = unlock(ctx, env, rq, q)
+		u, err = unlock(ctx, env, rq, v, q, o)
 		if err != nil {
 			return nil, err
 		}
-		return Unlocked{Custodians: q.Holders(),
-			Shares: fmt.Sprintf("%d present, %d needed; each matched its commitment; the reconstruction matched its digest", q.Present(), q.Needed())}, nil
+		data := Unlocked{Custodians: q.Holders(),
+			Shares:    fmt.Sprintf("%d present, %d needed; each matched its commitment; the reconstruction matched its digest", q.Present(), q.Needed()),
+			Statement: v.Seq, RootSHA256: v.Fingerprint.String(), RootWords: v.Fingerprint.Words(),
+			Module: u.module.Path, ModuleSHA256: u.module.SHA256}
+		if u.sess != nil {
+			data.RootToken = u.token.String()
+		}
+		return data, nil
 	})
 	if err != nil {
 		if u != nil {
@@ -125,11 +263,32 @@ func quorumRun(ctx context.Context, env run.Env, q *quorum.Collector, op string,
 		return rid, err
 	}
 	defer u.close(ctx)
+	// The account of the root's backup copies goes into every quorum operation's record.
+	if a, err := backupAccount(ctx, env.Registry, u.q.CeremonyID); err != nil || a != nil {
+		if err == nil {
+			err = r.Note(op+".backups", record.System, a)
+		}
+		if err != nil {
+			return rid, err
+		}
+	}
 	if err = steps(r, u); err != nil {
 		return rid, err
 	}
 	if len(opsPIN) == 0 {
 		return rid, nil // no operator PIN, no record: the journal stands alone
+	}
+	if u.finalSigner != nil { // destroy: the record signer, opened before it was retired
+		recordPath, err = writeRecord(ctx, r, &record.Ceremony{ID: rid, Kind: op, Root: u.q.CeremonyID, Outcome: "completed",
+			Threshold: u.q.Threshold, Custodians: len(u.q.Shares), Participants: quorumPeople(holders)}, u.finalSigner.Signer, u.key)
+		if err != nil {
+			return rid, r.Fail(op+".record", record.System, fmt.Errorf("%s done, but its record could not be written: %w", op, err))
+		}
+		return rid, nil
+	}
+	if _, err := run.CheckRecordSigner(ctx, env.Registry, u.q.CeremonyID); errors.Is(err, run.ErrCannotSign) {
+		// This run revoked the record signer: it signs no record, not even this one.
+		return rid, r.Note(stepNoRecord(op), record.System, NoRecord{Why: err.Error()})
 	}
 	signer, err := run.OpenRecordSigner(ctx, env.Registry, u.mod, u.q.CeremonyID, u.cert, opsPIN)
 	if err != nil {
@@ -330,8 +489,33 @@ type RootCRLRequest struct {
 
 // RootCRLResult is a signed root CRL.
 type RootCRLResult struct {
-	RunID string
-	CRL   run.CRL
+	RunID   string
+	CRL     run.CRL
+	Revoked string // what the CRL revoked, e.g. "issuing CA ica-3f2a9c01b4 (Acme Devices CA 1)"; "" for none
+}
+
+// issuedByRoot names what the root rootID certified with serial: an issuing CA or a record
+// signer. Anything else is refused: a root CRL revokes only those.
+func issuedByRoot(ctx context.Context, reg *registry.Registry, rootID string, serial registry.SerialNumber) (string, error) {
+	issuers, err := reg.Issuers(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, i := range issuers {
+		if i.ParentID == rootID && bytes.Equal(i.Serial, serial) {
+			return fmt.Sprintf("issuing CA %s (%s)", i.ID, i.CommonName), nil
+		}
+	}
+	roles, err := reg.RoleCerts(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, rc := range roles {
+		if rc.IssuerID == rootID && bytes.Equal(rc.Serial, serial) {
+			return fmt.Sprintf("%s %q (serial %s)", rc.Role, rc.CommonName, rc.Serial), nil
+		}
+	}
+	return "", run.NewFieldError("Revoke", "serial %s is neither an issuing CA nor a record signer of root %s", serial, rootID)
 }
 
 // RootCRLReasons are the reasons a root CRL can give for revoking an issuing CA, the usual
@@ -360,30 +544,23 @@ func RootCRL(ctx context.Context, env run.Env, q *quorum.Collector, req RootCRLR
 	rid, err := quorumRun(ctx, env, q, "crl", req.OpsPIN, func(r *run.Run, u *unlocked) error {
 		if serial != nil {
 			err := r.Step(stepCRLRevoke, record.System, func() (any, error) {
-				rv, already, err := env.Registry.Revoke(ctx, registry.Revocation{IssuerID: u.root.ID, Serial: serial,
-					RevokedAt: env.Clock(), Reason: req.Reason})
+				what, err := issuedByRoot(ctx, env.Registry, u.root.ID, serial)
 				if err != nil {
 					return nil, err
 				}
-				return CARevoked{Serial: serial.String(), Reason: req.Reason.String(), AlreadyRevoked: already, RevokedAt: rv.RevokedAt}, nil
+				rv, already, err := env.Registry.Revoke(ctx, registry.Revocation{IssuerID: u.root.ID, Serial: serial,
+					RevokedAt: env.Clock(), Reason: req.Reason, RunID: r.ID})
+				if err != nil {
+					return nil, err
+				}
+				res.Revoked = what
+				return CARevoked{Serial: serial.String(), Certificate: what, Reason: rv.Reason.String(), AlreadyRevoked: already, RevokedAt: rv.RevokedAt}, nil
 			})
 			if err != nil {
 				return err
 			}
 		}
-		days := req.NextUpdateDays
-		if days == 0 {
-			days = u.plan.crlNextUpdateDays()
-		}
-		return r.Step(stepCRLSign, record.System, func() (any, error) {
-			c, err := run.SignCRL(ctx, env, u.root, u.issuer(), run.CRLRequest{NextUpdate: time.Duration(days) * 24 * time.Hour,
-				MaxNextUpdate: time.Duration(u.plan.crlNextUpdateDays()) * 24 * time.Hour})
-			if err != nil {
-				return nil, err
-			}
-			res.CRL = c
-			return c.Payload(u.root.ID), nil
-		})
+		return r.Step(stepCRLSign, record.System, u.signRootCRL(ctx, env, req.NextUpdateDays, &res.CRL))
 	})
 	res.RunID = rid
 	if err != nil {
@@ -398,7 +575,7 @@ func checkRootCRLWindow(ctx context.Context, env run.Env, q *quorum.Collector, d
 	if days == 0 {
 		return nil
 	}
-	rq, err := collectedQuorum(ctx, env.Registry, q)
+	rq, _, err := collectedQuorum(ctx, env.Registry, q)
 	if err != nil {
 		return err
 	}
@@ -421,47 +598,146 @@ func checkRootCRLWindow(ctx context.Context, env run.Env, q *quorum.Collector, d
 // DestroyResult is the end of a root.
 type DestroyResult struct {
 	RunID     string
-	Destroyed int
-	Token     string
+	Destroyed int      // objects destroyed on the tokens that held the root
+	Tokens    []string // the tokens that held the root, each erased
+	CRL       run.CRL  // the root's final CRL
+	// Outstanding are what a person must still destroy: backup copies outside the workspace
+	// and lost tokens. Each is a sentence.
+	Outstanding []string
 }
 
-// Destroy destroys the root key and every object on each token of the module that holds
-// the root (where it lives now and, after a restore, the ceremony's original token),
-// verifies none remains, and records the end of the root. It cannot be undone.
-// opsPIN, when given, signs the record with the record-signer key.
+// Destroy ends the root and everything it made. It logs in to every token that holds the
+// root first and stops before any change if one is missing or refuses. Then each issuing CA
+// of the root that may sign signs a last CRL, and its key is destroyed on the operations
+// token; the root signs a final CRL revoking every issuing CA (cessationOfOperation); the
+// record signer signs this run's record and is retired; the root key is destroyed on every
+// holder, and every backup blob in the workspace is overwritten and removed. Copies outside
+// the workspace and lost tokens are listed as outstanding. It cannot be undone. The operator
+// PIN is needed: the issuing CAs' keys and the record signer are on the operations token.
 func Destroy(ctx context.Context, env run.Env, q *quorum.Collector, opsPIN []byte) (*DestroyResult, error) {
+	if len(opsPIN) == 0 {
+		return nil, fmt.Errorf("destroy: %w", run.NewFieldError("OpsPIN", "the operator PIN is needed: the issuing CAs sign their last CRLs and their keys are destroyed on the operations token, and the record signer signs the destroy record"))
+	}
 	res := &DestroyResult{}
 	rid, err := quorumRun(ctx, env, q, "destroy", opsPIN, func(r *run.Run, u *unlocked) error {
-		res.Token = u.root.Key.TokenLabel
-		if len(opsPIN) > 0 {
-			// The root attests the run before its key is gone: the entry covers the journal up
-			// to the destruction, which the record's own signature then covers.
-			if err := attestBeforeDestruction(ctx, env, r, u, opsPIN); err != nil {
+		id := u.q.CeremonyID
+		var sessions []*hsm.Session // every holder but u.sess, logged in as the user
+		defer func() {
+			for _, s := range sessions {
+				s.Logout(context.WithoutCancel(ctx))
+				s.Close()
+			}
+		}()
+		err := r.Step(stepDestroyHolders, record.System, func() (any, error) {
+			var err error
+			sessions, err = loginHolders(ctx, u)
+			if err != nil {
+				return nil, err
+			}
+			data := HoldersReached{Tokens: []string{u.holder.Token}}
+			for _, s := range sessions {
+				data.Tokens = append(data.Tokens, s.Label())
+			}
+			return data, nil
+		})
+		if err != nil {
+			return err
+		}
+		ops, err := u.mod.OpenSession(ctx, u.q.OperationsToken)
+		if err != nil {
+			return err
+		}
+		defer ops.Close()
+		if err := ops.Login(ctx, hsm.User, opsPIN); err != nil {
+			return fmt.Errorf("operations token %q: %w", u.q.OperationsToken, err)
+		}
+		// No logout here: the login is the token's, and the record signer signs on it after
+		// the steps; closing the last session logs out.
+		cas, err := issuingCAsOf(ctx, env.Registry, u.root.ID)
+		if err != nil {
+			return err
+		}
+		for _, ca := range cas {
+			err := r.Step(stepDestroyCA, record.System, func() (any, error) {
+				return endIssuingCA(ctx, r, ops, ca)
+			})
+			if err != nil {
 				return err
 			}
 		}
+		err = r.Step(stepDestroyRootCRL, record.System, func() (any, error) {
+			data := FinalRootCRL{Reason: pki.ReasonCessationOfOperation.String()}
+			for _, ca := range cas {
+				_, already, err := env.Registry.Revoke(ctx, registry.Revocation{IssuerID: u.root.ID, Serial: ca.Serial,
+					RevokedAt: env.Clock(), Reason: pki.ReasonCessationOfOperation, RunID: r.ID})
+				if err != nil {
+					return nil, err
+				}
+				what := fmt.Sprintf("issuing CA %s (%s), serial %s", ca.ID, ca.CommonName, ca.Serial)
+				if already {
+					what += ", revoked before"
+				}
+				data.Revoked = append(data.Revoked, what)
+			}
+			days := time.Duration(u.plan.crlNextUpdateDays()) * 24 * time.Hour
+			c, err := run.SignCRL(ctx, env, u.root, u.issuer(), run.CRLRequest{NextUpdate: days, MaxNextUpdate: days})
+			if err != nil {
+				return nil, err
+			}
+			res.CRL = c
+			data.CRL = c.Payload(u.root.ID)
+			return data, nil
+		})
+		if err != nil {
+			return err
+		}
+		// The record signer signs this run's record (quorumRun, at the end) and nothing after.
+		rc, err := run.CheckRecordSigner(ctx, env.Registry, id)
+		if err != nil {
+			return fmt.Errorf("the record signer, which signs the destroy record: %w", err)
+		}
+		signer, err := run.OpenRecordSigner(ctx, env.Registry, u.mod, id, u.cert, opsPIN)
+		if err != nil {
+			return fmt.Errorf("the record signer, which signs the destroy record: %w", err)
+		}
+		u.finalSigner = signer
+		// The root attests the run while its key can still sign: the log entry covers the
+		// journal up to the destruction, which the record's own signature then covers.
+		if _, err := r.EnterLog(ctx, run.LogSeal{Kind: "destroy", RootID: id, Root: u.cert, RootKey: u.key}, signer.Signer); err != nil {
+			return fmt.Errorf("destroy: enter the run in the record log before the root is gone: %w", err)
+		}
 		return r.Step(stepDestroy, record.System, func() (any, error) {
 			var data RootDestroyed
-			n, names, err := eraseAll(ctx, u.sess)
-			if err != nil {
-				return nil, fmt.Errorf("token %q: %w", res.Token, err)
-			}
-			res.Destroyed += n
-			data.Tokens = append(data.Tokens, TokenErased{Token: res.Token, Destroyed: names})
-			if orig := u.q.CeremonyID; orig != res.Token {
-				if _, err := u.mod.TokenByLabel(ctx, orig); err == nil {
-					n, names, err := eraseToken(ctx, u.mod, orig, u.userPIN)
-					if err != nil {
-						return nil, fmt.Errorf("the original root token %q still holds the root: %w", orig, err)
-					}
-					res.Destroyed += n
-					data.Tokens = append(data.Tokens, TokenErased{Token: orig, Destroyed: names})
+			for _, s := range append([]*hsm.Session{u.sess}, sessions...) {
+				n, names, err := eraseAll(ctx, s)
+				if err != nil {
+					return nil, fmt.Errorf("token %q: %w", s.Label(), err)
+				}
+				res.Destroyed += n
+				res.Tokens = append(res.Tokens, s.Label())
+				data.Tokens = append(data.Tokens, TokenErased{Token: s.Label(), Destroyed: names})
+				if err := env.Registry.DestroyRootHolder(ctx, id, s.Label(), env.Clock(), r.ID); err != nil {
+					return nil, err
 				}
 			}
 			data.DestroyedAt = env.Clock()
-			if err := env.Registry.DestroyRoot(ctx, u.q.CeremonyID, data.DestroyedAt); err != nil {
+			blobs, err := destroyBlobs(ctx, env, r.ID, id, func(int) bool { return true })
+			if err != nil {
 				return nil, err
 			}
+			data.Backups = blobs
+			if err := env.Registry.SetRoleCertState(ctx, id, rc.Serial, registry.Standing{State: registry.StateRetired, At: data.DestroyedAt, RunID: r.ID}); err != nil {
+				return nil, err
+			}
+			if err := env.Registry.DestroyRoot(ctx, id, data.DestroyedAt, r.ID); err != nil {
+				return nil, err
+			}
+			out, err := outstanding(ctx, env.Registry, id, func(registry.BackupCopy) bool { return true })
+			if err != nil {
+				return nil, err
+			}
+			res.Outstanding, data.Outstanding = out, out
+			data.RecordSigner = "retired: it signs this run's record and nothing after"
 			data.Verification = "no object remains on any token that held the root (searched logged in as the user)"
 			return data, nil
 		})
@@ -473,17 +749,90 @@ func Destroy(ctx context.Context, env run.Env, q *quorum.Collector, opsPIN []byt
 	return res, nil
 }
 
-// attestBeforeDestruction enters the destroy run in the record log while the root key can
-// still sign: the record signer and the root sign the checkpoint, and the root attests the
-// run's entry.
-func attestBeforeDestruction(ctx context.Context, env run.Env, r *run.Run, u *unlocked, opsPIN []byte) error {
-	signer, err := run.OpenRecordSigner(ctx, env.Registry, u.mod, u.q.CeremonyID, u.cert, opsPIN)
-	if err != nil {
-		return fmt.Errorf("destroy: the record signer, to log the run before the root is gone: %w", err)
+// loginHolders opens and logs in as the user to every token that holds the root but the one
+// u is open on, and returns their sessions; a holder that is missing or refuses stops it,
+// named, before anything changed. Lost holders are not asked.
+func loginHolders(ctx context.Context, u *unlocked) ([]*hsm.Session, error) {
+	var out []*hsm.Session
+	fail := func(err error) ([]*hsm.Session, error) {
+		for _, s := range out {
+			s.Logout(context.WithoutCancel(ctx))
+			s.Close()
+		}
+		return nil, err
 	}
-	defer signer.Close()
-	_, err = r.EnterLog(ctx, run.LogSeal{Kind: "destroy", RootID: u.q.CeremonyID, Root: u.cert, RootKey: u.key}, signer.Signer)
-	return err
+	for _, h := range u.holders {
+		if h.Token == u.holder.Token {
+			continue
+		}
+		s, err := u.mod.OpenSession(ctx, h.Token)
+		if err != nil {
+			return fail(fmt.Errorf("token %q holds the root and cannot be reached (%w): connect it, or record it lost with a reshare; nothing was changed", h.Token, err))
+		}
+		if err := s.Login(ctx, hsm.User, u.userPIN); err != nil {
+			s.Close()
+			return fail(fmt.Errorf("token %q holds the root and refuses the quorum's PIN (%w); nothing was changed", h.Token, err))
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// issuingCAsOf lists the issuing CAs the root rootID certified.
+func issuingCAsOf(ctx context.Context, reg *registry.Registry, rootID string) ([]registry.Issuer, error) {
+	all, err := reg.Issuers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []registry.Issuer
+	for _, i := range all {
+		if i.Kind == registry.IssuerIssuing && i.ParentID == rootID {
+			out = append(out, i)
+		}
+	}
+	return out, nil
+}
+
+// endIssuingCA has an issuing CA whose key exists sign a last CRL, when its state lets it
+// sign CRLs (a revoked one signs nothing), then destroys its key on the operations token and
+// records it destroyed.
+func endIssuingCA(ctx context.Context, r *run.Run, ops *hsm.Session, ca registry.Issuer) (any, error) {
+	env := r.Env
+	data := IssuingCAEnded{IssuerID: ca.ID, CommonName: ca.CommonName, Before: ca.Standing.String()}
+	if ca.Standing.State == registry.StateDestroyed || ca.Status == registry.StatusDestroyed {
+		data.Key = "destroyed before"
+		return data, nil
+	}
+	if ca.Key.TokenLabel != ops.Label() {
+		return nil, fmt.Errorf("issuing CA %s: its key is on token %q, not on the operations token %q", ca.ID, ca.Key.TokenLabel, ops.Label())
+	}
+	if ca.Standing.State != registry.StateRevoked {
+		cert, err := x509.ParseCertificate(ca.Certificate)
+		if err != nil {
+			return nil, err
+		}
+		key, err := ops.Signer(ctx, hsm.Match{Class: hsm.ClassPrivateKey, ID: ca.Key.KeyID})
+		if err != nil {
+			return nil, fmt.Errorf("issuing CA %s: %w", ca.ID, err)
+		}
+		c, err := run.SignCRL(ctx, env, ca, pki.Issuer{Certificate: cert, Signer: key}, run.CRLRequest{NextUpdate: pki.DefaultMaxNextUpdate, UpToLimit: true})
+		if err != nil {
+			return nil, fmt.Errorf("issuing CA %s: its last CRL: %w", ca.ID, err)
+		}
+		p := c.Payload(ca.ID)
+		data.LastCRL = &p
+	} else {
+		data.NoCRL = "revoked: it signs nothing, not even a last CRL"
+	}
+	what := destroyObjects(ops, ca.Key.KeyID, "the key of issuing CA "+ca.ID)(ctx)
+	if left, err := ops.Remaining(ctx, ca.Key.KeyID, ""); err != nil || len(left) > 0 {
+		return nil, fmt.Errorf("%s", what)
+	}
+	data.Key = what
+	if err := env.Registry.SetIssuerState(ctx, ca.ID, registry.Standing{State: registry.StateDestroyed, At: env.Clock(), RunID: r.ID}); err != nil {
+		return nil, err
+	}
+	return data, nil
 }
 
 func eraseToken(ctx context.Context, mod *hsm.Module, label string, pin []byte) (int, []string, error) {
@@ -520,94 +869,4 @@ func eraseAll(ctx context.Context, s *hsm.Session) (int, []string, error) {
 		return 0, nil, fmt.Errorf("%d objects remain after destruction: %v", len(left), left)
 	}
 	return len(objs), names, nil
-}
-
-// RestoreRequest restores the root key from its backup into a new token.
-type RestoreRequest struct {
-	Backup string // the wrapped blob
-	Token  string // label for the new token, initialised on a free slot
-	OpsPIN []byte // operator PIN for signing the record; none: no record
-}
-
-// RestoreResult is a root restored into a new token.
-type RestoreResult struct {
-	RunID string
-	Token string
-}
-
-// maxBackupFile bounds a backup file that restore reads: a wrapped root key is at most a few
-// KiB (an RSA-4096 key is about 2.4 KiB).
-const maxBackupFile = 64 << 10
-
-// Restore initialises a new token with the PINs of the quorum, unwraps the backup into it,
-// checks the restored key signs for the root certificate, and moves the root's key location
-// to it in the registry.
-func Restore(ctx context.Context, env run.Env, q *quorum.Collector, req RestoreRequest) (*RestoreResult, error) {
-	if req.Token == "" {
-		return nil, fmt.Errorf("restore: %w", run.NewFieldError("Token", "name the new token"))
-	}
-	blob, err := inputfile.Read(ctx, "backup", req.Backup, maxBackupFile)
-	if err != nil {
-		return nil, fmt.Errorf("restore: %w", &run.FieldError{Name: "Backup", Problem: err.Error(), Err: err})
-	}
-	rq, err := collectedQuorum(ctx, env.Registry, q)
-	if err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
-	}
-	sum := sha256.Sum256(blob)
-	if want := rq.BackupSHA256; len(want) > 0 && !strings.EqualFold(hex.EncodeToString(want), hex.EncodeToString(sum[:])) {
-		return nil, fmt.Errorf("restore: %w", run.NewFieldError("Backup", "%s is not the backup of %s at epoch %d (its SHA-256 differs from the registry's)", req.Backup, rq.CeremonyID, rq.Epoch))
-	}
-	res := &RestoreResult{Token: req.Token}
-	rid, err := quorumRun(ctx, env, q, "restore", req.OpsPIN, func(r *run.Run, u *unlocked) error {
-		return r.Step(stepRestore, record.System, func() (any, error) {
-			if _, err := u.mod.TokenByLabel(ctx, req.Token); err == nil {
-				return nil, fmt.Errorf("a token labelled %q already exists; restore needs a new, uninitialised token", req.Token)
-			}
-			slot, err := u.mod.FreeSlot(ctx)
-			if err != nil {
-				return nil, err
-			}
-			so := quorum.RootSOPIN.Derive(u.s, u.q.CeremonyID)
-			defer secret.Zero(so)
-			if _, err := u.mod.InitToken(ctx, slot.ID, req.Token, so, u.userPIN); err != nil {
-				return nil, err
-			}
-			ns, err := u.mod.OpenSession(ctx, req.Token)
-			if err != nil {
-				return nil, err
-			}
-			defer ns.Close()
-			if err := ns.Login(ctx, hsm.User, u.userPIN); err != nil {
-				return nil, err
-			}
-			defer ns.Logout(context.WithoutCancel(ctx))
-			kek := quorum.KEK(u.s, u.q.CeremonyID)
-			defer secret.Zero(kek)
-			key, err := ns.RestoreKey(ctx, kek, blob, hsm.UnwrapSpec{ID: u.root.Key.KeyID, Label: "root " + u.q.CeremonyID, Public: u.cert.PublicKey})
-			if err != nil {
-				return nil, err
-			}
-			if err := signs(key, u.cert); err != nil {
-				return nil, err
-			}
-			if err := ns.StoreCertificate(ctx, u.cert, u.root.Key.KeyID, "root "+u.q.CeremonyID); err != nil {
-				return nil, err
-			}
-			to := u.root.Key
-			to.TokenLabel = req.Token
-			if err := env.Registry.MoveIssuerKey(ctx, u.root.ID, to); err != nil {
-				return nil, err
-			}
-			info, _ := ns.TokenInfo(ctx)
-			return Restored{Token: req.Token, TokenSerial: info.SerialOrNone(), Backup: req.Backup,
-				BackupSHA256: hex.EncodeToString(sum[:]),
-				Verification: "the restored key signs, and its signature verifies under the root certificate"}, nil
-		})
-	})
-	res.RunID = rid
-	if err != nil {
-		return nil, err
-	}
-	return res, nil
 }

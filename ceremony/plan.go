@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/custos-pki/custos/hsm"
@@ -25,16 +26,21 @@ import (
 
 // Plan is a root key ceremony as prepared and reviewed before the day. It never holds a PIN.
 type Plan struct {
-	ID              string      `yaml:"id"`
-	Module          string      `yaml:"module"`
-	OperationsToken string      `yaml:"operations_token"`
-	Administrator   string      `yaml:"administrator"`
-	Witnesses       []string    `yaml:"witnesses"`
-	Custodians      []string    `yaml:"custodians"`
-	Threshold       int         `yaml:"threshold"`
-	Key             PlanKey     `yaml:"key"`
-	Certificate     PlanSubject `yaml:"certificate"`
-	Backup          bool        `yaml:"backup"`
+	ID              string   `yaml:"id"`
+	Module          string   `yaml:"module"`
+	OperationsToken string   `yaml:"operations_token"`
+	Administrator   string   `yaml:"administrator"`
+	Witnesses       []string `yaml:"witnesses"`
+	// Custodians are the share holders' names, in share order; in the file, each is a name or
+	// {name: NAME, deliver: DESTINATION} (see Destination).
+	Custodians []string `yaml:"-"`
+	// Deliveries are where each custodian's share goes, beside Custodians; missing or zero
+	// entries are the default destination.
+	Deliveries  []Destination `yaml:"-"`
+	Threshold   int           `yaml:"threshold"`
+	Key         PlanKey       `yaml:"key"`
+	Certificate PlanSubject   `yaml:"certificate"`
+	Backup      bool          `yaml:"backup"`
 	// CRLDistributionPoint is written into the issuing CA certificates the root signs.
 	CRLDistributionPoint string `yaml:"crl_distribution_point,omitempty"`
 	// CRLNextUpdateDays is how long a root CRL stays current; 0 means 365.
@@ -95,9 +101,21 @@ func ParsePlan(data []byte) (*Plan, error) {
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	var p Plan
-	if err := dec.Decode(&p); err != nil {
+	var file struct {
+		Plan       `yaml:",inline"`
+		Custodians []custodianEntry `yaml:"custodians"`
+	}
+	if err := dec.Decode(&file); err != nil {
 		return nil, fmt.Errorf("plan: %s", yamlProblem(err))
+	}
+	p := file.Plan
+	for i, c := range file.Custodians {
+		p.Custodians = append(p.Custodians, c.Name)
+		d, err := ParseDestination(c.Deliver...)
+		if err != nil {
+			return nil, &PlanError{Key: fmt.Sprintf("custodians[%d].deliver", i+1), Problem: err.Error()}
+		}
+		p.Deliveries = append(p.Deliveries, d)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
@@ -165,12 +183,15 @@ func (p *Plan) Validate() error {
 		}
 		k := nameKey(person.name)
 		if prev, dup := seen[k]; dup {
-			return bad(person.key, "%q is already %s: each person holds one role", person.name, prev)
+			return bad(person.key, "%q reads the same as %s: each person holds one role, under one name", person.name, prev)
 		}
 		seen[k] = person.key
 	}
 	if p.Threshold < 2 || p.Threshold > n {
 		return bad("threshold", "%d; it must be at least 2 and at most the %d custodians", p.Threshold, n)
+	}
+	if err := p.checkDeliveries(); err != nil {
+		return err
 	}
 	alg, err := keyalg.Parse(p.Key.Algorithm)
 	if err != nil {
@@ -228,21 +249,72 @@ func checkSubject(key, value string, max int) error {
 	return nil
 }
 
+// checkName refuses a person's name that could be read as another's: it must be in NFC (the
+// form a keyboard types), and hold no control or format character (a zero-width space, a bidi
+// override such as U+202E), which would print two different names the same in the record.
 func checkName(key, name string) error {
 	switch {
 	case strings.TrimSpace(name) == "":
 		return &PlanError{Key: key, Problem: "empty"}
 	case len(name) > 128:
 		return &PlanError{Key: key, Problem: "longer than 128 bytes"}
-	case strings.IndexFunc(name, func(r rune) bool { return unicode.IsControl(r) || r == unicode.ReplacementChar }) >= 0:
-		return &PlanError{Key: key, Problem: fmt.Sprintf("%q holds a control or invalid character", name)}
+	case !utf8.ValidString(name):
+		return &PlanError{Key: key, Problem: "not valid UTF-8"}
+	}
+	for _, r := range name {
+		switch {
+		case unicode.IsControl(r) || r == unicode.ReplacementChar:
+			return &PlanError{Key: key, Problem: fmt.Sprintf("%+q holds a control or invalid character (%U)", name, r)}
+		case unicode.Is(unicode.Cf, r):
+			return &PlanError{Key: key, Problem: fmt.Sprintf("%+q holds an invisible format character (%U): it would read as another name; type the name again", name, r)}
+		}
+	}
+	if !norm.NFC.IsNormalString(name) {
+		return &PlanError{Key: key, Problem: fmt.Sprintf("%+q is not in Unicode normal form C (NFC): a letter is written as a base and a combining mark; type the name again or save the plan as NFC", name)}
 	}
 	return nil
 }
 
-// nameKey compares names as people read them: "Zoë" typed two ways is one person.
+// nameKey compares names as people read them: two names with the same key are one person to a
+// reader (NFKC, case folding, runs of blanks as one), so "Zoë" typed two ways, "ＣＡＲＡ" and
+// "cara" are the same name.
 func nameKey(name string) string {
-	return strings.ToLower(strings.Join(strings.Fields(norm.NFC.String(name)), " "))
+	return cases.Fold().String(strings.Join(strings.Fields(norm.NFKC.String(name)), " "))
+}
+
+// Destination is where custodian i's share goes (zero: the default).
+func (p *Plan) Destination(i int) Destination {
+	if i < len(p.Deliveries) {
+		return p.Deliveries[i]
+	}
+	return Destination{}
+}
+
+// checkDeliveries refuses, naming the custodian's key, a destination the plan alone shows to
+// be wrong: more deliveries than custodians, a token that is the root's or the operations
+// token, two custodians on one token. What needs the tokens themselves is checked when the
+// ceremony starts (checkTokenDestination).
+func (p *Plan) checkDeliveries() error {
+	if len(p.Deliveries) > len(p.Custodians) {
+		return &PlanError{Key: "custodians", Problem: fmt.Sprintf("%d destinations for %d custodians", len(p.Deliveries), len(p.Custodians))}
+	}
+	tokens := map[string]int{}
+	for i, d := range p.Deliveries {
+		key := fmt.Sprintf("custodians[%d].deliver", i+1)
+		switch {
+		case d.Token == "":
+			continue
+		case d.Token == p.ID:
+			return &PlanError{Key: key, Problem: fmt.Sprintf("token:%s is the root token: a share never rests beside the key it unlocks; give %s a token of their own", d.Token, p.Custodians[i])}
+		case d.Token == p.OperationsToken:
+			return &PlanError{Key: key, Problem: fmt.Sprintf("token:%s is the operations token, which the operator's PIN opens; give %s a token of their own", d.Token, p.Custodians[i])}
+		}
+		if j, dup := tokens[d.Token]; dup {
+			return &PlanError{Key: key, Problem: fmt.Sprintf("token:%s already holds the share of %s (custodians[%d]): two shares on one token are one custodian; give each a token of their own", d.Token, p.Custodians[j], j+1)}
+		}
+		tokens[d.Token] = i
+	}
+	return nil
 }
 
 // Raw is the plan file as reviewed.

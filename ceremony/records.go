@@ -27,7 +27,7 @@ func writeRecord(ctx context.Context, r *run.Run, c *record.Ceremony, s record.S
 
 // certRoles are the steps that issue a certificate, and the role a record gives it.
 var certRoles = map[string]string{"root.certificate": "root CA", "root.record-signer": "record signer",
-	"issue-ca.certificate": "issuing CA"}
+	"issue-ca.certificate": "issuing CA", "record-signer.certificate": "record signer"}
 
 // fillFromJournal takes what a record shows from the journal's payloads, so the record and the
 // journal it carries say the same.
@@ -49,6 +49,13 @@ func fillFromJournal(c *record.Ceremony, entries []record.Entry) error {
 
 func fillFromEntry(c *record.Ceremony, e record.Entry) error {
 	switch e.Step {
+	case stepUnlock(c.Kind).ID:
+		p, err := record.Decode[Unlocked](e)
+		if err != nil {
+			return err
+		}
+		c.HSM = fields("module", p.Module, "module sha256", p.ModuleSHA256, "root token", p.RootToken,
+			"quorum statement checked", fmt.Sprintf("number %d, verified under the root certificate %s", p.Statement, p.RootSHA256))
 	case "root.preflight":
 		p, err := record.Decode[Preflight](e)
 		if err != nil {
@@ -56,9 +63,9 @@ func fillFromEntry(c *record.Ceremony, e record.Entry) error {
 		}
 		c.Workstation = fields("host", p.Host, "os", p.OS, "custos", p.Custos, "build", p.Build,
 			"clock", p.Clock.Format("2006-01-02T15:04:05Z"), "network", p.Network, "air gapped", fmt.Sprint(p.AirGapped))
-		c.HSM = fields("module", p.Module, "module info", p.ModuleInfo, "token manufacturer", p.TokenManufacturer,
+		c.HSM = fields("module", p.Module, "module sha256", p.ModuleSHA256, "module info", p.ModuleInfo, "token manufacturer", p.TokenManufacturer,
 			"token model", p.TokenModel, "token serial", p.TokenSerial, "token firmware", p.TokenFirmware, "slot", fmt.Sprint(p.Slot))
-	case "root.certificate", "root.record-signer", "issue-ca.certificate":
+	case "root.certificate", "root.record-signer", "issue-ca.certificate", "record-signer.certificate":
 		p, err := record.Decode[Certificate](e) // each payload embeds a Certificate
 		if err != nil {
 			return err
@@ -73,6 +80,14 @@ func fillFromEntry(c *record.Ceremony, e record.Entry) error {
 		for _, sh := range p.Shares {
 			c.Commitments = append(c.Commitments, record.Commitment{Number: sh.Number, Custodian: sh.Custodian, SHA256: sh.Commitment.String()})
 		}
+		c.Warnings = append(c.Warnings, p.Warnings...)
+	case stepCheck.ID:
+		p, err := record.Decode[SharesChecked](e)
+		if err != nil {
+			return err
+		}
+		c.SharesChecked = shareChecks(p)
+		c.Statement = fields("number checked", fmt.Sprint(p.Statement), "epoch", fmt.Sprint(p.Epoch), "root sha256", p.RootSHA256)
 	case "root.backup":
 		p, err := record.Decode[BackupWritten](e)
 		if err != nil {
@@ -85,12 +100,27 @@ func fillFromEntry(c *record.Ceremony, e record.Entry) error {
 			return err
 		}
 		c.Backups = append(c.Backups, fields("backup", p.Backup, "backup_sha256", p.BackupSHA256)...)
+		addStatement(c, p.Statement)
 	case "restore.unwrap":
 		p, err := record.Decode[Restored](e)
 		if err != nil {
 			return err
 		}
 		c.Backups = append(c.Backups, fields("backup", p.Backup, "backup_sha256", p.BackupSHA256)...)
+		addStatement(c, p.Statement)
+	case "root.statement":
+		p, err := record.Decode[StatementSigned](e)
+		if err != nil {
+			return err
+		}
+		addStatement(c, &p)
+	case "set-module.statement":
+		p, err := record.Decode[ModuleSet](e)
+		if err != nil {
+			return err
+		}
+		c.HSM = append(c.HSM, fields("module replaced", p.Previous, "its sha256", p.PreviousSHA256)...)
+		addStatement(c, &p.Statement)
 	case "root.horizon":
 		p, err := record.Decode[HorizonNoted](e)
 		if err != nil {
@@ -102,6 +132,24 @@ func fillFromEntry(c *record.Ceremony, e record.Entry) error {
 	}
 	return nil
 }
+
+// addStatement shows a statement the run signed in the record, and attaches its text and
+// signature exactly as signed, so that anyone can check it with the root certificate alone.
+func addStatement(c *record.Ceremony, st *StatementSigned) {
+	if st == nil {
+		return
+	}
+	c.Statement = fields("number", fmt.Sprint(st.Seq), "epoch", fmt.Sprint(st.Epoch), "module", st.Module,
+		"module sha256", st.ModuleSHA256, "root token", st.RootToken, "statement sha256", st.SHA256,
+		"attached as", statementFile(st.Seq, ".json")+" with its signature "+statementFile(st.Seq, ".sig"))
+	c.Attachments = append(c.Attachments,
+		record.Attachment{Name: statementFile(st.Seq, ".json"), MIME: "application/json", Relationship: record.RelSupplement,
+			Description: "the quorum statement the root signed, as signed", Content: []byte(st.Statement)},
+		record.Attachment{Name: statementFile(st.Seq, ".sig"), MIME: "application/octet-stream", Relationship: record.RelSupplement,
+			Description: "the root's signature over the quorum statement", Content: st.Signature})
+}
+
+func statementFile(seq int, ext string) string { return fmt.Sprintf("quorum-statement-%d%s", seq, ext) }
 
 // fields are the name, value pairs with a value, as a record lists them.
 func fields(pairs ...string) []record.Field {

@@ -44,11 +44,15 @@ type Participants interface {
 // ShareDelivery is one custodian's share on its way to them.
 type ShareDelivery struct {
 	CeremonyID string
+	Epoch      int
 	Custodian  string
 	Number     int // 1..N
 	Of         int // N
 	Threshold  int
 	Text       string // the encoded share: secret
+	// Destination is where the plan sends the share; DeliverShare is asked only for the
+	// default one (and an age file when no folder is known).
+	Destination Destination
 }
 
 // Horizon is what NIST IR 8547 says about a certificate whose validity runs past 2030 or
@@ -70,6 +74,7 @@ var RootSteps = []run.Step{
 	{ID: "root.split", Title: "Split and hand out the shares", Script: "split", Confirmer: "administrator"},
 	{ID: "root.verify-shares", Title: "Verify every share", Script: "verify-shares", Confirmer: "witness"},
 	{ID: "root.backup", Title: "Back up the root key", Script: "backup", Confirmer: "witness"},
+	{ID: "root.statement", Title: "Sign the quorum statement", Script: "statement", Confirmer: "witness"},
 	{ID: "root.close", Title: "Close the ceremony", Script: "close", Confirmer: "witness"},
 }
 
@@ -95,6 +100,10 @@ type RootResult struct {
 	JournalHash      string
 	RecordPath       string
 	Shares           []registry.QuorumShare // commitments, never shares
+	Delivered        []ShareHandedOut       // where each share went
+	// Warnings are what the people must act on, also journaled and in the record: plaintext
+	// shares that rest together in one folder.
+	Warnings []string
 }
 
 // Fingerprint is the root certificate's SHA-256 fingerprint.
@@ -106,17 +115,24 @@ type rootRun struct {
 	plan   *Plan
 	people Participants
 	mod    *hsm.Module
+	module hsm.ModuleFile // as hashed before it was loaded
 	root   *hsm.Session
 	ops    *hsm.Session
+	token  quorum.TokenIdentity // the root token, as it describes itself
 
 	opsPIN            []byte // the caller's
-	s, soPIN, userPIN []byte
+	s, soPIN, userPIN []byte // soPIN: the root token's SO PIN now (temporary until close)
 	nextSOPIN         []byte // a PIN change that failed half way may have set it
+	opsTmpSO          []byte // a new operations token's SO PIN until S exists
+	opsCreated        bool   // this run initialised the operations token
+	undoLabel         string // the data object on the operations token keeping soPIN (keepUndo)
 	rootKey           *hsm.Signer
 	signerKey         *hsm.Signer
 	res               RootResult
 	shares            []quorum.Share
 	commits           []registry.QuorumShare
+	statement         registry.Statement             // the quorum statement the root signed
+	deliver           *shareDeliverer                // where each custodian's share goes
 	made              []func(context.Context) string // undo actions, newest last
 }
 
@@ -166,7 +182,7 @@ func Root(ctx context.Context, env run.Env, plan *Plan, opsPIN []byte, people Pa
 	}
 	for _, st := range []func(context.Context) error{
 		r.preflight, r.initToken, r.generateKey, r.certificate, r.horizon,
-		r.recordSigner, r.split, r.verifyShares, r.backup, r.close,
+		r.recordSigner, r.split, r.verifyShares, r.backup, r.signStatement, r.close,
 	} {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("root ceremony stopped: %w", err)
@@ -210,11 +226,26 @@ func (r *rootRun) confirmed(ctx context.Context, id string, fn func() (any, erro
 func (r *rootRun) preflight(ctx context.Context) error {
 	return r.confirmed(ctx, "preflight", func() (any, error) {
 		id := workstation.Inspect()
-		mod, err := r.Env.OpenModule(ctx, r.plan.Module)
+		path, err := r.Env.ModulePath(ctx, r.plan.Module)
 		if err != nil {
 			return nil, err
 		}
-		r.mod = mod
+		// Hashed before it is loaded: the quorum statement pins this file, and every quorum
+		// operation refuses another.
+		mod, file, err := openModule(ctx, r.Env, path, "")
+		if err != nil {
+			return nil, err
+		}
+		r.mod, r.module = mod, file
+		known, err := r.Env.Registry.KnownKeys(ctx)
+		if err != nil {
+			return nil, err
+		}
+		r.deliver = &shareDeliverer{people: r.people, mod: mod, known: known, ceremonyID: r.plan.ID, epoch: 1,
+			threshold: r.plan.Threshold, custodians: r.plan.Custodians, dests: r.plan.Deliveries}
+		if r.res.Warnings, err = r.deliver.check(ctx); err != nil {
+			return nil, err
+		}
 		info, err := mod.Info(ctx)
 		if err != nil {
 			return nil, err
@@ -232,29 +263,38 @@ func (r *rootRun) preflight(ctx context.Context) error {
 		h := r.plan.SHA256()
 		return Preflight{PlanSHA256: hex.EncodeToString(h[:]), PlanWords: r.plan.HashWords(), Host: id.Host, OS: id.OS, Custos: id.Custos, Build: id.Build,
 			Clock: id.Clock.UTC().Truncate(time.Second), Network: id.Network.Summary(), AirGapped: id.Network.AirGapped(),
-			Module: mod.Path(), ModuleInfo: fmt.Sprintf("%s, %s, %s", info.Manufacturer, info.Description, info.LibraryVersion),
+			Module: mod.Path(), ModuleSHA256: file.SHA256, ModuleInfo: fmt.Sprintf("%s, %s, %s", info.Manufacturer, info.Description, info.LibraryVersion),
 			TokenManufacturer: t.Manufacturer, TokenModel: t.Model, TokenSerial: t.SerialOrNone(),
 			TokenFirmware: t.FirmwareVersion.String(), Slot: slot.ID,
 		}, nil
 	})
 }
 
-// initToken initialises the root token with throwaway PINs, draws S from crypto/rand and
-// the token's RNG, and sets the PINs derived from S: S must exist before its PINs, and
-// the token's RNG is reachable only once the token is initialised.
+// initToken opens the operations token (initialising it when new), keeps a temporary SO PIN
+// for the root token there (keepUndo), initialises the root token with it, draws S from
+// crypto/rand and the token's RNG, and sets the user PIN derived from S: S must exist before
+// its PINs, and the token's RNG is reachable only once the token is initialised. The SO PIN
+// becomes the one derived from S when the ceremony closes; until then an abort of a killed run
+// can re-initialise the root token empty.
 func (r *rootRun) initToken(ctx context.Context) error {
 	return r.confirmed(ctx, "init-token", func() (any, error) {
+		if err := r.openOps(ctx); err != nil {
+			return nil, err
+		}
 		slot, err := r.mod.FreeSlot(ctx)
 		if err != nil {
 			return nil, err
 		}
-		tmpSO, tmpUser := randomPIN(), randomPIN()
+		r.soPIN = randomPIN()
+		tmpUser := randomPIN()
 		defer secret.Zero(tmpUser)
+		if err := r.keepUndo(ctx); err != nil {
+			return nil, err
+		}
 		// The undo is in place before C_InitToken: a failure inside InitToken can leave the
-		// token initialised. r.soPIN always holds the SO PIN the token has now.
-		r.soPIN = tmpSO
+		// token initialised.
 		r.made = append(r.made, r.voidRootToken)
-		if _, err := r.mod.InitToken(ctx, slot.ID, r.plan.ID, tmpSO, tmpUser); err != nil {
+		if _, err := r.mod.InitToken(ctx, slot.ID, r.plan.ID, r.soPIN, tmpUser); err != nil {
 			return nil, err
 		}
 		r.root, err = r.mod.OpenSession(ctx, r.plan.ID)
@@ -270,13 +310,6 @@ func (r *rootRun) initToken(ctx context.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		so := quorum.RootSOPIN.Derive(r.s, r.plan.ID)
-		if err := r.root.ChangePIN(ctx, hsm.SO, tmpSO, so); err != nil {
-			r.nextSOPIN = so // the token may have taken it before failing
-			return nil, err
-		}
-		secret.Zero(tmpSO)
-		r.soPIN = so
 		r.userPIN = quorum.RootUserPIN.Derive(r.s, r.plan.ID)
 		if err := r.root.InitUserPIN(ctx, r.soPIN, r.userPIN); err != nil {
 			return nil, err
@@ -288,10 +321,70 @@ func (r *rootRun) initToken(ctx context.Context) error {
 		if err != nil {
 			return nil, err
 		}
+		r.token = tokenIdentity(info)
 		return TokenInitialised{Token: r.plan.ID, TokenSerial: info.SerialOrNone(),
-			PINs: "SO and user PINs derived from the quorum secret with HKDF-SHA256; nobody saw them"}, nil
+			PINs: "user PIN derived from the quorum secret with HKDF-SHA256; SO PIN a random one until the ceremony closes, then derived from the secret too; nobody saw them"}, nil
 	})
 }
+
+// openOps opens the operations token and logs in with the operator PIN. A new token is
+// initialised with a random SO PIN, which recordSigner changes to the one derived from S.
+func (r *rootRun) openOps(ctx context.Context) error {
+	if _, err := r.mod.TokenByLabel(ctx, r.plan.OperationsToken); errors.Is(err, hsm.ErrTokenNotFound) {
+		slot, err := r.mod.FreeSlot(ctx)
+		if err != nil {
+			return err
+		}
+		// Journaled first: a run killed from here on leaves a token whose SO PIN only the
+		// stopped process knew, and abort must say so.
+		if err := r.Note(run.StepTokenIntent, record.System, run.TokenIntent{Token: r.plan.OperationsToken, Role: "operations"}); err != nil {
+			return err
+		}
+		r.opsTmpSO = randomPIN()
+		if _, err := r.mod.InitToken(ctx, slot.ID, r.plan.OperationsToken, r.opsTmpSO, r.opsPIN); err != nil {
+			return err
+		}
+		r.opsCreated = true
+	} else if err != nil {
+		return err
+	}
+	var err error
+	if r.ops, err = r.mod.OpenSession(ctx, r.plan.OperationsToken); err != nil {
+		return err
+	}
+	if err := r.ops.Login(ctx, hsm.User, r.opsPIN); err != nil {
+		return fmt.Errorf("operations token %q: %w", r.plan.OperationsToken, err)
+	}
+	return nil
+}
+
+// keepUndo keeps the root token's temporary SO PIN (r.soPIN) as a private data object on the
+// operations token, readable only with the operator PIN, until the ceremony closes: the
+// abort of a run killed before then re-initialises the root token empty with it. Its label is
+// journaled first; the PIN never is.
+func (r *rootRun) keepUndo(ctx context.Context) error {
+	r.undoLabel = undoLabel(r.ID)
+	if err := r.Note(stepUndo, record.System, UndoKept{Token: r.plan.OperationsToken, Label: r.undoLabel, Root: r.plan.ID}); err != nil {
+		return err
+	}
+	r.made = append(r.made, r.dropUndo)
+	return r.ops.StoreData(ctx, hsm.DataObject{Application: "custos", Label: r.undoLabel, Value: r.soPIN, Private: true})
+}
+
+// dropUndo destroys the data object keepUndo made.
+func (r *rootRun) dropUndo(ctx context.Context) string {
+	if err := r.ops.Login(ctx, hsm.User, r.opsPIN); err != nil {
+		return fmt.Sprintf("destroy %q on %s: %v", r.undoLabel, r.plan.OperationsToken, err)
+	}
+	n, err := r.ops.Destroy(ctx, hsm.Match{Class: hsm.ClassData, Label: r.undoLabel})
+	if err != nil {
+		return fmt.Sprintf("destroy %q on %s: %v", r.undoLabel, r.plan.OperationsToken, err)
+	}
+	return fmt.Sprintf("destroyed %q on %s (%d object)", r.undoLabel, r.plan.OperationsToken, n)
+}
+
+// undoLabel names the data object keeping run id's temporary root SO PIN.
+func undoLabel(runID string) string { return "custos undo " + runID }
 
 func (r *rootRun) generateKey(ctx context.Context) error {
 	return r.confirmed(ctx, "generate-key", func() (any, error) {
@@ -377,34 +470,16 @@ func (r *rootRun) horizon(ctx context.Context) error {
 // certificate from the root.
 func (r *rootRun) recordSigner(ctx context.Context) error {
 	return r.confirmed(ctx, "record-signer", func() (any, error) {
-		created := false
-		if _, err := r.mod.TokenByLabel(ctx, r.plan.OperationsToken); errors.Is(err, hsm.ErrTokenNotFound) {
-			slot, err := r.mod.FreeSlot(ctx)
-			if err != nil {
-				return nil, err
-			}
-			// Journaled first: a run killed from here on leaves a token whose SO PIN came
-			// from a secret that died with it, and abort must say so.
-			if err := r.Note(run.StepTokenIntent, record.System, run.TokenIntent{Token: r.plan.OperationsToken, Role: "operations"}); err != nil {
-				return nil, err
-			}
+		if r.opsCreated { // its SO PIN is random until now: the quorum's from here on
 			opsSO := quorum.OpsSOPIN.Derive(r.s, r.plan.ID)
-			_, err = r.mod.InitToken(ctx, slot.ID, r.plan.OperationsToken, opsSO, r.opsPIN)
+			err := r.ops.ChangePIN(ctx, hsm.SO, r.opsTmpSO, opsSO)
 			secret.Zero(opsSO)
 			if err != nil {
 				return nil, err
 			}
-			created = true
-		} else if err != nil {
-			return nil, err
-		}
-		var err error
-		r.ops, err = r.mod.OpenSession(ctx, r.plan.OperationsToken)
-		if err != nil {
-			return nil, err
-		}
-		if err := r.ops.Login(ctx, hsm.User, r.opsPIN); err != nil {
-			return nil, fmt.Errorf("operations token %q: %w", r.plan.OperationsToken, err)
+			if err := r.ops.Login(ctx, hsm.User, r.opsPIN); err != nil {
+				return nil, fmt.Errorf("operations token %q: %w", r.plan.OperationsToken, err)
+			}
 		}
 		id, err := r.ops.Random(ctx, 16)
 		if err != nil {
@@ -413,26 +488,12 @@ func (r *rootRun) recordSigner(ctx context.Context) error {
 		if err := r.Note(run.StepKeyIntent, record.System, run.KeyIntent{Token: r.plan.OperationsToken, KeyID: id}); err != nil {
 			return nil, err
 		}
-		label := "record signer " + r.plan.ID
 		// Undo first: a generation that fails half way can leave the key behind.
 		r.made = append(r.made, destroyObjects(r.ops, id, "record-signer key on "+r.plan.OperationsToken))
-		r.signerKey, err = r.ops.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: keyalg.ECDSAP384, ID: id, Label: label})
+		var cert *x509.Certificate
+		r.signerKey, cert, err = issueRecordSigner(ctx, r.ops, r.plan, pki.Issuer{Certificate: r.res.Root, Signer: r.rootKey},
+			run.TokenRand(ctx, r.root), r.Env.Clock(), id)
 		if err != nil {
-			return nil, err
-		}
-		serial, err := pki.NewSerial(run.TokenRand(ctx, r.root))
-		if err != nil {
-			return nil, err
-		}
-		years := min(10, r.plan.Certificate.ValidityYears)
-		cert, _, err := pki.Issue(pki.RecordSigner{CommonName: r.plan.recordSignerName(),
-			Organization: r.plan.Certificate.Organization, Country: r.plan.Certificate.Country,
-			NotBefore: r.Env.Clock(), ValidityYears: years, EmailProtection: true},
-			serial, r.signerKey.Public(), pki.Issuer{Certificate: r.res.Root, Signer: r.rootKey})
-		if err != nil {
-			return nil, err
-		}
-		if err := r.ops.StoreCertificate(ctx, cert, id, label); err != nil {
 			return nil, err
 		}
 		path, err := writeCertPEM(r.Env.Workspace, r.plan.ID+"-record-signer.pem", cert)
@@ -441,7 +502,7 @@ func (r *rootRun) recordSigner(ctx context.Context) error {
 		}
 		r.made = append(r.made, removeFile(path))
 		r.res.RecordSigner, r.res.RecordSignerPath = cert, path
-		return RecordSignerMade{Token: r.plan.OperationsToken, TokenCreated: created, KeyID: id,
+		return RecordSignerMade{Token: r.plan.OperationsToken, TokenCreated: r.opsCreated, KeyID: id,
 			Certificate: certificatePayload(cert, string(keyalg.ECDSAP384), path)}, nil
 	})
 }
@@ -450,23 +511,23 @@ func (r *rootRun) split(ctx context.Context) error {
 	return r.confirmed(ctx, "split", func() (any, error) {
 		var err error
 		n := len(r.plan.Custodians)
-		r.shares, err = quorum.Split(r.s, r.plan.ID, 1, n, r.plan.Threshold)
+		r.shares, err = quorum.Split(r.s, r.plan.ID, r.rootSHA256(), 1, n, r.plan.Threshold)
 		if err != nil {
 			return nil, err
 		}
-		data := Split{Epoch: 1, Threshold: r.plan.Threshold, SecretDigest: quorum.Digest(r.s, r.plan.ID, 1)}
+		data := Split{Epoch: 1, Threshold: r.plan.Threshold, SecretDigest: quorum.Digest(r.s, r.plan.ID, 1), Warnings: r.res.Warnings}
 		for i, sh := range r.shares {
 			c := sh.Commitment()
-			r.commits = append(r.commits, registry.QuorumShare{Number: sh.Number, Custodian: r.plan.Custodians[i], Commitment: c})
-			dest, err := r.people.DeliverShare(ctx, ShareDelivery{CeremonyID: r.plan.ID, Custodian: r.plan.Custodians[i],
-				Number: sh.Number, Of: n, Threshold: r.plan.Threshold, Text: sh.Encode()})
+			r.commits = append(r.commits, registry.QuorumShare{Number: sh.Number, Custodian: r.plan.Custodians[i], Commitment: c,
+				Destination: r.plan.Destination(i).String()})
+			dest, err := r.deliver.deliver(ctx, i, sh, n)
 			if err != nil {
 				return nil, fmt.Errorf("share #%d for %s: %w", sh.Number, r.plan.Custodians[i], err)
 			}
 			data.Shares = append(data.Shares, ShareHandedOut{Number: sh.Number, Custodian: r.plan.Custodians[i],
 				Commitment: c, Destination: dest})
 		}
-		r.res.Shares = r.commits
+		r.res.Shares, r.res.Delivered = r.commits, data.Shares
 		return data, nil
 	})
 }
@@ -476,15 +537,14 @@ func (r *rootRun) split(ctx context.Context) error {
 // derived from the reconstruction, and has the root key sign.
 func (r *rootRun) verifyShares(ctx context.Context) error {
 	return r.confirmed(ctx, "verify-shares", func() (any, error) {
-		p := quorumParams(registry.Quorum{CeremonyID: r.plan.ID, Threshold: r.plan.Threshold, Shares: r.commits,
-			Epoch: 1, SecretDigest: quorum.Digest(r.s, r.plan.ID, 1)})
+		p := r.params()
 		// Every share as read back must match its commitment; the first M must rebuild S.
 		all, q := quorum.NewCollector(p), quorum.NewCollector(p)
 		defer all.Wipe()
 		defer q.Wipe()
 		n := len(r.plan.Custodians)
 		for i, c := range r.plan.Custodians {
-			text, err := r.people.ReadBackShare(ctx, ShareDelivery{CeremonyID: r.plan.ID, Custodian: c, Number: i + 1, Of: n, Threshold: r.plan.Threshold})
+			text, err := r.deliver.readBack(ctx, i, r.shares[i], n)
 			if err != nil {
 				return nil, fmt.Errorf("read back share #%d of %s: %w", i+1, c, err)
 			}
@@ -543,6 +603,40 @@ func signs(key crypto.Signer, cert *x509.Certificate) error {
 	return nil
 }
 
+// rootSHA256 is the SHA-256 of the root certificate, which the shares' commitments cover.
+func (r *rootRun) rootSHA256() []byte {
+	fp := r.res.Fingerprint()
+	return fp[:]
+}
+
+// params is the quorum the split made.
+func (r *rootRun) params() quorum.Params {
+	return quorumParams(registry.Quorum{CeremonyID: r.plan.ID, Threshold: r.plan.Threshold, Shares: r.commits,
+		Epoch: 1, SecretDigest: quorum.Digest(r.s, r.plan.ID, 1)}, r.rootSHA256())
+}
+
+// signStatement has the root sign the first quorum statement: the quorum the split made, the
+// plan, the operations token, the module as hashed before it was loaded, and the root token.
+func (r *rootRun) signStatement(ctx context.Context) error {
+	return r.confirmed(ctx, "statement", func() (any, error) {
+		if err := r.root.Login(ctx, hsm.User, r.userPIN); err != nil {
+			return nil, err
+		}
+		s := quorum.StatementOf(r.params())
+		h := r.plan.SHA256()
+		s.Seq, s.PlanSHA256, s.OperationsToken = 1, hex.EncodeToString(h[:]), r.plan.OperationsToken
+		s.Module = quorum.Module{Path: r.module.Path, SHA256: r.module.SHA256}
+		s.RootToken, s.RootKeyID = r.token, hex.EncodeToString(r.rootKey.ID())
+		s.Run, s.SignedAt = r.ID, r.Env.Clock()
+		kept, signed, err := signStatement(r.rootKey, r.res.Root, s, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		r.statement = kept
+		return signed, nil
+	})
+}
+
 func (r *rootRun) backup(ctx context.Context) error {
 	st := rootStep("backup")
 	if !r.plan.Backup {
@@ -574,7 +668,8 @@ func writeBackup(ctx context.Context, ws *workspace.Workspace, s *hsm.Session, i
 		return "", "", err
 	}
 	path := ws.Path(workspace.BackupDir, fmt.Sprintf("%s-epoch%d.wrapped", id, epoch))
-	if err := workspace.CreateExclusive(path, blob, 0o644); err != nil {
+	// 0600: M custodians of the epoch with this file recover the root key, also outside an HSM.
+	if err := workspace.CreateExclusive(path, blob, 0o600); err != nil {
 		return "", "", fmt.Errorf("write backup: %w", err)
 	}
 	sum := sha256.Sum256(blob)
@@ -583,7 +678,24 @@ func writeBackup(ctx context.Context, ws *workspace.Workspace, s *hsm.Session, i
 
 func (r *rootRun) close(ctx context.Context) error {
 	return r.confirmed(ctx, "close", func() (any, error) {
+		so := quorum.RootSOPIN.Derive(r.s, r.plan.ID)
+		if err := r.root.ChangePIN(ctx, hsm.SO, r.soPIN, so); err != nil {
+			r.nextSOPIN = so // the token may have taken it before failing
+			return nil, err
+		}
+		secret.Zero(r.soPIN)
+		r.soPIN = so
+		// ChangePIN logged the session out: the root logs in again to attest the ceremony's
+		// record (writeRecord, after this step).
+		if err := r.root.Login(ctx, hsm.User, r.userPIN); err != nil {
+			return nil, err
+		}
+		undone := r.dropUndo(ctx)
 		reg := r.Env.Registry
+		info, err := r.root.TokenInfo(ctx) // before the registry changes: the token's identity as holder
+		if err != nil {
+			return nil, err
+		}
 		key := registry.KeyLocation{TokenLabel: r.plan.ID, KeyID: r.rootKey.ID(), Algorithm: r.plan.Key.Algorithm}
 		if _, err := reg.AddIssuer(ctx, registry.Issuer{ID: r.plan.ID, Kind: registry.IssuerRoot, Certificate: r.res.Root.Raw,
 			CeremonyID: r.plan.ID, Key: key}); err != nil {
@@ -591,11 +703,16 @@ func (r *rootRun) close(ctx context.Context) error {
 		}
 		q := registry.Quorum{CeremonyID: r.plan.ID, ModulePath: r.mod.Path(), OperationsToken: r.plan.OperationsToken,
 			Plan: r.plan.Raw(), Threshold: r.plan.Threshold, Shares: r.commits, Epoch: 1,
-			SecretDigest: quorum.Digest(r.s, r.plan.ID, 1), BackupPath: r.res.BackupPath}
+			SecretDigest: quorum.Digest(r.s, r.plan.ID, 1), BackupPath: r.res.BackupPath, Statement: r.statement}
 		if r.res.BackupSHA256 != "" {
 			q.BackupSHA256, _ = hex.DecodeString(r.res.BackupSHA256)
 		}
 		if _, err := reg.AddQuorum(ctx, q); err != nil {
+			return nil, err
+		}
+		if err := reg.AddRootHolder(ctx, r.plan.ID, registry.RootHolder{Token: r.plan.ID, Serial: info.SerialOrNone(),
+			Model: info.Manufacturer + " " + info.Model, KeyID: r.rootKey.ID(), Origin: registry.OriginCeremony,
+			OriginRun: r.ID, PINEpoch: 1}, r.Env.Clock()); err != nil {
 			return nil, err
 		}
 		if _, err := reg.AddRoleCert(ctx, registry.RoleCert{Role: registry.RoleRecordSigner, IssuerID: r.plan.ID,
@@ -609,6 +726,7 @@ func (r *rootRun) close(ctx context.Context) error {
 		r.made = nil // from here on the run's objects are the registry's
 		fp := r.res.Fingerprint()
 		return Closed{RootSHA256: fp.String(), RootWords: fp.Words(), Module: r.mod.Path(), OperationsToken: r.plan.OperationsToken,
+			SOPIN:   "the root token's SO PIN is now derived from the quorum secret; the temporary one: " + undone,
 			Secrets: "quorum secret, PINs and KEK zeroed in memory; the root token's session is logged out when the root has attested the ceremony's record"}, nil
 	})
 }
@@ -624,10 +742,7 @@ func (r *rootRun) voidRootToken(ctx context.Context) string {
 		r.root.Close()
 		r.root = nil
 	}
-	void := "void-" + r.plan.ID
-	if len(void) > 32 {
-		void = void[:32]
-	}
+	void := voidLabel(r.plan.ID)
 	var err error
 	for _, pin := range [][]byte{r.soPIN, r.nextSOPIN} {
 		if pin == nil {
@@ -638,6 +753,15 @@ func (r *rootRun) voidRootToken(ctx context.Context) string {
 		}
 	}
 	return fmt.Sprintf("could not re-initialise root token %q (%v); its PINs existed only in this run, so nobody can use it or any key on it: clear it with the HSM vendor's tools", r.plan.ID, err)
+}
+
+// voidLabel is the label a root token re-initialised empty takes, so the root's id is free.
+func voidLabel(id string) string {
+	void := "void-" + id
+	if len(void) > 32 {
+		void = void[:32]
+	}
+	return void
 }
 
 // rollback undoes what a failed run made on tokens and in the workspace, newest first, and
@@ -673,7 +797,7 @@ func (r *rootRun) closeSessions(ctx context.Context) {
 }
 
 func (r *rootRun) wipe() {
-	secret.ZeroAll(r.s, r.soPIN, r.nextSOPIN, r.userPIN)
+	secret.ZeroAll(r.s, r.soPIN, r.nextSOPIN, r.userPIN, r.opsTmpSO)
 	for i := range r.shares {
 		r.shares[i].Wipe()
 	}

@@ -15,16 +15,16 @@ func TestShareOnCustodianToken(t *testing.T) {
 	env := testhsm.New(t)
 	env.InitToken(t, "cara-token", "so-pin-1234", "cara-pin-1234")
 	s := quorum.Share{CeremonyID: "acme-root-2026", Epoch: 1, Number: 4, Threshold: 3, Bytes: make([]byte, quorum.SecretLen+1)}
-	d := ShareDelivery{CeremonyID: s.CeremonyID, Custodian: "Cara Cruz", Number: s.Number, Of: 5, Threshold: 3, Text: s.Encode()}
+	d := ShareDelivery{CeremonyID: s.CeremonyID, Epoch: 1, Custodian: "Cara Cruz", Number: s.Number, Of: 5, Threshold: 3, Text: s.Encode()}
 	if err := WriteShareToToken(ctx, env.ModulePath, "cara-token", []byte("cara-pin-1234"), d); err != nil {
 		t.Fatal(err)
 	}
-	got, err := ReadShareFromToken(ctx, env.ModulePath, "cara-token", []byte("cara-pin-1234"), s.CeremonyID, s.Number)
+	got, err := ReadShareFromToken(ctx, env.ModulePath, "cara-token", []byte("cara-pin-1234"), d)
 	if err != nil || got != d.Text {
 		t.Fatalf("read back %q, %v", got, err)
 	}
 	// Without the custodian's PIN the share cannot be read: the object is private.
-	if _, err := ReadShareFromToken(ctx, env.ModulePath, "cara-token", []byte("wrong-pin-99"), s.CeremonyID, s.Number); !errors.Is(err, hsm.ErrPINIncorrect) {
+	if _, err := ReadShareFromToken(ctx, env.ModulePath, "cara-token", []byte("wrong-pin-99"), d); !errors.Is(err, hsm.ErrPINIncorrect) {
 		t.Errorf("wrong PIN: %v", err)
 	}
 	m := env.Open(t)

@@ -16,11 +16,7 @@ import (
 // has the root's label yet, a slot is free for it, and the operator PIN opens the operations
 // token when that token exists (a wrong PIN is refused here, not after the root key is made).
 func checkStart(ctx context.Context, env run.Env, plan *Plan, opsPIN []byte) error {
-	for _, p := range []string{
-		env.Workspace.Path(workspace.CertsDir, plan.ID+"-root.pem"),
-		env.Workspace.Path(workspace.CertsDir, plan.ID+"-record-signer.pem"),
-		env.Workspace.Path(workspace.BackupDir, fmt.Sprintf("%s-epoch%d.wrapped", plan.ID, 1)),
-	} {
+	for _, p := range rootFiles(env.Workspace, plan.ID) {
 		if _, err := os.Lstat(p); err == nil {
 			return fmt.Errorf("root ceremony: %s is left from an earlier run of this plan: abort that run (it is listed with the runs that stopped half way), or move the file away, then start again", p)
 		}
@@ -56,4 +52,15 @@ func checkOpsPIN(ctx context.Context, mod *hsm.Module, token string, pin []byte)
 		return &run.FieldError{Name: "OpsPIN", Problem: fmt.Sprintf("root ceremony: the operator PIN does not open operations token %q; nothing was changed on any token", token), Err: err}
 	}
 	return s.Logout(ctx)
+}
+
+// rootFiles are the files a root ceremony for root id writes in the workspace: the root's and
+// the record signer's certificates, and the backup of epoch 1. A run starts only when none
+// exists, so those an unregistered root's stopped run leaves are that run's.
+func rootFiles(ws *workspace.Workspace, id string) []string {
+	return []string{
+		ws.Path(workspace.CertsDir, id+"-root.pem"),
+		ws.Path(workspace.CertsDir, id+"-record-signer.pem"),
+		ws.Path(workspace.BackupDir, fmt.Sprintf("%s-epoch%d.wrapped", id, 1)),
+	}
 }

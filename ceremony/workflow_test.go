@@ -130,11 +130,11 @@ func TestRootCeremonyAndQuorumOperations(t *testing.T) {
 	}
 	// The root key reads back sensitive and never extractable except wrapped (backup: true).
 	q := f.quorum(t, p.shares[1], p.shares[2], p.shares[5])
-	rq, err := f.env.Registry.Quorum(ctx, f.plan.ID)
+	rq, v, err := collectedQuorum(ctx, f.env.Registry, q)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := unlock(ctx, f.env, rq, q)
+	u, err := unlock(ctx, f.env, rq, v, q, unlockOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -523,9 +523,11 @@ func TestReshareRotatesOperationsTokenSOPIN(t *testing.T) {
 	sess.Logout(ctx)
 }
 
-// A reshare failing at each PKCS#11 call in turn leaves a root that exactly one set of shares
-// unlocks: the old one when the reshare failed (its PIN changes are undone), the new one when
-// it completed. Never a root that neither unlocks.
+// A reshare failing at each PKCS#11 call in turn, with two tokens holding the root (the
+// ceremony's and a restored one), leaves both opened by exactly one set of shares: the old
+// one when the reshare failed (its PIN changes are undone on every holder, a failure on the
+// second putting the first back), the new one when it completed. Never a holder that neither
+// opens, nor two holders on different epochs.
 func TestReshareFaultAtEveryCall(t *testing.T) {
 	ctx := context.Background()
 	plan := strings.NewReplacer("ecdsa-p384", "ecdsa-p256").Replace(goodPlan) // with a backup, and the operations token made by the root ceremony
@@ -535,6 +537,11 @@ func TestReshareFaultAtEveryCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	current := []string{p.shares[1], p.shares[2], p.shares[3]}
+	// A second holder, restored from the backup: every reshare rotates both.
+	if _, err := Restore(ctx, f.env, f.quorum(t, current...), RestoreRequest{Token: "acme-root-b",
+		Backup: f.env.Workspace.Path("backup", f.plan.ID+"-epoch1.wrapped")}); err != nil {
+		t.Fatal(err)
+	}
 	reshare := func(opts ...hsm.Option) error {
 		next := &people{}
 		f.env.HSMOptions = opts
@@ -545,8 +552,8 @@ func TestReshareFaultAtEveryCall(t *testing.T) {
 		}
 		return err
 	}
-	// unlocks says whether shares open everything the quorum controls: the root token as user
-	// and as SO, and the operations token as SO.
+	// unlocks says whether shares open everything the quorum controls: both tokens that hold
+	// the root as user and as SO, and the operations token as SO.
 	unlocks := func(shares []string) bool {
 		q, err := LoadQuorum(ctx, f.env.Registry, f.plan.ID)
 		if err != nil {
@@ -579,6 +586,7 @@ func TestReshareFaultAtEveryCall(t *testing.T) {
 			return true
 		}
 		return login(f.plan.ID, hsm.User, quorum.RootUserPIN) && login(f.plan.ID, hsm.SO, quorum.RootSOPIN) &&
+			login("acme-root-b", hsm.User, quorum.RootUserPIN) && login("acme-root-b", hsm.SO, quorum.RootSOPIN) &&
 			login(f.plan.OperationsToken, hsm.SO, quorum.OpsSOPIN)
 	}
 	log := &hsm.CallLog{}
@@ -608,4 +616,37 @@ func TestReshareFaultAtEveryCall(t *testing.T) {
 		}
 	}
 	t.Logf("injected %d faults into a reshare: %d failed and left the old shares working, %d completed", calls, failed, calls-failed)
+}
+
+// A restore refuses a blob of another root, naming it, before any share is used or any token
+// is touched.
+func TestRestoreRefusesAnotherRootsBackup(t *testing.T) {
+	ctx := context.Background()
+	plan := strings.NewReplacer("ecdsa-p384", "ecdsa-p256").Replace(goodPlan)
+	f := newFixture(t, plan)
+	p := &people{}
+	if _, err := Root(ctx, f.env, f.plan, []byte("ops-pin-1234"), p); err != nil {
+		t.Fatal(err)
+	}
+	other, err := ParsePlan([]byte(strings.Replace(strings.Replace(plan, "/usr/lib/softhsm/libsofthsm2.so", f.hsm.ModulePath, 1),
+		"id: "+f.plan.ID, "id: acme-root-2031", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Root(ctx, f.env, other, []byte("ops-pin-1234"), &people{}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := f.env.Registry.RootHolders(ctx, f.plan.ID)
+	_, err = Restore(ctx, f.env, f.quorum(t, p.shares[1], p.shares[2], p.shares[3]), RestoreRequest{Token: "acme-root-b",
+		Backup: f.env.Workspace.Path("backup", "acme-root-2031-epoch1.wrapped")})
+	if err == nil || !strings.Contains(err.Error(), "the backup of another root, acme-root-2031 (epoch 1), not of "+f.plan.ID) || run.FieldOf(err) != "Backup" {
+		t.Errorf("a restore from another root's backup: %v", err)
+	}
+	if after, _ := f.env.Registry.RootHolders(ctx, f.plan.ID); len(after) != len(before) {
+		t.Errorf("holders changed: %v -> %v", before, after)
+	}
+	m := f.hsm.Open(t)
+	if _, err := m.TokenByLabel(ctx, "acme-root-b"); err == nil {
+		t.Error("the refused restore made a token")
+	}
 }

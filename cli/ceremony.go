@@ -5,16 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
-	"unicode"
 
 	"github.com/custos-pki/custos/ceremony"
 	"github.com/custos-pki/custos/cli/command"
 	"github.com/custos-pki/custos/internal/secret"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/run"
-	"github.com/custos-pki/custos/workspace"
 )
 
 func ceremonyRoot() command.Command {
@@ -23,15 +19,20 @@ func ceremonyRoot() command.Command {
 		Summary: "run a root key ceremony from a reviewed plan",
 		Help: `Generates the root CA key inside the HSM token the plan names, its certificate, the
 record-signer key on the operations token, and splits the quorum secret among the plan's
-custodians, writing each share to <shares-dir>/<n>-<custodian>.share (mode 0600; hand each
+custodians. Each share goes where its custodian's deliver says: their own token
+(token:LABEL, its PIN from --custodian-pin-file "NAME=FILE" or asked on the terminal), a
+file encrypted to their age recipient (age:RECIPIENT, <n>-<custodian>.share.age), their own
+folder (dir:PATH), or, by default, <shares-dir>/<n>-<custodian>.share (mode 0600; hand each
 file to its custodian and delete it from this machine). Every share is read back and checked,
 the quorum secret is reconstructed and checked, then it and every PIN are forgotten.
-The plan, the shares folder and the PIN file are checked before the HSM is opened.`,
+The plan, the shares folder and the PIN files are checked before the HSM is opened; the
+custodians' tokens and folders before the root token is made.`,
 		Setup: func(fs *flag.FlagSet) command.Func {
 			env := addEnvFlags(fs, "the plan's module")
 			planPath := fs.String("plan", "", "the ceremony plan `FILE` (YAML)")
-			sharesDir := fs.String("shares-dir", "", "`DIR` to write one share file per custodian into")
+			sharesDir := fs.String("shares-dir", "", "`DIR` to write the share files into of the custodians whose deliver names no token or folder of theirs")
 			opsPIN := opsPINFile(fs, " (mode 0600)")
+			pins := addCustodianPINFiles(fs)
 			return func(ctx context.Context, s command.Streams, args []string) error {
 				if err := command.RequireFile("plan", *planPath); err != nil {
 					return err
@@ -39,15 +40,14 @@ The plan, the shares folder and the PIN file are checked before the HSM is opene
 				if err := command.RequireFile("ops-pin-file", opsPIN.path); err != nil {
 					return err
 				}
-				if err := command.Require(fs, "shares-dir"); err != nil {
+				if err := pins.check(); err != nil {
 					return err
 				}
 				plan, err := ceremony.LoadPlan(ctx, *planPath)
 				if err != nil {
 					return err
 				}
-				files, err := shareFiles(*sharesDir, plan.Custodians)
-				if err != nil {
+				if err := checkSharesDir(fs, *sharesDir, plan.Custodians, plan.Deliveries); err != nil {
 					return err
 				}
 				pin, err := opsPIN.read(true)
@@ -62,7 +62,7 @@ The plan, the shares folder and the PIN file are checked before the HSM is opene
 				defer e.Close()
 				fmt.Fprintf(s.Err, "plan %s\n  sha256 %x\n  words  %s\n", *planPath, plan.SHA256(), plan.HashWords())
 				e.Progress = stepPrinter(s)
-				res, err := ceremony.Root(ctx, e, plan, pin, &fileParticipants{files: files, err: s,
+				res, err := ceremony.Root(ctx, e, plan, pin, &fileParticipants{dir: *sharesDir, pins: pins, err: s,
 					admin: record.Actor{Name: plan.Administrator, Role: "administrator"}})
 				if err != nil {
 					return err
@@ -87,8 +87,20 @@ func printRoot(s command.Streams, plan *ceremony.Plan, res *ceremony.RootResult,
 	if res.RecordPath != "" {
 		fmt.Fprintf(s.Out, "  record        %s\n", res.RecordPath)
 	}
-	fmt.Fprintf(s.Out, "  shares        %d of %d needed, written to %s: hand each to its custodian and delete it here\n",
-		plan.Threshold, len(plan.Custodians), sharesDir)
+	fmt.Fprintf(s.Out, "  shares        %d of %d needed\n", plan.Threshold, len(plan.Custodians))
+	for _, sh := range res.Delivered {
+		fmt.Fprintf(s.Out, "    #%d %-20s %s\n", sh.Number, sh.Custodian, sh.Destination)
+	}
+	printWarnings(s, res.Warnings)
+}
+
+// printWarnings says what the people must act on, on both streams' ends: last on stdout, and
+// on stderr where the steps were followed.
+func printWarnings(s command.Streams, warnings []string) {
+	for _, w := range warnings {
+		fmt.Fprintf(s.Out, "WARNING: %s\n", w)
+		fmt.Fprintf(s.Err, "WARNING: %s\n", w)
+	}
 }
 
 // stepPrinter prints each step of a run as it begins, ends or fails, by its title.
@@ -113,43 +125,38 @@ func journalHash(path string) string {
 	return jf.FinalHash
 }
 
-// shareFiles checks the shares folder before the HSM is opened: it exists, and no share file
-// it would write exists yet.
-func shareFiles(dir string, custodians []string) ([]string, error) {
-	info, err := os.Stat(dir)
-	if err != nil || !info.IsDir() {
-		return nil, command.Usagef("--shares-dir %s: no such folder", dir)
-	}
-	var files []string
-	for i, c := range custodians {
-		p := filepath.Join(dir, fmt.Sprintf("%d-%s.share", i+1, fileSafe(c)))
-		if _, err := os.Lstat(p); err == nil {
-			return nil, fmt.Errorf("%s already exists: a share file is never overwritten; move it away first", p)
+// checkSharesDir checks --shares-dir before the HSM is opened, when a custodian's share goes
+// there: it is given, exists, is writable, and none of the share files exists yet.
+func checkSharesDir(fs *flag.FlagSet, dir string, custodians []string, dests []ceremony.Destination) error {
+	needed := false
+	for i := range custodians {
+		if i >= len(dests) || (dests[i].Token == "" && dests[i].Dir == "") {
+			needed = true
 		}
-		files = append(files, p)
 	}
-	probe := filepath.Join(dir, ".custos-probe")
-	if err := workspace.CreateExclusive(probe, nil, 0o600); err != nil {
-		return nil, fmt.Errorf("--shares-dir %s is not writable: %w", dir, err)
+	if !needed {
+		return nil
 	}
-	os.Remove(probe)
-	return files, nil
+	if err := command.Require(fs, "shares-dir"); err != nil {
+		return err
+	}
+	return checkShareFolder(dir, custodians, dests)
 }
 
-// fileSafe keeps letters and digits of any script, so "Zoë Ångström" stays readable.
-func fileSafe(name string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' || r == '.' {
-			return r
-		}
-		return '-'
-	}, name)
+// checkShareFolder refuses --shares-dir as a usage error when it is not a folder, and as a
+// failure when a share file in it exists or it is not writable.
+func checkShareFolder(dir string, custodians []string, dests []ceremony.Destination) error {
+	if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+		return command.Usagef("--shares-dir %s: no such folder", dir)
+	}
+	return ceremony.CheckShareFolder(dir, custodians, dests)
 }
 
 // fileParticipants is the command line's stand-in for the people: the administrator
 // confirms each step by having started the command, and shares go to files.
 type fileParticipants struct {
-	files []string
+	dir   string // --shares-dir
+	pins  custodianPINFiles
 	err   command.Streams
 	admin record.Actor // who confirms: the plan's administrator, or the custodians present
 }
@@ -166,33 +173,22 @@ func (p *fileParticipants) AcknowledgeHorizon(ctx context.Context, h ceremony.Ho
 	return p.admin, ctx.Err()
 }
 
+// SharesDir is --shares-dir, where the ceremony writes the shares of custodians who named no
+// token or folder of theirs.
+func (p *fileParticipants) SharesDir() string { return p.dir }
+
+// CustodianPIN reads the custodian's --custodian-pin-file, or asks on the terminal.
+func (p *fileParticipants) CustodianPIN(ctx context.Context, custodian, token string) ([]byte, error) {
+	return p.pins.pin(p.err, fmt.Sprintf("PIN of %s's token %s", custodian, token), custodian, token)
+}
+
+// DeliverShare is never asked: every share the command line hands out goes to a file or a
+// token, which the ceremony writes itself.
 func (p *fileParticipants) DeliverShare(ctx context.Context, d ceremony.ShareDelivery) (string, error) {
-	path := p.files[d.Number-1]
-	text := []byte(fmt.Sprintf("# Share %d of %d of root ceremony %s for %s. %d shares are needed.\n# Keep it offline; never copy it onto a networked computer.\n%s\n",
-		d.Number, d.Of, d.CeremonyID, d.Custodian, d.Threshold, d.Text))
-	defer secret.Zero(text)
-	if err := workspace.CreateExclusive(path, text, 0o600); err != nil {
-		return "", err
-	}
-	return "file " + path, nil
+	return "", fmt.Errorf("share #%d of %s: the command line has no screen to show it on: give --shares-dir", d.Number, d.Custodian)
 }
 
+// ReadBackShare is never asked, as DeliverShare.
 func (p *fileParticipants) ReadBackShare(ctx context.Context, d ceremony.ShareDelivery) (string, error) {
-	b, err := secret.ReadShareFile(p.files[d.Number-1])
-	if err != nil {
-		return "", err
-	}
-	defer secret.Zero(b)
-	return stripComments(string(b)), nil
-}
-
-// stripComments drops the '#' lines a share file starts with.
-func stripComments(s string) string {
-	var keep []string
-	for _, l := range strings.Split(s, "\n") {
-		if !strings.HasPrefix(strings.TrimSpace(l), "#") {
-			keep = append(keep, l)
-		}
-	}
-	return strings.Join(keep, "\n")
+	return "", fmt.Errorf("share #%d of %s: the command line has no screen to read it from", d.Number, d.Custodian)
 }

@@ -140,7 +140,7 @@ func TestCeremonyCommands(t *testing.T) {
 
 	checkNoSecretsLeaked(t, b, []string{b.shares, newShares})
 
-	b.run(t, command.ExitOK, "ceremony", "destroy", "--root", "acme-root-2026", "--shares", newTwo)
+	b.run(t, command.ExitOK, "ceremony", "destroy", "--root", "acme-root-2026", "--shares", newTwo, "--ops-pin-file", b.pin)
 	b.run(t, command.ExitFail, "ceremony", "crl", "--root", "acme-root-2026", "--shares", newTwo)
 }
 
@@ -157,4 +157,51 @@ func checkNoSecretsLeaked(t *testing.T, b *ceremonyBench, shareDirs []string) {
 		t.Error(f)
 	}
 	t.Logf("searched %s", searched)
+}
+
+// A quorum command prints what the custodians compare with their record before it reads a
+// share; a module changed by one byte is refused naming both hashes, until set-module.
+func TestSetModuleCommand(t *testing.T) {
+	b := newCeremonyBench(t)
+	module := testhsm.CopyModule(t)
+	plan, _ := os.ReadFile(b.plan)
+	os.WriteFile(b.plan, []byte(regexp.MustCompile(`(?m)^module: .*$`).ReplaceAllString(string(plan), "module: "+module)), 0o644)
+	b.run(t, command.ExitOK, "ceremony", "root", "--plan", b.plan, "--shares-dir", b.shares, "--ops-pin-file", b.pin)
+	two := b.share(1, "Cara-Cruz") + "," + b.share(3, "Zoë-Ångström")
+	out := b.run(t, command.ExitOK, "ceremony", "crl", "--root", "acme-root-2026", "--shares", two)
+	sum := func() string {
+		o, err := exec.Command("sha256sum", module).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Fields(string(o))[0]
+	}
+	accepted := sum()
+	for _, want := range []string{"quorum statement 1", "root words", "module       " + module, "its sha256   " + accepted, "compare these with your ceremony record"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("crl does not print %q:\n%s", want, out)
+		}
+	}
+	testhsm.ChangeOneByte(t, module)
+	changed := sum()
+	out = b.run(t, command.ExitFail, "ceremony", "crl", "--root", "acme-root-2026", "--shares", two)
+	if !strings.Contains(out, changed) || !strings.Contains(out, accepted) || !strings.Contains(out, "custos ceremony set-module") {
+		t.Errorf("a changed module:\n%s", out)
+	}
+	b.run(t, command.ExitUsage, "ceremony", "set-module", "--root", "acme-root-2026", "--shares", two)
+	out = b.run(t, command.ExitOK, "ceremony", "set-module", "--root", "acme-root-2026", "--shares", two, "--module", module, "--ops-pin-file", b.pin)
+	if !strings.Contains(out, "now load "+module) || !strings.Contains(out, "sha256      "+changed) || !strings.Contains(out, "its sha256  "+accepted) {
+		t.Errorf("set-module:\n%s", out)
+	}
+	out = b.run(t, command.ExitOK, "ceremony", "crl", "--root", "acme-root-2026", "--shares", two)
+	if !strings.Contains(out, "quorum statement 2") || !strings.Contains(out, "its sha256   "+changed) {
+		t.Errorf("crl after set-module:\n%s", out)
+	}
+	records, _ := filepath.Glob(filepath.Join(b.ws, "records", "*set-module*.pdf"))
+	if len(records) != 1 {
+		t.Fatalf("set-module records: %v", records)
+	}
+	if out := b.run(t, command.ExitOK, "verify", records[0]); !strings.Contains(out, "PASS") {
+		t.Errorf("verify the set-module record:\n%s", out)
+	}
 }

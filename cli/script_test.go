@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"filippo.io/age"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/custos-pki/custos/cli/audit"
@@ -60,6 +61,10 @@ func transcribed() command.Streams {
 //	exits N PROGRAM [ARGS...]   run PROGRAM; its exit status must be N (stdout, stderr kept)
 //	expand FILE...              replace $VAR and ${VAR} in each file with the script's environment
 //	flipbit FILE                flip the low bit of the byte in the middle of FILE
+//	agekey VAR FILE             write a new age X25519 identity to FILE (mode 0600) and set VAR
+//	                            to its recipient
+//	mistype FILE                change one character of the last share group in a share file, as
+//	                            a custodian's typo in a copy would
 //	tpm                         start this test binary's software TPM (once) and point the script
 //	                            at it: $TPM_MODULE is tpm2-pkcs11, with the environment it reads
 //	nosecrets PATH...           no secret appears in the workspace or in what custos printed: the
@@ -87,6 +92,8 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"agekey":    agekey,
+			"mistype":   mistype,
 			"capture":   capture,
 			"exits":     exits,
 			"expand":    expand,
@@ -142,6 +149,35 @@ func expand(ts *testscript.TestScript, neg bool, args []string) {
 		text := os.Expand(ts.ReadFile(f), ts.Getenv)
 		ts.Check(os.WriteFile(ts.MkAbs(f), []byte(text), 0o644))
 	}
+}
+
+// agekey makes a custodian's age identity, as age-keygen would.
+func agekey(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: agekey VAR FILE")
+	}
+	id, err := age.GenerateX25519Identity()
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte("# created by the test\n"+id.String()+"\n"), 0o600))
+	ts.Setenv(args[0], id.Recipient().String())
+}
+
+// mistype replaces the last character of a share file's last line by another digit of the
+// share alphabet.
+func mistype(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: mistype FILE")
+	}
+	path := ts.MkAbs(args[0])
+	data, err := os.ReadFile(path)
+	ts.Check(err)
+	text := strings.TrimRight(string(data), "\n")
+	last := text[len(text)-1]
+	swap := byte('A')
+	if last == 'A' {
+		swap = 'B'
+	}
+	ts.Check(os.WriteFile(path, []byte(text[:len(text)-1]+string(swap)+"\n"), 0o600))
 }
 
 // flipbit changes one bit in the middle of a file, as a single flipped bit on a disk would.

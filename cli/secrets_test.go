@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/vault/shamir"
 
+	"github.com/custos-pki/custos/ceremony"
 	"github.com/custos-pki/custos/quorum"
 )
 
@@ -36,11 +37,11 @@ func findSecrets(shareDirs []string, pins [][]byte, workspace string, output []b
 		}
 		var parts [][]byte
 		for _, f := range files {
-			text, err := os.ReadFile(f)
+			text, err := ceremony.ReadShareFile(f)
 			if err != nil {
 				return nil, "", err
 			}
-			sh, err := quorum.ParseShare(stripComments(string(text)))
+			sh, err := quorum.ParseShare(ceremony.StripShareComments(string(text)))
 			if err != nil {
 				return nil, "", fmt.Errorf("%s: %w", f, err)
 			}

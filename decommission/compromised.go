@@ -22,7 +22,7 @@ func ParseCompromisedAt(s string) (time.Time, error) {
 
 // Where an invalidity date came from, as journals and records say it.
 const (
-	FromTechnician = "the technician" // given with --compromised-at or a compromised_at column
+	FromTechnician = "the technician" // the request or a manifest line gave the date
 	FromRunTime    = "the run's time" // not given: the time of the revocation
 )
 

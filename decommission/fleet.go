@@ -153,11 +153,22 @@ func Preview(ctx context.Context, env run.Env, m *Manifest) error {
 
 func previewRows(ctx context.Context, env run.Env, m *Manifest) (ManifestError, error) {
 	var bad ManifestError
+	checked := map[string]error{} // issuing CA id → why it may not sign the CRL or the record
 	for _, r := range m.Rows {
-		if _, err := env.Registry.Device(ctx, r.Serial); errors.Is(err, registry.ErrNotFound) {
+		dev, err := env.Registry.Device(ctx, r.Serial)
+		if errors.Is(err, registry.ErrNotFound) {
 			bad = append(bad, RowError{Line: r.Line, Problem: fmt.Sprintf("device %s is not registered in this workspace", r.Serial)})
+			continue
 		} else if err != nil {
 			return nil, err
+		}
+		why, ok := checked[dev.IssuerID]
+		if !ok {
+			why = checkSigners(ctx, env, dev.IssuerID)
+			checked[dev.IssuerID] = why
+		}
+		if why != nil {
+			bad = append(bad, RowError{Line: r.Line, Problem: fmt.Sprintf("device %s: %v", r.Serial, why)})
 		}
 	}
 	if slices.ContainsFunc(m.Rows, func(r Row) bool { return r.Method == Reinit }) {
@@ -213,7 +224,7 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 			return err
 		}
 		if _, ok := issuers[dev.IssuerID]; !ok {
-			iss, err := run.OpenIssuer(ctx, env.Registry, mods.Ops, dev.IssuerID, req.OpsPIN)
+			iss, err := run.OpenIssuer(ctx, env.Registry, mods.Ops, dev.IssuerID, req.OpsPIN, run.SignCRLs)
 			if err != nil {
 				return err
 			}

@@ -26,7 +26,7 @@ func TestImport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, err := run.OpenIssuer(ctx, f.env.Registry, m, f.issuer, []byte(opsPIN))
+	ca, err := run.OpenIssuer(ctx, f.env.Registry, m, f.issuer, []byte(opsPIN), run.SignCertificates)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,21 +58,23 @@ func Provision(ctx context.Context, env run.Env, req ProvisionRequest) (*Provisi
 	if _, err := env.Registry.Device(ctx, req.Serial); err == nil {
 		return nil, run.NewFieldError("Serial", "provision: device %s is already registered", req.Serial)
 	}
+	// Before the modules are loaded: a root, or a CA that may not sign, is refused before any
+	// login.
+	if _, err := run.CheckIssuer(ctx, env.Registry, req.Issuer, run.SignCertificates); err != nil {
+		return nil, fmt.Errorf("provision %s: %w", req.Serial, issuerError(err))
+	}
 	mods, err := env.OpenModules(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer mods.Close()
 	mod := mods.Devices
-	ca, err := run.OpenIssuer(ctx, env.Registry, mods.Ops, req.Issuer, req.OpsPIN)
+	ca, err := run.OpenIssuer(ctx, env.Registry, mods.Ops, req.Issuer, req.OpsPIN, run.SignCertificates)
 	if err != nil {
 		return nil, fmt.Errorf("provision %s: %w", req.Serial, err)
 	}
 	defer ca.Close()
 	iss := ca.Entry
-	if iss.Kind != registry.IssuerIssuing {
-		return nil, run.NewFieldError("Issuer", "provision %s: %s is a root; devices are certified by an issuing CA", req.Serial, iss.ID)
-	}
 	if _, err := mod.TokenByLabel(ctx, req.Token); err == nil {
 		return nil, run.NewFieldError("Token", "provision %s: a token labelled %q exists already", req.Serial, req.Token)
 	}

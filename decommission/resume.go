@@ -158,7 +158,7 @@ func continueSingle(ctx context.Context, r *run.Run, req Request, dev registry.D
 		return err
 	}
 	defer mods.Close()
-	iss, err := run.OpenIssuer(ctx, r.Env.Registry, mods.Ops, dev.IssuerID, req.OpsPIN)
+	iss, err := run.OpenIssuer(ctx, r.Env.Registry, mods.Ops, dev.IssuerID, req.OpsPIN, run.SignCRLs)
 	if err != nil {
 		return err
 	}

@@ -153,13 +153,16 @@ func Decommission(ctx context.Context, env run.Env, req Request) (*Result, error
 	if err := env.Workspace.CheckWritable(); err != nil {
 		return nil, err
 	}
+	if err := checkSigners(ctx, env, dev.IssuerID); err != nil {
+		return nil, fmt.Errorf("decommission %s: %w", req.Serial, err)
+	}
 	mods, err := env.OpenModules(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer mods.Close()
 	// The operator PIN is checked before any device is touched.
-	iss, err := run.OpenIssuer(ctx, env.Registry, mods.Ops, dev.IssuerID, req.OpsPIN)
+	iss, err := run.OpenIssuer(ctx, env.Registry, mods.Ops, dev.IssuerID, req.OpsPIN, run.SignCRLs)
 	if err != nil {
 		return nil, err
 	}
@@ -430,6 +433,17 @@ func writeDestruction(ctx context.Context, r *run.Run, d *record.Destruction, si
 		d.Log = log
 		return record.WriteDestruction(ctx, path, d, journal, signer.Signer)
 	})
+}
+
+// checkSigners refuses, before any token is opened, a decommission whose issuing CA may not
+// sign its CRL or whose record signer may not sign its record.
+func checkSigners(ctx context.Context, env run.Env, issuerID string) error {
+	iss, err := run.CheckIssuer(ctx, env.Registry, issuerID, run.SignCRLs)
+	if err != nil {
+		return err
+	}
+	_, err = run.CheckRecordSigner(ctx, env.Registry, iss.CeremonyID)
+	return err
 }
 
 // openRecordSigner opens the record signer of the root above the issuing CA iss.

@@ -13,6 +13,7 @@ var (
 	ErrNotPKCS11            = errors.New("file is not a PKCS#11 module")
 	ErrTokenNotFound        = errors.New("token not found")
 	ErrNoFreeSlot           = errors.New("no free slot: every token present is already initialised")
+	ErrLabelInUse           = errors.New("token label already in use")
 	ErrTokenNotInitialized  = errors.New("token is not initialised")
 	ErrObjectNotFound       = errors.New("object not found")
 	ErrPINIncorrect         = errors.New("wrong PIN")

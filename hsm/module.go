@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/miekg/pkcs11"
@@ -23,6 +24,10 @@ type library struct {
 	// owned is false when the module said it was already initialised by someone else in
 	// this process: then it is theirs to finalise, not ours.
 	owned bool
+	// initsSeen is how many token initialisations the module's lock file recorded when it was
+	// loaded (see initlock.go), or -1 with initsErr when the file could not be read.
+	initsSeen int
+	initsErr  error
 }
 
 // libraries holds every module loaded by this process, by resolved path. This is the one
@@ -88,6 +93,9 @@ func Open(path string, opts ...Option) (*Module, error) {
 			return nil, failf(op, "", ErrNotPKCS11, "%s could not be loaded as a PKCS#11 library (it is not a shared library exporting C_GetFunctionList for this platform, or a library it needs is missing)", abs)
 		}
 		lib = &library{ctx: ctx, owned: true}
+		// Read before C_Initialize: a token another process initialises from here on may be
+		// one this process does not see.
+		lib.initsSeen, lib.initsErr = initsSoFar(abs)
 		if err := ctx.Initialize(); err != nil {
 			if code(err) != pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED {
 				ctx.Destroy()
@@ -211,8 +219,14 @@ func tokenInfo(t pkcs11.TokenInfo) TokenInfo {
 // modules pad with instead).
 func trim(s string) string { return strings.TrimRight(s, " \x00") }
 
-// Slots lists every slot of the module with the token in it, in slot order.
+// Slots lists every slot of the module with the token in it, in slot order. It waits for
+// another Custos process initialising a token on the module (see initlock.go).
 func (m *Module) Slots(ctx context.Context) ([]Slot, error) {
+	defer m.shareInitLock()()
+	return m.slots(ctx)
+}
+
+func (m *Module) slots(ctx context.Context) ([]Slot, error) {
 	const op = "list slots"
 	if err := m.check(ctx, op); err != nil {
 		return nil, err
@@ -252,11 +266,16 @@ func (m *Module) Slots(ctx context.Context) ([]Slot, error) {
 // TokenByLabel finds the initialised token labelled label. The error names the labels that
 // are present when none matches, and refuses when two tokens share the label.
 func (m *Module) TokenByLabel(ctx context.Context, label string) (Slot, error) {
-	op := fmt.Sprintf("find token %q", label)
 	slots, err := m.Slots(ctx)
 	if err != nil {
 		return Slot{}, err
 	}
+	return m.labelled(slots, label)
+}
+
+// labelled is the one initialised token of slots labelled label.
+func (m *Module) labelled(slots []Slot, label string) (Slot, error) {
+	op := fmt.Sprintf("find token %q", label)
 	var found []Slot
 	var labels []string
 	for _, s := range slots {
@@ -359,23 +378,52 @@ func (m *Module) initToken(ctx context.Context, op string, slotID uint, info Tok
 			return Slot{}, err
 		}
 	}
+	if err := m.check(ctx, op); err != nil {
+		return Slot{}, err
+	}
+	// Another Custos process may be initialising a token on this module right now: wait for
+	// it, then check the label and the slot again, as they are now.
+	lock, err := m.lockInits(op)
+	if err != nil {
+		return Slot{}, err
+	}
+	defer lock.release()
 	if label != oldLabel {
-		_, err := m.TokenByLabel(ctx, label)
+		if e, ok := lock.unseenLabel(label); ok {
+			return Slot{}, failf(op, "", ErrLabelInUse, "Custos process %d initialised a token labelled %q on this module at %s, after this process loaded the module, which cannot see it: start again (a token exists with that label now), or choose another label",
+				e.pid, label, e.at.Format(time.RFC3339))
+		}
+		slots, err := m.slots(ctx) // the lock is held: not Slots, which would wait for it
+		if err != nil {
+			return Slot{}, err
+		}
+		_, err = m.labelled(slots, label)
 		if err == nil {
-			return Slot{}, failf(op, "", errors.New("label already in use"), "another token is already labelled %q: choose another label", label)
+			return Slot{}, failf(op, "", ErrLabelInUse, "another token is already labelled %q: choose another label", label)
 		}
 		if !errors.Is(err, ErrTokenNotFound) {
 			return Slot{}, err
 		}
 	}
-	if err := m.check(ctx, op); err != nil {
-		return Slot{}, err
+	ti, err := m.p.GetTokenInfo(slotID)
+	if err != nil {
+		return Slot{}, failure(op, oldLabel, err)
+	}
+	if oldLabel == "" && ti.Flags&pkcs11.CKF_TOKEN_INITIALIZED != 0 {
+		return Slot{}, failf(op, "", errors.New("slot already holds an initialised token"), "it holds %q, initialised since the slot was chosen: choose a free slot again", trim(ti.Label))
+	}
+	if oldLabel != "" && trim(ti.Label) != oldLabel {
+		return Slot{}, failf(op, oldLabel, ErrTokenNotFound, "slot %d now holds %q: find the token again", slotID, trim(ti.Label))
 	}
 	if err := m.p.InitToken(slotID, pinString(soPIN), label); err != nil {
 		e := failure(op, oldLabel, err)
 		m.addPINHint(e, slotID, SO)
 		return Slot{}, e
 	}
+	if err := lock.record(label); err != nil {
+		return Slot{}, failf(op, label, err, "the token was initialised, but the lock file could not record it: other Custos processes may not know of it")
+	}
+	lock.release()
 	slot, err := m.TokenByLabel(ctx, label)
 	if err != nil {
 		return Slot{}, err

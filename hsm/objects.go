@@ -370,6 +370,7 @@ func (s *Session) StoreData(ctx context.Context, d DataObject) error {
 		pkcs11.NewAttribute(pkcs11.CKA_APPLICATION, d.Application),
 		pkcs11.NewAttribute(pkcs11.CKA_LABEL, d.Label),
 		pkcs11.NewAttribute(pkcs11.CKA_VALUE, d.Value),
+		pkcs11.NewAttribute(pkcs11.CKA_MODIFIABLE, !d.ReadOnly),
 	})
 	if err != nil && !d.Private && code(err) == pkcs11.CKR_ATTRIBUTE_VALUE_INVALID {
 		e := s.fail(op, err).(*Error)

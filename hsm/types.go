@@ -153,6 +153,7 @@ type DataObject struct {
 	Label       string
 	Value       []byte
 	Private     bool
+	ReadOnly    bool // CKA_MODIFIABLE false: its value can never be changed, only the object destroyed
 }
 
 // KeySpec says what key pair GenerateKeyPair makes.

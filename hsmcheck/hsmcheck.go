@@ -19,11 +19,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/custos-pki/custos/hsm"
-	"github.com/custos-pki/custos/internal/inputfile"
 	"github.com/custos-pki/custos/keyalg"
 )
 
@@ -108,7 +106,7 @@ var ErrTokenInUse = errors.New("a token already has this label")
 // Run checks the module on a spare token. An error means the check could not start (no
 // module, no empty slot, the label taken); what the module cannot do is in the report.
 func Run(ctx context.Context, req Request) (*Report, error) {
-	sum, err := fileSHA256(ctx, req.Module)
+	file, err := hsm.HashModule(ctx, req.Module)
 	if err != nil {
 		return nil, err
 	}
@@ -130,27 +128,10 @@ func Run(ctx context.Context, req Request) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hsm check needs an empty slot to initialise as the spare token: %w", err)
 	}
-	c := &checker{ctx: ctx, m: m, label: req.Token, rep: &Report{Module: m.Path(), ModuleSHA256: sum, Info: info, Token: req.Token, Plan: req.Plan}}
+	c := &checker{ctx: ctx, m: m, label: req.Token, rep: &Report{Module: m.Path(), ModuleSHA256: file.SHA256, Info: info, Token: req.Token, Plan: req.Plan}}
 	c.run(free)
 	c.rep.PlanProblems = planProblems(c.rep)
 	return c.rep, nil
-}
-
-// maxModuleFile bounds the PKCS#11 library hashed: vendors' modules are a few MiB.
-const maxModuleFile = 1 << 30
-
-// fileSHA256 hashes the module, refusing a FIFO, device or folder before opening it.
-func fileSHA256(ctx context.Context, path string) (string, error) {
-	f, err := inputfile.Open("PKCS#11 module", path, maxModuleFile)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f.Reader(ctx)); err != nil {
-		return "", fmt.Errorf("hsm check: read the module: %w", err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // checker runs the checks in order; later checks depend on earlier ones.

@@ -34,7 +34,7 @@ func Save(ctx context.Context, env run.Env, req SaveRequest, rep *Report) (strin
 	}
 	var root *registry.Issuer
 	for i := range issuers {
-		if issuers[i].Kind == registry.IssuerRoot && issuers[i].Status == registry.StatusActive {
+		if issuers[i].Kind == registry.IssuerRoot && issuers[i].Standing.State == registry.StateActive {
 			root = &issuers[i]
 		}
 	}
@@ -44,6 +44,9 @@ func Save(ctx context.Context, env run.Env, req SaveRequest, rep *Report) (strin
 	rootCert, err := x509.ParseCertificate(root.Certificate)
 	if err != nil {
 		return "", err
+	}
+	if _, err := run.CheckRecordSigner(ctx, env.Registry, root.CeremonyID); err != nil {
+		return "", fmt.Errorf("save the check: %w", err)
 	}
 	mod, err := env.OpenModule(ctx, "")
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 // and a reconstruction against, and nothing that helps anyone forge or use a share.
 type Params struct {
 	CeremonyID string
+	RootSHA256 []byte // SHA-256 of the root certificate the shares were made for
 	Epoch      int
 	Threshold  int         // M: shares needed
 	Custodians []Custodian // one per share
@@ -91,9 +92,9 @@ func (c *Collector) Add(text string) (int, error) {
 	if _, dup := c.shares[s.Number]; dup {
 		return fail("share #%d (%s) was already entered", s.Number, holder.Name)
 	}
-	s.CeremonyID = id
+	s.CeremonyID, s.RootSHA256 = id, c.p.RootSHA256
 	if !hmac.Equal(holder.Commitment, s.Commitment()) {
-		return fail("share #%d (%s) does not match its commitment: it is not the share the ceremony gave out", s.Number, holder.Name)
+		return fail("share #%d (%s) does not match its commitment: it is not the share the ceremony gave out for this root certificate", s.Number, holder.Name)
 	}
 	c.shares[s.Number] = s
 	return s.Number, nil

@@ -8,6 +8,9 @@ import (
 	"testing"
 )
 
+// testRoot stands for the SHA-256 of the root certificate the test shares are made for.
+var testRoot = bytes.Repeat([]byte{0x5C}, sha256.Size)
+
 // testQuorum splits a fresh secret 3 of 5 and returns the shares as text and the collector's
 // parameters.
 func testQuorum(t *testing.T) (s []byte, texts []string, p Params) {
@@ -16,11 +19,11 @@ func testQuorum(t *testing.T) (s []byte, texts []string, p Params) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shares, err := Split(s, "acme-root-2026", 2, 5, 3)
+	shares, err := Split(s, "acme-root-2026", testRoot, 2, 5, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p = Params{CeremonyID: "acme-root-2026", Epoch: 2, Threshold: 3, Digest: Digest(s, "acme-root-2026", 2)}
+	p = Params{CeremonyID: "acme-root-2026", RootSHA256: testRoot, Epoch: 2, Threshold: 3, Digest: Digest(s, "acme-root-2026", 2)}
 	for i, sh := range shares {
 		texts = append(texts, sh.Encode())
 		p.Custodians = append(p.Custodians, Custodian{Name: []string{"Cara", "Cody", "Cleo", "Cole", "Cruz"}[i], Number: sh.Number, Commitment: sh.Commitment()})
@@ -64,7 +67,8 @@ func TestCollectorRefuses(t *testing.T) {
 		{"threshold byte altered", tamper(t, texts[1], func(b []byte) { b[8] = 2 }), "share #2 (Cody) does not match its commitment", true},
 		{"share byte altered", tamper(t, texts[1], func(b []byte) { b[20] ^= 1 }), "does not match its commitment", true},
 		{"number swapped to another custodian's", tamper(t, texts[1], func(b []byte) { b[7] = 3 }), "share #3 (Cleo) does not match its commitment", true},
-		{"format version 1", tamper(t, texts[1], func(b []byte) { b[0] = 1 }), "format version 1; this Custos reads version 2", false},
+		{"format version 1", tamper(t, texts[1], func(b []byte) { b[0] = 1 }), "format version 1; this Custos reads version 3", false},
+		{"format version 2", tamper(t, texts[1], func(b []byte) { b[0] = 2 }), "format version 2; this Custos reads version 3", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -83,11 +87,27 @@ func TestCollectorRefuses(t *testing.T) {
 	}
 }
 
-// The commitment covers every field a share carries: changing any one changes it.
+// A collector for another root certificate (a workspace whose root certificate was replaced,
+// with a statement signed by another key and the real commitments copied) takes none of the
+// real shares: their commitments bind them to the root they were made for.
+func TestCollectorRefusesAnotherRoot(t *testing.T) {
+	_, texts, p := testQuorum(t)
+	p.RootSHA256 = bytes.Repeat([]byte{0x5D}, sha256.Size)
+	c := NewCollector(p)
+	for i, text := range texts {
+		if _, err := c.Add(text); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "does not match its commitment") {
+			t.Errorf("share #%d under another root: %v", i+1, err)
+		}
+	}
+}
+
+// The commitment covers every field a share carries and the root it was made for: changing
+// any one changes it.
 func TestCommitmentCoversEveryField(t *testing.T) {
-	base := Share{CeremonyID: "acme-root-2026", Epoch: 2, Number: 4, Threshold: 3, Bytes: bytes.Repeat([]byte{7}, shareLen)}
+	base := Share{CeremonyID: "acme-root-2026", RootSHA256: testRoot, Epoch: 2, Number: 4, Threshold: 3, Bytes: bytes.Repeat([]byte{7}, shareLen)}
 	edits := map[string]func(s *Share){
 		"ceremony id": func(s *Share) { s.CeremonyID = "acme-root-2027" },
+		"root":        func(s *Share) { s.RootSHA256 = bytes.Repeat([]byte{8}, sha256.Size) },
 		"epoch":       func(s *Share) { s.Epoch = 3 },
 		"number":      func(s *Share) { s.Number = 5 },
 		"threshold":   func(s *Share) { s.Threshold = 2 },
@@ -165,7 +185,7 @@ func TestBorrowedSecretsStay(t *testing.T) {
 		t.Error("NewSecret returned the token's bytes unmixed")
 	}
 	keep := bytes.Clone(s)
-	shares, err := Split(s, "acme-root-2026", 1, 3, 2)
+	shares, err := Split(s, "acme-root-2026", testRoot, 1, 3, 2)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,8 +24,8 @@ const (
 	labelKEK    = "custos/v1/backup-kek"
 	labelDigest = "custos/v1/secret-digest"
 	// v2 covers the format version and the threshold as well as the ceremony id, epoch,
-	// number and share bytes of v1.
-	labelCommit = "custos/v2/share-commitment"
+	// number and share bytes of v1; v3 also the root certificate's SHA-256.
+	labelCommit = "custos/v3/share-commitment"
 )
 
 // PIN names a token PIN derived from the quorum secret; its value is the HKDF label.
@@ -68,10 +68,16 @@ func derive(s []byte, ceremonyID, label string, n int) []byte {
 	return k
 }
 
-// Commitment binds the share to every field it carries: format version, ceremony id, epoch,
-// number, threshold and bytes. It is public, kept beside the quorum, and lets one share be
-// checked at entry without the others. CeremonyID must be set, as Split sets it and a
-// Collector does once the share's ceremony hash matched.
+// Commitment binds the share to every field it carries (format version, ceremony id, epoch,
+// number, threshold and bytes) and to the root certificate it was made for. It is public,
+// kept beside the quorum, and lets one share be checked at entry without the others.
+// CeremonyID and RootSHA256 must be set, as Split sets them and a Collector does once the
+// share's ceremony hash matched.
+//
+// Because it covers the root certificate, nobody without the share can make a commitment
+// for another certificate: a workspace whose root certificate was replaced (with a quorum
+// statement signed by another key) refuses every real share at entry, before anything is
+// combined or any module loaded.
 func (s Share) Commitment() []byte {
 	m := hmac.New(sha256.New, []byte(labelCommit))
 	var hdr [9]byte
@@ -79,6 +85,9 @@ func (s Share) Commitment() []byte {
 	binary.BigEndian.PutUint32(hdr[1:5], uint32(len(s.CeremonyID)))
 	m.Write(hdr[:5])
 	m.Write([]byte(s.CeremonyID))
+	binary.BigEndian.PutUint32(hdr[1:5], uint32(len(s.RootSHA256)))
+	m.Write(hdr[1:5])
+	m.Write(s.RootSHA256)
 	binary.BigEndian.PutUint16(hdr[5:7], uint16(s.Epoch))
 	hdr[7], hdr[8] = byte(s.Number), byte(s.Threshold)
 	m.Write(hdr[5:9])
@@ -103,11 +112,15 @@ func NewSecret(tokenRandom []byte) ([]byte, error) {
 	return s, nil
 }
 
-// Split cuts quorum secret s into n shares, any m of which rebuild it, numbered 1 to n. It
-// does not zero s; the caller owns the shares and wipes them.
-func Split(s []byte, ceremonyID string, epoch, n, m int) ([]Share, error) {
+// Split cuts quorum secret s into n shares, any m of which rebuild it, numbered 1 to n, for
+// the root of ceremonyID whose certificate has the SHA-256 rootSHA256. It does not zero s;
+// the caller owns the shares and wipes them.
+func Split(s []byte, ceremonyID string, rootSHA256 []byte, epoch, n, m int) ([]Share, error) {
 	if len(s) != SecretLen {
 		return nil, fmt.Errorf("split the quorum secret: %d bytes, not %d", len(s), SecretLen)
+	}
+	if len(rootSHA256) != sha256.Size {
+		return nil, fmt.Errorf("split the quorum secret: the root certificate's SHA-256 has %d bytes, not %d", len(rootSHA256), sha256.Size)
 	}
 	parts, err := shamir.Split(s, n, m)
 	if err != nil {
@@ -115,7 +128,7 @@ func Split(s []byte, ceremonyID string, epoch, n, m int) ([]Share, error) {
 	}
 	shares := make([]Share, n)
 	for i, p := range parts {
-		shares[i] = Share{CeremonyID: ceremonyID, Epoch: epoch, Number: i + 1, Threshold: m, Bytes: p}
+		shares[i] = Share{CeremonyID: ceremonyID, RootSHA256: rootSHA256, Epoch: epoch, Number: i + 1, Threshold: m, Bytes: p}
 	}
 	return shares, nil
 }

@@ -25,11 +25,12 @@ import (
 // mistakes, not forgeries: that is the commitment's job (Share.Commitment), and it covers
 // every field the share carries.
 
-// Version 2 of the format has the same layout as version 1; its commitment also covers the
-// threshold and the version, so a version 1 share is refused by its version, not by a
+// Versions 2 and 3 of the format have the same layout as version 1. The commitment of
+// version 2 also covers the threshold and the version; that of version 3 also the root
+// certificate the shares were made for. An older share is refused by its version, not by a
 // commitment that no longer matches.
 const (
-	shareVersion   = 2
+	shareVersion   = 3
 	shareLen       = SecretLen + 1 // shamir.Split of the secret: its bytes and the x coordinate
 	shareBodyLen   = 1 + 4 + 2 + 1 + 1 + shareLen + 4
 	groupData      = 4
@@ -49,6 +50,10 @@ const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ*~$=U" // 32 digits, then che
 // Share (ParseShare's and Split's caller) zeroes it with Wipe.
 type Share struct {
 	CeremonyID string
+	// RootSHA256 is the SHA-256 of the root certificate the share was made for. The share's
+	// text does not carry it (a custodian copies no more than needed); its commitment covers
+	// it, so a share is checked against the root it belongs to (Split and a Collector set it).
+	RootSHA256 []byte
 	Epoch      int
 	Number     int
 	Threshold  int

@@ -1,6 +1,7 @@
 package quorum
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -16,6 +17,7 @@ var update = flag.Bool("update", false, "write new test vectors to testdata (a n
 type vectors struct {
 	Comment     string        `json:"comment"`
 	CeremonyID  string        `json:"ceremony_id"`
+	RootSHA256  string        `json:"root_sha256"`
 	Epoch       int           `json:"epoch"`
 	Threshold   int           `json:"threshold"`
 	Secret      string        `json:"secret"`
@@ -62,10 +64,11 @@ func TestVectors(t *testing.T) {
 			t.Errorf("%s = %s, the vectors say %s", name, c.got, c.want)
 		}
 	}
-	p := Params{CeremonyID: v.CeremonyID, Epoch: v.Epoch, Threshold: v.Threshold, Digest: unhex(t, v.Digest)}
+	root := unhex(t, v.RootSHA256)
+	p := Params{CeremonyID: v.CeremonyID, RootSHA256: root, Epoch: v.Epoch, Threshold: v.Threshold, Digest: unhex(t, v.Digest)}
 	for _, sh := range v.Shares {
 		p.Custodians = append(p.Custodians, Custodian{Name: sh.Custodian, Number: sh.Number, Commitment: unhex(t, sh.Commitment)})
-		want := Share{CeremonyID: v.CeremonyID, Epoch: v.Epoch, Number: sh.Number, Threshold: v.Threshold, Bytes: unhex(t, sh.Bytes)}
+		want := Share{CeremonyID: v.CeremonyID, RootSHA256: root, Epoch: v.Epoch, Number: sh.Number, Threshold: v.Threshold, Bytes: unhex(t, sh.Bytes)}
 		if got := want.Encode(); got != sh.Text {
 			t.Errorf("share #%d encodes as\n%s\nthe vectors say\n%s", sh.Number, got, sh.Text)
 		}
@@ -119,12 +122,14 @@ func writeVectors(t *testing.T, path string) {
 	}
 	v := vectors{Comment: "A known quorum secret, its shares and everything derived from it; go test ./quorum -update writes new ones (only for a new format).",
 		CeremonyID: "acme-root-2026", Epoch: 3, Threshold: 3, Secret: hex.EncodeToString(s)}
+	root := sha256.Sum256([]byte("a root certificate"))
+	v.RootSHA256 = hex.EncodeToString(root[:])
 	v.Digest = hex.EncodeToString(Digest(s, v.CeremonyID, v.Epoch))
 	v.RootSOPIN = string(RootSOPIN.Derive(s, v.CeremonyID))
 	v.RootUserPIN = string(RootUserPIN.Derive(s, v.CeremonyID))
 	v.OpsSOPIN = string(OpsSOPIN.Derive(s, v.CeremonyID))
 	v.BackupKEK = hex.EncodeToString(KEK(s, v.CeremonyID))
-	shares, err := Split(s, v.CeremonyID, v.Epoch, 5, v.Threshold)
+	shares, err := Split(s, v.CeremonyID, root[:], v.Epoch, 5, v.Threshold)
 	if err != nil {
 		t.Fatal(err)
 	}

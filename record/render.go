@@ -119,6 +119,22 @@ func layoutCeremony(c *Ceremony, journal []byte) (*laidOut, error) {
 			d.para("• "+h, "", bodyPt)
 		}
 	}
+	if len(c.Statement) > 0 {
+		d.heading("Quorum statement (signed by the root)")
+		d.fields(c.Statement)
+	}
+	if len(c.SharesChecked) > 0 {
+		d.heading("Shares checked (never the shares)")
+		for _, l := range c.SharesChecked {
+			d.para("• "+l, "", bodyPt)
+		}
+	}
+	if len(c.Warnings) > 0 {
+		d.heading("Warnings")
+		for _, w := range c.Warnings {
+			d.para("• "+w, "", bodyPt)
+		}
+	}
 	d.steps(c.Steps, len(jf.Entries))
 	if err := d.logSection(c.Log); err != nil {
 		return nil, err
@@ -135,7 +151,7 @@ func layoutCeremony(c *Ceremony, journal []byte) (*laidOut, error) {
 	return &laidOut{pdf: pages,
 		meta: docMeta{Title: title, Subject: fmt.Sprintf("%s of root %s", c.Kind, c.Root), Kind: c.Kind, RunID: c.ID,
 			JournalHash: hash, Created: created(c.Finished)},
-		files: files}, nil
+		files: append(files, c.Attachments...)}, nil
 }
 
 // RenderDestruction lays out and assembles a destruction record (certificate of

@@ -68,7 +68,17 @@ type Ceremony struct {
 	Commitments  []Commitment
 	Backups      []Field
 	Horizon      []string // NIST IR 8547 notices and who acknowledged them
-	Steps        []StepRow
+	// Statement is the quorum statement the root signed in this run, or the one the run
+	// checked, as fields; its text and signature are attached (Attachments) as signed.
+	Statement []Field
+	// SharesChecked are a check of shares' results, one line a share (never a share), then the
+	// reconstruction's.
+	SharesChecked []string
+	// Warnings are what the people must act on, said on screen and in the journal too (shares
+	// that rest together in one folder).
+	Warnings    []string
+	Steps       []StepRow
+	Attachments []Attachment // carried beside the journal
 	// Log is the run's place in the record log, with the root's attestation for a quorum
 	// operation; nil before the run is logged.
 	Log *LogProof

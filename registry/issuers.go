@@ -34,7 +34,8 @@ type Issuer struct {
 	ParentID      string       // the root that signed an issuing CA; "" for a root
 	CeremonyID    string       // the root ceremony it belongs to (for a root, its own)
 	Key           KeyLocation  // where its private key lives
-	Status        LifeStatus   // active, or destroyed at the end of the CA's life
+	Status        LifeStatus   // whether its key exists: active, or destroyed at the end of the CA's life
+	Standing      Standing     // what it may still sign: active, revoked, retired, destroyed
 	CreatedAt     time.Time
 	DestroyedAt   time.Time // zero while active
 	LastCRLNumber int64     // the last CRL number allocated, 0 before the first CRL
@@ -105,6 +106,7 @@ func (r *Registry) AddIssuer(ctx context.Context, iss Issuer) (Issuer, error) {
 	iss.Serial = serial
 	iss.SHA256 = sha256.Sum256(iss.Certificate)
 	iss.Status = StatusActive
+	iss.Standing = Standing{State: StateActive}
 	iss.CreatedAt = nowOr(iss.CreatedAt)
 	iss.DestroyedAt = time.Time{}
 	iss.LastCRLNumber = 0
@@ -185,7 +187,7 @@ func checkKey(k KeyLocation) error {
 
 const issuerColumns = `i.id, i.kind, i.common_name, i.serial, i.cert_der, i.cert_sha256,
 	coalesce(p.id, ''), i.ceremony_id, i.token_label, i.key_id, i.key_algorithm, i.status,
-	i.created_at, i.destroyed_at, i.last_crl_number, i.crl_base_url, i.crl_shards`
+	i.created_at, i.destroyed_at, i.last_crl_number, i.crl_base_url, i.crl_shards, i.state, i.state_at, i.state_reason, i.state_run_id`
 
 const issuerFrom = ` FROM issuers i LEFT JOIN issuers p ON p.num = i.parent_num `
 
@@ -196,12 +198,14 @@ func scanIssuer(s rowScanner) (Issuer, error) {
 	var kind, status string
 	var sum []byte
 	var created int64
-	err := s.Scan(&iss.ID, &kind, &iss.CommonName, (*[]byte)(&iss.Serial), &iss.Certificate, &sum,
+	st := scanStanding{st: &iss.Standing}
+	err := s.Scan(append([]any{&iss.ID, &kind, &iss.CommonName, (*[]byte)(&iss.Serial), &iss.Certificate, &sum,
 		&iss.ParentID, &iss.CeremonyID, &iss.Key.TokenLabel, &iss.Key.KeyID, &iss.Key.Algorithm, &status,
-		&created, nullTime{&iss.DestroyedAt}, &iss.LastCRLNumber, &iss.CRLBaseURL, &iss.CRLShards)
+		&created, nullTime{&iss.DestroyedAt}, &iss.LastCRLNumber, &iss.CRLBaseURL, &iss.CRLShards}, st.dest()...)...)
 	if err != nil {
 		return Issuer{}, err
 	}
+	st.fill()
 	iss.Kind, iss.Status, iss.CreatedAt = IssuerKind(kind), LifeStatus(status), fromUnix(created)
 	copy(iss.SHA256[:], sum)
 	return iss, nil
@@ -243,7 +247,7 @@ func issuerByRef(ctx context.Context, tx *sql.Tx, ref string) (Issuer, error) {
 			return Issuer{}, err
 		}
 		all = append(all, iss)
-		if iss.Status == StatusActive {
+		if iss.Standing.State == StateActive {
 			active = append(active, iss)
 		}
 	}
@@ -260,7 +264,7 @@ func issuerByRef(ctx context.Context, tx *sql.Tx, ref string) (Issuer, error) {
 	}
 	ids := make([]string, len(all))
 	for i, iss := range all {
-		ids[i] = fmt.Sprintf("%s (%s)", iss.ID, iss.Status)
+		ids[i] = fmt.Sprintf("%s (%s)", iss.ID, iss.Standing.State)
 	}
 	return Issuer{}, fmt.Errorf("%w: %d issuers have that common name: %s; give the id instead", ErrAmbiguous, len(all), strings.Join(ids, ", "))
 }
@@ -297,12 +301,12 @@ func (r *Registry) Issuers(ctx context.Context) ([]Issuer, error) {
 	return out, nil
 }
 
-// DestroyIssuer records that a CA's key was destroyed (the end of its life). Its certificate,
-// CRLs and revocations stay. Destroying it twice is ErrConflict.
+// DestroyIssuer records that a CA's key was destroyed (the end of its life): its state is
+// destroyed. Its certificate, CRLs and revocations stay. Destroying it twice is ErrConflict.
 func (r *Registry) DestroyIssuer(ctx context.Context, id string, at time.Time) error {
 	at = nowOr(at)
 	err := r.write(ctx, "destroy-issuer", func(tx *sql.Tx) error {
-		return destroyIssuer(ctx, tx, id, at)
+		return destroyIssuer(ctx, tx, id, at, "")
 	})
 	if err != nil {
 		return fmt.Errorf("record destruction of issuer %q: %w", id, err)
@@ -310,7 +314,7 @@ func (r *Registry) DestroyIssuer(ctx context.Context, id string, at time.Time) e
 	return nil
 }
 
-func destroyIssuer(ctx context.Context, tx *sql.Tx, id string, at time.Time) error {
+func destroyIssuer(ctx context.Context, tx *sql.Tx, id string, at time.Time, runID string) error {
 	var status string
 	err := tx.QueryRowContext(ctx, `SELECT status FROM issuers WHERE id = ?`, id).Scan(&status)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -322,7 +326,8 @@ func destroyIssuer(ctx context.Context, tx *sql.Tx, id string, at time.Time) err
 	if LifeStatus(status) == StatusDestroyed {
 		return fmt.Errorf("%w: its key is already recorded as destroyed", ErrConflict)
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE issuers SET status = 'destroyed', destroyed_at = ? WHERE id = ?`, unix(at), id)
+	_, err = tx.ExecContext(ctx, `UPDATE issuers SET status = 'destroyed', destroyed_at = ?1,
+		state = 'destroyed', state_at = ?1, state_reason = NULL, state_run_id = ?2 WHERE id = ?3`, unix(at), nullString(runID), id)
 	return err
 }
 
@@ -343,7 +348,8 @@ type RoleCert struct {
 	Certificate []byte       // DER
 	SHA256      [32]byte     // of Certificate (set by the registry)
 	Key         KeyLocation
-	Status      LifeStatus
+	Status      LifeStatus // whether its key exists
+	Standing    Standing   // what it may still sign: active, revoked, retired, destroyed
 	CreatedAt   time.Time
 	DestroyedAt time.Time
 }
@@ -372,6 +378,7 @@ func (r *Registry) AddRoleCert(ctx context.Context, rc RoleCert) (RoleCert, erro
 	rc.CommonName = cert.Subject.CommonName
 	rc.SHA256 = sha256.Sum256(rc.Certificate)
 	rc.Status = StatusActive
+	rc.Standing = Standing{State: StateActive}
 	rc.CreatedAt = nowOr(rc.CreatedAt)
 	rc.DestroyedAt = time.Time{}
 	err = r.write(ctx, "add-role-cert", func(tx *sql.Tx) error {
@@ -408,7 +415,8 @@ func (r *Registry) AddRoleCert(ctx context.Context, rc RoleCert) (RoleCert, erro
 }
 
 const roleCertColumns = `c.role, i.id, c.ceremony_id, c.common_name, c.serial, c.cert_der, c.cert_sha256,
-	c.token_label, c.key_id, c.key_algorithm, c.status, c.created_at, c.destroyed_at
+	c.token_label, c.key_id, c.key_algorithm, c.status, c.created_at, c.destroyed_at,
+	c.state, c.state_at, c.state_reason, c.state_run_id
 	FROM role_certs c JOIN issuers i ON i.num = c.issuer_num `
 
 func scanRoleCert(s rowScanner) (RoleCert, error) {
@@ -416,24 +424,41 @@ func scanRoleCert(s rowScanner) (RoleCert, error) {
 	var role, status string
 	var sum []byte
 	var created int64
-	err := s.Scan(&role, &rc.IssuerID, &rc.CeremonyID, &rc.CommonName, (*[]byte)(&rc.Serial), &rc.Certificate, &sum,
-		&rc.Key.TokenLabel, &rc.Key.KeyID, &rc.Key.Algorithm, &status, &created, nullTime{&rc.DestroyedAt})
+	st := scanStanding{st: &rc.Standing}
+	err := s.Scan(append([]any{&role, &rc.IssuerID, &rc.CeremonyID, &rc.CommonName, (*[]byte)(&rc.Serial), &rc.Certificate, &sum,
+		&rc.Key.TokenLabel, &rc.Key.KeyID, &rc.Key.Algorithm, &status, &created, nullTime{&rc.DestroyedAt}}, st.dest()...)...)
 	if err != nil {
 		return RoleCert{}, err
 	}
+	st.fill()
 	rc.Role, rc.Status, rc.CreatedAt = Role(role), LifeStatus(status), fromUnix(created)
 	copy(rc.SHA256[:], sum)
 	return rc, nil
 }
 
-// ActiveRoleCert is the newest active certificate with that role made by the ceremony, e.g.
-// the record signer a decommission under that root signs its record with.
+// ActiveRoleCert is the newest certificate with that role made by the ceremony whose state is
+// active, e.g. the record signer a decommission under that root signs its record with.
 func (r *Registry) ActiveRoleCert(ctx context.Context, role Role, ceremonyID string) (RoleCert, error) {
 	rc, err := scanRoleCert(r.db.QueryRowContext(ctx, `SELECT `+roleCertColumns+`
-		WHERE c.role = ? AND c.ceremony_id = ? AND c.status = 'active' ORDER BY c.created_at DESC, c.num DESC LIMIT 1`,
+		WHERE c.role = ? AND c.ceremony_id = ? AND c.state = 'active' ORDER BY c.created_at DESC, c.num DESC LIMIT 1`,
 		string(role), ceremonyID))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = fmt.Errorf("%w: no active %s certificate", ErrNotFound, role)
+	}
+	if err != nil {
+		return RoleCert{}, fmt.Errorf("find %s of ceremony %q: %w", role, ceremonyID, err)
+	}
+	return rc, nil
+}
+
+// NewestRoleCert is the newest certificate with that role made by the ceremony, whatever its
+// state: the one that signs, or the one whose state says why none does.
+func (r *Registry) NewestRoleCert(ctx context.Context, role Role, ceremonyID string) (RoleCert, error) {
+	rc, err := scanRoleCert(r.db.QueryRowContext(ctx, `SELECT `+roleCertColumns+`
+		WHERE c.role = ? AND c.ceremony_id = ? ORDER BY c.created_at DESC, c.num DESC LIMIT 1`,
+		string(role), ceremonyID))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = fmt.Errorf("%w: no %s certificate", ErrNotFound, role)
 	}
 	if err != nil {
 		return RoleCert{}, fmt.Errorf("find %s of ceremony %q: %w", role, ceremonyID, err)
@@ -462,7 +487,8 @@ func (r *Registry) RoleCerts(ctx context.Context) ([]RoleCert, error) {
 	return out, nil
 }
 
-// DestroyRoleCert records that the key of a role certificate was destroyed.
+// DestroyRoleCert records that the key of a role certificate was destroyed. Its state becomes
+// destroyed, unless it is revoked, which it stays.
 func (r *Registry) DestroyRoleCert(ctx context.Context, issuerID string, serial SerialNumber, at time.Time) error {
 	at = nowOr(at)
 	err := r.write(ctx, "destroy-role-cert", func(tx *sql.Tx) error {
@@ -470,8 +496,11 @@ func (r *Registry) DestroyRoleCert(ctx context.Context, issuerID string, serial 
 		if err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE role_certs SET status = 'destroyed', destroyed_at = ?
-			WHERE issuer_num = ? AND serial = ? AND status = 'active'`, unix(at), num, []byte(serial))
+		// A revoked certificate stays revoked (its key gone too); any other is destroyed.
+		res, err := tx.ExecContext(ctx, `UPDATE role_certs SET status = 'destroyed', destroyed_at = ?1,
+			state_at = CASE state WHEN 'revoked' THEN state_at ELSE ?1 END,
+			state = CASE state WHEN 'revoked' THEN 'revoked' ELSE 'destroyed' END
+			WHERE issuer_num = ?2 AND serial = ?3 AND status = 'active'`, unix(at), num, []byte(serial))
 		if err != nil {
 			return err
 		}
@@ -491,24 +520,28 @@ func (r *Registry) DestroyRoleCert(ctx context.Context, issuerID string, serial 
 // key was before.
 func (r *Registry) MoveIssuerKey(ctx context.Context, id string, to KeyLocation) error {
 	err := r.write(ctx, "move-issuer-key", func(tx *sql.Tx) error {
-		if err := checkKey(to); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE issuers SET token_label = ?, key_id = ?, key_algorithm = ? WHERE id = ? AND status = 'active'`,
-			to.TokenLabel, to.KeyID, to.Algorithm, id)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			if _, err := issuerNum(ctx, tx, id); err != nil {
-				return err
-			}
-			return fmt.Errorf("%w: the issuer's key is destroyed", ErrConflict)
-		}
-		return nil
+		return moveIssuerKey(ctx, tx, id, to)
 	})
 	if err != nil {
 		return fmt.Errorf("move the key of issuer %q to %s: %w", id, to, err)
+	}
+	return nil
+}
+
+func moveIssuerKey(ctx context.Context, tx *sql.Tx, id string, to KeyLocation) error {
+	if err := checkKey(to); err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE issuers SET token_label = ?, key_id = ?, key_algorithm = ? WHERE id = ? AND status = 'active'`,
+		to.TokenLabel, to.KeyID, to.Algorithm, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if _, err := issuerNum(ctx, tx, id); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: the issuer's key is destroyed", ErrConflict)
 	}
 	return nil
 }

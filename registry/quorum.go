@@ -28,14 +28,41 @@ type Quorum struct {
 	CreatedAt       time.Time
 	UpdatedAt       time.Time // last reshare or status change
 	DestroyedAt     time.Time
+	// Statement is the newest quorum statement the root signed about this quorum, read in
+	// the same snapshot. The registry keeps it and never checks it: a quorum operation
+	// verifies it against the root certificate, then holds the rest of Quorum against it.
+	Statement Statement
+}
+
+// Statement is a quorum statement as kept: its number, the canonical text the root signed
+// (package quorum's Statement) and the signature.
+type Statement struct {
+	Seq       int // 1 for the root ceremony's, +1 for each later one
+	Text      []byte
+	Signature []byte
+	RunID     string // the run that signed it
+	CreatedAt time.Time
+}
+
+func (s Statement) check(want int) error {
+	switch {
+	case s.Seq != want:
+		return fmt.Errorf("%w: quorum statement %d, but the next is %d", ErrConflict, s.Seq, want)
+	case len(s.Text) == 0 || len(s.Signature) == 0:
+		return fmt.Errorf("%w: a quorum statement needs its text and signature", ErrInvalid)
+	case s.RunID == "":
+		return fmt.Errorf("%w: a quorum statement names the run that signed it", ErrInvalid)
+	}
+	return nil
 }
 
 // QuorumShare is one custodian's share as the registry knows it: its number, its holder and
 // the commitment one share is checked against at entry. Never the share itself.
 type QuorumShare struct {
-	Number     int    // the share's number as encoded in it, 1..255
-	Custodian  string // who holds it
-	Commitment []byte // the ceremony's hash over ceremony id, number and share
+	Number      int    // the share's number as encoded in it, 1..255
+	Custodian   string // who holds it
+	Commitment  []byte // the ceremony's hash over ceremony id, number and share
+	Destination string // where the share went: "token:LABEL", "age:RECIPIENT", "dir:PATH", ...
 }
 
 // Custodians are the holders' names in order.
@@ -58,14 +85,19 @@ func (q Quorum) Commitment(n int) []byte {
 }
 
 // QuorumUpdate is what a reshare changes: new custodians, threshold, commitments and secret
-// digest, and the backup re-wrapped under the new KEK.
+// digest, the backup re-wrapped under the new KEK, and the tokens that hold the root: each is
+// either given the new epoch's PINs (Rotated) or recorded lost (Lost).
 type QuorumUpdate struct {
 	Threshold    int
 	Shares       []QuorumShare
 	SecretDigest []byte
 	BackupPath   string
 	BackupSHA256 []byte
-	At           time.Time // zero: now
+	Rotated      []string     // labels of the holders whose PINs moved to the new epoch
+	Lost         []LostHolder // holders recorded lost, each with why
+	RunID        string       // the reshare's run
+	Statement    Statement    // the root's statement of the new epoch, stored in the same transaction
+	At           time.Time    // zero: now
 }
 
 func checkQuorumShares(threshold int, shares []QuorumShare, digest []byte, backupPath string, backupSum []byte) error {
@@ -101,7 +133,8 @@ func checkQuorumShares(threshold int, shares []QuorumShare, digest []byte, backu
 	return nil
 }
 
-// AddQuorum records a root ceremony's quorum at epoch 1. A ceremony id seen before is ErrExists.
+// AddQuorum records a root ceremony's quorum at epoch 1 with its first statement (Seq 1). A
+// ceremony id seen before is ErrExists.
 func (r *Registry) AddQuorum(ctx context.Context, q Quorum) (Quorum, error) {
 	fail := func(err error) (Quorum, error) {
 		return Quorum{}, fmt.Errorf("record quorum of ceremony %q: %w", q.CeremonyID, err)
@@ -113,6 +146,9 @@ func (r *Registry) AddQuorum(ctx context.Context, q Quorum) (Quorum, error) {
 		return fail(fmt.Errorf("%w: module path, operations token and plan are required", ErrInvalid))
 	}
 	if err := checkQuorumShares(q.Threshold, q.Shares, q.SecretDigest, q.BackupPath, q.BackupSHA256); err != nil {
+		return fail(err)
+	}
+	if err := q.Statement.check(1); err != nil {
 		return fail(err)
 	}
 	q.PlanSHA256 = sha256.Sum256(q.Plan)
@@ -133,12 +169,38 @@ func (r *Registry) AddQuorum(ctx context.Context, q Quorum) (Quorum, error) {
 		if err != nil {
 			return err
 		}
-		return insertShares(ctx, tx, q.CeremonyID, q.Shares)
+		if q.BackupPath != "" {
+			if err := addBackupBlob(ctx, tx, q.CeremonyID, BackupBlob{Epoch: 1, SHA256: [32]byte(q.BackupSHA256), Path: q.BackupPath}, q.CreatedAt); err != nil {
+				return err
+			}
+		}
+		if err := insertShares(ctx, tx, q.CeremonyID, q.Shares); err != nil {
+			return err
+		}
+		return insertStatement(ctx, tx, q.CeremonyID, &q.Statement, q.CreatedAt)
 	})
 	if err != nil {
 		return fail(err)
 	}
 	return q, nil
+}
+
+// insertStatement stores st as the next statement of the quorum of ceremonyID, setting its
+// CreatedAt to at (now, when at is zero) when it has none.
+func insertStatement(ctx context.Context, tx *sql.Tx, ceremonyID string, st *Statement, at time.Time) error {
+	var newest int
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM quorum_statements WHERE ceremony_id = ?`, ceremonyID).Scan(&newest); err != nil {
+		return err
+	}
+	if err := st.check(newest + 1); err != nil {
+		return err
+	}
+	if st.CreatedAt.IsZero() {
+		st.CreatedAt = nowOr(at)
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO quorum_statements (ceremony_id, seq, statement, signature, run_id, created_at)
+		VALUES (?, ?, ?, ?, ?, ?)`, ceremonyID, st.Seq, st.Text, st.Signature, st.RunID, unix(st.CreatedAt))
+	return err
 }
 
 func nilIfEmpty(b []byte) any {
@@ -149,13 +211,13 @@ func nilIfEmpty(b []byte) any {
 }
 
 func insertShares(ctx context.Context, tx *sql.Tx, ceremonyID string, shares []QuorumShare) error {
-	st, err := tx.PrepareContext(ctx, `INSERT INTO quorum_shares (ceremony_id, number, position, custodian, commitment) VALUES (?, ?, ?, ?, ?)`)
+	st, err := tx.PrepareContext(ctx, `INSERT INTO quorum_shares (ceremony_id, number, position, custodian, commitment, destination) VALUES (?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	for i, s := range shares {
-		if _, err := st.ExecContext(ctx, ceremonyID, s.Number, i+1, s.Custodian, s.Commitment); err != nil {
+		if _, err := st.ExecContext(ctx, ceremonyID, s.Number, i+1, s.Custodian, s.Commitment, s.Destination); err != nil {
 			return fmt.Errorf("share %d of %s: %w", s.Number, s.Custodian, err)
 		}
 	}
@@ -194,7 +256,7 @@ func readQuorum(ctx context.Context, tx *sql.Tx, ceremonyID string) (Quorum, err
 	}
 	copy(q.PlanSHA256[:], planSum)
 	q.Status, q.CreatedAt, q.UpdatedAt = LifeStatus(status), fromUnix(created), fromUnix(updated)
-	rows, err := tx.QueryContext(ctx, `SELECT number, custodian, commitment FROM quorum_shares
+	rows, err := tx.QueryContext(ctx, `SELECT number, custodian, commitment, destination FROM quorum_shares
 		WHERE ceremony_id = ? ORDER BY position`, ceremonyID)
 	if err != nil {
 		return Quorum{}, err
@@ -202,16 +264,31 @@ func readQuorum(ctx context.Context, tx *sql.Tx, ceremonyID string) (Quorum, err
 	defer rows.Close()
 	for rows.Next() {
 		var s QuorumShare
-		if err := rows.Scan(&s.Number, &s.Custodian, &s.Commitment); err != nil {
+		if err := rows.Scan(&s.Number, &s.Custodian, &s.Commitment, &s.Destination); err != nil {
 			return Quorum{}, err
 		}
 		q.Shares = append(q.Shares, s)
 	}
-	return q, rows.Err()
+	if err := rows.Err(); err != nil {
+		return Quorum{}, err
+	}
+	st := &q.Statement
+	var at int64
+	err = tx.QueryRowContext(ctx, `SELECT seq, statement, signature, run_id, created_at FROM quorum_statements
+		WHERE ceremony_id = ? ORDER BY seq DESC LIMIT 1`, ceremonyID).Scan(&st.Seq, &st.Text, &st.Signature, &st.RunID, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return q, nil // a quorum without a statement is refused by whoever verifies it
+	}
+	if err != nil {
+		return Quorum{}, err
+	}
+	st.CreatedAt = fromUnix(at)
+	return q, nil
 }
 
 // Reshare replaces the custodians, threshold, commitments, secret digest and backup of a
-// ceremony's quorum in one transaction and moves it to the next epoch. fromEpoch is the epoch
+// ceremony's quorum and adds the root's statement of the new epoch, in one transaction, and
+// moves it to the next epoch. fromEpoch is the epoch
 // the caller's shares belonged to: if another reshare got there first, the result is
 // ErrConflict and nothing changes. It returns the quorum as stored.
 func (r *Registry) Reshare(ctx context.Context, ceremonyID string, fromEpoch int, u QuorumUpdate) (Quorum, error) {
@@ -237,6 +314,19 @@ func (r *Registry) Reshare(ctx context.Context, ceremonyID string, fromEpoch int
 		if (u.BackupPath == "") != (cur.BackupPath == "") {
 			return fmt.Errorf("%w: a reshare keeps the backup choice of the ceremony (backup %q)", ErrConflict, cur.BackupPath)
 		}
+		num, err := rootNum(ctx, tx, ceremonyID)
+		if err != nil {
+			return err
+		}
+		if err := moveHolders(ctx, tx, num, fromEpoch+1, u.Rotated, u.Lost, at, u.RunID); err != nil {
+			return err
+		}
+		if u.BackupPath != "" {
+			if err := addBackupBlob(ctx, tx, ceremonyID, BackupBlob{Epoch: fromEpoch + 1, SHA256: [32]byte(u.BackupSHA256),
+				Path: u.BackupPath, RunID: u.RunID}, at); err != nil {
+				return err
+			}
+		}
 		_, err = tx.ExecContext(ctx, `UPDATE quorums SET threshold = ?, epoch = epoch + 1, secret_digest = ?,
 			backup_path = ?, backup_sha256 = ?, updated_at = ? WHERE ceremony_id = ?`,
 			u.Threshold, u.SecretDigest, u.BackupPath, nilIfEmpty(u.BackupSHA256), unix(at), ceremonyID)
@@ -249,6 +339,9 @@ func (r *Registry) Reshare(ctx context.Context, ceremonyID string, fromEpoch int
 		if err := insertShares(ctx, tx, ceremonyID, u.Shares); err != nil {
 			return err
 		}
+		if err := insertStatement(ctx, tx, ceremonyID, &u.Statement, at); err != nil {
+			return err
+		}
 		q, err = readQuorum(ctx, tx, ceremonyID)
 		return err
 	})
@@ -258,9 +351,55 @@ func (r *Registry) Reshare(ctx context.Context, ceremonyID string, fromEpoch int
 	return q, nil
 }
 
-// DestroyRoot records the end of a root: its key destroyed on the token. The quorum and the
-// root issuer are marked destroyed in one transaction.
-func (r *Registry) DestroyRoot(ctx context.Context, ceremonyID string, at time.Time) error {
+// SetQuorumModule makes path the PKCS#11 module of a ceremony's quorum and adds the root's
+// statement naming it, in one transaction. It returns the quorum as stored.
+func (r *Registry) SetQuorumModule(ctx context.Context, ceremonyID, path string, st Statement) (Quorum, error) {
+	var q Quorum
+	err := r.write(ctx, "set-quorum-module", func(tx *sql.Tx) error {
+		if path == "" {
+			return fmt.Errorf("%w: no module path", ErrInvalid)
+		}
+		cur, err := readQuorum(ctx, tx, ceremonyID)
+		if err != nil {
+			return err
+		}
+		if cur.Status != StatusActive {
+			return fmt.Errorf("%w: the quorum is %s", ErrConflict, cur.Status)
+		}
+		at := nowOr(st.CreatedAt)
+		if _, err := tx.ExecContext(ctx, `UPDATE quorums SET module_path = ?, updated_at = ? WHERE ceremony_id = ?`, path, unix(at), ceremonyID); err != nil {
+			return err
+		}
+		if err := insertStatement(ctx, tx, ceremonyID, &st, at); err != nil {
+			return err
+		}
+		q, err = readQuorum(ctx, tx, ceremonyID)
+		return err
+	})
+	if err != nil {
+		return Quorum{}, fmt.Errorf("record the PKCS#11 module of ceremony %q: %w", ceremonyID, err)
+	}
+	return q, nil
+}
+
+// MoveRootKey records that the root of ceremonyID now lives at to (a restore), with the
+// root's statement naming its new token, in one transaction.
+func (r *Registry) MoveRootKey(ctx context.Context, ceremonyID string, to KeyLocation, st Statement) error {
+	err := r.write(ctx, "move-root-key", func(tx *sql.Tx) error {
+		if err := moveIssuerKey(ctx, tx, ceremonyID, to); err != nil {
+			return err
+		}
+		return insertStatement(ctx, tx, ceremonyID, &st, time.Time{})
+	})
+	if err != nil {
+		return fmt.Errorf("move the root key of %q to %s: %w", ceremonyID, to, err)
+	}
+	return nil
+}
+
+// DestroyRoot records the end of a root: its key destroyed on every token that held it, by the
+// run runID. The quorum and the root issuer are marked destroyed in one transaction.
+func (r *Registry) DestroyRoot(ctx context.Context, ceremonyID string, at time.Time, runID string) error {
 	at = nowOr(at)
 	err := r.write(ctx, "destroy-root", func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE quorums SET status = 'destroyed', destroyed_at = ?, updated_at = ?
@@ -282,7 +421,7 @@ func (r *Registry) DestroyRoot(ctx context.Context, ceremonyID string, at time.T
 		if err != nil {
 			return err
 		}
-		return destroyIssuer(ctx, tx, rootID, at)
+		return destroyIssuer(ctx, tx, rootID, at, runID)
 	})
 	if err != nil {
 		return fmt.Errorf("record destruction of root %q: %w", ceremonyID, err)

@@ -20,6 +20,9 @@ type Revocation struct {
 	RevokedAt      time.Time  // revocationDate on the CRL
 	Reason         pki.Reason // reasonCode on the CRL
 	InvalidityDate time.Time  // when the key is known or suspected to have been compromised; zero if none
+	// RunID is the run that revoked it, kept as the state's run of a revoked CA or role
+	// certificate (not stored with the revocation itself).
+	RunID string
 }
 
 func (rv Revocation) check() error {
@@ -74,7 +77,7 @@ func (r *Registry) Revoke(ctx context.Context, rv Revocation) (stored Revocation
 		}
 		if n, _ := res.RowsAffected(); n == 1 {
 			stored = rv
-			return nil
+			return revokeStanding(ctx, tx, num, rv)
 		}
 		already = true
 		stored, err = revocation(ctx, tx, num, rv.IssuerID, rv.Serial)

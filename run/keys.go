@@ -59,15 +59,13 @@ func (i *Issuer) Signer() pki.Issuer { return pki.Issuer{Certificate: i.Certific
 // Close closes the CA's key.
 func (i *Issuer) Close() { i.Key.Close() }
 
-// OpenIssuer opens the active CA ref (an id or common name, see registry.Issuer) with the
-// operator PIN: its key must be on a token pin logs in to.
-func OpenIssuer(ctx context.Context, reg *registry.Registry, mod *hsm.Module, ref string, pin []byte) (*Issuer, error) {
-	iss, err := reg.Issuer(ctx, ref)
+// OpenIssuer opens the issuing CA ref (an id or common name, see registry.Issuer) with the
+// operator PIN, once CheckIssuer lets it sign for use: its key must be on a token pin logs in
+// to. A root is refused before any token is opened.
+func OpenIssuer(ctx context.Context, reg *registry.Registry, mod *hsm.Module, ref string, pin []byte, use Use) (*Issuer, error) {
+	iss, err := CheckIssuer(ctx, reg, ref, use)
 	if err != nil {
 		return nil, err
-	}
-	if iss.Status != registry.StatusActive {
-		return nil, fmt.Errorf("issuer %s is %s", iss.ID, iss.Status)
 	}
 	cert, err := x509.ParseCertificate(iss.Certificate)
 	if err != nil {
@@ -92,11 +90,11 @@ type RecordSigner struct {
 func (s *RecordSigner) Close() { s.key.Close() }
 
 // OpenRecordSigner opens the record signer of the root ceremonyID (whose certificate is root)
-// with the operator PIN, for signing PDF records.
+// with the operator PIN, for signing PDF records, once CheckRecordSigner lets it sign.
 func OpenRecordSigner(ctx context.Context, reg *registry.Registry, mod *hsm.Module, ceremonyID string, root *x509.Certificate, pin []byte) (*RecordSigner, error) {
-	rc, err := reg.ActiveRoleCert(ctx, registry.RoleRecordSigner, ceremonyID)
+	rc, err := CheckRecordSigner(ctx, reg, ceremonyID)
 	if err != nil {
-		return nil, fmt.Errorf("record signer of %s: %w", ceremonyID, err)
+		return nil, err
 	}
 	cert, err := x509.ParseCertificate(rc.Certificate)
 	if err != nil {

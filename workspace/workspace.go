@@ -5,6 +5,7 @@ package workspace
 
 import (
 	"bufio"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -443,4 +444,55 @@ func renameNoReplace(from, to string) error {
 		return fmt.Errorf("move %s into place: %w", to, err)
 	}
 	return nil
+}
+
+// DestroyFile overwrites the regular file at path with random bytes, then with zeros, syncing
+// each pass, and removes it, syncing its folder. On a file system that writes in place its
+// blocks no longer hold what it held; on a copy-on-write file system (btrfs, ZFS) or flash, an
+// earlier copy of its blocks may survive out of any program's reach, which is why the media of
+// a workspace that held backups is destroyed at the end of its life.
+func DestroyFile(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return fmt.Errorf("destroy %s: %w", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("destroy %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("destroy %s: not a regular file", path)
+	}
+	buf := make([]byte, 64<<10)
+	for pass := 0; pass < 2; pass++ {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("destroy %s: %w", path, err)
+		}
+		for left := fi.Size(); left > 0; {
+			n := min(left, int64(len(buf)))
+			chunk := buf[:n]
+			if pass == 0 {
+				if _, err := rand.Read(chunk); err != nil {
+					return fmt.Errorf("destroy %s: %w", path, err)
+				}
+			} else {
+				clear(chunk)
+			}
+			if _, err := f.Write(chunk); err != nil {
+				return fmt.Errorf("destroy %s: overwrite: %w", path, err)
+			}
+			left -= n
+		}
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("destroy %s: overwrite: %w", path, err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("destroy %s: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("destroy %s: %w", path, err)
+	}
+	return SyncDir(filepath.Dir(path))
 }

@@ -322,3 +322,37 @@ func TestWriteDirExclusiveWholeOrNothing(t *testing.T) {
 		t.Errorf("the folder holds %v after the failures", names)
 	}
 }
+
+// DestroyFile leaves nothing under the name, and the blocks it wrote over held zeros last.
+func TestDestroyFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "blob.wrapped")
+	secret := bytes.Repeat([]byte("wrapped root key "), 10000)
+	if err := os.WriteFile(path, secret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A second name for the same file sees what the overwrite left before the removal.
+	other := filepath.Join(dir, "other-name")
+	if err := os.Link(path, other); err != nil {
+		t.Fatal(err)
+	}
+	if err := DestroyFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the file is still there: %v", err)
+	}
+	left, _ := os.ReadFile(other)
+	if len(left) != len(secret) || !bytes.Equal(left, make([]byte, len(secret))) {
+		t.Errorf("the overwritten blocks do not hold zeros: %q...", left[:32])
+	}
+	if err := os.Symlink(other, path); err != nil {
+		t.Fatal(err)
+	}
+	if err := DestroyFile(path); err == nil {
+		t.Error("a symbolic link was followed")
+	}
+	if err := DestroyFile(dir); err == nil {
+		t.Error("a folder was destroyed")
+	}
+}

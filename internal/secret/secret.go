@@ -49,6 +49,15 @@ func ReadShareFile(path string) ([]byte, error) {
 	return readPrivate(path, "share", maxShareFile)
 }
 
+// maxIdentityFile bounds an age identity file: a few identities of a few kilobytes each.
+const maxIdentityFile = 64 << 10
+
+// ReadIdentityFile reads an age identity file (a custodian's private key for the shares
+// encrypted to them) under the same rules as a PIN file.
+func ReadIdentityFile(path string) ([]byte, error) {
+	return readPrivate(path, "identity", maxIdentityFile)
+}
+
 // readPrivate reads a secret file: a regular file (never a FIFO, device or socket, which are
 // refused before they are opened or read), only its owner may read or write, of at most limit
 // bytes. A read of a few hundred bytes from a regular file cannot hang, so it takes no context.

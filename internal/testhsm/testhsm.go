@@ -27,7 +27,9 @@ type Env struct {
 }
 
 // New writes a SoftHSM2 configuration in a temporary folder and sets SOFTHSM2_CONF to it
-// for the rest of the test (and for the tools it runs, such as pkcs11-tool).
+// for the rest of the test (and for the tools it runs, such as pkcs11-tool). XDG_RUNTIME_DIR
+// is set to the same folder, so the lock file that serialises token initialisation across
+// processes (see hsm) goes with the tokens.
 func New(t testing.TB) *Env {
 	t.Helper()
 	lib, err := softhsm.LibraryPath()
@@ -40,6 +42,7 @@ func New(t testing.TB) *Env {
 		t.Fatal(err)
 	}
 	t.Setenv("SOFTHSM2_CONF", conf)
+	t.Setenv("XDG_RUNTIME_DIR", dir)
 	return &Env{ModulePath: lib, ConfPath: conf, Dir: dir}
 }
 
