@@ -156,6 +156,7 @@ func crlPublish() command.Command {
 			opsPIN := opsPINFile(fs, "")
 			days := fs.Int("next-update-days", 30, "`DAYS` until the next CRL is due: at most 366, and never past the CA's notAfter")
 			budget := fs.Int("shard-budget", pki.DefaultShardBudget, "`BYTES` a CRL shard should stay within (default 64 KiB): larger shards are signed, and named")
+			operator := fs.String("operator", "", "who publishes the CRL, as the record names them (`NAME`)")
 			return func(ctx context.Context, s command.Streams, args []string) error {
 				if err := command.Require(fs, "issuer"); err != nil {
 					return err
@@ -176,13 +177,14 @@ func crlPublish() command.Command {
 					return err
 				}
 				defer e.Close()
-				c, err := decommission.PublishCRL(ctx, e, *issuer, pin, run.CRLRequest{NextUpdate: time.Duration(*days) * 24 * time.Hour, ShardBudget: *budget})
+				c, err := decommission.PublishCRL(ctx, e, decommission.PublishRequest{Issuer: *issuer, Operator: *operator, OpsPIN: pin,
+					CRL: run.CRLRequest{NextUpdate: time.Duration(*days) * 24 * time.Hour, ShardBudget: *budget}})
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(s.Out, "CRL %d of %s: %d entries, next update %s\n  DER    %s\n  PEM    %s\n  sha256 %s\n",
-					c.Number, *issuer, c.Entries, c.NextUpdate.Format(time.DateOnly), c.DERPath, c.PEMPath, c.Fingerprint)
-				printShards(s, c)
+				fmt.Fprintf(s.Out, "CRL %d of %s: %d entries, next update %s\n  DER    %s\n  PEM    %s\n  sha256 %s\n  record %s\n",
+					c.Number, c.Issuer, c.Entries, c.NextUpdate.Format(time.DateOnly), c.DERPath, c.PEMPath, c.Fingerprint, c.RecordPath)
+				printShards(s, c.CRL)
 				return nil
 			}
 		},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/record"
+	"github.com/custos-pki/custos/run"
 )
 
 // A copy of the device's certificate and of its public key stored under other ids survived
@@ -183,5 +184,57 @@ func TestFleetReportsADeviceRetiredEarlier(t *testing.T) {
 	}
 	if strings.Contains(txt, "fix them") {
 		t.Error("the record asks to fix a device that cannot be fixed")
+	}
+}
+
+// crl publish is journaled like every other use of an issuing CA key, entered in the record
+// log, and signed as a short record with the operator PIN.
+func TestPublishCRLJournalsAndSignsARecord(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	p := f.provision(t, "SN-CRL")
+	if _, err := Decommission(ctx, f.env, Request{Serial: p.Serial, Method: Unreachable, Technician: "Tess Tech", Witness: "Wes Witness",
+		OpsPIN: []byte(opsPIN)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := PublishCRL(ctx, f.env, PublishRequest{Issuer: f.issuer, OpsPIN: []byte("wrong-pin-99"), CRL: run.CRLRequest{NextUpdate: 24 * time.Hour}}); err == nil {
+		t.Fatal("a wrong operator PIN published a CRL")
+	}
+	pub, err := PublishCRL(ctx, f.env, PublishRequest{Issuer: f.issuer, Operator: "Olga Operator", OpsPIN: []byte(opsPIN), CRL: run.CRLRequest{NextUpdate: 24 * time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pub.Number != 2 || pub.Entries != 1 {
+		t.Errorf("CRL %d with %d entries, want number 2 with 1", pub.Number, pub.Entries)
+	}
+	j, err := record.ReadJournalFile(pub.JournalPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := false
+	for _, e := range j.Entries {
+		if e.Step == stepPublish.ID && e.Status == record.StatusDone && e.Actor == "Olga Operator" && strings.Contains(string(e.Data), `"number":2`) {
+			signed = true
+		}
+	}
+	if !signed {
+		t.Errorf("the journal does not say who signed CRL 2: %+v", j.Entries)
+	}
+	file, err := os.ReadFile(pub.RecordPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := record.Verify(file, f.root(t))
+	if !rep.OK() || rep.Kind != "crl-publish" {
+		t.Errorf("record of kind %q does not verify: %+v", rep.Kind, rep.Checks)
+	}
+	if o := command(t, "pdfsig", pub.RecordPath); !strings.Contains(o, "Signature is Valid.") {
+		t.Errorf("pdfsig: %s", o)
+	}
+	txt := strings.Join(strings.Fields(command(t, "pdftotext", pub.RecordPath, "-")), " ")
+	for _, w := range []string{"CRL publication", "CRL number 2", "Olga Operator", pub.Fingerprint.String()[:8]} {
+		if !strings.Contains(txt, w) {
+			t.Errorf("record lacks %q", w)
+		}
 	}
 }

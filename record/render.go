@@ -383,6 +383,76 @@ func layoutModuleCheck(c *ModuleCheck, journal []byte) (*laidOut, error) {
 		files: files}, nil
 }
 
+// maxShardRows is the most shards whose SHA-256 a CRL publication's record lists as rows; the
+// attached list has them all.
+const maxShardRows = 64
+
+// layoutCRLPublication lays out the short record of a CRL publication.
+func layoutCRLPublication(c *CRLPublication, journal []byte) (*laidOut, error) {
+	jf, hash, err := journalOf(journal)
+	if err != nil {
+		return nil, err
+	}
+	title := "CRL publication"
+	d := newDoc(c.ID, title, hash)
+	d.newPage()
+	d.setFont("sans", "B", 18)
+	d.pdf.CellFormat(bodyW, 10, title, "", 1, "L", false, 0, "")
+	what, subject := "an issuing CA's full CRL", "an issuing CA's full CRL"
+	if c.Set != nil {
+		what = fmt.Sprintf("an issuing CA's CRL set (its full CRL and %d shards)", c.Set.Shards)
+		subject = "an issuing CA's CRL set"
+	}
+	d.para("Record "+c.ID+": "+what+", signed with its key on the operations token under the operator PIN", "", bodyPt)
+	d.pdf.Ln(2)
+	summary := []Field{{"Issuing CA", c.Issuer}, {"CRL number", fmt.Sprint(c.Number)}, {"Entries", fmt.Sprint(c.Entries)},
+		{"This update", ts(c.ThisUpdate)}, {"Next update", ts(c.NextUpdate)}, {"Operator", c.Operator}}
+	if c.Set != nil {
+		summary = append(summary, Field{"Shards", fmt.Sprint(c.Set.Shards)})
+	}
+	d.summaryBox(append(summary, Field{"Started", ts(c.Started)}, Field{"Finished", ts(c.Finished)}, Field{"Journal SHA-256", hash}))
+	d.heading("The full CRL")
+	d.fields([]Field{{"File", c.File}, {"SHA-256", c.SHA256}})
+	if set := c.Set; set != nil {
+		d.heading("The CRL set")
+		over := "none"
+		if len(set.OverBudget) > 0 {
+			over = fmt.Sprint(set.OverBudget)
+		}
+		d.fields([]Field{{"Folder", set.Folder}, {"Shards", fmt.Sprintf("%d, in %s", set.Shards, set.ShardFolder)},
+			{"Largest", set.Largest}, {"Budget", fmt.Sprintf("%d bytes; shards over it: %s", set.Budget, over)},
+			{"Every file's SHA-256", fmt.Sprintf("attached as %s (sha256sum -c in the set's folder checks a copy), SHA-256 %s", set.SumsFile, set.SumsSHA256)}})
+		d.heading("Each shard's SHA-256")
+		shown := set.ShardSHA256
+		if len(shown) > maxShardRows {
+			shown = shown[:maxShardRows]
+		}
+		d.fields(shown)
+		if n := len(set.ShardSHA256) - len(shown); n > 0 {
+			d.para(fmt.Sprintf("The other %d shards' SHA-256 are in the attached %s.", n, set.SumsFile), "", bodyPt)
+		}
+	}
+	d.heading("Software")
+	d.fields(toolFields(jf.Entries))
+	d.steps(StepsFromJournal(jf.Entries), len(jf.Entries))
+	if err := d.logSection(c.Log); err != nil {
+		return nil, err
+	}
+	d.signatureBlock([]Actor{{c.Operator, "operator"}})
+	pages, err := d.bytes()
+	if err != nil {
+		return nil, err
+	}
+	files, err := recordFiles(journal, c.Log)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, c.Attachments...)
+	return &laidOut{pdf: pages,
+		meta:  docMeta{Title: title, Subject: subject, Kind: "crl-publish", RunID: c.ID, JournalHash: hash, Created: created(c.Finished)},
+		files: files}, nil
+}
+
 // toolFields names the builds of Custos that ran the run, from its journal, and the one that
 // wrote the record: version, commit, Go version and the binary's SHA-256.
 func toolFields(entries []Entry) []Field {

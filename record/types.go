@@ -281,3 +281,37 @@ func joinName(prefix, key string) string {
 	}
 	return prefix + "." + key
 }
+
+// CRLPublication is the short record of an issuing CA's full CRL, signed with the operator PIN
+// (`custos crl publish`): which CA, who asked, and the CRL.
+type CRLPublication struct {
+	ID         string // the run id
+	Operator   string
+	Issuer     string
+	Number     int64
+	Entries    int
+	ThisUpdate time.Time
+	NextUpdate time.Time
+	File       string  // the full CRL
+	SHA256     string  // of the full CRL
+	Set        *CRLSet // the CRL set, when the CA splits its CRL into shards
+	Started    time.Time
+	Finished   time.Time
+	Log        *LogProof // the publication's place in the record log
+	// Attachments are files the record carries beside its journal (the set's SHA-256 list).
+	Attachments []Attachment
+}
+
+// CRLSet is a CRL set as a publication's record names it: where it is, its shards and each
+// one's SHA-256.
+type CRLSet struct {
+	Folder      string
+	ShardFolder string
+	Shards      int
+	Largest     string  // which shard is the largest, and its size
+	Budget      int     // bytes a shard should stay within
+	OverBudget  []int   // the shards over it
+	ShardSHA256 []Field // each shard's path inside Folder, and its SHA-256
+	SumsFile    string  // the attachment listing every file of the set with its SHA-256
+	SumsSHA256  string  // that listing's SHA-256
+}
