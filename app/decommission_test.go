@@ -59,6 +59,7 @@ func TestDecommissionScreen(t *testing.T) {
 		// Unreachable without a witness is refused by the workflow, shown at the step.
 		findAll[*widget.RadioGroup](s.body)[0].SetSelected("unreachable")
 		entryWithPlaceholder(t, s, "technician").SetText("Tess Tech")
+		entryWithPlaceholder(t, s, "another person").SetText("Vic Validator")
 		entryWithPlaceholder(t, s, "operator PIN").SetText("ops-pin-1234")
 		test.Tap(button(s.body, "Decommission"))
 		typeToConfirm(t, s, "PUMP-0001")
@@ -140,6 +141,7 @@ func TestDecommissionAsksToTypeTheSerial(t *testing.T) {
 		entryWithPlaceholder(t, s, "device serial").SetText("PUMP-0002")
 		findAll[*widget.RadioGroup](s.body)[0].SetSelected("unreachable")
 		entryWithPlaceholder(t, s, "technician").SetText("Tess Tech")
+		entryWithPlaceholder(t, s, "another person").SetText("Vic Validator")
 		entryWithPlaceholder(t, s, "required for physical").SetText("Wanda Witness")
 		entryWithPlaceholder(t, s, "operator PIN").SetText("ops-pin-1234")
 		entryWithPlaceholder(t, s, "operator PIN").TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn}) // Enter asks too
@@ -168,6 +170,7 @@ func TestDecommissionLongErrorKeepsTheWindowSize(t *testing.T) {
 		entryWithPlaceholder(t, s, "device serial").SetText(serial)
 		findAll[*widget.RadioGroup](s.body)[0].SetSelected("unreachable")
 		entryWithPlaceholder(t, s, "technician").SetText("Tess Tech")
+		entryWithPlaceholder(t, s, "another person").SetText("Vic Validator")
 		entryWithPlaceholder(t, s, "required for physical").SetText("Wanda Witness")
 		entryWithPlaceholder(t, s, "operator PIN").SetText("ops-pin-1234")
 		test.Tap(button(s.body, "Decommission"))

@@ -199,7 +199,7 @@ func (f *importForm) onImport() {
 	var n int
 	f.s.background(func() error {
 		var err error
-		n, err = decommission.Import(f.s.ctx, f.s.runEnv(), issuer, paths)
+		n, err = decommission.Import(f.s.ctx, f.s.runEnv(), issuer, paths, nil)
 		return err
 	}, func(err error) {
 		f.run.Enable()

@@ -51,6 +51,7 @@ func program(gui GUIFunc) *command.Program {
 		backupList(), backupCopy(), backupRetire(),
 		deviceProvision(), deviceImport(), deviceList(), deviceShow(), deviceFind(), deviceHistoryCmd(),
 		decommissionCmd(), crlPublish(),
+		settingsShow(), settingsSet(),
 	}
 	for i := range cmds {
 		cmds[i] = limitsAreUsage(cmds[i])
@@ -123,6 +124,9 @@ var fieldFlags = map[string]string{
 	"To":             "to",
 	"Token":          "token",
 	"Witness":        "witness",
+	"Validator":      "validator",
+	"Destination":    "destination",
+	"UDI":            "udi",
 	"Workspace":      "workspace",
 	"InvalidityDate": "compromised-at",
 	"Identities":     "identity",

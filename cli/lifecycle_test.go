@@ -102,7 +102,7 @@ func TestRevocationBinds(t *testing.T) {
 	for _, out := range []string{
 		provision(command.ExitFail, icaA, "SN-A2"),
 		b.run(t, command.ExitFail, "crl", "publish", "--issuer", icaA, "--ops-pin-file", b.pin),
-		b.run(t, command.ExitFail, "decommission", "--serial", "SN-A1", "--method", "unreachable", "--technician", "Tess Tech",
+		b.run(t, command.ExitFail, "decommission", "--serial", "SN-A1", "--method", "unreachable", "--technician", "Tess Tech", "--validator", "Vic Validator",
 			"--witness", "Wes Witness", "--ops-pin-file", b.pin),
 	} {
 		if !strings.Contains(out, "was revoked (keyCompromise)") || !strings.Contains(out, "signs nothing") {
@@ -122,7 +122,7 @@ func TestRevocationBinds(t *testing.T) {
 		t.Errorf("the retired issuing CA issued:\n%s", out)
 	}
 	b.run(t, command.ExitOK, "crl", "publish", "--issuer", icaB, "--ops-pin-file", b.pin)
-	b.run(t, command.ExitOK, "decommission", "--serial", "SN-B1", "--method", "unreachable", "--technician", "Tess Tech",
+	b.run(t, command.ExitOK, "decommission", "--serial", "SN-B1", "--method", "unreachable", "--technician", "Tess Tech", "--validator", "Vic Validator",
 		"--witness", "Wes Witness", "--ops-pin-file", b.pin)
 
 	// The record signer revoked: the run that revokes it signs no record, nor does any later one.
@@ -135,7 +135,7 @@ func TestRevocationBinds(t *testing.T) {
 	}
 	for _, out := range []string{
 		b.run(t, command.ExitFail, "ceremony", "issue-ca", "--root", "acme-root-2026", "--shares", two, "--name", "X", "--ops-pin-file", b.pin),
-		b.run(t, command.ExitFail, "decommission", "--serial", "SN-B0", "--method", "unreachable", "--technician", "Tess Tech",
+		b.run(t, command.ExitFail, "decommission", "--serial", "SN-B0", "--method", "unreachable", "--technician", "Tess Tech", "--validator", "Vic Validator",
 			"--witness", "Wes Witness", "--ops-pin-file", b.pin),
 	} {
 		if !strings.Contains(out, "record signer of acme-root-2026") || !strings.Contains(out, "was revoked (keyCompromise)") ||
@@ -462,7 +462,7 @@ func TestDestroyEndsEverything(t *testing.T) {
 	for _, out := range []string{
 		provision(command.ExitFail, icaA, "SN-A3"),
 		b.run(t, command.ExitFail, "crl", "publish", "--issuer", icaB, "--ops-pin-file", b.pin),
-		b.run(t, command.ExitFail, "decommission", "--serial", "SN-A1", "--method", "unreachable", "--technician", "Tess Tech",
+		b.run(t, command.ExitFail, "decommission", "--serial", "SN-A1", "--method", "unreachable", "--technician", "Tess Tech", "--validator", "Vic Validator",
 			"--witness", "Wes Witness", "--ops-pin-file", b.pin),
 		b.run(t, command.ExitFail, "ceremony", "crl", "--root", "acme-root-2026", "--shares", two),
 		b.run(t, command.ExitFail, "backup", "copy", "--root", "acme-root-2026", "--to", usb, "--by", "Ada Admin"),

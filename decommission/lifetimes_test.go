@@ -206,7 +206,7 @@ func TestCRLSetsPublished(t *testing.T) {
 		devs = append(devs, f.provision(t, fmt.Sprintf("SET-%d", i)))
 	}
 	revoked := devs[0]
-	res, err := Decommission(ctx, f.env, Request{Serial: revoked.Serial, Method: Erase, Technician: "Tess Tech",
+	res, err := Decommission(ctx, f.env, Request{Serial: revoked.Serial, Method: Erase, Technician: "Tess Tech", Validator: "Vic Validator",
 		OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)})
 	if err != nil {
 		t.Fatal(err)

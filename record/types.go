@@ -87,7 +87,10 @@ type Ceremony struct {
 // DeviceRow is one device of a destruction record.
 type DeviceRow struct {
 	Serial       string
+	UDI          string // the device's Unique Device Identifier, "" when not known
 	Model        string
+	KeyStore     string // the key store's manufacturer, model and serial, "" when not reached
+	Destination  string // where the device goes: reuse, return, recycle, destroyed; "" not stated
 	Method       string // erase, reinit, physical, unreachable
 	KeyIDs       string
 	CertSerials  string
@@ -108,6 +111,8 @@ type Sanitization struct {
 	Searches     []SearchRow // made after the erasure
 	Verification string      // the verification's result
 	Attested     string      // for a device Custos did not reach: what was attested, by whom
+	UDI          string      // the device's Unique Device Identifier, "" when not known
+	Destination  string      // where the device goes after, in words
 }
 
 // ObjectRow is one key store object destroyed.
@@ -133,6 +138,7 @@ type Destruction struct {
 	Manufacturer string
 	Technician   string
 	Witness      string
+	Validator    string // who checks the technician's work, or why there is none
 	Issuer       string // the issuing CA that revoked
 	CRLNumber    int64
 	CRLFile      string

@@ -106,6 +106,7 @@ const (
 type DeviceResult struct {
 	RunID          string
 	DeviceSerial   string
+	DeviceUDI      string // the device's UDI as the registry has it, "" when not known
 	IssuerID       string
 	Outcome        Outcome
 	Method         string
@@ -408,7 +409,7 @@ func (r *Registry) RecordRunCRL(ctx context.Context, runID, issuerID string, crl
 	return nil
 }
 
-const resultColumns = `x.run_id, d.serial, i.id, x.outcome, x.method, x.verification, x.reason, x.note, x.key_state,
+const resultColumns = `x.run_id, d.serial, d.udi, i.id, x.outcome, x.method, x.verification, x.reason, x.note, x.key_state,
 	x.revoked_at, x.invalidity_at, x.revoked_serials, x.key_ids, x.crl_number, x.record_path, x.at
 	FROM decommission_results x JOIN devices d ON d.num = x.device_num JOIN issuers i ON i.num = x.issuer_num `
 
@@ -418,7 +419,7 @@ func scanResult(s rowScanner) (DeviceResult, error) {
 	var reason, crl sql.NullInt64
 	var keyState sql.NullString
 	var at int64
-	err := s.Scan(&res.RunID, &res.DeviceSerial, &res.IssuerID, &outcome, &res.Method, &res.Verification, &reason, &res.Note,
+	err := s.Scan(&res.RunID, &res.DeviceSerial, &res.DeviceUDI, &res.IssuerID, &outcome, &res.Method, &res.Verification, &reason, &res.Note,
 		&keyState, nullTime{&res.RevokedAt}, nullTime{&res.InvalidityDate}, &serials, &ids, &crl, &res.RecordPath, &at)
 	if err != nil {
 		return DeviceResult{}, err
