@@ -41,15 +41,14 @@ type ceremonyScreen struct {
 	msg            message
 	form           *container.Scroll
 	// The steps, once the ceremony runs.
-	steps    *widget.List
-	states   map[string]record.Status
-	results  map[string]stepResult
-	current  string
-	lastDone string          // the step done last, whose result the next confirmation shows
-	panel    *fyne.Container // the right-hand side: what the people do now
-	scroll   *container.Scroll
-	status   message
-	journal  string
+	steps   *widget.List
+	states  map[string]record.Status
+	results map[string]stepResult
+	current string
+	panel   *fyne.Container // the right-hand side: what the people do now
+	scroll  *container.Scroll
+	status  message
+	journal string
 }
 
 // stepResult is what a done step made, as the witness checks it.
@@ -298,7 +297,6 @@ func (c *ceremonyScreen) onProgress(env run.Env, e run.Event) {
 	case record.StatusBegin:
 		c.show(container.NewVBox(heading2(e.Step.Title), widget.NewProgressBarInfinite(), widget.NewLabel("The HSM is working. Please wait.")))
 	case record.StatusDone:
-		c.lastDone = e.Step.ID
 		if facts := ceremony.ResultFacts(e.Result); facts != nil {
 			c.results[e.Step.ID] = stepResult{at: time.Now().UTC(), facts: facts}
 		}
@@ -518,53 +516,92 @@ func (p *guiParticipants) Confirm(ctx context.Context, st run.Step) (record.Acto
 	}, p.w.show)
 }
 
-// confirmCard asks the person the script names to confirm step st: the previous step's
-// result first, then what is read aloud and what is checked.
+// confirmation is a person's answer to a step's result: who confirmed it, or why not.
+type confirmation struct {
+	by  record.Actor
+	err error
+}
+
+// ConfirmResult shows the result of step st, once it ran, and waits for the person the script
+// names to confirm it (ceremony.ResultConfirmer) or to stop the ceremony.
+func (p *guiParticipants) ConfirmResult(ctx context.Context, st run.Step, result any) (record.Actor, error) {
+	c, err := ask(ctx, p.w.shell, func(answer func(confirmation)) fyne.CanvasObject {
+		return p.w.resultCard(st, result, p.people(), answer)
+	}, p.w.show)
+	if err != nil {
+		return record.Actor{}, err
+	}
+	return c.by, c.err
+}
+
+// confirmCard asks to go ahead with step st: what is read aloud and what will be checked.
+// The person the script names confirms the result after the step ran (resultCard).
 func (c *ceremonyScreen) confirmCard(st run.Step, people []record.Actor, answer func(record.Actor)) fyne.CanvasObject {
 	c.current = st.ID
 	if c.steps != nil {
 		c.steps.Refresh()
 	}
-	box := c.previousResult()
 	read, check := assets.Script(st.Script)
 	readL := widget.NewLabel(read)
 	readL.Wrapping = fyne.TextWrapWord
+	checkL := widget.NewLabel("Check once it has run: " + check)
+	checkL.Wrapping = fyne.TextWrapWord
+	checkL.Importance = widget.WarningImportance
+	who := c.personSelect(people, st.Confirmer)
+	confirm := widget.NewButtonWithIcon("Confirmed: go ahead", theme.ConfirmIcon(), func() {
+		actor := people[who.SelectedIndex()]
+		c.show(container.NewVBox(heading2(st.Title), widget.NewProgressBarInfinite(), widget.NewLabel("The HSM is working. Please wait.")))
+		answer(actor)
+	})
+	confirm.Importance = widget.HighImportance
+	return container.NewVBox(heading2(st.Title), readL, checkL, field("Confirmed by", who), container.NewHBox(confirm))
+}
+
+// resultCard shows what step st made, for the person the script names to check against the
+// script and confirm, or to stop the ceremony when it is not what it should be.
+func (c *ceremonyScreen) resultCard(st run.Step, result any, people []record.Actor, answer func(confirmation)) fyne.CanvasObject {
+	res, ok := c.results[st.ID]
+	if !ok {
+		res = stepResult{at: time.Now().UTC(), facts: ceremony.ResultFacts(result)}
+		c.results[st.ID] = res
+	}
+	_, check := assets.Script(st.Script)
 	checkL := widget.NewLabel("Check: " + check)
 	checkL.Wrapping = fyne.TextWrapWord
 	checkL.Importance = widget.WarningImportance
+	who := c.personSelect(people, st.Confirmer)
+	right := widget.NewButtonWithIcon("The result is right: confirmed", theme.ConfirmIcon(), func() {
+		actor := people[who.SelectedIndex()]
+		c.show(widget.NewLabel(st.Title + ": result confirmed by " + actor.Name + "."))
+		answer(confirmation{by: actor})
+	})
+	right.Importance = widget.HighImportance
+	wrong := widget.NewButtonWithIcon("It is not: stop the ceremony", theme.CancelIcon(), func() {
+		actor := people[who.SelectedIndex()]
+		dialog.ShowConfirm("Stop the ceremony?", "What this run made is undone; the same plan can run again.", func(stop bool) {
+			if stop {
+				answer(confirmation{err: fmt.Errorf("%s (%s) found the result not as the script says", actor.Name, actor.Role)})
+			}
+		}, c.shell.win)
+	})
+	wrong.Importance = widget.DangerImportance
+	return container.NewVBox(heading2(st.Title+": check the result"), resultBox(st, res), checkL,
+		field("Checked by", who), container.NewHBox(right, wrong))
+}
+
+// personSelect chooses among people, the first whose role is role chosen.
+func (c *ceremonyScreen) personSelect(people []record.Actor, role string) *widget.Select {
 	var names []string
 	chosen := -1
 	for i, a := range people {
 		names = append(names, a.Name+" ("+a.Role+")")
-		if a.Role == st.Confirmer && chosen < 0 {
+		if a.Role == role && chosen < 0 {
 			chosen = i
 		}
 	}
-	chosen = max(chosen, 0)
 	who := widget.NewSelect(names, nil)
-	who.SetSelectedIndex(chosen)
-	confirm := widget.NewButtonWithIcon("Confirmed: go ahead", theme.ConfirmIcon(), func() {
-		actor := people[who.SelectedIndex()]
-		c.show(container.NewVBox(heading2(st.Title), widget.NewProgressBarInfinite()))
-		answer(actor)
-	})
-	confirm.Importance = widget.HighImportance
-	box.Add(heading2(st.Title))
-	box.Add(readL)
-	box.Add(checkL)
-	box.Add(field("Confirmed by", who))
-	box.Add(container.NewHBox(confirm))
-	return box
-}
-
-// previousResult is a box with the result of the step done last, for the witness to check
-// before the next step goes ahead; empty when it has none.
-func (c *ceremonyScreen) previousResult() *fyne.Container {
-	box := container.NewVBox()
-	if res, ok := c.results[c.lastDone]; ok {
-		box.Add(widget.NewCard("", "The witness checks the result of the step before", resultBox(c.stepByID(c.lastDone), res)))
-	}
-	return box
+	who.SetSelectedIndex(max(chosen, 0))
+	return who
 }
 
 // stepByID is the root ceremony's step id.
@@ -588,11 +625,7 @@ func (p *guiParticipants) AcknowledgeHorizon(ctx context.Context, h ceremony.Hor
 			answer(admin)
 		})
 		ack.Importance = widget.HighImportance
-		box := p.w.previousResult()
-		box.Add(heading2("Algorithm horizon (NIST IR 8547)"))
-		box.Add(l)
-		box.Add(container.NewHBox(ack))
-		return box
+		return container.NewVBox(heading2("Algorithm horizon (NIST IR 8547)"), l, container.NewHBox(ack))
 	}, p.w.show)
 }
 

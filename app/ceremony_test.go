@@ -127,6 +127,8 @@ func driveCeremony(t *testing.T, s *shell, onConfirm func(screen string)) (strin
 				return "failed", true
 			case button(s.body, "Confirmed: go ahead") != nil:
 				return "confirm", true
+			case button(s.body, "The result is right") != nil:
+				return "result", true
 			case button(s.body, "Acknowledged by") != nil:
 				return "ack", true
 			case button(s.body, "Reveal my share") != nil:
@@ -137,9 +139,9 @@ func driveCeremony(t *testing.T, s *shell, onConfirm func(screen string)) (strin
 		switch action {
 		case "done", "failed":
 			return action, shares
-		case "confirm", "ack":
+		case "confirm", "ack", "result":
 			screen := textsOnUI(s)
-			if strings.Contains(screen, "Generate the root key\nThe administrator") {
+			if strings.Contains(screen, "Sign the root certificate: check the result") {
 				snapshot(t, s, "ceremony-step")
 			}
 			if onConfirm != nil {
@@ -147,7 +149,7 @@ func driveCeremony(t *testing.T, s *shell, onConfirm func(screen string)) (strin
 			}
 			// The screen may have moved on since it was looked at: tap only what is there.
 			onUI(func() {
-				for _, label := range []string{"Confirmed: go ahead", "Acknowledged by"} {
+				for _, label := range []string{"Confirmed: go ahead", "Acknowledged by", "The result is right"} {
 					if b := button(s.body, label); b != nil {
 						test.Tap(b)
 					}
@@ -194,7 +196,7 @@ func deliverShare(t *testing.T, s *shell, n int) {
 		})
 		// The flow moves on by itself once the share is written and read back.
 		waitFor(t, "the share on the token", func() (bool, bool) {
-			return true, strings.Contains(texts(s.body), "share is on their token") || button(s.body, "Confirmed: go ahead") != nil
+			return true, strings.Contains(texts(s.body), "share is on their token") || button(s.body, "Confirmed: go ahead") != nil || button(s.body, "The result is right") != nil
 		})
 		return
 	}
@@ -339,12 +341,17 @@ func TestRootCeremonyWizard(t *testing.T) {
 	if info, err := os.Stat(shareFile); err != nil || info.Mode().Perm() != 0o600 || !strings.Contains(string(raw), "written to file "+shareFile) {
 		t.Errorf("the second share's file: %v %v; journal says it: %v", info, err, strings.Contains(string(raw), shareFile))
 	}
-	var confirmedBy bool
-	for _, e := range jf.Entries {
-		confirmedBy = confirmedBy || (e.Step == "root.generate-key" && e.Actor == "Wes Witness")
+	// The witness, whom the script names, confirmed the key's generation after its result,
+	// in an entry of its own right after the step's.
+	confirmedAfter := false
+	for i, e := range jf.Entries {
+		if e.Step == "root.generate-key.confirmed" {
+			prev := jf.Entries[i-1]
+			confirmedAfter = e.Actor == "Wes Witness" && e.Role == "witness" && prev.Step == "root.generate-key" && prev.Status == record.StatusDone
+		}
 	}
-	if !confirmedBy {
-		t.Error("the journal does not say the witness, whom the script names, confirmed the key generation")
+	if !confirmedAfter {
+		t.Error("the journal does not say the witness confirmed the key generation's result after it")
 	}
 }
 

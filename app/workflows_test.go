@@ -375,6 +375,13 @@ func TestQuorumReshareInTheWindow(t *testing.T) {
 			if strings.Contains(txt, "stopped") || strings.Contains(txt, "hsm:") {
 				t.Fatalf("re-share failed:\n%s", txt)
 			}
+			if b := button(s.body, "The result is right"); b != nil { // the witness checks the split
+				if !strings.Contains(txt, "epoch 2, 2 of 2 shares needed") {
+					t.Errorf("the split's result is not shown:\n%s", txt)
+				}
+				inView(t, s, b)
+				test.Tap(b)
+			}
 			return true, strings.Contains(txt, "Re-shared: epoch 2") || button(s.body, "Reveal my share") != nil
 		})
 	}

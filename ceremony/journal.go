@@ -2,6 +2,7 @@ package ceremony
 
 import (
 	"crypto/x509"
+	"strings"
 	"time"
 
 	"github.com/custos-pki/custos/pki"
@@ -86,6 +87,9 @@ func stepTitle(id string) string {
 				return st.Title
 			}
 		}
+	}
+	if step, ok := strings.CutSuffix(id, ".confirmed"); ok && stepTitle(step) != "" {
+		return stepTitle(step) + ": result confirmed"
 	}
 	return ""
 }

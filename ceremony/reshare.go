@@ -140,7 +140,7 @@ func Reshare(ctx context.Context, env run.Env, q *quorum.Collector, req ReshareR
 		if err != nil {
 			return err
 		}
-		err = r.Step(stepReshare, who, func() (any, error) {
+		err = stepConfirmed(ctx, r, people, stepReshare, who, func() (any, error) {
 			rnd, err := u.sess.Random(ctx, quorum.SecretLen)
 			if err != nil {
 				return nil, err

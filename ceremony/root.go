@@ -213,14 +213,15 @@ func (r *rootRun) ceremonyRecord() *record.Ceremony {
 		Threshold: r.plan.Threshold, Custodians: len(r.plan.Custodians), Participants: people}
 }
 
-// confirmed runs a step once its participant confirms it.
+// confirmed runs a step once its participant confirms it may go ahead, and has its result
+// confirmed after when the people do that (ResultConfirmer).
 func (r *rootRun) confirmed(ctx context.Context, id string, fn func() (any, error)) error {
 	st := rootStep(id)
 	who, err := r.people.Confirm(ctx, st)
 	if err != nil {
 		return fmt.Errorf("%s: %w", st.Title, err)
 	}
-	return r.Step(st, who, fn)
+	return stepConfirmed(ctx, r.Run, r.people, st, who, fn)
 }
 
 func (r *rootRun) preflight(ctx context.Context) error {
