@@ -478,7 +478,7 @@ func fleetRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req FleetRequ
 		if given[dr.DeviceSerial] {
 			from = FromTechnician
 		}
-		row := record.DeviceRow{Serial: dr.DeviceSerial, Method: dr.Method, Verification: dr.Verification,
+		row := record.DeviceRow{Serial: dr.DeviceSerial, Model: dr.DeviceModel, Method: dr.Method, Verification: dr.Verification,
 			Reason: dr.Reason.String() + invalidityText(dr.InvalidityDate, from), Outcome: string(dr.Outcome), Time: dr.At}
 		var serials, keys []string
 		for _, s := range dr.RevokedSerials {

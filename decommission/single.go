@@ -419,7 +419,7 @@ func writeRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req Request, 
 	sz := sanitizationOf(r.Journal.Entries(), req.Serial)
 	sz.Destination = req.Destination.For(req.Method).Text()
 	for _, dr := range results {
-		row := deviceRow(ctx, env, dr)
+		row := deviceRow(dr)
 		row.Reason += invalidityText(dr.InvalidityDate, from)
 		row.Destination, row.KeyStore = string(req.Destination.For(req.Method)), keyStoreText(sz.KeyStore)
 		sz.UDI = row.UDI
@@ -473,7 +473,7 @@ func openRecordSigner(ctx context.Context, env run.Env, mod *hsm.Module, iss reg
 	return run.OpenRecordSigner(ctx, env.Registry, mod, iss.CeremonyID, root, opsPIN)
 }
 
-func deviceRow(ctx context.Context, env run.Env, r registry.DeviceResult) record.DeviceRow {
+func deviceRow(r registry.DeviceResult) record.DeviceRow {
 	var keys, certs []string
 	for _, k := range r.KeyIDs {
 		keys = append(keys, "key "+hex.EncodeToString(k))
@@ -481,11 +481,7 @@ func deviceRow(ctx context.Context, env run.Env, r registry.DeviceResult) record
 	for _, s := range r.RevokedSerials {
 		certs = append(certs, "cert "+s.String())
 	}
-	model, udi := "", r.DeviceUDI
-	if dev, err := env.Registry.Device(ctx, r.DeviceSerial); err == nil {
-		model, udi = dev.Model, dev.UDI
-	}
-	return record.DeviceRow{Serial: r.DeviceSerial, UDI: udi, Model: model, Method: r.Method, KeyIDs: strings.Join(keys, " "),
+	return record.DeviceRow{Serial: r.DeviceSerial, UDI: r.DeviceUDI, Model: r.DeviceModel, Method: r.Method, KeyIDs: strings.Join(keys, " "),
 		CertSerials: strings.Join(certs, " "), Verification: r.Verification, Reason: r.Reason.String(),
 		Outcome: string(r.Outcome), Time: r.At}
 }

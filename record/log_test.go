@@ -284,6 +284,18 @@ func TestVerifyChecksTheRecordLog(t *testing.T) {
 	if rep := write("decommission", operator); !rep.OK() || !strings.Contains(rep.Checks[len(rep.Checks)-1].Detail, "operator alone") {
 		t.Errorf("an operator's record: %s %+v", failed(rep), rep.Checks[len(rep.Checks)-1])
 	}
+	// Every kind that claims a quorum needs the root: a record of it that the operator's
+	// record signer logged alone fails, and so does one co-signed but not attested.
+	for _, kind := range QuorumKinds {
+		if got := failed(write(kind, logged(t, s, key, nil, nil, kind, journal))); !strings.HasPrefix(got, CheckLogInclusion) {
+			t.Errorf("a %s record the operator logged alone: first failure %q, want %s", kind, got, CheckLogInclusion)
+		}
+		att := *logged(t, s, key, root, rootKey, kind, journal)
+		att.Attestation = nil
+		if got := failed(write(kind, &att)); !strings.HasPrefix(got, CheckAttestation) {
+			t.Errorf("a %s record without the root's attestation: first failure %q, want %s", kind, got, CheckAttestation)
+		}
+	}
 	tests := []struct {
 		name, kind, want string
 		p                *LogProof

@@ -230,7 +230,7 @@ func layoutDestruction(r *Destruction, journal []byte) (*laidOut, error) {
 		}
 		who := joinNonEmpty(dv.Serial, dv.Model)
 		if dv.UDI != "" {
-			who += " UDI " + dv.UDI
+			who = joinNonEmpty(who, "UDI "+dv.UDI)
 		}
 		d.tableRow(who, dv.Method, orDash(store), keys, dv.Verification, dv.Reason,
 			dv.Outcome+"; destination: "+orNotStated(dv.Destination))
