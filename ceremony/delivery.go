@@ -46,6 +46,9 @@ type shareDeliverer struct {
 	custodians []string
 	dests      []Destination
 	written    map[int][]byte // what went into each encrypted file, to read it back
+	// logins are the custodians' tokens logged in, by label: each custodian gives their PIN
+	// once per split (checked, written and read back in one login), until close.
+	logins map[string]*hsm.Session
 }
 
 // target is where share number (i+1) goes: a token, a file, or the people.
@@ -195,11 +198,10 @@ func (s *shareDeliverer) checkToken(ctx context.Context, custodian, label string
 	if f := slot.Token.Flags; !f.Initialized || !f.UserPINInitialized {
 		return refuse("the token is not initialised (no user PIN is set): the custodian initialises it and sets their own PIN first")
 	}
-	sess, done, err := s.custodianSession(ctx, custodian, label)
+	sess, err := s.custodianSession(ctx, custodian, label)
 	if err != nil {
 		return err
 	}
-	defer done()
 	objs, err := sess.Objects(ctx)
 	if err != nil {
 		return refuse("%v", err)
@@ -217,18 +219,43 @@ func (s *shareDeliverer) checkToken(ctx context.Context, custodian, label string
 	return nil
 }
 
-// custodianSession logs the custodian in on their token with the PIN they give.
-func (s *shareDeliverer) custodianSession(ctx context.Context, custodian, label string) (*hsm.Session, func(), error) {
+// custodianSession is the custodian's token logged in with the PIN they give: asked the first
+// time the split needs the token, kept logged in until close, so a custodian types it once.
+func (s *shareDeliverer) custodianSession(ctx context.Context, custodian, label string) (*hsm.Session, error) {
+	if sess := s.logins[label]; sess != nil {
+		return sess, nil
+	}
 	asker, ok := s.people.(CustodianPINs)
 	if !ok {
-		return nil, nil, fmt.Errorf("%s's share goes to token:%s, but nobody can be asked for the token's PIN here", custodian, label)
+		return nil, fmt.Errorf("%s's share goes to token:%s, but nobody can be asked for the token's PIN here", custodian, label)
 	}
 	pin, err := asker.CustodianPIN(ctx, custodian, label)
 	if err != nil {
-		return nil, nil, fmt.Errorf("the PIN of %s's token %s: %w", custodian, label, err)
+		return nil, fmt.Errorf("the PIN of %s's token %s: %w", custodian, label, err)
 	}
 	defer secret.Zero(pin)
-	return loginCustodian(ctx, s.mod, label, pin)
+	sess, _, err := loginCustodian(ctx, s.mod, label, pin)
+	if err != nil {
+		return nil, err
+	}
+	if s.logins == nil {
+		s.logins = map[string]*hsm.Session{}
+	}
+	s.logins[label] = sess
+	return sess, nil
+}
+
+// close logs out of and closes every custodian's token the split logged in to.
+func (s *shareDeliverer) close(ctx context.Context) {
+	if s == nil {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	for _, sess := range s.logins {
+		sess.Logout(ctx)
+		sess.Close()
+	}
+	s.logins = nil
 }
 
 // loginCustodian opens a session on the custodian's token and logs in with their PIN.
@@ -255,11 +282,10 @@ func (s *shareDeliverer) deliver(ctx context.Context, i int, sh quorum.Share, n 
 		Threshold: s.threshold, Text: sh.Encode(), Destination: s.dest(i)}
 	switch {
 	case t.token != "":
-		sess, done, err := s.custodianSession(ctx, d.Custodian, t.token)
+		sess, err := s.custodianSession(ctx, d.Custodian, t.token)
 		if err != nil {
 			return "", err
 		}
-		defer done()
 		if err := storeShare(ctx, sess, d); err != nil {
 			return "", err
 		}
@@ -308,11 +334,10 @@ func (s *shareDeliverer) readBack(ctx context.Context, i int, sh quorum.Share, n
 		Threshold: s.threshold, Destination: s.dest(i)}
 	switch {
 	case t.token != "":
-		sess, done, err := s.custodianSession(ctx, d.Custodian, t.token)
+		sess, err := s.custodianSession(ctx, d.Custodian, t.token)
 		if err != nil {
 			return "", err
 		}
-		defer done()
 		b, err := readShare(ctx, sess, d.CeremonyID, d.Epoch, d.Number)
 		if err != nil {
 			return "", err

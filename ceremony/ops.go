@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,6 +53,75 @@ type unlockOptions struct {
 	newModule string
 	// noHolder opens no token that holds the root (restore: there may be none left).
 	noHolder bool
+	// finishingDestroy passes over holders the registry has destroyed (a destroy that stopped
+	// part way is run again); every other operation refuses them.
+	finishingDestroy bool
+}
+
+// signedHolders is the registry's holders of the root that the quorum statement v names,
+// holding the key (the statement's token first, then newest first), refused unless the two
+// agree: a token the registry has holding the root that the statement does not name, or one
+// the statement names that the registry has lost, destroyed or not at all. The registry is
+// writable by anyone with the workspace; the statement only under quorum. Without this check
+// a deleted row would hide a token from a reshare, which would leave it opening to the old
+// shares. With finishingDestroy, holders the registry has destroyed are passed over.
+func signedHolders(v *VerifiedQuorum, all []registry.RootHolder, finishingDestroy bool) ([]registry.RootHolder, error) {
+	st := v.Statement
+	differs := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s; the quorum statement the root signed (number %d, run %s) names the tokens %s: the workspace was changed outside Custos; no share was combined",
+			ErrNotAsSigned, fmt.Sprintf(format, args...), v.Seq, st.Run, statementHolderNames(st))
+	}
+	signed := st.HolderList()
+	var out []registry.RootHolder
+	for _, h := range all {
+		i := slices.IndexFunc(signed, func(s quorum.Holder) bool { return s.Token.Label == h.Token })
+		if i < 0 {
+			if h.State == registry.HolderHolding {
+				return nil, differs("the registry says token %q holds root %s", h.Token, st.Root)
+			}
+			continue
+		}
+		s := signed[i]
+		switch {
+		case h.State == registry.HolderDestroyed && finishingDestroy:
+			continue
+		case h.State == registry.HolderDestroyed:
+			return nil, fmt.Errorf("the root key was destroyed on token %q by run %s, but not on every token that holds it: run custos ceremony destroy again to finish it", h.Token, h.StateRun)
+		case h.State != registry.HolderHolding:
+			return nil, differs("the registry has token %q %s", h.Token, h.State)
+		case hex.EncodeToString(h.KeyID) != s.KeyID:
+			return nil, differs("the registry says the root key on %q has id %x, not %s", h.Token, h.KeyID, s.KeyID)
+		case h.Serial != "" && h.Serial != s.Token.Serial:
+			return nil, differs("the registry says token %q has serial %s, not %s", h.Token, h.Serial, s.Token.Serial)
+		}
+		out = append(out, h)
+	}
+	for _, s := range signed {
+		if !slices.ContainsFunc(all, func(h registry.RootHolder) bool { return h.Token == s.Token.Label }) {
+			return nil, differs("the registry has no record of token %q", s.Token.Label)
+		}
+	}
+	// The token the root was made on or last restored to is tried first.
+	slices.SortStableFunc(out, func(a, b registry.RootHolder) int {
+		return boolRank(a.Token != st.RootToken.Label) - boolRank(b.Token != st.RootToken.Label)
+	})
+	return out, nil
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// statementHolderNames lists the tokens a statement says hold the root, for messages.
+func statementHolderNames(st *quorum.Statement) string {
+	var names []string
+	for _, h := range st.HolderList() {
+		names = append(names, strconv.Quote(h.Token.Label))
+	}
+	return strings.Join(names, ", ")
 }
 
 // unlock opens the root under the quorum v states, in this order: the module file is hashed
@@ -87,10 +157,8 @@ func unlock(ctx context.Context, env run.Env, q registry.Quorum, v *VerifiedQuor
 	if err != nil {
 		return fail(err)
 	}
-	for _, h := range all {
-		if h.State == registry.HolderHolding {
-			u.holders = append(u.holders, h)
-		}
+	if u.holders, err = signedHolders(v, all, o.finishingDestroy); err != nil {
+		return fail(err)
 	}
 	if !o.noHolder {
 		if err := u.findHolder(ctx); err != nil {
@@ -105,41 +173,21 @@ func unlock(ctx context.Context, env run.Env, q registry.Quorum, v *VerifiedQuor
 		if err := u.sess.Login(ctx, hsm.User, u.userPIN); err != nil {
 			return fail(fmt.Errorf("root token %q: %w", u.holder.Token, err))
 		}
-		keyID, _ := hex.DecodeString(st.RootKeyID)
-		if u.holder.Token != st.RootToken.Label {
-			keyID = u.holder.KeyID
-		}
+		keyID, _ := hex.DecodeString(u.signedHolder().KeyID)
 		if u.key, err = u.sess.Signer(ctx, hsm.Match{Class: hsm.ClassPrivateKey, ID: keyID}); err != nil {
 			return fail(fmt.Errorf("root key on %q: %w", u.holder.Token, err))
-		}
-		if u.holder.Token != st.RootToken.Label {
-			if err := signs(u.key, u.cert); err != nil {
-				return fail(fmt.Errorf("root key on %q, a token the quorum statement does not name: %w", u.holder.Token, err))
-			}
 		}
 	}
 	return u, nil
 }
 
 // findHolder opens a session, not yet logged in, on a token that holds the root, before any
-// share is combined. It tries first the token the quorum statement names (the one the root was
-// made on or last restored to), refused unless it answers with the statement's identity; when
-// that one is missing, the other tokens the registry has holding the root, newest first, each
-// refused unless it answers with the serial the registry recorded for it (the statement vouches
-// for none of them: the key found there must then sign for the root certificate). A token that
-// is missing, or has the PINs of another epoch, is passed over.
+// share is combined: of the tokens the quorum statement names (signedHolders), the one the root
+// was made on or last restored to first, each refused unless it answers with the identity the
+// statement gives it. A token that is missing, or has the PINs of another epoch, is passed over.
 func (u *unlocked) findHolder(ctx context.Context) error {
-	want := u.v.Statement.RootToken
-	order := make([]registry.RootHolder, 0, len(u.holders))
-	for _, h := range u.holders {
-		if h.Token == want.Label {
-			order = append([]registry.RootHolder{h}, order...)
-		} else {
-			order = append(order, h)
-		}
-	}
 	var passed []string
-	for _, h := range order {
+	for _, h := range u.holders {
 		if h.PINEpoch != 0 && h.PINEpoch != u.q.Epoch {
 			passed = append(passed, fmt.Sprintf("%q has the PINs of epoch %d", h.Token, h.PINEpoch))
 			continue
@@ -158,14 +206,9 @@ func (u *unlocked) findHolder(ctx context.Context) error {
 			return err
 		}
 		u.token = tokenIdentity(info)
-		if h.Token == want.Label {
-			if u.token != want {
-				return fmt.Errorf("%w: the token labelled %q is %s, but the quorum statement names %s: it is not the token that holds the root; no share was combined",
-					ErrNotAsSigned, want.Label, u.token, want)
-			}
-		} else if h.Serial != "" && h.Serial != info.SerialOrNone() {
-			return fmt.Errorf("the token labelled %q has serial %s, but the registry recorded serial %s for the token that holds the root under that label; no share was combined",
-				h.Token, info.SerialOrNone(), h.Serial)
+		if want := u.signedHolder().Token; u.token != want {
+			return fmt.Errorf("%w: the token labelled %q is %s, but the quorum statement names %s: it is not the token that holds the root; no share was combined",
+				ErrNotAsSigned, want.Label, u.token, want)
 		}
 		return nil
 	}
@@ -173,6 +216,16 @@ func (u *unlocked) findHolder(ctx context.Context) error {
 		return fmt.Errorf("the registry knows no token that holds root %s: restore it from its backup into a new token", u.q.CeremonyID)
 	}
 	return fmt.Errorf("no token that holds root %s can be opened (%s): restore it from its backup into a new token; no share was combined", u.q.CeremonyID, strings.Join(passed, "; "))
+}
+
+// signedHolder is the token u is open on as the quorum statement names it.
+func (u *unlocked) signedHolder() quorum.Holder {
+	for _, h := range u.v.Statement.HolderList() {
+		if h.Token.Label == u.holder.Token {
+			return h
+		}
+	}
+	return quorum.Holder{} // not reached: u.holder is one of signedHolders
 }
 
 func (u *unlocked) issuer() pki.Issuer { return pki.Issuer{Certificate: u.cert, Signer: u.key} }
@@ -211,7 +264,7 @@ func (u *unlocked) close(ctx context.Context) {
 // quorumRun runs one quorum operation: start the run, unlock the root, run the steps,
 // finish. The collector stays the caller's, who wipes its shares.
 func quorumRun(ctx context.Context, env run.Env, q *quorum.Collector, op string, opsPIN []byte, steps func(r *run.Run, u *unlocked) error) (rid string, err error) {
-	return quorumRunWith(ctx, env, q, op, opsPIN, unlockOptions{noHolder: op == "restore"}, steps)
+	return quorumRunWith(ctx, env, q, op, opsPIN, unlockOptions{noHolder: op == "restore", finishingDestroy: op == "destroy"}, steps)
 }
 
 // quorumRunWith is quorumRun, unlocking the root as o says.

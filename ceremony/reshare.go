@@ -74,7 +74,13 @@ func Reshare(ctx context.Context, env run.Env, q *quorum.Collector, req ReshareR
 	if err := check.Validate(); err != nil {
 		var pe *PlanError
 		if errors.As(err, &pe) && (strings.HasPrefix(pe.Key, "custodians") || pe.Key == "threshold") {
-			field := map[bool]string{true: "Threshold", false: "Custodians"}[pe.Key == "threshold"]
+			field := "Custodians"
+			switch {
+			case pe.Key == "threshold":
+				field = "Threshold"
+			case strings.HasSuffix(pe.Key, ".deliver"):
+				field = "Destinations"
+			}
 			return nil, fmt.Errorf("reshare: %w", run.NewFieldError(field, "%s", pe.Problem))
 		}
 		return nil, fmt.Errorf("reshare: %w", err)
@@ -131,6 +137,7 @@ func Reshare(ctx context.Context, env run.Env, q *quorum.Collector, req ReshareR
 		}
 		deliver := &shareDeliverer{people: people, mod: u.mod, known: known, ceremonyID: id, epoch: res.Epoch,
 			threshold: req.Threshold, custodians: req.Custodians, dests: req.Destinations}
+		defer deliver.close(ctx)
 		warnings, err := deliver.check(ctx)
 		if err != nil {
 			return fmt.Errorf("reshare: %w", err)
@@ -187,6 +194,7 @@ func Reshare(ctx context.Context, env run.Env, q *quorum.Collector, req ReshareR
 			next := u.v.nextStatement(r.ID, env)
 			ns := quorum.StatementOf(np)
 			next.Epoch, next.Threshold, next.Custodians, next.SecretDigest = ns.Epoch, ns.Threshold, ns.Custodians, ns.SecretDigest
+			next.Holders = slices.DeleteFunc(next.Holders, func(h quorum.Holder) bool { return slices.Contains(req.LostTokens, h.Token.Label) })
 			if kept, signed, err = signStatement(u.key, u.cert, next, r.ID); err != nil {
 				return nil, err
 			}

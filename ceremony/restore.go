@@ -103,10 +103,11 @@ func Restore(ctx context.Context, env run.Env, q *quorum.Collector, req RestoreR
 			if err != nil {
 				return nil, err
 			}
-			// The root now lives on the new token: the root signs that, with the restored key.
-			// The statement names the token restored to; other holders stay in the registry.
+			// The root now lives on the new token too: the root signs that, with the restored
+			// key. The statement names the token restored to first, beside the other holders.
 			next := u.v.nextStatement(r.ID, env)
 			next.RootToken = tokenIdentity(info)
+			next.Holders = append(next.Holders, quorum.Holder{Token: next.RootToken, KeyID: hex.EncodeToString(u.root.Key.KeyID)})
 			kept, signed, err := signStatement(key, u.cert, next, r.ID)
 			if err != nil {
 				return nil, err

@@ -628,6 +628,7 @@ func (r *rootRun) signStatement(ctx context.Context) error {
 		s.Seq, s.PlanSHA256, s.OperationsToken = 1, hex.EncodeToString(h[:]), r.plan.OperationsToken
 		s.Module = quorum.Module{Path: r.module.Path, SHA256: r.module.SHA256}
 		s.RootToken, s.RootKeyID = r.token, hex.EncodeToString(r.rootKey.ID())
+		s.Holders = []quorum.Holder{{Token: r.token, KeyID: s.RootKeyID}}
 		s.Run, s.SignedAt = r.ID, r.Env.Clock()
 		kept, signed, err := signStatement(r.rootKey, r.res.Root, s, r.ID)
 		if err != nil {
@@ -786,6 +787,7 @@ func (r *rootRun) rollback(ctx context.Context, cause error) error {
 
 func (r *rootRun) closeSessions(ctx context.Context) {
 	ctx = context.WithoutCancel(ctx)
+	r.deliver.close(ctx)
 	for _, s := range []*hsm.Session{r.root, r.ops} {
 		if s != nil {
 			s.Logout(ctx)

@@ -139,6 +139,7 @@ func signStatement(key crypto.Signer, root *x509.Certificate, s quorum.Statement
 func (v *VerifiedQuorum) nextStatement(runID string, env run.Env) quorum.Statement {
 	s := *v.Statement
 	s.Custodians = append([]quorum.StatementCustodian(nil), s.Custodians...)
+	s.Holders = append([]quorum.Holder(nil), v.Statement.HolderList()...)
 	s.Type, s.Version = "", 0 // written anew in this Custos's version
 	s.Seq, s.Run, s.SignedAt = v.Seq+1, runID, env.Clock()
 	return s

@@ -369,10 +369,10 @@ func TestAnotherTokenWithTheRootsLabel(t *testing.T) {
 	}
 }
 
-// After a restore the statement names the restored token. With it missing, the root opens on
-// the ceremony's token, which the registry still has holding it; a token that took that label
-// but has another serial than the registry recorded is refused before any share is combined.
-func TestStatementNamesTheRestoredToken(t *testing.T) {
+// restoredRoot is a root made by a ceremony and restored into a second token, acme-root-b,
+// with three of its shares to open it.
+func restoredRoot(t *testing.T) (*fixture, func() *quorum.Collector) {
+	t.Helper()
 	ctx := context.Background()
 	f := newFixture(t, strings.NewReplacer("ecdsa-p384", "ecdsa-p256").Replace(goodPlan))
 	p := &people{}
@@ -384,6 +384,16 @@ func TestStatementNamesTheRestoredToken(t *testing.T) {
 		Backup: f.env.Workspace.Path("backup", f.plan.ID+"-epoch1.wrapped")}); err != nil {
 		t.Fatal(err)
 	}
+	return f, three
+}
+
+// After a restore the statement names the restored token first, and the ceremony's token
+// beside it. With the restored one missing, the root opens on the ceremony's token; a token
+// that took that label but is not the one the statement names (another serial) is refused
+// before any share is combined.
+func TestStatementNamesTheRestoredToken(t *testing.T) {
+	ctx := context.Background()
+	f, three := restoredRoot(t)
 	v, err := VerifyQuorum(ctx, f.env.Registry, f.plan.ID)
 	if err != nil || v.Statement.RootToken.Label != "acme-root-b" || v.Seq != 2 {
 		t.Fatalf("the statement after the restore: %+v %v", v, err)
@@ -424,5 +434,73 @@ func TestStatementNamesTheRestoredToken(t *testing.T) {
 	_, err = RootCRL(ctx, f.env, three(), RootCRLRequest{})
 	if err == nil || serial == "" || !strings.Contains(err.Error(), serial) || !strings.Contains(err.Error(), "no share was combined") {
 		t.Fatalf("a root CRL on another token labelled %s (registry serial %q): %v", f.plan.ID, serial, err)
+	}
+}
+
+// Which tokens hold the root is the statement's word, not the registry's: the registry's rows
+// must agree with it. A row hidden (so a reshare would pass over a token, leaving it opening
+// to the old shares), a row added for a token the statement does not name, or one deleted is
+// refused before any share is combined; a reshare that records a token lost signs a statement
+// without it.
+func TestHoldersAreTheStatements(t *testing.T) {
+	ctx := context.Background()
+	f, three := restoredRoot(t)
+	v, err := VerifyQuorum(ctx, f.env.Registry, f.plan.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := statementHolderNames(v.Statement); got != `"`+f.plan.ID+`", "acme-root-b"` || v.Statement.Version != 2 {
+		t.Fatalf("statement %d (version %d) names the holders %s", v.Seq, v.Statement.Version, got)
+	}
+	backupRows := func() {
+		editRegistry(t, f, `UPDATE root_holders SET state = 'holding' WHERE token_label = 'acme-root-b'`)
+	}
+	for _, tt := range []struct {
+		name, edit, undo, want string
+	}{
+		{"a holder hidden", `UPDATE root_holders SET state = 'lost' WHERE token_label = 'acme-root-b'`, "",
+			`the registry has token "acme-root-b" lost`},
+		{"a holder added", `INSERT INTO root_holders (issuer_num, token_label, token_serial, key_id, origin, pin_epoch, state, state_at)
+			SELECT issuer_num, 'acme-root-x', '', key_id, 'restore', pin_epoch, 'holding', state_at FROM root_holders WHERE token_label = 'acme-root-b'`,
+			`DELETE FROM root_holders WHERE token_label = 'acme-root-x'`, `the registry says token "acme-root-x" holds root`},
+		{"a holder deleted", `UPDATE root_holders SET token_label = 'acme-root-c' WHERE token_label = 'acme-root-b'`,
+			`UPDATE root_holders SET token_label = 'acme-root-b' WHERE token_label = 'acme-root-c'`, `the registry says token "acme-root-c" holds root`},
+		{"another key id", `UPDATE root_holders SET key_id = x'0102' WHERE token_label = 'acme-root-b'`, "", `the root key on "acme-root-b" has id 0102`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			key, _ := f.env.Registry.RootHolders(ctx, f.plan.ID)
+			editRegistry(t, f, tt.edit)
+			defer func() {
+				if tt.undo != "" {
+					editRegistry(t, f, tt.undo)
+				}
+				backupRows()
+				for _, h := range key {
+					editRegistry(t, f, `UPDATE root_holders SET key_id = ? WHERE token_label = ?`, h.KeyID, h.Token)
+				}
+			}()
+			before := userPINTries(t, f)
+			_, err := Reshare(ctx, f.env, three(), ReshareRequest{Custodians: []string{"Ann", "Bea", "Cai"}, Threshold: 2}, &people{})
+			if !errors.Is(err, ErrNotAsSigned) || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "no share was combined") {
+				t.Fatalf("reshare: %v, want %q", err, tt.want)
+			}
+			if after := userPINTries(t, f); after != before {
+				t.Errorf("the root token's PIN flags went from %q to %q: a login was tried", before, after)
+			}
+		})
+	}
+	// Every holder agrees again: a reshare recording the ceremony's token lost signs a
+	// statement naming acme-root-b alone, and the next quorum operation opens the root there.
+	p2 := &people{}
+	if _, err := Reshare(ctx, f.env, three(), ReshareRequest{Custodians: []string{"Ann", "Bea", "Cai"}, Threshold: 2,
+		LostTokens: []string{f.plan.ID}, LostReason: "dropped in transit"}, p2); err != nil {
+		t.Fatal(err)
+	}
+	v, err = VerifyQuorum(ctx, f.env.Registry, f.plan.ID)
+	if err != nil || statementHolderNames(v.Statement) != `"acme-root-b"` {
+		t.Fatalf("after the reshare: %v, %v", v, err)
+	}
+	if _, err := RootCRL(ctx, f.env, f.quorum(t, p2.shares[1], p2.shares[2]), RootCRLRequest{}); err != nil {
+		t.Fatalf("a root CRL with the new shares: %v", err)
 	}
 }

@@ -106,6 +106,7 @@ var fieldFlags = map[string]string{
 	"Copy":           "copy",
 	"CommonName":     "name",
 	"Custodians":     "custodians",
+	"Destinations":   "deliver",
 	"DevicePIN":      "device-pin-file",
 	"Issuer":         "issuer",
 	"LostReason":     "lost-reason",

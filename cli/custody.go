@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"filippo.io/age"
@@ -74,6 +75,46 @@ func (f custodianPINFiles) pin(s command.Streams, prompt string, keys ...string)
 		return nil, fmt.Errorf("no PIN was typed")
 	}
 	return pin, nil
+}
+
+// deliveries is the repeatable --deliver "NAME=DESTINATION" of a reshare: where a new
+// custodian's share goes, as a plan's deliver says it (token:LABEL, age:RECIPIENT, dir:PATH);
+// given twice for one custodian, age: and dir: together put the encrypted file in that folder.
+type deliveries map[string][]string
+
+func (d deliveries) String() string { return "" }
+
+func (d deliveries) Set(v string) error {
+	name, dest, ok := strings.Cut(v, "=")
+	if name = strings.TrimSpace(name); !ok || name == "" || strings.TrimSpace(dest) == "" {
+		return fmt.Errorf("%q: use \"NAME=DESTINATION\", a custodian's name and token:LABEL, age:RECIPIENT or dir:PATH", v)
+	}
+	d[name] = append(d[name], strings.TrimSpace(dest))
+	return nil
+}
+
+func addDeliveries(fs *flag.FlagSet) deliveries {
+	d := deliveries{}
+	fs.Var(d, "deliver", "`\"NAME=DESTINATION\"`: where custodian NAME's share goes: token:LABEL (their own token, its PIN from --custodian-pin-file), age:RECIPIENT or dir:PATH; repeat for each custodian; without it, a file in --shares-dir")
+	return d
+}
+
+// destinations is where each of custodians' shares goes, in their order, refusing a
+// destination that does not parse or names nobody among them.
+func (d deliveries) destinations(custodians []string) ([]ceremony.Destination, error) {
+	out := make([]ceremony.Destination, len(custodians))
+	for name, values := range d {
+		i := slices.Index(custodians, name)
+		if i < 0 {
+			return nil, command.Usagef("--deliver names %q, who is not among --custodians", name)
+		}
+		dest, err := ceremony.ParseDestination(values...)
+		if err != nil {
+			return nil, command.Usagef("--deliver for %s: %v", name, err)
+		}
+		out[i] = dest
+	}
+	return out, nil
 }
 
 // identityFiles is the repeatable --identity FILE: age identity files for .share.age shares.

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/custos-pki/custos/ceremony"
@@ -290,7 +291,8 @@ copies of superseded backups outside the workspace and lost tokens, which people
 			qf := addQuorumFlags(fs)
 			custodians := fs.String("custodians", "", "the new custodians, comma-separated `\"A,B,C\"`")
 			threshold := fs.Int("threshold", 0, "shares `M` needed from now on")
-			sharesDir := fs.String("shares-dir", "", "`DIR` to write the new share files into")
+			sharesDir := fs.String("shares-dir", "", "`DIR` to write the new share files into, for custodians without --deliver")
+			deliver := addDeliveries(fs)
 			var lost stringList
 			fs.Var(&lost, "lost-token", "`LABEL` of a token holding the root that is lost: recorded lost, and the reshare goes on without it (repeat for several)")
 			lostReason := fs.String("lost-reason", "", "why the --lost-token tokens are lost (`TEXT`), kept in the registry and the record")
@@ -304,19 +306,27 @@ copies of superseded backups outside the workspace and lost tokens, which people
 				if *threshold == 0 {
 					return command.Usagef("--threshold is required")
 				}
-				if err := command.Require(fs, "shares-dir"); err != nil {
-					return err
-				}
 				var names []string
 				for _, c := range strings.Split(*custodians, ",") {
 					names = append(names, strings.TrimSpace(c))
 				}
-				if err := checkShareFolder(*sharesDir, names, nil); err != nil {
+				dests, err := deliver.destinations(names)
+				if err != nil {
 					return err
+				}
+				if slices.ContainsFunc(dests, ceremony.Destination.IsDefault) {
+					if err := command.Require(fs, "shares-dir"); err != nil {
+						return err
+					}
+				}
+				if *sharesDir != "" {
+					if err := checkShareFolder(*sharesDir, names, dests); err != nil {
+						return err
+					}
 				}
 				people := &fileParticipants{dir: *sharesDir, pins: qf.pins, err: s, admin: record.Actor{Name: "command line", Role: "custodians"}}
 				return qf.run(ctx, s, func(env run.Env, q *quorum.Collector, pin []byte) (string, error) {
-					res, err := ceremony.Reshare(ctx, env, q, ceremony.ReshareRequest{Custodians: names, Threshold: *threshold,
+					res, err := ceremony.Reshare(ctx, env, q, ceremony.ReshareRequest{Custodians: names, Destinations: dests, Threshold: *threshold,
 						LostTokens: lost, LostReason: *lostReason, OpsPIN: pin}, people)
 					if err != nil {
 						return "", err

@@ -19,7 +19,8 @@ import (
 // its quorum (a reshare, a new PKCS#11 module, a restore), about the facts every quorum
 // operation relies on: which root (its certificate's SHA-256), the epoch, the threshold, the
 // custodians with their share commitments, the secret's digest, the plan, the operations
-// token, the PKCS#11 module (path and SHA-256) and the token that holds the root key. A
+// token, the PKCS#11 module (path and SHA-256), the token the root was made on or last
+// restored to, and (from version 2) every token that holds the root key. A
 // quorum operation verifies it against the root certificate before it trusts anything the
 // registry says, so none of these facts can change without the quorum.
 //
@@ -45,7 +46,7 @@ const StatementType = "custos-quorum-statement"
 
 // StatementVersion is the version of the statements this Custos writes (and the newest it
 // reads).
-const StatementVersion = 1
+const StatementVersion = 2
 
 // maxStatement bounds a statement's encoding: 255 custodians of 128-byte names with their
 // commitments are about 60 KiB.
@@ -71,6 +72,26 @@ type Statement struct {
 	RootKeyID             string               `json:"root_key_id"` // hex CKA_ID of the root key on RootToken
 	Run                   string               `json:"run"`         // the run that signed the statement
 	SignedAt              time.Time            `json:"signed_at"`
+	// Holders are every token that holds the root key when the statement is signed (version
+	// 2): a reshare must reach each of them or record it lost, and a quorum operation logs in
+	// to no other. RootToken is among them unless a reshare recorded it lost. A version 1
+	// statement names RootToken alone.
+	Holders []Holder `json:"holders,omitempty"`
+}
+
+// Holder is a token that holds the root key, and the key's CKA_ID on it.
+type Holder struct {
+	Token TokenIdentity `json:"token"`
+	KeyID string        `json:"key_id"` // hex
+}
+
+// HolderList is every token the statement says holds the root: Holders, or for a version 1
+// statement the root token alone.
+func (s *Statement) HolderList() []Holder {
+	if len(s.Holders) > 0 {
+		return s.Holders
+	}
+	return []Holder{{Token: s.RootToken, KeyID: s.RootKeyID}}
 }
 
 // StatementCustodian is one custodian of a statement: their share's number, name and
@@ -194,6 +215,19 @@ func (s *Statement) check() error {
 	}{{"root certificate SHA-256", s.RootCertificateSHA256, sha256.Size}, {"secret digest", s.SecretDigest, sha256.Size},
 		{"plan SHA-256", s.PlanSHA256, sha256.Size}, {"module SHA-256", s.Module.SHA256, sha256.Size}, {"root key id", s.RootKeyID, 0}} {
 		if err := hexOf(h.name, h.v, h.n); err != nil {
+			return err
+		}
+	}
+	if s.Version >= 2 && len(s.Holders) == 0 {
+		return bad("no token holding the root")
+	}
+	labels := map[string]bool{}
+	for _, h := range s.Holders {
+		if h.Token.Label == "" || labels[h.Token.Label] {
+			return bad("holder %s: every token holding the root is named, once", h.Token)
+		}
+		labels[h.Token.Label] = true
+		if err := hexOf("key id on "+h.Token.Label, h.KeyID, 0); err != nil {
 			return err
 		}
 	}

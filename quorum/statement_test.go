@@ -50,6 +50,8 @@ func testStatement(t *testing.T, root *x509.Certificate) Statement {
 	s.Module = Module{Path: "/usr/lib/softhsm/libsofthsm2.so", SHA256: strings.Repeat("cd", 32)}
 	s.RootToken = TokenIdentity{Label: "acme-root-2026", Manufacturer: "SoftHSM project", Model: "SoftHSM v2", Serial: "8f2e4c1a9b7d3e05"}
 	s.RootKeyID = "0102030405060708"
+	s.Holders = []Holder{{Token: s.RootToken, KeyID: s.RootKeyID},
+		{Token: TokenIdentity{Label: "acme-root-b", Manufacturer: "SoftHSM project", Model: "SoftHSM v2", Serial: "1c0ffee000000002"}, KeyID: s.RootKeyID}}
 	s.Run = "acme-root-2026-root-20260101T000000Z-abcdef"
 	s.SignedAt = time.Date(2026, 1, 1, 10, 30, 15, 123456789, time.FixedZone("CET", 3600))
 	return s
@@ -62,7 +64,7 @@ func TestStatementEncoding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.HasPrefix(text, []byte(`{"type":"custos-quorum-statement","version":1,"root":"acme-root-2026",`)) {
+	if !bytes.HasPrefix(text, []byte(`{"type":"custos-quorum-statement","version":2,"root":"acme-root-2026",`)) {
 		t.Errorf("encoding starts %s", text[:80])
 	}
 	if !bytes.Contains(text, []byte(`"signed_at":"2026-01-01T09:30:15Z"`)) {
@@ -87,10 +89,10 @@ func TestStatementEncoding(t *testing.T) {
 	}{
 		{"a space", replace(`"epoch":2`, `"epoch": 2`), "canonical encoding"},
 		{"a duplicated key", replace(`"epoch":2,`, `"epoch":2,"epoch":2,`), "canonical encoding"},
-		{"fields reordered", replace(`"version":1,"root":"acme-root-2026"`, `"root":"acme-root-2026","version":1`), "canonical encoding"},
+		{"fields reordered", replace(`"version":2,"root":"acme-root-2026"`, `"root":"acme-root-2026","version":2`), "canonical encoding"},
 		{"upper-case hex", replace(`"plan_sha256":"abab`, `"plan_sha256":"ABab`), "is not lower-case hex"},
 		{"an unknown field", replace(`"seq":1,`, `"seq":1,"extra":true,`), "unknown field"},
-		{"a newer version", replace(`"version":1`, `"version":2`), "version 2; this Custos reads versions 1 to 1"},
+		{"a newer version", replace(`"version":2`, `"version":3`), "version 3; this Custos reads versions 1 to 2"},
 		{"another type", replace(`custos-quorum-statement`, `custos-attestation`), `type "custos-attestation"`},
 		{"threshold above the custodians", replace(`"threshold":3`, `"threshold":6`), "threshold 6 of 5 custodians"},
 		{"a short digest", replace(`"secret_digest":"`, `"secret_digest":"00`), "secret digest has 33 bytes, not 32"},
@@ -176,16 +178,42 @@ func opensslVerify(t *testing.T, root *x509.Certificate, ss SignedStatement) {
 	}
 }
 
+// A version 1 statement, written before statements listed the tokens holding the root, still
+// parses, re-encodes to the bytes its root signed, and names its root token as the one holder.
+func TestStatementVersion1(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	root := testRootCA(t, key)
+	s := testStatement(t, root)
+	s.Version, s.Holders = 1, nil
+	ss, err := s.Sign(key, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(ss.Text, []byte(`"version":1,`)) || bytes.Contains(ss.Text, []byte("holders")) {
+		t.Fatalf("a version 1 statement encodes as %s", ss.Text)
+	}
+	got, err := ss.Verify(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := got.HolderList(); len(h) != 1 || h[0].Token != s.RootToken || h[0].KeyID != s.RootKeyID {
+		t.Errorf("holders of a version 1 statement: %+v", h)
+	}
+}
+
 func TestStatementRefusesIncomplete(t *testing.T) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	root := testRootCA(t, key)
 	for name, edit := range map[string]func(s *Statement){
-		"no module":      func(s *Statement) { s.Module.Path = "" },
-		"no module hash": func(s *Statement) { s.Module.SHA256 = "" },
-		"no root token":  func(s *Statement) { s.RootToken.Label = "" },
-		"no run":         func(s *Statement) { s.Run = "" },
-		"sequence 0":     func(s *Statement) { s.Seq = 0 },
-		"a share twice":  func(s *Statement) { s.Custodians[1].Number = s.Custodians[0].Number },
+		"no module":               func(s *Statement) { s.Module.Path = "" },
+		"no module hash":          func(s *Statement) { s.Module.SHA256 = "" },
+		"no root token":           func(s *Statement) { s.RootToken.Label = "" },
+		"no holders":              func(s *Statement) { s.Holders = nil },
+		"a holder twice":          func(s *Statement) { s.Holders[1] = s.Holders[0] },
+		"a holder without key id": func(s *Statement) { s.Holders[1].KeyID = "" },
+		"no run":                  func(s *Statement) { s.Run = "" },
+		"sequence 0":              func(s *Statement) { s.Seq = 0 },
+		"a share twice":           func(s *Statement) { s.Custodians[1].Number = s.Custodians[0].Number },
 		"a bad commitment": func(s *Statement) {
 			s.Custodians[2].Commitment = hex.EncodeToString(make([]byte, 31))
 		},
