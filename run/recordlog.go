@@ -48,6 +48,11 @@ type LogSeal struct {
 	RootID  string            // the root's ceremony id: names the log when this is its first entry
 	Root    *x509.Certificate // the root the record signer chains to
 	RootKey crypto.Signer     // the root's key, unlocked by the quorum; nil for an operator's run
+	// Resumed is a quorum run whose record is written after it stopped, by the operator, with
+	// no quorum (RootKey nil): it carries the root's attestation its journal already holds or,
+	// when the run stopped before the root attested it, enters the log without one, and its
+	// record then speaks for the operator alone (custos verify says so).
+	Resumed bool
 }
 
 // EnterLog adds the run of journal j to the workspace's record log, signs the checkpoint
@@ -57,10 +62,15 @@ type LogSeal struct {
 // record carries. A run logged before (a resumed run) keeps its entry; the checkpoint and
 // proof are of the log as it is now.
 func EnterLog(ctx context.Context, env Env, j *record.Journal, seal LogSeal, signer record.Signer) (*record.LogProof, error) {
-	if claims := record.ClaimsQuorum(seal.Kind); claims != (seal.RootKey != nil) {
-		if claims {
-			return nil, fmt.Errorf("record log: a %s run claims a quorum, and needs the root key to attest it", seal.Kind)
+	claims := record.ClaimsQuorum(seal.Kind)
+	switch {
+	case claims && seal.RootKey == nil && seal.Resumed:
+		if p, ok, err := attestedBefore(ctx, env, j); ok || err != nil {
+			return p, err
 		}
+	case claims && seal.RootKey == nil:
+		return nil, fmt.Errorf("record log: a %s run claims a quorum, and needs the root key to attest it", seal.Kind)
+	case !claims && seal.RootKey != nil:
 		return nil, fmt.Errorf("record log: a %s run claims no quorum; the root does not attest it", seal.Kind)
 	}
 	reg := env.Registry
@@ -162,4 +172,32 @@ func keepAttestation(env Env, entry record.LogEntry, root note.Signer) ([]byte, 
 		return nil, fmt.Errorf("record log: keep the attestation: %w", err)
 	}
 	return bytes.Clone(att), nil
+}
+
+// attestedBefore is the run's place in the record log as its journal j noted it when the root
+// attested it (a StepLogged note the root signed), for a record written after the run stopped;
+// ok is false when the journal has none.
+func attestedBefore(ctx context.Context, env Env, j *record.Journal) (p *record.LogProof, ok bool, err error) {
+	var last *Logged
+	for _, e := range j.Entries() {
+		if e.Step != StepLogged {
+			continue
+		}
+		l, err := record.Decode[Logged](e)
+		if err != nil {
+			return nil, false, fmt.Errorf("record log: the journal's %s: %w", StepLogged, err)
+		}
+		if l.RootSigned && l.Run == j.Run() {
+			last = &l
+		}
+	}
+	if last == nil {
+		return nil, false, nil
+	}
+	p = &record.LogProof{Index: last.Index, Entry: record.LogEntry{Kind: last.Kind, Run: last.Run, JournalSHA256: last.JournalSHA256},
+		Checkpoint: []byte(last.Checkpoint), Attestation: []byte(last.Attestation)}
+	if p.Proof, err = env.Registry.ProveLeaf(ctx, last.Index, last.Size); err != nil {
+		return nil, false, err
+	}
+	return p, true, nil
 }
