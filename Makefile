@@ -57,7 +57,7 @@ NOT_GUI    = $$($(GO) list ./... | grep -v -x -e $(MODULE) -e $(MODULE)/app)
 
 # Tests that open a real window use the X display; without one, they get a virtual one.
 # The auditor's packages are among the pure ones, tested without cgo as custos-verify is built.
-# A package's tests may take 30 minutes (not go test's 10) on a busy two-core machine: the kill
+# A package's tests may take 60 minutes (not go test's 10) on a busy two-core machine: the kill
 # tests start hundreds of processes.
 test: verifier
 	$(GO) vet ./...
@@ -66,9 +66,9 @@ test: verifier
 	CGO_ENABLED=0 $(GO) test $(PURE)
 	CGO_ENABLED=0 $(GO) test ./hsm
 	@if [ -z "$$DISPLAY" ] && command -v xvfb-run >/dev/null; then \
-	  echo "xvfb-run -a $(GO) test (all but the pure packages)"; xvfb-run -a $(GO) test -timeout 30m $(NOT_PURE); \
+	  echo "xvfb-run -a $(GO) test (all but the pure packages)"; xvfb-run -a $(GO) test -timeout 60m $(NOT_PURE); \
 	else \
-	  $(GO) test -timeout 30m $(NOT_PURE); \
+	  $(GO) test -timeout 60m $(NOT_PURE); \
 	fi
 
 # The race detector over every package; -short leaves out the long fault sweeps.

@@ -14,12 +14,16 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 
 	"fyne.io/fyne/v2"
 	fyneapp "fyne.io/fyne/v2/app"
 
+	"github.com/custos-pki/custos/registry"
 	"github.com/custos-pki/custos/run"
+	"github.com/custos-pki/custos/workspace"
 )
 
 // Config says which workspace and PKCS#11 module the window works on.
@@ -32,31 +36,63 @@ type Config struct {
 	Screenshots string
 }
 
-// Run opens the main window and returns when it is closed.
+// Run opens the main window and returns when it is closed. A workspace whose registry is lost
+// while its journals remain opens on a window that says so and offers to rebuild it.
 func Run(ctx context.Context, cfg Config) error {
 	env, err := run.Open(ctx, cfg.Workspace)
-	if err != nil {
+	lost := errors.Is(err, registry.ErrRegistryLost)
+	if err != nil && !lost {
 		return err
 	}
-	defer env.Close()
-	ws, reg := env.Workspace, env.Registry
+	var closeEnv sync.Once
+	defer func() {
+		closeEnv.Do(func() {
+			if env.Registry != nil {
+				env.Close()
+			}
+		})
+	}()
 
 	a := fyneapp.NewWithID("io.custos.app")
 	a.Settings().SetTheme(newReadableTheme())
 	a.SetIcon(iconResource)
 	w := a.NewWindow("Custos")
-	u := newShell(ctx, w, ws, reg, cfg)
-	w.SetContent(u.content())
-	w.SetCloseIntercept(u.closeIntercept)
 	w.Resize(fyne.NewSize(1280, 860))
 	w.SetMaster()
-	if cfg.Screenshots != "" {
-		go func() {
-			if err := u.saveScreenshots(cfg.Screenshots); err != nil {
-				fmt.Println("screenshots:", err)
+	if lost {
+		dir := cfg.Workspace
+		if dir == "" {
+			if dir, err = workspace.DefaultDir(); err != nil {
+				return err
 			}
-			fyne.Do(a.Quit)
-		}()
+		}
+		var mu sync.Mutex
+		l := newLostScreen(ctx, dir, err, &mu, func() error {
+			opened, err := run.Open(ctx, dir)
+			if err != nil {
+				return err
+			}
+			env = opened
+			fyne.DoAndWait(func() {
+				u := newShell(ctx, w, env.Workspace, env.Registry, cfg)
+				w.SetContent(u.content())
+				w.SetCloseIntercept(u.closeIntercept)
+			})
+			return nil
+		})
+		w.SetContent(l.content())
+	} else {
+		u := newShell(ctx, w, env.Workspace, env.Registry, cfg)
+		w.SetContent(u.content())
+		w.SetCloseIntercept(u.closeIntercept)
+		if cfg.Screenshots != "" {
+			go func() {
+				if err := u.saveScreenshots(cfg.Screenshots); err != nil {
+					fmt.Println("screenshots:", err)
+				}
+				fyne.Do(a.Quit)
+			}()
+		}
 	}
 	go func() {
 		<-ctx.Done()

@@ -25,12 +25,20 @@ func (s *shell) settingsScreen() fyne.CanvasObject {
 	tokens := newTokenTable()
 	s.tokenTable = tokens
 	use := func() {
-		s.setModule(path.Text)
-		if err := run.SaveModule(s.ctx, s.reg, path.Text); err != nil {
-			tokens.showError(err)
-			return
-		}
-		s.loadTokens(tokens)
+		module := path.Text
+		s.setModule(module)
+		tokens.showMessage("Saving the module in this workspace…")
+		// Saving journals the choice and writes the registry: off the UI goroutine.
+		go func() {
+			err := run.SaveModule(s.ctx, s.runEnv(), module)
+			s.do(func() {
+				if err != nil {
+					tokens.showError(err)
+					return
+				}
+				s.loadTokens(tokens)
+			})
+		}()
 	}
 	path.OnSubmitted = func(string) { use() }
 	browse := widget.NewButton("Browse…", func() {

@@ -266,11 +266,11 @@ func TestHomeOffersAbortOfAStoppedRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	j.Begin("crl.sign", record.System, nil)
-	j.Close()
-	if _, err := s.reg.StartRun(context.Background(), registry.Run{ID: "gui-root-crl-stopped", Kind: registry.RunCeremony,
+	if _, err := s.reg.Journaled(run.JournalFacts(j)).StartRun(context.Background(), registry.Run{ID: "gui-root-crl-stopped", Kind: registry.RunCeremony,
 		Operation: "crl", Subject: "gui-root", JournalPath: s.ws.Path("journal", "stopped.jsonl")}); err != nil {
 		t.Fatal(err)
 	}
+	j.Close()
 	onUI(func() {
 		s.show("settings")
 		s.show("home")

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/internal/secret"
@@ -18,12 +19,16 @@ import (
 
 // Handler is what the ceremony package knows of its runs that stopped half way, for
 // run.Handlers: they cannot resume (the quorum secret existed only in the process that
-// stopped), and abort destroys the keys they began making, re-initialises a root token a root
+// stopped) unless every step was done and only the signed record is missing, which resume
+// writes; abort destroys the keys they began making, re-initialises a root token a root
 // ceremony initialised empty, and names what a person must clear.
 func Handler() run.Handler {
 	return run.Handler{
-		Kind:         registry.RunCeremony,
-		Title:        stepTitle,
+		Kind:  registry.RunCeremony,
+		Title: stepTitle,
+		// Only a run whose every step was done resumes: its record is written.
+		Resume:       resumeRecord,
+		Resumable:    recordPending,
 		CannotResume: "the quorum secret it reconstructed existed only in the stopped process; abort it to clean up, then start the operation again",
 		Abort:        abort,
 		Asks:         run.Asks{OpsPIN: true},
@@ -72,23 +77,30 @@ func abort(ctx context.Context, r *run.Run, pins run.PINs) (run.Outcome, error) 
 		}
 	}
 	out := run.Outcome{Summary: "aborted"}
-	owned := map[string]string{} // key id → what the registry has it as
+	owned := map[string]string{}  // key id → what the registry has it as
+	live := map[string][]string{} // token → what the registry keeps on it
 	issuers, err := env.Registry.Issuers(ctx)
 	if err != nil {
 		return run.Outcome{}, err
 	}
 	for _, i := range issuers {
-		owned[hex.EncodeToString(i.Key.KeyID)] = fmt.Sprintf("%s CA %s (%s)", i.Kind, i.ID, i.CommonName)
+		what := fmt.Sprintf("%s CA %s (%s)", i.Kind, i.ID, i.CommonName)
+		owned[hex.EncodeToString(i.Key.KeyID)] = what
+		live[i.Key.TokenLabel] = append(live[i.Key.TokenLabel], what)
 	}
 	roles, err := env.Registry.RoleCerts(ctx)
 	if err != nil {
 		return run.Outcome{}, err
 	}
 	for _, rc := range roles {
-		owned[hex.EncodeToString(rc.Key.KeyID)] = fmt.Sprintf("%s certificate %q", rc.Role, rc.CommonName)
+		what := fmt.Sprintf("%s certificate %q", rc.Role, rc.CommonName)
+		owned[hex.EncodeToString(rc.Key.KeyID)] = what
+		live[rc.Key.TokenLabel] = append(live[rc.Key.TokenLabel], what)
 	}
+	quorumKept := false // the root's quorum is registered: it controls the tokens' SO PINs
 	if q, err := env.Registry.Quorum(ctx, rr.Subject); err == nil {
 		module = q.ModulePath
+		quorumKept = true
 	}
 	var orphans []string
 	for id := range intents {
@@ -129,7 +141,17 @@ func abort(ctx context.Context, r *run.Run, pins run.PINs) (run.Outcome, error) 
 		}
 		out.Done = append(out.Done, removed...)
 	}
-	if opsToken != "" {
+	switch {
+	case opsToken == "":
+	case len(live[opsToken]) > 0 || quorumKept:
+		// The run got as far as registering what it made: the operations token is in use (it
+		// holds the record signer), and its SO PIN is the quorum's. It is never to be cleared.
+		why := "its SO PIN is the root quorum's"
+		if len(live[opsToken]) > 0 {
+			why = "it holds the " + strings.Join(live[opsToken], " and ")
+		}
+		out.Remaining = append(out.Remaining, fmt.Sprintf("operations token %q was initialised by this run and is in use (%s): keep it; never re-initialise it", opsToken, why))
+	default:
 		if _, err := mod.TokenByLabel(ctx, opsToken); err == nil {
 			out.Remaining = append(out.Remaining, fmt.Sprintf("operations token %q was initialised by this run: its SO PIN came from the stopped run's secret, so nobody can reset its user PIN (the operator PIN) if it is ever locked; re-initialise it with the HSM vendor's tools before the next root ceremony, which then sets an SO PIN its quorum controls", opsToken))
 		}

@@ -195,11 +195,11 @@ func TestAbortReportsWhatARunRegistered(t *testing.T) {
 	if err := j.Note(run.StepKeyIntent, record.System, run.KeyIntent{Token: f.plan.OperationsToken, KeyID: roles[0].Key.KeyID}); err != nil {
 		t.Fatal(err)
 	}
-	j.Close()
-	if _, err := f.env.Registry.StartRun(ctx, registry.Run{ID: "stopped-issue-ca", Kind: registry.RunCeremony,
+	if _, err := f.env.Registry.Journaled(run.JournalFacts(j)).StartRun(ctx, registry.Run{ID: "stopped-issue-ca", Kind: registry.RunCeremony,
 		Operation: "issue-ca", Subject: f.plan.ID, JournalPath: jpath}); err != nil {
 		t.Fatal(err)
 	}
+	j.Close()
 	res, err := handlers.Abort(ctx, f.env, "stopped-issue-ca", run.PINs{Ops: []byte("ops-pin-1234")})
 	if err != nil {
 		t.Fatal(err)

@@ -167,7 +167,7 @@ func CopyBackup(ctx context.Context, env run.Env, req BackupCopyRequest) (*Backu
 			os.Remove(dst)
 			return nil, fmt.Errorf("%s reads back different from what was written: the media is faulty; the copy was removed", dst)
 		}
-		c, err := env.Registry.AddBackupCopy(ctx, registry.BackupCopy{RootID: req.Root, Epoch: q.Epoch, Location: dst,
+		c, err := r.Registry().AddBackupCopy(ctx, registry.BackupCopy{RootID: req.Root, Epoch: q.Epoch, Location: dst,
 			Media: strings.TrimSpace(req.Media), MadeBy: strings.TrimSpace(req.By), MadeAt: env.Clock(), RunID: r.ID})
 		if err != nil {
 			os.Remove(dst)
@@ -235,7 +235,7 @@ func RetireBackup(ctx context.Context, env run.Env, req BackupRetireRequest) (st
 		return "", fmt.Errorf("backup retire: %w", err)
 	}
 	err = r.Step(stepBackupRetire, record.Actor{Name: by + "; witness " + witness, Role: "backup holder"}, func() (any, error) {
-		if _, err := env.Registry.RetireBackupCopy(ctx, req.Root, req.Copy, by, witness, env.Clock(), r.ID); err != nil {
+		if _, err := r.Registry().RetireBackupCopy(ctx, req.Root, req.Copy, by, witness, env.Clock(), r.ID); err != nil {
 			return nil, err
 		}
 		return BackupRetired{Copy: c.Copy, Epoch: c.Epoch, SHA256: fmt.Sprintf("%x", c.SHA256), Location: c.Location, By: by, Witness: witness}, nil

@@ -34,16 +34,22 @@ var (
 	stepCheck          = run.Step{ID: "check-shares.check", Title: "Check each share against its commitment, and the reconstruction"}
 	opSteps            = map[string][]run.Step{
 		"check-shares":  {stepCheck},
-		"issue-ca":      {stepUnlock("issue-ca"), stepCAKey, stepCACert},
-		"crl":           {stepUnlock("crl"), stepCRLRevoke, stepCRLSign},
-		"destroy":       {stepUnlock("destroy"), stepDestroyHolders, stepDestroyCA, stepDestroyRootCRL, stepDestroy},
-		"restore":       {stepUnlock("restore"), stepRestore},
-		"reshare":       {stepUnlock("reshare"), stepHolders, stepReshare, stepRotate, stepSuperseded},
-		"record-signer": {stepUnlock("record-signer"), stepSignerCert, stepSignerRevoke, stepSignerCRL},
-		"retire-ca":     {stepUnlock("retire-ca"), stepRetireCA},
-		"set-module":    {stepUnlock("set-module"), stepSetModule},
+		"issue-ca":      {stepClock("issue-ca"), stepUnlock("issue-ca"), stepCAKey, stepCACert},
+		"crl":           {stepClock("crl"), stepUnlock("crl"), stepCRLRevoke, stepCRLSign},
+		"destroy":       {stepClock("destroy"), stepUnlock("destroy"), stepDestroyHolders, stepDestroyCA, stepDestroyRootCRL, stepDestroy},
+		"restore":       {stepClock("restore"), stepUnlock("restore"), stepRestore},
+		"reshare":       {stepClock("reshare"), stepUnlock("reshare"), stepHolders, stepReshare, stepRotate, stepSuperseded},
+		"record-signer": {stepClock("record-signer"), stepUnlock("record-signer"), stepSignerCert, stepSignerRevoke, stepSignerCRL},
+		"retire-ca":     {stepClock("retire-ca"), stepUnlock("retire-ca"), stepRetireCA},
+		"set-module":    {stepClock("set-module"), stepUnlock("set-module"), stepSetModule},
 	}
 )
+
+// stepClock shows the workstation's clock (UTC and local) for the custodians to confirm
+// against a reference time they brought, before the root is unlocked.
+func stepClock(op string) run.Step {
+	return run.Step{ID: op + ".clock", Title: "Confirm the workstation's clock"}
+}
 
 func stepUnlock(op string) run.Step {
 	return run.Step{ID: op + ".unlock", Title: "Unlock the root with the quorum"}
@@ -110,24 +116,30 @@ type PlanNote struct {
 // Preflight is the payload of root.preflight: the workstation and the HSM the ceremony ran on.
 // ModuleSHA256 is the module file's hash before it was loaded; the quorum statement pins it.
 type Preflight struct {
-	PlanSHA256        string    `json:"plan_sha256,omitempty"`
-	PlanWords         string    `json:"plan_words,omitempty"`
-	Host              string    `json:"host"`
-	OS                string    `json:"os"`
-	Custos            string    `json:"custos"`
-	Build             string    `json:"build"`
-	Clock             time.Time `json:"clock"`
-	Network           string    `json:"network"`
-	AirGapped         bool      `json:"air_gapped"`
-	Module            string    `json:"module"`
-	ModuleSHA256      string    `json:"module_sha256"`
-	ModuleInfo        string    `json:"module_info"`
-	TokenManufacturer string    `json:"token_manufacturer"`
-	TokenModel        string    `json:"token_model"`
-	TokenSerial       string    `json:"token_serial"`
-	TokenFirmware     string    `json:"token_firmware"`
-	Slot              uint      `json:"slot"`
+	PlanSHA256 string    `json:"plan_sha256,omitempty"`
+	PlanWords  string    `json:"plan_words,omitempty"`
+	Host       string    `json:"host"`
+	OS         string    `json:"os"`
+	Custos     string    `json:"custos"`
+	Build      string    `json:"build"`
+	Clock      time.Time `json:"clock"`
+	// ClockReading is the clock as shown to the witness (UTC and local) and what it was
+	// checked against.
+	ClockReading      run.ClockReading `json:"clock_reading"`
+	Network           string           `json:"network"`
+	AirGapped         bool             `json:"air_gapped"`
+	Module            string           `json:"module"`
+	ModuleSHA256      string           `json:"module_sha256"`
+	ModuleInfo        string           `json:"module_info"`
+	TokenManufacturer string           `json:"token_manufacturer"`
+	TokenModel        string           `json:"token_model"`
+	TokenSerial       string           `json:"token_serial"`
+	TokenFirmware     string           `json:"token_firmware"`
+	Slot              uint             `json:"slot"`
 }
+
+// Detail shows the workstation's clock when the preflight is done, for the witness to confirm.
+func (p Preflight) Detail() string { return p.ClockReading.Detail() }
 
 // TokenInitialised is the payload of root.init-token.
 type TokenInitialised struct {
@@ -243,14 +255,18 @@ type Closed struct {
 // what they relied on, for them to compare with their ceremony record: the quorum statement
 // checked, the root's fingerprint, the module loaded and the token that answered.
 type Unlocked struct {
-	Custodians   []string `json:"custodians"`
-	Shares       string   `json:"shares"`
-	Statement    int      `json:"statement"` // the number of the quorum statement checked
-	RootSHA256   string   `json:"root_sha256"`
-	RootWords    string   `json:"root_words"`
-	Module       string   `json:"module"`
-	ModuleSHA256 string   `json:"module_sha256"`
-	RootToken    string   `json:"root_token,omitempty"` // the token that answered; none for a restore
+	Custodians []string `json:"custodians"`
+	Shares     string   `json:"shares"`
+	// Threshold and Of are the quorum that unlocked the root (Threshold of Of custodians), as
+	// the operation's record names it.
+	Threshold    int    `json:"threshold,omitempty"`
+	Of           int    `json:"of,omitempty"`
+	Statement    int    `json:"statement"` // the number of the quorum statement checked
+	RootSHA256   string `json:"root_sha256"`
+	RootWords    string `json:"root_words"`
+	Module       string `json:"module"`
+	ModuleSHA256 string `json:"module_sha256"`
+	RootToken    string `json:"root_token,omitempty"` // the token that answered; none for a restore
 }
 
 // SharesChecked is the payload of check-shares.check: which share each source held, whose, and

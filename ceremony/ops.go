@@ -231,12 +231,12 @@ func (u *unlocked) signedHolder() quorum.Holder {
 func (u *unlocked) issuer() pki.Issuer { return pki.Issuer{Certificate: u.cert, Signer: u.key} }
 
 // signRootCRL is a step that signs the root's CRL, due in days (0: the plan's), into out.
-func (u *unlocked) signRootCRL(ctx context.Context, env run.Env, days int, out *run.CRL) func() (any, error) {
+func (u *unlocked) signRootCRL(ctx context.Context, r *run.Run, days int, out *run.CRL) func() (any, error) {
 	if days == 0 {
 		days = u.plan.crlNextUpdateDays()
 	}
 	return func() (any, error) {
-		c, err := run.SignCRL(ctx, env, u.root, u.issuer(), run.CRLRequest{NextUpdate: time.Duration(days) * 24 * time.Hour,
+		c, err := run.SignCRL(ctx, r, u.root, u.issuer(), run.CRLRequest{NextUpdate: time.Duration(days) * 24 * time.Hour,
 			MaxNextUpdate: time.Duration(u.plan.crlNextUpdateDays()) * 24 * time.Hour})
 		if err != nil {
 			return nil, err
@@ -293,6 +293,9 @@ func quorumRunWith(ctx context.Context, env run.Env, q *quorum.Collector, op str
 	defer func() { err = r.Finish(ctx, err, recordPath) }()
 	holders := q.Holders()
 	custodians := record.Actor{Name: strings.Join(holders, ", "), Role: "custodians"}
+	if err = r.Step(stepClock(op), custodians, func() (any, error) { return r.Clock, nil }); err != nil {
+		return rid, err
+	}
 	var u *unlocked
 	err = r.Step(stepUnlock(op), custodians, func() (any, error) {
 		var err error
@@ -300,7 +303,7 @@ func quorumRunWith(ctx context.Context, env run.Env, q *quorum.Collector, op str
 		if err != nil {
 			return nil, err
 		}
-		data := Unlocked{Custodians: q.Holders(),
+		data := Unlocked{Custodians: q.Holders(), Threshold: u.q.Threshold, Of: len(u.q.Shares),
 			Shares:    fmt.Sprintf("%d present, %d needed; each matched its commitment; the reconstruction matched its digest", q.Present(), q.Needed()),
 			Statement: v.Seq, RootSHA256: v.Fingerprint.String(), RootWords: v.Fingerprint.Words(),
 			Module: u.module.Path, ModuleSHA256: u.module.SHA256}
@@ -490,7 +493,7 @@ func IssueCA(ctx context.Context, env run.Env, q *quorum.Collector, req IssueCAR
 			if err != nil {
 				return nil, err
 			}
-			if _, err := env.Registry.AddIssuer(ctx, registry.Issuer{ID: id, Kind: registry.IssuerIssuing, Certificate: cert.Raw,
+			if _, err := r.Registry().AddIssuer(ctx, registry.Issuer{ID: id, Kind: registry.IssuerIssuing, Certificate: cert.Raw,
 				ParentID: u.root.ID, CeremonyID: u.q.CeremonyID, Key: registry.KeyLocation{TokenLabel: u.q.OperationsToken,
 					KeyID: keyID, Algorithm: string(req.Algorithm)}, CRLBaseURL: req.CRLBaseURL, CRLShards: req.CRLShards}); err != nil {
 				os.Remove(path)
@@ -601,7 +604,7 @@ func RootCRL(ctx context.Context, env run.Env, q *quorum.Collector, req RootCRLR
 				if err != nil {
 					return nil, err
 				}
-				rv, already, err := env.Registry.Revoke(ctx, registry.Revocation{IssuerID: u.root.ID, Serial: serial,
+				rv, already, err := r.Registry().Revoke(ctx, registry.Revocation{IssuerID: u.root.ID, Serial: serial,
 					RevokedAt: env.Clock(), Reason: req.Reason, RunID: r.ID})
 				if err != nil {
 					return nil, err
@@ -613,7 +616,7 @@ func RootCRL(ctx context.Context, env run.Env, q *quorum.Collector, req RootCRLR
 				return err
 			}
 		}
-		return r.Step(stepCRLSign, record.System, u.signRootCRL(ctx, env, req.NextUpdateDays, &res.CRL))
+		return r.Step(stepCRLSign, record.System, u.signRootCRL(ctx, r, req.NextUpdateDays, &res.CRL))
 	})
 	res.RunID = rid
 	if err != nil {
@@ -721,7 +724,7 @@ func Destroy(ctx context.Context, env run.Env, q *quorum.Collector, opsPIN []byt
 		err = r.Step(stepDestroyRootCRL, record.System, func() (any, error) {
 			data := FinalRootCRL{Reason: pki.ReasonCessationOfOperation.String()}
 			for _, ca := range cas {
-				_, already, err := env.Registry.Revoke(ctx, registry.Revocation{IssuerID: u.root.ID, Serial: ca.Serial,
+				_, already, err := r.Registry().Revoke(ctx, registry.Revocation{IssuerID: u.root.ID, Serial: ca.Serial,
 					RevokedAt: env.Clock(), Reason: pki.ReasonCessationOfOperation, RunID: r.ID})
 				if err != nil {
 					return nil, err
@@ -733,7 +736,7 @@ func Destroy(ctx context.Context, env run.Env, q *quorum.Collector, opsPIN []byt
 				data.Revoked = append(data.Revoked, what)
 			}
 			days := time.Duration(u.plan.crlNextUpdateDays()) * 24 * time.Hour
-			c, err := run.SignCRL(ctx, env, u.root, u.issuer(), run.CRLRequest{NextUpdate: days, MaxNextUpdate: days})
+			c, err := run.SignCRL(ctx, r, u.root, u.issuer(), run.CRLRequest{NextUpdate: days, MaxNextUpdate: days})
 			if err != nil {
 				return nil, err
 			}
@@ -769,20 +772,20 @@ func Destroy(ctx context.Context, env run.Env, q *quorum.Collector, opsPIN []byt
 				res.Destroyed += n
 				res.Tokens = append(res.Tokens, s.Label())
 				data.Tokens = append(data.Tokens, TokenErased{Token: s.Label(), Destroyed: names})
-				if err := env.Registry.DestroyRootHolder(ctx, id, s.Label(), env.Clock(), r.ID); err != nil {
+				if err := r.Registry().DestroyRootHolder(ctx, id, s.Label(), env.Clock(), r.ID); err != nil {
 					return nil, err
 				}
 			}
 			data.DestroyedAt = env.Clock()
-			blobs, err := destroyBlobs(ctx, env, r.ID, id, func(int) bool { return true })
+			blobs, err := destroyBlobs(ctx, r, id, func(int) bool { return true })
 			if err != nil {
 				return nil, err
 			}
 			data.Backups = blobs
-			if err := env.Registry.SetRoleCertState(ctx, id, rc.Serial, registry.Standing{State: registry.StateRetired, At: data.DestroyedAt, RunID: r.ID}); err != nil {
+			if err := r.Registry().SetRoleCertState(ctx, id, rc.Serial, registry.Standing{State: registry.StateRetired, At: data.DestroyedAt, RunID: r.ID}); err != nil {
 				return nil, err
 			}
-			if err := env.Registry.DestroyRoot(ctx, id, data.DestroyedAt, r.ID); err != nil {
+			if err := r.Registry().DestroyRoot(ctx, id, data.DestroyedAt, r.ID); err != nil {
 				return nil, err
 			}
 			out, err := outstanding(ctx, env.Registry, id, func(registry.BackupCopy) bool { return true })
@@ -868,7 +871,7 @@ func endIssuingCA(ctx context.Context, r *run.Run, ops *hsm.Session, ca registry
 		if err != nil {
 			return nil, fmt.Errorf("issuing CA %s: %w", ca.ID, err)
 		}
-		c, err := run.SignCRL(ctx, env, ca, pki.Issuer{Certificate: cert, Signer: key}, run.CRLRequest{NextUpdate: pki.DefaultMaxNextUpdate, UpToLimit: true})
+		c, err := run.SignCRL(ctx, r, ca, pki.Issuer{Certificate: cert, Signer: key}, run.CRLRequest{NextUpdate: pki.DefaultMaxNextUpdate, UpToLimit: true})
 		if err != nil {
 			return nil, fmt.Errorf("issuing CA %s: its last CRL: %w", ca.ID, err)
 		}
@@ -882,7 +885,7 @@ func endIssuingCA(ctx context.Context, r *run.Run, ops *hsm.Session, ca registry
 		return nil, fmt.Errorf("%s", what)
 	}
 	data.Key = what
-	if err := env.Registry.SetIssuerState(ctx, ca.ID, registry.Standing{State: registry.StateDestroyed, At: env.Clock(), RunID: r.ID}); err != nil {
+	if err := r.Registry().SetIssuerState(ctx, ca.ID, registry.Standing{State: registry.StateDestroyed, At: env.Clock(), RunID: r.ID}); err != nil {
 		return nil, err
 	}
 	return data, nil

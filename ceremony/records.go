@@ -63,9 +63,17 @@ func fillFromEntry(c *record.Ceremony, e record.Entry) error {
 			return err
 		}
 		c.Workstation = fields("host", p.Host, "os", p.OS, "custos", p.Custos, "build", p.Build,
-			"clock", p.Clock.Format("2006-01-02T15:04:05Z"), "network", p.Network, "air gapped", fmt.Sprint(p.AirGapped))
+			"clock", p.Clock.Format("2006-01-02T15:04:05Z"), "clock (local)", p.ClockReading.Local,
+			"clock checked against", p.ClockReading.Against(), "network", p.Network, "air gapped", fmt.Sprint(p.AirGapped))
 		c.HSM = fields("module", p.Module, "module sha256", p.ModuleSHA256, "module info", p.ModuleInfo, "token manufacturer", p.TokenManufacturer,
 			"token model", p.TokenModel, "token serial", p.TokenSerial, "token firmware", p.TokenFirmware, "slot", fmt.Sprint(p.Slot))
+	case "issue-ca.clock", "crl.clock", "destroy.clock", "restore.clock", "reshare.clock", "record-signer.clock", "retire-ca.clock", "set-module.clock":
+		p, err := record.Decode[run.ClockReading](e)
+		if err != nil {
+			return err
+		}
+		c.Workstation = fields("clock", p.UTC.Format("2006-01-02T15:04:05Z"), "clock (local)", p.Local,
+			"clock checked against", p.Against())
 	case "root.certificate", "root.record-signer", "issue-ca.certificate", "record-signer.certificate":
 		p, err := record.Decode[Certificate](e) // each payload embeds a Certificate
 		if err != nil {

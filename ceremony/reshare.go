@@ -210,7 +210,7 @@ func Reshare(ctx context.Context, env run.Env, q *quorum.Collector, req ReshareR
 			return err
 		}
 		err = r.Step(stepSuperseded, record.System, func() (any, error) {
-			return destroySuperseded(ctx, env, r.ID, id, res)
+			return destroySuperseded(ctx, r, id, res)
 		})
 		if err != nil || len(req.OpsPIN) == 0 {
 			return err // no operator PIN: no record for the root to attest
@@ -405,7 +405,7 @@ func rotate(ctx context.Context, r *run.Run, u *unlocked, sessions []*hsm.Sessio
 		res.BackupPath = path
 		data.Backup, data.BackupSHA256 = path, sum
 	}
-	if _, err := env.Registry.Reshare(ctx, id, u.q.Epoch, upd); err != nil {
+	if _, err := r.Registry().Reshare(ctx, id, u.q.Epoch, upd); err != nil {
 		return rollback(err)
 	}
 	res.Rotated, res.Lost = upd.Rotated, req.LostTokens
@@ -420,9 +420,10 @@ var backupName = regexp.MustCompile(`^(.+)-epoch([0-9]+)\.wrapped$`)
 // an epoch before the new one (those the registry knows, and any file named as one), and
 // lists what the old shares may still open: copies of superseded blobs outside the workspace
 // that nobody recorded destroyed, and lost tokens.
-func destroySuperseded(ctx context.Context, env run.Env, runID, rootID string, res *ReshareResult) (any, error) {
+func destroySuperseded(ctx context.Context, r *run.Run, rootID string, res *ReshareResult) (any, error) {
+	env := r.Env
 	data := SupersededDestroyed{}
-	destroyed, err := destroyBlobs(ctx, env, runID, rootID, func(epoch int) bool { return epoch < res.Epoch })
+	destroyed, err := destroyBlobs(ctx, r, rootID, func(epoch int) bool { return epoch < res.Epoch })
 	if err != nil {
 		return nil, err
 	}
@@ -442,7 +443,8 @@ func destroySuperseded(ctx context.Context, env run.Env, runID, rootID string, r
 // destroyBlobs overwrites and removes every backup blob of the root in the workspace whose
 // epoch the filter selects (those the registry knows, and any file named as one), records
 // them destroyed, and says what it destroyed.
-func destroyBlobs(ctx context.Context, env run.Env, runID, rootID string, selected func(epoch int) bool) ([]string, error) {
+func destroyBlobs(ctx context.Context, r *run.Run, rootID string, selected func(epoch int) bool) ([]string, error) {
+	env := r.Env
 	var destroyed []string
 	blobs, err := env.Registry.BackupBlobs(ctx, rootID)
 	if err != nil {
@@ -456,7 +458,7 @@ func destroyBlobs(ctx context.Context, env run.Env, runID, rootID string, select
 		if err := workspace.DestroyFile(b.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, err
 		}
-		if err := env.Registry.DestroyBackupBlob(ctx, rootID, b.Epoch, env.Clock(), runID); err != nil {
+		if err := r.Registry().DestroyBackupBlob(ctx, rootID, b.Epoch, env.Clock(), r.ID); err != nil {
 			return nil, err
 		}
 		done[filepath.Base(b.Path)] = true

@@ -112,7 +112,7 @@ func Restore(ctx context.Context, env run.Env, q *quorum.Collector, req RestoreR
 			if err != nil {
 				return nil, err
 			}
-			if err := env.Registry.RestoreRoot(ctx, u.root.ID, registry.RootHolder{Token: req.Token, Serial: info.SerialOrNone(),
+			if err := r.Registry().RestoreRoot(ctx, u.root.ID, registry.RootHolder{Token: req.Token, Serial: info.SerialOrNone(),
 				Model: info.Manufacturer + " " + info.Model, KeyID: u.root.Key.KeyID, Origin: registry.OriginRestore,
 				OriginRun: r.ID, PINEpoch: u.q.Epoch}, env.Clock(), kept); err != nil {
 				return nil, err

@@ -263,7 +263,7 @@ func (r *rootRun) preflight(ctx context.Context) error {
 		t := slot.Token
 		h := r.plan.SHA256()
 		return Preflight{PlanSHA256: hex.EncodeToString(h[:]), PlanWords: r.plan.HashWords(), Host: id.Host, OS: id.OS, Custos: id.Custos, Build: id.Build,
-			Clock: id.Clock.UTC().Truncate(time.Second), Network: id.Network.Summary(), AirGapped: id.Network.AirGapped(),
+			Clock: r.Clock.UTC, ClockReading: r.Clock, Network: id.Network.Summary(), AirGapped: id.Network.AirGapped(),
 			Module: mod.Path(), ModuleSHA256: file.SHA256, ModuleInfo: fmt.Sprintf("%s, %s, %s", info.Manufacturer, info.Description, info.LibraryVersion),
 			TokenManufacturer: t.Manufacturer, TokenModel: t.Model, TokenSerial: t.SerialOrNone(),
 			TokenFirmware: t.FirmwareVersion.String(), Slot: slot.ID,
@@ -693,7 +693,7 @@ func (r *rootRun) close(ctx context.Context) error {
 			return nil, err
 		}
 		undone := r.dropUndo(ctx)
-		reg := r.Env.Registry
+		reg := r.Registry()
 		info, err := r.root.TokenInfo(ctx) // before the registry changes: the token's identity as holder
 		if err != nil {
 			return nil, err
@@ -722,7 +722,7 @@ func (r *rootRun) close(ctx context.Context) error {
 			Key: registry.KeyLocation{TokenLabel: r.plan.OperationsToken, KeyID: r.signerKey.ID(), Algorithm: string(keyalg.ECDSAP384)}}); err != nil {
 			return nil, err
 		}
-		if err := run.SaveModule(ctx, reg, r.mod.Path()); err != nil {
+		if err := r.SaveModule(ctx, r.mod.Path()); err != nil {
 			return nil, err
 		}
 		r.made = nil // from here on the run's objects are the registry's

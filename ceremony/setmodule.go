@@ -50,12 +50,12 @@ func SetModule(ctx context.Context, env run.Env, q *quorum.Collector, req SetMod
 			if err != nil {
 				return nil, err
 			}
-			if err := run.SaveModule(ctx, env.Registry, res.Module.Path); err != nil {
+			if err := r.SaveModule(ctx, res.Module.Path); err != nil {
 				return nil, err
 			}
-			if _, err := env.Registry.SetQuorumModule(ctx, u.q.CeremonyID, res.Module.Path, kept); err != nil {
+			if _, err := r.Registry().SetQuorumModule(ctx, u.q.CeremonyID, res.Module.Path, kept); err != nil {
 				if saved != "" {
-					run.SaveModule(context.WithoutCancel(ctx), env.Registry, saved)
+					r.SaveModule(context.WithoutCancel(ctx), saved)
 				}
 				return nil, err
 			}

@@ -100,7 +100,7 @@ func NewRecordSigner(ctx context.Context, env run.Env, q *quorum.Collector, req 
 			if path, err = writeCertPEM(env.Workspace, name, cert); err != nil {
 				return nil, err
 			}
-			if _, err := env.Registry.AddRoleCert(ctx, registry.RoleCert{Role: registry.RoleRecordSigner, IssuerID: u.root.ID,
+			if _, err := r.Registry().AddRoleCert(ctx, registry.RoleCert{Role: registry.RoleRecordSigner, IssuerID: u.root.ID,
 				CeremonyID: id, Certificate: cert.Raw, Key: registry.KeyLocation{TokenLabel: u.q.OperationsToken,
 					KeyID: keyID, Algorithm: string(keyalg.ECDSAP384)}}); err != nil {
 				return nil, err
@@ -119,7 +119,7 @@ func NewRecordSigner(ctx context.Context, env run.Env, q *quorum.Collector, req 
 			return err
 		}
 		err = r.Step(stepSignerRevoke, record.System, func() (any, error) {
-			rv, already, err := env.Registry.Revoke(ctx, registry.Revocation{IssuerID: u.root.ID, Serial: old.Serial,
+			rv, already, err := r.Registry().Revoke(ctx, registry.Revocation{IssuerID: u.root.ID, Serial: old.Serial,
 				RevokedAt: env.Clock(), Reason: pki.ReasonSuperseded, RunID: r.ID})
 			if err != nil {
 				return nil, err
@@ -130,7 +130,7 @@ func NewRecordSigner(ctx context.Context, env run.Env, q *quorum.Collector, req 
 				if left, err := ops.Remaining(ctx, old.Key.KeyID, ""); err != nil || len(left) > 0 {
 					return nil, fmt.Errorf("%s", what)
 				}
-				if err := env.Registry.DestroyRoleCert(ctx, u.root.ID, old.Serial, env.Clock()); err != nil {
+				if err := r.Registry().DestroyRoleCert(ctx, u.root.ID, old.Serial, env.Clock()); err != nil {
 					return nil, err
 				}
 				data.Key = what
@@ -140,7 +140,7 @@ func NewRecordSigner(ctx context.Context, env run.Env, q *quorum.Collector, req 
 		if err != nil {
 			return err
 		}
-		return r.Step(stepSignerCRL, record.System, u.signRootCRL(ctx, env, 0, &res.CRL))
+		return r.Step(stepSignerCRL, record.System, u.signRootCRL(ctx, r, 0, &res.CRL))
 	})
 	res.RunID = rid
 	if err != nil {
@@ -180,7 +180,7 @@ func RetireCA(ctx context.Context, env run.Env, q *quorum.Collector, req RetireC
 	rid, err := quorumRun(ctx, env, q, "retire-ca", req.OpsPIN, func(r *run.Run, u *unlocked) error {
 		return r.Step(stepRetireCA, record.System, func() (any, error) {
 			at := env.Clock()
-			if err := env.Registry.SetIssuerState(ctx, iss.ID, registry.Standing{State: registry.StateRetired, At: at, RunID: r.ID}); err != nil {
+			if err := r.Registry().SetIssuerState(ctx, iss.ID, registry.Standing{State: registry.StateRetired, At: at, RunID: r.ID}); err != nil {
 				return nil, err
 			}
 			return CARetired{IssuerID: iss.ID, CommonName: iss.CommonName, RetiredAt: at,

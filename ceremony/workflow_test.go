@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/internal/testhsm"
@@ -191,6 +192,38 @@ func TestRootCeremonyAndQuorumOperations(t *testing.T) {
 		t.Fatal(err)
 	}
 	openssl(t, "verify", "-CAfile", res.RootPath, ica.Path)
+	// Both ceremonies showed the workstation's clock (UTC and local) and checked it against
+	// the workspace's newest journal entry; the issue-ca record says so.
+	for _, path := range []string{res.JournalPath, ica.JournalPath} {
+		jf, err := record.ReadJournalFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var shown int
+		for _, e := range jf.Entries {
+			switch {
+			case e.Step == "root.preflight" && e.Status == record.StatusDone:
+				p, err := record.Decode[Preflight](e)
+				if err != nil || p.ClockReading.Local == "" || !p.ClockReading.UTC.Equal(p.Clock) {
+					t.Errorf("root.preflight's clock %+v, %v", p, err)
+				}
+				shown++
+			case e.Step == "issue-ca.clock" && e.Status == record.StatusDone:
+				c, err := record.Decode[run.ClockReading](e)
+				if err != nil || c.Local == "" || c.NewestJournal == "" || c.NewestEntry.After(c.UTC.Add(time.Second)) {
+					t.Errorf("issue-ca.clock %+v, %v", c, err)
+				}
+				shown++
+			}
+		}
+		if shown != 1 {
+			t.Errorf("%s shows the clock %d times", path, shown)
+		}
+	}
+	if out, err := exec.Command("pdftotext", f.env.RecordPath(ica.RunID), "-").Output(); err != nil ||
+		!strings.Contains(string(out), "clock (local)") || !strings.Contains(string(out), "newest journal entry") {
+		t.Errorf("the issue-ca record does not show the clock: %v\n%s", err, out)
+	}
 	if txt := openssl(t, "x509", "-in", ica.Path, "-noout", "-text"); !strings.Contains(txt, "pathlen:0") {
 		t.Errorf("issuing CA:\n%s", txt)
 	}

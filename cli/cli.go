@@ -52,6 +52,7 @@ func program(gui GUIFunc) *command.Program {
 		deviceProvision(), deviceImport(), deviceList(), deviceShow(), deviceFind(), deviceHistoryCmd(),
 		decommissionCmd(), crlPublish(),
 		settingsShow(), settingsSet(),
+		registryRebuild(), registryBackup(),
 	}
 	for i := range cmds {
 		cmds[i] = limitsAreUsage(cmds[i])
@@ -71,6 +72,7 @@ else the user's data folder). Exit status: 0 success, 1 the operation failed, 2 
 flags or missing input files.`,
 		Commands:   append(cmds, audit.Commands()...),
 		FieldFlags: fieldFlags,
+		Advice:     advice,
 	}
 }
 

@@ -76,8 +76,10 @@ func handlers() run.Handlers { return run.Handlers{ceremony.Handler(), decommiss
 func resume() command.Command {
 	return stoppedRunCommand("resume", "continue a run that stopped half way",
 		`Continues a run from where its journal shows it stopped, as its workflow allows ('custos runs'
-says which can resume). A ceremony run cannot be resumed (its quorum secret existed only in the
-stopped process): abort it.`,
+says which can resume). A ceremony run whose every step was done but whose record could not be
+written (a full disk) resumes by writing its record from the journal, signed with the record
+signer (--ops-pin-file); any other ceremony run cannot be resumed (its quorum secret existed only
+in the stopped process): abort it.`,
 		run.Handlers.Resume)
 }
 

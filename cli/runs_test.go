@@ -40,11 +40,11 @@ func TestRunsListsWhereARunStopped(t *testing.T) {
 	j.Begin("token.init", record.System, nil)
 	j.Done("token.init", record.System, nil)
 	j.Begin("root.generate-key", record.System, nil)
-	j.Close()
-	if _, err := reg.StartRun(ctx, registry.Run{ID: "acme-root-2026", Kind: registry.RunCeremony,
+	if _, err := reg.Journaled(run.JournalFacts(j)).StartRun(ctx, registry.Run{ID: "acme-root-2026", Kind: registry.RunCeremony,
 		Operation: "root", Subject: "acme-root-2026", JournalPath: jpath}); err != nil {
 		t.Fatal(err)
 	}
+	j.Close()
 	reg.Close()
 	ws.Close()
 

@@ -76,18 +76,17 @@ func PublishCRL(ctx context.Context, env run.Env, req PublishRequest) (*Publishe
 	if who.Name == "" {
 		who.Name = "the holder of the operator PIN"
 	}
-	// Not a run the registry lists as unfinished: a publication that fails is journaled as
-	// failed, has nothing to resume or undo (a CRL number it allocated stays burnt), and is
-	// simply made again.
-	id := run.NewID(env, "crl-publish", iss.Entry.ID)
-	r, err := run.Start(ctx, env, id, func(string) error { return nil })
+	// Not a run the registry lists as unfinished (an operation): a publication that fails is
+	// journaled as failed, has nothing to resume or undo (a CRL number it allocated stays
+	// burnt), and is simply made again.
+	r, err := run.StartOperation(ctx, env, "crl-publish", iss.Entry.ID)
 	if err != nil {
 		return nil, err
 	}
-	defer r.Journal.Close()
-	out := &Published{Issuer: iss.Entry.ID, RunID: id, JournalPath: r.Journal.Path()}
+	defer r.Close()
+	out := &Published{Issuer: iss.Entry.ID, RunID: r.ID, JournalPath: r.Journal.Path()}
 	err = r.Step(stepPublish, who, func() (any, error) {
-		c, err := run.SignCRL(ctx, env, iss.Entry, iss.Signer(), req.CRL)
+		c, err := run.SignCRL(ctx, r, iss.Entry, iss.Signer(), req.CRL)
 		if err != nil {
 			return nil, err
 		}

@@ -80,6 +80,11 @@ func Fleet(ctx context.Context, env run.Env, m *Manifest, req FleetRequest) (*Fl
 			return nil, err
 		}
 		res.Resumed = true
+		// A token the stop tore during its re-initialisation is named before anything else
+		// (a torn SoftHSM2 token fails its whole module), and the run stops there.
+		if err := readableReinits(ctx, r, m, tech); err != nil {
+			return res, r.Finish(ctx, err, "")
+		}
 		if path, ok := signedFleetRecord(ctx, env, runID, m); ok {
 			// Killed after its record was signed: all that is left is to say the run is complete.
 			res.RecordPath = path
@@ -93,8 +98,8 @@ func Fleet(ctx context.Context, env run.Env, m *Manifest, req FleetRequest) (*Fl
 		if err := checkValidator(ctx, env, "fleet", req.Technician, req.Validator); err != nil {
 			return nil, err
 		}
-		r, err = run.Start(ctx, env, runID, func(jpath string) error {
-			_, err := env.Registry.StartDecommissionRun(ctx, registry.DecommissionRun{Run: registry.Run{ID: runID,
+		r, err = run.Start(ctx, env, runID, func(reg *registry.Registry, jpath string) error {
+			_, err := reg.StartDecommissionRun(ctx, registry.DecommissionRun{Run: registry.Run{ID: runID,
 				Kind: registry.RunDecommission, Operation: "fleet", Subject: req.ManifestPath, JournalPath: jpath},
 				ManifestPath: req.ManifestPath, ManifestSHA256: m.SHA256[:], Technician: req.Technician, Witness: req.Witness})
 			return err
@@ -253,7 +258,7 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 		err := r.Step(stepBatch, tech, func() (any, error) {
 			// What is done is recorded even when the run is being cancelled: cancel stops the
 			// next device, it must not leave an erased one unrevoked.
-			if _, err := env.Registry.DecommissionDevices(context.WithoutCancel(ctx), batch); err != nil {
+			if _, err := r.Registry().DecommissionDevices(context.WithoutCancel(ctx), batch); err != nil {
 				return nil, err
 			}
 			return BatchRevoked{Devices: len(batch), First: batch[0].DeviceSerial, Last: batch[len(batch)-1].DeviceSerial,
@@ -289,14 +294,23 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 		if earlier, err := decommissionedBefore(ctx, env, row.Serial); err != nil {
 			return err
 		} else if earlier != "" {
-			// Retired by an earlier run: nothing to erase, nothing failed; the registry
-			// records it as already decommissioned.
+			// Retired by an earlier run (before this one, or meanwhile: a device whose token a
+			// stop left unreadable, decommissioned on its own as physical): nothing to erase,
+			// nothing failed; the registry records it as already decommissioned.
 			d.Verification = earlier
 			batch = append(batch, d)
 			continue
 		}
 		if row.Method.reaches() {
 			verification, begun, err := eraseOne(ctx, r, mods.Devices, row, req, tech)
+			var tu *TokenUnreadableError
+			if errors.As(err, &tu) {
+				tu.Fleet = true
+				if ferr := flush(); ferr != nil {
+					return ferr
+				}
+				return err
+			}
 			if err != nil && begun {
 				// Half erased: neither a success nor a failure to pass over, since nothing
 				// else could finish it once its key is gone. The run stops; run again to finish.
@@ -307,7 +321,7 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 			}
 			if err != nil {
 				d.Verification = err.Error()
-				if rerr := env.Registry.RecordDecommissionFailure(ctx, d); rerr != nil {
+				if rerr := r.Registry().RecordDecommissionFailure(ctx, d); rerr != nil {
 					return fmt.Errorf("device %s failed (%v), and the registry could not record it: %w", row.Serial, err, rerr)
 				}
 				if jerr := r.Note(stepDeviceFailed, tech, DeviceFailed{Serial: row.Serial, Line: row.Line, Error: err.Error()}); jerr != nil {
@@ -332,11 +346,11 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 	for _, id := range order {
 		iss := issuers[id]
 		err := r.Step(stepCRL, tech, func() (any, error) {
-			c, err := run.SignCRL(ctx, env, iss.Entry, iss.Signer(), run.CRLRequest{NextUpdate: req.CRLNextUpdate, UpToLimit: true})
+			c, err := run.SignCRL(ctx, r, iss.Entry, iss.Signer(), run.CRLRequest{NextUpdate: req.CRLNextUpdate, UpToLimit: true})
 			if err != nil {
 				return nil, err
 			}
-			if err := env.Registry.RecordRunCRL(ctx, res.RunID, id, c.Number); err != nil {
+			if err := r.Registry().RecordRunCRL(ctx, res.RunID, id, c.Number); err != nil {
 				return nil, err
 			}
 			res.CRLs = append(res.CRLs, c)
@@ -398,6 +412,62 @@ func eraseOne(ctx context.Context, r *run.Run, mod *hsm.Module, row Row, req Fle
 	return res.Verification, true, nil
 }
 
+// readableReinits checks, for a fleet run taken up again, the token of every device whose
+// re-initialisation the stopped run began and did not finish: one that cannot be read is
+// journaled and returned as a TokenUnreadableError.
+func readableReinits(ctx context.Context, r *run.Run, m *Manifest, tech record.Actor) error {
+	pending := map[string]DeviceToken{}
+	for _, e := range r.Journal.Entries() {
+		switch e.Step {
+		case stepDevice:
+			p, err := record.Decode[DeviceFound](e)
+			if err != nil {
+				return err
+			}
+			pending[p.Serial] = DeviceToken{Token: p.Token, KeyID: p.KeyID}
+		case stepDeviceResume:
+			if e.Status == record.StatusNote {
+				p, err := record.Decode[DeviceFound](e)
+				if err != nil {
+					return err
+				}
+				delete(pending, p.Serial) // finished and verified on an earlier resume
+			}
+		}
+	}
+	done, err := r.Env.Registry.RunDoneSerials(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	var check []Row
+	for _, row := range m.Rows {
+		if _, ok := pending[row.Serial]; ok && row.Method == Reinit && !done[row.Serial] {
+			if dev, err := r.Env.Registry.Device(ctx, row.Serial); err == nil && dev.Status != registry.DeviceDecommissioned {
+				check = append(check, row)
+			}
+		}
+	}
+	if len(check) == 0 {
+		return nil
+	}
+	mod, err := r.Env.OpenDeviceModule(ctx)
+	if err != nil {
+		return err
+	}
+	defer mod.Close()
+	for _, row := range check {
+		one := Request{Serial: row.Serial, Method: row.Method}
+		if err := readableToken(ctx, mod, r.ID, one, pending[row.Serial]); err != nil {
+			var tu *TokenUnreadableError
+			if errors.As(err, &tu) {
+				tu.Fleet = true
+			}
+			return r.Fail(stepDeviceResume, tech, err)
+		}
+	}
+	return nil
+}
+
 // resumeErasureOf finishes, in a resumed run, the erasure of a device the stopped run had
 // proven and begun to erase (found says whether the journal names one): whatever of its key
 // id is left on the journaled token is destroyed, or the token re-initialised again, and the
@@ -419,13 +489,18 @@ func resumeErasureOf(ctx context.Context, r *run.Run, mod *hsm.Module, row Row, 
 	if dt.Token == "" || len(dt.KeyID) == 0 {
 		return "", false, nil
 	}
-	if err := r.Note(stepDeviceResume, tech, DeviceFound{Serial: row.Serial, Token: dt.Token, KeyID: dt.KeyID,
-		Note: "identified before the run stopped; its erasure is finished and verified now, each in a step of its own"}); err != nil {
-		return "", true, err
-	}
+	// Journaled after the attempt, as it went: finished and verified only once it is.
 	one := Request{Serial: row.Serial, Method: row.Method, DevicePIN: req.DevicePIN}
 	res := &Result{}
-	if err := resumeErasure(ctx, r, mod, one, dt, tech, res); err != nil {
+	err = readableToken(ctx, mod, r.ID, one, dt)
+	if err == nil {
+		err = resumeErasure(ctx, r, mod, one, dt, tech, res)
+	}
+	if err != nil {
+		return "", true, r.Fail(stepDeviceResume, tech, err)
+	}
+	if err := r.Note(stepDeviceResume, tech, DeviceFound{Serial: row.Serial, Token: dt.Token, KeyID: dt.KeyID,
+		Note: "identified before the run stopped; its erasure was finished and verified on resuming"}); err != nil {
 		return "", true, err
 	}
 	return res.Verification + " (erasure finished on resuming)", true, nil

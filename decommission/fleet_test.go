@@ -95,7 +95,12 @@ func registerMany(t testing.TB, f *fixture, n int) []string {
 			}
 		}
 	}
-	if _, err := f.env.Registry.ImportDevices(ctx, devices); err != nil {
+	op, err := run.StartOperation(ctx, f.env, "import", f.issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	if _, err := op.Registry().ImportDevices(ctx, devices); err != nil {
 		t.Fatal(err)
 	}
 	return serials
@@ -373,8 +378,8 @@ func TestFleetResumesAfterAnErasedDevice(t *testing.T) {
 	}
 }
 
-// A fleet killed after it registered its run but before its journal's first entry leaves an
-// empty journal: the re-run takes it up from the start and finishes.
+// A fleet killed right after it registered its run leaves a journal of its start and the
+// registry's fact alone: the re-run takes it up from the start and finishes.
 func TestFleetResumesARunKilledBeforeItsFirstEntry(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
@@ -387,14 +392,16 @@ func TestFleetResumesARunKilledBeforeItsFirstEntry(t *testing.T) {
 	}
 	runID := FleetRunID(m)
 	jpath := f.env.Workspace.Path("journal", runID+".jsonl")
-	if err := os.WriteFile(jpath, nil, 0o644); err != nil {
+	j, err := record.CreateJournal(jpath, runID)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.env.Registry.StartDecommissionRun(ctx, registry.DecommissionRun{Run: registry.Run{ID: runID,
+	if _, err := f.env.Registry.Journaled(run.JournalFacts(j)).StartDecommissionRun(ctx, registry.DecommissionRun{Run: registry.Run{ID: runID,
 		Kind: registry.RunDecommission, Operation: "fleet", Subject: path, JournalPath: jpath},
 		ManifestPath: path, ManifestSHA256: m.SHA256[:], Technician: "T", Witness: "W"}); err != nil {
 		t.Fatal(err)
 	}
+	j.Close()
 	res, err := Fleet(ctx, f.env, m, FleetRequest{ManifestPath: path, Technician: "T", Validator: "Vic Validator", Witness: "W", OpsPIN: []byte(opsPIN)})
 	if err != nil {
 		t.Fatal(err)
@@ -406,7 +413,8 @@ func TestFleetResumesARunKilledBeforeItsFirstEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if jf.Entries[0].Step != record.StepStart || jf.Entries[1].Step != "fleet.manifest" || jf.Entries[1].Run != runID {
-		t.Errorf("first entries %+v", jf.Entries[:2])
+	if jf.Entries[0].Step != record.StepStart || jf.Entries[1].Step != "registry.start-decommission-run" ||
+		jf.Entries[2].Step != "fleet.manifest" || jf.Entries[2].Run != runID {
+		t.Errorf("first entries %+v", jf.Entries[:3])
 	}
 }

@@ -21,6 +21,10 @@ var (
 	stepFleet    = run.Step{ID: "fleet", Title: "Devices"}
 	stepBatch    = run.Step{ID: "revoke-batch", Title: "Record and revoke a batch of devices"}
 	allSteps     = []run.Step{stepIdentify, stepErase, stepVerify, stepAttest, stepRevoke, stepCRL, stepRecord, stepFleet, stepBatch}
+
+	// The steps of the operations beside runs (run.StartOperation).
+	stepProvision = run.Step{ID: "device.provision", Title: "Provision the device"}
+	stepImport    = run.Step{ID: "device.import", Title: "Import the devices"}
 )
 
 // Entries that are not steps of their own.
@@ -208,4 +212,25 @@ type BatchRevoked struct {
 type CompromisedAt struct {
 	Serial string    `json:"serial"`
 	At     time.Time `json:"at"`
+}
+
+// DeviceProvisioned is the payload of device.provision: the device made, its token, key and
+// certificate.
+type DeviceProvisioned struct {
+	Serial            string     `json:"serial"`
+	Model             string     `json:"model,omitempty"`
+	Issuer            string     `json:"issuer"`
+	Token             string     `json:"token"`
+	KeyID             record.Hex `json:"key_id"`
+	CertificateSerial string     `json:"certificate_serial"`
+	CertificateSHA256 string     `json:"certificate_sha256"`
+	NotBefore         time.Time  `json:"not_before"`
+	NotAfter          time.Time  `json:"not_after"`
+}
+
+// DevicesImported is the payload of device.import: which files, how many devices.
+type DevicesImported struct {
+	Issuer  string   `json:"issuer"`
+	Files   []string `json:"files"`
+	Devices int      `json:"devices"`
 }

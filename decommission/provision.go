@@ -19,6 +19,7 @@ import (
 	"github.com/custos-pki/custos/internal/inputfile"
 	"github.com/custos-pki/custos/keyalg"
 	"github.com/custos-pki/custos/pki"
+	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
 	"github.com/custos-pki/custos/run"
 	"github.com/custos-pki/custos/udi"
@@ -89,12 +90,40 @@ func Provision(ctx context.Context, env run.Env, req ProvisionRequest) (*Provisi
 	if _, err := mod.TokenByLabel(ctx, req.Token); err == nil {
 		return nil, run.NewFieldError("Token", "provision %s: a token labelled %q exists already", req.Serial, req.Token)
 	}
+	// Journaled before the token is touched: a provisioning that stops half way leaves a
+	// journal saying which token it was making.
+	op, err := run.StartOperation(ctx, env, "provision", req.Serial)
+	if err != nil {
+		return nil, err
+	}
+	defer op.Close()
+	var out *Provisioned
+	err = op.Step(stepProvision, record.System, func() (any, error) {
+		var err error
+		out, err = provision(ctx, op, mod, req, ca)
+		if err != nil {
+			return nil, err
+		}
+		fp := pki.CertificateFingerprint(out.Certificate)
+		return DeviceProvisioned{Serial: req.Serial, Model: req.Model, Issuer: iss.ID, Token: req.Token, KeyID: out.KeyID,
+			CertificateSerial: pki.SerialHex(out.Certificate.SerialNumber), CertificateSHA256: fp.String(),
+			NotBefore: out.Certificate.NotBefore, NotAfter: out.Certificate.NotAfter}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("provision %s: %w", req.Serial, err)
+	}
+	return out, nil
+}
+
+// provision makes the device on a free slot of mod and registers it through op.
+func provision(ctx context.Context, op *run.Run, mod *hsm.Module, req ProvisionRequest, ca *run.Issuer) (*Provisioned, error) {
+	env, iss := op.Env, ca.Entry
 	slot, err := mod.FreeSlot(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := mod.InitToken(ctx, slot.ID, req.Token, req.DevicePIN, req.DevicePIN); err != nil {
-		return nil, fmt.Errorf("provision %s: %w", req.Serial, err)
+		return nil, err
 	}
 	s, err := mod.OpenSession(ctx, req.Token)
 	if err != nil {
@@ -119,7 +148,7 @@ func Provision(ctx context.Context, env run.Env, req ProvisionRequest) (*Provisi
 	}
 	cert, _, err := pki.Issue(deviceProfile(ca, req.Serial, req.Model, env.Clock(), req.ValidityYears), serial, key.Public(), ca.Signer())
 	if err != nil {
-		return nil, fmt.Errorf("provision %s: %w", req.Serial, err)
+		return nil, err
 	}
 	if err := s.StoreCertificate(ctx, cert, id, "device "+req.Serial); err != nil {
 		return nil, err
@@ -128,8 +157,8 @@ func Provision(ctx context.Context, env run.Env, req ProvisionRequest) (*Provisi
 	if err != nil {
 		return nil, err
 	}
-	if err := env.Registry.RegisterDevice(ctx, registry.NewDevice{
-		Device:      registry.Device{Serial: req.Serial, Model: req.Model, UDI: req.UDI, IssuerID: iss.ID},
+	if err := op.Registry().RegisterDevice(ctx, registry.NewDevice{
+		Device:      registry.Device{Serial: req.Serial, Model: req.Model, UDI: req.UDI, IssuerID: iss.ID, RegisteredAt: env.Clock()},
 		Certificate: rc,
 		Key:         registry.DeviceKey{KeyID: id, PublicKeySHA256: registry.PublicKeySHA256(cert), TokenLabel: req.Token, GeneratedAt: cert.NotBefore},
 	}); err != nil {
@@ -232,13 +261,32 @@ func Import(ctx context.Context, env run.Env, issuerRef string, paths []string, 
 			return 0, fmt.Errorf("import: the UDI list names devices none of the certificates is of: %s; nothing was registered", strings.Join(missing, ", "))
 		}
 	}
-	return env.Registry.ImportDevices(ctx, func(yield func(registry.NewDevice, error) bool) {
-		for _, d := range devices {
-			if !yield(d, nil) {
-				return
+	op, err := run.StartOperation(ctx, env, "import", iss.ID)
+	if err != nil {
+		return 0, err
+	}
+	defer op.Close()
+	n := 0
+	err = op.Step(stepImport, record.System, func() (any, error) {
+		var err error
+		n, err = op.Registry().ImportDevices(ctx, func(yield func(registry.NewDevice, error) bool) {
+			now := env.Clock()
+			for _, d := range devices {
+				d.Device.RegisteredAt = now
+				if !yield(d, nil) {
+					return
+				}
 			}
+		})
+		if err != nil {
+			return nil, err
 		}
+		return DevicesImported{Issuer: iss.ID, Files: files, Devices: n}, nil
 	})
+	if err != nil {
+		return 0, fmt.Errorf("import: %w", err)
+	}
+	return n, nil
 }
 
 // maxCertFile bounds one file that device import reads: a device certificate is about 1 KiB

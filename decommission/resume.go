@@ -158,6 +158,16 @@ func continueSingle(ctx context.Context, r *run.Run, req Request, dev registry.D
 		return err
 	}
 	defer mods.Close()
+	if err := r.Note(run.StepResume, tech, nil); err != nil {
+		return err
+	}
+	// A token the stop tore can fail its whole module (SoftHSM then lists no slot at all), so
+	// it is looked at before the operations token is.
+	if finishErasure {
+		if err := readableToken(ctx, mods.Devices, r.ID, req, dt); err != nil {
+			return r.Fail(stepErase.ID, tech, err)
+		}
+	}
 	iss, err := run.OpenIssuer(ctx, r.Env.Registry, mods.Ops, dev.IssuerID, req.OpsPIN, run.SignCRLs)
 	if err != nil {
 		return err
@@ -165,9 +175,6 @@ func continueSingle(ctx context.Context, r *run.Run, req Request, dev registry.D
 	defer iss.Close()
 	if res.Verification == "" {
 		res.Verification = attestation(req.Method, req.Witness)
-	}
-	if err := r.Note(run.StepResume, tech, nil); err != nil {
-		return err
 	}
 	if finishErasure {
 		if err := resumeErasure(ctx, r, mods.Devices, req, dt, tech, res); err != nil {
@@ -198,6 +205,39 @@ func signedRecord(ctx context.Context, env run.Env, runID, issuerID string) (str
 		return "", false
 	}
 	return path, record.Verify(b, []*x509.Certificate{cert}).OK()
+}
+
+// TokenUnreadableError says the token of a device whose re-initialisation a stopped run began
+// cannot be found or read now: a stop during C_InitToken can tear a token its module rewrites
+// in place (SoftHSM does), and Custos can then neither erase it nor verify it. The way
+// forward is a decommissioning as physical, with a witness.
+type TokenUnreadableError struct {
+	Serial, Token, RunID string
+	Err                  error // what the module said
+	Fleet                bool  // the run is a fleet's
+}
+
+func (e *TokenUnreadableError) Error() string {
+	what := fmt.Sprintf("device %s: its token %q cannot be read (%v): the run stopped while re-initialising it, which can leave a token torn, so Custos can neither erase nor verify it; "+
+		"take the token off the module (disconnect the device; for SoftHSM2, delete the token's folder), ", e.Serial, e.Token, e.Err)
+	if e.Fleet {
+		return what + fmt.Sprintf("decommission %s on its own with method physical and a witness who sees the device destroyed, then run the manifest again: a device decommissioned meanwhile is passed over", e.Serial)
+	}
+	return what + fmt.Sprintf("abort run %s, and decommission %s again with method physical and a witness who sees the device destroyed", e.RunID, e.Serial)
+}
+
+func (e *TokenUnreadableError) Unwrap() error { return e.Err }
+
+// readableToken refuses, with a TokenUnreadableError, to go on with a re-initialisation that a
+// stopped run began on a token that cannot be read now.
+func readableToken(ctx context.Context, mod *hsm.Module, runID string, req Request, dt DeviceToken) error {
+	if req.Method != Reinit {
+		return nil
+	}
+	if _, err := mod.TokenByLabel(ctx, dt.Token); err != nil {
+		return &TokenUnreadableError{Serial: req.Serial, Token: dt.Token, RunID: runID, Err: err}
+	}
+	return nil
 }
 
 // resumeErasure finishes the erasure of a device whose run stopped after identifying it:

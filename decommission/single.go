@@ -188,8 +188,8 @@ func Decommission(ctx context.Context, env run.Env, req Request) (*Result, error
 		}
 	}
 	id := run.NewID(env, "decommission", req.Serial)
-	r, err := run.Start(ctx, env, id, func(jpath string) error {
-		_, err := env.Registry.StartDecommissionRun(ctx, registry.DecommissionRun{Run: registry.Run{ID: id,
+	r, err := run.Start(ctx, env, id, func(reg *registry.Registry, jpath string) error {
+		_, err := reg.StartDecommissionRun(ctx, registry.DecommissionRun{Run: registry.Run{ID: id,
 			Kind: registry.RunDecommission, Operation: "single", Subject: req.Serial, JournalPath: jpath},
 			Technician: req.Technician, Witness: req.Witness})
 		return err
@@ -366,7 +366,7 @@ func revokePublishRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req R
 			Verification: res.Verification, Reason: req.Reason, Note: req.Note,
 			KeyState: keyState, At: env.Clock(), InvalidityDate: inval}
 		var err error
-		if results, err = env.Registry.DecommissionDevices(ctx, []registry.Decommission{d}); err != nil {
+		if results, err = r.Registry().DecommissionDevices(ctx, []registry.Decommission{d}); err != nil {
 			return nil, err
 		}
 		p := Revoked{Serial: req.Serial, Method: req.Method, Reason: req.Reason.String(), KeyState: string(keyState),
@@ -383,11 +383,11 @@ func revokePublishRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req R
 		return err
 	}
 	err = r.Step(stepCRL, tech, func() (any, error) {
-		c, err := run.SignCRL(ctx, env, iss.Entry, iss.Signer(), run.CRLRequest{NextUpdate: req.CRLNextUpdate, UpToLimit: true})
+		c, err := run.SignCRL(ctx, r, iss.Entry, iss.Signer(), run.CRLRequest{NextUpdate: req.CRLNextUpdate, UpToLimit: true})
 		if err != nil {
 			return nil, err
 		}
-		if err := env.Registry.RecordRunCRL(ctx, res.RunID, iss.Entry.ID, c.Number); err != nil {
+		if err := r.Registry().RecordRunCRL(ctx, res.RunID, iss.Entry.ID, c.Number); err != nil {
 			return nil, err
 		}
 		res.CRL = c

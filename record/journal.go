@@ -522,3 +522,39 @@ func (h *Hex) UnmarshalText(b []byte) error {
 }
 
 func (h Hex) String() string { return hex.EncodeToString(h) }
+
+// LastEntryTime is the time of the last whole entry of the journal at path, read from its end
+// without reading the rest (a journal is appended in time order: its last entry is its newest).
+// A torn last line is passed over; a journal with no whole entry gives the zero time.
+func LastEntryTime(path string) (time.Time, error) {
+	f, err := inputfile.Open("journal", path, MaxFileSize)
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer f.Close()
+	size := f.Info().Size()
+	for n := int64(64 << 10); ; n *= 4 {
+		tail, err := f.Tail(n)
+		if err != nil {
+			return time.Time{}, err
+		}
+		end := bytes.LastIndexByte(tail, '\n') // the end of the last whole line
+		if end < 0 {
+			if int64(len(tail)) >= size {
+				return time.Time{}, nil
+			}
+			continue
+		}
+		start := bytes.LastIndexByte(tail[:end], '\n') + 1
+		if start == 0 && int64(len(tail)) < size {
+			continue // the line began before this tail: read more of it
+		}
+		var e struct {
+			Time time.Time `json:"time"`
+		}
+		if err := json.Unmarshal(tail[start:end], &e); err != nil {
+			return time.Time{}, fmt.Errorf("journal %s: its last entry: %w", path, err)
+		}
+		return e.Time, nil
+	}
+}

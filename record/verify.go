@@ -411,6 +411,16 @@ func readParts(file []byte) (*recordParts, error) {
 	return parts, nil
 }
 
+// EmbeddedJournal is the journal a record carries, as the record's attachment holds it: what a
+// rebuild of the registry holds against the journal file of the same run.
+func EmbeddedJournal(file []byte) ([]byte, error) {
+	parts, err := readParts(file)
+	if err != nil {
+		return nil, err
+	}
+	return parts.files[JournalAttachment], nil
+}
+
 // journalAndKeywords reads the embedded journal and the document keywords.
 func journalAndKeywords(file []byte) ([]byte, string, error) {
 	parts, err := readParts(file)

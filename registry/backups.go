@@ -98,9 +98,10 @@ func (r *Registry) BackupBlobBySHA256(ctx context.Context, sum [32]byte) (Backup
 
 // DestroyBackupBlob records that Custos overwrote and removed the root's blob of epoch.
 func (r *Registry) DestroyBackupBlob(ctx context.Context, rootID string, epoch int, at time.Time, runID string) error {
-	err := r.write(ctx, "destroy-backup-blob", func(tx *sql.Tx) error {
+	at = nowOr(at)
+	err := r.write(ctx, &BackupBlobDestroyed{Root: rootID, Epoch: epoch, At: at, Run: runID}, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE backup_blobs SET destroyed_at = ?, destroyed_run_id = ?
-			WHERE ceremony_id = ? AND epoch = ? AND destroyed_at IS NULL`, unix(nowOr(at)), nullString(runID), rootID, epoch)
+			WHERE ceremony_id = ? AND epoch = ? AND destroyed_at IS NULL`, unix(at), nullString(runID), rootID, epoch)
 		if err != nil {
 			return err
 		}
@@ -119,7 +120,9 @@ func (r *Registry) DestroyBackupBlob(ctx context.Context, rootID string, epoch i
 // last copy, and returns it as stored. The blob must still be in the workspace.
 func (r *Registry) AddBackupCopy(ctx context.Context, c BackupCopy) (BackupCopy, error) {
 	c.MadeAt = nowOr(c.MadeAt)
-	err := r.write(ctx, "add-backup-copy", func(tx *sql.Tx) error {
+	fact := &BackupCopyAdded{Root: c.RootID, Epoch: c.Epoch, Location: c.Location, Media: c.Media, MadeBy: c.MadeBy,
+		MadeAt: c.MadeAt, Run: c.RunID}
+	err := r.write(ctx, fact, func(tx *sql.Tx) error {
 		if c.Location == "" || c.MadeBy == "" || c.RunID == "" {
 			return fmt.Errorf("%w: a copy needs where it went, who made it and the run", ErrInvalid)
 		}
@@ -137,6 +140,7 @@ func (r *Registry) AddBackupCopy(ctx context.Context, c BackupCopy) (BackupCopy,
 		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(copy), 0) + 1 FROM backup_copies WHERE ceremony_id = ?`, c.RootID).Scan(&c.Copy); err != nil {
 			return err
 		}
+		fact.Copy = c.Copy
 		_, err = tx.ExecContext(ctx, `INSERT INTO backup_copies (ceremony_id, copy, blob_num, location, media, made_by, made_at, run_id)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, c.RootID, c.Copy, blob, c.Location, c.Media, c.MadeBy, unix(c.MadeAt), c.RunID)
 		return err
@@ -186,7 +190,9 @@ func (r *Registry) BackupCopies(ctx context.Context, rootID string) ([]BackupCop
 // witness, in the run runID. A copy retired before is ErrConflict.
 func (r *Registry) RetireBackupCopy(ctx context.Context, rootID string, n int, by, witness string, at time.Time, runID string) (BackupCopy, error) {
 	var c BackupCopy
-	err := r.write(ctx, "retire-backup-copy", func(tx *sql.Tx) error {
+	at = nowOr(at)
+	fact := &BackupCopyRetired{Root: rootID, Copy: n, By: by, Witness: witness, At: at, Run: runID}
+	err := r.write(ctx, fact, func(tx *sql.Tx) error {
 		if by == "" || witness == "" || by == witness || runID == "" {
 			return fmt.Errorf("%w: retiring a copy needs who destroyed it, another person who witnessed it, and the run", ErrInvalid)
 		}
@@ -201,7 +207,7 @@ func (r *Registry) RetireBackupCopy(ctx context.Context, rootID string, n int, b
 		if c.Retired() {
 			return fmt.Errorf("%w: copy %d was retired on %s by %s (run %s)", ErrConflict, n, c.RetiredAt.Format(time.DateOnly), c.RetiredBy, c.RetiredRun)
 		}
-		c.RetiredAt, c.RetiredBy, c.RetiredWitness, c.RetiredRun = nowOr(at), by, witness, runID
+		c.RetiredAt, c.RetiredBy, c.RetiredWitness, c.RetiredRun = at, by, witness, runID
 		_, err = tx.ExecContext(ctx, `UPDATE backup_copies SET retired_at = ?, retired_by = ?, retired_witness = ?, retired_run_id = ?
 			WHERE ceremony_id = ? AND copy = ?`, unix(c.RetiredAt), by, witness, runID, rootID, n)
 		return err

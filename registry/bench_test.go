@@ -115,6 +115,7 @@ func cachedRegistry1M(b *testing.B) *Registry {
 		if err != nil {
 			b.Fatal(err)
 		}
+		r = journaled(r)
 		start := time.Now()
 		if _, err := r.ImportDevices(ctx, benchDevices(benchWorld(b, r), n, true)); err != nil {
 			b.Fatal(err)
@@ -131,6 +132,7 @@ func cachedRegistry1M(b *testing.B) *Registry {
 	if err != nil {
 		b.Fatal(err)
 	}
+	r = journaled(r)
 	b.Cleanup(func() { r.Close() })
 	return r
 }
@@ -243,6 +245,7 @@ func benchImport(b *testing.B, n int) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		r = journaled(r)
 		tmpl := benchWorld(b, r)
 		b.StartTimer()
 		got, err := r.ImportDevices(ctx, benchDevices(tmpl, n, true))
@@ -271,6 +274,7 @@ func BenchmarkDecommissionBatch(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	r = journaled(r)
 	defer r.Close()
 	tmpl := benchWorld(b, r)
 	n := max(b.N, 1)

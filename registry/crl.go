@@ -27,9 +27,11 @@ type CRL struct {
 // numbers of the CRLs actually published still strictly increase.
 func (r *Registry) AllocateCRLNumber(ctx context.Context, issuerID string) (int64, error) {
 	var n int64
-	err := r.write(ctx, "allocate-crl-number", func(tx *sql.Tx) error {
+	fact := &CRLNumberAllocated{Issuer: issuerID}
+	err := r.write(ctx, fact, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `UPDATE issuers SET last_crl_number = last_crl_number + 1
 			WHERE id = ? AND status = 'active' RETURNING last_crl_number`, issuerID).Scan(&n)
+		fact.Number = n
 		if errors.Is(err, sql.ErrNoRows) {
 			if _, err := issuerNum(ctx, tx, issuerID); err != nil {
 				return err
@@ -46,10 +48,12 @@ func (r *Registry) AllocateCRLNumber(ctx context.Context, issuerID string) (int6
 
 // RecordCRL records a CRL signed with a number from AllocateCRLNumber. The number must have
 // been allocated and must be above every CRL recorded for the issuer, so the latest CRL is
-// always the one with the highest number.
+// always the one with the highest number. RecordedAt is when (zero: now).
 func (r *Registry) RecordCRL(ctx context.Context, c CRL) error {
-	c.ThisUpdate, c.NextUpdate = c.ThisUpdate.UTC(), c.NextUpdate.UTC()
-	err := r.write(ctx, "record-crl", func(tx *sql.Tx) error {
+	c.ThisUpdate, c.NextUpdate, c.RecordedAt = c.ThisUpdate.UTC(), c.NextUpdate.UTC(), nowOr(c.RecordedAt)
+	fact := &CRLRecorded{Issuer: c.IssuerID, Number: c.Number, ThisUpdate: c.ThisUpdate, NextUpdate: c.NextUpdate,
+		Entries: c.Entries, SHA256: c.SHA256[:], Path: c.Path, RecordedAt: c.RecordedAt}
+	err := r.write(ctx, fact, func(tx *sql.Tx) error {
 		var num, last int64
 		err := tx.QueryRowContext(ctx, `SELECT num, last_crl_number FROM issuers WHERE id = ?`, c.IssuerID).Scan(&num, &last)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -73,7 +77,7 @@ func (r *Registry) RecordCRL(ctx context.Context, c CRL) error {
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO crls (issuer_num, number, this_update, next_update, entries, sha256, path, recorded_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, num, c.Number, unix(c.ThisUpdate), unix(c.NextUpdate), c.Entries,
-			c.SHA256[:], c.Path, time.Now().Unix())
+			c.SHA256[:], c.Path, unix(c.RecordedAt))
 		return err
 	})
 	if err != nil {

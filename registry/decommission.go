@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,7 +41,10 @@ func (r *Registry) StartDecommissionRun(ctx context.Context, run DecommissionRun
 	if run.Operation == "fleet" && (run.ManifestPath == "" || len(run.ManifestSHA256) == 0) {
 		return fail(fmt.Errorf("%w: a fleet run needs its manifest path and SHA-256", ErrInvalid))
 	}
-	err := r.write(ctx, "start-decommission-run", func(tx *sql.Tx) error {
+	fact := &DecommissionRunStarted{RunStarted: RunStarted{ID: run.ID, Kind: run.Kind, Operation: run.Operation, Subject: run.Subject,
+		JournalPath: run.JournalPath, StartedAt: run.StartedAt}, ManifestPath: run.ManifestPath, ManifestSHA256: run.ManifestSHA256,
+		Technician: run.Technician, Witness: run.Witness}
+	err := r.write(ctx, fact, func(tx *sql.Tx) error {
 		if err := insertRun(ctx, tx, run.Run); err != nil {
 			return err
 		}
@@ -164,15 +168,18 @@ func (r *Registry) DecommissionDevice(ctx context.Context, d Decommission) (Devi
 // device, or a run that is not a running decommission run, is an error for the whole batch.
 func (r *Registry) DecommissionDevices(ctx context.Context, batch []Decommission) ([]DeviceResult, error) {
 	results := make([]DeviceResult, len(batch))
-	err := r.write(ctx, "decommission", func(tx *sql.Tx) error {
+	batch = slices.Clone(batch)
+	for i := range batch {
+		batch[i].At = nowOr(batch[i].At)
+		if !batch[i].InvalidityDate.IsZero() {
+			batch[i].InvalidityDate = batch[i].InvalidityDate.Truncate(time.Second).UTC()
+		}
+	}
+	err := r.write(ctx, &DevicesDecommissioned{Devices: batch}, func(tx *sql.Tx) error {
 		b := &batchState{sc: newStmtCache(tx), issuerIDs: map[int64]string{}}
 		defer b.sc.close()
 		runsOK := map[string]bool{}
 		for i, d := range batch {
-			d.At = nowOr(d.At)
-			if !d.InvalidityDate.IsZero() {
-				d.InvalidityDate = d.InvalidityDate.Truncate(time.Second).UTC()
-			}
 			if err := d.check(); err != nil {
 				return fmt.Errorf("device %q: %w", d.DeviceSerial, err)
 			}
@@ -355,7 +362,8 @@ func writeResult(ctx context.Context, sc *stmtCache, devNum, issuerNum int64, re
 // the failure. The failure is not "done" for RunDoneSerials, so a resumed run retries it.
 func (r *Registry) RecordDecommissionFailure(ctx context.Context, d Decommission) error {
 	d.At = nowOr(d.At)
-	err := r.write(ctx, "decommission-failure", func(tx *sql.Tx) error {
+	fact := &DecommissionFailed{Run: d.RunID, Device: d.DeviceSerial, Method: d.Method, Verification: d.Verification, Note: d.Note, At: d.At}
+	err := r.write(ctx, fact, func(tx *sql.Tx) error {
 		if d.DeviceSerial == "" || d.Method == "" {
 			return fmt.Errorf("%w: a decommission needs the device serial and the method", ErrInvalid)
 		}
@@ -390,7 +398,7 @@ func (r *Registry) RecordDecommissionFailure(ctx context.Context, d Decommission
 // RecordRunCRL notes that the revocations a run made under an issuer are published in that
 // issuer's CRL number crlNumber, which must be recorded (RecordCRL) already.
 func (r *Registry) RecordRunCRL(ctx context.Context, runID, issuerID string, crlNumber int64) error {
-	err := r.write(ctx, "record-run-crl", func(tx *sql.Tx) error {
+	err := r.write(ctx, &RunCRLRecorded{Run: runID, Issuer: issuerID, Number: crlNumber}, func(tx *sql.Tx) error {
 		num, err := issuerNum(ctx, tx, issuerID)
 		if err != nil {
 			return err

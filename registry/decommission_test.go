@@ -121,7 +121,7 @@ func TestDecommissionRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.startRun(t, "run-done", "single")
-	if err := w.r.CompleteRun(ctx, "run-done", "records/x.pdf"); err != nil {
+	if err := w.r.CompleteRun(ctx, "run-done", "records/x.pdf", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	good := Decommission{RunID: "run-1", DeviceSerial: "SN-1", Method: "erase", Reason: pki.ReasonCessationOfOperation, KeyState: KeyDestroyed, At: t0.AddDate(1, 0, 0)}
@@ -209,6 +209,7 @@ func TestFleetResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r = journaled(r)
 	w := &world{r: r, root: newRoot(t, "Acme Medical Root CA 2026")}
 	w.ica = newSubCA(t, w.root, "Acme Medical Device CA 1")
 	newWorldOn(t, w)
@@ -285,7 +286,7 @@ func TestFleetResume(t *testing.T) {
 	if err := r.RecordRunCRL(ctx, "fleet-1", "ica-test", num); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.CompleteRun(ctx, "fleet-1", "records/fleet-1.pdf"); err != nil {
+	if err := r.CompleteRun(ctx, "fleet-1", "records/fleet-1.pdf", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, res := range collect(t, r.RunResults(ctx, "fleet-1")) {

@@ -115,7 +115,7 @@ func (r *Registry) RegisterDevice(ctx context.Context, d NewDevice) error {
 // It returns how many devices it registered.
 func (r *Registry) ImportDevices(ctx context.Context, devices iter.Seq2[NewDevice, error]) (int, error) {
 	n := 0
-	err := r.write(ctx, "import-devices", func(tx *sql.Tx) error {
+	err := r.writeFacts(ctx, (&DevicesRegistered{}).FactKind(), func(tx *sql.Tx, journal func(Fact) error) error {
 		// A large page cache for the duration: inserting random serials into the b-trees
 		// otherwise re-reads pages for every row. It is set back before commit.
 		if _, err := tx.ExecContext(ctx, `PRAGMA cache_size = -262144`); err != nil {
@@ -124,21 +124,53 @@ func (r *Registry) ImportDevices(ctx context.Context, devices iter.Seq2[NewDevic
 		defer tx.ExecContext(context.WithoutCancel(ctx), `PRAGMA cache_size = -2000`)
 		ins := &deviceInserts{sc: newStmtCache(tx), issuers: map[string]int64{}}
 		defer ins.sc.close()
+		// The devices are journaled in parts as they are registered, each part a fact of its
+		// own: a journal line holds at most 16 MiB.
+		part := &DevicesRegistered{}
+		flush := func() error {
+			if len(part.Devices) == 0 {
+				return nil
+			}
+			err := journal(part)
+			part = &DevicesRegistered{}
+			return err
+		}
 		for d, err := range devices {
 			if err != nil {
 				return err
 			}
+			d.Device.RegisteredAt = nowOr(d.Device.RegisteredAt)
 			if err := ins.add(ctx, d); err != nil {
 				return fmt.Errorf("device %q: %w", d.Device.Serial, err)
 			}
+			part.Devices = append(part.Devices, registeredDevice(d))
+			if len(part.Devices) == importChunk {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
 			n++
 		}
-		return nil
+		return flush()
 	})
 	if err != nil {
 		return 0, fmt.Errorf("import devices: %w", err)
 	}
 	return n, nil
+}
+
+// importChunk is how many devices one journal entry of an import carries: about 1.5 MB.
+const importChunk = 1000
+
+// registeredDevice is d as its fact carries it.
+func registeredDevice(d NewDevice) RegisteredDevice {
+	rd := RegisteredDevice{Serial: d.Device.Serial, Model: d.Device.Model, Owner: d.Device.Owner, Site: d.Device.Site,
+		Issuer: d.Device.IssuerID, RegisteredAt: d.Device.RegisteredAt, Certificate: certOf(d.Certificate), Key: deviceKeyOf(d.Key)}
+	if rv := d.Revoked; rv != nil {
+		rd.Revoked = &Revoked{Issuer: rv.IssuerID, Serial: hexBytes(rv.Serial), RevokedAt: rv.RevokedAt, Reason: rv.Reason,
+			InvalidityDate: rv.InvalidityDate}
+	}
+	return rd
 }
 
 // deviceInserts registers devices within one import transaction.
@@ -287,7 +319,8 @@ func insertKey(ctx context.Context, sc *stmtCache, devNum, certNum int64, key De
 // into use; when it is a key the device already has, the key now points to the new
 // certificate.
 func (r *Registry) AddDeviceCertificate(ctx context.Context, deviceSerial string, cert Certificate, key DeviceKey) error {
-	err := r.write(ctx, "add-device-certificate", func(tx *sql.Tx) error {
+	fact := &DeviceCertificateAdded{Device: deviceSerial, Certificate: certOf(cert), Key: deviceKeyOf(key)}
+	err := r.write(ctx, fact, func(tx *sql.Tx) error {
 		var devNum, issuerNum int64
 		var issuerID, status string
 		err := tx.QueryRowContext(ctx, `SELECT d.num, d.issuer_num, i.id, d.status FROM devices d JOIN issuers i ON i.num = d.issuer_num

@@ -9,10 +9,13 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math/big"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -20,14 +23,105 @@ import (
 // t0 is the tests' epoch: times are set explicitly so that history queries are exact.
 var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 
+// openTemp is a new registry in a temporary folder, journaling its facts in memory. When the
+// test ends, its facts are replayed into another registry, which must equal it table by table:
+// every registry test is also a test of its facts.
 func openTemp(t testing.TB) *Registry {
 	t.Helper()
-	r, err := Open(context.Background(), filepath.Join(t.TempDir(), "custos.db"))
+	path := filepath.Join(t.TempDir(), "custos.db")
+	r, err := Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	return r
+	j := &memJournal{}
+	t.Cleanup(func() {
+		if !t.Failed() && j.elsewhere == "" {
+			j.checkReplay(t, path)
+		}
+	})
+	return r.Journaled(j)
+}
+
+// writtenElsewhere says that another process writes r too, so its facts are not all in the
+// test's journal and the test's end does not replay them.
+func writtenElsewhere(r *Registry, why string) { r.journal.(*memJournal).elsewhere = why }
+
+// journaled is r journaling its facts in memory, for tests that open registries themselves.
+func journaled(r *Registry) *Registry { return r.Journaled(&memJournal{}) }
+
+// memJournal keeps the facts a test's registry journals, encoded and decoded as a journal
+// would.
+type memJournal struct {
+	mu    sync.Mutex
+	facts []Fact
+	// fail, when set, is returned instead of journaling.
+	fail error
+	// elsewhere, when set, says why the registry's changes are not all in this journal (another
+	// process wrote too), so the test's end does not replay it.
+	elsewhere string
+}
+
+func (j *memJournal) JournalFact(f Fact) (int64, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.fail != nil {
+		return 0, j.fail
+	}
+	b, err := json.Marshal(f)
+	if err != nil {
+		return 0, err
+	}
+	back, ok, err := DecodeFact(FactStep(f), b)
+	if err != nil || !ok {
+		return 0, fmt.Errorf("fact %s does not decode: %v", f.FactKind(), err)
+	}
+	j.facts = append(j.facts, back)
+	return int64(len(j.facts)), nil
+}
+
+func (j *memJournal) DerivedFact(f Fact) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.facts = append(j.facts, f)
+}
+
+// checkReplay replays the journaled facts into a new registry and compares it with the one at
+// path.
+func (j *memJournal) checkReplay(t testing.TB, path string) {
+	t.Helper()
+	ctx := context.Background()
+	skip := map[int64]bool{}
+	for _, f := range j.facts {
+		if u, ok := f.(*Uncommitted); ok {
+			for _, s := range u.Seqs {
+				skip[s] = true
+			}
+		}
+	}
+	rebuilt := filepath.Join(filepath.Dir(path), "rebuilt.db")
+	p, err := NewReplay(ctx, rebuilt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range j.facts {
+		if skip[int64(i+1)] {
+			continue
+		}
+		if err := p.Apply(ctx, f); err != nil {
+			t.Errorf("replay fact %d (%s): %v", i+1, f.FactKind(), err)
+		}
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	diffs, err := Compare(ctx, path, rebuilt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range diffs {
+		t.Errorf("the registry rebuilt from its facts differs (- live, + rebuilt): %s", d)
+	}
 }
 
 // testCA is a CA made in memory for tests: a real certificate and key.

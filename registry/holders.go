@@ -66,7 +66,8 @@ func rootNum(ctx context.Context, q querier, rootID string) (int64, error) {
 // AddRootHolder records that the token h.Token holds the root rootID's key (h.State is
 // ignored: it holds it). A token already holding it is ErrExists.
 func (r *Registry) AddRootHolder(ctx context.Context, rootID string, h RootHolder, at time.Time) error {
-	err := r.write(ctx, "add-root-holder", func(tx *sql.Tx) error {
+	at = nowOr(at)
+	err := r.write(ctx, &RootHolderAdded{Root: rootID, Holder: holderOf(h), At: at}, func(tx *sql.Tx) error {
 		return addRootHolder(ctx, tx, rootID, h, at)
 	})
 	if err != nil {
@@ -96,7 +97,11 @@ func addRootHolder(ctx context.Context, tx *sql.Tx, rootID string, h RootHolder,
 // registry's key location of the root moves to it, and the root's statement naming it is
 // added, in one transaction.
 func (r *Registry) RestoreRoot(ctx context.Context, rootID string, h RootHolder, at time.Time, st Statement) error {
-	err := r.write(ctx, "restore-root", func(tx *sql.Tx) error {
+	at = nowOr(at)
+	if st.CreatedAt.IsZero() {
+		st.CreatedAt = at
+	}
+	err := r.write(ctx, &RootRestored{Root: rootID, Holder: holderOf(h), At: at, Statement: statementOf(st)}, func(tx *sql.Tx) error {
 		if err := addRootHolder(ctx, tx, rootID, h, at); err != nil {
 			return err
 		}
@@ -147,13 +152,14 @@ func (r *Registry) RootHolders(ctx context.Context, rootID string) ([]RootHolder
 
 // DestroyRootHolder records that the root's key was destroyed on the holder token by runID.
 func (r *Registry) DestroyRootHolder(ctx context.Context, rootID, token string, at time.Time, runID string) error {
-	err := r.write(ctx, "destroy-root-holder", func(tx *sql.Tx) error {
+	at = nowOr(at)
+	err := r.write(ctx, &RootHolderDestroyed{Root: rootID, Token: token, At: at, Run: runID}, func(tx *sql.Tx) error {
 		num, err := rootNum(ctx, tx, rootID)
 		if err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE root_holders SET state = 'destroyed', state_at = ?, state_run_id = ?
-			WHERE issuer_num = ? AND token_label = ? AND state = 'holding'`, unix(nowOr(at)), nullString(runID), num, token)
+			WHERE issuer_num = ? AND token_label = ? AND state = 'holding'`, unix(at), nullString(runID), num, token)
 		if err != nil {
 			return err
 		}

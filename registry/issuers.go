@@ -111,7 +111,9 @@ func (r *Registry) AddIssuer(ctx context.Context, iss Issuer) (Issuer, error) {
 	iss.DestroyedAt = time.Time{}
 	iss.LastCRLNumber = 0
 
-	err = r.write(ctx, "add-issuer", func(tx *sql.Tx) error {
+	fact := &IssuerAdded{ID: iss.ID, Kind: iss.Kind, Certificate: iss.Certificate, Parent: iss.ParentID,
+		Ceremony: iss.CeremonyID, Key: keyOf(iss.Key), CreatedAt: iss.CreatedAt, CRLBaseURL: iss.CRLBaseURL, CRLShards: iss.CRLShards}
+	err = r.write(ctx, fact, func(tx *sql.Tx) error {
 		var parentNum any
 		switch iss.Kind {
 		case IssuerRoot:
@@ -305,7 +307,7 @@ func (r *Registry) Issuers(ctx context.Context) ([]Issuer, error) {
 // destroyed. Its certificate, CRLs and revocations stay. Destroying it twice is ErrConflict.
 func (r *Registry) DestroyIssuer(ctx context.Context, id string, at time.Time) error {
 	at = nowOr(at)
-	err := r.write(ctx, "destroy-issuer", func(tx *sql.Tx) error {
+	err := r.write(ctx, &IssuerDestroyed{ID: id, At: at}, func(tx *sql.Tx) error {
 		return destroyIssuer(ctx, tx, id, at, "")
 	})
 	if err != nil {
@@ -381,7 +383,9 @@ func (r *Registry) AddRoleCert(ctx context.Context, rc RoleCert) (RoleCert, erro
 	rc.Standing = Standing{State: StateActive}
 	rc.CreatedAt = nowOr(rc.CreatedAt)
 	rc.DestroyedAt = time.Time{}
-	err = r.write(ctx, "add-role-cert", func(tx *sql.Tx) error {
+	fact := &RoleCertAdded{Role: rc.Role, Issuer: rc.IssuerID, Ceremony: rc.CeremonyID, Certificate: rc.Certificate,
+		Key: keyOf(rc.Key), CreatedAt: rc.CreatedAt}
+	err = r.write(ctx, fact, func(tx *sql.Tx) error {
 		var num int64
 		var der []byte
 		err := tx.QueryRowContext(ctx, `SELECT num, cert_der FROM issuers WHERE id = ?`, rc.IssuerID).Scan(&num, &der)
@@ -491,7 +495,7 @@ func (r *Registry) RoleCerts(ctx context.Context) ([]RoleCert, error) {
 // destroyed, unless it is revoked, which it stays.
 func (r *Registry) DestroyRoleCert(ctx context.Context, issuerID string, serial SerialNumber, at time.Time) error {
 	at = nowOr(at)
-	err := r.write(ctx, "destroy-role-cert", func(tx *sql.Tx) error {
+	err := r.write(ctx, &RoleCertDestroyed{Issuer: issuerID, Serial: hexBytes(serial), At: at}, func(tx *sql.Tx) error {
 		num, err := issuerNum(ctx, tx, issuerID)
 		if err != nil {
 			return err
@@ -519,7 +523,7 @@ func (r *Registry) DestroyRoleCert(ctx context.Context, issuerID string, serial 
 // restore` into a replacement HSM. The certificate does not change; the journal keeps where the
 // key was before.
 func (r *Registry) MoveIssuerKey(ctx context.Context, id string, to KeyLocation) error {
-	err := r.write(ctx, "move-issuer-key", func(tx *sql.Tx) error {
+	err := r.write(ctx, &IssuerKeyMoved{ID: id, To: keyOf(to)}, func(tx *sql.Tx) error {
 		return moveIssuerKey(ctx, tx, id, to)
 	})
 	if err != nil {

@@ -64,7 +64,8 @@ func nullString(s string) any {
 // too, so the history stays in order.
 func (r *Registry) SetKeyState(ctx context.Context, deviceSerial string, publicKeySHA256 [32]byte, state KeyState, at time.Time, note string) error {
 	at = nowOr(at)
-	err := r.write(ctx, "set-key-state", func(tx *sql.Tx) error {
+	fact := &KeyStateSet{Device: deviceSerial, PublicKeySHA256: publicKeySHA256[:], State: state, At: at, Note: note}
+	err := r.write(ctx, fact, func(tx *sql.Tx) error {
 		if !state.Valid() {
 			return fmt.Errorf("%w: key state %q", ErrInvalid, state)
 		}

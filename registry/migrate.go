@@ -82,7 +82,7 @@ func (r *Registry) migrate(ctx context.Context) error {
 		if m.version <= v {
 			continue
 		}
-		err := r.write(ctx, "migrate", func(tx *sql.Tx) error {
+		err := r.write(ctx, nil, func(tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
 				version    INTEGER PRIMARY KEY,
 				name       TEXT    NOT NULL,

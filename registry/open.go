@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 
 	"github.com/custos-pki/custos/workspace"
@@ -23,6 +25,10 @@ func OpenWorkspace(ctx context.Context, dir string) (*workspace.Workspace, *Regi
 	}
 	ws, err := workspace.Open(dir)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := Lost(ws); err != nil {
+		ws.Close()
 		return nil, nil, err
 	}
 	reg, err := Open(ctx, ws.DBPath())
@@ -56,16 +62,34 @@ func OpenWorkspaceReadOnly(ctx context.Context, dir string) (ws *workspace.Works
 		return nil, nil, nil, err
 	}
 	if reg, err = OpenReadOnly(ctx, ws.DBPath(), ws.NoWriter()); err != nil {
-		ws.Close()
 		if errors.Is(err, ErrNoRegistry) {
-			journals, _ := filepath.Glob(ws.Path(workspace.JournalDir, "*.jsonl"))
-			if len(journals) > 0 {
-				return nil, nil, nil, fmt.Errorf("%s holds run journals (%d) but no registry (%s): it was deleted or moved; put it back from a copy before using this workspace",
-					ws.Dir, len(journals), filepath.Base(ws.DBPath()))
+			if lost := Lost(ws); lost != nil {
+				err = lost
+			} else {
+				err = fmt.Errorf("%w (%v)", ErrEmptyWorkspace, err)
 			}
-			err = fmt.Errorf("%w (%v)", ErrEmptyWorkspace, err)
 		}
+		ws.Close()
 		return nil, nil, nil, err
 	}
 	return ws, reg, func() { reg.Close(); ws.Close() }, nil
+}
+
+// ErrRegistryLost is the refusal of a workspace whose registry is gone while its journals
+// remain: it was deleted or moved, and a new, empty registry would hide every root, device and
+// run the journals record. The way out is to rebuild it from the journals.
+var ErrRegistryLost = errors.New("the workspace's registry is lost")
+
+// Lost says whether the registry of ws is lost: ErrRegistryLost, naming the folder and how
+// many journals it holds, when custos.db does not exist and journals do; nil otherwise.
+func Lost(ws *workspace.Workspace) error {
+	if _, err := os.Lstat(ws.DBPath()); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	journals, _ := filepath.Glob(ws.Path(workspace.JournalDir, "*.jsonl"))
+	if len(journals) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s holds run journals (%d) but no registry (%s): it was deleted or moved; rebuild it from the journals",
+		ErrRegistryLost, ws.Dir, len(journals), filepath.Base(ws.DBPath()))
 }

@@ -78,5 +78,5 @@ func openWritable(ctx context.Context, dir string) (*workspace.Workspace, *Regis
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return ws, reg, func() { reg.Close(); ws.Close() }, nil
+	return ws, journaled(reg), func() { reg.Close(); ws.Close() }, nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // Quorum is the public side of a root ceremony's M-of-N quorum: what the ceremony needs to
@@ -157,7 +158,16 @@ func (r *Registry) AddQuorum(ctx context.Context, q Quorum) (Quorum, error) {
 	q.CreatedAt = nowOr(q.CreatedAt)
 	q.UpdatedAt = q.CreatedAt
 	q.DestroyedAt = time.Time{}
-	err := r.write(ctx, "add-quorum", func(tx *sql.Tx) error {
+	if !utf8.Valid(q.Plan) {
+		return fail(fmt.Errorf("%w: the plan is not UTF-8 text", ErrInvalid))
+	}
+	if q.Statement.CreatedAt.IsZero() {
+		q.Statement.CreatedAt = q.CreatedAt
+	}
+	fact := &QuorumAdded{Ceremony: q.CeremonyID, Module: q.ModulePath, OperationsToken: q.OperationsToken, Plan: string(q.Plan),
+		Threshold: q.Threshold, Shares: sharesOf(q.Shares), SecretDigest: q.SecretDigest, BackupPath: q.BackupPath,
+		BackupSHA256: q.BackupSHA256, CreatedAt: q.CreatedAt, Statement: statementOf(q.Statement)}
+	err := r.write(ctx, fact, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO quorums (ceremony_id, module_path, ops_token, plan, plan_sha256,
 			threshold, epoch, secret_digest, backup_path, backup_sha256, status, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, 'active', ?, ?)`,
@@ -300,7 +310,13 @@ func (r *Registry) Reshare(ctx context.Context, ceremonyID string, fromEpoch int
 	}
 	at := nowOr(u.At)
 	var q Quorum
-	err := r.write(ctx, "reshare", func(tx *sql.Tx) error {
+	if u.Statement.CreatedAt.IsZero() {
+		u.Statement.CreatedAt = at
+	}
+	fact := &QuorumReshared{Ceremony: ceremonyID, FromEpoch: fromEpoch, Threshold: u.Threshold, Shares: sharesOf(u.Shares),
+		SecretDigest: u.SecretDigest, BackupPath: u.BackupPath, BackupSHA256: u.BackupSHA256, At: at,
+		Rotated: u.Rotated, Lost: lostOf(u.Lost), Run: u.RunID, Statement: statementOf(u.Statement)}
+	err := r.write(ctx, fact, func(tx *sql.Tx) error {
 		cur, err := readQuorum(ctx, tx, ceremonyID)
 		if err != nil {
 			return err
@@ -355,7 +371,9 @@ func (r *Registry) Reshare(ctx context.Context, ceremonyID string, fromEpoch int
 // statement naming it, in one transaction. It returns the quorum as stored.
 func (r *Registry) SetQuorumModule(ctx context.Context, ceremonyID, path string, st Statement) (Quorum, error) {
 	var q Quorum
-	err := r.write(ctx, "set-quorum-module", func(tx *sql.Tx) error {
+	st.CreatedAt = nowOr(st.CreatedAt)
+	fact := &QuorumModuleSet{Ceremony: ceremonyID, Module: path, Statement: statementOf(st)}
+	err := r.write(ctx, fact, func(tx *sql.Tx) error {
 		if path == "" {
 			return fmt.Errorf("%w: no module path", ErrInvalid)
 		}
@@ -366,7 +384,7 @@ func (r *Registry) SetQuorumModule(ctx context.Context, ceremonyID, path string,
 		if cur.Status != StatusActive {
 			return fmt.Errorf("%w: the quorum is %s", ErrConflict, cur.Status)
 		}
-		at := nowOr(st.CreatedAt)
+		at := st.CreatedAt
 		if _, err := tx.ExecContext(ctx, `UPDATE quorums SET module_path = ?, updated_at = ? WHERE ceremony_id = ?`, path, unix(at), ceremonyID); err != nil {
 			return err
 		}
@@ -385,11 +403,12 @@ func (r *Registry) SetQuorumModule(ctx context.Context, ceremonyID, path string,
 // MoveRootKey records that the root of ceremonyID now lives at to (a restore), with the
 // root's statement naming its new token, in one transaction.
 func (r *Registry) MoveRootKey(ctx context.Context, ceremonyID string, to KeyLocation, st Statement) error {
-	err := r.write(ctx, "move-root-key", func(tx *sql.Tx) error {
+	st.CreatedAt = nowOr(st.CreatedAt)
+	err := r.write(ctx, &RootKeyMoved{Ceremony: ceremonyID, To: keyOf(to), Statement: statementOf(st)}, func(tx *sql.Tx) error {
 		if err := moveIssuerKey(ctx, tx, ceremonyID, to); err != nil {
 			return err
 		}
-		return insertStatement(ctx, tx, ceremonyID, &st, time.Time{})
+		return insertStatement(ctx, tx, ceremonyID, &st, st.CreatedAt)
 	})
 	if err != nil {
 		return fmt.Errorf("move the root key of %q to %s: %w", ceremonyID, to, err)
@@ -401,7 +420,7 @@ func (r *Registry) MoveRootKey(ctx context.Context, ceremonyID string, to KeyLoc
 // run runID. The quorum and the root issuer are marked destroyed in one transaction.
 func (r *Registry) DestroyRoot(ctx context.Context, ceremonyID string, at time.Time, runID string) error {
 	at = nowOr(at)
-	err := r.write(ctx, "destroy-root", func(tx *sql.Tx) error {
+	err := r.write(ctx, &RootDestroyed{Ceremony: ceremonyID, At: at, Run: runID}, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE quorums SET status = 'destroyed', destroyed_at = ?, updated_at = ?
 			WHERE ceremony_id = ? AND status = 'active'`, unix(at), unix(at), ceremonyID)
 		if err != nil {

@@ -230,6 +230,7 @@ func TestReshareIsAtomic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
+	r = journaled(r)
 	root := newRoot(t, "Acme Medical Root CA 2026")
 	if _, err := r.AddIssuer(ctx, Issuer{ID: "acme-root-2026", Kind: IssuerRoot, Certificate: root.cert.Raw,
 		CeremonyID: "acme-root-2026", Key: KeyLocation{TokenLabel: "acme-root-2026", KeyID: []byte{1}, Algorithm: "ecdsa-p256"}}); err != nil {

@@ -21,6 +21,7 @@ func writeSettings(t *testing.T, path string, kv ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r = journaled(r)
 	defer r.Close()
 	for i := 0; i+1 < len(kv); i += 2 {
 		if err := r.SetSetting(context.Background(), kv[i], kv[i+1]); err != nil {
@@ -105,6 +106,7 @@ func killedWriter(t *testing.T, shm bool) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	w = journaled(w)
 	defer w.Close()
 	if err := w.SetSetting(ctx, "in-the-log", "yes"); err != nil {
 		t.Fatal(err)
@@ -146,6 +148,7 @@ func TestOpenReadOnlyBesideAWriter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	w = journaled(w)
 	defer w.Close()
 	w.SetSetting(ctx, "a", "1")
 	r, err := OpenReadOnly(ctx, path, false)
@@ -188,6 +191,7 @@ func setVersion(t *testing.T, path string, v int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r = journaled(r)
 	defer r.Close()
 	if _, err := r.db.Exec(`DELETE FROM schema_version WHERE version > ?`, v); err != nil {
 		t.Fatal(err)

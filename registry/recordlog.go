@@ -70,14 +70,16 @@ func (h hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 // was added, with existed set, and adds nothing (a run resumed after a crash that followed its
 // logging).
 func (r *Registry) AppendLog(ctx context.Context, origin string, leaf LogLeaf) (got LogLeaf, tree tlog.Tree, existed bool, err error) {
-	err = r.write(ctx, "append-log", func(tx *sql.Tx) error {
+	at := nowOr(leaf.LoggedAt)
+	fact := &LogAppended{Origin: origin, RunID: leaf.RunID, Kind: leaf.Kind, JournalSHA256: leaf.JournalSHA256, Leaf: string(leaf.Leaf), LoggedAt: at}
+	err = r.write(ctx, fact, func(tx *sql.Tx) error {
 		if leaf.RunID == "" || leaf.Kind == "" || len(leaf.Leaf) == 0 || origin == "" {
 			return fmt.Errorf("%w: a log leaf needs a run, a kind, its bytes and the log's origin", ErrInvalid)
 		}
 		var have string
 		switch err := tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, settingLogOrigin).Scan(&have); {
 		case errors.Is(err, sql.ErrNoRows):
-			if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)`, settingLogOrigin, origin, time.Now().Unix()); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)`, settingLogOrigin, origin, unix(at)); err != nil {
 				return err
 			}
 		case err != nil:
@@ -109,12 +111,13 @@ func (r *Registry) AppendLog(ctx context.Context, origin string, leaf LogLeaf) (
 			}
 			got = leaf
 			got.Index = n
-			got.LoggedAt = time.Now().UTC().Truncate(time.Second)
+			got.LoggedAt = at
 			if _, err := tx.ExecContext(ctx, `INSERT INTO record_log (idx, run_id, kind, journal_sha256, leaf, logged_at) VALUES (?, ?, ?, ?, ?, ?)`,
 				got.Index, got.RunID, got.Kind, got.JournalSHA256, got.Leaf, got.LoggedAt.Unix()); err != nil {
 				return err
 			}
 		}
+		fact.Index = got.Index
 		tree, err = treeIn(ctx, tx)
 		return err
 	})
@@ -229,7 +232,9 @@ func (r *Registry) ProveLog(ctx context.Context, oldSize, newSize int64) (tlog.T
 
 // AddLogCheckpoint keeps a signed checkpoint. The same note twice is kept once.
 func (r *Registry) AddLogCheckpoint(ctx context.Context, c LogCheckpoint) error {
-	err := r.write(ctx, "add-log-checkpoint", func(tx *sql.Tx) error {
+	c.SignedAt = nowOr(c.SignedAt)
+	fact := &LogCheckpointAdded{Size: c.Size, RootHash: c.RootHash[:], Note: string(c.Note), RunID: c.RunID, RootSigned: c.RootSigned, SignedAt: c.SignedAt}
+	err := r.write(ctx, fact, func(tx *sql.Tx) error {
 		if c.Size <= 0 || len(c.Note) == 0 || c.RunID == "" {
 			return fmt.Errorf("%w: a checkpoint needs a size, its signed note and its run", ErrInvalid)
 		}
@@ -248,9 +253,6 @@ func (r *Registry) AddLogCheckpoint(ctx context.Context, c LogCheckpoint) error 
 			return fmt.Errorf("%w: the checkpoint's root hash is not the log's at %d leaves", ErrConflict, c.Size)
 		}
 		at := c.SignedAt
-		if at.IsZero() {
-			at = time.Now()
-		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO record_log_checkpoints (size, root_hash, note, run_id, root_signed, signed_at) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (note) DO NOTHING`, c.Size, c.RootHash[:], string(c.Note), c.RunID, c.RootSigned, at.Unix())
 		return err

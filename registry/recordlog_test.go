@@ -142,6 +142,7 @@ func TestRecordLogReadOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r = journaled(r)
 	for i := range 3 {
 		if _, _, _, err := r.AppendLog(ctx, "o", testLeaf(i)); err != nil {
 			t.Fatal(err)

@@ -49,9 +49,20 @@ const busyTimeout = 10 * time.Second
 
 // Registry is an open custos.db. Its methods are safe for concurrent use; writes are
 // serialised by SQLite's write lock (each write transaction begins IMMEDIATE).
+//
+// Every write is journaled: before it commits, the change is written as a Fact to the journal
+// the registry is bound to (Journaled), so that the registry can be rebuilt from the journals;
+// a registry with no journal refuses to change. And before it commits, the database file is
+// checked to be the one opened (the same file, by device and inode, with the same application
+// id and identity in its header), so a registry deleted or replaced under a running process
+// fails the next change instead of writing into a file nobody will read.
 type Registry struct {
 	db   *sql.DB
 	path string
+	file *fileIdentity // nil while migrating, and for a read-only registry
+
+	journal Journal // where each change's fact is written before it commits
+	replay  bool    // a registry being rebuilt: facts are applied, not journaled again
 
 	// testHookBeforeCommit, when set (tests only), runs inside a write transaction just
 	// before it commits; an error it returns rolls the transaction back. It injects faults.
@@ -77,6 +88,10 @@ func open(ctx context.Context, path string, hook func(op string) error) (*Regist
 	db.SetMaxIdleConns(4)
 	r := &Registry{db: db, path: abs, testHookBeforeCommit: hook}
 	if err := r.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open registry %s: %w", abs, err)
+	}
+	if r.file, err = r.identify(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open registry %s: %w", abs, err)
 	}
@@ -112,26 +127,99 @@ func (r *Registry) Close() error {
 	return nil
 }
 
-// write runs fn in one IMMEDIATE transaction and commits it; op names the change in errors
-// and for the test hook.
-func (r *Registry) write(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+// write runs fn in one IMMEDIATE transaction and commits it. f is the change as the journal
+// carries it (fn may fill in what it finds, such as an allocated number): after fn, the file
+// is checked to be the one opened and f is journaled, then the transaction commits. f is nil
+// only for the schema's own migrations.
+func (r *Registry) write(ctx context.Context, f Fact, fn func(tx *sql.Tx) error) error {
+	return r.writeFacts(ctx, factOp(f), func(tx *sql.Tx, journal func(Fact) error) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if f == nil {
+			return nil
+		}
+		return journal(f)
+	})
+}
+
+func factOp(f Fact) string {
+	if f == nil {
+		return "migrate"
+	}
+	return f.FactKind()
+}
+
+// writeFacts is write for a change whose facts fn journals itself, in parts, as it goes (a
+// large import): journal checks the file and writes one fact. op names the change for the
+// test hook and in errors.
+func (r *Registry) writeFacts(ctx context.Context, op string, fn func(tx *sql.Tx, journal func(Fact) error) error) error {
 	tx, err := r.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
-	if err := fn(tx); err != nil {
+	var seqs []int64
+	checked := false
+	check := func() error {
+		if checked {
+			return nil
+		}
+		checked = true
+		return r.checkFile()
+	}
+	journal := func(f Fact) error {
+		// The file is checked before the first fact is journaled, so a registry that is gone
+		// does not journal a change it cannot commit.
+		if err := check(); err != nil {
+			return err
+		}
+		if r.replay {
+			return nil
+		}
+		if c, ok := f.(*RunCompletion); ok && c.fromRecord() {
+			// Derived from the run's record when rebuilding (see RunCompletion), and shown only
+			// to a journal that asks to see such changes.
+			if d, ok := r.journal.(derivedJournal); ok {
+				d.DerivedFact(f)
+			}
+			return nil
+		}
+		if r.journal == nil {
+			return fmt.Errorf("%w: %s", ErrUnjournaled, op)
+		}
+		seq, err := r.journal.JournalFact(f)
+		if err != nil {
+			return fmt.Errorf("journal the change before committing it: %w", err)
+		}
+		seqs = append(seqs, seq)
+		return nil
+	}
+	if err := fn(tx, journal); err != nil {
+		return r.uncommitted(op, seqs, err)
+	}
+	if err := check(); err != nil {
 		return err
 	}
 	if r.testHookBeforeCommit != nil {
 		if err := r.testHookBeforeCommit(op); err != nil {
-			return err
+			return r.uncommitted(op, seqs, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return r.uncommitted(op, seqs, fmt.Errorf("commit: %w", err))
 	}
 	return nil
+}
+
+// uncommitted journals that the facts seqs were not committed, because of err, and returns
+// err. Best effort: the journal may be what failed; a rebuild that finds the facts without
+// this note applies them, as if the commit had happened.
+func (r *Registry) uncommitted(op string, seqs []int64, err error) error {
+	if len(seqs) > 0 {
+		r.journal.JournalFact(&Uncommitted{Kind: op, Seqs: seqs, Error: err.Error()})
+	}
+	return err
 }
 
 // read runs fn in one read-only transaction, so that what it reads from several tables is

@@ -64,6 +64,7 @@ func TestReopenKeepsDataAndVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r = journaled(r)
 	if err := r.SetSetting(ctx, "pkcs11.module", "/usr/lib/softhsm/libsofthsm2.so"); err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +74,7 @@ func TestReopenKeepsDataAndVersion(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		r = journaled(r)
 		v, _, _ := r.Setting(ctx, "pkcs11.module")
 		if v != "/usr/lib/softhsm/libsofthsm2.so" {
 			t.Errorf("setting after reopen: %q", v)
@@ -95,6 +97,7 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r = journaled(r)
 	next := SchemaVersion() + 1
 	if _, err := r.db.ExecContext(ctx, `INSERT INTO schema_version (version, name, applied_at) VALUES (?, 'future', 0)`, next); err != nil {
 		t.Fatal(err)
@@ -133,6 +136,7 @@ func TestMigrationIsOneTransaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r = journaled(r)
 	defer r.Close()
 	if v, _ := r.Version(ctx); v != SchemaVersion() {
 		t.Fatalf("version after retry: %d", v)
@@ -164,6 +168,7 @@ func TestHelperProcess(t *testing.T) {
 		fmt.Println("error:", err)
 		os.Exit(1)
 	}
+	r = journaled(r)
 	switch mode {
 	case "read":
 		n, err := r.CountDevices(ctx, "")
@@ -202,6 +207,7 @@ func helperCmd(t *testing.T, mode, db string, env ...string) *exec.Cmd {
 func TestSecondProcessUnderWAL(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
+	writtenElsewhere(w.r, "a second process writes a setting")
 	w.register(t, "SN-1", t0)
 
 	// The first process holds a write transaction with an uncommitted device.
@@ -253,6 +259,7 @@ func TestSecondProcessUnderWAL(t *testing.T) {
 func TestCRLNumberNeverReusedAfterCrash(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
+	writtenElsewhere(w.r, "a second process allocates a CRL number")
 	n1, err := w.r.AllocateCRLNumber(ctx, "ica-test")
 	if err != nil || n1 != 1 {
 		t.Fatalf("first number %d, %v", n1, err)
@@ -277,6 +284,7 @@ func TestCRLNumberNeverReusedAfterCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r = journaled(r)
 	defer r.Close()
 	n3, err := r.AllocateCRLNumber(ctx, "ica-test")
 	if err != nil || n3 != 3 {

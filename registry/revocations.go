@@ -54,7 +54,9 @@ func (r *Registry) Revoke(ctx context.Context, rv Revocation) (stored Revocation
 	if err := rv.check(); err != nil {
 		return Revocation{}, false, fmt.Errorf("revoke serial %s of issuer %q: %w", rv.Serial, rv.IssuerID, err)
 	}
-	err = r.write(ctx, "revoke", func(tx *sql.Tx) error {
+	fact := &Revoked{Issuer: rv.IssuerID, Serial: hexBytes(rv.Serial), RevokedAt: rv.RevokedAt, Reason: rv.Reason,
+		InvalidityDate: rv.InvalidityDate, Run: rv.RunID}
+	err = r.write(ctx, fact, func(tx *sql.Tx) error {
 		num, err := issuerNum(ctx, tx, rv.IssuerID)
 		if err != nil {
 			return err

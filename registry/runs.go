@@ -76,7 +76,9 @@ func (r *Registry) StartRun(ctx context.Context, run Run) (Run, error) {
 	if err := run.check(); err != nil {
 		return Run{}, fmt.Errorf("start run %q: %w", run.ID, err)
 	}
-	if err := r.write(ctx, "start-run", func(tx *sql.Tx) error { return insertRun(ctx, tx, run) }); err != nil {
+	fact := &RunStarted{ID: run.ID, Kind: run.Kind, Operation: run.Operation, Subject: run.Subject, JournalPath: run.JournalPath,
+		StartedAt: run.StartedAt}
+	if err := r.write(ctx, fact, func(tx *sql.Tx) error { return insertRun(ctx, tx, run) }); err != nil {
 		return Run{}, fmt.Errorf("start run %q: %w", run.ID, err)
 	}
 	return run, nil
@@ -163,9 +165,9 @@ func (r *Registry) RecordedRuns(ctx context.Context) (map[string]Run, error) {
 	return out, nil
 }
 
-// setRunStatus moves a run to status if it is in one of from; otherwise ErrConflict naming
-// the status it is in.
-func setRunStatus(ctx context.Context, tx *sql.Tx, id string, status RunStatus, finished bool, note string, from ...RunStatus) error {
+// setRunStatus moves a run to status if it is in one of from, finished at finished (zero:
+// not finished); otherwise ErrConflict naming the status it is in.
+func setRunStatus(ctx context.Context, tx *sql.Tx, id string, status RunStatus, finished time.Time, note string, from ...RunStatus) error {
 	var cur string
 	err := tx.QueryRowContext(ctx, `SELECT status FROM runs WHERE id = ?`, id).Scan(&cur)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -181,18 +183,14 @@ func setRunStatus(ctx context.Context, tx *sql.Tx, id string, status RunStatus, 
 	if !ok {
 		return fmt.Errorf("%w: the run is %s", ErrConflict, cur)
 	}
-	var fin any
-	if finished {
-		fin = time.Now().Unix()
-	}
-	_, err = tx.ExecContext(ctx, `UPDATE runs SET status = ?, note = ?, finished_at = ? WHERE id = ?`, string(status), note, fin, id)
+	_, err = tx.ExecContext(ctx, `UPDATE runs SET status = ?, note = ?, finished_at = ? WHERE id = ?`, string(status), note, unixOrNil(finished), id)
 	return err
 }
 
 // ResumeRun marks a run that stopped half way as running again.
 func (r *Registry) ResumeRun(ctx context.Context, id string) error {
-	err := r.write(ctx, "resume-run", func(tx *sql.Tx) error {
-		return setRunStatus(ctx, tx, id, RunRunning, false, "", RunRunning, RunFailed)
+	err := r.write(ctx, &RunResumed{ID: id}, func(tx *sql.Tx) error {
+		return setRunStatus(ctx, tx, id, RunRunning, time.Time{}, "", RunRunning, RunFailed)
 	})
 	if err != nil {
 		return fmt.Errorf("resume run %q: %w", id, err)
@@ -203,8 +201,8 @@ func (r *Registry) ResumeRun(ctx context.Context, id string) error {
 // FailRun records that a run stopped with an error (note says which); it can be resumed or
 // aborted later.
 func (r *Registry) FailRun(ctx context.Context, id, note string) error {
-	err := r.write(ctx, "fail-run", func(tx *sql.Tx) error {
-		return setRunStatus(ctx, tx, id, RunFailed, false, note, RunRunning)
+	err := r.write(ctx, &RunFailure{ID: id, Note: note}, func(tx *sql.Tx) error {
+		return setRunStatus(ctx, tx, id, RunFailed, time.Time{}, note, RunRunning)
 	})
 	if err != nil {
 		return fmt.Errorf("record failure of run %q: %w", id, err)
@@ -214,8 +212,13 @@ func (r *Registry) FailRun(ctx context.Context, id, note string) error {
 
 // AbortRun records that a run was given up and what it left was cleaned away (note says why).
 func (r *Registry) AbortRun(ctx context.Context, id, note string) error {
-	err := r.write(ctx, "abort-run", func(tx *sql.Tx) error {
-		return setRunStatus(ctx, tx, id, RunAborted, true, note, RunRunning, RunFailed)
+	return r.abortRun(ctx, id, note, time.Now())
+}
+
+func (r *Registry) abortRun(ctx context.Context, id, note string, at time.Time) error {
+	at = nowOr(at)
+	err := r.write(ctx, &RunAbort{ID: id, Note: note, At: at}, func(tx *sql.Tx) error {
+		return setRunStatus(ctx, tx, id, RunAborted, at, note, RunRunning, RunFailed)
 	})
 	if err != nil {
 		return fmt.Errorf("abort run %q: %w", id, err)
@@ -223,11 +226,15 @@ func (r *Registry) AbortRun(ctx context.Context, id, note string) error {
 	return nil
 }
 
-// CompleteRun records that a run finished, with its signed record. For a decommission run the
-// record path is also set on each device's result that has none.
-func (r *Registry) CompleteRun(ctx context.Context, id, recordPath string) error {
-	err := r.write(ctx, "complete-run", func(tx *sql.Tx) error {
-		if err := setRunStatus(ctx, tx, id, RunCompleted, true, "", RunRunning); err != nil {
+// CompleteRun records that a run finished at at, with its signed record ("" for none). For a
+// decommission run the record path is also set on each device's result that has none. A run
+// with a record is not journaled as completed, since its record carries the journal and nothing
+// may follow it: at is then the time of the journal's last entry, and a rebuild derives the
+// completion from the record (see RunCompletion).
+func (r *Registry) CompleteRun(ctx context.Context, id, recordPath string, at time.Time) error {
+	at = nowOr(at)
+	err := r.write(ctx, &RunCompletion{ID: id, RecordPath: recordPath, At: at}, func(tx *sql.Tx) error {
+		if err := setRunStatus(ctx, tx, id, RunCompleted, at, "", RunRunning); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE runs SET record_path = ? WHERE id = ?`, recordPath, id); err != nil {

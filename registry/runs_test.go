@@ -32,13 +32,13 @@ func TestRunLifecycle(t *testing.T) {
 	}{
 		{"fail c1", func() error { return r.FailRun(ctx, "c1", "token removed at step 4") }, nil, nil},
 		{"fail c1 twice", func() error { return r.FailRun(ctx, "c1", "again") }, ErrConflict, []string{`"c1"`, "failed"}},
-		{"complete a failed run", func() error { return r.CompleteRun(ctx, "c1", "x.pdf") }, ErrConflict, []string{`"c1"`, "failed"}},
+		{"complete a failed run", func() error { return r.CompleteRun(ctx, "c1", "x.pdf", time.Time{}) }, ErrConflict, []string{`"c1"`, "failed"}},
 		{"resume c1", func() error { return r.ResumeRun(ctx, "c1") }, nil, nil},
-		{"complete c1", func() error { return r.CompleteRun(ctx, "c1", "records/c1.pdf") }, nil, nil},
+		{"complete c1", func() error { return r.CompleteRun(ctx, "c1", "records/c1.pdf", time.Time{}) }, nil, nil},
 		{"abort a completed run", func() error { return r.AbortRun(ctx, "c1", "no") }, ErrConflict, []string{`"c1"`, "completed"}},
 		{"resume a completed run", func() error { return r.ResumeRun(ctx, "c1") }, ErrConflict, []string{`"c1"`, "completed"}},
 		{"abort c2", func() error { return r.AbortRun(ctx, "c2", "half-made root key removed") }, nil, nil},
-		{"unknown run", func() error { return r.CompleteRun(ctx, "c9", "") }, ErrNotFound, []string{`"c9"`}},
+		{"unknown run", func() error { return r.CompleteRun(ctx, "c9", "", time.Time{}) }, ErrNotFound, []string{`"c9"`}},
 		{"duplicate id", func() error {
 			_, err := r.StartRun(ctx, Run{ID: "c3", Kind: RunCeremony, Operation: "crl", JournalPath: "j"})
 			return err

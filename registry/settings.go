@@ -23,12 +23,17 @@ func (r *Registry) Setting(ctx context.Context, key string) (value string, ok bo
 
 // SetSetting stores a setting, replacing its value.
 func (r *Registry) SetSetting(ctx context.Context, key, value string) error {
-	err := r.write(ctx, "set-setting", func(tx *sql.Tx) error {
+	return r.setSetting(ctx, key, value, time.Now())
+}
+
+func (r *Registry) setSetting(ctx context.Context, key, value string, at time.Time) error {
+	at = nowOr(at)
+	err := r.write(ctx, &SettingSet{Key: key, Value: value, At: at}, func(tx *sql.Tx) error {
 		if key == "" {
 			return fmt.Errorf("%w: empty setting name", ErrInvalid)
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
-			ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, key, value, time.Now().Unix())
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, key, value, unix(at))
 		return err
 	})
 	if err != nil {
@@ -39,7 +44,7 @@ func (r *Registry) SetSetting(ctx context.Context, key, value string) error {
 
 // DeleteSetting removes a setting; removing one that is not set is not an error.
 func (r *Registry) DeleteSetting(ctx context.Context, key string) error {
-	err := r.write(ctx, "delete-setting", func(tx *sql.Tx) error {
+	err := r.write(ctx, &SettingDeleted{Key: key}, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM settings WHERE key = ?`, key)
 		return err
 	})

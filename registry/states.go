@@ -124,7 +124,8 @@ func setStanding(ctx context.Context, tx *sql.Tx, table string, num int64, what 
 // its state does not allow (back to active, out of destroyed, from revoked to retired) is
 // ErrConflict.
 func (r *Registry) SetIssuerState(ctx context.Context, id string, to Standing) error {
-	err := r.write(ctx, "set-issuer-state", func(tx *sql.Tx) error {
+	to.At = nowOr(to.At)
+	err := r.write(ctx, &IssuerStateSet{ID: id, To: standingOf(to)}, func(tx *sql.Tx) error {
 		num, err := issuerNum(ctx, tx, id)
 		if err != nil {
 			return err
@@ -140,7 +141,8 @@ func (r *Registry) SetIssuerState(ctx context.Context, id string, to Standing) e
 // SetRoleCertState moves the role certificate with that serial, signed by issuerID, to the
 // standing to, as SetIssuerState does for a CA.
 func (r *Registry) SetRoleCertState(ctx context.Context, issuerID string, serial SerialNumber, to Standing) error {
-	err := r.write(ctx, "set-role-cert-state", func(tx *sql.Tx) error {
+	to.At = nowOr(to.At)
+	err := r.write(ctx, &RoleCertStateSet{Issuer: issuerID, Serial: hexBytes(serial), To: standingOf(to)}, func(tx *sql.Tx) error {
 		num, err := issuerNum(ctx, tx, issuerID)
 		if err != nil {
 			return err

@@ -86,8 +86,12 @@ type CRLRequest struct {
 // folder crl/<issuer>-<number>/ that appears whole or not at all and is synced once: full.crl
 // and full.pem, and <issuer>/<shard>.crl for each shard, the folder named as the shards' URLs
 // BASE/<issuer>/<shard>.crl are.
-func SignCRL(ctx context.Context, env Env, entry registry.Issuer, issuer pki.Issuer, req CRLRequest) (CRL, error) {
-	reg, now := env.Registry, env.Clock().Truncate(time.Second)
+//
+// Each registry change is journaled in r's journal, a number burned by a signature that
+// failed included.
+func SignCRL(ctx context.Context, r *Run, entry registry.Issuer, issuer pki.Issuer, req CRLRequest) (CRL, error) {
+	env := r.Env
+	reg, now := r.Registry(), env.Clock().Truncate(time.Second)
 	if req.NextUpdate <= 0 {
 		return CRL{}, fmt.Errorf("sign CRL for %s: next update must be in the future", entry.ID)
 	}
@@ -187,7 +191,8 @@ func SignCRL(ctx context.Context, env Env, entry registry.Issuer, issuer pki.Iss
 		out.OverBudget, out.ShardBudget = set.OverBudget(req.ShardBudget), req.ShardBudget
 	}
 	if err := reg.RecordCRL(ctx, registry.CRL{IssuerID: entry.ID, Number: number, ThisUpdate: c.ThisUpdate,
-		NextUpdate: c.NextUpdate, Entries: int64(out.Entries), SHA256: [32]byte(sum.Sum(nil)), Path: out.DERPath}); err != nil {
+		NextUpdate: c.NextUpdate, Entries: int64(out.Entries), SHA256: [32]byte(sum.Sum(nil)), Path: out.DERPath,
+		RecordedAt: env.Clock()}); err != nil {
 		return CRL{}, err
 	}
 	return out, nil

@@ -32,6 +32,9 @@ type Env struct {
 	Progress func(Event)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// RecordFault, when set, is asked before each signed record is written; an error it
+	// returns is the write's. Tests inject a full disk (syscall.ENOSPC) with it.
+	RecordFault func(path string) error
 }
 
 // Open opens and locks the workspace in dir (the default one when dir is empty) and its
@@ -77,9 +80,25 @@ func SavedModule(ctx context.Context, reg *registry.Registry) (string, error) {
 	return v, err
 }
 
-// SaveModule makes path the workspace's PKCS#11 module, for later runs and the next start.
-func SaveModule(ctx context.Context, reg *registry.Registry, path string) error {
-	return reg.SetSetting(ctx, moduleSetting, path)
+// SaveModule makes path the workspace's PKCS#11 module, for later runs and the next start, as
+// an operation with a journal of its own (a module chosen on the Settings screen). Choosing
+// the module the workspace has already changes nothing.
+func SaveModule(ctx context.Context, env Env, path string) error {
+	if saved, err := SavedModule(ctx, env.Registry); err != nil || saved == path {
+		return err
+	}
+	op, err := StartOperation(ctx, env, "settings", "module")
+	if err != nil {
+		return err
+	}
+	err = op.SaveModule(ctx, path)
+	return errors.Join(err, op.Close())
+}
+
+// SaveModule makes path the workspace's PKCS#11 module, journaled as a fact of r (a root
+// ceremony remembers the module it ran on).
+func (r *Run) SaveModule(ctx context.Context, path string) error {
+	return r.Registry().SetSetting(ctx, moduleSetting, path)
 }
 
 // ModulePath is the PKCS#11 module a run loads: e.Module when set, else known (the module a

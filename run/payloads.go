@@ -14,7 +14,16 @@ const (
 	StepAbort = "run.abort"
 	// StepResume is noted when a stopped run is taken up again.
 	StepResume = "run.resume"
+	// StepStaleClock is noted when a stopped run is taken up more than StaleClockGap after its
+	// last entry.
+	StepStaleClock = "run.stale-clock"
 )
+
+// StaleClock is the payload of StepStaleClock: the clock as read and the warning given.
+type StaleClock struct {
+	Clock   ClockReading `json:"clock"`
+	Warning string       `json:"warning"`
+}
 
 // KeyIntent is the payload of StepKeyIntent.
 type KeyIntent struct {

@@ -46,6 +46,9 @@ type Run struct {
 	Env     Env
 	Journal *record.Journal
 	log     *record.LogProof // the run's place in the record log, once entered
+	// Clock is the clock as the run read it when it started or was taken up (Env.ReadClock),
+	// for a ceremony's preflight to show the witness.
+	Clock ClockReading
 }
 
 // NewID names a new run: what it acts on, the operation, the time and a random suffix, so ids
@@ -74,12 +77,16 @@ func fileSafe(s string) string {
 }
 
 // Start begins the run id: it checks the workspace can take the run's files, creates its
-// journal and has register record the run in the registry (with the journal's path), before
-// anything on a token changes. A journal left by a run of the same id killed before it was
-// registered (a derived id) is taken up instead. When register fails, the new journal is
-// removed.
-func Start(ctx context.Context, env Env, id string, register func(journalPath string) error) (*Run, error) {
+// journal and has register record the run in the registry (reg, which journals that fact in
+// the new journal; the run's journal path is given), before anything on a token changes. A
+// journal left by a run of the same id killed before it was registered (a derived id) is
+// taken up instead. When register fails, the new journal is removed.
+func Start(ctx context.Context, env Env, id string, register func(reg *registry.Registry, journalPath string) error) (*Run, error) {
 	if err := env.Workspace.CheckWritable(); err != nil {
+		return nil, err
+	}
+	clock, err := env.ReadClock()
+	if err != nil {
 		return nil, err
 	}
 	path := env.JournalPath(id)
@@ -93,40 +100,94 @@ func Start(ctx context.Context, env Env, id string, register func(journalPath st
 	if err != nil {
 		return nil, err
 	}
-	if err := register(path); err != nil {
+	r := &Run{ID: id, Env: env, Journal: j, Clock: clock}
+	if err := register(r.Registry(), path); err != nil {
 		j.Close()
 		if created {
 			os.Remove(path)
 		}
 		return nil, err
 	}
-	return &Run{ID: id, Env: env, Journal: j}, nil
+	return r, nil
 }
 
 // StartRun begins a run the registry records as a plain registry.Run (ceremonies and quorum
 // operations): see Start.
 func StartRun(ctx context.Context, env Env, rr registry.Run) (*Run, error) {
-	return Start(ctx, env, rr.ID, func(path string) error {
+	return Start(ctx, env, rr.ID, func(reg *registry.Registry, path string) error {
 		rr.JournalPath = path
-		_, err := env.Registry.StartRun(ctx, rr)
+		_, err := reg.StartRun(ctx, rr)
 		return err
 	})
 }
 
+// StartOperation begins an operation that changes the registry but is not a run the registry
+// lists (provisioning or importing devices, publishing a CRL, choosing the module): it gets a
+// journal of its own, named like a run's, so every fact it adds to the registry is journaled;
+// it is not resumed or aborted. End it with Close.
+func StartOperation(ctx context.Context, env Env, op, subject string) (*Run, error) {
+	if err := env.Workspace.CheckWritable(); err != nil {
+		return nil, err
+	}
+	id := NewID(env, op, subject)
+	j, err := record.CreateJournal(env.JournalPath(id), id)
+	if err != nil {
+		return nil, err
+	}
+	return &Run{ID: id, Env: env, Journal: j}, nil
+}
+
+// Close closes the journal of an operation (StartOperation); a run ends with Finish.
+func (r *Run) Close() error { return r.Journal.Close() }
+
 // Continue takes up the stopped run rr: its journal is reopened (and checked) and, when the
 // registry has it as failed, it is marked running again.
 func Continue(ctx context.Context, env Env, rr registry.Run) (*Run, error) {
+	clock, err := env.ReadClock()
+	if err != nil {
+		return nil, err
+	}
 	j, err := record.OpenJournal(rr.JournalPath, rr.ID)
 	if err != nil {
 		return nil, err
 	}
-	if rr.Status == registry.RunFailed {
-		if err := env.Registry.ResumeRun(ctx, rr.ID); err != nil {
+	r := &Run{ID: rr.ID, Env: env, Journal: j, Clock: clock}
+	if warning, stale := staleClock(env.Clock(), j.Entries()); stale {
+		if err := r.Note(StepStaleClock, record.System, StaleClock{Clock: clock, Warning: warning}); err != nil {
 			j.Close()
 			return nil, err
 		}
 	}
-	return &Run{ID: rr.ID, Env: env, Journal: j}, nil
+	if rr.Status == registry.RunFailed {
+		if err := r.Registry().ResumeRun(ctx, rr.ID); err != nil {
+			j.Close()
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// Registry is the workspace's registry writing every change the run makes to the run's
+// journal first (see registry.Journal): the registry a run changes things through.
+func (r *Run) Registry() *registry.Registry {
+	return r.Env.Registry.Journaled(JournalFacts(r.Journal))
+}
+
+// JournalFacts is j as the journal a registry writes its facts to: each a note of Custos
+// itself, whose step is registry.FactStep.
+func JournalFacts(j *record.Journal) registry.Journal { return factJournal{j} }
+
+// factJournal writes registry facts into a run's journal, as notes of Custos itself.
+type factJournal struct{ j *record.Journal }
+
+func (f factJournal) JournalFact(fact registry.Fact) (int64, error) {
+	data, err := record.Encode(fact)
+	if err != nil {
+		return 0, err
+	}
+	e, err := f.j.Append(record.Entry{Step: registry.FactStep(fact), Status: record.StatusNote,
+		Actor: record.System.Name, Role: record.System.Role, Data: data})
+	return e.Seq, err
 }
 
 // Step journals st as begun, runs fn, and journals it done with fn's payload (a struct: see
@@ -150,9 +211,18 @@ func (r *Run) Step(st Step, who record.Actor, fn func() (any, error)) error {
 		r.Progress(Event{Step: st, Status: record.StatusFailed, Err: err})
 		return fmt.Errorf("%s: %w", st.Title, err)
 	}
-	r.Progress(Event{Step: st, Status: record.StatusDone, Result: payload})
+	done := Event{Step: st, Status: record.StatusDone, Result: payload}
+	if d, ok := payload.(Detailer); ok {
+		done.Detail = d.Detail()
+	}
+	r.Progress(done)
 	return nil
 }
+
+// Detailer is a step's payload that says in a line what a person at the workstation must see
+// when the step is done (the clock the witness confirms): Step gives it to Progress as the
+// event's Detail.
+type Detailer interface{ Detail() string }
 
 // Note journals a fact that is not a step of its own (a request, an intent, an attestation).
 func (r *Run) Note(step string, who record.Actor, payload any) error {
@@ -199,6 +269,11 @@ func (r *Run) WriteRecord(ctx context.Context, step Step, seal LogSeal, signer r
 		return "", err
 	}
 	path := r.RecordPath()
+	if r.Env.RecordFault != nil {
+		if err := r.Env.RecordFault(path); err != nil {
+			return "", fmt.Errorf("write record: write %s: %w", path, err)
+		}
+	}
 	if err := write(path, jb, log); err != nil {
 		return "", err
 	}
@@ -223,15 +298,23 @@ func (r *Run) EnterLog(ctx context.Context, seal LogSeal, signer record.Signer) 
 
 // Finish ends the run in the registry, completed with its record or failed with err (a
 // failed run can be resumed or aborted), and closes the journal. It returns err, or the
-// registry's failure to record the completion.
+// registry's failure to record the completion. A completion with a record is dated by the
+// journal's last entry (the record carries the journal: nothing is journaled after it, and a
+// rebuild derives the completion from it); one without a record is journaled.
 func (r *Run) Finish(ctx context.Context, err error, recordPath string) error {
 	defer r.Journal.Close()
 	ctx = context.WithoutCancel(ctx) // a cancelled run is still recorded as stopped
 	if err != nil {
-		if ferr := r.Env.Registry.FailRun(ctx, r.ID, err.Error()); ferr != nil {
+		if ferr := r.Registry().FailRun(ctx, r.ID, err.Error()); ferr != nil {
 			return fmt.Errorf("%w; and the registry could not record the failure: %w", err, ferr)
 		}
 		return err
 	}
-	return r.Env.Registry.CompleteRun(ctx, r.ID, recordPath)
+	at := r.Env.Clock()
+	if recordPath != "" {
+		if entries := r.Journal.Entries(); len(entries) > 0 {
+			at = entries[len(entries)-1].Time
+		}
+	}
+	return r.Registry().CompleteRun(ctx, r.ID, recordPath, at)
 }

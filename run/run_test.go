@@ -65,13 +65,23 @@ func TestStepJournalsAndTells(t *testing.T) {
 	if jf.Entries[0].Step != record.StepStart {
 		t.Fatalf("the journal does not start with the build: %+v", jf.Entries[0])
 	}
-	jf.Entries = jf.Entries[1:]
-	var got []string
-	for _, e := range jf.Entries {
+	// The registry's changes are journaled as its facts: the run's start and failure.
+	var got, facts []string
+	var steps []record.Entry
+	for _, e := range jf.Entries[1:] {
+		if strings.HasPrefix(e.Step, registry.FactPrefix) {
+			facts = append(facts, e.Step)
+			continue
+		}
 		got = append(got, e.Step+" "+string(e.Status))
+		steps = append(steps, e)
 	}
+	jf.Entries = steps
 	if strings.Join(got, ", ") != "crl.sign begin, crl.sign done, crl.publish begin, crl.publish failed" {
 		t.Errorf("journal: %s", strings.Join(got, ", "))
+	}
+	if strings.Join(facts, ", ") != "registry.start-run, registry.fail-run" {
+		t.Errorf("registry facts: %s", strings.Join(facts, ", "))
 	}
 	if p, err := record.Decode[signed](jf.Entries[1]); err != nil || p.Number != 7 || jf.Entries[1].Actor != "Ada Admin" {
 		t.Errorf("done payload %+v, %v", p, err)
@@ -140,7 +150,7 @@ func TestModulePath(t *testing.T) {
 	if _, err := env.ModulePath(ctx, ""); FieldOf(err) != "Module" {
 		t.Errorf("no module anywhere: %v", err)
 	}
-	if err := SaveModule(ctx, env.Registry, "/saved.so"); err != nil {
+	if err := SaveModule(ctx, env, "/saved.so"); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct{ override, known, want string }{
@@ -166,8 +176,8 @@ func TestStartTakesUpAnUnregisteredJournal(t *testing.T) {
 	if err := os.WriteFile(env.JournalPath(id), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	register := func(path string) error {
-		_, err := env.Registry.StartRun(ctx, registry.Run{ID: id, Kind: registry.RunCeremony, Operation: "crl", Subject: "x", JournalPath: path})
+	register := func(reg *registry.Registry, path string) error {
+		_, err := reg.StartRun(ctx, registry.Run{ID: id, Kind: registry.RunCeremony, Operation: "crl", Subject: "x", JournalPath: path})
 		return err
 	}
 	r, err := Start(ctx, env, id, register)
@@ -213,8 +223,8 @@ func TestHandlers(t *testing.T) {
 	env := testEnv(t)
 	// A decommission run stopped in erase, and a ceremony run, which no handler here takes.
 	dec := "SN-1-decommission-1"
-	r, err := Start(ctx, env, dec, func(path string) error {
-		_, err := env.Registry.StartDecommissionRun(ctx, registry.DecommissionRun{Run: registry.Run{ID: dec, Kind: registry.RunDecommission,
+	r, err := Start(ctx, env, dec, func(reg *registry.Registry, path string) error {
+		_, err := reg.StartDecommissionRun(ctx, registry.DecommissionRun{Run: registry.Run{ID: dec, Kind: registry.RunDecommission,
 			Operation: "single", Subject: "SN-1", JournalPath: path}, Technician: "Tess"})
 		return err
 	})
@@ -265,6 +275,9 @@ func TestHandlers(t *testing.T) {
 	jf, err := record.ReadJournalFile(rr.JournalPath)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if fact := jf.Entries[len(jf.Entries)-2]; fact.Step != "registry.abort-run" {
+		t.Errorf("the abort's entry follows %s, not the registry's fact of the abort", fact.Step)
 	}
 	last := jf.Entries[len(jf.Entries)-1]
 	if p, err := record.Decode[Aborted](last); last.Step != StepAbort || err != nil || p.Done[0] != "cleaned" || p.Remaining[0] != "clear token X" {

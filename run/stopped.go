@@ -42,6 +42,10 @@ type Handler struct {
 	// CannotResume says why, and what to do instead.
 	Resume       func(ctx context.Context, env Env, rr registry.Run, pins PINs) (Outcome, error)
 	CannotResume string
+	// Resumable, when set, says from its journal's entries why a stopped run of this kind
+	// cannot resume, or "" when it can: for a kind whose runs resume only in some states (a
+	// ceremony whose signed record alone is missing).
+	Resumable func(rr registry.Run, entries []record.Entry) string
 	// Abort cleans up after the stopped run r (its journal open) and says what it removed and
 	// what is left. Handlers.Abort then journals that and marks the run aborted.
 	Abort func(ctx context.Context, r *Run, pins PINs) (Outcome, error)
@@ -130,6 +134,11 @@ func (h Handlers) Stopped(ctx context.Context, env Env) ([]Stopped, error) {
 			out = append(out, s)
 			continue
 		}
+		if s.CanResume && x.Resumable != nil {
+			if why := x.Resumable(rr, jf.Entries); why != "" {
+				s.CanResume, s.CannotResume = false, why
+			}
+		}
 		step := func(e record.Entry) OpenStep {
 			st := Step{ID: e.Step, Title: e.Step}
 			if known && x.Title != nil {
@@ -179,7 +188,22 @@ func (h Handlers) Resume(ctx context.Context, env Env, id string, pins PINs) (Ou
 	if x.Resume == nil {
 		return Outcome{}, fmt.Errorf("%w: %s %s: %s", ErrCannotResume, rr.Operation, id, x.CannotResume)
 	}
-	return x.Resume(ctx, env, rr, pins)
+	var warning string
+	jf, err := record.ReadJournalFile(rr.JournalPath)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("resume %s: %w", id, err)
+	}
+	if x.Resumable != nil {
+		if why := x.Resumable(rr, jf.Entries); why != "" {
+			return Outcome{}, fmt.Errorf("%w: %s %s: %s", ErrCannotResume, rr.Operation, id, why)
+		}
+	}
+	warning, _ = env.StaleClockWarning(jf.Entries) // Continue journals it too
+	out, err := x.Resume(ctx, env, rr, pins)
+	if err == nil && warning != "" {
+		out.Remaining = append([]string{warning}, out.Remaining...)
+	}
+	return out, err
 }
 
 // Abort ends the stopped run id without finishing it: its workflow cleans up what it can
@@ -200,12 +224,13 @@ func (h Handlers) Abort(ctx context.Context, env Env, id string, pins PINs) (Out
 	if err != nil {
 		return Outcome{}, fmt.Errorf("abort %s: %w", id, err)
 	}
+	// The registry's fact first, so the abort's own entry is the journal's last.
+	note := strings.Join(append([]string{out.Summary}, append(out.Done, out.Remaining...)...), "; ")
+	if err := r.Registry().AbortRun(ctx, id, note); err != nil {
+		return Outcome{}, err
+	}
 	if err := r.Note(StepAbort, record.System, Aborted(out)); err != nil {
 		return Outcome{}, fmt.Errorf("abort %s: %w", id, err)
-	}
-	note := strings.Join(append([]string{out.Summary}, append(out.Done, out.Remaining...)...), "; ")
-	if err := env.Registry.AbortRun(ctx, id, note); err != nil {
-		return Outcome{}, err
 	}
 	return out, nil
 }

@@ -71,6 +71,9 @@ type Program struct {
 	// FieldFlags maps a workflow request field's name (see the package doc) to the flag, without
 	// its dashes, that sets it.
 	FieldFlags map[string]string
+	// Advice, when set, is appended to a failure's line: the way out of an error another
+	// command of the program gets a person out of ("" for none).
+	Advice func(err error) string
 }
 
 // usageError is a mistake in how a command was called; it exits with status 2.
@@ -129,7 +132,11 @@ func (p *Program) Run(ctx context.Context, args []string, s Streams) int {
 		fmt.Fprintf(s.Err, "%s %s: %v (run '%s %s --help')\n", p.Name, cmd.Name, err, p.Name, cmd.Name)
 		return ExitUsage
 	}
-	fmt.Fprintf(s.Err, "%s %s: %s%s\n", p.Name, cmd.Name, OneLine(err), p.hints(err, fs))
+	advice := ""
+	if p.Advice != nil {
+		advice = p.Advice(err)
+	}
+	fmt.Fprintf(s.Err, "%s %s: %s%s%s\n", p.Name, cmd.Name, OneLine(err), p.hints(err, fs), advice)
 	return ExitFail
 }
 

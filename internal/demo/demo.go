@@ -71,7 +71,7 @@ func Prepare(ctx context.Context, log io.Writer) (*Setup, error) {
 		return nil, err
 	}
 	defer env.Close()
-	if err := run.SaveModule(ctx, env.Registry, module); err != nil {
+	if err := run.SaveModule(ctx, env, module); err != nil {
 		return nil, err
 	}
 	if err := initToken(ctx, module, OpsToken, OpsSOPIN, OpsPIN); err != nil {

@@ -178,6 +178,19 @@ func (f *File) Info() fs.FileInfo { return f.info }
 // Close closes the file.
 func (f *File) Close() error { return f.f.Close() }
 
+// Tail reads the last n bytes of the file (all of it when it is shorter), from the size fstat
+// gave when it was opened: the end of an append-only file, without reading the rest.
+func (f *File) Tail(n int64) ([]byte, error) {
+	size := min(f.info.Size(), f.max)
+	n = min(n, size)
+	b := make([]byte, n)
+	k, err := f.f.ReadAt(b, size-n)
+	if err != nil && !(errors.Is(err, io.EOF) && int64(k) == n) {
+		return nil, fmt.Errorf("read %s %s: %w", f.what, f.f.Name(), err)
+	}
+	return b, nil
+}
+
 // ReadAll reads the whole file, at most its limit, in chunks; it stops with the context's
 // error when the context is cancelled. When the buffer must grow (the file grew since fstat)
 // the old one is cleared, so a secret read this way leaves no copy behind.

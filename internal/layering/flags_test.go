@@ -14,7 +14,7 @@ import (
 
 // neutral are the packages below the front ends: their errors and texts name a request's
 // field, never a command line flag (the command line adds the flag, the window its field).
-var neutral = []string{"ceremony", "decommission", "run", "quorum", "registry", "record", "pki", "workspace"}
+var neutral = []string{"ceremony", "decommission", "run", "quorum", "registry", "rebuild", "record", "pki", "workspace"}
 
 // flagLike is a command line flag in a string: two dashes and a lower-case name, not inside a
 // longer run of dashes.
