@@ -164,7 +164,7 @@ const importChunk = 1000
 
 // registeredDevice is d as its fact carries it.
 func registeredDevice(d NewDevice) RegisteredDevice {
-	rd := RegisteredDevice{Serial: d.Device.Serial, Model: d.Device.Model, Owner: d.Device.Owner, Site: d.Device.Site,
+	rd := RegisteredDevice{Serial: d.Device.Serial, Model: d.Device.Model, Owner: d.Device.Owner, Site: d.Device.Site, UDI: d.Device.UDI,
 		Issuer: d.Device.IssuerID, RegisteredAt: d.Device.RegisteredAt, Certificate: certOf(d.Certificate), Key: deviceKeyOf(d.Key)}
 	if rv := d.Revoked; rv != nil {
 		rd.Revoked = &Revoked{Issuer: rv.IssuerID, Serial: hexBytes(rv.Serial), RevokedAt: rv.RevokedAt, Reason: rv.Reason,

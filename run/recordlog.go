@@ -73,7 +73,7 @@ func EnterLog(ctx context.Context, env Env, j *record.Journal, seal LogSeal, sig
 	case !claims && seal.RootKey != nil:
 		return nil, fmt.Errorf("record log: a %s run claims no quorum; the root does not attest it", seal.Kind)
 	}
-	reg := env.Registry
+	reg := env.Registry.Journaled(JournalFacts(j)) // the log's changes are facts of the run's journal
 	origin, ok, err := reg.LogOrigin(ctx)
 	if err != nil {
 		return nil, err

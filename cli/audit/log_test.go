@@ -84,7 +84,7 @@ func TestVerifyNamesTheRootAndWillNotGuess(t *testing.T) {
 	// A look-alike root with the same name, registered beside the first.
 	look := newWorld(t, "acme")
 	env := w.open()
-	_, err := env.Registry.AddIssuer(context.Background(), registry.Issuer{ID: "lookalike", Kind: registry.IssuerRoot, Certificate: look.root.Raw,
+	_, err := w.journaled(env).AddIssuer(context.Background(), registry.Issuer{ID: "lookalike", Kind: registry.IssuerRoot, Certificate: look.root.Raw,
 		CeremonyID: "lookalike", Key: registry.KeyLocation{TokenLabel: "lookalike", KeyID: []byte{2}, Algorithm: "ecdsa-p256"}})
 	env.Close()
 	if err != nil {
@@ -160,6 +160,13 @@ func rewriteLog(t *testing.T, dir string, leaves [][]byte, keepCheckpoints bool)
 		t.Fatal(err)
 	}
 	defer reg.Close()
+	// The forger journals the rewrite as Custos would, in a journal of their own.
+	j, err := record.CreateJournal(filepath.Join(t.TempDir(), "forger.jsonl"), "forger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	reg = reg.Journaled(run.JournalFacts(j))
 	origin, _, _ := reg.LogOrigin(context.Background())
 	for _, l := range leaves {
 		e, err := record.ParseLogEntry(l)
@@ -191,7 +198,7 @@ func (w *world) forge(dir, kind string) (string, [][]byte) {
 	j.Note(kind+".done", record.Actor{Name: "Cara Cruz, Cody Chen, Zoë Ångström", Role: "custodians"}, nil)
 	e := record.LogEntry{Kind: kind, Run: id, JournalSHA256: j.FinalHash()}
 	origin, _, _ := env.Registry.LogOrigin(ctx)
-	leaf, tree, _, err := env.Registry.AppendLog(ctx, origin, registry.LogLeaf{RunID: id, Kind: kind, JournalSHA256: e.JournalSHA256, Leaf: e.Text()})
+	leaf, tree, _, err := env.Registry.Journaled(run.JournalFacts(j)).AppendLog(ctx, origin, registry.LogLeaf{RunID: id, Kind: kind, JournalSHA256: e.JournalSHA256, Leaf: e.Text()})
 	if err != nil {
 		w.t.Fatal(err)
 	}

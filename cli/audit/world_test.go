@@ -53,13 +53,27 @@ func newWorld(t *testing.T, name string) *world {
 	w.signer = record.Signer{Key: w.signerKey, Certificate: cert, Chain: []*x509.Certificate{root}}
 	env := w.open()
 	defer env.Close()
-	if _, err := env.Registry.AddIssuer(context.Background(), registry.Issuer{ID: name + "-root", Kind: registry.IssuerRoot, Certificate: root.Raw,
+	// The root is registered as a ceremony would, its fact in a journal of its own.
+	if _, err := w.journaled(env).AddIssuer(context.Background(), registry.Issuer{ID: name + "-root", Kind: registry.IssuerRoot, Certificate: root.Raw,
 		CeremonyID: name + "-root", Key: registry.KeyLocation{TokenLabel: name + "-root", KeyID: []byte{1}, Algorithm: "ecdsa-p256"}}); err != nil {
 		t.Fatal(err)
 	}
 	w.rootPEM = filepath.Join(t.TempDir(), name+"-root.pem")
 	os.WriteFile(w.rootPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw}), 0o644)
 	return w
+}
+
+// journaled is env's registry writing its facts to a journal of their own in the workspace,
+// as a run's registry does; the journal is closed when the test ends.
+func (w *world) journaled(env run.Env) *registry.Registry {
+	w.t.Helper()
+	id := run.NewID(env, "setup", "acme")
+	j, err := record.CreateJournal(env.JournalPath(id), id)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(func() { j.Close() })
+	return env.Registry.Journaled(run.JournalFacts(j))
 }
 
 func (w *world) open() run.Env {
