@@ -51,7 +51,7 @@ demo: build
 # (app, and the main package that opens it) must still build and vet without cgo, hsm's stub
 # standing in for PKCS#11; internal/layering keeps the imports that way.
 MODULE    := github.com/custos-pki/custos
-PURE      := ./keyalg ./quorum ./pki ./record ./registry ./workspace ./internal/inputfile ./cli/command ./cli/audit
+PURE      := ./keyalg ./quorum ./pki ./record ./registry ./workspace ./udi ./internal/inputfile ./cli/command ./cli/audit
 NOT_PURE   = $$($(GO) list ./... | grep -v -x $(patsubst ./%,-e $(MODULE)/%,$(PURE)))
 NOT_GUI    = $$($(GO) list ./... | grep -v -x -e $(MODULE) -e $(MODULE)/app)
 

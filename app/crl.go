@@ -72,11 +72,11 @@ func (c *crlScreen) onPublish() {
 	c.publish.Disable()
 	c.result.SetText("")
 	c.note.info("Signing the CRL on the operations token…")
-	var crl run.CRL
+	var pub *decommission.Published
 	c.s.background(func() error {
 		defer zeroAll(pin)
 		var err error
-		crl, err = decommission.PublishCRL(c.s.ctx, c.s.runEnv(), issuer, pin, req)
+		pub, err = decommission.PublishCRL(c.s.ctx, c.s.runEnv(), decommission.PublishRequest{Issuer: issuer, OpsPIN: pin, CRL: req})
 		return err
 	}, func(err error) {
 		c.publish.Enable()
@@ -84,9 +84,10 @@ func (c *crlScreen) onPublish() {
 			c.note.errorf(err)
 			return
 		}
+		crl := pub.CRL
 		c.note.ok(fmt.Sprintf("CRL number %d of %s is signed: %s, next update %s.", crl.Number, c.issuer.sel.Selected,
 			plural(crl.Entries, "entry", "entries"), crl.NextUpdate.UTC().Format("2 January 2006")))
-		c.result.SetText(crlFiles(crl))
+		c.result.SetText(crlFiles(crl) + "\n\nRecord  " + pub.RecordPath)
 	})
 }
 

@@ -31,6 +31,8 @@ type decommissionScreen struct {
 	reason      *widget.Select
 	tech        *widget.Entry
 	witness     *widget.Entry
+	validator   *widget.Entry
+	destination *widget.Select
 	opsPIN      *widget.Entry
 	devPIN      *widget.Entry
 	start       *widget.Button
@@ -44,12 +46,14 @@ type decommissionScreen struct {
 
 func (s *shell) decommissionScreen() fyne.CanvasObject {
 	d := &decommissionScreen{s: s, serial: widget.NewEntry(), consequence: wrapped(""), reason: widget.NewSelect(nil, nil),
-		tech: widget.NewEntry(), witness: widget.NewEntry(), opsPIN: pinEntry("operator PIN"),
+		tech: widget.NewEntry(), witness: widget.NewEntry(), validator: widget.NewEntry(), destination: destinationSelect(),
+		opsPIN: pinEntry("operator PIN"),
 		devPIN: pinEntry("device PIN (for erase and reinit)"), steps: container.NewVBox(), marks: map[string]*widget.Label{},
 		result: wrapped(""), note: newNotice(), record: newRecordOpener(s.background)}
 	d.serial.SetPlaceHolder("device serial")
 	d.tech.SetPlaceHolder("technician who does the work")
 	d.witness.SetPlaceHolder("required for physical and unreachable")
+	d.validator.SetPlaceHolder("another person, who checks the sanitization")
 	d.devices = widget.NewList(func() int { return len(d.found) },
 		func() fyne.CanvasObject { return widget.NewLabel("device serial and model and status") },
 		func(id widget.ListItemID, o fyne.CanvasObject) {
@@ -67,7 +71,7 @@ func (s *shell) decommissionScreen() fyne.CanvasObject {
 	d.method.SetSelected(string(decommission.Erase))
 	d.start = widget.NewButtonWithIcon("Decommission", theme.DeleteIcon(), d.onStart)
 	d.start.Importance = widget.DangerImportance
-	defaultButton(d.start, d.serial, d.tech, d.witness, d.opsPIN, d.devPIN)
+	defaultButton(d.start, d.serial, d.tech, d.witness, d.validator, d.opsPIN, d.devPIN)
 	return d.layout()
 }
 
@@ -78,7 +82,8 @@ func (d *decommissionScreen) layout() fyne.CanvasObject {
 	page := container.NewVBox(
 		heading("Decommission a device"), intro, container.NewHBox(d.look), list,
 		field("Device serial", d.serial), field("Method", d.method), d.consequence, field("Revocation reason", d.reason),
-		field("Technician", d.tech), field("Witness", d.witness), field("Operator PIN", d.opsPIN), field("Device PIN", d.devPIN),
+		field("Technician", d.tech), field("Witness", d.witness), field("Validator", d.validator),
+		field("Media destination", d.destination), field("Operator PIN", d.opsPIN), field("Device PIN", d.devPIN),
 		container.NewHBox(d.start), d.note.object(), heading2("Progress"), d.steps, d.result, d.record.object())
 	return container.NewVScroll(container.NewPadded(page))
 }
@@ -132,7 +137,8 @@ func (d *decommissionScreen) request() (decommission.Request, error) {
 	if err != nil {
 		return decommission.Request{}, err
 	}
-	req := decommission.Request{Serial: strings.TrimSpace(d.serial.Text), Method: m, Technician: d.tech.Text, Witness: d.witness.Text}
+	req := decommission.Request{Serial: strings.TrimSpace(d.serial.Text), Method: m, Technician: d.tech.Text, Witness: d.witness.Text,
+		Validator: strings.TrimSpace(d.validator.Text), Destination: selectedDestination(d.destination)}
 	if req.Reason, err = pki.ParseReason(d.reason.Selected); err != nil {
 		return req, err
 	}
@@ -230,4 +236,27 @@ func wrapped(text string) *widget.Label {
 	l := widget.NewLabel(text)
 	l.Wrapping = fyne.TextWrapWord
 	return l
+}
+
+// notStated is the destination menu's choice for none stated.
+const notStated = "not stated"
+
+// destinationSelect offers where a device goes after its sanitization.
+func destinationSelect() *widget.Select {
+	opts := []string{notStated}
+	for _, d := range decommission.Destinations {
+		opts = append(opts, string(d))
+	}
+	s := widget.NewSelect(opts, nil)
+	s.SetSelected(notStated)
+	return s
+}
+
+// selectedDestination is the destination chosen in s.
+func selectedDestination(s *widget.Select) decommission.Destination {
+	d, err := decommission.ParseDestination(s.Selected)
+	if err != nil {
+		return decommission.NoDestination
+	}
+	return d
 }

@@ -59,6 +59,7 @@ func TestDecommissionScreen(t *testing.T) {
 		// Unreachable without a witness is refused by the workflow, shown at the step.
 		findAll[*widget.RadioGroup](s.body)[0].SetSelected("unreachable")
 		entryWithPlaceholder(t, s, "technician").SetText("Tess Tech")
+		entryWithPlaceholder(t, s, "another person").SetText("Vic Validator")
 		entryWithPlaceholder(t, s, "operator PIN").SetText("ops-pin-1234")
 		test.Tap(button(s.body, "Decommission"))
 		typeToConfirm(t, s, "PUMP-0001")
@@ -140,6 +141,7 @@ func TestDecommissionAsksToTypeTheSerial(t *testing.T) {
 		entryWithPlaceholder(t, s, "device serial").SetText("PUMP-0002")
 		findAll[*widget.RadioGroup](s.body)[0].SetSelected("unreachable")
 		entryWithPlaceholder(t, s, "technician").SetText("Tess Tech")
+		entryWithPlaceholder(t, s, "another person").SetText("Vic Validator")
 		entryWithPlaceholder(t, s, "required for physical").SetText("Wanda Witness")
 		entryWithPlaceholder(t, s, "operator PIN").SetText("ops-pin-1234")
 		entryWithPlaceholder(t, s, "operator PIN").TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn}) // Enter asks too
@@ -168,6 +170,7 @@ func TestDecommissionLongErrorKeepsTheWindowSize(t *testing.T) {
 		entryWithPlaceholder(t, s, "device serial").SetText(serial)
 		findAll[*widget.RadioGroup](s.body)[0].SetSelected("unreachable")
 		entryWithPlaceholder(t, s, "technician").SetText("Tess Tech")
+		entryWithPlaceholder(t, s, "another person").SetText("Vic Validator")
 		entryWithPlaceholder(t, s, "required for physical").SetText("Wanda Witness")
 		entryWithPlaceholder(t, s, "operator PIN").SetText("ops-pin-1234")
 		test.Tap(button(s.body, "Decommission"))
@@ -188,4 +191,34 @@ func TestDecommissionLongErrorKeepsTheWindowSize(t *testing.T) {
 		}
 	})
 	snapshot(t, s, "decommission-long-error")
+}
+
+// The validator is another person than the technician: the screen says so naming the field,
+// and the device stays as it was.
+func TestDecommissionValidatorIsAnotherPerson(t *testing.T) {
+	s, _, issuer := world(t, true)
+	if _, err := decommission.Provision(context.Background(), s.runEnv(), decommission.ProvisionRequest{Issuer: issuer,
+		Serial: "PUMP-0003", Model: "Pump", Token: "dev-pump-3", OpsPIN: []byte("ops-pin-1234"), DevicePIN: []byte("device-pin-1")}); err != nil {
+		t.Fatal(err)
+	}
+	onUI(func() {
+		s.show("decommission")
+		entryWithPlaceholder(t, s, "device serial").SetText("PUMP-0003")
+		findAll[*widget.RadioGroup](s.body)[0].SetSelected("unreachable")
+		entryWithPlaceholder(t, s, "technician").SetText("Tess Tech")
+		entryWithPlaceholder(t, s, "another person").SetText("TESS TECH")
+		entryWithPlaceholder(t, s, "required for physical").SetText("Wanda Witness")
+		entryWithPlaceholder(t, s, "operator PIN").SetText("ops-pin-1234")
+		test.Tap(button(s.body, "Decommission"))
+		top := s.win.Canvas().Overlays().Top()
+		findAll[*widget.Entry](top)[0].SetText("PUMP-0003")
+		test.Tap(button(top, "Decommission "))
+	})
+	eventually(t, "the refusal", func() bool {
+		txt := texts(s.body)
+		return strings.Contains(txt, "Validator") && strings.Contains(txt, "is the technician")
+	})
+	if d, _ := s.reg.Device(context.Background(), "PUMP-0003"); d.Status != registry.DeviceActive {
+		t.Errorf("a refused validator left the device %s", d.Status)
+	}
 }

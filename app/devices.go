@@ -154,7 +154,11 @@ func (d *devicesScreen) onSelect(serial string) {
 func historyText(h registry.DeviceHistory) string {
 	var b strings.Builder
 	dev := h.Device
-	fmt.Fprintf(&b, "Device %s\nModel     %s\nIssuer    %s\nStatus    %s\nSince     %s\n", dev.Serial, dev.Model, dev.IssuerID, dev.Status, dev.RegisteredAt.UTC().Format(time.RFC3339))
+	fmt.Fprintf(&b, "Device %s\nModel     %s\n", dev.Serial, dev.Model)
+	if dev.UDI != "" {
+		fmt.Fprintf(&b, "UDI       %s\n", dev.UDI)
+	}
+	fmt.Fprintf(&b, "Issuer    %s\nStatus    %s\nSince     %s\n", dev.IssuerID, dev.Status, dev.RegisteredAt.UTC().Format(time.RFC3339))
 	for _, c := range h.Certificates {
 		fmt.Fprintf(&b, "\nCertificate %s\n  %s\n  valid %s to %s\n", c.Serial, c.Subject, c.NotBefore.UTC().Format(time.DateOnly), c.NotAfter.UTC().Format(time.DateOnly))
 	}

@@ -63,6 +63,7 @@ type provisionForm struct {
 	s                    *shell
 	issuer               *issuerChoice
 	serial, model, token *widget.Entry
+	udi                  *widget.Entry
 	years                *widget.Entry
 	opsPIN, devPIN       *widget.Entry
 	provision            *widget.Button
@@ -71,18 +72,19 @@ type provisionForm struct {
 }
 
 func newProvisionForm(s *shell) *provisionForm {
-	f := &provisionForm{s: s, issuer: newIssuerChoice(s), serial: widget.NewEntry(), model: widget.NewEntry(), token: widget.NewEntry(),
+	f := &provisionForm{s: s, issuer: newIssuerChoice(s), serial: widget.NewEntry(), model: widget.NewEntry(), token: widget.NewEntry(), udi: widget.NewEntry(),
 		years: widget.NewEntry(), opsPIN: pinEntry("operator PIN"), devPIN: pinEntry("device PIN, set as the token's user and SO PIN"), note: newNotice()}
 	f.serial.SetPlaceHolder("device serial number")
 	f.model.SetPlaceHolder("device model")
+	f.udi.SetPlaceHolder("UDI as the label prints it, e.g. (01)00844588003288(21)SN-1 (optional)")
 	f.token.SetPlaceHolder("label for the device token")
 	f.years.SetPlaceHolder("certificate validity in years (default 10, at most the issuing CA's)")
 	f.provision = widget.NewButtonWithIcon("Provision", theme.ContentAddIcon(), f.onProvision)
 	f.provision.Importance = widget.HighImportance
-	defaultButton(f.provision, f.serial, f.model, f.token, f.years, f.opsPIN, f.devPIN)
+	defaultButton(f.provision, f.serial, f.model, f.udi, f.token, f.years, f.opsPIN, f.devPIN)
 	intro := wrapped("Initialises a free token of the module (standing in for the device's secure element) with the device PIN, generates the device key on it, issues its certificate from the issuing CA and registers the device.")
 	f.box = container.NewVScroll(container.NewPadded(container.NewVBox(intro,
-		field("Issuing CA", f.issuer.sel), field("Serial", f.serial), field("Model", f.model), field("Token label", f.token),
+		field("Issuing CA", f.issuer.sel), field("Serial", f.serial), field("Model", f.model), field("UDI", f.udi), field("Token label", f.token),
 		field("Validity", f.years), field("Operator PIN", f.opsPIN), field("Device PIN", f.devPIN),
 		container.NewHBox(f.provision), f.note.object())))
 	return f
@@ -92,7 +94,7 @@ func (f *provisionForm) object() fyne.CanvasObject { return f.box }
 
 func (f *provisionForm) onProvision() {
 	req := decommission.ProvisionRequest{Issuer: f.issuer.id(), Serial: strings.TrimSpace(f.serial.Text),
-		Model: strings.TrimSpace(f.model.Text), Token: f.token.Text}
+		Model: strings.TrimSpace(f.model.Text), UDI: strings.TrimSpace(f.udi.Text), Token: f.token.Text}
 	if y := strings.TrimSpace(f.years.Text); y != "" {
 		n, err := strconv.Atoi(y)
 		if err != nil || n <= 0 {
@@ -199,7 +201,7 @@ func (f *importForm) onImport() {
 	var n int
 	f.s.background(func() error {
 		var err error
-		n, err = decommission.Import(f.s.ctx, f.s.runEnv(), issuer, paths)
+		n, err = decommission.Import(f.s.ctx, f.s.runEnv(), issuer, paths, nil)
 		return err
 	}, func(err error) {
 		f.run.Enable()

@@ -34,6 +34,7 @@ type fleetScreen struct {
 	manifest *decommission.Manifest
 
 	tech, witness  *widget.Entry
+	validator      *widget.Entry
 	opsPIN, devPIN *widget.Entry
 	start, cancel  *widget.Button
 	bar            *widget.ProgressBar
@@ -46,12 +47,13 @@ type fleetScreen struct {
 var manifestColumns = []string{"Line", "Serial", "Method", "Problem", "Reason"}
 
 func (s *shell) fleetScreen() fyne.CanvasObject {
-	f := &fleetScreen{s: s, path: widget.NewEntry(), tech: widget.NewEntry(), witness: widget.NewEntry(),
+	f := &fleetScreen{s: s, path: widget.NewEntry(), tech: widget.NewEntry(), witness: widget.NewEntry(), validator: widget.NewEntry(),
 		opsPIN: pinEntry("operator PIN"), devPIN: pinEntry("device PIN (rows that erase or reinit)"),
 		bar: widget.NewProgressBar(), line: wrapped(""), note: newNotice(), record: newRecordOpener(s.background)}
-	f.path.SetPlaceHolder("fleet manifest (CSV: serial,method,reason,note)")
+	f.path.SetPlaceHolder("fleet manifest (CSV: serial,method,reason,note,destination,udi)")
 	f.tech.SetPlaceHolder("technician who does the work")
 	f.witness.SetPlaceHolder("required for physical and unreachable rows")
+	f.validator.SetPlaceHolder("another person, who checks the sanitization")
 	f.path.OnSubmitted = func(string) { f.onLoad() }
 	f.table = f.newTable()
 	f.start = widget.NewButtonWithIcon("Retire the fleet", theme.MediaPlayIcon(), f.onRun)
@@ -59,7 +61,7 @@ func (s *shell) fleetScreen() fyne.CanvasObject {
 	f.start.Disable()
 	f.cancel = widget.NewButtonWithIcon("Cancel", theme.CancelIcon(), f.onCancel)
 	f.cancel.Disable()
-	defaultButton(f.start, f.tech, f.witness, f.opsPIN, f.devPIN)
+	defaultButton(f.start, f.tech, f.witness, f.validator, f.opsPIN, f.devPIN)
 	return f.layout()
 }
 
@@ -89,7 +91,7 @@ func (f *fleetScreen) layout() fyne.CanvasObject {
 	top := container.NewVBox(heading("Retire a fleet"), intro,
 		field("Manifest", container.NewBorder(nil, nil, nil, container.NewHBox(widget.NewButton("Load", f.onLoad), choose), f.path)),
 		f.note.object())
-	form := container.NewVBox(f.line, field("Technician", f.tech), field("Witness", f.witness), field("Operator PIN", f.opsPIN),
+	form := container.NewVBox(f.line, field("Technician", f.tech), field("Witness", f.witness), field("Validator", f.validator), field("Operator PIN", f.opsPIN),
 		field("Device PIN", f.devPIN), container.NewHBox(f.start, f.cancel), f.bar, f.record.object())
 	bottom := container.NewVScroll(form)
 	bottom.SetMinSize(fyne.NewSize(0, 260))
@@ -198,7 +200,7 @@ func (f *fleetScreen) onRun() {
 			f.s.do(func() { f.bar.SetValue(float64(p.Done) / float64(p.Total)) })
 		}
 	}
-	req := decommission.FleetRequest{ManifestPath: strings.TrimSpace(f.path.Text), Technician: f.tech.Text, Witness: f.witness.Text,
+	req := decommission.FleetRequest{ManifestPath: strings.TrimSpace(f.path.Text), Technician: f.tech.Text, Witness: f.witness.Text, Validator: strings.TrimSpace(f.validator.Text),
 		OpsPIN: takePIN(f.opsPIN), DevicePIN: takePIN(f.devPIN)}
 	m := f.manifest
 	f.start.Disable()

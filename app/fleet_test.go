@@ -83,6 +83,7 @@ func TestFleetScreenMarksEveryBadLine(t *testing.T) {
 	load(good)
 	onUI(func() {
 		entryWithPlaceholder(t, s, "technician").SetText("Tess Tech")
+		entryWithPlaceholder(t, s, "another person").SetText("Vic Validator")
 		entryWithPlaceholder(t, s, "operator PIN").SetText("ops-pin-1234")
 		test.Tap(button(s.body, "Retire the fleet"))
 	})

@@ -83,7 +83,8 @@ var fieldLabels = map[string]string{
 	"CommonName": "Issuing CA name", "Custodians": "New custodians", "DevicePIN": "Device PIN",
 	"OpsPIN": "Operator PIN", "Reason": "Revocation reason", "Revoke": "Revoke", "Serial": "Device serial",
 	"Technician": "Technician", "Threshold": "Threshold", "Token": "New token", "Backup": "Backup file",
-	"Witness": "Witness", "Module": "PKCS#11 module, under Settings",
+	"Witness": "Witness", "Validator": "Validator", "Destination": "Media destination", "UDI": "UDI",
+	"Module":     "PKCS#11 module, under Settings",
 	"Identities": "Identity file", "Shares": "Shares",
 }
 

@@ -422,7 +422,7 @@ func TestHomeResumesAStoppedFleet(t *testing.T) {
 			cancel() // stop after the first device
 		}
 	}
-	if _, err := decommission.Fleet(ctx, env, m, decommission.FleetRequest{ManifestPath: path, Technician: "Tess Tech",
+	if _, err := decommission.Fleet(ctx, env, m, decommission.FleetRequest{ManifestPath: path, Technician: "Tess Tech", Validator: "Vic Validator",
 		OpsPIN: []byte("ops-pin-1234"), DevicePIN: []byte("device-pin-1")}); err == nil {
 		t.Fatal("the cancelled fleet finished")
 	}

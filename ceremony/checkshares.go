@@ -2,8 +2,10 @@ package ceremony
 
 import (
 	"context"
+	"crypto"
 	"fmt"
 
+	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/internal/secret"
 	"github.com/custos-pki/custos/quorum"
 	"github.com/custos-pki/custos/record"
@@ -31,10 +33,17 @@ type CheckSharesResult struct {
 	RecordPath string // empty without an operator PIN
 }
 
+// kindPartialCheck is the record kind of a check of shares fewer than a quorum: the root
+// cannot attest it, so its record says it speaks for the operator alone.
+const kindPartialCheck = "check-shares-partial"
+
 // CheckShares is the custodians' inventory: each share is checked against the commitment the
 // root's quorum statement gives it and, when a quorum of them is present, their
 // reconstruction against the secret's digest, without opening the root token or logging in
-// anywhere (with opsPIN, the operations token signs the record). The run is journaled, naming
+// anywhere. With opsPIN, the record signer on the operations token signs a record: when a
+// quorum reconstructed the secret, the root token is opened with it (as by any quorum
+// operation) and the root attests the record ("check-shares"); fewer shares cannot open the
+// root, and the record ("check-shares-partial") speaks for the operator alone. The run is journaled, naming
 // each source, its share's number and custodian, and the result, never a share. A refused
 // share does not stop the others from being checked; the run completes and says so, and
 // Refused counts them.
@@ -100,15 +109,32 @@ func CheckShares(ctx context.Context, env run.Env, rootID string, in []ShareInpu
 	if len(opsPIN) == 0 {
 		return res, nil
 	}
-	path, err := env.ModulePath(ctx, st.Module.Path)
-	if err != nil {
-		return res, err
+	kind, mod, rootKey := kindPartialCheck, (*hsm.Module)(nil), crypto.Signer(nil)
+	if res.Rebuilt {
+		// A quorum is present: it opens the root, as any quorum operation does, so that the
+		// root attests the record; without it the record would be the operator's word alone.
+		rq, v, err := collectedQuorum(ctx, env.Registry, q)
+		if err != nil {
+			return res, r.Fail("check-shares.record", record.System, fmt.Errorf("the shares were checked, but the root could not be opened to attest the record: %w", err))
+		}
+		u, err := unlock(ctx, env, rq, v, q, unlockOptions{})
+		if err != nil {
+			return res, r.Fail("check-shares.record", record.System, fmt.Errorf("the shares were checked, but the root could not be opened to attest the record: %w", err))
+		}
+		defer u.close(ctx)
+		kind, mod, rootKey = "check-shares", u.mod, u.key
+	} else {
+		path, err := env.ModulePath(ctx, st.Module.Path)
+		if err != nil {
+			return res, err
+		}
+		m, _, err := openModule(ctx, env, path, st.Module.SHA256)
+		if err != nil {
+			return res, r.Fail("check-shares.record", record.System, fmt.Errorf("the shares were checked, but the record could not be signed: %w", err))
+		}
+		defer m.Close()
+		mod = m
 	}
-	mod, _, err := openModule(ctx, env, path, st.Module.SHA256)
-	if err != nil {
-		return res, r.Fail("check-shares.record", record.System, fmt.Errorf("the shares were checked, but the record could not be signed: %w", err))
-	}
-	defer mod.Close()
 	signer, err := run.OpenRecordSigner(ctx, env.Registry, mod, st.Root, v.Root, opsPIN)
 	if err != nil {
 		return res, r.Fail("check-shares.record", record.System, fmt.Errorf("the shares were checked, but the record could not be signed: %w", err))
@@ -118,8 +144,8 @@ func CheckShares(ctx context.Context, env run.Env, rootID string, in []ShareInpu
 	if res.Refused > 0 {
 		outcome = fmt.Sprintf("completed, %d refused: %s", res.Refused, res.Summary)
 	}
-	res.RecordPath, err = writeRecord(ctx, r, &record.Ceremony{ID: r.ID, Kind: "check-shares", Root: st.Root, Outcome: outcome,
-		Threshold: st.Threshold, Custodians: len(st.Custodians), Participants: quorumPeople(holders)}, signer.Signer)
+	res.RecordPath, err = writeRecord(ctx, r, &record.Ceremony{ID: r.ID, Kind: kind, Root: st.Root, Outcome: outcome,
+		Threshold: st.Threshold, Custodians: len(st.Custodians), Participants: quorumPeople(holders)}, signer.Signer, rootKey)
 	if err != nil {
 		return res, r.Fail("check-shares.record", record.System, fmt.Errorf("the shares were checked, but the record could not be written: %w", err))
 	}

@@ -336,7 +336,7 @@ func quorumRunWith(ctx context.Context, env run.Env, q *quorum.Collector, op str
 	}
 	if u.finalSigner != nil { // destroy: the record signer, opened before it was retired
 		recordPath, err = writeRecord(ctx, r, &record.Ceremony{ID: rid, Kind: op, Root: u.q.CeremonyID, Outcome: "completed",
-			Threshold: u.q.Threshold, Custodians: len(u.q.Shares), Participants: quorumPeople(holders)}, u.finalSigner.Signer)
+			Threshold: u.q.Threshold, Custodians: len(u.q.Shares), Participants: quorumPeople(holders)}, u.finalSigner.Signer, u.key)
 		if err != nil {
 			return rid, r.Fail(op+".record", record.System, fmt.Errorf("%s done, but its record could not be written: %w", op, err))
 		}
@@ -351,8 +351,13 @@ func quorumRunWith(ctx context.Context, env run.Env, q *quorum.Collector, op str
 		return rid, r.Fail(op+".record", record.System, fmt.Errorf("%s done, but its record could not be signed: %w", op, err))
 	}
 	defer signer.Close()
+	// The summary shows the quorum as the operation left it (a reshare's new custodians).
+	after, err := env.Registry.Quorum(ctx, u.q.CeremonyID)
+	if err != nil {
+		return rid, r.Fail(op+".record", record.System, fmt.Errorf("%s done, but its record could not be written: %w", op, err))
+	}
 	recordPath, err = writeRecord(ctx, r, &record.Ceremony{ID: rid, Kind: op, Root: u.q.CeremonyID, Outcome: "completed",
-		Threshold: u.q.Threshold, Custodians: len(u.q.Shares), Participants: quorumPeople(holders)}, signer.Signer)
+		Threshold: after.Threshold, Custodians: len(after.Shares), Participants: quorumPeople(holders)}, signer.Signer, u.key)
 	if err != nil {
 		return rid, r.Fail(op+".record", record.System, fmt.Errorf("%s done, but its record could not be written: %w", op, err))
 	}
@@ -752,6 +757,11 @@ func Destroy(ctx context.Context, env run.Env, q *quorum.Collector, opsPIN []byt
 			return fmt.Errorf("the record signer, which signs the destroy record: %w", err)
 		}
 		u.finalSigner = signer
+		// The root attests the run while its key can still sign: the log entry covers the
+		// journal up to the destruction, which the record's own signature then covers.
+		if _, err := r.EnterLog(ctx, run.LogSeal{Kind: "destroy", RootID: id, Root: u.cert, RootKey: u.key}, signer.Signer); err != nil {
+			return fmt.Errorf("destroy: enter the run in the record log before the root is gone: %w", err)
+		}
 		return r.Step(stepDestroy, record.System, func() (any, error) {
 			var data RootDestroyed
 			for _, s := range append([]*hsm.Session{u.sess}, sessions...) {

@@ -14,11 +14,11 @@ import (
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
-	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/internal/inputfile"
+	"github.com/custos-pki/custos/internal/personname"
 	"github.com/custos-pki/custos/internal/pgpwords"
 	"github.com/custos-pki/custos/keyalg"
 	"github.com/custos-pki/custos/pki"
@@ -275,12 +275,8 @@ func checkName(key, name string) error {
 	return nil
 }
 
-// nameKey compares names as people read them: two names with the same key are one person to a
-// reader (NFKC, case folding, runs of blanks as one), so "Zoë" typed two ways, "ＣＡＲＡ" and
-// "cara" are the same name.
-func nameKey(name string) string {
-	return cases.Fold().String(strings.Join(strings.Fields(norm.NFKC.String(name)), " "))
-}
+// nameKey compares names as people read them (personname.Key).
+func nameKey(name string) string { return personname.Key(name) }
 
 // Destination is where custodian i's share goes (zero: the default).
 func (p *Plan) Destination(i int) Destination {

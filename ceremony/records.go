@@ -2,22 +2,35 @@ package ceremony
 
 import (
 	"context"
+	"crypto"
 	"fmt"
 	"strings"
 
-	"github.com/custos-pki/custos/quorum"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/run"
 )
 
-// writeRecord renders the run's record from its journal and signs it. Nothing is journaled
-// after this: the record carries the journal as it stands.
-func writeRecord(ctx context.Context, r *run.Run, c *record.Ceremony, s record.Signer) (string, error) {
+// writeRecord enters the run in the record log, the root attesting it with its key (unlocked
+// by the quorum), and renders the run's record from its journal and signs it. Nothing is
+// journaled after this: the record carries the journal as it stands.
+func writeRecord(ctx context.Context, r *run.Run, c *record.Ceremony, s record.Signer, rootKey crypto.Signer) (string, error) {
+	return writeSealed(ctx, r, c, s, run.LogSeal{Kind: c.Kind, RootID: c.Root, Root: s.Chain[len(s.Chain)-1], RootKey: rootKey})
+}
+
+// writeResumedRecord is writeRecord for a run resumed after it stopped, with no quorum: its
+// record carries the root's attestation the journal noted before the stop, or none (see
+// run.LogSeal.Resumed).
+func writeResumedRecord(ctx context.Context, r *run.Run, c *record.Ceremony, s record.Signer) (string, error) {
+	return writeSealed(ctx, r, c, s, run.LogSeal{Kind: c.Kind, RootID: c.Root, Root: s.Chain[len(s.Chain)-1], Resumed: true})
+}
+
+func writeSealed(ctx context.Context, r *run.Run, c *record.Ceremony, s record.Signer, seal run.LogSeal) (string, error) {
 	if err := fillFromJournal(c, r.Journal.Entries()); err != nil {
 		return "", err
 	}
 	st := run.Step{ID: c.Kind + ".record", Title: "Write the signed record"}
-	return r.WriteRecord(st, func(path string, journal []byte) error {
+	return r.WriteRecord(ctx, st, seal, s, func(path string, journal []byte, log *record.LogProof) error {
+		c.Log = log
 		return record.WriteCeremony(ctx, path, c, journal, s)
 	})
 }
@@ -144,17 +157,8 @@ func addStatement(c *record.Ceremony, st *StatementSigned) {
 	if st == nil {
 		return
 	}
-	holders := "(not parsed)"
-	if s, err := quorum.ParseStatement([]byte(st.Statement)); err == nil {
-		var names []string
-		for _, h := range s.HolderList() {
-			names = append(names, h.Token.String())
-		}
-		holders = strings.Join(names, "; ")
-	}
 	c.Statement = fields("number", fmt.Sprint(st.Seq), "epoch", fmt.Sprint(st.Epoch), "module", st.Module,
-		"module sha256", st.ModuleSHA256, "root token", st.RootToken, "tokens holding the root", holders,
-		"statement sha256", st.SHA256,
+		"module sha256", st.ModuleSHA256, "root token", st.RootToken, "statement sha256", st.SHA256,
 		"attached as", statementFile(st.Seq, ".json")+" with its signature "+statementFile(st.Seq, ".sig"))
 	c.Attachments = append(c.Attachments,
 		record.Attachment{Name: statementFile(st.Seq, ".json"), MIME: "application/json", Relationship: record.RelSupplement,

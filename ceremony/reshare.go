@@ -209,9 +209,20 @@ func Reshare(ctx context.Context, env run.Env, q *quorum.Collector, req ReshareR
 		if err != nil {
 			return err
 		}
-		return r.Step(stepSuperseded, record.System, func() (any, error) {
+		err = r.Step(stepSuperseded, record.System, func() (any, error) {
 			return destroySuperseded(ctx, r, id, res)
 		})
+		if err != nil || len(req.OpsPIN) == 0 {
+			return err // no operator PIN: no record for the root to attest
+		}
+		// ChangePIN logged the session out; the root logs in again with its new PIN to attest
+		// the reshare's record.
+		newUser := quorum.RootUserPIN.Derive(newS, id)
+		defer secret.Zero(newUser)
+		if err := u.sess.Login(ctx, hsm.User, newUser); err != nil {
+			return fmt.Errorf("reshare done: the new shares open the root; but token %q did not take its new user PIN, so the root cannot attest the record: %w", u.holder.Token, err)
+		}
+		return nil
 	})
 	res.RunID = rid
 	if err != nil {

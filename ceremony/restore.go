@@ -77,11 +77,12 @@ func Restore(ctx context.Context, env run.Env, q *quorum.Collector, req RestoreR
 			if err != nil {
 				return nil, err
 			}
-			defer ns.Close()
+			// The new token's session becomes the operation's own (u.close logs it out and
+			// closes it): the restored key attests the restore's record.
+			u.sess = ns
 			if err := ns.Login(ctx, hsm.User, u.userPIN); err != nil {
 				return nil, err
 			}
-			defer ns.Logout(context.WithoutCancel(ctx))
 			kek := quorum.KEK(u.s, u.q.CeremonyID)
 			defer secret.Zero(kek)
 			// Unwrapped sensitive and not extractable; RestoreKey refuses a key whose public
@@ -94,6 +95,7 @@ func Restore(ctx context.Context, env run.Env, q *quorum.Collector, req RestoreR
 			if err := signs(key, u.cert); err != nil {
 				return nil, err
 			}
+			u.key = key
 			if err := ns.StoreCertificate(ctx, u.cert, u.root.Key.KeyID, label); err != nil {
 				return nil, err
 			}

@@ -102,7 +102,7 @@ func resumeRecord(ctx context.Context, env run.Env, rr registry.Run, pins run.PI
 	if err != nil {
 		return run.Outcome{}, err
 	}
-	recordPath, err = writeRecord(ctx, r, c, signer.Signer)
+	recordPath, err = writeResumedRecord(ctx, r, c, signer.Signer)
 	if err != nil {
 		return run.Outcome{}, r.Fail(rr.Operation+".record", record.System, fmt.Errorf("%s done, but its record could not be written: %w", rr.Operation, err))
 	}

@@ -192,7 +192,7 @@ func Root(ctx context.Context, env run.Env, plan *Plan, opsPIN []byte, people Pa
 		}
 	}
 	path, err := writeRecord(ctx, r.Run, r.ceremonyRecord(), record.Signer{Key: r.signerKey, Certificate: r.res.RecordSigner,
-		Chain: []*x509.Certificate{r.res.Root}})
+		Chain: []*x509.Certificate{r.res.Root}}, r.rootKey)
 	if err != nil {
 		return nil, r.Fail("root.record", record.System, fmt.Errorf("root ceremony done, but its record could not be written: %w", err))
 	}
@@ -687,6 +687,11 @@ func (r *rootRun) close(ctx context.Context) error {
 		}
 		secret.Zero(r.soPIN)
 		r.soPIN = so
+		// ChangePIN logged the session out: the root logs in again to attest the ceremony's
+		// record (writeRecord, after this step).
+		if err := r.root.Login(ctx, hsm.User, r.userPIN); err != nil {
+			return nil, err
+		}
 		undone := r.dropUndo(ctx)
 		reg := r.Registry()
 		info, err := r.root.TokenInfo(ctx) // before the registry changes: the token's identity as holder
@@ -724,7 +729,7 @@ func (r *rootRun) close(ctx context.Context) error {
 		fp := r.res.Fingerprint()
 		return Closed{RootSHA256: fp.String(), RootWords: fp.Words(), Module: r.mod.Path(), OperationsToken: r.plan.OperationsToken,
 			SOPIN:   "the root token's SO PIN is now derived from the quorum secret; the temporary one: " + undone,
-			Secrets: "quorum secret, PINs and KEK zeroed in memory; the session is logged out"}, nil
+			Secrets: "quorum secret, PINs and KEK zeroed in memory; the root token's session is logged out when the root has attested the ceremony's record"}, nil
 	})
 }
 

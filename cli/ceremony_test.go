@@ -127,7 +127,7 @@ func TestCeremonyCommands(t *testing.T) {
 	rootPEM := filepath.Join(b.ws, "certs", "acme-root-2026-root.pem")
 	for _, r := range records {
 		out := b.run(t, command.ExitOK, "verify", r)
-		if strings.Count(out, "PASS") != 8 {
+		if strings.Count(out, "PASS") < 11 || strings.Contains(out, "FAIL") {
 			t.Errorf("verify %s:\n%s", r, out)
 		}
 		b.run(t, command.ExitOK, "verify", r, "--root", rootPEM)

@@ -51,6 +51,7 @@ func program(gui GUIFunc) *command.Program {
 		backupList(), backupCopy(), backupRetire(),
 		deviceProvision(), deviceImport(), deviceList(), deviceShow(), deviceFind(), deviceHistoryCmd(),
 		decommissionCmd(), crlPublish(),
+		settingsShow(), settingsSet(),
 		registryRebuild(), registryBackup(),
 	}
 	for i := range cmds {
@@ -126,6 +127,9 @@ var fieldFlags = map[string]string{
 	"To":             "to",
 	"Token":          "token",
 	"Witness":        "witness",
+	"Validator":      "validator",
+	"Destination":    "destination",
+	"UDI":            "udi",
 	"Workspace":      "workspace",
 	"InvalidityDate": "compromised-at",
 	"Identities":     "identity",

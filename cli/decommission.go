@@ -21,9 +21,12 @@ key and certificate on its token; reinit re-initialises the whole token (the dev
 SO PIN); physical and unreachable erase nothing and need a witness. The reason defaults to
 cessationOfOperation, or keyCompromise for unreachable; --compromised-at TIME (RFC 3339, or a
 date) says since when a keyCompromise key may be known (its invalidity date; default: the time
-of the run). A fleet: --manifest FILE.csv with columns serial,method,reason[,note][,compromised_at];
-every bad line is reported before anything changes, and
-running the same manifest again resumes it or, once complete, changes nothing.`,
+of the run). --validator NAME names another person than the technician, who checks the
+sanitization (required unless custos settings set validator-required false); --destination
+says where the device goes: reuse, return, recycle or destroyed. A fleet: --manifest FILE.csv
+with columns serial,method,reason[,note][,compromised_at][,destination][,udi]; every bad line
+is reported before anything changes, and running the same manifest again resumes it or, once
+complete, changes nothing.`,
 		Setup: func(fs *flag.FlagSet) command.Func {
 			df := addDeviceFlags(fs)
 			req := decommission.Request{}
@@ -33,6 +36,8 @@ running the same manifest again resumes it or, once complete, changes nothing.`,
 			reason := fs.String("reason", "", "RFC 5280 `REASON`: "+pki.ReasonNames(decommission.Reasons(decommission.Erase))+" (default: the method's)")
 			fs.StringVar(&req.Technician, "technician", "", "the technician's `NAME`")
 			fs.StringVar(&req.Witness, "witness", "", "the witness's `NAME`")
+			fs.StringVar(&req.Validator, "validator", "", "the validator's `NAME`: another person than the technician, who checks the sanitization")
+			destination := fs.String("destination", "", "where the device goes: reuse, return, recycle or destroyed (a manifest has a destination column)")
 			compromisedAt := fs.String("compromised-at", "", "keyCompromise: since when the key may be known, `TIME` (2026-03-01T14:30:00Z or 2026-03-01; default: now)")
 			return func(ctx context.Context, s command.Streams, args []string) error {
 				if (req.Serial == "") == (*manifest == "") {
@@ -50,6 +55,13 @@ running the same manifest again resumes it or, once complete, changes nothing.`,
 				if err := command.Require(fs, "technician"); err != nil {
 					return err
 				}
+				if *manifest != "" && *destination != "" {
+					return command.Usagef("--destination is for one device; a manifest has a destination column")
+				}
+				var err error
+				if req.Destination, err = decommission.ParseDestination(*destination); err != nil {
+					return command.Usagef("--destination: %v", err)
+				}
 				pins, err := df.pins.read(true, false)
 				if err != nil {
 					return err
@@ -57,8 +69,9 @@ running the same manifest again resumes it or, once complete, changes nothing.`,
 				defer pins.zero()
 				if *manifest != "" {
 					return runFleet(ctx, s, df, *manifest, decommission.FleetRequest{ManifestPath: *manifest,
-						Technician: req.Technician, Witness: req.Witness, OpsPIN: pins.ops, DevicePIN: pins.device})
+						Technician: req.Technician, Witness: req.Witness, Validator: req.Validator, OpsPIN: pins.ops, DevicePIN: pins.device})
 				}
+
 				if req.Method, err = decommission.ParseMethod(*method); err != nil {
 					return command.Usagef("--method: %v", err)
 				}

@@ -31,6 +31,7 @@ user and SO PIN, generates the device key on it, issues its certificate from the
 			fs.StringVar(&req.Issuer, "issuer", "", "issuing CA `ID` or common name")
 			fs.StringVar(&req.Serial, "serial", "", "device `SERIAL` number")
 			fs.StringVar(&req.Model, "model", "", "device `MODEL`")
+			fs.StringVar(&req.UDI, "udi", "", "the device's Unique Device Identifier as its label prints it (GS1 (01)..., HIBCC +..., ICCBBA = or &...)")
 			fs.StringVar(&req.Token, "token", "", "`LABEL` for the device token")
 			return func(ctx context.Context, s command.Streams, args []string) error {
 				if err := command.Require(fs, "issuer", "serial", "model", "token"); err != nil {
@@ -67,9 +68,20 @@ func deviceImport() command.Command {
 		Setup: func(fs *flag.FlagSet) command.Func {
 			ws := command.WorkspaceFlag(fs)
 			issuer := fs.String("issuer", "", "issuing CA `ID` or common name that signed them")
+			udiList := fs.String("udi-list", "", "`FILE.csv` with columns serial,udi: the devices' Unique Device Identifiers")
 			return func(ctx context.Context, s command.Streams, args []string) error {
 				if err := command.Require(fs, "issuer"); err != nil {
 					return err
+				}
+				var udis map[string]string
+				if *udiList != "" {
+					if err := command.ExistingFile(*udiList); err != nil {
+						return err
+					}
+					var err error
+					if udis, err = decommission.LoadUDIList(ctx, *udiList); err != nil {
+						return err
+					}
 				}
 				if len(args) == 0 {
 					return command.Usagef("name the certificate files or folders to import")
@@ -90,7 +102,7 @@ func deviceImport() command.Command {
 					return err
 				}
 				defer env.Close()
-				n, err := decommission.Import(ctx, env, *issuer, args)
+				n, err := decommission.Import(ctx, env, *issuer, args, udis)
 				if err != nil {
 					return err
 				}
@@ -156,6 +168,7 @@ func crlPublish() command.Command {
 			opsPIN := opsPINFile(fs, "")
 			days := fs.Int("next-update-days", 30, "`DAYS` until the next CRL is due: at most 366, and never past the CA's notAfter")
 			budget := fs.Int("shard-budget", pki.DefaultShardBudget, "`BYTES` a CRL shard should stay within (default 64 KiB): larger shards are signed, and named")
+			operator := fs.String("operator", "", "who publishes the CRL, as the record names them (`NAME`)")
 			return func(ctx context.Context, s command.Streams, args []string) error {
 				if err := command.Require(fs, "issuer"); err != nil {
 					return err
@@ -176,13 +189,14 @@ func crlPublish() command.Command {
 					return err
 				}
 				defer e.Close()
-				c, err := decommission.PublishCRL(ctx, e, *issuer, pin, run.CRLRequest{NextUpdate: time.Duration(*days) * 24 * time.Hour, ShardBudget: *budget})
+				c, err := decommission.PublishCRL(ctx, e, decommission.PublishRequest{Issuer: *issuer, Operator: *operator, OpsPIN: pin,
+					CRL: run.CRLRequest{NextUpdate: time.Duration(*days) * 24 * time.Hour, ShardBudget: *budget}})
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(s.Out, "CRL %d of %s: %d entries, next update %s\n  DER    %s\n  PEM    %s\n  sha256 %s\n",
-					c.Number, *issuer, c.Entries, c.NextUpdate.Format(time.DateOnly), c.DERPath, c.PEMPath, c.Fingerprint)
-				printShards(s, c)
+				fmt.Fprintf(s.Out, "CRL %d of %s: %d entries, next update %s\n  DER    %s\n  PEM    %s\n  sha256 %s\n  record %s\n",
+					c.Number, c.Issuer, c.Entries, c.NextUpdate.Format(time.DateOnly), c.DERPath, c.PEMPath, c.Fingerprint, c.RecordPath)
+				printShards(s, c.CRL)
 				return nil
 			}
 		},

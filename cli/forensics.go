@@ -229,7 +229,11 @@ func periodLine(p registry.Period) string {
 
 func printHistory(w io.Writer, h registry.DeviceHistory, now time.Time) {
 	d := h.Device
-	fmt.Fprintf(w, "device %s\n  model    %s\n  issuer   %s\n  status   %s\n  since    %s\n", d.Serial, d.Model, d.IssuerID, d.Status, stamp(d.RegisteredAt))
+	fmt.Fprintf(w, "device %s\n  model    %s\n", d.Serial, d.Model)
+	if d.UDI != "" {
+		fmt.Fprintf(w, "  udi      %s\n", d.UDI)
+	}
+	fmt.Fprintf(w, "  issuer   %s\n  status   %s\n  since    %s\n", d.IssuerID, d.Status, stamp(d.RegisteredAt))
 	if !d.DecommissionedAt.IsZero() {
 		fmt.Fprintf(w, "  retired  %s\n", stamp(d.DecommissionedAt))
 	}
@@ -316,6 +320,7 @@ type (
 	historyDevice struct {
 		Serial           string `json:"serial"`
 		Model            string `json:"model"`
+		UDI              string `json:"udi,omitempty"`
 		Issuer           string `json:"issuer"`
 		Status           string `json:"status"`
 		RegisteredAt     string `json:"registered_at"`
@@ -354,7 +359,7 @@ type (
 
 func historyJSON(h registry.DeviceHistory, now time.Time) historyDoc {
 	d := h.Device
-	doc := historyDoc{Device: historyDevice{Serial: d.Serial, Model: d.Model, Issuer: d.IssuerID, Status: string(d.Status),
+	doc := historyDoc{Device: historyDevice{Serial: d.Serial, Model: d.Model, UDI: d.UDI, Issuer: d.IssuerID, Status: string(d.Status),
 		RegisteredAt: stamp(d.RegisteredAt), DecommissionedAt: stamp(d.DecommissionedAt)},
 		Periods: []historyItem{}, KeyStates: []historyKey{}, Runs: []historyRun{}}
 	for _, p := range h.Periods(now) {

@@ -57,10 +57,10 @@ backup: false
 			return []string{"ceremony", "root", "--plan", plan, "--shares-dir", shares, "--ops-pin-file", p, "--workspace", ws}
 		}, nil},
 		{"decommission --manifest", "manifest", 256 << 20, func(p string) []string {
-			return []string{"decommission", "--manifest", p, "--technician", "Tess Tech", "--ops-pin-file", pin, "--workspace", ws}
+			return []string{"decommission", "--manifest", p, "--technician", "Tess Tech", "--validator", "Vic Validator", "--ops-pin-file", pin, "--workspace", ws}
 		}, nil},
 		{"decommission --device-pin-file", "PIN file", 256, func(p string) []string {
-			return []string{"decommission", "--serial", "SN-1", "--method", "erase", "--technician", "Tess Tech",
+			return []string{"decommission", "--serial", "SN-1", "--method", "erase", "--technician", "Tess Tech", "--validator", "Vic Validator",
 				"--ops-pin-file", pin, "--device-pin-file", p, "--workspace", ws}
 		}, nil},
 		{"ceremony issue-ca --shares", "share file", 0, func(p string) []string {

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/custos-pki/custos/cli/command"
 )
@@ -101,7 +102,7 @@ func TestRevocationBinds(t *testing.T) {
 	for _, out := range []string{
 		provision(command.ExitFail, icaA, "SN-A2"),
 		b.run(t, command.ExitFail, "crl", "publish", "--issuer", icaA, "--ops-pin-file", b.pin),
-		b.run(t, command.ExitFail, "decommission", "--serial", "SN-A1", "--method", "unreachable", "--technician", "Tess Tech",
+		b.run(t, command.ExitFail, "decommission", "--serial", "SN-A1", "--method", "unreachable", "--technician", "Tess Tech", "--validator", "Vic Validator",
 			"--witness", "Wes Witness", "--ops-pin-file", b.pin),
 	} {
 		if !strings.Contains(out, "was revoked (keyCompromise)") || !strings.Contains(out, "signs nothing") {
@@ -121,10 +122,11 @@ func TestRevocationBinds(t *testing.T) {
 		t.Errorf("the retired issuing CA issued:\n%s", out)
 	}
 	b.run(t, command.ExitOK, "crl", "publish", "--issuer", icaB, "--ops-pin-file", b.pin)
-	b.run(t, command.ExitOK, "decommission", "--serial", "SN-B1", "--method", "unreachable", "--technician", "Tess Tech",
+	b.run(t, command.ExitOK, "decommission", "--serial", "SN-B1", "--method", "unreachable", "--technician", "Tess Tech", "--validator", "Vic Validator",
 		"--witness", "Wes Witness", "--ops-pin-file", b.pin)
 
 	// The record signer revoked: the run that revokes it signs no record, nor does any later one.
+	nextSecond()
 	signer1 := filepath.Join(b.ws, "certs", "acme-root-2026-record-signer.pem")
 	out = b.run(t, command.ExitOK, "ceremony", "crl", "--root", "acme-root-2026", "--shares", two, "--revoke", certSerial(t, signer1),
 		"--reason", "keyCompromise", "--ops-pin-file", b.pin)
@@ -133,7 +135,7 @@ func TestRevocationBinds(t *testing.T) {
 	}
 	for _, out := range []string{
 		b.run(t, command.ExitFail, "ceremony", "issue-ca", "--root", "acme-root-2026", "--shares", two, "--name", "X", "--ops-pin-file", b.pin),
-		b.run(t, command.ExitFail, "decommission", "--serial", "SN-B0", "--method", "unreachable", "--technician", "Tess Tech",
+		b.run(t, command.ExitFail, "decommission", "--serial", "SN-B0", "--method", "unreachable", "--technician", "Tess Tech", "--validator", "Vic Validator",
 			"--witness", "Wes Witness", "--ops-pin-file", b.pin),
 	} {
 		if !strings.Contains(out, "record signer of acme-root-2026") || !strings.Contains(out, "was revoked (keyCompromise)") ||
@@ -150,6 +152,7 @@ func TestRevocationBinds(t *testing.T) {
 		t.Fatalf("record-signer:\n%s", out)
 	}
 	b.issueCA(t, two, "Acme Devices CA 3")
+	nextSecond() // the issue-ca record is signed by the signer this revokes
 	out = b.run(t, command.ExitOK, "ceremony", "record-signer", "--root", "acme-root-2026", "--shares", two, "--ops-pin-file", b.pin)
 	crls, _ = filepath.Glob(filepath.Join(b.ws, "crl", "acme-root-2026-*.pem"))
 	txt := opensslOut(t, "crl", "-in", crls[len(crls)-1], "-noout", "-text")
@@ -459,7 +462,7 @@ func TestDestroyEndsEverything(t *testing.T) {
 	for _, out := range []string{
 		provision(command.ExitFail, icaA, "SN-A3"),
 		b.run(t, command.ExitFail, "crl", "publish", "--issuer", icaB, "--ops-pin-file", b.pin),
-		b.run(t, command.ExitFail, "decommission", "--serial", "SN-A1", "--method", "unreachable", "--technician", "Tess Tech",
+		b.run(t, command.ExitFail, "decommission", "--serial", "SN-A1", "--method", "unreachable", "--technician", "Tess Tech", "--validator", "Vic Validator",
 			"--witness", "Wes Witness", "--ops-pin-file", b.pin),
 		b.run(t, command.ExitFail, "ceremony", "crl", "--root", "acme-root-2026", "--shares", two),
 		b.run(t, command.ExitFail, "backup", "copy", "--root", "acme-root-2026", "--to", usb, "--by", "Ada Admin"),
@@ -484,4 +487,11 @@ func mustGlob(t *testing.T, pattern string) []string {
 // tokenModule is the module path the bench's plan names.
 func tokenModule(t *testing.T, b *ceremonyBench) string {
 	return strings.Split(strings.Split(mustRead(t, b.plan), "module: ")[1], "\n")[0]
+}
+
+// nextSecond waits for the clock's next second: a CRL gives revocation times to the second,
+// and verify fails a record signed in the second its signer was revoked, since it cannot tell
+// which came first.
+func nextSecond() {
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
 }

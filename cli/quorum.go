@@ -531,12 +531,15 @@ func zeroInputs(in []ceremony.ShareInput) {
 func ceremonyCheckShares() command.Command {
 	return command.Command{
 		Name:    "ceremony check-shares",
-		Summary: "check custodians' shares against their commitments, and their reconstruction, without opening the root token",
+		Summary: "check custodians' shares against their commitments, and their reconstruction: the yearly inventory",
 		Help: `The yearly inventory: each custodian proves they still hold a working share. Every share
 (from a file, a .share.age file or the custodian's token) is checked against the commitment
 the root's quorum statement gives it and, when at least the threshold are present, their
-reconstruction against the secret's digest. The root token is not opened and nobody logs
-in (with --ops-pin-file, the operations token signs the record). The journal names each
+reconstruction against the secret's digest. Without --ops-pin-file the root token is not
+opened and nobody logs in. With it, the record signer signs a record; when the shares
+reconstruct the secret, the root token is opened with it, as by any quorum operation, so
+that the root attests the record (a check of fewer shares speaks for the operator alone:
+kind check-shares-partial). The journal names each
 source, its share's number and custodian and the result, never a share. Exits 1 if any share
 is refused.`,
 		Setup: func(fs *flag.FlagSet) command.Func {

@@ -28,9 +28,9 @@ func TestReadOnlyWorkspace(t *testing.T) {
 			b.run(t, command.ExitOK, "device", "provision", "--issuer", "Acme Devices CA 1", "--serial", sn, "--model", "Pump X2",
 				"--token", "dev-"+sn, "--ops-pin-file", b.pin, "--device-pin-file", devPIN)
 		}
-		b.run(t, command.ExitOK, "decommission", "--serial", "SN-1", "--method", "erase", "--technician", "Tess Tech",
+		b.run(t, command.ExitOK, "decommission", "--serial", "SN-1", "--method", "erase", "--technician", "Tess Tech", "--validator", "Vic Validator",
 			"--ops-pin-file", b.pin, "--device-pin-file", devPIN)
-		b.run(t, command.ExitFail, "decommission", "--serial", "SN-2", "--method", "erase", "--technician", "Tess Tech",
+		b.run(t, command.ExitFail, "decommission", "--serial", "SN-2", "--method", "erase", "--technician", "Tess Tech", "--validator", "Vic Validator",
 			"--ops-pin-file", b.pin, "--device-pin-file", wrongPIN)
 		return b.ws
 	}, func(t *testing.T, ws string) {

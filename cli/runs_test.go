@@ -93,7 +93,7 @@ func TestResumeAStoppedFleet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = decommission.Fleet(ctx, env, m, decommission.FleetRequest{ManifestPath: manifest, Technician: "Tess Tech",
+	_, err = decommission.Fleet(ctx, env, m, decommission.FleetRequest{ManifestPath: manifest, Technician: "Tess Tech", Validator: "Vic Validator",
 		Witness: "Wes Witness", OpsPIN: []byte("ops-pin-1234"), DevicePIN: []byte("device-pin-1234")})
 	if err == nil || !strings.Contains(err.Error(), "fleet stopped after") {
 		t.Fatalf("the cancelled fleet: %v", err)

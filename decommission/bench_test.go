@@ -211,7 +211,7 @@ func BenchmarkFleet100k(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		res, err := Fleet(context.Background(), f.env, m, FleetRequest{ManifestPath: path, Technician: "T", Witness: "W", OpsPIN: []byte(opsPIN)})
+		res, err := Fleet(context.Background(), f.env, m, FleetRequest{ManifestPath: path, Technician: "T", Validator: "Vic Validator", Witness: "W", OpsPIN: []byte(opsPIN)})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -94,7 +94,7 @@ func TestDecommissionCompromisedAt(t *testing.T) {
 	}
 
 	given, err := Decommission(ctx, f.env, Request{Serial: devs[0], Method: Unreachable, InvalidityDate: lost,
-		Technician: "Tess Tech", Witness: "Wes Witness", OpsPIN: []byte(opsPIN)})
+		Technician: "Tess Tech", Validator: "Vic Validator", Witness: "Wes Witness", OpsPIN: []byte(opsPIN)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestDecommissionCompromisedAt(t *testing.T) {
 
 	before := time.Now().UTC().Truncate(time.Second)
 	now, err := Decommission(ctx, f.env, Request{Serial: devs[1], Method: Unreachable,
-		Technician: "Tess Tech", Witness: "Wes Witness", OpsPIN: []byte(opsPIN)})
+		Technician: "Tess Tech", Validator: "Vic Validator", Witness: "Wes Witness", OpsPIN: []byte(opsPIN)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestFleetCompromisedAt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := FleetRequest{ManifestPath: path, Technician: "Tess Tech", Witness: "Wes Witness", OpsPIN: []byte(opsPIN)}
+	req := FleetRequest{ManifestPath: path, Technician: "Tess Tech", Validator: "Vic Validator", Witness: "Wes Witness", OpsPIN: []byte(opsPIN)}
 
 	future := "serial,method,reason,compromised_at\n" + devs[0] + ",unreachable,," + time.Now().Add(48*time.Hour).UTC().Format(time.DateOnly) + "\n"
 	fm, err := ParseManifest(strings.NewReader(future))
@@ -175,8 +175,8 @@ func TestFleetCompromisedAt(t *testing.T) {
 	}
 	for _, want := range []string{
 		devs[0] + ",decommissioned,unreachable,keyCompromise,",
-		"," + lost.Format(time.RFC3339) + ",the technician\n",
-		",the run's time\n",
+		"," + lost.Format(time.RFC3339) + ",the technician,",
+		",the run's time,",
 	} {
 		if !strings.Contains(string(csv), want) {
 			t.Errorf("results.csv lacks %q:\n%s", want, csv)

@@ -26,7 +26,7 @@ func TestDecommissionCrashHelper(t *testing.T) {
 	}
 	env, done := openEnv(t, dir)
 	defer done()
-	if _, err := Decommission(context.Background(), env, Request{Serial: serial, Method: Erase, Technician: "Tess Tech",
+	if _, err := Decommission(context.Background(), env, Request{Serial: serial, Method: Erase, Technician: "Tess Tech", Validator: "Vic Validator",
 		OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestDecommissionSurvivesKills(t *testing.T) {
 			aborted++
 		}
 		if d, _ := env.Registry.Device(ctx, p.Serial); d.Status != registry.DeviceDecommissioned {
-			if _, err := Decommission(ctx, env, Request{Serial: p.Serial, Method: Erase, Technician: "Tess Tech",
+			if _, err := Decommission(ctx, env, Request{Serial: p.Serial, Method: Erase, Technician: "Tess Tech", Validator: "Vic Validator",
 				OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}); err != nil {
 				t.Fatalf("%s: decommission again after the kill: %v", p.Serial, err)
 			}
@@ -139,7 +139,7 @@ func TestDecommissionDiesAtHelper(t *testing.T) {
 			os.Exit(3)
 		}
 	}
-	Decommission(context.Background(), env, Request{Serial: serial, Method: Erase, Technician: "Tess Tech",
+	Decommission(context.Background(), env, Request{Serial: serial, Method: Erase, Technician: "Tess Tech", Validator: "Vic Validator",
 		OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)})
 	t.Fatal("the run was meant to die")
 }
@@ -206,7 +206,7 @@ func TestFleetEraseCrashHelper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Fleet(context.Background(), env, m, FleetRequest{ManifestPath: filepath.Join(dir, "fleet.csv"), Technician: "T",
+	if _, err := Fleet(context.Background(), env, m, FleetRequest{ManifestPath: filepath.Join(dir, "fleet.csv"), Technician: "T", Validator: "Vic Validator",
 		OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}); err != nil {
 		t.Fatal(err)
 	}

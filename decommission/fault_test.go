@@ -23,7 +23,7 @@ func TestDecommissionFaultAtEveryCall(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	req := func(serial string) Request {
-		return Request{Serial: serial, Method: Erase, Technician: "Tess", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}
+		return Request{Serial: serial, Method: Erase, Technician: "Tess", Validator: "Vic Validator", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}
 	}
 	// round provisions a device and decommissions it under fault; the caller deletes its token.
 	round := func(i int, fault hsm.Fault) (*Provisioned, error) {
@@ -131,7 +131,7 @@ func TestFleetFaultAtEveryCall(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.env.HSMOptions = opts
-		_, err = Fleet(ctx, f.env, m, FleetRequest{ManifestPath: path, Technician: "T", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)})
+		_, err = Fleet(ctx, f.env, m, FleetRequest{ManifestPath: path, Technician: "T", Validator: "Vic Validator", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)})
 		f.env.HSMOptions = nil
 		return p, m, path, err
 	}
@@ -158,7 +158,7 @@ func TestFleetFaultAtEveryCall(t *testing.T) {
 			stopped++
 		}
 		// Again without the fault: it resumes a stopped run, and changes nothing in a complete one.
-		if _, err := Fleet(ctx, f.env, m, FleetRequest{ManifestPath: path, Technician: "T", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}); err != nil {
+		if _, err := Fleet(ctx, f.env, m, FleetRequest{ManifestPath: path, Technician: "T", Validator: "Vic Validator", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}); err != nil {
 			t.Fatalf("call %d: the fleet again: %v", k, err)
 		}
 		mod, err := hsm.Open(f.hsm.ModulePath)

@@ -22,6 +22,7 @@ type FleetRequest struct {
 	ManifestPath  string
 	Technician    string
 	Witness       string
+	Validator     string // another person than the technician; required unless the workspace's policy allows none
 	OpsPIN        []byte
 	DevicePIN     []byte // for rows that erase or reinit
 	CRLNextUpdate time.Duration
@@ -94,6 +95,9 @@ func Fleet(ctx context.Context, env run.Env, m *Manifest, req FleetRequest) (*Fl
 			return res, r.Finish(ctx, err, "")
 		}
 	case errors.Is(err, registry.ErrNotFound):
+		if err := checkValidator(ctx, env, "fleet", req.Technician, req.Validator); err != nil {
+			return nil, err
+		}
 		r, err = run.Start(ctx, env, runID, func(reg *registry.Registry, jpath string) error {
 			_, err := reg.StartDecommissionRun(ctx, registry.DecommissionRun{Run: registry.Run{ID: runID,
 				Kind: registry.RunDecommission, Operation: "fleet", Subject: req.ManifestPath, JournalPath: jpath},
@@ -109,6 +113,8 @@ func Fleet(ctx context.Context, env run.Env, m *Manifest, req FleetRequest) (*Fl
 	default:
 		return nil, err
 	}
+	// A resumed run keeps the validator it was started with.
+	req.Validator = journaledValidator(r, req.Validator)
 	err = runFleet(ctx, r, m, req, res)
 	return res, r.Finish(ctx, err, res.RecordPath)
 }
@@ -166,6 +172,9 @@ func previewRows(ctx context.Context, env run.Env, m *Manifest) (ManifestError, 
 			continue
 		} else if err != nil {
 			return nil, err
+		}
+		if r.UDI != "" && dev.UDI != "" && r.UDI != dev.UDI {
+			bad = append(bad, RowError{Line: r.Line, Problem: fmt.Sprintf("device %s: the udi column says %s, the registry %s: is it the same device?", r.Serial, r.UDI, dev.UDI)})
 		}
 		why, ok := checked[dev.IssuerID]
 		if !ok {
@@ -352,7 +361,7 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 		}
 	}
 	// The record holds the journal, so only its failure can be journaled, not its start.
-	if err := fleetRecord(ctx, r, mods.Ops, req, compromisedGiven(m), issuers, order, res); err != nil {
+	if err := fleetRecord(ctx, r, mods.Ops, req, m, issuers, order, res); err != nil {
 		return r.Fail(stepRecord.ID, tech, err)
 	}
 	return nil
@@ -387,7 +396,12 @@ func eraseOne(ctx context.Context, r *run.Run, mod *hsm.Module, row Row, req Fle
 	}
 	// Proven, and before anything is erased: a run killed from here on finds the device by
 	// this entry when it resumes (its certificate may be gone by then).
-	if err := r.Note(stepDevice, tech, DeviceFound{Serial: row.Serial, Token: dt.Token, KeyID: dt.KeyID}); err != nil {
+	info, err := sess.TokenInfo(ctx)
+	if err != nil {
+		return "", false, fmt.Errorf("device token %q: %w", dt.Token, err)
+	}
+	if err := r.Note(stepDevice, tech, DeviceFound{Serial: row.Serial, Token: dt.Token, KeyID: dt.KeyID,
+		TokenManufacturer: info.Manufacturer, TokenModel: info.Model, TokenSerial: info.SerialOrNone()}); err != nil {
 		return "", false, err
 	}
 	one := Request{Serial: row.Serial, Method: row.Method, DevicePIN: req.DevicePIN}
@@ -494,9 +508,15 @@ func resumeErasureOf(ctx context.Context, r *run.Run, mod *hsm.Module, row Row, 
 
 // fleetRecord writes the signed fleet record, with every device in its table and the results
 // attached as CSV.
-func fleetRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req FleetRequest, given map[string]bool,
+func fleetRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req FleetRequest, m *Manifest,
 	issuers map[string]*run.Issuer, order []string, res *FleetResult) error {
 	env := r.Env
+	given := compromisedGiven(m)
+	rows := make(map[string]*Row, len(m.Rows))
+	for i := range m.Rows {
+		rows[m.Rows[i].Serial] = &m.Rows[i]
+	}
+	stores := keyStores(r.Journal.Entries())
 	var names []string
 	for _, id := range order {
 		names = append(names, id+" ("+issuers[id].Certificate.Subject.CommonName+")")
@@ -507,7 +527,7 @@ func fleetRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req FleetRequ
 		return fmt.Errorf("devices revoked, but the record could not be signed: %w", err)
 	}
 	defer signer.Close()
-	d := &record.Destruction{ID: res.RunID, Technician: req.Technician, Witness: req.Witness,
+	d := &record.Destruction{ID: res.RunID, Technician: req.Technician, Witness: req.Witness, Validator: validatorText(req.Validator),
 		Issuer: strings.Join(names, ", "), Manufacturer: strings.Join(fi.Certificate.Subject.Organization, ", ")}
 	if len(res.CRLs) > 0 {
 		d.CRLNumber, d.CRLFile = res.CRLs[len(res.CRLs)-1].Number, res.CRLs[len(res.CRLs)-1].DERPath
@@ -515,7 +535,7 @@ func fleetRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req FleetRequ
 	var csvBuf bytes.Buffer
 	w := csv.NewWriter(&csvBuf)
 	w.Write([]string{"serial", "outcome", "method", "reason", "revoked_serials", "key_ids", "verification", "crl_number", "note",
-		"invalidity_date", "invalidity_date_from"})
+		"invalidity_date", "invalidity_date_from", "udi", "key_store", "destination"})
 	res.Decommissioned, res.AlreadyDone, res.Failed = 0, 0, 0
 	for dr, err := range env.Registry.RunResults(ctx, res.RunID) {
 		if err != nil {
@@ -533,7 +553,7 @@ func fleetRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req FleetRequ
 		if given[dr.DeviceSerial] {
 			from = FromTechnician
 		}
-		row := record.DeviceRow{Serial: dr.DeviceSerial, Method: dr.Method, Verification: dr.Verification,
+		row := record.DeviceRow{Serial: dr.DeviceSerial, Model: dr.DeviceModel, Method: dr.Method, Verification: dr.Verification,
 			Reason: dr.Reason.String() + invalidityText(dr.InvalidityDate, from), Outcome: string(dr.Outcome), Time: dr.At}
 		var serials, keys []string
 		for _, s := range dr.RevokedSerials {
@@ -543,6 +563,13 @@ func fleetRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req FleetRequ
 			keys = append(keys, hex.EncodeToString(k))
 		}
 		row.CertSerials, row.KeyIDs = strings.Join(serials, " "), strings.Join(keys, " ")
+		row.UDI, row.KeyStore = dr.DeviceUDI, stores[dr.DeviceSerial]
+		if mr := rows[dr.DeviceSerial]; mr != nil {
+			if row.UDI == "" && mr.UDI != "" {
+				row.UDI = mr.UDI + " (from the manifest)"
+			}
+			row.Destination = string(mr.Destination.For(Method(dr.Method)))
+		}
 		d.Devices = append(d.Devices, row)
 		inval := ""
 		if !dr.InvalidityDate.IsZero() {
@@ -551,7 +578,7 @@ func fleetRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req FleetRequ
 			from = ""
 		}
 		w.Write([]string{dr.DeviceSerial, string(dr.Outcome), dr.Method, dr.Reason.String(), row.CertSerials, row.KeyIDs, dr.Verification,
-			fmt.Sprint(dr.CRLNumber), dr.Note, inval, from})
+			fmt.Sprint(dr.CRLNumber), dr.Note, inval, from, row.UDI, row.KeyStore, row.Destination})
 	}
 	w.Flush()
 	d.ResultsCSV = csvBuf.Bytes()
@@ -584,7 +611,35 @@ func startFleetJournal(r *run.Run, m *Manifest, req FleetRequest, tech record.Ac
 		}
 	}
 	return r.Note(stepManifest, tech, ManifestRead{Manifest: req.ManifestPath, SHA256: m.SHA256[:], Devices: len(m.Rows),
-		Technician: req.Technician, Witness: req.Witness})
+		Technician: req.Technician, Witness: req.Witness, Validator: req.Validator})
+}
+
+// journaledValidator is the validator a fleet run's journal names in its first entry, or
+// given when it has none yet (a new run).
+func journaledValidator(r *run.Run, given string) string {
+	for _, e := range r.Journal.Entries() {
+		if e.Step == stepManifest {
+			if p, err := record.Decode[ManifestRead](e); err == nil {
+				return p.Validator
+			}
+		}
+	}
+	return given
+}
+
+// keyStores are the key stores a fleet's journal found its reached devices on, by serial:
+// manufacturer, model and serial as each token answered.
+func keyStores(entries []record.Entry) map[string]string {
+	out := map[string]string{}
+	for _, e := range entries {
+		if e.Step != stepDevice {
+			continue
+		}
+		if p, err := record.Decode[DeviceFound](e); err == nil && p.TokenManufacturer != "" {
+			out[p.Serial] = strings.Join([]string{p.TokenManufacturer, p.TokenModel, "serial " + p.TokenSerial}, " ")
+		}
+	}
+	return out
 }
 
 // signedFleetRecord finds the record a fleet run wrote before it stopped, when it is there

@@ -129,7 +129,7 @@ func TestFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	req := func() FleetRequest {
-		return FleetRequest{ManifestPath: path, Technician: "Tess Tech", Witness: "Wes Witness", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}
+		return FleetRequest{ManifestPath: path, Technician: "Tess Tech", Validator: "Vic Validator", Witness: "Wes Witness", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}
 	}
 	var progress []run.Event
 	f.env.Progress = func(p run.Event) { progress = append(progress, p) }
@@ -176,7 +176,7 @@ func TestFleetRefusesBadRowsBeforeAnythingChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Fleet(ctx, f.env, m, FleetRequest{ManifestPath: "fleet.csv", Technician: "T", Witness: "W", OpsPIN: []byte(opsPIN)})
+	_, err = Fleet(ctx, f.env, m, FleetRequest{ManifestPath: "fleet.csv", Technician: "T", Validator: "Vic Validator", Witness: "W", OpsPIN: []byte(opsPIN)})
 	if err == nil || !strings.Contains(err.Error(), "line 5: device NOT-REGISTERED is not registered") {
 		t.Errorf("err = %v", err)
 	}
@@ -231,7 +231,7 @@ func TestFleetCrashHelper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Fleet(ctx, env, m, FleetRequest{ManifestPath: filepath.Join(dir, "fleet.csv"), Technician: "T", Witness: "W", OpsPIN: []byte(opsPIN)}); err != nil {
+	if _, err := Fleet(ctx, env, m, FleetRequest{ManifestPath: filepath.Join(dir, "fleet.csv"), Technician: "T", Validator: "Vic Validator", Witness: "W", OpsPIN: []byte(opsPIN)}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -343,7 +343,7 @@ func TestFleetDiesAfterEraseHelper(t *testing.T) {
 	}
 	text, _ := os.ReadFile(filepath.Join(dir, "fleet.csv"))
 	m, _ := ParseManifest(bytes.NewReader(text))
-	Fleet(context.Background(), env, m, FleetRequest{ManifestPath: filepath.Join(dir, "fleet.csv"), Technician: "T", Witness: "W",
+	Fleet(context.Background(), env, m, FleetRequest{ManifestPath: filepath.Join(dir, "fleet.csv"), Technician: "T", Validator: "Vic Validator", Witness: "W",
 		OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)})
 	t.Fatal("the run was meant to die")
 }
@@ -364,7 +364,7 @@ func TestFleetResumesAfterAnErasedDevice(t *testing.T) {
 	env, done := openEnv(t, f.dir)
 	defer done()
 	m, _ := ParseManifest(strings.NewReader(text))
-	res, err := Fleet(ctx, env, m, FleetRequest{ManifestPath: filepath.Join(f.dir, "fleet.csv"), Technician: "T", Witness: "W",
+	res, err := Fleet(ctx, env, m, FleetRequest{ManifestPath: filepath.Join(f.dir, "fleet.csv"), Technician: "T", Validator: "Vic Validator", Witness: "W",
 		OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)})
 	if err != nil {
 		t.Fatal(err)
@@ -402,7 +402,7 @@ func TestFleetResumesARunKilledBeforeItsFirstEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	j.Close()
-	res, err := Fleet(ctx, f.env, m, FleetRequest{ManifestPath: path, Technician: "T", Witness: "W", OpsPIN: []byte(opsPIN)})
+	res, err := Fleet(ctx, f.env, m, FleetRequest{ManifestPath: path, Technician: "T", Validator: "Vic Validator", Witness: "W", OpsPIN: []byte(opsPIN)})
 	if err != nil {
 		t.Fatal(err)
 	}

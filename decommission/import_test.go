@@ -48,25 +48,46 @@ func TestImport(t *testing.T) {
 	}
 	ca.Close()
 	m.Close()
-	n, err := Import(ctx, f.env, "Acme Devices CA", []string{dir})
+	// The UDI list: each line checked, naming the file and line; a device the certificates do
+	// not name is refused, and nothing is registered.
+	bad := writeFile(t, filepath.Join(f.dir, "bad-udis.csv"), "serial,udi\nIMP-1,(01)00844588003289\nIMP-2,+H123PN1\nIMP-2,+H123PN2\n")
+	if _, err := LoadUDIList(ctx, bad); err == nil || !strings.Contains(err.Error(), "bad-udis.csv") ||
+		!strings.Contains(err.Error(), "line 2: device IMP-1: the GTIN") || !strings.Contains(err.Error(), "line 4: serial IMP-2 is also on line 3") {
+		t.Errorf("a bad UDI list: %v", err)
+	}
+	stray, err := LoadUDIList(ctx, writeFile(t, filepath.Join(f.dir, "stray.csv"), "serial,udi\nIMP-9,+H123PN9\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Import(ctx, f.env, f.issuer, []string{dir}, stray); err == nil || !strings.Contains(err.Error(), "IMP-9") {
+		t.Errorf("a UDI of a device not imported: %v", err)
+	}
+	udis, err := LoadUDIList(ctx, writeFile(t, filepath.Join(f.dir, "udis.csv"), "udi,serial\n(01)00844588003288(21)IMP-1,IMP-1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Import(ctx, f.env, "Acme Devices CA", []string{dir}, udis)
 	if err != nil || n != 2 {
 		t.Fatalf("import: %d, %v", n, err)
 	}
 	d, err := f.env.Registry.Device(ctx, "IMP-2")
-	if err != nil || d.Model != "Monitor M7" {
+	if err != nil || d.Model != "Monitor M7" || d.UDI != "" {
 		t.Errorf("IMP-2: %+v %v", d, err)
+	}
+	if d, _ := f.env.Registry.Device(ctx, "IMP-1"); d.UDI != "(01)00844588003288(21)IMP-1" {
+		t.Errorf("IMP-1's UDI: %q", d.UDI)
 	}
 	// A certificate from another CA is refused, naming the file, and nothing is registered.
 	other := newFixture(t)
 	p := other.provision(t, "FOREIGN-1")
-	bad := filepath.Join(t.TempDir(), "foreign.pem")
-	os.WriteFile(bad, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.Certificate.Raw}), 0o644)
-	if _, err := Import(ctx, f.env, f.issuer, []string{bad}); err == nil || !strings.Contains(err.Error(), "foreign.pem") || !strings.Contains(err.Error(), "not signed by") {
+	foreign := filepath.Join(t.TempDir(), "foreign.pem")
+	os.WriteFile(foreign, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.Certificate.Raw}), 0o644)
+	if _, err := Import(ctx, f.env, f.issuer, []string{foreign}, nil); err == nil || !strings.Contains(err.Error(), "foreign.pem") || !strings.Contains(err.Error(), "not signed by") {
 		t.Errorf("foreign certificate: %v", err)
 	}
 	garbage := filepath.Join(t.TempDir(), "junk.der")
 	os.WriteFile(garbage, []byte("not a certificate"), 0o644)
-	if _, err := Import(ctx, f.env, f.issuer, []string{garbage}); err == nil || !strings.Contains(err.Error(), "junk.der") {
+	if _, err := Import(ctx, f.env, f.issuer, []string{garbage}, nil); err == nil || !strings.Contains(err.Error(), "junk.der") {
 		t.Errorf("garbage: %v", err)
 	}
 }
@@ -83,7 +104,7 @@ func TestImportRefusesHostileInputs(t *testing.T) {
 		}
 		t.Run(h.Name, func(t *testing.T) {
 			inputfiletest.Refuse(t, h, func(path string) error {
-				_, err := Import(ctx, f.env, f.issuer, []string{path})
+				_, err := Import(ctx, f.env, f.issuer, []string{path}, nil)
 				return err
 			})
 		})
@@ -94,7 +115,7 @@ func TestImportRefusesHostileInputs(t *testing.T) {
 		t.Fatal(err)
 	}
 	inputfiletest.Refuse(t, inputfiletest.Hostile{Name: "FIFO in a folder", Path: fifo, Want: "is a FIFO (named pipe), not a regular file"},
-		func(string) error { _, err := Import(ctx, f.env, f.issuer, []string{dir}); return err })
+		func(string) error { _, err := Import(ctx, f.env, f.issuer, []string{dir}, nil); return err })
 	n := 0
 	for _, err := range f.env.Registry.ListDevices(ctx, registry.DeviceQuery{}) {
 		if err != nil {

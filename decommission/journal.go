@@ -79,11 +79,14 @@ func validReason(r pki.Reason) bool { return slices.Contains(reasons, r) }
 type Requested struct {
 	Serial         string        `json:"serial"`
 	Model          string        `json:"model"`
+	UDI            string        `json:"udi,omitempty"`
 	Method         Method        `json:"method"`
 	Reason         string        `json:"reason"`
 	InvalidityDate time.Time     `json:"invalidity_date,omitzero"`
 	Technician     string        `json:"technician"`
 	Witness        string        `json:"witness,omitempty"`
+	Validator      string        `json:"validator,omitempty"`
+	Destination    Destination   `json:"destination,omitempty"`
 	Issuer         string        `json:"issuer"`
 	Note           string        `json:"note,omitempty"`
 	CRLNextUpdate  time.Duration `json:"crl_next_update_ns"`
@@ -171,6 +174,7 @@ type ManifestRead struct {
 	Devices    int        `json:"devices"`
 	Technician string     `json:"technician"`
 	Witness    string     `json:"witness,omitempty"`
+	Validator  string     `json:"validator,omitempty"`
 }
 
 // DeviceFound is the payload of device and device.resume: a fleet device's token and key,
@@ -180,7 +184,11 @@ type DeviceFound struct {
 	Serial string     `json:"serial"`
 	Token  string     `json:"token"`
 	KeyID  record.Hex `json:"key_id"`
-	Note   string     `json:"note,omitempty"`
+	// The key store's identity, as the token answered (not in a resume's entry).
+	TokenManufacturer string `json:"token_manufacturer,omitempty"`
+	TokenModel        string `json:"token_model,omitempty"`
+	TokenSerial       string `json:"token_serial,omitempty"`
+	Note              string `json:"note,omitempty"`
 }
 
 // DeviceFailed is the payload of device.failed.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/custos-pki/custos/ceremony"
 	"github.com/custos-pki/custos/pki"
+	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/run"
 )
 
@@ -204,7 +206,7 @@ func TestCRLSetsPublished(t *testing.T) {
 		devs = append(devs, f.provision(t, fmt.Sprintf("SET-%d", i)))
 	}
 	revoked := devs[0]
-	res, err := Decommission(ctx, f.env, Request{Serial: revoked.Serial, Method: Erase, Technician: "Tess Tech",
+	res, err := Decommission(ctx, f.env, Request{Serial: revoked.Serial, Method: Erase, Technician: "Tess Tech", Validator: "Vic Validator",
 		OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)})
 	if err != nil {
 		t.Fatal(err)
@@ -212,7 +214,7 @@ func TestCRLSetsPublished(t *testing.T) {
 	if res.CRL.Shards != 4 || res.CRL.SetDir == "" {
 		t.Fatalf("the decommission's CRL is not a set: %+v", res.CRL)
 	}
-	c, err := PublishCRL(ctx, f.env, ica.IssuerID, []byte(opsPIN), run.CRLRequest{NextUpdate: 7 * 24 * time.Hour})
+	c, err := PublishCRL(ctx, f.env, PublishRequest{Issuer: ica.IssuerID, OpsPIN: []byte(opsPIN), CRL: run.CRLRequest{NextUpdate: 7 * 24 * time.Hour}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,6 +267,45 @@ func TestCRLSetsPublished(t *testing.T) {
 			t.Errorf("%s against its shard: %v\n%s", d.Serial, err, out)
 		}
 	}
+	checkSetRecord(t, f, c)
+}
+
+// checkSetRecord checks the record of a CRL set's publication as an auditor would: it
+// verifies, names the full CRL and every shard with its SHA-256 (pdftotext), and the list it
+// attaches (pdfdetach) checks every file of the set with sha256sum -c in the set's folder.
+func checkSetRecord(t *testing.T, f *fixture, c *Published) {
+	t.Helper()
+	file, err := os.ReadFile(c.RecordPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep := record.Verify(file, f.root(t)); !rep.OK() || rep.Kind != "crl-publish" {
+		t.Errorf("the set's record of kind %q does not verify: %+v", rep.Kind, rep.Checks)
+	}
+	txt := strings.Join(strings.Fields(command(t, "pdftotext", c.RecordPath, "-")), "")
+	want := []string{"CRLset", c.Fingerprint.String()}
+	for i, h := range c.ShardSHA256 {
+		want = append(want, fmt.Sprintf("%d.crl", i), h.String())
+	}
+	for _, w := range want {
+		if !strings.Contains(strings.ToLower(txt), strings.ToLower(w)) {
+			t.Errorf("the record lacks %q", w)
+		}
+	}
+	dir := t.TempDir()
+	command(t, "pdfdetach", "-saveall", "-o", dir, c.RecordPath)
+	sums, err := os.ReadFile(filepath.Join(dir, "crl-set.sha256"))
+	if err != nil {
+		t.Fatalf("the record attaches no crl-set.sha256: %v", err)
+	}
+	if n := strings.Count(string(sums), "\n"); n != c.Shards+1 {
+		t.Errorf("crl-set.sha256 lists %d files, want %d", n, c.Shards+1)
+	}
+	check := exec.Command("sha256sum", "-c", filepath.Join(dir, "crl-set.sha256"))
+	check.Dir = c.SetDir
+	if out, err := check.CombinedOutput(); err != nil || strings.Count(string(out), ": OK") != c.Shards+1 {
+		t.Errorf("sha256sum -c in %s: %v\n%s", c.SetDir, err, out)
+	}
 }
 
 // A CRL that would stay current past the policy's bound (366 days for an issuing CA) or past
@@ -285,7 +326,7 @@ func TestCRLLimits(t *testing.T) {
 		{short.IssuerID, 366, `the notAfter of issuer "Acme One-Year CA"`},
 	} {
 		before, _ := f.env.Registry.Issuer(ctx, c.issuer)
-		_, err := PublishCRL(ctx, f.env, c.issuer, []byte("not the PIN"), run.CRLRequest{NextUpdate: time.Duration(c.days) * 24 * time.Hour})
+		_, err := PublishCRL(ctx, f.env, PublishRequest{Issuer: c.issuer, OpsPIN: []byte("not the PIN"), CRL: run.CRLRequest{NextUpdate: time.Duration(c.days) * 24 * time.Hour}})
 		var le *pki.LimitError
 		if !errors.As(err, &le) || !strings.Contains(err.Error(), c.bound) {
 			t.Errorf("%s, %d days: %v, want a limit error naming %s", c.issuer, c.days, err, c.bound)
@@ -295,10 +336,10 @@ func TestCRLLimits(t *testing.T) {
 		}
 	}
 	// Within the limits, the same CAs sign.
-	if _, err := PublishCRL(ctx, f.env, f.issuer, []byte(opsPIN), run.CRLRequest{NextUpdate: 366 * 24 * time.Hour}); err != nil {
+	if _, err := PublishCRL(ctx, f.env, PublishRequest{Issuer: f.issuer, OpsPIN: []byte(opsPIN), CRL: run.CRLRequest{NextUpdate: 366 * 24 * time.Hour}}); err != nil {
 		t.Error(err)
 	}
-	if _, err := PublishCRL(ctx, f.env, short.IssuerID, []byte(opsPIN), run.CRLRequest{NextUpdate: 300 * 24 * time.Hour}); err != nil {
+	if _, err := PublishCRL(ctx, f.env, PublishRequest{Issuer: short.IssuerID, OpsPIN: []byte(opsPIN), CRL: run.CRLRequest{NextUpdate: 300 * 24 * time.Hour}}); err != nil {
 		t.Error(err)
 	}
 	// A device certificate never outlives its issuer: an hour later, the one-year CA refuses

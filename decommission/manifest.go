@@ -14,6 +14,7 @@ import (
 	"github.com/custos-pki/custos/internal/inputfile"
 	"github.com/custos-pki/custos/pki"
 	"github.com/custos-pki/custos/run"
+	"github.com/custos-pki/custos/udi"
 )
 
 // Row is one device of a fleet manifest.
@@ -26,6 +27,12 @@ type Row struct {
 	// CompromisedAt is the compromised_at column: since when a keyCompromise revocation's key
 	// may be known (its invalidity date); zero: the run's time.
 	CompromisedAt time.Time
+	// Destination is the destination column: where the device goes (reuse, return, recycle,
+	// destroyed); NoDestination when not stated.
+	Destination Destination
+	// UDI is the udi column: the device's Unique Device Identifier, for a device the registry
+	// has none of (one it has must match it); "" when not given.
+	UDI string
 }
 
 // Manifest is a parsed fleet manifest.
@@ -95,7 +102,8 @@ func LoadManifest(ctx context.Context, path string) (*Manifest, error) {
 }
 
 // ParseManifest reads a fleet manifest: CSV with a header row naming the columns serial,
-// method, reason and (optionally) note and compromised_at (see ParseCompromisedAt). Every bad line is reported, with its number, before
+// method, reason and (optionally) note, compromised_at (see ParseCompromisedAt), destination
+// (see ParseDestination) and udi (see package udi). Every bad line is reported, with its number, before
 // anything is done: a *ManifestError lists them; Manifest holds the good rows.
 func ParseManifest(r io.Reader) (*Manifest, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxManifest+1))
@@ -124,7 +132,7 @@ func parseManifest(data []byte) (*Manifest, error) {
 	}
 	for _, need := range []string{"serial", "method", "reason"} {
 		if _, ok := col[need]; !ok {
-			return nil, fmt.Errorf("manifest: line 1: the header has no %q column (it needs serial,method,reason and may have note and compromised_at)", need)
+			return nil, fmt.Errorf("manifest: line 1: the header has no %q column (it needs serial,method,reason and may have note, compromised_at, destination and udi)", need)
 		}
 	}
 	var bad ManifestError
@@ -178,6 +186,16 @@ func parseManifest(data []byte) (*Manifest, error) {
 				problems = append(problems, "compromised_at: "+err.Error())
 			} else if row.Method.reaches() || row.Reason != pki.ReasonKeyCompromise {
 				problems = append(problems, "compromised_at is for an unreachable device revoked keyCompromise")
+			}
+		}
+		if row.Destination, err = ParseDestination(get("destination")); err != nil {
+			problems = append(problems, err.Error())
+		} else if p := row.Destination.problem(row.Method); p != "" {
+			problems = append(problems, p)
+		}
+		if row.UDI = get("udi"); row.UDI != "" {
+			if _, err := udi.Check(row.UDI); err != nil {
+				problems = append(problems, "udi: "+err.Error())
 			}
 		}
 		if len(problems) > 0 {

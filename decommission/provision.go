@@ -1,13 +1,17 @@
 package decommission
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/csv"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +22,7 @@ import (
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
 	"github.com/custos-pki/custos/run"
+	"github.com/custos-pki/custos/udi"
 )
 
 // ProvisionRequest is a device to make, as the factory does at key injection.
@@ -25,6 +30,7 @@ type ProvisionRequest struct {
 	Issuer    string // issuing CA id or common name
 	Serial    string
 	Model     string
+	UDI       string // the device's Unique Device Identifier (see package udi); "" when not known
 	Token     string // the device token's label; a free slot is initialised with it
 	OpsPIN    []byte // the operations token's operator PIN (the issuing CA key)
 	DevicePIN []byte // the device token's PIN, set as its user and SO PIN
@@ -55,6 +61,11 @@ func Provision(ctx context.Context, env run.Env, req ProvisionRequest) (*Provisi
 	}
 	if len(req.DevicePIN) == 0 {
 		return nil, run.NewFieldError("DevicePIN", "provision %s: the device PIN is needed: it is set on the new device token", req.Serial)
+	}
+	if req.UDI != "" {
+		if _, err := udi.Check(req.UDI); err != nil {
+			return nil, run.NewFieldError("UDI", "provision %s: %v", req.Serial, err)
+		}
 	}
 	if _, err := env.Registry.Device(ctx, req.Serial); err == nil {
 		return nil, run.NewFieldError("Serial", "provision: device %s is already registered", req.Serial)
@@ -147,7 +158,7 @@ func provision(ctx context.Context, op *run.Run, mod *hsm.Module, req ProvisionR
 		return nil, err
 	}
 	if err := op.Registry().RegisterDevice(ctx, registry.NewDevice{
-		Device:      registry.Device{Serial: req.Serial, Model: req.Model, IssuerID: iss.ID, RegisteredAt: env.Clock()},
+		Device:      registry.Device{Serial: req.Serial, Model: req.Model, UDI: req.UDI, IssuerID: iss.ID, RegisteredAt: env.Clock()},
 		Certificate: rc,
 		Key:         registry.DeviceKey{KeyID: id, PublicKeySHA256: registry.PublicKeySHA256(cert), TokenLabel: req.Token, GeneratedAt: cert.NotBefore},
 	}); err != nil {
@@ -178,7 +189,7 @@ func yearsLeft(issuer *x509.Certificate, now time.Time) int {
 // Import registers devices from existing certificates (PEM or DER files, or folders of them),
 // each of which must be signed by the issuing CA. Nothing is registered if any file is bad:
 // the error names it.
-func Import(ctx context.Context, env run.Env, issuerRef string, paths []string) (int, error) {
+func Import(ctx context.Context, env run.Env, issuerRef string, paths []string, udis map[string]string) (int, error) {
 	iss, err := env.Registry.Issuer(ctx, issuerRef)
 	if err != nil {
 		return 0, err
@@ -227,12 +238,28 @@ func Import(ctx context.Context, env run.Env, issuerRef string, paths []string) 
 			if len(c.Subject.OrganizationalUnit) > 0 {
 				model = c.Subject.OrganizationalUnit[0]
 			}
-			devices = append(devices, registry.NewDevice{Device: registry.Device{Serial: serial, Model: model, IssuerID: iss.ID},
+			devices = append(devices, registry.NewDevice{Device: registry.Device{Serial: serial, Model: model, UDI: udis[serial], IssuerID: iss.ID},
 				Certificate: rc, Key: registry.DeviceKey{PublicKeySHA256: registry.PublicKeySHA256(c)}})
 		}
 	}
 	if len(devices) == 0 {
 		return 0, errors.New("import: no certificates found")
+	}
+	if len(udis) > 0 {
+		imported := make(map[string]bool, len(devices))
+		for _, d := range devices {
+			imported[d.Device.Serial] = true
+		}
+		var missing []string
+		for serial := range udis {
+			if !imported[serial] {
+				missing = append(missing, serial)
+			}
+		}
+		if len(missing) > 0 {
+			slices.Sort(missing)
+			return 0, fmt.Errorf("import: the UDI list names devices none of the certificates is of: %s; nothing was registered", strings.Join(missing, ", "))
+		}
 	}
 	op, err := run.StartOperation(ctx, env, "import", iss.ID)
 	if err != nil {
@@ -298,6 +325,73 @@ func readCerts(ctx context.Context, path string) ([]*x509.Certificate, error) {
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%s: no CERTIFICATE block", path)
+	}
+	return out, nil
+}
+
+// maxUDIList bounds a UDI list: a million devices at some 80 bytes a line.
+const maxUDIList = 128 << 20
+
+// LoadUDIList reads a device import's UDI list: CSV with a header row naming the columns
+// serial and udi, one device a line, each UDI checked (see package udi). Every bad line is
+// reported with its number, naming the file; nothing is returned then.
+func LoadUDIList(ctx context.Context, path string) (map[string]string, error) {
+	data, err := inputfile.Read(ctx, "UDI list", path, maxUDIList)
+	if err != nil {
+		return nil, err
+	}
+	cr := csv.NewReader(bytes.NewReader(data))
+	cr.FieldsPerRecord = -1
+	cr.TrimLeadingSpace = true
+	header, err := cr.Read()
+	if err != nil {
+		return nil, fmt.Errorf("%s: line 1: no header row (serial,udi): %v", path, err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		col[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = i
+	}
+	for _, need := range []string{"serial", "udi"} {
+		if _, ok := col[need]; !ok {
+			return nil, fmt.Errorf("%s: line 1: the header has no %q column (it needs serial,udi)", path, need)
+		}
+	}
+	out := map[string]string{}
+	lines := map[string]int{}
+	var bad ManifestError
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		line, _ := cr.FieldPos(0)
+		get := func(name string) string {
+			if i := col[name]; i < len(rec) {
+				return strings.TrimSpace(rec[i])
+			}
+			return ""
+		}
+		serial, u := get("serial"), get("udi")
+		switch {
+		case serial == "" && u == "":
+			continue // blank line
+		case serial == "":
+			bad = append(bad, RowError{Line: line, Problem: "no serial"})
+		case lines[serial] != 0:
+			bad = append(bad, RowError{Line: line, Problem: fmt.Sprintf("serial %s is also on line %d", serial, lines[serial])})
+		default:
+			if _, err := udi.Check(u); err != nil {
+				bad = append(bad, RowError{Line: line, Problem: fmt.Sprintf("device %s: %v", serial, err)})
+				continue
+			}
+			lines[serial], out[serial] = line, u
+		}
+	}
+	if len(bad) > 0 {
+		return nil, fmt.Errorf("%s: %w", path, bad)
 	}
 	return out, nil
 }

@@ -79,7 +79,7 @@ func resumeSingle(ctx context.Context, env run.Env, dr registry.DecommissionRun,
 				return run.Outcome{}, err
 			}
 			req = Request{Serial: p.Serial, Method: p.Method, InvalidityDate: p.InvalidityDate, Technician: p.Technician,
-				Witness: p.Witness, Note: p.Note, CRLNextUpdate: p.CRLNextUpdate}
+				Witness: p.Witness, Validator: p.Validator, Destination: p.Destination, Note: p.Note, CRLNextUpdate: p.CRLNextUpdate}
 			if req.Reason, err = pki.ParseReason(p.Reason); err != nil {
 				return run.Outcome{}, fmt.Errorf("resume %s: the journal's request: %w", dr.ID, err)
 			}

@@ -74,6 +74,8 @@ type Request struct {
 	InvalidityDate time.Time  // for keyCompromise: since when the key may be known (--compromised-at); zero: the run's time
 	Technician     string
 	Witness        string
+	Validator      string      // another person than the technician; required unless the workspace's policy allows none
+	Destination    Destination // where the device goes; NoDestination: not stated
 	Note           string
 	OpsPIN         []byte // operations token: issuing CA (CRL) and record signer
 	DevicePIN      []byte // the device token's PIN (user PIN for erase, SO PIN for reinit)
@@ -114,6 +116,9 @@ func (req *Request) check() error {
 	if req.Method.reaches() && len(req.DevicePIN) == 0 {
 		return run.NewFieldError("DevicePIN", "decommission %s: method %s needs the device PIN", req.Serial, req.Method)
 	}
+	if p := req.Destination.problem(req.Method); p != "" {
+		return run.NewFieldError("Destination", "decommission %s: %s", req.Serial, p)
+	}
 	if len(req.OpsPIN) == 0 {
 		return run.NewFieldError("OpsPIN", "decommission %s: the operator PIN is needed to sign the CRL and the record", req.Serial)
 	}
@@ -149,6 +154,9 @@ func Decommission(ctx context.Context, env run.Env, req Request) (*Result, error
 	}
 	if dev.Status == registry.DeviceDecommissioned {
 		return nil, fmt.Errorf("decommission: device %s was already decommissioned on %s", req.Serial, dev.DecommissionedAt.UTC().Format(time.DateOnly))
+	}
+	if err := checkValidator(ctx, env, "decommission "+req.Serial, req.Technician, req.Validator); err != nil {
+		return nil, err
 	}
 	if err := env.Workspace.CheckWritable(); err != nil {
 		return nil, err
@@ -197,8 +205,9 @@ func Decommission(ctx context.Context, env run.Env, req Request) (*Result, error
 func runSingle(ctx context.Context, r *run.Run, mods run.Modules, req Request, dev registry.Device,
 	dt DeviceToken, iss *run.Issuer, res *Result) error {
 	tech := record.Actor{Name: req.Technician, Role: "technician"}
-	if err := r.Note(stepRequest, tech, Requested{Serial: req.Serial, Model: dev.Model, Method: req.Method,
+	if err := r.Note(stepRequest, tech, Requested{Serial: req.Serial, Model: dev.Model, UDI: dev.UDI, Method: req.Method,
 		Reason: req.Reason.String(), InvalidityDate: req.InvalidityDate, Technician: req.Technician, Witness: req.Witness,
+		Validator: req.Validator, Destination: req.Destination,
 		Issuer: iss.Entry.ID, Note: req.Note, CRLNextUpdate: req.CRLNextUpdate}); err != nil {
 		return err
 	}
@@ -403,15 +412,20 @@ func writeRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req Request, 
 	}
 	defer signer.Close()
 	d := &record.Destruction{ID: res.RunID, Outcome: "decommissioned", Technician: req.Technician, Witness: req.Witness,
-		Issuer: iss.Entry.ID + " (" + iss.Certificate.Subject.CommonName + ")", CRLNumber: res.CRL.Number, CRLFile: res.CRL.DERPath,
+		Validator: validatorText(req.Validator),
+		Issuer:    iss.Entry.ID + " (" + iss.Certificate.Subject.CommonName + ")", CRLNumber: res.CRL.Number, CRLFile: res.CRL.DERPath,
 		Manufacturer: strings.Join(iss.Certificate.Subject.Organization, ", ")}
 	_, from := invalidity(req.Reason, req.InvalidityDate, time.Time{})
+	sz := sanitizationOf(r.Journal.Entries(), req.Serial)
+	sz.Destination = req.Destination.For(req.Method).Text()
 	for _, dr := range results {
-		row := deviceRow(ctx, env, dr)
+		row := deviceRow(dr)
 		row.Reason += invalidityText(dr.InvalidityDate, from)
+		row.Destination, row.KeyStore = string(req.Destination.For(req.Method)), keyStoreText(sz.KeyStore)
+		sz.UDI = row.UDI
 		d.Devices = append(d.Devices, row)
 	}
-	d.Sanitized = []record.Sanitization{sanitizationOf(r.Journal.Entries(), req.Serial)}
+	d.Sanitized = []record.Sanitization{sz}
 	res.RecordPath, err = writeDestruction(ctx, r, d, signer)
 	if err != nil {
 		return fmt.Errorf("revoked, but the record could not be written: %w", err)
@@ -424,7 +438,13 @@ func writeDestruction(ctx context.Context, r *run.Run, d *record.Destruction, si
 	if entries := r.Journal.Entries(); len(entries) > 0 {
 		d.Started, d.Finished = entries[0].Time, entries[len(entries)-1].Time
 	}
-	return r.WriteRecord(stepRecord, func(path string, journal []byte) error {
+	kind := "decommission"
+	if len(d.Devices) > 1 || d.ResultsCSV != nil {
+		kind = "fleet"
+	}
+	seal := run.LogSeal{Kind: kind, RootID: signer.RootID, Root: signer.Chain[len(signer.Chain)-1]}
+	return r.WriteRecord(ctx, stepRecord, seal, signer.Signer, func(path string, journal []byte, log *record.LogProof) error {
+		d.Log = log
 		return record.WriteDestruction(ctx, path, d, journal, signer.Signer)
 	})
 }
@@ -453,7 +473,7 @@ func openRecordSigner(ctx context.Context, env run.Env, mod *hsm.Module, iss reg
 	return run.OpenRecordSigner(ctx, env.Registry, mod, iss.CeremonyID, root, opsPIN)
 }
 
-func deviceRow(ctx context.Context, env run.Env, r registry.DeviceResult) record.DeviceRow {
+func deviceRow(r registry.DeviceResult) record.DeviceRow {
 	var keys, certs []string
 	for _, k := range r.KeyIDs {
 		keys = append(keys, "key "+hex.EncodeToString(k))
@@ -461,11 +481,22 @@ func deviceRow(ctx context.Context, env run.Env, r registry.DeviceResult) record
 	for _, s := range r.RevokedSerials {
 		certs = append(certs, "cert "+s.String())
 	}
-	model := ""
-	if dev, err := env.Registry.Device(ctx, r.DeviceSerial); err == nil {
-		model = dev.Model
-	}
-	return record.DeviceRow{Serial: r.DeviceSerial, Model: model, Method: r.Method, KeyIDs: strings.Join(keys, " "),
+	return record.DeviceRow{Serial: r.DeviceSerial, UDI: r.DeviceUDI, Model: r.DeviceModel, Method: r.Method, KeyIDs: strings.Join(keys, " "),
 		CertSerials: strings.Join(certs, " "), Verification: r.Verification, Reason: r.Reason.String(),
 		Outcome: string(r.Outcome), Time: r.At}
+}
+
+// keyStoreText is a key store's identity in one line for a table: manufacturer, model and
+// serial; "" when the device was not reached.
+func keyStoreText(fs []record.Field) string {
+	var parts []string
+	for _, f := range fs {
+		switch f.Name {
+		case "Manufacturer", "Model":
+			parts = append(parts, f.Value)
+		case "Serial":
+			parts = append(parts, "serial "+f.Value)
+		}
+	}
+	return strings.Join(parts, " ")
 }

@@ -40,7 +40,7 @@ func TestDecommissionEachMethod(t *testing.T) {
 			os.WriteFile(devCert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.Certificate.Raw}), 0o644)
 			command(t, "openssl", "verify", "-CAfile", chain, devCert)
 
-			res, err := Decommission(ctx, f.env, Request{Serial: p.Serial, Method: m, Technician: "Tess Tech",
+			res, err := Decommission(ctx, f.env, Request{Serial: p.Serial, Method: m, Technician: "Tess Tech", Validator: "Vic Validator",
 				Witness: "Wes Witness", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)})
 			if err != nil {
 				t.Fatal(err)
@@ -84,7 +84,7 @@ func TestDecommissionEachMethod(t *testing.T) {
 				t.Errorf("device status %s", h.Device.Status)
 			}
 			// A second decommission is refused.
-			if _, err := Decommission(ctx, f.env, Request{Serial: p.Serial, Method: m, Technician: "T", Witness: "W",
+			if _, err := Decommission(ctx, f.env, Request{Serial: p.Serial, Method: m, Technician: "T", Validator: "Vic Validator", Witness: "W",
 				OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}); err == nil || !strings.Contains(err.Error(), "already decommissioned") {
 				t.Errorf("second decommission: %v", err)
 			}
@@ -97,16 +97,16 @@ func TestDecommissionRefusals(t *testing.T) {
 	f := newFixture(t)
 	p := f.provision(t, "SN-1")
 	req := func(m Method) Request {
-		return Request{Serial: p.Serial, Method: m, Technician: "Tess", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}
+		return Request{Serial: p.Serial, Method: m, Technician: "Tess", Validator: "Vic Validator", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}
 	}
 	for name, tc := range map[string]struct {
 		r    Request
 		want string
 	}{
-		"unknown device":     {Request{Serial: "NOPE", Method: Erase, Technician: "T", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}, "not registered"},
+		"unknown device":     {Request{Serial: "NOPE", Method: Erase, Technician: "T", Validator: "Vic Validator", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}, "not registered"},
 		"no witness":         {req(Unreachable), "needs a witness"},
 		"no technician":      {Request{Serial: p.Serial, Method: Erase, OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}, "technician"},
-		"wrong operator PIN": {Request{Serial: p.Serial, Method: Erase, Technician: "T", OpsPIN: []byte("wrong-pin-99"), DevicePIN: []byte(devPIN)}, "PIN"},
+		"wrong operator PIN": {Request{Serial: p.Serial, Method: Erase, Technician: "T", Validator: "Vic Validator", OpsPIN: []byte("wrong-pin-99"), DevicePIN: []byte(devPIN)}, "PIN"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := Decommission(ctx, f.env, tc.r); err == nil || !strings.Contains(err.Error(), tc.want) {

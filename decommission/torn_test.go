@@ -29,7 +29,7 @@ func TestReinitDiesHelper(t *testing.T) {
 			os.Exit(3)
 		}
 	}
-	Decommission(context.Background(), env, Request{Serial: serial, Method: Reinit, Technician: "Tess Tech",
+	Decommission(context.Background(), env, Request{Serial: serial, Method: Reinit, Technician: "Tess Tech", Validator: "Vic Validator",
 		OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)})
 	t.Fatal("the run was meant to die")
 }
@@ -123,7 +123,7 @@ func TestTornTokenDuringReinit(t *testing.T) {
 	if _, err := handlers.Abort(ctx, env, id, run.PINs{}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Decommission(ctx, env, Request{Serial: p.Serial, Method: Physical, Witness: "Wes Witness", Technician: "Tess Tech",
+	res, err := Decommission(ctx, env, Request{Serial: p.Serial, Method: Physical, Witness: "Wes Witness", Technician: "Tess Tech", Validator: "Vic Validator",
 		OpsPIN: []byte(opsPIN)})
 	if err != nil {
 		t.Fatalf("decommission as physical: %v", err)
@@ -160,7 +160,7 @@ func TestFleetReinitDiesHelper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	Fleet(context.Background(), env, m, FleetRequest{ManifestPath: filepath.Join(dir, "fleet.csv"), Technician: "Tess Tech",
+	Fleet(context.Background(), env, m, FleetRequest{ManifestPath: filepath.Join(dir, "fleet.csv"), Technician: "Tess Tech", Validator: "Vic Validator",
 		OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)})
 	t.Fatal("the fleet was meant to die")
 }
@@ -203,7 +203,7 @@ func TestTornTokenDuringAFleetReinit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := FleetRequest{ManifestPath: manifest, Technician: "Tess Tech", Witness: "Wes Witness", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}
+	req := FleetRequest{ManifestPath: manifest, Technician: "Tess Tech", Validator: "Vic Validator", Witness: "Wes Witness", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}
 	_, err = Fleet(ctx, env, m, req)
 	var tu *TokenUnreadableError
 	if !errors.As(err, &tu) || tu.Serial != p.Serial || !strings.Contains(err.Error(), "decommission F-2 on its own with method physical") ||
@@ -227,7 +227,7 @@ func TestTornTokenDuringAFleetReinit(t *testing.T) {
 	if err := os.RemoveAll(tokenDir); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Decommission(ctx, env, Request{Serial: p.Serial, Method: Physical, Witness: "Wes Witness", Technician: "Tess Tech",
+	if _, err := Decommission(ctx, env, Request{Serial: p.Serial, Method: Physical, Witness: "Wes Witness", Technician: "Tess Tech", Validator: "Vic Validator",
 		OpsPIN: []byte(opsPIN)}); err != nil {
 		t.Fatalf("decommission F-2 as physical: %v", err)
 	}

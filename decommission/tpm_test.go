@@ -73,7 +73,7 @@ func TestTPMDeviceDecommission(t *testing.T) {
 		return len(e)
 	}
 	before := journals()
-	_, err = Decommission(ctx, f.env, Request{Serial: kept.Serial, Method: Reinit, Technician: "Tess Tech",
+	_, err = Decommission(ctx, f.env, Request{Serial: kept.Serial, Method: Reinit, Technician: "Tess Tech", Validator: "Vic Validator",
 		OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)})
 	if !errors.Is(err, hsm.ErrCannotReinit) || !strings.Contains(err.Error(), "use method erase") || !strings.Contains(err.Error(), "tpm2-pkcs11") {
 		t.Fatalf("reinit on a TPM token: %v", err)
@@ -88,7 +88,7 @@ func TestTPMDeviceDecommission(t *testing.T) {
 		t.Errorf("the refused device's token changed:\n%s", out)
 	}
 
-	res, err := Decommission(ctx, f.env, Request{Serial: erased.Serial, Method: Erase, Technician: "Tess Tech",
+	res, err := Decommission(ctx, f.env, Request{Serial: erased.Serial, Method: Erase, Technician: "Tess Tech", Validator: "Vic Validator",
 		OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)})
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +133,7 @@ func TestTPMFleet(t *testing.T) {
 		serials = append(serials, p.Serial)
 	}
 	req := func(path string) FleetRequest {
-		return FleetRequest{ManifestPath: path, Technician: "Tess Tech", Witness: "Wes Witness", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}
+		return FleetRequest{ManifestPath: path, Technician: "Tess Tech", Validator: "Vic Validator", Witness: "Wes Witness", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}
 	}
 
 	bad := strings.Replace(manifestOf(serials, Erase), serials[3]+",erase", serials[3]+",reinit", 1)

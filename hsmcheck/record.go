@@ -72,11 +72,15 @@ func Save(ctx context.Context, env run.Env, req SaveRequest, rep *Report) (strin
 	if err := journal(j, req, rep); err != nil {
 		return "", err
 	}
+	log, err := run.EnterLog(ctx, env, j, run.LogSeal{Kind: "hsm-check", RootID: root.CeremonyID, Root: rootCert}, signer.Signer)
+	if err != nil {
+		return "", fmt.Errorf("save the check: %w", err)
+	}
 	jb, err := j.Bytes()
 	if err != nil {
 		return "", err
 	}
-	mc := &record.ModuleCheck{ID: id, Plan: req.PlanName, Problems: rep.PlanProblems, Cleared: rep.Cleared,
+	mc := &record.ModuleCheck{Log: log, ID: id, Plan: req.PlanName, Problems: rep.PlanProblems, Cleared: rep.Cleared,
 		Started: req.Started, Finished: now,
 		Module: []record.Field{field("Path", rep.Module), field("SHA-256", rep.ModuleSHA256),
 			field("Library", fmt.Sprintf("%s, %s, version %s (PKCS#11 %s)", rep.Info.Manufacturer, rep.Info.Description, rep.Info.LibraryVersion, rep.Info.CryptokiVersion))},

@@ -55,7 +55,7 @@ func TestRebuildEqualsLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Its CRL set, in its shards, before it is revoked.
-	set, err := decommission.PublishCRL(ctx, w.env, ica2.IssuerID, []byte(opsPIN), run.CRLRequest{NextUpdate: 7 * 24 * time.Hour})
+	set, err := decommission.PublishCRL(ctx, w.env, decommission.PublishRequest{Issuer: ica2.IssuerID, OpsPIN: []byte(opsPIN), CRL: run.CRLRequest{NextUpdate: 7 * 24 * time.Hour}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,12 +83,12 @@ func TestRebuildEqualsLive(t *testing.T) {
 	for _, s := range []string{"P1", "P2", "P3", "P4", "P5"} {
 		w.provision(t, s)
 	}
-	if _, err := decommission.Import(ctx, w.env, w.issuer, []string{w.certificates(t, "I1", "I2", "I3", "I4")}); err != nil {
+	if _, err := decommission.Import(ctx, w.env, w.issuer, []string{w.certificates(t, "I1", "I2", "I3", "I4")}, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Single devices: erased, and lost.
 	single := func(serial string, m decommission.Method, pin string) (*decommission.Result, error) {
-		return decommission.Decommission(ctx, w.env, decommission.Request{Serial: serial, Method: m, Technician: "Tess Tech",
+		return decommission.Decommission(ctx, w.env, decommission.Request{Serial: serial, Method: m, Technician: "Tess Tech", Validator: "Vic Validator",
 			Witness: "Wes Witness", OpsPIN: []byte(opsPIN), DevicePIN: []byte(pin)})
 	}
 	if _, err := single("P1", decommission.Erase, devPIN); err != nil {
@@ -126,7 +126,7 @@ func TestRebuildEqualsLive(t *testing.T) {
 	if !res.Resumed || res.Decommissioned != 4 || res.Failed != 1 {
 		t.Fatalf("fleet: %+v", res)
 	}
-	if _, err := decommission.PublishCRL(ctx, w.env, w.issuer, []byte(opsPIN), run.CRLRequest{NextUpdate: 7 * 24 * time.Hour}); err != nil {
+	if _, err := decommission.PublishCRL(ctx, w.env, decommission.PublishRequest{Issuer: w.issuer, OpsPIN: []byte(opsPIN), CRL: run.CRLRequest{NextUpdate: 7 * 24 * time.Hour}}); err != nil {
 		t.Fatal(err)
 	}
 	// The first issuing CA is retired (it signs CRLs only, and does); the record signer is
@@ -134,7 +134,7 @@ func TestRebuildEqualsLive(t *testing.T) {
 	if _, err := ceremony.RetireCA(ctx, w.env, w.quorum(t, 1, 3), ceremony.RetireCARequest{Issuer: w.issuer, OpsPIN: []byte(opsPIN)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := decommission.PublishCRL(ctx, w.env, w.issuer, []byte(opsPIN), run.CRLRequest{NextUpdate: 7 * 24 * time.Hour}); err != nil {
+	if _, err := decommission.PublishCRL(ctx, w.env, decommission.PublishRequest{Issuer: w.issuer, OpsPIN: []byte(opsPIN), CRL: run.CRLRequest{NextUpdate: 7 * 24 * time.Hour}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ceremony.NewRecordSigner(ctx, w.env, w.quorum(t, 2, 3), ceremony.RecordSignerRequest{OpsPIN: []byte(opsPIN)}); err != nil {
@@ -239,7 +239,7 @@ func TestRebuildNamesWhatItCannotAccountFor(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
 	w.provision(t, "P1")
-	res, err := decommission.Decommission(ctx, w.env, decommission.Request{Serial: "P1", Method: decommission.Erase, Technician: "Tess Tech",
+	res, err := decommission.Decommission(ctx, w.env, decommission.Request{Serial: "P1", Method: decommission.Erase, Technician: "Tess Tech", Validator: "Vic Validator",
 		OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)})
 	if err != nil {
 		t.Fatal(err)
@@ -372,7 +372,7 @@ func TestFleetChildHelper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = decommission.Fleet(ctx, env, m, decommission.FleetRequest{ManifestPath: manifest, Technician: "Tess Tech",
+	_, err = decommission.Fleet(ctx, env, m, decommission.FleetRequest{ManifestPath: manifest, Technician: "Tess Tech", Validator: "Vic Validator",
 		Witness: "Wes Witness", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)})
 	if err != nil {
 		fmt.Printf("fleet failed: %v\n", err)
@@ -395,7 +395,7 @@ func TestRegistryDeletedDuringAFleet(t *testing.T) {
 	for i := range lost {
 		serials = append(serials, fmt.Sprintf("U%04d", i))
 	}
-	if _, err := decommission.Import(ctx, w.env, w.issuer, []string{w.certificates(t, serials...)}); err != nil {
+	if _, err := decommission.Import(ctx, w.env, w.issuer, []string{w.certificates(t, serials...)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	rows = append(rows, "E1,erase,,")

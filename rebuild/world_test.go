@@ -187,7 +187,7 @@ func (w *world) manifest(t *testing.T, name string, rows ...string) *decommissio
 
 func (w *world) fleet(ctx context.Context, m *decommission.Manifest, name string) (*decommission.FleetResult, error) {
 	return decommission.Fleet(ctx, w.env, m, decommission.FleetRequest{ManifestPath: filepath.Join(filepath.Dir(w.dir), name),
-		Technician: "Tess Tech", Witness: "Wes Witness", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)})
+		Technician: "Tess Tech", Validator: "Vic Validator", Witness: "Wes Witness", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)})
 }
 
 // rebuildAndCompare closes the workspace, rebuilds its registry, and reopens it.

@@ -262,7 +262,7 @@ func (p *LogProof) Check(recordSigner, root *x509.Certificate) (Checkpoint, []st
 
 // QuorumKinds are the kinds of run that claim a quorum of custodians: their records need the
 // root's attestation.
-var QuorumKinds = []string{"root", "issue-ca", "crl", "reshare", "restore", "destroy"}
+var QuorumKinds = []string{"root", "issue-ca", "crl", "reshare", "restore", "destroy", "set-module", "retire-ca", "record-signer", "check-shares"}
 
 // ClaimsQuorum says whether a run of kind claims a quorum.
 func ClaimsQuorum(kind string) bool {

@@ -154,7 +154,7 @@ func TestNoteKeys(t *testing.T) {
 // memLog is a record log in memory, kept with the same library, for proofs to check.
 type memLog struct{ memHashes }
 
-func (m *memLog) add(t *testing.T, n int64, data []byte) tlog.Tree {
+func (m *memLog) add(t testing.TB, n int64, data []byte) tlog.Tree {
 	hs, err := tlog.StoredHashes(n, data, m.memHashes)
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +224,7 @@ func TestLogProofCheck(t *testing.T) {
 
 // logged is a record's journal and its place in a log of a few other runs, checkpointed by
 // the record signer and, when root is given, co-signed and attested by the root.
-func logged(t *testing.T, s Signer, key crypto.Signer, root *x509.Certificate, rootKey crypto.Signer, kind string, journal []byte) *LogProof {
+func logged(t testing.TB, s Signer, key crypto.Signer, root *x509.Certificate, rootKey crypto.Signer, kind string, journal []byte) *LogProof {
 	t.Helper()
 	jf, err := ReadJournal(bytesReader(journal))
 	if err != nil {
@@ -284,6 +284,18 @@ func TestVerifyChecksTheRecordLog(t *testing.T) {
 	if rep := write("decommission", operator); !rep.OK() || !strings.Contains(rep.Checks[len(rep.Checks)-1].Detail, "operator alone") {
 		t.Errorf("an operator's record: %s %+v", failed(rep), rep.Checks[len(rep.Checks)-1])
 	}
+	// Every kind that claims a quorum needs the root: a record of it that the operator's
+	// record signer logged alone fails, and so does one co-signed but not attested.
+	for _, kind := range QuorumKinds {
+		if got := failed(write(kind, logged(t, s, key, nil, nil, kind, journal))); !strings.HasPrefix(got, CheckLogInclusion) {
+			t.Errorf("a %s record the operator logged alone: first failure %q, want %s", kind, got, CheckLogInclusion)
+		}
+		att := *logged(t, s, key, root, rootKey, kind, journal)
+		att.Attestation = nil
+		if got := failed(write(kind, &att)); !strings.HasPrefix(got, CheckAttestation) {
+			t.Errorf("a %s record without the root's attestation: first failure %q, want %s", kind, got, CheckAttestation)
+		}
+	}
 	tests := []struct {
 		name, kind, want string
 		p                *LogProof
@@ -323,6 +335,7 @@ func signerWithRoot(t *testing.T, key, rootKey crypto.Signer) (Signer, *x509.Cer
 	if err != nil {
 		t.Fatal(err)
 	}
+	testRootKeys.Store(root, rootKey)
 	return Signer{Key: key, Certificate: cert, Chain: []*x509.Certificate{root}}, root
 }
 

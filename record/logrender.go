@@ -26,7 +26,7 @@ func (d *doc) logSection(p *LogProof) error {
 		{"Entry", fmt.Sprintf("%d: %s run %s", p.Index, p.Entry.Kind, p.Entry.Run)},
 		{"Journal SHA-256 logged", p.Entry.JournalSHA256},
 		{"Leaf hash", hex.EncodeToString(leaf[:])},
-		{"Checkpoint", fmt.Sprintf("%s, %d entries", cp.Origin, cp.Size)},
+		{"Checkpoint", fmt.Sprintf("%s, %d %s", cp.Origin, cp.Size, map[bool]string{true: "entry", false: "entries"}[cp.Size == 1])},
 		{"Checkpoint root hash", hex.EncodeToString(cp.Hash[:])},
 		{"Checkpoint signed by", strings.Join(noteSigners(p.Checkpoint), "\n")},
 	})

@@ -132,7 +132,9 @@ func signedFleet(t *testing.T, s Signer) string {
 			CertSerials: "01a2b3c4d5e6f708091a2b3c4d5e6f7081", Verification: "nothing to erase: device lost", Reason: "keyCompromise", Outcome: "decommissioned"})
 	}
 	path := filepath.Join(t.TempDir(), "fleet.pdf")
-	if err := WriteDestruction(context.Background(), path, r, testJournal(t, 3), s); err != nil {
+	journal := testJournal(t, 3)
+	r.Log = testLog(t, s, "fleet", journal)
+	if err := WriteDestruction(context.Background(), path, r, journal, s); err != nil {
 		t.Fatal(err)
 	}
 	return path

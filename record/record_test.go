@@ -2,6 +2,7 @@ package record
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/custos-pki/custos/internal/version"
@@ -36,7 +38,26 @@ func testSigner(t testing.TB, name string) (Signer, *x509.Certificate) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	testRootKeys.Store(root, rootKey)
 	return Signer{Key: key, Certificate: cert, Chain: []*x509.Certificate{root}}, root
+}
+
+// testRootKeys are the test roots' keys, by certificate, for the tests that log records.
+var testRootKeys sync.Map
+
+// testLog is a record's place in a short record log: checkpointed by the record signer of s
+// and, for a quorum kind, co-signed and attested by its root.
+func testLog(t testing.TB, s Signer, kind string, journal []byte) *LogProof {
+	t.Helper()
+	if !ClaimsQuorum(kind) {
+		return logged(t, s, s.Key, nil, nil, kind, journal)
+	}
+	root := s.Chain[len(s.Chain)-1]
+	rootKey, ok := testRootKeys.Load(root)
+	if !ok {
+		t.Fatal("no key for the test root")
+	}
+	return logged(t, s, s.Key, root, rootKey.(crypto.Signer), kind, journal)
 }
 
 type testPayload struct {
@@ -79,7 +100,9 @@ func testCeremony() *Ceremony {
 func writeSigned(t *testing.T, s Signer) (string, []byte) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "record.pdf")
-	if err := WriteCeremony(context.Background(), path, testCeremony(), testJournal(t, 40), s); err != nil {
+	c, journal := testCeremony(), testJournal(t, 40)
+	c.Log = testLog(t, s, c.Kind, journal)
+	if err := WriteCeremony(context.Background(), path, c, journal, s); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(path)

@@ -195,7 +195,13 @@ func layoutDestruction(r *Destruction, journal []byte) (*laidOut, error) {
 			summary = append(summary, Field{"Key store", strings.Join(ks, ", ")})
 		}
 	}
+	if len(r.Devices) == 1 {
+		dv := r.Devices[0]
+		summary = append(summary, Field{"Device", joinNonEmpty(dv.Serial, dv.Model)}, Field{"UDI", orNotKnown(dv.UDI)},
+			Field{"Media destination", orNotStated(dv.Destination)})
+	}
 	summary = append(summary, Field{"Manufacturer", r.Manufacturer}, Field{"Technician", r.Technician}, Field{"Witness", orDash(r.Witness)},
+		Field{"Validator", orDash(r.Validator)},
 		Field{"Revoked by", r.Issuer}, Field{"CRL number", fmt.Sprint(r.CRLNumber)},
 		Field{"Started", ts(r.Started)}, Field{"Finished", ts(r.Finished)}, Field{"Journal SHA-256", hash})
 	d.summaryBox(summary)
@@ -211,17 +217,23 @@ func layoutDestruction(r *Destruction, journal []byte) (*laidOut, error) {
 	d.fields(toolFields(jf.Entries))
 	d.heading("Devices")
 	// Method and outcome are as wide as "unreachable" and "decommissioned".
-	cols := []column{{title: "Serial", width: 0.12}, {title: "Model", width: 0.10}, {title: "Method", width: 0.12},
-		{title: "Keys (ids) and certificates (serials)", width: 0.23, mono: true}, {title: "Verification", width: 0.16},
-		{title: "Reason", width: 0.12}, {title: "Outcome", width: 0.15}}
+	cols := []column{{title: "Serial, model and UDI", width: 0.15}, {title: "Method", width: 0.11},
+		{title: "Key store", width: 0.12}, {title: "Keys (ids) and certificates (serials)", width: 0.19, mono: true},
+		{title: "Verification", width: 0.14}, {title: "Reason", width: 0.12}, {title: "Outcome and destination", width: 0.17}}
 	d.startTable(cols)
 	for _, dv := range r.Devices {
 		keys := joinNonEmpty(dv.KeyIDs, dv.CertSerials)
+		store := dv.KeyStore
 		if dv.Method == "physical" || dv.Method == "unreachable" {
 			keys = "not erased by Custos: " + keys
+			store = "not reached"
 		}
-		d.tableRow(dv.Serial, dv.Model, dv.Method, keys,
-			dv.Verification, dv.Reason, dv.Outcome)
+		who := joinNonEmpty(dv.Serial, dv.Model)
+		if dv.UDI != "" {
+			who = joinNonEmpty(who, "UDI "+dv.UDI)
+		}
+		d.tableRow(who, dv.Method, orDash(store), keys, dv.Verification, dv.Reason,
+			dv.Outcome+"; destination: "+orNotStated(dv.Destination))
 	}
 	d.endTable()
 	for _, sz := range r.Sanitized {
@@ -237,6 +249,9 @@ func layoutDestruction(r *Destruction, journal []byte) (*laidOut, error) {
 	people := []Actor{{r.Technician, "technician"}}
 	if r.Witness != "" {
 		people = append(people, Actor{r.Witness, "witness"})
+	}
+	if r.Validator != "" && !strings.HasPrefix(r.Validator, "none") {
+		people = append(people, Actor{r.Validator, "validator"})
 	}
 	if err := d.logSection(r.Log); err != nil {
 		return nil, err
@@ -267,6 +282,22 @@ func layoutDestruction(r *Destruction, journal []byte) (*laidOut, error) {
 		files: files}, nil
 }
 
+// orNotKnown is v, or "not known".
+func orNotKnown(v string) string {
+	if v == "" {
+		return "not known"
+	}
+	return v
+}
+
+// orNotStated is v, or "not stated".
+func orNotStated(v string) string {
+	if v == "" {
+		return "not stated"
+	}
+	return v
+}
+
 // Rev2 is the guideline certificates of sanitization follow.
 const Rev2 = "NIST SP 800-88 Rev. 2, Guidelines for Media Sanitization (September 2025)"
 
@@ -274,6 +305,9 @@ const Rev2 = "NIST SP 800-88 Rev. 2, Guidelines for Media Sanitization (Septembe
 func (d *doc) sanitization(sz Sanitization) {
 	d.heading("Sanitization of device " + sz.Serial)
 	fs := []Field{{"Method category", sz.Category}}
+	if sz.UDI != "" {
+		fs = append(fs, Field{"Device UDI", sz.UDI})
+	}
 	if sz.Attested != "" {
 		fs = append(fs, Field{"Attested", sz.Attested})
 	}
@@ -286,6 +320,9 @@ func (d *doc) sanitization(sz Sanitization) {
 	fs = append(fs, sz.KeyStore...)
 	if sz.Verification != "" {
 		fs = append(fs, Field{"Verification result", sz.Verification})
+	}
+	if sz.Destination != "" {
+		fs = append(fs, Field{"Media destination", sz.Destination})
 	}
 	d.fields(fs)
 	if len(sz.Destroyed) > 0 {
@@ -378,8 +415,78 @@ func layoutModuleCheck(c *ModuleCheck, journal []byte) (*laidOut, error) {
 		return nil, err
 	}
 	return &laidOut{pdf: pages,
-		meta: docMeta{Title: title, Subject: "what a PKCS#11 module does on a spare token, before a ceremony", Kind: "module-check",
+		meta: docMeta{Title: title, Subject: "what a PKCS#11 module does on a spare token, before a ceremony", Kind: "hsm-check",
 			RunID: c.ID, JournalHash: hash, Created: created(c.Finished)},
+		files: files}, nil
+}
+
+// maxShardRows is the most shards whose SHA-256 a CRL publication's record lists as rows; the
+// attached list has them all.
+const maxShardRows = 64
+
+// layoutCRLPublication lays out the short record of a CRL publication.
+func layoutCRLPublication(c *CRLPublication, journal []byte) (*laidOut, error) {
+	jf, hash, err := journalOf(journal)
+	if err != nil {
+		return nil, err
+	}
+	title := "CRL publication"
+	d := newDoc(c.ID, title, hash)
+	d.newPage()
+	d.setFont("sans", "B", 18)
+	d.pdf.CellFormat(bodyW, 10, title, "", 1, "L", false, 0, "")
+	what, subject := "an issuing CA's full CRL", "an issuing CA's full CRL"
+	if c.Set != nil {
+		what = fmt.Sprintf("an issuing CA's CRL set (its full CRL and %d shards)", c.Set.Shards)
+		subject = "an issuing CA's CRL set"
+	}
+	d.para("Record "+c.ID+": "+what+", signed with its key on the operations token under the operator PIN", "", bodyPt)
+	d.pdf.Ln(2)
+	summary := []Field{{"Issuing CA", c.Issuer}, {"CRL number", fmt.Sprint(c.Number)}, {"Entries", fmt.Sprint(c.Entries)},
+		{"This update", ts(c.ThisUpdate)}, {"Next update", ts(c.NextUpdate)}, {"Operator", c.Operator}}
+	if c.Set != nil {
+		summary = append(summary, Field{"Shards", fmt.Sprint(c.Set.Shards)})
+	}
+	d.summaryBox(append(summary, Field{"Started", ts(c.Started)}, Field{"Finished", ts(c.Finished)}, Field{"Journal SHA-256", hash}))
+	d.heading("The full CRL")
+	d.fields([]Field{{"File", c.File}, {"SHA-256", c.SHA256}})
+	if set := c.Set; set != nil {
+		d.heading("The CRL set")
+		over := "none"
+		if len(set.OverBudget) > 0 {
+			over = fmt.Sprint(set.OverBudget)
+		}
+		d.fields([]Field{{"Folder", set.Folder}, {"Shards", fmt.Sprintf("%d, in %s", set.Shards, set.ShardFolder)},
+			{"Largest", set.Largest}, {"Budget", fmt.Sprintf("%d bytes; shards over it: %s", set.Budget, over)},
+			{"Every file's SHA-256", fmt.Sprintf("attached as %s (sha256sum -c in the set's folder checks a copy), SHA-256 %s", set.SumsFile, set.SumsSHA256)}})
+		d.heading("Each shard's SHA-256")
+		shown := set.ShardSHA256
+		if len(shown) > maxShardRows {
+			shown = shown[:maxShardRows]
+		}
+		d.fields(shown)
+		if n := len(set.ShardSHA256) - len(shown); n > 0 {
+			d.para(fmt.Sprintf("The other %d shards' SHA-256 are in the attached %s.", n, set.SumsFile), "", bodyPt)
+		}
+	}
+	d.heading("Software")
+	d.fields(toolFields(jf.Entries))
+	d.steps(StepsFromJournal(jf.Entries), len(jf.Entries))
+	if err := d.logSection(c.Log); err != nil {
+		return nil, err
+	}
+	d.signatureBlock([]Actor{{c.Operator, "operator"}})
+	pages, err := d.bytes()
+	if err != nil {
+		return nil, err
+	}
+	files, err := recordFiles(journal, c.Log)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, c.Attachments...)
+	return &laidOut{pdf: pages,
+		meta:  docMeta{Title: title, Subject: subject, Kind: "crl-publish", RunID: c.ID, JournalHash: hash, Created: created(c.Finished)},
 		files: files}, nil
 }
 

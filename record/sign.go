@@ -218,6 +218,15 @@ func WriteModuleCheck(ctx context.Context, path string, c *ModuleCheck, journal 
 	return l.write(ctx, path, s, "module check record "+c.ID)
 }
 
+// WriteCRLPublication lays out, certifies and writes the record of a CRL publication.
+func WriteCRLPublication(ctx context.Context, path string, c *CRLPublication, journal []byte, s Signer) error {
+	l, err := layoutCRLPublication(c, journal)
+	if err != nil {
+		return err
+	}
+	return l.write(ctx, path, s, "CRL publication record "+c.ID)
+}
+
 // laidOut is a record's pages and what the assembled file carries besides.
 type laidOut struct {
 	pdf   []byte

@@ -49,6 +49,7 @@ func signerWithKey(t *testing.T, key crypto.Signer) (Signer, *x509.Certificate) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	testRootKeys.Store(root, rootKey)
 	return Signer{Key: key, Certificate: cert, Chain: []*x509.Certificate{root}}, root
 }
 
@@ -74,7 +75,11 @@ func TestSignaturePlaceholderFitsEachKey(t *testing.T) {
 			}
 			for range 5 { // ECDSA signatures vary in length: several records, each must fit
 				path := filepath.Join(t.TempDir(), "r.pdf")
-				if err := WriteCeremony(context.Background(), path, testCeremony(), journal, s); err != nil {
+				c := testCeremony()
+				plain := s // the log's checkpoint is signed by the key uncounted
+				plain.Key = key
+				c.Log = testLog(t, plain, c.Kind, journal)
+				if err := WriteCeremony(context.Background(), path, c, journal, s); err != nil {
 					t.Fatal(err)
 				}
 				file, _ := os.ReadFile(path)

@@ -87,7 +87,10 @@ type Ceremony struct {
 // DeviceRow is one device of a destruction record.
 type DeviceRow struct {
 	Serial       string
+	UDI          string // the device's Unique Device Identifier, "" when not known
 	Model        string
+	KeyStore     string // the key store's manufacturer, model and serial, "" when not reached
+	Destination  string // where the device goes: reuse, return, recycle, destroyed; "" not stated
 	Method       string // erase, reinit, physical, unreachable
 	KeyIDs       string
 	CertSerials  string
@@ -108,6 +111,8 @@ type Sanitization struct {
 	Searches     []SearchRow // made after the erasure
 	Verification string      // the verification's result
 	Attested     string      // for a device Custos did not reach: what was attested, by whom
+	UDI          string      // the device's Unique Device Identifier, "" when not known
+	Destination  string      // where the device goes after, in words
 }
 
 // ObjectRow is one key store object destroyed.
@@ -133,6 +138,7 @@ type Destruction struct {
 	Manufacturer string
 	Technician   string
 	Witness      string
+	Validator    string // who checks the technician's work, or why there is none
 	Issuer       string // the issuing CA that revoked
 	CRLNumber    int64
 	CRLFile      string
@@ -280,4 +286,38 @@ func joinName(prefix, key string) string {
 		return key
 	}
 	return prefix + "." + key
+}
+
+// CRLPublication is the short record of an issuing CA's full CRL, signed with the operator PIN
+// (`custos crl publish`): which CA, who asked, and the CRL.
+type CRLPublication struct {
+	ID         string // the run id
+	Operator   string
+	Issuer     string
+	Number     int64
+	Entries    int
+	ThisUpdate time.Time
+	NextUpdate time.Time
+	File       string  // the full CRL
+	SHA256     string  // of the full CRL
+	Set        *CRLSet // the CRL set, when the CA splits its CRL into shards
+	Started    time.Time
+	Finished   time.Time
+	Log        *LogProof // the publication's place in the record log
+	// Attachments are files the record carries beside its journal (the set's SHA-256 list).
+	Attachments []Attachment
+}
+
+// CRLSet is a CRL set as a publication's record names it: where it is, its shards and each
+// one's SHA-256.
+type CRLSet struct {
+	Folder      string
+	ShardFolder string
+	Shards      int
+	Largest     string  // which shard is the largest, and its size
+	Budget      int     // bytes a shard should stay within
+	OverBudget  []int   // the shards over it
+	ShardSHA256 []Field // each shard's path inside Folder, and its SHA-256
+	SumsFile    string  // the attachment listing every file of the set with its SHA-256
+	SumsSHA256  string  // that listing's SHA-256
 }

@@ -37,6 +37,8 @@ type Report struct {
 	Checkpoint Checkpoint
 	// RootSignedCheckpoint says whether the root signed that checkpoint too.
 	RootSignedCheckpoint bool
+	// Notes say what was not checked, and why: they are neither passes nor failures.
+	Notes []string
 }
 
 // OK is true when every check passed.
@@ -157,6 +159,10 @@ func (rep *Report) checkLog(files map[string][]byte, roots []*x509.Certificate) 
 		return
 	}
 	if lp == nil {
+		rep.add(CheckLogEntry, fmt.Errorf("the record carries no entry of the record log (%s): no log vouches for it", LogEntryAttachment), "")
+		if ClaimsQuorum(rep.Kind) {
+			rep.add(CheckAttestation, fmt.Errorf("a %s run claims a quorum, but the record carries no attestation by the root: it speaks for the operator alone", rep.Kind), "")
+		}
 		return
 	}
 	rep.Log = lp
@@ -448,4 +454,29 @@ func VerifyJournal(b []byte) *Report {
 	}
 	rep.add(CheckJournalAlone, err, detail)
 	return rep
+}
+
+// CheckNotRevoked names the check of the signer against the root's CRL.
+const CheckNotRevoked = "signer was not revoked when it signed"
+
+// NotRevokedWhenSigned checks the record signer's certificate against crl, a CRL the root
+// signed: it fails when the certificate was revoked at or before signedAt. A signer revoked
+// after it signed passes, and the detail says when it was revoked.
+func NotRevokedWhenSigned(signer, root *x509.Certificate, crl *x509.RevocationList, signedAt time.Time) (string, error) {
+	if err := crl.CheckSignatureFrom(root); err != nil {
+		return "", fmt.Errorf("the CRL is not signed by the root %s: %w", root.Subject.CommonName, err)
+	}
+	which := fmt.Sprintf("the root's CRL number %v of %s", crl.Number, crl.ThisUpdate.UTC().Format(time.RFC3339))
+	for _, e := range crl.RevokedCertificateEntries {
+		if e.SerialNumber.Cmp(signer.SerialNumber) != 0 {
+			continue
+		}
+		at := e.RevocationTime.UTC().Format(time.RFC3339)
+		if !e.RevocationTime.After(signedAt) {
+			return "", fmt.Errorf("%s revoked the signer %s at %s, before the record was signed at %s: a revoked record signer signs no record",
+				which, signer.Subject.CommonName, at, signedAt.UTC().Format(time.RFC3339))
+		}
+		return fmt.Sprintf("%s revokes it from %s, after it signed", which, at), nil
+	}
+	return "not on " + which, nil
 }

@@ -24,7 +24,7 @@ func TestVerifyPassesAGoodRecord(t *testing.T) {
 			t.Errorf("%v %s: %s", c.OK, c.Name, c.Detail)
 		}
 	}
-	if len(rep.Checks) != 8 || rep.Journal == nil || len(rep.Journal.Entries) != 81 {
+	if len(rep.Checks) != 11 || rep.Journal == nil || len(rep.Journal.Entries) != 81 {
 		t.Errorf("%d checks, a journal of %d entries", len(rep.Checks), len(rep.Journal.Entries))
 	}
 }

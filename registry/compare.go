@@ -52,7 +52,7 @@ var canonicalQueries = map[string]string{
 		FROM %[1]s.backup_copies c JOIN %[1]s.backup_blobs b ON b.num = c.blob_num`,
 	"crls": `SELECT i.id AS issuer, c.number, c.this_update, c.next_update, c.entries, c.sha256, c.path, c.recorded_at
 		FROM %[1]s.crls c JOIN %[1]s.issuers i ON i.num = c.issuer_num`,
-	"devices": `SELECT d.serial, d.model, d.owner, d.site, i.id AS issuer, d.status, d.registered_at, d.decommissioned_at
+	"devices": `SELECT d.serial, d.model, d.owner, d.site, d.udi, i.id AS issuer, d.status, d.registered_at, d.decommissioned_at
 		FROM %[1]s.devices d JOIN %[1]s.issuers i ON i.num = d.issuer_num`,
 	"certificates": `SELECT i.id AS issuer, c.serial, d.serial AS device, c.subject, c.not_before, c.not_after, c.der, c.sha256
 		FROM %[1]s.certificates c JOIN %[1]s.issuers i ON i.num = c.issuer_num JOIN %[1]s.devices d ON d.num = c.device_num`,

@@ -110,6 +110,8 @@ const (
 type DeviceResult struct {
 	RunID          string
 	DeviceSerial   string
+	DeviceModel    string
+	DeviceUDI      string // the device's UDI as the registry has it, "" when not known
 	IssuerID       string
 	Outcome        Outcome
 	Method         string
@@ -247,8 +249,9 @@ func decommissionOne(ctx context.Context, b *batchState, d Decommission) (Device
 	// The common case first: an active device, retired by one statement. A result this run
 	// may already hold for an active device can only be a failure, which is replaced.
 	var devNum, issuerNum int64
+	var model, udi string
 	err := sc.queryRow(ctx, `UPDATE devices SET status = 'decommissioned', decommissioned_at = ?
-		WHERE serial = ? AND status = 'active' RETURNING num, issuer_num`, unix(d.At), d.DeviceSerial).Scan(&devNum, &issuerNum)
+		WHERE serial = ? AND status = 'active' RETURNING num, issuer_num, model, udi`, unix(d.At), d.DeviceSerial).Scan(&devNum, &issuerNum, &model, &udi)
 	if errors.Is(err, sql.ErrNoRows) {
 		return alreadyDecommissioned(ctx, b, d)
 	}
@@ -259,7 +262,7 @@ func decommissionOne(ctx context.Context, b *batchState, d Decommission) (Device
 	if err != nil {
 		return DeviceResult{}, err
 	}
-	res := DeviceResult{RunID: d.RunID, DeviceSerial: d.DeviceSerial, IssuerID: issuerID, Outcome: OutcomeDecommissioned,
+	res := DeviceResult{RunID: d.RunID, DeviceSerial: d.DeviceSerial, DeviceModel: model, DeviceUDI: udi, IssuerID: issuerID, Outcome: OutcomeDecommissioned,
 		Method: d.Method, Verification: d.Verification, Reason: d.Reason, Note: d.Note, KeyState: d.KeyState,
 		RevokedAt: d.At, InvalidityDate: d.InvalidityDate, At: d.At}
 	if res.KeyIDs, err = moveDeviceKeys(ctx, sc, devNum, d.KeyState, d.At, d.RunID, d.Method); err != nil {
@@ -291,12 +294,13 @@ func decommissionOne(ctx context.Context, b *batchState, d Decommission) (Device
 func alreadyDecommissioned(ctx context.Context, b *batchState, d Decommission) (DeviceResult, error) {
 	sc := b.sc
 	var devNum, issuerNum int64
+	var model, udi string
 	var decommissionedAt sql.NullInt64
 	var prior, by sql.NullString
-	err := sc.queryRow(ctx, `SELECT d.num, d.issuer_num, d.decommissioned_at,
+	err := sc.queryRow(ctx, `SELECT d.num, d.issuer_num, d.model, d.udi, d.decommissioned_at,
 		(SELECT outcome FROM decommission_results WHERE run_id = ? AND device_num = d.num),
 		(SELECT run_id FROM decommission_results WHERE device_num = d.num AND outcome = 'decommissioned' ORDER BY at DESC LIMIT 1)
-		FROM devices d WHERE d.serial = ?`, d.RunID, d.DeviceSerial).Scan(&devNum, &issuerNum, &decommissionedAt, &prior, &by)
+		FROM devices d WHERE d.serial = ?`, d.RunID, d.DeviceSerial).Scan(&devNum, &issuerNum, &model, &udi, &decommissionedAt, &prior, &by)
 	if errors.Is(err, sql.ErrNoRows) {
 		return DeviceResult{}, fmt.Errorf("%w: the device is not registered", ErrNotFound)
 	}
@@ -320,7 +324,7 @@ func alreadyDecommissioned(ctx context.Context, b *batchState, d Decommission) (
 		return DeviceResult{}, err
 	}
 	// Its revocation is the earlier run's: this result carries none.
-	res := DeviceResult{RunID: d.RunID, DeviceSerial: d.DeviceSerial, IssuerID: issuerID, Outcome: OutcomeAlreadyDecommissioned,
+	res := DeviceResult{RunID: d.RunID, DeviceSerial: d.DeviceSerial, DeviceModel: model, DeviceUDI: udi, IssuerID: issuerID, Outcome: OutcomeAlreadyDecommissioned,
 		Method: d.Method, Verification: d.Verification, At: d.At,
 		Note: fmt.Sprintf("already decommissioned at %s", fromUnix(decommissionedAt.Int64).Format(time.RFC3339))}
 	if by.Valid {
@@ -416,7 +420,7 @@ func (r *Registry) RecordRunCRL(ctx context.Context, runID, issuerID string, crl
 	return nil
 }
 
-const resultColumns = `x.run_id, d.serial, i.id, x.outcome, x.method, x.verification, x.reason, x.note, x.key_state,
+const resultColumns = `x.run_id, d.serial, d.model, d.udi, i.id, x.outcome, x.method, x.verification, x.reason, x.note, x.key_state,
 	x.revoked_at, x.invalidity_at, x.revoked_serials, x.key_ids, x.crl_number, x.record_path, x.at
 	FROM decommission_results x JOIN devices d ON d.num = x.device_num JOIN issuers i ON i.num = x.issuer_num `
 
@@ -426,7 +430,7 @@ func scanResult(s rowScanner) (DeviceResult, error) {
 	var reason, crl sql.NullInt64
 	var keyState sql.NullString
 	var at int64
-	err := s.Scan(&res.RunID, &res.DeviceSerial, &res.IssuerID, &outcome, &res.Method, &res.Verification, &reason, &res.Note,
+	err := s.Scan(&res.RunID, &res.DeviceSerial, &res.DeviceModel, &res.DeviceUDI, &res.IssuerID, &outcome, &res.Method, &res.Verification, &reason, &res.Note,
 		&keyState, nullTime{&res.RevokedAt}, nullTime{&res.InvalidityDate}, &serials, &ids, &crl, &res.RecordPath, &at)
 	if err != nil {
 		return DeviceResult{}, err

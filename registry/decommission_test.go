@@ -25,7 +25,7 @@ func TestDecommissionOneDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := DeviceResult{RunID: "run-1", DeviceSerial: "SN-1", IssuerID: "ica-test", Outcome: OutcomeDecommissioned, Method: "erase",
+	want := DeviceResult{RunID: "run-1", DeviceSerial: "SN-1", DeviceModel: nd.Device.Model, IssuerID: "ica-test", Outcome: OutcomeDecommissioned, Method: "erase",
 		Verification: d.Verification, Reason: pki.ReasonCessationOfOperation, Note: d.Note, KeyState: KeyDestroyed, RevokedAt: at,
 		RevokedSerials: []SerialNumber{nd.Certificate.Serial}, KeyIDs: [][]byte{nd.Key.KeyID}, At: at}
 	if !reflect.DeepEqual(res, want) {

@@ -26,6 +26,7 @@ type Device struct {
 	Model            string
 	Owner            string // who the device belongs to (a customer, a hospital), may be empty
 	Site             string // where it is installed, may be empty
+	UDI              string // its Unique Device Identifier (the label's UDI string), "" when not known
 	IssuerID         string // the issuing CA that certifies it
 	Status           DeviceStatus
 	RegisteredAt     time.Time
@@ -163,7 +164,7 @@ const importChunk = 1000
 
 // registeredDevice is d as its fact carries it.
 func registeredDevice(d NewDevice) RegisteredDevice {
-	rd := RegisteredDevice{Serial: d.Device.Serial, Model: d.Device.Model, Owner: d.Device.Owner, Site: d.Device.Site,
+	rd := RegisteredDevice{Serial: d.Device.Serial, Model: d.Device.Model, Owner: d.Device.Owner, Site: d.Device.Site, UDI: d.Device.UDI,
 		Issuer: d.Device.IssuerID, RegisteredAt: d.Device.RegisteredAt, Certificate: certOf(d.Certificate), Key: deviceKeyOf(d.Key)}
 	if rv := d.Revoked; rv != nil {
 		rd.Revoked = &Revoked{Issuer: rv.IssuerID, Serial: hexBytes(rv.Serial), RevokedAt: rv.RevokedAt, Reason: rv.Reason,
@@ -215,8 +216,8 @@ func (ins *deviceInserts) add(ctx context.Context, d NewDevice) error {
 		return err
 	}
 	now := nowOr(dev.RegisteredAt)
-	res, err := ins.sc.exec(ctx, `INSERT INTO devices (serial, model, owner, site, issuer_num, status, registered_at)
-		VALUES (?, ?, ?, ?, ?, 'active', ?)`, dev.Serial, dev.Model, dev.Owner, dev.Site, num, unix(now))
+	res, err := ins.sc.exec(ctx, `INSERT INTO devices (serial, model, owner, site, udi, issuer_num, status, registered_at)
+		VALUES (?, ?, ?, ?, ?, ?, 'active', ?)`, dev.Serial, dev.Model, dev.Owner, dev.Site, dev.UDI, num, unix(now))
 	if isUnique(err) {
 		return fmt.Errorf("%w: a device with serial %q is registered", ErrExists, dev.Serial)
 	}
@@ -375,14 +376,14 @@ func (r *Registry) AddDeviceCertificate(ctx context.Context, deviceSerial string
 	return nil
 }
 
-const deviceColumns = `d.serial, d.model, d.owner, d.site, i.id, d.status, d.registered_at, d.decommissioned_at
+const deviceColumns = `d.serial, d.model, d.owner, d.site, d.udi, i.id, d.status, d.registered_at, d.decommissioned_at
 	FROM devices d JOIN issuers i ON i.num = d.issuer_num `
 
 func scanDevice(s rowScanner) (Device, error) {
 	var d Device
 	var status string
 	var reg int64
-	if err := s.Scan(&d.Serial, &d.Model, &d.Owner, &d.Site, &d.IssuerID, &status, &reg, nullTime{&d.DecommissionedAt}); err != nil {
+	if err := s.Scan(&d.Serial, &d.Model, &d.Owner, &d.Site, &d.UDI, &d.IssuerID, &status, &reg, nullTime{&d.DecommissionedAt}); err != nil {
 		return Device{}, err
 	}
 	d.Status, d.RegisteredAt = DeviceStatus(status), fromUnix(reg)

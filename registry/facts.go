@@ -724,6 +724,7 @@ type RegisteredDevice struct {
 	Model        string        `json:"model,omitempty"`
 	Owner        string        `json:"owner,omitempty"`
 	Site         string        `json:"site,omitempty"`
+	UDI          string        `json:"udi,omitempty"`
 	Issuer       string        `json:"issuer"`
 	RegisteredAt time.Time     `json:"registered_at"`
 	Certificate  factCert      `json:"certificate"`
@@ -741,7 +742,7 @@ func (*DevicesRegistered) FactKind() string { return "register-devices" }
 func (f *DevicesRegistered) apply(ctx context.Context, r *Registry) error {
 	_, err := r.ImportDevices(ctx, func(yield func(NewDevice, error) bool) {
 		for _, d := range f.Devices {
-			nd := NewDevice{Device: Device{Serial: d.Serial, Model: d.Model, Owner: d.Owner, Site: d.Site, IssuerID: d.Issuer,
+			nd := NewDevice{Device: Device{Serial: d.Serial, Model: d.Model, Owner: d.Owner, Site: d.Site, UDI: d.UDI, IssuerID: d.Issuer,
 				RegisteredAt: d.RegisteredAt}, Certificate: d.Certificate.certificate(), Key: d.Key.key()}
 			if d.Revoked != nil {
 				var serial SerialNumber // nil: the certificate's, as when it was registered

@@ -38,6 +38,24 @@ type CRL struct {
 	LargestSize  int
 	OverBudget   []int
 	ShardBudget  int
+	// ShardSHA256 is each shard's SHA-256, in shard order.
+	ShardSHA256 []pki.Fingerprint
+}
+
+// SetSums lists the SHA-256 of every file of a CRL set (the full CRL, then each shard), one
+// "HEX  PATH" line each with the path inside SetDir, as sha256sum writes them: run in SetDir,
+// `sha256sum -c` checks a copy. It is empty for a CRL without shards.
+func (c CRL) SetSums() []byte {
+	if c.Shards == 0 {
+		return nil
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%s  full.crl\n", c.Fingerprint)
+	dir := filepath.Base(c.ShardDir)
+	for i, f := range c.ShardSHA256 {
+		fmt.Fprintf(&b, "%s  %s/%d.crl\n", f, dir, i)
+	}
+	return b.Bytes()
 }
 
 // CRLRequest says how long an issuer's next CRLs stay current, and within what bound.
@@ -154,10 +172,13 @@ func SignCRL(ctx context.Context, r *Run, entry registry.Issuer, issuer pki.Issu
 			if err := add("full.pem", 0o644, set.Full.WritePEM); err != nil {
 				return err
 			}
+			out.ShardSHA256 = make([]pki.Fingerprint, len(set.Shards))
 			for i, shard := range set.Shards {
-				if err := add(filepath.Join(entry.ID, strconv.Itoa(i)+".crl"), 0o644, der(shard)); err != nil {
+				h := sha256.New()
+				if err := add(filepath.Join(entry.ID, strconv.Itoa(i)+".crl"), 0o644, func(w io.Writer) error { return der(shard)(io.MultiWriter(w, h)) }); err != nil {
 					return err
 				}
+				out.ShardSHA256[i] = pki.Fingerprint(h.Sum(nil))
 			}
 			return nil
 		})
@@ -215,6 +236,9 @@ type CRLSigned struct {
 	LargestBytes int       `json:"largest_shard_bytes,omitempty"`
 	ShardBudget  int       `json:"shard_budget_bytes,omitempty"`
 	OverBudget   []int     `json:"shards_over_budget,omitempty"`
+	// SetSums is the SHA-256 of CRL.SetSums: the listing of every file of the set with its
+	// SHA-256, which a record of the set attaches.
+	SetSums string `json:"set_sha256sums_sha256,omitempty"`
 }
 
 // Payload is c as the journal records it, signed by issuerID.
@@ -225,6 +249,7 @@ func (c CRL) Payload(issuerID string) CRLSigned {
 		largest := c.LargestShard
 		p.Shards, p.ShardDir, p.LargestShard, p.LargestBytes = c.Shards, c.ShardDir, &largest, c.LargestSize
 		p.ShardBudget, p.OverBudget = c.ShardBudget, c.OverBudget
+		p.SetSums = pki.FingerprintOf(c.SetSums()).String()
 	}
 	return p
 }

@@ -82,7 +82,8 @@ func OpenIssuer(ctx context.Context, reg *registry.Registry, mod *hsm.Module, re
 // certificate and the chain to the root, until Close.
 type RecordSigner struct {
 	record.Signer
-	key *Key
+	RootID string // the ceremony id of the root it chains to
+	key    *Key
 }
 
 // Close closes the record signer's key.
@@ -103,5 +104,5 @@ func OpenRecordSigner(ctx context.Context, reg *registry.Registry, mod *hsm.Modu
 	if err != nil {
 		return nil, err
 	}
-	return &RecordSigner{Signer: record.Signer{Key: k, Certificate: cert, Chain: []*x509.Certificate{root}}, key: k}, nil
+	return &RecordSigner{Signer: record.Signer{Key: k, Certificate: cert, Chain: []*x509.Certificate{root}}, RootID: ceremonyID, key: k}, nil
 }

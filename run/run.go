@@ -45,6 +45,7 @@ type Run struct {
 	ID      string
 	Env     Env
 	Journal *record.Journal
+	log     *record.LogProof // the run's place in the record log, once entered
 	// Clock is the clock as the run read it when it started or was taken up (Env.ReadClock),
 	// for a ceremony's preflight to show the witness.
 	Clock ClockReading
@@ -253,10 +254,16 @@ func (r *Run) Progress(e Event) {
 // RecordPath is where this run's signed record is written.
 func (r *Run) RecordPath() string { return r.Env.RecordPath(r.ID) }
 
-// WriteRecord writes the run's signed record at RecordPath with write, which is given the
-// journal as it stands to attach (nothing is journaled after: the record carries the journal),
-// then tells Progress that step is done. It returns the record's path.
-func (r *Run) WriteRecord(step Step, write func(path string, journal []byte) error) (string, error) {
+// WriteRecord enters the run in the record log (EnterLog: the checkpoint after it signed by
+// the record signer, and by the root as seal says) and writes the run's signed record at
+// RecordPath with write, which is given the journal as it stands to attach (nothing is
+// journaled after: the record carries the journal) and the run's place in the log, then
+// tells Progress that step is done. It returns the record's path.
+func (r *Run) WriteRecord(ctx context.Context, step Step, seal LogSeal, signer record.Signer, write func(path string, journal []byte, log *record.LogProof) error) (string, error) {
+	log, err := r.EnterLog(ctx, seal, signer)
+	if err != nil {
+		return "", err
+	}
 	jb, err := r.Journal.Bytes()
 	if err != nil {
 		return "", err
@@ -267,11 +274,26 @@ func (r *Run) WriteRecord(step Step, write func(path string, journal []byte) err
 			return "", fmt.Errorf("write record: write %s: %w", path, err)
 		}
 	}
-	if err := write(path, jb); err != nil {
+	if err := write(path, jb, log); err != nil {
 		return "", err
 	}
 	r.Progress(Event{Step: step, Status: record.StatusDone, Detail: path})
 	return path, nil
+}
+
+// EnterLog enters the run in the record log (see the function EnterLog) once: a run whose
+// root key will be gone by the time its record is written (the end of a root) enters before,
+// and WriteRecord then carries that entry.
+func (r *Run) EnterLog(ctx context.Context, seal LogSeal, signer record.Signer) (*record.LogProof, error) {
+	if r.log != nil {
+		return r.log, nil
+	}
+	p, err := EnterLog(ctx, r.Env, r.Journal, seal, signer)
+	if err != nil {
+		return nil, err
+	}
+	r.log = p
+	return p, nil
 }
 
 // Finish ends the run in the registry, completed with its record or failed with err (a

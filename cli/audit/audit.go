@@ -1,17 +1,16 @@
 // Package audit holds the auditor's commands, the ones custos-verify runs on any computer:
-// `verify` checks a signed record or a bare journal. Like cli/command it imports only pure-Go
+// `verify` checks a signed record or a bare journal, `log verify` the record log against the
+// root's checkpoints and records against the log, `log checkpoint` prints its newest
+// checkpoint. They read a workspace without changing it. Like cli/command it imports only pure-Go
 // packages (record, registry, workspace), so custos-verify builds with CGO_ENABLED=0 into a
 // static binary that needs no HSM library and no display. custos offers the same commands.
-//
-// A new auditor's command (issue 13's `log verify`) is one more function returning a
-// command.Command, listed in Commands.
 package audit
 
 import "github.com/custos-pki/custos/cli/command"
 
 // Commands are the auditor's commands.
 func Commands() []command.Command {
-	return []command.Command{verify(), sum()}
+	return []command.Command{verify(), logCheckpoint(), logVerify(), sum()}
 }
 
 // Program is custos-verify: the auditor's commands and nothing else.

@@ -3,16 +3,16 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
-	"errors"
 	"flag"
 	"fmt"
 
 	"github.com/custos-pki/custos/cli/command"
 	"github.com/custos-pki/custos/internal/inputfile"
 	"github.com/custos-pki/custos/record"
-	"github.com/custos-pki/custos/registry"
 )
 
 func verify() command.Command {
@@ -20,23 +20,27 @@ func verify() command.Command {
 		Name:    "verify",
 		Args:    "RECORD.pdf | JOURNAL.jsonl",
 		Summary: "check a signed record (or a bare journal) as an auditor would",
-		Help: `For a PDF record: the signature is valid and covers the whole file, the signer chains to
-the root (--root, else the roots in the workspace), the signer certificate has the
-document-signing usage and was valid when it signed, the embedded journal's hash chain is
-intact, and its final hash equals the one the record states. For a journal file: its
-hash chain. Prints each check with PASS or FAIL; exits 0 only if all pass.`,
+		Help: `For a PDF record: the signature is valid, covers the whole file and certifies it; the
+signer chains to the root (--root, else the workspace's one root: with several, give
+--root), has the document-signing usage, was valid when it signed and was not revoked then
+(on --crl, else the newest CRL of the root in the workspace); the embedded journal's hash
+chain is intact and its final hash is the record's; the record's entry of the record log is
+in the checkpoint signed after it; and a quorum operation carries the root's attestation. It
+says which root it checked against. It reads the workspace without changing anything. For a
+journal file: its hash chain. Prints each check with PASS or FAIL; exits 0 only if all pass.`,
 		Setup: func(fs *flag.FlagSet) command.Func {
 			rootFile := fs.String("root", "", "the root certificate `ROOT.pem` to check the signer against")
+			crlFile := fs.String("crl", "", "the root's CRL `FILE` (DER or PEM) to check the signer against")
 			wsDir := command.WorkspaceFlag(fs)
 			return func(ctx context.Context, s command.Streams, args []string) error {
 				if len(args) != 1 {
 					return command.Usagef("name one record or journal file")
 				}
-				if err := command.ExistingFile(args[0]); err != nil {
-					return err
-				}
-				if *rootFile != "" {
-					if err := command.ExistingFile(*rootFile); err != nil {
+				for _, f := range []string{args[0], *rootFile, *crlFile} {
+					if f == "" {
+						continue
+					}
+					if err := command.ExistingFile(f); err != nil {
 						return err
 					}
 				}
@@ -44,31 +48,56 @@ hash chain. Prints each check with PASS or FAIL; exits 0 only if all pass.`,
 				if err != nil {
 					return err
 				}
-				var rep *record.Report
-				if bytes.HasPrefix(data, []byte("%PDF")) {
-					roots, err := verifyRoots(ctx, *rootFile, *wsDir)
+				if !bytes.HasPrefix(data, []byte("%PDF")) {
+					rep, err := cancellable(ctx, func() *record.Report { return record.VerifyJournal(data) })
 					if err != nil {
 						return err
 					}
-					rep, err = cancellable(ctx, func() *record.Report { return record.Verify(data, roots) })
-					if err != nil {
-						return err
-					}
-				} else {
-					rep, err = cancellable(ctx, func() *record.Report { return record.VerifyJournal(data) })
-					if err != nil {
-						return err
-					}
+					return conclude(s, rep, args[0])
 				}
-				printReport(s, rep)
-				if !rep.OK() {
-					return fmt.Errorf("%s does not verify", args[0])
+				tr, err := openTrust(ctx, *rootFile, *crlFile, *wsDir)
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(s.Out, "%s verifies\n", args[0])
-				return nil
+				defer tr.close()
+				rep, err := cancellable(ctx, func() *record.Report { return record.Verify(data, tr.roots) })
+				if err != nil {
+					return err
+				}
+				tr.checkRevocation(ctx, rep)
+				printRoot(s, tr, rep)
+				return conclude(s, rep, args[0])
 			}
 		},
 	}
+}
+
+// conclude prints the checks and says whether the file verifies.
+func conclude(s command.Streams, rep *record.Report, name string) error {
+	printReport(s, rep)
+	if !rep.OK() {
+		return fmt.Errorf("%s does not verify", name)
+	}
+	fmt.Fprintf(s.Out, "%s verifies\n", name)
+	return nil
+}
+
+// printRoot names the root the record was checked against, and where it came from.
+func printRoot(s command.Streams, tr *trust, rep *record.Report) {
+	switch {
+	case rep.Root != nil:
+		fmt.Fprintf(s.Out, "root  %s, SHA-256 %s (%s)\n", rep.Root.Subject, fingerprint(rep.Root), tr.from)
+	case len(tr.roots) == 1:
+		fmt.Fprintf(s.Out, "root  %s, SHA-256 %s (%s): the signer does not chain to it\n", tr.roots[0].Subject, fingerprint(tr.roots[0]), tr.from)
+	default:
+		fmt.Fprintf(s.Out, "root  none of the %d roots in %s\n", len(tr.roots), tr.from)
+	}
+}
+
+// fingerprint is a certificate's SHA-256 in hex.
+func fingerprint(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
+	return hex.EncodeToString(sum[:])
 }
 
 // cancellable runs check, which takes no context, and returns at once when ctx is cancelled
@@ -97,37 +126,9 @@ func printReport(s command.Streams, rep *record.Report) {
 		}
 		fmt.Fprintln(s.Out)
 	}
-}
-
-// verifyRoots reads the roots to check against: the --root file, else the workspace's roots.
-func verifyRoots(ctx context.Context, rootFile, wsDir string) ([]*x509.Certificate, error) {
-	if rootFile != "" {
-		return readRoots(ctx, rootFile)
+	for _, n := range rep.Notes {
+		fmt.Fprintf(s.Out, "NOTE  %s\n", n)
 	}
-	_, reg, closeAll, err := registry.OpenWorkspaceReadOnly(ctx, wsDir)
-	if errors.Is(err, registry.ErrEmptyWorkspace) {
-		return nil, errors.New("the workspace has no root: give the root certificate with --root")
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer closeAll()
-	issuers, err := reg.Issuers(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var roots []*x509.Certificate
-	for _, i := range issuers {
-		if i.Kind == registry.IssuerRoot {
-			if c, err := x509.ParseCertificate(i.Certificate); err == nil {
-				roots = append(roots, c)
-			}
-		}
-	}
-	if len(roots) == 0 {
-		return nil, errors.New("the workspace has no root: give the root certificate with --root")
-	}
-	return roots, nil
 }
 
 // maxRootFile bounds a --root file: a root certificate is a few KiB; a bundle of roots a few more.

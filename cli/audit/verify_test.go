@@ -3,61 +3,29 @@ package audit
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/custos-pki/custos/cli/command"
 	"github.com/custos-pki/custos/internal/inputfile/inputfiletest"
-	"github.com/custos-pki/custos/pki"
 	"github.com/custos-pki/custos/record"
 )
 
-// signedRecord writes a record signed by a software record signer under a software root, as
-// a ceremony would on tokens, and the root as PEM and DER files. It needs no cgo, as the
-// auditor's custos-verify does not.
+// signedRecord writes a root ceremony's record in a workspace of its own, logged and
+// attested as a ceremony does, with software keys (the auditor's custos-verify needs no cgo),
+// and the root as PEM and DER files.
 func signedRecord(t *testing.T, dir, name string) (recordPath, rootPEM, rootDER string) {
 	t.Helper()
-	rootKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	serial, _ := pki.NewSerial(rand.Reader)
-	root, _, err := pki.IssueRoot(pki.RootCA{CommonName: name + " Root CA", Organization: "Acme Medical", Country: "US", ValidityYears: 20}, serial, rootKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	serial, _ = pki.NewSerial(rand.Reader)
-	cert, _, err := pki.Issue(pki.RecordSigner{CommonName: name + " Ceremony Records", Organization: "Acme Medical", ValidityYears: 5},
-		serial, key.Public(), pki.Issuer{Certificate: root, Signer: rootKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := record.CreateJournal(filepath.Join(dir, name+".jsonl"), "acme-root-2026")
-	if err != nil {
-		t.Fatal(err)
-	}
-	j.Begin("root.generate-key", record.System, nil)
-	j.Done("root.generate-key", record.System, map[string]string{"sha256": strings.Repeat("ab", 32)})
-	journal, _ := j.Bytes()
-	j.Close()
-	c := &record.Ceremony{ID: "acme-root-2026", Kind: "root", Root: "acme-root-2026", Outcome: "completed",
-		Threshold: 2, Custodians: 3, Started: time.Now().Add(-time.Hour), Finished: time.Now()}
-	recordPath = filepath.Join(dir, name+".pdf")
-	s := record.Signer{Key: key, Certificate: cert, Chain: []*x509.Certificate{root}}
-	if err := record.WriteCeremony(context.Background(), recordPath, c, journal, s); err != nil {
-		t.Fatal(err)
-	}
-	rootPEM, rootDER = filepath.Join(dir, name+"-root.pem"), filepath.Join(dir, name+"-root.der")
-	os.WriteFile(rootPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw}), 0o644)
-	os.WriteFile(rootDER, root.Raw, 0o644)
-	return recordPath, rootPEM, rootDER
+	w := newWorld(t, name)
+	recordPath = w.record("root")
+	journal, _ := os.ReadFile(filepath.Join(w.dir, "journal", strings.TrimSuffix(filepath.Base(recordPath), ".pdf")+".jsonl"))
+	os.WriteFile(filepath.Join(dir, name+".jsonl"), journal, 0o644)
+	rootDER = filepath.Join(dir, name+"-root.der")
+	os.WriteFile(rootDER, w.root.Raw, 0o644)
+	return recordPath, w.rootPEM, rootDER
 }
 
 func TestVerify(t *testing.T) {

@@ -91,7 +91,7 @@ func TestImportsPointOneWay(t *testing.T) {
 		t.Fatalf("go list found only %d packages of %s: %v", len(own), module, own)
 	}
 	app := module + "/app"
-	pure := []string{"keyalg", "quorum", "pki", "record", "registry", "rebuild", "workspace", "internal/inputfile", "cli/command", "cli/audit", "cmd/custos-verify"}
+	pure := []string{"keyalg", "quorum", "pki", "record", "registry", "rebuild", "workspace", "udi", "internal/inputfile", "cli/command", "cli/audit", "cmd/custos-verify"}
 	isFyne := func(p string) bool { return p == "fyne.io" || strings.HasPrefix(p, "fyne.io/") }
 	isPKCS11 := func(p string) bool { return p == module+"/hsm" || p == "github.com/miekg/pkcs11" }
 	checked := 0
