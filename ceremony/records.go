@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/custos-pki/custos/quorum"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/run"
 )
@@ -157,8 +158,17 @@ func addStatement(c *record.Ceremony, st *StatementSigned) {
 	if st == nil {
 		return
 	}
+	holders := "(not parsed)"
+	if s, err := quorum.ParseStatement([]byte(st.Statement)); err == nil {
+		var names []string
+		for _, h := range s.HolderList() {
+			names = append(names, h.Token.String())
+		}
+		holders = strings.Join(names, "; ")
+	}
 	c.Statement = fields("number", fmt.Sprint(st.Seq), "epoch", fmt.Sprint(st.Epoch), "module", st.Module,
-		"module sha256", st.ModuleSHA256, "root token", st.RootToken, "statement sha256", st.SHA256,
+		"module sha256", st.ModuleSHA256, "root token", st.RootToken, "tokens holding the root", holders,
+		"statement sha256", st.SHA256,
 		"attached as", statementFile(st.Seq, ".json")+" with its signature "+statementFile(st.Seq, ".sig"))
 	c.Attachments = append(c.Attachments,
 		record.Attachment{Name: statementFile(st.Seq, ".json"), MIME: "application/json", Relationship: record.RelSupplement,

@@ -86,7 +86,7 @@ func TestRecordWrittenOnResumeAfterDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"Record " + id + " of root " + f.plan.ID, "completed: root created, shares verified",
-		f.plan.Administrator, f.plan.Custodians[0], "record signer", "clock (local)"} {
+		f.plan.Administrator, f.plan.Custodians[0], "record signer", "clock (local)", "tokens holding the root"} {
 		if !strings.Contains(string(txt), want) {
 			t.Errorf("the record does not say %q:\n%s", want, txt)
 		}
