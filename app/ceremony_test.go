@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -479,6 +480,11 @@ func TestCeremonyScreenAbortsAStoppedCeremony(t *testing.T) {
 	s, _ := newTestShellIn(t, env.ModulePath, dir)
 	onUI(func() { s.show("ceremony") })
 	eventually(t, "the stopped ceremony", func() bool { return strings.Contains(texts(s.body), "stopped after step Create the record signer") })
+	// What it made, as the ceremony reads its journal; it cannot resume (Resume is off).
+	if txt := textsOnUI(s); !strings.Contains(txt, "It made:\n• root token \"gui-root\"") || !strings.Contains(txt, "root CA certificate CN=GUI Root CA") ||
+		!strings.Contains(txt, "It cannot resume: the quorum secret") || button(s.body, "Resume") != nil {
+		t.Errorf("the stopped ceremony's listing:\n%s", txt)
+	}
 	onUI(func() {
 		entryWithPlaceholder(t, s, "operator PIN (abort").SetText("ops-pin-1234")
 		test.Tap(button(s.body, "Abort"))
@@ -513,5 +519,64 @@ func TestCeremonyScreenAbortsAStoppedCeremony(t *testing.T) {
 	loadPlan(t, s, planPath)
 	if txt := textsOnUI(s); strings.Contains(txt, "stopped half way") {
 		t.Errorf("the aborted run is still listed:\n%s", txt)
+	}
+}
+
+// recordInTheWay confirms every step and, as the ceremony closes, puts a folder where its
+// record goes: the ceremony stops with the root registered and no record.
+type recordInTheWay struct {
+	memoryPeople
+	env run.Env
+}
+
+func (w *recordInTheWay) Confirm(ctx context.Context, st run.Step) (record.Actor, error) {
+	if st.ID == "root.close" {
+		runs, err := w.env.Registry.RunsOf(ctx, "gui-root")
+		if err != nil || len(runs) != 1 {
+			return record.Actor{}, fmt.Errorf("runs: %v %v", runs, err)
+		}
+		if err := os.MkdirAll(w.env.RecordPath(runs[0].ID), 0o755); err != nil {
+			return record.Actor{}, err
+		}
+	}
+	return w.memoryPeople.Confirm(ctx, st)
+}
+
+// A ceremony that closed and could not write its record is listed on the ceremony screen
+// with what it made and Resume, which writes and signs the record (pdfsig reads it).
+func TestCeremonyScreenResumesACeremonyWithoutItsRecord(t *testing.T) {
+	env := testhsm.New(t)
+	s, _ := newTestShell(t, env.ModulePath)
+	plan, err := ceremony.ParsePlan([]byte(strings.Replace(testPlan, "MODULE", env.ModulePath, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	people := &recordInTheWay{memoryPeople: memoryPeople{shares: map[int]string{}}, env: s.runEnv()}
+	if _, err := ceremony.Root(context.Background(), s.runEnv(), plan, []byte("ops-pin-1234"), people); err == nil || !strings.Contains(err.Error(), "record could not be written") {
+		t.Fatalf("err = %v", err)
+	}
+	runs, _ := s.reg.RunsOf(context.Background(), "gui-root")
+	os.Remove(s.runEnv().RecordPath(runs[0].ID))
+	onUI(func() { s.show("ceremony") })
+	eventually(t, "the stopped ceremony", func() bool { return button(s.body, "Resume") != nil })
+	if txt := textsOnUI(s); !strings.Contains(txt, "root registered with its quorum and record signer") || !strings.Contains(txt, "3 shares of epoch 1 handed out") {
+		t.Errorf("the listing does not say what the run made:\n%s", txt)
+	}
+	onUI(func() {
+		entryWithPlaceholder(t, s, "operator PIN (abort").SetText("ops-pin-1234")
+		test.Tap(button(s.body, "Resume"))
+	})
+	eventually(t, "the resume", func() bool { return strings.Contains(texts(s.body), ": record written. Done: the signed record") })
+	onUI(func() {
+		if button(s.body, "Resume") != nil || button(s.body, "Abort") != nil {
+			t.Error("a resumed run can still be resumed or aborted")
+		}
+	})
+	rr, err := s.reg.Run(context.Background(), runs[0].ID)
+	if err != nil || rr.Status != registry.RunCompleted {
+		t.Fatalf("after resume: %+v %v", rr, err)
+	}
+	if out, err := exec.Command("pdfsig", rr.RecordPath).CombinedOutput(); err != nil || !strings.Contains(string(out), "Signature is Valid") {
+		t.Errorf("pdfsig: %v\n%s", err, out)
 	}
 }

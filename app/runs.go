@@ -60,19 +60,21 @@ func (s *shell) stoppedCard(stopped []run.Stopped) fyne.CanvasObject {
 			r.StartedAt.UTC().Format("2006-01-02 15:04"), r.Where()))
 		line.Wrapping = fyne.TextWrapWord
 		id := r.ID
-		resume := widget.NewButton("Resume", func() {
-			s.stoppedRun("Resuming", id, run.Handlers.Resume, run.PINs{Ops: takePIN(pin), Device: takePIN(devicePIN)}, msg)
+		var resume, abort *widget.Button
+		ended := func() { resume.Disable(); abort.Disable() } // the run is no longer stopped
+		resume = widget.NewButton("Resume", func() {
+			s.stoppedRun("Resuming", id, run.Handlers.Resume, run.PINs{Ops: takePIN(pin), Device: takePIN(devicePIN)}, msg, ended)
 		})
 		if !r.CanResume {
 			resume.Disable()
 			line.SetText(line.Text + ". It cannot resume: " + r.CannotResume)
 		}
-		abort := widget.NewButton("Abort", func() {
+		abort = widget.NewButton("Abort", func() {
 			confirmTyped(s.win, "Abort "+id, "The run "+id+" is ended where it stopped: what it made is cleaned up as its workflow says, and it can never be resumed.", id, func() {
-				s.stoppedRun("Aborting", id, run.Handlers.Abort, run.PINs{Ops: takePIN(pin)}, msg)
+				s.stoppedRun("Aborting", id, run.Handlers.Abort, run.PINs{Ops: takePIN(pin)}, msg, ended)
 			})
 		})
-		box.Add(container.NewBorder(nil, nil, nil, container.NewHBox(resume, abort), line))
+		box.Add(container.NewBorder(nil, nil, nil, container.NewHBox(resume, abort), container.NewVBox(line, madeLabel(r.Made))))
 	}
 	if asks.OpsPIN {
 		box.Add(field("Operator PIN", pin))
@@ -85,8 +87,8 @@ func (s *shell) stoppedCard(stopped []run.Stopped) fyne.CanvasObject {
 }
 
 // stoppedRun resumes or aborts the stopped run id off the UI goroutine, and zeroes the PINs
-// taken from the screen once it is done.
-func (s *shell) stoppedRun(doing, id string, act func(run.Handlers, context.Context, run.Env, string, run.PINs) (run.Outcome, error), pins run.PINs, msg message) {
+// taken from the screen once it is done; ended is called when the run is no longer stopped.
+func (s *shell) stoppedRun(doing, id string, act func(run.Handlers, context.Context, run.Env, string, run.PINs) (run.Outcome, error), pins run.PINs, msg message, ended func()) {
 	msg.info(doing + " " + id + "…")
 	var out run.Outcome
 	s.background(func() error {
@@ -99,6 +101,7 @@ func (s *shell) stoppedRun(doing, id string, act func(run.Handlers, context.Cont
 			msg.errorf(err)
 			return
 		}
+		ended()
 		text := id + ": " + out.Summary
 		if len(out.Done) > 0 {
 			text += ". Done: " + strings.Join(out.Done, "; ")
@@ -108,4 +111,14 @@ func (s *shell) stoppedRun(doing, id string, act func(run.Handlers, context.Cont
 		}
 		msg.ok(text)
 	})
+}
+
+// madeLabel lists what a stopped run made, as its workflow reads its journal.
+func madeLabel(made []string) fyne.CanvasObject {
+	if len(made) == 0 {
+		return container.NewVBox()
+	}
+	l := widget.NewLabel("It made:\n• " + strings.Join(made, "\n• "))
+	l.Wrapping = fyne.TextWrapWord
+	return l
 }

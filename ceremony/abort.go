@@ -30,6 +30,7 @@ func Handler() run.Handler {
 		Resume:       resumeRecord,
 		Resumable:    recordPending,
 		CannotResume: "the quorum secret it reconstructed existed only in the stopped process; abort it to clean up, then start the operation again",
+		Made:         made,
 		Abort:        abort,
 		Asks:         run.Asks{OpsPIN: true},
 	}

@@ -63,6 +63,9 @@ func listRuns(ctx context.Context, s command.Streams, dir string) error {
 		for _, o := range r.Open {
 			fmt.Fprintf(s.Out, "    stopped in step %s (%s; journal line %d, %s)\n", o.Step.Title, o.Step.ID, o.Seq, o.Time.Format("15:04:05Z"))
 		}
+		for _, m := range r.Made {
+			fmt.Fprintf(s.Out, "    made: %s\n", m)
+		}
 		if !r.CanResume {
 			fmt.Fprintf(s.Out, "    cannot resume: %s\n", r.CannotResume)
 		}

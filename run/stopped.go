@@ -46,6 +46,9 @@ type Handler struct {
 	// cannot resume, or "" when it can: for a kind whose runs resume only in some states (a
 	// ceremony whose signed record alone is missing).
 	Resumable func(rr registry.Run, entries []record.Entry) string
+	// Made, when set, says what a stopped run made (tokens, keys, certificates, files), from
+	// its journal's entries, for a person deciding to resume or abort it.
+	Made func(entries []record.Entry) []string
 	// Abort cleans up after the stopped run r (its journal open) and says what it removed and
 	// what is left. Handlers.Abort then journals that and marks the run aborted.
 	Abort func(ctx context.Context, r *Run, pins PINs) (Outcome, error)
@@ -77,6 +80,8 @@ type Stopped struct {
 	CanResume    bool
 	CannotResume string
 	Asks         Asks
+	// Made is what it made, as its workflow reads its journal (Handler.Made).
+	Made []string
 }
 
 // OpenStep is a step a stopped run was in.
@@ -138,6 +143,9 @@ func (h Handlers) Stopped(ctx context.Context, env Env) ([]Stopped, error) {
 			if why := x.Resumable(rr, jf.Entries); why != "" {
 				s.CanResume, s.CannotResume = false, why
 			}
+		}
+		if known && x.Made != nil {
+			s.Made = x.Made(jf.Entries)
 		}
 		step := func(e record.Entry) OpenStep {
 			st := Step{ID: e.Step, Title: e.Step}
