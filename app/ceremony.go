@@ -38,7 +38,7 @@ type ceremonyScreen struct {
 	planBox        *fyne.Container // the plan's summary and hash words, hidden until one is loaded
 	start          *widget.Button
 	checking       *widget.ProgressBarInfinite
-	msg            message
+	msg            *notice
 	form           *container.Scroll
 	// The steps, once the ceremony runs.
 	steps   *widget.List
@@ -47,7 +47,7 @@ type ceremonyScreen struct {
 	current string
 	panel   *fyne.Container // the right-hand side: what the people do now
 	scroll  *container.Scroll
-	status  message
+	status  *notice
 	journal string
 }
 
@@ -77,7 +77,7 @@ func (c *ceremonyScreen) planForm() fyne.CanvasObject {
 	c.planBox = container.NewVBox(widget.NewCard("The plan", "", c.summary),
 		widget.NewCard("Plan SHA-256", "The witness compares these words with the reviewed copy", c.words))
 	c.planBox.Hide()
-	c.msg = newMessage()
+	c.msg = newNotice()
 	c.pin = pinEntry("operator PIN of the operations token")
 	c.start = widget.NewButtonWithIcon("Start the ceremony", theme.MediaPlayIcon(), c.onStart)
 	c.start.Importance = widget.HighImportance
@@ -95,7 +95,7 @@ func (c *ceremonyScreen) planForm() fyne.CanvasObject {
 		heading("Root key ceremony"), intro, c.shell.stoppedRuns(registry.RunCeremony),
 		field("Plan file", container.NewBorder(nil, nil, nil, container.NewHBox(widget.NewButton("Load", c.onLoad),
 			widget.NewButton("Choose…", c.onChoose)), c.path)),
-		c.planBox, field("Operator PIN", c.pin), container.NewHBox(c.start), c.checking, c.msg.Label)))
+		c.planBox, field("Operator PIN", c.pin), container.NewBorder(nil, nil, c.start, nil, c.checking), c.msg.object())))
 	return c.form
 }
 
@@ -198,13 +198,13 @@ func (c *ceremonyScreen) onFailed(err error) {
 		c.relayoutForm()
 		return
 	}
-	c.status.errorf(err)
-	why := widget.NewLabel(err.Error())
-	why.Wrapping = fyne.TextWrapWord
+	c.status.set(widget.DangerImportance, "The ceremony stopped.")
+	why := newNotice()
+	why.errorf(err)
 	next := widget.NewLabel("The journal says where. What this run made on the tokens was undone; fix the cause and run the same plan again from the start.")
 	next.Wrapping = fyne.TextWrapWord
 	again := widget.NewButtonWithIcon("Back to the plan", theme.NavigateBackIcon(), c.onAgain)
-	c.show(container.NewVBox(heading2("The ceremony stopped"), why, next, container.NewHBox(again)))
+	c.show(container.NewVBox(heading2("The ceremony stopped"), why.object(), next, container.NewHBox(again)))
 }
 
 // onAgain goes back to the plan form with the same plan loaded, for a new run of it.
@@ -235,7 +235,7 @@ func (c *ceremonyScreen) onComplete(res *ceremony.RootResult) {
 // stepView replaces the plan form with the steps: their list on the left, what the people
 // do now on the right.
 func (c *ceremonyScreen) stepView() {
-	c.status = newMessage()
+	c.status = newNotice()
 	c.steps = widget.NewList(func() int { return len(ceremony.Steps("root")) },
 		func() fyne.CanvasObject {
 			return container.NewHBox(widget.NewIcon(theme.RadioButtonIcon()), widget.NewLabel("step title that is long"))
@@ -245,7 +245,7 @@ func (c *ceremonyScreen) stepView() {
 	journal := widget.NewButtonWithIcon("Journal", theme.DocumentIcon(), c.onJournal)
 	left := container.NewBorder(heading2("Steps"), journal, nil, nil, c.steps)
 	c.scroll = container.NewVScroll(container.NewPadded(c.panel))
-	split := container.NewHSplit(left, container.NewBorder(nil, c.status.Label, nil, nil, c.scroll))
+	split := container.NewHSplit(left, container.NewBorder(nil, c.status.object(), nil, nil, c.scroll))
 	split.Offset = 0.28
 	c.root.Objects = []fyne.CanvasObject{split}
 	c.root.Refresh()
@@ -364,7 +364,7 @@ type guiParticipants struct {
 // tokenDestination lets a custodian have their share written to their own token (chosen
 // among the module's tokens, unlocked with their PIN) instead of copying it; it is read back
 // from the token at once and handed to done.
-func (p *guiParticipants) tokenDestination(d ceremony.ShareDelivery, msg message, done func(back string)) fyne.CanvasObject {
+func (p *guiParticipants) tokenDestination(d ceremony.ShareDelivery, msg *notice, done func(back string)) fyne.CanvasObject {
 	s := p.w.shell
 	module := s.module
 	if p.w.plan != nil && p.w.plan.Module != "" {
@@ -427,7 +427,7 @@ func (p *guiParticipants) tokenDestination(d ceremony.ShareDelivery, msg message
 // fileDestination lets a custodian have their share written to a file in a folder of their
 // own medium (a USB stick they keep) instead of copying it; it is read back from the file at
 // once and handed to done with the file's path.
-func (p *guiParticipants) fileDestination(d ceremony.ShareDelivery, msg message, done func(back, path string)) fyne.CanvasObject {
+func (p *guiParticipants) fileDestination(d ceremony.ShareDelivery, msg *notice, done func(back, path string)) fyne.CanvasObject {
 	s := p.w.shell
 	folder := widget.NewEntry()
 	folder.SetPlaceHolder("a folder on your own medium, e.g. /media/cara")
@@ -633,7 +633,7 @@ func (p *guiParticipants) AcknowledgeHorizon(ctx context.Context, h ceremony.Hor
 // each group checked as typed; the typed share is what the ceremony reads back later.
 func (p *guiParticipants) DeliverShare(ctx context.Context, d ceremony.ShareDelivery) (string, error) {
 	typed, err := ask(ctx, p.w.shell, func(answer func(string)) fyne.CanvasObject {
-		msg := newMessage()
+		msg := newNotice()
 		var reveal *shareReveal
 		entry := newShareEntry(nil)
 		next := widget.NewButtonWithIcon("My share is typed back: next custodian", theme.NavigateNextIcon(), nil)
@@ -661,7 +661,7 @@ func (p *guiParticipants) DeliverShare(ctx context.Context, d ceremony.ShareDeli
 			answer(typed)
 		}
 		typeBack := container.NewVBox(widget.NewLabelWithStyle(d.Custodian+": now type your share back from your card", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
-			entry.box, container.NewHBox(next), msg.Label)
+			entry.box, container.NewHBox(next), msg.object())
 		typeBack.Hide()
 		var card *fyne.Container
 		relayout := func() {

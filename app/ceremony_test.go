@@ -297,6 +297,10 @@ func TestRootCeremonyWizard(t *testing.T) {
 	if outcome != "failed" || !left {
 		t.Fatalf("first run: %s, left %v", outcome, left)
 	}
+	// Why, in words, with the workflow's text under a closed Details.
+	if txt := textsOnUI(s); !strings.Contains(txt, "The ceremony stopped\n") || !strings.Contains(txt, "[Details]") || strings.Contains(txt, "root ceremony:") {
+		t.Errorf("the failure is not said in words with Details:\n%s", txt)
+	}
 	// The same plan runs again: a new run, the root's id the plan's.
 	os.Remove(inTheWay)
 	onUI(func() { test.Tap(button(s.body, "Back to the plan")) })

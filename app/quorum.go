@@ -40,7 +40,7 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 			}
 		}
 	}
-	msg := newMessage()
+	msg := newNotice()
 	outer := container.NewStack()         // the form, or a re-share's new shares
 	var content fyne.CanvasObject = outer // the screen, kept while an operation is under way
 	start := widget.NewButtonWithIcon("Run the operation", theme.MediaPlayIcon(), nil)
@@ -204,7 +204,7 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 				// The shares stay, so a wrong CA name does not send the custodians back to
 				// their safes; they are zeroed when the screen is left or cancelled.
 				msg.errorf(err)
-				msg.SetText(msg.Text + " Correct it and run again, or cancel: the shares entered are kept.")
+				msg.also("Correct it and run again, or cancel: the shares entered are kept.")
 				shares.changed()
 				return
 			}
@@ -220,7 +220,7 @@ func (s *shell) quorumScreen() fyne.CanvasObject {
 		field("Root", rootSel),
 		heading2("Shares"), shares.object(),
 		heading2("Operation"), op, params, field("Operator PIN", pin),
-		container.NewHBox(start), progress, msg.Label)))
+		container.NewBorder(nil, nil, start, nil, progress), msg.object())))
 	outer.Objects = []fyne.CanvasObject{form}
 	return content
 }

@@ -61,23 +61,6 @@ func takePIN(e *widget.Entry) []byte {
 	return pin
 }
 
-// message is a label for a step's outcome: an error in red, a result in green.
-type message struct{ *widget.Label }
-
-func newMessage() message {
-	l := widget.NewLabel("")
-	l.Wrapping = fyne.TextWrapWord
-	return message{l}
-}
-
-// errorf shows err; a workflow's error about a field of its request names the screen's field.
-// It is said in words (explain); screens with room for the technical text use a notice,
-// which keeps it under Details.
-func (m message) errorf(err error) {
-	m.Importance = widget.DangerImportance
-	m.SetText(explain(err))
-}
-
 // fieldLabels are the screens' names for the workflow request fields a person fills in.
 var fieldLabels = map[string]string{
 	"CommonName": "Issuing CA name", "Custodians": "New custodians", "DevicePIN": "Device PIN",
@@ -86,16 +69,6 @@ var fieldLabels = map[string]string{
 	"Witness": "Witness", "Validator": "Validator", "Destination": "Media destination", "UDI": "UDI",
 	"Module":     "PKCS#11 module, under Settings",
 	"Identities": "Identity file", "Shares": "Shares",
-}
-
-func (m message) ok(text string) {
-	m.Importance = widget.SuccessImportance
-	m.SetText(text)
-}
-
-func (m message) info(text string) {
-	m.Importance = widget.MediumImportance
-	m.SetText(text)
 }
 
 // field is a labelled form row.

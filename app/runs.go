@@ -51,7 +51,7 @@ func (s *shell) stoppedCard(stopped []run.Stopped) fyne.CanvasObject {
 	box := container.NewVBox(heading2("Runs that stopped half way"))
 	pin := pinEntry("operator PIN (abort cleans up keys and tokens; resume signs)")
 	devicePIN := pinEntry("device PIN (to finish erasures a stopped run left under way)")
-	msg := newMessage()
+	msg := newNotice()
 	var asks run.Asks
 	for _, r := range stopped {
 		asks.OpsPIN = asks.OpsPIN || r.Asks.OpsPIN
@@ -82,13 +82,13 @@ func (s *shell) stoppedCard(stopped []run.Stopped) fyne.CanvasObject {
 	if asks.DevicePIN {
 		box.Add(field("Device PIN", devicePIN))
 	}
-	box.Add(msg.Label)
+	box.Add(msg.object())
 	return widget.NewCard("", "", box)
 }
 
 // stoppedRun resumes or aborts the stopped run id off the UI goroutine, and zeroes the PINs
 // taken from the screen once it is done; ended is called when the run is no longer stopped.
-func (s *shell) stoppedRun(doing, id string, act func(run.Handlers, context.Context, run.Env, string, run.PINs) (run.Outcome, error), pins run.PINs, msg message, ended func()) {
+func (s *shell) stoppedRun(doing, id string, act func(run.Handlers, context.Context, run.Env, string, run.PINs) (run.Outcome, error), pins run.PINs, msg *notice, ended func()) {
 	msg.info(doing + " " + id + "…")
 	var out run.Outcome
 	s.background(func() error {

@@ -48,7 +48,7 @@ type sharePanel struct {
 	read      *widget.Button
 	cancel    *widget.Button
 	present   *widget.Label
-	msg       message
+	msg       *notice
 	inputs    *fyne.Container
 	busy      bool
 	// clearWhenDone is set when the shares are to be forgotten while an operation uses them.
@@ -58,7 +58,7 @@ type sharePanel struct {
 }
 
 func newSharePanel(s *shell, onChange func()) *sharePanel {
-	p := &sharePanel{s: s, onChange: onChange, msg: newMessage()}
+	p := &sharePanel{s: s, onChange: onChange, msg: newNotice()}
 	p.present = widget.NewLabel("Choose the root first.")
 	p.present.Wrapping = fyne.TextWrapWord
 	p.lookAway = widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
@@ -110,7 +110,7 @@ func newSharePanel(s *shell, onChange func()) *sharePanel {
 
 // object is the panel as the screen shows it.
 func (p *sharePanel) object() fyne.CanvasObject {
-	return container.NewVBox(field("Custodian", p.custodian), p.inputs, p.present, p.msg.Label, container.NewHBox(p.cancel))
+	return container.NewVBox(field("Custodian", p.custodian), p.inputs, p.present, p.msg.object(), container.NewHBox(p.cancel))
 }
 
 // setRoot starts collecting for the root v states (nil: none); shares of another root are

@@ -48,6 +48,11 @@ func (n *notice) errorf(err error) {
 	n.box.Refresh()
 }
 
+// also adds a sentence to what the notice says, such as what to do next.
+func (n *notice) also(text string) {
+	n.summary.SetText(n.summary.Text + " " + text)
+}
+
 // ok shows a result.
 func (n *notice) ok(text string) { n.set(widget.SuccessImportance, text) }
 

@@ -528,6 +528,10 @@ func TestQuorumTakesShareFilesAndKeepsThemOnFailure(t *testing.T) {
 		if txt := texts(s.body); !strings.Contains(txt, "2 of 2 shares present") || strings.Contains(txt, "choose the root first") {
 			t.Errorf("the shares were dropped:\n%s", txt)
 		}
+		// In words, with the workflow's own text under a closed Details.
+		if txt := texts(s.body); !strings.Contains(txt, "the shares entered are kept.\n[Details]") {
+			t.Errorf("the refusal has no Details under it:\n%s", txt)
+		}
 		entryWithPlaceholder(t, s, "e.g. Acme Devices CA").SetText("GUI Devices CA")
 		entryWithPlaceholder(t, s, "years the issuing CA").SetText("3")
 		for _, sel := range findAll[*widget.Select](s.body) {
