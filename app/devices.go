@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/run"
 )
 
 // deviceListLimit is how many devices the list shows at once; the search narrows a larger fleet.
@@ -20,15 +22,18 @@ const deviceListLimit = 500
 // certificates, key history, revocations and decommissioning (as `custos device show`), and
 // the provision and import forms (devices_forms.go). Registry reads run off the UI goroutine.
 type devicesScreen struct {
-	s       *shell
-	search  *widget.Entry
-	status  *widget.Select
-	table   *widget.Table
-	shown   []registry.Device
-	count   *widget.Label
-	history *widget.Label
-	note    *notice
-	load    int // the number of the last list load; an older one's answer is dropped
+	s        *shell
+	search   *widget.Entry
+	status   *widget.Select
+	find     *widget.Entry // a certificate serial or key SHA-256, as device find takes
+	at       *widget.Entry // a moment, as device show --at takes
+	table    *widget.Table
+	shown    []registry.Device
+	count    *widget.Label
+	history  *widget.Label
+	note     *notice
+	selected string // the serial of the device whose history is shown
+	load     int    // the number of the last list load; an older one's answer is dropped
 }
 
 var deviceColumns = []string{"Serial", "Model", "Issuer", "Status", "Since"}
@@ -39,8 +44,11 @@ var deviceStatuses = map[string]registry.DeviceStatus{
 }
 
 func (s *shell) devicesScreen() fyne.CanvasObject {
-	d := &devicesScreen{s: s, search: widget.NewEntry(), count: widget.NewLabel(""), history: wrapped(""), note: newNotice()}
+	d := &devicesScreen{s: s, search: widget.NewEntry(), find: widget.NewEntry(), at: widget.NewEntry(),
+		count: widget.NewLabel(""), history: wrapped(""), note: newNotice()}
 	d.search.SetPlaceHolder("search serial or model")
+	d.find.SetPlaceHolder("a certificate serial (hex) or a key's SHA-256 (64 hex digits)")
+	d.at.SetPlaceHolder("2026-03-01T14:30:00Z or 2026-03-01")
 	d.search.OnChanged = func(string) { d.refresh() }
 	d.status = widget.NewSelect([]string{"All", "Active", "Decommissioned"}, nil)
 	d.status.SetSelected("All")
@@ -58,10 +66,21 @@ func (s *shell) devicesScreen() fyne.CanvasObject {
 
 func (d *devicesScreen) listTab() fyne.CanvasObject {
 	filter := container.NewBorder(nil, nil, nil, container.NewHBox(widget.NewLabel("Status"), d.status), d.search)
-	top := container.NewVBox(filter, d.count, d.note.object())
-	detail := container.NewVScroll(container.NewPadded(d.history))
+	find := widget.NewButtonWithIcon("Find", theme.SearchIcon(), d.onFind)
+	defaultButton(find, d.find)
+	finder := container.NewBorder(nil, nil, widget.NewLabel("Who had"), find, d.find)
+	top := container.NewVBox(filter, finder, d.count, d.note.object())
+	atButton := widget.NewButton("As it was then", d.onAt)
+	defaultButton(atButton, d.at)
+	whole := widget.NewButton("Whole history", func() {
+		if d.selected != "" {
+			d.onSelect(d.selected)
+		}
+	})
+	at := container.NewBorder(nil, nil, widget.NewLabel("At"), container.NewHBox(atButton, whole), d.at)
+	detail := container.NewBorder(at, nil, nil, nil, container.NewVScroll(container.NewPadded(d.history)))
 	split := container.NewVSplit(d.table, detail)
-	split.Offset = 0.55
+	split.Offset = 0.5
 	return container.NewBorder(top, nil, nil, nil, split)
 }
 
@@ -136,6 +155,7 @@ func (d *devicesScreen) countText(n int, more bool) string {
 
 // onSelect reads the device's whole record off the UI goroutine and shows it.
 func (d *devicesScreen) onSelect(serial string) {
+	d.selected = serial
 	var h registry.DeviceHistory
 	d.s.background(func() error {
 		var err error
@@ -146,37 +166,89 @@ func (d *devicesScreen) onSelect(serial string) {
 			d.note.errorf(err)
 			return
 		}
-		d.history.SetText(historyText(h))
+		d.note.info("")
+		d.history.SetText(strings.Join(h.Describe(time.Now()), "\n"))
 	})
 }
 
-// historyText is a device's record in the words of `custos device show`.
-func historyText(h registry.DeviceHistory) string {
-	var b strings.Builder
-	dev := h.Device
-	fmt.Fprintf(&b, "Device %s\nModel     %s\n", dev.Serial, dev.Model)
-	if dev.UDI != "" {
-		fmt.Fprintf(&b, "UDI       %s\n", dev.UDI)
+// onAt shows the chosen device as it was at the moment typed (custos device show --at): which
+// certificates and keys it had, and whether each had been revoked as of then.
+func (d *devicesScreen) onAt() {
+	if d.selected == "" {
+		d.note.errorf(errors.New("choose a device in the list first"))
+		return
 	}
-	fmt.Fprintf(&b, "Issuer    %s\nStatus    %s\nSince     %s\n", dev.IssuerID, dev.Status, dev.RegisteredAt.UTC().Format(time.RFC3339))
-	for _, c := range h.Certificates {
-		fmt.Fprintf(&b, "\nCertificate %s\n  %s\n  valid %s to %s\n", c.Serial, c.Subject, c.NotBefore.UTC().Format(time.DateOnly), c.NotAfter.UTC().Format(time.DateOnly))
+	moment, err := registry.ParseMoment(d.at.Text)
+	if err != nil {
+		d.note.errorf(run.NewFieldError("At", "%v", err))
+		return
 	}
-	for _, k := range h.Keys {
-		id := fmt.Sprintf("%x", k.KeyID)
-		if id == "" {
-			id = fmt.Sprintf("sha256:%x", k.PublicKeySHA256[:8])
+	serial := d.selected
+	var lines []string
+	d.s.background(func() error {
+		then, err := d.s.reg.DeviceAsOf(d.s.ctx, serial, moment)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(&b, "\nKey %s on token “%s”, certified by %s\n", id, k.TokenLabel, k.CertSerial)
-		for _, ch := range k.History {
-			fmt.Fprintf(&b, "  %s  %s\n", ch.At.UTC().Format(time.RFC3339), ch.State)
+		h, err := d.s.reg.DeviceHistory(d.s.ctx, serial)
+		lines = then.Describe(h.Revocations)
+		return err
+	}, func(err error) {
+		if err != nil {
+			d.note.errorf(err)
+			return
 		}
+		d.note.info("")
+		d.history.SetText(strings.Join(lines, "\n"))
+	})
+}
+
+// onFind lists the devices that had the certificate or key typed (custos device find), and
+// shows the periods of each that match.
+func (d *devicesScreen) onFind() {
+	q, err := registry.ParseFindQuery(d.find.Text)
+	if err != nil {
+		d.note.errorf(run.NewFieldError("Find", "%v", err))
+		return
 	}
-	for _, r := range h.Revocations {
-		fmt.Fprintf(&b, "\nRevoked %s at %s: %s\n", r.Serial, r.RevokedAt.UTC().Format(time.RFC3339), r.Reason)
-	}
-	for _, r := range h.Results {
-		fmt.Fprintf(&b, "\nRun %s: %s by %s (%s)\n", r.RunID, r.Outcome, r.Method, strings.TrimSpace(r.Verification))
-	}
-	return b.String()
+	d.load++ // a list load under way no longer applies
+	var found []registry.Device
+	var lines []string
+	d.s.background(func() error {
+		serials, err := d.s.reg.FindDevices(d.s.ctx, q)
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		for _, serial := range serials {
+			h, err := d.s.reg.DeviceHistory(d.s.ctx, serial)
+			if err != nil {
+				return err
+			}
+			found = append(found, h.Device)
+			lines = append(lines, fmt.Sprintf("device %s (%s), %s", h.Device.Serial, h.Device.Model, h.Device.Status))
+			for _, p := range h.Periods(now) {
+				if q.Matches(p) {
+					lines = append(lines, "  "+p.Describe())
+				}
+			}
+		}
+		return nil
+	}, func(err error) {
+		if err != nil {
+			d.note.errorf(err)
+			return
+		}
+		d.shown, d.selected = found, ""
+		d.table.UnselectAll()
+		d.table.Refresh()
+		if len(found) == 0 {
+			d.count.SetText("No device in this workspace has had it.")
+			d.history.SetText("")
+			return
+		}
+		d.count.SetText(plural(len(found), "device had it.", "devices had it."))
+		d.note.info("")
+		d.history.SetText(strings.Join(lines, "\n"))
+	})
 }

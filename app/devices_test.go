@@ -6,11 +6,13 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
@@ -121,14 +123,68 @@ func TestDevicesScreenProvisionsImportsFindsAndShows(t *testing.T) {
 	})
 	eventually(t, "the model search", func() bool { return strings.Contains(texts(s.body), "1 device matches.") })
 	onUI(func() { findAll[*widget.Table](s.body)[0].Select(widget.TableCellID{Row: 0, Col: 0}) })
-	eventually(t, "the history", func() bool { return strings.Contains(texts(s.body), "Device DEV-0001") })
+	eventually(t, "the history", func() bool { return strings.Contains(texts(s.body), "device DEV-0001") })
+	h, err := s.reg.DeviceHistory(context.Background(), "DEV-0001")
+	if err != nil || len(h.Certificates) != 1 || len(h.Keys) != 1 {
+		t.Fatalf("history: %+v %v", h, err)
+	}
+	serial := h.Certificates[0].Serial.String()
 	onUI(func() {
 		txt := texts(s.body)
-		for _, want := range []string{"Model     Infusion Pump X2", "Certificate ", "on token “dev-0001”", "active"} {
+		// As custos device show prints it: each certificate and key with the period it served.
+		for _, want := range []string{"model    Infusion Pump X2", "certificate " + serial + " of " + issuer + "  valid ", "until", ": current",
+			`on "dev-0001", public key SHA-256`, "active"} {
 			if !strings.Contains(txt, want) {
 				t.Errorf("the history lacks %q:\n%s", want, txt)
 			}
 		}
 	})
 	snapshot(t, s, "devices-history")
+
+	// As it was at a moment: before it was registered, and now.
+	onUI(func() {
+		entryWithPlaceholder(t, s, "2026-03-01T14:30:00Z").SetText("2001-01-01")
+		test.Tap(button(s.body, "As it was then"))
+	})
+	eventually(t, "the device then", func() bool {
+		return strings.Contains(texts(s.body), "device DEV-0001 at 2001-01-01T00:00:00Z: not yet registered\nno certificate yet")
+	})
+	onUI(func() {
+		entryWithPlaceholder(t, s, "2026-03-01T14:30:00Z").SetText(time.Now().UTC().Add(time.Minute).Format(time.RFC3339))
+		entryWithPlaceholder(t, s, "2026-03-01T14:30:00Z").TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
+	})
+	eventually(t, "the device now", func() bool {
+		return strings.Contains(texts(s.body), "certificate "+serial+" of "+issuer+": valid then, not revoked as of then")
+	})
+	onUI(func() {
+		entryWithPlaceholder(t, s, "2026-03-01T14:30:00Z").SetText("yesterday")
+		test.Tap(button(s.body, "As it was then"))
+		if txt := texts(s.body); !strings.Contains(txt, "Check the field “At”") {
+			t.Errorf("a bad moment is not named:\n%s", txt)
+		}
+	})
+
+	// Who had a certificate (by its serial, with colons as openssl prints it) or a key.
+	colons := strings.ToUpper(serial[:2]) + ":" + serial[2:]
+	onUI(func() {
+		entryWithPlaceholder(t, s, "a certificate serial").SetText(colons)
+		test.Tap(button(s.body, "Find"))
+	})
+	eventually(t, "the certificate's device", func() bool {
+		txt := texts(s.body)
+		return strings.Contains(txt, "1 device had it.") && strings.Contains(txt, "device DEV-0001 (Infusion Pump X2), active\n  certificate "+serial)
+	})
+	onUI(func() {
+		entryWithPlaceholder(t, s, "a certificate serial").SetText(fmt.Sprintf("%x", h.Keys[0].PublicKeySHA256))
+		entryWithPlaceholder(t, s, "a certificate serial").TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
+	})
+	eventually(t, "the key's device", func() bool {
+		txt := texts(s.body) // the key's period, and its certificate's
+		return strings.Contains(txt, "device DEV-0001 (Infusion Pump X2), active\n  certificate ") && strings.Contains(txt, "\n  key "+fmt.Sprintf("%x", h.Keys[0].KeyID))
+	})
+	onUI(func() {
+		entryWithPlaceholder(t, s, "a certificate serial").SetText(strings.Repeat("ab", 32)[:62] + "cd")
+		test.Tap(button(s.body, "Find"))
+	})
+	eventually(t, "nobody had it", func() bool { return strings.Contains(texts(s.body), "No device in this workspace has had it.") })
 }

@@ -68,7 +68,7 @@ var fieldLabels = map[string]string{
 	"Technician": "Technician", "Threshold": "Threshold", "Token": "New token", "Backup": "Backup file",
 	"Witness": "Witness", "Validator": "Validator", "Destination": "Media destination", "UDI": "UDI",
 	"Module":     "PKCS#11 module, under Settings",
-	"Identities": "Identity file", "Shares": "Shares",
+	"Identities": "Identity file", "Shares": "Shares", "At": "At", "Find": "Who had",
 }
 
 // field is a labelled form row.

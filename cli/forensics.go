@@ -16,15 +16,14 @@ import (
 	"github.com/custos-pki/custos/registry"
 )
 
-// parseMoment reads a time given on the command line: RFC 3339, or a date (midnight UTC).
+// parseMoment reads a time given on the command line (registry.ParseMoment); a bad one is a
+// usage error naming the flag.
 func parseMoment(flagName, s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t.UTC(), nil
+	t, err := registry.ParseMoment(s)
+	if err != nil {
+		return time.Time{}, command.Usagef("--%s %q: give a time as 2026-03-01T14:30:00Z (RFC 3339) or a date, 2026-03-01", flagName, s)
 	}
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, nil
-	}
-	return time.Time{}, command.Usagef("--%s %q: give a time as 2026-03-01T14:30:00Z (RFC 3339) or a date, 2026-03-01", flagName, s)
+	return t, nil
 }
 
 // openDeviceHistory opens the workspace read-only and reads the history of device serial;
@@ -137,8 +136,8 @@ func deviceFind() command.Command {
 					d := h.Device
 					fmt.Fprintf(s.Out, "device %s (%s), %s\n", d.Serial, d.Model, d.Status)
 					for _, p := range h.Periods(now) {
-						if matches(p, q) {
-							fmt.Fprintf(s.Out, "  %s\n", periodLine(p))
+						if q.Matches(p) {
+							fmt.Fprintf(s.Out, "  %s\n", p.Describe())
 						}
 					}
 				}
@@ -146,15 +145,6 @@ func deviceFind() command.Command {
 			}
 		},
 	}
-}
-
-// matches says whether period p is of the certificate or key q looks for. A certificate's
-// key and a key's certificate match too: both periods are shown.
-func matches(p registry.Period, q registry.FindQuery) bool {
-	if len(q.CertSerial) != 0 {
-		return string(p.Serial) == string(q.CertSerial)
-	}
-	return string(p.KeySHA256[:]) == string(q.KeySHA256)
 }
 
 func deviceHistoryCmd() command.Command {
@@ -188,107 +178,23 @@ func deviceHistoryCmd() command.Command {
 	}
 }
 
-func stamp(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
-func keyName(id []byte, sha [32]byte) string {
-	if len(id) > 0 {
-		return hex.EncodeToString(id)
-	}
-	return "sha256:" + hex.EncodeToString(sha[:8])
-}
-
-// periodLine is one period as device show and find print it.
-func periodLine(p registry.Period) string {
-	var what string
-	if p.Kind == registry.PeriodCertificate {
-		what = fmt.Sprintf("certificate %s of %s", p.Serial, p.Issuer)
-	} else {
-		what = "key " + keyName(p.KeyID, p.KeySHA256)
-		if len(p.Serial) > 0 {
-			what += ", certified by " + p.Serial.String()
-		}
-	}
-	switch {
-	case p.EndedAt.IsZero() && !p.Until.IsZero():
-		what += fmt.Sprintf("  valid %s until %s: current", stamp(p.From), stamp(p.Until))
-	case p.EndedAt.IsZero():
-		what += fmt.Sprintf("  in use since %s: current", stamp(p.From))
-	default:
-		what += fmt.Sprintf("  valid %s to %s: %s", stamp(p.From), stamp(p.EndedAt), p.Ended)
-	}
-	if p.RunID != "" {
-		what += " (run " + p.RunID + ")"
-	}
-	return what
-}
-
 func printHistory(w io.Writer, h registry.DeviceHistory, now time.Time) {
-	d := h.Device
-	fmt.Fprintf(w, "device %s\n  model    %s\n", d.Serial, d.Model)
-	if d.UDI != "" {
-		fmt.Fprintf(w, "  udi      %s\n", d.UDI)
-	}
-	fmt.Fprintf(w, "  issuer   %s\n  status   %s\n  since    %s\n", d.IssuerID, d.Status, stamp(d.RegisteredAt))
-	if !d.DecommissionedAt.IsZero() {
-		fmt.Fprintf(w, "  retired  %s\n", stamp(d.DecommissionedAt))
-	}
-	for _, p := range h.Periods(now) {
-		fmt.Fprintf(w, "  %s\n", periodLine(p))
-	}
-	for _, k := range h.Keys {
-		fmt.Fprintf(w, "  key %s on %q, public key SHA-256 %x\n", keyName(k.KeyID, k.PublicKeySHA256), k.TokenLabel, k.PublicKeySHA256)
-		for _, ch := range k.History {
-			line := fmt.Sprintf("    %s  %s", stamp(ch.At), ch.State)
-			if ch.RunID != "" {
-				line += "  run " + ch.RunID
-			}
-			fmt.Fprintln(w, line)
+	for i, line := range h.Describe(now) {
+		if i > 0 {
+			line = "  " + line
 		}
-	}
-	for _, r := range h.Results {
-		fmt.Fprintf(w, "  run %s: %s by %s (%s)\n", r.RunID, r.Outcome, r.Method, strings.TrimSpace(r.Verification))
+		fmt.Fprintln(w, line)
 	}
 }
 
-// printDeviceAt says which certificates and keys the device had at one moment, and whether
-// each certificate had been revoked as of then; a revocation made later whose invalidity
-// date reaches back before the moment is named too.
+// printDeviceAt says which certificates and keys the device had at one moment (see
+// registry.DeviceAt.Describe).
 func printDeviceAt(w io.Writer, d registry.DeviceAt, h registry.DeviceHistory) {
-	status := string(d.Status)
-	if status == "" {
-		status = "not yet registered"
-	}
-	fmt.Fprintf(w, "device %s at %s: %s\n", d.Device.Serial, stamp(d.At), status)
-	if len(d.Certificates) == 0 {
-		fmt.Fprintln(w, "  no certificate yet")
-	}
-	for _, c := range d.Certificates {
-		var standing string
-		switch {
-		case c.Revocation != nil:
-			standing = fmt.Sprintf("revoked as of then (%s, on %s)", c.Revocation.Reason, stamp(c.Revocation.RevokedAt))
-		case c.Certificate.NotAfter.Before(d.At):
-			standing = "expired then (" + stamp(c.Certificate.NotAfter) + ")"
-		default:
-			standing = "valid then, not revoked as of then"
-			for _, rv := range h.Revocations {
-				if rv.IssuerID == c.Certificate.IssuerID && string(rv.Serial) == string(c.Certificate.Serial) {
-					standing += fmt.Sprintf("; revoked later, on %s (%s)", stamp(rv.RevokedAt), rv.Reason)
-					if !rv.InvalidityDate.IsZero() && !rv.InvalidityDate.After(d.At) {
-						standing += ", with the key compromised since " + stamp(rv.InvalidityDate) + ", before this moment"
-					}
-				}
-			}
+	for i, line := range d.Describe(h.Revocations) {
+		if i > 0 {
+			line = "  " + line
 		}
-		fmt.Fprintf(w, "  certificate %s of %s: %s\n", c.Certificate.Serial, c.Certificate.IssuerID, standing)
-	}
-	for _, k := range d.Keys {
-		fmt.Fprintf(w, "  key %s: %s then (since %s)\n", keyName(k.Key.KeyID, k.Key.PublicKeySHA256), k.State, stamp(k.Since))
+		fmt.Fprintln(w, line)
 	}
 }
 
@@ -303,7 +209,7 @@ func writeHistoryCSV(w io.Writer, h registry.DeviceHistory, now time.Time) error
 			sha = hex.EncodeToString(p.KeySHA256[:])
 		}
 		cw.Write([]string{h.Device.Serial, string(p.Kind), p.Issuer, p.Serial.String(), hex.EncodeToString(p.KeyID), sha,
-			stamp(p.From), stamp(p.Until), stamp(p.EndedAt), p.Ended, p.RunID})
+			registry.Stamp(p.From), registry.Stamp(p.Until), registry.Stamp(p.EndedAt), p.Ended, p.RunID})
 	}
 	cw.Flush()
 	return cw.Error()
@@ -359,12 +265,12 @@ type (
 
 func historyJSON(h registry.DeviceHistory, now time.Time) historyDoc {
 	d := h.Device
-	doc := historyDoc{Device: historyDevice{Serial: d.Serial, Model: d.Model, UDI: d.UDI, Issuer: d.IssuerID, Status: string(d.Status),
-		RegisteredAt: stamp(d.RegisteredAt), DecommissionedAt: stamp(d.DecommissionedAt)},
+	doc := historyDoc{Device: historyDevice{Serial: d.Serial, Model: d.Model, Issuer: d.IssuerID, Status: string(d.Status),
+		RegisteredAt: registry.Stamp(d.RegisteredAt), DecommissionedAt: registry.Stamp(d.DecommissionedAt)},
 		Periods: []historyItem{}, KeyStates: []historyKey{}, Runs: []historyRun{}}
 	for _, p := range h.Periods(now) {
 		it := historyItem{Kind: string(p.Kind), Issuer: p.Issuer, Serial: p.Serial.String(), KeyID: hex.EncodeToString(p.KeyID),
-			From: stamp(p.From), Until: stamp(p.Until), EndedAt: stamp(p.EndedAt), Ended: p.Ended, RunID: p.RunID}
+			From: registry.Stamp(p.From), Until: registry.Stamp(p.Until), EndedAt: registry.Stamp(p.EndedAt), Ended: p.Ended, RunID: p.RunID}
 		if p.KeySHA256 != ([32]byte{}) {
 			it.KeySHA256 = hex.EncodeToString(p.KeySHA256[:])
 		}
@@ -373,12 +279,12 @@ func historyJSON(h registry.DeviceHistory, now time.Time) historyDoc {
 	for _, k := range h.Keys {
 		for _, ch := range k.History {
 			doc.KeyStates = append(doc.KeyStates, historyKey{KeySHA256: hex.EncodeToString(k.PublicKeySHA256[:]), State: string(ch.State),
-				At: stamp(ch.At), RunID: ch.RunID, Note: ch.Note})
+				At: registry.Stamp(ch.At), RunID: ch.RunID, Note: ch.Note})
 		}
 	}
 	for _, r := range h.Results {
 		hr := historyRun{RunID: r.RunID, Outcome: string(r.Outcome), Method: r.Method, Verification: r.Verification,
-			RevokedAt: stamp(r.RevokedAt), InvalidityDate: stamp(r.InvalidityDate)}
+			RevokedAt: registry.Stamp(r.RevokedAt), InvalidityDate: registry.Stamp(r.InvalidityDate)}
 		if r.Outcome == registry.OutcomeDecommissioned {
 			hr.Reason = r.Reason.String()
 		}
