@@ -34,6 +34,7 @@ type ceremonyScreen struct {
 	root  *fyne.Container // what the screen shows: the plan form, then the steps
 	// The plan form.
 	path, pin      *widget.Entry
+	sharesDir      *widget.Entry // a folder for the shares the plan sends nowhere; empty: the screen
 	summary, words *widget.Label
 	planBox        *fyne.Container // the plan's summary and hash words, hidden until one is loaded
 	start          *widget.Button
@@ -87,6 +88,8 @@ func (c *ceremonyScreen) planForm() fyne.CanvasObject {
 			c.onStart()
 		}
 	}
+	c.sharesDir = widget.NewEntry()
+	c.sharesDir.SetPlaceHolder("optional: a folder for the shares the plan sends nowhere (else each is shown to its custodian)")
 	c.checking = widget.NewProgressBarInfinite()
 	c.checking.Hide()
 	intro := widget.NewLabel("Load the plan that was reviewed and signed before today. Custos checks it before the HSM is opened; the witness compares its hash, read aloud as words, with the reviewed copy.")
@@ -95,7 +98,7 @@ func (c *ceremonyScreen) planForm() fyne.CanvasObject {
 		heading("Root key ceremony"), intro, c.shell.stoppedRuns(registry.RunCeremony),
 		field("Plan file", container.NewBorder(nil, nil, nil, container.NewHBox(widget.NewButton("Load", c.onLoad),
 			widget.NewButton("Choose…", c.onChoose)), c.path)),
-		c.planBox, field("Operator PIN", c.pin), container.NewBorder(nil, nil, c.start, nil, c.checking), c.msg.object())))
+		c.planBox, field("Shares folder", c.sharesDir), field("Operator PIN", c.pin), container.NewBorder(nil, nil, c.start, nil, c.checking), c.msg.object())))
 	return c.form
 }
 
@@ -136,9 +139,16 @@ func (c *ceremonyScreen) onLoad() {
 func (c *ceremonyScreen) showPlan(p *ceremony.Plan) {
 	c.plan = p
 	h := p.SHA256()
+	var custodians []string
+	for i, name := range p.Custodians {
+		if d := p.Destination(i); !d.IsDefault() {
+			name += " (" + d.String() + ")"
+		}
+		custodians = append(custodians, name)
+	}
 	c.summary.SetText(fmt.Sprintf("Ceremony %s: %s\nAdministrator %s; witnesses %s\nCustodians (%d of %d needed): %s\nKey %s, backup %v\nHSM module %s; operations token %s",
 		p.ID, p.Certificate.CommonName, p.Administrator, strings.Join(p.Witnesses, ", "), p.Threshold, len(p.Custodians),
-		strings.Join(p.Custodians, ", "), p.Key.Algorithm, p.Backup, p.Module, p.OperationsToken))
+		strings.Join(custodians, ", "), p.Key.Algorithm, p.Backup, p.Module, p.OperationsToken))
 	c.words.SetText(fmt.Sprintf("%x\n\n%s", h, p.HashWords()))
 	c.planBox.Show()
 	c.msg.ok("The plan is valid. The witness compares the words above with the reviewed copy, then the operator enters the PIN and starts.")
@@ -170,7 +180,8 @@ func (c *ceremonyScreen) onStart() {
 	c.shell.keep("ceremony", "A root key ceremony", c.plan.ID, c.root)
 	env := c.shell.runEnv()
 	env.Progress = func(e run.Event) { c.shell.do(func() { c.onProgress(env, e) }) }
-	people := &guiParticipants{w: c, typed: map[int]string{}, dest: map[int]string{}}
+	people := &guiParticipants{w: c, typed: map[int]string{}, dest: map[int]string{}, pins: map[string][]byte{},
+		sharesDir: strings.TrimSpace(c.sharesDir.Text)}
 	var res *ceremony.RootResult
 	c.shell.background(func() error {
 		defer zeroAll(opsPIN)
@@ -228,8 +239,15 @@ func (c *ceremonyScreen) onComplete(res *ceremony.RootResult) {
 	fpText.TextStyle = fyne.TextStyle{Monospace: true}
 	opener := newRecordOpener(c.shell.background)
 	opener.show(res.RecordPath)
-	c.show(container.NewVBox(heading2("Ceremony complete"), widget.NewLabel("The administrator reads the fingerprint aloud; the witness writes it in the ceremony log."),
-		fpText, done, opener.object()))
+	box := container.NewVBox(heading2("Ceremony complete"), widget.NewLabel("The administrator reads the fingerprint aloud; the witness writes it in the ceremony log."),
+		fpText, done)
+	for _, w := range res.Warnings { // what the people must still do: shares resting together
+		l := wrapped(w)
+		l.Importance = widget.WarningImportance
+		box.Add(l)
+	}
+	box.Add(opener.object())
+	c.show(box)
 }
 
 // stepView replaces the plan form with the steps: their list on the left, what the people
@@ -356,9 +374,51 @@ func resultBox(st run.Step, res stepResult) fyne.CanvasObject {
 // guiParticipants are the people at the window, as the ceremony asks them: each call shows
 // what they must do and waits until they have done it, or the ceremony is cancelled.
 type guiParticipants struct {
-	w     *ceremonyScreen
-	typed map[int]string // shares typed back at once, returned when the ceremony reads them back
-	dest  map[int]string // where a share went, when not to the screen
+	w         *ceremonyScreen
+	typed     map[int]string    // shares typed back at once, returned when the ceremony reads them back
+	dest      map[int]string    // where a share went, when not to the screen
+	pins      map[string][]byte // each custodian's token PIN, typed once (CustodianPIN), zeroed by wipe
+	sharesDir string            // the folder for shares the plan sends nowhere; "": the screen
+}
+
+// SharesDir is the folder the window was given for the shares of custodians the plan sends
+// nowhere (ceremony.ShareFolder); empty, each is shown to its custodian on screen.
+func (p *guiParticipants) SharesDir() string { return p.sharesDir }
+
+// CustodianPIN has the custodian type the PIN of their own token in the window, once: the
+// ceremony asks again to check the token, write the share and read it back
+// (ceremony.CustodianPINs). The caller zeroes the copy it gets.
+func (p *guiParticipants) CustodianPIN(ctx context.Context, custodian, token string) ([]byte, error) {
+	key := custodian + "\x00" + token
+	if pin, ok := p.pins[key]; ok {
+		return append([]byte(nil), pin...), nil
+	}
+	pin, err := ask(ctx, p.w.shell, func(answer func([]byte)) fyne.CanvasObject {
+		return p.w.custodianPINCard(custodian, token, answer)
+	}, p.w.show)
+	if err != nil {
+		return nil, err
+	}
+	p.pins[key] = pin
+	return append([]byte(nil), pin...), nil
+}
+
+// custodianPINCard asks custodian alone for the PIN of their token.
+func (c *ceremonyScreen) custodianPINCard(custodian, token string, answer func([]byte)) fyne.CanvasObject {
+	pin := pinEntry("the PIN of your token " + token)
+	use := widget.NewButtonWithIcon("Use my PIN", theme.LoginIcon(), func() {
+		if pin.Text == "" {
+			return
+		}
+		c.show(widget.NewLabel("Opening " + token + "…"))
+		answer(takePIN(pin))
+	})
+	use.Importance = widget.HighImportance
+	defaultButton(use, pin)
+	say := wrapped("The plan sends " + custodian + "'s share to their own token “" + token + "”. Only " + custodian +
+		" types its PIN, once: Custos checks the token is theirs alone before anything starts, then writes the share there and reads it back.")
+	box := container.NewVBox(heading2(custodian+": your token's PIN"), say, field("Token PIN", pin), container.NewHBox(use))
+	return box
 }
 
 // tokenDestination lets a custodian have their share written to their own token (chosen
@@ -478,6 +538,10 @@ func (p *guiParticipants) fileDestination(d ceremony.ShareDelivery, msg *notice,
 func (p *guiParticipants) wipe() {
 	for k := range p.typed {
 		delete(p.typed, k)
+	}
+	for k, pin := range p.pins {
+		zeroAll(pin)
+		delete(p.pins, k)
 	}
 }
 

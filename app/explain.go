@@ -171,8 +171,13 @@ var codeRe = regexp.MustCompile(`\s*\((CKR_[A-Z_]+|0x[0-9A-Fa-f]+|--[a-z-]+)\)|\
 // prefixRe matches the package or operation prefixes errors are wrapped with ("hsm: ").
 var prefixRe = regexp.MustCompile(`\b(root ceremony|quorum operation|hsm|run|registry|workspace|record|pki|quorum|ceremony|decommission|fleet|plan|inputfile): `)
 
+// keyIndexRe matches the index of a plan key ("custodians[2].deliver"), which names the key
+// and stays.
+var keyIndexRe = regexp.MustCompile(`([A-Za-z_])\[(\d+)\]`)
+
 // plainText takes the programmer's formatting out of an error's text.
 func plainText(s string) string {
+	s = keyIndexRe.ReplaceAllString(s, "$1\x00$2\x01") // kept from codeRe
 	s = codeRe.ReplaceAllStringFunc(s, func(m string) string {
 		if sub := codeRe.FindStringSubmatch(m); sub[2] != "" {
 			return sub[2]
@@ -180,6 +185,7 @@ func plainText(s string) string {
 		return ""
 	})
 	s = prefixRe.ReplaceAllString(s, "")
+	s = strings.NewReplacer("\x00", "[", "\x01", "]").Replace(s)
 	return strings.TrimSpace(s)
 }
 

@@ -64,6 +64,8 @@ func TestExplainSaysWhatAPersonCanDo(t *testing.T) {
 		{"field behind a workflow's prefix", fmt.Errorf("%w", run.NewFieldError("OpsPIN", "root ceremony: the operator PIN does not open operations token %q", "ops")),
 			[]string{"The operator PIN does not open", "“Operator PIN”"}, []string{"root ceremony:", "Root the"}, true},
 		{"cancelled", fmt.Errorf("fleet: %w", context.Canceled), []string{"Cancelled"}, nil, true},
+		{"plan key", errors.New("plan.yaml: plan: custodians[2].deliver: token:ops is the operations token"),
+			[]string{"custodians[2].deliver: token:ops"}, []string{"plan: "}, true},
 		{"programmer formatting", errors.New("registry: destroyed [1] keys (--name) (CKR_DEVICE_ERROR) []"),
 			[]string{"Destroyed 1 keys"}, []string{"[", "]", "--name", "CKR_", "registry:"}, true},
 	}

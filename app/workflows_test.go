@@ -529,7 +529,7 @@ func TestQuorumTakesShareFilesAndKeepsThemOnFailure(t *testing.T) {
 			t.Errorf("the shares were dropped:\n%s", txt)
 		}
 		// In words, with the workflow's own text under a closed Details.
-		if txt := texts(s.body); !strings.Contains(txt, "the shares entered are kept.\n[Details]") {
+		if txt := texts(s.body); !strings.Contains(txt, "the shares entered are kept.\n[Details]") || !detailsShown(s) {
 			t.Errorf("the refusal has no Details under it:\n%s", txt)
 		}
 		entryWithPlaceholder(t, s, "e.g. Acme Devices CA").SetText("GUI Devices CA")

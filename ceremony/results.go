@@ -46,8 +46,12 @@ func ResultFacts(result any) []Fact {
 		for _, s := range p.Shares {
 			where = append(where, fmt.Sprintf("#%d %s: %s", s.Number, s.Custodian, s.Destination))
 		}
-		return []Fact{{"Quorum", fmt.Sprintf("epoch %d, %d of %d shares needed", p.Epoch, p.Threshold, len(p.Shares)), false},
+		f := []Fact{{"Quorum", fmt.Sprintf("epoch %d, %d of %d shares needed", p.Epoch, p.Threshold, len(p.Shares)), false},
 			{"Shares", strings.Join(where, "\n"), false}}
+		if len(p.Warnings) > 0 {
+			f = append(f, Fact{"Warning", strings.Join(p.Warnings, "\n"), false})
+		}
+		return f
 	case SharesVerified:
 		return []Fact{{"Read back", p.ReadBack, false}, {"Reconstruction", p.Reconstruction, false}}
 	case BackupWritten:
