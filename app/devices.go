@@ -211,7 +211,8 @@ func (d *devicesScreen) onFind() {
 		d.note.errorf(run.NewFieldError("Find", "%v", err))
 		return
 	}
-	d.load++ // a list load under way no longer applies
+	d.load++ // a list load or find under way no longer applies
+	load := d.load
 	var found []registry.Device
 	var lines []string
 	d.s.background(func() error {
@@ -235,6 +236,9 @@ func (d *devicesScreen) onFind() {
 		}
 		return nil
 	}, func(err error) {
+		if load != d.load {
+			return // a newer search or find is under way
+		}
 		if err != nil {
 			d.note.errorf(err)
 			return

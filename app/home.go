@@ -34,35 +34,73 @@ var workflows = []workflow{
 		"Check any signed PDF record or journal, from this workspace or another, against a root you choose.", "verify"},
 }
 
-func (s *shell) homeScreen() fyne.CanvasObject {
-	title := heading("Custos")
-	intro := widget.NewLabel("Key ceremonies, device decommissioning and signed records for your private CA. Choose what you are here to do.")
-	intro.Wrapping = fyne.TextWrapWord
-	items := []fyne.CanvasObject{title, intro, s.unfinishedRuns()}
-	if s.cfg.Banner != "" {
-		text := widget.NewLabel(s.cfg.Banner)
-		text.Wrapping = fyne.TextWrapWord
-		banner := widget.NewCard("Demo workspace", "", text)
-		items = append(items, banner)
+// homeScreen is where a person starts: the runs that stopped half way, a card for each job
+// Custos does, and this workstation (the workspace, the HSM and its tokens, read off the UI
+// goroutine).
+type homeScreen struct {
+	s   *shell
+	hsm *widget.Label // the HSM's description and tokens, once read
+}
+
+func (s *shell) homeScreen() fyne.CanvasObject { return newHomeScreen(s).object() }
+
+func newHomeScreen(s *shell) *homeScreen {
+	h := &homeScreen{s: s, hsm: wrapped("")}
+	h.readHSM()
+	return h
+}
+
+func (h *homeScreen) object() fyne.CanvasObject {
+	items := []fyne.CanvasObject{heading("Custos"),
+		wrapped("Key ceremonies, device decommissioning and signed records for your private CA. Choose what you are here to do."),
+		h.s.unfinishedRuns()}
+	if h.s.cfg.Banner != "" {
+		items = append(items, widget.NewCard("Demo workspace", "", wrapped(h.s.cfg.Banner)))
 	}
 	cards := container.NewGridWithColumns(2)
 	for _, wf := range workflows {
-		cards.Add(s.workflowCard(wf))
+		cards.Add(h.workflowCard(wf))
 	}
-	items = append(items, cards, heading2("This workstation"), s.workstationSummary())
+	items = append(items, cards, heading2("This workstation"), widget.NewLabel("Workspace: "+h.s.ws.Dir), h.hsm)
 	return container.NewVScroll(container.NewPadded(container.NewVBox(items...)))
 }
 
-func (s *shell) workflowCard(wf workflow) fyne.CanvasObject {
-	what := widget.NewLabel(wf.what)
-	what.Wrapping = fyne.TextWrapWord
-	open := widget.NewButton("Open "+wf.title, func() { s.show(wf.screen) })
+func (h *homeScreen) workflowCard(wf workflow) fyne.CanvasObject {
+	open := widget.NewButton("Open "+wf.title, func() { h.onOpen(wf.screen) })
 	open.Importance = widget.HighImportance
-	if !s.hasScreen(wf.screen) {
+	if !h.s.hasScreen(wf.screen) {
 		open.SetText(wf.title + " is not available in this build")
 		open.Disable()
 	}
-	return widget.NewCard(wf.title, wf.who, container.NewVBox(what, open))
+	return widget.NewCard(wf.title, wf.who, container.NewVBox(wrapped(wf.what), open))
+}
+
+// onOpen shows the screen of a workflow.
+func (h *homeScreen) onOpen(screen string) { h.s.show(screen) }
+
+// readHSM reads the module's tokens off the UI goroutine and says what it found.
+func (h *homeScreen) readHSM() {
+	module := h.s.module
+	if module == "" {
+		h.hsm.SetText("HSM: no PKCS#11 module chosen yet. Choose one under Settings.")
+		return
+	}
+	h.hsm.SetText("HSM: reading " + module + "…")
+	var found workstation.HSM
+	h.s.background(func() (err error) {
+		found, err = workstation.InspectHSM(h.s.ctx, module)
+		return err
+	}, func(err error) { h.onHSMRead(found, err) })
+}
+
+// onHSMRead shows the HSM found, or why it could not be read, in words.
+func (h *homeScreen) onHSMRead(found workstation.HSM, err error) {
+	if err != nil {
+		h.hsm.Importance = widget.DangerImportance
+		h.hsm.SetText("HSM: " + explain(err))
+		return
+	}
+	h.hsm.SetText("HSM: " + found.Description + "\nTokens: " + tokenNames(found))
 }
 
 func (s *shell) hasScreen(id string) bool {
@@ -72,32 +110,6 @@ func (s *shell) hasScreen(id string) bool {
 		}
 	}
 	return false
-}
-
-// workstationSummary names the workspace and the HSM module with its tokens, read off the UI
-// goroutine.
-func (s *shell) workstationSummary() fyne.CanvasObject {
-	ws := widget.NewLabel("Workspace: " + s.ws.Dir)
-	hsmLine := widget.NewLabel("")
-	hsmLine.Wrapping = fyne.TextWrapWord
-	if s.module == "" {
-		hsmLine.SetText("HSM: no PKCS#11 module chosen yet. Choose one under Settings.")
-	} else {
-		hsmLine.SetText("HSM: reading " + s.module + "…")
-		module := s.module
-		go func() {
-			h, err := workstation.InspectHSM(s.ctx, module)
-			s.do(func() {
-				if err != nil {
-					hsmLine.Importance = widget.DangerImportance
-					hsmLine.SetText("HSM: " + err.Error())
-					return
-				}
-				hsmLine.SetText("HSM: " + h.Description + "\nTokens: " + tokenNames(h))
-			})
-		}()
-	}
-	return container.NewVBox(ws, hsmLine)
 }
 
 // tokenNames lists the labels of a module's initialised tokens for a one-line summary.

@@ -25,81 +25,109 @@ type recordFile struct {
 // recordsScreen lists the workspace's signed records (the folder and the registry are read
 // off the UI goroutine), verifies one with the same checks as `custos verify`, and opens it in
 // the system's PDF viewer.
-func (s *shell) recordsScreen() fyne.CanvasObject {
-	var files []recordFile
-	checks := container.NewVBox()
-	msg := newNotice()
-	opener := newRecordOpener(s.background)
-	var selected *recordFile
-	cells := map[fyne.CanvasObject][]*widget.Label{} // each list row's labels
-	list := widget.NewList(func() int { return len(files) },
-		func() fyne.CanvasObject {
-			row, labels := recordRow()
-			cells[row] = labels
-			return row
-		},
-		func(id widget.ListItemID, o fyne.CanvasObject) {
-			f := files[id]
-			for i, text := range []string{f.date, f.kind, f.outcome, f.name} {
-				cells[o][i].SetText(text)
-			}
-		})
+type recordsScreen struct {
+	s        *shell
+	files    []recordFile
+	selected *recordFile
+	list     *widget.List
+	cells    map[fyne.CanvasObject][]*widget.Label // each list row's labels
+	verify   *widget.Button
+	opener   *recordOpener
+	note     *notice
+	checks   *fyne.Container // the verification's checks, PASS or FAIL each
+}
+
+func (s *shell) recordsScreen() fyne.CanvasObject { return newRecordsScreen(s).object() }
+
+func newRecordsScreen(s *shell) *recordsScreen {
+	r := &recordsScreen{s: s, cells: map[fyne.CanvasObject][]*widget.Label{}, opener: newRecordOpener(s.background),
+		note: newNotice(), checks: container.NewVBox()}
+	r.list = widget.NewList(func() int { return len(r.files) }, r.newRow, r.updateRow)
+	r.list.OnSelected = r.onSelected
+	r.verify = widget.NewButtonWithIcon("Verify", theme.ConfirmIcon(), r.onVerify)
+	r.verify.Disable()
+	r.load()
+	return r
+}
+
+func (r *recordsScreen) object() fyne.CanvasObject {
+	intro := wrapped(fmt.Sprintf("Signed records in %s. Verifying checks the signature over the whole file, its chain to this workspace's root, the signer's document-signing usage, and the journal inside the record.", r.s.ws.Path("records")))
+	detail := container.NewVScroll(container.NewVBox(container.NewHBox(r.verify), r.opener.object(), r.note.object(), r.checks))
+	return container.NewBorder(container.NewVBox(heading("Records"), intro), nil, nil, nil, container.NewVSplit(r.list, detail))
+}
+
+// load reads the records folder and the registry off the UI goroutine.
+func (r *recordsScreen) load() {
 	var loaded []recordFile
-	s.background(func() error { loaded = s.recordFiles(); return nil }, func(error) {
-		files = loaded
-		list.Refresh()
+	r.s.background(func() error { loaded = r.s.recordFiles(); return nil }, func(error) {
+		r.files = loaded
+		r.list.Refresh()
 	})
-	verify := widget.NewButtonWithIcon("Verify", theme.ConfirmIcon(), nil)
-	verify.Disable()
-	list.OnSelected = func(id widget.ListItemID) {
-		selected = &files[id]
-		verify.Enable()
-		opener.show(selected.path)
-		checks.Objects = nil
-		checks.Refresh()
+}
+
+func (r *recordsScreen) newRow() fyne.CanvasObject {
+	row, labels := recordRow()
+	r.cells[row] = labels
+	return row
+}
+
+func (r *recordsScreen) updateRow(id widget.ListItemID, o fyne.CanvasObject) {
+	f := r.files[id]
+	for i, text := range []string{f.date, f.kind, f.outcome, f.name} {
+		r.cells[o][i].SetText(text)
 	}
-	verify.OnTapped = func() {
-		f := selected
-		if f == nil {
+}
+
+func (r *recordsScreen) onSelected(id widget.ListItemID) {
+	r.selected = &r.files[id]
+	r.verify.Enable()
+	r.opener.show(r.selected.path)
+	r.checks.Objects = nil
+	r.checks.Refresh()
+}
+
+// onVerify reads and verifies the chosen record off the UI goroutine.
+func (r *recordsScreen) onVerify() {
+	f := r.selected
+	if f == nil {
+		return
+	}
+	r.note.info("Verifying " + f.name + "…")
+	var rep *record.Report
+	r.s.background(func() error {
+		data, err := inputfile.Read(r.s.ctx, "record", f.path, record.MaxFileSize)
+		if err != nil {
+			return err
+		}
+		rep = record.Verify(data, r.s.workspaceRoots())
+		return nil
+	}, func(err error) {
+		if err != nil {
+			r.note.errorf(err)
 			return
 		}
-		msg.info("Verifying " + f.name + "…")
-		var rep *record.Report
-		s.background(func() error {
-			data, err := inputfile.Read(s.ctx, "record", f.path, record.MaxFileSize)
-			if err != nil {
-				return err
-			}
-			rep = record.Verify(data, s.workspaceRoots())
-			return nil
-		}, func(err error) {
-			if err != nil {
-				msg.errorf(err)
-				return
-			}
-			checks.Objects = nil
-			for _, c := range rep.Checks {
-				mark, imp := "PASS", widget.SuccessImportance
-				if !c.OK {
-					mark, imp = "FAIL", widget.DangerImportance
-				}
-				l := widget.NewLabel(fmt.Sprintf("%s  %s: %s", mark, c.Name, c.Detail))
-				l.Wrapping = fyne.TextWrapWord
-				l.Importance = imp
-				checks.Add(l)
-			}
-			checks.Refresh()
-			if rep.OK() {
-				msg.ok(f.name + " verifies.")
-			} else {
-				msg.errorf(fmt.Errorf("%s does not verify", f.name))
-			}
-		})
+		r.showReport(f, rep)
+	})
+}
+
+// showReport lists each check of rep, PASS in green and FAIL in red.
+func (r *recordsScreen) showReport(f *recordFile, rep *record.Report) {
+	r.checks.Objects = nil
+	for _, c := range rep.Checks {
+		mark, imp := "PASS", widget.SuccessImportance
+		if !c.OK {
+			mark, imp = "FAIL", widget.DangerImportance
+		}
+		l := wrapped(fmt.Sprintf("%s  %s: %s", mark, c.Name, c.Detail))
+		l.Importance = imp
+		r.checks.Add(l)
 	}
-	intro := widget.NewLabel(fmt.Sprintf("Signed records in %s. Verifying checks the signature over the whole file, its chain to this workspace's root, the signer's document-signing usage, and the journal inside the record.", s.ws.Path("records")))
-	intro.Wrapping = fyne.TextWrapWord
-	return container.NewBorder(container.NewVBox(heading("Records"), intro), nil, nil, nil,
-		container.NewVSplit(list, container.NewVScroll(container.NewVBox(container.NewHBox(verify), opener.object(), msg.object(), checks))))
+	r.checks.Refresh()
+	if rep.OK() {
+		r.note.ok(f.name + " verifies.")
+	} else {
+		r.note.errorf(fmt.Errorf("%s does not verify", f.name))
+	}
 }
 
 func (s *shell) recordFiles() []recordFile {

@@ -17,80 +17,90 @@ import (
 	"github.com/custos-pki/custos/run"
 )
 
-// settingsScreen chooses the PKCS#11 module and lists the tokens it offers.
-func (s *shell) settingsScreen() fyne.CanvasObject {
-	path := widget.NewEntry()
-	path.SetPlaceHolder("/usr/lib/softhsm/libsofthsm2.so")
-	path.SetText(s.module)
-	tokens := newTokenTable()
-	s.tokenTable = tokens
-	use := func() {
-		module := path.Text
-		s.setModule(module)
-		tokens.showMessage("Saving the module in this workspace…")
-		// Saving journals the choice and writes the registry: off the UI goroutine.
-		go func() {
-			err := run.SaveModule(s.ctx, s.runEnv(), module)
-			s.do(func() {
-				if err != nil {
-					tokens.showError(err)
-					return
-				}
-				s.loadTokens(tokens)
-			})
-		}()
-	}
-	path.OnSubmitted = func(string) { use() }
-	browse := widget.NewButton("Browse…", func() {
-		d := dialog.NewFileOpen(func(r fyne.URIReadCloser, err error) {
-			if err != nil || r == nil {
-				return
-			}
-			r.Close()
-			path.SetText(r.URI().Path())
-			use()
-		}, s.win)
-		d.Show()
-	})
-	apply := widget.NewButton("Use this module", use)
-	apply.Importance = widget.HighImportance
-
-	help := widget.NewLabel("The PKCS#11 module is the library your HSM vendor supplies (for SoftHSM2: " +
-		"/usr/lib/softhsm/libsofthsm2.so). Custos remembers it in this workspace.")
-	help.Wrapping = fyne.TextWrapWord
-	form := container.NewBorder(nil, nil, widget.NewLabel("PKCS#11 module"),
-		container.NewHBox(browse, apply), path)
-	if s.module != "" {
-		s.loadTokens(tokens)
-	} else {
-		tokens.showMessage("Choose a module to see its tokens.")
-	}
-	return container.NewBorder(
-		container.NewVBox(heading("Settings"), help, form, widget.NewSeparator(), heading2("Tokens on this module")),
-		s.aboutBox(), nil, nil, tokens.object())
+// settingsScreen chooses the PKCS#11 module, lists the tokens it offers and says which build of
+// Custos this is. The module is saved and its tokens read off the UI goroutine.
+type settingsScreen struct {
+	s      *shell
+	path   *widget.Entry
+	tokens *tokenTable
+	build  *widget.Label   // what the build information is, or that it is being read
+	fields *fyne.Container // the build information, once read
 }
 
-// aboutBox says which build of Custos this is, as `custos --version` does: version, commit,
+func (s *shell) settingsScreen() fyne.CanvasObject { return newSettingsScreen(s).object() }
+
+func newSettingsScreen(s *shell) *settingsScreen {
+	st := &settingsScreen{s: s, path: widget.NewEntry(), tokens: newTokenTable(),
+		build: widget.NewLabel("Reading this binary to hash it…"), fields: container.New(layout.NewFormLayout())}
+	st.path.SetPlaceHolder("/usr/lib/softhsm/libsofthsm2.so")
+	st.path.SetText(s.module)
+	st.path.OnSubmitted = func(string) { st.onUse() }
+	s.tokenTable = st.tokens
+	if s.module != "" {
+		s.loadTokens(st.tokens)
+	} else {
+		st.tokens.showMessage("Choose a module to see its tokens.")
+	}
+	st.readBuild()
+	return st
+}
+
+func (st *settingsScreen) object() fyne.CanvasObject {
+	browse := widget.NewButton("Browse…", st.onBrowse)
+	apply := widget.NewButton("Use this module", st.onUse)
+	apply.Importance = widget.HighImportance
+	help := wrapped("The PKCS#11 module is the library your HSM vendor supplies (for SoftHSM2: " +
+		"/usr/lib/softhsm/libsofthsm2.so). Custos remembers it in this workspace.")
+	form := container.NewBorder(nil, nil, widget.NewLabel("PKCS#11 module"), container.NewHBox(browse, apply), st.path)
+	about := container.NewVBox(widget.NewSeparator(), heading2("About this Custos"), st.build, st.fields)
+	return container.NewBorder(
+		container.NewVBox(heading("Settings"), help, form, widget.NewSeparator(), heading2("Tokens on this module")),
+		about, nil, nil, st.tokens.object())
+}
+
+// onUse takes the module typed: the window uses it at once, and the workspace remembers it
+// (saved off the UI goroutine); then its tokens are read.
+func (st *settingsScreen) onUse() {
+	path := st.path.Text
+	st.s.setModule(path)
+	st.tokens.showMessage("Saving the module setting…")
+	// Saving journals the choice and writes the registry: off the UI goroutine.
+	st.s.background(func() error { return run.SaveModule(st.s.ctx, st.s.runEnv(), path) }, func(err error) {
+		if err != nil {
+			st.tokens.showError(err)
+			return
+		}
+		st.s.loadTokens(st.tokens)
+	})
+}
+
+// onBrowse chooses the module file in a file dialog and uses it.
+func (st *settingsScreen) onBrowse() {
+	dialog.NewFileOpen(func(r fyne.URIReadCloser, err error) {
+		if err != nil || r == nil {
+			return
+		}
+		r.Close()
+		st.path.SetText(r.URI().Path())
+		st.onUse()
+	}, st.s.win).Show()
+}
+
+// readBuild says which build of Custos this is, as `custos --version` does: version, commit,
 // whether the tree was modified, Go, and the SHA-256 of the running binary, which it reads
 // off the UI goroutine (the binary is tens of megabytes).
-func (s *shell) aboutBox() fyne.CanvasObject {
-	grid := container.New(layout.NewFormLayout())
-	status := widget.NewLabel("Reading this binary to hash it…")
-	box := container.NewVBox(widget.NewSeparator(), heading2("About this Custos"), status, grid)
-	go func() {
-		info := version.Current()
-		s.do(func() { // under the UI lock, as every background update (the tests hold it too)
-			status.SetText("What an auditor compares with a record's tool line and the published SHA256SUMS:")
-			for _, f := range info.Fields() {
-				v := widget.NewLabel(f.Value)
-				v.Selectable = true
-				v.TextStyle.Monospace = f.Name == "binary sha256" || f.Name == "revision"
-				grid.Add(widget.NewLabel(f.Name))
-				grid.Add(v)
-			}
-		})
-	}()
-	return box
+func (st *settingsScreen) readBuild() {
+	var info version.Info
+	st.s.background(func() error { info = version.Current(); return nil }, func(error) {
+		st.build.SetText("What an auditor compares with a record's tool line and the published SHA256SUMS:")
+		for _, f := range info.Fields() {
+			v := widget.NewLabel(f.Value)
+			v.Selectable = true
+			v.TextStyle.Monospace = f.Name == "binary sha256" || f.Name == "revision"
+			st.fields.Add(widget.NewLabel(f.Name))
+			st.fields.Add(v)
+		}
+	})
 }
 
 // loadTokens reads the module's tokens off the UI goroutine: a slow or hung HSM must not
@@ -102,26 +112,28 @@ func (s *shell) loadTokens(t *tokenTable) {
 		return
 	}
 	t.showMessage("Reading tokens from " + module + "…")
-	go func() {
+	var h workstation.HSM
+	s.background(func() error {
 		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 		defer cancel()
-		h, err := workstation.InspectHSM(ctx, module)
-		s.do(func() {
-			if err != nil {
-				t.showError(err)
-				return
-			}
-			t.show(h)
-		})
-	}()
+		var err error
+		h, err = workstation.InspectHSM(ctx, module)
+		return err
+	}, func(err error) {
+		if err != nil {
+			t.showError(err)
+			return
+		}
+		t.show(h)
+	})
 }
 
 // tokenTable shows a module's slots, or a message while loading or on error.
 type tokenTable struct {
-	message *widget.Label
-	rows    []workstation.TokenSlot
-	table   *widget.Table
-	box     *fyne.Container
+	note  *notice
+	rows  []workstation.TokenSlot
+	table *widget.Table
+	box   *fyne.Container
 }
 
 var tokenColumns = []struct {
@@ -152,8 +164,7 @@ var tokenColumns = []struct {
 }
 
 func newTokenTable() *tokenTable {
-	t := &tokenTable{message: widget.NewLabel("")}
-	t.message.Wrapping = fyne.TextWrapWord
+	t := &tokenTable{note: newNotice()}
 	t.table = widget.NewTableWithHeaders(
 		func() (int, int) { return len(t.rows), len(tokenColumns) },
 		func() fyne.CanvasObject { return widget.NewLabel("") },
@@ -172,29 +183,26 @@ func newTokenTable() *tokenTable {
 	for i, c := range tokenColumns {
 		t.table.SetColumnWidth(i, c.width)
 	}
-	t.box = container.NewBorder(t.message, nil, nil, nil, t.table)
+	t.box = container.NewBorder(t.note.object(), nil, nil, nil, t.table)
 	return t
 }
 
 func (t *tokenTable) object() fyne.CanvasObject { return t.box }
 
 func (t *tokenTable) showMessage(msg string) {
-	t.message.Importance = widget.MediumImportance
-	t.message.SetText(msg)
+	t.note.info(msg)
 	t.rows = nil
 	t.table.Refresh()
 }
 
 func (t *tokenTable) showError(err error) {
-	t.message.Importance = widget.DangerImportance
-	t.message.SetText(err.Error())
+	t.note.errorf(err)
 	t.rows = nil
 	t.table.Refresh()
 }
 
 func (t *tokenTable) show(h workstation.HSM) {
-	t.message.Importance = widget.MediumImportance
-	t.message.SetText(fmt.Sprintf("%s — %d slots", h.Description, len(h.Slots)))
+	t.note.info(fmt.Sprintf("%s — %d slots", h.Description, len(h.Slots)))
 	t.rows = h.Slots
 	t.table.Refresh()
 }
