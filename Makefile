@@ -90,7 +90,7 @@ screenshots: build
 	FYNE_SCALE=1 FYNE_THEME=light xvfb-run -a -s "-screen 0 1400x1000x24" ./$(BIN) demo --screenshots docs/screenshots
 	FYNE_SCALE=1 FYNE_THEME=dark xvfb-run -a -s "-screen 0 1400x1000x24" ./$(BIN) demo --screenshots docs/screenshots/dark
 	# Screens in the middle of a procedure, from the headless tests that drive them.
-	CUSTOS_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'Wizard|QuorumIssueCA|Reshare|DecommissionScreen|FleetScreen|DevicesScreen|VerifyAny' ./app
+	CUSTOS_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'Wizard|QuorumIssueCA|Reshare|DecommissionScreen|FleetScreen|DevicesScreen|VerifyAny|ResumesACeremony' ./app
 
 # The release artifacts in dist/ (see packaging/release.sh), built reproducibly from the commit.
 release: deps

@@ -242,9 +242,7 @@ func (c *ceremonyScreen) onComplete(res *ceremony.RootResult) {
 	box := container.NewVBox(heading2("Ceremony complete"), widget.NewLabel("The administrator reads the fingerprint aloud; the witness writes it in the ceremony log."),
 		fpText, done)
 	for _, w := range res.Warnings { // what the people must still do: shares resting together
-		l := wrapped(w)
-		l.Importance = widget.WarningImportance
-		box.Add(l)
+		box.Add(warning(w))
 	}
 	box.Add(opener.object())
 	c.show(box)
@@ -608,9 +606,7 @@ func (c *ceremonyScreen) confirmCard(st run.Step, people []record.Actor, answer 
 	read, check := assets.Script(st.Script)
 	readL := widget.NewLabel(read)
 	readL.Wrapping = fyne.TextWrapWord
-	checkL := widget.NewLabel("Check once it has run: " + check)
-	checkL.Wrapping = fyne.TextWrapWord
-	checkL.Importance = widget.WarningImportance
+	checkL := warning("Check once it has run: " + check)
 	who := c.personSelect(people, st.Confirmer)
 	confirm := widget.NewButtonWithIcon("Confirmed: go ahead", theme.ConfirmIcon(), func() {
 		actor := people[who.SelectedIndex()]
@@ -630,9 +626,7 @@ func (c *ceremonyScreen) resultCard(st run.Step, result any, people []record.Act
 		c.results[st.ID] = res
 	}
 	_, check := assets.Script(st.Script)
-	checkL := widget.NewLabel("Check: " + check)
-	checkL.Wrapping = fyne.TextWrapWord
-	checkL.Importance = widget.WarningImportance
+	checkL := warning("Check: " + check)
 	who := c.personSelect(people, st.Confirmer)
 	right := widget.NewButtonWithIcon("The result is right: confirmed", theme.ConfirmIcon(), func() {
 		actor := people[who.SelectedIndex()]
@@ -651,6 +645,13 @@ func (c *ceremonyScreen) resultCard(st run.Step, result any, people []record.Act
 	wrong.Importance = widget.DangerImportance
 	return container.NewVBox(heading2(st.Title+": check the result"), resultBox(st, res), checkL,
 		field("Checked by", who), container.NewHBox(right, wrong))
+}
+
+// warning is text the people must heed, wrapped, in the warning colour.
+func warning(text string) *widget.Label {
+	l := wrapped(text)
+	l.Importance = widget.WarningImportance
+	return l
 }
 
 // personSelect chooses among people, the first whose role is role chosen.

@@ -566,6 +566,8 @@ func TestCeremonyScreenResumesACeremonyWithoutItsRecord(t *testing.T) {
 	if txt := textsOnUI(s); !strings.Contains(txt, "root registered with its quorum and record signer") || !strings.Contains(txt, "3 shares of epoch 1 handed out") {
 		t.Errorf("the listing does not say what the run made:\n%s", txt)
 	}
+	onUI(func() { s.win.Resize(fyne.NewSize(1280, 800)) })
+	snapshot(t, s, "ceremony-stopped")
 	onUI(func() {
 		entryWithPlaceholder(t, s, "operator PIN (abort").SetText("ops-pin-1234")
 		test.Tap(button(s.body, "Resume"))

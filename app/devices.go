@@ -156,10 +156,17 @@ func (d *devicesScreen) countText(n int, more bool) string {
 // onSelect reads the device's whole record off the UI goroutine and shows it.
 func (d *devicesScreen) onSelect(serial string) {
 	d.selected = serial
-	var h registry.DeviceHistory
-	d.s.background(func() error {
-		var err error
-		h, err = d.s.reg.DeviceHistory(d.s.ctx, serial)
+	d.showLines(func() ([]string, error) {
+		h, err := d.s.reg.DeviceHistory(d.s.ctx, serial)
+		return h.Describe(time.Now()), err
+	})
+}
+
+// showLines shows the lines read reads off the UI goroutine in the detail, or its error.
+func (d *devicesScreen) showLines(read func() ([]string, error)) {
+	var lines []string
+	d.s.background(func() (err error) {
+		lines, err = read()
 		return err
 	}, func(err error) {
 		if err != nil {
@@ -167,7 +174,7 @@ func (d *devicesScreen) onSelect(serial string) {
 			return
 		}
 		d.note.info("")
-		d.history.SetText(strings.Join(h.Describe(time.Now()), "\n"))
+		d.history.SetText(strings.Join(lines, "\n"))
 	})
 }
 
@@ -184,22 +191,13 @@ func (d *devicesScreen) onAt() {
 		return
 	}
 	serial := d.selected
-	var lines []string
-	d.s.background(func() error {
+	d.showLines(func() ([]string, error) {
 		then, err := d.s.reg.DeviceAsOf(d.s.ctx, serial, moment)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		h, err := d.s.reg.DeviceHistory(d.s.ctx, serial)
-		lines = then.Describe(h.Revocations)
-		return err
-	}, func(err error) {
-		if err != nil {
-			d.note.errorf(err)
-			return
-		}
-		d.note.info("")
-		d.history.SetText(strings.Join(lines, "\n"))
+		return then.Describe(h.Revocations), err
 	})
 }
 

@@ -170,7 +170,7 @@ func recordRow() (fyne.CanvasObject, []*widget.Label) {
 		l := label()
 		return container.NewGridWrap(fyne.NewSize(width, l.MinSize().Height), l)
 	}
-	columns := container.NewHBox(cell(170), cell(170), cell(330))
+	columns := container.NewHBox(cell(150), cell(150), cell(260)) // the file name keeps room at 1024x768
 	return container.NewBorder(nil, nil, columns, nil, label()), labels
 }
 

@@ -74,7 +74,8 @@ func (s *shell) stoppedCard(stopped []run.Stopped) fyne.CanvasObject {
 				s.stoppedRun("Aborting", id, run.Handlers.Abort, run.PINs{Ops: takePIN(pin)}, msg, ended)
 			})
 		})
-		box.Add(container.NewBorder(nil, nil, nil, container.NewHBox(resume, abort), container.NewVBox(line, madeLabel(r.Made))))
+		buttons := container.NewVBox(container.NewHBox(resume, abort)) // at the top, at their own height
+		box.Add(container.NewBorder(nil, nil, nil, buttons, container.NewVBox(line, madeLabel(r.Made))))
 	}
 	if asks.OpsPIN {
 		box.Add(field("Operator PIN", pin))

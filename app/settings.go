@@ -52,7 +52,8 @@ func (st *settingsScreen) object() fyne.CanvasObject {
 	help := wrapped("The PKCS#11 module is the library your HSM vendor supplies (for SoftHSM2: " +
 		"/usr/lib/softhsm/libsofthsm2.so). Custos remembers it in this workspace.")
 	form := container.NewBorder(nil, nil, widget.NewLabel("PKCS#11 module"), container.NewHBox(browse, apply), st.path)
-	about := container.NewVBox(widget.NewSeparator(), heading2("About this Custos"), st.build, st.fields)
+	// Closed by default: the tokens keep the room at 1024x768; an auditor opens it.
+	about := widget.NewAccordion(widget.NewAccordionItem("About this Custos", container.NewVBox(st.build, st.fields)))
 	return container.NewBorder(
 		container.NewVBox(heading("Settings"), help, form, widget.NewSeparator(), heading2("Tokens on this module")),
 		about, nil, nil, st.tokens.object())

@@ -85,8 +85,8 @@ func (s *shell) content() fyne.CanvasObject {
 	s.body = container.NewStack()
 	s.nav = widget.NewList(
 		func() int { return len(s.screens) },
-		func() fyne.CanvasObject {
-			return container.NewHBox(widget.NewIcon(theme.HomeIcon()), widget.NewLabel("navigation item"))
+		func() fyne.CanvasObject { // as wide as the longest title, so none is cut at 1024x768
+			return container.NewHBox(widget.NewIcon(theme.HomeIcon()), widget.NewLabel(s.longestTitle()))
 		},
 		func(id widget.ListItemID, o fyne.CanvasObject) {
 			row := o.(*fyne.Container)
@@ -183,4 +183,15 @@ func screenshotSize(text string) (fyne.Size, error) {
 		return fyne.Size{}, fmt.Errorf("CUSTOS_SCREENSHOT_SIZE=%q: give WIDTHxHEIGHT, at least 640x480", text)
 	}
 	return fyne.NewSize(float32(w), float32(h)), nil
+}
+
+// longestTitle is the navigation's longest screen title.
+func (s *shell) longestTitle() string {
+	longest := ""
+	for _, sc := range s.screens {
+		if len([]rune(sc.title)) > len([]rune(longest)) {
+			longest = sc.title
+		}
+	}
+	return longest
 }

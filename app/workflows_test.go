@@ -347,6 +347,8 @@ func TestQuorumReshareInTheWindow(t *testing.T) {
 		entryWithPlaceholder(t, s, "operator PIN").SetText("ops-pin-1234")
 		test.Tap(button(s.body, "Run the operation"))
 	})
+	waitFor(t, "the re-share's confirmation", func() (bool, bool) { return true, button(s.body, "Confirmed: go ahead") != nil })
+	snapshot(t, s, "quorum-reshare")
 	typed := 0
 	waitFor(t, "the re-share", func() (bool, bool) {
 		if b := button(s.body, "Confirmed: go ahead"); b != nil {
