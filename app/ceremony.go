@@ -180,8 +180,7 @@ func (c *ceremonyScreen) onStart() {
 	c.shell.keep("ceremony", "A root key ceremony", c.plan.ID, c.root)
 	env := c.shell.runEnv()
 	env.Progress = func(e run.Event) { c.shell.do(func() { c.onProgress(env, e) }) }
-	people := &guiParticipants{w: c, typed: map[int]string{}, dest: map[int]string{}, pins: map[string][]byte{},
-		sharesDir: strings.TrimSpace(c.sharesDir.Text)}
+	people := newGUIParticipants(c, strings.TrimSpace(c.sharesDir.Text))
 	var res *ceremony.RootResult
 	c.shell.background(func() error {
 		defer zeroAll(opsPIN)
@@ -377,6 +376,12 @@ type guiParticipants struct {
 	dest      map[int]string    // where a share went, when not to the screen
 	pins      map[string][]byte // each custodian's token PIN, typed once (CustodianPIN), zeroed by wipe
 	sharesDir string            // the folder for shares the plan sends nowhere; "": the screen
+}
+
+// newGUIParticipants are the people at the window of screen w; sharesDir is the folder for
+// the shares the plan sends nowhere, "" for the screen.
+func newGUIParticipants(w *ceremonyScreen, sharesDir string) *guiParticipants {
+	return &guiParticipants{w: w, typed: map[int]string{}, dest: map[int]string{}, pins: map[string][]byte{}, sharesDir: sharesDir}
 }
 
 // SharesDir is the folder the window was given for the shares of custodians the plan sends

@@ -273,7 +273,7 @@ func (s *shell) reshare(q *quorum.Collector, names, threshold string, opsPIN []b
 		outer.Objects = form
 		outer.Refresh()
 	})
-	people := &guiParticipants{w: w, typed: map[int]string{}, dest: map[int]string{}}
+	people := newGUIParticipants(w, "")
 	defer people.wipe()
 	return ceremony.Reshare(s.ctx, s.runEnv(), q, ceremony.ReshareRequest{Custodians: custodians, Threshold: m, OpsPIN: opsPIN}, people)
 }
