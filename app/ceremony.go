@@ -232,13 +232,13 @@ func (c *ceremonyScreen) onComplete(res *ceremony.RootResult) {
 	fp := res.Fingerprint()
 	c.status.ok("The root key ceremony is complete.")
 	done := widget.NewLabel(fmt.Sprintf("Root %s\n%s\n\nRecord: %s\nJournal final hash: %s", c.plan.ID, res.RootPath, res.RecordPath, res.JournalHash))
-	done.Wrapping = fyne.TextWrapWord
+	done.Wrapping = fyne.TextWrapBreak // paths and the hash are long words
 	fpText := widget.NewLabel(fmt.Sprintf("Root SHA-256 fingerprint\n%s\n\n%s", fp.Grouped(), fp.Words()))
 	fpText.Wrapping = fyne.TextWrapWord
 	fpText.TextStyle = fyne.TextStyle{Monospace: true}
 	opener := newRecordOpener(c.shell.background)
 	opener.show(res.RecordPath)
-	box := container.NewVBox(heading2("Ceremony complete"), widget.NewLabel("The administrator reads the fingerprint aloud; the witness writes it in the ceremony log."),
+	box := container.NewVBox(heading2("Ceremony complete"), wrapped("The administrator reads the fingerprint aloud; the witness writes it in the ceremony log."),
 		fpText, done)
 	for _, w := range res.Warnings { // what the people must still do: shares resting together
 		box.Add(warning(w))
@@ -253,7 +253,9 @@ func (c *ceremonyScreen) stepView() {
 	c.status = newNotice()
 	c.steps = widget.NewList(func() int { return len(ceremony.Steps("root")) },
 		func() fyne.CanvasObject {
-			return container.NewHBox(widget.NewIcon(theme.RadioButtonIcon()), widget.NewLabel("step title that is long"))
+			title := widget.NewLabel("step title that is long")
+			title.Truncation = fyne.TextTruncateEllipsis // a title cut at 1024x768 says so; the panel has it whole
+			return container.NewBorder(nil, nil, widget.NewIcon(theme.RadioButtonIcon()), nil, title)
 		}, c.stepRow)
 	c.steps.OnSelected = c.onStepSelected
 	c.panel = container.NewStack(widget.NewLabel("Starting…"))
@@ -282,8 +284,14 @@ func (c *ceremonyScreen) stepRow(id widget.ListItemID, o fyne.CanvasObject) {
 	if c.current == st.ID && c.states[st.ID] == "" {
 		icon = theme.NavigateNextIcon()
 	}
-	row.Objects[0].(*widget.Icon).SetResource(icon)
-	row.Objects[1].(*widget.Label).SetText(st.Title)
+	for _, o := range row.Objects { // the title, then the icon (a Border's order)
+		switch w := o.(type) {
+		case *widget.Icon:
+			w.SetResource(icon)
+		case *widget.Label:
+			w.SetText(st.Title)
+		}
+	}
 }
 
 // onStepSelected shows a done step's result again, in a dialog: the screen goes on.
@@ -750,7 +758,7 @@ func (p *guiParticipants) DeliverShare(ctx context.Context, d ceremony.ShareDeli
 		toFile := p.fileDestination(d, msg, func(back, path string) {
 			reveal.conceal()
 			p.dest[d.Number] = "written to file " + path + " on " + d.Custodian + "'s own medium and read back"
-			p.w.show(widget.NewLabel(d.Custodian + "'s share is in " + path + "."))
+			p.w.show(wrapped(d.Custodian + "'s share is in " + path + "."))
 			answer(back)
 		})
 		reveal.onReveal = func() { // seen on screen: a token or file is no longer the choice

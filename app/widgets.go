@@ -31,7 +31,6 @@ func newNotice() *notice {
 	n.details.TextStyle = fyne.TextStyle{Monospace: true}
 	n.expand = widget.NewAccordion(widget.NewAccordionItem("Details", n.details))
 	n.expand.Hide()
-	n.summary.Hide() // until there is something to say
 	n.box = container.NewVBox(n.summary, n.expand)
 	return n
 }
@@ -41,7 +40,6 @@ func (n *notice) object() fyne.CanvasObject { return n.box }
 
 // errorf shows err explained, with its full text under Details.
 func (n *notice) errorf(err error) {
-	n.summary.Show()
 	n.summary.Importance = widget.DangerImportance
 	n.summary.SetText(explain(err))
 	n.details.SetText(err.Error())
@@ -66,11 +64,6 @@ func (n *notice) set(imp widget.Importance, text string) {
 	n.summary.SetText(text)
 	n.details.SetText("")
 	n.expand.Hide()
-	if text == "" { // nothing to say: no empty line in the layout
-		n.summary.Hide()
-	} else {
-		n.summary.Show()
-	}
 	n.box.Refresh()
 }
 
