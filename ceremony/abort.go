@@ -128,12 +128,15 @@ func abort(ctx context.Context, r *run.Run, pins run.PINs) (run.Outcome, error) 
 		}
 		out.Done = append(out.Done, what)
 	}
+	rootNamed := false // a line of out names the root token already
 	if undo != nil {
-		done, err := voidFromUndo(ctx, mod, *undo, pins.Ops)
+		done, left, err := voidFromUndo(ctx, mod, *undo, pins.Ops)
 		if err != nil {
 			return run.Outcome{}, err
 		}
 		out.Done = append(out.Done, done...)
+		out.Remaining = append(out.Remaining, left...)
+		rootNamed = len(left) > 0
 	}
 	if rr.Operation == "root" {
 		removed, err := removeRootFiles(ctx, env, rr.Subject)
@@ -157,7 +160,7 @@ func abort(ctx context.Context, r *run.Run, pins run.PINs) (run.Outcome, error) 
 			out.Remaining = append(out.Remaining, fmt.Sprintf("operations token %q was initialised by this run: its SO PIN came from the stopped run's secret, so nobody can reset its user PIN (the operator PIN) if it is ever locked; re-initialise it with the HSM vendor's tools before the next root ceremony, which then sets an SO PIN its quorum controls", opsToken))
 		}
 	}
-	if rr.Operation == "root" {
+	if rr.Operation == "root" && !rootNamed {
 		if _, err := mod.TokenByLabel(ctx, rr.Subject); err == nil {
 			if _, err := env.Registry.Issuer(ctx, rr.Subject); err != nil {
 				out.Remaining = append(out.Remaining, fmt.Sprintf("root token %q was initialised by this run with PINs that existed only in the stopped process: nobody can use it or any key on it; clear it with the HSM vendor's tools before using the id again", rr.Subject))
@@ -169,45 +172,52 @@ func abort(ctx context.Context, r *run.Run, pins run.PINs) (run.Outcome, error) 
 
 // voidFromUndo re-initialises a stopped root ceremony's root token empty with the temporary
 // SO PIN it kept on the operations token (keepUndo), then destroys that data object. Nothing
-// is done when the object is gone (the ceremony closed, or stopped before it was stored).
-func voidFromUndo(ctx context.Context, mod *hsm.Module, u UndoKept, pin []byte) ([]string, error) {
+// is done when the object is gone (the ceremony closed, or stopped before it was stored). A
+// run stopped in its close step, between setting the SO PIN derived from the quorum secret
+// and destroying the object, left a PIN the token no longer takes: the token is named in
+// left, for the vendor's tools, and the useless object destroyed.
+func voidFromUndo(ctx context.Context, mod *hsm.Module, u UndoKept, pin []byte) (done, left []string, err error) {
 	if len(pin) == 0 {
-		return nil, run.NewFieldError("OpsPIN", "the root token %q this run initialised can be re-initialised empty with what the run kept on operations token %q; the operator PIN is needed to read it", u.Root, u.Token)
+		return nil, nil, run.NewFieldError("OpsPIN", "the root token %q this run initialised can be re-initialised empty with what the run kept on operations token %q; the operator PIN is needed to read it", u.Root, u.Token)
 	}
 	s, err := mod.OpenSession(ctx, u.Token)
 	if errors.Is(err, hsm.ErrTokenNotFound) {
-		return nil, nil // the run stopped before it initialised the operations token
+		return nil, nil, nil // the run stopped before it initialised the operations token
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer s.Close()
 	if err := s.Login(ctx, hsm.User, pin); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer s.Logout(context.WithoutCancel(ctx))
 	obj, err := s.Data(ctx, "custos", u.Label)
 	if errors.Is(err, hsm.ErrObjectNotFound) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer secret.Zero(obj.Value)
-	var done []string
 	if _, err := mod.TokenByLabel(ctx, u.Root); err == nil {
 		void := voidLabel(u.Root)
-		if _, err := mod.ReinitToken(ctx, u.Root, obj.Value, void, nil); err != nil {
-			return nil, fmt.Errorf("re-initialise root token %q with the SO PIN the run kept: %w", u.Root, err)
+		_, err := mod.ReinitToken(ctx, u.Root, obj.Value, void, nil)
+		switch {
+		case errors.Is(err, hsm.ErrPINIncorrect):
+			left = append(left, fmt.Sprintf("root token %q: the run stopped in its close step, after the token's SO PIN became the one derived from the quorum secret, so the PIN the run kept no longer opens it; the registry never recorded this root: clear the token with the HSM vendor's tools before using the id again", u.Root))
+		case err != nil:
+			return nil, nil, fmt.Errorf("re-initialise root token %q with the SO PIN the run kept: %w", u.Root, err)
+		default:
+			done = append(done, fmt.Sprintf("root token %q re-initialised empty as %q: no key of this run remains", u.Root, void))
 		}
-		done = append(done, fmt.Sprintf("root token %q re-initialised empty as %q: no key of this run remains", u.Root, void))
 	} else if !errors.Is(err, hsm.ErrTokenNotFound) {
-		return nil, err
+		return nil, nil, err
 	}
 	if _, err := s.Destroy(ctx, hsm.Match{Class: hsm.ClassData, Label: u.Label}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return append(done, fmt.Sprintf("destroyed %q on %s, which kept the root token's temporary SO PIN", u.Label, u.Token)), nil
+	return append(done, fmt.Sprintf("destroyed %q on %s, which kept the root token's temporary SO PIN", u.Label, u.Token)), left, nil
 }
 
 func destroyOrphan(ctx context.Context, mod *hsm.Module, token, idHex string, pin []byte) (string, error) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/custos-pki/custos/hsm"
+	"github.com/custos-pki/custos/internal/testhsm"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
 	"github.com/custos-pki/custos/run"
@@ -281,4 +282,45 @@ func TestAbortAfterAKillAtEachStep(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A root ceremony killed in its close step, after the root token's SO PIN became the quorum's
+// and before the temporary one it kept was destroyed: abort cannot re-initialise the token
+// with the kept PIN, says so and why, destroys the useless object, and does not fail.
+func TestAbortAfterTheCloseStepChangedTheSOPIN(t *testing.T) {
+	ctx := context.Background()
+	h := testhsm.New(t)
+	h.InitToken(t, "acme-ops", "ops-so-pin-1234", "ops-pin-1234")
+	h.InitToken(t, "acme-root-x", "the-quorums-so-pin", "user-pin-1234")
+	mod := h.Open(t)
+	defer mod.Close()
+	undo := UndoKept{Token: "acme-ops", Label: undoLabel("acme-root-x-root-1"), Root: "acme-root-x"}
+	s, err := mod.OpenSession(ctx, "acme-ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Login(ctx, hsm.User, []byte("ops-pin-1234")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.StoreData(ctx, hsm.DataObject{Application: "custos", Label: undo.Label, Value: []byte("the-temporary-so-pin"), Private: true}); err != nil {
+		t.Fatal(err)
+	}
+	done, left, err := voidFromUndo(ctx, mod, undo, []byte("ops-pin-1234"))
+	if err != nil {
+		t.Fatalf("abort: %v", err)
+	}
+	if len(left) != 1 || !strings.Contains(left[0], `root token "acme-root-x": the run stopped in its close step`) || !strings.Contains(left[0], "vendor's tools") {
+		t.Errorf("remaining: %q", left)
+	}
+	if len(done) != 1 || !strings.Contains(done[0], "destroyed") {
+		t.Errorf("done: %q", done)
+	}
+	if _, err := s.Data(ctx, "custos", undo.Label); !errors.Is(err, hsm.ErrObjectNotFound) {
+		t.Errorf("the kept PIN after the abort: %v", err)
+	}
+	if _, err := mod.TokenByLabel(ctx, "acme-root-x"); err != nil {
+		t.Errorf("the root token after the abort: %v", err)
+	}
+	s.Logout(ctx)
+	s.Close()
 }

@@ -687,12 +687,13 @@ func (r *rootRun) close(ctx context.Context) error {
 		}
 		secret.Zero(r.soPIN)
 		r.soPIN = so
+		// At once: until it is gone, an abort would try the temporary PIN (see voidFromUndo).
+		undone := r.dropUndo(ctx)
 		// ChangePIN logged the session out: the root logs in again to attest the ceremony's
 		// record (writeRecord, after this step).
 		if err := r.root.Login(ctx, hsm.User, r.userPIN); err != nil {
 			return nil, err
 		}
-		undone := r.dropUndo(ctx)
 		reg := r.Registry()
 		info, err := r.root.TokenInfo(ctx) // before the registry changes: the token's identity as holder
 		if err != nil {
