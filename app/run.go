@@ -44,7 +44,9 @@ func (s *shell) runEnv() run.Env {
 }
 
 // handlers are the kinds of stopped runs the window resumes and aborts.
-func handlers() run.Handlers { return run.Handlers{ceremony.Handler(), decommission.Handler()} }
+func handlers() run.Handlers {
+	return run.Handlers{ceremony.Handler(), decommission.Handler(), decommission.RekeyHandler()}
+}
 
 // pinEntry is a password entry for a PIN; its text is read once and cleared by takePIN.
 func pinEntry(placeholder string) *widget.Entry {

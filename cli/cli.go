@@ -49,7 +49,7 @@ func program(gui GUIFunc) *command.Program {
 		ceremonyRoot(), ceremonyIssueCA(), ceremonyCRL(), ceremonyReshare(), ceremonyRestore(), ceremonyDestroy(),
 		ceremonyRecordSigner(), ceremonyRetireCA(), ceremonySetModule(), ceremonyCheckShares(),
 		backupList(), backupCopy(), backupRetire(),
-		deviceProvision(), deviceImport(), deviceList(), deviceShow(), deviceFind(), deviceHistoryCmd(),
+		deviceProvision(), deviceRekey(), deviceImport(), deviceList(), deviceShow(), deviceFind(), deviceHistoryCmd(),
 		decommissionCmd(), crlPublish(),
 		settingsShow(), settingsSet(),
 		registryRebuild(), registryBackup(),

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"text/tabwriter"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/custos-pki/custos/cli/command"
 	"github.com/custos-pki/custos/decommission"
 	"github.com/custos-pki/custos/internal/secret"
+	"github.com/custos-pki/custos/keyalg"
 	"github.com/custos-pki/custos/pki"
 	"github.com/custos-pki/custos/registry"
 	"github.com/custos-pki/custos/run"
@@ -54,6 +56,79 @@ user and SO PIN, generates the device key on it, issues its certificate from the
 				}
 				fmt.Fprintf(s.Out, "device %s provisioned on token %q\n  certificate serial %s\n  sha256 %s\n",
 					p.Serial, p.Token, pki.SerialHex(p.Certificate.SerialNumber), pki.CertificateFingerprint(p.Certificate))
+				return nil
+			}
+		},
+	}
+}
+
+func deviceRekey() command.Command {
+	return command.Command{
+		Name:    "device rekey",
+		Summary: "move a device to a new key on its token, revoking the old certificate",
+		Help: `Proves possession of the device's current key (it signs a fresh challenge on the device's
+token, checked under its certificate), generates a new key on the same token (made there, never
+extractable), issues its certificate from the device's issuing CA or, with --issuer, a newer
+active issuing CA under the same root (with that CA's CRL distribution point and policies),
+stores it and proves the new key under it, revokes the old certificate (superseded), destroys
+every object of the old identity on the token and verifies they are gone, signs the old
+certificate's issuer's CRL and writes a signed record under records/. A run that stops half
+way is finished by 'custos resume RUN'; before the new certificate is issued,
+'custos abort RUN --device-pin-file F' removes the half-made key instead.`,
+		Setup: func(fs *flag.FlagSet) command.Func {
+			df := addDeviceFlags(fs)
+			req := decommission.RekeyRequest{}
+			fs.StringVar(&req.Serial, "serial", "", "device `SERIAL` number")
+			alg := fs.String("algorithm", "", "the new key's `ALGORITHM` ("+keyalg.List()+"); default: the current key's")
+			fs.StringVar(&req.Issuer, "issuer", "", "issuing CA `ID` or common name of the new certificate; default: the device's")
+			fs.StringVar(&req.Technician, "technician", "", "the technician's `NAME`; default: the login name")
+			fs.IntVar(&req.ValidityYears, "validity-years", 0, "the new certificate's validity in `YEARS` (default 10, or what the CA has left)")
+			days := fs.Int("next-update-days", 30, "the CRL's next update, in `DAYS` from now")
+			return func(ctx context.Context, s command.Streams, args []string) error {
+				if err := command.Require(fs, "serial"); err != nil {
+					return err
+				}
+				if *alg != "" {
+					a, err := keyalg.Parse(*alg)
+					if err != nil {
+						return command.Usagef("--algorithm: %v", err)
+					}
+					req.Algorithm = a
+				}
+				if *days < 1 {
+					return command.Usagef("--next-update-days must be at least 1")
+				}
+				req.CRLNextUpdate = time.Duration(*days) * 24 * time.Hour
+				if req.Technician == "" {
+					if u, err := user.Current(); err == nil {
+						req.Technician = u.Username
+					}
+				}
+				pins, err := df.pins.read(true, true)
+				if err != nil {
+					return err
+				}
+				defer pins.zero()
+				env, err := df.open(ctx)
+				if err != nil {
+					return err
+				}
+				defer env.Close()
+				req.OpsPIN, req.DevicePIN = pins.ops, pins.device
+				res, err := decommission.Rekey(ctx, env, req)
+				if err != nil {
+					if res != nil && res.RunID != "" {
+						return fmt.Errorf("%w\nrun %s stopped: finish it with 'custos resume %s'", err, res.RunID, res.RunID)
+					}
+					return err
+				}
+				fmt.Fprintf(s.Out, "device %s re-keyed on token %q (run %s)\n", res.Serial, res.Token, res.RunID)
+				fmt.Fprintf(s.Out, "  new key %x, certificate serial %s from %s, sha256 %s\n", res.NewKeyID,
+					pki.SerialHex(res.NewCertificate.SerialNumber), res.Issuer, pki.CertificateFingerprint(res.NewCertificate))
+				fmt.Fprintf(s.Out, "  old certificate %s revoked (superseded) on CRL %d: %s\n", pki.SerialHex(res.OldCertificate.SerialNumber),
+					res.CRL.Number, res.CRL.DERPath)
+				fmt.Fprintf(s.Out, "  old key %x: %s\n", res.OldKeyID, res.Verification)
+				fmt.Fprintf(s.Out, "  record %s\n", res.RecordPath)
 				return nil
 			}
 		},

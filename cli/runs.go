@@ -74,7 +74,9 @@ func listRuns(ctx context.Context, s command.Streams, dir string) error {
 }
 
 // handlers are the kinds of runs the command line resumes and aborts.
-func handlers() run.Handlers { return run.Handlers{ceremony.Handler(), decommission.Handler()} }
+func handlers() run.Handlers {
+	return run.Handlers{ceremony.Handler(), decommission.Handler(), decommission.RekeyHandler()}
+}
 
 func resume() command.Command {
 	return stoppedRunCommand("resume", "continue a run that stopped half way",
@@ -108,11 +110,12 @@ func stoppedRunCommand(verb, summary, help string, act stoppedRunFunc) command.C
 		Setup: func(fs *flag.FlagSet) command.Func {
 			ef := addEnvFlags(fs, "the one the run used")
 			pf := pinFiles{ops: opsPINFile(fs, ", to clean up or finish keys on it")}
-			deviceModule := new(string)
 			if verb == "resume" {
-				pf.device = addPINFile(fs, "device-pin-file", "`FILE` holding the device tokens' user PIN, for a run whose devices are still to be erased")
-				deviceModule = fs.String("device-module", "", "PKCS#11 module `PATH` of the device tokens, when it is not the operations token's")
+				pf.device = addPINFile(fs, "device-pin-file", "`FILE` holding the device tokens' user PIN, for a run whose devices are still to be erased or re-keyed")
+			} else {
+				pf.device = addPINFile(fs, "device-pin-file", "`FILE` holding the device token's user PIN, for a rekey run whose half-made new key is to be removed")
 			}
+			deviceModule := fs.String("device-module", "", "PKCS#11 module `PATH` of the device tokens, when it is not the operations token's")
 			return func(ctx context.Context, s command.Streams, args []string) error {
 				if len(args) != 1 {
 					return command.Usagef("name one run (see 'custos runs')")

@@ -145,18 +145,37 @@ func prove(ctx context.Context, s *hsm.Session, dt DeviceToken) (string, error) 
 	if err != nil {
 		return "", fmt.Errorf("the token has the certificate of %s but not its key: %w", dt.Serial, err)
 	}
+	proof, err := possession(key, dt.Certificate, "the device key")
+	if err != nil {
+		return "", fmt.Errorf("device %s: %w", dt.Serial, err)
+	}
+	return proof, nil
+}
+
+// possession has key sign a fresh nonce and checks the signature under cert; what names the
+// key in the proof and errors.
+func possession(key crypto.Signer, cert *x509.Certificate, what string) (string, error) {
 	nonce := make([]byte, 32)
 	rand.Read(nonce)
-	digest := sha256.Sum256(nonce)
-	sig, err := key.Sign(rand.Reader, digest[:], crypto.SHA256)
+	var sig []byte
+	var err error
+	var alg x509.SignatureAlgorithm
+	switch cert.PublicKeyAlgorithm {
+	case x509.Ed25519:
+		alg = x509.PureEd25519
+		sig, err = key.Sign(rand.Reader, nonce, crypto.Hash(0))
+	default:
+		alg = map[x509.PublicKeyAlgorithm]x509.SignatureAlgorithm{x509.ECDSA: x509.ECDSAWithSHA256, x509.RSA: x509.SHA256WithRSA}[cert.PublicKeyAlgorithm]
+		digest := sha256.Sum256(nonce)
+		sig, err = key.Sign(rand.Reader, digest[:], crypto.SHA256)
+	}
 	if err != nil {
-		return "", fmt.Errorf("the device key did not sign the nonce: %w", err)
+		return "", fmt.Errorf("%s did not sign the nonce: %w", what, err)
 	}
-	alg := map[x509.PublicKeyAlgorithm]x509.SignatureAlgorithm{x509.ECDSA: x509.ECDSAWithSHA256, x509.RSA: x509.SHA256WithRSA}[dt.Certificate.PublicKeyAlgorithm]
-	if err := dt.Certificate.CheckSignature(alg, nonce, sig); err != nil {
-		return "", fmt.Errorf("proof of possession failed: the token's key does not match the certificate of %s", dt.Serial)
+	if err := cert.CheckSignature(alg, nonce, sig); err != nil {
+		return "", fmt.Errorf("proof of possession failed: the token's key does not match the certificate")
 	}
-	return "the device key signed a fresh nonce " + hex.EncodeToString(nonce[:8]) + "… that verifies under its registered certificate", nil
+	return what + " signed a fresh nonce " + hex.EncodeToString(nonce[:8]) + "… that verifies under its registered certificate", nil
 }
 
 // remaining lists what is left of the device identity on its token, as object descriptions.

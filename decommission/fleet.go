@@ -406,7 +406,7 @@ func eraseOne(ctx context.Context, r *run.Run, mod *hsm.Module, row Row, req Fle
 	}
 	one := Request{Serial: row.Serial, Method: row.Method, DevicePIN: req.DevicePIN}
 	res := &Result{}
-	if err := eraseAndVerify(ctx, r, mod, &sess, one, dt, tech, res); err != nil {
+	if err := eraseDevice(ctx, r, mod, &sess, one, dt, tech, res); err != nil {
 		return "", true, err
 	}
 	return res.Verification, true, nil

@@ -259,7 +259,7 @@ func resumeErasure(ctx context.Context, r *run.Run, mod *hsm.Module, req Request
 			return fmt.Errorf("device token %q: %w", dt.Token, err)
 		}
 	}
-	return eraseAndVerify(ctx, r, mod, &sess, req, dt, tech, res)
+	return eraseDevice(ctx, r, mod, &sess, req, dt, tech, res)
 }
 
 // abort gives up a stopped decommission run. Nothing erased can be put back; a device it did

@@ -239,7 +239,7 @@ func runSingle(ctx context.Context, r *run.Run, mods run.Modules, req Request, d
 		if err != nil {
 			return err
 		}
-		if err := eraseAndVerify(ctx, r, mods.Devices, &sess, req, dt, tech, res); err != nil {
+		if err := eraseDevice(ctx, r, mods.Devices, &sess, req, dt, tech, res); err != nil {
 			return err
 		}
 	} else {
@@ -254,18 +254,28 @@ func runSingle(ctx context.Context, r *run.Run, mods run.Modules, req Request, d
 	return revokePublishRecord(ctx, r, mods.Ops, req, iss, tech, res)
 }
 
+// eraseDevice destroys the identity the registry has of the device req names, and proves it
+// is gone: see eraseAndVerify.
+func eraseDevice(ctx context.Context, r *run.Run, mod *hsm.Module, sess **hsm.Session, req Request, dt DeviceToken, tech record.Actor, res *Result) error {
+	ident, err := identityOf(ctx, r.Env, req.Serial)
+	if err != nil {
+		return err
+	}
+	return eraseAndVerify(ctx, r, mod, sess, req, dt, ident, tech, res, stepErase, stepVerify, nil)
+}
+
 // eraseAndVerify destroys the device identity by the method and proves it is gone. Every
 // object of the identity is found first, whatever its id (by key id, certificate value and
 // public key: see hsm.Session.IdentityObjects), its private keys' attributes read, and the
 // erasure classified under NIST SP 800-88 Rev. 2 before anything is destroyed; afterwards the
 // same searches must find nothing.
-func eraseAndVerify(ctx context.Context, r *run.Run, mod *hsm.Module, sess **hsm.Session, req Request, dt DeviceToken, tech record.Actor, res *Result) error {
-	ident, err := identityOf(ctx, r.Env, req.Serial)
-	if err != nil {
-		return err
-	}
+//
+// ident is the identity to erase; erase and verify are the steps it is journaled as; after,
+// when not nil, records in the registry what the verification proved, inside verify.
+func eraseAndVerify(ctx context.Context, r *run.Run, mod *hsm.Module, sess **hsm.Session, req Request, dt DeviceToken, ident identity,
+	tech record.Actor, res *Result, erase, verify run.Step, after func() error) error {
 	category := ""
-	err = r.Step(stepErase, tech, func() (any, error) {
+	err := r.Step(erase, tech, func() (any, error) {
 		found, _, err := (*sess).IdentityObjects(ctx, dt.KeyID, ident.certs)
 		if err != nil {
 			return nil, err
@@ -305,7 +315,7 @@ func eraseAndVerify(ctx context.Context, r *run.Run, mod *hsm.Module, sess **hsm
 	if err != nil {
 		return err
 	}
-	return r.Step(stepVerify, tech, func() (any, error) {
+	return r.Step(verify, tech, func() (any, error) {
 		s := *sess
 		if s == nil {
 			var err error
@@ -332,6 +342,11 @@ func eraseAndVerify(ctx context.Context, r *run.Run, mod *hsm.Module, sess **hsm
 		if len(dt.KeyID) > 0 {
 			if _, err := s.Signer(ctx, hsm.Match{Class: hsm.ClassPrivateKey, ID: dt.KeyID}); err == nil {
 				return nil, fmt.Errorf("verification failed: the old key on %q can still sign", dt.Token)
+			}
+		}
+		if after != nil {
+			if err := after(); err != nil {
+				return nil, err
 			}
 		}
 		res.Remaining = "none of the destroyed objects remains"

@@ -239,6 +239,10 @@ func layoutDestruction(r *Destruction, journal []byte) (*laidOut, error) {
 	for _, sz := range r.Sanitized {
 		d.sanitization(sz)
 	}
+	if len(r.Replacement) > 0 {
+		d.heading("New identity")
+		d.fields(r.Replacement)
+	}
 	if r.Steps != nil {
 		d.steps(r.Steps, len(jf.Entries))
 	} else {

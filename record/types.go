@@ -149,6 +149,9 @@ type Destruction struct {
 	// Sanitized details each device's sanitization (a single device's record; a fleet's
 	// table row says it in brief, and the journal and results.csv in full).
 	Sanitized []Sanitization
+	// Replacement is the identity a re-keyed device has now (its new key and certificate),
+	// for a rekey's record; empty for a decommission.
+	Replacement []Field
 	// ResultsCSV is attached to a fleet record beside the journal.
 	ResultsCSV []byte
 	Log        *LogProof // the run's place in the record log

@@ -63,6 +63,12 @@ func nullString(s string) any {
 // is ErrConflict naming both states. A change dated before the key's current state is refused
 // too, so the history stays in order.
 func (r *Registry) SetKeyState(ctx context.Context, deviceSerial string, publicKeySHA256 [32]byte, state KeyState, at time.Time, note string) error {
+	return r.SetKeyStateInRun(ctx, "", deviceSerial, publicKeySHA256, state, at, note)
+}
+
+// SetKeyStateInRun is SetKeyState for a change the run runID made ("" for none), which the
+// key's history names.
+func (r *Registry) SetKeyStateInRun(ctx context.Context, runID, deviceSerial string, publicKeySHA256 [32]byte, state KeyState, at time.Time, note string) error {
 	at = nowOr(at)
 	fact := &KeyStateSet{Device: deviceSerial, PublicKeySHA256: publicKeySHA256[:], State: state, At: at, Note: note}
 	err := r.write(ctx, fact, func(tx *sql.Tx) error {
@@ -86,8 +92,8 @@ func (r *Registry) SetKeyState(ctx context.Context, deviceSerial string, publicK
 			return fmt.Errorf("%w: the key has been %s since %s, after %s", ErrConflict, cur,
 				fromUnix(since).Format(time.RFC3339), at.Format(time.RFC3339))
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE device_keys SET state = ?, state_at = ?, state_run_id = NULL, state_note = ? WHERE num = ?`,
-			string(state), unix(at), note, keyNum)
+		_, err = tx.ExecContext(ctx, `UPDATE device_keys SET state = ?, state_at = ?, state_run_id = ?, state_note = ? WHERE num = ?`,
+			string(state), unix(at), nullString(runID), note, keyNum)
 		return err
 	})
 	if err != nil {

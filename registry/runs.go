@@ -14,6 +14,7 @@ type RunKind string
 const (
 	RunCeremony     RunKind = "ceremony"     // a root ceremony or an operation under quorum
 	RunDecommission RunKind = "decommission" // one device or a fleet
+	// RunRekey (rekey.go): a device's new key.
 )
 
 // RunStatus is where a run stands. A run that stopped half way (killed, or failed with an
@@ -45,8 +46,11 @@ func (run Run) check() error {
 	if err := checkID("run id", run.ID); err != nil {
 		return err
 	}
-	if run.Kind != RunCeremony && run.Kind != RunDecommission {
-		return fmt.Errorf("%w: run kind %q (want ceremony or decommission)", ErrInvalid, run.Kind)
+	if run.Kind != RunCeremony && run.Kind != RunDecommission && run.Kind != RunRekey {
+		return fmt.Errorf("%w: run kind %q (want ceremony, decommission or rekey)", ErrInvalid, run.Kind)
+	}
+	if (run.Kind == RunRekey) != (run.Kind != RunCeremony && run.Operation == rekeyOperation) {
+		return fmt.Errorf("%w: a rekey run's operation is %q, and only a rekey run's", ErrInvalid, rekeyOperation)
 	}
 	if run.Operation == "" || run.JournalPath == "" {
 		return fmt.Errorf("%w: a run needs its operation and journal path", ErrInvalid)
@@ -59,7 +63,7 @@ func (run Run) check() error {
 
 func insertRun(ctx context.Context, tx *sql.Tx, run Run) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO runs (id, kind, operation, subject, status, journal_path, started_at)
-		VALUES (?, ?, ?, ?, 'running', ?, ?)`, run.ID, string(run.Kind), run.Operation, run.Subject, run.JournalPath, unix(run.StartedAt))
+		VALUES (?, ?, ?, ?, 'running', ?, ?)`, run.ID, storedKind(run.Kind), run.Operation, run.Subject, run.JournalPath, unix(run.StartedAt))
 	if isUnique(err) {
 		return fmt.Errorf("%w: a run with that id exists", ErrExists)
 	}
@@ -94,7 +98,7 @@ func scanRun(s rowScanner) (Run, error) {
 		&started, nullTime{&run.FinishedAt}); err != nil {
 		return Run{}, err
 	}
-	run.Kind, run.Status, run.StartedAt = RunKind(kind), RunStatus(status), fromUnix(started)
+	run.Kind, run.Status, run.StartedAt = readKind(kind, run.Operation), RunStatus(status), fromUnix(started)
 	return run, nil
 }
 
