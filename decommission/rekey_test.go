@@ -405,4 +405,3 @@ func TestRekeyResumeAfterEachStep(t *testing.T) {
 	}
 	checkOneIdentity(t, f, f.hsm.ModulePath, p.Serial, p.Token)
 }
-
