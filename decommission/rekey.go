@@ -288,7 +288,8 @@ func Rekey(ctx context.Context, env run.Env, req RekeyRequest) (*RekeyResult, er
 	return k.res, r.Finish(ctx, err, k.res.RecordPath)
 }
 
-// refuseOpenRekey refuses a second rekey of a device while one is stopped half way.
+// refuseOpenRekey refuses a rekey or a decommission of a device while a rekey of it is
+// stopped half way: that run is finished or aborted first, so the device has one identity.
 func refuseOpenRekey(ctx context.Context, env run.Env, serial string) error {
 	runs, err := env.Registry.UnfinishedRuns(ctx)
 	if err != nil {
@@ -296,7 +297,7 @@ func refuseOpenRekey(ctx context.Context, env run.Env, serial string) error {
 	}
 	for _, rr := range runs {
 		if rr.Kind == registry.RunRekey && rr.Subject == serial {
-			return fmt.Errorf("rekey %s: run %s stopped half way re-keying it: resume it (custos resume %s) or abort it first", serial, rr.ID, rr.ID)
+			return fmt.Errorf("device %s: rekey run %s stopped half way: resume it (custos resume %s) or abort it first", serial, rr.ID, rr.ID)
 		}
 	}
 	return nil
@@ -376,26 +377,55 @@ func (k *rekeying) steps(ctx context.Context, mods run.Modules) error {
 // gone.
 func (k *rekeying) deviceSteps(ctx context.Context, mods run.Modules) error {
 	env := k.r.Env
-	sess, err := mods.Devices.OpenSession(ctx, k.old.Token)
-	if err != nil {
-		return fmt.Errorf("device token %q: %w", k.old.Token, err)
-	}
+	// The session is opened inside the first step that needs it, so a token that fails
+	// there fails that step, journaled.
+	var sess *hsm.Session
 	defer func() {
 		if sess != nil {
 			sess.Logout(context.WithoutCancel(ctx))
 			sess.Close()
 		}
 	}()
-	if err := sess.Login(ctx, hsm.User, k.req.DevicePIN); err != nil {
-		return fmt.Errorf("device token %q: %w", k.old.Token, err)
+	session := func() (*hsm.Session, error) {
+		if sess != nil {
+			return sess, nil
+		}
+		s, err := mods.Devices.OpenSession(ctx, k.old.Token)
+		if err != nil {
+			return nil, fmt.Errorf("device token %q: %w", k.old.Token, err)
+		}
+		if err := s.Login(ctx, hsm.User, k.req.DevicePIN); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("device token %q: %w", k.old.Token, err)
+		}
+		sess = s
+		return s, nil
+	}
+	var key *hsm.Signer
+	newKey := func() (*hsm.Signer, error) {
+		if key != nil {
+			return key, nil
+		}
+		s, err := session()
+		if err != nil {
+			return nil, err
+		}
+		if key, err = s.Signer(ctx, hsm.Match{Class: hsm.ClassPrivateKey, ID: k.newID}); err != nil {
+			return nil, fmt.Errorf("the new key %x is not on token %q: %w", k.newID, k.old.Token, err)
+		}
+		return key, nil
 	}
 	if !k.done[stepIdentify.ID] {
 		err := k.r.Step(stepIdentify, k.tech, func() (any, error) {
-			proof, err := prove(ctx, sess, k.old)
+			s, err := session()
 			if err != nil {
 				return nil, err
 			}
-			info, _ := sess.TokenInfo(ctx)
+			proof, err := prove(ctx, s, k.old)
+			if err != nil {
+				return nil, err
+			}
+			info, _ := s.TokenInfo(ctx)
 			return Identified{Token: k.old.Token, TokenSerial: info.SerialOrNone(), TokenModel: info.Model,
 				TokenManufacturer: info.Manufacturer, TokenFirmware: info.FirmwareVersion.String(), KeyID: k.old.KeyID,
 				CertificateSerial: pki.SerialHex(k.old.Certificate.SerialNumber), Proof: proof}, nil
@@ -404,29 +434,33 @@ func (k *rekeying) deviceSteps(ctx context.Context, mods run.Modules) error {
 			return err
 		}
 	}
-	var key *hsm.Signer
 	if !k.done[stepGenerate.ID] {
-		if key, err = k.generate(ctx, sess); err != nil {
+		var err error
+		if key, err = k.generate(ctx, session); err != nil {
 			return err
-		}
-	} else if !k.done[stepStore.ID] {
-		if key, err = sess.Signer(ctx, hsm.Match{Class: hsm.ClassPrivateKey, ID: k.newID}); err != nil {
-			return fmt.Errorf("the new key %x is not on token %q: %w", k.newID, k.old.Token, err)
 		}
 	}
 	if !k.done[stepIssue.ID] {
-		if err := k.issue(ctx, sess, key); err != nil {
+		if err := k.issue(ctx, session, newKey); err != nil {
 			return err
 		}
 	}
 	if !k.done[stepStore.ID] {
 		err := k.r.Step(stepStore, k.tech, func() (any, error) {
-			if _, err := sess.Certificate(ctx, hsm.Match{ID: k.newID}); err != nil {
-				if err := sess.StoreCertificate(ctx, k.newCert, k.newID, "device "+k.req.Serial); err != nil {
+			s, err := session()
+			if err != nil {
+				return nil, err
+			}
+			key, err := newKey()
+			if err != nil {
+				return nil, err
+			}
+			if _, err := s.Certificate(ctx, hsm.Match{ID: k.newID}); err != nil {
+				if err := s.StoreCertificate(ctx, k.newCert, k.newID, "device "+k.req.Serial); err != nil {
 					return nil, err
 				}
 			}
-			stored, err := sess.Certificate(ctx, hsm.Match{ID: k.newID})
+			stored, err := s.Certificate(ctx, hsm.Match{ID: k.newID})
 			if err != nil {
 				return nil, err
 			}
@@ -460,32 +494,38 @@ func (k *rekeying) deviceSteps(ctx context.Context, mods run.Modules) error {
 			return err
 		}
 	}
+	if _, err := session(); err != nil {
+		return k.r.Fail(stepOldErase.ID, k.tech, err)
+	}
 	return k.eraseOld(ctx, mods.Devices, &sess)
 }
 
 // generate makes the new key on the device's token, after journaling its id, and checks the
 // token says it was made there and can never leave. A half-made key a stopped run left under
-// its journaled id is destroyed first.
-func (k *rekeying) generate(ctx context.Context, sess *hsm.Session) (*hsm.Signer, error) {
-	if len(k.newID) > 0 {
-		for _, o := range mustFind(ctx, sess, k.newID) {
-			if err := sess.DestroyObject(ctx, o); err != nil {
-				return nil, fmt.Errorf("destroy the half-made new key %x on %q: %w", k.newID, k.old.Token, err)
-			}
-		}
-	} else {
-		id, err := sess.Random(ctx, 16)
+// its journaled id is destroyed first. session opens the device's token, logged in.
+func (k *rekeying) generate(ctx context.Context, session func() (*hsm.Session, error)) (*hsm.Signer, error) {
+	var key *hsm.Signer
+	err := k.r.Step(stepGenerate, k.tech, func() (any, error) {
+		sess, err := session()
 		if err != nil {
 			return nil, err
 		}
-		if err := k.r.Note(stepNewKeyIntent, k.tech, run.KeyIntent{Token: k.old.Token, KeyID: id}); err != nil {
-			return nil, err
+		if len(k.newID) > 0 {
+			for _, o := range mustFind(ctx, sess, k.newID) {
+				if err := sess.DestroyObject(ctx, o); err != nil {
+					return nil, fmt.Errorf("destroy the half-made new key %x on %q: %w", k.newID, k.old.Token, err)
+				}
+			}
+		} else {
+			id, err := sess.Random(ctx, 16)
+			if err != nil {
+				return nil, err
+			}
+			if err := k.r.Note(stepNewKeyIntent, k.tech, run.KeyIntent{Token: k.old.Token, KeyID: id}); err != nil {
+				return nil, err
+			}
+			k.newID = id
 		}
-		k.newID = id
-	}
-	var key *hsm.Signer
-	err := k.r.Step(stepGenerate, k.tech, func() (any, error) {
-		var err error
 		key, err = sess.GenerateKeyPair(ctx, hsm.KeySpec{Algorithm: k.req.Algorithm, ID: k.newID, Label: "device " + k.req.Serial})
 		if err != nil {
 			return nil, err
@@ -523,9 +563,17 @@ func mustFind(ctx context.Context, sess *hsm.Session, id []byte) []hsm.Object {
 // issue has the new issuing CA certify the new key (lint, sign, verify) and registers it: the
 // device's old key is deactivated as the new one comes into use. A certificate a stopped run
 // registered for the same key is taken instead of a second one.
-func (k *rekeying) issue(ctx context.Context, sess *hsm.Session, key *hsm.Signer) error {
+func (k *rekeying) issue(ctx context.Context, session func() (*hsm.Session, error), newKey func() (*hsm.Signer, error)) error {
 	env := k.r.Env
 	return k.r.Step(stepIssue, k.tech, func() (any, error) {
+		sess, err := session()
+		if err != nil {
+			return nil, err
+		}
+		key, err := newKey()
+		if err != nil {
+			return nil, err
+		}
 		spki, err := x509.MarshalPKIXPublicKey(key.Public())
 		if err != nil {
 			return nil, err

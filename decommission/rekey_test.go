@@ -400,6 +400,9 @@ func TestRekeyResumeAfterEachStep(t *testing.T) {
 	if _, err := Rekey(ctx, env, rekeyRequest(p.Serial)); err == nil || !strings.Contains(err.Error(), "stopped half way") {
 		t.Errorf("a second rekey while one is stopped: %v", err)
 	}
+	if _, err := Decommission(ctx, env, Request{Serial: p.Serial, Method: Erase, Technician: "T", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}); err == nil || !strings.Contains(err.Error(), "stopped half way") {
+		t.Errorf("a decommission while a rekey is stopped: %v", err)
+	}
 	if _, err := rekeyHandlers.Resume(ctx, env, runs[0].ID, run.PINs{Ops: []byte(opsPIN), Device: []byte(devPIN)}); err != nil {
 		t.Fatal(err)
 	}

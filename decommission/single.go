@@ -158,6 +158,9 @@ func Decommission(ctx context.Context, env run.Env, req Request) (*Result, error
 	if err := checkValidator(ctx, env, "decommission "+req.Serial, req.Technician, req.Validator); err != nil {
 		return nil, err
 	}
+	if err := refuseOpenRekey(ctx, env, req.Serial); err != nil {
+		return nil, err
+	}
 	if err := env.Workspace.CheckWritable(); err != nil {
 		return nil, err
 	}

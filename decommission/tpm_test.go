@@ -1,6 +1,7 @@
 package decommission
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/custos-pki/custos/hsm"
 	"github.com/custos-pki/custos/internal/testtpm"
+	"github.com/custos-pki/custos/keyalg"
 	"github.com/custos-pki/custos/pki"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
@@ -175,5 +177,46 @@ func TestTPMFleet(t *testing.T) {
 	file, _ := os.ReadFile(res.RecordPath)
 	if rep := record.Verify(file, f.root(t)); !rep.OK() {
 		t.Errorf("fleet record: %+v", rep.Checks)
+	}
+}
+
+// A device whose key store is a TPM is re-keyed there, to P-384 and back to P-256 (the
+// algorithms tpm2-pkcs11 makes): each new key is made on the TPM and can never leave it
+// (pkcs11-tool), the token holds exactly one key pair and certificate after each, the old
+// certificate is revoked superseded (openssl crl), and the record verifies (pdfsig too).
+func TestTPMDeviceRekey(t *testing.T) {
+	ctx := context.Background()
+	f, tpm := tpmFixture(t)
+	p := provisionTPM(t, f, tpm, "TPM-REKEY")
+	old := p.Certificate
+	for _, alg := range []keyalg.Algorithm{keyalg.ECDSAP384, keyalg.ECDSAP256} {
+		req := rekeyRequest(p.Serial)
+		req.Algorithm = alg
+		res, err := Rekey(ctx, f.env, req)
+		if err != nil {
+			t.Fatalf("%s: %v", alg, err)
+		}
+		cert := checkOneIdentity(t, f, tpm.ModulePath, p.Serial, p.Token)
+		if !bytes.Equal(cert.Raw, res.NewCertificate.Raw) {
+			t.Errorf("%s: the TPM token's certificate is not the new one", alg)
+		}
+		if got, _ := algorithmOf(cert); got != alg {
+			t.Errorf("the new key is %s, want %s", got, alg)
+		}
+		out := command(t, "pkcs11-tool", "--module", tpm.ModulePath, "--token-label", p.Token, "--login", "--pin", devPIN,
+			"--list-objects", "--type", "privkey", "--id", hex.EncodeToString(res.NewKeyID))
+		for _, want := range []string{"always sensitive", "never extractable", "local"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s: the new key on the TPM is not %s:\n%s", alg, want, out)
+			}
+		}
+		crl := command(t, "openssl", "crl", "-in", res.CRL.PEMPath, "-noout", "-text")
+		if !strings.Contains(crl, strings.ToUpper(pki.SerialHex(old.SerialNumber))) || !strings.Contains(crl, "Superseded") {
+			t.Errorf("%s: the CRL lacks the old certificate as superseded:\n%s", alg, crl)
+		}
+		if o := command(t, "pdfsig", res.RecordPath); !strings.Contains(o, "Signature is Valid.") {
+			t.Errorf("pdfsig: %s", o)
+		}
+		old = res.NewCertificate
 	}
 }

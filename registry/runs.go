@@ -49,8 +49,8 @@ func (run Run) check() error {
 	if run.Kind != RunCeremony && run.Kind != RunDecommission && run.Kind != RunRekey {
 		return fmt.Errorf("%w: run kind %q (want ceremony, decommission or rekey)", ErrInvalid, run.Kind)
 	}
-	if (run.Kind == RunRekey) != (run.Kind != RunCeremony && run.Operation == rekeyOperation) {
-		return fmt.Errorf("%w: a rekey run's operation is %q, and only a rekey run's", ErrInvalid, rekeyOperation)
+	if run.Kind == RunRekey && run.Operation != rekeyOperation {
+		return fmt.Errorf("%w: a rekey run's operation is %q", ErrInvalid, rekeyOperation)
 	}
 	if run.Operation == "" || run.JournalPath == "" {
 		return fmt.Errorf("%w: a run needs its operation and journal path", ErrInvalid)

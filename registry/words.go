@@ -151,6 +151,9 @@ func (h DeviceHistory) Describe(now time.Time) []string {
 			if ch.RunID != "" {
 				line += "  run " + ch.RunID
 			}
+			if ch.Note != "" {
+				line += "  (" + ch.Note + ")"
+			}
 			out = append(out, line)
 		}
 	}

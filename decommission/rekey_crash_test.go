@@ -1,0 +1,224 @@
+package decommission
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/custos-pki/custos/hsm"
+	"github.com/custos-pki/custos/record"
+	"github.com/custos-pki/custos/registry"
+	"github.com/custos-pki/custos/run"
+)
+
+// TestRekeyCrashHelper is the child of TestRekeySurvivesKills: it re-keys one device and is
+// killed somewhere along the way.
+func TestRekeyCrashHelper(t *testing.T) {
+	dir, serial := os.Getenv("CUSTOS_TEST_REKEY_CRASH_DIR"), os.Getenv("CUSTOS_TEST_REKEY_CRASH_SERIAL")
+	if dir == "" {
+		t.Skip("child process of TestRekeySurvivesKills")
+	}
+	env, done := openEnv(t, dir)
+	defer done()
+	if _, err := Rekey(context.Background(), env, rekeyRequest(serial)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// finishRekey does what a person would after a rekey of p stopped: resume its run, or abort
+// it and re-key again when it cannot resume, or re-key again when no run was left. It says
+// which.
+func finishRekey(t *testing.T, env run.Env, p *Provisioned) (resumed, aborted, again int) {
+	t.Helper()
+	ctx := context.Background()
+	pins := run.PINs{Ops: []byte(opsPIN), Device: []byte(devPIN)}
+	runs, _ := env.Registry.UnfinishedRuns(ctx)
+	for _, r := range runs {
+		if _, err := rekeyHandlers.Resume(ctx, env, r.ID, pins); err == nil {
+			resumed++
+			continue
+		}
+		if _, err := rekeyHandlers.Abort(ctx, env, r.ID, pins); err != nil {
+			t.Fatalf("%s: neither resumed nor aborted: %v", r.ID, err)
+		}
+		aborted++
+	}
+	if h, _ := env.Registry.DeviceHistory(ctx, p.Serial); len(h.Keys) == 1 {
+		if _, err := Rekey(ctx, env, rekeyRequest(p.Serial)); err != nil {
+			t.Fatalf("%s: rekey again: %v", p.Serial, err)
+		}
+		again++
+	}
+	return resumed, aborted, again
+}
+
+// checkRekeyed fails unless p was re-keyed exactly once and is left with one identity: one
+// key pair and one certificate on its token, the registry's only active key and certificate,
+// its old key destroyed and its old certificate on the issuer's newest CRL as superseded.
+func checkRekeyed(t *testing.T, f *fixture, module string, p *Provisioned, what string) {
+	t.Helper()
+	ctx := context.Background()
+	cert := checkOneIdentity(t, f, module, p.Serial, p.Token)
+	if bytes.Equal(cert.Raw, p.Certificate.Raw) {
+		t.Errorf("%s: %s keeps its old certificate", what, p.Serial)
+	}
+	h, err := f.env.Registry.DeviceHistory(ctx, p.Serial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Keys) != 2 || len(h.Certificates) != 2 || h.Keys[0].State != registry.KeyDestroyed {
+		t.Errorf("%s: %s has keys %+v and %d certificates, want the old key destroyed and one new key", what, p.Serial, h.Keys, len(h.Certificates))
+	}
+	checkRevokedOnCRL(t, f, f.issuer, p.Certificate)
+}
+
+// Kill -9 a rekey at moments spread over a whole run, one device after another; then do what
+// a person would (resume, or abort and re-key again). Every device ends re-keyed once with
+// exactly one identity on its token, the registry agreeing, its old certificate revoked on the
+// newest CRL, and every journal and record verifies.
+func TestRekeySurvivesKills(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a child process per device")
+	}
+	const devices = 16
+	ctx := context.Background()
+	f := newFixture(t)
+	var provisioned []*Provisioned
+	for i := range devices {
+		provisioned = append(provisioned, f.provision(t, fmt.Sprintf("RK-%02d", i)))
+	}
+	f.env.Workspace.Close()
+	f.env.Registry.Close()
+	tokens := f.hsm.SaveTokenFiles(t)
+	child := func(serial string) *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestRekeyCrashHelper$")
+		cmd.Env = append(os.Environ(), "CUSTOS_TEST_REKEY_CRASH_DIR="+f.dir, "CUSTOS_TEST_REKEY_CRASH_SERIAL="+serial)
+		return cmd
+	}
+	// One device goes through whole, to time a run; the kills are spread over that time.
+	start := time.Now()
+	if out, err := child(provisioned[0].Serial).CombinedOutput(); err != nil {
+		t.Fatalf("an uninterrupted run: %v\n%s", err, out)
+	}
+	whole := time.Since(start)
+	killed, resumed, aborted, again, torn := 0, 0, 0, 0, 0
+	for i, p := range provisioned[1:] {
+		cmd := child(p.Serial)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		at := whole * time.Duration(i) / (devices - 1)
+		time.Sleep(at + time.Duration(rand.Int64N(int64(whole/devices))))
+		cmd.Process.Kill()
+		if err := cmd.Wait(); err != nil {
+			killed++
+		}
+		torn += tokens.RestoreTorn(t)
+		env, done := openEnv(t, f.dir)
+		r, a, g := finishRekey(t, env, p)
+		resumed, aborted, again = resumed+r, aborted+a, again+g
+		done()
+	}
+
+	env, done := openEnv(t, f.dir)
+	defer done()
+	f.env = env
+	if runs, _ := env.Registry.UnfinishedRuns(ctx); len(runs) != 0 {
+		t.Errorf("unfinished runs remain: %+v", runs)
+	}
+	for _, p := range provisioned {
+		checkRekeyed(t, f, f.hsm.ModulePath, p, "after the kills")
+	}
+	roots := f.root(t)
+	records, _ := filepath.Glob(filepath.Join(f.dir, "ws", "records", "*-rekey-*.pdf"))
+	if len(records) < devices {
+		t.Errorf("%d records, want one per device (%d) at least", len(records), devices)
+	}
+	for _, r := range records {
+		b, _ := os.ReadFile(r)
+		if rep := record.Verify(b, roots); !rep.OK() {
+			t.Errorf("%s does not verify: %+v", r, rep.Checks)
+		}
+	}
+	journals, _ := filepath.Glob(filepath.Join(f.dir, "ws", "journal", "*.jsonl"))
+	for _, j := range journals {
+		if _, err := record.ReadJournalFile(j); err != nil {
+			t.Errorf("journal %s: %v", j, err)
+		}
+	}
+	t.Logf("a rekey takes %v; %d devices, %d killed mid-run: %d resumed, %d aborted, %d re-keyed again; SoftHSM tore %d token files",
+		whole.Round(time.Millisecond), devices, killed, resumed, aborted, again, torn)
+}
+
+// A rekey failing at each PKCS#11 call in turn (and again with the token pulled before each
+// call) ends with an error and a journal naming the failed step; resuming it, or aborting it
+// and re-keying again, brings every case to a device re-keyed once with one identity. The
+// device token of each round is deleted after it, so every round makes the same calls.
+func TestRekeyFaultAtEveryCall(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	round := func(i int, fault hsm.Fault) (*Provisioned, error) {
+		p := f.provision(t, fmt.Sprintf("RF-%03d", i))
+		f.env.HSMOptions = []hsm.Option{hsm.WithFault(fault)}
+		_, err := Rekey(ctx, f.env, rekeyRequest(p.Serial))
+		f.env.HSMOptions = nil
+		return p, err
+	}
+	log := &hsm.CallLog{}
+	p, err := round(0, log.Fault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleteToken(t, p)
+	calls := log.Count()
+	if testing.Short() {
+		t.Skipf("%d calls; skipping the sweep in -short", calls)
+	}
+	failed, resumed, aborted, again := 0, 0, 0, 0
+	for i := 1; i <= 2*calls; i++ {
+		k, fault, what := i, hsm.FailCall(i, 0x30), "call %d failed"
+		if i > calls {
+			k, fault, what = i-calls, hsm.RemoveToken(i-calls), "token pulled before call %d"
+		}
+		what = fmt.Sprintf(what, k)
+		p, err := round(i, fault)
+		if err != nil {
+			failed++
+			if err.Error() == "" {
+				t.Fatalf("%s: empty error", what)
+			}
+		}
+		runs, _ := f.env.Registry.UnfinishedRuns(ctx)
+		for _, r := range runs {
+			jf, jerr := record.ReadJournalFile(r.JournalPath)
+			if jerr != nil {
+				t.Fatalf("%s: journal: %v", what, jerr)
+			}
+			named := false
+			for _, e := range jf.Entries {
+				named = named || e.Status == record.StatusFailed
+			}
+			if !named {
+				t.Errorf("%s: the journal of %s names no failed step", what, r.ID)
+			}
+		}
+		r, a, g := finishRekey(t, f.env, p)
+		resumed, aborted, again = resumed+r, aborted+a, again+g
+		checkRekeyed(t, f, f.hsm.ModulePath, p, what)
+		deleteToken(t, p)
+	}
+	log = &hsm.CallLog{}
+	p, err = round(2*calls+1, log.Fault)
+	if err != nil || log.Count() != calls {
+		t.Errorf("a last round made %d calls (%v), the first %d: the rounds differ", log.Count(), err, calls)
+	}
+	deleteToken(t, p)
+	t.Logf("injected %d faults (%d calls, failed or with the token pulled) into a rekey: %d failed, %d runs resumed, %d aborted, %d re-keyed again",
+		2*calls, calls, failed, resumed, aborted, again)
+}
