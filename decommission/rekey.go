@@ -3,10 +3,7 @@ package decommission
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
+	"crypto"
 	"crypto/sha256"
 	"crypto/x509"
 	"errors"
@@ -166,27 +163,13 @@ func (req *RekeyRequest) check() error {
 	return nil
 }
 
-// algorithmOf names the algorithm of a certificate's key.
-func algorithmOf(c *x509.Certificate) (keyalg.Algorithm, error) {
-	switch k := c.PublicKey.(type) {
-	case *ecdsa.PublicKey:
-		switch k.Curve {
-		case elliptic.P256():
-			return keyalg.ECDSAP256, nil
-		case elliptic.P384():
-			return keyalg.ECDSAP384, nil
-		}
-	case *rsa.PublicKey:
-		switch k.N.BitLen() {
-		case 3072:
-			return keyalg.RSA3072, nil
-		case 4096:
-			return keyalg.RSA4096, nil
-		}
-	case ed25519.PublicKey:
-		return keyalg.Ed25519, nil
+// publicKeySHA256 is the registry's fingerprint of a public key (see registry.PublicKeySHA256).
+func publicKeySHA256(pub crypto.PublicKey) ([32]byte, error) {
+	spki, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return [32]byte{}, err
 	}
-	return "", fmt.Errorf("the current key's algorithm is none Custos makes: name one with the algorithm (%s)", keyalg.List())
+	return sha256.Sum256(spki), nil
 }
 
 // rekeyIssuer is the issuing CA a rekey of a device under current issues from: current when
@@ -207,7 +190,16 @@ func rekeyIssuer(ctx context.Context, env run.Env, serial string, current regist
 		return registry.Issuer{}, run.NewFieldError("Issuer", "rekey %s: issuing CA %s is under root %s, the device's CA %s under root %s: a device keeps its root",
 			serial, iss.ID, iss.ParentID, current.ID, current.ParentID)
 	}
-	if iss.CreatedAt.Before(current.CreatedAt) {
+	// Newer is registered later: two CAs made within a second share their CreatedAt.
+	all, err := env.Registry.Issuers(ctx)
+	if err != nil {
+		return registry.Issuer{}, err
+	}
+	order := map[string]int{}
+	for i, x := range all {
+		order[x.ID] = i
+	}
+	if order[iss.ID] < order[current.ID] {
 		return registry.Issuer{}, run.NewFieldError("Issuer", "rekey %s: issuing CA %s was made before the device's CA %s (%s): a rekey moves a device to the same or a newer CA",
 			serial, iss.ID, current.ID, current.CreatedAt.UTC().Format(time.DateOnly))
 	}
@@ -269,8 +261,8 @@ func Rekey(ctx context.Context, env run.Env, req RekeyRequest) (*RekeyResult, er
 		return nil, fmt.Errorf("rekey %s: %w", req.Serial, err)
 	}
 	if req.Algorithm == "" {
-		if k.req.Algorithm, err = algorithmOf(k.old.Certificate); err != nil {
-			return nil, run.NewFieldError("Algorithm", "rekey %s: %v", req.Serial, err)
+		if k.req.Algorithm, err = pki.KeyAlgorithmOf(k.old.Certificate.PublicKey); err != nil {
+			return nil, run.NewFieldError("Algorithm", "rekey %s: the current key is none Custos makes (%v): name the new key's algorithm", req.Serial, err)
 		}
 	}
 	id := run.NewID(env, "rekey", req.Serial)
@@ -542,11 +534,13 @@ func (k *rekeying) generate(ctx context.Context, session func() (*hsm.Session, e
 			return nil, fmt.Errorf("token %q says the new key was not made on it or can leave it (CKA_LOCAL %t, CKA_NEVER_EXTRACTABLE %t, CKA_EXTRACTABLE %t, CKA_SENSITIVE %t)",
 				k.old.Token, o.Local, o.NeverExtractable, o.Extractable, o.Sensitive)
 		}
-		spki, err := x509.MarshalPKIXPublicKey(key.Public())
+		if err := pki.CheckPublicKey(key.Public(), k.req.Algorithm); err != nil {
+			return nil, err
+		}
+		fpr, err := publicKeySHA256(key.Public())
 		if err != nil {
 			return nil, err
 		}
-		fpr := sha256.Sum256(spki)
 		return KeyGenerated{Token: k.old.Token, KeyID: k.newID, Algorithm: k.req.Algorithm, PublicKeySHA256: fpr[:],
 			Local: o.Local, NeverExtractable: o.NeverExtractable, AlwaysSensitive: o.AlwaysSensitive, Extractable: o.Extractable}, nil
 	})
@@ -574,11 +568,10 @@ func (k *rekeying) issue(ctx context.Context, session func() (*hsm.Session, erro
 		if err != nil {
 			return nil, err
 		}
-		spki, err := x509.MarshalPKIXPublicKey(key.Public())
+		fpr, err := publicKeySHA256(key.Public())
 		if err != nil {
 			return nil, err
 		}
-		fpr := sha256.Sum256(spki)
 		cert, err := k.registered(ctx, fpr)
 		if err != nil {
 			return nil, err

@@ -200,7 +200,7 @@ func TestTPMDeviceRekey(t *testing.T) {
 		if !bytes.Equal(cert.Raw, res.NewCertificate.Raw) {
 			t.Errorf("%s: the TPM token's certificate is not the new one", alg)
 		}
-		if got, _ := algorithmOf(cert); got != alg {
+		if got, _ := pki.KeyAlgorithmOf(cert.PublicKey); got != alg {
 			t.Errorf("the new key is %s, want %s", got, alg)
 		}
 		out := command(t, "pkcs11-tool", "--module", tpm.ModulePath, "--token-label", p.Token, "--login", "--pin", devPIN,
