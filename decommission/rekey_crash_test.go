@@ -88,20 +88,8 @@ func checkRekeyed(t *testing.T, f *fixture, module string, p *Provisioned, what 
 func removeTornObjects(t *testing.T, module, token string) int {
 	t.Helper()
 	ctx := context.Background()
-	m, err := hsm.Open(module)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	s, err := m.OpenSession(ctx, token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Login(ctx, hsm.User, []byte(devPIN)); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Logout(ctx)
+	s, done := deviceSession(t, module, token)
+	defer done()
 	objs, err := s.Objects(ctx)
 	if err != nil {
 		t.Fatalf("%s: %v", token, err)

@@ -55,20 +55,8 @@ func checkOneIdentity(t testing.TB, f *fixture, module, serial, token string) *x
 	if len(active) != 1 {
 		t.Fatalf("%s: %d active keys in the registry, want 1: %+v", serial, len(active), h.Keys)
 	}
-	m, err := hsm.Open(module)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	s, err := m.OpenSession(ctx, token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Login(ctx, hsm.User, []byte(devPIN)); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Logout(ctx)
+	s, done := deviceSession(t, module, token)
+	defer done()
 	cert, err := s.Certificate(ctx, hsm.Match{ID: active[0].KeyID})
 	if err != nil {
 		t.Fatalf("%s: the registry's active key %x has no certificate on the token: %v\n%s", serial, active[0].KeyID, err, listing)
@@ -84,6 +72,26 @@ func checkOneIdentity(t testing.TB, f *fixture, module, serial, token string) *x
 		t.Errorf("%s: %v", serial, err)
 	}
 	return cert
+}
+
+// deviceSession opens a device token of module logged in with the device PIN; done closes it.
+func deviceSession(t testing.TB, module, token string) (s *hsm.Session, done func()) {
+	t.Helper()
+	ctx := context.Background()
+	m, err := hsm.Open(module)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err = m.OpenSession(ctx, token); err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	if err := s.Login(ctx, hsm.User, []byte(devPIN)); err != nil {
+		s.Close()
+		m.Close()
+		t.Fatal(err)
+	}
+	return s, func() { s.Logout(ctx); s.Close(); m.Close() }
 }
 
 // checkRevokedOnCRL fails unless the issuer's newest CRL, read by openssl, lists serial as
