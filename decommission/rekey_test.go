@@ -416,3 +416,35 @@ func TestRekeyResumeAfterEachStep(t *testing.T) {
 	}
 	checkOneIdentity(t, f, f.hsm.ModulePath, p.Serial, p.Token)
 }
+
+// A device moves between every algorithm Custos makes: its token holds the one new key pair
+// and certificate after each move, openssl reads the new key's type, and zlint finds nothing.
+func TestRekeyAlgorithms(t *testing.T) {
+	f := newFixture(t)
+	p := f.provision(t, "ALG-1")
+	for _, c := range []struct {
+		alg  keyalg.Algorithm
+		want string
+	}{
+		{keyalg.Ed25519, "ED25519"},
+		{keyalg.RSA3072, "(3072 bit)"},
+		{keyalg.RSA4096, "(4096 bit)"},
+		{keyalg.ECDSAP384, "secp384r1"},
+		{keyalg.ECDSAP256, "prime256v1"},
+	} {
+		req := rekeyRequest(p.Serial)
+		req.Algorithm = c.alg
+		res, err := Rekey(context.Background(), f.env, req)
+		if err != nil {
+			t.Fatalf("%s: %v", c.alg, err)
+		}
+		cert := checkOneIdentity(t, f, f.hsm.ModulePath, p.Serial, p.Token)
+		if !bytes.Equal(cert.Raw, res.NewCertificate.Raw) {
+			t.Errorf("%s: the token's certificate is not the new one", c.alg)
+		}
+		if x := command(t, "openssl", "x509", "-in", writePEM(t, f.dir, cert), "-noout", "-text"); !strings.Contains(x, c.want) {
+			t.Errorf("%s: openssl does not read %q:\n%s", c.alg, c.want, x)
+		}
+		zlintClean(t, cert)
+	}
+}
