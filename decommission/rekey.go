@@ -338,7 +338,6 @@ func (k *rekeying) closeIssuers() {
 
 // steps does every step not yet done, in order, on the device's token.
 func (k *rekeying) steps(ctx context.Context, mods run.Modules) error {
-	env := k.r.Env
 	k.res.OldKeyID, k.res.OldCertificate, k.res.Issuer = k.old.KeyID, k.old.Certificate, k.req.Issuer
 	if !k.done[stepVerify.ID] {
 		if err := k.deviceSteps(ctx, mods); err != nil {
@@ -347,7 +346,7 @@ func (k *rekeying) steps(ctx context.Context, mods run.Modules) error {
 	}
 	if !k.done[stepCRL.ID] {
 		err := k.r.Step(stepCRL, k.tech, func() (any, error) {
-			c, err := run.SignCRL(ctx, env, k.oldIssuer.Entry, k.oldIssuer.Signer(), run.CRLRequest{NextUpdate: k.req.CRLNextUpdate, UpToLimit: true})
+			c, err := run.SignCRL(ctx, k.r, k.oldIssuer.Entry, k.oldIssuer.Signer(), run.CRLRequest{NextUpdate: k.req.CRLNextUpdate, UpToLimit: true})
 			if err != nil {
 				return nil, err
 			}
@@ -475,7 +474,7 @@ func (k *rekeying) deviceSteps(ctx context.Context, mods run.Modules) error {
 			if err != nil {
 				return nil, err
 			}
-			rv, _, err := env.Registry.Revoke(ctx, registry.Revocation{IssuerID: k.dev.IssuerID, Serial: serial,
+			rv, _, err := k.r.Registry().Revoke(ctx, registry.Revocation{IssuerID: k.dev.IssuerID, Serial: serial,
 				RevokedAt: env.Clock(), Reason: pki.ReasonSuperseded, RunID: k.r.ID})
 			if err != nil {
 				return nil, err
@@ -589,7 +588,7 @@ func (k *rekeying) issue(ctx context.Context, session func() (*hsm.Session, erro
 			if err != nil {
 				return nil, err
 			}
-			_, err = env.Registry.RekeyDevice(ctx, registry.DeviceRekey{RunID: k.r.ID, DeviceSerial: k.req.Serial, Certificate: rc,
+			_, err = k.r.Registry().RekeyDevice(ctx, registry.DeviceRekey{RunID: k.r.ID, DeviceSerial: k.req.Serial, Certificate: rc,
 				Key: registry.DeviceKey{KeyID: k.newID, PublicKeySHA256: fpr, TokenLabel: k.old.Token, GeneratedAt: cert.NotBefore}})
 			if err != nil {
 				return nil, err
@@ -656,7 +655,7 @@ func (k *rekeying) eraseOld(ctx context.Context, mod *hsm.Module, sess **hsm.Ses
 		}
 		for _, key := range h.Keys {
 			if key.PublicKeySHA256 == fpr && key.State != registry.KeyDestroyed {
-				return k.r.Env.Registry.SetKeyStateInRun(ctx, k.r.ID, k.req.Serial, fpr, registry.KeyDestroyed, k.r.Env.Clock(), "destroyed on the device's token by rekey, run "+k.r.ID)
+				return k.r.Registry().SetKeyStateInRun(ctx, k.r.ID, k.req.Serial, fpr, registry.KeyDestroyed, k.r.Env.Clock(), "destroyed on the device's token by rekey, run "+k.r.ID)
 			}
 		}
 		return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/custos-pki/custos/ceremony"
 	"github.com/custos-pki/custos/decommission"
 	"github.com/custos-pki/custos/internal/testhsm"
+	"github.com/custos-pki/custos/keyalg"
 	"github.com/custos-pki/custos/pki"
 	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
@@ -103,6 +104,21 @@ func TestRebuildEqualsLive(t *testing.T) {
 		t.Fatal("a wrong device PIN was taken")
 	}
 	if _, err := handlers.Abort(ctx, w.env, failed.RunID, run.PINs{}); err != nil {
+		t.Fatal(err)
+	}
+	// A device re-keyed, to P-384; a rekey that fails (a wrong device PIN) and is aborted.
+	rekey := func(serial, pin string) (*decommission.RekeyResult, error) {
+		return decommission.Rekey(ctx, w.env, decommission.RekeyRequest{Serial: serial, Algorithm: keyalg.ECDSAP384, Technician: "Tess Tech",
+			OpsPIN: []byte(opsPIN), DevicePIN: []byte(pin)})
+	}
+	if _, err := rekey("P5", devPIN); err != nil {
+		t.Fatal(err)
+	}
+	badRekey, err := rekey("P5", "wrong-pin-0000")
+	if err == nil {
+		t.Fatal("a wrong device PIN was taken")
+	}
+	if _, err := handlers.Abort(ctx, w.env, badRekey.RunID, run.PINs{}); err != nil {
 		t.Fatal(err)
 	}
 	// A fleet: erased, re-initialised, destroyed, lost, and one whose token is nowhere (it fails

@@ -207,7 +207,7 @@ func (w *world) rebuild(t *testing.T) *Report {
 }
 
 // handlers are the stopped-run handlers a front end offers.
-var handlers = run.Handlers{ceremony.Handler(), decommission.Handler()}
+var handlers = run.Handlers{ceremony.Handler(), decommission.Handler(), decommission.RekeyHandler()}
 
 func statusOf(t *testing.T, reg *registry.Registry, id string) registry.RunStatus {
 	t.Helper()

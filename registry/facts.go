@@ -87,6 +87,7 @@ func init() {
 		func() Fact { return new(CRLNumberAllocated) }, func() Fact { return new(CRLRecorded) },
 		func() Fact { return new(Revoked) }, func() Fact { return new(DevicesRegistered) },
 		func() Fact { return new(DeviceCertificateAdded) }, func() Fact { return new(KeyStateSet) },
+		func() Fact { return new(DeviceRekeyed) },
 		func() Fact { return new(DevicesDecommissioned) }, func() Fact { return new(DecommissionFailed) },
 		func() Fact { return new(RunCRLRecorded) }, func() Fact { return new(LogAppended) },
 		func() Fact { return new(LogCheckpointAdded) }, func() Fact { return new(Uncommitted) },
@@ -772,8 +773,9 @@ func (f *DeviceCertificateAdded) apply(ctx context.Context, r *Registry) error {
 	return r.AddDeviceCertificate(ctx, f.Device, f.Certificate.certificate(), f.Key.key())
 }
 
-// KeyStateSet is SetKeyState.
+// KeyStateSet is SetKeyState, or SetKeyStateInRun for a change a run made.
 type KeyStateSet struct {
+	RunID           string    `json:"run_id,omitempty"`
 	Device          string    `json:"device"`
 	PublicKeySHA256 hexBytes  `json:"public_key_sha256"`
 	State           KeyState  `json:"state"`
@@ -785,7 +787,21 @@ func (*KeyStateSet) FactKind() string { return "set-key-state" }
 func (f *KeyStateSet) apply(ctx context.Context, r *Registry) error {
 	var fpr [32]byte
 	copy(fpr[:], f.PublicKeySHA256)
-	return r.SetKeyState(ctx, f.Device, fpr, f.State, f.At, f.Note)
+	return r.SetKeyStateInRun(ctx, f.RunID, f.Device, fpr, f.State, f.At, f.Note)
+}
+
+// DeviceRekeyed is RekeyDevice: a device's new key and certificate, made by a rekey run.
+type DeviceRekeyed struct {
+	RunID       string        `json:"run_id"`
+	Device      string        `json:"device"`
+	Certificate factCert      `json:"certificate"`
+	Key         factDeviceKey `json:"key"`
+}
+
+func (*DeviceRekeyed) FactKind() string { return "rekey-device" }
+func (f *DeviceRekeyed) apply(ctx context.Context, r *Registry) error {
+	_, err := r.RekeyDevice(ctx, DeviceRekey{RunID: f.RunID, DeviceSerial: f.Device, Certificate: f.Certificate.certificate(), Key: f.Key.key()})
+	return err
 }
 
 // DevicesDecommissioned is DecommissionDevices: a batch of devices decommissioned together, a

@@ -70,7 +70,7 @@ func (r *Registry) SetKeyState(ctx context.Context, deviceSerial string, publicK
 // key's history names.
 func (r *Registry) SetKeyStateInRun(ctx context.Context, runID, deviceSerial string, publicKeySHA256 [32]byte, state KeyState, at time.Time, note string) error {
 	at = nowOr(at)
-	fact := &KeyStateSet{Device: deviceSerial, PublicKeySHA256: publicKeySHA256[:], State: state, At: at, Note: note}
+	fact := &KeyStateSet{RunID: runID, Device: deviceSerial, PublicKeySHA256: publicKeySHA256[:], State: state, At: at, Note: note}
 	err := r.write(ctx, fact, func(tx *sql.Tx) error {
 		if !state.Valid() {
 			return fmt.Errorf("%w: key state %q", ErrInvalid, state)

@@ -54,7 +54,8 @@ func RekeyNote(runID string) string { return "superseded by rekey, run " + runID
 // (a resumed run) changes nothing and reports already. The device must be active and the
 // certificate's issuer an issuing CA under the same root as the device's.
 func (r *Registry) RekeyDevice(ctx context.Context, rk DeviceRekey) (already bool, err error) {
-	err = r.write(ctx, "rekey-device", func(tx *sql.Tx) error {
+	fact := &DeviceRekeyed{RunID: rk.RunID, Device: rk.DeviceSerial, Certificate: certOf(rk.Certificate), Key: deviceKeyOf(rk.Key)}
+	err = r.write(ctx, fact, func(tx *sql.Tx) error {
 		var runKind, op, st string
 		err := tx.QueryRowContext(ctx, `SELECT kind, operation, status FROM runs WHERE id = ?`, rk.RunID).Scan(&runKind, &op, &st)
 		if errors.Is(err, sql.ErrNoRows) {
