@@ -218,7 +218,7 @@ func TestRekey(t *testing.T) {
 	}
 
 	// And it can still be decommissioned: nothing of any of its identities is left.
-	if _, err := Decommission(ctx, f.env, Request{Serial: p.Serial, Method: Erase, Technician: "Tess Tech", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}); err != nil {
+	if _, err := Decommission(ctx, f.env, Request{Serial: p.Serial, Method: Erase, Technician: "Tess Tech", Validator: "Vera Valid", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}); err != nil {
 		t.Fatal(err)
 	}
 	if privs, pubs, certs, listing := onToken(t, f.hsm.ModulePath, p.Token); privs+pubs+certs != 0 {
@@ -236,7 +236,7 @@ func TestRekeyRefused(t *testing.T) {
 	f.issuer = f.issueCA(t, ceremony.IssueCARequest{CommonName: "Acme Devices CA 2"}).IssuerID
 	q := f.provision(t, "RF-2") // of the newer CA
 	gone := f.provision(t, "RF-3")
-	if _, err := Decommission(ctx, f.env, Request{Serial: gone.Serial, Method: Erase, Technician: "T", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}); err != nil {
+	if _, err := Decommission(ctx, f.env, Request{Serial: gone.Serial, Method: Erase, Technician: "T", Validator: "Vera Valid", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}); err != nil {
 		t.Fatal(err)
 	}
 	runsBefore, _ := f.env.Registry.RunsOf(ctx, p.Serial)
@@ -408,7 +408,7 @@ func TestRekeyResumeAfterEachStep(t *testing.T) {
 	if _, err := Rekey(ctx, env, rekeyRequest(p.Serial)); err == nil || !strings.Contains(err.Error(), "stopped half way") {
 		t.Errorf("a second rekey while one is stopped: %v", err)
 	}
-	if _, err := Decommission(ctx, env, Request{Serial: p.Serial, Method: Erase, Technician: "T", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}); err == nil || !strings.Contains(err.Error(), "stopped half way") {
+	if _, err := Decommission(ctx, env, Request{Serial: p.Serial, Method: Erase, Technician: "T", Validator: "Vera Valid", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}); err == nil || !strings.Contains(err.Error(), "stopped half way") {
 		t.Errorf("a decommission while a rekey is stopped: %v", err)
 	}
 	if _, err := rekeyHandlers.Resume(ctx, env, runs[0].ID, run.PINs{Ops: []byte(opsPIN), Device: []byte(devPIN)}); err != nil {
