@@ -15,9 +15,15 @@ import (
 	"github.com/custos-pki/custos/registry"
 )
 
-// typeToConfirm answers the typed confirmation that is open: a wrong serial leaves the action
-// disabled, the right one starts it.
+// typeToConfirm answers the typed confirmation of a decommission that is open.
 func typeToConfirm(t *testing.T, s *shell, serial string) {
+	t.Helper()
+	confirmAction(t, s, "Decommission", serial)
+}
+
+// confirmAction answers the typed confirmation of action on serial that is open: a wrong
+// serial leaves the action disabled, the right one starts it.
+func confirmAction(t *testing.T, s *shell, action, serial string) {
 	t.Helper()
 	top := s.win.Canvas().Overlays().Top()
 	if top == nil {
@@ -25,12 +31,12 @@ func typeToConfirm(t *testing.T, s *shell, serial string) {
 	}
 	entry := findAll[*widget.Entry](top)[0]
 	test.Type(entry, serial+"X")
-	if b := button(top, "Decommission "+serial); b != nil {
+	if b := button(top, action+" "+serial); b != nil {
 		t.Fatal("the confirmation accepts a wrong serial")
 	}
 	entry.SetText("")
 	test.Type(entry, serial)
-	b := button(top, "Decommission "+serial)
+	b := button(top, action+" "+serial)
 	if b == nil {
 		t.Fatal("the confirmation refuses the right serial")
 	}

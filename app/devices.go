@@ -34,6 +34,8 @@ type devicesScreen struct {
 	note     *notice
 	selected string // the serial of the device whose history is shown
 	load     int    // the number of the last list load; an older one's answer is dropped
+	rekey    *rekeyForm
+	tabs     *container.AppTabs
 }
 
 var deviceColumns = []string{"Serial", "Model", "Issuer", "Status", "Since"}
@@ -55,13 +57,27 @@ func (s *shell) devicesScreen() fyne.CanvasObject {
 	d.status.OnChanged = func(string) { d.refresh() }
 	d.table = d.newTable()
 	d.history.TextStyle = fyne.TextStyle{Monospace: true}
-	tabs := container.NewAppTabs(
+	d.rekey = newRekeyForm(s)
+	d.tabs = container.NewAppTabs(
 		container.NewTabItemWithIcon("Devices", theme.ListIcon(), d.listTab()),
 		container.NewTabItemWithIcon("Provision", theme.ContentAddIcon(), newProvisionForm(s).object()),
 		container.NewTabItemWithIcon("Import", theme.DownloadIcon(), newImportForm(s, d.refresh).object()),
+		container.NewTabItemWithIcon("Re-key", theme.ViewRefreshIcon(), d.rekey.object()),
 	)
+	content := container.NewBorder(heading("Devices"), nil, nil, nil, d.tabs)
+	d.rekey.running = func(serial string, busy bool) {
+		if busy {
+			s.keep("devices", "A device re-key", serial, content)
+		} else {
+			s.ended("devices")
+		}
+	}
+	d.rekey.rekeyed = func(serial string) {
+		d.refresh()
+		d.onSelect(serial)
+	}
 	d.refresh()
-	return container.NewBorder(heading("Devices"), nil, nil, nil, tabs)
+	return content
 }
 
 func (d *devicesScreen) listTab() fyne.CanvasObject {
@@ -77,7 +93,14 @@ func (d *devicesScreen) listTab() fyne.CanvasObject {
 			d.onSelect(d.selected)
 		}
 	})
-	at := container.NewBorder(nil, nil, widget.NewLabel("At"), container.NewHBox(atButton, whole), d.at)
+	rekey := widget.NewButtonWithIcon("Re-key…", theme.ViewRefreshIcon(), func() {
+		if d.selected == "" {
+			d.note.errorf(errors.New("choose a device in the list first"))
+			return
+		}
+		d.tabs.SelectIndex(3)
+	})
+	at := container.NewBorder(nil, nil, widget.NewLabel("At"), container.NewHBox(atButton, whole, rekey), d.at)
 	detail := container.NewBorder(at, nil, nil, nil, container.NewVScroll(container.NewPadded(d.history)))
 	split := container.NewVSplit(d.table, detail)
 	split.Offset = 0.5
@@ -156,6 +179,7 @@ func (d *devicesScreen) countText(n int, more bool) string {
 // onSelect reads the device's whole record off the UI goroutine and shows it.
 func (d *devicesScreen) onSelect(serial string) {
 	d.selected = serial
+	d.rekey.choose(serial)
 	d.showLines(func() ([]string, error) {
 		h, err := d.s.reg.DeviceHistory(d.s.ctx, serial)
 		return h.Describe(time.Now()), err

@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -33,25 +34,35 @@ func newIssuerChoice(s *shell) *issuerChoice {
 		issuers, err = s.reg.Issuers(s.ctx)
 		return err
 	}, func(err error) {
-		c.sel.PlaceHolder = "no issuing CA yet: issue one under Quorum operations"
 		if err != nil {
 			c.sel.PlaceHolder = explain(err)
+			c.sel.Refresh()
+			return
 		}
-		for _, iss := range issuers {
-			if iss.Kind != registry.IssuerIssuing || iss.Status != registry.StatusActive {
-				continue
-			}
-			text := fmt.Sprintf("%s (%s)", iss.CommonName, iss.ID)
-			c.ids[text] = iss.ID
-			c.sel.Options = append(c.sel.Options, text)
-		}
-		if len(c.sel.Options) > 0 {
-			c.sel.PlaceHolder = "choose the issuing CA"
-			c.sel.SetSelectedIndex(0)
-		}
-		c.sel.Refresh()
+		issuers = slices.DeleteFunc(issuers, func(iss registry.Issuer) bool {
+			return iss.Kind != registry.IssuerIssuing || iss.Status != registry.StatusActive
+		})
+		c.set(issuers, "no issuing CA yet: issue one under Quorum operations")
 	})
 	return c
+}
+
+// set offers issuers, the first chosen, or says none when there are none.
+func (c *issuerChoice) set(issuers []registry.Issuer, none string) {
+	clear(c.ids)
+	c.sel.Options = nil
+	c.sel.ClearSelected()
+	c.sel.PlaceHolder = none
+	for _, iss := range issuers {
+		text := fmt.Sprintf("%s (%s)", iss.CommonName, iss.ID)
+		c.ids[text] = iss.ID
+		c.sel.Options = append(c.sel.Options, text)
+	}
+	if len(c.sel.Options) > 0 {
+		c.sel.PlaceHolder = "choose the issuing CA"
+		c.sel.SetSelectedIndex(0)
+	}
+	c.sel.Refresh()
 }
 
 // id is the chosen issuer's id, or "".

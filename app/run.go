@@ -71,6 +71,7 @@ var fieldLabels = map[string]string{
 	"Witness": "Witness", "Validator": "Validator", "Destination": "Media destination", "UDI": "UDI",
 	"Module":     "PKCS#11 module, under Settings",
 	"Identities": "Identity file", "Shares": "Shares", "At": "At", "Find": "Who had",
+	"Algorithm": "New key", "Issuer": "Issuing CA",
 }
 
 // field is a labelled form row.

@@ -56,7 +56,11 @@ func (s *shell) stoppedCard(stopped []run.Stopped) fyne.CanvasObject {
 	for _, r := range stopped {
 		asks.OpsPIN = asks.OpsPIN || r.Asks.OpsPIN
 		asks.DevicePIN = asks.DevicePIN || r.Asks.DevicePIN
-		line := widget.NewLabel(fmt.Sprintf("%s: %s %s of %s, %s since %s; %s", r.ID, r.Kind, r.Operation, r.Subject, r.Status,
+		what := string(r.Kind) + " " + r.Operation
+		if r.Operation == string(r.Kind) { // a rekey run's operation is its kind
+			what = r.Operation
+		}
+		line := widget.NewLabel(fmt.Sprintf("%s: %s of %s, %s since %s; %s", r.ID, what, r.Subject, r.Status,
 			r.StartedAt.UTC().Format("2006-01-02 15:04"), r.Where()))
 		line.Wrapping = fyne.TextWrapWord
 		id := r.ID
