@@ -165,13 +165,10 @@ func Preview(ctx context.Context, env run.Env, m *Manifest) error {
 func previewRows(ctx context.Context, env run.Env, m *Manifest) (ManifestError, error) {
 	var bad ManifestError
 	checked := map[string]error{} // issuing CA id → why it may not sign the CRL or the record
-	for _, r := range m.Rows {
-		dev, err := env.Registry.Device(ctx, r.Serial)
-		if errors.Is(err, registry.ErrNotFound) {
+	err := eachDevice(ctx, env.Registry, m.Rows, func(r Row, dev registry.DeviceLookup) error {
+		if !dev.Registered {
 			bad = append(bad, RowError{Line: r.Line, Problem: fmt.Sprintf("device %s is not registered in this workspace", r.Serial)})
-			continue
-		} else if err != nil {
-			return nil, err
+			return nil
 		}
 		if r.UDI != "" && dev.UDI != "" && r.UDI != dev.UDI {
 			bad = append(bad, RowError{Line: r.Line, Problem: fmt.Sprintf("device %s: the udi column says %s, the registry %s: is it the same device?", r.Serial, r.UDI, dev.UDI)})
@@ -184,6 +181,10 @@ func previewRows(ctx context.Context, env run.Env, m *Manifest) (ManifestError, 
 		if why != nil {
 			bad = append(bad, RowError{Line: r.Line, Problem: fmt.Sprintf("device %s: %v", r.Serial, why)})
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if slices.ContainsFunc(m.Rows, func(r Row) bool { return r.Method == Reinit }) {
 		reinit, err := canReinit(ctx, env)
@@ -232,20 +233,27 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 	// the run here.
 	issuers := map[string]*run.Issuer{}
 	var order []string
-	for _, row := range m.Rows {
-		dev, err := env.Registry.Device(ctx, row.Serial)
-		if err != nil {
-			return err
+	defer func() {
+		for _, iss := range issuers {
+			iss.Close()
+		}
+	}()
+	err = eachDevice(ctx, env.Registry, m.Rows, func(row Row, dev registry.DeviceLookup) error {
+		if !dev.Registered {
+			return unregistered(row.Serial)
 		}
 		if _, ok := issuers[dev.IssuerID]; !ok {
 			iss, err := run.OpenIssuer(ctx, env.Registry, mods.Ops, dev.IssuerID, req.OpsPIN, run.SignCRLs)
 			if err != nil {
 				return err
 			}
-			defer iss.Close()
 			issuers[dev.IssuerID] = iss
 			order = append(order, dev.IssuerID)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	handled := len(done)
 	r.Progress(run.Event{Step: stepFleet, Status: record.StatusBegin, Done: handled, Total: len(m.Rows)})
@@ -272,7 +280,15 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 		r.Progress(run.Event{Step: stepFleet, Status: record.StatusNote, Done: handled, Total: len(m.Rows)})
 		return nil
 	}
-	for _, row := range m.Rows {
+	// The devices are looked up a page at a time, each page in one query, as the rows come.
+	var page []registry.DeviceLookup
+	for n, row := range m.Rows {
+		if n%lookupPage == 0 {
+			if page, err = lookupRows(ctx, env.Registry, m.Rows[n:min(n+lookupPage, len(m.Rows))]); err != nil {
+				return err
+			}
+		}
+		dev := page[n%lookupPage]
 		if done[row.Serial] {
 			continue
 		}
@@ -291,9 +307,14 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 		if d.InvalidityDate, from = invalidity(row.Reason, row.CompromisedAt, d.At); from == FromTechnician {
 			given = append(given, CompromisedAt{Serial: row.Serial, At: d.InvalidityDate})
 		}
-		if earlier, err := decommissionedBefore(ctx, env, row.Serial); err != nil {
-			return err
-		} else if earlier != "" {
+		if row.Method.reaches() {
+			// Its token is reached, which takes a while: what the registry says of it is read
+			// again, just before.
+			if dev, err = lookupDevice(ctx, env.Registry, row.Serial); err != nil {
+				return err
+			}
+		}
+		if earlier := decommissionedBefore(dev); earlier != "" {
 			// Retired by an earlier run (before this one, or meanwhile: a device whose token a
 			// stop left unreadable, decommissioned on its own as physical): nothing to erase,
 			// nothing failed; the registry records it as already decommissioned.
@@ -653,21 +674,61 @@ func signedFleetRecord(ctx context.Context, env run.Env, runID string, m *Manife
 }
 
 // decommissionedBefore says, for a device an earlier run decommissioned, which run and when
-// ("" for a device still active).
-func decommissionedBefore(ctx context.Context, env run.Env, serial string) (string, error) {
-	dev, err := env.Registry.Device(ctx, serial)
-	if err != nil || dev.Status != registry.DeviceDecommissioned {
-		return "", nil // an unknown device fails where it is looked for, naming it
+// ("" for a device still active, or one not registered: it fails where it is looked for,
+// naming it).
+func decommissionedBefore(dev registry.DeviceLookup) string {
+	if !dev.Registered || dev.Status != registry.DeviceDecommissioned {
+		return ""
 	}
-	h, err := env.Registry.DeviceHistory(ctx, serial)
+	runID := dev.DecommissionedBy
+	if runID == "" {
+		runID = "unknown"
+	}
+	return fmt.Sprintf("already decommissioned (run %s, %s): nothing done in this run", runID, dev.DecommissionedAt.UTC().Format(time.DateOnly))
+}
+
+// lookupPage is how many manifest rows one registry lookup covers: a fleet of 100,000 is
+// checked in a hundred queries, holding a page at a time.
+const lookupPage = 1000
+
+// lookupRows looks up the devices of at most lookupPage rows in one query, in the rows' order.
+func lookupRows(ctx context.Context, reg *registry.Registry, rows []Row) ([]registry.DeviceLookup, error) {
+	serials := make([]string, len(rows))
+	for i, r := range rows {
+		serials[i] = r.Serial
+	}
+	return reg.LookupDevices(ctx, serials)
+}
+
+// lookupDevice looks up one device.
+func lookupDevice(ctx context.Context, reg *registry.Registry, serial string) (registry.DeviceLookup, error) {
+	found, err := reg.LookupDevices(ctx, []string{serial})
 	if err != nil {
-		return "", fmt.Errorf("device %s: %w", serial, err)
+		return registry.DeviceLookup{}, err
 	}
-	runID := "unknown"
-	for _, r := range h.Results {
-		if r.Outcome == registry.OutcomeDecommissioned {
-			runID = r.RunID
+	return found[0], nil
+}
+
+// eachDevice calls fn with every row and what the registry has of its device, in the rows'
+// order, looking them up a page at a time.
+func eachDevice(ctx context.Context, reg *registry.Registry, rows []Row, fn func(Row, registry.DeviceLookup) error) error {
+	for start := 0; start < len(rows); start += lookupPage {
+		page := rows[start:min(start+lookupPage, len(rows))]
+		found, err := lookupRows(ctx, reg, page)
+		if err != nil {
+			return err
+		}
+		for i, r := range page {
+			if err := fn(r, found[i]); err != nil {
+				return err
+			}
 		}
 	}
-	return fmt.Sprintf("already decommissioned (run %s, %s): nothing done in this run", runID, dev.DecommissionedAt.UTC().Format(time.DateOnly)), nil
+	return nil
+}
+
+// unregistered is the error for a manifest's device the registry does not know, as
+// Registry.Device says it.
+func unregistered(serial string) error {
+	return fmt.Errorf("find device %q: %w: no device has that serial", serial, registry.ErrNotFound)
 }
