@@ -178,6 +178,14 @@ func (r *Registry) DecommissionDevices(ctx context.Context, batch []Decommission
 	err := r.write(ctx, &DevicesDecommissioned{Devices: batch}, func(tx *sql.Tx) error {
 		b := &batchState{sc: newStmtCache(tx), issuerIDs: map[int64]string{}}
 		defer b.sc.close()
+		if !r.testDeviceByDevice {
+			if err := decommissionBatch(ctx, b, batch, results); err == nil {
+				return nil
+			}
+		}
+		// Not the common shape, or it failed: device by device, which says which device
+		// and why. The batch's statements were undone.
+		clear(results)
 		runsOK := map[string]bool{}
 		for i, d := range batch {
 			if err := d.check(); err != nil {
@@ -337,6 +345,14 @@ func alreadyDecommissioned(ctx context.Context, b *batchState, d Decommission) (
 }
 
 func writeResult(ctx context.Context, sc *stmtCache, devNum, issuerNum int64, res DeviceResult) error {
+	_, err := sc.exec(ctx, `INSERT OR REPLACE INTO decommission_results (run_id, device_num, issuer_num, outcome, method, verification,
+		reason, note, key_state, revoked_at, invalidity_at, revoked_serials, key_ids, at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, resultValues(devNum, issuerNum, res)...)
+	return err
+}
+
+// resultValues are the columns of a result's row in decommission_results, in their order.
+func resultValues(devNum, issuerNum int64, res DeviceResult) []any {
 	var keyState, revokedAt, reason any
 	if res.Outcome == OutcomeDecommissioned {
 		keyState, revokedAt, reason = string(res.KeyState), unix(res.RevokedAt), int(res.Reason)
@@ -349,12 +365,8 @@ func writeResult(ctx context.Context, sc *stmtCache, devNum, issuerNum int64, re
 	for i, k := range res.KeyIDs {
 		ids[i] = hex.EncodeToString(k)
 	}
-	_, err := sc.exec(ctx, `INSERT OR REPLACE INTO decommission_results (run_id, device_num, issuer_num, outcome, method, verification,
-		reason, note, key_state, revoked_at, invalidity_at, revoked_serials, key_ids, at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, res.RunID, devNum, issuerNum, string(res.Outcome), res.Method,
-		res.Verification, reason, res.Note, keyState, revokedAt, unixOrNil(res.InvalidityDate),
-		strings.Join(serials, ","), strings.Join(ids, ","), unix(res.At))
-	return err
+	return []any{res.RunID, devNum, issuerNum, string(res.Outcome), res.Method, res.Verification, reason, res.Note, keyState, revokedAt,
+		unixOrNil(res.InvalidityDate), strings.Join(serials, ","), strings.Join(ids, ","), unix(res.At)}
 }
 
 // RecordDecommissionFailure records that a device's erase or verification failed in a run:

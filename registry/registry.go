@@ -67,6 +67,9 @@ type Registry struct {
 	// testHookBeforeCommit, when set (tests only), runs inside a write transaction just
 	// before it commits; an error it returns rolls the transaction back. It injects faults.
 	testHookBeforeCommit func(op string) error
+	// testDeviceByDevice, when set (tests only), makes DecommissionDevices record every batch
+	// device by device, as the batch statements must match.
+	testDeviceByDevice bool
 }
 
 // Open opens or creates the database at path and brings its schema up to date. A database

@@ -1,0 +1,131 @@
+package registry
+
+import (
+	"context"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/custos-pki/custos/pki"
+)
+
+// TestDecommissionBatchMatchesDeviceByDevice records one batch of every kind of device a fleet
+// meets in two copies of the same registry, once with the batch's statements and once device
+// by device: the results and every table must come out the same.
+func TestDecommissionBatchMatchesDeviceByDevice(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	year := t0.AddDate(1, 0, 0)
+	plain, _ := w.register(t, "SN-PLAIN", t0)
+	w.register(t, "SN-RENEWED", t0)
+	// A new key and certificate half a year on: the old key deactivated, both certificates valid.
+	renewed := leaf(t, w.ica, "SN-RENEWED", t0.AddDate(0, 6, 0), t0.AddDate(5, 0, 0))
+	rc, err := CertificateFromX509("ica-test", renewed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.r.AddDeviceCertificate(ctx, "SN-RENEWED", rc, DeviceKey{KeyID: []byte("dev-SN-RENEWED-2"),
+		PublicKeySHA256: PublicKeySHA256(renewed), TokenLabel: "SN-RENEWED", ActivatedAt: t0.AddDate(0, 6, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	w.register(t, "SN-EXPIRED", t0) // retired after its certificate expired: nothing to revoke
+	revoked, _ := w.register(t, "SN-REVOKED", t0)
+	if _, _, err := w.r.Revoke(ctx, Revocation{IssuerID: "ica-test", Serial: revoked.Certificate.Serial, RevokedAt: t0.AddDate(0, 3, 0),
+		Reason: pki.ReasonAffiliationChanged}); err != nil {
+		t.Fatal(err)
+	}
+	w.register(t, "SN-EARLIER", t0)
+	w.register(t, "SN-FAILED", t0)
+	w.startRun(t, "run-1", "single")
+	if _, err := w.r.DecommissionDevice(ctx, Decommission{RunID: "run-1", DeviceSerial: "SN-EARLIER", Method: "erase",
+		Verification: "erased", Reason: pki.ReasonCessationOfOperation, KeyState: KeyDestroyed, At: t0.AddDate(0, 9, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	w.startRun(t, "fleet-1", "fleet")
+	if err := w.r.RecordDecommissionFailure(ctx, Decommission{RunID: "fleet-1", DeviceSerial: "SN-FAILED", Method: "erase",
+		Verification: "token not found", At: year}); err != nil {
+		t.Fatal(err)
+	}
+	batch := []Decommission{
+		{RunID: "fleet-1", DeviceSerial: "SN-RENEWED", Method: "unreachable", Verification: "lost in transit, attested by W",
+			Reason: pki.ReasonKeyCompromise, KeyState: KeyCompromised, At: year, InvalidityDate: t0.AddDate(0, 11, 0), Note: "lost"},
+		{RunID: "fleet-1", DeviceSerial: "SN-PLAIN", Method: "erase", Verification: "0 of 3 objects remain",
+			Reason: pki.ReasonCessationOfOperation, KeyState: KeyDestroyed, At: year.Add(time.Second)},
+		{RunID: "fleet-1", DeviceSerial: "SN-EXPIRED", Method: "physical", Verification: "shredded, attested by W",
+			Reason: pki.ReasonCessationOfOperation, KeyState: KeyDestroyed, At: t0.AddDate(6, 0, 0)},
+		{RunID: "fleet-1", DeviceSerial: "SN-EARLIER", Method: "unreachable", Verification: "already decommissioned",
+			Reason: pki.ReasonKeyCompromise, KeyState: KeyCompromised, At: year, Note: "in the manifest again"},
+		{RunID: "fleet-1", DeviceSerial: "SN-REVOKED", Method: "physical", Verification: "shredded, attested by W",
+			Reason: pki.ReasonCessationOfOperation, KeyState: KeyDestroyed, At: year},
+		{RunID: "fleet-1", DeviceSerial: "SN-FAILED", Method: "erase", Verification: "0 of 2 objects remain, erased on a second try",
+			Reason: pki.ReasonCessationOfOperation, KeyState: KeyDestroyed, At: year.Add(2 * time.Second)},
+	}
+	copyPath := filepath.Join(t.TempDir(), "copy.db")
+	if _, err := w.r.db.ExecContext(ctx, `VACUUM INTO ?`, copyPath); err != nil {
+		t.Fatal(err)
+	}
+	other, err := Open(ctx, copyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	other = journaled(other)
+	other.testDeviceByDevice = true
+
+	// The batch's statements take this batch themselves (a failure there would only send it
+	// device by device, and the comparison below would prove nothing).
+	tx, err := w.r.db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &batchState{sc: newStmtCache(tx), issuerIDs: map[int64]string{}}
+	err = decommissionBatch(ctx, b, batch, make([]DeviceResult, len(batch)))
+	b.sc.close()
+	tx.Rollback()
+	if err != nil {
+		t.Fatalf("the batch statements failed: %v", err)
+	}
+	got, err := w.r.DecommissionDevices(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := other.DecommissionDevices(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("batch results\n%+v\ndevice by device\n%+v", got, want)
+	}
+	// What each device's result says is right in itself, not only the same both ways.
+	outcomes := map[string]Outcome{}
+	revokedBy := map[string]int{}
+	keys := map[string]int{}
+	for _, r := range got {
+		outcomes[r.DeviceSerial], revokedBy[r.DeviceSerial], keys[r.DeviceSerial] = r.Outcome, len(r.RevokedSerials), len(r.KeyIDs)
+	}
+	wantOutcomes := map[string]Outcome{"SN-RENEWED": OutcomeDecommissioned, "SN-PLAIN": OutcomeDecommissioned, "SN-EXPIRED": OutcomeDecommissioned,
+		"SN-EARLIER": OutcomeAlreadyDecommissioned, "SN-REVOKED": OutcomeDecommissioned, "SN-FAILED": OutcomeDecommissioned}
+	wantRevoked := map[string]int{"SN-RENEWED": 2, "SN-PLAIN": 1, "SN-FAILED": 1}
+	wantKeys := map[string]int{"SN-RENEWED": 2, "SN-PLAIN": 1, "SN-EXPIRED": 1, "SN-REVOKED": 1, "SN-FAILED": 1}
+	for s := range wantOutcomes {
+		if outcomes[s] != wantOutcomes[s] || revokedBy[s] != wantRevoked[s] || keys[s] != wantKeys[s] {
+			t.Errorf("%s: %s, %d revoked, %d keys; want %s, %d, %d", s, outcomes[s], revokedBy[s], keys[s], wantOutcomes[s], wantRevoked[s], wantKeys[s])
+		}
+	}
+	if got[1].RevokedSerials[0].String() != plain.Certificate.Serial.String() || string(got[1].KeyIDs[0]) != "dev-SN-PLAIN" {
+		t.Errorf("SN-PLAIN: revoked %v, keys %q", got[1].RevokedSerials, got[1].KeyIDs)
+	}
+	diffs, err := Compare(ctx, w.r.Path(), other.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range diffs {
+		t.Errorf("the batch and device by device differ: %s", d)
+	}
+	// And the same batch again (a resumed run): the stored results, both ways.
+	again, err := w.r.DecommissionDevices(ctx, batch)
+	if err != nil || !reflect.DeepEqual(again, got) {
+		t.Fatalf("the batch again: %v\n%+v\nwant\n%+v", err, again, got)
+	}
+}
