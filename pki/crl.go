@@ -416,37 +416,45 @@ func (h *crlHeader) unsigned(entries crlEntries, count, size int) *SignedCRL {
 // (the digest, or for Ed25519 the TBS itself) for verifySigned. scratch, when not nil,
 // gathers small parts such as a shard's entries before they are hashed.
 func (c *SignedCRL) sign(signer crypto.Signer, alg keyalg.Algorithm, scratch []byte) ([]byte, error) {
-	tbsLen := c.tbsLen()
-	var signed, sig []byte
-	var err error
-	if hash := signedHash(alg); hash == 0 { // Ed25519 signs the message itself, so it needs it whole
-		signed = make([]byte, 0, tbsLen)
+	signed := c.toSign(alg, scratch)
+	return signed, c.signAs(signer, alg, signed)
+}
+
+// toSign returns what the issuer signs: the digest of the TBS, or for Ed25519, which signs
+// the message itself, the TBS whole. scratch is as for sign.
+func (c *SignedCRL) toSign(alg keyalg.Algorithm, scratch []byte) []byte {
+	hash := signedHash(alg)
+	if hash == 0 {
+		signed := make([]byte, 0, c.tbsLen())
 		c.tbs(func(p []byte) bool { signed = append(signed, p...); return true })
-		sig, err = signer.Sign(rand.Reader, signed, crypto.Hash(0))
-	} else {
-		h := hash.New()
-		buf := scratch[:0]
-		c.tbs(func(p []byte) bool {
-			if len(buf)+len(p) > cap(buf) {
-				h.Write(buf)
-				buf = buf[:0]
-			}
-			if len(p) > cap(buf) {
-				h.Write(p)
-			} else {
-				buf = append(buf, p...)
-			}
-			return true
-		})
-		h.Write(buf)
-		signed = h.Sum(nil)
-		sig, err = signer.Sign(rand.Reader, signed, hash)
+		return signed
 	}
+	h := hash.New()
+	buf := scratch[:0]
+	c.tbs(func(p []byte) bool {
+		if len(buf)+len(p) > cap(buf) {
+			h.Write(buf)
+			buf = buf[:0]
+		}
+		if len(p) > cap(buf) {
+			h.Write(p)
+		} else {
+			buf = append(buf, p...)
+		}
+		return true
+	})
+	h.Write(buf)
+	return h.Sum(nil)
+}
+
+// signAs has signer sign what toSign returned and completes the encoding.
+func (c *SignedCRL) signAs(signer crypto.Signer, alg keyalg.Algorithm, signed []byte) error {
+	sig, err := signer.Sign(rand.Reader, signed, signedHash(alg))
 	if err != nil {
-		return nil, fmt.Errorf("sign: %w", err)
+		return fmt.Errorf("sign: %w", err)
 	}
 	c.seal(sig)
-	return signed, nil
+	return nil
 }
 
 // seal completes the encoding with signature sig.
@@ -542,8 +550,9 @@ func newCRLEncoder(h *crlHeader, issuer *x509.Certificate) *crlEncoder {
 	return &crlEncoder{header: h, notBefore: issuer.NotBefore.UTC().Truncate(time.Second)}
 }
 
-// read encodes every entry of src; each, when not nil, is told where each one went.
-func (e *crlEncoder) read(src iter.Seq2[Revocation, error], each func(serial *big.Int, pos uint32, size, shape int)) error {
+// read encodes every entry of src; each, when not nil, is told where each one went: its
+// position, the chunk it is in (as far as written) and its shape.
+func (e *crlEncoder) read(src iter.Seq2[Revocation, error], each func(pos uint32, chunk []byte, shape int)) error {
 	if src == nil {
 		return nil
 	}
@@ -551,43 +560,43 @@ func (e *crlEncoder) read(src iter.Seq2[Revocation, error], each func(serial *bi
 		if err != nil {
 			return fmt.Errorf("read revoked certificates: %w", err)
 		}
-		pos, size, shape, err := e.add(&r)
+		pos, shape, err := e.add(&r)
 		if err != nil {
 			return err
 		}
 		if each != nil {
-			each(r.Serial, pos, size, shape)
+			each(pos, e.chunks[len(e.chunks)-1], shape)
 		}
 	}
 	return nil
 }
 
-// add checks one entry and appends its encoding; it returns where the entry starts, its
-// size and its shape, and keeps the first entry of each shape for the linted sample.
-func (e *crlEncoder) add(r *Revocation) (pos uint32, size, shape int, err error) {
+// add checks one entry and appends its encoding; it returns where the entry starts and its
+// shape, and keeps the first entry of each shape for the linted sample.
+func (e *crlEncoder) add(r *Revocation) (pos uint32, shape int, err error) {
 	if err := checkSerial(r.Serial); err != nil {
-		return 0, 0, 0, fmt.Errorf("revoked certificate %d: %w", e.count+1, err)
+		return 0, 0, fmt.Errorf("revoked certificate %d: %w", e.count+1, err)
 	}
 	if e.count > 0 && r.Serial.Cmp(&e.prev) <= 0 {
-		return 0, 0, 0, fmt.Errorf("revoked serial %s comes after %s: entries must come in strictly increasing serial order (ORDER BY serial), each serial once",
+		return 0, 0, fmt.Errorf("revoked serial %s comes after %s: entries must come in strictly increasing serial order (ORDER BY serial), each serial once",
 			SerialHex(r.Serial), SerialHex(&e.prev))
 	}
 	revoked := r.RevokedAt.UTC().Truncate(time.Second)
 	if revoked.IsZero() {
-		return 0, 0, 0, fmt.Errorf("revoked serial %s has no revocation time", SerialHex(r.Serial))
+		return 0, 0, fmt.Errorf("revoked serial %s has no revocation time", SerialHex(r.Serial))
 	}
 	if revoked.After(e.header.thisUpdate) {
-		return 0, 0, 0, fmt.Errorf("revoked serial %s was revoked at %s, after the CRL's thisUpdate %s", SerialHex(r.Serial), revoked.Format(timeLayout), e.header.thisUpdate.Format(timeLayout))
+		return 0, 0, fmt.Errorf("revoked serial %s was revoked at %s, after the CRL's thisUpdate %s", SerialHex(r.Serial), revoked.Format(timeLayout), e.header.thisUpdate.Format(timeLayout))
 	}
 	if revoked.Before(e.notBefore) {
-		return 0, 0, 0, fmt.Errorf("revoked serial %s was revoked at %s, before its issuer became valid (%s)", SerialHex(r.Serial), revoked.Format(timeLayout), e.notBefore.Format(timeLayout))
+		return 0, 0, fmt.Errorf("revoked serial %s was revoked at %s, before its issuer became valid (%s)", SerialHex(r.Serial), revoked.Format(timeLayout), e.notBefore.Format(timeLayout))
 	}
 	if !r.Reason.Valid() {
-		return 0, 0, 0, fmt.Errorf("revoked serial %s has reason %s, which Custos does not write", SerialHex(r.Serial), r.Reason)
+		return 0, 0, fmt.Errorf("revoked serial %s has reason %s, which Custos does not write", SerialHex(r.Serial), r.Reason)
 	}
 	invalid := r.InvalidityDate.UTC().Truncate(time.Second)
 	if !r.InvalidityDate.IsZero() && invalid.After(revoked) {
-		return 0, 0, 0, fmt.Errorf("revoked serial %s has invalidity date %s after its revocation at %s", SerialHex(r.Serial), invalid.Format(timeLayout), revoked.Format(timeLayout))
+		return 0, 0, fmt.Errorf("revoked serial %s has invalidity date %s after its revocation at %s", SerialHex(r.Serial), invalid.Format(timeLayout), revoked.Format(timeLayout))
 	}
 	entry := Revocation{Serial: r.Serial, RevokedAt: revoked, Reason: r.Reason}
 	if !r.InvalidityDate.IsZero() {
@@ -596,21 +605,20 @@ func (e *crlEncoder) add(r *Revocation) (pos uint32, size, shape int, err error)
 
 	if len(e.chunks) == 0 || cap(e.chunks[len(e.chunks)-1])-len(e.chunks[len(e.chunks)-1]) < maxEntrySize {
 		if len(e.chunks) == maxChunks {
-			return 0, 0, 0, fmt.Errorf("revoked certificate %d: the CRL would pass 4 GiB", e.count+1)
+			return 0, 0, fmt.Errorf("revoked certificate %d: the CRL would pass 4 GiB", e.count+1)
 		}
 		e.chunks = append(e.chunks, make([]byte, 0, entryChunk))
 	}
 	last := &e.chunks[len(e.chunks)-1]
 	before := len(*last)
 	*last = appendEntry(*last, &entry)
-	size = len(*last) - before
-	e.size += size
+	e.size += len(*last) - before
 	e.count++
 	e.prev.Set(r.Serial)
 	pos = entryPos(len(e.chunks)-1, before)
 	shape = shapeOf(&entry)
 	e.shapes.note(shape, pos)
-	return pos, size, shape, nil
+	return pos, shape, nil
 }
 
 // samples returns the encoded entries a shape set notes, in serial order.

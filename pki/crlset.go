@@ -3,7 +3,6 @@ package pki
 import (
 	"crypto"
 	"fmt"
-	"math/big"
 	"runtime"
 	"sync"
 
@@ -69,6 +68,101 @@ func (s *shardIDs) add(id uint16) {
 
 func (s *shardIDs) at(k int) uint16 { return s.blocks[k/shardIDBlock][k%shardIDBlock] }
 
+// shardSorter finds each entry's shard on a goroutine of its own while the encoder goes on
+// with the next entries: hashing a million serials for their shards costs half as much
+// again as encoding them, and need not make the encoding wait.
+type shardSorter struct {
+	count int
+	parts []shardParts
+	ids   shardIDs
+	batch sortBatch
+	work  chan sortBatch
+	free  chan []uint8 // shape buffers the sorter is done with
+	done  chan struct{}
+}
+
+// sortBatch is a run of entries that lie back to back in one chunk.
+type sortBatch struct {
+	chunk  int
+	data   []byte  // the chunk, written at least up to the batch's last entry
+	from   int     // where the first entry starts in data
+	shapes []uint8 // each entry's shape, in order
+}
+
+const (
+	sortBatchSize = 4096
+	sortBuffers   = 4
+)
+
+func newShardSorter(count int) *shardSorter {
+	s := &shardSorter{count: count, parts: make([]shardParts, count), work: make(chan sortBatch, sortBuffers),
+		free: make(chan []uint8, sortBuffers+1), done: make(chan struct{})}
+	for range sortBuffers + 1 {
+		s.free <- make([]uint8, 0, sortBatchSize)
+	}
+	s.batch.shapes = <-s.free
+	go s.sort()
+	return s
+}
+
+// add notes the entry at pos, whose chunk as far as written is chunk; it is crlEncoder.read's
+// each.
+func (s *shardSorter) add(pos uint32, chunk []byte, shape int) {
+	ci, off := int(pos>>chunkBits), int(pos&(entryChunk-1))
+	b := &s.batch
+	if len(b.shapes) > 0 && (b.chunk != ci || len(b.shapes) == sortBatchSize) {
+		s.flush()
+	}
+	if len(b.shapes) == 0 {
+		b.chunk, b.from = ci, off
+	}
+	b.data = chunk
+	b.shapes = append(b.shapes, uint8(shape)) // shapeCount fits a byte
+}
+
+func (s *shardSorter) flush() {
+	s.work <- s.batch
+	s.batch = sortBatch{shapes: <-s.free}
+}
+
+// sort tallies the batches' entries by shard.
+func (s *shardSorter) sort() {
+	defer close(s.done)
+	for b := range s.work {
+		off := b.from
+		for _, shape := range b.shapes {
+			entry := b.data[off:]
+			n := tlvLen(entry)
+			id := shardOfContent(entrySerial(entry), s.count)
+			s.ids.add(uint16(id)) // Count is at most 1<<16
+			p := &s.parts[id]
+			p.count++
+			p.size += n
+			p.shapes.note(int(shape), entryPos(b.chunk, off))
+			off += n
+		}
+		s.free <- b.shapes[:0]
+	}
+}
+
+// finish waits for the sorter to go through every entry added, and returns each shard's
+// tally and the shard of every entry.
+func (s *shardSorter) finish() ([]shardParts, *shardIDs) {
+	if len(s.batch.shapes) > 0 {
+		s.flush()
+	}
+	close(s.work)
+	<-s.done
+	return s.parts, &s.ids
+}
+
+// entrySerial returns the content of an encoded entry's serial number: the bytes ShardOf
+// hashes.
+func entrySerial(entry []byte) []byte {
+	serial := entry[tlvHeaderLen(entry):]
+	return serial[tlvHeaderLen(serial):tlvLen(serial)]
+}
+
 // pick gives each shard its entries' positions, in serial order, all in one array of four
 // bytes an entry: the entries are walked once more in the full CRL's chunks, where they lie
 // back to back in reading order.
@@ -95,14 +189,15 @@ func pick(parts []shardParts, ids *shardIDs, chunks [][]byte, count int) {
 // SignCRLSet signs, under one CRL number, the full CRL of crl and each of its shards.
 //
 // The entries are read once, in serial order, and encoded once, as SignCRL does; each is
-// noted in its shard (ShardOf its serial), so a shard's entries are the very bytes of the
-// full CRL's, shared rather than copied, and the set takes little more memory than the full
-// CRL alone. Everything is linted before the issuer's key is used: the full CRL's sample as
-// SignCRL lints it, and each shard's own sample (its entries' shapes under its own header),
-// so one refused lint refuses the whole set. Then the issuer signs the full CRL and every
-// shard, one signature each, and every signature is verified under the issuer certificate
-// (on other cores while the signer goes on) before the set is returned; any failure returns
-// no CRL at all.
+// noted in its shard (ShardOf its serial) on another core as the encoding goes on, so a
+// shard's entries are the very bytes of the full CRL's, shared rather than copied, and the
+// set takes little more memory than the full CRL alone. Everything is linted before the
+// issuer's key is used: the full CRL's sample as SignCRL lints it, and each shard's own
+// sample (its entries' shapes under its own header), so one refused lint refuses the whole
+// set. Then the issuer signs the full CRL and every shard, one signature each, in that
+// order and one at a time, and every signature is verified under the issuer certificate
+// (on the other cores while the signer goes on) before the set is returned; any failure
+// returns no CRL at all. Linting, hashing and verifying run on every core.
 //
 // The lint report is the full CRL's, followed by any warning or notice a shard's lints
 // gave, its Details beginning with the shard. NextUpdate is bounded as in SignCRL.
@@ -115,21 +210,14 @@ func SignCRLSet(crl CRL, shards CRLShards, issuer Issuer) (*CRLSet, LintReport, 
 		return nil, nil, fmt.Errorf("sign CRL set: %w", err)
 	}
 	enc := newCRLEncoder(h, issuer.Certificate)
-	parts := make([]shardParts, shards.Count)
-	var ids shardIDs
-	err = enc.read(crl.Revoked, func(serial *big.Int, pos uint32, size, shape int) {
-		id := ShardOf(serial, shards.Count)
-		ids.add(uint16(id)) // Count is at most 1<<16
-		s := &parts[id]
-		s.count++
-		s.size += size
-		s.shapes.note(shape, pos)
-	})
+	sorter := newShardSorter(shards.Count)
+	err = enc.read(crl.Revoked, sorter.add)
+	parts, ids := sorter.finish()
 	if err != nil {
 		return nil, nil, fmt.Errorf("sign CRL set: %w", err)
 	}
-	pick(parts, &ids, enc.chunks, enc.count)
-	ids = shardIDs{}
+	pick(parts, ids, enc.chunks, enc.count)
+	ids.blocks = nil
 
 	linter, err := newSampleLinter(h.alg)
 	if err != nil {
@@ -140,19 +228,36 @@ func SignCRLSet(crl CRL, shards CRLShards, issuer Issuer) (*CRLSet, LintReport, 
 		return nil, report, fmt.Errorf("sign CRL set: full CRL: %w", err)
 	}
 	set := &CRLSet{Full: h.unsigned(crlEntries{chunks: enc.chunks}, enc.count, enc.size), Shards: make([]*SignedCRL, shards.Count)}
-	reports := make([]LintReport, shards.Count)
-	failed, err := onCores(shards.Count, func(i int) error {
+	shardHeaders := make([]*crlHeader, shards.Count)
+	for i := range parts {
 		p := &parts[i]
-		sh := h.forShard(shards.URL(i))
-		var err error
-		if reports[i], err = linter.lint(sh, enc.samples(&p.shapes)); err != nil {
-			return err
+		shardHeaders[i] = h.forShard(shards.URL(i))
+		set.Shards[i] = shardHeaders[i].unsigned(crlEntries{chunks: enc.chunks, picked: true, picks: p.picks}, p.count, p.size)
+	}
+	all := append([]*SignedCRL{set.Full}, set.Shards...)
+
+	// Lint every shard and, but for Ed25519, hash every member, on every core; the full
+	// CRL, the longest to hash, first.
+	hashed := signedHash(h.alg) != 0
+	reports := make([]LintReport, shards.Count)
+	toSign := make([][]byte, len(all))
+	scratch := make([][]byte, runtime.GOMAXPROCS(0))
+	failed, err := onCores(len(all), func(w, i int) error {
+		if hashed {
+			if scratch[w] == nil {
+				scratch[w] = make([]byte, 0, 32<<10)
+			}
+			toSign[i] = all[i].toSign(h.alg, scratch[w])
 		}
-		set.Shards[i] = sh.unsigned(crlEntries{chunks: enc.chunks, picked: true, picks: p.picks}, p.count, p.size)
-		return nil
+		if i == 0 {
+			return nil
+		}
+		var err error
+		reports[i-1], err = linter.lint(shardHeaders[i-1], enc.samples(&parts[i-1].shapes))
+		return err
 	})
 	if err != nil {
-		return nil, reports[failed], fmt.Errorf("sign CRL set: shard %d: %w", failed, err)
+		return nil, reports[failed-1], fmt.Errorf("sign CRL set: shard %d: %w", failed-1, err)
 	}
 	for i, r := range reports {
 		for _, w := range r.Warnings() {
@@ -162,14 +267,16 @@ func SignCRLSet(crl CRL, shards CRLShards, issuer Issuer) (*CRLSet, LintReport, 
 	}
 
 	v := newVerifier(issuer.Certificate.PublicKey, h.alg)
-	all := append([]*SignedCRL{set.Full}, set.Shards...)
-	scratch := make([]byte, 0, 32<<10)
 	for i, c := range all {
-		signed, err := c.sign(issuer.Signer, h.alg, scratch)
-		if err != nil {
+		signed := toSign[i]
+		if !hashed { // Ed25519 signs the whole TBS, made as it is signed rather than held
+			signed = c.toSign(h.alg, nil)
+		}
+		if err := c.signAs(issuer.Signer, h.alg, signed); err != nil {
 			v.wait()
 			return nil, nil, fmt.Errorf("sign CRL set: %s: %w", setMember(i), err)
 		}
+		toSign[i] = nil
 		v.check(i, signed, c.sig)
 	}
 	if i, err := v.wait(); err != nil {
@@ -178,18 +285,19 @@ func SignCRLSet(crl CRL, shards CRLShards, issuer Issuer) (*CRLSet, LintReport, 
 	return set, report, nil
 }
 
-// onCores runs f(0) to f(n-1) on as many goroutines as there are cores and returns the
-// lowest i whose f failed, with its error.
-func onCores(n int, f func(i int) error) (int, error) {
+// onCores runs f(w, 0) to f(w, n-1) on as many goroutines as there are cores, w being the
+// goroutine's number (0 up to GOMAXPROCS), and returns the lowest i whose f failed, with
+// its error.
+func onCores(n int, f func(w, i int) error) (int, error) {
 	next := make(chan int)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
-	for range min(n, runtime.GOMAXPROCS(0)) {
+	for w := range min(n, runtime.GOMAXPROCS(0)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				errs[i] = f(i)
+				errs[i] = f(w, i)
 			}
 		}()
 	}

@@ -126,6 +126,14 @@ func appendTimeAs(b []byte, t time.Time, tag byte) []byte {
 
 func append2(b []byte, n int) []byte { return append(b, byte('0'+n/10), byte('0'+n%10)) }
 
+// tlvHeaderLen is the size of the tag and length of the DER element b starts with.
+func tlvHeaderLen(b []byte) int {
+	if b[1] < 0x80 {
+		return 2
+	}
+	return 2 + int(b[1]&0x7F)
+}
+
 // tlvLen is the full size of the DER element b starts with.
 func tlvLen(b []byte) int {
 	if b[1] < 0x80 {
