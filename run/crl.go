@@ -156,7 +156,7 @@ func SignCRL(ctx context.Context, r *Run, entry registry.Issuer, issuer pki.Issu
 		if err := workspace.WriteExclusive(out.PEMPath, 0o644, signed.WritePEM); err != nil {
 			return CRL{}, fmt.Errorf("write CRL %d: %w", number, err)
 		}
-		out.Entries, out.Fingerprint = signed.Entries(), signed.Fingerprint()
+		out.Entries, out.Fingerprint = signed.Entries(), pki.Fingerprint(sum.Sum(nil)) // what was written
 	} else {
 		set, _, err := pki.SignCRLSet(c, shards, issuer)
 		if err != nil {
@@ -185,7 +185,7 @@ func SignCRL(ctx context.Context, r *Run, entry registry.Issuer, issuer pki.Issu
 		if err != nil {
 			return CRL{}, fmt.Errorf("write CRL %d: %w", number, err)
 		}
-		out.Entries, out.Fingerprint = set.Full.Entries(), set.Full.Fingerprint()
+		out.Entries, out.Fingerprint = set.Full.Entries(), pki.Fingerprint(sum.Sum(nil)) // what was written
 		out.Shards = len(set.Shards)
 		out.LargestShard, out.LargestSize = set.Largest()
 		out.OverBudget, out.ShardBudget = set.OverBudget(req.ShardBudget), req.ShardBudget
