@@ -529,10 +529,14 @@ func shapeOf(r *Revocation) int {
 // for none. An array, so that noting the shape of a million entries costs no hashing.
 type shapeSet [shapeCount]uint32
 
-func (s *shapeSet) note(shape int, pos uint32) {
-	if s[shape] == 0 {
-		s[shape] = pos + 1
+// note notes the entry at pos, of the given shape, and reports whether it is the first of
+// its shape.
+func (s *shapeSet) note(shape int, pos uint32) bool {
+	if s[shape] != 0 {
+		return false
 	}
+	s[shape] = pos + 1
+	return true
 }
 
 // crlEncoder checks and encodes entries into chunks as they come.
@@ -622,7 +626,11 @@ func (e *crlEncoder) add(r *Revocation) (pos uint32, shape int, err error) {
 }
 
 // samples returns the encoded entries a shape set notes, in serial order.
-func (e *crlEncoder) samples(shapes *shapeSet) [][]byte {
+func (e *crlEncoder) samples(shapes *shapeSet) [][]byte { return samplesOf(e.chunks, shapes) }
+
+// samplesOf returns the entries a shape set notes, in serial order, from chunks written at
+// least up to them.
+func samplesOf(chunks [][]byte, shapes *shapeSet) [][]byte {
 	var pos []uint32
 	for _, p := range shapes {
 		if p != 0 {
@@ -630,7 +638,7 @@ func (e *crlEncoder) samples(shapes *shapeSet) [][]byte {
 		}
 	}
 	slices.Sort(pos) // entries were appended in serial order
-	all := crlEntries{chunks: e.chunks}
+	all := crlEntries{chunks: chunks}
 	out := make([][]byte, len(pos))
 	for i, p := range pos {
 		out[i] = all.at(p)

@@ -71,6 +71,12 @@ func (s *shardIDs) at(k int) uint16 { return s.blocks[k/shardIDBlock][k%shardIDB
 // shardSorter finds each entry's shard on a goroutine of its own while the encoder goes on
 // with the next entries: hashing a million serials for their shards costs half as much
 // again as encoding them, and need not make the encoding wait.
+//
+// It also lints ahead: once it has seen lintAhead entries a shard on average, it lints the
+// shards' samples as they then are, a few after each batch, so that most of the linting is
+// done on this otherwise idle core too. A shard's sample only grows (it holds the first
+// entry of each shape), so a shard whose sample gains an entry afterwards is marked to be
+// linted again at the end, and every shard's lint is of its final sample.
 type shardSorter struct {
 	count int
 	parts []shardParts
@@ -79,6 +85,14 @@ type shardSorter struct {
 	work  chan sortBatch
 	free  chan []uint8 // shape buffers the sorter is done with
 	done  chan struct{}
+
+	lint     func(shard int, samples [][]byte) (LintReport, error)
+	seen     int      // entries sorted
+	chunks   [][]byte // the sorter's own view of the chunks, as far as it has seen them
+	nextLint int      // the next shard to lint ahead, once seen passes lintAhead a shard
+	reports  []LintReport
+	errs     []error
+	linted   []bool // whether reports[i] and errs[i] are of shard i's sample as it stands
 }
 
 // sortBatch is a run of entries that lie back to back in one chunk.
@@ -91,12 +105,17 @@ type sortBatch struct {
 
 const (
 	sortBatchSize = 4096
-	sortBuffers   = 4
+	sortBuffers   = 16
+	lintAhead     = 64 // entries a shard, on average, before its sample is linted ahead
+	lintsPerBatch = 8
 )
 
-func newShardSorter(count int) *shardSorter {
+// newShardSorter starts a sorter of entries into count shards; lint lints shard i's
+// sample, and is called from the sorter's goroutine.
+func newShardSorter(count int, lint func(shard int, samples [][]byte) (LintReport, error)) *shardSorter {
 	s := &shardSorter{count: count, parts: make([]shardParts, count), work: make(chan sortBatch, sortBuffers),
-		free: make(chan []uint8, sortBuffers+1), done: make(chan struct{})}
+		free: make(chan []uint8, sortBuffers+1), done: make(chan struct{}),
+		lint: lint, reports: make([]LintReport, count), errs: make([]error, count), linted: make([]bool, count)}
 	for range sortBuffers + 1 {
 		s.free <- make([]uint8, 0, sortBatchSize)
 	}
@@ -125,10 +144,14 @@ func (s *shardSorter) flush() {
 	s.batch = sortBatch{shapes: <-s.free}
 }
 
-// sort tallies the batches' entries by shard.
+// sort tallies the batches' entries by shard, and lints ahead.
 func (s *shardSorter) sort() {
 	defer close(s.done)
 	for b := range s.work {
+		if b.chunk == len(s.chunks) {
+			s.chunks = append(s.chunks, nil)
+		}
+		s.chunks[b.chunk] = b.data
 		off := b.from
 		for _, shape := range b.shapes {
 			entry := b.data[off:]
@@ -138,10 +161,24 @@ func (s *shardSorter) sort() {
 			p := &s.parts[id]
 			p.count++
 			p.size += n
-			p.shapes.note(int(shape), entryPos(b.chunk, off))
+			if p.shapes.note(int(shape), entryPos(b.chunk, off)) {
+				s.linted[id] = false
+			}
 			off += n
 		}
+		s.seen += len(b.shapes)
 		s.free <- b.shapes[:0]
+		if s.seen >= lintAhead*s.count {
+			for range lintsPerBatch {
+				if s.nextLint == s.count {
+					break
+				}
+				i := s.nextLint
+				s.reports[i], s.errs[i] = s.lint(i, samplesOf(s.chunks, &s.parts[i].shapes))
+				s.linted[i] = true
+				s.nextLint++
+			}
+		}
 	}
 }
 
@@ -209,8 +246,17 @@ func SignCRLSet(crl CRL, shards CRLShards, issuer Issuer) (*CRLSet, LintReport, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("sign CRL set: %w", err)
 	}
+	linter, err := newSampleLinter(h.alg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sign CRL set: %w", err)
+	}
+	shardHeaders := make([]*crlHeader, shards.Count)
+	for i := range shardHeaders {
+		shardHeaders[i] = h.forShard(shards.URL(i))
+	}
+	lintShard := func(i int, samples [][]byte) (LintReport, error) { return linter.lint(shardHeaders[i], samples) }
 	enc := newCRLEncoder(h, issuer.Certificate)
-	sorter := newShardSorter(shards.Count)
+	sorter := newShardSorter(shards.Count, lintShard)
 	err = enc.read(crl.Revoked, sorter.add)
 	parts, ids := sorter.finish()
 	if err != nil {
@@ -219,27 +265,21 @@ func SignCRLSet(crl CRL, shards CRLShards, issuer Issuer) (*CRLSet, LintReport, 
 	pick(parts, ids, enc.chunks, enc.count)
 	ids.blocks = nil
 
-	linter, err := newSampleLinter(h.alg)
-	if err != nil {
-		return nil, nil, fmt.Errorf("sign CRL set: %w", err)
-	}
 	report, err := linter.lint(h, enc.samples(&enc.shapes))
 	if err != nil {
 		return nil, report, fmt.Errorf("sign CRL set: full CRL: %w", err)
 	}
 	set := &CRLSet{Full: h.unsigned(crlEntries{chunks: enc.chunks}, enc.count, enc.size), Shards: make([]*SignedCRL, shards.Count)}
-	shardHeaders := make([]*crlHeader, shards.Count)
 	for i := range parts {
 		p := &parts[i]
-		shardHeaders[i] = h.forShard(shards.URL(i))
 		set.Shards[i] = shardHeaders[i].unsigned(crlEntries{chunks: enc.chunks, picked: true, picks: p.picks}, p.count, p.size)
 	}
 	all := append([]*SignedCRL{set.Full}, set.Shards...)
 
-	// Lint every shard and, but for Ed25519, hash every member, on every core; the full
-	// CRL, the longest to hash, first.
+	// Lint every shard not linted ahead as it now is and, but for Ed25519, hash every
+	// member, on every core; the full CRL, the longest to hash, first.
 	hashed := signedHash(h.alg) != 0
-	reports := make([]LintReport, shards.Count)
+	reports := sorter.reports
 	toSign := make([][]byte, len(all))
 	scratch := make([][]byte, runtime.GOMAXPROCS(0))
 	failed, err := onCores(len(all), func(w, i int) error {
@@ -252,9 +292,10 @@ func SignCRLSet(crl CRL, shards CRLShards, issuer Issuer) (*CRLSet, LintReport, 
 		if i == 0 {
 			return nil
 		}
-		var err error
-		reports[i-1], err = linter.lint(shardHeaders[i-1], enc.samples(&parts[i-1].shapes))
-		return err
+		if s := i - 1; !sorter.linted[s] {
+			reports[s], sorter.errs[s] = lintShard(s, enc.samples(&parts[s].shapes))
+		}
+		return sorter.errs[i-1]
 	})
 	if err != nil {
 		return nil, reports[failed-1], fmt.Errorf("sign CRL set: shard %d: %w", failed-1, err)

@@ -390,3 +390,54 @@ func TestCRLSetDoesNotCopyEntries(t *testing.T) {
 		t.Errorf("50,000 more entries cost %.0f more allocations", large-small)
 	}
 }
+
+// TestShardSorterLintsAheadTheFinalSamples: the sorter lints shards ahead while entries
+// still come, and a shard whose sample gains an entry afterwards (a shape first seen late)
+// is left marked for linting again, so that every shard's lint is of its final sample.
+func TestShardSorterLintsAheadTheFinalSamples(t *testing.T) {
+	issuer := benchIssuer(t)
+	const n, count = 3 * sortBatchSize, 4
+	// The second half brings a shape the first has not: superseded.
+	var rs []Revocation
+	for i := range n {
+		r := Revocation{Serial: big.NewInt(int64(1000 + i)), RevokedAt: fleetThisUpdate.AddDate(0, -1, 0), Reason: ReasonCessationOfOperation}
+		if i >= n/2 {
+			r.Reason = ReasonSuperseded
+		}
+		rs = append(rs, r)
+	}
+	crl := CRL{Number: big.NewInt(1), ThisUpdate: fleetThisUpdate, NextUpdate: fleetThisUpdate.AddDate(0, 1, 0), MaxNextUpdate: DefaultMaxNextUpdate, Revoked: Revocations(rs...)}
+	h, err := newCRLHeader(crl, issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	linted := make([][][]byte, count) // the sample each shard was last linted with
+	sorter := newShardSorter(count, func(i int, samples [][]byte) (LintReport, error) {
+		linted[i] = samples
+		return nil, nil
+	})
+	enc := newCRLEncoder(h, issuer.Certificate)
+	if err := enc.read(crl.Revoked, sorter.add); err != nil {
+		t.Fatal(err)
+	}
+	parts, _ := sorter.finish()
+	ahead, again := 0, 0
+	for i := range parts {
+		final := enc.samples(&parts[i].shapes)
+		if len(final) != 2 {
+			t.Errorf("shard %d: final sample of %d entries, want one of each reason", i, len(final))
+		}
+		if linted[i] != nil {
+			ahead++
+		}
+		switch {
+		case sorter.linted[i] && !slices.EqualFunc(linted[i], final, bytes.Equal):
+			t.Errorf("shard %d is marked linted, but its lint was of %d entries, not its final %d", i, len(linted[i]), len(final))
+		case !sorter.linted[i]:
+			again++
+		}
+	}
+	if ahead != count || again != count {
+		t.Errorf("%d shards linted ahead, %d left to lint again; want %d and %d", ahead, again, count, count)
+	}
+}
