@@ -97,8 +97,8 @@ type SignedCRL struct {
 // shard) only the entries at picks.
 type crlEntries struct {
 	chunks [][]byte
-	picked bool     // only the entries at picks
-	picks  []uint32 // positions (see entryPos) in increasing serial order
+	picked bool       // only the entries at picks
+	picks  [][]uint32 // positions (see entryPos) in increasing serial order, in blocks
 }
 
 // each yields the entries' bytes in order and reports whether yield asked for more.
@@ -111,9 +111,11 @@ func (e *crlEntries) each(yield func([]byte) bool) bool {
 		}
 		return true
 	}
-	for _, p := range e.picks {
-		if !yield(e.at(p)) {
-			return false
+	for _, block := range e.picks {
+		for _, p := range block {
+			if !yield(e.at(p)) {
+				return false
+			}
 		}
 	}
 	return true

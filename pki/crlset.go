@@ -46,27 +46,35 @@ func (s *CRLSet) OverBudget(budget int) []int {
 
 // shardParts is where one shard's entries are in the full CRL's encoding.
 type shardParts struct {
-	picks  []uint32
+	picks  [][]uint32 // in blocks of posBlock, the last one filling
 	count  int
 	size   int
 	shapes shapeSet
 }
 
-// shardIDs holds the shard of every entry in reading order, in blocks that never move: two
-// bytes an entry, so a million entries cost 2 MB and no copying as they come.
-type shardIDs struct{ blocks [][]uint16 }
+// posBlock is how many positions a shard's block holds: the blocks of every shard are cut
+// from slabs of posSlab, so a million positions cost 4 MB and at most a block a shard more,
+// with nothing copied as they grow.
+const (
+	posBlock = 256
+	posSlab  = 256 * posBlock
+)
 
-const shardIDBlock = 1 << 16
+// positions cuts the shards' blocks of positions from slabs.
+type positions struct{ slab []uint32 }
 
-func (s *shardIDs) add(id uint16) {
-	if len(s.blocks) == 0 || len(s.blocks[len(s.blocks)-1]) == shardIDBlock {
-		s.blocks = append(s.blocks, make([]uint16, 0, shardIDBlock))
+// add appends pos to p's positions.
+func (ps *positions) add(p *shardParts, pos uint32) {
+	if n := len(p.picks); n == 0 || len(p.picks[n-1]) == posBlock {
+		if len(ps.slab) == 0 {
+			ps.slab = make([]uint32, posSlab)
+		}
+		p.picks = append(p.picks, ps.slab[:0:posBlock])
+		ps.slab = ps.slab[posBlock:]
 	}
-	last := &s.blocks[len(s.blocks)-1]
-	*last = append(*last, id)
+	last := &p.picks[len(p.picks)-1]
+	*last = append(*last, pos)
 }
-
-func (s *shardIDs) at(k int) uint16 { return s.blocks[k/shardIDBlock][k%shardIDBlock] }
 
 // shardSorter finds each entry's shard on a goroutine of its own while the encoder goes on
 // with the next entries: hashing a million serials for their shards costs half as much
@@ -78,13 +86,13 @@ func (s *shardIDs) at(k int) uint16 { return s.blocks[k/shardIDBlock][k%shardIDB
 // entry of each shape), so a shard whose sample gains an entry afterwards is marked to be
 // linted again at the end, and every shard's lint is of its final sample.
 type shardSorter struct {
-	count int
-	parts []shardParts
-	ids   shardIDs
-	batch sortBatch
-	work  chan sortBatch
-	free  chan []uint8 // shape buffers the sorter is done with
-	done  chan struct{}
+	count     int
+	parts     []shardParts
+	positions positions
+	batch     sortBatch
+	work      chan sortBatch
+	free      chan []uint8 // shape buffers the sorter is done with
+	done      chan struct{}
 
 	lint     func(shard int, samples [][]byte) (LintReport, error)
 	seen     int      // entries sorted
@@ -157,8 +165,8 @@ func (s *shardSorter) sort() {
 			entry := b.data[off:]
 			n := tlvLen(entry)
 			id := shardOfContent(entrySerial(entry), s.count)
-			s.ids.add(uint16(id)) // Count is at most 1<<16
 			p := &s.parts[id]
+			s.positions.add(p, entryPos(b.chunk, off))
 			p.count++
 			p.size += n
 			if p.shapes.note(int(shape), entryPos(b.chunk, off)) {
@@ -183,14 +191,14 @@ func (s *shardSorter) sort() {
 }
 
 // finish waits for the sorter to go through every entry added, and returns each shard's
-// tally and the shard of every entry.
-func (s *shardSorter) finish() ([]shardParts, *shardIDs) {
+// tally and positions.
+func (s *shardSorter) finish() []shardParts {
 	if len(s.batch.shapes) > 0 {
 		s.flush()
 	}
 	close(s.work)
 	<-s.done
-	return s.parts, &s.ids
+	return s.parts
 }
 
 // entrySerial returns the content of an encoded entry's serial number: the bytes ShardOf
@@ -198,29 +206,6 @@ func (s *shardSorter) finish() ([]shardParts, *shardIDs) {
 func entrySerial(entry []byte) []byte {
 	serial := entry[tlvHeaderLen(entry):]
 	return serial[tlvHeaderLen(serial):tlvLen(serial)]
-}
-
-// pick gives each shard its entries' positions, in serial order, all in one array of four
-// bytes an entry: the entries are walked once more in the full CRL's chunks, where they lie
-// back to back in reading order.
-func pick(parts []shardParts, ids *shardIDs, chunks [][]byte, count int) {
-	positions := make([]uint32, count)
-	next := make([]int, len(parts))
-	start := 0
-	for i := range parts {
-		next[i] = start
-		parts[i].picks = positions[start : start+parts[i].count]
-		start += parts[i].count
-	}
-	k := 0
-	for ci, chunk := range chunks {
-		for off := 0; off < len(chunk); off += tlvLen(chunk[off:]) {
-			s := ids.at(k)
-			positions[next[s]] = entryPos(ci, off)
-			next[s]++
-			k++
-		}
-	}
 }
 
 // SignCRLSet signs, under one CRL number, the full CRL of crl and each of its shards.
@@ -258,12 +243,10 @@ func SignCRLSet(crl CRL, shards CRLShards, issuer Issuer) (*CRLSet, LintReport, 
 	enc := newCRLEncoder(h, issuer.Certificate)
 	sorter := newShardSorter(shards.Count, lintShard)
 	err = enc.read(crl.Revoked, sorter.add)
-	parts, ids := sorter.finish()
+	parts := sorter.finish()
 	if err != nil {
 		return nil, nil, fmt.Errorf("sign CRL set: %w", err)
 	}
-	pick(parts, ids, enc.chunks, enc.count)
-	ids.blocks = nil
 
 	report, err := linter.lint(h, enc.samples(&enc.shapes))
 	if err != nil {

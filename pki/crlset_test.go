@@ -420,7 +420,7 @@ func TestShardSorterLintsAheadTheFinalSamples(t *testing.T) {
 	if err := enc.read(crl.Revoked, sorter.add); err != nil {
 		t.Fatal(err)
 	}
-	parts, _ := sorter.finish()
+	parts := sorter.finish()
 	ahead, again := 0, 0
 	for i := range parts {
 		final := enc.samples(&parts[i].shapes)
