@@ -77,8 +77,8 @@ func (ps *positions) add(p *shardParts, pos uint32) {
 }
 
 // shardSorter finds each entry's shard on a goroutine of its own while the encoder goes on
-// with the next entries: hashing a million serials for their shards costs half as much
-// again as encoding them, and need not make the encoding wait.
+// with the next entries: hashing a million serials for their shards costs nearly half as
+// much as encoding them, and need not make the encoding wait.
 //
 // It also lints ahead: once it has seen lintAhead entries a shard on average, it lints the
 // shards' samples as they then are, a few after each batch, so that most of the linting is
