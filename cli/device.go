@@ -39,24 +39,16 @@ user and SO PIN, generates the device key on it, issues its certificate from the
 				if err := command.Require(fs, "issuer", "serial", "model", "token"); err != nil {
 					return err
 				}
-				pins, err := df.pins.read(true, true)
-				if err != nil {
-					return err
-				}
-				defer pins.zero()
-				env, err := df.open(ctx)
-				if err != nil {
-					return err
-				}
-				defer env.Close()
-				req.OpsPIN, req.DevicePIN = pins.ops, pins.device
-				p, err := decommission.Provision(ctx, env, req)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(s.Out, "device %s provisioned on token %q\n  certificate serial %s\n  sha256 %s\n",
-					p.Serial, p.Token, pki.SerialHex(p.Certificate.SerialNumber), pki.CertificateFingerprint(p.Certificate))
-				return nil
+				return df.withPINs(ctx, func(env run.Env, pins pins) error {
+					req.OpsPIN, req.DevicePIN = pins.ops, pins.device
+					p, err := decommission.Provision(ctx, env, req)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(s.Out, "device %s provisioned on token %q\n  certificate serial %s\n  sha256 %s\n",
+						p.Serial, p.Token, pki.SerialHex(p.Certificate.SerialNumber), pki.CertificateFingerprint(p.Certificate))
+					return nil
+				})
 			}
 		},
 	}
@@ -104,32 +96,24 @@ way is finished by 'custos resume RUN'; before the new certificate is issued,
 						req.Technician = u.Username
 					}
 				}
-				pins, err := df.pins.read(true, true)
-				if err != nil {
-					return err
-				}
-				defer pins.zero()
-				env, err := df.open(ctx)
-				if err != nil {
-					return err
-				}
-				defer env.Close()
-				req.OpsPIN, req.DevicePIN = pins.ops, pins.device
-				res, err := decommission.Rekey(ctx, env, req)
-				if err != nil {
-					if res != nil && res.RunID != "" {
-						return fmt.Errorf("%w\nrun %s stopped: finish it with 'custos resume %s'", err, res.RunID, res.RunID)
+				return df.withPINs(ctx, func(env run.Env, pins pins) error {
+					req.OpsPIN, req.DevicePIN = pins.ops, pins.device
+					res, err := decommission.Rekey(ctx, env, req)
+					if err != nil {
+						if res != nil && res.RunID != "" {
+							return fmt.Errorf("%w\nrun %s stopped: finish it with 'custos resume %s'", err, res.RunID, res.RunID)
+						}
+						return err
 					}
-					return err
-				}
-				fmt.Fprintf(s.Out, "device %s re-keyed on token %q (run %s)\n", res.Serial, res.Token, res.RunID)
-				fmt.Fprintf(s.Out, "  new key %x, certificate serial %s from %s, sha256 %s\n", res.NewKeyID,
-					pki.SerialHex(res.NewCertificate.SerialNumber), res.Issuer, pki.CertificateFingerprint(res.NewCertificate))
-				fmt.Fprintf(s.Out, "  old certificate %s revoked (superseded) on CRL %d: %s\n", pki.SerialHex(res.OldCertificate.SerialNumber),
-					res.CRL.Number, res.CRL.DERPath)
-				fmt.Fprintf(s.Out, "  old key %x: %s\n", res.OldKeyID, res.Verification)
-				fmt.Fprintf(s.Out, "  record %s\n", res.RecordPath)
-				return nil
+					fmt.Fprintf(s.Out, "device %s re-keyed on token %q (run %s)\n", res.Serial, res.Token, res.RunID)
+					fmt.Fprintf(s.Out, "  new key %x, certificate serial %s from %s, sha256 %s\n", res.NewKeyID,
+						pki.SerialHex(res.NewCertificate.SerialNumber), res.Issuer, pki.CertificateFingerprint(res.NewCertificate))
+					fmt.Fprintf(s.Out, "  old certificate %s revoked (superseded) on CRL %d: %s\n", pki.SerialHex(res.OldCertificate.SerialNumber),
+						res.CRL.Number, res.CRL.DERPath)
+					fmt.Fprintf(s.Out, "  old key %x: %s\n", res.OldKeyID, res.Verification)
+					fmt.Fprintf(s.Out, "  record %s\n", res.RecordPath)
+					return nil
+				})
 			}
 		},
 	}

@@ -105,6 +105,22 @@ func (f deviceFlags) open(ctx context.Context) (run.Env, error) {
 	return env, err
 }
 
+// withPINs reads both PIN files, each required, opens the workspace as open does, and runs
+// work with them; the PINs are zeroed and the Env closed when work returns.
+func (f deviceFlags) withPINs(ctx context.Context, work func(env run.Env, p pins) error) error {
+	p, err := f.pins.read(true, true)
+	if err != nil {
+		return err
+	}
+	defer p.zero()
+	env, err := f.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	return work(env, p)
+}
+
 func addDeviceFlags(fs *flag.FlagSet) deviceFlags {
 	return deviceFlags{
 		env: addEnvFlags(fs, "the workspace's"),

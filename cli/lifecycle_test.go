@@ -151,6 +151,9 @@ func TestRevocationBinds(t *testing.T) {
 	if signer2 == nil {
 		t.Fatalf("record-signer:\n%s", out)
 	}
+	if !regexp.MustCompile(`(?m)^record signer of acme-root-2026: .+\n  certificate \S+\n  serial      [0-9A-F]+\n  sha256      \S+\n  replaces    serial \S+, revoked on root CRL \d+; its key destroyed$`).MatchString(out) {
+		t.Errorf("record-signer does not say what it made, line by line:\n%s", out)
+	}
 	b.issueCA(t, two, "Acme Devices CA 3")
 	nextSecond() // the issue-ca record is signed by the signer this revokes
 	out = b.run(t, command.ExitOK, "ceremony", "record-signer", "--root", "acme-root-2026", "--shares", two, "--ops-pin-file", b.pin)

@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"crypto/x509"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -161,6 +163,14 @@ func printRecord(s command.Streams, env run.Env, runID string, opsPIN []byte) {
 	fmt.Fprintf(s.Out, "  record      none (%s); journal %s\n", why, env.JournalPath(runID))
 }
 
+// printCertificate prints what a quorum operation certified, "WHAT: common name", then where
+// its certificate is, its serial and its SHA-256, aligned as the operation's further lines.
+func printCertificate(w io.Writer, what, path string, c *x509.Certificate) pki.Fingerprint {
+	fp := pki.CertificateFingerprint(c)
+	fmt.Fprintf(w, "%s: %s\n  certificate %s\n  serial      %s\n  sha256      %s\n", what, c.Subject.CommonName, path, pki.SerialHex(c.SerialNumber), fp)
+	return fp
+}
+
 func ceremonyIssueCA() command.Command {
 	return command.Command{
 		Name:    "ceremony issue-ca",
@@ -212,9 +222,8 @@ issuing CA's certificate (lint-then-sign). Prints the issuing CA's id for --issu
 					if err != nil {
 						return "", err
 					}
-					fp := pki.CertificateFingerprint(res.Certificate)
-					fmt.Fprintf(s.Out, "issuing CA %s: %s\n  certificate %s\n  serial      %s\n  sha256      %s\n  words       %s\n  key         on token %q\n  certifies   %s\n",
-						res.IssuerID, res.Certificate.Subject.CommonName, res.Path, pki.SerialHex(res.Certificate.SerialNumber), fp, fp.Words(), res.Token,
+					fp := printCertificate(s.Out, "issuing CA "+res.IssuerID, res.Path, res.Certificate)
+					fmt.Fprintf(s.Out, "  words       %s\n  key         on token %q\n  certifies   %s\n", fp.Words(), res.Token,
 						strings.Join(pki.ExtKeyUsageNames(res.Certificate.ExtKeyUsage), ", "))
 					for _, o := range res.Certificate.Policies {
 						fmt.Fprintf(s.Out, "  policy      %s\n", o)
@@ -431,9 +440,8 @@ destroys its key. Later records are signed by the new one, starting with this op
 					if err != nil {
 						return "", err
 					}
-					fp := pki.CertificateFingerprint(res.Certificate)
-					fmt.Fprintf(s.Out, "record signer of %s: %s\n  certificate %s\n  serial      %s\n  sha256      %s\n  replaces    serial %s, revoked on root CRL %d; its key destroyed\n",
-						*qf.root, res.Certificate.Subject.CommonName, res.Path, pki.SerialHex(res.Certificate.SerialNumber), fp, res.Replaced, res.CRL.Number)
+					printCertificate(s.Out, "record signer of "+*qf.root, res.Path, res.Certificate)
+					fmt.Fprintf(s.Out, "  replaces    serial %s, revoked on root CRL %d; its key destroyed\n", res.Replaced, res.CRL.Number)
 					return res.RunID, nil
 				})
 			}
