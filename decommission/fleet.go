@@ -220,7 +220,9 @@ func canReinit(ctx context.Context, env run.Env) (reason, err error) {
 func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, res *FleetResult) error {
 	env := r.Env
 	tech := record.Actor{Name: req.Technician, Role: "technician"}
-	done, err := env.Registry.RunDoneSerials(ctx, res.RunID)
+	// What an earlier attempt of the run finished is counted here and skipped row by row below,
+	// as the pages of the manifest are looked up.
+	outcomes, err := env.Registry.RunOutcomes(ctx, res.RunID)
 	if err != nil {
 		return err
 	}
@@ -255,7 +257,12 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 	if err != nil {
 		return err
 	}
-	handled := len(done)
+	handled := 0
+	for o, n := range outcomes {
+		if o != registry.OutcomeFailed {
+			handled += n
+		}
+	}
 	r.Progress(run.Event{Step: stepFleet, Status: record.StatusBegin, Done: handled, Total: len(m.Rows)})
 	var batch []registry.Decommission
 	var given []CompromisedAt // the batch's invalidity dates the technician gave
@@ -284,12 +291,12 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 	var page []registry.DeviceLookup
 	for n, row := range m.Rows {
 		if n%lookupPage == 0 {
-			if page, err = lookupRows(ctx, env.Registry, m.Rows[n:min(n+lookupPage, len(m.Rows))]); err != nil {
+			if page, err = lookupRows(ctx, env.Registry, res.RunID, m.Rows[n:min(n+lookupPage, len(m.Rows))]); err != nil {
 				return err
 			}
 		}
 		dev := page[n%lookupPage]
-		if done[row.Serial] {
+		if dev.Done() {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -310,7 +317,7 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 		if row.Method.reaches() {
 			// Its token is reached, which takes a while: what the registry says of it is read
 			// again, just before.
-			if dev, err = lookupDevice(ctx, env.Registry, row.Serial); err != nil {
+			if dev, err = lookupDevice(ctx, env.Registry, res.RunID, row.Serial); err != nil {
 				return err
 			}
 		}
@@ -456,14 +463,14 @@ func readableReinits(ctx context.Context, r *run.Run, m *Manifest, tech record.A
 			}
 		}
 	}
-	done, err := r.Env.Registry.RunDoneSerials(ctx, r.ID)
-	if err != nil {
-		return err
-	}
 	var check []Row
 	for _, row := range m.Rows {
-		if _, ok := pending[row.Serial]; ok && row.Method == Reinit && !done[row.Serial] {
-			if dev, err := r.Env.Registry.Device(ctx, row.Serial); err == nil && dev.Status != registry.DeviceDecommissioned {
+		if _, ok := pending[row.Serial]; ok && row.Method == Reinit {
+			dev, err := lookupDevice(ctx, r.Env.Registry, r.ID, row.Serial)
+			if err != nil {
+				return err
+			}
+			if !dev.Done() && dev.Registered && dev.Status != registry.DeviceDecommissioned {
 				check = append(check, row)
 			}
 		}
@@ -691,18 +698,19 @@ func decommissionedBefore(dev registry.DeviceLookup) string {
 // checked in a hundred queries, holding a page at a time.
 const lookupPage = 1000
 
-// lookupRows looks up the devices of at most lookupPage rows in one query, in the rows' order.
-func lookupRows(ctx context.Context, reg *registry.Registry, rows []Row) ([]registry.DeviceLookup, error) {
+// lookupRows looks up the devices of at most lookupPage rows in one query, in the rows' order,
+// with what the run runID ("" for none) recorded for each.
+func lookupRows(ctx context.Context, reg *registry.Registry, runID string, rows []Row) ([]registry.DeviceLookup, error) {
 	serials := make([]string, len(rows))
 	for i, r := range rows {
 		serials[i] = r.Serial
 	}
-	return reg.LookupDevices(ctx, serials)
+	return reg.LookupDevices(ctx, runID, serials)
 }
 
-// lookupDevice looks up one device.
-func lookupDevice(ctx context.Context, reg *registry.Registry, serial string) (registry.DeviceLookup, error) {
-	found, err := reg.LookupDevices(ctx, []string{serial})
+// lookupDevice looks up one device, with what the run runID recorded for it.
+func lookupDevice(ctx context.Context, reg *registry.Registry, runID, serial string) (registry.DeviceLookup, error) {
+	found, err := reg.LookupDevices(ctx, runID, []string{serial})
 	if err != nil {
 		return registry.DeviceLookup{}, err
 	}
@@ -714,7 +722,7 @@ func lookupDevice(ctx context.Context, reg *registry.Registry, serial string) (r
 func eachDevice(ctx context.Context, reg *registry.Registry, rows []Row, fn func(Row, registry.DeviceLookup) error) error {
 	for start := 0; start < len(rows); start += lookupPage {
 		page := rows[start:min(start+lookupPage, len(rows))]
-		found, err := lookupRows(ctx, reg, page)
+		found, err := lookupRows(ctx, reg, "", page)
 		if err != nil {
 			return err
 		}

@@ -522,34 +522,40 @@ func (r *Registry) CountDevices(ctx context.Context, status DeviceStatus) (int64
 	return n, nil
 }
 
-// DeviceLookup is one device of a lookup by serials: the device, if it is registered, and the
-// run that decommissioned it, if one did.
+// DeviceLookup is one device of a lookup by serials: the device, if it is registered, the run
+// that decommissioned it, if one did, and what the run asked about recorded for it.
 type DeviceLookup struct {
 	Device
-	Registered       bool   // false: no device has the serial asked for (Device is zero)
-	DecommissionedBy string // the run whose result decommissioned it; "" while active or when no run did
+	Registered       bool    // false: no device has the serial asked for (Device is zero)
+	DecommissionedBy string  // the run whose result decommissioned it; "" while active or when no run did
+	InRun            Outcome // the result the run asked about holds for it; "" when it has none
 }
 
 // LookupDevices finds many devices by their serials in one query, as a fleet of thousands
-// checks its manifest: the answer has one entry per serial, in the order asked. It is meant
-// for a page of a manifest at a time (a thousand serials), not for all of it at once.
-func (r *Registry) LookupDevices(ctx context.Context, serials []string) ([]DeviceLookup, error) {
+// checks its manifest, with what the run runID ("" for none) recorded for each: the answer has
+// one entry per serial, in the order asked. It is meant for a page of a manifest at a time (a
+// thousand serials), not for all of it at once.
+func (r *Registry) LookupDevices(ctx context.Context, runID string, serials []string) ([]DeviceLookup, error) {
 	out := make([]DeviceLookup, len(serials))
 	if len(serials) == 0 {
 		return out, nil
 	}
-	list, err := json.Marshal(serials)
-	if err != nil {
+	fail := func(err error) ([]DeviceLookup, error) {
 		return nil, fmt.Errorf("look up %d devices: %w", len(serials), err)
 	}
+	list, err := json.Marshal(serials)
+	if err != nil {
+		return fail(err)
+	}
 	// json_each numbers the serials as asked; each is found through the serial index. The run
-	// is looked for only for a decommissioned device.
+	// that retired a device is looked for only for a decommissioned one.
 	rows, err := r.db.QueryContext(ctx, `SELECT j.key, d.serial, d.model, d.owner, d.site, d.udi, i.id, d.status, d.registered_at,
 		d.decommissioned_at, CASE WHEN d.status = 'decommissioned' THEN (SELECT x.run_id FROM decommission_results x
-			WHERE x.device_num = d.num AND x.outcome = 'decommissioned' ORDER BY x.at DESC LIMIT 1) END
-		FROM json_each(?) j JOIN devices d ON d.serial = j.value JOIN issuers i ON i.num = d.issuer_num`, string(list))
+			WHERE x.device_num = d.num AND x.outcome = 'decommissioned' ORDER BY x.at DESC LIMIT 1) END,
+		(SELECT x.outcome FROM decommission_results x WHERE x.run_id = ?1 AND x.device_num = d.num)
+		FROM json_each(?2) j JOIN devices d ON d.serial = j.value JOIN issuers i ON i.num = d.issuer_num`, runID, string(list))
 	if err != nil {
-		return nil, fmt.Errorf("look up %d devices: %w", len(serials), err)
+		return fail(err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -557,19 +563,23 @@ func (r *Registry) LookupDevices(ctx context.Context, serials []string) ([]Devic
 		var d Device
 		var status string
 		var reg int64
-		var by sql.NullString
+		var by, outcome sql.NullString
 		if err := rows.Scan(&at, &d.Serial, &d.Model, &d.Owner, &d.Site, &d.UDI, &d.IssuerID, &status, &reg,
-			nullTime{&d.DecommissionedAt}, &by); err != nil {
-			return nil, fmt.Errorf("look up %d devices: %w", len(serials), err)
+			nullTime{&d.DecommissionedAt}, &by, &outcome); err != nil {
+			return fail(err)
 		}
 		if at < 0 || at >= len(out) {
-			return nil, fmt.Errorf("look up %d devices: the database answered for serial %d", len(serials), at)
+			return fail(fmt.Errorf("the database answered for serial %d", at))
 		}
 		d.Status, d.RegisteredAt = DeviceStatus(status), fromUnix(reg)
-		out[at] = DeviceLookup{Device: d, Registered: true, DecommissionedBy: by.String}
+		out[at] = DeviceLookup{Device: d, Registered: true, DecommissionedBy: by.String, InRun: Outcome(outcome.String)}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("look up %d devices: %w", len(serials), err)
+		return fail(err)
 	}
 	return out, nil
 }
+
+// Done says whether the run asked about has finished with the device (decommissioned it, or
+// found it already decommissioned), as RunDoneSerials does: a failure is not done.
+func (l DeviceLookup) Done() bool { return l.InRun != "" && l.InRun != OutcomeFailed }
