@@ -129,3 +129,58 @@ func TestDecommissionBatchMatchesDeviceByDevice(t *testing.T) {
 		t.Fatalf("the batch again: %v\n%+v\nwant\n%+v", err, again, got)
 	}
 }
+
+// TestLookupDevices looks up a page of serials in one query: one answer per serial in the
+// order asked, unknown ones said, the run that retired a device and what a run recorded.
+func TestLookupDevices(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	for _, s := range []string{"SN-A", "SN-B", "SN-C"} {
+		w.register(t, s, t0)
+	}
+	w.startRun(t, "run-1", "single")
+	if _, err := w.r.DecommissionDevice(ctx, Decommission{RunID: "run-1", DeviceSerial: "SN-B", Method: "erase",
+		Verification: "erased", Reason: pki.ReasonCessationOfOperation, KeyState: KeyDestroyed, At: t0.AddDate(1, 0, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	w.startRun(t, "fleet-1", "fleet")
+	if err := w.r.RecordDecommissionFailure(ctx, Decommission{RunID: "fleet-1", DeviceSerial: "SN-C", Method: "erase",
+		Verification: "token not found", At: t0.AddDate(1, 0, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := w.r.LookupDevices(ctx, "run-1", []string{"SN-C", "SN-GHOST", "SN-B", "SN-A", `"; DROP TABLE devices; --`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 5 {
+		t.Fatalf("%d answers for 5 serials", len(got))
+	}
+	want := []struct {
+		serial string
+		status DeviceStatus
+		by     string
+		inRun  Outcome
+		done   bool
+	}{{"SN-C", DeviceActive, "", "", false}, {"", "", "", "", false}, {"SN-B", DeviceDecommissioned, "run-1", OutcomeDecommissioned, true},
+		{"SN-A", DeviceActive, "", "", false}, {"", "", "", "", false}}
+	for i, w := range want {
+		g := got[i]
+		if g.Serial != w.serial || g.Registered != (w.serial != "") || g.Status != w.status || g.DecommissionedBy != w.by || g.InRun != w.inRun || g.Done() != w.done {
+			t.Errorf("answer %d: %+v, want %+v", i, g, w)
+		}
+	}
+	if got[0].IssuerID != "ica-test" || got[0].Model != "InfusionPump X2" || !got[2].DecommissionedAt.Equal(t0.AddDate(1, 0, 0)) {
+		t.Errorf("devices: %+v, %+v", got[0].Device, got[2].Device)
+	}
+	// A failure is recorded but not done; another run's result is not this run's.
+	fleet, err := w.r.LookupDevices(ctx, "fleet-1", []string{"SN-C", "SN-B"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fleet[0].InRun != OutcomeFailed || fleet[0].Done() || fleet[1].InRun != "" || fleet[1].DecommissionedBy != "run-1" {
+		t.Errorf("in fleet-1: %+v, %+v", fleet[0], fleet[1])
+	}
+	if none, err := w.r.LookupDevices(ctx, "", nil); err != nil || len(none) != 0 {
+		t.Errorf("no serials: %v, %v", none, err)
+	}
+}
