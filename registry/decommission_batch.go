@@ -46,8 +46,20 @@ func decommissionBatch(ctx context.Context, b *batchState, batch []Decommission,
 		}
 		b.sc.exec(context.WithoutCancel(ctx), `RELEASE decommission_batch`)
 	}()
-	return decommissionActive(ctx, b, batch, results)
+	// A hundred devices at a time: the same few statements serve a whole batch, each prepared
+	// once, and none takes long to prepare (a statement of a thousand rows of parameters costs
+	// more to parse than to run).
+	for lo := 0; lo < len(batch); lo += batchChunk {
+		hi := min(lo+batchChunk, len(batch))
+		if err := decommissionActive(ctx, b, batch[lo:hi], results[lo:hi]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
+
+// batchChunk is how many devices the statements of decommissionBatch take at once.
+const batchChunk = 100
 
 // activeDevice is a device of the batch that was active, as its status changed.
 type activeDevice struct {
