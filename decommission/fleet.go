@@ -1,12 +1,14 @@
 package decommission
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"encoding/csv"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"iter"
 	"slices"
 	"strings"
 	"time"
@@ -560,15 +562,18 @@ func fleetRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req FleetRequ
 	if len(res.CRLs) > 0 {
 		d.CRLNumber, d.CRLFile = res.CRLs[len(res.CRLs)-1].Number, res.CRLs[len(res.CRLs)-1].DERPath
 	}
-	var csvBuf bytes.Buffer
-	w := csv.NewWriter(&csvBuf)
-	w.Write([]string{"serial", "outcome", "method", "reason", "revoked_serials", "key_ids", "verification", "crl_number", "note",
-		"invalidity_date", "invalidity_date_from", "udi", "key_store", "destination"})
+	// results.csv is written packed, and the record's device table is read back from it as
+	// the record is laid out: a fleet of 100,000 is never held whole.
+	packer := record.NewPacker()
+	w := csv.NewWriter(packer)
+	w.Write(resultColumns)
 	res.Decommissioned, res.AlreadyDone, res.Failed = 0, 0, 0
+	n := 0
 	for dr, err := range env.Registry.RunResults(ctx, res.RunID) {
 		if err != nil {
 			return err
 		}
+		n++
 		switch dr.Outcome {
 		case registry.OutcomeDecommissioned:
 			res.Decommissioned++
@@ -581,8 +586,6 @@ func fleetRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req FleetRequ
 		if given[dr.DeviceSerial] {
 			from = FromTechnician
 		}
-		row := record.DeviceRow{Serial: dr.DeviceSerial, Model: dr.DeviceModel, Method: dr.Method, Verification: dr.Verification,
-			Reason: dr.Reason.String() + invalidityText(dr.InvalidityDate, from), Outcome: string(dr.Outcome), Time: dr.At}
 		var serials, keys []string
 		for _, s := range dr.RevokedSerials {
 			serials = append(serials, s.String())
@@ -590,32 +593,79 @@ func fleetRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req FleetRequ
 		for _, k := range dr.KeyIDs {
 			keys = append(keys, hex.EncodeToString(k))
 		}
-		row.CertSerials, row.KeyIDs = strings.Join(serials, " "), strings.Join(keys, " ")
-		row.UDI, row.KeyStore = dr.DeviceUDI, stores[dr.DeviceSerial]
+		udi, destination := dr.DeviceUDI, ""
 		if mr := rows[dr.DeviceSerial]; mr != nil {
-			if row.UDI == "" && mr.UDI != "" {
-				row.UDI = mr.UDI + " (from the manifest)"
+			if udi == "" && mr.UDI != "" {
+				udi = mr.UDI + " (from the manifest)"
 			}
-			row.Destination = string(mr.Destination.For(Method(dr.Method)))
+			destination = string(mr.Destination.For(Method(dr.Method)))
 		}
-		d.Devices = append(d.Devices, row)
 		inval := ""
 		if !dr.InvalidityDate.IsZero() {
 			inval = dr.InvalidityDate.UTC().Format(time.RFC3339)
 		} else {
 			from = ""
 		}
-		w.Write([]string{dr.DeviceSerial, string(dr.Outcome), dr.Method, dr.Reason.String(), row.CertSerials, row.KeyIDs, dr.Verification,
-			fmt.Sprint(dr.CRLNumber), dr.Note, inval, from, row.UDI, row.KeyStore, row.Destination})
+		w.Write([]string{dr.DeviceSerial, string(dr.Outcome), dr.Method, dr.Reason.String(), strings.Join(serials, " "), strings.Join(keys, " "),
+			dr.Verification, fmt.Sprint(dr.CRLNumber), dr.Note, inval, from, udi, stores[dr.DeviceSerial], destination, dr.DeviceModel})
 	}
 	w.Flush()
-	d.ResultsCSV = csvBuf.Bytes()
+	if err := w.Error(); err != nil {
+		return fmt.Errorf("devices revoked, but their results could not be listed: %w", err)
+	}
+	d.Results = packer.Packed()
+	d.Fleet, d.FleetSize = deviceRows(d.Results), n
 	d.Outcome = fmt.Sprintf("%d decommissioned, %d already decommissioned, %d failed", res.Decommissioned, res.AlreadyDone, res.Failed)
 	res.RecordPath, err = writeDestruction(ctx, r, d, signer)
 	if err != nil {
 		return fmt.Errorf("devices revoked, but the record could not be written: %w", err)
 	}
 	return nil
+}
+
+// resultColumns are the columns of a fleet's results.csv.
+var resultColumns = []string{"serial", "outcome", "method", "reason", "revoked_serials", "key_ids", "verification", "crl_number", "note",
+	"invalidity_date", "invalidity_date_from", "udi", "key_store", "destination", "model"}
+
+// deviceRows yields the record's row of each device in a fleet's results.csv.
+func deviceRows(results *record.Packed) iter.Seq2[record.DeviceRow, error] {
+	return func(yield func(record.DeviceRow, error) bool) {
+		rc, err := results.Open()
+		if err != nil {
+			yield(record.DeviceRow{}, fmt.Errorf("read results.csv: %w", err))
+			return
+		}
+		defer rc.Close()
+		r := csv.NewReader(bufio.NewReaderSize(rc, 64<<10))
+		r.ReuseRecord = true
+		r.FieldsPerRecord = len(resultColumns)
+		if _, err := r.Read(); err != nil { // the header, which fleetRecord wrote
+			yield(record.DeviceRow{}, fmt.Errorf("read results.csv: %w", err))
+			return
+		}
+		for {
+			f, err := r.Read()
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				yield(record.DeviceRow{}, fmt.Errorf("read results.csv: %w", err))
+				return
+			}
+			var inval time.Time
+			if f[9] != "" {
+				if inval, err = time.Parse(time.RFC3339, f[9]); err != nil {
+					yield(record.DeviceRow{}, fmt.Errorf("read results.csv: device %s: %w", f[0], err))
+					return
+				}
+			}
+			row := record.DeviceRow{Serial: f[0], Outcome: f[1], Method: f[2], Reason: f[3] + invalidityText(inval, f[10]),
+				CertSerials: f[4], KeyIDs: f[5], Verification: f[6], UDI: f[11], KeyStore: f[12], Destination: f[13], Model: f[14]}
+			if !yield(row, nil) {
+				return
+			}
+		}
+	}
 }
 
 // compromisedGiven is the set of a manifest's devices whose invalidity date the technician

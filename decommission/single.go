@@ -457,7 +457,7 @@ func writeDestruction(ctx context.Context, r *run.Run, d *record.Destruction, si
 		d.Started, d.Finished = entries[0].Time, entries[len(entries)-1].Time
 	}
 	kind := "decommission"
-	if len(d.Devices) > 1 || d.ResultsCSV != nil {
+	if len(d.Devices) > 1 || d.Results != nil {
 		kind = "fleet"
 	}
 	seal := run.LogSeal{Kind: kind, RootID: signer.RootID, Root: signer.Chain[len(signer.Chain)-1]}

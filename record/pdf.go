@@ -25,22 +25,42 @@ const (
 
 // doc is a record being laid out: fpdf with Custos's fonts, header and footer, and tables
 // whose header row is repeated on every page they reach.
+//
+// A record is laid out twice (layOut): a first pass counts its pages, measuring table rows
+// without drawing them, so that every footer can say "page N of M"; the second draws. fpdf
+// keeps a document's pages uncompressed until it writes them, so the second pass lays the
+// pages out in volumes of at most volumePages, each written, compressed, when the next
+// begins; the record is assembled from the volumes (pdfa.go). A fleet's record of 100,000
+// devices thus never holds more than one volume's pages uncompressed.
 type doc struct {
-	pdf *fpdf.Fpdf
+	pdf *fpdf.Fpdf // the volume being laid out
 	// meas is a page-less twin of pdf for measuring text: fpdf writes a font change into the
 	// page on every SetFont, and measuring through pdf would fill a fleet record with them.
 	meas        *fpdf.Fpdf
 	font        font // the font pdf has selected
 	measFont    font // the font meas has selected
+	widths      map[font]map[rune]float64
 	id, title   string
 	journalHash string
-	cjk         bool
+	volumeCJK   bool     // the volume being laid out has the CJK font
+	measCJK     bool     // meas has the CJK font
 	table       []column // the table being drawn, for its header on a new page
 	// headerPending is set until the table's first row draws the header with it.
 	headerPending bool
 	// pendingHeading is a section title waiting for what follows it (see heading).
 	pendingHeading string
+
+	counting    bool       // the first pass: rows are measured, not drawn
+	total       int        // the record's pages, from the first pass (0 while counting)
+	volumePages int        // the most pages a volume holds
+	base        int        // the pages of the finished volumes
+	volumes     []*fpdfDoc // the finished volumes, their streams compressed
+	deflater    *deflater  // compresses the volumes' streams, one compressor for all
+	err         error      // the first error of a finished volume
 }
+
+// volumePages is how many pages a volume holds at most.
+const volumePages = 400
 
 type font struct {
 	family, style string
@@ -57,22 +77,34 @@ type column struct {
 const topY = 22.0
 
 func newDoc(id, title, journalHash string) *doc {
+	meas := fpdf.New("P", "mm", "A4", "")
+	addFonts(meas)
+	d := &doc{meas: meas, id: id, title: title, journalHash: journalHash, widths: map[font]map[rune]float64{}, volumePages: volumePages}
+	d.pdf = d.newVolume()
+	return d
+}
+
+// addFonts registers the record's fonts with f (the CJK font is added when a text needs it).
+func addFonts(f *fpdf.Fpdf) {
+	f.AddUTF8FontFromBytes("sans", "", fonts.Sans)
+	f.AddUTF8FontFromBytes("sans", "B", fonts.SansBold)
+	f.AddUTF8FontFromBytes("mono", "", fonts.Mono)
+}
+
+// newVolume is an fpdf document for the next volume's pages. It writes its content
+// uncompressed: the volume's streams are compressed when it is finished, by one compressor
+// for all of them (fpdf would make a new one for every page).
+func (d *doc) newVolume() *fpdf.Fpdf {
 	p := fpdf.New("P", "mm", "A4", "")
 	p.SetMargins(margin, topY, margin)
 	p.SetAutoPageBreak(false, 0)
-	meas := fpdf.New("P", "mm", "A4", "")
-	for _, f := range []*fpdf.Fpdf{p, meas} {
-		f.AddUTF8FontFromBytes("sans", "", fonts.Sans)
-		f.AddUTF8FontFromBytes("sans", "B", fonts.SansBold)
-		f.AddUTF8FontFromBytes("mono", "", fonts.Mono)
-	}
-	// The metadata, attachments and signature are added when the record is assembled (pdfa.go).
-	p.AliasNbPages("{nb}")
-	d := &doc{pdf: p, meas: meas, id: id, title: title, journalHash: journalHash}
+	p.SetCompression(false)
+	addFonts(p)
 	// Not home mode: the header leaves the position below a repeated table header.
 	p.SetHeaderFuncMode(d.header, false)
 	p.SetFooterFunc(d.footer)
-	return d
+	d.volumeCJK = false
+	return p
 }
 
 // journalKeyword prefixes the journal's final hash in the document's keywords, where
@@ -80,12 +112,55 @@ func newDoc(id, title, journalHash string) *doc {
 const journalKeyword = "custos-journal-sha256:"
 
 // newPage starts a page; fpdf draws the footer and header and then reselects the font that
-// was current before, which d.font must know.
+// was current before, which d.font must know. When the volume is full, the page starts the
+// next volume, with the same font and colours.
 func (d *doc) newPage() {
 	f := d.font
+	if !d.counting && d.pdf.PageNo() >= d.volumePages {
+		d.finishVolume()
+		d.pdf = d.newVolume()
+		d.font = font{}
+		d.pdf.AddPage()
+		d.setFont(f.family, f.style, f.size)
+		return
+	}
 	d.pdf.AddPage()
 	d.font = f
 }
+
+// finishVolume writes the volume being laid out, its streams compressed; newPage starts the
+// next.
+func (d *doc) finishVolume() {
+	pages := d.pdf.PageNo()
+	vol, err := d.volume()
+	if err != nil && d.err == nil {
+		d.err = err
+	}
+	d.volumes = append(d.volumes, vol)
+	d.base += pages
+}
+
+// volume is the volume being laid out as fpdf writes it, with its streams compressed.
+func (d *doc) volume() (*fpdfDoc, error) {
+	var b bytes.Buffer
+	if err := d.pdf.Output(&b); err != nil {
+		return nil, fmt.Errorf("render record %s: %w", d.id, err)
+	}
+	v, err := parseFpdf(b.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	if d.deflater == nil {
+		d.deflater = newDeflater()
+	}
+	if err := v.compressStreams(d.deflater); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// pageNo is the number of the page being laid out, counted from the record's first.
+func (d *doc) pageNo() int { return d.base + d.pdf.PageNo() }
 
 func (d *doc) header() {
 	p := d.pdf
@@ -116,10 +191,10 @@ func (d *doc) footer() {
 	if len(h) > 16 {
 		h = h[:16]
 	}
-	// Left-aligned, so that {nb} turning into fewer digits moves nothing; the id and page on
-	// the left, the journal on the right, each in the whole width so a long id never overlaps.
+	// The id and page on the left, the journal on the right, each in the whole width so a long
+	// id never overlaps.
 	y := p.GetY()
-	p.CellFormat(bodyW, 5, fmt.Sprintf("%s · page %d of {nb}", d.id, p.PageNo()), "", 0, "L", false, 0, "")
+	p.CellFormat(bodyW, 5, fmt.Sprintf("%s · page %d of %d", d.id, d.pageNo(), d.total), "", 0, "L", false, 0, "")
 	p.SetXY(margin, y)
 	p.CellFormat(bodyW, 5, "journal sha256 "+h+"…", "", 0, "R", false, 0, "")
 	p.SetTextColor(0, 0, 0)
@@ -148,10 +223,9 @@ func (d *doc) fontFor(family, s string) string {
 	if !hasCJK(s) {
 		return family
 	}
-	if !d.cjk {
-		d.pdf.AddUTF8FontFromBytes("cjk", "", fonts.CJK)
+	if !d.measCJK {
 		d.meas.AddUTF8FontFromBytes("cjk", "", fonts.CJK)
-		d.cjk = true
+		d.measCJK = true
 	}
 	return "cjk"
 }
@@ -184,24 +258,38 @@ func (d *doc) runFont(run, family, style string) (string, string) {
 // width measures s in family/style/size, CJK runs in the CJK font.
 func (d *doc) width(s, family, style string, size float64) float64 {
 	if !hasCJK(s) {
-		d.measure(family, style, size)
-		return d.meas.GetStringWidth(s)
+		return d.sum(s, font{family, style, size})
 	}
 	w := 0.0
 	for _, r := range runs(s) {
 		f, st := d.runFont(r, family, style)
-		d.measure(f, st, size)
-		w += d.meas.GetStringWidth(r)
+		w += d.sum(r, font{f, st, size})
 	}
 	return w
 }
 
-// measure selects a font on the measuring twin.
-func (d *doc) measure(family, style string, size float64) {
-	if f := (font{family, style, size}); f != d.measFont {
-		d.meas.SetFont(family, style, size)
-		d.measFont = f
+// sum adds up the widths of s's characters in f, each measured once: fpdf does not kern, so
+// a text is as wide as its characters, and a fleet's record measures millions of them.
+func (d *doc) sum(s string, f font) float64 {
+	ws := d.widths[f]
+	if ws == nil {
+		ws = map[rune]float64{}
+		d.widths[f] = ws
 	}
+	w := 0.0
+	for _, r := range s {
+		cw, ok := ws[r]
+		if !ok {
+			if f != d.measFont {
+				d.meas.SetFont(f.family, f.style, f.size)
+				d.measFont = f
+			}
+			cw = d.meas.GetStringWidth(string(r))
+			ws[r] = cw
+		}
+		w += cw
+	}
+	return w
 }
 
 // wrap breaks s into lines no wider than width: at spaces, between CJK characters, and a
@@ -330,6 +418,10 @@ func tokens(s string) []string {
 func (d *doc) draw(line, family, style string, size, h float64) {
 	for _, r := range runs(line) {
 		f, st := d.runFont(r, family, style)
+		if f == "cjk" && !d.volumeCJK {
+			d.pdf.AddUTF8FontFromBytes("cjk", "", fonts.CJK)
+			d.volumeCJK = true
+		}
 		d.setFont(f, st, size)
 		d.pdf.CellFormat(d.width(r, family, style, size), h, r, "", 0, "L", false, 0, "")
 	}
@@ -473,14 +565,18 @@ func (d *doc) layoutRow(cols []column, cells []string, st rowStyle) ([]cellLines
 
 // row draws one row of cells; they wrap, and the row moves to a new page whole.
 func (d *doc) row(cols []column, cells []string, st rowStyle) {
-	p := d.pdf
 	lh := lineH * st.size / bodyPt
 	cl, h := d.layoutRow(cols, cells, st)
 	d.placeHeading(h)
-	if p.GetY()+h > bottomY {
+	if d.pdf.GetY()+h > bottomY {
 		d.newPage() // the header redraws the table header
 	}
+	p := d.pdf // after newPage, which may have begun a volume
 	x, y := p.GetX(), p.GetY()
+	if d.counting {
+		p.SetXY(margin, y+h)
+		return
+	}
 	if st.fill {
 		p.SetFillColor(225, 232, 242)
 	}
@@ -546,13 +642,41 @@ func (d *doc) signatureBlock(people []Actor) {
 	}
 }
 
-// bytes is the laid-out pages, as fpdf writes them.
-func (d *doc) bytes() ([]byte, error) {
-	var b bytes.Buffer
-	if err := d.pdf.Output(&b); err != nil {
-		return nil, fmt.Errorf("render record %s: %w", d.id, err)
+// layOut lays out a record with draw, twice: first counting its pages, then drawing them
+// with the count in every footer. It returns the record's volumes.
+func layOut(id, title, journalHash string, draw func(d *doc) error) ([]*fpdfDoc, error) {
+	return layOutVolumes(id, title, journalHash, volumePages, draw)
+}
+
+// layOutVolumes is layOut with volumes of at most pages pages.
+func layOutVolumes(id, title, journalHash string, pages int, draw func(d *doc) error) ([]*fpdfDoc, error) {
+	count := newDoc(id, title, journalHash)
+	count.counting = true
+	count.newPage()
+	if err := draw(count); err != nil {
+		return nil, err
 	}
-	return b.Bytes(), nil
+	d := newDoc(id, title, journalHash)
+	d.total, d.volumePages = count.pageNo(), pages
+	// The same measurements: every character is measured once.
+	d.meas, d.measFont, d.measCJK, d.widths = count.meas, count.measFont, count.measCJK, count.widths
+	d.newPage()
+	if err := draw(d); err != nil {
+		return nil, err
+	}
+	return d.finish()
+}
+
+// finish ends the last volume and returns them all.
+func (d *doc) finish() ([]*fpdfDoc, error) {
+	if d.pageNo() != d.total {
+		return nil, fmt.Errorf("render record %s: %d pages drawn, %d counted", d.id, d.pageNo(), d.total)
+	}
+	d.finishVolume()
+	if d.err != nil {
+		return nil, d.err
+	}
+	return d.volumes, nil
 }
 
 func ts(t time.Time) string {

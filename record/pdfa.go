@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/zlib"
 	"context"
-	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/xml"
@@ -43,6 +42,7 @@ type Attachment struct {
 	// was made from it), Data (it is the record's data in another form) or Supplement.
 	Relationship string
 	Content      []byte
+	Packed       *Packed // the content, packed, when Content is nil
 }
 
 // Relationships of an attachment to its record (PDF/A-3 /AFRelationship).
@@ -80,8 +80,8 @@ func producer() string { return version.String() + " (go-pdf/fpdf)" }
 // assemble turns fpdf's output into the record: a PDF/A-3b file with its metadata, output
 // intent and attachments, certified by s when s is not nil (unsigned otherwise, for tests and
 // previews). reason goes into the signature.
-func assemble(ctx context.Context, laidOut []byte, meta docMeta, files []Attachment, s *Signer, reason string) ([]byte, error) {
-	src, err := parseFpdf(laidOut)
+func assemble(ctx context.Context, volumes []*fpdfDoc, meta docMeta, files []Attachment, s *Signer, reason string) ([]byte, error) {
+	src, err := join(volumes)
 	if err != nil {
 		return nil, err
 	}
@@ -106,21 +106,22 @@ func assemble(ctx context.Context, laidOut []byte, meta docMeta, files []Attachm
 	}
 
 	w := newPDFWriter()
+	w.buf.Grow(src.bytes() + attachmentBytes(files) + 64<<10) // written once, not grown by copies
 	// The header line, then a comment of bytes above 127 so that tools treat the file as binary.
 	w.buf.WriteString("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-	for _, num := range src.order {
-		switch {
-		case num == src.catalog || num == src.info:
-			continue
-		case field != 0 && num == src.kids[0]:
-			page, err := src.withAnnots(num, field)
+	err = src.objects(func(num int, obj ...[]byte) error {
+		if field != 0 && num == src.kids[0] {
+			page, err := withAnnots(num, bytes.Join(obj, nil), field)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			w.raw(num, page)
-		default:
-			w.raw(num, src.objects[num])
+			obj = [][]byte{page}
 		}
+		w.raw(num, obj...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 
 	w.object(info, infoDict(meta))
@@ -139,13 +140,13 @@ func assemble(ctx context.Context, laidOut []byte, meta docMeta, files []Attachm
 		if f.Name == "" || f.MIME == "" || f.Relationship == "" {
 			return nil, fmt.Errorf("assemble record: attachment %d lacks a name, media type or relationship", i+1)
 		}
-		z, err := deflate(f.Content)
-		if err != nil {
-			return nil, err
+		p := f.Packed
+		if p == nil {
+			p = Pack(f.Content)
 		}
-		sum := md5.Sum(f.Content) // the checksum PDF defines for embedded files
+		// The checksum is the one PDF defines for embedded files, MD5.
 		w.stream(emb[i].stream, fmt.Sprintf("/Type /EmbeddedFile /Subtype %s /Filter /FlateDecode /Params << /Size %d /CreationDate %s /ModDate %s /CheckSum <%X> >>",
-			pdfName(f.MIME), len(f.Content), pdfDate(meta.Created), pdfDate(meta.Created), sum[:]), z)
+			pdfName(f.MIME), p.size, pdfDate(meta.Created), pdfDate(meta.Created), p.md5[:]), p.deflated)
 		w.object(emb[i].spec, fmt.Sprintf("<< /Type /Filespec /F %s /UF %s /Desc %s /AFRelationship %s /EF << /F %d 0 R /UF %d 0 R >> >>",
 			pdfText(f.Name), pdfText(f.Name), pdfText(f.Description), pdfName(f.Relationship), emb[i].stream, emb[i].stream))
 		names[i], specs[i], order[i] = f.Name, emb[i].spec, i
@@ -186,6 +187,19 @@ func assemble(ctx context.Context, laidOut []byte, meta docMeta, files []Attachm
 		return nil, err
 	}
 	return out, nil
+}
+
+// attachmentBytes is about what files take in a record.
+func attachmentBytes(files []Attachment) int {
+	n := 0
+	for _, f := range files {
+		if f.Packed != nil {
+			n += len(f.Packed.deflated)
+		} else {
+			n += len(f.Content) / 2
+		}
+	}
+	return n
 }
 
 // infoDict is the document information dictionary; every value is also in the XMP.

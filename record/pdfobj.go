@@ -2,8 +2,10 @@ package record
 
 import (
 	"bytes"
+	"compress/zlib"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -99,9 +101,8 @@ func parseFpdf(b []byte) (*fpdfDoc, error) {
 	return d, nil
 }
 
-// withAnnots returns page object num with /Annots [refs] added to its dictionary.
-func (d *fpdfDoc) withAnnots(num int, refs ...int) ([]byte, error) {
-	obj := d.objects[num]
+// withAnnots returns page object obj, number num, with /Annots [refs] added to its dictionary.
+func withAnnots(num int, obj []byte, refs ...int) ([]byte, error) {
 	if bytes.Contains(obj, []byte("/Annots")) {
 		return nil, fmt.Errorf("assemble record: page object %d already has annotations", num)
 	}
@@ -123,6 +124,145 @@ func (d *fpdfDoc) withAnnots(num int, refs ...int) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// joined is a record's volumes as one document. The first volume's objects keep their
+// numbers and its page tree lists every page; the other volumes' objects follow, numbered
+// anew, without their catalog, information dictionary and page tree.
+type joined struct {
+	vols    []*fpdfDoc
+	renum   []map[int]int // per volume after the first: its object numbers in the record
+	size    int           // the next free object number
+	catalog int           // the first volume's catalog, information dictionary and page tree
+	info    int
+	pages   int
+	kids    []int // every page, in order
+}
+
+// join numbers the objects of a record's volumes as one document's.
+func join(vols []*fpdfDoc) (*joined, error) {
+	if len(vols) == 0 {
+		return nil, fmt.Errorf("assemble record: the record has no page")
+	}
+	first := vols[0]
+	j := &joined{vols: vols, size: first.size, catalog: first.catalog, info: first.info, pages: first.pages,
+		kids: slices.Clone(first.kids), renum: make([]map[int]int, len(vols))}
+	for i, v := range vols[1:] {
+		m := map[int]int{v.pages: first.pages}
+		for _, num := range v.order {
+			if num != v.catalog && num != v.info && num != v.pages {
+				m[num] = j.size
+				j.size++
+			}
+		}
+		for _, k := range v.kids {
+			j.kids = append(j.kids, m[k])
+		}
+		j.renum[i+1] = m
+	}
+	return j, nil
+}
+
+// objects calls write with each object of the record but the catalog and the information
+// dictionary, in order, each as pieces to be written one after the other.
+//
+// Each volume's objects are let go once written, so that the volumes and the file they
+// become are not both held whole: a record's volumes are assembled once.
+func (j *joined) objects(write func(num int, obj ...[]byte) error) error {
+	for i, v := range j.vols {
+		if v.objects == nil {
+			return fmt.Errorf("assemble record: volume %d was assembled before", i+1)
+		}
+		for _, num := range v.order {
+			obj := v.objects[num]
+			switch {
+			case num == v.catalog || num == v.info:
+				continue
+			case i == 0 && num == v.pages && len(j.vols) > 1:
+				tree, err := j.pageTree(obj)
+				if err != nil {
+					return err
+				}
+				if err := write(num, tree); err != nil {
+					return err
+				}
+			case i == 0:
+				if err := write(num, obj); err != nil {
+					return err
+				}
+			case num == v.pages:
+				continue
+			default:
+				head, rest, err := renumber(obj, j.renum[i])
+				if err != nil {
+					return err
+				}
+				if err := write(j.renum[i][num], head, rest); err != nil {
+					return err
+				}
+			}
+		}
+		v.objects = nil
+	}
+	return nil
+}
+
+// bytes is what the volumes' objects take.
+func (j *joined) bytes() int {
+	n := 0
+	for _, v := range j.vols {
+		for _, o := range v.objects {
+			n += len(o)
+		}
+	}
+	return n
+}
+
+var countRE = regexp.MustCompile(`/Count \d+`)
+
+// pageTree is the first volume's page tree obj listing every page of the record.
+func (j *joined) pageTree(obj []byte) ([]byte, error) {
+	if len(kidsRE.FindAllIndex(obj, -1)) != 1 || len(countRE.FindAllIndex(obj, -1)) != 1 {
+		return nil, fmt.Errorf("assemble record: the page tree has not one list of pages and one count")
+	}
+	obj = kidsRE.ReplaceAllLiteral(obj, []byte("/Kids ["+refs(j.kids)+"]"))
+	return countRE.ReplaceAllLiteral(obj, []byte("/Count "+strconv.Itoa(len(j.kids)))), nil
+}
+
+var refRE = regexp.MustCompile(`\b(\d+) 0 R\b`)
+
+// renumber is obj with its number and its references renumbered by m, as the part before
+// its stream's data (the whole object when it has no stream) and the rest, unchanged.
+func renumber(obj []byte, m map[int]int) (head, rest []byte, err error) {
+	h := objHeadRE.FindSubmatch(obj)
+	if h == nil {
+		return nil, nil, fmt.Errorf("assemble record: an object of a volume has no header")
+	}
+	dict, _, isStream := splitStream(obj)
+	if !isStream {
+		dict = obj
+	}
+	old, _ := strconv.Atoi(string(h[1]))
+	body := dict[len(h[0]):]
+	var b []byte
+	b = append(b, strconv.Itoa(m[old])...)
+	b = append(b, " 0 obj"...)
+	var missing []byte
+	b = append(b, refRE.ReplaceAllFunc(body, func(r []byte) []byte {
+		n, _ := strconv.Atoi(string(r[:bytes.IndexByte(r, ' ')]))
+		to, ok := m[n]
+		if !ok {
+			missing = r
+		}
+		return []byte(strconv.Itoa(to) + " 0 R")
+	})...)
+	if missing != nil {
+		return nil, nil, fmt.Errorf("assemble record: object %d of a volume refers to %s, which the volume lacks", old, missing)
+	}
+	if !isStream {
+		return b, nil, nil
+	}
+	return append(b, "stream\n"...), obj[len(dict)+len("stream\n"):], nil
+}
+
 // pdfWriter writes a PDF file object by object, keeping each object's offset for the
 // cross-reference table.
 type pdfWriter struct {
@@ -132,11 +272,13 @@ type pdfWriter struct {
 
 func newPDFWriter() *pdfWriter { return &pdfWriter{offsets: map[int]int{}} }
 
-// raw writes an object as it was written elsewhere ("N 0 obj ... endobj").
-func (w *pdfWriter) raw(num int, obj []byte) {
+// raw writes an object as it was written elsewhere ("N 0 obj ... endobj"), in pieces.
+func (w *pdfWriter) raw(num int, obj ...[]byte) {
 	w.offsets[num] = w.buf.Len()
-	w.buf.Write(obj)
-	if !bytes.HasSuffix(obj, []byte("\n")) {
+	for _, p := range obj {
+		w.buf.Write(p)
+	}
+	if !bytes.HasSuffix(w.buf.Bytes(), []byte("\n")) {
 		w.buf.WriteByte('\n')
 	}
 }
@@ -221,4 +363,70 @@ func refs(nums []int) string {
 		parts[i] = fmt.Sprintf("%d 0 R", n)
 	}
 	return strings.Join(parts, " ")
+}
+
+// deflater compresses streams with one zlib writer, reset for each.
+type deflater struct {
+	buf bytes.Buffer
+	z   *zlib.Writer
+}
+
+func newDeflater() *deflater {
+	d := &deflater{}
+	d.z, _ = zlib.NewWriterLevel(&d.buf, zlib.BestSpeed) // the level is valid
+	return d
+}
+
+// deflate returns b compressed, in a buffer of the deflater's until the next call.
+func (d *deflater) deflate(b []byte) ([]byte, error) {
+	d.buf.Reset()
+	d.z.Reset(&d.buf)
+	if _, err := d.z.Write(b); err != nil {
+		return nil, fmt.Errorf("assemble record: compress: %w", err)
+	}
+	if err := d.z.Close(); err != nil {
+		return nil, fmt.Errorf("assemble record: compress: %w", err)
+	}
+	return d.buf.Bytes(), nil
+}
+
+var lengthRE = regexp.MustCompile(`/Length \d+`)
+
+// compressStreams compresses every stream fpdf wrote uncompressed (page contents, ToUnicode
+// maps), each object copied out of the file fpdf wrote so that it can be dropped.
+func (d *fpdfDoc) compressStreams(z *deflater) error {
+	for _, num := range d.order {
+		obj := d.objects[num]
+		dict, data, ok := splitStream(obj)
+		if !ok || bytes.Contains(dict, []byte("/Filter")) {
+			d.objects[num] = bytes.Clone(obj)
+			continue
+		}
+		c, err := z.deflate(data)
+		if err != nil {
+			return err
+		}
+		if n := len(lengthRE.FindAllIndex(dict, -1)); n != 1 {
+			return fmt.Errorf("assemble record: stream object %d has %d lengths", num, n)
+		}
+		dict = lengthRE.ReplaceAll(dict, []byte("/Filter /FlateDecode /Length "+strconv.Itoa(len(c))))
+		out := make([]byte, 0, len(dict)+len(c)+32)
+		out = append(out, dict...)
+		out = append(out, "stream\n"...)
+		out = append(out, c...)
+		out = append(out, "\nendstream\nendobj\n"...)
+		d.objects[num] = out
+	}
+	return nil
+}
+
+// splitStream cuts a stream object as fpdf writes it ("N 0 obj\n<<...>>\nstream\nDATA\nendstream\nendobj")
+// into the part before "stream\n" and the data; ok is false for an object without a stream.
+func splitStream(obj []byte) (dict, data []byte, ok bool) {
+	i := bytes.Index(obj, []byte(">>\nstream\n"))
+	j := bytes.LastIndex(obj, []byte("\nendstream"))
+	if i < 0 || j < i+len(">>\nstream\n") {
+		return nil, nil, false
+	}
+	return obj[:i+3], obj[i+len(">>\nstream\n") : j], true
 }

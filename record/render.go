@@ -3,6 +3,7 @@ package record
 import (
 	"bytes"
 	"fmt"
+	"iter"
 	"strings"
 	"time"
 
@@ -49,98 +50,98 @@ func layoutCeremony(c *Ceremony, journal []byte) (*laidOut, error) {
 		c.Steps = StepsFromJournal(jf.Entries)
 	}
 	title := "Ceremony record: " + c.Kind
-	d := newDoc(c.ID, title, hash)
-	d.newPage()
-	d.setFont("sans", "B", 18)
-	d.pdf.CellFormat(bodyW, 10, title, "", 1, "L", false, 0, "")
-	d.para("Record "+c.ID+" of root "+c.Root, "", bodyPt)
-	d.pdf.Ln(2)
-	var root Cert
-	for _, ce := range c.Certificates {
-		if ce.Role == "root CA" {
-			root = ce
-		}
-	}
-	summary := []Field{{"Outcome", c.Outcome}, {"Ceremony", c.Root}, {"Operation", c.Kind},
-		{"Quorum", fmt.Sprintf("%d of %d custodians", c.Threshold, c.Custodians)},
-		{"Started", ts(c.Started)}, {"Finished", ts(c.Finished)}}
-	if root.SHA256 != "" {
-		summary = append(summary, Field{"Root SHA-256", root.SHA256})
-	}
-	summary = append(summary, Field{"Journal SHA-256", hash})
-	d.summaryBox(summary)
-	if root.Fingerprint != "" {
-		d.para("Root fingerprint in words: "+root.Fingerprint, "", smallPt)
-	}
-
-	d.heading("Participants")
-	people := []column{{title: "Name", width: 0.5}, {title: "Role", width: 0.5}}
-	d.startTable(people)
-	for _, p := range c.Participants {
-		d.tableRow(p.Name, p.Role)
-	}
-	d.endTable()
-	if len(c.Workstation) > 0 {
-		d.heading("Workstation")
-		d.fields(c.Workstation)
-	}
-	if len(c.HSM) > 0 {
-		d.heading("HSM")
-		d.fields(c.HSM)
-	}
-	d.heading("Software")
-	d.fields(toolFields(jf.Entries))
-	if len(c.Certificates) > 0 {
-		d.heading("Certificates issued")
+	pages, err := layOut(c.ID, title, hash, func(d *doc) error {
+		d.setFont("sans", "B", 18)
+		d.pdf.CellFormat(bodyW, 10, title, "", 1, "L", false, 0, "")
+		d.para("Record "+c.ID+" of root "+c.Root, "", bodyPt)
+		d.pdf.Ln(2)
+		var root Cert
 		for _, ce := range c.Certificates {
-			d.keep(40) // one certificate on one page
-			d.fields([]Field{{"Role", ce.Role}, {"Subject", ce.Subject}, {"Serial", ce.Serial},
-				{"Valid", ts(ce.NotBefore) + " to " + ts(ce.NotAfter)}, {"Key algorithm", ce.Algorithm},
-				{"SHA-256", ce.SHA256}})
-			d.pdf.Ln(2)
+			if ce.Role == "root CA" {
+				root = ce
+			}
 		}
-	}
-	if len(c.Commitments) > 0 {
-		d.heading("Share commitments (never the shares)")
-		cols := []column{{title: "Share", width: 0.08}, {title: "Custodian", width: 0.27}, {title: "Commitment (HMAC-SHA-256)", width: 0.65, mono: true}}
-		d.startTable(cols)
-		for _, cm := range c.Commitments {
-			d.tableRow(fmt.Sprint(cm.Number), cm.Custodian, cm.SHA256)
+		summary := []Field{{"Outcome", c.Outcome}, {"Ceremony", c.Root}, {"Operation", c.Kind},
+			{"Quorum", fmt.Sprintf("%d of %d custodians", c.Threshold, c.Custodians)},
+			{"Started", ts(c.Started)}, {"Finished", ts(c.Finished)}}
+		if root.SHA256 != "" {
+			summary = append(summary, Field{"Root SHA-256", root.SHA256})
+		}
+		summary = append(summary, Field{"Journal SHA-256", hash})
+		d.summaryBox(summary)
+		if root.Fingerprint != "" {
+			d.para("Root fingerprint in words: "+root.Fingerprint, "", smallPt)
+		}
+
+		d.heading("Participants")
+		people := []column{{title: "Name", width: 0.5}, {title: "Role", width: 0.5}}
+		d.startTable(people)
+		for _, p := range c.Participants {
+			d.tableRow(p.Name, p.Role)
 		}
 		d.endTable()
-	}
-	if len(c.Backups) > 0 {
-		d.heading("Backup")
-		d.fields(c.Backups)
-	}
-	if len(c.Horizon) > 0 {
-		d.heading("Algorithm horizon (NIST IR 8547)")
-		for _, h := range c.Horizon {
-			d.para("• "+h, "", bodyPt)
+		if len(c.Workstation) > 0 {
+			d.heading("Workstation")
+			d.fields(c.Workstation)
 		}
-	}
-	if len(c.Statement) > 0 {
-		d.heading("Quorum statement (signed by the root)")
-		d.fields(c.Statement)
-	}
-	if len(c.SharesChecked) > 0 {
-		d.heading("Shares checked (never the shares)")
-		for _, l := range c.SharesChecked {
-			d.para("• "+l, "", bodyPt)
+		if len(c.HSM) > 0 {
+			d.heading("HSM")
+			d.fields(c.HSM)
 		}
-	}
-	if len(c.Warnings) > 0 {
-		d.heading("Warnings")
-		for _, w := range c.Warnings {
-			d.para("• "+w, "", bodyPt)
+		d.heading("Software")
+		d.fields(toolFields(jf.Entries))
+		if len(c.Certificates) > 0 {
+			d.heading("Certificates issued")
+			for _, ce := range c.Certificates {
+				d.keep(40) // one certificate on one page
+				d.fields([]Field{{"Role", ce.Role}, {"Subject", ce.Subject}, {"Serial", ce.Serial},
+					{"Valid", ts(ce.NotBefore) + " to " + ts(ce.NotAfter)}, {"Key algorithm", ce.Algorithm},
+					{"SHA-256", ce.SHA256}})
+				d.pdf.Ln(2)
+			}
 		}
-	}
-	d.steps(c.Steps, len(jf.Entries))
-	if err := d.logSection(c.Log); err != nil {
-		return nil, err
-	}
-	d.signatureBlock(c.Participants)
-	pages, err := d.bytes()
+		if len(c.Commitments) > 0 {
+			d.heading("Share commitments (never the shares)")
+			cols := []column{{title: "Share", width: 0.08}, {title: "Custodian", width: 0.27}, {title: "Commitment (HMAC-SHA-256)", width: 0.65, mono: true}}
+			d.startTable(cols)
+			for _, cm := range c.Commitments {
+				d.tableRow(fmt.Sprint(cm.Number), cm.Custodian, cm.SHA256)
+			}
+			d.endTable()
+		}
+		if len(c.Backups) > 0 {
+			d.heading("Backup")
+			d.fields(c.Backups)
+		}
+		if len(c.Horizon) > 0 {
+			d.heading("Algorithm horizon (NIST IR 8547)")
+			for _, h := range c.Horizon {
+				d.para("• "+h, "", bodyPt)
+			}
+		}
+		if len(c.Statement) > 0 {
+			d.heading("Quorum statement (signed by the root)")
+			d.fields(c.Statement)
+		}
+		if len(c.SharesChecked) > 0 {
+			d.heading("Shares checked (never the shares)")
+			for _, l := range c.SharesChecked {
+				d.para("• "+l, "", bodyPt)
+			}
+		}
+		if len(c.Warnings) > 0 {
+			d.heading("Warnings")
+			for _, w := range c.Warnings {
+				d.para("• "+w, "", bodyPt)
+			}
+		}
+		d.steps(c.Steps, len(jf.Entries))
+		if err := d.logSection(c.Log); err != nil {
+			return err
+		}
+		d.signatureBlock(c.Participants)
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +149,7 @@ func layoutCeremony(c *Ceremony, journal []byte) (*laidOut, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &laidOut{pdf: pages,
+	return &laidOut{volumes: pages,
 		meta: docMeta{Title: title, Subject: fmt.Sprintf("%s of root %s", c.Kind, c.Root), Kind: c.Kind, RunID: c.ID,
 			JournalHash: hash, Created: created(c.Finished)},
 		files: append(files, c.Attachments...)}, nil
@@ -173,95 +174,109 @@ func layoutDestruction(r *Destruction, journal []byte) (*laidOut, error) {
 	if r.Steps == nil && len(jf.Entries) <= maxStepRows {
 		r.Steps = StepsFromJournal(jf.Entries)
 	}
+	devices, count := r.Fleet, r.FleetSize
+	if devices == nil {
+		devices, count = rowsOf(r.Devices), len(r.Devices)
+	}
 	title := "Certificate of sanitization"
-	if len(r.Devices) > 1 {
-		title += fmt.Sprintf(": fleet of %d devices", len(r.Devices))
+	if count > 1 {
+		title += fmt.Sprintf(": fleet of %d devices", count)
 	}
-	d := newDoc(r.ID, title, hash)
-	d.newPage()
-	d.setFont("sans", "B", 18)
-	d.pdf.CellFormat(bodyW, 10, title, "", 1, "L", false, 0, "")
-	d.para("Record "+r.ID+", after "+Rev2, "", bodyPt)
-	d.pdf.Ln(2)
-	summary := []Field{{"Outcome", r.Outcome}, {"Devices", fmt.Sprint(len(r.Devices))}}
-	if len(r.Sanitized) == 1 {
-		sz := r.Sanitized[0]
-		summary = append(summary, Field{"Method category", sz.Category})
-		if len(sz.KeyStore) > 0 {
-			var ks []string
-			for _, f := range sz.KeyStore {
-				ks = append(ks, strings.ToLower(f.Name)+" "+f.Value)
+	pages, err := layOut(r.ID, title, hash, func(d *doc) error {
+		d.setFont("sans", "B", 18)
+		d.pdf.CellFormat(bodyW, 10, title, "", 1, "L", false, 0, "")
+		d.para("Record "+r.ID+", after "+Rev2, "", bodyPt)
+		d.pdf.Ln(2)
+		summary := []Field{{"Outcome", r.Outcome}, {"Devices", fmt.Sprint(count)}}
+		if len(r.Sanitized) == 1 {
+			sz := r.Sanitized[0]
+			summary = append(summary, Field{"Method category", sz.Category})
+			if len(sz.KeyStore) > 0 {
+				var ks []string
+				for _, f := range sz.KeyStore {
+					ks = append(ks, strings.ToLower(f.Name)+" "+f.Value)
+				}
+				summary = append(summary, Field{"Key store", strings.Join(ks, ", ")})
 			}
-			summary = append(summary, Field{"Key store", strings.Join(ks, ", ")})
 		}
-	}
-	if len(r.Devices) == 1 {
-		dv := r.Devices[0]
-		summary = append(summary, Field{"Device", joinNonEmpty(dv.Serial, dv.Model)}, Field{"UDI", orNotKnown(dv.UDI)},
-			Field{"Media destination", orNotStated(dv.Destination)})
-	}
-	summary = append(summary, Field{"Manufacturer", r.Manufacturer}, Field{"Technician", r.Technician}, Field{"Witness", orDash(r.Witness)},
-		Field{"Validator", orDash(r.Validator)},
-		Field{"Revoked by", r.Issuer}, Field{"CRL number", fmt.Sprint(r.CRLNumber)},
-		Field{"Started", ts(r.Started)}, Field{"Finished", ts(r.Finished)}, Field{"Journal SHA-256", hash})
-	d.summaryBox(summary)
-	d.heading("Sanitization")
-	d.fields([]Field{
-		{"Guideline", Rev2},
-		{"Media type", "device key store reached through PKCS#11 (secure element, TPM or smart card)"},
-		{"Methods", "erase: cryptographic erase by destroying every object of the device identity (found by key id, certificate value and public key); reinit: token re-initialisation (all objects); physical and unreachable: not sanitized by Custos, a witness attests what happened to the device, the certificate is revoked"},
-		{"Category", "Purge when the key store says the key was made on it and could never leave it (no copy can exist elsewhere), Clear otherwise"},
-		{"Verification method", "after erasure the key store is searched again by key id, certificate value and public key (certificates, public and private keys), and the old key is asked to sign"},
-		{"CRL", orDash(r.CRLFile)},
+		if count == 1 {
+			var dv DeviceRow
+			var derr error
+			for dv, derr = range devices {
+				break
+			}
+			if derr != nil {
+				return derr
+			}
+			summary = append(summary, Field{"Device", joinNonEmpty(dv.Serial, dv.Model)}, Field{"UDI", orNotKnown(dv.UDI)},
+				Field{"Media destination", orNotStated(dv.Destination)})
+		}
+		summary = append(summary, Field{"Manufacturer", r.Manufacturer}, Field{"Technician", r.Technician}, Field{"Witness", orDash(r.Witness)},
+			Field{"Validator", orDash(r.Validator)},
+			Field{"Revoked by", r.Issuer}, Field{"CRL number", fmt.Sprint(r.CRLNumber)},
+			Field{"Started", ts(r.Started)}, Field{"Finished", ts(r.Finished)}, Field{"Journal SHA-256", hash})
+		d.summaryBox(summary)
+		d.heading("Sanitization")
+		d.fields([]Field{
+			{"Guideline", Rev2},
+			{"Media type", "device key store reached through PKCS#11 (secure element, TPM or smart card)"},
+			{"Methods", "erase: cryptographic erase by destroying every object of the device identity (found by key id, certificate value and public key); reinit: token re-initialisation (all objects); physical and unreachable: not sanitized by Custos, a witness attests what happened to the device, the certificate is revoked"},
+			{"Category", "Purge when the key store says the key was made on it and could never leave it (no copy can exist elsewhere), Clear otherwise"},
+			{"Verification method", "after erasure the key store is searched again by key id, certificate value and public key (certificates, public and private keys), and the old key is asked to sign"},
+			{"CRL", orDash(r.CRLFile)},
+		})
+		d.fields(toolFields(jf.Entries))
+		d.heading("Devices")
+		// Method and outcome are as wide as "unreachable" and "decommissioned".
+		cols := []column{{title: "Serial, model and UDI", width: 0.15}, {title: "Method", width: 0.11},
+			{title: "Key store", width: 0.12}, {title: "Keys (ids) and certificates (serials)", width: 0.19, mono: true},
+			{title: "Verification", width: 0.14}, {title: "Reason", width: 0.12}, {title: "Outcome and destination", width: 0.17}}
+		d.startTable(cols)
+		for dv, err := range devices {
+			if err != nil {
+				return err
+			}
+			keys := joinNonEmpty(dv.KeyIDs, dv.CertSerials)
+			store := dv.KeyStore
+			if dv.Method == "physical" || dv.Method == "unreachable" {
+				keys = "not erased by Custos: " + keys
+				store = "not reached"
+			}
+			who := joinNonEmpty(dv.Serial, dv.Model)
+			if dv.UDI != "" {
+				who = joinNonEmpty(who, "UDI "+dv.UDI)
+			}
+			d.tableRow(who, dv.Method, orDash(store), keys, dv.Verification, dv.Reason,
+				dv.Outcome+"; destination: "+orNotStated(dv.Destination))
+		}
+		d.endTable()
+		for _, sz := range r.Sanitized {
+			d.sanitization(sz)
+		}
+		if len(r.Replacement) > 0 {
+			d.heading("New identity")
+			d.fields(r.Replacement)
+		}
+		if r.Steps != nil {
+			d.steps(r.Steps, len(jf.Entries))
+		} else {
+			d.heading("Steps")
+			d.para(fmt.Sprintf("The journal's %d entries are more than this record lists (%d at most); every one of them is in the attached %s.",
+				len(jf.Entries), maxStepRows, JournalAttachment), "", bodyPt)
+		}
+		people := []Actor{{r.Technician, "technician"}}
+		if r.Witness != "" {
+			people = append(people, Actor{r.Witness, "witness"})
+		}
+		if r.Validator != "" && !strings.HasPrefix(r.Validator, "none") {
+			people = append(people, Actor{r.Validator, "validator"})
+		}
+		if err := d.logSection(r.Log); err != nil {
+			return err
+		}
+		d.signatureBlock(people)
+		return nil
 	})
-	d.fields(toolFields(jf.Entries))
-	d.heading("Devices")
-	// Method and outcome are as wide as "unreachable" and "decommissioned".
-	cols := []column{{title: "Serial, model and UDI", width: 0.15}, {title: "Method", width: 0.11},
-		{title: "Key store", width: 0.12}, {title: "Keys (ids) and certificates (serials)", width: 0.19, mono: true},
-		{title: "Verification", width: 0.14}, {title: "Reason", width: 0.12}, {title: "Outcome and destination", width: 0.17}}
-	d.startTable(cols)
-	for _, dv := range r.Devices {
-		keys := joinNonEmpty(dv.KeyIDs, dv.CertSerials)
-		store := dv.KeyStore
-		if dv.Method == "physical" || dv.Method == "unreachable" {
-			keys = "not erased by Custos: " + keys
-			store = "not reached"
-		}
-		who := joinNonEmpty(dv.Serial, dv.Model)
-		if dv.UDI != "" {
-			who = joinNonEmpty(who, "UDI "+dv.UDI)
-		}
-		d.tableRow(who, dv.Method, orDash(store), keys, dv.Verification, dv.Reason,
-			dv.Outcome+"; destination: "+orNotStated(dv.Destination))
-	}
-	d.endTable()
-	for _, sz := range r.Sanitized {
-		d.sanitization(sz)
-	}
-	if len(r.Replacement) > 0 {
-		d.heading("New identity")
-		d.fields(r.Replacement)
-	}
-	if r.Steps != nil {
-		d.steps(r.Steps, len(jf.Entries))
-	} else {
-		d.heading("Steps")
-		d.para(fmt.Sprintf("The journal's %d entries are more than this record lists (%d at most); every one of them is in the attached %s.",
-			len(jf.Entries), maxStepRows, JournalAttachment), "", bodyPt)
-	}
-	people := []Actor{{r.Technician, "technician"}}
-	if r.Witness != "" {
-		people = append(people, Actor{r.Witness, "witness"})
-	}
-	if r.Validator != "" && !strings.HasPrefix(r.Validator, "none") {
-		people = append(people, Actor{r.Validator, "validator"})
-	}
-	if err := d.logSection(r.Log); err != nil {
-		return nil, err
-	}
-	d.signatureBlock(people)
-	pages, err := d.bytes()
 	if err != nil {
 		return nil, err
 	}
@@ -269,21 +284,32 @@ func layoutDestruction(r *Destruction, journal []byte) (*laidOut, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.ResultsCSV != nil {
+	if r.Results != nil {
 		files = append(files, Attachment{Name: "results.csv", MIME: "text/csv", Description: "one row per device",
-			Relationship: RelData, Content: r.ResultsCSV})
+			Relationship: RelData, Packed: r.Results})
 	}
 	kind := "decommission"
 	switch {
 	case r.Log != nil:
 		kind = r.Log.Entry.Kind
-	case len(r.Devices) > 1:
+	case count > 1:
 		kind = "fleet"
 	}
-	return &laidOut{pdf: pages,
+	return &laidOut{volumes: pages,
 		meta: docMeta{Title: title, Subject: "key destruction and revocation after " + Rev2, Kind: kind, RunID: r.ID,
 			JournalHash: hash, Created: created(r.Finished)},
 		files: files}, nil
+}
+
+// rowsOf yields rows, for a record that holds them all.
+func rowsOf(rows []DeviceRow) iter.Seq2[DeviceRow, error] {
+	return func(yield func(DeviceRow, error) bool) {
+		for _, r := range rows {
+			if !yield(r, nil) {
+				return
+			}
+		}
+	}
 }
 
 // orNotKnown is v, or "not known".
@@ -364,53 +390,53 @@ func layoutModuleCheck(c *ModuleCheck, journal []byte) (*laidOut, error) {
 		return nil, err
 	}
 	title := "Module check"
-	d := newDoc(c.ID, title, hash)
-	d.newPage()
-	d.setFont("sans", "B", 18)
-	d.pdf.CellFormat(bodyW, 10, title, "", 1, "L", false, 0, "")
-	d.para("Record "+c.ID+": every operation Custos asks of a PKCS#11 module, tried on a spare token", "", bodyPt)
-	d.pdf.Ln(2)
-	supported := 0
-	for _, r := range c.Checks {
-		if r.Result == "supported" {
-			supported++
+	pages, err := layOut(c.ID, title, hash, func(d *doc) error {
+		d.setFont("sans", "B", 18)
+		d.pdf.CellFormat(bodyW, 10, title, "", 1, "L", false, 0, "")
+		d.para("Record "+c.ID+": every operation Custos asks of a PKCS#11 module, tried on a spare token", "", bodyPt)
+		d.pdf.Ln(2)
+		supported := 0
+		for _, r := range c.Checks {
+			if r.Result == "supported" {
+				supported++
+			}
 		}
-	}
-	plan := "none given"
-	switch {
-	case c.Plan != "" && len(c.Problems) == 0:
-		plan = "the module can do everything it asks"
-	case c.Plan != "":
-		plan = fmt.Sprintf("%d choices the module cannot do", len(c.Problems))
-	}
-	d.summaryBox([]Field{{"Supported", fmt.Sprintf("%d of %d operations", supported, len(c.Checks))}, {"Plan", plan},
-		{"Started", ts(c.Started)}, {"Finished", ts(c.Finished)}, {"Journal SHA-256", hash}})
-	d.heading("Module")
-	d.fields(c.Module)
-	d.heading("Spare token")
-	d.fields(append(c.Token, Field{"Left", c.Cleared}))
-	if c.Plan != "" {
-		d.heading("The plan")
-		if len(c.Problems) == 0 {
-			d.para("Everything the plan "+c.Plan+" asks of the module, it did.", "", bodyPt)
+		plan := "none given"
+		switch {
+		case c.Plan != "" && len(c.Problems) == 0:
+			plan = "the module can do everything it asks"
+		case c.Plan != "":
+			plan = fmt.Sprintf("%d choices the module cannot do", len(c.Problems))
 		}
-		for _, p := range c.Problems {
-			d.para("• "+p, "", bodyPt)
+		d.summaryBox([]Field{{"Supported", fmt.Sprintf("%d of %d operations", supported, len(c.Checks))}, {"Plan", plan},
+			{"Started", ts(c.Started)}, {"Finished", ts(c.Finished)}, {"Journal SHA-256", hash}})
+		d.heading("Module")
+		d.fields(c.Module)
+		d.heading("Spare token")
+		d.fields(append(c.Token, Field{"Left", c.Cleared}))
+		if c.Plan != "" {
+			d.heading("The plan")
+			if len(c.Problems) == 0 {
+				d.para("Everything the plan "+c.Plan+" asks of the module, it did.", "", bodyPt)
+			}
+			for _, p := range c.Problems {
+				d.para("• "+p, "", bodyPt)
+			}
 		}
-	}
-	d.heading("Operations")
-	d.startTable([]column{{title: "Operation", width: 0.36}, {title: "Result", width: 0.12}, {title: "Return code", width: 0.2, mono: true}, {title: "Detail", width: 0.32}})
-	for _, r := range c.Checks {
-		d.tableRow(r.Check, r.Result, r.Code, r.Detail)
-	}
-	d.endTable()
-	d.heading("Software")
-	d.fields(toolFields(jf.Entries))
-	d.steps(StepsFromJournal(jf.Entries), len(jf.Entries))
-	if err := d.logSection(c.Log); err != nil {
-		return nil, err
-	}
-	pages, err := d.bytes()
+		d.heading("Operations")
+		d.startTable([]column{{title: "Operation", width: 0.36}, {title: "Result", width: 0.12}, {title: "Return code", width: 0.2, mono: true}, {title: "Detail", width: 0.32}})
+		for _, r := range c.Checks {
+			d.tableRow(r.Check, r.Result, r.Code, r.Detail)
+		}
+		d.endTable()
+		d.heading("Software")
+		d.fields(toolFields(jf.Entries))
+		d.steps(StepsFromJournal(jf.Entries), len(jf.Entries))
+		if err := d.logSection(c.Log); err != nil {
+			return err
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -418,7 +444,7 @@ func layoutModuleCheck(c *ModuleCheck, journal []byte) (*laidOut, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &laidOut{pdf: pages,
+	return &laidOut{volumes: pages,
 		meta: docMeta{Title: title, Subject: "what a PKCS#11 module does on a spare token, before a ceremony", Kind: "hsm-check",
 			RunID: c.ID, JournalHash: hash, Created: created(c.Finished)},
 		files: files}, nil
@@ -435,52 +461,52 @@ func layoutCRLPublication(c *CRLPublication, journal []byte) (*laidOut, error) {
 		return nil, err
 	}
 	title := "CRL publication"
-	d := newDoc(c.ID, title, hash)
-	d.newPage()
-	d.setFont("sans", "B", 18)
-	d.pdf.CellFormat(bodyW, 10, title, "", 1, "L", false, 0, "")
 	what, subject := "an issuing CA's full CRL", "an issuing CA's full CRL"
 	if c.Set != nil {
 		what = fmt.Sprintf("an issuing CA's CRL set (its full CRL and %d shards)", c.Set.Shards)
 		subject = "an issuing CA's CRL set"
 	}
-	d.para("Record "+c.ID+": "+what+", signed with its key on the operations token under the operator PIN", "", bodyPt)
-	d.pdf.Ln(2)
-	summary := []Field{{"Issuing CA", c.Issuer}, {"CRL number", fmt.Sprint(c.Number)}, {"Entries", fmt.Sprint(c.Entries)},
-		{"This update", ts(c.ThisUpdate)}, {"Next update", ts(c.NextUpdate)}, {"Operator", c.Operator}}
-	if c.Set != nil {
-		summary = append(summary, Field{"Shards", fmt.Sprint(c.Set.Shards)})
-	}
-	d.summaryBox(append(summary, Field{"Started", ts(c.Started)}, Field{"Finished", ts(c.Finished)}, Field{"Journal SHA-256", hash}))
-	d.heading("The full CRL")
-	d.fields([]Field{{"File", c.File}, {"SHA-256", c.SHA256}})
-	if set := c.Set; set != nil {
-		d.heading("The CRL set")
-		over := "none"
-		if len(set.OverBudget) > 0 {
-			over = fmt.Sprint(set.OverBudget)
+	pages, err := layOut(c.ID, title, hash, func(d *doc) error {
+		d.setFont("sans", "B", 18)
+		d.pdf.CellFormat(bodyW, 10, title, "", 1, "L", false, 0, "")
+		d.para("Record "+c.ID+": "+what+", signed with its key on the operations token under the operator PIN", "", bodyPt)
+		d.pdf.Ln(2)
+		summary := []Field{{"Issuing CA", c.Issuer}, {"CRL number", fmt.Sprint(c.Number)}, {"Entries", fmt.Sprint(c.Entries)},
+			{"This update", ts(c.ThisUpdate)}, {"Next update", ts(c.NextUpdate)}, {"Operator", c.Operator}}
+		if c.Set != nil {
+			summary = append(summary, Field{"Shards", fmt.Sprint(c.Set.Shards)})
 		}
-		d.fields([]Field{{"Folder", set.Folder}, {"Shards", fmt.Sprintf("%d, in %s", set.Shards, set.ShardFolder)},
-			{"Largest", set.Largest}, {"Budget", fmt.Sprintf("%d bytes; shards over it: %s", set.Budget, over)},
-			{"Every file's SHA-256", fmt.Sprintf("attached as %s (sha256sum -c in the set's folder checks a copy), SHA-256 %s", set.SumsFile, set.SumsSHA256)}})
-		d.heading("Each shard's SHA-256")
-		shown := set.ShardSHA256
-		if len(shown) > maxShardRows {
-			shown = shown[:maxShardRows]
+		d.summaryBox(append(summary, Field{"Started", ts(c.Started)}, Field{"Finished", ts(c.Finished)}, Field{"Journal SHA-256", hash}))
+		d.heading("The full CRL")
+		d.fields([]Field{{"File", c.File}, {"SHA-256", c.SHA256}})
+		if set := c.Set; set != nil {
+			d.heading("The CRL set")
+			over := "none"
+			if len(set.OverBudget) > 0 {
+				over = fmt.Sprint(set.OverBudget)
+			}
+			d.fields([]Field{{"Folder", set.Folder}, {"Shards", fmt.Sprintf("%d, in %s", set.Shards, set.ShardFolder)},
+				{"Largest", set.Largest}, {"Budget", fmt.Sprintf("%d bytes; shards over it: %s", set.Budget, over)},
+				{"Every file's SHA-256", fmt.Sprintf("attached as %s (sha256sum -c in the set's folder checks a copy), SHA-256 %s", set.SumsFile, set.SumsSHA256)}})
+			d.heading("Each shard's SHA-256")
+			shown := set.ShardSHA256
+			if len(shown) > maxShardRows {
+				shown = shown[:maxShardRows]
+			}
+			d.fields(shown)
+			if n := len(set.ShardSHA256) - len(shown); n > 0 {
+				d.para(fmt.Sprintf("The other %d shards' SHA-256 are in the attached %s.", n, set.SumsFile), "", bodyPt)
+			}
 		}
-		d.fields(shown)
-		if n := len(set.ShardSHA256) - len(shown); n > 0 {
-			d.para(fmt.Sprintf("The other %d shards' SHA-256 are in the attached %s.", n, set.SumsFile), "", bodyPt)
+		d.heading("Software")
+		d.fields(toolFields(jf.Entries))
+		d.steps(StepsFromJournal(jf.Entries), len(jf.Entries))
+		if err := d.logSection(c.Log); err != nil {
+			return err
 		}
-	}
-	d.heading("Software")
-	d.fields(toolFields(jf.Entries))
-	d.steps(StepsFromJournal(jf.Entries), len(jf.Entries))
-	if err := d.logSection(c.Log); err != nil {
-		return nil, err
-	}
-	d.signatureBlock([]Actor{{c.Operator, "operator"}})
-	pages, err := d.bytes()
+		d.signatureBlock([]Actor{{c.Operator, "operator"}})
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -489,7 +515,7 @@ func layoutCRLPublication(c *CRLPublication, journal []byte) (*laidOut, error) {
 		return nil, err
 	}
 	files = append(files, c.Attachments...)
-	return &laidOut{pdf: pages,
+	return &laidOut{volumes: pages,
 		meta:  docMeta{Title: title, Subject: subject, Kind: "crl-publish", RunID: c.ID, JournalHash: hash, Created: created(c.Finished)},
 		files: files}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/hex"
@@ -16,8 +17,6 @@ import (
 	"math/big"
 	"strings"
 	"time"
-
-	"github.com/digitorus/pkcs7"
 
 	"github.com/custos-pki/custos/workspace"
 )
@@ -80,7 +79,7 @@ func newPlaceholder(s *Signer) (*placeholder, error) {
 	if err != nil {
 		return nil, err
 	}
-	der, err := signedData(make([]byte, 64), s, standIn{pub: s.Key.Public(), sig: stand})
+	der, err := signedData(make([]byte, sha256.Size), s, standIn{pub: s.Key.Public(), sig: stand})
 	if err != nil {
 		return nil, err
 	}
@@ -112,10 +111,10 @@ func (p *placeholder) sign(ctx context.Context, out []byte, s *Signer) error {
 		return fmt.Errorf("sign record: a %d-byte record is too large for its byte range", len(out))
 	}
 	copy(out[at:], br+strings.Repeat(" ", len(byteRangeMark)-len(br)))
-	content := make([]byte, 0, open+len(out)-after)
-	content = append(content, out[:open]...)
-	content = append(content, out[after:]...)
-	der, err := signedData(content, s, ctxSigner{ctx: ctx, Signer: s.Key})
+	h := sha256.New()
+	h.Write(out[:open])
+	h.Write(out[after:])
+	der, err := signedData(h.Sum(nil), s, ctxSigner{ctx: ctx, Signer: s.Key})
 	if err != nil {
 		return err
 	}
@@ -124,25 +123,6 @@ func (p *placeholder) sign(ctx context.Context, out []byte, s *Signer) error {
 	}
 	hex.Encode(out[open+1:], der)
 	return nil
-}
-
-// signedData is the detached CMS signature over content by key, with s's certificate and
-// chain.
-func signedData(content []byte, s *Signer, key crypto.Signer) ([]byte, error) {
-	sd, err := pkcs7.NewSignedData(content)
-	if err != nil {
-		return nil, fmt.Errorf("sign record: %w", err)
-	}
-	sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
-	if err := sd.AddSignerChain(s.Certificate, key, s.Chain, pkcs7.SignerInfoConfig{}); err != nil {
-		return nil, fmt.Errorf("sign record: %w", err)
-	}
-	sd.Detach()
-	der, err := sd.Finish()
-	if err != nil {
-		return nil, fmt.Errorf("sign record: %w", err)
-	}
-	return der, nil
 }
 
 // maxSignature is a stand-in for the longest signature pub's algorithm makes: an ECDSA
@@ -229,13 +209,13 @@ func WriteCRLPublication(ctx context.Context, path string, c *CRLPublication, jo
 
 // laidOut is a record's pages and what the assembled file carries besides.
 type laidOut struct {
-	pdf   []byte
-	meta  docMeta
-	files []Attachment
+	volumes []*fpdfDoc
+	meta    docMeta
+	files   []Attachment
 }
 
 func (l *laidOut) write(ctx context.Context, path string, s Signer, reason string) error {
-	signed, err := assemble(ctx, l.pdf, l.meta, l.files, &s, reason)
+	signed, err := assemble(ctx, l.volumes, l.meta, l.files, &s, reason)
 	if err != nil {
 		return err
 	}
@@ -246,5 +226,5 @@ func (l *laidOut) write(ctx context.Context, path string, s Signer, reason strin
 }
 
 func (l *laidOut) unsigned() ([]byte, error) {
-	return assemble(context.Background(), l.pdf, l.meta, l.files, nil, "")
+	return assemble(context.Background(), l.volumes, l.meta, l.files, nil, "")
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -145,16 +146,20 @@ type Destruction struct {
 	Started      time.Time
 	Finished     time.Time
 	Devices      []DeviceRow
-	Steps        []StepRow
+	// Fleet, for a fleet too large to hold every row, yields the devices' rows in place of
+	// Devices, as many as FleetSize. It is read twice: the record is laid out twice.
+	Fleet     iter.Seq2[DeviceRow, error]
+	FleetSize int
+	Steps     []StepRow
 	// Sanitized details each device's sanitization (a single device's record; a fleet's
 	// table row says it in brief, and the journal and results.csv in full).
 	Sanitized []Sanitization
 	// Replacement is the identity a re-keyed device has now (its new key and certificate),
 	// for a rekey's record; empty for a decommission.
 	Replacement []Field
-	// ResultsCSV is attached to a fleet record beside the journal.
-	ResultsCSV []byte
-	Log        *LogProof // the run's place in the record log
+	// Results, a fleet's results.csv, is attached to its record beside the journal.
+	Results *Packed
+	Log     *LogProof // the run's place in the record log
 }
 
 // maxDetail is the longest value a step row shows whole; a longer one (a signed note) is cut,

@@ -115,7 +115,7 @@ func TestVerifyCatchesSwappedJournal(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.meta.JournalHash = jf.FinalHash
-	signed, err := assemble(context.Background(), l.pdf, l.meta, l.files, &s, "test")
+	signed, err := assemble(context.Background(), l.volumes, l.meta, l.files, &s, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
