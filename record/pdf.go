@@ -3,6 +3,7 @@ package record
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 	"unicode"
@@ -39,7 +40,8 @@ type doc struct {
 	meas        *fpdf.Fpdf
 	font        font // the font pdf has selected
 	measFont    font // the font meas has selected
-	widths      map[font]map[rune]float64
+	widths      map[font]*widthTable
+	wrapped     map[wrapKey][]string // texts wrapped before, as many as maxWrapped
 	id, title   string
 	journalHash string
 	volumeCJK   bool     // the volume being laid out has the CJK font
@@ -56,6 +58,7 @@ type doc struct {
 	base        int        // the pages of the finished volumes
 	volumes     []*fpdfDoc // the finished volumes, their streams compressed
 	deflater    *deflater  // compresses the volumes' streams, one compressor for all
+	spool       *os.File   // holds the finished volumes but the last
 	err         error      // the first error of a finished volume
 }
 
@@ -79,7 +82,7 @@ const topY = 22.0
 func newDoc(id, title, journalHash string) *doc {
 	meas := fpdf.New("P", "mm", "A4", "")
 	addFonts(meas)
-	d := &doc{meas: meas, id: id, title: title, journalHash: journalHash, widths: map[font]map[rune]float64{}, volumePages: volumePages}
+	d := &doc{meas: meas, id: id, title: title, journalHash: journalHash, widths: map[font]*widthTable{}, wrapped: map[wrapKey][]string{}, volumePages: volumePages}
 	d.pdf = d.newVolume()
 	return d
 }
@@ -117,7 +120,7 @@ const journalKeyword = "custos-journal-sha256:"
 func (d *doc) newPage() {
 	f := d.font
 	if !d.counting && d.pdf.PageNo() >= d.volumePages {
-		d.finishVolume()
+		d.finishVolume(false)
 		d.pdf = d.newVolume()
 		d.font = font{}
 		d.pdf.AddPage()
@@ -129,15 +132,37 @@ func (d *doc) newPage() {
 }
 
 // finishVolume writes the volume being laid out, its streams compressed; newPage starts the
-// next.
-func (d *doc) finishVolume() {
+// next. A volume that another follows is spooled to a temporary file, unlinked at once (the
+// record's pages, which are no secret, and gone with the process).
+func (d *doc) finishVolume(last bool) {
 	pages := d.pdf.PageNo()
 	vol, err := d.volume()
+	if err == nil && !last {
+		if d.spool == nil {
+			d.spool, err = spoolFile()
+		}
+		if err == nil {
+			err = vol.spoolTo(d.spool)
+		}
+	}
 	if err != nil && d.err == nil {
 		d.err = err
 	}
 	d.volumes = append(d.volumes, vol)
 	d.base += pages
+}
+
+// spoolFile is an unnamed temporary file.
+func spoolFile() (*os.File, error) {
+	f, err := os.CreateTemp("", "custos-record-*")
+	if err != nil {
+		return nil, fmt.Errorf("render record: spool: %w", err)
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("render record: spool: %w", err)
+	}
+	return f, nil
 }
 
 // volume is the volume being laid out as fpdf writes it, with its streams compressed.
@@ -271,25 +296,39 @@ func (d *doc) width(s, family, style string, size float64) float64 {
 // sum adds up the widths of s's characters in f, each measured once: fpdf does not kern, so
 // a text is as wide as its characters, and a fleet's record measures millions of them.
 func (d *doc) sum(s string, f font) float64 {
-	ws := d.widths[f]
-	if ws == nil {
-		ws = map[rune]float64{}
-		d.widths[f] = ws
+	t := d.widths[f]
+	if t == nil {
+		t = &widthTable{other: map[rune]float64{}}
+		d.widths[f] = t
 	}
 	w := 0.0
 	for _, r := range s {
-		cw, ok := ws[r]
+		if r < rune(len(t.latin)) && t.latin[r] > 0 {
+			w += t.latin[r]
+			continue
+		}
+		cw, ok := t.other[r]
 		if !ok {
 			if f != d.measFont {
 				d.meas.SetFont(f.family, f.style, f.size)
 				d.measFont = f
 			}
 			cw = d.meas.GetStringWidth(string(r))
-			ws[r] = cw
+			if r < rune(len(t.latin)) && cw > 0 {
+				t.latin[r] = cw
+			} else {
+				t.other[r] = cw
+			}
 		}
 		w += cw
 	}
 	return w
+}
+
+// widthTable is the widths of the characters of one font measured so far.
+type widthTable struct {
+	latin [256]float64 // by code point; 0 when not measured
+	other map[rune]float64
 }
 
 // wrap breaks s into lines no wider than width: at spaces, between CJK characters, and a
@@ -297,7 +336,33 @@ func (d *doc) sum(s string, f font) float64 {
 // fits ("key|Compromise"), else by characters. Hex values are first written in groups
 // (groupHex), so a hash breaks between groups, never inside one. fpdf does not kern, so
 // widths add up.
+//
+// A text wrapped before to the same width is not wrapped again: a fleet's table repeats its
+// methods, reasons and outcomes on every row, and the record is laid out twice. The lines
+// returned are shared and not to be changed.
 func (d *doc) wrap(s, family, style string, size, width float64) []string {
+	k := wrapKey{s, family, style, size, width}
+	if lines, ok := d.wrapped[k]; ok {
+		return lines
+	}
+	lines := d.wrapOnce(s, family, style, size, width)
+	if len(d.wrapped) < maxWrapped {
+		d.wrapped[k] = lines
+	}
+	return lines
+}
+
+// wrapKey is a text to wrap and how.
+type wrapKey struct {
+	s, family, style string
+	size, width      float64
+}
+
+// maxWrapped bounds the texts a record remembers wrapped: enough for a fleet's repeated
+// cells, not a copy of every row.
+const maxWrapped = 4096
+
+func (d *doc) wrapOnce(s, family, style string, size, width float64) []string {
 	w := func(s string) float64 { return d.width(s, family, style, size) }
 	var lines []string
 	for _, para := range strings.Split(groupHex(s), "\n") {
@@ -416,14 +481,19 @@ func tokens(s string) []string {
 
 // draw writes one line at the current position, switching to the CJK font for CJK runs.
 func (d *doc) draw(line, family, style string, size, h float64) {
-	for _, r := range runs(line) {
+	rs := runs(line)
+	for _, r := range rs {
 		f, st := d.runFont(r, family, style)
 		if f == "cjk" && !d.volumeCJK {
 			d.pdf.AddUTF8FontFromBytes("cjk", "", fonts.CJK)
 			d.volumeCJK = true
 		}
 		d.setFont(f, st, size)
-		d.pdf.CellFormat(d.width(r, family, style, size), h, r, "", 0, "L", false, 0, "")
+		w := 0.0 // to the right margin: a run alone on its line needs no measure
+		if len(rs) > 1 {
+			w = d.width(r, family, style, size)
+		}
+		d.pdf.CellFormat(w, h, r, "", 0, "L", false, 0, "")
 	}
 }
 
@@ -659,7 +729,7 @@ func layOutVolumes(id, title, journalHash string, pages int, draw func(d *doc) e
 	d := newDoc(id, title, journalHash)
 	d.total, d.volumePages = count.pageNo(), pages
 	// The same measurements: every character is measured once.
-	d.meas, d.measFont, d.measCJK, d.widths = count.meas, count.measFont, count.measCJK, count.widths
+	d.meas, d.measFont, d.measCJK, d.widths, d.wrapped = count.meas, count.measFont, count.measCJK, count.widths, count.wrapped
 	d.newPage()
 	if err := draw(d); err != nil {
 		return nil, err
@@ -672,7 +742,7 @@ func (d *doc) finish() ([]*fpdfDoc, error) {
 	if d.pageNo() != d.total {
 		return nil, fmt.Errorf("render record %s: %d pages drawn, %d counted", d.id, d.pageNo(), d.total)
 	}
-	d.finishVolume()
+	d.finishVolume(true)
 	if d.err != nil {
 		return nil, d.err
 	}

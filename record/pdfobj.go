@@ -1,9 +1,12 @@
 package record
 
 import (
+	"bufio"
 	"bytes"
 	"compress/zlib"
 	"fmt"
+	"io"
+	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -19,12 +22,15 @@ import (
 // fpdfDoc is fpdf's output cut into its objects, for reassembly as a PDF/A file.
 type fpdfDoc struct {
 	objects map[int][]byte // object number → "N 0 obj ... endobj\n", as fpdf wrote it
-	order   []int          // object numbers in file order
-	size    int            // the trailer's /Size: the next free object number
-	info    int            // fpdf's document information dictionary
-	catalog int            // fpdf's catalog
-	pages   int            // the page tree's root
-	kids    []int          // the pages, in order
+	// spool holds the objects instead, at spans, once a finished volume is spooled.
+	spool   *os.File
+	spans   map[int]span
+	order   []int // object numbers in file order
+	size    int   // the trailer's /Size: the next free object number
+	info    int   // fpdf's document information dictionary
+	catalog int   // fpdf's catalog
+	pages   int   // the page tree's root
+	kids    []int // the pages, in order
 }
 
 var (
@@ -168,11 +174,14 @@ func join(vols []*fpdfDoc) (*joined, error) {
 // become are not both held whole: a record's volumes are assembled once.
 func (j *joined) objects(write func(num int, obj ...[]byte) error) error {
 	for i, v := range j.vols {
-		if v.objects == nil {
+		if v.objects == nil && v.spans == nil {
 			return fmt.Errorf("assemble record: volume %d was assembled before", i+1)
 		}
 		for _, num := range v.order {
-			obj := v.objects[num]
+			obj, err := v.object(num)
+			if err != nil {
+				return err
+			}
 			switch {
 			case num == v.catalog || num == v.info:
 				continue
@@ -200,7 +209,12 @@ func (j *joined) objects(write func(num int, obj ...[]byte) error) error {
 				}
 			}
 		}
-		v.objects = nil
+		v.objects, v.spans = nil, nil
+	}
+	for _, v := range j.vols {
+		if v.spool != nil {
+			v.spool.Close() // read only, and unlinked: closing it frees it
+		}
 	}
 	return nil
 }
@@ -211,6 +225,9 @@ func (j *joined) bytes() int {
 	for _, v := range j.vols {
 		for _, o := range v.objects {
 			n += len(o)
+		}
+		for _, sp := range v.spans {
+			n += int(sp.n)
 		}
 	}
 	return n
@@ -429,4 +446,47 @@ func splitStream(obj []byte) (dict, data []byte, ok bool) {
 		return nil, nil, false
 	}
 	return obj[:i+3], obj[i+len(">>\nstream\n") : j], true
+}
+
+// span is where a spooled object is.
+type span struct{ off, n int64 }
+
+// spoolTo moves the volume's objects out of memory, to the end of f: a fleet's record holds
+// one volume in memory while it is laid out, not all of them.
+func (d *fpdfDoc) spoolTo(f *os.File) error {
+	end, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return fmt.Errorf("render record: spool: %w", err)
+	}
+	w := bufio.NewWriterSize(f, 256<<10)
+	d.spans = make(map[int]span, len(d.order))
+	for _, num := range d.order {
+		o := d.objects[num]
+		if _, err := w.Write(o); err != nil {
+			return fmt.Errorf("render record: spool: %w", err)
+		}
+		d.spans[num] = span{end, int64(len(o))}
+		end += int64(len(o))
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("render record: spool: %w", err)
+	}
+	d.objects, d.spool = nil, f
+	return nil
+}
+
+// object is object num's bytes, from memory or the spool.
+func (d *fpdfDoc) object(num int) ([]byte, error) {
+	if d.spool == nil {
+		return d.objects[num], nil
+	}
+	sp, ok := d.spans[num]
+	if !ok {
+		return nil, fmt.Errorf("assemble record: object %d is not in the spool", num)
+	}
+	b := make([]byte, sp.n)
+	if _, err := d.spool.ReadAt(b, sp.off); err != nil {
+		return nil, fmt.Errorf("assemble record: read the spool: %w", err)
+	}
+	return b, nil
 }
