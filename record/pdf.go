@@ -2,6 +2,7 @@ package record
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"os"
 	"strings"
@@ -52,14 +53,13 @@ type doc struct {
 	// pendingHeading is a section title waiting for what follows it (see heading).
 	pendingHeading string
 
-	counting    bool       // the first pass: rows are measured, not drawn
-	total       int        // the record's pages, from the first pass (0 while counting)
-	volumePages int        // the most pages a volume holds
-	base        int        // the pages of the finished volumes
-	volumes     []*fpdfDoc // the finished volumes, their streams compressed
-	deflater    *deflater  // compresses the volumes' streams, one compressor for all
-	spool       *os.File   // holds the finished volumes but the last
-	err         error      // the first error of a finished volume
+	counting    bool          // the first pass: rows are measured, not drawn
+	total       int           // the record's pages, from the first pass (0 while counting)
+	volumePages int           // the most pages a volume holds
+	base        int           // the pages of the finished volumes
+	writer      *volumeWriter // takes the finished volumes
+	volumeBytes int           // the size of the last volume fpdf wrote
+	err         error         // the first error of a finished volume
 }
 
 // volumePages is how many pages a volume holds at most.
@@ -131,25 +131,85 @@ func (d *doc) newPage() {
 	d.font = f
 }
 
-// finishVolume writes the volume being laid out, its streams compressed; newPage starts the
-// next. A volume that another follows is spooled to a temporary file, unlinked at once (the
-// record's pages, which are no secret, and gone with the process).
+// finishVolume writes the volume being laid out and hands it to the volume writer; newPage
+// starts the next.
 func (d *doc) finishVolume(last bool) {
-	pages := d.pdf.PageNo()
-	vol, err := d.volume()
-	if err == nil && !last {
-		if d.spool == nil {
-			d.spool, err = spoolFile()
+	b := bytes.NewBuffer(make([]byte, 0, d.volumeBytes+d.volumeBytes/8))
+	if err := d.pdf.Output(b); err != nil {
+		d.err = cmp.Or(d.err, fmt.Errorf("render record %s: %w", d.id, err))
+		b.Reset()
+	}
+	d.volumeBytes = b.Len()
+	if d.writer == nil {
+		d.writer = newVolumeWriter()
+	}
+	d.writer.add(b.Bytes(), last)
+	d.base += d.pdf.PageNo()
+}
+
+// volumeWriter compresses finished volumes, and spools all but the last to a temporary file,
+// on a goroutine of its own: on two cores a long record takes the time of its layout, the
+// compression beside it.
+type volumeWriter struct {
+	in    chan rawVolume
+	done  chan struct{}
+	vols  []*fpdfDoc
+	err   error
+	spool *os.File
+	z     *deflater
+}
+
+// rawVolume is a volume as fpdf wrote it, its streams not compressed.
+type rawVolume struct {
+	pdf  []byte
+	last bool
+}
+
+func newVolumeWriter() *volumeWriter {
+	w := &volumeWriter{in: make(chan rawVolume, 1), done: make(chan struct{}), z: newDeflater()}
+	go func() {
+		defer close(w.done)
+		for v := range w.in {
+			if w.err == nil {
+				w.err = w.write(v)
+			}
 		}
-		if err == nil {
-			err = vol.spoolTo(d.spool)
+	}()
+	return w
+}
+
+// add queues a volume; it waits while another is queued.
+func (w *volumeWriter) add(pdf []byte, last bool) { w.in <- rawVolume{pdf, last} }
+
+// close waits for the volumes queued and returns them all, or the first error.
+func (w *volumeWriter) close() ([]*fpdfDoc, error) {
+	close(w.in)
+	<-w.done
+	return w.vols, w.err
+}
+
+func (w *volumeWriter) write(raw rawVolume) error {
+	v, err := parseFpdf(raw.pdf)
+	if err != nil {
+		return err
+	}
+	if err := v.compressStreams(w.z); err != nil {
+		return err
+	}
+	if !raw.last {
+		// The record's pages are no secret; the file is unlinked at once and gone with
+		// the process.
+		if w.spool == nil {
+			if w.spool, err = spoolFile(); err != nil {
+				return err
+			}
+		}
+		if err := v.spoolTo(w.spool); err != nil {
+			return err
 		}
 	}
-	if err != nil && d.err == nil {
-		d.err = err
-	}
-	d.volumes = append(d.volumes, vol)
-	d.base += pages
+	w.vols = append(w.vols, v)
+	return nil
 }
 
 // spoolFile is an unnamed temporary file.
@@ -163,25 +223,6 @@ func spoolFile() (*os.File, error) {
 		return nil, fmt.Errorf("render record: spool: %w", err)
 	}
 	return f, nil
-}
-
-// volume is the volume being laid out as fpdf writes it, with its streams compressed.
-func (d *doc) volume() (*fpdfDoc, error) {
-	var b bytes.Buffer
-	if err := d.pdf.Output(&b); err != nil {
-		return nil, fmt.Errorf("render record %s: %w", d.id, err)
-	}
-	v, err := parseFpdf(b.Bytes())
-	if err != nil {
-		return nil, err
-	}
-	if d.deflater == nil {
-		d.deflater = newDeflater()
-	}
-	if err := v.compressStreams(d.deflater); err != nil {
-		return nil, err
-	}
-	return v, nil
 }
 
 // pageNo is the number of the page being laid out, counted from the record's first.
@@ -731,6 +772,7 @@ func layOutVolumes(id, title, journalHash string, pages int, draw func(d *doc) e
 	// The same measurements: every character is measured once.
 	d.meas, d.measFont, d.measCJK, d.widths, d.wrapped = count.meas, count.measFont, count.measCJK, count.widths, count.wrapped
 	d.newPage()
+	defer d.stop()
 	if err := draw(d); err != nil {
 		return nil, err
 	}
@@ -743,10 +785,19 @@ func (d *doc) finish() ([]*fpdfDoc, error) {
 		return nil, fmt.Errorf("render record %s: %d pages drawn, %d counted", d.id, d.pageNo(), d.total)
 	}
 	d.finishVolume(true)
-	if d.err != nil {
-		return nil, d.err
+	vols, err := d.writer.close()
+	d.writer = nil
+	if err := cmp.Or(d.err, err); err != nil {
+		return nil, err
 	}
-	return d.volumes, nil
+	return vols, nil
+}
+
+// stop stops the volume writer of a layout that failed.
+func (d *doc) stop() {
+	if d.writer != nil {
+		d.writer.close()
+	}
 }
 
 func ts(t time.Time) string {
