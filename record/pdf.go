@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -45,9 +46,11 @@ type doc struct {
 	wrapped     map[wrapKey][]string // texts wrapped before, as many as maxWrapped
 	id, title   string
 	journalHash string
-	volumeCJK   bool     // the volume being laid out has the CJK font
-	measCJK     bool     // meas has the CJK font
-	table       []column // the table being drawn, for its header on a new page
+	volumeCJK   bool                // the volume being laid out has the CJK font
+	drawn       map[string]*runeSet // by font family and style: the characters the volume has drawn
+	op          []byte              // the last text operator written, for its room
+	measCJK     bool                // meas has the CJK font
+	table       []column            // the table being drawn, for its header on a new page
 	// headerPending is set until the table's first row draws the header with it.
 	headerPending bool
 	// pendingHeading is a section title waiting for what follows it (see heading).
@@ -107,6 +110,7 @@ func (d *doc) newVolume() *fpdf.Fpdf {
 	p.SetHeaderFuncMode(d.header, false)
 	p.SetFooterFunc(d.footer)
 	d.volumeCJK = false
+	d.drawn = map[string]*runeSet{}
 	return p
 }
 
@@ -534,7 +538,98 @@ func (d *doc) draw(line, family, style string, size, h float64) {
 		if len(rs) > 1 {
 			w = d.width(r, family, style, size)
 		}
-		d.pdf.CellFormat(w, h, r, "", 0, "L", false, 0, "")
+		d.text(w, h, r)
+	}
+}
+
+// text writes s at the current position as fpdf's CellFormat(w, h, s, "", 0, "L", ...) does,
+// the same operators, without fpdf's formatting: a fleet's record draws a million lines.
+// fpdf embeds in a volume the characters it has drawn in it, so a text with a character the
+// volume's font has not drawn yet goes through CellFormat, as does one that is not black or
+// has a character beyond the Basic Multilingual Plane.
+func (d *doc) text(w, h float64, s string) {
+	p := d.pdf
+	drawn := d.drawn[d.font.family+d.font.style]
+	if drawn == nil {
+		drawn = &runeSet{}
+		d.drawn[d.font.family+d.font.style] = drawn
+	}
+	if r, g, b := p.GetTextColor(); r != 0 || g != 0 || b != 0 || !drawn.hasAll(s) {
+		p.CellFormat(w, h, s, "", 0, "L", false, 0, "")
+		drawn.add(s)
+		return
+	}
+	const k = 72 / 25.4 // points per millimetre
+	x, y := p.GetXY()
+	_, fontSize := p.GetFontSize()
+	r, g, b := p.GetFillColor()
+	colored := r != 0 || g != 0 || b != 0 // fpdf then sets the text colour apart
+	op := d.op[:0]
+	if colored {
+		op = append(op, "q 0.000 g "...)
+	}
+	op = append(op, "BT "...)
+	op = strconv.AppendFloat(op, (x+p.GetCellMargin())*k, 'f', 2, 64)
+	op = append(op, ' ')
+	_, pageH := p.GetPageSize() // fpdf's A4, in points, in millimetres: a hair over 297
+	op = strconv.AppendFloat(op, (pageH-(y+.5*h+.3*fontSize))*k, 'f', 2, 64)
+	op = append(op, " Td ("...)
+	for _, c := range s { // UTF-16BE, escaped as a PDF literal string
+		for _, b := range [2]byte{byte(c >> 8), byte(c)} {
+			switch b {
+			case '\\', '(', ')':
+				op = append(op, '\\', b)
+			case '\r':
+				op = append(op, '\\', 'r')
+			default:
+				op = append(op, b)
+			}
+		}
+	}
+	op = append(op, ")Tj ET"...)
+	if colored {
+		op = append(op, " Q"...)
+	}
+	p.RawWriteStr(string(op))
+	d.op = op
+	if w == 0 {
+		w = pageW - margin - x
+	}
+	p.SetX(x + w)
+}
+
+// runeSet is a set of characters.
+type runeSet struct {
+	bmp map[rune]bool
+	low [256]bool
+}
+
+// hasAll says whether every character of s is in the set, and all are in the Basic
+// Multilingual Plane.
+func (rs *runeSet) hasAll(s string) bool {
+	for _, c := range s {
+		switch {
+		case c < 256:
+			if !rs.low[c] {
+				return false
+			}
+		case c > 0xFFFF || !rs.bmp[c]:
+			return false
+		}
+	}
+	return true
+}
+
+func (rs *runeSet) add(s string) {
+	for _, c := range s {
+		if c < 256 {
+			rs.low[c] = true
+			continue
+		}
+		if rs.bmp == nil {
+			rs.bmp = map[rune]bool{}
+		}
+		rs.bmp[c] = true
 	}
 }
 
