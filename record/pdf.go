@@ -341,11 +341,21 @@ func (d *doc) width(s, family, style string, size float64) float64 {
 // sum adds up the widths of s's characters in f, each measured once: fpdf does not kern, so
 // a text is as wide as its characters, and a fleet's record measures millions of them.
 func (d *doc) sum(s string, f font) float64 {
+	return d.widthsOf(f).sum(s)
+}
+
+// widthsOf is f's table of widths.
+func (d *doc) widthsOf(f font) *widthTable {
 	t := d.widths[f]
 	if t == nil {
-		t = &widthTable{other: map[rune]float64{}}
+		t = &widthTable{f: f, d: d, other: map[rune]float64{}}
 		d.widths[f] = t
 	}
+	return t
+}
+
+// sum is s's width in t's font.
+func (t *widthTable) sum(s string) float64 {
 	w := 0.0
 	for _, r := range s {
 		if r < rune(len(t.latin)) && t.latin[r] > 0 {
@@ -354,9 +364,10 @@ func (d *doc) sum(s string, f font) float64 {
 		}
 		cw, ok := t.other[r]
 		if !ok {
-			if f != d.measFont {
-				d.meas.SetFont(f.family, f.style, f.size)
-				d.measFont = f
+			d := t.d
+			if t.f != d.measFont {
+				d.meas.SetFont(t.f.family, t.f.style, t.f.size)
+				d.measFont = t.f
 			}
 			cw = d.meas.GetStringWidth(string(r))
 			if r < rune(len(t.latin)) && cw > 0 {
@@ -372,6 +383,8 @@ func (d *doc) sum(s string, f font) float64 {
 
 // widthTable is the widths of the characters of one font measured so far.
 type widthTable struct {
+	f     font
+	d     *doc         // whose measuring twin measures a character first met
 	latin [256]float64 // by code point; 0 when not measured
 	other map[rune]float64
 }
@@ -409,6 +422,9 @@ const maxWrapped = 4096
 
 func (d *doc) wrapOnce(s, family, style string, size, width float64) []string {
 	w := func(s string) float64 { return d.width(s, family, style, size) }
+	if !hasCJK(s) { // one font for all: its table at hand
+		w = d.widthsOf(font{family, style, size}).sum
+	}
 	var lines []string
 	for _, para := range strings.Split(groupHex(s), "\n") {
 		line, lineW := "", 0.0
@@ -486,7 +502,7 @@ func cut(tok string, width float64, w func(string) float64) int {
 				atBoundary = i
 			}
 		}
-		if used += w(string(r)); used > width {
+		if used += w(tok[i : i+utf8.RuneLen(r)]); used > width {
 			break
 		}
 		prev = r

@@ -106,9 +106,9 @@ func assemble(ctx context.Context, volumes []*fpdfDoc, meta docMeta, files []Att
 	}
 
 	w := newPDFWriter()
-	// Room for everything, the cross-reference table's 20 bytes an object too: the file is
-	// written once, not grown by copies.
-	w.buf.Grow(src.bytes() + attachmentBytes(files) + 20*next + 64<<10)
+	// Room for everything, the page tree's reference to each page and the cross-reference
+	// table's 20 bytes an object too: the file is written once, not grown by copies.
+	w.buf.Grow(src.bytes() + attachmentBytes(files) + 12*len(src.kids) + 20*next + 64<<10)
 	// The header line, then a comment of bytes above 127 so that tools treat the file as binary.
 	w.buf.WriteString("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
 	err = src.objects(func(num int, obj ...[]byte) error {
