@@ -16,7 +16,7 @@ func fleetRows(n int) iter.Seq2[DeviceRow, error] {
 		for i := range n {
 			r := DeviceRow{Serial: fmt.Sprintf("DEV-%07d", i), Model: "Infusion pump X2", Method: "unreachable",
 				CertSerials: fmt.Sprintf("01%08x5aa5%022x", i, i*7919), Verification: "not sanitized by Custos: the witness Wes Witness attests the device is unreachable",
-				Reason: fmt.Sprintf("keyCompromise; compromised at 2026-12-01T10:%02d:00Z (the run's time)", i/2000),
+				Reason:  fmt.Sprintf("keyCompromise; compromised at 2026-12-01T10:%02d:00Z (the run's time)", i/2000),
 				Outcome: "decommissioned", Destination: "destroyed", UDI: fmt.Sprintf("(01)00850012%06d(21)DEV-%07d", i%1000000, i)}
 			if !yield(r, nil) {
 				return

@@ -30,6 +30,24 @@ func (d *doc) steps(rows []StepRow, total int) {
 	d.endTable()
 }
 
+// section draws a heading and its fields, when there are any.
+func (d *doc) section(heading string, fs []Field) {
+	if len(fs) > 0 {
+		d.heading(heading)
+		d.fields(fs)
+	}
+}
+
+// bullets draws a heading and a bulleted paragraph for each line, when there are any.
+func (d *doc) bullets(heading string, lines []string) {
+	if len(lines) > 0 {
+		d.heading(heading)
+		for _, l := range lines {
+			d.para("• "+l, "", bodyPt)
+		}
+	}
+}
+
 // RenderCeremony lays out and assembles a ceremony record, unsigned: what WriteCeremony
 // certifies, for tests and previews.
 func RenderCeremony(c *Ceremony, journal []byte) ([]byte, error) {
@@ -80,14 +98,8 @@ func layoutCeremony(c *Ceremony, journal []byte) (*laidOut, error) {
 			d.tableRow(p.Name, p.Role)
 		}
 		d.endTable()
-		if len(c.Workstation) > 0 {
-			d.heading("Workstation")
-			d.fields(c.Workstation)
-		}
-		if len(c.HSM) > 0 {
-			d.heading("HSM")
-			d.fields(c.HSM)
-		}
+		d.section("Workstation", c.Workstation)
+		d.section("HSM", c.HSM)
 		d.heading("Software")
 		d.fields(toolFields(jf.Entries))
 		if len(c.Certificates) > 0 {
@@ -109,32 +121,11 @@ func layoutCeremony(c *Ceremony, journal []byte) (*laidOut, error) {
 			}
 			d.endTable()
 		}
-		if len(c.Backups) > 0 {
-			d.heading("Backup")
-			d.fields(c.Backups)
-		}
-		if len(c.Horizon) > 0 {
-			d.heading("Algorithm horizon (NIST IR 8547)")
-			for _, h := range c.Horizon {
-				d.para("• "+h, "", bodyPt)
-			}
-		}
-		if len(c.Statement) > 0 {
-			d.heading("Quorum statement (signed by the root)")
-			d.fields(c.Statement)
-		}
-		if len(c.SharesChecked) > 0 {
-			d.heading("Shares checked (never the shares)")
-			for _, l := range c.SharesChecked {
-				d.para("• "+l, "", bodyPt)
-			}
-		}
-		if len(c.Warnings) > 0 {
-			d.heading("Warnings")
-			for _, w := range c.Warnings {
-				d.para("• "+w, "", bodyPt)
-			}
-		}
+		d.section("Backup", c.Backups)
+		d.bullets("Algorithm horizon (NIST IR 8547)", c.Horizon)
+		d.section("Quorum statement (signed by the root)", c.Statement)
+		d.bullets("Shares checked (never the shares)", c.SharesChecked)
+		d.bullets("Warnings", c.Warnings)
 		d.steps(c.Steps, len(jf.Entries))
 		if err := d.logSection(c.Log); err != nil {
 			return err
@@ -253,10 +244,7 @@ func layoutDestruction(r *Destruction, journal []byte) (*laidOut, error) {
 		for _, sz := range r.Sanitized {
 			d.sanitization(sz)
 		}
-		if len(r.Replacement) > 0 {
-			d.heading("New identity")
-			d.fields(r.Replacement)
-		}
+		d.section("New identity", r.Replacement)
 		if r.Steps != nil {
 			d.steps(r.Steps, len(jf.Entries))
 		} else {
