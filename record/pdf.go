@@ -62,6 +62,7 @@ type doc struct {
 	base        int           // the pages of the finished volumes
 	writer      *volumeWriter // takes the finished volumes
 	volumeBytes int           // the size of the last volume fpdf wrote
+	spoolDir    string        // where finished volumes are spooled
 	err         error         // the first error of a finished volume
 }
 
@@ -145,7 +146,7 @@ func (d *doc) finishVolume(last bool) {
 	}
 	d.volumeBytes = b.Len()
 	if d.writer == nil {
-		d.writer = newVolumeWriter()
+		d.writer = newVolumeWriter(d.spoolDir)
 	}
 	d.writer.add(b.Bytes(), last)
 	d.base += d.pdf.PageNo()
@@ -155,12 +156,13 @@ func (d *doc) finishVolume(last bool) {
 // on a goroutine of its own: on two cores a long record takes the time of its layout, the
 // compression beside it.
 type volumeWriter struct {
-	in    chan rawVolume
-	done  chan struct{}
-	vols  []*fpdfDoc
-	err   error
-	spool *os.File
-	z     *deflater
+	in       chan rawVolume
+	done     chan struct{}
+	vols     []*fpdfDoc
+	err      error
+	spool    *os.File
+	spoolDir string
+	z        *deflater
 }
 
 // rawVolume is a volume as fpdf wrote it, its streams not compressed.
@@ -169,8 +171,8 @@ type rawVolume struct {
 	last bool
 }
 
-func newVolumeWriter() *volumeWriter {
-	w := &volumeWriter{in: make(chan rawVolume, 1), done: make(chan struct{}), z: newDeflater()}
+func newVolumeWriter(spoolDir string) *volumeWriter {
+	w := &volumeWriter{in: make(chan rawVolume, 1), done: make(chan struct{}), z: newDeflater(), spoolDir: spoolDir}
 	go func() {
 		defer close(w.done)
 		for v := range w.in {
@@ -204,7 +206,7 @@ func (w *volumeWriter) write(raw rawVolume) error {
 		// The record's pages are no secret; the file is unlinked at once and gone with
 		// the process.
 		if w.spool == nil {
-			if w.spool, err = spoolFile(); err != nil {
+			if w.spool, err = spoolFile(w.spoolDir); err != nil {
 				return err
 			}
 		}
@@ -216,9 +218,9 @@ func (w *volumeWriter) write(raw rawVolume) error {
 	return nil
 }
 
-// spoolFile is an unnamed temporary file.
-func spoolFile() (*os.File, error) {
-	f, err := os.CreateTemp("", "custos-record-*")
+// spoolFile is an unnamed temporary file in dir.
+func spoolFile(dir string) (*os.File, error) {
+	f, err := os.CreateTemp(dir, ".custos-spool-*")
 	if err != nil {
 		return nil, fmt.Errorf("render record: spool: %w", err)
 	}
@@ -865,13 +867,15 @@ func (d *doc) signatureBlock(people []Actor) {
 }
 
 // layOut lays out a record with draw, twice: first counting its pages, then drawing them
-// with the count in every footer. It returns the record's volumes.
-func layOut(id, title, journalHash string, draw func(d *doc) error) ([]*fpdfDoc, error) {
-	return layOutVolumes(id, title, journalHash, volumePages, draw)
+// with the count in every footer. It returns the record's volumes; those it spools go to a
+// temporary file in spoolDir (the record's own folder; "" for the system's), on the disk
+// the record goes to rather than a /tmp that may be memory.
+func layOut(id, title, journalHash, spoolDir string, draw func(d *doc) error) ([]*fpdfDoc, error) {
+	return layOutVolumes(id, title, journalHash, spoolDir, volumePages, draw)
 }
 
 // layOutVolumes is layOut with volumes of at most pages pages.
-func layOutVolumes(id, title, journalHash string, pages int, draw func(d *doc) error) ([]*fpdfDoc, error) {
+func layOutVolumes(id, title, journalHash, spoolDir string, pages int, draw func(d *doc) error) ([]*fpdfDoc, error) {
 	count := newDoc(id, title, journalHash)
 	count.counting = true
 	count.newPage()
@@ -879,7 +883,7 @@ func layOutVolumes(id, title, journalHash string, pages int, draw func(d *doc) e
 		return nil, err
 	}
 	d := newDoc(id, title, journalHash)
-	d.total, d.volumePages = count.pageNo(), pages
+	d.total, d.volumePages, d.spoolDir = count.pageNo(), pages, spoolDir
 	// The same measurements: every character is measured once.
 	d.meas, d.measFont, d.measCJK, d.widths, d.wrapped = count.meas, count.measFont, count.measCJK, count.widths, count.wrapped
 	d.newPage()

@@ -51,7 +51,7 @@ func (d *doc) bullets(heading string, lines []string) {
 // RenderCeremony lays out and assembles a ceremony record, unsigned: what WriteCeremony
 // certifies, for tests and previews.
 func RenderCeremony(c *Ceremony, journal []byte) ([]byte, error) {
-	l, err := layoutCeremony(c, journal)
+	l, err := layoutCeremony(c, journal, "")
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +59,7 @@ func RenderCeremony(c *Ceremony, journal []byte) ([]byte, error) {
 }
 
 // layoutCeremony lays out a ceremony record's pages.
-func layoutCeremony(c *Ceremony, journal []byte) (*laidOut, error) {
+func layoutCeremony(c *Ceremony, journal []byte, spoolDir string) (*laidOut, error) {
 	jf, hash, err := journalOf(journal)
 	if err != nil {
 		return nil, err
@@ -68,7 +68,7 @@ func layoutCeremony(c *Ceremony, journal []byte) (*laidOut, error) {
 		c.Steps = StepsFromJournal(jf.Entries)
 	}
 	title := "Ceremony record: " + c.Kind
-	pages, err := layOut(c.ID, title, hash, func(d *doc) error {
+	pages, err := layOut(c.ID, title, hash, spoolDir, func(d *doc) error {
 		d.setFont("sans", "B", 18)
 		d.pdf.CellFormat(bodyW, 10, title, "", 1, "L", false, 0, "")
 		d.para("Record "+c.ID+" of root "+c.Root, "", bodyPt)
@@ -149,7 +149,7 @@ func layoutCeremony(c *Ceremony, journal []byte) (*laidOut, error) {
 // RenderDestruction lays out and assembles a destruction record (certificate of
 // sanitization), unsigned.
 func RenderDestruction(r *Destruction, journal []byte) ([]byte, error) {
-	l, err := layoutDestruction(r, journal)
+	l, err := layoutDestruction(r, journal, "")
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +157,7 @@ func RenderDestruction(r *Destruction, journal []byte) ([]byte, error) {
 }
 
 // layoutDestruction lays out a destruction record's pages.
-func layoutDestruction(r *Destruction, journal []byte) (*laidOut, error) {
+func layoutDestruction(r *Destruction, journal []byte, spoolDir string) (*laidOut, error) {
 	jf, hash, err := journalOf(journal)
 	if err != nil {
 		return nil, err
@@ -173,7 +173,7 @@ func layoutDestruction(r *Destruction, journal []byte) (*laidOut, error) {
 	if count > 1 {
 		title += fmt.Sprintf(": fleet of %d devices", count)
 	}
-	pages, err := layOut(r.ID, title, hash, func(d *doc) error {
+	pages, err := layOut(r.ID, title, hash, spoolDir, func(d *doc) error {
 		d.setFont("sans", "B", 18)
 		d.pdf.CellFormat(bodyW, 10, title, "", 1, "L", false, 0, "")
 		d.para("Record "+r.ID+", after "+Rev2, "", bodyPt)
@@ -364,7 +364,7 @@ func (d *doc) sanitization(sz Sanitization) {
 
 // RenderModuleCheck lays out and assembles the record of a module check, unsigned.
 func RenderModuleCheck(c *ModuleCheck, journal []byte) ([]byte, error) {
-	l, err := layoutModuleCheck(c, journal)
+	l, err := layoutModuleCheck(c, journal, "")
 	if err != nil {
 		return nil, err
 	}
@@ -372,13 +372,13 @@ func RenderModuleCheck(c *ModuleCheck, journal []byte) ([]byte, error) {
 }
 
 // layoutModuleCheck lays out a module check's pages.
-func layoutModuleCheck(c *ModuleCheck, journal []byte) (*laidOut, error) {
+func layoutModuleCheck(c *ModuleCheck, journal []byte, spoolDir string) (*laidOut, error) {
 	jf, hash, err := journalOf(journal)
 	if err != nil {
 		return nil, err
 	}
 	title := "Module check"
-	pages, err := layOut(c.ID, title, hash, func(d *doc) error {
+	pages, err := layOut(c.ID, title, hash, spoolDir, func(d *doc) error {
 		d.setFont("sans", "B", 18)
 		d.pdf.CellFormat(bodyW, 10, title, "", 1, "L", false, 0, "")
 		d.para("Record "+c.ID+": every operation Custos asks of a PKCS#11 module, tried on a spare token", "", bodyPt)
@@ -443,7 +443,7 @@ func layoutModuleCheck(c *ModuleCheck, journal []byte) (*laidOut, error) {
 const maxShardRows = 64
 
 // layoutCRLPublication lays out the short record of a CRL publication.
-func layoutCRLPublication(c *CRLPublication, journal []byte) (*laidOut, error) {
+func layoutCRLPublication(c *CRLPublication, journal []byte, spoolDir string) (*laidOut, error) {
 	jf, hash, err := journalOf(journal)
 	if err != nil {
 		return nil, err
@@ -454,7 +454,7 @@ func layoutCRLPublication(c *CRLPublication, journal []byte) (*laidOut, error) {
 		what = fmt.Sprintf("an issuing CA's CRL set (its full CRL and %d shards)", c.Set.Shards)
 		subject = "an issuing CA's CRL set"
 	}
-	pages, err := layOut(c.ID, title, hash, func(d *doc) error {
+	pages, err := layOut(c.ID, title, hash, spoolDir, func(d *doc) error {
 		d.setFont("sans", "B", 18)
 		d.pdf.CellFormat(bodyW, 10, title, "", 1, "L", false, 0, "")
 		d.para("Record "+c.ID+": "+what+", signed with its key on the operations token under the operator PIN", "", bodyPt)

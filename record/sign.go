@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -173,7 +174,7 @@ func (c ctxSigner) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) (
 
 // WriteCeremony lays out, certifies and writes a ceremony record at path (never overwriting).
 func WriteCeremony(ctx context.Context, path string, c *Ceremony, journal []byte, s Signer) error {
-	l, err := layoutCeremony(c, journal)
+	l, err := layoutCeremony(c, journal, filepath.Dir(path))
 	if err != nil {
 		return err
 	}
@@ -182,7 +183,7 @@ func WriteCeremony(ctx context.Context, path string, c *Ceremony, journal []byte
 
 // WriteDestruction lays out, certifies and writes a destruction record at path.
 func WriteDestruction(ctx context.Context, path string, d *Destruction, journal []byte, s Signer) error {
-	l, err := layoutDestruction(d, journal)
+	l, err := layoutDestruction(d, journal, filepath.Dir(path))
 	if err != nil {
 		return err
 	}
@@ -191,7 +192,7 @@ func WriteDestruction(ctx context.Context, path string, d *Destruction, journal 
 
 // WriteModuleCheck lays out, certifies and writes a module check's record.
 func WriteModuleCheck(ctx context.Context, path string, c *ModuleCheck, journal []byte, s Signer) error {
-	l, err := layoutModuleCheck(c, journal)
+	l, err := layoutModuleCheck(c, journal, filepath.Dir(path))
 	if err != nil {
 		return err
 	}
@@ -200,7 +201,7 @@ func WriteModuleCheck(ctx context.Context, path string, c *ModuleCheck, journal 
 
 // WriteCRLPublication lays out, certifies and writes the record of a CRL publication.
 func WriteCRLPublication(ctx context.Context, path string, c *CRLPublication, journal []byte, s Signer) error {
-	l, err := layoutCRLPublication(c, journal)
+	l, err := layoutCRLPublication(c, journal, filepath.Dir(path))
 	if err != nil {
 		return err
 	}

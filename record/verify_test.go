@@ -110,7 +110,7 @@ func TestVerifyCatchesSwappedJournal(t *testing.T) {
 	journal := testJournal(t, 3)
 	other := testJournal(t, 4)
 	jf, _ := ReadJournal(bytes.NewReader(journal))
-	l, err := layoutCeremony(testCeremony(), other)
+	l, err := layoutCeremony(testCeremony(), other, "")
 	if err != nil {
 		t.Fatal(err)
 	}
