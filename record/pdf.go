@@ -29,12 +29,13 @@ const (
 // doc is a record being laid out: fpdf with Custos's fonts, header and footer, and tables
 // whose header row is repeated on every page they reach.
 //
-// A record is laid out twice (layOut): a first pass counts its pages, measuring table rows
-// without drawing them, so that every footer can say "page N of M"; the second draws. fpdf
-// keeps a document's pages uncompressed until it writes them, so the second pass lays the
-// pages out in volumes of at most volumePages, each written, compressed, when the next
-// begins; the record is assembled from the volumes (pdfa.go). A fleet's record of 100,000
-// devices thus never holds more than one volume's pages uncompressed.
+// fpdf keeps a document's pages uncompressed until it writes them, so a record is laid out
+// in volumes of at most volumePages pages, each written, compressed, when the next begins;
+// the record is assembled from the volumes (pdfa.go). A fleet's record of 100,000 devices
+// thus never holds more than one volume's pages uncompressed. Every footer says "page N of
+// M" though M is known only at the end: the footer is the last thing drawn on a page, so it
+// is cut from the page's content as its own small stream, with totalAlias where M goes,
+// which assembly fills in.
 type doc struct {
 	pdf *fpdf.Fpdf // the volume being laid out
 	// meas is a page-less twin of pdf for measuring text: fpdf writes a font change into the
@@ -56,8 +57,6 @@ type doc struct {
 	// pendingHeading is a section title waiting for what follows it (see heading).
 	pendingHeading string
 
-	counting    bool          // the first pass: rows are measured, not drawn
-	total       int           // the record's pages, from the first pass (0 while counting)
 	volumePages int           // the most pages a volume holds
 	base        int           // the pages of the finished volumes
 	writer      *volumeWriter // takes the finished volumes
@@ -124,7 +123,7 @@ const journalKeyword = "custos-journal-sha256:"
 // next volume, with the same font and colours.
 func (d *doc) newPage() {
 	f := d.font
-	if !d.counting && d.pdf.PageNo() >= d.volumePages {
+	if d.pdf.PageNo() >= d.volumePages {
 		d.finishVolume(false)
 		d.pdf = d.newVolume()
 		d.font = font{}
@@ -199,6 +198,9 @@ func (w *volumeWriter) write(raw rawVolume) error {
 	if err != nil {
 		return err
 	}
+	if err := v.cutFooters(); err != nil {
+		return err
+	}
 	if err := v.compressStreams(w.z); err != nil {
 		return err
 	}
@@ -254,6 +256,7 @@ func (d *doc) header() {
 
 func (d *doc) footer() {
 	p := d.pdf
+	p.RawWriteStr(footerMark) // where the page's footer starts, for assembly to cut it off
 	p.SetY(-13)
 	p.SetDrawColor(160, 160, 160)
 	p.Line(margin, p.GetY()-1, pageW-margin, p.GetY()-1)
@@ -266,11 +269,19 @@ func (d *doc) footer() {
 	// The id and page on the left, the journal on the right, each in the whole width so a long
 	// id never overlaps.
 	y := p.GetY()
-	p.CellFormat(bodyW, 5, fmt.Sprintf("%s · page %d of %d", d.id, d.pageNo(), d.total), "", 0, "L", false, 0, "")
+	p.CellFormat(bodyW, 5, fmt.Sprintf("%s · page %d of %s", d.id, d.pageNo(), totalAlias), "", 0, "L", false, 0, "")
 	p.SetXY(margin, y)
 	p.CellFormat(bodyW, 5, "journal sha256 "+h+"…", "", 0, "R", false, 0, "")
 	p.SetTextColor(0, 0, 0)
 }
+
+// footerMark is a comment in a page's content where its footer begins; totalAlias stands in
+// the footer for the number of pages. Both are ASCII, which a page's text, in UTF-16, cannot
+// hold, and a page's last mark is its footer's.
+const (
+	footerMark = "%custos-footer"
+	totalAlias = "{nb}"
+)
 
 // setFont selects a font for drawing, only when it is not already the current one.
 func (d *doc) setFont(family, style string, size float64) {
@@ -797,10 +808,6 @@ func (d *doc) row(cols []column, cells []string, st rowStyle) {
 	}
 	p := d.pdf // after newPage, which may have begun a volume
 	x, y := p.GetX(), p.GetY()
-	if d.counting {
-		p.SetXY(margin, y+h)
-		return
-	}
 	if st.fill {
 		p.SetFillColor(225, 232, 242)
 	}
@@ -866,8 +873,7 @@ func (d *doc) signatureBlock(people []Actor) {
 	}
 }
 
-// layOut lays out a record with draw, twice: first counting its pages, then drawing them
-// with the count in every footer. It returns the record's volumes; those it spools go to a
+// layOut lays out a record with draw and returns its volumes; those it spools go to a
 // temporary file in spoolDir (the record's own folder; "" for the system's), on the disk
 // the record goes to rather than a /tmp that may be memory.
 func layOut(id, title, journalHash, spoolDir string, draw func(d *doc) error) ([]*fpdfDoc, error) {
@@ -876,16 +882,8 @@ func layOut(id, title, journalHash, spoolDir string, draw func(d *doc) error) ([
 
 // layOutVolumes is layOut with volumes of at most pages pages.
 func layOutVolumes(id, title, journalHash, spoolDir string, pages int, draw func(d *doc) error) ([]*fpdfDoc, error) {
-	count := newDoc(id, title, journalHash)
-	count.counting = true
-	count.newPage()
-	if err := draw(count); err != nil {
-		return nil, err
-	}
 	d := newDoc(id, title, journalHash)
-	d.total, d.volumePages, d.spoolDir = count.pageNo(), pages, spoolDir
-	// The same measurements: every character is measured once.
-	d.meas, d.measFont, d.measCJK, d.widths, d.wrapped = count.meas, count.measFont, count.measCJK, count.widths, count.wrapped
+	d.volumePages, d.spoolDir = pages, spoolDir
 	d.newPage()
 	defer d.stop()
 	if err := draw(d); err != nil {
@@ -896,9 +894,6 @@ func layOutVolumes(id, title, journalHash, spoolDir string, pages int, draw func
 
 // finish ends the last volume and returns them all.
 func (d *doc) finish() ([]*fpdfDoc, error) {
-	if d.pageNo() != d.total {
-		return nil, fmt.Errorf("render record %s: %d pages drawn, %d counted", d.id, d.pageNo(), d.total)
-	}
 	d.finishVolume(true)
 	vols, err := d.writer.close()
 	d.writer = nil

@@ -23,8 +23,10 @@ import (
 type fpdfDoc struct {
 	objects map[int][]byte // object number → "N 0 obj ... endobj\n", as fpdf wrote it
 	// spool holds the objects instead, at spans, once a finished volume is spooled.
-	spool   *os.File
-	spans   map[int]span
+	spool *os.File
+	spans map[int]span
+	// footers are the pages' footers, cut from their content (cutFooters), by page object.
+	footers map[int][]byte
 	order   []int // object numbers in file order
 	size    int   // the trailer's /Size: the next free object number
 	info    int   // fpdf's document information dictionary
@@ -136,11 +138,13 @@ func withAnnots(num int, obj []byte, refs ...int) ([]byte, error) {
 type joined struct {
 	vols    []*fpdfDoc
 	renum   []map[int]int // per volume after the first: its object numbers in the record
+	footer  []map[int]int // per volume: each page's footer's object number, by page object
 	size    int           // the next free object number
 	catalog int           // the first volume's catalog, information dictionary and page tree
 	info    int
 	pages   int
-	kids    []int // every page, in order
+	kids    []int     // every page, in order
+	z       *deflater // compresses the footers
 }
 
 // join numbers the objects of a record's volumes as one document's.
@@ -150,7 +154,7 @@ func join(vols []*fpdfDoc) (*joined, error) {
 	}
 	first := vols[0]
 	j := &joined{vols: vols, size: first.size, catalog: first.catalog, info: first.info, pages: first.pages,
-		kids: slices.Clone(first.kids), renum: make([]map[int]int, len(vols))}
+		kids: slices.Clone(first.kids), renum: make([]map[int]int, len(vols)), footer: make([]map[int]int, len(vols))}
 	for i, v := range vols[1:] {
 		m := map[int]int{v.pages: first.pages}
 		for _, num := range v.order {
@@ -163,6 +167,16 @@ func join(vols []*fpdfDoc) (*joined, error) {
 			j.kids = append(j.kids, m[k])
 		}
 		j.renum[i+1] = m
+	}
+	for i, v := range vols {
+		j.footer[i] = make(map[int]int, len(v.kids))
+		for _, k := range v.kids {
+			if v.footers[k] == nil {
+				return nil, fmt.Errorf("assemble record: page object %d of volume %d has no footer", k, i+1)
+			}
+			j.footer[i][k] = j.size
+			j.size++
+		}
 	}
 	return j, nil
 }
@@ -193,6 +207,10 @@ func (j *joined) objects(write func(num int, obj ...[]byte) error) error {
 				if err := write(num, tree); err != nil {
 					return err
 				}
+			case i == 0 && v.footers[num] != nil:
+				if err := j.page(write, num, obj, v.footers[num], j.footer[i][num]); err != nil {
+					return err
+				}
 			case i == 0:
 				if err := write(num, obj); err != nil {
 					return err
@@ -204,12 +222,17 @@ func (j *joined) objects(write func(num int, obj ...[]byte) error) error {
 				if err != nil {
 					return err
 				}
-				if err := write(j.renum[i][num], head, rest); err != nil {
+				if f := v.footers[num]; f != nil {
+					err = j.page(write, j.renum[i][num], head, f, j.footer[i][num])
+				} else {
+					err = write(j.renum[i][num], head, rest)
+				}
+				if err != nil {
 					return err
 				}
 			}
 		}
-		v.objects, v.spans = nil, nil
+		v.objects, v.spans, v.footers = nil, nil, nil
 	}
 	for _, v := range j.vols {
 		if v.spool != nil {
@@ -229,8 +252,51 @@ func (j *joined) bytes() int {
 		for _, sp := range v.spans {
 			n += int(sp.n)
 		}
+		for _, f := range v.footers {
+			n += len(f) + 64
+		}
 	}
 	return n
+}
+
+// page writes page object obj, number num, with its content followed by its footer, and the
+// footer as object footerNum with the number of pages in it.
+func (j *joined) page(write func(num int, obj ...[]byte) error, num int, obj, footer []byte, footerNum int) error {
+	m := contentsRE.FindSubmatchIndex(obj)
+	if m == nil {
+		return fmt.Errorf("assemble record: page object %d names no content", num)
+	}
+	var p []byte
+	p = append(p, obj[:m[0]]...)
+	p = append(p, "/Contents ["...)
+	p = append(p, obj[m[2]:m[3]]...)
+	p = fmt.Appendf(p, " 0 R %d 0 R]", footerNum)
+	p = append(p, obj[m[1]:]...)
+	if err := write(num, p); err != nil {
+		return err
+	}
+	alias, total := utf16BE(totalAlias), utf16BE(strconv.Itoa(len(j.kids)))
+	if bytes.Count(footer, alias) != 1 {
+		return fmt.Errorf("assemble record: the footer of page object %d does not hold the number of pages once", num)
+	}
+	if j.z == nil {
+		j.z = newDeflater()
+	}
+	z, err := j.z.deflate(bytes.Replace(footer, alias, total, 1))
+	if err != nil {
+		return err
+	}
+	return write(footerNum, fmt.Appendf(nil, "%d 0 obj\n<</Filter /FlateDecode /Length %d>>\nstream\n", footerNum, len(z)), z, []byte("\nendstream\nendobj\n"))
+}
+
+// utf16BE is ASCII s as fpdf writes it in a page's text: UTF-16, big-endian. None of its
+// bytes needs escaping in a PDF string.
+func utf16BE(s string) []byte {
+	out := make([]byte, 0, 2*len(s))
+	for i := range len(s) {
+		out = append(out, 0, s[i])
+	}
+	return out
 }
 
 var countRE = regexp.MustCompile(`/Count \d+`)
@@ -433,6 +499,35 @@ func (d *fpdfDoc) compressStreams(z *deflater) error {
 		out = append(out, c...)
 		out = append(out, "\nendstream\nendobj\n"...)
 		d.objects[num] = out
+	}
+	return nil
+}
+
+var contentsRE = regexp.MustCompile(`/Contents (\d+) 0 R`)
+
+// cutFooters cuts each page's footer, what follows footerMark in its content, into
+// d.footers: the footer says the number of pages, which only assembly knows.
+func (d *fpdfDoc) cutFooters() error {
+	d.footers = make(map[int][]byte, len(d.kids))
+	for _, page := range d.kids {
+		m := contentsRE.FindSubmatch(d.objects[page])
+		if m == nil {
+			return fmt.Errorf("assemble record: page object %d names no content", page)
+		}
+		num, _ := strconv.Atoi(string(m[1]))
+		dict, data, ok := splitStream(d.objects[num])
+		at := bytes.LastIndex(data, []byte(footerMark))
+		if !ok || at < 0 || bytes.Contains(dict, []byte("/Filter")) {
+			return fmt.Errorf("assemble record: the content of page object %d has no footer", page)
+		}
+		d.footers[page] = bytes.Clone(bytes.TrimPrefix(data[at+len(footerMark):], []byte("\n")))
+		body := data[:at]
+		var obj []byte
+		obj = append(obj, lengthRE.ReplaceAll(dict, []byte("/Length "+strconv.Itoa(len(body))))...)
+		obj = append(obj, "stream\n"...)
+		obj = append(obj, body...)
+		obj = append(obj, "\nendstream\nendobj\n"...)
+		d.objects[num] = obj
 	}
 	return nil
 }
