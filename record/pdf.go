@@ -409,7 +409,7 @@ type widthTable struct {
 // widths add up.
 //
 // A text wrapped before to the same width is not wrapped again: a fleet's table repeats its
-// methods, reasons and outcomes on every row, and the record is laid out twice. The lines
+// methods, reasons and outcomes on every row. The lines
 // returned are shared and not to be changed.
 func (d *doc) wrap(s, family, style string, size, width float64) []string {
 	k := wrapKey{s, family, style, size, width}

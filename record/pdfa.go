@@ -2,7 +2,6 @@ package record
 
 import (
 	"bytes"
-	"compress/zlib"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -129,10 +128,7 @@ func assemble(ctx context.Context, volumes []*fpdfDoc, meta docMeta, files []Att
 	w.object(info, infoDict(meta))
 	xmp := xmpPacket(meta)
 	w.stream(metadata, "/Type /Metadata /Subtype /XML", xmp)
-	profile, err := deflate(sRGBProfile())
-	if err != nil {
-		return nil, err
-	}
+	profile := Pack(sRGBProfile()).deflated
 	w.stream(icc, "/N 3 /Filter /FlateDecode", profile)
 
 	names := make([]string, len(files))
@@ -251,16 +247,4 @@ func xmpPacket(m docMeta) []byte {
 		`</rdf:Seq></pdfaSchema:property></rdf:li></rdf:Bag></pdfaExtension:schemas></rdf:Description>` + "\n")
 	b.WriteString("</rdf:RDF></x:xmpmeta>\n<?xpacket end=\"w\"?>")
 	return []byte(b.String())
-}
-
-func deflate(b []byte) ([]byte, error) {
-	var out bytes.Buffer
-	z := zlib.NewWriter(&out)
-	if _, err := z.Write(b); err != nil {
-		return nil, fmt.Errorf("assemble record: compress: %w", err)
-	}
-	if err := z.Close(); err != nil {
-		return nil, fmt.Errorf("assemble record: compress: %w", err)
-	}
-	return out.Bytes(), nil
 }

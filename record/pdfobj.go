@@ -234,10 +234,9 @@ func (j *joined) objects(write func(num int, obj ...[]byte) error) error {
 		}
 		v.objects, v.spans, v.footers = nil, nil, nil
 	}
-	for _, v := range j.vols {
-		if v.spool != nil {
-			v.spool.Close() // read only, and unlinked: closing it frees it
-		}
+	// The volumes share one spool: read only and unlinked, closing it frees it.
+	if s := j.vols[0].spool; s != nil {
+		s.Close()
 	}
 	return nil
 }

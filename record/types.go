@@ -147,7 +147,8 @@ type Destruction struct {
 	Finished     time.Time
 	Devices      []DeviceRow
 	// Fleet, for a fleet too large to hold every row, yields the devices' rows in place of
-	// Devices, as many as FleetSize. It is read twice: the record is laid out twice.
+	// Devices, as many as FleetSize. It may be read more than once (a fleet of one reads its
+	// first row for the summary).
 	Fleet     iter.Seq2[DeviceRow, error]
 	FleetSize int
 	Steps     []StepRow
