@@ -32,6 +32,52 @@ func TestDecommissionCrashHelper(t *testing.T) {
 	}
 }
 
+// killSpread runs child for the first device whole, to time a run, then for each other
+// device starts child and kills it (SIGKILL) at a moment spread over that time: device i of n
+// at i/n of it, plus up to 1/n more. after is called after each kill, with whether the kill
+// caught the run before it ended. killSpread returns how long the whole run took.
+func killSpread(t *testing.T, provisioned []*Provisioned, child func(serial string) *exec.Cmd, after func(p *Provisioned, caught bool)) time.Duration {
+	t.Helper()
+	n := len(provisioned)
+	start := time.Now()
+	if out, err := child(provisioned[0].Serial).CombinedOutput(); err != nil {
+		t.Fatalf("an uninterrupted run: %v\n%s", err, out)
+	}
+	whole := time.Since(start)
+	for i, p := range provisioned[1:] {
+		cmd := child(p.Serial)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		at := whole * time.Duration(i) / time.Duration(n-1)
+		time.Sleep(at + time.Duration(rand.Int64N(int64(whole)/int64(n))))
+		cmd.Process.Kill()
+		after(p, cmd.Wait() != nil)
+	}
+	return whole
+}
+
+// checkRecordsAndJournals verifies every record of the workspace matching glob under the
+// root, and reads back every journal; it returns how many records matched.
+func checkRecordsAndJournals(t *testing.T, f *fixture, glob string) int {
+	t.Helper()
+	roots := f.root(t)
+	records, _ := filepath.Glob(filepath.Join(f.dir, "ws", "records", glob))
+	for _, r := range records {
+		b, _ := os.ReadFile(r)
+		if rep := record.Verify(b, roots); !rep.OK() {
+			t.Errorf("%s does not verify: %+v", r, rep.Checks)
+		}
+	}
+	journals, _ := filepath.Glob(filepath.Join(f.dir, "ws", "journal", "*.jsonl"))
+	for _, j := range journals {
+		if _, err := record.ReadJournalFile(j); err != nil {
+			t.Errorf("journal %s: %v", j, err)
+		}
+	}
+	return len(records)
+}
+
 // Kill -9 a single-device erase at a random moment, for one device after another; then do
 // what the person would (resume the run, or abort it and decommission again). Every device
 // ends decommissioned once, nothing of its identity left on its token, on the newest CRL,
@@ -55,27 +101,12 @@ func TestDecommissionSurvivesKills(t *testing.T) {
 		cmd.Env = append(os.Environ(), "CUSTOS_TEST_CRASH_DIR="+f.dir, "CUSTOS_TEST_CRASH_SERIAL="+serial)
 		return cmd
 	}
-	// One device goes through whole, to time a run; the kills are spread over that time.
-	start := time.Now()
-	if out, err := child(provisioned[0].Serial).CombinedOutput(); err != nil {
-		t.Fatalf("an uninterrupted run: %v\n%s", err, out)
-	}
-	whole := time.Since(start)
 	killed, resumed, aborted, torn := 0, 0, 0, 0
-	for i, p := range provisioned[1:] {
-		cmd := child(p.Serial)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		at := whole * time.Duration(i) / (devices - 1)
-		time.Sleep(at + time.Duration(rand.Int64N(int64(whole/devices))))
-		cmd.Process.Kill()
-		err := cmd.Wait()
+	whole := killSpread(t, provisioned, child, func(p *Provisioned, caught bool) {
 		torn += tokens.RestoreTorn(t)
-		if err != nil {
+		if caught {
 			killed++
 		}
-
 		env, done := openEnv(t, f.dir)
 		runs, _ := env.Registry.UnfinishedRuns(ctx)
 		for _, r := range runs {
@@ -95,7 +126,7 @@ func TestDecommissionSurvivesKills(t *testing.T) {
 			}
 		}
 		done()
-	}
+	})
 
 	env, done := openEnv(t, f.dir)
 	defer done()
@@ -105,22 +136,8 @@ func TestDecommissionSurvivesKills(t *testing.T) {
 	checkAllErased(t, f, env, provisioned)
 	// One signed record per device, each of which verifies.
 	f.env = env
-	roots := f.root(t)
-	records, _ := filepath.Glob(filepath.Join(f.dir, "ws", "records", "*-decommission-*.pdf"))
-	if len(records) != devices {
-		t.Errorf("%d records, want one per device (%d)", len(records), devices)
-	}
-	for _, r := range records {
-		b, _ := os.ReadFile(r)
-		if rep := record.Verify(b, roots); !rep.OK() {
-			t.Errorf("%s does not verify: %+v", r, rep.Checks)
-		}
-	}
-	journals, _ := filepath.Glob(filepath.Join(f.dir, "ws", "journal", "*.jsonl"))
-	for _, j := range journals {
-		if _, err := record.ReadJournalFile(j); err != nil {
-			t.Errorf("journal %s: %v", j, err)
-		}
+	if n := checkRecordsAndJournals(t, f, "*-decommission-*.pdf"); n != devices {
+		t.Errorf("%d records, want one per device (%d)", n, devices)
 	}
 	t.Logf("a run takes %v; %d devices, %d killed mid-run: %d resumed, %d aborted and done again; SoftHSM tore %d token files", whole.Round(time.Millisecond), devices, killed, resumed, aborted, torn)
 }

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -129,22 +127,9 @@ func TestRekeySurvivesKills(t *testing.T) {
 		cmd.Env = append(os.Environ(), "CUSTOS_TEST_REKEY_CRASH_DIR="+f.dir, "CUSTOS_TEST_REKEY_CRASH_SERIAL="+serial)
 		return cmd
 	}
-	// One device goes through whole, to time a run; the kills are spread over that time.
-	start := time.Now()
-	if out, err := child(provisioned[0].Serial).CombinedOutput(); err != nil {
-		t.Fatalf("an uninterrupted run: %v\n%s", err, out)
-	}
-	whole := time.Since(start)
 	killed, resumed, aborted, again, torn, tornObjects := 0, 0, 0, 0, 0, 0
-	for i, p := range provisioned[1:] {
-		cmd := child(p.Serial)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		at := whole * time.Duration(i) / (devices - 1)
-		time.Sleep(at + time.Duration(rand.Int64N(int64(whole/devices))))
-		cmd.Process.Kill()
-		if err := cmd.Wait(); err != nil {
+	whole := killSpread(t, provisioned, child, func(p *Provisioned, caught bool) {
+		if caught {
 			killed++
 		}
 		torn += tokens.RestoreTorn(t)
@@ -154,7 +139,7 @@ func TestRekeySurvivesKills(t *testing.T) {
 		resumed, aborted, again = resumed+r, aborted+a, again+g
 		done()
 		tornObjects += removeTornObjects(t, f.hsm.ModulePath, p.Token)
-	}
+	})
 
 	env, done := openEnv(t, f.dir)
 	defer done()
@@ -165,22 +150,8 @@ func TestRekeySurvivesKills(t *testing.T) {
 	for _, p := range provisioned {
 		checkRekeyed(t, f, f.hsm.ModulePath, p, "after the kills")
 	}
-	roots := f.root(t)
-	records, _ := filepath.Glob(filepath.Join(f.dir, "ws", "records", "*-rekey-*.pdf"))
-	if len(records) < devices {
-		t.Errorf("%d records, want one per device (%d) at least", len(records), devices)
-	}
-	for _, r := range records {
-		b, _ := os.ReadFile(r)
-		if rep := record.Verify(b, roots); !rep.OK() {
-			t.Errorf("%s does not verify: %+v", r, rep.Checks)
-		}
-	}
-	journals, _ := filepath.Glob(filepath.Join(f.dir, "ws", "journal", "*.jsonl"))
-	for _, j := range journals {
-		if _, err := record.ReadJournalFile(j); err != nil {
-			t.Errorf("journal %s: %v", j, err)
-		}
+	if n := checkRecordsAndJournals(t, f, "*-rekey-*.pdf"); n < devices {
+		t.Errorf("%d records, want one per device (%d) at least", n, devices)
 	}
 	t.Logf("a rekey takes %v; %d devices, %d killed mid-run: %d resumed, %d aborted, %d re-keyed again; SoftHSM tore %d token files and left %d empty objects",
 		whole.Round(time.Millisecond), devices, killed, resumed, aborted, again, torn, tornObjects)
