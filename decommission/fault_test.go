@@ -25,11 +25,57 @@ func TestDecommissionFaultAtEveryCall(t *testing.T) {
 	req := func(serial string) Request {
 		return Request{Serial: serial, Method: Erase, Technician: "Tess", Validator: "Vic Validator", OpsPIN: []byte(opsPIN), DevicePIN: []byte(devPIN)}
 	}
-	// round provisions a device and decommissions it under fault; the caller deletes its token.
+	resumed, aborted := 0, 0
+	calls := faultSweep(t, f, "F", func(serial string) error {
+		_, err := Decommission(ctx, f.env, req(serial))
+		return err
+	}, func(p *Provisioned, _ error, what string) {
+		runs, _ := f.env.Registry.UnfinishedRuns(ctx)
+		for _, r := range runs {
+			if _, rerr := handlers.Resume(ctx, f.env, r.ID, run.PINs{Ops: []byte(opsPIN), Device: []byte(devPIN)}); rerr == nil {
+				resumed++
+				continue
+			}
+			if _, aerr := handlers.Abort(ctx, f.env, r.ID, run.PINs{}); aerr != nil {
+				t.Fatalf("%s: abort: %v", what, aerr)
+			}
+			aborted++
+		}
+		if dev, _ := f.env.Registry.Device(ctx, p.Serial); dev.Status != registry.DeviceDecommissioned {
+			if _, err := Decommission(ctx, f.env, req(p.Serial)); err != nil {
+				t.Fatalf("%s: a new attempt after the fault: %v", what, err)
+			}
+		}
+		// Nothing of the device identity is left on its token.
+		m, _ := hsm.Open(f.hsm.ModulePath)
+		s, err := m.OpenSession(ctx, p.Token)
+		if err == nil {
+			s.Login(ctx, hsm.User, []byte(devPIN))
+			if left, _ := s.Remaining(ctx, p.KeyID, ""); len(left) > 0 {
+				t.Errorf("%s: left on the token: %v", what, left)
+			}
+			s.Logout(ctx)
+			s.Close()
+		}
+		m.Close()
+	})
+	t.Logf("injected %d faults (%d calls, failed or with the token pulled) into a decommission: %d runs resumed, %d aborted and done again", 2*calls, calls, resumed, aborted)
+}
+
+// faultSweep runs do on a new device (named prefix-NNN) once with a call log, to count its
+// PKCS#11 calls, then once for each call failed and once for the token pulled before each
+// call. After each faulted round it checks that the journal of every run left unfinished
+// names a failed step and that the error is not empty, then calls after with the device, the
+// error and what was injected. Each round's token is deleted after it, and a last round must
+// make the same calls as the first. It returns the number of calls; in -short it skips the
+// sweep.
+func faultSweep(t *testing.T, f *fixture, prefix string, do func(serial string) error, after func(p *Provisioned, err error, what string)) int {
+	t.Helper()
+	ctx := context.Background()
 	round := func(i int, fault hsm.Fault) (*Provisioned, error) {
-		p := f.provision(t, fmt.Sprintf("F-%03d", i))
+		p := f.provision(t, fmt.Sprintf("%s-%03d", prefix, i))
 		f.env.HSMOptions = []hsm.Option{hsm.WithFault(fault)}
-		_, err := Decommission(ctx, f.env, req(p.Serial))
+		err := do(p.Serial)
 		f.env.HSMOptions = nil
 		return p, err
 	}
@@ -43,56 +89,31 @@ func TestDecommissionFaultAtEveryCall(t *testing.T) {
 	if testing.Short() {
 		t.Skipf("%d calls; skipping the sweep in -short", calls)
 	}
-	resumed, aborted := 0, 0
 	for i := 1; i <= 2*calls; i++ {
-		k, fault := i, hsm.FailCall(i, 0x30)
+		k, fault, what := i, hsm.FailCall(i, 0x30), "call %d failed"
 		if i > calls {
-			k, fault = i-calls, hsm.RemoveToken(i-calls)
+			k, fault, what = i-calls, hsm.RemoveToken(i-calls), "token pulled before call %d"
 		}
+		what = fmt.Sprintf(what, k)
 		p, err := round(i, fault)
-		serial := p.Serial
 		if err != nil && err.Error() == "" {
-			t.Fatalf("call %d: empty error", k)
+			t.Fatalf("%s: empty error", what)
 		}
 		runs, _ := f.env.Registry.UnfinishedRuns(ctx)
 		for _, r := range runs {
 			jf, jerr := record.ReadJournalFile(r.JournalPath)
 			if jerr != nil {
-				t.Fatalf("call %d: journal: %v", k, jerr)
+				t.Fatalf("%s: journal: %v", what, jerr)
 			}
-			failed := false
+			named := false
 			for _, e := range jf.Entries {
-				failed = failed || e.Status == record.StatusFailed
+				named = named || e.Status == record.StatusFailed
 			}
-			if !failed {
-				t.Errorf("call %d: the journal of %s names no failed step", k, r.ID)
-			}
-			if _, rerr := handlers.Resume(ctx, f.env, r.ID, run.PINs{Ops: []byte(opsPIN), Device: []byte(devPIN)}); rerr == nil {
-				resumed++
-				continue
-			}
-			if _, aerr := handlers.Abort(ctx, f.env, r.ID, run.PINs{}); aerr != nil {
-				t.Fatalf("call %d: abort: %v", k, aerr)
-			}
-			aborted++
-		}
-		if dev, _ := f.env.Registry.Device(ctx, serial); dev.Status != registry.DeviceDecommissioned {
-			if _, err := Decommission(ctx, f.env, req(serial)); err != nil {
-				t.Fatalf("call %d: a new attempt after the fault: %v", k, err)
+			if !named {
+				t.Errorf("%s: the journal of %s names no failed step", what, r.ID)
 			}
 		}
-		// Nothing of the device identity is left on its token.
-		m, _ := hsm.Open(f.hsm.ModulePath)
-		s, err := m.OpenSession(ctx, p.Token)
-		if err == nil {
-			s.Login(ctx, hsm.User, []byte(devPIN))
-			if left, _ := s.Remaining(ctx, p.KeyID, ""); len(left) > 0 {
-				t.Errorf("call %d: left on the token: %v", k, left)
-			}
-			s.Logout(ctx)
-			s.Close()
-		}
-		m.Close()
+		after(p, err, what)
 		deleteToken(t, p)
 	}
 	log = &hsm.CallLog{}
@@ -101,7 +122,7 @@ func TestDecommissionFaultAtEveryCall(t *testing.T) {
 		t.Errorf("a last round made %d calls (%v), the first %d: the rounds differ", log.Count(), err, calls)
 	}
 	deleteToken(t, p)
-	t.Logf("injected %d faults (%d calls, failed or with the token pulled) into a decommission: %d runs resumed, %d aborted and done again", 2*calls, calls, resumed, aborted)
+	return calls
 }
 
 // deleteToken removes a device's SoftHSM token, so that the next round of a sweep sees the

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/custos-pki/custos/hsm"
-	"github.com/custos-pki/custos/record"
 	"github.com/custos-pki/custos/registry"
 	"github.com/custos-pki/custos/run"
 )
@@ -164,62 +163,18 @@ func TestRekeySurvivesKills(t *testing.T) {
 func TestRekeyFaultAtEveryCall(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	round := func(i int, fault hsm.Fault) (*Provisioned, error) {
-		p := f.provision(t, fmt.Sprintf("RF-%03d", i))
-		f.env.HSMOptions = []hsm.Option{hsm.WithFault(fault)}
-		_, err := Rekey(ctx, f.env, rekeyRequest(p.Serial))
-		f.env.HSMOptions = nil
-		return p, err
-	}
-	log := &hsm.CallLog{}
-	p, err := round(0, log.Fault)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deleteToken(t, p)
-	calls := log.Count()
-	if testing.Short() {
-		t.Skipf("%d calls; skipping the sweep in -short", calls)
-	}
 	failed, resumed, aborted, again := 0, 0, 0, 0
-	for i := 1; i <= 2*calls; i++ {
-		k, fault, what := i, hsm.FailCall(i, 0x30), "call %d failed"
-		if i > calls {
-			k, fault, what = i-calls, hsm.RemoveToken(i-calls), "token pulled before call %d"
-		}
-		what = fmt.Sprintf(what, k)
-		p, err := round(i, fault)
+	calls := faultSweep(t, f, "RF", func(serial string) error {
+		_, err := Rekey(ctx, f.env, rekeyRequest(serial))
+		return err
+	}, func(p *Provisioned, err error, what string) {
 		if err != nil {
 			failed++
-			if err.Error() == "" {
-				t.Fatalf("%s: empty error", what)
-			}
-		}
-		runs, _ := f.env.Registry.UnfinishedRuns(ctx)
-		for _, r := range runs {
-			jf, jerr := record.ReadJournalFile(r.JournalPath)
-			if jerr != nil {
-				t.Fatalf("%s: journal: %v", what, jerr)
-			}
-			named := false
-			for _, e := range jf.Entries {
-				named = named || e.Status == record.StatusFailed
-			}
-			if !named {
-				t.Errorf("%s: the journal of %s names no failed step", what, r.ID)
-			}
 		}
 		r, a, g := finishRekey(t, f.env, p)
 		resumed, aborted, again = resumed+r, aborted+a, again+g
 		checkRekeyed(t, f, f.hsm.ModulePath, p, what)
-		deleteToken(t, p)
-	}
-	log = &hsm.CallLog{}
-	p, err = round(2*calls+1, log.Fault)
-	if err != nil || log.Count() != calls {
-		t.Errorf("a last round made %d calls (%v), the first %d: the rounds differ", log.Count(), err, calls)
-	}
-	deleteToken(t, p)
+	})
 	t.Logf("injected %d faults (%d calls, failed or with the token pulled) into a rekey: %d failed, %d runs resumed, %d aborted, %d re-keyed again",
 		2*calls, calls, failed, resumed, aborted, again)
 }
