@@ -1,14 +1,12 @@
 package decommission
 
 import (
-	"bufio"
 	"context"
 	"encoding/csv"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"iter"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -69,8 +67,9 @@ func Fleet(ctx context.Context, env run.Env, m *Manifest, req FleetRequest) (*Fl
 		res.AlreadyCompleted, res.RecordPath = true, prev.RecordPath
 		return res, nil
 	}
-	if err := preflight(ctx, env, m, req); err != nil {
-		return nil, err
+	issuers, perr := preflight(ctx, env, m, req)
+	if perr != nil {
+		return nil, perr
 	}
 	tech := record.Actor{Name: req.Technician, Role: "technician"}
 	var r *run.Run
@@ -117,16 +116,17 @@ func Fleet(ctx context.Context, env run.Env, m *Manifest, req FleetRequest) (*Fl
 	}
 	// A resumed run keeps the validator it was started with.
 	req.Validator = journaledValidator(r, req.Validator)
-	err = runFleet(ctx, r, m, req, res)
+	err = runFleet(ctx, r, m, req, issuers, res)
 	return res, r.Finish(ctx, err, res.RecordPath)
 }
 
 // preflight refuses a manifest before anything changes: the lines Preview refuses, rows that
-// need a witness or a device PIN that was not given.
-func preflight(ctx context.Context, env run.Env, m *Manifest, req FleetRequest) error {
-	bad, err := previewRows(ctx, env, m)
+// need a witness or a device PIN that was not given. It returns the issuing CAs of the
+// manifest's devices, in the order they first appear.
+func preflight(ctx context.Context, env run.Env, m *Manifest, req FleetRequest) ([]string, error) {
+	issuers, bad, err := previewRows(ctx, env, m)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, r := range m.Rows {
 		if !r.Method.reaches() && strings.TrimSpace(req.Witness) == "" {
@@ -141,12 +141,12 @@ func preflight(ctx context.Context, env run.Env, m *Manifest, req FleetRequest) 
 	}
 	if len(bad) > 0 {
 		slices.SortStableFunc(bad, func(a, b RowError) int { return a.Line - b.Line })
-		return bad
+		return nil, bad
 	}
 	if len(req.OpsPIN) == 0 {
-		return run.NewFieldError("OpsPIN", "fleet: the operator PIN is needed to sign the CRL and the record")
+		return nil, run.NewFieldError("OpsPIN", "fleet: the operator PIN is needed to sign the CRL and the record")
 	}
-	return nil
+	return issuers, nil
 }
 
 // Preview checks a loaded manifest against the workspace before anyone fills in the rest:
@@ -154,7 +154,7 @@ func preflight(ctx context.Context, env run.Env, m *Manifest, req FleetRequest) 
 // module cannot do, comes back in a ManifestError. Fleet checks these again, with the
 // people and PINs of the request. Nothing changes.
 func Preview(ctx context.Context, env run.Env, m *Manifest) error {
-	bad, err := previewRows(ctx, env, m)
+	_, bad, err := previewRows(ctx, env, m)
 	if err != nil {
 		return err
 	}
@@ -164,8 +164,11 @@ func Preview(ctx context.Context, env run.Env, m *Manifest) error {
 	return nil
 }
 
-func previewRows(ctx context.Context, env run.Env, m *Manifest) (ManifestError, error) {
+// previewRows is what Preview finds wrong with a manifest's lines, and the issuing CAs of its
+// devices in the order they first appear.
+func previewRows(ctx context.Context, env run.Env, m *Manifest) ([]string, ManifestError, error) {
 	var bad ManifestError
+	var issuers []string
 	checked := map[string]error{} // issuing CA id → why it may not sign the CRL or the record
 	err := eachDevice(ctx, env.Registry, m.Rows, func(r Row, dev registry.DeviceLookup) error {
 		if !dev.Registered {
@@ -179,6 +182,7 @@ func previewRows(ctx context.Context, env run.Env, m *Manifest) (ManifestError, 
 		if !ok {
 			why = checkSigners(ctx, env, dev.IssuerID)
 			checked[dev.IssuerID] = why
+			issuers = append(issuers, dev.IssuerID)
 		}
 		if why != nil {
 			bad = append(bad, RowError{Line: r.Line, Problem: fmt.Sprintf("device %s: %v", r.Serial, why)})
@@ -186,12 +190,12 @@ func previewRows(ctx context.Context, env run.Env, m *Manifest) (ManifestError, 
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if slices.ContainsFunc(m.Rows, func(r Row) bool { return r.Method == Reinit }) {
 		reinit, err := canReinit(ctx, env)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, r := range m.Rows {
 			if r.Method == Reinit && reinit != nil {
@@ -199,7 +203,7 @@ func previewRows(ctx context.Context, env run.Env, m *Manifest) (ManifestError, 
 			}
 		}
 	}
-	return bad, nil
+	return issuers, bad, nil
 }
 
 // canReinit says whether the device tokens' module can re-initialise tokens: nil when it can,
@@ -219,7 +223,7 @@ func canReinit(ctx context.Context, env run.Env) (reason, err error) {
 	return nil, nil
 }
 
-func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, res *FleetResult) error {
+func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, order []string, res *FleetResult) error {
 	env := r.Env
 	tech := record.Actor{Name: req.Technician, Role: "technician"}
 	// What an earlier attempt of the run finished is counted here and skipped row by row below,
@@ -236,28 +240,33 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 	// Every issuer's key is opened before any device is touched: a wrong operator PIN stops
 	// the run here.
 	issuers := map[string]*run.Issuer{}
-	var order []string
 	defer func() {
 		for _, iss := range issuers {
 			iss.Close()
 		}
 	}()
-	err = eachDevice(ctx, env.Registry, m.Rows, func(row Row, dev registry.DeviceLookup) error {
-		if !dev.Registered {
-			return unregistered(row.Serial)
+	for _, id := range order {
+		iss, err := run.OpenIssuer(ctx, env.Registry, mods.Ops, id, req.OpsPIN, run.SignCRLs)
+		if err != nil {
+			return err
 		}
-		if _, ok := issuers[dev.IssuerID]; !ok {
-			iss, err := run.OpenIssuer(ctx, env.Registry, mods.Ops, dev.IssuerID, req.OpsPIN, run.SignCRLs)
-			if err != nil {
-				return err
+		issuers[id] = iss
+	}
+	// The record's table of devices is laid out beside the run, a page of devices at a time
+	// once the registry holds their results: settled rows are those before it.
+	table := startFleetTable(ctx, r, m)
+	defer table.stop()
+	stores := keyStores(r.Journal.Entries())
+	settled := 0
+	settle := func(next int) {
+		if next > settled {
+			page := make([]settledRow, 0, next-settled)
+			for i := settled; i < next; i++ {
+				page = append(page, settledRow{row: &m.Rows[i], store: stores[m.Rows[i].Serial]})
 			}
-			issuers[dev.IssuerID] = iss
-			order = append(order, dev.IssuerID)
+			table.settle(page)
+			settled = next
 		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	handled := 0
 	for o, n := range outcomes {
@@ -332,7 +341,7 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 			continue
 		}
 		if row.Method.reaches() {
-			verification, begun, err := eraseOne(ctx, r, mods.Devices, row, req, tech)
+			verification, store, begun, err := eraseOne(ctx, r, mods.Devices, row, req, tech)
 			var tu *TokenUnreadableError
 			if errors.As(err, &tu) {
 				tu.Fleet = true
@@ -360,6 +369,9 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 				continue
 			}
 			d.Verification = verification
+			if store != "" {
+				stores[row.Serial] = store
+			}
 		} else {
 			d.Verification = attestation(row.Method, req.Witness)
 		}
@@ -368,11 +380,14 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 			if err := flush(); err != nil {
 				return err
 			}
+			settle(n + 1)
 		}
 	}
 	if err := flush(); err != nil {
 		return err
 	}
+	settle(len(m.Rows))
+	table.close()
 	for _, id := range order {
 		iss := issuers[id]
 		err := r.Step(stepCRL, tech, func() (any, error) {
@@ -391,7 +406,7 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 		}
 	}
 	// The record holds the journal, so only its failure can be journaled, not its start.
-	if err := fleetRecord(ctx, r, mods.Ops, req, m, issuers, order, res); err != nil {
+	if err := fleetRecord(ctx, r, mods.Ops, req, m, issuers, order, table, res); err != nil {
 		return r.Fail(stepRecord.ID, tech, err)
 	}
 	return nil
@@ -400,17 +415,17 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, re
 // eraseOne identifies, erases and verifies one reachable device of a fleet, journaling each.
 // begun says whether its erasure had begun (its proof succeeded), so that a failure leaves it
 // to be finished rather than passed over.
-func eraseOne(ctx context.Context, r *run.Run, mod *hsm.Module, row Row, req FleetRequest, tech record.Actor) (verification string, begun bool, err error) {
+func eraseOne(ctx context.Context, r *run.Run, mod *hsm.Module, row Row, req FleetRequest, tech record.Actor) (verification, store string, begun bool, err error) {
 	if v, found, err := resumeErasureOf(ctx, r, mod, row, req, tech); found {
-		return v, true, err
+		return v, "", true, err // its key store was journaled by the run that stopped
 	}
 	dt, err := findDevice(ctx, r.Env, mod, row.Serial)
 	if err != nil {
-		return "", false, err
+		return "", "", false, err
 	}
 	sess, err := mod.OpenSession(ctx, dt.Token)
 	if err != nil {
-		return "", false, err
+		return "", "", false, err
 	}
 	defer func() {
 		if sess != nil {
@@ -419,27 +434,28 @@ func eraseOne(ctx context.Context, r *run.Run, mod *hsm.Module, row Row, req Fle
 		}
 	}()
 	if err := sess.Login(ctx, hsm.User, req.DevicePIN); err != nil {
-		return "", false, fmt.Errorf("device token %q: %w", dt.Token, err)
+		return "", "", false, fmt.Errorf("device token %q: %w", dt.Token, err)
 	}
 	if _, err := prove(ctx, sess, dt); err != nil {
-		return "", false, err
+		return "", "", false, err
 	}
 	// Proven, and before anything is erased: a run killed from here on finds the device by
 	// this entry when it resumes (its certificate may be gone by then).
 	info, err := sess.TokenInfo(ctx)
 	if err != nil {
-		return "", false, fmt.Errorf("device token %q: %w", dt.Token, err)
+		return "", "", false, fmt.Errorf("device token %q: %w", dt.Token, err)
 	}
-	if err := r.Note(stepDevice, tech, DeviceFound{Serial: row.Serial, Token: dt.Token, KeyID: dt.KeyID,
-		TokenManufacturer: info.Manufacturer, TokenModel: info.Model, TokenSerial: info.SerialOrNone()}); err != nil {
-		return "", false, err
+	found := DeviceFound{Serial: row.Serial, Token: dt.Token, KeyID: dt.KeyID,
+		TokenManufacturer: info.Manufacturer, TokenModel: info.Model, TokenSerial: info.SerialOrNone()}
+	if err := r.Note(stepDevice, tech, found); err != nil {
+		return "", "", false, err
 	}
 	one := Request{Serial: row.Serial, Method: row.Method, DevicePIN: req.DevicePIN}
 	res := &Result{}
 	if err := eraseDevice(ctx, r, mod, &sess, one, dt, tech, res); err != nil {
-		return "", true, err
+		return "", "", true, err
 	}
-	return res.Verification, true, nil
+	return res.Verification, keyStore(found), true, nil
 }
 
 // readableReinits checks, for a fleet run taken up again, the token of every device whose
@@ -536,10 +552,10 @@ func resumeErasureOf(ctx context.Context, r *run.Run, mod *hsm.Module, row Row, 
 	return res.Verification + " (erasure finished on resuming)", true, nil
 }
 
-// fleetRecord writes the signed fleet record, with every device in its table and the results
-// attached as CSV.
+// fleetRecord writes the signed fleet record, with the devices' table laid out as the run went
+// and the results attached as CSV.
 func fleetRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req FleetRequest, m *Manifest,
-	issuers map[string]*run.Issuer, order []string, res *FleetResult) error {
+	issuers map[string]*run.Issuer, order []string, table *fleetTable, res *FleetResult) error {
 	env := r.Env
 	given := compromisedGiven(m)
 	rows := make(map[string]*Row, len(m.Rows))
@@ -562,8 +578,7 @@ func fleetRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req FleetRequ
 	if len(res.CRLs) > 0 {
 		d.CRLNumber, d.CRLFile = res.CRLs[len(res.CRLs)-1].Number, res.CRLs[len(res.CRLs)-1].DERPath
 	}
-	// results.csv is written packed, and the record's device table is read back from it as
-	// the record is laid out: a fleet of 100,000 is never held whole.
+	// results.csv is written packed, row by row: a fleet of 100,000 is never held whole.
 	packer := record.NewPacker()
 	w := csv.NewWriter(packer)
 	w.Write(resultColumns)
@@ -582,39 +597,19 @@ func fleetRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req FleetRequ
 		default:
 			res.Failed++
 		}
-		from := FromRunTime
-		if given[dr.DeviceSerial] {
-			from = FromTechnician
-		}
-		var serials, keys []string
-		for _, s := range dr.RevokedSerials {
-			serials = append(serials, s.String())
-		}
-		for _, k := range dr.KeyIDs {
-			keys = append(keys, hex.EncodeToString(k))
-		}
-		udi, destination := dr.DeviceUDI, ""
-		if mr := rows[dr.DeviceSerial]; mr != nil {
-			if udi == "" && mr.UDI != "" {
-				udi = mr.UDI + " (from the manifest)"
-			}
-			destination = string(mr.Destination.For(Method(dr.Method)))
-		}
-		inval := ""
-		if !dr.InvalidityDate.IsZero() {
-			inval = dr.InvalidityDate.UTC().Format(time.RFC3339)
-		} else {
-			from = ""
-		}
-		w.Write([]string{dr.DeviceSerial, string(dr.Outcome), dr.Method, dr.Reason.String(), strings.Join(serials, " "), strings.Join(keys, " "),
-			dr.Verification, fmt.Sprint(dr.CRLNumber), dr.Note, inval, from, udi, stores[dr.DeviceSerial], destination, dr.DeviceModel})
+		w.Write(resultRecord(dr, rows[dr.DeviceSerial], stores[dr.DeviceSerial], given[dr.DeviceSerial]))
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {
 		return fmt.Errorf("devices revoked, but their results could not be listed: %w", err)
 	}
+	if n != len(m.Rows) {
+		return fmt.Errorf("devices revoked, but the registry holds results for %d of the manifest's %d devices", n, len(m.Rows))
+	}
+	if d.Table, err = table.wait(); err != nil {
+		return fmt.Errorf("devices revoked, but the record's table could not be laid out: %w", err)
+	}
 	d.Results = packer.Packed()
-	d.Fleet, d.FleetSize = deviceRows(d.Results), n
 	d.Outcome = fmt.Sprintf("%d decommissioned, %d already decommissioned, %d failed", res.Decommissioned, res.AlreadyDone, res.Failed)
 	res.RecordPath, err = writeDestruction(ctx, r, d, signer)
 	if err != nil {
@@ -627,45 +622,138 @@ func fleetRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req FleetRequ
 var resultColumns = []string{"serial", "outcome", "method", "reason", "revoked_serials", "key_ids", "verification", "crl_number", "note",
 	"invalidity_date", "invalidity_date_from", "udi", "key_store", "destination", "model"}
 
-// deviceRows yields the record's row of each device in a fleet's results.csv.
-func deviceRows(results *record.Packed) iter.Seq2[record.DeviceRow, error] {
-	return func(yield func(record.DeviceRow, error) bool) {
-		rc, err := results.Open()
-		if err != nil {
-			yield(record.DeviceRow{}, fmt.Errorf("read results.csv: %w", err))
-			return
+// resultRecord is a device's line of results.csv: what the registry holds of it (dr), with
+// its manifest row (mr, nil if none), the key store the run found it on, and whether the
+// technician gave its invalidity date.
+func resultRecord(dr registry.DeviceResult, mr *Row, store string, given bool) []string {
+	from := FromRunTime
+	if given {
+		from = FromTechnician
+	}
+	var serials, keys []string
+	for _, s := range dr.RevokedSerials {
+		serials = append(serials, s.String())
+	}
+	for _, k := range dr.KeyIDs {
+		keys = append(keys, hex.EncodeToString(k))
+	}
+	udi, destination := dr.DeviceUDI, ""
+	if mr != nil {
+		if udi == "" && mr.UDI != "" {
+			udi = mr.UDI + " (from the manifest)"
 		}
-		defer rc.Close()
-		r := csv.NewReader(bufio.NewReaderSize(rc, 64<<10))
-		r.ReuseRecord = true
-		r.FieldsPerRecord = len(resultColumns)
-		if _, err := r.Read(); err != nil { // the header, which fleetRecord wrote
-			yield(record.DeviceRow{}, fmt.Errorf("read results.csv: %w", err))
-			return
-		}
-		for {
-			f, err := r.Read()
-			if err == io.EOF {
-				return
-			}
-			if err != nil {
-				yield(record.DeviceRow{}, fmt.Errorf("read results.csv: %w", err))
-				return
-			}
-			var inval time.Time
-			if f[9] != "" {
-				if inval, err = time.Parse(time.RFC3339, f[9]); err != nil {
-					yield(record.DeviceRow{}, fmt.Errorf("read results.csv: device %s: %w", f[0], err))
-					return
-				}
-			}
-			row := record.DeviceRow{Serial: f[0], Outcome: f[1], Method: f[2], Reason: f[3] + invalidityText(inval, f[10]),
-				CertSerials: f[4], KeyIDs: f[5], Verification: f[6], UDI: f[11], KeyStore: f[12], Destination: f[13], Model: f[14]}
-			if !yield(row, nil) {
-				return
-			}
+		destination = string(mr.Destination.For(Method(dr.Method)))
+	}
+	inval := ""
+	if !dr.InvalidityDate.IsZero() {
+		inval = dr.InvalidityDate.UTC().Format(time.RFC3339)
+	} else {
+		from = ""
+	}
+	return []string{dr.DeviceSerial, string(dr.Outcome), dr.Method, dr.Reason.String(), strings.Join(serials, " "), strings.Join(keys, " "),
+		dr.Verification, fmt.Sprint(dr.CRLNumber), dr.Note, inval, from, udi, store, destination, dr.DeviceModel}
+}
+
+// fleetRow is the fleet record's row of a device whose line of results.csv is f.
+func fleetRow(f []string) (record.DeviceRow, error) {
+	var inval time.Time
+	if f[9] != "" {
+		var err error
+		if inval, err = time.Parse(time.RFC3339, f[9]); err != nil {
+			return record.DeviceRow{}, fmt.Errorf("device %s: %w", f[0], err)
 		}
 	}
+	return record.DeviceRow{Serial: f[0], Outcome: f[1], Method: f[2], Reason: f[3] + invalidityText(inval, f[10]),
+		CertSerials: f[4], KeyIDs: f[5], Verification: f[6], UDI: f[11], KeyStore: f[12], Destination: f[13], Model: f[14]}, nil
+}
+
+// fleetTable lays out a fleet record's table of devices on a goroutine of its own, while the
+// run goes on: the run hands it each page of rows once the registry holds their results, and
+// it reads them back and draws them, in the manifest's order. The record is then laid out
+// around the table.
+type fleetTable struct {
+	table  *record.DeviceTable
+	pages  chan []settledRow
+	done   chan error
+	cancel context.CancelFunc // stops the drawing of a table no record will hold
+	closed bool
+	err    error
+	waited bool
+}
+
+// settledRow is a manifest row whose device the registry has a result for, with the key store
+// the run found it on ("" when not reached).
+type settledRow struct {
+	row   *Row
+	store string
+}
+
+func startFleetTable(ctx context.Context, r *run.Run, m *Manifest) *fleetTable {
+	ctx, cancel := context.WithCancel(ctx)
+	t := &fleetTable{table: record.NewDeviceTable(r.ID, len(m.Rows), filepath.Dir(r.RecordPath())),
+		pages: make(chan []settledRow, 8), done: make(chan error, 1), cancel: cancel}
+	given := compromisedGiven(m)
+	reg, runID := r.Env.Registry, r.ID
+	go func() {
+		var err error
+		for page := range t.pages {
+			if err == nil {
+				err = t.draw(ctx, reg, runID, page, given)
+			}
+		}
+		t.done <- err
+	}()
+	return t
+}
+
+// draw reads back the results of a page of rows, lookupPage at a time, and draws them.
+func (t *fleetTable) draw(ctx context.Context, reg *registry.Registry, runID string, page []settledRow, given map[string]bool) error {
+	for start := 0; start < len(page); start += lookupPage {
+		part := page[start:min(start+lookupPage, len(page))]
+		serials := make([]string, len(part))
+		for i, s := range part {
+			serials[i] = s.row.Serial
+		}
+		results, err := reg.RunResultsOf(ctx, runID, serials)
+		if err != nil {
+			return err
+		}
+		for i, dr := range results {
+			row, err := fleetRow(resultRecord(dr, part[i].row, part[i].store, given[dr.DeviceSerial]))
+			if err != nil {
+				return err
+			}
+			t.table.Add(row)
+		}
+	}
+	return nil
+}
+
+// settle hands the table a page of rows; it waits while the table is far behind.
+func (t *fleetTable) settle(page []settledRow) { t.pages <- page }
+
+// close says every row is settled.
+func (t *fleetTable) close() {
+	if !t.closed {
+		close(t.pages)
+		t.closed = true
+	}
+}
+
+// wait waits for the table to be drawn, and returns it for the record.
+func (t *fleetTable) wait() (*record.DeviceTable, error) {
+	t.close()
+	if !t.waited {
+		t.err, t.waited = <-t.done, true
+	}
+	return t.table, t.err
+}
+
+// stop lets go of the table, once the record holds it or when the run stops before.
+func (t *fleetTable) stop() {
+	t.cancel()
+	t.wait()
+	t.table.Stop()
 }
 
 // compromisedGiven is the set of a manifest's devices whose invalidity date the technician
@@ -713,11 +801,20 @@ func keyStores(entries []record.Entry) map[string]string {
 		if e.Step != stepDevice {
 			continue
 		}
-		if p, err := record.Decode[DeviceFound](e); err == nil && p.TokenManufacturer != "" {
-			out[p.Serial] = strings.Join([]string{p.TokenManufacturer, p.TokenModel, "serial " + p.TokenSerial}, " ")
+		if p, err := record.Decode[DeviceFound](e); err == nil && keyStore(p) != "" {
+			out[p.Serial] = keyStore(p)
 		}
 	}
 	return out
+}
+
+// keyStore is the key store a device was found on, as its token answered: manufacturer, model
+// and serial ("" when the journal did not note them).
+func keyStore(p DeviceFound) string {
+	if p.TokenManufacturer == "" {
+		return ""
+	}
+	return strings.Join([]string{p.TokenManufacturer, p.TokenModel, "serial " + p.TokenSerial}, " ")
 }
 
 // signedFleetRecord finds the record a fleet run wrote before it stopped, when it is there
@@ -783,10 +880,4 @@ func eachDevice(ctx context.Context, reg *registry.Registry, rows []Row, fn func
 		}
 	}
 	return nil
-}
-
-// unregistered is the error for a manifest's device the registry does not know, as
-// Registry.Device says it.
-func unregistered(serial string) error {
-	return fmt.Errorf("find device %q: %w: no device has that serial", serial, registry.ErrNotFound)
 }

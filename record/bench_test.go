@@ -3,26 +3,18 @@ package record
 import (
 	"context"
 	"fmt"
-	"iter"
 	"path/filepath"
 	"testing"
 
 	"github.com/custos-pki/custos/internal/procstat"
 )
 
-// fleetRows yields n rows as a fleet of unreachable devices has them.
-func fleetRows(n int) iter.Seq2[DeviceRow, error] {
-	return func(yield func(DeviceRow, error) bool) {
-		for i := range n {
-			r := DeviceRow{Serial: fmt.Sprintf("DEV-%07d", i), Model: "Infusion pump X2", Method: "unreachable",
-				CertSerials: fmt.Sprintf("01%08x5aa5%022x", i, i*7919), Verification: "not sanitized by Custos: the witness Wes Witness attests the device is unreachable",
-				Reason:  fmt.Sprintf("keyCompromise; compromised at 2026-12-01T10:%02d:00Z (the run's time)", i/2000),
-				Outcome: "decommissioned", Destination: "destroyed", UDI: fmt.Sprintf("(01)00850012%06d(21)DEV-%07d", i%1000000, i)}
-			if !yield(r, nil) {
-				return
-			}
-		}
-	}
+// fleetRow is row i of a fleet of unreachable devices.
+func fleetRow(i int) DeviceRow {
+	return DeviceRow{Serial: fmt.Sprintf("DEV-%07d", i), Model: "Infusion pump X2", Method: "unreachable",
+		CertSerials: fmt.Sprintf("01%08x5aa5%022x", i, i*7919), Verification: "not sanitized by Custos: the witness Wes Witness attests the device is unreachable",
+		Reason:  fmt.Sprintf("keyCompromise; compromised at 2026-12-01T10:%02d:00Z (the run's time)", i/2000),
+		Outcome: "decommissioned", Destination: "destroyed", UDI: fmt.Sprintf("(01)00850012%06d(21)DEV-%07d", i%1000000, i)}
 }
 
 // BenchmarkFleetRecord100k lays out, assembles and signs the certificate of sanitization of
@@ -36,9 +28,13 @@ func BenchmarkFleetRecord100k(b *testing.B) {
 	meter := procstat.Start(b)
 	i := 0
 	for b.Loop() {
+		t := NewDeviceTable("fleet-bench", n, dir)
+		for i := range n {
+			t.Add(fleetRow(i))
+		}
 		r := &Destruction{ID: "fleet-bench", Outcome: fmt.Sprintf("%d decommissioned", n), Technician: "Tess Tech", Witness: "Wes Witness",
 			Validator: "Vic Validator", Issuer: "ica-1 (Acme Devices CA 1)", Manufacturer: "Acme Medical",
-			Fleet: fleetRows(n), FleetSize: n, Results: Pack([]byte("serial\n"))}
+			Table: t, Results: Pack([]byte("serial\n"))}
 		i++
 		if err := WriteDestruction(context.Background(), filepath.Join(dir, fmt.Sprintf("r%d.pdf", i)), r, journal, s); err != nil {
 			b.Fatal(err)

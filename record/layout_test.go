@@ -13,7 +13,7 @@ import (
 )
 
 func TestWrap(t *testing.T) {
-	d := newDoc("wrap", "wrap", "")
+	d := newDoc("wrap", "wrap")
 	tests := []struct {
 		name  string
 		text  string

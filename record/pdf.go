@@ -1,8 +1,6 @@
 package record
 
 import (
-	"bytes"
-	"cmp"
 	"fmt"
 	"os"
 	"strconv"
@@ -40,29 +38,25 @@ type doc struct {
 	pdf *fpdf.Fpdf // the volume being laid out
 	// meas is a page-less twin of pdf for measuring text: fpdf writes a font change into the
 	// page on every SetFont, and measuring through pdf would fill a fleet record with them.
-	meas        *fpdf.Fpdf
-	font        font // the font pdf has selected
-	measFont    font // the font meas has selected
-	widths      map[font]*widthTable
-	wrapped     map[wrapKey][]string // texts wrapped before, as many as maxWrapped
-	id, title   string
-	journalHash string
-	volumeCJK   bool                // the volume being laid out has the CJK font
-	drawn       map[string]*runeSet // by font family and style: the characters the volume has drawn
-	op          []byte              // the last text operator written, for its room
-	measCJK     bool                // meas has the CJK font
-	table       []column            // the table being drawn, for its header on a new page
+	meas      *fpdf.Fpdf
+	font      font // the font pdf has selected
+	measFont  font // the font meas has selected
+	widths    map[font]*widthTable
+	wrapped   map[wrapKey][]string // texts wrapped before, as many as maxWrapped
+	id, title string
+	volumeCJK bool                // the volume being laid out has the CJK font
+	drawn     map[string]*runeSet // by font family and style: the characters the volume has drawn
+	op        []byte              // the last text operator written, for its room
+	measCJK   bool                // meas has the CJK font
+	table     []column            // the table being drawn, for its header on a new page
 	// headerPending is set until the table's first row draws the header with it.
 	headerPending bool
 	// pendingHeading is a section title waiting for what follows it (see heading).
 	pendingHeading string
 
 	volumePages int           // the most pages a volume holds
-	base        int           // the pages of the finished volumes
 	writer      *volumeWriter // takes the finished volumes
-	volumeBytes int           // the size of the last volume fpdf wrote
 	spoolDir    string        // where finished volumes are spooled
-	err         error         // the first error of a finished volume
 }
 
 // volumePages is how many pages a volume holds at most.
@@ -82,10 +76,10 @@ type column struct {
 // topY is where a page's content starts, below the running header.
 const topY = 22.0
 
-func newDoc(id, title, journalHash string) *doc {
+func newDoc(id, title string) *doc {
 	meas := fpdf.New("P", "mm", "A4", "")
 	addFonts(meas)
-	d := &doc{meas: meas, id: id, title: title, journalHash: journalHash, widths: map[font]*widthTable{}, wrapped: map[wrapKey][]string{}, volumePages: volumePages}
+	d := &doc{meas: meas, id: id, title: title, widths: map[font]*widthTable{}, wrapped: map[wrapKey][]string{}, volumePages: volumePages}
 	d.pdf = d.newVolume()
 	return d
 }
@@ -135,25 +129,23 @@ func (d *doc) newPage() {
 	d.font = f
 }
 
-// finishVolume writes the volume being laid out and hands it to the volume writer; newPage
-// starts the next.
+// finishVolume draws the footer of the volume's last page and hands the volume to the volume
+// writer, which has fpdf write it; newPage starts the next.
 func (d *doc) finishVolume(last bool) {
-	b := bytes.NewBuffer(make([]byte, 0, d.volumeBytes+d.volumeBytes/8))
-	if err := d.pdf.Output(b); err != nil {
-		d.err = cmp.Or(d.err, fmt.Errorf("render record %s: %w", d.id, err))
-		b.Reset()
-	}
-	d.volumeBytes = b.Len()
+	// fpdf's Close draws the last page's footer, and it must be drawn here, with d.pdf still
+	// this volume: the writer's goroutine runs Close while the next volume is laid out.
+	p := d.pdf
+	p.SetFooterFunc(nil)
+	d.footer()
 	if d.writer == nil {
 		d.writer = newVolumeWriter(d.spoolDir)
 	}
-	d.writer.add(b.Bytes(), last)
-	d.base += d.pdf.PageNo()
+	d.writer.add(p, last)
 }
 
-// volumeWriter compresses finished volumes, and spools all but the last to a temporary file,
-// on a goroutine of its own: on two cores a long record takes the time of its layout, the
-// compression beside it.
+// volumeWriter has fpdf write finished volumes, compresses them and spools all but the last
+// to a temporary file, on a goroutine of its own: on two cores a long record takes the time
+// of its layout, the writing beside it.
 type volumeWriter struct {
 	in       chan rawVolume
 	done     chan struct{}
@@ -164,9 +156,9 @@ type volumeWriter struct {
 	z        *deflater
 }
 
-// rawVolume is a volume as fpdf wrote it, its streams not compressed.
+// rawVolume is a volume whose pages are all drawn.
 type rawVolume struct {
-	pdf  []byte
+	pdf  *fpdf.Fpdf
 	last bool
 }
 
@@ -184,7 +176,7 @@ func newVolumeWriter(spoolDir string) *volumeWriter {
 }
 
 // add queues a volume; it waits while another is queued.
-func (w *volumeWriter) add(pdf []byte, last bool) { w.in <- rawVolume{pdf, last} }
+func (w *volumeWriter) add(pdf *fpdf.Fpdf, last bool) { w.in <- rawVolume{pdf, last} }
 
 // close waits for the volumes queued and returns them all, or the first error.
 func (w *volumeWriter) close() ([]*fpdfDoc, error) {
@@ -194,7 +186,11 @@ func (w *volumeWriter) close() ([]*fpdfDoc, error) {
 }
 
 func (w *volumeWriter) write(raw rawVolume) error {
-	v, err := parseFpdf(raw.pdf)
+	var out keptBytes
+	if err := raw.pdf.Output(&out); err != nil {
+		return fmt.Errorf("render record: %w", err)
+	}
+	v, err := parseFpdf(out.b)
 	if err != nil {
 		return err
 	}
@@ -220,6 +216,20 @@ func (w *volumeWriter) write(raw rawVolume) error {
 	return nil
 }
 
+// keptBytes is a writer that keeps, without copying, what its first Write is given. fpdf
+// writes a finished document in one Write from its own buffer, which it never touches
+// again; a volume of 400 pages is several MB that need not be copied. Later writes append.
+type keptBytes struct{ b []byte }
+
+func (k *keptBytes) Write(p []byte) (int, error) {
+	if k.b == nil {
+		k.b = p
+	} else {
+		k.b = append(k.b[:len(k.b):len(k.b)], p...)
+	}
+	return len(p), nil
+}
+
 // spoolFile is an unnamed temporary file in dir.
 func spoolFile(dir string) (*os.File, error) {
 	f, err := os.CreateTemp(dir, ".custos-spool-*")
@@ -232,9 +242,6 @@ func spoolFile(dir string) (*os.File, error) {
 	}
 	return f, nil
 }
-
-// pageNo is the number of the page being laid out, counted from the record's first.
-func (d *doc) pageNo() int { return d.base + d.pdf.PageNo() }
 
 func (d *doc) header() {
 	p := d.pdf
@@ -262,25 +269,28 @@ func (d *doc) footer() {
 	p.Line(margin, p.GetY()-1, pageW-margin, p.GetY()-1)
 	d.setFont("mono", "", smallPt)
 	p.SetTextColor(60, 60, 60)
-	h := d.journalHash
-	if len(h) > 16 {
-		h = h[:16]
-	}
 	// The id and page on the left, the journal on the right, each in the whole width so a long
 	// id never overlaps.
 	y := p.GetY()
-	p.CellFormat(bodyW, 5, fmt.Sprintf("%s · page %d of %s", d.id, d.pageNo(), totalAlias), "", 0, "L", false, 0, "")
+	p.CellFormat(bodyW, 5, d.id+" · page "+pageAlias+" of "+totalAlias, "", 0, "L", false, 0, "")
 	p.SetXY(margin, y)
-	p.CellFormat(bodyW, 5, "journal sha256 "+h+"…", "", 0, "R", false, 0, "")
+	p.CellFormat(bodyW, 5, "journal sha256 "+journalAlias+"…", "", 0, "R", false, 0, "")
 	p.SetTextColor(0, 0, 0)
 }
 
-// footerMark is a comment in a page's content where its footer begins; totalAlias stands in
-// the footer for the number of pages. Both are ASCII, which a page's text, in UTF-16, cannot
-// hold, and a page's last mark is its footer's.
+// footerMark is a comment in a page's content where its footer begins. In the footer, which
+// assembly cuts off as a stream of its own, pageAlias stands for the page's number,
+// totalAlias for the number of pages and journalAlias for the first 16 digits of the
+// journal's hash: a table's pages may be laid out before the pages above them and before the
+// journal ends (DeviceTable). The mark and the aliases are ASCII, which a page's text, in
+// UTF-16, cannot hold, and a page's last mark is its footer's. journalAlias is as wide as
+// what replaces it in the monospaced font, and has every digit in it, so that every volume's
+// font has the glyphs the numbers and the hash need.
 const (
-	footerMark = "%custos-footer"
-	totalAlias = "{nb}"
+	footerMark   = "%custos-footer"
+	pageAlias    = "{pn}"
+	totalAlias   = "{nb}"
+	journalAlias = "0123456789abcdef"
 )
 
 // setFont selects a font for drawing, only when it is not already the current one.
@@ -876,13 +886,13 @@ func (d *doc) signatureBlock(people []Actor) {
 // layOut lays out a record with draw and returns its volumes; those it spools go to a
 // temporary file in spoolDir (the record's own folder; "" for the system's), on the disk
 // the record goes to rather than a /tmp that may be memory.
-func layOut(id, title, journalHash, spoolDir string, draw func(d *doc) error) ([]*fpdfDoc, error) {
-	return layOutVolumes(id, title, journalHash, spoolDir, volumePages, draw)
+func layOut(id, title, spoolDir string, draw func(d *doc) error) ([]*fpdfDoc, error) {
+	return layOutVolumes(id, title, spoolDir, volumePages, draw)
 }
 
 // layOutVolumes is layOut with volumes of at most pages pages.
-func layOutVolumes(id, title, journalHash, spoolDir string, pages int, draw func(d *doc) error) ([]*fpdfDoc, error) {
-	d := newDoc(id, title, journalHash)
+func layOutVolumes(id, title, spoolDir string, pages int, draw func(d *doc) error) ([]*fpdfDoc, error) {
+	d := newDoc(id, title)
 	d.volumePages, d.spoolDir = pages, spoolDir
 	d.newPage()
 	defer d.stop()
@@ -897,7 +907,7 @@ func (d *doc) finish() ([]*fpdfDoc, error) {
 	d.finishVolume(true)
 	vols, err := d.writer.close()
 	d.writer = nil
-	if err := cmp.Or(d.err, err); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return vols, nil

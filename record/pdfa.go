@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/xml"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
@@ -76,13 +77,13 @@ const (
 
 func producer() string { return version.String() + " (go-pdf/fpdf)" }
 
-// assemble turns fpdf's output into the record: a PDF/A-3b file with its metadata, output
-// intent and attachments, certified by s when s is not nil (unsigned otherwise, for tests and
-// previews). reason goes into the signature.
-func assemble(ctx context.Context, volumes []*fpdfDoc, meta docMeta, files []Attachment, s *Signer, reason string) ([]byte, error) {
-	src, err := join(volumes)
+// assemble turns fpdf's output into the record, written to out: a PDF/A-3b file with its
+// metadata, output intent and attachments, certified by s when s is not nil (unsigned
+// otherwise, for tests and previews). reason goes into the signature.
+func assemble(ctx context.Context, out io.Writer, volumes []*fpdfDoc, meta docMeta, files []Attachment, s *Signer, reason string) error {
+	src, err := join(volumes, meta.JournalHash)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// New objects follow fpdf's; fpdf's catalog and information dictionary are replaced.
 	next := src.size
@@ -104,12 +105,9 @@ func assemble(ctx context.Context, volumes []*fpdfDoc, meta docMeta, files []Att
 		emb[i] = embedded{alloc(), alloc()}
 	}
 
-	w := newPDFWriter()
-	// Room for everything, the page tree's reference to each page and the cross-reference
-	// table's 20 bytes an object too: the file is written once, not grown by copies.
-	w.buf.Grow(src.bytes() + attachmentBytes(files) + 12*len(src.kids) + 20*next + 64<<10)
+	w := newPDFWriter(out)
 	// The header line, then a comment of bytes above 127 so that tools treat the file as binary.
-	w.buf.WriteString("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+	w.write([]byte("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"))
 	err = src.objects(func(num int, obj ...[]byte) error {
 		if field != 0 && num == src.kids[0] {
 			page, err := withAnnots(num, bytes.Join(obj, nil), field)
@@ -119,10 +117,10 @@ func assemble(ctx context.Context, volumes []*fpdfDoc, meta docMeta, files []Att
 			obj = [][]byte{page}
 		}
 		w.raw(num, obj...)
-		return nil
+		return w.err
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 
 	w.object(info, infoDict(meta))
@@ -136,7 +134,7 @@ func assemble(ctx context.Context, volumes []*fpdfDoc, meta docMeta, files []Att
 	order := make([]int, len(files))
 	for i, f := range files {
 		if f.Name == "" || f.MIME == "" || f.Relationship == "" {
-			return nil, fmt.Errorf("assemble record: attachment %d lacks a name, media type or relationship", i+1)
+			return fmt.Errorf("assemble record: attachment %d lacks a name, media type or relationship", i+1)
 		}
 		p := f.Packed
 		if p == nil {
@@ -166,8 +164,10 @@ func assemble(ctx context.Context, volumes []*fpdfDoc, meta docMeta, files []Att
 		cat += fmt.Sprintf("\n/AcroForm << /Fields [%d 0 R] /SigFlags 3 >>\n/Perms << /DocMDP %d 0 R >>", field, sig)
 		ph, err = newPlaceholder(s)
 		if err != nil {
-			return nil, err
+			return err
 		}
+		// From the signature's dictionary on, the file is held until it is signed.
+		w.hold()
 		w.object(sig, ph.dict(s, reason))
 		w.object(field, fmt.Sprintf("<< /Type /Annot /Subtype /Widget /FT /Sig /T %s /V %d 0 R /F 132 /Rect [0 0 0 0] /P %d 0 R >>",
 			pdfText(fieldTag), sig, src.kids[0]))
@@ -175,29 +175,16 @@ func assemble(ctx context.Context, volumes []*fpdfDoc, meta docMeta, files []Att
 	w.object(catalog, cat+" >>")
 	id := meta.docID()
 	if err := w.finish(next, fmt.Sprintf("/Root %d 0 R /Info %d 0 R /ID [<%s> <%s>]", catalog, info, id, id)); err != nil {
-		return nil, err
+		return err
 	}
-	out := w.buf.Bytes()
-	if s == nil {
-		return out, nil
-	}
-	if err := ph.sign(ctx, out, s); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// attachmentBytes is about what files take in a record.
-func attachmentBytes(files []Attachment) int {
-	n := 0
-	for _, f := range files {
-		if f.Packed != nil {
-			n += len(f.Packed.deflated)
-		} else {
-			n += len(f.Content) / 2
+	if s != nil {
+		if err := ph.sign(ctx, w.buf.Bytes(), w.base, w.sum, s); err != nil {
+			return err
 		}
 	}
-	return n
+	w.spills = true
+	w.spill()
+	return w.err
 }
 
 // infoDict is the document information dictionary; every value is also in the XMP.

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"compress/zlib"
+	"crypto/sha256"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"regexp"
@@ -143,12 +145,15 @@ type joined struct {
 	catalog int           // the first volume's catalog, information dictionary and page tree
 	info    int
 	pages   int
-	kids    []int     // every page, in order
-	z       *deflater // compresses the footers
+	kids    []int       // every page, in order
+	number  map[int]int // each page's number, from 1, by its object number
+	journal string      // what footers show of the journal's hash
+	z       *deflater   // compresses the footers
 }
 
-// join numbers the objects of a record's volumes as one document's.
-func join(vols []*fpdfDoc) (*joined, error) {
+// join numbers the objects of a record's volumes as one document's, whose journal has the
+// hash journalHash.
+func join(vols []*fpdfDoc, journalHash string) (*joined, error) {
 	if len(vols) == 0 {
 		return nil, fmt.Errorf("assemble record: the record has no page")
 	}
@@ -168,6 +173,11 @@ func join(vols []*fpdfDoc) (*joined, error) {
 		}
 		j.renum[i+1] = m
 	}
+	j.number = make(map[int]int, len(j.kids))
+	for i, k := range j.kids {
+		j.number[k] = i + 1
+	}
+	j.journal = journalHash[:min(16, len(journalHash))]
 	for i, v := range vols {
 		j.footer[i] = make(map[int]int, len(v.kids))
 		for _, k := range v.kids {
@@ -234,9 +244,13 @@ func (j *joined) objects(write func(num int, obj ...[]byte) error) error {
 		}
 		v.objects, v.spans, v.footers = nil, nil, nil
 	}
-	// The volumes share one spool: read only and unlinked, closing it frees it.
-	if s := j.vols[0].spool; s != nil {
-		s.Close()
+	// The volumes of one layout share one spool: read only and unlinked, closing it frees it.
+	closed := map[*os.File]bool{}
+	for _, v := range j.vols {
+		if v.spool != nil && !closed[v.spool] {
+			v.spool.Close()
+			closed[v.spool] = true
+		}
 	}
 	return nil
 }
@@ -259,7 +273,8 @@ func (j *joined) bytes() int {
 }
 
 // page writes page object obj, number num, with its content followed by its footer, and the
-// footer as object footerNum with the number of pages in it.
+// footer as object footerNum with the page's number, the number of pages and the journal's
+// hash in it.
 func (j *joined) page(write func(num int, obj ...[]byte) error, num int, obj, footer []byte, footerNum int) error {
 	m := contentsRE.FindSubmatchIndex(obj)
 	if m == nil {
@@ -274,14 +289,21 @@ func (j *joined) page(write func(num int, obj ...[]byte) error, num int, obj, fo
 	if err := write(num, p); err != nil {
 		return err
 	}
-	alias, total := utf16BE(totalAlias), utf16BE(strconv.Itoa(len(j.kids)))
-	if bytes.Count(footer, alias) != 1 {
-		return fmt.Errorf("assemble record: the footer of page object %d does not hold the number of pages once", num)
+	for _, f := range []struct{ alias, value, what string }{
+		{pageAlias, strconv.Itoa(j.number[num]), "its number"},
+		{totalAlias, strconv.Itoa(len(j.kids)), "the number of pages"},
+		{journalAlias, j.journal, "the journal's hash"},
+	} {
+		alias := utf16BE(f.alias)
+		if bytes.Count(footer, alias) != 1 {
+			return fmt.Errorf("assemble record: the footer of page object %d does not hold %s once", num, f.what)
+		}
+		footer = bytes.Replace(footer, alias, utf16BE(f.value), 1)
 	}
 	if j.z == nil {
 		j.z = newDeflater()
 	}
-	z, err := j.z.deflate(bytes.Replace(footer, alias, total, 1))
+	z, err := j.z.deflate(footer)
 	if err != nil {
 		return err
 	}
@@ -346,53 +368,104 @@ func renumber(obj []byte, m map[int]int) (head, rest []byte, err error) {
 }
 
 // pdfWriter writes a PDF file object by object, keeping each object's offset for the
-// cross-reference table.
+// cross-reference table. What it writes is buffered, and passed on to out a megabyte at a
+// time while the file is spilled (see spill), hashed on the way for the signature: a fleet's
+// record of 50 MB is not held whole. Without out, the whole file stays in buf.
 type pdfWriter struct {
 	buf     bytes.Buffer
+	out     io.Writer
+	sum     hash.Hash // what has passed to out
+	base    int       // the bytes passed to out
+	last    byte      // the last byte written
+	spills  bool      // whether buffered bytes go on to out as they come
 	offsets map[int]int
+	err     error // the first error of out
 }
 
-func newPDFWriter() *pdfWriter { return &pdfWriter{offsets: map[int]int{}} }
+func newPDFWriter(out io.Writer) *pdfWriter {
+	return &pdfWriter{out: out, sum: sha256.New(), spills: out != nil, offsets: map[int]int{}}
+}
+
+// spillSize is how much the writer buffers before it passes it on.
+const spillSize = 1 << 20
+
+// at is the offset in the file of the next byte written.
+func (w *pdfWriter) at() int { return w.base + w.buf.Len() }
+
+func (w *pdfWriter) write(p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	w.buf.Write(p)
+	w.last = p[len(p)-1]
+	if w.spills && w.buf.Len() >= spillSize {
+		w.spill()
+	}
+}
+
+// spill passes the buffered bytes on to out.
+func (w *pdfWriter) spill() {
+	if w.out == nil || w.buf.Len() == 0 {
+		return
+	}
+	b := w.buf.Bytes()
+	w.sum.Write(b)
+	if _, err := w.out.Write(b); err != nil && w.err == nil {
+		w.err = fmt.Errorf("write record: %w", err)
+	}
+	w.base += len(b)
+	w.buf.Reset()
+}
+
+// hold keeps what is written from here on in the buffer: the signature's dictionary and
+// what follows it, filled in once the whole file is known.
+func (w *pdfWriter) hold() {
+	w.spill()
+	w.spills = false
+}
 
 // raw writes an object as it was written elsewhere ("N 0 obj ... endobj"), in pieces.
 func (w *pdfWriter) raw(num int, obj ...[]byte) {
-	w.offsets[num] = w.buf.Len()
+	w.offsets[num] = w.at()
 	for _, p := range obj {
-		w.buf.Write(p)
+		w.write(p)
 	}
-	if !bytes.HasSuffix(w.buf.Bytes(), []byte("\n")) {
-		w.buf.WriteByte('\n')
+	if w.last != '\n' {
+		w.write([]byte{'\n'})
 	}
 }
 
 // object writes object num with the given body (a dictionary, an array...).
 func (w *pdfWriter) object(num int, body string) {
-	w.offsets[num] = w.buf.Len()
-	fmt.Fprintf(&w.buf, "%d 0 obj\n%s\nendobj\n", num, body)
+	w.offsets[num] = w.at()
+	w.write(fmt.Appendf(nil, "%d 0 obj\n%s\nendobj\n", num, body))
 }
 
 // stream writes object num as a stream: dict is the dictionary's entries without /Length.
 func (w *pdfWriter) stream(num int, dict string, data []byte) {
-	w.offsets[num] = w.buf.Len()
-	fmt.Fprintf(&w.buf, "%d 0 obj\n<< %s /Length %d >>\nstream\n", num, dict, len(data))
-	w.buf.Write(data)
-	w.buf.WriteString("\nendstream\nendobj\n")
+	w.offsets[num] = w.at()
+	w.write(fmt.Appendf(nil, "%d 0 obj\n<< %s /Length %d >>\nstream\n", num, dict, len(data)))
+	w.write(data)
+	w.write([]byte("\nendstream\nendobj\n"))
 }
 
 // finish writes the cross-reference table for objects 1 to size-1 (each must have been
 // written) and the trailer.
 func (w *pdfWriter) finish(size int, trailer string) error {
-	xref := w.buf.Len()
-	fmt.Fprintf(&w.buf, "xref\n0 %d\n0000000000 65535 f \n", size)
+	xref := w.at()
+	var b bytes.Buffer
+	b.Grow(20*size + 256)
+	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", size)
 	for num := 1; num < size; num++ {
 		off, ok := w.offsets[num]
 		if !ok {
 			return fmt.Errorf("assemble record: object %d was never written", num)
 		}
-		fmt.Fprintf(&w.buf, "%010d 00000 n \n", off)
+		fmt.Fprintf(&b, "%010d 00000 n \n", off)
 	}
-	fmt.Fprintf(&w.buf, "trailer\n<< /Size %d %s >>\nstartxref\n%d\n%%%%EOF\n", size, trailer, xref)
-	return nil
+	fmt.Fprintf(&b, "trailer\n<< /Size %d %s >>\nstartxref\n%d\n%%%%EOF\n", size, trailer, xref)
+	w.write(b.Bytes())
+	return w.err
 }
 
 // pdfText is s as a PDF text string: a literal string when it is printable ASCII, else

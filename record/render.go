@@ -3,7 +3,6 @@ package record
 import (
 	"bytes"
 	"fmt"
-	"iter"
 	"strings"
 	"time"
 
@@ -68,7 +67,7 @@ func layoutCeremony(c *Ceremony, journal []byte, spoolDir string) (*laidOut, err
 		c.Steps = StepsFromJournal(jf.Entries)
 	}
 	title := "Ceremony record: " + c.Kind
-	pages, err := layOut(c.ID, title, hash, spoolDir, func(d *doc) error {
+	pages, err := layOut(c.ID, title, spoolDir, func(d *doc) error {
 		d.setFont("sans", "B", 18)
 		d.pdf.CellFormat(bodyW, 10, title, "", 1, "L", false, 0, "")
 		d.para("Record "+c.ID+" of root "+c.Root, "", bodyPt)
@@ -165,15 +164,17 @@ func layoutDestruction(r *Destruction, journal []byte, spoolDir string) (*laidOu
 	if r.Steps == nil && len(jf.Entries) <= maxStepRows {
 		r.Steps = StepsFromJournal(jf.Entries)
 	}
-	devices, count := r.Fleet, r.FleetSize
-	if devices == nil {
-		devices, count = rowsOf(r.Devices), len(r.Devices)
+	count, first := len(r.Devices), DeviceRow{}
+	if r.Table != nil {
+		if r.Table.added != r.Table.size {
+			return nil, fmt.Errorf("record %s: the fleet's table has %d of its %d devices", r.ID, r.Table.added, r.Table.size)
+		}
+		count, first = r.Table.size, r.Table.first
+	} else if count > 0 {
+		first = r.Devices[0]
 	}
-	title := "Certificate of sanitization"
-	if count > 1 {
-		title += fmt.Sprintf(": fleet of %d devices", count)
-	}
-	pages, err := layOut(r.ID, title, hash, spoolDir, func(d *doc) error {
+	title := destructionTitle(count)
+	head := func(d *doc) error {
 		d.setFont("sans", "B", 18)
 		d.pdf.CellFormat(bodyW, 10, title, "", 1, "L", false, 0, "")
 		d.para("Record "+r.ID+", after "+Rev2, "", bodyPt)
@@ -191,16 +192,8 @@ func layoutDestruction(r *Destruction, journal []byte, spoolDir string) (*laidOu
 			}
 		}
 		if count == 1 {
-			var dv DeviceRow
-			var derr error
-			for dv, derr = range devices {
-				break
-			}
-			if derr != nil {
-				return derr
-			}
-			summary = append(summary, Field{"Device", joinNonEmpty(dv.Serial, dv.Model)}, Field{"UDI", orNotKnown(dv.UDI)},
-				Field{"Media destination", orNotStated(dv.Destination)})
+			summary = append(summary, Field{"Device", joinNonEmpty(first.Serial, first.Model)}, Field{"UDI", orNotKnown(first.UDI)},
+				Field{"Media destination", orNotStated(first.Destination)})
 		}
 		summary = append(summary, Field{"Manufacturer", r.Manufacturer}, Field{"Technician", r.Technician}, Field{"Witness", orDash(r.Witness)},
 			Field{"Validator", orDash(r.Validator)},
@@ -217,30 +210,9 @@ func layoutDestruction(r *Destruction, journal []byte, spoolDir string) (*laidOu
 			{"CRL", orDash(r.CRLFile)},
 		})
 		d.fields(toolFields(jf.Entries))
-		d.heading("Devices")
-		// Method and outcome are as wide as "unreachable" and "decommissioned".
-		cols := []column{{title: "Serial, model and UDI", width: 0.15}, {title: "Method", width: 0.11},
-			{title: "Key store", width: 0.12}, {title: "Keys (ids) and certificates (serials)", width: 0.19, mono: true},
-			{title: "Verification", width: 0.14}, {title: "Reason", width: 0.12}, {title: "Outcome and destination", width: 0.17}}
-		d.startTable(cols)
-		for dv, err := range devices {
-			if err != nil {
-				return err
-			}
-			keys := joinNonEmpty(dv.KeyIDs, dv.CertSerials)
-			store := dv.KeyStore
-			if dv.Method == "physical" || dv.Method == "unreachable" {
-				keys = "not erased by Custos: " + keys
-				store = "not reached"
-			}
-			who := joinNonEmpty(dv.Serial, dv.Model)
-			if dv.UDI != "" {
-				who = joinNonEmpty(who, "UDI "+dv.UDI)
-			}
-			d.tableRow(who, dv.Method, orDash(store), keys, dv.Verification, dv.Reason,
-				dv.Outcome+"; destination: "+orNotStated(dv.Destination))
-		}
-		d.endTable()
+		return nil
+	}
+	tail := func(d *doc) error {
 		for _, sz := range r.Sanitized {
 			d.sanitization(sz)
 		}
@@ -264,9 +236,41 @@ func layoutDestruction(r *Destruction, journal []byte, spoolDir string) (*laidOu
 		}
 		d.signatureBlock(people)
 		return nil
-	})
-	if err != nil {
-		return nil, err
+	}
+	var pages []*fpdfDoc
+	if r.Table != nil {
+		// The table's pages were laid out as the fleet was retired: the first pages come
+		// before them, and the rest goes on after its last row, in its last volume.
+		if pages, err = layOut(r.ID, title, spoolDir, head); err != nil {
+			return nil, err
+		}
+		t := r.Table.d
+		t.endTable()
+		if err := tail(t); err != nil {
+			t.stop()
+			return nil, err
+		}
+		rest, err := t.finish()
+		if err != nil {
+			return nil, err
+		}
+		pages = append(pages, rest...)
+	} else {
+		pages, err = layOut(r.ID, title, spoolDir, func(d *doc) error {
+			if err := head(d); err != nil {
+				return err
+			}
+			d.heading("Devices")
+			d.startTable(deviceColumns)
+			for _, dv := range r.Devices {
+				d.deviceRow(dv)
+			}
+			d.endTable()
+			return tail(d)
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	files, err := recordFiles(journal, r.Log)
 	if err != nil {
@@ -289,15 +293,34 @@ func layoutDestruction(r *Destruction, journal []byte, spoolDir string) (*laidOu
 		files: files}, nil
 }
 
-// rowsOf yields rows, for a record that holds them all.
-func rowsOf(rows []DeviceRow) iter.Seq2[DeviceRow, error] {
-	return func(yield func(DeviceRow, error) bool) {
-		for _, r := range rows {
-			if !yield(r, nil) {
-				return
-			}
-		}
+// destructionTitle is the title of the certificate of sanitization of count devices.
+func destructionTitle(count int) string {
+	if count > 1 {
+		return fmt.Sprintf("Certificate of sanitization: fleet of %d devices", count)
 	}
+	return "Certificate of sanitization"
+}
+
+// deviceColumns are the columns of a certificate of sanitization's Devices table. Method and
+// outcome are as wide as "unreachable" and "decommissioned".
+var deviceColumns = []column{{title: "Serial, model and UDI", width: 0.15}, {title: "Method", width: 0.11},
+	{title: "Key store", width: 0.12}, {title: "Keys (ids) and certificates (serials)", width: 0.19, mono: true},
+	{title: "Verification", width: 0.14}, {title: "Reason", width: 0.12}, {title: "Outcome and destination", width: 0.17}}
+
+// deviceRow draws a device's row of the Devices table.
+func (d *doc) deviceRow(dv DeviceRow) {
+	keys := joinNonEmpty(dv.KeyIDs, dv.CertSerials)
+	store := dv.KeyStore
+	if dv.Method == "physical" || dv.Method == "unreachable" {
+		keys = "not erased by Custos: " + keys
+		store = "not reached"
+	}
+	who := joinNonEmpty(dv.Serial, dv.Model)
+	if dv.UDI != "" {
+		who = joinNonEmpty(who, "UDI "+dv.UDI)
+	}
+	d.tableRow(who, dv.Method, orDash(store), keys, dv.Verification, dv.Reason,
+		dv.Outcome+"; destination: "+orNotStated(dv.Destination))
 }
 
 // orNotKnown is v, or "not known".
@@ -378,7 +401,7 @@ func layoutModuleCheck(c *ModuleCheck, journal []byte, spoolDir string) (*laidOu
 		return nil, err
 	}
 	title := "Module check"
-	pages, err := layOut(c.ID, title, hash, spoolDir, func(d *doc) error {
+	pages, err := layOut(c.ID, title, spoolDir, func(d *doc) error {
 		d.setFont("sans", "B", 18)
 		d.pdf.CellFormat(bodyW, 10, title, "", 1, "L", false, 0, "")
 		d.para("Record "+c.ID+": every operation Custos asks of a PKCS#11 module, tried on a spare token", "", bodyPt)
@@ -454,7 +477,7 @@ func layoutCRLPublication(c *CRLPublication, journal []byte, spoolDir string) (*
 		what = fmt.Sprintf("an issuing CA's CRL set (its full CRL and %d shards)", c.Set.Shards)
 		subject = "an issuing CA's CRL set"
 	}
-	pages, err := layOut(c.ID, title, hash, spoolDir, func(d *doc) error {
+	pages, err := layOut(c.ID, title, spoolDir, func(d *doc) error {
 		d.setFont("sans", "B", 18)
 		d.pdf.CellFormat(bodyW, 10, title, "", 1, "L", false, 0, "")
 		d.para("Record "+c.ID+": "+what+", signed with its key on the operations token under the operator PIN", "", bodyPt)

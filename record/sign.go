@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"math/big"
 	"path/filepath"
@@ -95,34 +96,36 @@ func (p *placeholder) dict(s *Signer, reason string) string {
 		"/Reference [<< /Type /SigRef /TransformMethod /DocMDP /TransformParams << /Type /TransformParams /P 1 /V /1.2 >> >>] >>"
 }
 
-// sign fills the placeholder in the assembled file out: the byte range, then the signature.
-func (p *placeholder) sign(ctx context.Context, out []byte, s *Signer) error {
-	at := bytes.Index(out, []byte(byteRangeMark))
-	if at < 0 || bytes.Count(out, []byte(byteRangeMark)) != 1 {
+// sign fills the placeholder in tail, the end of the assembled file from the signature's
+// dictionary on, which follows base bytes whose hash is head: the byte range, then the
+// signature.
+func (p *placeholder) sign(ctx context.Context, tail []byte, base int, head hash.Hash, s *Signer) error {
+	at := bytes.Index(tail, []byte(byteRangeMark))
+	if at < 0 || bytes.Count(tail, []byte(byteRangeMark)) != 1 {
 		return errors.New("sign record: the signature's byte range is not in the file exactly once")
 	}
-	open := at + bytes.Index(out[at:], []byte("/Contents <")) + len("/Contents ")
+	open := at + bytes.Index(tail[at:], []byte("/Contents <")) + len("/Contents ")
 	closeAt := open + 1 + 2*p.size
-	if open < at || closeAt >= len(out) || out[closeAt] != '>' {
+	if open < at || closeAt >= len(tail) || tail[closeAt] != '>' {
 		return errors.New("sign record: the signature's placeholder is not where it was written")
 	}
 	after := closeAt + 1
-	br := fmt.Sprintf("/ByteRange [0 %d %d %d]", open, after, len(out)-after)
+	size := base + len(tail)
+	br := fmt.Sprintf("/ByteRange [0 %d %d %d]", base+open, base+after, size-base-after)
 	if len(br) > len(byteRangeMark) {
-		return fmt.Errorf("sign record: a %d-byte record is too large for its byte range", len(out))
+		return fmt.Errorf("sign record: a %d-byte record is too large for its byte range", size)
 	}
-	copy(out[at:], br+strings.Repeat(" ", len(byteRangeMark)-len(br)))
-	h := sha256.New()
-	h.Write(out[:open])
-	h.Write(out[after:])
-	der, err := signedData(h.Sum(nil), s, ctxSigner{ctx: ctx, Signer: s.Key})
+	copy(tail[at:], br+strings.Repeat(" ", len(byteRangeMark)-len(br)))
+	head.Write(tail[:open])
+	head.Write(tail[after:])
+	der, err := signedData(head.Sum(nil), s, ctxSigner{ctx: ctx, Signer: s.Key})
 	if err != nil {
 		return err
 	}
 	if len(der) > p.size {
 		return fmt.Errorf("sign record: the signature is %d bytes, more than the %d measured for its key and certificates; the record was not written", len(der), p.size)
 	}
-	hex.Encode(out[open+1:], der)
+	hex.Encode(tail[open+1:], der)
 	return nil
 }
 
@@ -215,17 +218,22 @@ type laidOut struct {
 	files   []Attachment
 }
 
+// write assembles, certifies and writes the record to path, which it must not replace: the
+// file appears whole or not at all.
 func (l *laidOut) write(ctx context.Context, path string, s Signer, reason string) error {
-	signed, err := assemble(ctx, l.volumes, l.meta, l.files, &s, reason)
-	if err != nil {
-		return err
-	}
-	if err := workspace.CreateExclusive(path, signed, 0o644); err != nil {
+	var aerr error
+	err := workspace.WriteExclusive(path, 0o644, func(w io.Writer) error {
+		aerr = assemble(ctx, w, l.volumes, l.meta, l.files, &s, reason)
+		return aerr
+	})
+	if err != nil && aerr == nil {
 		return fmt.Errorf("write record: %w", err)
 	}
-	return nil
+	return err
 }
 
 func (l *laidOut) unsigned() ([]byte, error) {
-	return assemble(context.Background(), l.volumes, l.meta, l.files, nil, "")
+	var b bytes.Buffer
+	err := assemble(context.Background(), &b, l.volumes, l.meta, l.files, nil, "")
+	return b.Bytes(), err
 }

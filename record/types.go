@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"iter"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -146,12 +145,10 @@ type Destruction struct {
 	Started      time.Time
 	Finished     time.Time
 	Devices      []DeviceRow
-	// Fleet, for a fleet too large to hold every row, yields the devices' rows in place of
-	// Devices, as many as FleetSize. It may be read more than once (a fleet of one reads its
-	// first row for the summary).
-	Fleet     iter.Seq2[DeviceRow, error]
-	FleetSize int
-	Steps     []StepRow
+	// Table, for a fleet, is its Devices table, laid out ahead as the fleet was retired, in
+	// place of Devices.
+	Table *DeviceTable
+	Steps []StepRow
 	// Sanitized details each device's sanitization (a single device's record; a fleet's
 	// table row says it in brief, and the journal and results.csv in full).
 	Sanitized []Sanitization

@@ -115,11 +115,11 @@ func TestVerifyCatchesSwappedJournal(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.meta.JournalHash = jf.FinalHash
-	signed, err := assemble(context.Background(), l.volumes, l.meta, l.files, &s, "test")
-	if err != nil {
+	var signed bytes.Buffer
+	if err := assemble(context.Background(), &signed, l.volumes, l.meta, l.files, &s, "test"); err != nil {
 		t.Fatal(err)
 	}
-	rep := Verify(signed, []*x509.Certificate{root})
+	rep := Verify(signed.Bytes(), []*x509.Certificate{root})
 	var got string
 	for _, c := range rep.Checks {
 		if !c.OK {

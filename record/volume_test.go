@@ -24,7 +24,7 @@ func TestVolumesJoinIntoOneRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vols, err := layOutVolumes("vol-1", "Volumes", hash, t.TempDir(), 3, func(d *doc) error {
+	vols, err := layOutVolumes("vol-1", "Volumes", t.TempDir(), 3, func(d *doc) error {
 		d.para("A table long enough for several volumes.", "", bodyPt)
 		d.heading("Devices")
 		d.startTable([]column{{title: "Serial", width: 0.3}, {title: "Owner", width: 0.3}, {title: "Key id", width: 0.4, mono: true}})

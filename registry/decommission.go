@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -432,9 +433,11 @@ func (r *Registry) RecordRunCRL(ctx context.Context, runID, issuerID string, crl
 	return nil
 }
 
-const resultColumns = `x.run_id, d.serial, d.model, d.udi, i.id, x.outcome, x.method, x.verification, x.reason, x.note, x.key_state,
-	x.revoked_at, x.invalidity_at, x.revoked_serials, x.key_ids, x.crl_number, x.record_path, x.at
-	FROM decommission_results x JOIN devices d ON d.num = x.device_num JOIN issuers i ON i.num = x.issuer_num `
+const (
+	resultSelect = `x.run_id, d.serial, d.model, d.udi, i.id, x.outcome, x.method, x.verification, x.reason, x.note, x.key_state,
+	x.revoked_at, x.invalidity_at, x.revoked_serials, x.key_ids, x.crl_number, x.record_path, x.at `
+	resultColumns = resultSelect + `FROM decommission_results x JOIN devices d ON d.num = x.device_num JOIN issuers i ON i.num = x.issuer_num `
+)
 
 func scanResult(s rowScanner) (DeviceResult, error) {
 	var res DeviceResult
@@ -513,6 +516,56 @@ func (r *Registry) RunResults(ctx context.Context, runID string) iter.Seq2[Devic
 			yield(DeviceResult{}, fmt.Errorf("read results of run %q: %w", runID, err))
 		}
 	}
+}
+
+// RunResultsOf is what run runID recorded of each device of serials, in their order: a fleet's
+// rows, read back a page at a time as the run records them. A device without a result in the
+// run is an error.
+func (r *Registry) RunResultsOf(ctx context.Context, runID string, serials []string) ([]DeviceResult, error) {
+	fail := func(err error) ([]DeviceResult, error) {
+		return nil, fmt.Errorf("read results of run %q: %w", runID, err)
+	}
+	list, err := json.Marshal(serials)
+	if err != nil {
+		return fail(err)
+	}
+	at := make(map[string]int, len(serials))
+	for i, s := range serials {
+		at[s] = i
+	}
+	// CROSS JOIN keeps SQLite to this order: each serial through the serial index, then its
+	// result through the results' key, never a scan of the run's results.
+	rows, err := r.db.QueryContext(ctx, `SELECT `+resultSelect+`FROM json_each(?2) j CROSS JOIN devices d ON d.serial = j.value
+		CROSS JOIN decommission_results x ON x.run_id = ?1 AND x.device_num = d.num JOIN issuers i ON i.num = x.issuer_num`, runID, string(list))
+	if err != nil {
+		return fail(err)
+	}
+	defer rows.Close()
+	out := make([]DeviceResult, len(serials))
+	found := 0
+	for rows.Next() {
+		res, err := scanResult(rows)
+		if err != nil {
+			return fail(err)
+		}
+		i, ok := at[res.DeviceSerial]
+		if !ok || out[i].DeviceSerial != "" {
+			return fail(fmt.Errorf("the database answered for device %q", res.DeviceSerial))
+		}
+		out[i] = res
+		found++
+	}
+	if err := rows.Err(); err != nil {
+		return fail(err)
+	}
+	if found != len(serials) {
+		for i, res := range out {
+			if res.DeviceSerial == "" {
+				return fail(fmt.Errorf("%w: device %q has no result in the run", ErrNotFound, serials[i]))
+			}
+		}
+	}
+	return out, nil
 }
 
 // RunOutcomes counts a decommission run's devices by outcome.
