@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/custos-pki/custos/hsm"
@@ -557,12 +558,9 @@ func resumeErasureOf(ctx context.Context, r *run.Run, mod *hsm.Module, row Row, 
 func fleetRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req FleetRequest, m *Manifest,
 	issuers map[string]*run.Issuer, order []string, table *fleetTable, res *FleetResult) error {
 	env := r.Env
-	given := compromisedGiven(m)
-	rows := make(map[string]*Row, len(m.Rows))
-	for i := range m.Rows {
-		rows[m.Rows[i].Serial] = &m.Rows[i]
-	}
-	stores := keyStores(r.Journal.Entries())
+	// results.csv is written while the record's last pages are laid out.
+	results := startResults(ctx, env.Registry, res.RunID, m, keyStores(r.Journal.Entries()), compromisedGiven(m))
+	defer results.wait()
 	var names []string
 	for _, id := range order {
 		names = append(names, id+" ("+issuers[id].Certificate.Subject.CommonName+")")
@@ -578,44 +576,68 @@ func fleetRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req FleetRequ
 	if len(res.CRLs) > 0 {
 		d.CRLNumber, d.CRLFile = res.CRLs[len(res.CRLs)-1].Number, res.CRLs[len(res.CRLs)-1].DERPath
 	}
-	// results.csv is written packed, row by row: a fleet of 100,000 is never held whole.
-	packer := record.NewPacker()
-	w := csv.NewWriter(packer)
-	w.Write(resultColumns)
-	res.Decommissioned, res.AlreadyDone, res.Failed = 0, 0, 0
-	n := 0
-	for dr, err := range env.Registry.RunResults(ctx, res.RunID) {
-		if err != nil {
-			return err
-		}
-		n++
-		switch dr.Outcome {
-		case registry.OutcomeDecommissioned:
-			res.Decommissioned++
-		case registry.OutcomeAlreadyDecommissioned:
-			res.AlreadyDone++
-		default:
-			res.Failed++
-		}
-		w.Write(resultRecord(dr, rows[dr.DeviceSerial], stores[dr.DeviceSerial], given[dr.DeviceSerial]))
+	outcomes, err := env.Registry.RunOutcomes(ctx, res.RunID)
+	if err != nil {
+		return err
 	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		return fmt.Errorf("devices revoked, but their results could not be listed: %w", err)
-	}
-	if n != len(m.Rows) {
+	res.Decommissioned, res.AlreadyDone, res.Failed = outcomes[registry.OutcomeDecommissioned],
+		outcomes[registry.OutcomeAlreadyDecommissioned], outcomes[registry.OutcomeFailed]
+	if n := res.Decommissioned + res.AlreadyDone + res.Failed; n != len(m.Rows) {
 		return fmt.Errorf("devices revoked, but the registry holds results for %d of the manifest's %d devices", n, len(m.Rows))
 	}
+	d.Outcome = fmt.Sprintf("%d decommissioned, %d already decommissioned, %d failed", res.Decommissioned, res.AlreadyDone, res.Failed)
+	d.Results = results.wait
 	if d.Table, err = table.wait(); err != nil {
 		return fmt.Errorf("devices revoked, but the record's table could not be laid out: %w", err)
 	}
-	d.Results = packer.Packed()
-	d.Outcome = fmt.Sprintf("%d decommissioned, %d already decommissioned, %d failed", res.Decommissioned, res.AlreadyDone, res.Failed)
 	res.RecordPath, err = writeDestruction(ctx, r, d, signer)
 	if err != nil {
 		return fmt.Errorf("devices revoked, but the record could not be written: %w", err)
 	}
 	return nil
+}
+
+// fleetResults writes a fleet's results.csv on a goroutine of its own: one line per device the
+// registry has a result of the run for, in serial order, packed as it goes, so that a fleet
+// of 100,000 is never held whole.
+type fleetResults struct {
+	packer *record.Packer
+	done   chan error
+	once   sync.Once
+	packed *record.Packed
+	err    error
+}
+
+func startResults(ctx context.Context, reg *registry.Registry, runID string, m *Manifest, stores map[string]string, given map[string]bool) *fleetResults {
+	f := &fleetResults{packer: record.NewPacker(), done: make(chan error, 1)}
+	go func() {
+		rows := make(map[string]*Row, len(m.Rows))
+		for i := range m.Rows {
+			rows[m.Rows[i].Serial] = &m.Rows[i]
+		}
+		w := csv.NewWriter(f.packer)
+		w.Write(resultColumns)
+		for dr, err := range reg.RunResults(ctx, runID) {
+			if err != nil {
+				f.done <- err
+				return
+			}
+			w.Write(resultRecord(dr, rows[dr.DeviceSerial], stores[dr.DeviceSerial], given[dr.DeviceSerial]))
+		}
+		w.Flush()
+		f.done <- w.Error()
+	}()
+	return f
+}
+
+// wait waits for results.csv and returns it packed.
+func (f *fleetResults) wait() (*record.Packed, error) {
+	f.once.Do(func() {
+		if f.err = <-f.done; f.err == nil {
+			f.packed = f.packer.Packed()
+		}
+	})
+	return f.packed, f.err
 }
 
 // resultColumns are the columns of a fleet's results.csv.

@@ -277,8 +277,12 @@ func layoutDestruction(r *Destruction, journal []byte, spoolDir string) (*laidOu
 		return nil, err
 	}
 	if r.Results != nil {
+		results, err := r.Results()
+		if err != nil {
+			return nil, fmt.Errorf("record %s: results.csv: %w", r.ID, err)
+		}
 		files = append(files, Attachment{Name: "results.csv", MIME: "text/csv", Description: "one row per device",
-			Relationship: RelData, Packed: r.Results})
+			Relationship: RelData, Packed: results})
 	}
 	kind := "decommission"
 	switch {

@@ -155,8 +155,9 @@ type Destruction struct {
 	// Replacement is the identity a re-keyed device has now (its new key and certificate),
 	// for a rekey's record; empty for a decommission.
 	Replacement []Field
-	// Results, a fleet's results.csv, is attached to its record beside the journal.
-	Results *Packed
+	// Results gives a fleet's results.csv, attached to its record beside the journal. It is
+	// called once the pages are laid out, so that the file may be written meanwhile.
+	Results func() (*Packed, error)
 	Log     *LogProof // the run's place in the record log
 }
 
