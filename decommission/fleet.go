@@ -258,15 +258,18 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, or
 	table := startFleetTable(ctx, r, m)
 	defer table.stop()
 	stores := keyStores(r.Journal.Entries())
+	recorded := map[string]*registry.DeviceResult{} // what the batches since the last page recorded
 	settled := 0
 	settle := func(next int) {
 		if next > settled {
 			page := make([]settledRow, 0, next-settled)
 			for i := settled; i < next; i++ {
-				page = append(page, settledRow{row: &m.Rows[i], store: stores[m.Rows[i].Serial]})
+				serial := m.Rows[i].Serial
+				page = append(page, settledRow{row: &m.Rows[i], store: stores[serial], result: recorded[serial]})
 			}
 			table.settle(page)
 			settled = next
+			clear(recorded)
 		}
 	}
 	handled := 0
@@ -285,8 +288,12 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, or
 		err := r.Step(stepBatch, tech, func() (any, error) {
 			// What is done is recorded even when the run is being cancelled: cancel stops the
 			// next device, it must not leave an erased one unrevoked.
-			if _, err := r.Registry().DecommissionDevices(context.WithoutCancel(ctx), batch); err != nil {
+			results, err := r.Registry().DecommissionDevices(context.WithoutCancel(ctx), batch)
+			if err != nil {
 				return nil, err
+			}
+			for i := range results {
+				recorded[results[i].DeviceSerial] = &results[i]
 			}
 			return BatchRevoked{Devices: len(batch), First: batch[0].DeviceSerial, Last: batch[len(batch)-1].DeviceSerial,
 				Compromised: given}, nil
@@ -704,10 +711,12 @@ type fleetTable struct {
 }
 
 // settledRow is a manifest row whose device the registry has a result for, with the key store
-// the run found it on ("" when not reached).
+// the run found it on ("" when not reached) and the result when its batch returned it (nil
+// for one the table reads back: a failure, or a device an earlier attempt finished).
 type settledRow struct {
-	row   *Row
-	store string
+	row    *Row
+	store  string
+	result *registry.DeviceResult
 }
 
 func startFleetTable(ctx context.Context, r *run.Run, m *Manifest) *fleetTable {
@@ -728,25 +737,32 @@ func startFleetTable(ctx context.Context, r *run.Run, m *Manifest) *fleetTable {
 	return t
 }
 
-// draw reads back the results of a page of rows, lookupPage at a time, and draws them.
+// draw draws a page of rows, reading back from the registry the results it was not given,
+// lookupPage at a time.
 func (t *fleetTable) draw(ctx context.Context, reg *registry.Registry, runID string, page []settledRow, given map[string]bool) error {
-	for start := 0; start < len(page); start += lookupPage {
-		part := page[start:min(start+lookupPage, len(page))]
-		serials := make([]string, len(part))
-		for i, s := range part {
-			serials[i] = s.row.Serial
+	var missing []string
+	var at []int
+	for i, s := range page {
+		if s.result == nil {
+			missing, at = append(missing, s.row.Serial), append(at, i)
 		}
-		results, err := reg.RunResultsOf(ctx, runID, serials)
+	}
+	for start := 0; start < len(missing); start += lookupPage {
+		end := min(start+lookupPage, len(missing))
+		results, err := reg.RunResultsOf(ctx, runID, missing[start:end])
 		if err != nil {
 			return err
 		}
-		for i, dr := range results {
-			row, err := fleetRow(resultRecord(dr, part[i].row, part[i].store, given[dr.DeviceSerial]))
-			if err != nil {
-				return err
-			}
-			t.table.Add(row)
+		for i := range results {
+			page[at[start+i]].result = &results[i]
 		}
+	}
+	for _, s := range page {
+		row, err := fleetRow(resultRecord(*s.result, s.row, s.store, given[s.row.Serial]))
+		if err != nil {
+			return err
+		}
+		t.table.Add(row)
 	}
 	return nil
 }

@@ -2,8 +2,10 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,6 +125,15 @@ func TestDecommissionBatchMatchesDeviceByDevice(t *testing.T) {
 	for _, d := range diffs {
 		t.Errorf("the batch and device by device differ: %s", d)
 	}
+	// What the batch returned is what the registry gives back for the devices (a fleet's
+	// record lists the one or the other).
+	serials := make([]string, len(batch))
+	for i, d := range batch {
+		serials[i] = d.DeviceSerial
+	}
+	if read, err := w.r.RunResultsOf(ctx, "fleet-1", serials); err != nil || !reflect.DeepEqual(read, got) {
+		t.Fatalf("read back: %v\n%+v\nwant\n%+v", err, read, got)
+	}
 	// And the same batch again (a resumed run): the stored results, both ways.
 	again, err := w.r.DecommissionDevices(ctx, batch)
 	if err != nil || !reflect.DeepEqual(again, got) {
@@ -182,5 +193,45 @@ func TestLookupDevices(t *testing.T) {
 	}
 	if none, err := w.r.LookupDevices(ctx, "", nil); err != nil || len(none) != 0 {
 		t.Errorf("no serials: %v, %v", none, err)
+	}
+}
+
+// TestRunResultsOf reads a run's results of a page of devices in the order asked, and names
+// a device the run has no result for.
+func TestRunResultsOf(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	for _, s := range []string{"SN-A", "SN-B", "SN-C"} {
+		w.register(t, s, t0)
+	}
+	w.startRun(t, "fleet-1", "fleet")
+	if _, err := w.r.DecommissionDevices(ctx, []Decommission{
+		{RunID: "fleet-1", DeviceSerial: "SN-A", Method: "physical", Verification: "shredded", Reason: pki.ReasonCessationOfOperation, KeyState: KeyDestroyed, At: t0.AddDate(1, 0, 0)},
+		{RunID: "fleet-1", DeviceSerial: "SN-B", Method: "physical", Verification: "shredded", Reason: pki.ReasonCessationOfOperation, KeyState: KeyDestroyed, At: t0.AddDate(1, 0, 0)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.r.RecordDecommissionFailure(ctx, Decommission{RunID: "fleet-1", DeviceSerial: "SN-C", Method: "erase",
+		Verification: "token not found", At: t0.AddDate(1, 0, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := w.r.RunResultsOf(ctx, "fleet-1", []string{"SN-C", "SN-A", "SN-B"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, r := range got {
+		order = append(order, r.DeviceSerial+" "+string(r.Outcome))
+	}
+	if want := []string{"SN-C failed", "SN-A decommissioned", "SN-B decommissioned"}; !reflect.DeepEqual(order, want) {
+		t.Errorf("results %q, want %q", order, want)
+	}
+	for _, serials := range [][]string{{"SN-A", "SN-GHOST"}, {`"; DROP TABLE devices; --`}} {
+		if _, err := w.r.RunResultsOf(ctx, "fleet-1", serials); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), serials[len(serials)-1]) {
+			t.Errorf("%q: err = %v, want the device without a result named", serials, err)
+		}
+	}
+	if _, err := w.r.RunResultsOf(ctx, "run-other", []string{"SN-A"}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("another run: err = %v, want not found", err)
 	}
 }
