@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -368,4 +370,96 @@ func TestFlatten(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFlattenMatchesTheDecoder compares Flatten with the same walk over encoding/json's
+// tokens, on payloads of every shape the journal holds and some it should not.
+func TestFlattenMatchesTheDecoder(t *testing.T) {
+	payloads := []string{
+		`{"token":"ops","key_id":"ab","count":3,"created":true,"gone":false}`,
+		`{"a":"","b":null,"c":"x","d":[],"e":{},"f":[null,""],"g":[[1,2],[3]]}`,
+		`{"shares":[{"n":1,"c":"Ann"},{"n":2,"c":"Bo"}],"mixed":[1,{"x":"y"},"z"]}`,
+		`{"esc":"a\"b\\c\/d\n\u00e9\ud83d\ude00","utf8":"Zoë 李雷","num":-1.5e+3,"big":12345678901234567890}`,
+		` { "spaced" : [ 1 , 2 ] , "x" : { "y" : null } } `,
+		`"just text"`, `42`, `true`, `null`, `[1,"a"]`,
+		`{"a":`, `{"a" 1}`, `{"a":1,}`, `[1 2]`, `{"a":tru}`, `{"a":"unterminated}`, `{"a":01}`, `{"a":"\x01"}`,
+		"{\"bad\":\"\xff\xfe\"}",
+	}
+	var devices []string
+	for i := range 50 {
+		devices = append(devices, fmt.Sprintf(`"DEV-%06d",0,1,2,1,3,4,1796130212,1796130212`, i))
+	}
+	payloads = append(payloads, `{"texts":["fleet-1","unreachable","attested by W"],"devices":[`+strings.Join(devices, ",")+`]}`)
+	for _, p := range payloads {
+		if got, want := Flatten(json.RawMessage(p)), flattenByDecoder(json.RawMessage(p)); !reflect.DeepEqual(got, want) {
+			t.Errorf("Flatten(%s)\n = %q\nwant %q", p, got, want)
+		}
+	}
+}
+
+// flattenByDecoder is Flatten as it was first written, over json.Decoder's tokens.
+func flattenByDecoder(data json.RawMessage) []Field {
+	if len(data) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var out []Field
+	var walk func(name string, out *[]Field) error
+	walk = func(name string, out *[]Field) error {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				for dec.More() {
+					k, err := dec.Token()
+					if err != nil {
+						return err
+					}
+					if err := walk(joinName(name, fmt.Sprint(k)), out); err != nil {
+						return err
+					}
+				}
+			case '[':
+				var plain []string
+				var nested []Field
+				for i := 1; dec.More(); i++ {
+					var item []Field
+					if err := walk(joinName(name, fmt.Sprint(i)), &item); err != nil {
+						return err
+					}
+					if len(item) == 1 && item[0].Name == joinName(name, fmt.Sprint(i)) {
+						plain = append(plain, item[0].Value)
+					}
+					nested = append(nested, item...)
+				}
+				if len(plain) == len(nested) {
+					if len(plain) > 0 {
+						*out = append(*out, Field{Name: name, Value: strings.Join(plain, ", ")})
+					}
+				} else {
+					*out = append(*out, nested...)
+				}
+			}
+			_, err := dec.Token()
+			return err
+		case nil:
+			return nil
+		case string:
+			if t != "" {
+				*out = append(*out, Field{Name: name, Value: t})
+			}
+		default:
+			*out = append(*out, Field{Name: name, Value: fmt.Sprint(t)})
+		}
+		return nil
+	}
+	if err := walk("", &out); err != nil {
+		return []Field{{Name: "data", Value: string(data)}}
+	}
+	return out
 }

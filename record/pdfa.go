@@ -43,6 +43,9 @@ type Attachment struct {
 	Relationship string
 	Content      []byte
 	Packed       *Packed // the content, packed, when Content is nil
+	// Later gives the content, packed, when Content and Packed are nil: it is asked for when
+	// the record's pages are written, so that it may be made meanwhile.
+	Later func() (*Packed, error)
 }
 
 // Relationships of an attachment to its record (PDF/A-3 /AFRelationship).
@@ -137,7 +140,12 @@ func assemble(ctx context.Context, out io.Writer, volumes []*fpdfDoc, meta docMe
 			return fmt.Errorf("assemble record: attachment %d lacks a name, media type or relationship", i+1)
 		}
 		p := f.Packed
-		if p == nil {
+		switch {
+		case p == nil && f.Later != nil:
+			if p, err = f.Later(); err != nil {
+				return fmt.Errorf("assemble record: %s: %w", f.Name, err)
+			}
+		case p == nil:
 			p = Pack(f.Content)
 		}
 		// The checksum is the one PDF defines for embedded files, MD5.

@@ -277,12 +277,8 @@ func layoutDestruction(r *Destruction, journal []byte, spoolDir string) (*laidOu
 		return nil, err
 	}
 	if r.Results != nil {
-		results, err := r.Results()
-		if err != nil {
-			return nil, fmt.Errorf("record %s: results.csv: %w", r.ID, err)
-		}
 		files = append(files, Attachment{Name: "results.csv", MIME: "text/csv", Description: "one row per device",
-			Relationship: RelData, Packed: results})
+			Relationship: RelData, Later: r.Results})
 	}
 	kind := "decommission"
 	switch {

@@ -5,7 +5,9 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -156,7 +158,7 @@ type Destruction struct {
 	// for a rekey's record; empty for a decommission.
 	Replacement []Field
 	// Results gives a fleet's results.csv, attached to its record beside the journal. It is
-	// called once the pages are laid out, so that the file may be written meanwhile.
+	// called once the pages are written, so that the file may be made meanwhile.
 	Results func() (*Packed, error)
 	Log     *LogProof // the run's place in the record log
 }
@@ -221,71 +223,178 @@ type ModuleCheck struct {
 // nested object's keys are joined with dots ("token.serial"), a list's items numbered from 1
 // ("shares.2.custodian"), a list of plain values joined with commas. Empty values are left
 // out. A payload that is not a JSON object is shown whole, under "data".
+//
+// It reads the JSON itself rather than through json.Decoder's tokens: a fleet's journal has a
+// registry fact of a thousand devices for every batch, and its record lists every entry.
 func Flatten(data json.RawMessage) []Field {
 	if len(data) == 0 {
 		return nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
 	var out []Field
-	if err := flattenValue(dec, "", &out); err != nil {
+	sc := &jsonScan{b: data}
+	if err := sc.value("", &out); err != nil {
 		return []Field{{Name: "data", Value: string(data)}}
 	}
 	return out
 }
 
-// flattenValue reads one JSON value from dec and adds it to out under name.
-func flattenValue(dec *json.Decoder, name string, out *[]Field) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return err
+// jsonScan reads JSON values from b, from i on.
+type jsonScan struct {
+	b []byte
+	i int
+}
+
+var errJSON = errors.New("not JSON")
+
+func (sc *jsonScan) space() {
+	for sc.i < len(sc.b) && (sc.b[sc.i] == ' ' || sc.b[sc.i] == '\t' || sc.b[sc.i] == '\n' || sc.b[sc.i] == '\r') {
+		sc.i++
 	}
-	switch t := tok.(type) {
-	case json.Delim:
-		switch t {
-		case '{':
-			for dec.More() {
-				k, err := dec.Token()
-				if err != nil {
-					return err
-				}
-				if err := flattenValue(dec, joinName(name, fmt.Sprint(k)), out); err != nil {
-					return err
-				}
+}
+
+// next is the next byte after white space, 0 at the end.
+func (sc *jsonScan) next() byte {
+	sc.space()
+	if sc.i >= len(sc.b) {
+		return 0
+	}
+	return sc.b[sc.i]
+}
+
+// value reads one value and adds it to out under name.
+func (sc *jsonScan) value(name string, out *[]Field) error {
+	switch c := sc.next(); {
+	case c == '{':
+		sc.i++
+		if sc.next() == '}' {
+			sc.i++
+			return nil
+		}
+		for {
+			if sc.next() != '"' {
+				return errJSON
 			}
-		case '[':
-			var plain []string
-			var nested []Field
-			for i := 1; dec.More(); i++ {
-				var item []Field
-				if err := flattenValue(dec, joinName(name, fmt.Sprint(i)), &item); err != nil {
-					return err
-				}
-				if len(item) == 1 && item[0].Name == joinName(name, fmt.Sprint(i)) {
-					plain = append(plain, item[0].Value)
-				}
-				nested = append(nested, item...)
+			key, err := sc.str()
+			if err != nil {
+				return err
 			}
-			if len(plain) == len(nested) {
-				if len(plain) > 0 {
-					*out = append(*out, Field{Name: name, Value: strings.Join(plain, ", ")})
-				}
-			} else {
-				*out = append(*out, nested...)
+			if sc.next() != ':' {
+				return errJSON
+			}
+			sc.i++
+			if err := sc.value(joinName(name, key), out); err != nil {
+				return err
+			}
+			switch sc.next() {
+			case ',':
+				sc.i++
+			case '}':
+				sc.i++
+				return nil
+			default:
+				return errJSON
 			}
 		}
-		_, err := dec.Token() // the closing delimiter
-		return err
-	case nil:
+	case c == '[':
+		sc.i++
+		var plain []string
+		var nested []Field
+		if sc.next() == ']' {
+			sc.i++
+			return nil
+		}
+		for i := 1; ; i++ {
+			var item []Field
+			itemName := joinName(name, strconv.Itoa(i))
+			if err := sc.value(itemName, &item); err != nil {
+				return err
+			}
+			if len(item) == 1 && item[0].Name == itemName {
+				plain = append(plain, item[0].Value)
+			}
+			nested = append(nested, item...)
+			switch sc.next() {
+			case ',':
+				sc.i++
+				continue
+			case ']':
+				sc.i++
+			default:
+				return errJSON
+			}
+			break
+		}
+		if len(plain) == len(nested) {
+			if len(plain) > 0 {
+				*out = append(*out, Field{Name: name, Value: strings.Join(plain, ", ")})
+			}
+		} else {
+			*out = append(*out, nested...)
+		}
 		return nil
-	case string:
-		if t != "" {
-			*out = append(*out, Field{Name: name, Value: t})
+	case c == '"':
+		v, err := sc.str()
+		if err != nil {
+			return err
 		}
-	default:
-		*out = append(*out, Field{Name: name, Value: fmt.Sprint(t)})
+		if v != "" {
+			*out = append(*out, Field{Name: name, Value: v})
+		}
+		return nil
+	case c == 'n' && bytes.HasPrefix(sc.b[sc.i:], []byte("null")):
+		sc.i += 4
+		return nil
+	case c == 't' && bytes.HasPrefix(sc.b[sc.i:], []byte("true")):
+		sc.i += 4
+		*out = append(*out, Field{Name: name, Value: "true"})
+		return nil
+	case c == 'f' && bytes.HasPrefix(sc.b[sc.i:], []byte("false")):
+		sc.i += 5
+		*out = append(*out, Field{Name: name, Value: "false"})
+		return nil
+	case c == '-' || c >= '0' && c <= '9':
+		start := sc.i
+		for sc.i < len(sc.b) && strings.IndexByte("+-.eE0123456789", sc.b[sc.i]) >= 0 {
+			sc.i++
+		}
+		num := sc.b[start:sc.i]
+		if !json.Valid(num) {
+			return errJSON
+		}
+		*out = append(*out, Field{Name: name, Value: string(num)})
+		return nil
 	}
-	return nil
+	return errJSON
+}
+
+// str reads a string; one with escapes is unquoted by encoding/json.
+func (sc *jsonScan) str() (string, error) {
+	start := sc.i
+	sc.i++
+	escaped := false
+	for sc.i < len(sc.b) {
+		switch c := sc.b[sc.i]; {
+		case c == '\\':
+			escaped = true
+			sc.i += 2
+			continue
+		case c == '"':
+			sc.i++
+			raw := sc.b[start:sc.i]
+			if !escaped && utf8.Valid(raw) {
+				return string(raw[1 : len(raw)-1]), nil
+			}
+			var v string
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return "", errJSON
+			}
+			return v, nil
+		case c < 0x20:
+			return "", errJSON
+		}
+		sc.i++
+	}
+	return "", errJSON
 }
 
 func joinName(prefix, key string) string {
