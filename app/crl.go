@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -57,13 +56,13 @@ func (c *crlScreen) onPublish() {
 		c.note.errorf(run.NewFieldError("Issuer", "choose the issuing CA whose CRL to sign"))
 		return
 	}
-	days, err := strconv.Atoi(strings.TrimSpace(c.days.Text))
-	if err != nil || days <= 0 {
+	days, ok := wholeNumber(c.days.Text)
+	if !ok {
 		c.note.errorf(run.NewFieldError("NextUpdateDays", "the next update is a whole number of days from now, such as 30"))
 		return
 	}
-	budget, err := strconv.Atoi(strings.TrimSpace(c.budget.Text))
-	if err != nil || budget <= 0 {
+	budget, ok := wholeNumber(c.budget.Text)
+	if !ok {
 		c.note.errorf(run.NewFieldError("ShardBudget", "the shard budget is a whole number of bytes, such as %d", pki.DefaultShardBudget))
 		return
 	}

@@ -3,7 +3,6 @@ package app
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"fyne.io/fyne/v2"
@@ -107,8 +106,8 @@ func (f *provisionForm) onProvision() {
 	req := decommission.ProvisionRequest{Issuer: f.issuer.id(), Serial: strings.TrimSpace(f.serial.Text),
 		Model: strings.TrimSpace(f.model.Text), UDI: strings.TrimSpace(f.udi.Text), Token: f.token.Text}
 	if y := strings.TrimSpace(f.years.Text); y != "" {
-		n, err := strconv.Atoi(y)
-		if err != nil || n <= 0 {
+		n, ok := wholeNumber(y)
+		if !ok {
 			f.note.errorf(run.NewFieldError("ValidityYears", "the validity is a whole number of years, such as 10"))
 			return
 		}

@@ -2,7 +2,9 @@ package app
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
@@ -28,6 +30,8 @@ type rekeyForm struct {
 	device    *widget.Label
 	algorithm *widget.Select
 	issuer    *issuerChoice
+	years     *widget.Entry // the new certificate's validity; empty: 10, or what its CA has left
+	days      *widget.Entry // the next update of the old CA's CRL
 	tech      *widget.Entry
 	opsPIN    *widget.Entry
 	devPIN    *widget.Entry
@@ -48,7 +52,7 @@ type rekeyForm struct {
 
 func newRekeyForm(s *shell) *rekeyForm {
 	f := &rekeyForm{s: s, device: wrapped("Choose a device in the Devices tab first."), algorithm: widget.NewSelect(nil, nil),
-		issuer: &issuerChoice{sel: widget.NewSelect(nil, nil), ids: map[string]string{}}, tech: widget.NewEntry(),
+		issuer: &issuerChoice{sel: widget.NewSelect(nil, nil), ids: map[string]string{}}, years: widget.NewEntry(), days: widget.NewEntry(), tech: widget.NewEntry(),
 		opsPIN: pinEntry("operator PIN"), devPIN: pinEntry("the device token's user PIN"), progress: widget.NewProgressBar(),
 		step: widget.NewLabel(""), result: wrapped(""), note: newNotice(), record: newRecordOpener(s.background),
 		stopped: container.NewVBox(s.stoppedRuns(registry.RunRekey))}
@@ -57,6 +61,9 @@ func newRekeyForm(s *shell) *rekeyForm {
 	}
 	f.algorithm.PlaceHolder = "the new key's algorithm"
 	f.issuer.sel.PlaceHolder = "choose a device first"
+	f.years.SetPlaceHolder("10, or what the issuing CA has left")
+	f.days.SetPlaceHolder("days from now, such as 30")
+	f.days.SetText(strconv.Itoa(defaultNextUpdateDays))
 	f.tech.SetPlaceHolder("technician who does the work")
 	f.progress.Max = float64(len(decommission.RekeySteps()))
 	f.progress.TextFormatter = func() string {
@@ -66,11 +73,12 @@ func newRekeyForm(s *shell) *rekeyForm {
 	f.rekey = widget.NewButtonWithIcon("Re-key", theme.ViewRefreshIcon(), f.onRekey)
 	f.rekey.Importance = widget.DangerImportance
 	f.rekey.Disable()
-	defaultButton(f.rekey, f.tech, f.opsPIN, f.devPIN)
+	defaultButton(f.rekey, f.years, f.days, f.tech, f.opsPIN, f.devPIN)
 	intro := wrapped("Moves the device to a new key during its life. Its current key proves possession, a new key is generated on the device's token (never extractable), its certificate is issued from the device's issuing CA or a newer one under the same root, the old certificate is revoked as superseded on a new CRL, and every object of the old key is destroyed on the token and verified gone. Every step is journaled; the record is signed. A run that stops half way is listed below, to resume.")
 	progress := container.NewBorder(nil, nil, f.rekey, nil, container.NewVBox(f.step, f.progress))
 	f.page = container.NewVBox(intro,
-		field("Device", f.device), field("New key", f.algorithm), field("Issuing CA", f.issuer.sel), field("Technician", f.tech),
+		field("Device", f.device), field("New key", f.algorithm), field("Issuing CA", f.issuer.sel),
+		field("Validity (years)", f.years), field("CRL next update (days)", f.days), field("Technician", f.tech),
 		field("Operator PIN", f.opsPIN), field("Device PIN", f.devPIN), progress, f.note.object(), f.result, f.record.object(), f.stopped)
 	f.box = container.NewVScroll(container.NewPadded(f.page))
 	return f
@@ -146,13 +154,31 @@ func (f *rekeyForm) onRekey() {
 		return
 	}
 	req := decommission.RekeyRequest{Serial: c.Device.Serial, Algorithm: alg, Issuer: issuer, Technician: strings.TrimSpace(f.tech.Text)}
+	if y := strings.TrimSpace(f.years.Text); y != "" {
+		n, ok := wholeNumber(y)
+		if !ok {
+			f.note.errorf(run.NewFieldError("ValidityYears", "the validity is a whole number of years, such as 10, or empty for 10"))
+			return
+		}
+		req.ValidityYears = n
+	}
+	days, ok := wholeNumber(f.days.Text)
+	if !ok {
+		f.note.errorf(run.NewFieldError("NextUpdateDays", "the CRL's next update is a whole number of days from now, such as 30"))
+		return
+	}
+	req.CRLNextUpdate = time.Duration(days) * 24 * time.Hour
 	token := "its token"
 	if c.Token != "" {
 		token = "its token “" + c.Token + "”"
 	}
-	consequence := fmt.Sprintf("Device %s gets a new %s key, generated on %s, and a new certificate from %s. "+
+	validity := "valid 10 years, or as long as its CA has left"
+	if req.ValidityYears > 0 {
+		validity = fmt.Sprintf("valid %s, or as long as its CA has left", plural(req.ValidityYears, "year", "years"))
+	}
+	consequence := fmt.Sprintf("Device %s gets a new %s key, generated on %s, and a new certificate from %s, %s. "+
 		"Its current certificate %s is revoked as superseded on a new CRL of %s, and its current key is destroyed on the token: it cannot be used or recovered afterwards.",
-		req.Serial, alg, token, f.issuer.sel.Selected, c.CertificateSerial, c.Device.IssuerID)
+		req.Serial, alg, token, f.issuer.sel.Selected, validity, c.CertificateSerial, c.Device.IssuerID)
 	confirmTyped(f.s.win, "Re-key "+req.Serial, consequence, req.Serial, func() { f.run(req) })
 }
 

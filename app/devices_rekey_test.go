@@ -3,9 +3,12 @@ package app
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
@@ -100,13 +103,32 @@ func TestDevicesScreenRekeysADevice(t *testing.T) {
 		entryWithPlaceholder(t, s, "technician").SetText("Tess Tech")
 		entryWithPlaceholder(t, s, "operator PIN").SetText("ops-pin-1234")
 		entryWithPlaceholder(t, s, "the device token's").SetText("device-pin-1")
+		// A validity or a next update that is not a whole number is refused before anything.
+		for _, bad := range []struct{ placeholder, text, want string }{
+			{"10, or what the issuing CA has left", "three", "the validity is a whole number of years"},
+			{"days from now", "0", "the CRL's next update is a whole number of days"},
+		} {
+			e := entryWithPlaceholder(t, s, bad.placeholder)
+			old := e.Text
+			e.SetText(bad.text)
+			test.Tap(button(s.body, "Re-key"))
+			if top := s.win.Canvas().Overlays().Top(); top != nil {
+				t.Fatalf("%q asked for a confirmation:\n%s", bad.text, texts(top))
+			}
+			if !strings.Contains(texts(s.body), bad.want) {
+				t.Errorf("%q: the screen does not say %q:\n%s", bad.text, bad.want, texts(s.body))
+			}
+			e.SetText(old)
+		}
+		entryWithPlaceholder(t, s, "10, or what the issuing CA has left").SetText("3")
+		entryWithPlaceholder(t, s, "days from now").SetText("7")
 		test.Tap(button(s.body, "Re-key"))
 		top := s.win.Canvas().Overlays().Top()
 		if top == nil {
 			t.Fatal("no confirmation was asked")
 		}
 		what := texts(top)
-		for _, want := range []string{"new ecdsa-p384 key, generated on its token “dev-RK-0001”", "new certificate from GUI Devices CA 2",
+		for _, want := range []string{"new ecdsa-p384 key, generated on its token “dev-RK-0001”", "new certificate from GUI Devices CA 2", "valid 3 years",
 			"certificate " + pki.SerialHex(p.Certificate.SerialNumber) + " is revoked as superseded", "current key is destroyed"} {
 			if !strings.Contains(what, want) {
 				t.Errorf("the confirmation lacks %q:\n%s", want, what)
@@ -145,6 +167,17 @@ func TestDevicesScreenRekeysADevice(t *testing.T) {
 	out, err := exec.Command("openssl", "crl", "-inform", "DER", "-in", crl.Path, "-noout", "-text").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "Serial Number: "+pki.SerialHex(p.Certificate.SerialNumber)) || !strings.Contains(string(out), "Superseded") {
 		t.Errorf("openssl crl %s: %v\n%s", crl.Path, err, out)
+	}
+	// The validity and the next update typed in: 3 years, 7 days, as openssl reads them.
+	if next := opensslDate(t, "crl", crl.Path, "-nextupdate"); next.Sub(time.Now()) < 6*24*time.Hour || next.Sub(time.Now()) > 8*24*time.Hour {
+		t.Errorf("the CRL's next update is %s, want about 7 days from now", next)
+	}
+	certPath := filepath.Join(t.TempDir(), "new.der")
+	if err := os.WriteFile(certPath, h.Certificates[1].DER, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if end := opensslDate(t, "x509", certPath, "-enddate"); end.Sub(time.Now().AddDate(3, 0, 0)).Abs() > 48*time.Hour {
+		t.Errorf("the new certificate ends %s, want 3 years from now", end)
 	}
 	// The token, by pkcs11-tool: the new key alone, a P-384 key under the new id.
 	checkTokenHolds(t, s, "dev-RK-0001", h.Keys[1].KeyID)
@@ -227,4 +260,20 @@ func TestDevicesScreenRekeyWrongDevicePIN(t *testing.T) {
 		t.Fatalf("after the resume: %+v", h.Keys)
 	}
 	checkTokenHolds(t, s, "dev-RK-0002", h.Keys[1].KeyID)
+}
+
+// opensslDate is the date `openssl KIND -inform DER -in path -noout FLAG` prints
+// (nextUpdate=..., notAfter=...).
+func opensslDate(t *testing.T, kind, path, flag string) time.Time {
+	t.Helper()
+	out, err := exec.Command("openssl", kind, "-inform", "DER", "-in", path, "-noout", flag).CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl %s %s: %v\n%s", kind, flag, err, out)
+	}
+	_, v, ok := strings.Cut(strings.TrimSpace(string(out)), "=")
+	at, perr := time.Parse("Jan _2 15:04:05 2006 MST", v)
+	if !ok || perr != nil {
+		t.Fatalf("openssl %s %s: %q: %v", kind, flag, out, perr)
+	}
+	return at
 }

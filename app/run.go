@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"image/color"
+	"strconv"
+	"strings"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
@@ -101,6 +103,12 @@ func (s *shell) withCancel() (context.Context, context.CancelFunc) { return cont
 
 // zeroAll zeroes PINs taken from entries.
 func zeroAll(pins ...[]byte) { secret.ZeroAll(pins...) }
+
+// wholeNumber reads a count a person typed (years, days, bytes): a whole number above zero.
+func wholeNumber(s string) (int, bool) {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	return n, err == nil && n > 0
+}
 
 func plural(n int, one, many string) string {
 	if n == 1 {
