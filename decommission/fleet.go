@@ -740,6 +740,9 @@ func startFleetTable(ctx context.Context, r *run.Run, m *Manifest) *fleetTable {
 // draw draws a page of rows, reading back from the registry the results it was not given,
 // lookupPage at a time.
 func (t *fleetTable) draw(ctx context.Context, reg *registry.Registry, runID string, page []settledRow, given map[string]bool) error {
+	if err := ctx.Err(); err != nil {
+		return err // the run stopped: its table will not be a record's
+	}
 	var missing []string
 	var at []int
 	for i, s := range page {
