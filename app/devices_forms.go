@@ -105,13 +105,10 @@ func (f *provisionForm) object() fyne.CanvasObject { return f.box }
 func (f *provisionForm) onProvision() {
 	req := decommission.ProvisionRequest{Issuer: f.issuer.id(), Serial: strings.TrimSpace(f.serial.Text),
 		Model: strings.TrimSpace(f.model.Text), UDI: strings.TrimSpace(f.udi.Text), Token: f.token.Text}
-	if y := strings.TrimSpace(f.years.Text); y != "" {
-		n, ok := wholeNumber(y)
-		if !ok {
-			f.note.errorf(run.NewFieldError("ValidityYears", "the validity is a whole number of years, such as 10"))
-			return
-		}
-		req.ValidityYears = n
+	var err error
+	if req.ValidityYears, err = validityYears(f.years.Text); err != nil {
+		f.note.errorf(err)
+		return
 	}
 	if req.Issuer == "" {
 		f.note.errorf(run.NewFieldError("Issuer", "choose the issuing CA that certifies the device"))

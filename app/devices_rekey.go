@@ -154,13 +154,9 @@ func (f *rekeyForm) onRekey() {
 		return
 	}
 	req := decommission.RekeyRequest{Serial: c.Device.Serial, Algorithm: alg, Issuer: issuer, Technician: strings.TrimSpace(f.tech.Text)}
-	if y := strings.TrimSpace(f.years.Text); y != "" {
-		n, ok := wholeNumber(y)
-		if !ok {
-			f.note.errorf(run.NewFieldError("ValidityYears", "the validity is a whole number of years, such as 10, or empty for 10"))
-			return
-		}
-		req.ValidityYears = n
+	if req.ValidityYears, err = validityYears(f.years.Text); err != nil {
+		f.note.errorf(err)
+		return
 	}
 	days, ok := wholeNumber(f.days.Text)
 	if !ok {

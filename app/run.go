@@ -110,6 +110,18 @@ func wholeNumber(s string) (int, bool) {
 	return n, err == nil && n > 0
 }
 
+// validityYears reads a certificate's validity in years; empty is 0, the workflow's default.
+func validityYears(text string) (int, error) {
+	if strings.TrimSpace(text) == "" {
+		return 0, nil
+	}
+	n, ok := wholeNumber(text)
+	if !ok {
+		return 0, run.NewFieldError("ValidityYears", "the validity is a whole number of years, such as 10, or empty for 10")
+	}
+	return n, nil
+}
+
 func plural(n int, one, many string) string {
 	if n == 1 {
 		return fmt.Sprintf("%d %s", n, one)
