@@ -257,7 +257,7 @@ func runFleet(ctx context.Context, r *run.Run, m *Manifest, req FleetRequest, or
 	// once the registry holds their results: settled rows are those before it.
 	table := startFleetTable(ctx, r, m)
 	defer table.stop()
-	stores := keyStores(r.Journal.Entries())
+	stores := table.stores
 	recorded := map[string]*registry.DeviceResult{} // what the batches since the last page recorded
 	settled := 0
 	settle := func(next int) {
@@ -566,7 +566,7 @@ func fleetRecord(ctx context.Context, r *run.Run, mod *hsm.Module, req FleetRequ
 	issuers map[string]*run.Issuer, order []string, table *fleetTable, res *FleetResult) error {
 	env := r.Env
 	// results.csv is written while the record's last pages are laid out.
-	results := startResults(ctx, env.Registry, res.RunID, m, keyStores(r.Journal.Entries()), compromisedGiven(m))
+	results := startResults(ctx, env.Registry, res.RunID, m, table.stores, table.given)
 	defer results.wait()
 	var names []string
 	for _, id := range order {
@@ -701,7 +701,13 @@ func fleetRow(f []string) (record.DeviceRow, error) {
 // it reads them back and draws them, in the manifest's order. The record is then laid out
 // around the table.
 type fleetTable struct {
-	table  *record.DeviceTable
+	table *record.DeviceTable
+	// given is the devices whose invalidity date the technician gave (read by both
+	// goroutines, changed by neither); stores the key store the run found each reached
+	// device on, from the journal and as the run goes (the run's goroutine only). results.csv
+	// takes both from here.
+	given  map[string]bool
+	stores map[string]string
 	pages  chan []settledRow
 	done   chan error
 	cancel context.CancelFunc // stops the drawing of a table no record will hold
@@ -722,9 +728,9 @@ type settledRow struct {
 func startFleetTable(ctx context.Context, r *run.Run, m *Manifest) *fleetTable {
 	ctx, cancel := context.WithCancel(ctx)
 	t := &fleetTable{table: record.NewDeviceTable(r.ID, len(m.Rows), filepath.Dir(r.RecordPath())),
+		given: compromisedGiven(m), stores: keyStores(r.Journal.Entries()),
 		pages: make(chan []settledRow, 8), done: make(chan error, 1), cancel: cancel}
-	given := compromisedGiven(m)
-	reg, runID := r.Env.Registry, r.ID
+	given, reg, runID := t.given, r.Env.Registry, r.ID
 	go func() {
 		var err error
 		for page := range t.pages {

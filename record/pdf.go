@@ -31,9 +31,9 @@ const (
 // in volumes of at most volumePages pages, each written, compressed, when the next begins;
 // the record is assembled from the volumes (pdfa.go). A fleet's record of 100,000 devices
 // thus never holds more than one volume's pages uncompressed. Every footer says "page N of
-// M" though M is known only at the end: the footer is the last thing drawn on a page, so it
-// is cut from the page's content as its own small stream, with totalAlias where M goes,
-// which assembly fills in.
+// M" and the journal's hash, which may be known only at the end: the footer is the last
+// thing drawn on a page, so it is cut from the page's content as its own small stream, with
+// aliases (see footerMark) that assembly fills in.
 type doc struct {
 	pdf *fpdf.Fpdf // the volume being laid out
 	// meas is a page-less twin of pdf for measuring text: fpdf writes a font change into the
