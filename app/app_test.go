@@ -128,6 +128,23 @@ func TestHomeNamesWorkflowsAndWorkstation(t *testing.T) {
 	})
 }
 
+// The home screen says what opening the workspace removed that an interrupted run had left.
+func TestHomeSaysWhatOpeningRemoved(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ws")
+	if err := os.MkdirAll(filepath.Join(dir, "records"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "records", ".run-1.pdf.partial-5"), []byte("%PDF"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := newTestShellIn(t, "", dir)
+	onUI(func() {
+		if home := texts(s.body); !strings.Contains(home, "removed 1 unfinished file that an interrupted run had left: records/.run-1.pdf.partial-5") {
+			t.Errorf("the home screen does not say what was removed:\n%s", home)
+		}
+	})
+}
+
 // The settings screen's About says which build this is, with the binary's SHA-256, as
 // --version does.
 func TestSettingsSaysWhichBuild(t *testing.T) {

@@ -61,8 +61,22 @@ func (h *homeScreen) object() fyne.CanvasObject {
 	for _, wf := range workflows {
 		cards.Add(h.workflowCard(wf))
 	}
-	items = append(items, cards, heading2("This workstation"), widget.NewLabel("Workspace: "+h.s.ws.Dir), h.hsm)
+	items = append(items, cards, heading2("This workstation"), widget.NewLabel("Workspace: "+h.s.ws.Dir))
+	if swept := h.s.ws.Swept(); len(swept) > 0 {
+		items = append(items, wrapped(sweptText(swept)))
+	}
+	items = append(items, h.hsm)
 	return container.NewVScroll(container.NewPadded(container.NewVBox(items...)))
+}
+
+// sweptText says what opening the workspace removed: files that runs interrupted by a crash
+// or a kill had left half written, which nothing reads.
+func sweptText(swept []string) string {
+	what := fmt.Sprintf("%d unfinished files", len(swept))
+	if len(swept) == 1 {
+		what = "1 unfinished file"
+	}
+	return "On opening, Custos removed " + what + " that an interrupted run had left: " + strings.Join(swept, ", ")
 }
 
 func (h *homeScreen) workflowCard(wf workflow) fyne.CanvasObject {

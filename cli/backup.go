@@ -74,7 +74,7 @@ destroyed, record that with backup retire.`,
 						return err
 					}
 				}
-				e, err := env.open(ctx)
+				e, err := env.open(ctx, s)
 				if err != nil {
 					return err
 				}
@@ -113,7 +113,7 @@ func backupRetire() command.Command {
 				if req.Copy <= 0 {
 					return command.Usagef("--copy N is required: the copy's number, as backup list shows it")
 				}
-				e, err := env.open(ctx)
+				e, err := env.open(ctx, s)
 				if err != nil {
 					return err
 				}

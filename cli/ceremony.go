@@ -55,7 +55,7 @@ custodians' tokens and folders before the root token is made.`,
 					return err
 				}
 				defer secret.Zero(pin)
-				e, err := env.open(ctx)
+				e, err := env.open(ctx, s)
 				if err != nil {
 					return err
 				}

@@ -80,7 +80,7 @@ complete, changes nothing.`,
 						return command.Usagef("--reason: %v", err)
 					}
 				}
-				env, err := df.open(ctx)
+				env, err := df.open(ctx, s)
 				if err != nil {
 					return err
 				}
@@ -112,7 +112,7 @@ func runFleet(ctx context.Context, s command.Streams, df deviceFlags, path strin
 	if err != nil {
 		return err
 	}
-	env, err := df.open(ctx)
+	env, err := df.open(ctx, s)
 	if err != nil {
 		return err
 	}

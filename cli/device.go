@@ -39,7 +39,7 @@ user and SO PIN, generates the device key on it, issues its certificate from the
 				if err := command.Require(fs, "issuer", "serial", "model", "token"); err != nil {
 					return err
 				}
-				return df.withPINs(ctx, func(env run.Env, pins pins) error {
+				return df.withPINs(ctx, s, func(env run.Env, pins pins) error {
 					req.OpsPIN, req.DevicePIN = pins.ops, pins.device
 					p, err := decommission.Provision(ctx, env, req)
 					if err != nil {
@@ -96,7 +96,7 @@ way is finished by 'custos resume RUN'; before the new certificate is issued,
 						req.Technician = u.Username
 					}
 				}
-				return df.withPINs(ctx, func(env run.Env, pins pins) error {
+				return df.withPINs(ctx, s, func(env run.Env, pins pins) error {
 					req.OpsPIN, req.DevicePIN = pins.ops, pins.device
 					res, err := decommission.Rekey(ctx, env, req)
 					if err != nil {
@@ -156,7 +156,7 @@ func deviceImport() command.Command {
 						}
 					}
 				}
-				env, err := envFlags{workspace: ws}.open(ctx)
+				env, err := envFlags{workspace: ws}.open(ctx, s)
 				if err != nil {
 					return err
 				}
@@ -243,7 +243,7 @@ func crlPublish() command.Command {
 					return err
 				}
 				defer secret.Zero(pin)
-				e, err := env.open(ctx)
+				e, err := env.open(ctx, s)
 				if err != nil {
 					return err
 				}

@@ -3,10 +3,13 @@ package cli
 import (
 	"context"
 	"flag"
+	"fmt"
+	"strings"
 
 	"github.com/custos-pki/custos/cli/command"
 	"github.com/custos-pki/custos/internal/secret"
 	"github.com/custos-pki/custos/run"
+	"github.com/custos-pki/custos/workspace"
 )
 
 // envFlags are --workspace and --module: where a command works and which PKCS#11 module it
@@ -23,13 +26,33 @@ func addEnvFlags(fs *flag.FlagSet, moduleDefault string) envFlags {
 }
 
 // open opens the workspace and its registry for a workflow, with --module when given (nil
-// module: the command has no --module). Close the Env after.
-func (f envFlags) open(ctx context.Context) (run.Env, error) {
+// module: the command has no --module), and says on s.Err what opening it removed. Close the
+// Env after.
+func (f envFlags) open(ctx context.Context, s command.Streams) (run.Env, error) {
 	env, err := run.Open(ctx, *f.workspace)
-	if err == nil && f.module != nil {
+	if err != nil {
+		return env, err
+	}
+	if f.module != nil {
 		env.Module = *f.module
 	}
-	return env, err
+	saySwept(s, env.Workspace)
+	return env, nil
+}
+
+// saySwept tells the person what opening the workspace removed: files that runs interrupted
+// by a crash or a kill had left half written, which nothing reads.
+func saySwept(s command.Streams, ws *workspace.Workspace) {
+	swept := ws.Swept()
+	if len(swept) == 0 {
+		return
+	}
+	what := "files"
+	if len(swept) == 1 {
+		what = "file"
+	}
+	fmt.Fprintf(s.Err, "custos: removed %d unfinished %s that an interrupted run left in %s: %s\n",
+		len(swept), what, ws.Dir, strings.Join(swept, ", "))
 }
 
 // pinFile is a flag naming a file that holds a PIN (mode 0600: see secret.ReadPINFile).
@@ -99,21 +122,21 @@ type deviceFlags struct {
 
 // open opens the workspace and registry for a workflow, with both modules' flags. Close the
 // Env after.
-func (f deviceFlags) open(ctx context.Context) (run.Env, error) {
-	env, err := f.env.open(ctx)
+func (f deviceFlags) open(ctx context.Context, s command.Streams) (run.Env, error) {
+	env, err := f.env.open(ctx, s)
 	env.DeviceModule = *f.deviceModule
 	return env, err
 }
 
 // withPINs reads both PIN files, each required, opens the workspace as open does, and runs
 // work with them; the PINs are zeroed and the Env closed when work returns.
-func (f deviceFlags) withPINs(ctx context.Context, work func(env run.Env, p pins) error) error {
+func (f deviceFlags) withPINs(ctx context.Context, s command.Streams, work func(env run.Env, p pins) error) error {
 	p, err := f.pins.read(true, true)
 	if err != nil {
 		return err
 	}
 	defer p.zero()
-	env, err := f.open(ctx)
+	env, err := f.open(ctx, s)
 	if err != nil {
 		return err
 	}

@@ -143,7 +143,7 @@ record signer, and the command says so).`,
 				}
 				printCheck(s, rep)
 				if len(p.ops) > 0 {
-					env, err := ef.open(ctx)
+					env, err := ef.open(ctx, s)
 					if err != nil {
 						return err
 					}

@@ -88,7 +88,7 @@ func (f *quorumFlags) run(ctx context.Context, s command.Streams, op quorumOp) e
 		return err
 	}
 	defer secret.Zero(pin)
-	env, err := f.env.open(ctx)
+	env, err := f.env.open(ctx, s)
 	if err != nil {
 		return err
 	}
@@ -561,7 +561,7 @@ is refused.`,
 					return err
 				}
 				defer secret.Zero(pin)
-				env, err := qf.env.open(ctx)
+				env, err := qf.env.open(ctx, s)
 				if err != nil {
 					return err
 				}

@@ -46,6 +46,7 @@ live registry differs and --replace was not given.`,
 					return err
 				}
 				defer w.Close()
+				saySwept(s, w)
 				now := time.Now()
 				rep, err := rebuild.Rebuild(ctx, w, now)
 				if err != nil {

@@ -125,7 +125,7 @@ func stoppedRunCommand(verb, summary, help string, act stoppedRunFunc) command.C
 					return err
 				}
 				defer p.zero()
-				env, err := ef.open(ctx)
+				env, err := ef.open(ctx, s)
 				if err != nil {
 					return err
 				}

@@ -80,6 +80,7 @@ func settingsSet() command.Command {
 					return err
 				}
 				defer ws.Close()
+				saySwept(s, ws)
 				if err := ws.SetSetting(ctx, args[0], args[1]); err != nil {
 					return command.Usagef("%v", err)
 				}

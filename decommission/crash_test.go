@@ -57,10 +57,24 @@ func killSpread(t *testing.T, provisioned []*Provisioned, child func(serial stri
 	return whole
 }
 
+// checkNothingHalfWritten fails the test if the workspace, opened again after the kills,
+// still holds a file or folder a killed write left (a partial output or a record's spool).
+func checkNothingHalfWritten(t *testing.T, f *fixture) {
+	t.Helper()
+	filepath.WalkDir(filepath.Join(f.dir, "ws"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasPrefix(d.Name(), ".") && (strings.Contains(d.Name(), ".partial-") || strings.Contains(d.Name(), "spool")) {
+			t.Errorf("left half written: %s", p)
+		}
+		return nil
+	})
+}
+
 // checkRecordsAndJournals verifies every record of the workspace matching glob under the
-// root, and reads back every journal; it returns how many records matched.
+// root, and reads back every journal; it returns how many records matched. It also checks
+// that nothing is left half written.
 func checkRecordsAndJournals(t *testing.T, f *fixture, glob string) int {
 	t.Helper()
+	checkNothingHalfWritten(t, f)
 	roots := f.root(t)
 	records, _ := filepath.Glob(filepath.Join(f.dir, "ws", "records", glob))
 	for _, r := range records {
@@ -286,6 +300,7 @@ func TestFleetOfErasuresSurvivesKills(t *testing.T) {
 		t.Errorf("fleet record: %+v", rep.Checks)
 	}
 	checkAllErased(t, f, env, provisioned)
+	checkNothingHalfWritten(t, f)
 	t.Logf("killed the fleet %d times; SoftHSM tore %d token files", kills, torn)
 }
 

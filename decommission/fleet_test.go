@@ -276,6 +276,7 @@ func TestFleetSurvivesKills(t *testing.T) {
 	}
 	env, done := openEnv(t, f.dir)
 	defer done()
+	checkNothingHalfWritten(t, f)
 	m, _ := ParseManifest(strings.NewReader(manifestOf(serials, Unreachable)))
 	rr, err := env.Registry.Run(ctx, FleetRunID(m))
 	if err != nil || rr.Status != registry.RunCompleted {

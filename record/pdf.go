@@ -3,6 +3,7 @@ package record
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-pdf/fpdf"
+	"golang.org/x/sys/unix"
 
 	"github.com/custos-pki/custos/assets/fonts"
 )
@@ -230,8 +232,15 @@ func (k *keptBytes) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// spoolFile is an unnamed temporary file in dir.
+// spoolFile is an unnamed temporary file in dir: made without a name (O_TMPFILE), so that
+// not even a crash leaves it behind. Where the filesystem cannot do that, it is named
+// ".custos-spool-*" and unlinked at once; the workspace sweeps such a name if a crash came
+// in between.
 func spoolFile(dir string) (*os.File, error) {
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err == nil {
+		return os.NewFile(uintptr(fd), filepath.Join(dir, "(spool)")), nil
+	}
 	f, err := os.CreateTemp(dir, ".custos-spool-*")
 	if err != nil {
 		return nil, fmt.Errorf("render record: spool: %w", err)

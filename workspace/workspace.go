@@ -44,7 +44,8 @@ type Workspace struct {
 	Dir      string
 	lock     *os.File
 	readOnly bool
-	noWriter bool // read-only, and no writer can start while it is open
+	noWriter bool     // read-only, and no writer can start while it is open
+	swept    []string // what Open removed that interrupted writes had left
 }
 
 // folderError is an error the choice of workspace folder can fix. Its Field names the
@@ -106,7 +107,52 @@ func Open(dir string) (*Workspace, error) {
 			return nil, fmt.Errorf("open workspace %s: %w", dir, err)
 		}
 	}
+	if ws.swept, err = sweep(dir); err != nil {
+		ws.Close()
+		return nil, fmt.Errorf("open workspace %s: %w", dir, err)
+	}
 	return ws, nil
+}
+
+// Swept names, relative to the workspace folder, what Open removed: the unfinished files and
+// folders that writes interrupted by a crash or a kill had left (see leftover). A front end
+// says so, since the person may wonder where the space went.
+func (w *Workspace) Swept() []string { return w.swept }
+
+// leftover reports whether a name in the workspace is what an interrupted write leaves
+// behind and nothing ever reads: a hidden ".NAME.partial-*" file or folder of WriteExclusive,
+// WriteDirExclusive or the settings, a record's ".custos-spool-*" (where the filesystem has
+// no unnamed files), or CheckWritable's ".probe-*". Only the writer, holding the lock, writes
+// them, so once it holds the lock every one it finds belongs to a process that is gone.
+func leftover(name string) bool {
+	return strings.HasPrefix(name, ".") && (strings.Contains(name, ".partial-") ||
+		strings.HasPrefix(name, ".custos-spool-") || strings.HasPrefix(name, ".probe-"))
+}
+
+// sweep removes the leftovers of interrupted writes from the workspace folder and the folders
+// in it where outputs are written, which is where they are made (a CRL set's files are written
+// inside its own partial folder), and returns what it removed. A crash while a fleet's record or
+// CRL set was being written leaves some 50 MB each time, and repeated crashes would fill the
+// disk a run needs (CheckWritable). A link with such a name is removed, never followed.
+func sweep(dir string) ([]string, error) {
+	var swept []string
+	for _, sub := range []string{".", JournalDir, RecordsDir, CertsDir, CRLDir, BackupDir} {
+		entries, err := os.ReadDir(filepath.Join(dir, sub))
+		if err != nil {
+			return swept, fmt.Errorf("look for unfinished files: %w", err)
+		}
+		for _, e := range entries {
+			if !leftover(e.Name()) {
+				continue
+			}
+			name := filepath.Join(sub, e.Name())
+			if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+				return swept, fmt.Errorf("remove %s, which an interrupted run left: %w: remove it by hand", name, err)
+			}
+			swept = append(swept, name)
+		}
+	}
+	return swept, nil
 }
 
 // OpenReadOnly opens an existing workspace for the commands that only read it (runs, device

@@ -356,3 +356,110 @@ func TestDestroyFile(t *testing.T) {
 		t.Error("a folder was destroyed")
 	}
 }
+
+// TestDiesMidWriteHelper is the child of TestOpenSweepsWhatInterruptedWritesLeft: it holds the
+// workspace and dies in the middle of writing both a CRL set's folder and a record.
+func TestDiesMidWriteHelper(t *testing.T) {
+	dir := os.Getenv("CUSTOS_TEST_SWEEP_DIR")
+	if dir == "" {
+		t.Skip("child process of TestOpenSweepsWhatInterruptedWritesLeft")
+	}
+	ws, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	die := func(w io.Writer) error {
+		w.Write(bytes.Repeat([]byte("%PDF"), 1<<20)) // past the buffer: the partial file holds bytes
+		os.Exit(3)
+		return nil
+	}
+	WriteDirExclusive(ws.Path(CRLDir, "ica-1-000007"), func(add FileWriter) error {
+		add("full.crl", 0o644, func(w io.Writer) error { _, err := w.Write([]byte("crl")); return err })
+		return add(filepath.Join("ica-1", "0.crl"), 0o644, func(w io.Writer) error {
+			w.Write([]byte("shard"))
+			return WriteExclusive(ws.Path(RecordsDir, "run-1.pdf"), 0o644, die)
+		})
+	})
+	t.Fatal("the child was meant to die")
+}
+
+// A process killed while it writes an output leaves a hidden partial file or folder; the next
+// writer to open the workspace removes them, and names them, and nothing else: not an output,
+// not another hidden file, not what a link of a partial's name points to. A reader removes
+// nothing.
+func TestOpenSweepsWhatInterruptedWritesLeft(t *testing.T) {
+	dir := t.TempDir()
+	ws, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestDiesMidWriteHelper$")
+	cmd.Env = append(os.Environ(), "CUSTOS_TEST_SWEEP_DIR="+dir)
+	if out, _ := cmd.CombinedOutput(); cmd.ProcessState.ExitCode() != 3 {
+		t.Fatalf("child: %s", out)
+	}
+	outside := filepath.Join(t.TempDir(), "precious")
+	must(t, os.WriteFile(outside, []byte("keep"), 0o600))
+	must(t, os.Symlink(outside, filepath.Join(dir, CertsDir, ".root.pem.partial-1")))
+	must(t, os.WriteFile(filepath.Join(dir, RecordsDir, ".custos-spool-2"), nil, 0o600))
+	must(t, os.WriteFile(filepath.Join(dir, ".probe-77"), nil, 0o600))
+	kept := []string{filepath.Join(RecordsDir, "run-0.pdf"), filepath.Join(RecordsDir, ".keep"), filepath.Join(CRLDir, "partial-notes.txt")}
+	for _, k := range kept {
+		must(t, os.WriteFile(filepath.Join(dir, k), []byte("x"), 0o600))
+	}
+	left := func() []string {
+		var names []string
+		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && leftover(d.Name()) {
+				rel, _ := filepath.Rel(dir, p)
+				names = append(names, rel)
+			}
+			return nil
+		})
+		return names
+	}
+	before := left()
+	if len(before) != 5 {
+		t.Fatalf("leftovers before opening: %v, want the record's and the CRL set's partials and the three planted", before)
+	}
+
+	ro, err := OpenReadOnly(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro.Close()
+	if got := left(); len(got) != len(before) {
+		t.Fatalf("a read-only open removed %v", before)
+	}
+
+	ws, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if got := left(); len(got) != 0 {
+		t.Errorf("after opening, still left: %v", got)
+	}
+	swept := strings.Join(ws.Swept(), " ")
+	for _, want := range []string{".probe-77", "records/.run-1.pdf.partial-", "records/.custos-spool-2", "certs/.root.pem.partial-1", "crl/.ica-1-000007.partial-"} {
+		if !strings.Contains(swept, want) {
+			t.Errorf("Swept() = %q, missing %s", swept, want)
+		}
+	}
+	if len(ws.Swept()) != 5 {
+		t.Errorf("Swept() = %q, want five names", ws.Swept())
+	}
+	for _, k := range kept {
+		if _, err := os.Stat(filepath.Join(dir, k)); err != nil {
+			t.Errorf("%s was removed: %v", k, err)
+		}
+	}
+	if b, err := os.ReadFile(outside); err != nil || string(b) != "keep" {
+		t.Errorf("the link's target: %q, %v", b, err)
+	}
+	ws.Close()
+	if ws, err = Open(dir); err != nil || len(ws.Swept()) != 0 {
+		t.Errorf("opening again swept %v (%v)", ws.Swept(), err)
+	}
+}
