@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -134,12 +135,14 @@ func (f *provisionForm) onProvision() {
 	})
 }
 
-// importForm registers devices from their certificates, files or folders of PEM or DER
-// (`custos device import`); nothing is registered if any file is bad.
+// importForm registers devices from their certificates, files or folders of PEM or DER, with
+// their UDIs from a list when one is given (`custos device import --udi-list`); nothing is
+// registered if any file or line is bad.
 type importForm struct {
 	s      *shell
 	issuer *issuerChoice
 	path   *widget.Entry
+	udis   *widget.Entry // the UDI list's path, optional
 	run    *widget.Button
 	note   *notice
 	done   func() // the device list reloads after an import
@@ -147,16 +150,19 @@ type importForm struct {
 }
 
 func newImportForm(s *shell, done func()) *importForm {
-	f := &importForm{s: s, issuer: newIssuerChoice(s), path: widget.NewEntry(), note: newNotice(), done: done}
+	f := &importForm{s: s, issuer: newIssuerChoice(s), path: widget.NewEntry(), udis: widget.NewEntry(), note: newNotice(), done: done}
 	f.path.SetPlaceHolder("certificate files or folders, separated by commas")
+	f.udis.SetPlaceHolder("CSV file with columns serial,udi (optional)")
 	f.run = widget.NewButtonWithIcon("Import", theme.DownloadIcon(), f.onImport)
 	f.run.Importance = widget.HighImportance
-	defaultButton(f.run, f.path)
+	defaultButton(f.run, f.path, f.udis)
 	file := widget.NewButton("File…", func() { f.choose(false) })
 	folder := widget.NewButton("Folder…", func() { f.choose(true) })
-	intro := wrapped("Registers devices made elsewhere from their certificates: PEM or DER files, or folders of *.pem, *.crt, *.cer and *.der. Each must be signed by the issuing CA; if one file is bad, nothing is registered and the error names it.")
+	list := widget.NewButton("File…", f.chooseUDIList)
+	intro := wrapped("Registers devices made elsewhere from their certificates: PEM or DER files, or folders of *.pem, *.crt, *.cer and *.der. Each must be signed by the issuing CA. A UDI list gives the devices their Unique Device Identifiers, each checked, and may name only devices being imported. If one file or line is bad, nothing is registered and the error names it.")
 	f.box = container.NewVScroll(container.NewPadded(container.NewVBox(intro, field("Issuing CA", f.issuer.sel),
 		field("Certificates", container.NewBorder(nil, nil, nil, container.NewHBox(file, folder), f.path)),
+		field("UDI list", container.NewBorder(nil, nil, nil, list, f.udis)),
 		container.NewHBox(f.run), f.note.object())))
 	return f
 }
@@ -187,6 +193,16 @@ func (f *importForm) choose(folder bool) {
 	}, f.s.win).Show()
 }
 
+// chooseUDIList sets the UDI list's path from a file dialog.
+func (f *importForm) chooseUDIList() {
+	dialog.NewFileOpen(func(r fyne.URIReadCloser, err error) {
+		if err == nil && r != nil {
+			r.Close()
+			f.udis.SetText(r.URI().Path())
+		}
+	}, f.s.win).Show()
+}
+
 func (f *importForm) onImport() {
 	var paths []string
 	for _, p := range strings.Split(f.path.Text, ",") {
@@ -203,12 +219,21 @@ func (f *importForm) onImport() {
 		f.note.errorf(run.NewFieldError("Paths", "name the certificate files or folders to import"))
 		return
 	}
+	udiList := strings.TrimSpace(f.udis.Text)
 	f.run.Disable()
 	f.note.info("Reading the certificates and checking each against the issuing CA…")
-	var n int
+	var n, withUDI int
 	f.s.background(func() error {
+		var udis map[string]string
+		if udiList != "" {
+			var err error
+			if udis, err = decommission.LoadUDIList(f.s.ctx, udiList); err != nil {
+				return err
+			}
+		}
 		var err error
-		n, err = decommission.Import(f.s.ctx, f.s.runEnv(), issuer, paths, nil)
+		n, err = decommission.Import(f.s.ctx, f.s.runEnv(), issuer, paths, udis)
+		withUDI = len(udis)
 		return err
 	}, func(err error) {
 		f.run.Enable()
@@ -216,7 +241,11 @@ func (f *importForm) onImport() {
 			f.note.errorf(err)
 			return
 		}
-		f.note.ok(fmt.Sprintf("%s registered under %s.", plural(n, "device", "devices"), f.issuer.sel.Selected))
+		msg := fmt.Sprintf("%s registered under %s.", plural(n, "device", "devices"), f.issuer.sel.Selected)
+		if withUDI > 0 {
+			msg += fmt.Sprintf(" %s given a UDI from %s.", plural(withUDI, "device", "devices"), filepath.Base(udiList))
+		}
+		f.note.ok(msg)
 		f.done()
 	})
 }

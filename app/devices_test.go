@@ -104,11 +104,38 @@ func TestDevicesScreenProvisionsImportsFindsAndShows(t *testing.T) {
 		sel := findAll[*widget.Select](s.body)
 		return len(sel) > 0 && strings.Contains(sel[0].Selected, issuer)
 	})
+	// A UDI list with a mistyped check digit on its line 3 is refused, naming the file and
+	// line, and nothing is registered; put right, it gives IMP-0001 its UDI.
+	udis := filepath.Join(t.TempDir(), "udis.csv")
+	if err := os.WriteFile(udis, []byte("serial,udi\nIMP-0001,(01)00844588003288(21)IMP-0001\nIMP-0002,(01)00844588003289(21)IMP-0002\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	onUI(func() {
 		entryWithPlaceholder(t, s, "certificate files").SetText(dir)
+		entryWithPlaceholder(t, s, "CSV file with columns serial,udi").SetText(udis)
 		test.Tap(button(s.body, "Import"))
 	})
-	eventually(t, "the import", func() bool { return strings.Contains(texts(s.body), "2 devices registered under GUI Devices CA") })
+	eventually(t, "the bad UDI list", func() bool {
+		txt := texts(s.body)
+		return strings.Contains(txt, "1 line of the UDI list cannot be used: line 3, device IMP-0002: the GTIN 00844588003289 in the UDI has the check digit 9") &&
+			strings.Contains(txt, "udis.csv: UDI list: line 3: device IMP-0002: the GTIN")
+	})
+	snapshot(t, s, "devices-import-udi")
+	if d, err := s.reg.Device(context.Background(), "IMP-0001"); err == nil {
+		t.Fatalf("a refused import registered %+v", d)
+	}
+	if err := os.WriteFile(udis, []byte("serial,udi\nIMP-0001,(01)00844588003288(21)IMP-0001\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	onUI(func() { test.Tap(button(s.body, "Import")) })
+	eventually(t, "the import", func() bool {
+		return strings.Contains(texts(s.body), "2 devices registered under GUI Devices CA") && strings.Contains(texts(s.body), "1 device given a UDI from udis.csv.")
+	})
+	for serial, want := range map[string]string{"IMP-0001": "(01)00844588003288(21)IMP-0001", "IMP-0002": ""} {
+		if d, err := s.reg.Device(context.Background(), serial); err != nil || d.UDI != want {
+			t.Errorf("%s: UDI %q, want %q (%v)", serial, d.UDI, want, err)
+		}
+	}
 
 	// The list: every device, the search, the status filter, a device's history.
 	onUI(func() { devicesTab(s, 0) })

@@ -54,13 +54,28 @@ func explainCancel(err error) (string, bool) {
 	return "", false
 }
 
+// explainManifest words a manifest's or a UDI list's bad lines; the details list each.
 func explainManifest(err error) (string, bool) {
 	var m decommission.ManifestError
-	if !errors.As(err, &m) {
-		return "", false
+	if errors.As(err, &m) {
+		return fmt.Sprintf("%s of the manifest cannot be used; each is marked with its reason. Correct the file and load it again. Nothing was changed",
+			plural(len(m), "line", "lines")), true
 	}
-	return fmt.Sprintf("%s of the manifest cannot be used; each is marked with its reason. Correct the file and load it again. Nothing was changed",
-		plural(len(m), "line", "lines")), true
+	var u decommission.UDIListError
+	if errors.As(err, &u) {
+		// The list is not on screen to be marked, so the first lines are said here.
+		var lines []string
+		for i, r := range u {
+			if i == 3 {
+				lines = append(lines, fmt.Sprintf("and %d more in the details", len(u)-3))
+				break
+			}
+			lines = append(lines, fmt.Sprintf("line %d, %s", r.Line, plainText(r.Problem)))
+		}
+		return fmt.Sprintf("%s of the UDI list cannot be used: %s. Correct the file and import again. Nothing was registered",
+			plural(len(u), "line", "lines"), strings.Join(lines, "; ")), true
+	}
+	return "", false
 }
 
 func explainField(err error) (string, bool) {

@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/pem"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,8 +52,10 @@ func TestImport(t *testing.T) {
 	// The UDI list: each line checked, naming the file and line; a device the certificates do
 	// not name is refused, and nothing is registered.
 	bad := writeFile(t, filepath.Join(f.dir, "bad-udis.csv"), "serial,udi\nIMP-1,(01)00844588003289\nIMP-2,+H123PN1\nIMP-2,+H123PN2\n")
-	if _, err := LoadUDIList(ctx, bad); err == nil || !strings.Contains(err.Error(), "bad-udis.csv") ||
-		!strings.Contains(err.Error(), "line 2: device IMP-1: the GTIN") || !strings.Contains(err.Error(), "line 4: serial IMP-2 is also on line 3") {
+	var lines UDIListError
+	if _, err := LoadUDIList(ctx, bad); err == nil || !strings.Contains(err.Error(), "bad-udis.csv: UDI list: ") ||
+		!strings.Contains(err.Error(), "line 2: device IMP-1: the GTIN") || !strings.Contains(err.Error(), "line 4: serial IMP-2 is also on line 3") ||
+		!errors.As(err, &lines) || len(lines) != 2 {
 		t.Errorf("a bad UDI list: %v", err)
 	}
 	stray, err := LoadUDIList(ctx, writeFile(t, filepath.Join(f.dir, "stray.csv"), "serial,udi\nIMP-9,+H123PN9\n"))

@@ -63,24 +63,30 @@ func fieldRowError(line int, field, format string, args ...any) RowError {
 type ManifestError []RowError
 
 // Unwrap lists the lines' errors, so errors.As finds a field error among them.
-func (e ManifestError) Unwrap() []error {
-	out := make([]error, len(e))
-	for i, r := range e {
-		out[i] = r
-	}
-	return out
-}
+func (e ManifestError) Unwrap() []error { return rowErrors(e) }
 
-func (e ManifestError) Error() string {
+func (e ManifestError) Error() string { return "manifest: " + rowsText(e) }
+
+// rowsText joins the first ten lines' errors, and says how many more there are.
+func rowsText(rows []RowError) string {
 	var parts []string
-	for i, r := range e {
+	for i, r := range rows {
 		if i == 10 {
-			parts = append(parts, fmt.Sprintf("and %d more", len(e)-10))
+			parts = append(parts, fmt.Sprintf("and %d more", len(rows)-10))
 			break
 		}
 		parts = append(parts, r.Error())
 	}
-	return "manifest: " + strings.Join(parts, "; ")
+	return strings.Join(parts, "; ")
+}
+
+// rowErrors lists rows' errors for errors.As.
+func rowErrors(rows []RowError) []error {
+	out := make([]error, len(rows))
+	for i, r := range rows {
+		out[i] = r
+	}
+	return out
 }
 
 // maxManifest bounds a manifest file: a million rows is about 40 MB.

@@ -332,9 +332,17 @@ func readCerts(ctx context.Context, path string) ([]*x509.Certificate, error) {
 // maxUDIList bounds a UDI list: a million devices at some 80 bytes a line.
 const maxUDIList = 128 << 20
 
+// UDIListError lists every line of a UDI list that cannot be used, each with its number.
+type UDIListError []RowError
+
+// Unwrap lists the lines' errors.
+func (e UDIListError) Unwrap() []error { return rowErrors(e) }
+
+func (e UDIListError) Error() string { return "UDI list: " + rowsText(e) }
+
 // LoadUDIList reads a device import's UDI list: CSV with a header row naming the columns
 // serial and udi, one device a line, each UDI checked (see package udi). Every bad line is
-// reported with its number, naming the file; nothing is returned then.
+// reported with its number in a UDIListError, naming the file; nothing is returned then.
 func LoadUDIList(ctx context.Context, path string) (map[string]string, error) {
 	data, err := inputfile.Read(ctx, "UDI list", path, maxUDIList)
 	if err != nil {
@@ -358,7 +366,7 @@ func LoadUDIList(ctx context.Context, path string) (map[string]string, error) {
 	}
 	out := map[string]string{}
 	lines := map[string]int{}
-	var bad ManifestError
+	var bad UDIListError
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
