@@ -47,7 +47,8 @@ type CRL struct {
 	MaxNextUpdate time.Duration
 	// Revoked yields the entries in strictly increasing serial order (ORDER BY serial), which
 	// proves there are no duplicates without holding a million serials in a set, and makes
-	// the CRL the same whoever builds it. It is read once. nil means no entries.
+	// the CRL the same whoever builds it. It is read once, each entry encoded before the next
+	// is asked for, so a source may reuse one Serial for them all. nil means no entries.
 	Revoked iter.Seq2[Revocation, error]
 }
 

@@ -117,13 +117,14 @@ func SignCRL(ctx context.Context, r *Run, entry registry.Issuer, issuer pki.Issu
 	}
 	var scanErr error
 	revoked := func(yield func(pki.Revocation, error) bool) {
+		serial := new(big.Int) // one for all: each entry is encoded before the next is read
 		for rv, err := range reg.Revocations(ctx, entry.ID) {
 			if err != nil {
 				scanErr = err
 				yield(pki.Revocation{}, err)
 				return
 			}
-			if !yield(pki.Revocation{Serial: new(big.Int).SetBytes(rv.Serial), RevokedAt: rv.RevokedAt,
+			if !yield(pki.Revocation{Serial: serial.SetBytes(rv.Serial), RevokedAt: rv.RevokedAt,
 				Reason: rv.Reason, InvalidityDate: rv.InvalidityDate}, nil) {
 				return
 			}
