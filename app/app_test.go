@@ -5,6 +5,7 @@ import (
 	"image"
 	"image/png"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -137,10 +138,25 @@ func TestHomeSaysWhatOpeningRemoved(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "records", ".run-1.pdf.partial-5"), []byte("%PDF"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// One that cannot be removed, where the filesystem and the user allow making it so.
+	stuck := filepath.Join(dir, "records", ".run-2.pdf.partial-6")
+	if err := os.WriteFile(stuck, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	immutable := exec.Command("chattr", "+i", stuck).Run() == nil
+	if immutable {
+		t.Cleanup(func() { exec.Command("chattr", "-i", stuck).Run() })
+	} else {
+		os.Remove(stuck)
+	}
 	s, _ := newTestShellIn(t, "", dir)
 	onUI(func() {
-		if home := texts(s.body); !strings.Contains(home, "removed 1 unfinished file that an interrupted run had left: records/.run-1.pdf.partial-5") {
+		home := texts(s.body)
+		if !strings.Contains(home, "removed 1 unfinished file that an interrupted run had left: records/.run-1.pdf.partial-5") {
 			t.Errorf("the home screen does not say what was removed:\n%s", home)
+		}
+		if immutable && !strings.Contains(home, "Cannot remove records/.run-2.pdf.partial-6, which an interrupted run left (operation not permitted): remove it by hand.") {
+			t.Errorf("the home screen does not say what it could not remove:\n%s", home)
 		}
 	})
 }

@@ -65,6 +65,11 @@ func (h *homeScreen) object() fyne.CanvasObject {
 	if swept := h.s.ws.Swept(); len(swept) > 0 {
 		items = append(items, wrapped(sweptText(swept)))
 	}
+	for _, err := range h.s.ws.Stuck() {
+		stuck := wrapped(sentence(err.Error()))
+		stuck.Importance = widget.WarningImportance
+		items = append(items, stuck)
+	}
 	items = append(items, h.hsm)
 	return container.NewVScroll(container.NewPadded(container.NewVBox(items...)))
 }

@@ -41,18 +41,19 @@ func (f envFlags) open(ctx context.Context, s command.Streams) (run.Env, error) 
 }
 
 // saySwept tells the person what opening the workspace removed: files that runs interrupted
-// by a crash or a kill had left half written, which nothing reads.
+// by a crash or a kill had left half written, which nothing reads; and any it could not.
 func saySwept(s command.Streams, ws *workspace.Workspace) {
-	swept := ws.Swept()
-	if len(swept) == 0 {
-		return
+	if swept := ws.Swept(); len(swept) > 0 {
+		what := "files"
+		if len(swept) == 1 {
+			what = "file"
+		}
+		fmt.Fprintf(s.Err, "custos: removed %d unfinished %s that an interrupted run left in %s: %s\n",
+			len(swept), what, ws.Dir, strings.Join(swept, ", "))
 	}
-	what := "files"
-	if len(swept) == 1 {
-		what = "file"
+	for _, err := range ws.Stuck() {
+		fmt.Fprintf(s.Err, "custos: %v\n", err)
 	}
-	fmt.Fprintf(s.Err, "custos: removed %d unfinished %s that an interrupted run left in %s: %s\n",
-		len(swept), what, ws.Dir, strings.Join(swept, ", "))
 }
 
 // pinFile is a flag naming a file that holds a PIN (mode 0600: see secret.ReadPINFile).

@@ -46,6 +46,7 @@ type Workspace struct {
 	readOnly bool
 	noWriter bool     // read-only, and no writer can start while it is open
 	swept    []string // what Open removed that interrupted writes had left
+	stuck    []error  // what Open found of them but could not remove
 }
 
 // folderError is an error the choice of workspace folder can fix. Its Field names the
@@ -107,10 +108,7 @@ func Open(dir string) (*Workspace, error) {
 			return nil, fmt.Errorf("open workspace %s: %w", dir, err)
 		}
 	}
-	if ws.swept, err = sweep(dir); err != nil {
-		ws.Close()
-		return nil, fmt.Errorf("open workspace %s: %w", dir, err)
-	}
+	ws.swept, ws.stuck = sweep(dir)
 	return ws, nil
 }
 
@@ -118,6 +116,10 @@ func Open(dir string) (*Workspace, error) {
 // folders that writes interrupted by a crash or a kill had left (see leftover). A front end
 // says so, since the person may wonder where the space went.
 func (w *Workspace) Swept() []string { return w.swept }
+
+// Stuck says why Open could not remove each leftover it could not: the work goes on, since
+// nothing reads them, and a front end asks the person to remove them by hand.
+func (w *Workspace) Stuck() []error { return w.stuck }
 
 // leftover reports whether a name in the workspace is what an interrupted write leaves
 // behind and nothing ever reads: a hidden ".NAME.partial-*" file or folder of WriteExclusive,
@@ -131,15 +133,16 @@ func leftover(name string) bool {
 
 // sweep removes the leftovers of interrupted writes from the workspace folder and the folders
 // in it where outputs are written, which is where they are made (a CRL set's files are written
-// inside its own partial folder), and returns what it removed. A crash while a fleet's record or
-// CRL set was being written leaves some 50 MB each time, and repeated crashes would fill the
-// disk a run needs (CheckWritable). A link with such a name is removed, never followed.
-func sweep(dir string) ([]string, error) {
-	var swept []string
+// inside its own partial folder), and returns what it removed and why it could not remove the
+// rest. A crash while a fleet's record or CRL set was being written leaves some 50 MB each time,
+// and repeated crashes would fill the disk a run needs (CheckWritable). A link with such a name
+// is removed, never followed.
+func sweep(dir string) (swept []string, stuck []error) {
 	for _, sub := range []string{".", JournalDir, RecordsDir, CertsDir, CRLDir, BackupDir} {
 		entries, err := os.ReadDir(filepath.Join(dir, sub))
 		if err != nil {
-			return swept, fmt.Errorf("look for unfinished files: %w", err)
+			stuck = append(stuck, fmt.Errorf("cannot look for unfinished files in %s: %w", filepath.Join(dir, sub), err))
+			continue
 		}
 		for _, e := range entries {
 			if !leftover(e.Name()) {
@@ -147,12 +150,17 @@ func sweep(dir string) ([]string, error) {
 			}
 			name := filepath.Join(sub, e.Name())
 			if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
-				return swept, fmt.Errorf("remove %s, which an interrupted run left: %w: remove it by hand", name, err)
+				var pe *fs.PathError
+				if errors.As(err, &pe) { // the path is said already, relative to the workspace
+					err = pe.Err
+				}
+				stuck = append(stuck, fmt.Errorf("cannot remove %s, which an interrupted run left (%w): remove it by hand", name, err))
+				continue
 			}
 			swept = append(swept, name)
 		}
 	}
-	return swept, nil
+	return swept, stuck
 }
 
 // OpenReadOnly opens an existing workspace for the commands that only read it (runs, device

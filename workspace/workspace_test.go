@@ -463,3 +463,34 @@ func TestOpenSweepsWhatInterruptedWritesLeft(t *testing.T) {
 		t.Errorf("opening again swept %v (%v)", ws.Swept(), err)
 	}
 }
+
+// A leftover that cannot be removed (here made immutable, where the filesystem and the user
+// allow it) does not stop the work: the others are removed, and Stuck says which one is left
+// and why, for the person to remove by hand.
+func TestOpenSaysWhichLeftoverItCannotRemove(t *testing.T) {
+	dir := t.TempDir()
+	ws, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws.Close()
+	stuck := filepath.Join(dir, RecordsDir, ".run-1.pdf.partial-7")
+	must(t, os.WriteFile(stuck, []byte("%PDF"), 0o600))
+	must(t, os.WriteFile(filepath.Join(dir, CRLDir, ".ica-1.crl.partial-8"), nil, 0o600))
+	if out, err := exec.Command("chattr", "+i", stuck).CombinedOutput(); err != nil {
+		t.Skipf("cannot make a file undeletable here (chattr +i: %v %s)", err, out)
+	}
+	t.Cleanup(func() { exec.Command("chattr", "-i", stuck).Run() })
+	ws, err = Open(dir)
+	if err != nil {
+		t.Fatalf("a leftover that cannot be removed stopped the opening: %v", err)
+	}
+	defer ws.Close()
+	if got := ws.Swept(); len(got) != 1 || got[0] != filepath.Join(CRLDir, ".ica-1.crl.partial-8") {
+		t.Errorf("Swept() = %q, want the CRL's partial file alone", got)
+	}
+	want := "cannot remove records/.run-1.pdf.partial-7, which an interrupted run left (operation not permitted): remove it by hand"
+	if got := ws.Stuck(); len(got) != 1 || got[0].Error() != want {
+		t.Errorf("Stuck() = %v, want %q", got, want)
+	}
+}
