@@ -77,11 +77,8 @@ func (h *homeScreen) object() fyne.CanvasObject {
 // sweptText says what opening the workspace removed: files that runs interrupted by a crash
 // or a kill had left half written, which nothing reads.
 func sweptText(swept []string) string {
-	what := fmt.Sprintf("%d unfinished files", len(swept))
-	if len(swept) == 1 {
-		what = "1 unfinished file"
-	}
-	return "On opening, Custos removed " + what + " that an interrupted run had left: " + strings.Join(swept, ", ")
+	return "On opening, Custos removed " + plural(len(swept), "unfinished file", "unfinished files") +
+		" that an interrupted run had left: " + strings.Join(swept, ", ")
 }
 
 func (h *homeScreen) workflowCard(wf workflow) fyne.CanvasObject {

@@ -34,7 +34,7 @@ func BenchmarkFleetRecord100k(b *testing.B) {
 		}
 		r := &Destruction{ID: "fleet-bench", Outcome: fmt.Sprintf("%d decommissioned", n), Technician: "Tess Tech", Witness: "Wes Witness",
 			Validator: "Vic Validator", Issuer: "ica-1 (Acme Devices CA 1)", Manufacturer: "Acme Medical",
-			Table: t, Results: Ready(Pack([]byte("serial\n")))}
+			Table: t, Results: ready(Pack([]byte("serial\n")))}
 		i++
 		if err := WriteDestruction(context.Background(), filepath.Join(dir, fmt.Sprintf("r%d.pdf", i)), r, journal, s); err != nil {
 			b.Fatal(err)

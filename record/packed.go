@@ -61,6 +61,3 @@ func (p *Packed) Size() int { return p.size }
 func (p *Packed) Open() (io.ReadCloser, error) {
 	return zlib.NewReader(bytes.NewReader(p.deflated))
 }
-
-// Ready gives p, packed already, where a record asks for an attachment it may wait for.
-func Ready(p *Packed) func() (*Packed, error) { return func() (*Packed, error) { return p, nil } }

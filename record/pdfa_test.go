@@ -126,7 +126,7 @@ func signedFleet(t *testing.T, s Signer) string {
 	t.Helper()
 	r := &Destruction{ID: "fleet-2026-11", Outcome: "completed", Technician: "Tess Tech", Witness: "Wes Witness", Issuer: "Acme Devices CA 1",
 		CRLNumber: 7, Started: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC), Finished: time.Date(2026, 11, 25, 9, 5, 0, 0, time.UTC),
-		Results: Ready(Pack([]byte("serial,outcome\nPUMP-1,decommissioned\n")))}
+		Results: ready(Pack([]byte("serial,outcome\nPUMP-1,decommissioned\n")))}
 	for i := range 3 {
 		r.Devices = append(r.Devices, DeviceRow{Serial: fmt.Sprintf("PUMP-%d", i+1), Model: "Pump X2", Method: "unreachable",
 			CertSerials: "01a2b3c4d5e6f708091a2b3c4d5e6f7081", Verification: "nothing to erase: device lost", Reason: "keyCompromise", Outcome: "decommissioned"})
@@ -375,3 +375,6 @@ func TestSRGBProfile(t *testing.T) {
 		}
 	}
 }
+
+// ready gives p, packed already, where a record asks for an attachment it may wait for.
+func ready(p *Packed) func() (*Packed, error) { return func() (*Packed, error) { return p, nil } }

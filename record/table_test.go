@@ -33,7 +33,7 @@ func TestDeviceTableAheadOfItsRecord(t *testing.T) {
 	s, root := testSigner(t, "Acme")
 	path := filepath.Join(dir, "fleet.pdf")
 	r := &Destruction{ID: "fleet-ahead", Outcome: fmt.Sprintf("%d decommissioned", rows), Technician: "Tess Tech", Witness: "Wes Witness",
-		Issuer: "ica-1 (Acme Devices CA 1)", Manufacturer: "Acme Medical", Table: table, Results: Ready(Pack([]byte("serial\n")))}
+		Issuer: "ica-1 (Acme Devices CA 1)", Manufacturer: "Acme Medical", Table: table, Results: ready(Pack([]byte("serial\n")))}
 	if err := WriteDestruction(context.Background(), path, r, journal, s); err != nil {
 		t.Fatal(err)
 	}
