@@ -3,7 +3,6 @@ package record
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -11,9 +10,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-pdf/fpdf"
-	"golang.org/x/sys/unix"
 
 	"github.com/custos-pki/custos/assets/fonts"
+	"github.com/custos-pki/custos/workspace"
 )
 
 // Page geometry in millimetres (A4 portrait).
@@ -206,8 +205,8 @@ func (w *volumeWriter) write(raw rawVolume) error {
 		// The record's pages are no secret; the file is unlinked at once and gone with
 		// the process.
 		if w.spool == nil {
-			if w.spool, err = spoolFile(w.spoolDir); err != nil {
-				return err
+			if w.spool, err = workspace.Spool(w.spoolDir); err != nil {
+				return fmt.Errorf("render record: %w", err)
 			}
 		}
 		if err := v.spoolTo(w.spool); err != nil {
@@ -230,26 +229,6 @@ func (k *keptBytes) Write(p []byte) (int, error) {
 		k.b = append(k.b[:len(k.b):len(k.b)], p...)
 	}
 	return len(p), nil
-}
-
-// spoolFile is an unnamed temporary file in dir: made without a name (O_TMPFILE), so that
-// not even a crash leaves it behind. Where the filesystem cannot do that, it is named
-// ".custos-spool-*" and unlinked at once; the workspace sweeps such a name if a crash came
-// in between.
-func spoolFile(dir string) (*os.File, error) {
-	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
-	if err == nil {
-		return os.NewFile(uintptr(fd), filepath.Join(dir, "(spool)")), nil
-	}
-	f, err := os.CreateTemp(dir, ".custos-spool-*")
-	if err != nil {
-		return nil, fmt.Errorf("render record: spool: %w", err)
-	}
-	if err := os.Remove(f.Name()); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("render record: spool: %w", err)
-	}
-	return f, nil
 }
 
 func (d *doc) header() {

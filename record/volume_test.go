@@ -3,7 +3,6 @@ package record
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -90,26 +89,5 @@ func TestVolumesJoinIntoOneRecord(t *testing.T) {
 	}
 	if cjk == 0 {
 		t.Errorf("no CJK font:\n%s", fonts)
-	}
-}
-
-// A record's spool has no name in the records folder at any moment, so a crash while a fleet's
-// record is laid out leaves nothing there; it holds what is written to it until closed.
-func TestSpoolHasNoName(t *testing.T) {
-	dir := t.TempDir()
-	f, err := spoolFile(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if left, _ := os.ReadDir(dir); len(left) != 0 {
-		t.Errorf("the spool is named in its folder: %v", left)
-	}
-	if _, err := f.Write([]byte("4 0 obj")); err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 7)
-	if _, err := f.ReadAt(b, 0); err != nil || string(b) != "4 0 obj" {
-		t.Errorf("read back %q, %v", b, err)
 	}
 }

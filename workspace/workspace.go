@@ -123,7 +123,7 @@ func (w *Workspace) Stuck() []error { return w.stuck }
 
 // leftover reports whether a name in the workspace is what an interrupted write leaves
 // behind and nothing ever reads: a hidden ".NAME.partial-*" file or folder of WriteExclusive,
-// WriteDirExclusive or the settings, a record's ".custos-spool-*" (where the filesystem has
+// WriteDirExclusive or the settings, a Spool's ".custos-spool-*" (where the filesystem has
 // no unnamed files), or CheckWritable's ".probe-*". Only the writer, holding the lock, writes
 // them, so once it holds the lock every one it finds belongs to a process that is gone.
 func leftover(name string) bool {
@@ -407,6 +407,27 @@ func SyncDir(dir string) error {
 		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return nil
+}
+
+// Spool returns an unnamed temporary file in dir, for what a long output (a fleet's record,
+// a CRL set) sets aside rather than holds in memory: made without a name (O_TMPFILE), so that
+// not even a crash leaves it behind, and gone once closed. Where the filesystem cannot do
+// that, it is named ".custos-spool-*" and unlinked at once; Open sweeps such a name if a
+// crash came in between. Nothing secret is spooled.
+func Spool(dir string) (*os.File, error) {
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err == nil {
+		return os.NewFile(uintptr(fd), filepath.Join(dir, "(spool)")), nil
+	}
+	f, err := os.CreateTemp(dir, ".custos-spool-*")
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	return f, nil
 }
 
 // FileWriter adds one file to a folder that WriteDirExclusive is making: name is its path

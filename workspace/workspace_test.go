@@ -494,3 +494,24 @@ func TestOpenSaysWhichLeftoverItCannotRemove(t *testing.T) {
 		t.Errorf("Stuck() = %v, want %q", got, want)
 	}
 }
+
+// A spool has no name in its folder at any moment, so a crash while a fleet's record or a CRL
+// set is made leaves nothing there; it holds what is written to it until closed.
+func TestSpoolHasNoName(t *testing.T) {
+	dir := t.TempDir()
+	f, err := Spool(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("the spool is named in its folder: %v", left)
+	}
+	if _, err := f.Write([]byte("4 0 obj")); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 7)
+	if _, err := f.ReadAt(b, 0); err != nil || string(b) != "4 0 obj" {
+		t.Errorf("read back %q, %v", b, err)
+	}
+}
