@@ -8,7 +8,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
@@ -78,9 +77,9 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// SignedCRL is a signed CRL held in memory, ready to be written as DER or PEM as often as
-// needed. A million entries take about 50 MB; the shards of a CRLSet share the full CRL's
-// encoded entries rather than copying them.
+// SignedCRL is a signed CRL, ready to be written as DER or PEM as often as needed. SignCRL's
+// is held in memory (a million entries take about 50 MB); the full CRL of a set is read from
+// the set's spool as it is written.
 type SignedCRL struct {
 	outer   []byte // the header of the outer SEQUENCE
 	prefix  []byte // the TBS from its header up to the first entry
@@ -94,32 +93,34 @@ type SignedCRL struct {
 	size       int
 }
 
-// crlEntries are the encoded entries of a CRL: every chunk whole, in order, or (for a
-// shard) only the entries at picks.
+// crlEntries are the encoded entries of a CRL: every chunk whole, in order, or those of a
+// spool.
 type crlEntries struct {
 	chunks [][]byte
-	picked bool       // only the entries at picks
-	picks  [][]uint32 // positions (see entryPos) in increasing serial order, in blocks
+	spool  *entrySpool // when set, the entries are the spool's
 }
 
-// each yields the entries' bytes in order and reports whether yield asked for more.
+// each yields the entries' bytes in order and reports whether yield asked for more and the
+// spool, if any, could be read. What it yields is good only until yield returns.
 func (e *crlEntries) each(yield func([]byte) bool) bool {
-	if !e.picked {
-		for _, c := range e.chunks {
-			if !yield(c) {
-				return false
-			}
-		}
-		return true
+	if e.spool != nil {
+		return e.spool.each(yield)
 	}
-	for _, block := range e.picks {
-		for _, p := range block {
-			if !yield(e.at(p)) {
-				return false
-			}
+	for _, c := range e.chunks {
+		if !yield(c) {
+			return false
 		}
 	}
 	return true
+}
+
+// readErr is why the entries' spool could not be read, if it could not: what was made from
+// them is then incomplete.
+func (e *crlEntries) readErr() error {
+	if e.spool == nil {
+		return nil
+	}
+	return e.spool.failed()
 }
 
 // at returns the encoded entry at position p.
@@ -161,16 +162,23 @@ func (c *SignedCRL) WriteTo(w io.Writer) (int64, error) {
 		n += int64(k)
 		return err == nil
 	})
+	if err == nil {
+		err = c.entries.readErr()
+	}
 	if err != nil {
 		return n, fmt.Errorf("write CRL: %w", err)
 	}
 	return n, nil
 }
 
-// Bytes returns the DER encoding, for small CRLs that are easier handled whole.
+// Bytes returns the DER encoding, for small CRLs that are easier handled whole; nil if the
+// entries' spool cannot be read (WriteTo says why).
 func (c *SignedCRL) Bytes() []byte {
 	b := make([]byte, 0, c.size)
 	c.der(func(p []byte) bool { b = append(b, p...); return true })
+	if c.entries.readErr() != nil {
+		return nil
+	}
 	return b
 }
 
@@ -193,16 +201,6 @@ func (c *SignedCRL) WritePEM(w io.Writer) error {
 		return fmt.Errorf("write CRL: %w", err)
 	}
 	return nil
-}
-
-// Fingerprint returns the SHA-256 of the DER encoding, which the registry keeps for each
-// CRL issued.
-func (c *SignedCRL) Fingerprint() Fingerprint {
-	h := sha256.New()
-	c.der(func(p []byte) bool { h.Write(p); return true })
-	var f Fingerprint
-	h.Sum(f[:0])
-	return f
 }
 
 // lineBreaker breaks base64 text into the 64-character lines of PEM (RFC 7468).
@@ -551,6 +549,9 @@ type crlEncoder struct {
 	count     int
 	prev      big.Int
 	shapes    shapeSet
+	// recycle, when set, gives the buffer of each new chunk, and the encoder lets go of the
+	// chunk before: a CRL set's sorter spools the chunks it is done with and recycles them.
+	recycle func() []byte
 }
 
 func newCRLEncoder(h *crlHeader, issuer *x509.Certificate) *crlEncoder {
@@ -614,7 +615,14 @@ func (e *crlEncoder) add(r *Revocation) (pos uint32, shape int, err error) {
 		if len(e.chunks) == maxChunks {
 			return 0, 0, fmt.Errorf("revoked certificate %d: the CRL would pass 4 GiB", e.count+1)
 		}
-		e.chunks = append(e.chunks, make([]byte, 0, entryChunk))
+		if e.recycle == nil {
+			e.chunks = append(e.chunks, make([]byte, 0, entryChunk))
+		} else {
+			if n := len(e.chunks); n > 0 {
+				e.chunks[n-1] = nil
+			}
+			e.chunks = append(e.chunks, e.recycle())
+		}
 	}
 	last := &e.chunks[len(e.chunks)-1]
 	before := len(*last)
@@ -628,12 +636,16 @@ func (e *crlEncoder) add(r *Revocation) (pos uint32, shape int, err error) {
 	return pos, shape, nil
 }
 
-// samples returns the encoded entries a shape set notes, in serial order.
-func (e *crlEncoder) samples(shapes *shapeSet) [][]byte { return samplesOf(e.chunks, shapes) }
+// samples returns the encoded entries a shape set notes, in serial order, from the chunks
+// the encoder holds.
+func (e *crlEncoder) samples(shapes *shapeSet) [][]byte {
+	all := crlEntries{chunks: e.chunks}
+	out, _ := samplesOf(func(p uint32) ([]byte, error) { return all.at(p), nil }, shapes)
+	return out
+}
 
-// samplesOf returns the entries a shape set notes, in serial order, from chunks written at
-// least up to them.
-func samplesOf(chunks [][]byte, shapes *shapeSet) [][]byte {
+// samplesOf returns the entries a shape set notes, in serial order, each read with at.
+func samplesOf(at func(pos uint32) ([]byte, error), shapes *shapeSet) ([][]byte, error) {
 	var pos []uint32
 	for _, p := range shapes {
 		if p != 0 {
@@ -641,12 +653,14 @@ func samplesOf(chunks [][]byte, shapes *shapeSet) [][]byte {
 		}
 	}
 	slices.Sort(pos) // entries were appended in serial order
-	all := crlEntries{chunks: chunks}
 	out := make([][]byte, len(pos))
 	for i, p := range pos {
-		out[i] = all.at(p)
+		var err error
+		if out[i], err = at(p); err != nil {
+			return nil, err
+		}
 	}
-	return out
+	return out, nil
 }
 
 // sampleLinter lints the sample CRLs of one signing: SignCRL's one, or the full CRL's and

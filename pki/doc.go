@@ -25,7 +25,8 @@
 // under one CRL number, the full CRL (no issuingDistributionPoint, for the back office and
 // for certificates that name no shard) and every shard (a critical issuingDistributionPoint
 // naming exactly the shard's URL, onlyContainsUserCerts), from one pass over the
-// revocations; the shards share the full CRL's encoded entries. CRLSet.Largest and
+// revocations, the encoded entries waiting in a Spool file rather than in memory; it hands
+// each CRL to a CRLSetWriter as soon as it is signed. CRLSet.Largest and
 // CRLSet.OverBudget(DefaultShardBudget) say whether the shards fit the devices. Each
 // SignedCRL writes itself with WriteTo or WritePEM wherever the caller chooses.
 //

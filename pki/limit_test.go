@@ -74,7 +74,7 @@ func TestCRLNextUpdateLimits(t *testing.T) {
 			issuer := Issuer{Certificate: tt.issuer.Certificate, Signer: counting}
 			crl := CRL{Number: big.NewInt(4), ThisUpdate: this, NextUpdate: tt.next, MaxNextUpdate: tt.max}
 			got, _, err := SignCRL(crl, issuer)
-			set, _, setErr := SignCRLSet(crl, shards, issuer)
+			set, _, setErr := signSet(t, crl, shards, issuer)
 			if tt.limit.IsZero() && tt.wantError == "" {
 				if err != nil || setErr != nil {
 					t.Fatalf("SignCRL: %v; SignCRLSet: %v", err, setErr)

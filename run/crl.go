@@ -159,35 +159,49 @@ func SignCRL(ctx context.Context, r *Run, entry registry.Issuer, issuer pki.Issu
 		}
 		out.Entries, out.Fingerprint = signed.Entries(), pki.Fingerprint(sum.Sum(nil)) // what was written
 	} else {
-		set, _, err := pki.SignCRLSet(c, shards, issuer)
-		if err != nil {
-			return fail(err)
-		}
 		out.SetDir = env.Workspace.Path(workspace.CRLDir, name)
 		out.DERPath, out.PEMPath = filepath.Join(out.SetDir, "full.crl"), filepath.Join(out.SetDir, "full.pem")
 		out.ShardDir = filepath.Join(out.SetDir, entry.ID)
-		err = workspace.WriteDirExclusive(out.SetDir, func(add workspace.FileWriter) error {
-			if err := add("full.crl", 0o644, func(w io.Writer) error { return der(set.Full)(io.MultiWriter(w, sum)) }); err != nil {
-				return err
-			}
-			if err := add("full.pem", 0o644, set.Full.WritePEM); err != nil {
-				return err
-			}
-			out.ShardSHA256 = make([]pki.Fingerprint, len(set.Shards))
-			for i, shard := range set.Shards {
-				h := sha256.New()
-				if err := add(filepath.Join(entry.ID, strconv.Itoa(i)+".crl"), 0o644, func(w io.Writer) error { return der(shard)(io.MultiWriter(w, h)) }); err != nil {
-					return err
-				}
-				out.ShardSHA256[i] = pki.Fingerprint(h.Sum(nil))
-			}
-			return nil
-		})
+		// The entries wait in an unnamed file beside the set rather than in memory, and each
+		// CRL is written as soon as it is signed; the folder appears only if all are.
+		spool, err := workspace.Spool(env.Workspace.Path(workspace.CRLDir))
 		if err != nil {
+			return fail(err)
+		}
+		defer spool.Close()
+		var set *pki.CRLSet
+		var signErr, writeErr error
+		out.ShardSHA256 = make([]pki.Fingerprint, shards.Count)
+		err = workspace.WriteDirExclusive(out.SetDir, func(add workspace.FileWriter) error {
+			written := func(err error) error { writeErr = err; return err }
+			set, _, signErr = pki.SignCRLSet(c, shards, issuer, pki.CRLSetWriter{Spool: spool,
+				Full: func(full *pki.SignedCRL) error {
+					if err := add("full.crl", 0o644, func(w io.Writer) error { return der(full)(io.MultiWriter(w, sum)) }); err != nil {
+						return written(err)
+					}
+					return written(add("full.pem", 0o644, full.WritePEM))
+				},
+				Shard: func(i int, shard *pki.SignedCRL) error {
+					h := sha256.New()
+					if err := add(filepath.Join(entry.ID, strconv.Itoa(i)+".crl"), 0o644, func(w io.Writer) error { return der(shard)(io.MultiWriter(w, h)) }); err != nil {
+						return written(err)
+					}
+					out.ShardSHA256[i] = pki.Fingerprint(h.Sum(nil))
+					return nil
+				}})
+			spool.Close() // before the filesystem is synced: an unnamed file's pages are dropped, never written
+			return signErr
+		})
+		switch {
+		case writeErr != nil:
+			return CRL{}, fmt.Errorf("write CRL %d: %w", number, writeErr)
+		case signErr != nil:
+			return fail(signErr)
+		case err != nil:
 			return CRL{}, fmt.Errorf("write CRL %d: %w", number, err)
 		}
-		out.Entries, out.Fingerprint = set.Full.Entries(), pki.Fingerprint(sum.Sum(nil)) // what was written
-		out.Shards = len(set.Shards)
+		out.Entries, out.Fingerprint = set.Entries, pki.Fingerprint(sum.Sum(nil)) // what was written
+		out.Shards = len(set.ShardSizes)
 		out.LargestShard, out.LargestSize = set.Largest()
 		out.OverBudget, out.ShardBudget = set.OverBudget(req.ShardBudget), req.ShardBudget
 	}
