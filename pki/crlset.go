@@ -234,9 +234,9 @@ func (s *shardSorter) lintSample(i int) (LintReport, error) {
 
 // entryAt returns the entry at position p, from its chunk if that is still in memory.
 func (s *shardSorter) entryAt(p uint32) ([]byte, error) {
-	if c := s.chunks[p>>chunkBits]; c != nil {
-		e := c[p&(entryChunk-1):]
-		return e[:tlvLen(e)], nil
+	if s.chunks[p>>chunkBits] != nil {
+		held := crlEntries{chunks: s.chunks}
+		return held.at(p), nil
 	}
 	return s.spool.at(p)
 }
